@@ -1,0 +1,111 @@
+# servos — one binary, built against the system's libraries.
+#   make            build build/servos
+#   make deps       apt-get install the build and test dependencies (idempotent)
+#   make check      deps + build + every test (what CI runs)
+#   make asan       build build-asan/servos with AddressSanitizer + UBSan
+#   make fuzz       build and run the libFuzzer targets (FUZZ_SECONDS each)
+#   make bench      benchmarks against peers (tests/bench/)
+#   make format     clang-format the C sources; make format-check to verify
+
+CC      ?= cc
+PKGS    := yaml-0.1 lua5.4 libseccomp libcap libarchive libgit2 sqlite3
+CSTD    := -std=gnu11
+WARN    := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2
+ifneq ($(CI),)
+WARN    += -Werror
+endif
+ifneq ($(WERROR),)
+WARN    += -Werror
+endif
+OPT     ?= -O2 -g
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS_ALL  = $(CSTD) $(OPT) $(WARN) $(PKG_CFLAGS) -D_GNU_SOURCE $(CFLAGS)
+LDLIBS_ALL  = -Wl,--as-needed $(PKG_LIBS) -lm $(LDLIBS)
+
+SRC     := $(wildcard engine/*.c manifests/*.c) $(filter-out lua/embedgen.c,$(wildcard lua/*.c))
+EMBED   := $(sort $(wildcard stdlib/*.lua platforms/*.lua))
+HDRS    := $(wildcard engine/*.h manifests/*.h lua/*.h)
+FORMAT_SRC := $(SRC) $(HDRS) lua/embedgen.c $(wildcard tests/unit/*.c tests/fuzz/*.c)
+
+B       ?= build
+OBJ      = $(patsubst %.c,$(B)/%.o,$(SRC)) $(B)/lua/embedded.o
+
+.PHONY: all deps check test asan fuzz bench format format-check clean quickstart
+
+all: $(B)/servos
+
+$(B)/servos: $(OBJ)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDFLAGS) $(LDLIBS_ALL)
+
+$(B)/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+$(B)/embedgen: lua/embedgen.c
+	@mkdir -p $(B)
+	$(CC) -O1 -o $@ $<
+
+$(B)/lua/embedded.c: $(B)/embedgen $(EMBED)
+	@mkdir -p $(B)/lua
+	$(B)/embedgen $@ $(EMBED)
+
+$(B)/lua/embedded.o: $(B)/lua/embedded.c lua/embedded.h
+	$(CC) $(CFLAGS_ALL) -Ilua -c -o $@ $<
+
+deps:
+	@./.ci/deps
+
+asan:
+	$(MAKE) B=build-asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
+	    LDFLAGS="-fsanitize=address,undefined"
+
+# Unit tests (cmocka) link the engine objects minus main.
+UNIT_SRC := $(wildcard tests/unit/*.c)
+UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
+LIB_OBJ   = $(filter-out $(B)/engine/main.o,$(OBJ))
+
+$(B)/tests/%: tests/unit/%.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(LIB_OBJ) $(LDFLAGS) $(LDLIBS_ALL) -lcmocka
+
+unit: $(UNIT_BIN)
+
+test: all unit
+	@$(MAKE) --no-print-directory asan unit B=build-asan \
+	    OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
+	    LDFLAGS="-fsanitize=address,undefined" >/dev/null
+	prove -f tests/*.t
+
+check: deps
+	@$(MAKE) --no-print-directory test
+
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS = -O1 -g -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE $(PKG_CFLAGS)
+fuzz:
+	$(MAKE) B=build-fuzz CC=clang OPT="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" \
+	    LDFLAGS="-fsanitize=address,undefined"
+	for t in yaml envirofile; do \
+	    clang $(FUZZ_FLAGS) -o build-fuzz/fuzz_$$t tests/fuzz/fuzz_$$t.c \
+	        $(filter-out build-fuzz/engine/main.o,$(patsubst $(B)/%,build-fuzz/%,$(OBJ))) \
+	        -Wl,--as-needed $(PKG_LIBS) -lm || exit 1; \
+	    mkdir -p build-fuzz/corpus-$$t; cp tests/fuzz/seeds-$$t/* build-fuzz/corpus-$$t/; \
+	    build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
+	        -max_len=65536 build-fuzz/corpus-$$t 2>&1 | tail -n 3 || exit 1; \
+	done
+
+bench: all
+	@./.ci/deps --bench
+	tests/bench/run
+
+quickstart: deps all
+	$(B)/servos config examples/quickstart
+
+format:
+	clang-format -i $(FORMAT_SRC)
+
+format-check:
+	@clang-format --dry-run --Werror $(FORMAT_SRC) && echo "format: ok"
+
+clean:
+	rm -rf build build-asan build-fuzz

@@ -1,0 +1,30 @@
+/* The command line: one function per verb, each with its own --help. The
+ * CLI parses, calls the engine, prints; no engine logic lives here. */
+#ifndef SV_CLI_H
+#define SV_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+struct sv_verb {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+    const char *usage; /* full --help text */
+};
+
+/* True when argv holds -h or --help (before a "--"). */
+bool sv_cli_wants_help(int argc, char **argv);
+/* Print usage to stdout (help) or stderr (misuse); returns the exit code. */
+int sv_cli_usage(const struct sv_verb *v, bool error);
+
+int sv_cmd_config(int argc, char **argv);
+int sv_cmd_detect(int argc, char **argv);
+int sv_cmd_list_platforms(int argc, char **argv);
+int sv_cmd_version(int argc, char **argv);
+
+extern const struct sv_verb sv_verbs[];
+extern const size_t sv_verb_count;
+const struct sv_verb *sv_cli_find(const char *name);
+
+#endif

@@ -1,0 +1,73 @@
+/* Small helpers every servos file uses: the error object (crun's idiom: an
+ * int return, < 0 on failure, and the error as the last parameter), cleanup
+ * attributes so early returns cannot leak, and allocation that dies loudly
+ * rather than limping on after ENOMEM. */
+#ifndef SV_UTIL_H
+#define SV_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct sv_error_s {
+    int status; /* errno when a syscall failed, else 0 */
+    char *msg;
+} *sv_error_t;
+
+/* Set *err (if not already set) and return -1, so callers can write
+ * `return sv_error(err, errno, "open %s", path);`. */
+int sv_error(sv_error_t *err, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int sv_verror(sv_error_t *err, int status, const char *fmt, va_list ap);
+/* Prefix an existing error with more context ("loading x: ..."). */
+int sv_error_wrap(sv_error_t *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sv_error_free(sv_error_t *err);
+/* Print "servos: msg" to stderr, free the error, return exit code 1. */
+int sv_error_report(sv_error_t *err);
+
+void *sv_xmalloc(size_t n);
+void *sv_xcalloc(size_t n, size_t m);
+void *sv_xrealloc(void *p, size_t n);
+char *sv_xstrdup(const char *s);
+char *sv_xstrndup(const char *s, size_t n);
+char *sv_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static inline void sv_freep(void *p)
+{
+    extern void free(void *);
+    free(*(void **)p);
+}
+void sv_closep(int *fd);
+void sv_fclosep(FILE **f);
+
+#define cleanup_free   __attribute__((cleanup(sv_freep)))
+#define cleanup_close  __attribute__((cleanup(sv_closep)))
+#define cleanup_fclose __attribute__((cleanup(sv_fclosep)))
+
+/* Hand ownership out of a cleanup variable. */
+#define sv_steal(p)                                                                                \
+    ({                                                                                             \
+        __typeof__(p) sv_tmp_ = (p);                                                               \
+        (p) = NULL;                                                                                \
+        sv_tmp_;                                                                                   \
+    })
+
+#define SV_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Read a whole regular file, refusing anything larger than max_bytes so a
+ * 50 MB "config" is an error, not a memory spike. Adds a NUL terminator. */
+int sv_read_file(const char *path, size_t max_bytes, char **out, size_t *len, sv_error_t *err);
+
+/* Directory part of a path ("." when there is none); newly allocated. */
+char *sv_dirname(const char *path);
+/* Join dir and rel unless rel is absolute; newly allocated. */
+char *sv_path_join(const char *dir, const char *rel);
+
+/* Damerau-free Levenshtein distance, for "did you mean" suggestions. */
+int sv_edit_distance(const char *a, const char *b);
+/* The closest of n candidates to word, or NULL when none is close. */
+const char *sv_suggest(const char *word, const char *const *cands, size_t n);
+
+#endif

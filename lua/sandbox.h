@@ -1,0 +1,43 @@
+/* The embedded Lua interpreter that evaluates Envirofiles and schema
+ * mappings. One state per evaluation, with a memory cap and an instruction
+ * budget so a bad Envirofile is an error, never a hang or an OOM of servos. */
+#ifndef SV_SANDBOX_H
+#define SV_SANDBOX_H
+
+#include "../engine/util.h"
+
+#include <lua.h>
+
+struct sv_lua {
+    lua_State *L;
+    size_t mem_used, mem_limit;
+    uint64_t instructions, instr_limit;
+    char last_where[256]; /* last user file:line the hook saw, for memory errors */
+    int stdlib_ref;       /* registry ref of stdlib/servos.lua's table */
+    int host_ref;         /* registry ref of the host-function table */
+};
+
+#define SV_LUA_MEMORY_LIMIT (512u << 20)
+#define SV_LUA_INSTRUCTION_LIMIT 2000000000ULL
+#define SV_MAX_INPUT_BYTES (16u << 20)
+
+int sv_lua_new(struct sv_lua **out, sv_error_t *err);
+void sv_lua_free(struct sv_lua *s);
+
+/* Evaluate an Envirofile in the sandbox. */
+int sv_lua_run_envirofile(struct sv_lua *s, const char *path, sv_error_t *err);
+/* Hand a YAML file to stdlib/yamlfile.lua, which detects Compose or ProServe. */
+int sv_lua_run_yaml(struct sv_lua *s, const char *path, sv_error_t *err);
+
+/* Call f(L, ud) under lua_pcall with the sandbox's error handling. */
+int sv_lua_protected(struct sv_lua *s, lua_CFunction f, void *ud, sv_error_t *err);
+
+/* Push stdlib module NAME (stdlib/NAME.lua, embedded), loading it once. */
+int sv_lua_push_stdlib(lua_State *L, const char *name);
+
+/* The YAML "null" sentinel (a light userdata), so `key:` and `- ~` survive
+ * in Lua tables. */
+#define SV_LUA_NULL ((void *)0)
+bool sv_lua_isnull(lua_State *L, int idx);
+
+#endif

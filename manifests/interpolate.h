@@ -1,0 +1,21 @@
+/* Variable interpolation in YAML values, as Compose and ProServe do it:
+ * $VAR, ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error},
+ * ${VAR?error}, ${VAR:+alt}, ${VAR+alt}, and $$ for a literal $. */
+#ifndef SV_INTERPOLATE_H
+#define SV_INTERPOLATE_H
+
+#include "../engine/util.h"
+
+struct sv_interp {
+    /* The variable's value, or NULL when unset. */
+    const char *(*lookup)(void *ud, const char *name);
+    /* Told about each variable that was unset and had no default. */
+    void (*missing)(void *ud, const char *name);
+    void *ud;
+};
+
+/* *out is NULL when s holds no '$' (nothing to do), else a new string.
+ * On error returns -1 and sets *errmsg (allocated). */
+int sv_interpolate(const char *s, const struct sv_interp *ip, char **out, char **errmsg);
+
+#endif

@@ -1,0 +1,290 @@
+-- The Envirofile DSL: stack, service, Container, volume, env, include,
+-- read_file. Declarations are only recorded here; the C side checks every
+-- value and builds the service graph, so there is one validator for every
+-- input format. Loaded once per evaluation by lua/sandbox.c, which passes the
+-- private host functions (`host`) and keeps the returned table.
+
+local host = ...
+local M = {}
+local decl = { stack = nil, stack_where = nil, services = {}, volumes = {} }
+M.decl = decl
+
+-- Captured before the sandbox hides them from user code.
+local getinfo = debug.getinfo
+local io_open = io.open
+local real_collectgarbage = collectgarbage
+local setmetatable, getmetatable, rawget, type, error, pairs, ipairs, tostring, select =
+    setmetatable, getmetatable, rawget, type, error, pairs, ipairs, tostring, select
+local sformat, ssub, sfind, smatch = string.format, string.sub, string.find, string.match
+
+-- "file:line" of the innermost frame that runs user code (chunks named
+-- "@path"; the embedded stdlib chunks are named "=..."), so an error raised
+-- deep inside a helper still points at the user's line.
+local function where_info()
+  for level = 2, 64 do
+    local info = getinfo(level, "Sl")
+    if not info then break end
+    if ssub(info.source, 1, 1) == "@" and info.currentline > 0 then
+      return ssub(info.source, 2), info.currentline
+    end
+  end
+  return "?", 0
+end
+
+local function where()
+  local file, line = where_info()
+  return file .. ":" .. line
+end
+M.where = where
+
+local function fail(msg, at)
+  error((at or where()) .. ": " .. msg, 0)
+end
+M.fail = fail
+
+local function dir_of(path)
+  return smatch(path, "^(.*)/[^/]*$") or "."
+end
+
+-- The directory of the file whose code is running now: include, read_file
+-- and relative volume paths resolve against it.
+local function current_dir()
+  local file = where_info()
+  return dir_of(file)
+end
+M.current_dir = current_dir
+
+local function resolve(path)
+  if ssub(path, 1, 1) == "/" then return path end
+  local d = current_dir()
+  if d == "." then return path end
+  return d .. "/" .. path
+end
+
+-- Service handles -------------------------------------------------------
+
+local recs = setmetatable({}, { __mode = "k" }) -- handle -> record
+local by_name = {}
+local handle_mt = {}
+
+handle_mt.__index = function(h, k)
+  local rec = recs[h]
+  if k == "name" or k == "host" then return rec.name end
+  if k == "run" then return function(self) return self end end -- Enviro's web.run()
+  return rec.spec[k]
+end
+
+handle_mt.__newindex = function(h, k, v)
+  local rec = recs[h]
+  if k == "name" or k == "host" then
+    fail(sformat('service "%s": %s cannot be changed after declaration', rec.name, k))
+  end
+  rec.spec[k] = v
+  rec.lines = rec.lines or {}
+  rec.lines[k] = where()
+end
+
+-- service "x" { ... } calls the handle with the spec table.
+handle_mt.__call = function(h, spec)
+  local rec = recs[h]
+  if type(spec) ~= "table" then
+    fail(sformat('service "%s": expected a table of settings, got %s', rec.name, type(spec)))
+  end
+  for k, v in pairs(spec) do rec.spec[k] = v end
+  return h
+end
+
+handle_mt.__tostring = function(h) return recs[h].name end
+
+local function check_name(what, name, at)
+  if type(name) ~= "string" then
+    fail(sformat("%s: expected a name (a string), got %s", what, type(name)), at)
+  end
+  if not smatch(name, "^[A-Za-z0-9][A-Za-z0-9_.-]*$") or #name > 63 then
+    fail(sformat('%s: "%s" is not a valid name (letters, digits, "_", "." and "-", starting ' ..
+      'with a letter or digit, at most 63 characters)', what, name), at)
+  end
+end
+
+-- Declare a service; spec is owned by the record from now on. Other stdlib
+-- modules (compose, proserve) call this too, with the line of the YAML key
+-- and per-key lines.
+function M.declare(name, spec, at, lines, kind)
+  at = at or where()
+  check_name("service", name, at)
+  local prev = by_name[name]
+  if prev then
+    fail(sformat('service "%s" is declared twice (first at %s)', name, prev.where), at)
+  end
+  local file = smatch(at, "^(.*):%d+$") or at
+  local rec = { name = name, spec = spec or {}, where = at, lines = lines,
+                dir = dir_of(file), kind = kind or "service" }
+  by_name[name] = rec
+  decl.services[#decl.services + 1] = rec
+  local h = setmetatable({}, handle_mt)
+  recs[h] = rec
+  return h
+end
+
+function service(arg)
+  if type(arg) == "table" and getmetatable(arg) == nil then
+    -- service { name = "x", ... }
+    local name = arg.name
+    if name == nil then fail("service: the table needs a name, or write service \"x\" { ... }") end
+    local spec = {}
+    for k, v in pairs(arg) do if k ~= "name" then spec[k] = v end end
+    return M.declare(name, spec)
+  end
+  return M.declare(arg, {})
+end
+
+-- The Enviro style: Container { name = "web", cpu = 2.0, memory = "4GB" }.
+function Container(arg)
+  if type(arg) ~= "table" then
+    fail("Container: expected a table, like Container { name = \"web\", image = \"host\" }")
+  end
+  if arg.name == nil then fail("Container: the table needs a name") end
+  local spec = {}
+  for k, v in pairs(arg) do if k ~= "name" then spec[k] = v end end
+  return M.declare(arg.name, spec, nil, nil, "Container")
+end
+
+function stack(name)
+  check_name("stack", name)
+  if decl.stack and decl.stack ~= name then
+    fail(sformat('stack is named twice ("%s" at %s, then "%s")', decl.stack, decl.stack_where, name))
+  end
+  decl.stack, decl.stack_where = name, where()
+end
+
+function volume(name)
+  local at = where()
+  check_name("volume", name, at)
+  decl.volumes[#decl.volumes + 1] = { name = name, where = at }
+  -- volume "x" { } is allowed for symmetry; no options are defined yet.
+  return function(opts)
+    if type(opts) ~= "table" then fail(sformat('volume "%s": expected a table of options', name)) end
+    for k in pairs(opts) do
+      fail(sformat('volume "%s": unknown option "%s" (volumes take no options yet)', name, tostring(k)))
+    end
+  end
+end
+
+-- Host environment --------------------------------------------------------
+
+local dotenv_cache = {}
+local function dotenv_for(dir)
+  local t = dotenv_cache[dir]
+  if t == nil then
+    t = host.dotenv(dir == "." and ".env" or dir .. "/.env") or false
+    dotenv_cache[dir] = t
+  end
+  return t or nil
+end
+
+-- env("NAME", default): the host's variable, else the .env beside the
+-- Envirofile, else the default.
+function env(name, default)
+  if type(name) ~= "string" then fail("env: expected a variable name (a string)") end
+  local v = os.getenv(name)
+  if v ~= nil then return v end
+  local d = dotenv_for(current_dir())
+  if d and d[name] ~= nil then return d[name] end
+  return default
+end
+
+-- Files -----------------------------------------------------------------
+
+local including = {}
+local include_depth = 0
+
+function include(path)
+  if type(path) ~= "string" then fail("include: expected a path (a string)") end
+  local full = resolve(path)
+  if including[full] then fail(sformat('include: "%s" includes itself (an include cycle)', path)) end
+  if include_depth >= 32 then fail("include: more than 32 nested includes") end
+  local chunk, msg = host.loadfile(full)
+  if not chunk then fail("include: " .. msg) end
+  including[full], include_depth = true, include_depth + 1
+  local results = table.pack(chunk())
+  including[full], include_depth = nil, include_depth - 1
+  return table.unpack(results, 1, results.n)
+end
+
+function read_file(path)
+  if type(path) ~= "string" then fail("read_file: expected a path (a string)") end
+  local data, msg = host.readfile(resolve(path))
+  if not data then fail("read_file: " .. msg) end
+  return data
+end
+
+-- The sandbox -------------------------------------------------------------
+
+local function forbidden(name, why)
+  return function() fail(sformat("%s is not available in an Envirofile (%s)", name, why)) end
+end
+local no_programs = "Envirofiles cannot run programs"
+local no_writes = "Envirofiles cannot write or remove files"
+
+os.execute = forbidden("os.execute", no_programs)
+os.exit = forbidden("os.exit", "use error() to stop with a message")
+os.remove = forbidden("os.remove", no_writes)
+os.rename = forbidden("os.rename", no_writes)
+os.tmpname = forbidden("os.tmpname", no_writes)
+os.setlocale = forbidden("os.setlocale", "the locale belongs to servos")
+io.popen = forbidden("io.popen", no_programs)
+io.tmpfile = forbidden("io.tmpfile", no_writes)
+io.output = forbidden("io.output", no_writes)
+io.input = forbidden("io.input", "use io.open or read_file")
+io.close = forbidden("io.close", "close the file handle instead")
+io.read = forbidden("io.read", "Envirofiles have no standard input")
+io.stdin, io.stdout = nil, nil
+
+-- print and io.write go to stderr: stdout carries `servos config` output.
+local stderr = io.stderr
+function print(...)
+  local n = select("#", ...)
+  for i = 1, n do
+    if i > 1 then stderr:write("\t") end
+    stderr:write(tostring((select(i, ...))))
+  end
+  stderr:write("\n")
+end
+io.write = function(...) stderr:write(...) end
+io.stderr = nil
+
+io.open = function(path, mode)
+  if type(path) ~= "string" then fail("io.open: expected a path (a string)") end
+  mode = mode or "r"
+  if mode ~= "r" and mode ~= "rb" then fail("io.open: " .. no_writes .. " (open with mode \"r\")") end
+  return io_open(resolve(path), mode)
+end
+io.lines = function(path, ...)
+  if path == nil then fail("io.lines: Envirofiles have no standard input") end
+  local f, msg = io.open(path, "r")
+  if not f then fail("io.lines: " .. msg) end
+  return f:lines(...)
+end
+
+dofile = forbidden("dofile", "use include")
+loadfile = forbidden("loadfile", "use include")
+require = forbidden("require", "use include")
+package = nil
+string.dump = forbidden("string.dump", "binary chunks are not allowed")
+local real_load = load
+load = function(chunk, name, mode, envt)
+  if mode ~= nil and mode ~= "t" then fail("load: binary chunks are not allowed in an Envirofile") end
+  if envt ~= nil then return real_load(chunk, name, "t", envt) end
+  return real_load(chunk, name, "t")
+end
+debug = setmetatable({}, { __index = function(_, k)
+  fail(sformat("debug.%s is not available in an Envirofile (the debug library is disabled)", tostring(k)))
+end })
+collectgarbage = function(opt)
+  if opt == nil or opt == "collect" or opt == "count" or opt == "step" then
+    return real_collectgarbage(opt or "collect")
+  end
+  fail('collectgarbage: only "collect", "count" and "step" are available in an Envirofile')
+end
+
+return M
