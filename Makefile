@@ -10,7 +10,7 @@
 CC      ?= cc
 PKGS    := yaml-0.1 lua5.4 libseccomp libcap libarchive libgit2 sqlite3
 CSTD    := -std=gnu11
-WARN    := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2
+WARN    := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2 -Wno-format-truncation
 ifneq ($(CI),)
 WARN    += -Werror
 endif

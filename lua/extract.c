@@ -1111,14 +1111,69 @@ static int key_userns(struct xs *x, int idx, const char *key)
     return want_choice(x, idx, key, modes, 2, &x->svc->userns);
 }
 
+/* Ask stdlib/platforms.lua whether a platform or board exists; on no, the
+ * closest known name for the message. */
+static bool platform_known(struct xs *x, const char *fn, const char *name, const char **sugg)
+{
+    lua_State *L = x->L;
+    sv_lua_push_stdlib(L, "platforms");
+    lua_getfield(L, -1, fn);
+    lua_pushstring(L, name);
+    lua_call(L, 1, 1);
+    bool found = !lua_isnil(L, -1);
+    lua_pop(L, 2);
+    *sugg = NULL;
+    if (found)
+        return true;
+    const char *names[256];
+    size_t n = 0;
+    sv_lua_push_stdlib(L, "platforms");
+    lua_getfield(L, -1, "all");
+    lua_call(L, 0, 1);
+    for (lua_Integer i = 1; i <= (lua_Integer)lua_rawlen(L, -1) && n < 256; i++) {
+        lua_rawgeti(L, -1, i);
+        lua_getfield(L, -1, "name");
+        names[n++] = sv_graph_strdup(x->g, lua_tostring(L, -1));
+        lua_pop(L, 1);
+        lua_getfield(L, -1, "boards");
+        for (lua_Integer j = 1; j <= (lua_Integer)lua_rawlen(L, -1) && n < 256; j++) {
+            lua_rawgeti(L, -1, j);
+            lua_getfield(L, -1, "id");
+            names[n++] = sv_graph_strdup(x->g, lua_tostring(L, -1));
+            lua_pop(L, 2);
+        }
+        lua_pop(L, 2);
+    }
+    lua_pop(L, 2);
+    *sugg = sv_suggest(name, names, n);
+    return false;
+}
+
+/* A platform name (arduino, arm64, ...) or, as ProServe writes it, a board
+ * id (rp2040, esp32). */
 static int key_platform(struct xs *x, int idx, const char *key)
 {
-    return want_string(x, idx, key, &x->svc->platform);
+    const char *s, *sugg;
+    if (want_string(x, idx, key, &s) < 0)
+        return -1;
+    if (!platform_known(x, "find_platform", s, &sugg) &&
+        !platform_known(x, "find_board", s, &sugg))
+        return fail_key(x, key, "unknown platform \"%s\"%s%s%s (see servos list-platforms)", s,
+                        sugg ? " (did you mean \"" : "", sugg ? sugg : "", sugg ? "\"?)" : "");
+    x->svc->platform = s;
+    return 0;
 }
 
 static int key_board(struct xs *x, int idx, const char *key)
 {
-    return want_string(x, idx, key, &x->svc->board);
+    const char *s, *sugg;
+    if (want_string(x, idx, key, &s) < 0)
+        return -1;
+    if (!platform_known(x, "find_board", s, &sugg))
+        return fail_key(x, key, "unknown board \"%s\"%s%s%s (see servos list-platforms)", s,
+                        sugg ? " (did you mean \"" : "", sugg ? sugg : "", sugg ? "\"?)" : "");
+    x->svc->board = s;
+    return 0;
 }
 
 static int key_toolchain(struct xs *x, int idx, const char *key)

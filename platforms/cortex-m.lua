@@ -1,0 +1,21 @@
+-- Bare-metal ARM Cortex-M boards, built with Debian's arm-none-eabi GCC.
+return {
+  name = "cortex-m", arch = "arm", description = "ARM Cortex-M microcontrollers (bare metal)",
+  boards = {
+    { id = "stm32f103", name = "STM32F103 \"Blue Pill\"", mcu = "stm32f103c8", arch = "cortex-m3",
+      usb = { "0483:3748", "0483:374b" },
+      toolchain = { packages = { "gcc-arm-none-eabi", "libnewlib-arm-none-eabi", "stlink-tools" },
+        build = "arm-none-eabi-gcc -mcpu=cortex-m3 -mthumb -Os --specs=nosys.specs -o {out}.elf {src}",
+        flash = "st-flash write {out}.bin 0x8000000",
+        emulate = "qemu-system-arm -M stm32vldiscovery -nographic -kernel {out}.elf" } },
+    { id = "nrf52840", name = "nRF52840 DK", mcu = "nrf52840", arch = "cortex-m4",
+      usb = { "1366:1015", "1915:520f" },
+      toolchain = { packages = { "gcc-arm-none-eabi", "libnewlib-arm-none-eabi" },
+        build = "arm-none-eabi-gcc -mcpu=cortex-m4 -mthumb -Os --specs=nosys.specs -o {out}.elf {src}" } },
+    { id = "lm3s6965", name = "TI Stellaris LM3S6965 (QEMU)", mcu = "lm3s6965", arch = "cortex-m3",
+      usb = {},
+      toolchain = { packages = { "gcc-arm-none-eabi", "libnewlib-arm-none-eabi", "qemu-system-arm" },
+        build = "arm-none-eabi-gcc -mcpu=cortex-m3 -mthumb -Os --specs=nosys.specs -o {out}.elf {src}",
+        emulate = "qemu-system-arm -M lm3s6965evb -nographic -semihosting -kernel {out}.elf" } },
+  },
+}
