@@ -103,8 +103,13 @@ static void load_source(lua_State *L, const char *path)
     int rc = luaL_loadbufferx(L, buf, len, lua_tostring(L, -1), "t");
     free(buf);
     lua_remove(L, -2);
-    if (rc != LUA_OK)
+    if (rc != LUA_OK) {
+        /* The parser's own limits (C stack) come without a position. */
+        const char *msg = lua_tostring(L, -1);
+        if (msg && strncmp(msg, path, strlen(path)) != 0)
+            luaL_error(L, "%s: cannot parse: %s (the code is nested too deeply)", path, msg);
         lua_error(L);
+    }
 }
 
 /* host.loadfile(path) -> chunk | nil, message */

@@ -17,8 +17,8 @@ struct sv_lua {
     int host_ref;         /* registry ref of the host-function table */
 };
 
-#define SV_LUA_MEMORY_LIMIT (512u << 20)
-#define SV_LUA_INSTRUCTION_LIMIT 2000000000ULL
+#define SV_LUA_MEMORY_LIMIT (256u << 20)
+#define SV_LUA_INSTRUCTION_LIMIT 500000000ULL
 #define SV_MAX_INPUT_BYTES (16u << 20)
 
 int sv_lua_new(struct sv_lua **out, sv_error_t *err);

@@ -412,6 +412,12 @@ void sv_yaml_push(lua_State *L, const char *path, const char *text, size_t len, 
         if (!yaml_parser_parse(&st->parser, &st->event)) {
             const yaml_parser_t *p = &st->parser;
             int line = line_of(&p->problem_mark);
+            if (p->error == YAML_READER_ERROR) {
+                /* Reader errors (bad bytes) carry an offset, not a mark. */
+                line = 1;
+                for (size_t i = 0; i < p->problem_offset && i < len; i++)
+                    line += text[i] == '\n';
+            }
             fail(&c, line, "YAML syntax error: %s%s%s", p->problem ? p->problem : "invalid YAML",
                  p->context ? " " : "", p->context ? p->context : "");
         }

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Golden tests: every example and every ProServe sample of shared/ gives the
+# expected `servos config` output. UPDATE_GOLDEN=1 rewrites the expectations.
+. "$(dirname "$0")/lib.sh"
+GOLD=$ROOT/tests/golden
+SAMPLES=$ROOT/../shared/proserve-manifests
+SHARED=$(cd "$ROOT/../shared" 2>/dev/null && pwd -P || echo /nonexistent)
+
+check() { # NAME PATH [ENV=VAL...]
+    local name=$1 path=$2
+    shift 2
+    local got
+    got=$(cd "$ROOT" && env -u ENV "$@" "$SERVOS" config "$path" 2>"$TMP/err") || {
+        fail "$name: config failed" "$(cat "$TMP/err")"
+        return
+    }
+    got=$(printf '%s\n' "$got" | sed "s#$ROOT#\$ROOT#g; s#$TMP#\$TMP#g; s#$SHARED#\$SHARED#g")
+    if [ -n "${UPDATE_GOLDEN:-}" ]; then
+        printf '%s\n' "$got" >"$GOLD/$name.json"
+    fi
+    if [ "$got" = "$(cat "$GOLD/$name.json" 2>/dev/null)" ]; then
+        pass "$name"
+    else
+        fail "$name" "$(printf '%s\n' "$got" | diff -u "$GOLD/$name.json" - | head -40)"
+    fi
+}
+
+for d in "$ROOT"/examples/*/; do
+    name=$(basename "$d")
+    check "example-$name" "examples/$name"
+done
+check "example-enviro-production" "examples/enviro" ENV=production
+check "example-shop-production" "examples/shop" ENV=production
+
+if [ -d "$SAMPLES" ]; then
+    for f in "$SAMPLES"/*.y*ml; do
+        base=$(basename "$f")
+        base=${base%.*}
+        if [[ $base == *fragment* ]]; then
+            # An isolation: block alone; give it a name, as the issue says.
+            mkdir -p "$TMP/frag"
+            { echo "name: ${base//[^a-zA-Z0-9-]/-}"; cat "$f"; } >"$TMP/frag/$base.yaml"
+            check "proserve-$base" "$TMP/frag/$base.yaml"
+        else
+            check "proserve-$base" "$f"
+        fi
+    done
+else
+    fail "shared/proserve-manifests is missing at $SAMPLES"
+fi
+done_testing

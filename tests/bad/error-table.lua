@@ -1,0 +1,2 @@
+-- expect: error-table.lua:2: error raised with a table value
+error({})

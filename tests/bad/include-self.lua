@@ -1,0 +1,2 @@
+-- expect: include-self.lua:2: include: "include-self.lua" includes itself
+include "include-self.lua"

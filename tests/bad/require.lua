@@ -1,0 +1,2 @@
+-- expect: require.lua:2: require is not available in an Envirofile \(use include\)
+local x = require("os")

@@ -1,0 +1,49 @@
+# Tiny TAP helpers for servos' shell tests, run by `prove`.
+# Source it, call the checks, then `done_testing`.
+set -u
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SERVOS=${SERVOS:-$ROOT/build/servos}
+SERVOS_ASAN=${SERVOS_ASAN:-$ROOT/build-asan/servos}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+_n=0
+_failed=0
+TMP=$(mktemp -d /tmp/servos-test.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+
+ok() { # ok COND-EXIT-CODE NAME
+    _n=$((_n + 1))
+    if [ "$1" -eq 0 ]; then
+        echo "ok $_n - $2"
+    else
+        echo "not ok $_n - $2"
+        _failed=$((_failed + 1))
+    fi
+}
+
+pass() { ok 0 "$1"; }
+fail() { ok 1 "$1"; [ $# -gt 1 ] && diag "$2"; return 0; }
+diag() { printf '%s\n' "$@" | sed 's/^/# /' >&2; }
+
+is() { # is GOT WANT NAME
+    if [ "$1" = "$2" ]; then pass "$3"; else fail "$3" "got:  $1" "want: $2"; fi
+}
+
+like() { # like TEXT REGEX NAME
+    if printf '%s' "$1" | grep -Eq -- "$2"; then pass "$3"; else fail "$3" "text: $1" "want match: $2"; fi
+}
+
+unlike() {
+    if printf '%s' "$1" | grep -Eq -- "$2"; then fail "$3" "text: $1" "must not match: $2"; else pass "$3"; fi
+}
+
+# run CMD...: sets $out, $err, $rc
+run() {
+    out=$("$@" 2>"$TMP/stderr") && rc=0 || rc=$?
+    err=$(cat "$TMP/stderr")
+}
+
+done_testing() {
+    echo "1..$_n"
+    [ "$_failed" -eq 0 ]
+}
