@@ -63,7 +63,7 @@ asan:
 # Unit tests (cmocka) link the engine objects minus main.
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
-LIB_OBJ   = $(filter-out $(B)/engine/main.o,$(OBJ))
+LIB_OBJ   = $(filter-out $(B)/engine/main.o $(B)/engine/cli%.o,$(OBJ))
 
 $(B)/tests/%: tests/unit/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -87,7 +87,7 @@ fuzz:
 	    LDFLAGS="-fsanitize=address,undefined"
 	for t in yaml envirofile; do \
 	    clang $(FUZZ_FLAGS) -o build-fuzz/fuzz_$$t tests/fuzz/fuzz_$$t.c \
-	        $(filter-out build-fuzz/engine/main.o,$(patsubst $(B)/%,build-fuzz/%,$(OBJ))) \
+	        $(filter-out build-fuzz/engine/main.o build-fuzz/engine/cli%.o,$(patsubst $(B)/%,build-fuzz/%,$(OBJ))) \
 	        -Wl,--as-needed $(PKG_LIBS) -lm || exit 1; \
 	    mkdir -p build-fuzz/corpus-$$t; cp tests/fuzz/seeds-$$t/* build-fuzz/corpus-$$t/; \
 	    build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \

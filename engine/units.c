@@ -241,6 +241,8 @@ int sv_parse_ports(const char *s, struct sv_port_spec *out, size_t max, size_t *
     int clo, chi, hlo = 0, hhi = 0;
     if (parse_port_range(cont, strlen(cont), &clo, &chi) < 0)
         goto bad;
+    if (host && !*host && !ip)
+        goto bad; /* ":80" — "IP::80" (any host port on IP) is fine */
     if (host && *host) {
         if (parse_port_range(host, strlen(host), &hlo, &hhi) < 0)
             goto bad;
