@@ -10,7 +10,10 @@
 CC      ?= cc
 PKGS    := yaml-0.1 lua5.4 libseccomp libcap libarchive libgit2 sqlite3
 CSTD    := -std=gnu11
-WARN    := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2 -Wno-format-truncation
+WARN    := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2
+ifneq ($(findstring clang,$(CC)),clang)
+WARN    += -Wno-format-truncation
+endif
 ifneq ($(CI),)
 WARN    += -Werror
 endif
@@ -90,8 +93,12 @@ fuzz:
 	        $(filter-out build-fuzz/engine/main.o build-fuzz/engine/cli%.o,$(patsubst $(B)/%,build-fuzz/%,$(OBJ))) \
 	        -Wl,--as-needed $(PKG_LIBS) -lm || exit 1; \
 	    mkdir -p build-fuzz/corpus-$$t; cp tests/fuzz/seeds-$$t/* build-fuzz/corpus-$$t/; \
-	    build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
-	        -max_len=65536 build-fuzz/corpus-$$t 2>&1 | tail -n 3 || exit 1; \
+	    build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 \
+	        -max_len=65536 -print_final_stats=1 build-fuzz/corpus-$$t \
+	        >build-fuzz/fuzz_$$t.log 2>&1 || { tail -n 60 build-fuzz/fuzz_$$t.log; exit 1; }; \
+	    echo "fuzz_$$t: $$(grep -E '^stat::number_of_executed_units' build-fuzz/fuzz_$$t.log | \
+	        awk '{print $$2}') runs in $(FUZZ_SECONDS) s, $$(ls build-fuzz/corpus-$$t | wc -l) \
+	        corpus files, no crash"; \
 	done
 
 bench: all

@@ -219,21 +219,19 @@ static uint64_t fnv1a(const char *p, size_t n)
     return h;
 }
 
+static void print_service(struct sv_json *w, const struct sv_service *s, bool with_replicas);
+
 static void hash_services(struct sv_graph *g)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (f == NULL)
-        abort();
+    struct sv_json w;
+    sv_json_init(&w, NULL, false);
     for (size_t i = 0; i < g->n_services; i++) {
-        rewind(f);
-        sv_service_print_json(&g->services[i], f, false);
-        fflush(f);
-        g->services[i].hash = fnv1a(buf, (size_t)ftell(f));
+        w.len = 0;
+        w.depth = 0;
+        print_service(&w, &g->services[i], false);
+        g->services[i].hash = fnv1a(w.buf, w.len);
     }
-    fclose(f);
-    free(buf);
+    sv_json_free(&w);
 }
 
 int sv_graph_finish(struct sv_graph *g, sv_error_t *err)
@@ -457,6 +455,7 @@ void sv_service_print_json(const struct sv_service *s, FILE *out, bool with_repl
     struct sv_json w;
     sv_json_init(&w, out, false);
     print_service(&w, s, with_replicas);
+    sv_json_free(&w);
 }
 
 void sv_graph_print_json(const struct sv_graph *g, FILE *out)

@@ -11,13 +11,67 @@ void sv_json_init(struct sv_json *w, FILE *out, bool pretty)
     w->pretty = pretty;
 }
 
+void sv_json_flush(struct sv_json *w)
+{
+    if (w->out && w->len) {
+        fwrite(w->buf, 1, w->len, w->out);
+        w->len = 0;
+    }
+}
+
+void sv_json_free(struct sv_json *w)
+{
+    sv_json_flush(w);
+    free(w->buf);
+    w->buf = NULL;
+    w->len = w->cap = 0;
+}
+
+/* Our own buffer: stdio's per-call locking made printing a 10,000-service
+ * graph cost more than evaluating it. */
+static void put(struct sv_json *w, const char *s, size_t n)
+{
+    if (w->len + n > w->cap) {
+        if (w->out && w->len > 0 && n < 65536) {
+            sv_json_flush(w);
+        }
+        if (w->len + n > w->cap) {
+            w->cap = (w->len + n) * 2 + 4096;
+            w->buf = realloc(w->buf, w->cap);
+            if (w->buf == NULL)
+                abort();
+        }
+    }
+    memcpy(w->buf + w->len, s, n);
+    w->len += n;
+}
+
+static void putch(struct sv_json *w, char c)
+{
+    if (w->len < w->cap)
+        w->buf[w->len++] = c;
+    else
+        put(w, &c, 1);
+}
+
+static void puts_(struct sv_json *w, const char *s)
+{
+    put(w, s, strlen(s));
+}
+
 static void newline(struct sv_json *w)
 {
+    static const char spaces[] = "\n                                                                ";
     if (!w->pretty)
         return;
-    putc('\n', w->out);
+    size_t n = 1 + 2 * (size_t)w->depth;
+    if (n < sizeof(spaces)) {
+        put(w, spaces, n);
+        return;
+    }
+    putch(w, '\n');
     for (int i = 0; i < w->depth; i++)
-        fputs("  ", w->out);
+        put(w, "  ", 2);
 }
 
 /* Separator and indentation before a value or a key. */
@@ -30,7 +84,7 @@ static void before_item(struct sv_json *w)
     if (w->depth == 0)
         return;
     if (w->has_items[w->depth])
-        putc(',', w->out);
+        putch(w, ',');
     w->has_items[w->depth] = true;
     newline(w);
 }
@@ -38,7 +92,7 @@ static void before_item(struct sv_json *w)
 static void open(struct sv_json *w, char c)
 {
     before_item(w);
-    putc(c, w->out);
+    putch(w, c);
     if (w->depth + 1 < SV_JSON_MAX_DEPTH)
         w->depth++;
     w->has_items[w->depth] = false;
@@ -50,7 +104,7 @@ static void close_(struct sv_json *w, char c)
     w->depth--;
     if (had)
         newline(w);
-    putc(c, w->out);
+    putch(w, c);
 }
 
 void sv_json_object_begin(struct sv_json *w)
@@ -73,38 +127,38 @@ void sv_json_array_end(struct sv_json *w)
     close_(w, ']');
 }
 
-void sv_json_write_string(FILE *out, const char *s)
+static void write_string(struct sv_json *w, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
-    putc('"', out);
+    putch(w, '"');
     const unsigned char *p = (const unsigned char *)s;
     const unsigned char *run = p;
     for (; *p; p++) {
         if (*p >= 0x20 && *p != '"' && *p != '\\' && *p != 0x7f)
             continue;
-        fwrite(run, 1, (size_t)(p - run), out);
+        put(w, (const char *)run, (size_t)(p - run));
         run = p + 1;
         switch (*p) {
-        case '"': fputs("\\\"", out); break;
-        case '\\': fputs("\\\\", out); break;
-        case '\n': fputs("\\n", out); break;
-        case '\t': fputs("\\t", out); break;
-        case '\r': fputs("\\r", out); break;
+        case '"': puts_(w, "\\\""); break;
+        case '\\': puts_(w, "\\\\"); break;
+        case '\n': puts_(w, "\\n"); break;
+        case '\t': puts_(w, "\\t"); break;
+        case '\r': puts_(w, "\\r"); break;
         default:
-            fputs("\\u00", out);
-            putc(hex[*p >> 4], out);
-            putc(hex[*p & 15], out);
+            puts_(w, "\\u00");
+            putch(w, hex[*p >> 4]);
+            putch(w, hex[*p & 15]);
         }
     }
-    fwrite(run, 1, (size_t)(p - run), out);
-    putc('"', out);
+    put(w, (const char *)run, (size_t)(p - run));
+    putch(w, '"');
 }
 
 void sv_json_key(struct sv_json *w, const char *key)
 {
     before_item(w);
-    sv_json_write_string(w->out, key);
-    fputs(w->pretty ? ": " : ":", w->out);
+    write_string(w, key);
+    put(w, ": ", w->pretty ? 2 : 1);
     w->after_key = true;
 }
 
@@ -115,46 +169,50 @@ void sv_json_str(struct sv_json *w, const char *s)
         return;
     }
     before_item(w);
-    sv_json_write_string(w->out, s);
+    write_string(w, s);
 }
 
 void sv_json_int(struct sv_json *w, int64_t v)
 {
     before_item(w);
-    fprintf(w->out, "%lld", (long long)v);
+    char buf[24];
+    put(w, buf, (size_t)snprintf(buf, sizeof(buf), "%lld", (long long)v));
 }
 
 void sv_json_num(struct sv_json *w, double v)
 {
     before_item(w);
     if (!isfinite(v))
-        fputs("null", w->out);
-    else if (v == floor(v) && fabs(v) < 1e15)
-        fprintf(w->out, "%.1f", v); /* keep it visibly a number with a fraction: 4.0 */
+        puts_(w, "null");
+    else if (v == floor(v) && fabs(v) < 1e15) {
+        char buf[32]; /* keep it visibly a number with a fraction: 4.0 */
+        put(w, buf, (size_t)snprintf(buf, sizeof(buf), "%.1f", v));
+    }
     else {
         /* Shortest text that reads back as the same double: 0.1, not 0.10000000000000001. */
         char buf[40];
         snprintf(buf, sizeof(buf), "%.15g", v);
         if (strtod(buf, NULL) != v)
             snprintf(buf, sizeof(buf), "%.17g", v);
-        fputs(buf, w->out);
+        puts_(w, buf);
     }
 }
 
 void sv_json_bool(struct sv_json *w, bool v)
 {
     before_item(w);
-    fputs(v ? "true" : "false", w->out);
+    puts_(w, v ? "true" : "false");
 }
 
 void sv_json_null(struct sv_json *w)
 {
     before_item(w);
-    fputs("null", w->out);
+    puts_(w, "null");
 }
 
 void sv_json_end(struct sv_json *w)
 {
     if (w->pretty)
-        putc('\n', w->out);
+        putch(w, '\n');
+    sv_json_free(w);
 }

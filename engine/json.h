@@ -11,7 +11,9 @@
 #define SV_JSON_MAX_DEPTH 128
 
 struct sv_json {
-    FILE *out;
+    FILE *out; /* NULL: keep everything in buf (for hashing) */
+    char *buf;
+    size_t len, cap;
     bool pretty;
     int depth;
     bool has_items[SV_JSON_MAX_DEPTH];
@@ -19,6 +21,9 @@ struct sv_json {
 };
 
 void sv_json_init(struct sv_json *w, FILE *out, bool pretty);
+/* Write out what is buffered (when out is set) and release the buffer. */
+void sv_json_flush(struct sv_json *w);
+void sv_json_free(struct sv_json *w);
 void sv_json_object_begin(struct sv_json *w);
 void sv_json_object_end(struct sv_json *w);
 void sv_json_array_begin(struct sv_json *w);
@@ -32,7 +37,5 @@ void sv_json_null(struct sv_json *w);
 /* Finish with a newline (pretty) so the output ends like a text file. */
 void sv_json_end(struct sv_json *w);
 
-/* Escaped string body, quotes included. */
-void sv_json_write_string(FILE *out, const char *s);
 
 #endif

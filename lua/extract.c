@@ -637,10 +637,13 @@ static int port_item(struct xs *x, const char *key, int idx, void *ud)
 
 static int key_ports(struct xs *x, int idx, const char *key)
 {
-    struct ports p = {sv_graph_alloc(x->g, MAX_PORTS * sizeof(struct sv_port_spec)), 0};
+    /* Collect in scratch space (ranges expand), keep only what was used. */
+    static struct sv_port_spec scratch[MAX_PORTS];
+    struct ports p = {scratch, 0};
     if (list_foreach(x, idx, key, false, port_item, &p) < 0)
         return -1;
-    x->svc->ports = p.v;
+    x->svc->ports = sv_graph_alloc(x->g, (p.n ? p.n : 1) * sizeof(*scratch));
+    memcpy(x->svc->ports, scratch, p.n * sizeof(*scratch));
     x->svc->n_ports = p.n;
     return 0;
 }

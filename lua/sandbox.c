@@ -11,6 +11,10 @@
 
 #define HOOK_EVERY 10000
 
+uint64_t sv_lua_instruction_limit = SV_LUA_INSTRUCTION_LIMIT;
+size_t sv_lua_memory_limit = SV_LUA_MEMORY_LIMIT;
+bool sv_lua_warnings = true;
+
 static struct sv_lua *self_of(lua_State *L)
 {
     return *(struct sv_lua **)lua_getextraspace(L);
@@ -225,6 +229,8 @@ static const char *lookup_var(void *ud, const char *name)
 static void missing_var(void *ud, const char *name)
 {
     struct lookup_ctx *c = ud;
+    if (!sv_lua_warnings)
+        return;
     lua_getfield(c->L, c->warned, name);
     bool seen = lua_toboolean(c->L, -1);
     lua_pop(c->L, 1);
@@ -277,7 +283,9 @@ static int host_lines(lua_State *L)
 
 static int host_warn(lua_State *L)
 {
-    fputs(luaL_checkstring(L, 1), stderr);
+    const char *msg = luaL_checkstring(L, 1);
+    if (sv_lua_warnings)
+        fputs(msg, stderr);
     return 0;
 }
 
@@ -383,7 +391,7 @@ int sv_lua_protected(struct sv_lua *s, lua_CFunction f, void *ud, sv_error_t *er
     if (rc == LUA_ERRMEM) {
         s->mem_limit = SIZE_MAX; /* let the error path allocate */
         sv_error(err, 0, "%s: evaluation used more than %zu MB of memory",
-                 s->last_where[0] ? s->last_where : "?", (size_t)(SV_LUA_MEMORY_LIMIT >> 20));
+                 s->last_where[0] ? s->last_where : "?", sv_lua_memory_limit >> 20);
     } else {
         const char *msg = lua_tostring(L, -1);
         sv_error(err, 0, "%s", msg ? msg : "unknown Lua error");
@@ -395,8 +403,8 @@ int sv_lua_protected(struct sv_lua *s, lua_CFunction f, void *ud, sv_error_t *er
 int sv_lua_new(struct sv_lua **out, sv_error_t *err)
 {
     struct sv_lua *s = sv_xcalloc(1, sizeof(*s));
-    s->mem_limit = SV_LUA_MEMORY_LIMIT;
-    s->instr_limit = SV_LUA_INSTRUCTION_LIMIT;
+    s->mem_limit = sv_lua_memory_limit;
+    s->instr_limit = sv_lua_instruction_limit;
     s->L = lua_newstate(lua_alloc_capped, s);
     if (s->L == NULL) {
         free(s);

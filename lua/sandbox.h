@@ -21,6 +21,12 @@ struct sv_lua {
 #define SV_LUA_INSTRUCTION_LIMIT 500000000ULL
 #define SV_MAX_INPUT_BYTES (16u << 20)
 
+/* Limits for new states; the fuzzers lower them to keep iterations fast. */
+extern uint64_t sv_lua_instruction_limit;
+extern size_t sv_lua_memory_limit;
+/* Warnings (unset variables, unsupported keys) go to stderr unless off. */
+extern bool sv_lua_warnings;
+
 int sv_lua_new(struct sv_lua **out, sv_error_t *err);
 void sv_lua_free(struct sv_lua *s);
 
