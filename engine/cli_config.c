@@ -22,10 +22,16 @@ int sv_cmd_config(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "+p:qh", opts, NULL)) != -1) {
         switch (c) {
-        case 'p': stack = optarg; break;
-        case 'q': quiet = true; break;
-        case 'h': return sv_cli_usage(v, false);
-        default: return sv_cli_usage(v, true);
+        case 'p':
+            stack = optarg;
+            break;
+        case 'q':
+            quiet = true;
+            break;
+        case 'h':
+            return sv_cli_usage(v, false);
+        default:
+            return sv_cli_usage(v, true);
         }
     }
     if (argc - optind > 1) {

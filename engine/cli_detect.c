@@ -39,14 +39,13 @@ static void ns_list(const struct sv_host_info *h, char *out, size_t size)
     const struct {
         bool on;
         const char *name;
-    } ns[] = {{h->ns_user, "user"}, {h->ns_pid, "pid"},       {h->ns_mnt, "mount"},
-              {h->ns_uts, "uts"},   {h->ns_ipc, "ipc"},       {h->ns_net, "net"},
+    } ns[] = {{h->ns_user, "user"},     {h->ns_pid, "pid"},  {h->ns_mnt, "mount"},
+              {h->ns_uts, "uts"},       {h->ns_ipc, "ipc"},  {h->ns_net, "net"},
               {h->ns_cgroup, "cgroup"}, {h->ns_time, "time"}};
     out[0] = '\0';
     for (size_t i = 0; i < SV_ARRAY_LEN(ns); i++)
         if (ns[i].on)
-            snprintf(out + strlen(out), size - strlen(out), "%s%s", out[0] ? " " : "",
-                     ns[i].name);
+            snprintf(out + strlen(out), size - strlen(out), "%s%s", out[0] ? " " : "", ns[i].name);
 }
 
 static void detect_json(const struct sv_host_info *h)
@@ -113,9 +112,14 @@ int sv_cmd_detect(int argc, char **argv)
     case SV_CGROUP_HYBRID:
         printf("cgroups:         hybrid (v1 controllers, cgroup2 at /sys/fs/cgroup/unified)\n");
         break;
-    case SV_CGROUP_V2: printf("cgroups:         v2 (unified)\n"); break;
-    case SV_CGROUP_V1: printf("cgroups:         v1\n"); break;
-    default: printf("cgroups:         none found (limits unavailable)\n");
+    case SV_CGROUP_V2:
+        printf("cgroups:         v2 (unified)\n");
+        break;
+    case SV_CGROUP_V1:
+        printf("cgroups:         v1\n");
+        break;
+    default:
+        printf("cgroups:         none found (limits unavailable)\n");
     }
     if (verbose)
         printf("  controllers:   %s\n", h.cgroup_controllers);
@@ -125,8 +129,8 @@ int sv_cmd_detect(int argc, char **argv)
     else
         printf("user namespaces: no (containers run with --userns=host)\n");
     printf("seccomp:         %s\n", h.seccomp && h.seccomp_filter ? "yes (filter mode)"
-                                    : h.seccomp                 ? "strict mode only"
-                                                                : "no");
+                                    : h.seccomp                   ? "strict mode only"
+                                                                  : "no");
     printf("overlayfs:       %s\n", h.overlayfs ? "yes" : "no (containers copy their root)");
     size_t known = 0;
     for (size_t i = 0; i < h.n_usb; i++)
@@ -176,8 +180,8 @@ int sv_cmd_list_platforms(int argc, char **argv)
             const struct sv_board *b = &p->boards[j];
             char usb[256] = "";
             for (size_t k = 0; k < b->n_usb; k++)
-                snprintf(usb + strlen(usb), sizeof(usb) - strlen(usb), "%s%04x:%04x",
-                         k ? " " : "", b->usb[k].vid, b->usb[k].pid);
+                snprintf(usb + strlen(usb), sizeof(usb) - strlen(usb), "%s%04x:%04x", k ? " " : "",
+                         b->usb[k].vid, b->usb[k].pid);
             char pkgs[256] = "";
             for (char **k = b->packages; *k; k++)
                 snprintf(pkgs + strlen(pkgs), sizeof(pkgs) - strlen(pkgs), "%s%s",

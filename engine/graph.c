@@ -116,8 +116,7 @@ static int check_references(struct sv_graph *g, sv_error_t *err)
         for (size_t d = 0; d < s->n_deps; d++) {
             const char *t = s->deps[d].service;
             if (strcmp(t, s->name) == 0)
-                return sv_error(err, 0, "%s: service \"%s\" depends on itself", s->where,
-                                s->name);
+                return sv_error(err, 0, "%s: service \"%s\" depends on itself", s->where, s->name);
             if (sv_graph_find(g, t) == NULL) {
                 const char *sugg = suggest_service(g, t);
                 return sv_error(err, 0,
@@ -241,8 +240,8 @@ int sv_graph_finish(struct sv_graph *g, sv_error_t *err)
         if (strcmp(g->services[i - 1].name, g->services[i].name) == 0) {
             const struct sv_service *a = &g->services[i - 1], *b = &g->services[i];
             /* qsort is not stable: name the later declaration first when we can tell. */
-            return sv_error(err, 0, "%s: service \"%s\" is declared twice (also at %s)",
-                            b->where, b->name, a->where);
+            return sv_error(err, 0, "%s: service \"%s\" is declared twice (also at %s)", b->where,
+                            b->name, a->where);
         }
     qsort(g->volumes, g->n_volumes, sizeof(*g->volumes), cmp_volume);
     size_t out = 0;
@@ -281,11 +280,21 @@ static void print_kv(struct sv_json *w, const struct sv_kv *kv, size_t n)
 static void print_value(struct sv_json *w, const struct sv_value *v)
 {
     switch (v ? v->kind : SV_NULL) {
-    case SV_NULL: sv_json_null(w); break;
-    case SV_BOOL: sv_json_bool(w, v->u.b); break;
-    case SV_INT: sv_json_int(w, v->u.i); break;
-    case SV_NUM: sv_json_num(w, v->u.d); break;
-    case SV_STR: sv_json_str(w, v->u.s); break;
+    case SV_NULL:
+        sv_json_null(w);
+        break;
+    case SV_BOOL:
+        sv_json_bool(w, v->u.b);
+        break;
+    case SV_INT:
+        sv_json_int(w, v->u.i);
+        break;
+    case SV_NUM:
+        sv_json_num(w, v->u.d);
+        break;
+    case SV_STR:
+        sv_json_str(w, v->u.s);
+        break;
     case SV_ARRAY:
         sv_json_array_begin(w);
         for (size_t i = 0; i < v->u.list.n; i++)

@@ -52,8 +52,8 @@ struct sv_health {
 
 struct sv_service {
     const char *name;
-    const char *where; /* "file:line" of the declaration, for errors */
-    const char *image; /* "host", a reference, or a path */
+    const char *where;                  /* "file:line" of the declaration, for errors */
+    const char *image;                  /* "host", a reference, or a path */
     const char **command, **entrypoint; /* argv, NULL-terminated; NULL when unset */
     struct sv_kv *env;
     size_t n_env;
@@ -73,16 +73,16 @@ struct sv_service {
     const char *working_dir, *user, *hostname;
     bool read_only;
     const char **cap_add, **cap_drop; /* NULL-terminated; never NULL */
-    int stop_signal;                   /* 0 when unset (SIGTERM) */
-    int64_t stop_grace_ms;             /* -1 when unset (10 s) */
+    int stop_signal;                  /* 0 when unset (SIGTERM) */
+    int64_t stop_grace_ms;            /* -1 when unset (10 s) */
     struct sv_kv *labels;
     size_t n_labels;
     const char *network; /* "stack", "none", "host" */
     const char *userns;  /* "auto", "host" */
     const char *platform, *board, *toolchain;
-    const char **profiles;          /* NULL-terminated; never NULL */
-    struct sv_value *proserve;      /* the ProServe manifest body, or NULL */
-    uint64_t hash;                  /* of the spec minus replicas: what forces a recreate */
+    const char **profiles;     /* NULL-terminated; never NULL */
+    struct sv_value *proserve; /* the ProServe manifest body, or NULL */
+    uint64_t hash;             /* of the spec minus replicas: what forces a recreate */
 };
 
 struct sv_volume {
@@ -92,7 +92,7 @@ struct sv_volume {
 
 struct sv_graph {
     const char *stack;
-    const char *source; /* what it was built from, for ps/config */
+    const char *source;          /* what it was built from, for ps/config */
     struct sv_service *services; /* sorted by name after sv_graph_finish */
     size_t n_services;
     struct sv_volume *volumes;

@@ -61,7 +61,8 @@ static void puts_(struct sv_json *w, const char *s)
 
 static void newline(struct sv_json *w)
 {
-    static const char spaces[] = "\n                                                                ";
+    static const char spaces[] =
+        "\n                                                                ";
     if (!w->pretty)
         return;
     size_t n = 1 + 2 * (size_t)w->depth;
@@ -139,11 +140,21 @@ static void write_string(struct sv_json *w, const char *s)
         put(w, (const char *)run, (size_t)(p - run));
         run = p + 1;
         switch (*p) {
-        case '"': puts_(w, "\\\""); break;
-        case '\\': puts_(w, "\\\\"); break;
-        case '\n': puts_(w, "\\n"); break;
-        case '\t': puts_(w, "\\t"); break;
-        case '\r': puts_(w, "\\r"); break;
+        case '"':
+            puts_(w, "\\\"");
+            break;
+        case '\\':
+            puts_(w, "\\\\");
+            break;
+        case '\n':
+            puts_(w, "\\n");
+            break;
+        case '\t':
+            puts_(w, "\\t");
+            break;
+        case '\r':
+            puts_(w, "\\r");
+            break;
         default:
             puts_(w, "\\u00");
             putch(w, hex[*p >> 4]);
@@ -187,8 +198,7 @@ void sv_json_num(struct sv_json *w, double v)
     else if (v == floor(v) && fabs(v) < 1e15) {
         char buf[32]; /* keep it visibly a number with a fraction: 4.0 */
         put(w, buf, (size_t)snprintf(buf, sizeof(buf), "%.1f", v));
-    }
-    else {
+    } else {
         /* Shortest text that reads back as the same double: 0.1, not 0.10000000000000001. */
         char buf[40];
         snprintf(buf, sizeof(buf), "%.15g", v);

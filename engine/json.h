@@ -37,5 +37,4 @@ void sv_json_null(struct sv_json *w);
 /* Finish with a newline (pretty) so the output ends like a text file. */
 void sv_json_end(struct sv_json *w);
 
-
 #endif

@@ -40,13 +40,27 @@ int sv_parse_size(const char *s, int64_t *bytes, sv_error_t *err)
         goto bad;
     double mult;
     switch (tolower((unsigned char)*u)) {
-    case '\0': mult = 1; break;
-    case 'b': mult = 1; u--; break; /* "100b": plain bytes */
-    case 'k': mult = 1024.0; break;
-    case 'm': mult = 1024.0 * 1024; break;
-    case 'g': mult = 1024.0 * 1024 * 1024; break;
-    case 't': mult = 1024.0 * 1024 * 1024 * 1024; break;
-    default: goto bad;
+    case '\0':
+        mult = 1;
+        break;
+    case 'b':
+        mult = 1;
+        u--;
+        break; /* "100b": plain bytes */
+    case 'k':
+        mult = 1024.0;
+        break;
+    case 'm':
+        mult = 1024.0 * 1024;
+        break;
+    case 'g':
+        mult = 1024.0 * 1024 * 1024;
+        break;
+    case 't':
+        mult = 1024.0 * 1024 * 1024 * 1024;
+        break;
+    default:
+        goto bad;
     }
     if (*u) {
         u++;
@@ -66,8 +80,10 @@ int sv_parse_size(const char *s, int64_t *bytes, sv_error_t *err)
     *bytes = (int64_t)r;
     return 0;
 bad:
-    return sv_error(err, 0, "\"%s\" is not a size (expected bytes, or a number with K, M, G or "
-                            "T, like \"512M\", \"1G\", \"8GB\", \"512Mi\")", s);
+    return sv_error(err, 0,
+                    "\"%s\" is not a size (expected bytes, or a number with K, M, G or "
+                    "T, like \"512M\", \"1G\", \"8GB\", \"512Mi\")",
+                    s);
 }
 
 int sv_parse_duration(const char *s, int64_t *ms, sv_error_t *err)
@@ -110,8 +126,10 @@ int sv_parse_duration(const char *s, int64_t *ms, sv_error_t *err)
     *ms = (int64_t)llround(total);
     return 0;
 bad:
-    return sv_error(err, 0, "\"%s\" is not a duration (expected e.g. \"500ms\", \"2s\", "
-                            "\"1m30s\", \"1h\")", s);
+    return sv_error(err, 0,
+                    "\"%s\" is not a duration (expected e.g. \"500ms\", \"2s\", "
+                    "\"1m30s\", \"1h\")",
+                    s);
 }
 
 int sv_parse_cpus(const char *s, double *cpus, sv_error_t *err)
@@ -121,8 +139,7 @@ int sv_parse_cpus(const char *s, double *cpus, sv_error_t *err)
     if (parse_decimal(s, &v, &end) < 0 || *end)
         return sv_error(err, 0, "\"%s\" is not a CPU count (expected a number like 0.5 or 2)", s);
     if (v <= 0 || v > 1024)
-        return sv_error(err, 0, "%s CPUs is out of range (expected more than 0, at most 1024)",
-                        s);
+        return sv_error(err, 0, "%s CPUs is out of range (expected more than 0, at most 1024)", s);
     *cpus = v;
     return 0;
 }
@@ -134,8 +151,7 @@ const char *sv_restart_name(enum sv_restart_policy p)
     return restart_names[p];
 }
 
-int sv_parse_restart(const char *s, enum sv_restart_policy *p, int *max_retries,
-                     sv_error_t *err)
+int sv_parse_restart(const char *s, enum sv_restart_policy *p, int *max_retries, sv_error_t *err)
 {
     *max_retries = 0;
     if (strcmp(s, "no") == 0 || strcmp(s, "never") == 0) {
@@ -202,8 +218,7 @@ static int parse_port_range(const char *s, size_t n, int *lo, int *hi)
     return 0;
 }
 
-int sv_parse_ports(const char *s, struct sv_port_spec *out, size_t max, size_t *n,
-                   sv_error_t *err)
+int sv_parse_ports(const char *s, struct sv_port_spec *out, size_t max, size_t *n, sv_error_t *err)
 {
     char buf[256];
     if (strlen(s) >= sizeof(buf))
@@ -214,8 +229,7 @@ int sv_parse_ports(const char *s, struct sv_port_spec *out, size_t max, size_t *
     if (slash) {
         *slash = '\0';
         if (strcmp(slash + 1, "tcp") != 0 && strcmp(slash + 1, "udp") != 0)
-            return sv_error(err, 0, "port \"%s\": protocol \"%s\" is not tcp or udp", s,
-                            slash + 1);
+            return sv_error(err, 0, "port \"%s\": protocol \"%s\" is not tcp or udp", s, slash + 1);
         strcpy(proto, slash + 1);
     }
     /* Split from the right: [ip:][host:]container; ip may be [v6]. */
@@ -266,8 +280,9 @@ int sv_parse_ports(const char *s, struct sv_port_spec *out, size_t max, size_t *
     *n = count;
     return 0;
 bad:
-    return sv_error(err, 0, "\"%s\" is not a port mapping (expected \"PORT\", "
-                            "\"HOST:CONTAINER\" or \"IP:HOST:CONTAINER\", optionally /tcp or /udp)",
+    return sv_error(err, 0,
+                    "\"%s\" is not a port mapping (expected \"PORT\", "
+                    "\"HOST:CONTAINER\" or \"IP:HOST:CONTAINER\", optionally /tcp or /udp)",
                     s);
 }
 
@@ -275,14 +290,14 @@ static const struct {
     const char *name;
     int signo;
 } signals[] = {
-    {"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"ILL", SIGILL},
-    {"TRAP", SIGTRAP}, {"ABRT", SIGABRT}, {"BUS", SIGBUS},   {"FPE", SIGFPE},
-    {"KILL", SIGKILL}, {"USR1", SIGUSR1}, {"SEGV", SIGSEGV}, {"USR2", SIGUSR2},
-    {"PIPE", SIGPIPE}, {"ALRM", SIGALRM}, {"TERM", SIGTERM}, {"CHLD", SIGCHLD},
-    {"CONT", SIGCONT}, {"STOP", SIGSTOP}, {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN},
-    {"TTOU", SIGTTOU}, {"URG", SIGURG},   {"XCPU", SIGXCPU}, {"XFSZ", SIGXFSZ},
+    {"HUP", SIGHUP},       {"INT", SIGINT},   {"QUIT", SIGQUIT},   {"ILL", SIGILL},
+    {"TRAP", SIGTRAP},     {"ABRT", SIGABRT}, {"BUS", SIGBUS},     {"FPE", SIGFPE},
+    {"KILL", SIGKILL},     {"USR1", SIGUSR1}, {"SEGV", SIGSEGV},   {"USR2", SIGUSR2},
+    {"PIPE", SIGPIPE},     {"ALRM", SIGALRM}, {"TERM", SIGTERM},   {"CHLD", SIGCHLD},
+    {"CONT", SIGCONT},     {"STOP", SIGSTOP}, {"TSTP", SIGTSTP},   {"TTIN", SIGTTIN},
+    {"TTOU", SIGTTOU},     {"URG", SIGURG},   {"XCPU", SIGXCPU},   {"XFSZ", SIGXFSZ},
     {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF}, {"WINCH", SIGWINCH}, {"IO", SIGIO},
-    {"PWR", SIGPWR},   {"SYS", SIGSYS},
+    {"PWR", SIGPWR},       {"SYS", SIGSYS},
 };
 
 const char *sv_signal_name(int signo)
@@ -314,6 +329,5 @@ int sv_parse_signal(const char *s, int *signo, sv_error_t *err)
                 return 0;
             }
     }
-    return sv_error(err, 0, "\"%s\" is not a signal (expected e.g. \"SIGTERM\", \"INT\" or 15)",
-                    s);
+    return sv_error(err, 0, "\"%s\" is not a signal (expected e.g. \"SIGTERM\", \"INT\" or 15)", s);
 }

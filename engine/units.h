@@ -14,11 +14,14 @@ int sv_parse_duration(const char *s, int64_t *ms, sv_error_t *err);
 /* "0.5", "2"; must be > 0 and <= 1024. */
 int sv_parse_cpus(const char *s, double *cpus, sv_error_t *err);
 
-enum sv_restart_policy { SV_RESTART_NO, SV_RESTART_ALWAYS, SV_RESTART_ON_FAILURE,
-                         SV_RESTART_UNLESS_STOPPED };
+enum sv_restart_policy {
+    SV_RESTART_NO,
+    SV_RESTART_ALWAYS,
+    SV_RESTART_ON_FAILURE,
+    SV_RESTART_UNLESS_STOPPED
+};
 /* "no" | "always" | "on-failure[:N]" | "unless-stopped" */
-int sv_parse_restart(const char *s, enum sv_restart_policy *p, int *max_retries,
-                     sv_error_t *err);
+int sv_parse_restart(const char *s, enum sv_restart_policy *p, int *max_retries, sv_error_t *err);
 const char *sv_restart_name(enum sv_restart_policy p);
 
 /* A published port. host == 0 means "any free port"; host_ip NULL means the
@@ -30,8 +33,7 @@ struct sv_port_spec {
 };
 /* "80", "8080:80", "127.0.0.1:8080:80", "8080:80/udp", "8000-8002:9000-9002".
  * Fills up to max entries; *n is how many. */
-int sv_parse_ports(const char *s, struct sv_port_spec *out, size_t max, size_t *n,
-                   sv_error_t *err);
+int sv_parse_ports(const char *s, struct sv_port_spec *out, size_t max, size_t *n, sv_error_t *err);
 
 /* "SIGTERM", "TERM", "15" -> 15 */
 int sv_parse_signal(const char *s, int *signo, sv_error_t *err);

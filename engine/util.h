@@ -14,7 +14,7 @@
 typedef struct sv_error_s {
     int status; /* errno when a syscall failed, else 0 */
     char *msg;
-} *sv_error_t;
+} * sv_error_t;
 
 /* Set *err (if not already set) and return -1, so callers can write
  * `return sv_error(err, errno, "open %s", path);`. */

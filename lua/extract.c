@@ -45,8 +45,8 @@ static int fail_key(struct xs *x, const char *key, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    return sv_error(x->err, 0, "%s: service \"%s\": %s: %s", key_where(x, key), x->svc->name,
-                    key, msg);
+    return sv_error(x->err, 0, "%s: service \"%s\": %s: %s", key_where(x, key), x->svc->name, key,
+                    msg);
 }
 
 /* A units.c parser failed: move its message under file:line and key. */
@@ -88,8 +88,7 @@ static int want_string(struct xs *x, int idx, const char *key, const char **out)
     return fail_key(x, key, "expected a string, got %s", type_of(L, idx));
 }
 
-static int want_int(struct xs *x, int idx, const char *key, int64_t lo, int64_t hi,
-                    int64_t *out)
+static int want_int(struct xs *x, int idx, const char *key, int64_t lo, int64_t hi, int64_t *out)
 {
     lua_State *L = x->L;
     int isnum = 0;
@@ -203,8 +202,8 @@ static int cmp_kv(const void *a, const void *b)
     return strcmp(((const struct sv_kv *)a)->key, ((const struct sv_kv *)b)->key);
 }
 
-static void kv_set(struct sv_graph *g, struct sv_kv **kv, size_t *n, size_t *cap,
-                   const char *k, const char *v, bool override)
+static void kv_set(struct sv_graph *g, struct sv_kv **kv, size_t *n, size_t *cap, const char *k,
+                   const char *v, bool override)
 {
     for (size_t i = 0; i < *n; i++)
         if (strcmp((*kv)[i].key, k) == 0) {
@@ -387,8 +386,7 @@ static int check_target(struct xs *x, const char *key, const char *target)
 }
 
 /* "name:/path[:ro]", "./dir:/path", "/abs:/path:ro", "/path" (anonymous) */
-static int parse_volume_string(struct xs *x, const char *key, const char *spec,
-                               struct mounts *m)
+static int parse_volume_string(struct xs *x, const char *key, const char *spec, struct mounts *m)
 {
     char buf[4096];
     if (strlen(spec) >= sizeof(buf))
@@ -430,8 +428,10 @@ static int parse_volume_string(struct xs *x, const char *key, const char *spec,
         mt->type = SV_MOUNT_VOLUME;
         mt->source = sv_graph_strdup(x->g, src);
     } else {
-        return fail_key(x, key, "\"%s\": \"%s\" is neither a volume name nor a path (write "
-                                "./%s for a directory)", spec, src, src);
+        return fail_key(x, key,
+                        "\"%s\": \"%s\" is neither a volume name nor a path (write "
+                        "./%s for a directory)",
+                        spec, src, src);
     }
     return check_target(x, key, mt->target);
 }
@@ -472,9 +472,9 @@ static int parse_volume_table(struct xs *x, const char *key, int idx, struct mou
     }
     lua_pop(L, 5);
     if (type == NULL)
-        type = mt->source == NULL ? "volume"
+        type = mt->source == NULL                               ? "volume"
                : (mt->source[0] == '/' || mt->source[0] == '.') ? "bind"
-                                                                 : "volume";
+                                                                : "volume";
     if (strcmp(type, "bind") == 0) {
         mt->type = SV_MOUNT_BIND;
         if (mt->source == NULL)
@@ -606,8 +606,7 @@ static int port_item(struct xs *x, const char *key, int idx, void *ud)
                 char *end;
                 long pv = strtol(lua_tostring(L, -1), &end, 10);
                 if (*end || pv < 1 || pv > 65535)
-                    return fail_key(x, key, "published: \"%s\" is not a port",
-                                    lua_tostring(L, -1));
+                    return fail_key(x, key, "published: \"%s\" is not a port", lua_tostring(L, -1));
                 v = pv;
             } else if (want_int(x, lua_gettop(L), key, 1, 65535, &v) < 0) {
                 return -1;
@@ -658,8 +657,10 @@ static int parse_condition(struct xs *x, const char *key, const char *dep, const
     else if (!strcmp(c, "completed") || !strcmp(c, "service_completed_successfully"))
         *out = SV_DEP_COMPLETED;
     else
-        return fail_key(x, key, "%s: \"%s\" is not a condition (expected started, healthy or "
-                                "completed)", dep, c);
+        return fail_key(x, key,
+                        "%s: \"%s\" is not a condition (expected started, healthy or "
+                        "completed)",
+                        dep, c);
     return 0;
 }
 
@@ -672,8 +673,10 @@ static int key_depends_on(struct xs *x, int idx, const char *key)
         return want_string(x, idx, key, &x->svc->deps[0].service);
     }
     if (!lua_istable(L, idx))
-        return fail_key(x, key, "expected a list of service names or a table of name = "
-                                "condition, got %s", type_of(L, idx));
+        return fail_key(x, key,
+                        "expected a list of service names or a table of name = "
+                        "condition, got %s",
+                        type_of(L, idx));
     size_t n = 0;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
@@ -753,8 +756,10 @@ static int key_healthcheck(struct xs *x, int idx, const char *key)
 {
     lua_State *L = x->L;
     if (!lua_istable(L, idx))
-        return fail_key(x, key, "expected a table with test, interval, timeout, retries, "
-                                "start_period; got %s", type_of(L, idx));
+        return fail_key(x, key,
+                        "expected a table with test, interval, timeout, retries, "
+                        "start_period; got %s",
+                        type_of(L, idx));
     static const char *const known[] = {"test",    "interval",     "timeout",
                                         "retries", "start_period", "disable"};
     lua_pushnil(L);
@@ -1082,8 +1087,8 @@ static int key_stop_grace_period(struct xs *x, int idx, const char *key)
     return want_duration(x, idx, key, &x->svc->stop_grace_ms);
 }
 
-static int want_choice(struct xs *x, int idx, const char *key, const char *const *choices,
-                       size_t n, const char **out)
+static int want_choice(struct xs *x, int idx, const char *key, const char *const *choices, size_t n,
+                       const char **out)
 {
     const char *s;
     if (want_string(x, idx, key, &s) < 0)
@@ -1096,7 +1101,10 @@ static int want_choice(struct xs *x, int idx, const char *key, const char *const
     char list[256] = "";
     for (size_t i = 0; i < n; i++)
         snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
-                 i == 0 ? "" : i + 1 == n ? " or " : ", ", choices[i]);
+                 i == 0       ? ""
+                 : i + 1 == n ? " or "
+                              : ", ",
+                 choices[i]);
     const char *sugg = sv_suggest(s, choices, n);
     return fail_key(x, key, "\"%s\" is not one of %s%s%s%s", s, list,
                     sugg ? " (did you mean \"" : "", sugg ? sugg : "", sugg ? "\"?)" : "");
@@ -1159,8 +1167,7 @@ static int key_platform(struct xs *x, int idx, const char *key)
     const char *s, *sugg;
     if (want_string(x, idx, key, &s) < 0)
         return -1;
-    if (!platform_known(x, "find_platform", s, &sugg) &&
-        !platform_known(x, "find_board", s, &sugg))
+    if (!platform_known(x, "find_platform", s, &sugg) && !platform_known(x, "find_board", s, &sugg))
         return fail_key(x, key, "unknown platform \"%s\"%s%s%s (see servos list-platforms)", s,
                         sugg ? " (did you mean \"" : "", sugg ? sugg : "", sugg ? "\"?)" : "");
     x->svc->platform = s;
@@ -1200,13 +1207,16 @@ static int to_value(struct xs *x, int idx, const char *key, struct sv_value *out
 {
     lua_State *L = x->L;
     if (x->value_budget-- == 0)
-        return fail_key(x, key, "the value is too large (more than 1,000,000 nodes after "
-                                "expanding YAML aliases)");
+        return fail_key(x, key,
+                        "the value is too large (more than 1,000,000 nodes after "
+                        "expanding YAML aliases)");
     if (depth > 64)
         return fail_key(x, key, "the value is nested too deeply");
     idx = lua_absindex(L, idx);
     switch (lua_type(L, idx)) {
-    case LUA_TNIL: out->kind = SV_NULL; return 0;
+    case LUA_TNIL:
+        out->kind = SV_NULL;
+        return 0;
     case LUA_TBOOLEAN:
         out->kind = SV_BOOL;
         out->u.b = lua_toboolean(L, idx);
@@ -1300,7 +1310,8 @@ static int to_value(struct xs *x, int idx, const char *key, struct sv_value *out
         }
         return 0;
     }
-    default: break;
+    default:
+        break;
     }
     return fail_key(x, key, "a %s cannot be part of the graph", luaL_typename(L, idx));
 }
@@ -1357,12 +1368,39 @@ static const struct key_def {
 };
 
 const char *const sv_service_keys[] = {
-    "board",    "cap_add",     "cap_drop",  "command",           "cpus",        "depends_on",
-    "entrypoint", "env",       "env_file",  "healthcheck",       "hostname",    "image",
-    "labels",   "memory",      "network",   "pids",              "platform",    "ports",
-    "profiles", "read_only",   "replicas",  "restart",           "stop_grace_period",
-    "stop_signal", "tmpfs",    "toolchain", "user",              "userns",      "volumes",
-    "working_dir", "cpu",      "environment", "workdir",
+    "board",
+    "cap_add",
+    "cap_drop",
+    "command",
+    "cpus",
+    "depends_on",
+    "entrypoint",
+    "env",
+    "env_file",
+    "healthcheck",
+    "hostname",
+    "image",
+    "labels",
+    "memory",
+    "network",
+    "pids",
+    "platform",
+    "ports",
+    "profiles",
+    "read_only",
+    "replicas",
+    "restart",
+    "stop_grace_period",
+    "stop_signal",
+    "tmpfs",
+    "toolchain",
+    "user",
+    "userns",
+    "volumes",
+    "working_dir",
+    "cpu",
+    "environment",
+    "workdir",
 };
 const size_t sv_service_key_count = SV_ARRAY_LEN(sv_service_keys);
 
@@ -1409,8 +1447,9 @@ static int extract_service(struct xs *x, int rec)
         lua_pop(L, 1);
         if (lua_type(L, -1) != LUA_TSTRING) {
             lua_pop(L, 1);
-            return sv_error(x->err, 0, "%s: service \"%s\": settings must have names (found a "
-                                       "list item; did you forget a key = ?)",
+            return sv_error(x->err, 0,
+                            "%s: service \"%s\": settings must have names (found a "
+                            "list item; did you forget a key = ?)",
                             s->where, s->name);
         }
         const char *k = lua_tostring(L, -1);
@@ -1527,10 +1566,9 @@ int sv_extract_graph(struct sv_lua *s, const char *default_stack, struct sv_grap
     char cwd[4096];
     if (getcwd(cwd, sizeof(cwd)) == NULL)
         strcpy(cwd, "/");
-    struct extract_args a = {.s = s, .g = g, .default_stack = default_stack, .cwd = cwd,
-                             .err = err, .rc = -1};
-    if (sv_lua_protected(s, extract_all, &a, err) < 0 || a.rc < 0 ||
-        sv_graph_finish(g, err) < 0) {
+    struct extract_args a = {
+        .s = s, .g = g, .default_stack = default_stack, .cwd = cwd, .err = err, .rc = -1};
+    if (sv_lua_protected(s, extract_all, &a, err) < 0 || a.rc < 0 || sv_graph_finish(g, err) < 0) {
         sv_graph_free(g);
         return -1;
     }

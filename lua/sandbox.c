@@ -47,8 +47,7 @@ static void count_hook(lua_State *L, lua_Debug *ar)
     struct sv_lua *s = self_of(L);
     s->instructions += HOOK_EVERY;
     if (lua_getinfo(L, "Sl", ar) && ar->source[0] == '@' && ar->currentline > 0)
-        snprintf(s->last_where, sizeof(s->last_where), "%s:%d", ar->source + 1,
-                 ar->currentline);
+        snprintf(s->last_where, sizeof(s->last_where), "%s:%d", ar->source + 1, ar->currentline);
     if (s->instructions > s->instr_limit) {
         lua_pushfstring(L,
                         "%s: evaluation stopped after %d million instructions (an endless "
@@ -76,8 +75,8 @@ static int message_handler(lua_State *L)
     if (lua_type(L, 1) == LUA_TSTRING)
         return 1;
     push_user_where(L);
-    lua_pushfstring(L, "%s: error raised with a %s value instead of a message",
-                    lua_tostring(L, -1), luaL_typename(L, 1));
+    lua_pushfstring(L, "%s: error raised with a %s value instead of a message", lua_tostring(L, -1),
+                    luaL_typename(L, 1));
     return 1;
 }
 
@@ -238,8 +237,8 @@ static void missing_var(void *ud, const char *name)
         return;
     lua_pushboolean(c->L, 1);
     lua_setfield(c->L, c->warned, name);
-    fprintf(stderr, "servos: warning: %s: variable %s is not set; using an empty string\n",
-            c->path, name);
+    fprintf(stderr, "servos: warning: %s: variable %s is not set; using an empty string\n", c->path,
+            name);
 }
 
 /* host.yaml_load(path [, fallback [, override]]) -> value. With fallback (a
@@ -262,8 +261,11 @@ static int host_yaml_load(lua_State *L)
     free(buf);
     int text = lua_gettop(L);
     lua_newtable(L);
-    struct lookup_ctx lc = {.L = L, .fallback = interpolate ? 2 : 0, .override = override,
-                            .warned = lua_gettop(L), .path = path};
+    struct lookup_ctx lc = {.L = L,
+                            .fallback = interpolate ? 2 : 0,
+                            .override = override,
+                            .warned = lua_gettop(L),
+                            .path = path};
     struct sv_interp ip = {.lookup = lookup_var, .missing = missing_var, .ud = &lc};
     lua_getfield(L, LUA_REGISTRYINDEX, "sv.lines");
     size_t tlen;
@@ -362,10 +364,11 @@ static int setup(lua_State *L)
     lua_setfield(L, LUA_REGISTRYINDEX, "sv.lines");
 
     static const luaL_Reg host[] = {
-        {"loadfile", host_loadfile}, {"readfile", host_readfile}, {"dotenv", host_dotenv},
-        {"yaml_load", host_yaml_load}, {"lines", host_lines},   {"stdlib", host_stdlib},
-        {"embedded", host_embedded}, {"warn", host_warn},       {"realpath", host_realpath},
-        {NULL, NULL},
+        {"loadfile", host_loadfile}, {"readfile", host_readfile},
+        {"dotenv", host_dotenv},     {"yaml_load", host_yaml_load},
+        {"lines", host_lines},       {"stdlib", host_stdlib},
+        {"embedded", host_embedded}, {"warn", host_warn},
+        {"realpath", host_realpath}, {NULL, NULL},
     };
     luaL_newlib(L, host);
     lua_pushlightuserdata(L, SV_LUA_NULL);

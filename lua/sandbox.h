@@ -17,9 +17,9 @@ struct sv_lua {
     int host_ref;         /* registry ref of the host-function table */
 };
 
-#define SV_LUA_MEMORY_LIMIT (256u << 20)
+#define SV_LUA_MEMORY_LIMIT      (256u << 20)
 #define SV_LUA_INSTRUCTION_LIMIT 500000000ULL
-#define SV_MAX_INPUT_BYTES (16u << 20)
+#define SV_MAX_INPUT_BYTES       (16u << 20)
 
 /* Limits for new states; the fuzzers lower them to keep iterations fast. */
 extern uint64_t sv_lua_instruction_limit;

@@ -9,8 +9,7 @@ static bool is_name_char(int c, bool first)
     return c == '_' || isalpha(c) || (!first && (isdigit(c) || c == '.' || c == '-'));
 }
 
-int sv_dotenv_parse(const char *path, const char *buf, sv_dotenv_cb cb, void *ud,
-                    sv_error_t *err)
+int sv_dotenv_parse(const char *path, const char *buf, sv_dotenv_cb cb, void *ud, sv_error_t *err)
 {
     int line = 0;
     const char *p = buf;

@@ -49,8 +49,8 @@ static const char *find_close(const char *s)
 static int expand(const char *s, size_t len, const struct sv_interp *ip, struct buf *b,
                   char **errmsg, int depth);
 
-static int expand_braced(const char *body, size_t len, const struct sv_interp *ip,
-                         struct buf *b, char **errmsg, int depth)
+static int expand_braced(const char *body, size_t len, const struct sv_interp *ip, struct buf *b,
+                         char **errmsg, int depth)
 {
     size_t nl = name_len(body);
     if (nl == 0 || nl > 255) {
@@ -75,8 +75,8 @@ static int expand_braced(const char *body, size_t len, const struct sv_interp *i
     if (colon)
         op++;
     if (op == end || (*op != '-' && *op != '?' && *op != '+')) {
-        *errmsg = sv_xasprintf("invalid interpolation \"${%.*s}\" (unknown operator)", (int)len,
-                               body);
+        *errmsg =
+            sv_xasprintf("invalid interpolation \"${%.*s}\" (unknown operator)", (int)len, body);
         return -1;
     }
     char kind = *op++;

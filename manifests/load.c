@@ -76,8 +76,10 @@ static int eval_file(struct sv_lua *s, const char *path, sv_error_t *err)
         return sv_lua_run_envirofile(s, path, err);
     if (is_yaml(path))
         return sv_lua_run_yaml(s, path, err);
-    return sv_error(err, 0, "%s: unknown file type (expected an Envirofile.lua, or a .yaml or "
-                            ".yml manifest)", path);
+    return sv_error(err, 0,
+                    "%s: unknown file type (expected an Envirofile.lua, or a .yaml or "
+                    ".yml manifest)",
+                    path);
 }
 
 static int cmp_names(const void *a, const void *b)
@@ -127,15 +129,18 @@ int sv_load_graph(const char *path, const char *stack_override, struct sv_graph 
                   sv_error_t *err)
 {
     if (stack_override && !sv_valid_stack_name(stack_override))
-        return sv_error(err, 0, "\"%s\" is not a valid stack name (letters, digits, \"_\", \"-\" "
-                                "and \".\", starting with a letter or digit)", stack_override);
+        return sv_error(err, 0,
+                        "\"%s\" is not a valid stack name (letters, digits, \"_\", \"-\" "
+                        "and \".\", starting with a letter or digit)",
+                        stack_override);
     if (path == NULL) {
         for (size_t i = 0; i < SV_ARRAY_LEN(default_files) && path == NULL; i++)
             if (access(default_files[i], F_OK) == 0)
                 path = default_files[i];
         if (path == NULL)
-            return sv_error(err, 0, "no Envirofile.lua, servos.yaml or compose.yaml in the "
-                                    "current directory (name a file or directory)");
+            return sv_error(err, 0,
+                            "no Envirofile.lua, servos.yaml or compose.yaml in the "
+                            "current directory (name a file or directory)");
     }
     struct stat st;
     if (stat(path, &st) < 0)

@@ -287,8 +287,7 @@ static void add_value(struct ctx *c, int line)
     f->key_pending = false;
 }
 
-static void open_container(struct ctx *c, enum frame_kind kind, const yaml_char_t *anchor,
-                           int line)
+static void open_container(struct ctx *c, enum frame_kind kind, const yaml_char_t *anchor, int line)
 {
     lua_State *L = c->L;
     struct yaml_state *st = c->st;
@@ -352,8 +351,7 @@ static void handle_scalar(struct ctx *c, const yaml_event_t *ev)
         const char *k = (const char *)ev->data.scalar.value;
         lua_pushstring(L, k);
         f->key_pending = true;
-        f->key_is_merge =
-            ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && strcmp(k, "<<") == 0;
+        f->key_is_merge = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && strcmp(k, "<<") == 0;
         f->key_line = line;
         return;
     }
@@ -377,11 +375,11 @@ static void handle_alias(struct ctx *c, const yaml_event_t *ev)
     lua_pushstring(L, name);
     lua_rawget(L, c->anchors_idx);
     if (lua_isnil(L, -1))
-        fail(c, line, "unknown anchor: *%s is used but &%s is never defined before it", name,
-             name);
+        fail(c, line, "unknown anchor: *%s is used but &%s is never defined before it", name, name);
     if (lua_isboolean(L, -1) && !lua_toboolean(L, -1))
-        fail(c, line, "alias *%s refers to the node that contains it (recursive YAML is not "
-                      "supported)",
+        fail(c, line,
+             "alias *%s refers to the node that contains it (recursive YAML is not "
+             "supported)",
              name);
     add_value(c, line);
 }
@@ -398,8 +396,12 @@ void sv_yaml_push(lua_State *L, const char *path, const char *text, size_t len, 
     lua_setmetatable(L, -2);
     int st_idx = lua_gettop(L);
     lua_newtable(L);
-    struct ctx c = {.L = L, .path = path, .st = st, .lines_idx = lines_idx,
-                    .anchors_idx = lua_gettop(L), .ip = ip};
+    struct ctx c = {.L = L,
+                    .path = path,
+                    .st = st,
+                    .lines_idx = lines_idx,
+                    .anchors_idx = lua_gettop(L),
+                    .ip = ip};
 
     if (!yaml_parser_initialize(&st->parser))
         fail(&c, 1, "cannot initialise the YAML parser");
@@ -428,10 +430,13 @@ void sv_yaml_push(lua_State *L, const char *path, const char *text, size_t len, 
         switch (ev->type) {
         case YAML_DOCUMENT_START_EVENT:
             if (++documents > 1)
-                fail(&c, line, "a second YAML document (---) in one file; servos reads one "
-                               "document per file");
+                fail(&c, line,
+                     "a second YAML document (---) in one file; servos reads one "
+                     "document per file");
             break;
-        case YAML_STREAM_END_EVENT: done = true; break;
+        case YAML_STREAM_END_EVENT:
+            done = true;
+            break;
         case YAML_SCALAR_EVENT:
             handle_scalar(&c, ev);
             root = true;
@@ -451,7 +456,8 @@ void sv_yaml_push(lua_State *L, const char *path, const char *text, size_t len, 
             close_container(&c);
             root = true;
             break;
-        default: break;
+        default:
+            break;
         }
         yaml_event_delete(ev);
         st->event_live = false;

@@ -199,9 +199,9 @@ static void test_suggest(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sizes),     cmocka_unit_test(test_durations),
-        cmocka_unit_test(test_ports),     cmocka_unit_test(test_restart_and_signals),
-        cmocka_unit_test(test_dotenv),    cmocka_unit_test(test_interpolation),
+        cmocka_unit_test(test_sizes),   cmocka_unit_test(test_durations),
+        cmocka_unit_test(test_ports),   cmocka_unit_test(test_restart_and_signals),
+        cmocka_unit_test(test_dotenv),  cmocka_unit_test(test_interpolation),
         cmocka_unit_test(test_suggest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
