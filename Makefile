@@ -93,6 +93,9 @@ fuzz:
 	        $(filter-out build-fuzz/engine/main.o build-fuzz/engine/cli%.o,$(patsubst $(B)/%,build-fuzz/%,$(OBJ))) \
 	        -Wl,--as-needed $(PKG_LIBS) -lm || exit 1; \
 	    mkdir -p build-fuzz/corpus-$$t; cp tests/fuzz/seeds-$$t/* build-fuzz/corpus-$$t/; \
+	    for d in examples/*/; do for f in $$d*; do case "$$t:$$f" in \
+	        envirofile:*.lua|yaml:*.yaml) cp "$$f" build-fuzz/corpus-$$t/ex-$$(basename $$d)-$$(basename $$f);; \
+	    esac; done; done; \
 	    build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 \
 	        -max_len=65536 -print_final_stats=1 build-fuzz/corpus-$$t \
 	        >build-fuzz/fuzz_$$t.log 2>&1 || { tail -n 60 build-fuzz/fuzz_$$t.log; exit 1; }; \
