@@ -1367,43 +1367,6 @@ static const struct key_def {
     {"working_dir", key_working_dir, NULL},
 };
 
-const char *const sv_service_keys[] = {
-    "board",
-    "cap_add",
-    "cap_drop",
-    "command",
-    "cpus",
-    "depends_on",
-    "entrypoint",
-    "env",
-    "env_file",
-    "healthcheck",
-    "hostname",
-    "image",
-    "labels",
-    "memory",
-    "network",
-    "pids",
-    "platform",
-    "ports",
-    "profiles",
-    "read_only",
-    "replicas",
-    "restart",
-    "stop_grace_period",
-    "stop_signal",
-    "tmpfs",
-    "toolchain",
-    "user",
-    "userns",
-    "volumes",
-    "working_dir",
-    "cpu",
-    "environment",
-    "workdir",
-};
-const size_t sv_service_key_count = SV_ARRAY_LEN(sv_service_keys);
-
 static int cmp_key_def(const void *k, const void *d)
 {
     return strcmp(k, ((const struct key_def *)d)->name);
@@ -1414,9 +1377,14 @@ static const struct key_def *find_key(const char *name)
     return bsearch(name, key_defs, SV_ARRAY_LEN(key_defs), sizeof(key_defs[0]), cmp_key_def);
 }
 
-/* env_file before env (explicit values win), volumes before tmpfs so both
- * add to one list: apply keys in this order, not table order. */
-static const char *const apply_first[] = {"env_file"};
+/* The closest accepted key to a misspelt one, from the key table itself. */
+static const char *suggest_key(const char *k)
+{
+    const char *names[SV_ARRAY_LEN(key_defs)];
+    for (size_t i = 0; i < SV_ARRAY_LEN(key_defs); i++)
+        names[i] = key_defs[i].name;
+    return sv_suggest(k, names, SV_ARRAY_LEN(key_defs));
+}
 
 static int extract_service(struct xs *x, int rec)
 {
@@ -1455,7 +1423,7 @@ static int extract_service(struct xs *x, int rec)
         const char *k = lua_tostring(L, -1);
         const struct key_def *d = find_key(k);
         if (d == NULL) {
-            const char *sugg = sv_suggest(k, sv_service_keys, sv_service_key_count);
+            const char *sugg = suggest_key(k);
             sv_error(x->err, 0, "%s: service \"%s\": unknown key \"%s\"%s%s%s", key_where(x, k),
                      s->name, k, sugg ? " (did you mean \"" : "", sugg ? sugg : "",
                      sugg ? "\"?)" : "");
@@ -1473,12 +1441,11 @@ static int extract_service(struct xs *x, int rec)
         }
         seen_canon[ci] = d->name;
     }
-    for (size_t i = 0; i < SV_ARRAY_LEN(apply_first); i++) {
-        lua_getfield(L, x->spec, apply_first[i]);
-        if (!lua_isnil(L, -1) && find_key(apply_first[i])->fn(x, lua_gettop(L), apply_first[i]) < 0)
-            return -1;
-        lua_pop(L, 1);
-    }
+    /* env_file first: env's explicit values then override the file's. */
+    lua_getfield(L, x->spec, "env_file");
+    if (!lua_isnil(L, -1) && key_env_file(x, lua_gettop(L), "env_file") < 0)
+        return -1;
+    lua_pop(L, 1);
     /* Keys in a fixed order so errors and results do not depend on table
      * iteration order. */
     for (size_t i = 0; i < SV_ARRAY_LEN(key_defs); i++) {

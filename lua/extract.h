@@ -12,8 +12,4 @@
 int sv_extract_graph(struct sv_lua *s, const char *default_stack, struct sv_graph **out,
                      sv_error_t *err);
 
-/* The names of every key a service accepts, for docs and suggestions. */
-extern const char *const sv_service_keys[];
-extern const size_t sv_service_key_count;
-
 #endif

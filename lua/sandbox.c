@@ -5,6 +5,7 @@
 #include "embedded.h"
 
 #include <lauxlib.h>
+#include <limits.h>
 #include <lualib.h>
 #include <stdlib.h>
 #include <string.h>
@@ -296,9 +297,8 @@ static int host_warn(lua_State *L)
 static int host_realpath(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    char *r = realpath(path, NULL);
-    lua_pushstring(L, r ? r : path);
-    free(r);
+    char resolved[PATH_MAX]; /* on the stack: nothing to free if pushing raises */
+    lua_pushstring(L, realpath(path, resolved) ? resolved : path);
     return 1;
 }
 

@@ -53,6 +53,16 @@ LUA
 run env BOTH=host "$SERVOS" config envdemo
 is "$(echo "$out" | q '.services.s.env')" '{"A":"file","B":"host","C":"dflt","D":"nil"}' "env() reads the host, then .env, then the default"
 
+# env_file is read relative to the Envirofile; explicit env values win.
+mkdir envfile
+printf 'A=from-file\nB=from-file\n' >envfile/app.env
+printf 'service "s" { env_file = "app.env", env = { B = "explicit" } }\n' >envfile/Envirofile.lua
+run "$SERVOS" config envfile
+is "$(echo "$out" | q '.services.s.env')" '{"A":"from-file","B":"explicit"}' "env_file values, overridden by env"
+printf 'service "s" { env_file = "missing.env" }\n' >envfile/Envirofile.lua
+run "$SERVOS" config envfile
+like "$err" 'Envirofile.lua:1: service "s": env_file: .*missing.env: No such file' "a missing env_file is an error naming it"
+
 # Files are read relative to the Envirofile, never written.
 mkdir readdemo
 echo "from a file" >readdemo/motd.txt
