@@ -1,12 +1,14 @@
 #include "graph.h"
 
+#include "bulkmem.h"
 #include "json.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 /* A bump allocator: a graph of 10,000 services makes ~200,000 small
- * allocations that all die together. */
+ * allocations that all die together. Chunks come zeroed from
+ * sv_chunk_alloc and are never reused, so allocations need no memset. */
 struct sv_arena_chunk {
     struct sv_arena_chunk *next;
     size_t used, size;
@@ -21,16 +23,16 @@ void *sv_graph_alloc(struct sv_graph *g, size_t n)
     n = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
     struct sv_arena_chunk *c = g->arena->head;
     if (c == NULL || c->used + n > c->size) {
-        size_t size = n > 60000 ? n : 60000;
-        c = sv_xmalloc(sizeof(*c) + size);
-        c->size = size;
-        c->used = 0;
+        size_t total = sizeof(*c) + n > SV_CHUNK_SIZE ? sizeof(*c) + n : SV_CHUNK_SIZE;
+        c = sv_chunk_alloc(total);
+        if (c == NULL)
+            sv_oom();
+        c->size = ((total + SV_CHUNK_SIZE - 1) & ~(SV_CHUNK_SIZE - 1)) - sizeof(*c);
         c->next = g->arena->head;
         g->arena->head = c;
     }
     void *p = (char *)c->data + c->used;
     c->used += n;
-    memset(p, 0, n);
     return p;
 }
 
@@ -60,7 +62,7 @@ void sv_graph_free(struct sv_graph *g)
         return;
     for (struct sv_arena_chunk *c = g->arena->head, *next; c; c = next) {
         next = c->next;
-        free(c);
+        sv_chunk_free(c, sizeof(*c) + c->size);
     }
     free(g->arena);
     free(g->services);
@@ -220,17 +222,14 @@ static uint64_t fnv1a(const char *p, size_t n)
 
 static void print_service(struct sv_json *w, const struct sv_service *s, bool with_replicas);
 
-static void hash_services(struct sv_graph *g)
+uint64_t sv_service_hash(const struct sv_service *s)
 {
     struct sv_json w;
     sv_json_init(&w, NULL, false);
-    for (size_t i = 0; i < g->n_services; i++) {
-        w.len = 0;
-        w.depth = 0;
-        print_service(&w, &g->services[i], false);
-        g->services[i].hash = fnv1a(w.buf, w.len);
-    }
+    print_service(&w, s, false);
+    uint64_t h = fnv1a(w.buf, w.len);
     sv_json_free(&w);
+    return h;
 }
 
 int sv_graph_finish(struct sv_graph *g, sv_error_t *err)
@@ -251,7 +250,6 @@ int sv_graph_finish(struct sv_graph *g, sv_error_t *err)
     g->n_volumes = out;
     if (check_references(g, err) < 0 || check_cycles(g, err) < 0)
         return -1;
-    hash_services(g);
     return 0;
 }
 

@@ -82,7 +82,6 @@ struct sv_service {
     const char *platform, *board, *toolchain;
     const char **profiles;     /* NULL-terminated; never NULL */
     struct sv_value *proserve; /* the ProServe manifest body, or NULL */
-    uint64_t hash;             /* of the spec minus replicas: what forces a recreate */
 };
 
 struct sv_volume {
@@ -109,13 +108,17 @@ const char *sv_graph_strdup(struct sv_graph *g, const char *s);
 const char *sv_graph_strndup(struct sv_graph *g, const char *s, size_t n);
 
 /* Sort, check cross-references (depends_on targets, named volumes, unique
- * names), reject dependency cycles naming the cycle, compute hashes. */
+ * names), reject dependency cycles naming the cycle. */
 int sv_graph_finish(struct sv_graph *g, sv_error_t *err);
 
 const struct sv_service *sv_graph_find(const struct sv_graph *g, const char *name);
 
 /* The normalised graph as JSON, keys in a stable order. */
 void sv_graph_print_json(const struct sv_graph *g, FILE *out);
+/* A hash of the spec minus replicas: a change in it forces a recreate,
+ * a change in replicas only scales. Computed on demand (the reconciler
+ * needs it; `servos config` does not). */
+uint64_t sv_service_hash(const struct sv_service *s);
 /* One service's spec as canonical JSON, as hashed. */
 void sv_service_print_json(const struct sv_service *s, FILE *out, bool with_replicas);
 

@@ -186,8 +186,14 @@ void sv_json_str(struct sv_json *w, const char *s)
 void sv_json_int(struct sv_json *w, int64_t v)
 {
     before_item(w);
-    char buf[24];
-    put(w, buf, (size_t)snprintf(buf, sizeof(buf), "%lld", (long long)v));
+    char buf[24], *p = buf + sizeof(buf); /* by hand: snprintf showed in profiles */
+    uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+    do
+        *--p = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0)
+        *--p = '-';
+    put(w, p, (size_t)(buf + sizeof(buf) - p));
 }
 
 void sv_json_num(struct sv_json *w, double v)

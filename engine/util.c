@@ -68,7 +68,7 @@ int sv_error_report(sv_error_t *err)
     return 1;
 }
 
-static void *sv_oom(void)
+void *sv_oom(void)
 {
     fputs("servos: out of memory\n", stderr);
     abort();

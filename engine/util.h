@@ -27,6 +27,8 @@ void sv_error_free(sv_error_t *err);
 /* Print "servos: msg" to stderr, free the error, return exit code 1. */
 int sv_error_report(sv_error_t *err);
 
+/* Print "out of memory" and abort: what the sv_x* allocators do on failure. */
+void *sv_oom(void);
 void *sv_xmalloc(size_t n);
 void *sv_xcalloc(size_t n, size_t m);
 void *sv_xrealloc(void *p, size_t n);

@@ -1406,10 +1406,14 @@ static int extract_service(struct xs *x, int rec)
     lua_getfield(L, rec, "lines");
     x->lines = lua_istable(L, -1) ? lua_gettop(L) : 0;
     lua_getfield(L, rec, "dir");
-    x->dir = sv_graph_strdup(x->g, lua_tostring(L, -1) ? lua_tostring(L, -1) : ".");
+    const char *dir = lua_tostring(L, -1) ? lua_tostring(L, -1) : ".";
+    if (x->dir == NULL || strcmp(x->dir, dir) != 0) /* services share a few dirs */
+        x->dir = sv_graph_strdup(x->g, dir);
 
-    /* First pass: unknown keys and aliases given twice. */
+    /* First pass: unknown keys and aliases given twice, and which keys are
+     * present, so the second pass looks up only those. */
     const char *seen_canon[SV_ARRAY_LEN(key_defs)] = {0};
+    bool present[SV_ARRAY_LEN(key_defs)] = {0};
     lua_pushnil(L);
     while (lua_next(L, x->spec)) {
         lua_pop(L, 1);
@@ -1440,17 +1444,21 @@ static int extract_service(struct xs *x, int rec)
             return -1;
         }
         seen_canon[ci] = d->name;
+        present[d - key_defs] = true;
     }
     /* env_file first: env's explicit values then override the file's. */
-    lua_getfield(L, x->spec, "env_file");
-    if (!lua_isnil(L, -1) && key_env_file(x, lua_gettop(L), "env_file") < 0)
-        return -1;
-    lua_pop(L, 1);
+    const struct key_def *env_file = find_key("env_file");
+    if (present[env_file - key_defs]) {
+        lua_getfield(L, x->spec, "env_file");
+        if (!lua_isnil(L, -1) && key_env_file(x, lua_gettop(L), "env_file") < 0)
+            return -1;
+        lua_pop(L, 1);
+    }
     /* Keys in a fixed order so errors and results do not depend on table
      * iteration order. */
     for (size_t i = 0; i < SV_ARRAY_LEN(key_defs); i++) {
         const struct key_def *d = &key_defs[i];
-        if (strcmp(d->name, "env_file") == 0)
+        if (!present[i] || d == env_file)
             continue;
         lua_getfield(L, x->spec, d->name);
         if (!lua_isnil(L, -1) && !sv_lua_isnull(L, -1)) {
@@ -1508,6 +1516,7 @@ static int extract_all(lua_State *L)
     int svcs = lua_gettop(L);
     size_t n = lua_rawlen(L, svcs);
     g->services = sv_xcalloc(n ? n : 1, sizeof(*g->services));
+    const char *last_dir = NULL;
     for (size_t i = 0; i < n; i++) {
         lua_rawgeti(L, svcs, (lua_Integer)i + 1);
         int rec = lua_gettop(L);
@@ -1515,11 +1524,12 @@ static int extract_all(lua_State *L)
         g->n_services++;
         string_field(L, rec, "name", g, &svc->name);
         string_field(L, rec, "where", g, &svc->where);
-        struct xs x = {.L = L, .g = g, .err = a->err, .svc = svc, .cwd = a->cwd};
+        struct xs x = {.L = L, .g = g, .err = a->err, .svc = svc, .cwd = a->cwd, .dir = last_dir};
         if (extract_service(&x, rec) < 0) {
             a->rc = -1;
             return 0;
         }
+        last_dir = x.dir;
         lua_settop(L, svcs);
     }
     a->rc = 0;

@@ -21,21 +21,32 @@ static struct sv_lua *self_of(lua_State *L)
     return *(struct sv_lua **)lua_getextraspace(L);
 }
 
+/* Sanitizer builds give Lua plain malloc, so ASan sees every Lua object. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SV_LUA_POOL 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SV_LUA_POOL 0
+#endif
+#endif
+#ifndef SV_LUA_POOL
+#define SV_LUA_POOL 1
+#endif
+
 /* Count every byte Lua holds and refuse growth past the cap: Lua then
  * raises a memory error that ends the evaluation cleanly. */
 static void *lua_alloc_capped(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     struct sv_lua *s = ud;
     size_t old = ptr ? osize : 0;
-    if (nsize == 0) {
-        free(ptr);
-        s->mem_used -= old;
-        return NULL;
-    }
     if (nsize > old && s->mem_used + (nsize - old) > s->mem_limit)
         return NULL;
-    void *p = realloc(ptr, nsize);
-    if (p == NULL)
+#if SV_LUA_POOL
+    void *p = sv_pool_realloc(&s->pool, ptr, osize, nsize);
+#else
+    void *p = nsize ? realloc(ptr, nsize) : (free(ptr), NULL);
+#endif
+    if (p == NULL && nsize != 0)
         return NULL;
     s->mem_used = s->mem_used - old + nsize;
     return p;
@@ -302,6 +313,49 @@ static int host_realpath(lua_State *L)
     return 1;
 }
 
+/* host.where() -> file, line of the innermost frame running user code
+ * (chunks named "@path"; the embedded stdlib is "=..."), or "?", 0. In C
+ * because every declaration asks, and debug.getinfo builds a table per
+ * frame it looks at. */
+static int host_where(lua_State *L)
+{
+    lua_Debug ar;
+    for (int level = 1; lua_getstack(L, level, &ar); level++) {
+        if (lua_getinfo(L, "Sl", &ar) && ar.source[0] == '@' && ar.currentline > 0) {
+            lua_pushstring(L, ar.source + 1);
+            lua_pushinteger(L, ar.currentline);
+            return 2;
+        }
+    }
+    lua_pushliteral(L, "?");
+    lua_pushinteger(L, 0);
+    return 2;
+}
+
+/* host.clone(t) -> a shallow copy of t, sized once (a copy built key by
+ * key in Lua rehashes its way up through every power of two). */
+static int host_clone(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    int narr = 0, nrec = 0;
+    lua_pushnil(L);
+    while (lua_next(L, 1)) {
+        lua_pop(L, 1);
+        if (lua_isinteger(L, -1) && lua_tointeger(L, -1) == narr + 1)
+            narr++;
+        else
+            nrec++;
+    }
+    lua_createtable(L, narr, nrec);
+    lua_pushnil(L);
+    while (lua_next(L, 1)) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, 2);
+    }
+    return 1;
+}
+
 static int host_stdlib(lua_State *L)
 {
     sv_lua_push_stdlib(L, luaL_checkstring(L, 1));
@@ -364,11 +418,10 @@ static int setup(lua_State *L)
     lua_setfield(L, LUA_REGISTRYINDEX, "sv.lines");
 
     static const luaL_Reg host[] = {
-        {"loadfile", host_loadfile}, {"readfile", host_readfile},
-        {"dotenv", host_dotenv},     {"yaml_load", host_yaml_load},
-        {"lines", host_lines},       {"stdlib", host_stdlib},
-        {"embedded", host_embedded}, {"warn", host_warn},
-        {"realpath", host_realpath}, {NULL, NULL},
+        {"loadfile", host_loadfile},   {"readfile", host_readfile}, {"dotenv", host_dotenv},
+        {"yaml_load", host_yaml_load}, {"lines", host_lines},       {"stdlib", host_stdlib},
+        {"embedded", host_embedded},   {"warn", host_warn},         {"realpath", host_realpath},
+        {"where", host_where},         {"clone", host_clone},       {NULL, NULL},
     };
     luaL_newlib(L, host);
     lua_pushlightuserdata(L, SV_LUA_NULL);
@@ -410,6 +463,7 @@ int sv_lua_new(struct sv_lua **out, sv_error_t *err)
     s->instr_limit = sv_lua_instruction_limit;
     s->L = lua_newstate(lua_alloc_capped, s);
     if (s->L == NULL) {
+        sv_pool_release(&s->pool);
         free(s);
         return sv_error(err, 0, "cannot create a Lua state");
     }
@@ -429,6 +483,7 @@ void sv_lua_free(struct sv_lua *s)
         return;
     s->mem_limit = SIZE_MAX;
     lua_close(s->L);
+    sv_pool_release(&s->pool);
     free(s);
 }
 

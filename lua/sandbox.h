@@ -4,6 +4,7 @@
 #ifndef SV_SANDBOX_H
 #define SV_SANDBOX_H
 
+#include "../engine/bulkmem.h"
 #include "../engine/util.h"
 
 #include <lua.h>
@@ -15,6 +16,7 @@ struct sv_lua {
     char last_where[256]; /* last user file:line the hook saw, for memory errors */
     int stdlib_ref;       /* registry ref of stdlib/servos.lua's table */
     int host_ref;         /* registry ref of the host-function table */
+    struct sv_pool pool;  /* the Lua heap (see engine/bulkmem.h) */
 };
 
 #define SV_LUA_MEMORY_LIMIT      (256u << 20)
