@@ -3,6 +3,7 @@
 #include "../manifests/dotenv.h"
 #include "../manifests/yaml.h"
 #include "embedded.h"
+#include "nesting.h"
 
 #include <lauxlib.h>
 #include <limits.h>
@@ -11,6 +12,9 @@
 #include <string.h>
 
 #define HOOK_EVERY 10000
+/* Lua's parser gives up near 200 C levels (LUAI_MAXCCALLS); each bracket or
+ * block costs at least one, so blame the line where nesting passes ~190. */
+#define SV_LUA_PARSE_DEPTH 190
 
 uint64_t sv_lua_instruction_limit = SV_LUA_INSTRUCTION_LIMIT;
 size_t sv_lua_memory_limit = SV_LUA_MEMORY_LIMIT;
@@ -97,6 +101,20 @@ bool sv_lua_isnull(lua_State *L, int idx)
     return lua_islightuserdata(L, idx) && lua_touserdata(L, idx) == SV_LUA_NULL;
 }
 
+/* The parser's own limits (C stack) come without a position: replace the
+ * message on top of the stack with one that names the line. Does not
+ * raise, so the caller can free src first. */
+static void add_parse_position(lua_State *L, const char *path, const char *src, size_t len)
+{
+    const char *msg = lua_tostring(L, -1);
+    if (msg == NULL || strncmp(msg, path, strlen(path)) == 0)
+        return;
+    int line = sv_lua_deepest_line(src, len, SV_LUA_PARSE_DEPTH);
+    lua_pushfstring(L, "%s:%d: cannot parse: %s (the code is nested too deeply here)", path, line,
+                    msg);
+    lua_replace(L, -2);
+}
+
 /* Load a text chunk named "@path" (so errors say path:line). Binary
  * (precompiled) chunks are refused. Pushes the function, or raises. */
 static void load_source(lua_State *L, const char *path)
@@ -116,15 +134,12 @@ static void load_source(lua_State *L, const char *path)
     }
     lua_pushfstring(L, "@%s", path);
     int rc = luaL_loadbufferx(L, buf, len, lua_tostring(L, -1), "t");
-    free(buf);
     lua_remove(L, -2);
-    if (rc != LUA_OK) {
-        /* The parser's own limits (C stack) come without a position. */
-        const char *msg = lua_tostring(L, -1);
-        if (msg && strncmp(msg, path, strlen(path)) != 0)
-            luaL_error(L, "%s: cannot parse: %s (the code is nested too deeply)", path, msg);
+    if (rc != LUA_OK)
+        add_parse_position(L, path, buf, len);
+    free(buf);
+    if (rc != LUA_OK)
         lua_error(L);
-    }
 }
 
 /* host.loadfile(path) -> chunk | nil, message */
@@ -148,6 +163,8 @@ static int host_loadfile(lua_State *L)
     }
     lua_pushfstring(L, "@%s", path);
     int rc = luaL_loadbufferx(L, buf, len, lua_tostring(L, -1), "t");
+    if (rc != LUA_OK)
+        add_parse_position(L, path, buf, len);
     free(buf);
     if (rc != LUA_OK) {
         lua_pushnil(L);

@@ -44,6 +44,13 @@ cp huge.yaml huge.lua
 python_free_nest() { local n=$1 open=$2 close=$3; printf "%${n}s" | tr ' ' "$open"; printf "%${n}s" | tr ' ' "$close"; }
 { printf 'services: '; python_free_nest 5000 '[' ']'; echo; } >deep.yaml
 { printf 'local t = '; python_free_nest 5000 '{' '}'; echo; } >deep.lua
+# ... and blocks over many lines, after a comment and a string that look deep.
+{
+    echo '-- ((((((((('
+    echo 'local s = "{{{{{{{{"'
+    for _ in $(seq 1 250); do echo 'if s then'; done
+    for _ in $(seq 1 250); do echo 'end'; done
+} >deep-blocks.lua
 # A billion-laughs alias bomb inside a ProServe body.
 {
     echo 'name: bomb'
@@ -65,7 +72,8 @@ for bin in "${binaries[@]}"; do
     expect_error "$bin" huge.yaml 'huge.yaml: file too large \(50.0 MB, the limit is 16.0 MB\)' "$tag: 50 MB YAML"
     expect_error "$bin" huge.lua 'huge.lua: file too large' "$tag: 50 MB Envirofile"
     expect_error "$bin" deep.yaml 'deep.yaml:1: nesting deeper than 256 levels' "$tag: deep YAML nesting"
-    expect_error "$bin" deep.lua 'deep.lua: cannot parse: C stack overflow' "$tag: deep Lua nesting"
+    expect_error "$bin" deep.lua 'deep.lua:1: cannot parse: C stack overflow' "$tag: deep Lua nesting"
+    expect_error "$bin" deep-blocks.lua 'deep-blocks.lua:19[0-9]: cannot parse: C stack overflow' "$tag: deep Lua blocks name their line"
     expect_error "$bin" bomb2.yaml 'bomb2.yaml:[0-9]+: service "bomb": proserve: the value is too large' "$tag: YAML alias bomb"
 done
 done_testing
