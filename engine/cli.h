@@ -22,6 +22,12 @@ int sv_cmd_config(int argc, char **argv);
 int sv_cmd_detect(int argc, char **argv);
 int sv_cmd_list_platforms(int argc, char **argv);
 int sv_cmd_version(int argc, char **argv);
+int sv_cmd_run(int argc, char **argv);
+int sv_cmd_ls(int argc, char **argv);
+int sv_cmd_stop(int argc, char **argv);
+int sv_cmd_rm(int argc, char **argv);
+int sv_cmd_logs(int argc, char **argv);
+int sv_cmd_exec(int argc, char **argv);
 
 extern const struct sv_verb sv_verbs[];
 extern const size_t sv_verb_count;

@@ -1,5 +1,6 @@
 /* servos: the entry point. Dispatches to the verb functions in cli_*.c. */
 #include "cli.h"
+#include "store.h"
 #include "util.h"
 
 #include <string.h>
@@ -39,6 +40,78 @@ const struct sv_verb sv_verbs[] = {
      "\n"
      "      --json      print JSON\n"
      "  -h, --help      show this help\n"},
+    {"run", sv_cmd_run, "run a command in a new isolated container",
+     "usage: servos run [OPTIONS] IMAGE COMMAND [ARG...]\n"
+     "\n"
+     "Run COMMAND in a new container: its own pid, mount, uts, ipc, net, cgroup\n"
+     "and user namespaces (container root is an unprivileged host uid), Docker's\n"
+     "default capabilities, no_new_privs and a default seccomp filter. IMAGE is\n"
+     "\"host\" (a read-only view of this host's /usr, with its own /etc, /tmp\n"
+     "and /run), a root file system directory, or a rootfs tarball. Attached by\n"
+     "default: output goes to the terminal and the exit code is the command's\n"
+     "(128+N when killed by signal N; 125 when servos failed, 126 when COMMAND\n"
+     "cannot be executed, 127 when it is not found).\n"
+     "\n"
+     "  -n, --name NAME          name the container (default servos-ID)\n"
+     "  -H, --hostname NAME      hostname inside (default: the short id)\n"
+     "  -m, --memory SIZE        memory limit, no swap beyond it (64m, 1G)\n"
+     "  -c, --cpus N             cpu limit in cores (0.5)\n"
+     "      --pids N             limit on processes and threads\n"
+     "  -v, --volume SRC:DST[:ro]  bind a host path (repeatable)\n"
+     "  -e, --env NAME=VALUE     set a variable (NAME alone: the host's value)\n"
+     "  -w, --workdir DIR        working directory inside (created if missing)\n"
+     "  -u, --user USER[:GID]    run as USER (a number or a name in the image)\n"
+     "  -d, --detach             run in the background, output to 'servos logs'\n"
+     "      --rm                 remove the container when it exits\n"
+     "      --network none|host  none (default): only loopback; host: the host's\n"
+     "      --read-only          mount the root file system read-only\n"
+     "      --cap-add CAP        add a capability (NET_ADMIN, all, ...)\n"
+     "      --cap-drop CAP       drop a capability\n"
+     "      --userns auto|host   host: no user namespace (container root is root)\n"
+     "      --security-opt seccomp=unconfined   no seccomp filter\n"
+     "  -h, --help               show this help\n"
+     "\n"
+     "State lives in /var/lib/servos (SERVOS_ROOT or 'servos --root DIR').\n"},
+    {"ls", sv_cmd_ls, "list containers",
+     "usage: servos ls [-q]\n"
+     "\n"
+     "List every container: id, name, image, command, status (running, exited\n"
+     "with its code, OOM killed) and when it was created.\n"
+     "\n"
+     "  -q, --quiet   print only the ids\n"
+     "  -h, --help    show this help\n"},
+    {"stop", sv_cmd_stop, "stop running containers",
+     "usage: servos stop [-t SECS] CONTAINER...\n"
+     "\n"
+     "Send SIGTERM to each container's init process, then SIGKILL after SECS\n"
+     "(default 10). CONTAINER is a name or a unique id prefix.\n"
+     "\n"
+     "  -t, --time SECS   seconds to wait before SIGKILL\n"
+     "  -h, --help        show this help\n"},
+    {"rm", sv_cmd_rm, "remove containers",
+     "usage: servos rm [-f] CONTAINER...\n"
+     "\n"
+     "Remove stopped containers: their cgroups, files and state. A running one\n"
+     "needs -f, which kills it first.\n"
+     "\n"
+     "  -f, --force   kill and remove a running container\n"
+     "  -h, --help    show this help\n"},
+    {"logs", sv_cmd_logs, "print a detached container's output",
+     "usage: servos logs [-f] CONTAINER\n"
+     "\n"
+     "Print what a container started with 'servos run -d' wrote to stdout and\n"
+     "stderr.\n"
+     "\n"
+     "  -f, --follow  keep printing new output until the container exits\n"
+     "  -h, --help    show this help\n"},
+    {"exec", sv_cmd_exec, "run a command inside a running container",
+     "usage: servos exec CONTAINER COMMAND [ARG...]\n"
+     "\n"
+     "Run COMMAND in a running container: every namespace, its cgroup, the same\n"
+     "user, working directory, environment, capabilities and seccomp filter.\n"
+     "The exit code is COMMAND's.\n"
+     "\n"
+     "  -h, --help    show this help\n"},
     {"version", sv_cmd_version, "print the version",
      "usage: servos version\n\nPrint servos' version and the versions of its libraries.\n"},
 };
@@ -95,6 +168,22 @@ int sv_cmd_version(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    /* Global options come before the verb: --root DIR. */
+    while (argc > 1 && strncmp(argv[1], "--root", 6) == 0) {
+        if (argv[1][6] == '=') {
+            sv_set_state_root(argv[1] + 7);
+        } else if (argv[1][6] == '\0' && argc > 2) {
+            sv_set_state_root(argv[2]);
+            argc--, argv++;
+        } else {
+            break;
+        }
+        argc--, argv++;
+        if (sv_state_root()[0] != '/') {
+            fprintf(stderr, "servos: --root needs an absolute path\n");
+            return 2;
+        }
+    }
     if (argc < 2) {
         main_usage(stderr);
         return 2;

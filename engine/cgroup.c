@@ -1,0 +1,143 @@
+/* The cgroup front: choose the back end for this host. */
+#include "cgroup.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+int sv_cgroup_init(struct sv_cgroup *cg, const char *id, sv_error_t *err)
+{
+    memset(cg, 0, sizeof(*cg));
+    cg->mode = sv_detect_cgroup_mode();
+    cleanup_free char *name = sv_xasprintf("servos/%s", id);
+    switch (cg->mode) {
+    case SV_CGROUP_V2:
+        return sv_cgroup_v2_init(cg, name, err);
+    case SV_CGROUP_V1:
+    case SV_CGROUP_HYBRID: /* controllers are in v1; unified holds none we use */
+        return sv_cgroup_v1_init(cg, name, err);
+    default:
+        return 0;
+    }
+}
+
+void sv_cgroup_clear(struct sv_cgroup *cg)
+{
+    for (int i = 0; i < SV_CG_N; i++)
+        free(cg->dir[i]);
+    free(cg->v2);
+    memset(cg, 0, sizeof(*cg));
+}
+
+int sv_cgroup_create(struct sv_cgroup *cg, const struct sv_limits *lim, sv_error_t *err)
+{
+    switch (cg->mode) {
+    case SV_CGROUP_V2:
+        return sv_cgroup_v2_create(cg, lim, err);
+    case SV_CGROUP_V1:
+    case SV_CGROUP_HYBRID:
+        return sv_cgroup_v1_create(cg, lim, err);
+    default:
+        if (lim->memory >= 0 || lim->cpus >= 0 || lim->pids >= 0)
+            return sv_error(err, ENOTSUP,
+                            "this host has no cgroup file system at /sys/fs/cgroup, so memory, "
+                            "cpu and pids limits cannot be enforced");
+        return 0;
+    }
+}
+
+int sv_cgroup_enter(const struct sv_cgroup *cg, pid_t pid, sv_error_t *err)
+{
+    char buf[24];
+    snprintf(buf, sizeof(buf), "%d", (int)pid);
+    if (cg->v2)
+        return sv_cgroup_write(cg->v2, "cgroup.procs", buf, err);
+    for (int i = 0; i < SV_CG_N; i++)
+        if (cg->dir[i] && sv_cgroup_write(cg->dir[i], "cgroup.procs", buf, err) < 0)
+            return -1;
+    return 0;
+}
+
+bool sv_cgroup_oom_killed(const struct sv_cgroup *cg)
+{
+    if (cg->v2)
+        return sv_cgroup_v2_oom_killed(cg);
+    if (cg->dir[SV_CG_MEMORY])
+        return sv_cgroup_v1_oom_killed(cg);
+    return false;
+}
+
+int sv_cgroup_destroy(struct sv_cgroup *cg, sv_error_t *err)
+{
+    if (cg->v2)
+        return sv_cgroup_v2_destroy(cg, err);
+    if (cg->mode == SV_CGROUP_V1 || cg->mode == SV_CGROUP_HYBRID)
+        return sv_cgroup_v1_destroy(cg, err);
+    return 0;
+}
+
+int sv_cgroup_write(const char *dir, const char *file, const char *value, sv_error_t *err)
+{
+    cleanup_free char *path = sv_xasprintf("%s/%s", dir, file);
+    cleanup_close int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return sv_error(err, errno, "cgroup: cannot open %s", path);
+    size_t n = strlen(value);
+    if (write(fd, value, n) != (ssize_t)n)
+        return sv_error(err, errno, "cgroup: cannot write \"%s\" to %s", value, path);
+    return 0;
+}
+
+int64_t sv_cgroup_read_key(const char *dir, const char *file, const char *key)
+{
+    cleanup_free char *path = sv_xasprintf("%s/%s", dir, file);
+    cleanup_fclose FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return -1;
+    char line[256];
+    size_t kl = strlen(key);
+    while (fgets(line, sizeof(line), f))
+        if (strncmp(line, key, kl) == 0 && line[kl] == ' ')
+            return strtoll(line + kl + 1, NULL, 10);
+    return -1;
+}
+
+/* SIGKILL every pid listed; returns how many there were. */
+static int kill_listed(const char *procs)
+{
+    FILE *f = fopen(procs, "re");
+    if (f == NULL)
+        return 0;
+    int n = 0;
+    long pid;
+    while (fscanf(f, "%ld", &pid) == 1) {
+        kill((pid_t)pid, SIGKILL);
+        n++;
+    }
+    fclose(f);
+    return n;
+}
+
+int sv_cgroup_kill_and_remove(const char *dir, sv_error_t *err)
+{
+    cleanup_free char *procs = sv_xasprintf("%s/cgroup.procs", dir);
+    if (access(dir, F_OK) < 0)
+        return 0; /* already gone */
+    /* A fork bomb may add pids while we kill: repeat until the list stays
+     * empty and rmdir succeeds (killed tasks leave the cgroup as they die). */
+    for (int tries = 0; tries < 2000; tries++) {
+        kill_listed(procs);
+        if (rmdir(dir) == 0 || errno == ENOENT)
+            return 0;
+        if (errno != EBUSY)
+            return sv_error(err, errno, "cgroup: cannot remove %s", dir);
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    return sv_error(err, EBUSY, "cgroup: %s still has processes after 2 s of SIGKILL", dir);
+}

@@ -1,0 +1,388 @@
+/* servos ls, stop, rm, logs, exec: containers by name or id prefix. */
+#include "cli.h"
+#include "container.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static int open_store(struct sv_store **st)
+{
+    sv_error_t err = NULL;
+    if (sv_store_open(st, &err) < 0)
+        return sv_error_report(&err);
+    return 0;
+}
+
+/* Parse only -h/--help and the given short options; returns optind or -1
+ * after printing usage (*code holds the exit code). */
+static int simple_opts(const char *verb, int argc, char **argv, const char *shortopts,
+                       const struct option *longopts, int (*on)(int c, const char *arg),
+                       int *code)
+{
+    const struct sv_verb *v = sv_cli_find(verb);
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+        if (c == 'h') {
+            *code = sv_cli_usage(v, false);
+            return -1;
+        }
+        if (c == '?' || on == NULL || on(c, optarg) < 0) {
+            fprintf(stderr, "servos %s: unknown option or bad value \"%s\"\n", verb,
+                    argv[optind - 1]);
+            *code = sv_cli_usage(v, true);
+            return -1;
+        }
+    }
+    return optind;
+}
+
+static bool row_running(const struct sv_ctr_row *r)
+{
+    return r->status == SV_CTR_RUNNING && sv_pid_alive(r->pid, r->pid_start);
+}
+
+static void status_text(const struct sv_ctr_row *r, char *buf, size_t size)
+{
+    if (row_running(r))
+        snprintf(buf, size, "running");
+    else if (r->status == SV_CTR_EXITED)
+        snprintf(buf, size, "exited (%d%s)", r->exit_code, r->oom ? ", OOM killed" : "");
+    else if (r->status == SV_CTR_RUNNING)
+        snprintf(buf, size, "exited (unknown)"); /* its monitor died with it */
+    else
+        snprintf(buf, size, "created");
+}
+
+static void ago(int64_t t, char *buf, size_t size)
+{
+    int64_t d = (int64_t)time(NULL) - t;
+    if (d < 0)
+        d = 0;
+    if (d < 60)
+        snprintf(buf, size, "%llds ago", (long long)d);
+    else if (d < 3600)
+        snprintf(buf, size, "%lldm ago", (long long)(d / 60));
+    else if (d < 86400)
+        snprintf(buf, size, "%lldh ago", (long long)(d / 3600));
+    else
+        snprintf(buf, size, "%lldd ago", (long long)(d / 86400));
+}
+
+static bool quiet;
+static int ls_opt(int c, const char *arg)
+{
+    (void)arg;
+    if (c == 'q') {
+        quiet = true;
+        return 0;
+    }
+    return -1;
+}
+
+int sv_cmd_ls(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"quiet", no_argument, NULL, 'q'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    int code = 0;
+    quiet = false;
+    int i = simple_opts("ls", argc, argv, "+qh", opts, ls_opt, &code);
+    if (i < 0)
+        return code;
+    if (i < argc)
+        return sv_cli_usage(sv_cli_find("ls"), true);
+    struct sv_store *st = NULL;
+    if (open_store(&st))
+        return 1;
+    sv_error_t err = NULL;
+    struct sv_ctr_row *rows;
+    size_t n;
+    if (sv_store_list(st, &rows, &n, &err) < 0) {
+        sv_store_close(st);
+        return sv_error_report(&err);
+    }
+    if (!quiet)
+        printf("%-12s  %-20s  %-16s  %-24s  %-24s  %s\n", "ID", "NAME", "IMAGE", "COMMAND",
+               "STATUS", "CREATED");
+    for (size_t k = 0; k < n; k++) {
+        const struct sv_ctr_row *r = &rows[k];
+        if (quiet) {
+            printf("%.12s\n", r->id);
+            continue;
+        }
+        char status[64], created[32], cmd[25];
+        status_text(r, status, sizeof(status));
+        ago(r->created, created, sizeof(created));
+        snprintf(cmd, sizeof(cmd), "%s", r->command);
+        if (strlen(r->command) > 24)
+            memcpy(cmd + 21, "...", 4);
+        printf("%-12.12s  %-20s  %-16s  %-24s  %-24s  %s\n", r->id, r->name, r->image, cmd,
+               status, created);
+    }
+    sv_ctr_rows_free(rows, n);
+    sv_store_close(st);
+    return 0;
+}
+
+/* Wait up to ms for the init process to be gone (reaped or a zombie). */
+static bool wait_gone(const struct sv_ctr_row *r, int ms)
+{
+    for (int t = 0; t < ms; t += 10) {
+        if (!sv_pid_alive(r->pid, r->pid_start))
+            return true;
+        struct timespec ts = {0, 10 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    return !sv_pid_alive(r->pid, r->pid_start);
+}
+
+/* After the init process is gone: give its monitor a moment to record the
+ * exit; when there is no monitor any more, record it ourselves. */
+static void settle(struct sv_store *st, const struct sv_ctr_row *r, int sig)
+{
+    for (int t = 0; t < 3000; t += 10) {
+        struct sv_ctr_row now;
+        sv_error_t err = NULL;
+        if (sv_store_find(st, r->id, &now, &err) < 0) {
+            sv_error_free(&err);
+            return; /* removed (run --rm) */
+        }
+        bool done = now.status != SV_CTR_RUNNING;
+        bool monitor = now.monitor > 0 && kill(now.monitor, 0) == 0;
+        sv_ctr_row_clear(&now);
+        if (done)
+            return;
+        if (!monitor) {
+            sv_store_set_exited(st, r->id, 128 + sig, false, &err);
+            sv_error_free(&err);
+            return;
+        }
+        struct timespec ts = {0, 10 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static int stop_one(struct sv_store *st, const struct sv_ctr_row *r, int timeout_s)
+{
+    if (!row_running(r)) {
+        settle(st, r, SIGKILL);
+        return 0;
+    }
+    kill(r->pid, SIGTERM);
+    int sig = SIGTERM;
+    if (!wait_gone(r, timeout_s * 1000)) {
+        kill(r->pid, SIGKILL); /* pid 1 dies, and the kernel kills its namespace */
+        sig = SIGKILL;
+        wait_gone(r, 5000);
+    }
+    settle(st, r, sig);
+    return 0;
+}
+
+static int stop_timeout;
+static int stop_opt(int c, const char *arg)
+{
+    if (c != 't')
+        return -1;
+    char *end;
+    long v = strtol(arg, &end, 10);
+    if (*end || v < 0 || v > 86400)
+        return -1;
+    stop_timeout = (int)v;
+    return 0;
+}
+
+/* Apply fn to every named container; exit 1 if any failed. */
+static int each(int argc, char **argv, int first, const char *verb,
+                int (*fn)(struct sv_store *, const struct sv_ctr_row *))
+{
+    if (first >= argc) {
+        fprintf(stderr, "servos %s: name at least one container\n", verb);
+        return 2;
+    }
+    struct sv_store *st = NULL;
+    if (open_store(&st))
+        return 1;
+    int rc = 0;
+    for (int i = first; i < argc; i++) {
+        struct sv_ctr_row r;
+        sv_error_t err = NULL;
+        if (sv_store_find(st, argv[i], &r, &err) < 0) {
+            rc = sv_error_report(&err);
+            continue;
+        }
+        if (fn(st, &r) < 0)
+            rc = 1;
+        else
+            printf("%s\n", argv[i]);
+        sv_ctr_row_clear(&r);
+    }
+    sv_store_close(st);
+    return rc;
+}
+
+static int stop_fn(struct sv_store *st, const struct sv_ctr_row *r)
+{
+    return stop_one(st, r, stop_timeout);
+}
+
+int sv_cmd_stop(int argc, char **argv)
+{
+    static const struct option opts[] = {{"time", required_argument, NULL, 't'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int code = 0;
+    stop_timeout = 10;
+    int i = simple_opts("stop", argc, argv, "+t:h", opts, stop_opt, &code);
+    if (i < 0)
+        return code;
+    return each(argc, argv, i, "stop", stop_fn);
+}
+
+static bool force;
+static int rm_opt(int c, const char *arg)
+{
+    (void)arg;
+    if (c != 'f')
+        return -1;
+    force = true;
+    return 0;
+}
+
+static int rm_fn(struct sv_store *st, const struct sv_ctr_row *r)
+{
+    if (row_running(r)) {
+        if (!force) {
+            fprintf(stderr,
+                    "servos: container %s is running; stop it first or use servos rm -f\n",
+                    r->name);
+            return -1;
+        }
+        stop_one(st, r, 0);
+    }
+    sv_error_t err = NULL;
+    if (sv_container_remove(st, r->id, &err) < 0) {
+        sv_error_report(&err);
+        return -1;
+    }
+    return 0;
+}
+
+int sv_cmd_rm(int argc, char **argv)
+{
+    static const struct option opts[] = {{"force", no_argument, NULL, 'f'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int code = 0;
+    force = false;
+    int i = simple_opts("rm", argc, argv, "+fh", opts, rm_opt, &code);
+    if (i < 0)
+        return code;
+    return each(argc, argv, i, "rm", rm_fn);
+}
+
+static bool follow;
+static int logs_opt(int c, const char *arg)
+{
+    (void)arg;
+    if (c != 'f')
+        return -1;
+    follow = true;
+    return 0;
+}
+
+static int copy_available(int fd)
+{
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof(buf))) > 0)
+        if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n)
+            return -1;
+    fflush(stdout);
+    return 0;
+}
+
+int sv_cmd_logs(int argc, char **argv)
+{
+    static const struct option opts[] = {{"follow", no_argument, NULL, 'f'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int code = 0;
+    follow = false;
+    int i = simple_opts("logs", argc, argv, "+fh", opts, logs_opt, &code);
+    if (i < 0)
+        return code;
+    if (argc - i != 1) {
+        fprintf(stderr, "servos logs: name one container\n");
+        return 2;
+    }
+    struct sv_store *st = NULL;
+    if (open_store(&st))
+        return 1;
+    struct sv_ctr_row r;
+    sv_error_t err = NULL;
+    if (sv_store_find(st, argv[i], &r, &err) < 0) {
+        sv_store_close(st);
+        return sv_error_report(&err);
+    }
+    cleanup_free char *path = sv_xasprintf("%s/containers/%s/log", sv_state_root(), r.id);
+    cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        fprintf(stderr, "servos: %s has no log: it ran attached, so its output went to the "
+                        "terminal\n",
+                r.name);
+        sv_ctr_row_clear(&r);
+        sv_store_close(st);
+        return 1;
+    }
+    copy_available(fd);
+    while (follow && row_running(&r)) {
+        struct timespec ts = {0, 100 * 1000000};
+        nanosleep(&ts, NULL);
+        copy_available(fd);
+    }
+    copy_available(fd);
+    sv_ctr_row_clear(&r);
+    sv_store_close(st);
+    return 0;
+}
+
+int sv_cmd_exec(int argc, char **argv)
+{
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    int code = 0;
+    int i = simple_opts("exec", argc, argv, "+h", opts, NULL, &code);
+    if (i < 0)
+        return code;
+    if (argc - i < 2) {
+        fprintf(stderr, "servos exec: expected a CONTAINER and a COMMAND\n");
+        return 2;
+    }
+    struct sv_store *st = NULL;
+    if (open_store(&st))
+        return 125;
+    struct sv_ctr_row r;
+    sv_error_t err = NULL;
+    if (sv_store_find(st, argv[i], &r, &err) < 0) {
+        sv_store_close(st);
+        sv_error_report(&err);
+        return 125;
+    }
+    sv_store_close(st);
+    int exit_code = 0;
+    fflush(NULL);
+    if (sv_container_exec(&r, argv + i + 1, &exit_code, &err) < 0) {
+        sv_error_report(&err);
+        sv_ctr_row_clear(&r);
+        return exit_code ? exit_code : 125;
+    }
+    sv_ctr_row_clear(&r);
+    return exit_code;
+}

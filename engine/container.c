@@ -1,0 +1,699 @@
+#include "container.h"
+
+#include "rootfs.h"
+#include "seccomp.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <jansson.h>
+#include <linux/sched.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char default_path[] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+static char **strv_dup(char *const *v)
+{
+    size_t n = 0;
+    while (v && v[n])
+        n++;
+    char **out = sv_xcalloc(n + 1, sizeof(*out));
+    for (size_t i = 0; i < n; i++)
+        out[i] = sv_xstrdup(v[i]);
+    return out;
+}
+
+static void strv_free(char **v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        free(v[i]);
+    free(v);
+}
+
+static char *xstrdup_or_null(const char *s)
+{
+    return s ? sv_xstrdup(s) : NULL;
+}
+
+void sv_container_free(struct sv_container *c)
+{
+    if (c == NULL)
+        return;
+    free(c->name);
+    free(c->dir);
+    free(c->lower);
+    sv_cgroup_clear(&c->cg);
+    struct sv_run_spec *s = &c->spec;
+    free((char *)s->image);
+    free((char *)s->hostname);
+    free((char *)s->workdir);
+    free((char *)s->user);
+    strv_free(s->argv);
+    strv_free(s->env);
+    strv_free((char **)s->cap_add);
+    strv_free((char **)s->cap_drop);
+    for (size_t i = 0; i < s->n_binds; i++) {
+        free(s->binds[i].source);
+        free(s->binds[i].target);
+    }
+    free(s->binds);
+    free(c);
+}
+
+static void new_id(char id[65])
+{
+    unsigned char raw[32];
+    if (getrandom(raw, sizeof(raw), 0) != sizeof(raw)) {
+        struct timespec ts; /* never expected; still unique enough per host */
+        clock_gettime(CLOCK_REALTIME, &ts);
+        for (size_t i = 0; i < sizeof(raw); i++)
+            raw[i] = (unsigned char)((ts.tv_nsec >> (i % 8)) ^ (getpid() * (int)i));
+    }
+    for (size_t i = 0; i < sizeof(raw); i++)
+        snprintf(id + 2 * i, 3, "%02x", raw[i]);
+}
+
+static bool valid_name(const char *n)
+{
+    if (!((*n >= 'a' && *n <= 'z') || (*n >= 'A' && *n <= 'Z') || (*n >= '0' && *n <= '9')))
+        return false;
+    size_t len = 0;
+    for (const char *p = n; *p; p++, len++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '_' || *p == '.' || *p == '-'))
+            return false;
+    return len <= 128;
+}
+
+static int check_spec(const struct sv_run_spec *s, sv_error_t *err)
+{
+    if (s->argv == NULL || s->argv[0] == NULL)
+        return sv_error(err, EINVAL, "no command to run");
+    if (s->name && !valid_name(s->name))
+        return sv_error(err, EINVAL,
+                        "invalid name \"%s\": use letters, digits, \"_\", \".\" and \"-\", "
+                        "starting with a letter or digit",
+                        s->name);
+    if (s->workdir && s->workdir[0] != '/')
+        return sv_error(err, EINVAL, "the working directory must be absolute, got \"%s\"",
+                        s->workdir);
+    if (s->limits.cpus == 0)
+        return sv_error(err, EINVAL, "--cpus must be more than 0");
+    if (s->limits.memory >= 0 && s->limits.memory < (6 << 20))
+        return sv_error(err, EINVAL, "--memory must be at least 6 MB");
+    if (s->limits.pids == 0)
+        return sv_error(err, EINVAL, "--pids must be at least 1");
+    for (size_t i = 0; i < s->n_binds; i++) {
+        const struct sv_bind *b = &s->binds[i];
+        struct stat st;
+        if (b->source[0] != '/' || b->target[0] != '/')
+            return sv_error(err, EINVAL, "volume %s:%s: both paths must be absolute", b->source,
+                            b->target);
+        if (stat(b->source, &st) < 0)
+            return sv_error(err, errno, "volume source %s", b->source);
+        if (strstr(b->target, "/../") || strcmp(b->target, "/") == 0)
+            return sv_error(err, EINVAL, "volume target %s is not allowed", b->target);
+    }
+    for (char **e = s->env; e && *e; e++)
+        if (strchr(*e, '=') == NULL || **e == '=')
+            return sv_error(err, EINVAL, "environment entry \"%s\" is not NAME=VALUE", *e);
+    return 0;
+}
+
+static char *command_line(char *const *argv)
+{
+    size_t len = 1;
+    for (char *const *a = argv; *a; a++)
+        len += strlen(*a) + 1;
+    char *s = sv_xmalloc(len), *p = s;
+    for (char *const *a = argv; *a; a++)
+        p += sprintf(p, "%s%s", a == argv ? "" : " ", *a);
+    *p = '\0';
+    return s;
+}
+
+/* Own copies: the spec outlives the caller's argv parsing. */
+static void copy_spec(struct sv_container *c, const struct sv_run_spec *spec)
+{
+    struct sv_run_spec *s = &c->spec;
+    *s = *spec;
+    s->name = c->name;
+    s->image = sv_xstrdup(spec->image);
+    s->hostname = spec->hostname ? sv_xstrdup(spec->hostname) : sv_xstrndup(c->id, 12);
+    s->workdir = xstrdup_or_null(spec->workdir);
+    s->user = xstrdup_or_null(spec->user);
+    s->argv = strv_dup(spec->argv);
+    s->env = strv_dup(spec->env);
+    s->cap_add = (const char **)strv_dup((char *const *)spec->cap_add);
+    s->cap_drop = (const char **)strv_dup((char *const *)spec->cap_drop);
+    s->binds = sv_xcalloc(spec->n_binds + 1, sizeof(*s->binds));
+    for (size_t i = 0; i < spec->n_binds; i++) {
+        s->binds[i].source = sv_xstrdup(spec->binds[i].source);
+        s->binds[i].target = sv_xstrdup(spec->binds[i].target);
+        s->binds[i].read_only = spec->binds[i].read_only;
+    }
+}
+
+static int record(struct sv_store *st, struct sv_container *c, sv_error_t *err)
+{
+    cleanup_free char *cmd = command_line(c->spec.argv);
+    cleanup_free char *json = sv_run_spec_to_json(c);
+    struct sv_ctr_row row = {.name = c->name,
+                             .image = (char *)c->spec.image,
+                             .command = cmd,
+                             .spec_json = json,
+                             .created = time(NULL)};
+    memcpy(row.id, c->id, sizeof(row.id));
+    if (sv_store_insert(st, &row, err) < 0) {
+        if ((*err)->status == EEXIST) { /* lost a race for the name */
+            sv_error_free(err);
+            return sv_error(err, EEXIST, "the name \"%s\" is in use", c->name);
+        }
+        return -1;
+    }
+    return 0;
+}
+
+static int create_steps(struct sv_store *st, struct sv_container *c, const struct sv_run_spec *spec,
+                        sv_error_t *err)
+{
+    new_id(c->id);
+    c->name = spec->name ? sv_xstrdup(spec->name) : sv_xasprintf("servos-%.12s", c->id);
+    bool taken;
+    if (sv_store_name_taken(st, c->name, &taken, err) < 0)
+        return -1;
+    if (taken)
+        return sv_error(err, EEXIST, "the name \"%s\" is in use (servos rm %s frees it)",
+                        c->name, c->name);
+    if (sv_caps_compute(spec->cap_add, spec->cap_drop, &c->caps, err) < 0)
+        return -1;
+    copy_spec(c, spec);
+    if (!c->spec.userns_host && sv_userns_range(&c->map, err) < 0)
+        return -1;
+    if (sv_image_resolve(c->spec.image, &c->map, &c->lower, &c->host_image, err) < 0)
+        return -1;
+    cleanup_free char *containers = sv_xasprintf("%s/containers", sv_state_root());
+    if (mkdir(containers, 0711) < 0 && errno != EEXIST)
+        return sv_error(err, errno, "cannot create %s", containers);
+    /* The container's root (an unprivileged uid) must traverse these. */
+    chmod(sv_state_root(), 0711);
+    c->dir = sv_xasprintf("%s/%s", containers, c->id);
+    if (mkdir(c->dir, 0711) < 0)
+        return sv_error(err, errno, "cannot create %s", c->dir);
+    if (record(st, c, err) < 0) {
+        sv_rmtree(c->dir, NULL);
+        return -1;
+    }
+    if (sv_rootfs_prepare(c, err) < 0 || sv_cgroup_init(&c->cg, c->id, err) < 0 ||
+        sv_cgroup_create(&c->cg, &c->spec.limits, err) < 0) {
+        sv_container_remove(st, c->id, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+int sv_container_create(struct sv_store *st, const struct sv_run_spec *spec,
+                        struct sv_container **out, sv_error_t *err)
+{
+    if (check_spec(spec, err) < 0)
+        return -1;
+    struct sv_container *c = sv_xcalloc(1, sizeof(*c));
+    if (create_steps(st, c, spec, err) < 0) {
+        sv_container_free(c);
+        return -1;
+    }
+    *out = c;
+    return 0;
+}
+
+/* ---- the child ------------------------------------------------------------ */
+
+/* Report err (or errno of the failed exec) to the parent and exit. */
+__attribute__((noreturn)) static void child_fail(int errfd, int status, sv_error_t *err)
+{
+    char buf[1024];
+    int n = snprintf(buf, sizeof(buf), "%d %s", status, *err ? (*err)->msg : "unknown error");
+    if (write(errfd, buf, n > (int)sizeof(buf) ? sizeof(buf) : (size_t)n) < 0) {
+        /* nothing left to tell anyone */
+    }
+    _exit(status);
+}
+
+static int loopback_up(sv_error_t *err)
+{
+    cleanup_close int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return sv_error(err, errno, "socket");
+    struct ifreq ifr = {0};
+    strcpy(ifr.ifr_name, "lo");
+    if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+        return sv_error(err, errno, "reading the flags of lo");
+    ifr.ifr_flags |= IFF_UP;
+    if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+        return sv_error(err, errno, "bringing lo up");
+    return 0;
+}
+
+/* "uid[:gid]" or a user name from the container's /etc/passwd. */
+static int resolve_user(const char *user, uid_t *uid, gid_t *gid, sv_error_t *err)
+{
+    *uid = 0;
+    *gid = 0;
+    if (user == NULL)
+        return 0;
+    char name[256];
+    snprintf(name, sizeof(name), "%s", user);
+    char *colon = strchr(name, ':');
+    if (colon)
+        *colon++ = '\0';
+    char *end;
+    unsigned long v = strtoul(name, &end, 10);
+    bool numeric = *name && *end == '\0';
+    bool found = numeric;
+    if (numeric) {
+        *uid = (uid_t)v;
+        *gid = (gid_t)v;
+    }
+    FILE *f = fopen("/etc/passwd", "re");
+    char line[1024];
+    while (f && fgets(line, sizeof(line), f)) {
+        char *fields[4], *save = NULL, *p = line;
+        int n = 0;
+        for (; n < 4 && (fields[n] = strtok_r(p, ":", &save)); n++)
+            p = NULL;
+        if (n < 4)
+            continue;
+        if (numeric ? strtoul(fields[2], NULL, 10) == v : strcmp(fields[0], name) == 0) {
+            *uid = (uid_t)strtoul(fields[2], NULL, 10);
+            *gid = (gid_t)strtoul(fields[3], NULL, 10);
+            found = true;
+            break;
+        }
+    }
+    if (f)
+        fclose(f);
+    if (!found)
+        return sv_error(err, ENOENT, "user \"%s\" is not in the container's /etc/passwd", name);
+    if (colon && *colon) {
+        v = strtoul(colon, &end, 10);
+        if (*end != '\0')
+            return sv_error(err, EINVAL, "group \"%s\": give a number", colon);
+        *gid = (gid_t)v;
+    }
+    return 0;
+}
+
+/* Drop to the container's user, capabilities, no_new_privs and seccomp:
+ * the same for the init process and for exec. */
+static int drop_privileges(const struct sv_run_spec *s, sv_capset_t caps, sv_error_t *err)
+{
+    uid_t uid;
+    gid_t gid;
+    if (resolve_user(s->user, &uid, &gid, err) < 0)
+        return -1;
+    if (sv_caps_apply_bounding(caps, err) < 0)
+        return -1;
+    if (setgroups(0, NULL) < 0 && errno != EPERM)
+        return sv_error(err, errno, "setgroups");
+    if (setresgid(gid, gid, gid) < 0)
+        return sv_error(err, errno, "setgid %u", (unsigned)gid);
+    if (setresuid(uid, uid, uid) < 0)
+        return sv_error(err, errno, "setuid %u", (unsigned)uid);
+    /* root keeps the set; another user has none, as with Docker. */
+    if (uid == 0 && sv_caps_apply(caps, err) < 0)
+        return -1;
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        return sv_error(err, errno, "no_new_privs");
+    if (!s->no_seccomp && sv_seccomp_load_default(err) < 0)
+        return -1;
+    return 0;
+}
+
+static char **build_env(const struct sv_run_spec *s)
+{
+    size_t n = 0;
+    while (s->env && s->env[n])
+        n++;
+    char **env = sv_xcalloc(n + 4, sizeof(*env));
+    size_t k = 0;
+    bool has_path = false, has_home = false;
+    for (size_t i = 0; i < n; i++) {
+        has_path |= strncmp(s->env[i], "PATH=", 5) == 0;
+        has_home |= strncmp(s->env[i], "HOME=", 5) == 0;
+    }
+    if (!has_path)
+        env[k++] = sv_xstrdup(default_path);
+    env[k++] = sv_xasprintf("HOSTNAME=%s", s->hostname);
+    if (!has_home)
+        env[k++] = sv_xstrdup("HOME=/root");
+    for (size_t i = 0; i < n; i++)
+        env[k++] = s->env[i];
+    env[k] = NULL;
+    return env;
+}
+
+extern char **environ;
+
+__attribute__((noreturn)) static void exec_command(const struct sv_run_spec *s, int errfd)
+{
+    environ = build_env(s); /* execvp searches PATH from environ */
+    execvp(s->argv[0], s->argv);
+    int e = errno;
+    sv_error_t err = NULL;
+    if (e == ENOENT)
+        sv_error(&err, e, "%s: command not found", s->argv[0]);
+    else
+        sv_error(&err, e, "%s: cannot execute: %s", s->argv[0], strerror(e));
+    child_fail(errfd, e == ENOENT ? 127 : 126, &err);
+}
+
+static void set_rlimits(void)
+{
+    /* A high open-file limit as container runtimes give, within the hard
+     * limit (root here may lack CAP_SYS_RESOURCE). */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max < 1048576 ? rl.rlim_max : 1048576;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+__attribute__((noreturn)) static void child_main(struct sv_container *c, const int fds[3],
+                                                 int gofd, int errfd)
+{
+    sv_error_t err = NULL;
+    const struct sv_run_spec *s = &c->spec;
+    char go;
+    if (read(gofd, &go, 1) != 1)
+        _exit(1); /* the parent gave up */
+    close(gofd);
+    for (int i = 0; i < 3; i++)
+        if (fds[i] != i && dup2(fds[i], i) < 0) {
+            sv_error(&err, errno, "dup2");
+            child_fail(errfd, 125, &err);
+        }
+    setsid();
+    if (!s->userns_host && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)) {
+        sv_error(&err, errno, "becoming root in the user namespace");
+        child_fail(errfd, 125, &err);
+    }
+    /* Joined the cgroup before this point, so it becomes the namespace root. */
+    if (unshare(CLONE_NEWCGROUP) < 0 && errno != EINVAL) {
+        sv_error(&err, errno, "cgroup namespace");
+        child_fail(errfd, 125, &err);
+    }
+    if (sethostname(s->hostname, strlen(s->hostname)) < 0) {
+        sv_error(&err, errno, "sethostname");
+        child_fail(errfd, 125, &err);
+    }
+    if (sv_rootfs_setup(c, &err) < 0)
+        child_fail(errfd, 125, &err);
+    if (s->network == SV_NET_NONE && loopback_up(&err) < 0)
+        child_fail(errfd, 125, &err);
+    set_rlimits();
+    if (chdir(s->workdir ? s->workdir : "/") < 0) {
+        sv_error(&err, errno, "working directory %s", s->workdir);
+        child_fail(errfd, 125, &err);
+    }
+    if (drop_privileges(s, c->caps, &err) < 0)
+        child_fail(errfd, 125, &err);
+    exec_command(s, errfd);
+}
+
+static pid_t clone3_fork(uint64_t flags)
+{
+    struct clone_args args = {.flags = flags, .exit_signal = SIGCHLD};
+    return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+}
+
+/* Read the child's report: "" when exec succeeded, else "STATUS message". */
+static int read_child_report(int errfd, int *exec_status, sv_error_t *err)
+{
+    char buf[1100];
+    size_t len = 0;
+    ssize_t n;
+    while (len < sizeof(buf) - 1 && (n = read(errfd, buf + len, sizeof(buf) - 1 - len)) != 0) {
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        len += (size_t)n;
+    }
+    if (len == 0)
+        return 0;
+    buf[len] = '\0';
+    char *msg = strchr(buf, ' ');
+    *exec_status = atoi(buf);
+    return sv_error(err, 0, "%s", msg ? msg + 1 : buf);
+}
+
+int sv_container_start(struct sv_store *st, struct sv_container *c, const int fds[3],
+                       int *exec_status, sv_error_t *err)
+{
+    *exec_status = 0;
+    int go[2], report[2];
+    if (pipe2(go, O_CLOEXEC) < 0)
+        return sv_error(err, errno, "pipe");
+    if (pipe2(report, O_CLOEXEC) < 0) {
+        close(go[0]);
+        close(go[1]);
+        return sv_error(err, errno, "pipe");
+    }
+    uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
+    if (!c->spec.userns_host)
+        flags |= CLONE_NEWUSER;
+    if (c->spec.network == SV_NET_NONE)
+        flags |= CLONE_NEWNET;
+    pid_t pid = clone3_fork(flags);
+    if (pid < 0) {
+        int e = errno;
+        close(go[0]), close(go[1]), close(report[0]), close(report[1]);
+        return sv_error(err, e, "cannot create the container's namespaces");
+    }
+    if (pid == 0) {
+        close(go[1]);
+        close(report[0]);
+        child_main(c, fds, go[0], report[1]);
+    }
+    close(go[0]);
+    close(report[1]);
+    c->pid = pid;
+    int rc = 0;
+    if (!c->spec.userns_host)
+        rc = sv_userns_write_maps(pid, &c->map, err);
+    if (rc == 0)
+        rc = sv_cgroup_enter(&c->cg, pid, err);
+    if (rc == 0 && write(go[1], "g", 1) != 1)
+        rc = sv_error(err, errno, "cannot start the container");
+    close(go[1]);
+    if (rc == 0)
+        rc = read_child_report(report[0], exec_status, err);
+    close(report[0]);
+    if (rc < 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        c->pid = 0;
+        return -1;
+    }
+    c->pid_start = sv_pid_start_time(pid);
+    return sv_store_set_running(st, c->id, pid, c->pid_start, getpid(), err);
+}
+
+int sv_container_wait(struct sv_container *c, int *exit_code, bool *oom)
+{
+    int status;
+    while (waitpid(c->pid, &status, 0) < 0)
+        if (errno != EINTR) {
+            *exit_code = 255;
+            *oom = false;
+            return -1;
+        }
+    *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    *oom = sv_cgroup_oom_killed(&c->cg);
+    return 0;
+}
+
+int sv_container_remove(struct sv_store *st, const char *id, sv_error_t *err)
+{
+    struct sv_cgroup cg;
+    int rc = 0;
+    if (sv_cgroup_init(&cg, id, err) == 0) {
+        rc = sv_cgroup_destroy(&cg, err);
+        sv_cgroup_clear(&cg);
+    }
+    cleanup_free char *dir = sv_xasprintf("%s/containers/%s", sv_state_root(), id);
+    /* Mounts lived in the container's mount namespace and died with it;
+     * what is left is plain directories (upper may hold the container's
+     * files, owned by its unprivileged root). */
+    if (rc == 0 && sv_rmtree(dir, err) < 0)
+        rc = -1;
+    if (rc == 0 && st && sv_store_delete(st, id, err) < 0)
+        rc = -1;
+    return rc;
+}
+
+/* ---- the spec as JSON ------------------------------------------------------ */
+
+static json_t *strv_json(char *const *v)
+{
+    json_t *a = json_array();
+    for (; v && *v; v++)
+        json_array_append_new(a, json_string(*v));
+    return a;
+}
+
+char *sv_run_spec_to_json(const struct sv_container *c)
+{
+    const struct sv_run_spec *s = &c->spec;
+    json_t *binds = json_array();
+    for (size_t i = 0; i < s->n_binds; i++)
+        json_array_append_new(binds, json_pack("{s:s, s:s, s:b}", "source", s->binds[i].source,
+                                               "target", s->binds[i].target, "read_only",
+                                               s->binds[i].read_only));
+    json_t *o = json_pack(
+        "{s:o, s:o, s:s?, s:s?, s:s, s:I, s:b, s:b, s:b, s:s, s:I, s:f, s:I, s:o, s:I, s:I}",
+        "argv", strv_json(s->argv), "env", strv_json(s->env), "workdir", s->workdir, "user",
+        s->user, "hostname", s->hostname, "caps", (json_int_t)c->caps, "userns_host",
+        s->userns_host, "no_seccomp", s->no_seccomp, "read_only", s->read_only, "network",
+        s->network == SV_NET_HOST ? "host" : "none", "memory", (json_int_t)s->limits.memory,
+        "cpus", s->limits.cpus, "pids", (json_int_t)s->limits.pids, "binds", binds, "uid_base",
+        (json_int_t)c->map.uid_base, "gid_base", (json_int_t)c->map.gid_base);
+    char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(o);
+    if (text == NULL)
+        sv_oom();
+    char *out = sv_xstrdup(text);
+    free(text);
+    return out;
+}
+
+/* ---- exec ------------------------------------------------------------------ */
+
+static char **json_strv(json_t *a)
+{
+    size_t n = json_array_size(a);
+    char **v = sv_xcalloc(n + 1, sizeof(*v));
+    for (size_t i = 0; i < n; i++)
+        v[i] = sv_xstrdup(json_string_value(json_array_get(a, i)) ?: "");
+    return v;
+}
+
+int sv_container_exec(const struct sv_ctr_row *row, char **argv, int *exit_code,
+                      sv_error_t *err)
+{
+    if (!sv_pid_alive(row->pid, row->pid_start))
+        return sv_error(err, ESRCH, "container %s is not running", row->name);
+    json_error_t jerr;
+    json_t *o = json_loads(row->spec_json, 0, &jerr);
+    if (o == NULL)
+        return sv_error(err, EINVAL, "container %s: its recorded spec is unreadable: %s",
+                        row->name, jerr.text);
+    struct sv_run_spec s = {0};
+    json_int_t caps = 0;
+    int userns_host = 0, no_seccomp = 0;
+    const char *workdir = NULL, *user = NULL, *hostname = NULL;
+    json_t *env = NULL;
+    json_unpack(o, "{s?s, s?s, s:s, s:I, s:b, s:b, s:o}", "workdir", &workdir, "user", &user,
+                "hostname", &hostname, "caps", &caps, "userns_host", &userns_host,
+                "no_seccomp", &no_seccomp, "env", &env);
+    s.workdir = workdir;
+    s.user = user;
+    s.hostname = hostname ? hostname : "";
+    s.env = json_strv(env);
+    s.argv = argv;
+    s.userns_host = userns_host;
+    s.no_seccomp = no_seccomp;
+
+    int rc = -1;
+    int pidfd = (int)syscall(SYS_pidfd_open, row->pid, 0);
+    if (pidfd < 0) {
+        sv_error(err, errno, "container %s: cannot open its init process", row->name);
+        goto out;
+    }
+    struct sv_cgroup cg;
+    if (sv_cgroup_init(&cg, row->id, err) < 0) {
+        close(pidfd);
+        goto out;
+    }
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) < 0) {
+        sv_error(err, errno, "pipe");
+        close(pidfd);
+        sv_cgroup_clear(&cg);
+        goto out;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(report[0]);
+        sv_error_t e = NULL;
+        /* Join the cgroup first (from the host's view), then every
+         * namespace at once through the pidfd; fork again so the pid
+         * namespace applies. */
+        if (sv_cgroup_enter(&cg, getpid(), &e) < 0)
+            child_fail(report[1], 125, &e);
+        int nsflags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID |
+                      CLONE_NEWCGROUP | (s.userns_host ? 0 : CLONE_NEWUSER);
+        if (setns(pidfd, nsflags) < 0) {
+            sv_error(&e, errno, "cannot enter the container's namespaces");
+            child_fail(report[1], 125, &e);
+        }
+        pid_t inner = fork();
+        if (inner < 0) {
+            sv_error(&e, errno, "fork");
+            child_fail(report[1], 125, &e);
+        }
+        if (inner > 0) {
+            close(report[1]);
+            int status;
+            while (waitpid(inner, &status, 0) < 0 && errno == EINTR)
+                ;
+            _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+        }
+        if (chdir(s.workdir ? s.workdir : "/") < 0) {
+            sv_error(&e, errno, "working directory %s", s.workdir);
+            child_fail(report[1], 125, &e);
+        }
+        if (drop_privileges(&s, (sv_capset_t)caps, &e) < 0)
+            child_fail(report[1], 125, &e);
+        exec_command(&s, report[1]);
+    }
+    close(report[1]);
+    close(pidfd);
+    sv_cgroup_clear(&cg);
+    if (pid < 0) {
+        close(report[0]);
+        sv_error(err, errno, "fork");
+        goto out;
+    }
+    int exec_status = 0;
+    int r = read_child_report(report[0], &exec_status, err);
+    close(report[0]);
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (r < 0) {
+        *exit_code = exec_status ? exec_status : 1;
+        goto out;
+    }
+    *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    rc = 0;
+out:
+    strv_free(s.env);
+    json_decref(o);
+    return rc;
+}

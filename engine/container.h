@@ -1,0 +1,85 @@
+/* The runtime: one container spec in, one isolated process tree out. The
+ * CLI's run/exec/stop/rm, the stack supervisor and the code-execution
+ * service all go through this boundary.
+ *
+ * Plan, then execute (bubblewrap's lesson): sv_container_create checks the
+ * spec and prepares everything that can fail cheaply on the host side (the
+ * image, the state row, directories, the cgroup); sv_container_start clones
+ * the process into its namespaces, where it builds its root file system,
+ * drops privileges and execs. Errors inside the child come back over a
+ * pipe as text, so a bad command is a clear message, not a silent 127. */
+#ifndef SV_CONTAINER_H
+#define SV_CONTAINER_H
+
+#include "caps.h"
+#include "cgroup.h"
+#include "store.h"
+#include "userns.h"
+
+struct sv_bind {
+    char *source; /* absolute host path */
+    char *target; /* absolute path in the container */
+    bool read_only;
+};
+
+enum sv_netmode { SV_NET_NONE, SV_NET_HOST };
+
+struct sv_run_spec {
+    const char *name;     /* NULL: generated */
+    const char *image;    /* "host", a directory, or a rootfs tarball */
+    const char *hostname; /* NULL: the short id */
+    char **argv;          /* NULL-terminated, at least one */
+    char **env;           /* "K=V", NULL-terminated; may be NULL */
+    const char *workdir;  /* NULL: / */
+    const char *user;     /* "uid[:gid]" or a name in the image; NULL: root */
+    struct sv_limits limits;
+    struct sv_bind *binds;
+    size_t n_binds;
+    const char **cap_add, **cap_drop; /* NULL-terminated or NULL */
+    enum sv_netmode network;
+    bool read_only;
+    bool userns_host; /* --userns=host: no user namespace */
+    bool no_seccomp;  /* --security-opt seccomp=unconfined */
+};
+
+struct sv_container {
+    char id[65];
+    char *name;
+    char *dir;     /* <root>/containers/<id> */
+    char *lower;   /* the image's root directory */
+    bool host_image;
+    struct sv_cgroup cg;
+    struct sv_idmap map;
+    sv_capset_t caps;
+    pid_t pid;
+    uint64_t pid_start;
+    struct sv_run_spec spec; /* copies owned by the container */
+};
+
+/* Check the spec, resolve the image, record the container (status
+ * created), make its directories and cgroup. */
+int sv_container_create(struct sv_store *st, const struct sv_run_spec *spec,
+                        struct sv_container **out, sv_error_t *err);
+/* Start it with stdio on fds (stdin, stdout, stderr); returns once the
+ * command was exec'd (or failed to be: then err says why and the exit
+ * code a shell would give is in *exec_status, 126 or 127). */
+int sv_container_start(struct sv_store *st, struct sv_container *c, const int fds[3],
+                       int *exec_status, sv_error_t *err);
+/* Wait for the init process; exit code (128+N for signal N) and OOM. */
+int sv_container_wait(struct sv_container *c, int *exit_code, bool *oom);
+void sv_container_free(struct sv_container *c);
+
+/* Remove what a container left on the host: processes (SIGKILL), cgroup,
+ * directories, the state row. Safe to repeat. */
+int sv_container_remove(struct sv_store *st, const char *id, sv_error_t *err);
+
+/* Run argv inside a running container (every namespace, the cgroup, the
+ * same user, capabilities and seccomp), with stdio inherited. Returns the
+ * exit code like a shell would. */
+int sv_container_exec(const struct sv_ctr_row *row, char **argv, int *exit_code,
+                       sv_error_t *err);
+
+/* The spec as JSON (what exec needs later) and back. */
+char *sv_run_spec_to_json(const struct sv_container *c);
+
+#endif

@@ -1,0 +1,523 @@
+#include "rootfs.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* Host directories a "host" container sees read-only. Debian 12 has merged
+ * /usr, so most of these are symlinks, mirrored as symlinks in the base. */
+static const char *const host_dirs[] = {"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64",
+                                        "/libx32"};
+/* Host files under /etc that programs need and users expect to match. */
+static const char *const host_etc[] = {"/etc/ld.so.cache", "/etc/alternatives"};
+
+static int write_text(const char *path, const char *text, mode_t mode, sv_error_t *err)
+{
+    cleanup_close int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0)
+        return sv_error(err, errno, "cannot create %s", path);
+    size_t n = strlen(text);
+    if (write(fd, text, n) != (ssize_t)n)
+        return sv_error(err, errno, "cannot write %s", path);
+    return 0;
+}
+
+static int mkdir_p(const char *path, mode_t mode, sv_error_t *err)
+{
+    cleanup_free char *p = sv_xstrdup(path);
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        if (mkdir(p, mode) < 0 && errno != EEXIST)
+            return sv_error(err, errno, "cannot create %s", p);
+        *s = '/';
+    }
+    if (mkdir(p, mode) < 0 && errno != EEXIST)
+        return sv_error(err, errno, "cannot create %s", p);
+    return 0;
+}
+
+/* Build the host base in a temporary directory and rename it into place,
+ * so a crash never leaves half a base that later runs would trust. */
+static uid_t chown_uid;
+static gid_t chown_gid;
+static int chown_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return lchown(path, chown_uid, chown_gid) < 0 ? -1 : 0;
+}
+
+/* The base is owned by container root (the shared user-namespace range),
+ * so a container may change its /etc through the overlay. */
+static int make_host_base(const char *dir, uid_t uid, gid_t gid, sv_error_t *err)
+{
+    cleanup_free char *tmp = sv_xasprintf("%s.tmp.%d", dir, (int)getpid());
+    cleanup_free char *parent = sv_dirname(dir);
+    if (mkdir_p(parent, 0711, err) < 0)
+        return -1;
+    sv_rmtree(tmp, NULL);
+    if (mkdir(tmp, 0755) < 0)
+        return sv_error(err, errno, "cannot create %s", tmp);
+    static const char *const dirs[] = {"etc", "proc", "sys", "dev", "tmp", "run", "root",
+                                       "home", "var", "var/tmp", "mnt", "opt", "srv"};
+    for (size_t i = 0; i < SV_ARRAY_LEN(dirs); i++) {
+        cleanup_free char *p = sv_xasprintf("%s/%s", tmp, dirs[i]);
+        mode_t mode = strcmp(dirs[i], "tmp") == 0 || strcmp(dirs[i], "var/tmp") == 0 ? 01777
+                      : strcmp(dirs[i], "root") == 0                                  ? 0700
+                                                                                      : 0755;
+        if (mkdir(p, mode) < 0 || chmod(p, mode) < 0)
+            return sv_error(err, errno, "cannot create %s", p);
+    }
+    for (size_t i = 0; i < SV_ARRAY_LEN(host_dirs); i++) {
+        struct stat st;
+        if (lstat(host_dirs[i], &st) < 0)
+            continue;
+        cleanup_free char *p = sv_xasprintf("%s%s", tmp, host_dirs[i]);
+        if (S_ISLNK(st.st_mode)) {
+            char target[4096];
+            ssize_t n = readlink(host_dirs[i], target, sizeof(target) - 1);
+            if (n < 0)
+                return sv_error(err, errno, "cannot read the link %s", host_dirs[i]);
+            target[n] = '\0';
+            if (symlink(target, p) < 0)
+                return sv_error(err, errno, "cannot create %s", p);
+        } else if (S_ISDIR(st.st_mode) && mkdir(p, 0755) < 0) {
+            return sv_error(err, errno, "cannot create %s", p);
+        }
+    }
+    static const struct {
+        const char *name, *text;
+    } etc[] = {
+        {"passwd", "root:x:0:0:root:/root:/bin/sh\n"
+                   "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"},
+        {"group", "root:x:0:\ntty:x:5:\nnogroup:x:65534:\n"},
+        {"nsswitch.conf", "passwd: files\ngroup: files\nhosts: files dns\n"},
+        {"hostname", ""},
+        {"hosts", ""},
+        {"resolv.conf", ""},
+        {"ld.so.cache", ""},
+    };
+    for (size_t i = 0; i < SV_ARRAY_LEN(etc); i++) {
+        cleanup_free char *p = sv_xasprintf("%s/etc/%s", tmp, etc[i].name);
+        if (write_text(p, etc[i].text, 0644, err) < 0)
+            return -1;
+    }
+    cleanup_free char *alt = sv_xasprintf("%s/etc/alternatives", tmp);
+    if (mkdir(alt, 0755) < 0)
+        return sv_error(err, errno, "cannot create %s", alt);
+    chown_uid = uid, chown_gid = gid;
+    if (nftw(tmp, chown_entry, 32, FTW_PHYS) < 0)
+        return sv_error(err, errno, "cannot hand %s to the container's root", tmp);
+    if (rename(tmp, dir) < 0 && errno != EEXIST && errno != ENOTEMPTY)
+        return sv_error(err, errno, "cannot move %s into place", dir);
+    sv_rmtree(tmp, NULL); /* lost a race with another servos: theirs is as good */
+    return 0;
+}
+
+/* FNV-1a of path, size and mtime: a changed tarball unpacks anew. */
+static uint64_t tarball_key(const char *path, const struct stat *st)
+{
+    uint64_t h = 1469598103934665603ULL;
+    char buf[4200];
+    int n = snprintf(buf, sizeof(buf), "%s|%lld|%lld", path, (long long)st->st_size,
+                     (long long)st->st_mtime);
+    for (int i = 0; i < n; i++) {
+        h ^= (unsigned char)buf[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static int unpack_tarball(const char *path, const char *dest, sv_error_t *err)
+{
+    cleanup_free char *tmp = sv_xasprintf("%s.tmp.%d", dest, (int)getpid());
+    sv_rmtree(tmp, NULL);
+    if (mkdir_p(tmp, 0755, err) < 0)
+        return -1;
+    struct archive *a = archive_read_new();
+    struct archive *w = archive_write_disk_new();
+    archive_read_support_filter_all(a);
+    archive_read_support_format_all(a);
+    /* Keep owners and modes (it is a root file system); refuse entries
+     * that would escape the destination. */
+    archive_write_disk_set_options(w, ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM |
+                                          ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR |
+                                          ARCHIVE_EXTRACT_SECURE_NODOTDOT |
+                                          ARCHIVE_EXTRACT_SECURE_SYMLINKS |
+                                          ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS);
+    int rc = 0;
+    if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK) {
+        rc = sv_error(err, 0, "image %s: %s", path, archive_error_string(a));
+        goto out;
+    }
+    struct archive_entry *e;
+    int r;
+    while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
+        const char *name = archive_entry_pathname(e);
+        cleanup_free char *full = sv_xasprintf("%s/%s", tmp, name);
+        archive_entry_set_pathname(e, full);
+        const char *hl = archive_entry_hardlink(e);
+        cleanup_free char *hfull = hl ? sv_xasprintf("%s/%s", tmp, hl) : NULL;
+        if (hfull)
+            archive_entry_set_hardlink(e, hfull);
+        if (archive_write_header(w, e) != ARCHIVE_OK) {
+            rc = sv_error(err, 0, "image %s: %s: %s", path, name, archive_error_string(w));
+            goto out;
+        }
+        const void *buf;
+        size_t size;
+        la_int64_t off;
+        while ((r = archive_read_data_block(a, &buf, &size, &off)) == ARCHIVE_OK)
+            if (archive_write_data_block(w, buf, size, off) != ARCHIVE_OK) {
+                rc = sv_error(err, 0, "image %s: %s", path, archive_error_string(w));
+                goto out;
+            }
+        if (r != ARCHIVE_EOF) {
+            rc = sv_error(err, 0, "image %s: %s", path, archive_error_string(a));
+            goto out;
+        }
+        archive_write_finish_entry(w);
+    }
+    if (r != ARCHIVE_EOF)
+        rc = sv_error(err, 0, "image %s: %s", path, archive_error_string(a));
+out:
+    archive_read_free(a);
+    archive_write_free(w);
+    if (rc == 0 && rename(tmp, dest) < 0 && errno != EEXIST && errno != ENOTEMPTY)
+        rc = sv_error(err, errno, "cannot move %s into place", dest);
+    sv_rmtree(tmp, NULL);
+    return rc;
+}
+
+int sv_image_resolve(const char *image, const struct sv_idmap *map, char **lower, bool *host,
+                     sv_error_t *err)
+{
+    *host = false;
+    if (strcmp(image, "host") == 0) {
+        *host = true;
+        char *dir = sv_xasprintf("%s/images/host-%u", sv_state_root(), (unsigned)map->uid_base);
+        if (access(dir, F_OK) < 0 && make_host_base(dir, map->uid_base, map->gid_base, err) < 0) {
+            free(dir);
+            return -1;
+        }
+        *lower = dir;
+        return 0;
+    }
+    struct stat st;
+    if (stat(image, &st) < 0) {
+        if (strchr(image, '/') == NULL && image[0] != '.')
+            return sv_error(err, ENOENT,
+                            "unknown image \"%s\": give \"host\", a root file system "
+                            "directory or a tarball (registry images are not supported yet)",
+                            image);
+        return sv_error(err, errno, "image %s", image);
+    }
+    char real[4096];
+    if (realpath(image, real) == NULL)
+        return sv_error(err, errno, "image %s", image);
+    if (S_ISDIR(st.st_mode)) {
+        *lower = sv_xstrdup(real);
+        return 0;
+    }
+    if (!S_ISREG(st.st_mode))
+        return sv_error(err, EINVAL, "image %s: not a directory or a tarball", image);
+    char *dir = sv_xasprintf("%s/images/tar-%016llx", sv_state_root(),
+                             (unsigned long long)tarball_key(real, &st));
+    if (access(dir, F_OK) < 0) {
+        cleanup_free char *parent = sv_dirname(dir);
+        if (mkdir_p(parent, 0711, err) < 0 || unpack_tarball(real, dir, err) < 0) {
+            free(dir);
+            return -1;
+        }
+    }
+    *lower = dir;
+    return 0;
+}
+
+int sv_rootfs_prepare(const struct sv_container *c, sv_error_t *err)
+{
+    static const char *const sub[] = {"upper", "work", "rootfs"};
+    for (size_t i = 0; i < SV_ARRAY_LEN(sub); i++) {
+        cleanup_free char *p = sv_xasprintf("%s/%s", c->dir, sub[i]);
+        if (mkdir(p, 0755) < 0 && errno != EEXIST)
+            return sv_error(err, errno, "cannot create %s", p);
+        /* Container root writes the upper layer through the overlay. */
+        if (!c->spec.userns_host && i < 2 && chown(p, c->map.uid_base, c->map.gid_base) < 0)
+            return sv_error(err, errno, "cannot hand %s to the container's root", p);
+    }
+    const char *hn = c->spec.hostname;
+    cleanup_free char *hostname = sv_xasprintf("%s\n", hn);
+    cleanup_free char *hosts =
+        sv_xasprintf("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+                     "127.0.1.1\t%s\n",
+                     hn);
+    static const struct {
+        const char *name;
+    } files[] = {{"hostname"}, {"hosts"}, {"resolv.conf"}};
+    const char *texts[] = {hostname, hosts, "nameserver 127.0.0.1\n"};
+    for (size_t i = 0; i < SV_ARRAY_LEN(files); i++) {
+        cleanup_free char *p = sv_xasprintf("%s/%s", c->dir, files[i].name);
+        if (write_text(p, texts[i], 0644, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- inside the container's mount namespace ---------------------------- */
+
+static int do_mount(const char *src, const char *dst, const char *type, unsigned long flags,
+                    const char *data, sv_error_t *err)
+{
+    if (mount(src, dst, type, flags, data) < 0)
+        return sv_error(err, errno, "mount %s on %s (%s)", src ? src : "none", dst,
+                        type ? type : "bind");
+    return 0;
+}
+
+/* Bind, then remount read-only: a bind ignores MS_RDONLY on its first call.
+ * The remount must keep the flags the kernel locked on the source mount
+ * (nosuid, nodev, noexec) or a user namespace gets EPERM. */
+static int bind_ro(const char *src, const char *dst, bool recursive, sv_error_t *err)
+{
+    if (do_mount(src, dst, NULL, MS_BIND | (recursive ? MS_REC : 0), NULL, err) < 0)
+        return -1;
+    struct statvfs sv;
+    unsigned long keep = 0;
+    if (statvfs(dst, &sv) == 0) {
+        keep |= sv.f_flag & ST_NOSUID ? MS_NOSUID : 0;
+        keep |= sv.f_flag & ST_NODEV ? MS_NODEV : 0;
+        keep |= sv.f_flag & ST_NOEXEC ? MS_NOEXEC : 0;
+    }
+    if (mount(NULL, dst, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | keep, NULL) < 0)
+        return sv_error(err, errno, "remount %s read-only", dst);
+    return 0;
+}
+
+/* A mount point for a file; an existing one is left alone (opening it for
+ * writing would copy it up, which container root may not be allowed to). */
+static int ensure_file(const char *path, sv_error_t *err)
+{
+    if (access(path, F_OK) == 0)
+        return 0;
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return sv_error(err, errno, "cannot create %s", path);
+    close(fd);
+    return 0;
+}
+
+static int setup_dev(const char *root, sv_error_t *err)
+{
+    cleanup_free char *dev = sv_xasprintf("%s/dev", root);
+    if (do_mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=65536k", err) < 0)
+        return -1;
+    /* mknod is not allowed in a user namespace: bind the host's nodes, as
+     * rootless runtimes do. */
+    static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
+    for (size_t i = 0; i < SV_ARRAY_LEN(nodes); i++) {
+        cleanup_free char *host = sv_xasprintf("/dev/%s", nodes[i]);
+        cleanup_free char *p = sv_xasprintf("%s/%s", dev, nodes[i]);
+        if (ensure_file(p, err) < 0 || do_mount(host, p, NULL, MS_BIND, NULL, err) < 0)
+            return -1;
+    }
+    static const struct {
+        const char *dir, *type, *data;
+        unsigned long flags;
+    } mounts[] = {
+        {"pts", "devpts", "newinstance,ptmxmode=0666,mode=0620,gid=5", MS_NOSUID | MS_NOEXEC},
+        {"shm", "tmpfs", "mode=1777,size=65536k", MS_NOSUID | MS_NODEV | MS_NOEXEC},
+        {"mqueue", "mqueue", NULL, MS_NOSUID | MS_NODEV | MS_NOEXEC},
+    };
+    for (size_t i = 0; i < SV_ARRAY_LEN(mounts); i++) {
+        cleanup_free char *p = sv_xasprintf("%s/%s", dev, mounts[i].dir);
+        if (mkdir(p, 0755) < 0)
+            return sv_error(err, errno, "cannot create %s", p);
+        const char *data = mounts[i].data;
+        if (mount(mounts[i].type, p, mounts[i].type, mounts[i].flags, data) < 0) {
+            /* gid=5 needs a mapped tty group; try without it. */
+            if (strcmp(mounts[i].type, "devpts") != 0 ||
+                do_mount("devpts", p, "devpts", mounts[i].flags, "newinstance,ptmxmode=0666",
+                         err) < 0)
+                return sv_error(err, errno, "mount %s on %s", mounts[i].type, p);
+        }
+    }
+    static const struct {
+        const char *name, *target;
+    } links[] = {{"ptmx", "pts/ptmx"},      {"fd", "/proc/self/fd"},
+                 {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"},
+                 {"stderr", "/proc/self/fd/2"}, {"core", "/proc/kcore"}};
+    for (size_t i = 0; i < SV_ARRAY_LEN(links); i++) {
+        cleanup_free char *p = sv_xasprintf("%s/%s", dev, links[i].name);
+        if (symlink(links[i].target, p) < 0)
+            return sv_error(err, errno, "cannot create %s", p);
+    }
+    return 0;
+}
+
+/* What mature runtimes hide or freeze in /proc and /sys. */
+static const char *const masked_paths[] = {
+    "/proc/acpi",        "/proc/asound",      "/proc/kcore",       "/proc/keys",
+    "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+    "/proc/scsi",        "/sys/firmware",     "/sys/devices/virtual/powercap",
+};
+static const char *const readonly_paths[] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
+                                             "/proc/sysrq-trigger"};
+
+static int mask_and_freeze(const char *root, sv_error_t *err)
+{
+    for (size_t i = 0; i < SV_ARRAY_LEN(masked_paths); i++) {
+        cleanup_free char *p = sv_xasprintf("%s%s", root, masked_paths[i]);
+        struct stat st;
+        if (stat(p, &st) < 0)
+            continue;
+        int rc;
+        if (S_ISDIR(st.st_mode))
+            rc = do_mount("tmpfs", p, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                          "size=0", err);
+        else {
+            cleanup_free char *null = sv_xasprintf("%s/dev/null", root);
+            rc = do_mount(null, p, NULL, MS_BIND, NULL, err);
+        }
+        if (rc < 0)
+            return -1;
+    }
+    for (size_t i = 0; i < SV_ARRAY_LEN(readonly_paths); i++) {
+        cleanup_free char *p = sv_xasprintf("%s%s", root, readonly_paths[i]);
+        if (access(p, F_OK) < 0)
+            continue;
+        if (bind_ro(p, p, true, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int setup_binds(const struct sv_container *c, const char *root, sv_error_t *err)
+{
+    for (size_t i = 0; i < c->spec.n_binds; i++) {
+        const struct sv_bind *b = &c->spec.binds[i];
+        cleanup_free char *dst = sv_xasprintf("%s%s", root, b->target);
+        struct stat st;
+        if (stat(b->source, &st) < 0)
+            return sv_error(err, errno, "volume source %s", b->source);
+        if (S_ISDIR(st.st_mode)) {
+            if (mkdir_p(dst, 0755, err) < 0)
+                return -1;
+        } else {
+            cleanup_free char *parent = sv_dirname(dst);
+            if (mkdir_p(parent, 0755, err) < 0 || ensure_file(dst, err) < 0)
+                return -1;
+        }
+        if (b->read_only ? bind_ro(b->source, dst, true, err) < 0
+                         : do_mount(b->source, dst, NULL, MS_BIND | MS_REC, NULL, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int sv_rootfs_setup(const struct sv_container *c, sv_error_t *err)
+{
+    /* Nothing we mount may propagate back to the host. */
+    if (do_mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL, err) < 0)
+        return -1;
+    cleanup_free char *root = sv_xasprintf("%s/rootfs", c->dir);
+    cleanup_free char *opts = sv_xasprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work%s",
+                                           c->lower, c->dir, c->dir,
+                                           c->spec.userns_host ? "" : ",userxattr");
+    if (do_mount("overlay", root, "overlay", 0, opts, err) < 0)
+        return -1;
+    if (c->host_image) {
+        for (size_t i = 0; i < SV_ARRAY_LEN(host_dirs); i++) {
+            struct stat st;
+            if (lstat(host_dirs[i], &st) < 0 || !S_ISDIR(st.st_mode))
+                continue;
+            cleanup_free char *p = sv_xasprintf("%s%s", root, host_dirs[i]);
+            if (bind_ro(host_dirs[i], p, true, err) < 0)
+                return -1;
+        }
+        for (size_t i = 0; i < SV_ARRAY_LEN(host_etc); i++) {
+            cleanup_free char *p = sv_xasprintf("%s%s", root, host_etc[i]);
+            if (access(host_etc[i], F_OK) == 0 && bind_ro(host_etc[i], p, false, err) < 0)
+                return -1;
+        }
+        static const char *const tmpfs[] = {"/tmp", "/run"};
+        for (size_t i = 0; i < SV_ARRAY_LEN(tmpfs); i++) {
+            cleanup_free char *p = sv_xasprintf("%s%s", root, tmpfs[i]);
+            if (do_mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NODEV,
+                         i == 0 ? "mode=1777" : "mode=755", err) < 0)
+                return -1;
+        }
+    }
+    static const char *const etc_files[] = {"hostname", "hosts", "resolv.conf"};
+    for (size_t i = 0; i < SV_ARRAY_LEN(etc_files); i++) {
+        cleanup_free char *src = sv_xasprintf("%s/%s", c->dir, etc_files[i]);
+        cleanup_free char *dst = sv_xasprintf("%s/etc/%s", root, etc_files[i]);
+        cleanup_free char *etc = sv_xasprintf("%s/etc", root);
+        if (mkdir_p(etc, 0755, err) < 0 || ensure_file(dst, err) < 0 ||
+            do_mount(src, dst, NULL, MS_BIND, NULL, err) < 0)
+            return -1;
+    }
+    static const char *const mountpoints[] = {"proc", "sys", "dev"};
+    for (size_t i = 0; i < SV_ARRAY_LEN(mountpoints); i++) {
+        cleanup_free char *p = sv_xasprintf("%s/%s", root, mountpoints[i]);
+        if (mkdir(p, 0755) < 0 && errno != EEXIST)
+            return sv_error(err, errno, "cannot create %s", p);
+    }
+    cleanup_free char *proc = sv_xasprintf("%s/proc", root);
+    if (do_mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err) < 0)
+        return -1;
+    cleanup_free char *sys = sv_xasprintf("%s/sys", root);
+    /* sysfs needs a network namespace of our own; else bind the host's. */
+    if (mount("sysfs", sys, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 &&
+        bind_ro("/sys", sys, true, err) < 0)
+        return -1;
+    if (setup_dev(root, err) < 0 || setup_binds(c, root, err) < 0 ||
+        mask_and_freeze(root, err) < 0)
+        return -1;
+    if (c->spec.workdir) {
+        cleanup_free char *wd = sv_xasprintf("%s%s", root, c->spec.workdir);
+        if (mkdir_p(wd, 0755, err) < 0)
+            return -1;
+    }
+    /* pivot_root(".", "."): the old root ends up stacked on the new one and
+     * is detached at once; no directory for it is needed. */
+    if (chdir(root) < 0)
+        return sv_error(err, errno, "chdir %s", root);
+    if (syscall(SYS_pivot_root, ".", ".") < 0)
+        return sv_error(err, errno, "pivot_root into %s", root);
+    if (umount2(".", MNT_DETACH) < 0)
+        return sv_error(err, errno, "cannot detach the old root");
+    if (chdir("/") < 0)
+        return sv_error(err, errno, "chdir /");
+    if (c->spec.read_only &&
+        mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
+        return sv_error(err, errno, "remount / read-only");
+    return 0;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    if (flag == FTW_DP || flag == FTW_D)
+        return rmdir(path) < 0 && errno != ENOENT ? -1 : 0;
+    return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+int sv_rmtree(const char *path, sv_error_t *err)
+{
+    if (access(path, F_OK) < 0 && errno == ENOENT)
+        return 0;
+    if (nftw(path, rm_entry, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0)
+        return err ? sv_error(err, errno, "cannot remove %s", path) : -1;
+    return 0;
+}

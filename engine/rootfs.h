@@ -1,0 +1,27 @@
+/* Root file systems: resolving an image to a read-only base directory on
+ * the host, and (inside the container's mount namespace) building the
+ * container's root on an overlay of that base, then pivot_root into it. */
+#ifndef SV_ROOTFS_H
+#define SV_ROOTFS_H
+
+#include "container.h"
+
+/* "host": the generated base under <root>/images/host-UID, owned by the
+ * container root of map (all zero for --userns host; the host's /usr and
+ * friends are bound in read-only at start); a directory: itself; a
+ * tarball: unpacked once with libarchive into <root>/images/<hash>. */
+int sv_image_resolve(const char *image, const struct sv_idmap *map, char **lower, bool *host,
+                     sv_error_t *err);
+
+/* Host side, before start: the per-container upper/work/rootfs directories
+ * (owned by container root) and the generated /etc files. */
+int sv_rootfs_prepare(const struct sv_container *c, sv_error_t *err);
+
+/* Container side: every mount, then pivot_root. Runs as root of the new
+ * user namespace (or real root with --userns host). */
+int sv_rootfs_setup(const struct sv_container *c, sv_error_t *err);
+
+/* Remove a directory tree (no symlinks followed, stays on one file system). */
+int sv_rmtree(const char *path, sv_error_t *err);
+
+#endif

@@ -1,0 +1,59 @@
+#include "seccomp.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <seccomp.h>
+
+static const char *const denied[] = {
+    /* modules and kexec */
+    "init_module", "finit_module", "delete_module", "create_module", "kexec_load",
+    "kexec_file_load",
+    /* kernel programmability and introspection */
+    "bpf", "perf_event_open", "lookup_dcookie", "kcmp", "userfaultfd", "syslog",
+    /* keyrings are not namespaced */
+    "add_key", "request_key", "keyctl",
+    /* mounts, old and new API */
+    "mount", "umount", "umount2", "pivot_root", "move_mount", "open_tree", "fsopen", "fsconfig",
+    "fsmount", "fspick", "mount_setattr",
+    /* swap, reboot, accounting, quotas */
+    "swapon", "swapoff", "reboot", "acct", "quotactl", "quotactl_fd", "nfsservctl",
+    /* clocks */
+    "settimeofday", "stime", "clock_settime", "clock_settime64", "clock_adjtime",
+    "clock_adjtime64", "adjtimex",
+    /* file handles escape mount namespaces; raw I/O ports */
+    "open_by_handle_at", "name_to_handle_at", "iopl", "ioperm",
+    /* obsolete or dangerous */
+    "uselib", "vm86", "vm86old", "get_kernel_syms", "query_module", "_sysctl",
+    "vhangup", "setns",
+};
+
+int sv_seccomp_load_default(sv_error_t *err)
+{
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+    if (ctx == NULL)
+        return sv_error(err, ENOMEM, "seccomp: cannot create a filter");
+    int rc = 0;
+    for (size_t i = 0; i < SV_ARRAY_LEN(denied) && rc == 0; i++) {
+        int nr = seccomp_syscall_resolve_name(denied[i]);
+        if (nr == __NR_SCMP_ERROR)
+            continue; /* not a syscall on this architecture */
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
+    }
+    /* New user namespaces from inside: unshare(CLONE_NEWUSER) and
+     * clone(CLONE_NEWUSER) fail; clone3 hides its flags in memory that a
+     * filter cannot read, so it reports ENOSYS and libc falls back to clone. */
+    if (rc == 0)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(unshare), 1,
+                              SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_NEWUSER, CLONE_NEWUSER));
+    if (rc == 0)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
+                              SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_NEWUSER, CLONE_NEWUSER));
+    if (rc == 0)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+    if (rc == 0)
+        rc = seccomp_load(ctx);
+    seccomp_release(ctx);
+    if (rc < 0)
+        return sv_error(err, -rc, "seccomp: cannot load the default filter");
+    return 0;
+}

@@ -1,0 +1,15 @@
+/* The default seccomp filter, equal in spirit to Docker's default profile:
+ * everything a normal program needs works; calls that reach into the
+ * kernel's global state (modules, kexec, bpf, perf, keyrings, mounts,
+ * swap, reboot, clocks) and new user namespaces fail with EPERM. Calls from
+ * other ABIs (i386, x32) are refused so the filter cannot be bypassed. */
+#ifndef SV_SECCOMP_H
+#define SV_SECCOMP_H
+
+#include "util.h"
+
+/* Load the filter into the calling process (needs no_new_privs or
+ * CAP_SYS_ADMIN); the last step before execve. */
+int sv_seccomp_load_default(sv_error_t *err);
+
+#endif

@@ -1,0 +1,319 @@
+#include "store.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+struct sv_store {
+    sqlite3 *db;
+};
+
+static const char *state_root_override;
+
+const char *sv_state_root(void)
+{
+    if (state_root_override)
+        return state_root_override;
+    const char *e = getenv("SERVOS_ROOT");
+    return e && *e ? e : "/var/lib/servos";
+}
+
+void sv_set_state_root(const char *root)
+{
+    state_root_override = root;
+}
+
+static const char schema[] =
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=NORMAL;"
+    "CREATE TABLE IF NOT EXISTS containers ("
+    " id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, image TEXT NOT NULL,"
+    " command TEXT NOT NULL, spec TEXT NOT NULL, created INTEGER NOT NULL,"
+    " finished INTEGER NOT NULL DEFAULT 0, status INTEGER NOT NULL,"
+    " pid INTEGER NOT NULL DEFAULT 0, pid_start INTEGER NOT NULL DEFAULT 0,"
+    " monitor INTEGER NOT NULL DEFAULT 0, exit_code INTEGER NOT NULL DEFAULT 0,"
+    " oom INTEGER NOT NULL DEFAULT 0);";
+
+static int db_error(struct sv_store *s, sv_error_t *err, const char *what)
+{
+    return sv_error(err, 0, "state store (%s/state.db): %s: %s", sv_state_root(), what,
+                    sqlite3_errmsg(s->db));
+}
+
+int sv_store_open(struct sv_store **out, sv_error_t *err)
+{
+    const char *root = sv_state_root();
+    if (mkdir(root, 0700) < 0 && errno != EEXIST)
+        return sv_error(err, errno, "cannot create the state root %s", root);
+    cleanup_free char *path = sv_xasprintf("%s/state.db", root);
+    struct sv_store *s = sv_xcalloc(1, sizeof(*s));
+    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        int rc = sv_error(err, 0, "cannot open %s: %s", path,
+                          s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        sv_store_close(s);
+        return rc;
+    }
+    /* Concurrent servos processes (a monitor recording an exit while `ls`
+     * reads) wait for each other instead of failing with SQLITE_BUSY. */
+    sqlite3_busy_timeout(s->db, 5000);
+    if (sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
+        int rc = db_error(s, err, "creating the schema");
+        sv_store_close(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+void sv_store_close(struct sv_store *s)
+{
+    if (s == NULL)
+        return;
+    sqlite3_close(s->db);
+    free(s);
+}
+
+void sv_store_closep(struct sv_store **s)
+{
+    sv_store_close(*s);
+}
+
+static void finalizep(sqlite3_stmt **st)
+{
+    sqlite3_finalize(*st);
+}
+#define cleanup_stmt __attribute__((cleanup(finalizep)))
+
+static int prepare(struct sv_store *s, const char *sql, sqlite3_stmt **st, sv_error_t *err)
+{
+    if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK)
+        return db_error(s, err, "preparing a query");
+    return 0;
+}
+
+static int step_done(struct sv_store *s, sqlite3_stmt *st, const char *what, sv_error_t *err)
+{
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE) {
+        if (rc == SQLITE_CONSTRAINT)
+            return sv_error(err, EEXIST, "%s: %s", what, sqlite3_errmsg(s->db));
+        return db_error(s, err, what);
+    }
+    return 0;
+}
+
+int sv_store_insert(struct sv_store *s, const struct sv_ctr_row *r, sv_error_t *err)
+{
+    cleanup_stmt sqlite3_stmt *st = NULL;
+    if (prepare(s,
+                "INSERT INTO containers (id, name, image, command, spec, created, status)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                &st, err) < 0)
+        return -1;
+    sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, r->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, r->image, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, r->command, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, r->spec_json ? r->spec_json : "{}", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, r->created);
+    sqlite3_bind_int(st, 7, SV_CTR_CREATED);
+    return step_done(s, st, "recording the container", err);
+}
+
+int sv_store_set_running(struct sv_store *s, const char *id, pid_t pid, uint64_t start,
+                         pid_t monitor, sv_error_t *err)
+{
+    cleanup_stmt sqlite3_stmt *st = NULL;
+    if (prepare(s, "UPDATE containers SET status=?, pid=?, pid_start=?, monitor=? WHERE id=?",
+                &st, err) < 0)
+        return -1;
+    sqlite3_bind_int(st, 1, SV_CTR_RUNNING);
+    sqlite3_bind_int64(st, 2, pid);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)start);
+    sqlite3_bind_int64(st, 4, monitor);
+    sqlite3_bind_text(st, 5, id, -1, SQLITE_STATIC);
+    return step_done(s, st, "recording the start", err);
+}
+
+int sv_store_set_exited(struct sv_store *s, const char *id, int exit_code, bool oom,
+                        sv_error_t *err)
+{
+    cleanup_stmt sqlite3_stmt *st = NULL;
+    if (prepare(s,
+                "UPDATE containers SET status=?, exit_code=?, oom=?, finished=?, pid=0,"
+                " monitor=0 WHERE id=?",
+                &st, err) < 0)
+        return -1;
+    sqlite3_bind_int(st, 1, SV_CTR_EXITED);
+    sqlite3_bind_int(st, 2, exit_code);
+    sqlite3_bind_int(st, 3, oom);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)time(NULL));
+    sqlite3_bind_text(st, 5, id, -1, SQLITE_STATIC);
+    return step_done(s, st, "recording the exit", err);
+}
+
+int sv_store_delete(struct sv_store *s, const char *id, sv_error_t *err)
+{
+    cleanup_stmt sqlite3_stmt *st = NULL;
+    if (prepare(s, "DELETE FROM containers WHERE id=?", &st, err) < 0)
+        return -1;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    return step_done(s, st, "removing the container", err);
+}
+
+#define ROW_COLUMNS                                                                                \
+    "id, name, image, command, spec, created, finished, status, pid, pid_start, monitor,"         \
+    " exit_code, oom"
+
+static char *col_text(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return sv_xstrdup(t ? (const char *)t : "");
+}
+
+static void read_row(sqlite3_stmt *st, struct sv_ctr_row *r)
+{
+    memset(r, 0, sizeof(*r));
+    const unsigned char *id = sqlite3_column_text(st, 0);
+    snprintf(r->id, sizeof(r->id), "%s", id ? (const char *)id : "");
+    r->name = col_text(st, 1);
+    r->image = col_text(st, 2);
+    r->command = col_text(st, 3);
+    r->spec_json = col_text(st, 4);
+    r->created = sqlite3_column_int64(st, 5);
+    r->finished = sqlite3_column_int64(st, 6);
+    r->status = (enum sv_ctr_status)sqlite3_column_int(st, 7);
+    r->pid = (pid_t)sqlite3_column_int64(st, 8);
+    r->pid_start = (uint64_t)sqlite3_column_int64(st, 9);
+    r->monitor = (pid_t)sqlite3_column_int64(st, 10);
+    r->exit_code = sqlite3_column_int(st, 11);
+    r->oom = sqlite3_column_int(st, 12) != 0;
+}
+
+int sv_store_find(struct sv_store *s, const char *ref, struct sv_ctr_row *out, sv_error_t *err)
+{
+    cleanup_stmt sqlite3_stmt *st = NULL;
+    if (*ref == '\0')
+        return sv_error(err, EINVAL, "an empty container name or id");
+    /* A name wins over an id prefix, as in podman. */
+    if (prepare(s,
+                "SELECT " ROW_COLUMNS " FROM containers WHERE name=?1"
+                " UNION ALL SELECT " ROW_COLUMNS " FROM containers"
+                " WHERE substr(id, 1, length(?1))=?1 AND name<>?1 LIMIT 3",
+                &st, err) < 0)
+        return -1;
+    sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
+    int n = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == 0)
+            read_row(st, out);
+        else if (strcmp(out->name, ref) != 0) {
+            sv_ctr_row_clear(out);
+            return sv_error(err, EINVAL, "\"%s\" matches more than one container; give more "
+                                         "of the id",
+                            ref);
+        }
+        n++;
+        if (strcmp(out->name, ref) == 0)
+            break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_error(s, err, "looking up a container");
+    if (n == 0)
+        return sv_error(err, ENOENT, "no such container: %s", ref);
+    return 0;
+}
+
+int sv_store_name_taken(struct sv_store *s, const char *name, bool *taken, sv_error_t *err)
+{
+    cleanup_stmt sqlite3_stmt *st = NULL;
+    if (prepare(s, "SELECT 1 FROM containers WHERE name=?", &st, err) < 0)
+        return -1;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_error(s, err, "looking up a name");
+    *taken = rc == SQLITE_ROW;
+    return 0;
+}
+
+int sv_store_list(struct sv_store *s, struct sv_ctr_row **rows, size_t *n, sv_error_t *err)
+{
+    cleanup_stmt sqlite3_stmt *st = NULL;
+    if (prepare(s, "SELECT " ROW_COLUMNS " FROM containers ORDER BY created, rowid", &st, err) <
+        0)
+        return -1;
+    size_t cap = 0, len = 0;
+    struct sv_ctr_row *v = NULL;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (len == cap) {
+            cap = cap ? cap * 2 : 16;
+            v = sv_xrealloc(v, cap * sizeof(*v));
+        }
+        read_row(st, &v[len++]);
+    }
+    if (rc != SQLITE_DONE) {
+        sv_ctr_rows_free(v, len);
+        return db_error(s, err, "listing containers");
+    }
+    *rows = v;
+    *n = len;
+    return 0;
+}
+
+void sv_ctr_row_clear(struct sv_ctr_row *r)
+{
+    free(r->name);
+    free(r->image);
+    free(r->command);
+    free(r->spec_json);
+    memset(r, 0, sizeof(*r));
+}
+
+void sv_ctr_rows_free(struct sv_ctr_row *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        sv_ctr_row_clear(&rows[i]);
+    free(rows);
+}
+
+uint64_t sv_pid_start_time(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return 0;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* Field 22; the command (field 2) may hold spaces and parens, so count
+     * from the last ')'. */
+    char *p = strrchr(buf, ')');
+    if (p == NULL)
+        return 0;
+    p += 2; /* field 3: the state; a zombie has finished running */
+    if (*p == 'Z' || *p == 'X')
+        return 0;
+    for (int field = 3; field < 22 && p; field++) {
+        p = strchr(p, ' ');
+        if (p)
+            p++;
+    }
+    return p ? strtoull(p, NULL, 10) : 0;
+}
+
+bool sv_pid_alive(pid_t pid, uint64_t start)
+{
+    if (pid <= 0)
+        return false;
+    uint64_t now = sv_pid_start_time(pid);
+    return now != 0 && now == start;
+}
