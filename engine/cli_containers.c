@@ -22,8 +22,7 @@ static int open_store(struct sv_store **st)
 /* Parse only -h/--help and the given short options; returns optind or -1
  * after printing usage (*code holds the exit code). */
 static int simple_opts(const char *verb, int argc, char **argv, const char *shortopts,
-                       const struct option *longopts, int (*on)(int c, const char *arg),
-                       int *code)
+                       const struct option *longopts, int (*on)(int c, const char *arg), int *code)
 {
     const struct sv_verb *v = sv_cli_find(verb);
     int c;
@@ -123,8 +122,8 @@ int sv_cmd_ls(int argc, char **argv)
         snprintf(cmd, sizeof(cmd), "%s", r->command);
         if (strlen(r->command) > 24)
             memcpy(cmd + 21, "...", 4);
-        printf("%-12.12s  %-20s  %-16s  %-24s  %-24s  %s\n", r->id, r->name, r->image, cmd,
-               status, created);
+        printf("%-12.12s  %-20s  %-16s  %-24s  %-24s  %s\n", r->id, r->name, r->image, cmd, status,
+               created);
     }
     sv_ctr_rows_free(rows, n);
     sv_store_close(st);
@@ -260,8 +259,7 @@ static int rm_fn(struct sv_store *st, const struct sv_ctr_row *r)
 {
     if (row_running(r)) {
         if (!force) {
-            fprintf(stderr,
-                    "servos: container %s is running; stop it first or use servos rm -f\n",
+            fprintf(stderr, "servos: container %s is running; stop it first or use servos rm -f\n",
                     r->name);
             return -1;
         }
@@ -277,9 +275,8 @@ static int rm_fn(struct sv_store *st, const struct sv_ctr_row *r)
 
 int sv_cmd_rm(int argc, char **argv)
 {
-    static const struct option opts[] = {{"force", no_argument, NULL, 'f'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"force", no_argument, NULL, 'f'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     int code = 0;
     force = false;
     int i = simple_opts("rm", argc, argv, "+fh", opts, rm_opt, &code);
@@ -311,9 +308,8 @@ static int copy_available(int fd)
 
 int sv_cmd_logs(int argc, char **argv)
 {
-    static const struct option opts[] = {{"follow", no_argument, NULL, 'f'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"follow", no_argument, NULL, 'f'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     int code = 0;
     follow = false;
     int i = simple_opts("logs", argc, argv, "+fh", opts, logs_opt, &code);
@@ -335,8 +331,9 @@ int sv_cmd_logs(int argc, char **argv)
     cleanup_free char *path = sv_xasprintf("%s/containers/%s/log", sv_state_root(), r.id);
     cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        fprintf(stderr, "servos: %s has no log: it ran attached, so its output went to the "
-                        "terminal\n",
+        fprintf(stderr,
+                "servos: %s has no log: it ran attached, so its output went to the "
+                "terminal\n",
                 r.name);
         sv_ctr_row_clear(&r);
         sv_store_close(st);

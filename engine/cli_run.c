@@ -174,8 +174,7 @@ static int parse(int argc, char **argv, struct run_opts *o, sv_error_t *err)
             if (strcmp(optarg, "host") == 0)
                 s->userns_host = true;
             else if (strcmp(optarg, "auto") != 0)
-                return sv_error(err, EINVAL, "--userns: expected auto or host, got \"%s\"",
-                                optarg);
+                return sv_error(err, EINVAL, "--userns: expected auto or host, got \"%s\"", optarg);
             break;
         case O_SEC:
             if (strcmp(optarg, "seccomp=unconfined") == 0)
@@ -228,6 +227,10 @@ static int finish(struct sv_store *st, struct sv_container *c, bool remove, int 
     bool oom = false;
     sv_container_wait(c, code, &oom);
     sv_error_t err = NULL;
+    /* Nothing runs any more: the cgroup goes now, not at rm (the OOM
+     * verdict was read above). */
+    if (sv_cgroup_destroy(&c->cg, &err) < 0)
+        sv_error_report(&err);
     if (sv_store_set_exited(st, c->id, *code, oom, &err) < 0)
         sv_error_report(&err);
     report_end(c, *code, oom);

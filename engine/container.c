@@ -24,7 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char default_path[] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+static const char default_path[] =
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 static char **strv_dup(char *const *v)
 {
@@ -197,8 +198,8 @@ static int create_steps(struct sv_store *st, struct sv_container *c, const struc
     if (sv_store_name_taken(st, c->name, &taken, err) < 0)
         return -1;
     if (taken)
-        return sv_error(err, EEXIST, "the name \"%s\" is in use (servos rm %s frees it)",
-                        c->name, c->name);
+        return sv_error(err, EEXIST, "the name \"%s\" is in use (servos rm %s frees it)", c->name,
+                        c->name);
     if (sv_caps_compute(spec->cap_add, spec->cap_drop, &c->caps, err) < 0)
         return -1;
     copy_spec(c, spec);
@@ -375,9 +376,9 @@ __attribute__((noreturn)) static void exec_command(const struct sv_run_spec *s, 
     int e = errno;
     sv_error_t err = NULL;
     if (e == ENOENT)
-        sv_error(&err, e, "%s: command not found", s->argv[0]);
+        sv_error(&err, 0, "%s: command not found", s->argv[0]);
     else
-        sv_error(&err, e, "%s: cannot execute: %s", s->argv[0], strerror(e));
+        sv_error(&err, e, "%s: cannot execute", s->argv[0]);
     child_fail(errfd, e == ENOENT ? 127 : 126, &err);
 }
 
@@ -392,8 +393,8 @@ static void set_rlimits(void)
     }
 }
 
-__attribute__((noreturn)) static void child_main(struct sv_container *c, const int fds[3],
-                                                 int gofd, int errfd)
+__attribute__((noreturn)) static void child_main(struct sv_container *c, const int fds[3], int gofd,
+                                                 int errfd)
 {
     sv_error_t err = NULL;
     const struct sv_run_spec *s = &c->spec;
@@ -562,16 +563,16 @@ char *sv_run_spec_to_json(const struct sv_container *c)
     const struct sv_run_spec *s = &c->spec;
     json_t *binds = json_array();
     for (size_t i = 0; i < s->n_binds; i++)
-        json_array_append_new(binds, json_pack("{s:s, s:s, s:b}", "source", s->binds[i].source,
-                                               "target", s->binds[i].target, "read_only",
-                                               s->binds[i].read_only));
+        json_array_append_new(binds,
+                              json_pack("{s:s, s:s, s:b}", "source", s->binds[i].source, "target",
+                                        s->binds[i].target, "read_only", s->binds[i].read_only));
     json_t *o = json_pack(
-        "{s:o, s:o, s:s?, s:s?, s:s, s:I, s:b, s:b, s:b, s:s, s:I, s:f, s:I, s:o, s:I, s:I}",
+        "{s:o, s:o, s:s*, s:s*, s:s, s:I, s:b, s:b, s:b, s:s, s:I, s:f, s:I, s:o, s:I, s:I}",
         "argv", strv_json(s->argv), "env", strv_json(s->env), "workdir", s->workdir, "user",
         s->user, "hostname", s->hostname, "caps", (json_int_t)c->caps, "userns_host",
         s->userns_host, "no_seccomp", s->no_seccomp, "read_only", s->read_only, "network",
-        s->network == SV_NET_HOST ? "host" : "none", "memory", (json_int_t)s->limits.memory,
-        "cpus", s->limits.cpus, "pids", (json_int_t)s->limits.pids, "binds", binds, "uid_base",
+        s->network == SV_NET_HOST ? "host" : "none", "memory", (json_int_t)s->limits.memory, "cpus",
+        s->limits.cpus, "pids", (json_int_t)s->limits.pids, "binds", binds, "uid_base",
         (json_int_t)c->map.uid_base, "gid_base", (json_int_t)c->map.gid_base);
     char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(o);
@@ -593,24 +594,27 @@ static char **json_strv(json_t *a)
     return v;
 }
 
-int sv_container_exec(const struct sv_ctr_row *row, char **argv, int *exit_code,
-                      sv_error_t *err)
+int sv_container_exec(const struct sv_ctr_row *row, char **argv, int *exit_code, sv_error_t *err)
 {
     if (!sv_pid_alive(row->pid, row->pid_start))
         return sv_error(err, ESRCH, "container %s is not running", row->name);
     json_error_t jerr;
     json_t *o = json_loads(row->spec_json, 0, &jerr);
     if (o == NULL)
-        return sv_error(err, EINVAL, "container %s: its recorded spec is unreadable: %s",
-                        row->name, jerr.text);
+        return sv_error(err, EINVAL, "container %s: its recorded spec is unreadable: %s", row->name,
+                        jerr.text);
     struct sv_run_spec s = {0};
     json_int_t caps = 0;
     int userns_host = 0, no_seccomp = 0;
     const char *workdir = NULL, *user = NULL, *hostname = NULL;
     json_t *env = NULL;
-    json_unpack(o, "{s?s, s?s, s:s, s:I, s:b, s:b, s:o}", "workdir", &workdir, "user", &user,
-                "hostname", &hostname, "caps", &caps, "userns_host", &userns_host,
-                "no_seccomp", &no_seccomp, "env", &env);
+    if (json_unpack_ex(o, &jerr, 0, "{s?s, s?s, s:s, s:I, s:b, s:b, s:o}", "workdir", &workdir,
+                       "user", &user, "hostname", &hostname, "caps", &caps, "userns_host",
+                       &userns_host, "no_seccomp", &no_seccomp, "env", &env) < 0) {
+        json_decref(o);
+        return sv_error(err, EINVAL, "container %s: its recorded spec is incomplete: %s", row->name,
+                        jerr.text);
+    }
     s.workdir = workdir;
     s.user = user;
     s.hostname = hostname ? hostname : "";

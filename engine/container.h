@@ -45,8 +45,8 @@ struct sv_run_spec {
 struct sv_container {
     char id[65];
     char *name;
-    char *dir;     /* <root>/containers/<id> */
-    char *lower;   /* the image's root directory */
+    char *dir;   /* <root>/containers/<id> */
+    char *lower; /* the image's root directory */
     bool host_image;
     struct sv_cgroup cg;
     struct sv_idmap map;
@@ -76,8 +76,7 @@ int sv_container_remove(struct sv_store *st, const char *id, sv_error_t *err);
 /* Run argv inside a running container (every namespace, the cgroup, the
  * same user, capabilities and seccomp), with stdio inherited. Returns the
  * exit code like a shell would. */
-int sv_container_exec(const struct sv_ctr_row *row, char **argv, int *exit_code,
-                       sv_error_t *err);
+int sv_container_exec(const struct sv_ctr_row *row, char **argv, int *exit_code, sv_error_t *err);
 
 /* The spec as JSON (what exec needs later) and back. */
 char *sv_run_spec_to_json(const struct sv_container *c);

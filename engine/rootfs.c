@@ -15,8 +15,8 @@
 
 /* Host directories a "host" container sees read-only. Debian 12 has merged
  * /usr, so most of these are symlinks, mirrored as symlinks in the base. */
-static const char *const host_dirs[] = {"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64",
-                                        "/libx32"};
+static const char *const host_dirs[] = {"/usr",   "/bin",   "/sbin",  "/lib",
+                                        "/lib32", "/lib64", "/libx32"};
 /* Host files under /etc that programs need and users expect to match. */
 static const char *const host_etc[] = {"/etc/ld.so.cache", "/etc/alternatives"};
 
@@ -68,13 +68,13 @@ static int make_host_base(const char *dir, uid_t uid, gid_t gid, sv_error_t *err
     sv_rmtree(tmp, NULL);
     if (mkdir(tmp, 0755) < 0)
         return sv_error(err, errno, "cannot create %s", tmp);
-    static const char *const dirs[] = {"etc", "proc", "sys", "dev", "tmp", "run", "root",
-                                       "home", "var", "var/tmp", "mnt", "opt", "srv"};
+    static const char *const dirs[] = {"etc",  "proc", "sys",     "dev", "tmp", "run", "root",
+                                       "home", "var",  "var/tmp", "mnt", "opt", "srv"};
     for (size_t i = 0; i < SV_ARRAY_LEN(dirs); i++) {
         cleanup_free char *p = sv_xasprintf("%s/%s", tmp, dirs[i]);
         mode_t mode = strcmp(dirs[i], "tmp") == 0 || strcmp(dirs[i], "var/tmp") == 0 ? 01777
-                      : strcmp(dirs[i], "root") == 0                                  ? 0700
-                                                                                      : 0755;
+                      : strcmp(dirs[i], "root") == 0                                 ? 0700
+                                                                                     : 0755;
         if (mkdir(p, mode) < 0 || chmod(p, mode) < 0)
             return sv_error(err, errno, "cannot create %s", p);
     }
@@ -150,11 +150,10 @@ static int unpack_tarball(const char *path, const char *dest, sv_error_t *err)
     archive_read_support_format_all(a);
     /* Keep owners and modes (it is a root file system); refuse entries
      * that would escape the destination. */
-    archive_write_disk_set_options(w, ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM |
-                                          ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR |
-                                          ARCHIVE_EXTRACT_SECURE_NODOTDOT |
-                                          ARCHIVE_EXTRACT_SECURE_SYMLINKS |
-                                          ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS);
+    archive_write_disk_set_options(
+        w, ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
+               ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
+               ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS);
     int rc = 0;
     if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK) {
         rc = sv_error(err, 0, "image %s: %s", path, archive_error_string(a));
@@ -216,7 +215,7 @@ int sv_image_resolve(const char *image, const struct sv_idmap *map, char **lower
     struct stat st;
     if (stat(image, &st) < 0) {
         if (strchr(image, '/') == NULL && image[0] != '.')
-            return sv_error(err, ENOENT,
+            return sv_error(err, 0,
                             "unknown image \"%s\": give \"host\", a root file system "
                             "directory or a tarball (registry images are not supported yet)",
                             image);
@@ -346,15 +345,15 @@ static int setup_dev(const char *root, sv_error_t *err)
         if (mount(mounts[i].type, p, mounts[i].type, mounts[i].flags, data) < 0) {
             /* gid=5 needs a mapped tty group; try without it. */
             if (strcmp(mounts[i].type, "devpts") != 0 ||
-                do_mount("devpts", p, "devpts", mounts[i].flags, "newinstance,ptmxmode=0666",
-                         err) < 0)
+                do_mount("devpts", p, "devpts", mounts[i].flags, "newinstance,ptmxmode=0666", err) <
+                    0)
                 return sv_error(err, errno, "mount %s on %s", mounts[i].type, p);
         }
     }
     static const struct {
         const char *name, *target;
-    } links[] = {{"ptmx", "pts/ptmx"},      {"fd", "/proc/self/fd"},
-                 {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"},
+    } links[] = {{"ptmx", "pts/ptmx"},          {"fd", "/proc/self/fd"},
+                 {"stdin", "/proc/self/fd/0"},  {"stdout", "/proc/self/fd/1"},
                  {"stderr", "/proc/self/fd/2"}, {"core", "/proc/kcore"}};
     for (size_t i = 0; i < SV_ARRAY_LEN(links); i++) {
         cleanup_free char *p = sv_xasprintf("%s/%s", dev, links[i].name);
@@ -366,9 +365,17 @@ static int setup_dev(const char *root, sv_error_t *err)
 
 /* What mature runtimes hide or freeze in /proc and /sys. */
 static const char *const masked_paths[] = {
-    "/proc/acpi",        "/proc/asound",      "/proc/kcore",       "/proc/keys",
-    "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
-    "/proc/scsi",        "/sys/firmware",     "/sys/devices/virtual/powercap",
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
 };
 static const char *const readonly_paths[] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
                                              "/proc/sysrq-trigger"};
@@ -430,11 +437,17 @@ int sv_rootfs_setup(const struct sv_container *c, sv_error_t *err)
     if (do_mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL, err) < 0)
         return -1;
     cleanup_free char *root = sv_xasprintf("%s/rootfs", c->dir);
-    cleanup_free char *opts = sv_xasprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work%s",
-                                           c->lower, c->dir, c->dir,
-                                           c->spec.userns_host ? "" : ",userxattr");
-    if (do_mount("overlay", root, "overlay", 0, opts, err) < 0)
-        return -1;
+    cleanup_free char *opts =
+        sv_xasprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work%s", c->lower, c->dir, c->dir,
+                     c->spec.userns_host ? "" : ",userxattr");
+    if (mount("overlay", root, "overlay", 0, opts) < 0) {
+        if (errno == EACCES)
+            return sv_error(err, errno,
+                            "cannot mount the container's root file system: its root (host uid "
+                            "%u) cannot reach %s; every directory above it needs o+x",
+                            (unsigned)c->map.uid_base, c->dir);
+        return sv_error(err, errno, "mount overlay on %s", root);
+    }
     if (c->host_image) {
         for (size_t i = 0; i < SV_ARRAY_LEN(host_dirs); i++) {
             struct stat st;
@@ -480,8 +493,7 @@ int sv_rootfs_setup(const struct sv_container *c, sv_error_t *err)
     if (mount("sysfs", sys, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 &&
         bind_ro("/sys", sys, true, err) < 0)
         return -1;
-    if (setup_dev(root, err) < 0 || setup_binds(c, root, err) < 0 ||
-        mask_and_freeze(root, err) < 0)
+    if (setup_dev(root, err) < 0 || setup_binds(c, root, err) < 0 || mask_and_freeze(root, err) < 0)
         return -1;
     if (c->spec.workdir) {
         cleanup_free char *wd = sv_xasprintf("%s%s", root, c->spec.workdir);
@@ -498,8 +510,7 @@ int sv_rootfs_setup(const struct sv_container *c, sv_error_t *err)
         return sv_error(err, errno, "cannot detach the old root");
     if (chdir("/") < 0)
         return sv_error(err, errno, "chdir /");
-    if (c->spec.read_only &&
-        mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
+    if (c->spec.read_only && mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
         return sv_error(err, errno, "remount / read-only");
     return 0;
 }

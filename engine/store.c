@@ -129,8 +129,8 @@ int sv_store_set_running(struct sv_store *s, const char *id, pid_t pid, uint64_t
                          pid_t monitor, sv_error_t *err)
 {
     cleanup_stmt sqlite3_stmt *st = NULL;
-    if (prepare(s, "UPDATE containers SET status=?, pid=?, pid_start=?, monitor=? WHERE id=?",
-                &st, err) < 0)
+    if (prepare(s, "UPDATE containers SET status=?, pid=?, pid_start=?, monitor=? WHERE id=?", &st,
+                err) < 0)
         return -1;
     sqlite3_bind_int(st, 1, SV_CTR_RUNNING);
     sqlite3_bind_int64(st, 2, pid);
@@ -167,7 +167,7 @@ int sv_store_delete(struct sv_store *s, const char *id, sv_error_t *err)
 }
 
 #define ROW_COLUMNS                                                                                \
-    "id, name, image, command, spec, created, finished, status, pid, pid_start, monitor,"         \
+    "id, name, image, command, spec, created, finished, status, pid, pid_start, monitor,"          \
     " exit_code, oom"
 
 static char *col_text(sqlite3_stmt *st, int i)
@@ -215,8 +215,9 @@ int sv_store_find(struct sv_store *s, const char *ref, struct sv_ctr_row *out, s
             read_row(st, out);
         else if (strcmp(out->name, ref) != 0) {
             sv_ctr_row_clear(out);
-            return sv_error(err, EINVAL, "\"%s\" matches more than one container; give more "
-                                         "of the id",
+            return sv_error(err, EINVAL,
+                            "\"%s\" matches more than one container; give more "
+                            "of the id",
                             ref);
         }
         n++;
@@ -246,8 +247,7 @@ int sv_store_name_taken(struct sv_store *s, const char *name, bool *taken, sv_er
 int sv_store_list(struct sv_store *s, struct sv_ctr_row **rows, size_t *n, sv_error_t *err)
 {
     cleanup_stmt sqlite3_stmt *st = NULL;
-    if (prepare(s, "SELECT " ROW_COLUMNS " FROM containers ORDER BY created, rowid", &st, err) <
-        0)
+    if (prepare(s, "SELECT " ROW_COLUMNS " FROM containers ORDER BY created, rowid", &st, err) < 0)
         return -1;
     size_t cap = 0, len = 0;
     struct sv_ctr_row *v = NULL;

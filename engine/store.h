@@ -21,11 +21,11 @@ struct sv_ctr_row {
     int64_t created;  /* unix seconds */
     int64_t finished; /* unix seconds, 0 while running */
     enum sv_ctr_status status;
-    pid_t pid;            /* container init, as the host sees it */
-    uint64_t pid_start;   /* its start time (clock ticks since boot) */
-    pid_t monitor;        /* the process that waits for it */
-    int exit_code;        /* valid when exited; 128+N for signal N */
-    bool oom;             /* killed by the memory limit */
+    pid_t pid;          /* container init, as the host sees it */
+    uint64_t pid_start; /* its start time (clock ticks since boot) */
+    pid_t monitor;      /* the process that waits for it */
+    int exit_code;      /* valid when exited; 128+N for signal N */
+    bool oom;           /* killed by the memory limit */
 };
 
 /* The state root: --root, else $SERVOS_ROOT, else /var/lib/servos. */

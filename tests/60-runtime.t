@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# The runtime, end to end, with real containers: what a user of `servos run`
+# would see. Every container lives under a private state root and is
+# removed at the end, also when a check fails.
+. "$(dirname "$0")/lib.sh"
+chmod 711 "$TMP" # container root (an unprivileged uid) must reach the state root
+export SERVOS_ROOT=$TMP/root
+S=$SERVOS
+cleanup() {
+    for id in $("$S" ls -q 2>/dev/null); do "$S" rm -f "$id" >/dev/null 2>&1; done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+cgroup_dirs() { # every servos cgroup directory of container id $1
+    [ -n "$1" ] || return 0
+    find /sys/fs/cgroup -maxdepth 4 -type d -path "*/servos/$1*" 2>/dev/null
+}
+
+# --- namespaces ------------------------------------------------------------
+run "$S" run host sh -c 'echo $$; ls /proc | grep -E "^[0-9]+$" | sort -n | tail -1'
+is "$rc" 0 "run host sh exits 0"
+is "$(echo "$out" | sed -n 1p)" 1 "the command is pid 1 in its pid namespace"
+[ "$(echo "$out" | sed -n 2p)" -lt 10 ] && pass "no host pid is visible (highest: $(echo "$out" | sed -n 2p))" ||
+    fail "no host pid is visible" "$out"
+
+run "$S" run --hostname box1 host hostname
+is "$out" box1 "--hostname sets the hostname"
+run "$S" run host cat /etc/hostname
+like "$out" '^[0-9a-f]{12}$' "the default hostname is the short id"
+
+touch /tmp/servos-host-marker.$$
+run "$S" run host sh -c "ls /tmp; grep -c ' / ' /proc/self/mountinfo; cat /proc/self/mountinfo"
+rm -f /tmp/servos-host-marker.$$
+unlike "$out" "servos-host-marker" "the host's /tmp is not visible"
+unlike "$out" " /work | /var/lib " "no host mount (like /var/lib) is visible"
+
+run "$S" run host cat /proc/self/uid_map
+like "$out" '^ *0 +[1-9][0-9]+ +65536$' "container root maps to an unprivileged host range"
+run "$S" run --userns host host cat /proc/self/uid_map
+like "$out" '^ *0 +0 +4294967295$' "--userns host keeps the host's ids"
+
+# --- limits ------------------------------------------------------------------
+run "$S" run --memory 64m host sh -c 'x=$(head -c 200000000 /dev/zero | tr "\0" a); echo survived'
+is "$rc" 137 "a 200 MB allocation under --memory 64m is killed (137)"
+like "$err" "out of memory \(limit 64 MB\)" "the OOM kill is reported as such"
+unlike "$out" survived "the allocation did not survive"
+run "$S" ls
+like "$out" "exited \(137, OOM killed\)" "ls shows the OOM kill"
+
+id=$("$S" run -d --pids 20 host sh -c 'bomb() { bomb | bomb & }; bomb; sleep 30')
+sleep 1.5
+cg=$(cgroup_dirs "$id" | grep pids | head -1)
+[ -z "$cg" ] && cg=$(cgroup_dirs "$id" | head -1)
+n=$(cat "$cg/pids.current" 2>/dev/null || echo none)
+[ "$n" != none ] && [ "$n" -le 20 ] && pass "a fork bomb under --pids 20 is held at $n processes" ||
+    fail "a fork bomb under --pids 20 is held at 20 processes" "pids.current: $n"
+sh -c 'true' && pass "the host can still fork" || fail "the host can still fork"
+run "$S" rm -f "$id"
+is "$rc" 0 "rm -f ends the fork bomb"
+is "$(cgroup_dirs "$id")" "" "and removes its cgroups"
+
+id=$("$S" run -d --cpus 0.5 host sh -c 'while :; do :; done')
+sleep 2.2
+cg=$(cgroup_dirs "$id" | grep -E 'cpuacct|cpu,cpuacct' | head -1)
+if [ -n "$cg" ]; then
+    ns=$(cat "$cg/cpuacct.usage")
+else
+    cg=$(cgroup_dirs "$id" | head -1)
+    ns=$(($(awk '/usage_usec/{print $2}' "$cg/cpu.stat") * 1000))
+fi
+"$S" rm -f "$id" >/dev/null
+pct=$((ns / 22000000))
+[ "$pct" -le 62 ] && [ "$pct" -ge 30 ] && pass "--cpus 0.5 holds a busy loop to about half a core (${pct}%)" ||
+    fail "--cpus 0.5 holds a busy loop to about half a core" "used ${pct}% of a core"
+
+# --- privileges --------------------------------------------------------------
+run "$S" run host sh -c 'mknod /tmp/n c 1 3 2>&1 || echo FAIL-mknod; mount -t tmpfs x /mnt 2>&1 || echo FAIL-mount; ip link add d0 type dummy 2>&1 || echo FAIL-ip'
+like "$out" FAIL-mknod "mknod fails"
+like "$out" FAIL-mount "mount fails"
+like "$out" FAIL-ip "ip link add fails"
+run "$S" run --cap-add all host sh -c 'mount -t tmpfs x /mnt 2>&1 || echo FAIL-mount; keyctl show 2>&1; unshare -U true 2>&1 || echo FAIL-userns'
+like "$out" FAIL-mount "mount fails under seccomp even with every capability"
+like "$out" FAIL-userns "a new user namespace fails under seccomp"
+run "$S" run host sh -c 'python3 -c "import ctypes; print(ctypes.CDLL(None).syscall(248, b\"user\", b\"x\", b\"y\", 1, -2))" 2>/dev/null || perl -e "print syscall(248, 0, 0, 0, 0, -2)"'
+is "$out" "-1" "add_key (a keyring call) fails under seccomp"
+run "$S" run host grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status
+like "$out" 'NoNewPrivs:.1' "NoNewPrivs is 1"
+like "$out" 'Seccomp:.2' "a seccomp filter is on"
+run "$S" run --security-opt seccomp=unconfined host grep '^Seccomp:' /proc/self/status
+like "$out" 'Seccomp:.0' "seccomp=unconfined turns the filter off"
+run "$S" run host grep '^CapEff' /proc/self/status
+is "$out" "CapEff:	00000000a80425fb" "the default capabilities are Docker's 14"
+run "$S" run --cap-drop all host grep '^CapEff' /proc/self/status
+is "$out" "CapEff:	0000000000000000" "--cap-drop all leaves none"
+run "$S" run host sh -c 'echo 1 > /proc/sys/kernel/hostname 2>&1 || echo FAIL-procsys; wc -c < /proc/kcore 2>/dev/null || echo 0; cat /proc/keys | wc -c'
+like "$out" FAIL-procsys "/proc/sys is not writable"
+is "$(echo "$out" | tail -2 | tr '\n' ' ')" "0 0 " "/proc/kcore and /proc/keys are masked"
+
+# --- files -------------------------------------------------------------------
+mkdir -p "$TMP/vol" && chmod 777 "$TMP/vol" && echo hi >"$TMP/vol/in"
+run "$S" run -v "$TMP/vol:/v" -v "$TMP/vol:/r:ro" host sh -c 'cat /v/in; touch /v/made && echo made; touch /r/no 2>/dev/null || echo ro-refused'
+like "$out" "hi" "a bind volume is readable"
+like "$out" "made" "a rw volume is writable"
+like "$out" "ro-refused" "a :ro volume refuses writes"
+owner=$(stat -c %u "$TMP/vol/made" 2>/dev/null)
+[ -n "$owner" ] && [ "$owner" -ne 0 ] && pass "a file container root made is not owned by host root (uid $owner)" ||
+    fail "a file container root made is not owned by host root" "owner: $owner"
+run "$S" run --read-only host sh -c 'touch /etc/x 2>/dev/null || echo ro-root; touch /tmp/ok && echo tmp-ok'
+like "$out" ro-root "--read-only refuses writes to /"
+like "$out" tmp-ok "/tmp stays writable with --read-only"
+run "$S" run -e FOO=bar -e EMPTY= -w /work/here host sh -c 'echo "$FOO|$EMPTY|$(pwd)"'
+is "$out" "bar||/work/here" "-e and -w set the environment and working directory"
+
+base=$SERVOS_ROOT/images
+sum_before=$(find "$base" -xdev -printf '%p %s %T@ %u\n' | sort | md5sum)
+run "$S" run host sh -c 'for d in / /etc /root /var /home /opt; do echo x > $d/scribble 2>/dev/null; done; rm -f /etc/passwd /etc/group; echo done'
+sum_after=$(find "$base" -xdev -printf '%p %s %T@ %u\n' | sort | md5sum)
+is "$sum_after" "$sum_before" "the image base is unchanged after a container wrote everywhere it could"
+
+# --- exit codes, exec, lifecycle -------------------------------------------
+run "$S" run host sh -c 'exit 3'
+is "$rc" 3 "the exit code is propagated"
+run "$S" run host sh -c 'sh -c "kill -TERM \$\$"; echo $?'
+is "$out" 143 "a process killed by SIGTERM exits 128+15"
+run "$S" run host no-such-command
+is "$rc" 127 "a missing command exits 127"
+like "$err" "no-such-command: command not found" "and says so"
+
+id=$("$S" run -d --name svc -e GREETING=hello host sh -c 'echo started; exec sleep 60')
+like "$id" '^[0-9a-f]{64}$' "run -d prints the id"
+sleep 0.3
+run "$S" logs svc
+is "$out" started "logs shows the output of a detached container"
+run "$S" exec svc sh -c 'cat /proc/1/cmdline | tr "\0" " "; echo "$GREETING"; grep NoNewPrivs /proc/self/status'
+like "$out" '^sleep 60' "exec sees the same pid 1"
+like "$out" hello "exec has the container's environment"
+like "$out" 'NoNewPrivs:.1' "exec has no_new_privs"
+run "$S" exec svc sh -c 'exit 9'
+is "$rc" 9 "exec propagates the exit code"
+run "$S" run --name svc host true
+is "$rc" 125 "a name in use is refused"
+like "$err" 'name "svc" is in use' "and says so"
+run "$S" rm svc
+is "$rc" 1 "rm refuses a running container without -f"
+run "$S" stop -t 1 svc
+run "$S" ls
+like "$out" "svc .*exited \((137|143)\)" "stop ends it (sleep as pid 1 ignores SIGTERM: SIGKILL after -t)"
+run "$S" rm "${id:0:8}"
+is "$rc" 0 "rm by id prefix"
+is "$(cgroup_dirs "$id")" "" "after rm no cgroup directory is left"
+[ ! -e "$SERVOS_ROOT/containers/$id" ] && pass "after rm no container directory is left" ||
+    fail "after rm no container directory is left"
+run "$S" ls -q
+unlike "$out" "${id:0:12}" "after rm no state row is left"
+grep -q "$id" /proc/self/mountinfo && fail "after rm no mount is left" || pass "after rm no mount is left"
+
+run "$S" ls -q
+n_before=$(echo "$out" | grep -c .)
+run "$S" run --rm --memory 32m host true
+is "$rc" 0 "run --rm"
+run "$S" ls -q
+is "$(echo "$out" | grep -c .)" "$n_before" "run --rm leaves no state row"
+is "$(ls "$SERVOS_ROOT/containers" | wc -l)" "$n_before" "run --rm leaves no container directory"
+
+# --- bad input -----------------------------------------------------------------
+check_bad() { # NAME REGEX ARGS...
+    local name=$1 re=$2
+    shift 2
+    local n_rows n_dirs
+    n_rows=$("$S" ls -q | grep -c .)
+    run "$S" run "$@"
+    [ "$rc" -ne 0 ] && like "$err" "$re" "bad input: $name" || fail "bad input: $name (exit $rc)" "$err"
+    is "$("$S" ls -q | grep -c .)/$(ls "$SERVOS_ROOT/containers" | wc -l)" "$n_rows/$n_rows" "bad input leaves nothing behind: $name"
+}
+check_bad "unknown image" 'unknown image "nosuchimage"' nosuchimage true
+check_bad "missing image path" '/no/such/dir' /no/such/dir true
+check_bad "memory 12XB" '--memory' --memory 12XB host true
+check_bad "negative cpus" '--cpus' --cpus -1 host true
+check_bad "missing volume source" '/no/such/src' -v /no/such/src:/x host true
+check_bad "command not found" 'command not found' --rm host no-such-cmd
+check_bad "relative workdir" 'must be absolute' -w rel host true
+done_testing
