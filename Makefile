@@ -22,7 +22,8 @@ WARN    += -Werror
 endif
 OPT     ?= -O2 -g
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# libarchive is dlopen'ed (engine/unpack.c): only its headers at build time.
+PKG_LIBS   := $(shell pkg-config --libs $(filter-out libarchive,$(PKGS)) 2>/dev/null)
 CFLAGS_ALL  = $(CSTD) $(OPT) $(WARN) $(PKG_CFLAGS) -D_GNU_SOURCE $(CFLAGS)
 LDLIBS_ALL  = -Wl,--as-needed $(PKG_LIBS) -lm $(LDLIBS)
 

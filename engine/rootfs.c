@@ -1,7 +1,7 @@
 #include "rootfs.h"
 
-#include <archive.h>
-#include <archive_entry.h>
+#include "unpack.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -138,66 +138,6 @@ static uint64_t tarball_key(const char *path, const struct stat *st)
     return h;
 }
 
-static int unpack_tarball(const char *path, const char *dest, sv_error_t *err)
-{
-    cleanup_free char *tmp = sv_xasprintf("%s.tmp.%d", dest, (int)getpid());
-    sv_rmtree(tmp, NULL);
-    if (mkdir_p(tmp, 0755, err) < 0)
-        return -1;
-    struct archive *a = archive_read_new();
-    struct archive *w = archive_write_disk_new();
-    archive_read_support_filter_all(a);
-    archive_read_support_format_all(a);
-    /* Keep owners and modes (it is a root file system); refuse entries
-     * that would escape the destination. */
-    archive_write_disk_set_options(
-        w, ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
-               ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
-               ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS);
-    int rc = 0;
-    if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK) {
-        rc = sv_error(err, 0, "image %s: %s", path, archive_error_string(a));
-        goto out;
-    }
-    struct archive_entry *e;
-    int r;
-    while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
-        const char *name = archive_entry_pathname(e);
-        cleanup_free char *full = sv_xasprintf("%s/%s", tmp, name);
-        archive_entry_set_pathname(e, full);
-        const char *hl = archive_entry_hardlink(e);
-        cleanup_free char *hfull = hl ? sv_xasprintf("%s/%s", tmp, hl) : NULL;
-        if (hfull)
-            archive_entry_set_hardlink(e, hfull);
-        if (archive_write_header(w, e) != ARCHIVE_OK) {
-            rc = sv_error(err, 0, "image %s: %s: %s", path, name, archive_error_string(w));
-            goto out;
-        }
-        const void *buf;
-        size_t size;
-        la_int64_t off;
-        while ((r = archive_read_data_block(a, &buf, &size, &off)) == ARCHIVE_OK)
-            if (archive_write_data_block(w, buf, size, off) != ARCHIVE_OK) {
-                rc = sv_error(err, 0, "image %s: %s", path, archive_error_string(w));
-                goto out;
-            }
-        if (r != ARCHIVE_EOF) {
-            rc = sv_error(err, 0, "image %s: %s", path, archive_error_string(a));
-            goto out;
-        }
-        archive_write_finish_entry(w);
-    }
-    if (r != ARCHIVE_EOF)
-        rc = sv_error(err, 0, "image %s: %s", path, archive_error_string(a));
-out:
-    archive_read_free(a);
-    archive_write_free(w);
-    if (rc == 0 && rename(tmp, dest) < 0 && errno != EEXIST && errno != ENOTEMPTY)
-        rc = sv_error(err, errno, "cannot move %s into place", dest);
-    sv_rmtree(tmp, NULL);
-    return rc;
-}
-
 int sv_image_resolve(const char *image, const struct sv_idmap *map, char **lower, bool *host,
                      sv_error_t *err)
 {
@@ -234,7 +174,7 @@ int sv_image_resolve(const char *image, const struct sv_idmap *map, char **lower
                              (unsigned long long)tarball_key(real, &st));
     if (access(dir, F_OK) < 0) {
         cleanup_free char *parent = sv_dirname(dir);
-        if (mkdir_p(parent, 0711, err) < 0 || unpack_tarball(real, dir, err) < 0) {
+        if (mkdir_p(parent, 0711, err) < 0 || sv_unpack_tarball(real, dir, err) < 0) {
             free(dir);
             return -1;
         }
