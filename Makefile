@@ -22,10 +22,15 @@ WARN    += -Werror
 endif
 OPT     ?= -O2 -g
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-# libarchive is dlopen'ed (engine/unpack.c): only its headers at build time.
-PKG_LIBS   := $(shell pkg-config --libs $(filter-out libarchive,$(PKGS)) 2>/dev/null)
+# Small libraries are linked statically (Debian ships the .a files with the
+# -dev packages): every servos command starts faster without resolving
+# them at run time, which matters for `servos run`. libarchive is dlopen'ed
+# (engine/unpack.c), so only its headers are used at build time.
+STATIC_LIBS := -lsqlite3 -llua5.4 -lyaml -ljansson -lseccomp -lcap
+PKG_LIBS   := -Wl,-Bstatic $(STATIC_LIBS) -Wl,-Bdynamic \
+              $(shell pkg-config --libs $(filter-out libarchive yaml-0.1 lua5.4 libseccomp libcap sqlite3 jansson,$(PKGS)) 2>/dev/null)
 CFLAGS_ALL  = $(CSTD) $(OPT) $(WARN) $(PKG_CFLAGS) -D_GNU_SOURCE $(CFLAGS)
-LDLIBS_ALL  = -Wl,--as-needed $(PKG_LIBS) -lm $(LDLIBS)
+LDLIBS_ALL  = -Wl,--as-needed $(PKG_LIBS) -lm -ldl -lpthread $(LDLIBS)
 
 SRC     := $(wildcard engine/*.c manifests/*.c) $(filter-out lua/embedgen.c,$(wildcard lua/*.c))
 EMBED   := $(sort $(wildcard stdlib/*.lua platforms/*.lua))

@@ -295,8 +295,10 @@ static int run_detached(struct run_opts *o)
             dprintf(pfd[1], "125 %s", err->msg);
             _exit(125);
         }
-        cleanup_free char *logpath = sv_xasprintf("%s/log", c->dir);
-        int log = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        cleanup_free char *logpath = NULL;
+        int log = sv_container_log_path(c, &logpath, &err) < 0
+                      ? -1
+                      : open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         int fds[3] = {null, log, log}, exec_status;
         if (log < 0 || sv_container_start(st, c, fds, &exec_status, &err) < 0) {
             dprintf(pfd[1], "%d %s", exec_status ? exec_status : 125,

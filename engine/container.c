@@ -212,14 +212,10 @@ static int create_steps(struct sv_store *st, struct sv_container *c, const struc
         return sv_error(err, errno, "cannot create %s", containers);
     /* The container's root (an unprivileged uid) must traverse these. */
     chmod(sv_state_root(), 0711);
-    c->dir = sv_xasprintf("%s/%s", containers, c->id);
-    if (mkdir(c->dir, 0711) < 0)
-        return sv_error(err, errno, "cannot create %s", c->dir);
-    if (record(st, c, err) < 0) {
-        sv_rmtree(c->dir, NULL);
+    c->dir = sv_xasprintf("%s/%s", containers, c->id); /* made by sv_container_log_path */
+    if (record(st, c, err) < 0)
         return -1;
-    }
-    if (sv_rootfs_prepare(c, err) < 0 || sv_cgroup_init(&c->cg, c->id, err) < 0 ||
+    if (sv_cgroup_init(&c->cg, c->id, err) < 0 ||
         sv_cgroup_create(&c->cg, &c->spec.limits, err) < 0) {
         sv_container_remove(st, c->id, NULL);
         return -1;
@@ -238,6 +234,14 @@ int sv_container_create(struct sv_store *st, const struct sv_run_spec *spec,
         return -1;
     }
     *out = c;
+    return 0;
+}
+
+int sv_container_log_path(const struct sv_container *c, char **path, sv_error_t *err)
+{
+    if (mkdir(c->dir, 0700) < 0 && errno != EEXIST)
+        return sv_error(err, errno, "cannot create %s", c->dir);
+    *path = sv_xasprintf("%s/log", c->dir);
     return 0;
 }
 
@@ -538,9 +542,8 @@ int sv_container_remove(struct sv_store *st, const char *id, sv_error_t *err)
         sv_cgroup_clear(&cg);
     }
     cleanup_free char *dir = sv_xasprintf("%s/containers/%s", sv_state_root(), id);
-    /* Mounts lived in the container's mount namespace and died with it;
-     * what is left is plain directories (upper may hold the container's
-     * files, owned by its unprivileged root). */
+    /* Mounts and the writable layer lived in the container's mount
+     * namespace and died with it; on the host only the log may be left. */
     if (rc == 0 && sv_rmtree(dir, err) < 0)
         rc = -1;
     if (rc == 0 && st && sv_store_delete(st, id, err) < 0)

@@ -65,6 +65,8 @@ int sv_container_create(struct sv_store *st, const struct sv_run_spec *spec,
  * code a shell would give is in *exec_status, 126 or 127). */
 int sv_container_start(struct sv_store *st, struct sv_container *c, const int fds[3],
                        int *exec_status, sv_error_t *err);
+/* Where a detached container's output goes (the directory is made now). */
+int sv_container_log_path(const struct sv_container *c, char **path, sv_error_t *err);
 /* Wait for the init process; exit code (128+N for signal N) and OOM. */
 int sv_container_wait(struct sv_container *c, int *exit_code, bool *oom);
 void sv_container_free(struct sv_container *c);

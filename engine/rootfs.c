@@ -183,29 +183,18 @@ int sv_image_resolve(const char *image, const struct sv_idmap *map, char **lower
     return 0;
 }
 
-int sv_rootfs_prepare(const struct sv_container *c, sv_error_t *err)
+/* Generated /etc files, written into the container's scratch tmpfs. */
+static int write_etc(const char *rt, const char *hn, sv_error_t *err)
 {
-    static const char *const sub[] = {"upper", "work", "rootfs"};
-    for (size_t i = 0; i < SV_ARRAY_LEN(sub); i++) {
-        cleanup_free char *p = sv_xasprintf("%s/%s", c->dir, sub[i]);
-        if (mkdir(p, 0755) < 0 && errno != EEXIST)
-            return sv_error(err, errno, "cannot create %s", p);
-        /* Container root writes the upper layer through the overlay. */
-        if (!c->spec.userns_host && i < 2 && chown(p, c->map.uid_base, c->map.gid_base) < 0)
-            return sv_error(err, errno, "cannot hand %s to the container's root", p);
-    }
-    const char *hn = c->spec.hostname;
     cleanup_free char *hostname = sv_xasprintf("%s\n", hn);
     cleanup_free char *hosts =
         sv_xasprintf("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
                      "127.0.1.1\t%s\n",
                      hn);
-    static const struct {
-        const char *name;
-    } files[] = {{"hostname"}, {"hosts"}, {"resolv.conf"}};
+    const char *names[] = {"hostname", "hosts", "resolv.conf"};
     const char *texts[] = {hostname, hosts, "nameserver 127.0.0.1\n"};
-    for (size_t i = 0; i < SV_ARRAY_LEN(files); i++) {
-        cleanup_free char *p = sv_xasprintf("%s/%s", c->dir, files[i].name);
+    for (size_t i = 0; i < SV_ARRAY_LEN(names); i++) {
+        cleanup_free char *p = sv_xasprintf("%s/%s", rt, names[i]);
         if (write_text(p, texts[i], 0644, err) < 0)
             return -1;
     }
@@ -376,16 +365,36 @@ int sv_rootfs_setup(const struct sv_container *c, sv_error_t *err)
     /* Nothing we mount may propagate back to the host. */
     if (do_mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL, err) < 0)
         return -1;
-    cleanup_free char *root = sv_xasprintf("%s/rootfs", c->dir);
+    /* The container's writable layer, its root mount point and generated
+     * /etc files live on a tmpfs mounted in its own mount namespace only
+     * (over the state root's containers/ directory): nothing is written to
+     * the host's disk, its pages are charged to the container's memory
+     * cgroup, and it all vanishes with the namespace. */
+    cleanup_free char *rt = sv_xasprintf("%s/containers", sv_state_root());
+    cleanup_free char *rt_opts =
+        c->spec.limits.memory > 0
+            ? sv_xasprintf("mode=0755,size=%lld", (long long)c->spec.limits.memory)
+            : sv_xstrdup("mode=0755");
+    if (do_mount("tmpfs", rt, "tmpfs", MS_NOSUID | MS_NODEV, rt_opts, err) < 0)
+        return -1;
+    static const char *const sub[] = {"upper", "work", "rootfs"};
+    for (size_t i = 0; i < SV_ARRAY_LEN(sub); i++) {
+        cleanup_free char *p = sv_xasprintf("%s/%s", rt, sub[i]);
+        if (mkdir(p, 0755) < 0)
+            return sv_error(err, errno, "cannot create %s", p);
+    }
+    if (write_etc(rt, c->spec.hostname, err) < 0)
+        return -1;
+    cleanup_free char *root = sv_xasprintf("%s/rootfs", rt);
     cleanup_free char *opts =
-        sv_xasprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work%s", c->lower, c->dir, c->dir,
+        sv_xasprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work%s", c->lower, rt, rt,
                      c->spec.userns_host ? "" : ",userxattr");
     if (mount("overlay", root, "overlay", 0, opts) < 0) {
         if (errno == EACCES)
             return sv_error(err, errno,
                             "cannot mount the container's root file system: its root (host uid "
                             "%u) cannot reach %s; every directory above it needs o+x",
-                            (unsigned)c->map.uid_base, c->dir);
+                            (unsigned)c->map.uid_base, rt);
         return sv_error(err, errno, "mount overlay on %s", root);
     }
     if (c->host_image) {
@@ -412,7 +421,7 @@ int sv_rootfs_setup(const struct sv_container *c, sv_error_t *err)
     }
     static const char *const etc_files[] = {"hostname", "hosts", "resolv.conf"};
     for (size_t i = 0; i < SV_ARRAY_LEN(etc_files); i++) {
-        cleanup_free char *src = sv_xasprintf("%s/%s", c->dir, etc_files[i]);
+        cleanup_free char *src = sv_xasprintf("%s/%s", rt, etc_files[i]);
         cleanup_free char *dst = sv_xasprintf("%s/etc/%s", root, etc_files[i]);
         cleanup_free char *etc = sv_xasprintf("%s/etc", root);
         if (mkdir_p(etc, 0755, err) < 0 || ensure_file(dst, err) < 0 ||

@@ -13,10 +13,6 @@
 int sv_image_resolve(const char *image, const struct sv_idmap *map, char **lower, bool *host,
                      sv_error_t *err);
 
-/* Host side, before start: the per-container upper/work/rootfs directories
- * (owned by container root) and the generated /etc files. */
-int sv_rootfs_prepare(const struct sv_container *c, sv_error_t *err);
-
 /* Container side: every mount, then pivot_root. Runs as root of the new
  * user namespace (or real root with --userns host). */
 int sv_rootfs_setup(const struct sv_container *c, sv_error_t *err);

@@ -79,8 +79,10 @@ int sv_store_open(struct sv_store **out, sv_error_t *err)
      * the log stays small, so the next open (which rebuilds its index from
      * the log) reads little. */
     sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
-    if (sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=32", NULL, NULL,
-                     NULL) != SQLITE_OK ||
+    if (sqlite3_exec(s->db,
+                     "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=32; PRAGMA "
+                     "journal_size_limit=131072",
+                     NULL, NULL, NULL) != SQLITE_OK ||
         (schema_version(s->db) < 1 && sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK)) {
         int rc = db_error(s, err, "creating the schema");
         sv_store_close(s);

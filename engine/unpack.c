@@ -39,19 +39,29 @@ static int load_libarchive(sv_error_t *err)
         return 0;
     void *h = dlopen("libarchive.so.13", RTLD_NOW | RTLD_LOCAL);
     if (h == NULL)
-        return sv_error(err, 0, "cannot load libarchive to unpack an image: %s (apt install "
-                                "libarchive13)",
+        return sv_error(err, 0,
+                        "cannot load libarchive to unpack an image: %s (apt install "
+                        "libarchive13)",
                         dlerror());
     static const char *const names[] = {
-        "archive_read_new",           "archive_write_disk_new",
-        "archive_read_support_filter_all", "archive_read_support_format_all",
-        "archive_write_disk_set_options",  "archive_read_open_filename",
-        "archive_error_string",       "archive_read_next_header",
-        "archive_entry_pathname",     "archive_entry_set_pathname",
-        "archive_entry_hardlink",     "archive_entry_set_hardlink",
-        "archive_write_header",       "archive_read_data_block",
-        "archive_write_data_block",   "archive_write_finish_entry",
-        "archive_read_free",          "archive_write_free",
+        "archive_read_new",
+        "archive_write_disk_new",
+        "archive_read_support_filter_all",
+        "archive_read_support_format_all",
+        "archive_write_disk_set_options",
+        "archive_read_open_filename",
+        "archive_error_string",
+        "archive_read_next_header",
+        "archive_entry_pathname",
+        "archive_entry_set_pathname",
+        "archive_entry_hardlink",
+        "archive_entry_set_hardlink",
+        "archive_write_header",
+        "archive_read_data_block",
+        "archive_write_data_block",
+        "archive_write_finish_entry",
+        "archive_read_free",
+        "archive_write_free",
     };
     void **slots = (void **)&ar;
     _Static_assert(sizeof(ar) == sizeof(names) / sizeof(names[0]) * sizeof(void *),
@@ -67,8 +77,8 @@ static int load_libarchive(sv_error_t *err)
     return 0;
 }
 
-static int copy_entries(struct archive *a, struct archive *w, const char *tarball,
-                        const char *tmp, sv_error_t *err)
+static int copy_entries(struct archive *a, struct archive *w, const char *tarball, const char *tmp,
+                        sv_error_t *err)
 {
     struct archive_entry *e;
     int r;

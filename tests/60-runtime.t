@@ -157,11 +157,16 @@ grep -q "$id" /proc/self/mountinfo && fail "after rm no mount is left" || pass "
 
 run "$S" ls -q
 n_before=$(echo "$out" | grep -c .)
+d_before=$(ls "$SERVOS_ROOT/containers" | wc -l)
 run "$S" run --rm --memory 32m host true
 is "$rc" 0 "run --rm"
 run "$S" ls -q
 is "$(echo "$out" | grep -c .)" "$n_before" "run --rm leaves no state row"
-is "$(ls "$SERVOS_ROOT/containers" | wc -l)" "$n_before" "run --rm leaves no container directory"
+is "$(ls "$SERVOS_ROOT/containers" | wc -l)" "$d_before" "run --rm leaves no container directory"
+id=$("$S" run -d --rm host true)
+sleep 0.5
+[ ! -e "$SERVOS_ROOT/containers/$id" ] && pass "run -d --rm leaves no directory (log) either" ||
+    fail "run -d --rm leaves no directory (log) either"
 
 # --- bad input -----------------------------------------------------------------
 check_bad() { # NAME REGEX ARGS...
@@ -169,9 +174,12 @@ check_bad() { # NAME REGEX ARGS...
     shift 2
     local n_rows n_dirs
     n_rows=$("$S" ls -q | grep -c .)
+    n_dirs=$(ls "$SERVOS_ROOT/containers" | wc -l)
+    n_cg=$(find /sys/fs/cgroup -maxdepth 3 -type d -path '*/servos/*' | wc -l)
     run "$S" run "$@"
     [ "$rc" -ne 0 ] && like "$err" "$re" "bad input: $name" || fail "bad input: $name (exit $rc)" "$err"
-    is "$("$S" ls -q | grep -c .)/$(ls "$SERVOS_ROOT/containers" | wc -l)" "$n_rows/$n_rows" "bad input leaves nothing behind: $name"
+    is "$("$S" ls -q | grep -c .)/$(ls "$SERVOS_ROOT/containers" | wc -l)/$(find /sys/fs/cgroup -maxdepth 3 -type d -path '*/servos/*' | wc -l)" \
+        "$n_rows/$n_dirs/$n_cg" "bad input leaves nothing behind: $name"
 }
 check_bad "unknown image" 'unknown image "nosuchimage"' nosuchimage true
 check_bad "missing image path" '/no/such/dir' /no/such/dir true

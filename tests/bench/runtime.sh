@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Benchmark: `servos run --rm` of /bin/true on a busybox rootfs against
+# `crun run` and `runc run` on the same rootfs with the same namespaces
+# (pid, mount, uts, ipc, net, cgroup and user, container root mapped to the
+# same unprivileged range), and `podman run --rm --network none`. Prints
+# medians, ratios to crun and peak RSS. Goal: servos <= 0.6x crun.
+#
+# crun refuses a hybrid cgroup host until hugetlb has a v1 hierarchy of its
+# own; this script mounts one for crun (and removes it after). servos needs
+# no such preparation.
+set -eu
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+SERVOS=${SERVOS:-$ROOT/build/servos}
+RUNS=${RUNS:-40}
+T=$(mktemp -d /tmp/servos-bench-run.XXXXXX)
+chmod 711 "$T"
+MOUNTED_HUGETLB=
+cleanup() {
+    podman --root "$T/podman" --runroot "$T/podman-run" rmi -a -f >/dev/null 2>&1 || true
+    [ -n "$MOUNTED_HUGETLB" ] && umount /sys/fs/cgroup/hugetlb && rmdir /sys/fs/cgroup/hugetlb
+    SERVOS_ROOT=$T/servos "$SERVOS" rm -f $(SERVOS_ROOT=$T/servos "$SERVOS" ls -q 2>/dev/null) >/dev/null 2>&1 || true
+    rm -rf "$T"
+}
+trap cleanup EXIT
+
+# A busybox root file system (links relative, so they work inside).
+mkdir -p "$T/rootfs/bin"
+cp "$(command -v busybox)" "$T/rootfs/bin/busybox"
+for app in $("$T/rootfs/bin/busybox" --list); do
+    [ "$app" = busybox ] || ln -s busybox "$T/rootfs/bin/$app"
+done
+
+BASE=1000000000 # servos' reserved range when /etc/subuid has none for root
+grep -qE '^(servos|root):' /etc/subuid 2>/dev/null &&
+    BASE=$(grep -E '^(servos|root):' /etc/subuid | head -1 | cut -d: -f2)
+
+have() { command -v "$1" >/dev/null 2>&1; }
+cmds=() names=()
+export SERVOS_ROOT=$T/servos
+"$SERVOS" run --rm "$T/rootfs" /bin/true # warm the state root
+cmds+=("$SERVOS run --rm $T/rootfs /bin/true") names+=(servos)
+
+oci_bundle() { # DIR: a bundle for crun/runc with servos' namespaces
+    mkdir -p "$1"
+    cp -a "$T/rootfs" "$1/rootfs"
+    chown -R "$BASE:$BASE" "$1/rootfs"
+    (cd "$1" && crun spec)
+    jq --argjson b "$BASE" '.process.args=["/bin/true"] | .process.terminal=false
+        | .root.readonly=false
+        | .linux.namespaces += [{"type":"user"},{"type":"cgroup"}]
+        | .linux.uidMappings=[{"containerID":0,"hostID":$b,"size":65536}]
+        | .linux.gidMappings=[{"containerID":0,"hostID":$b,"size":65536}]' \
+        "$1/config.json" >"$1/c" && mv "$1/c" "$1/config.json"
+}
+if have crun && have jq; then
+    if [ "$(stat -fc %T /sys/fs/cgroup/unified 2>/dev/null)" = cgroup2fs ] &&
+        ! mountpoint -q /sys/fs/cgroup/hugetlb 2>/dev/null; then
+        mkdir -p /sys/fs/cgroup/hugetlb && mount -t cgroup -o hugetlb none /sys/fs/cgroup/hugetlb &&
+            MOUNTED_HUGETLB=1
+    fi
+    oci_bundle "$T/oci"
+    if crun --root "$T/crun" run -b "$T/oci" b0 >/dev/null 2>&1; then
+        cmds+=("crun --root $T/crun run -b $T/oci b1") names+=(crun)
+    else
+        echo "crun: cannot run here: $(crun --root "$T/crun" run -b "$T/oci" b0 2>&1 | tail -1)"
+    fi
+    if have runc; then
+        if runc --root "$T/runc" run -b "$T/oci" r0 >/dev/null 2>&1; then
+            cmds+=("runc --root $T/runc run -b $T/oci r1") names+=(runc)
+        else
+            echo "runc: cannot run here: $(runc --root "$T/runc" run -b "$T/oci" r0 2>&1 | tail -1)"
+        fi
+    fi
+fi
+if have podman; then
+    P="podman --root $T/podman --runroot $T/podman-run --cgroup-manager cgroupfs --events-backend none"
+    if tar -C "$T/rootfs" -c . | $P import - localhost/bb >/dev/null 2>&1 &&
+        $P run --rm --network none localhost/bb /bin/true >/dev/null 2>&1; then
+        cmds+=("$P run --rm --network none localhost/bb /bin/true") names+=(podman)
+    else
+        echo "podman: cannot run here"
+    fi
+fi
+
+hyperfine -N -w 3 -r "$RUNS" --export-json "$T/h.json" "${cmds[@]}" >/dev/null 2>&1
+crun_med=$(jq -r '.results[] | select(.command | startswith("crun")) | .median' "$T/h.json")
+printf '%-8s %10s %8s %10s\n' runtime median ratio peak-RSS
+for i in "${!cmds[@]}"; do
+    med=$(jq -r --argjson i "$i" '.results[$i].median' "$T/h.json")
+    ratio=-
+    [ -n "$crun_med" ] && ratio=$(awk -v a="$med" -v b="$crun_med" 'BEGIN{printf "%.2fx", a/b}')
+    # shellcheck disable=SC2086
+    rss=$(/usr/bin/time -f %M ${cmds[$i]//b1/rss$i} 2>&1 >/dev/null | tail -1)
+    printf '%-8s %8.1f ms %8s %7.1f MB\n' "${names[$i]}" "$(awk -v m="$med" 'BEGIN{print m*1000}')" \
+        "$ratio" "$(awk -v k="$rss" 'BEGIN{print k/1024}')"
+done
+[ -n "$crun_med" ] && echo "goal: servos <= 0.60x crun"
