@@ -324,7 +324,8 @@ static int resolve_user(const char *user, uid_t *uid, gid_t *gid, sv_error_t *er
 
 /* Drop to the container's user, capabilities, no_new_privs and seccomp:
  * the same for the init process and for exec. */
-static int drop_privileges(const struct sv_run_spec *s, sv_capset_t caps, sv_error_t *err)
+static int drop_privileges(const struct sv_run_spec *s, sv_capset_t caps, int bpf_fd,
+                           sv_error_t *err)
 {
     uid_t uid;
     gid_t gid;
@@ -343,7 +344,8 @@ static int drop_privileges(const struct sv_run_spec *s, sv_capset_t caps, sv_err
         return -1;
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         return sv_error(err, errno, "no_new_privs");
-    if (!s->no_seccomp && sv_seccomp_load_default(err) < 0)
+    if (!s->no_seccomp &&
+        (bpf_fd >= 0 ? sv_seccomp_load_fd(bpf_fd, err) : sv_seccomp_load_default(err)) < 0)
         return -1;
     return 0;
 }
@@ -398,7 +400,7 @@ static void set_rlimits(void)
 }
 
 __attribute__((noreturn)) static void child_main(struct sv_container *c, const int fds[3], int gofd,
-                                                 int errfd)
+                                                 int errfd, int bpffd)
 {
     sv_error_t err = NULL;
     const struct sv_run_spec *s = &c->spec;
@@ -434,7 +436,7 @@ __attribute__((noreturn)) static void child_main(struct sv_container *c, const i
         sv_error(&err, errno, "working directory %s", s->workdir);
         child_fail(errfd, 125, &err);
     }
-    if (drop_privileges(s, c->caps, &err) < 0)
+    if (drop_privileges(s, c->caps, bpffd, &err) < 0)
         child_fail(errfd, 125, &err);
     exec_command(s, errfd);
 }
@@ -474,10 +476,17 @@ int sv_container_start(struct sv_store *st, struct sv_container *c, const int fd
     int go[2], report[2];
     if (pipe2(go, O_CLOEXEC) < 0)
         return sv_error(err, errno, "pipe");
+    /* The seccomp program comes down its own pipe (see below). */
+    int bpf[2] = {-1, -1};
     if (pipe2(report, O_CLOEXEC) < 0) {
-        close(go[0]);
-        close(go[1]);
-        return sv_error(err, errno, "pipe");
+        int e = errno;
+        close(go[0]), close(go[1]);
+        return sv_error(err, e, "pipe");
+    }
+    if (!c->spec.no_seccomp && pipe2(bpf, O_CLOEXEC) < 0) {
+        int e = errno;
+        close(go[0]), close(go[1]), close(report[0]), close(report[1]);
+        return sv_error(err, e, "pipe");
     }
     uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
     if (!c->spec.userns_host)
@@ -488,15 +497,21 @@ int sv_container_start(struct sv_store *st, struct sv_container *c, const int fd
     if (pid < 0) {
         int e = errno;
         close(go[0]), close(go[1]), close(report[0]), close(report[1]);
+        if (bpf[0] >= 0)
+            close(bpf[0]), close(bpf[1]);
         return sv_error(err, e, "cannot create the container's namespaces");
     }
     if (pid == 0) {
         close(go[1]);
         close(report[0]);
-        child_main(c, fds, go[0], report[1]);
+        if (bpf[1] >= 0)
+            close(bpf[1]);
+        child_main(c, fds, go[0], report[1], bpf[0]);
     }
     close(go[0]);
     close(report[1]);
+    if (bpf[0] >= 0)
+        close(bpf[0]);
     c->pid = pid;
     int rc = 0;
     if (!c->spec.userns_host)
@@ -506,6 +521,12 @@ int sv_container_start(struct sv_store *st, struct sv_container *c, const int fd
     if (rc == 0 && write(go[1], "g", 1) != 1)
         rc = sv_error(err, errno, "cannot start the container");
     close(go[1]);
+    /* Build the seccomp filter while the child sets up its root. */
+    if (bpf[1] >= 0) {
+        if (rc == 0 && sv_seccomp_export_default(bpf[1], err) < 0)
+            rc = -1;
+        close(bpf[1]);
+    }
     if (rc == 0)
         rc = read_child_report(report[0], exec_status, err);
     close(report[0]);
@@ -675,7 +696,7 @@ int sv_container_exec(const struct sv_ctr_row *row, char **argv, int *exit_code,
             sv_error(&e, errno, "working directory %s", s.workdir);
             child_fail(report[1], 125, &e);
         }
-        if (drop_privileges(&s, (sv_capset_t)caps, &e) < 0)
+        if (drop_privileges(&s, (sv_capset_t)caps, -1, &e) < 0)
             child_fail(report[1], 125, &e);
         exec_command(&s, report[1]);
     }

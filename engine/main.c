@@ -3,6 +3,7 @@
 #include "store.h"
 #include "util.h"
 
+#include <signal.h>
 #include <string.h>
 
 #ifndef SV_VERSION
@@ -168,6 +169,9 @@ int sv_cmd_version(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    /* A container that dies early closes pipes servos still writes to: that
+     * is an error to report (EPIPE), not a reason for servos to die. */
+    signal(SIGPIPE, SIG_IGN);
     /* Global options come before the verb: --root DIR. */
     while (argc > 1 && strncmp(argv[1], "--root", 6) == 0) {
         if (argv[1][6] == '=') {

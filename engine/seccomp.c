@@ -2,7 +2,10 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <linux/filter.h>
 #include <seccomp.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 
 static const char *const denied[] = {
     /* modules and kexec */
@@ -67,7 +70,7 @@ static const char *const denied[] = {
     "setns",
 };
 
-int sv_seccomp_load_default(sv_error_t *err)
+static int build(scmp_filter_ctx *out, sv_error_t *err)
 {
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
     if (ctx == NULL)
@@ -90,10 +93,56 @@ int sv_seccomp_load_default(sv_error_t *err)
                               SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_NEWUSER, CLONE_NEWUSER));
     if (rc == 0)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
-    if (rc == 0)
-        rc = seccomp_load(ctx);
+    if (rc < 0) {
+        seccomp_release(ctx);
+        return sv_error(err, -rc, "seccomp: cannot build the default filter");
+    }
+    *out = ctx;
+    return 0;
+}
+
+int sv_seccomp_load_default(sv_error_t *err)
+{
+    scmp_filter_ctx ctx;
+    if (build(&ctx, err) < 0)
+        return -1;
+    int rc = seccomp_load(ctx);
     seccomp_release(ctx);
     if (rc < 0)
         return sv_error(err, -rc, "seccomp: cannot load the default filter");
+    return 0;
+}
+
+int sv_seccomp_export_default(int fd, sv_error_t *err)
+{
+    scmp_filter_ctx ctx;
+    if (build(&ctx, err) < 0)
+        return -1;
+    int rc = seccomp_export_bpf(ctx, fd);
+    seccomp_release(ctx);
+    if (rc < 0)
+        return sv_error(err, -rc, "seccomp: cannot export the default filter");
+    return 0;
+}
+
+int sv_seccomp_load_fd(int fd, sv_error_t *err)
+{
+    struct sock_filter prog[4096];
+    size_t len = 0;
+    ssize_t n;
+    while ((n = read(fd, (char *)prog + len, sizeof(prog) - len)) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return sv_error(err, errno, "seccomp: reading the filter");
+        len += (size_t)n;
+        if (len == sizeof(prog))
+            return sv_error(err, E2BIG, "seccomp: the filter is too long");
+    }
+    if (len == 0 || len % sizeof(prog[0]) != 0)
+        return sv_error(err, EINVAL, "seccomp: no filter came from servos");
+    struct sock_fprog fprog = {.len = (unsigned short)(len / sizeof(prog[0])), .filter = prog};
+    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fprog) < 0)
+        return sv_error(err, errno, "seccomp: cannot load the filter");
     return 0;
 }

@@ -11,5 +11,10 @@
 /* Load the filter into the calling process (needs no_new_privs or
  * CAP_SYS_ADMIN); the last step before execve. */
 int sv_seccomp_load_default(sv_error_t *err);
+/* Build the filter and write it to fd as raw BPF: the parent does this
+ * while the child builds its root file system, on the other core. */
+int sv_seccomp_export_default(int fd, sv_error_t *err);
+/* Read a BPF program from fd (until EOF) and load it. */
+int sv_seccomp_load_fd(int fd, sv_error_t *err);
 
 #endif

@@ -16,7 +16,10 @@ T=$(mktemp -d /tmp/servos-bench-run.XXXXXX)
 chmod 711 "$T"
 MOUNTED_HUGETLB=
 cleanup() {
-    podman --root "$T/podman" --runroot "$T/podman-run" rmi -a -f >/dev/null 2>&1 || true
+    if [ -d "$T/podman" ]; then
+        podman --root "$T/podman" --runroot "$T/podman-run" system reset -f >/dev/null 2>&1 || true
+        findmnt -rn -o TARGET | grep "^$T" | sort -r | xargs -r umount -l 2>/dev/null || true
+    fi
     [ -n "$MOUNTED_HUGETLB" ] && umount /sys/fs/cgroup/hugetlb && rmdir /sys/fs/cgroup/hugetlb
     SERVOS_ROOT=$T/servos "$SERVOS" rm -f $(SERVOS_ROOT=$T/servos "$SERVOS" ls -q 2>/dev/null) >/dev/null 2>&1 || true
     rm -rf "$T"
@@ -74,9 +77,12 @@ if have crun && have jq; then
 fi
 if have podman; then
     P="podman --root $T/podman --runroot $T/podman-run --cgroup-manager cgroupfs --events-backend none"
+    # podman asks for rlimits above the hard limit, which root here cannot
+    # raise (no CAP_SYS_RESOURCE): ask for what the host allows.
+    U="--ulimit nofile=$(ulimit -Hn):$(ulimit -Hn) --ulimit nproc=4096:4096"
     if tar -C "$T/rootfs" -c . | $P import - localhost/bb >/dev/null 2>&1 &&
-        $P run --rm --network none localhost/bb /bin/true >/dev/null 2>&1; then
-        cmds+=("$P run --rm --network none localhost/bb /bin/true") names+=(podman)
+        $P run --rm --network none $U localhost/bb /bin/true >/dev/null 2>&1; then
+        cmds+=("$P run --rm --network none $U localhost/bb /bin/true") names+=(podman)
     else
         echo "podman: cannot run here"
     fi
