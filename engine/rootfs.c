@@ -170,11 +170,11 @@ int sv_image_resolve(const char *image, const struct sv_idmap *map, char **lower
     }
     if (!S_ISREG(st.st_mode))
         return sv_error(err, EINVAL, "image %s: not a directory or a tarball", image);
-    char *dir = sv_xasprintf("%s/images/tar-%016llx", sv_state_root(),
-                             (unsigned long long)tarball_key(real, &st));
+    char *dir = sv_xasprintf("%s/images/tar-%016llx-%u", sv_state_root(),
+                             (unsigned long long)tarball_key(real, &st), (unsigned)map->uid_base);
     if (access(dir, F_OK) < 0) {
         cleanup_free char *parent = sv_dirname(dir);
-        if (mkdir_p(parent, 0711, err) < 0 || sv_unpack_tarball(real, dir, err) < 0) {
+        if (mkdir_p(parent, 0711, err) < 0 || sv_unpack_tarball(real, dir, map, err) < 0) {
             free(dir);
             return -1;
         }

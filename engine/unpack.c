@@ -30,6 +30,12 @@ static struct {
     int (*write_finish_entry)(struct archive *);
     int (*read_free)(struct archive *);
     int (*write_free)(struct archive *);
+    la_int64_t (*entry_uid)(struct archive_entry *);
+    la_int64_t (*entry_gid)(struct archive_entry *);
+    void (*entry_set_uid)(struct archive_entry *, la_int64_t);
+    void (*entry_set_gid)(struct archive_entry *, la_int64_t);
+    void (*entry_set_uname)(struct archive_entry *, const char *);
+    void (*entry_set_gname)(struct archive_entry *, const char *);
 } ar;
 
 static int load_libarchive(sv_error_t *err)
@@ -62,6 +68,12 @@ static int load_libarchive(sv_error_t *err)
         "archive_write_finish_entry",
         "archive_read_free",
         "archive_write_free",
+        "archive_entry_uid",
+        "archive_entry_gid",
+        "archive_entry_set_uid",
+        "archive_entry_set_gid",
+        "archive_entry_set_uname",
+        "archive_entry_set_gname",
     };
     void **slots = (void **)&ar;
     _Static_assert(sizeof(ar) == sizeof(names) / sizeof(names[0]) * sizeof(void *),
@@ -78,7 +90,7 @@ static int load_libarchive(sv_error_t *err)
 }
 
 static int copy_entries(struct archive *a, struct archive *w, const char *tarball, const char *tmp,
-                        sv_error_t *err)
+                        const struct sv_idmap *shift, sv_error_t *err)
 {
     struct archive_entry *e;
     int r;
@@ -91,6 +103,23 @@ static int copy_entries(struct archive *a, struct archive *w, const char *tarbal
         cleanup_free char *hfull = hl ? sv_xasprintf("%s/%s", tmp, hl) : NULL;
         if (hfull)
             ar.entry_set_hardlink(e, hfull);
+        /* Owners shifted into the containers' id range, so container root
+         * owns what the image's root owned (names would be looked up on the
+         * host: drop them). */
+        la_int64_t uid = ar.entry_uid(e), gid = ar.entry_gid(e);
+        if (shift->size == 0) /* --userns host: owners as they are */
+            ;
+        else if (uid >= shift->size || gid >= shift->size)
+            return sv_error(err, 0,
+                            "image %s: %s: owner %lld:%lld is outside the %u ids a "
+                            "container maps",
+                            tarball, shown, (long long)uid, (long long)gid, shift->size);
+        else {
+            ar.entry_set_uid(e, uid + shift->uid_base);
+            ar.entry_set_gid(e, gid + shift->gid_base);
+            ar.entry_set_uname(e, NULL);
+            ar.entry_set_gname(e, NULL);
+        }
         if (ar.write_header(w, e) != ARCHIVE_OK)
             return sv_error(err, 0, "image %s: %s: %s", tarball, shown, ar.error_string(w));
         const void *buf;
@@ -108,7 +137,8 @@ static int copy_entries(struct archive *a, struct archive *w, const char *tarbal
     return 0;
 }
 
-int sv_unpack_tarball(const char *tarball, const char *dest, sv_error_t *err)
+int sv_unpack_tarball(const char *tarball, const char *dest, const struct sv_idmap *shift,
+                      sv_error_t *err)
 {
     if (load_libarchive(err) < 0)
         return -1;
@@ -116,6 +146,11 @@ int sv_unpack_tarball(const char *tarball, const char *dest, sv_error_t *err)
     sv_rmtree(tmp, NULL);
     if (mkdir(tmp, 0755) < 0)
         return sv_error(err, errno, "cannot create %s", tmp);
+    if (shift->size && chown(tmp, shift->uid_base, shift->gid_base) < 0) {
+        int e = errno;
+        sv_rmtree(tmp, NULL);
+        return sv_error(err, e, "cannot create %s", tmp);
+    }
     struct archive *a = ar.read_new();
     struct archive *w = ar.write_disk_new();
     ar.read_support_filter_all(a);
@@ -130,7 +165,7 @@ int sv_unpack_tarball(const char *tarball, const char *dest, sv_error_t *err)
     if (ar.read_open_filename(a, tarball, 1 << 16) != ARCHIVE_OK)
         rc = sv_error(err, 0, "image %s: %s", tarball, ar.error_string(a));
     else
-        rc = copy_entries(a, w, tarball, tmp, err);
+        rc = copy_entries(a, w, tarball, tmp, shift, err);
     ar.read_free(a);
     ar.write_free(w);
     if (rc == 0 && rename(tmp, dest) < 0 && errno != EEXIST && errno != ENOTEMPTY)

@@ -5,10 +5,13 @@
 #ifndef SV_UNPACK_H
 #define SV_UNPACK_H
 
+#include "userns.h"
 #include "util.h"
 
 /* Unpack tarball (any format and compression libarchive reads) into dest,
- * via a temporary directory renamed into place. */
-int sv_unpack_tarball(const char *tarball, const char *dest, sv_error_t *err);
+ * via a temporary directory renamed into place, with every owner shifted by
+ * shift (container uid 0 = host uid shift->uid_base). */
+int sv_unpack_tarball(const char *tarball, const char *dest, const struct sv_idmap *shift,
+                      sv_error_t *err);
 
 #endif

@@ -118,6 +118,25 @@ run "$S" run host sh -c 'for d in / /etc /root /var /home /opt; do echo x > $d/s
 sum_after=$(find "$base" -xdev -printf '%p %s %T@ %u\n' | sort | md5sum)
 is "$sum_after" "$sum_before" "the image base is unchanged after a container wrote everywhere it could"
 
+# A busybox root file system, as a directory and as a tarball.
+mkdir -p "$TMP/bb/bin"
+cp "$(command -v busybox)" "$TMP/bb/bin/busybox"
+for app in sh ls id cat echo true; do ln -s busybox "$TMP/bb/bin/$app"; done
+chmod 755 "$TMP/bb"
+run "$S" run "$TMP/bb" sh -c 'echo $$; ls /bin | wc -l'
+is "$(echo "$out" | tr '\n' ' ')" "1 7 " "a rootfs directory is an image"
+tar -C "$TMP/bb" -czf "$TMP/bb.tgz" .
+run "$S" run "$TMP/bb.tgz" sh -c 'mkdir -p /etc && echo ok > /etc/written && cat /etc/written; ls -ln /bin/busybox'
+like "$out" "^ok" "a rootfs tarball is an image, writable through the overlay"
+like "$out" " 0 +0 .*busybox" "its files belong to container root (owners shifted at unpack)"
+is "$(ls -d "$SERVOS_ROOT"/images/tar-* | wc -l)" 1 "the tarball was unpacked once"
+run "$S" run "$TMP/bb.tgz" true
+is "$(ls -d "$SERVOS_ROOT"/images/tar-* | wc -l)" 1 "and is reused"
+echo "not a tarball" >"$TMP/junk.tar"
+run "$S" run "$TMP/junk.tar" true
+is "$rc" 125 "a file that is no archive is refused"
+like "$err" "junk.tar" "and the error names it"
+
 # --- exit codes, exec, lifecycle -------------------------------------------
 run "$S" run host sh -c 'exit 3'
 is "$rc" 3 "the exit code is propagated"
