@@ -116,6 +116,9 @@ bench: all
 
 quickstart: deps all
 	$(B)/servos config examples/quickstart
+	$(B)/servos run --rm --memory 64m host sh -c \
+	    'echo "hello from pid $$$$ in container $$(hostname), uid $$(id -u) inside, $$(cat /proc/self/uid_map | tr -s " ")"'
+
 
 format:
 	clang-format -i $(FORMAT_SRC)
