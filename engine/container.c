@@ -1,5 +1,6 @@
 #include "container.h"
 
+#include "idmap.h"
 #include "rootfs.h"
 #include "seccomp.h"
 
@@ -70,6 +71,8 @@ void sv_container_free(struct sv_container *c)
     for (size_t i = 0; i < s->n_binds; i++) {
         free(s->binds[i].source);
         free(s->binds[i].target);
+        if (s->binds[i].idmap_fd >= 0)
+            close(s->binds[i].idmap_fd);
     }
     free(s->binds);
     free(c);
@@ -166,6 +169,7 @@ static void copy_spec(struct sv_container *c, const struct sv_run_spec *spec)
         s->binds[i].source = sv_xstrdup(spec->binds[i].source);
         s->binds[i].target = sv_xstrdup(spec->binds[i].target);
         s->binds[i].read_only = spec->binds[i].read_only;
+        s->binds[i].idmap_fd = -1;
     }
 }
 
@@ -488,6 +492,11 @@ int sv_container_start(struct sv_store *st, struct sv_container *c, const int fd
         close(go[0]), close(go[1]), close(report[0]), close(report[1]);
         return sv_error(err, e, "pipe");
     }
+    /* Idmapped copies of user-owned volumes, made here so the child only
+     * has to attach them (see idmap.h). */
+    for (size_t i = 0; i < c->spec.n_binds; i++)
+        if (!c->spec.userns_host && c->spec.binds[i].idmap_fd < 0)
+            c->spec.binds[i].idmap_fd = sv_idmap_open(c->spec.binds[i].source, &c->map);
     uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
     if (!c->spec.userns_host)
         flags |= CLONE_NEWUSER;

@@ -20,6 +20,7 @@ struct sv_bind {
     char *source; /* absolute host path */
     char *target; /* absolute path in the container */
     bool read_only;
+    int idmap_fd; /* set by sv_container_start: an idmapped copy, or -1 */
 };
 
 enum sv_netmode { SV_NET_NONE, SV_NET_HOST };

@@ -1,5 +1,6 @@
 #include "rootfs.h"
 
+#include "idmap.h"
 #include "unpack.h"
 
 #include <errno.h>
@@ -353,9 +354,13 @@ static int setup_binds(const struct sv_container *c, const char *root, sv_error_
             if (mkdir_p(parent, 0755, err) < 0 || ensure_file(dst, err) < 0)
                 return -1;
         }
-        if (b->read_only ? bind_ro(b->source, dst, true, err) < 0
-                         : do_mount(b->source, dst, NULL, MS_BIND | MS_REC, NULL, err) < 0)
+        if (b->idmap_fd >= 0) {
+            if (sv_idmap_attach(b->idmap_fd, dst, b->read_only, err) < 0)
+                return -1;
+        } else if (b->read_only ? bind_ro(b->source, dst, true, err) < 0
+                                : do_mount(b->source, dst, NULL, MS_BIND | MS_REC, NULL, err) < 0) {
             return -1;
+        }
     }
     return 0;
 }

@@ -106,6 +106,12 @@ like "$out" "ro-refused" "a :ro volume refuses writes"
 owner=$(stat -c %u "$TMP/vol/made" 2>/dev/null)
 [ -n "$owner" ] && [ "$owner" -ne 0 ] && pass "a file container root made is not owned by host root (uid $owner)" ||
     fail "a file container root made is not owned by host root" "owner: $owner"
+mkdir -p "$TMP/uvol" && echo hi >"$TMP/uvol/in" && chown -R 4321:4321 "$TMP/uvol" && chmod 755 "$TMP/uvol"
+run "$S" run -v "$TMP/uvol:/v" host sh -c 'stat -c %u /v/in; echo x > /v/made && echo made'
+is "$(echo "$out" | tr '\n' ' ')" "0 made " "a volume owned by a host user is container root's (idmapped) and writable"
+is "$(stat -c %u "$TMP/uvol/made")" 4321 "and what container root writes there belongs to that user on the host"
+run "$S" run -v "$TMP/uvol:/v:ro" host sh -c 'echo x > /v/no 2>/dev/null || echo refused'
+is "$out" refused "an idmapped :ro volume refuses writes"
 run "$S" run --read-only host sh -c 'touch /etc/x 2>/dev/null || echo ro-root; touch /tmp/ok && echo tmp-ok'
 like "$out" ro-root "--read-only refuses writes to /"
 like "$out" tmp-ok "/tmp stays writable with --read-only"
