@@ -97,6 +97,13 @@ run "$S" run host sh -c 'echo 1 > /proc/sys/kernel/hostname 2>&1 || echo FAIL-pr
 like "$out" FAIL-procsys "/proc/sys is not writable"
 is "$(echo "$out" | tail -2 | tr '\n' ' ')" "0 0 " "/proc/kcore and /proc/keys are masked"
 
+run "$S" run -u nobody host sh -c 'id -u; grep ^CapEff /proc/self/status'
+is "$(echo "$out" | tr '\n' ' ')" "65534 CapEff:	0000000000000000 " "-u nobody runs as nobody, with no capabilities"
+run "$S" run -u 1000:1000 host id -u
+is "$out" 1000 "-u UID:GID"
+run "$S" run -u nosuchuser host true
+like "$err" 'user "nosuchuser" is not in the container' "an unknown user is an error"
+
 # --- files -------------------------------------------------------------------
 mkdir -p "$TMP/vol" && chmod 777 "$TMP/vol" && echo hi >"$TMP/vol/in"
 run "$S" run -v "$TMP/vol:/v" -v "$TMP/vol:/r:ro" host sh -c 'cat /v/in; touch /v/made && echo made; touch /r/no 2>/dev/null || echo ro-refused'
@@ -163,6 +170,10 @@ like "$out" hello "exec has the container's environment"
 like "$out" 'NoNewPrivs:.1' "exec has no_new_privs"
 run "$S" exec svc sh -c 'exit 9'
 is "$rc" 9 "exec propagates the exit code"
+id2=$("$S" run -d host sh -c 'echo one; sleep 0.5; echo two')
+run timeout 10 "$S" logs -f "$id2"
+is "$(echo "$out" | tr '\n' ' ')" "one two " "logs -f follows until the container exits"
+"$S" rm "$id2" >/dev/null
 run "$S" run --name svc host true
 is "$rc" 125 "a name in use is refused"
 like "$err" 'name "svc" is in use' "and says so"
