@@ -224,4 +224,23 @@ check_bad "negative cpus" '--cpus' --cpus -1 host true
 check_bad "missing volume source" '/no/such/src' -v /no/such/src:/x host true
 check_bad "command not found" 'command not found' --rm host no-such-cmd
 check_bad "relative workdir" 'must be absolute' -w rel host true
+# --- the same paths under AddressSanitizer + UBSan ---------------------------
+if [ -x "$SERVOS_ASAN" ]; then
+    A=$SERVOS_ASAN
+    all=""
+    for args in "run --rm host sh -c true" "run --rm -v $TMP/vol:/v:ro -e X=1 -w /w host true" \
+        "run --rm $TMP/bb.tgz true" "run nosuchimage true" "run --memory 12XB host true" \
+        "run --rm host no-such-cmd" "ls" "rm no-such-container"; do
+        # shellcheck disable=SC2086
+        "$A" $args >/dev/null 2>"$TMP/asan.err"
+        all="$all$(cat "$TMP/asan.err")"
+    done
+    aid=$("$A" run -d host sleep 30 2>>"$TMP/asan.err")
+    for args in "exec $aid true" "logs $aid" "stop -t 0 $aid" "rm $aid"; do
+        # shellcheck disable=SC2086
+        "$A" $args >/dev/null 2>"$TMP/asan.err"
+        all="$all$(cat "$TMP/asan.err")"
+    done
+    unlike "$all" "AddressSanitizer|LeakSanitizer|runtime error" "the runtime verbs are clean under ASan and UBSan"
+fi
 done_testing
