@@ -408,10 +408,12 @@ __attribute__((noreturn)) static void child_main(struct sv_container *c, const i
 {
     sv_error_t err = NULL;
     const struct sv_run_spec *s = &c->spec;
+    /* Two bytes from the parent: 'g' once our id maps are written, 'c'
+     * once we are in the container's cgroup (written while we build our
+     * root, on the other core). */
     char go;
     if (read(gofd, &go, 1) != 1)
         _exit(1); /* the parent gave up */
-    close(gofd);
     for (int i = 0; i < 3; i++)
         if (fds[i] != i && dup2(fds[i], i) < 0) {
             sv_error(&err, errno, "dup2");
@@ -420,11 +422,6 @@ __attribute__((noreturn)) static void child_main(struct sv_container *c, const i
     setsid();
     if (!s->userns_host && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)) {
         sv_error(&err, errno, "becoming root in the user namespace");
-        child_fail(errfd, 125, &err);
-    }
-    /* Joined the cgroup before this point, so it becomes the namespace root. */
-    if (unshare(CLONE_NEWCGROUP) < 0 && errno != EINVAL) {
-        sv_error(&err, errno, "cgroup namespace");
         child_fail(errfd, 125, &err);
     }
     if (sethostname(s->hostname, strlen(s->hostname)) < 0) {
@@ -438,6 +435,14 @@ __attribute__((noreturn)) static void child_main(struct sv_container *c, const i
     set_rlimits();
     if (chdir(s->workdir ? s->workdir : "/") < 0) {
         sv_error(&err, errno, "working directory %s", s->workdir);
+        child_fail(errfd, 125, &err);
+    }
+    if (read(gofd, &go, 1) != 1)
+        _exit(1);
+    close(gofd);
+    /* In the cgroup now, so it becomes the namespace's root. */
+    if (unshare(CLONE_NEWCGROUP) < 0 && errno != EINVAL) {
+        sv_error(&err, errno, "cgroup namespace");
         child_fail(errfd, 125, &err);
     }
     if (drop_privileges(s, c->caps, bpffd, &err) < 0)
@@ -525,9 +530,11 @@ int sv_container_start(struct sv_store *st, struct sv_container *c, const int fd
     int rc = 0;
     if (!c->spec.userns_host)
         rc = sv_userns_write_maps(pid, &c->map, err);
+    if (rc == 0 && write(go[1], "g", 1) != 1)
+        rc = sv_error(err, errno, "cannot start the container");
     if (rc == 0)
         rc = sv_cgroup_enter(&c->cg, pid, err);
-    if (rc == 0 && write(go[1], "g", 1) != 1)
+    if (rc == 0 && write(go[1], "c", 1) != 1)
         rc = sv_error(err, errno, "cannot start the container");
     close(go[1]);
     /* Build the seccomp filter while the child sets up its root. */

@@ -11,7 +11,7 @@
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SERVOS=${SERVOS:-$ROOT/build/servos}
-RUNS=${RUNS:-40}
+RUNS=${RUNS:-60}
 T=$(mktemp -d /tmp/servos-bench-run.XXXXXX)
 chmod 711 "$T"
 MOUNTED_HUGETLB=
