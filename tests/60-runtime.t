@@ -40,6 +40,12 @@ like "$out" '^ *0 +[1-9][0-9]+ +65536$' "container root maps to an unprivileged 
 run "$S" run --userns host host cat /proc/self/uid_map
 like "$out" '^ *0 +0 +4294967295$' "--userns host keeps the host's ids"
 
+run "$S" run host sh -c 'ls /sys/class/net | tr "\n" " "; cat /sys/class/net/lo/operstate'
+like "$out" "^lo " "--network none (the default): only loopback"
+like "$out" "unknown|up" "and loopback is up"
+run "$S" run --network host host ls /sys/class/net
+is "$(echo "$out" | sort | tr '\n' ' ')" "$(ls /sys/class/net | sort | tr '\n' ' ')" "--network host shares the host's interfaces"
+
 # --- limits ------------------------------------------------------------------
 run "$S" run --memory 64m host sh -c 'x=$(head -c 200000000 /dev/zero | tr "\0" a); echo survived'
 is "$rc" 137 "a 200 MB allocation under --memory 64m is killed (137)"
