@@ -30,7 +30,6 @@ void sv_set_state_root(const char *root)
 /* WAL with synchronous=NORMAL: a commit is an append to the log, atomic
  * and consistent after a crash at any point; fsync happens at checkpoints. */
 static const char schema[] =
-    "PRAGMA journal_mode=WAL;"
     "CREATE TABLE IF NOT EXISTS containers ("
     " id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, image TEXT NOT NULL,"
     " command TEXT NOT NULL, spec TEXT NOT NULL, created INTEGER NOT NULL,"
@@ -39,6 +38,18 @@ static const char schema[] =
     " monitor INTEGER NOT NULL DEFAULT 0, exit_code INTEGER NOT NULL DEFAULT 0,"
     " oom INTEGER NOT NULL DEFAULT 0);"
     "PRAGMA user_version=1;";
+
+/* Version 2: containers may be replicas of a stack. */
+static const char schema_v2[] =
+    "ALTER TABLE containers ADD COLUMN stack TEXT;"
+    "ALTER TABLE containers ADD COLUMN service TEXT;"
+    "ALTER TABLE containers ADD COLUMN replica INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE containers ADD COLUMN hash TEXT;"
+    "ALTER TABLE containers ADD COLUMN health TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE containers ADD COLUMN restarts INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE containers ADD COLUMN started INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX IF NOT EXISTS containers_stack ON containers (stack);"
+    "PRAGMA user_version=2;";
 
 static int db_error(struct sv_store *s, sv_error_t *err, const char *what)
 {
@@ -55,6 +66,27 @@ static int schema_version(sqlite3 *db)
         v = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
     return v;
+}
+
+/* Bring the schema up to date, in one transaction so two servos
+ * processes cannot both migrate. */
+static int migrate(sqlite3 *db)
+{
+    if (schema_version(db) >= 2)
+        return 0;
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return -1;
+    int v = schema_version(db);
+    int rc = SQLITE_OK;
+    if (v < 1)
+        rc = sqlite3_exec(db, schema, NULL, NULL, NULL);
+    if (rc == SQLITE_OK && v < 2)
+        rc = sqlite3_exec(db, schema_v2, NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    return sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
 }
 
 int sv_store_open(struct sv_store **out, sv_error_t *err)
@@ -83,7 +115,7 @@ int sv_store_open(struct sv_store **out, sv_error_t *err)
                      "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=32; PRAGMA "
                      "journal_size_limit=131072",
                      NULL, NULL, NULL) != SQLITE_OK ||
-        (schema_version(s->db) < 1 && sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK)) {
+        migrate(s->db) < 0) {
         int rc = db_error(s, err, "creating the schema");
         sv_store_close(s);
         return rc;
@@ -133,8 +165,9 @@ int sv_store_insert(struct sv_store *s, const struct sv_ctr_row *r, sv_error_t *
 {
     cleanup_stmt sqlite3_stmt *st = NULL;
     if (prepare(s,
-                "INSERT INTO containers (id, name, image, command, spec, created, status)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO containers (id, name, image, command, spec, created, status,"
+                " stack, service, replica, hash)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 &st, err) < 0)
         return -1;
     sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
@@ -144,6 +177,10 @@ int sv_store_insert(struct sv_store *s, const struct sv_ctr_row *r, sv_error_t *
     sqlite3_bind_text(st, 5, r->spec_json ? r->spec_json : "{}", -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 6, r->created);
     sqlite3_bind_int(st, 7, SV_CTR_CREATED);
+    sqlite3_bind_text(st, 8, r->stack, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 9, r->service, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 10, r->replica);
+    sqlite3_bind_text(st, 11, r->hash, -1, SQLITE_STATIC);
     return step_done(s, st, "recording the container", err);
 }
 
@@ -151,14 +188,17 @@ int sv_store_set_running(struct sv_store *s, const char *id, pid_t pid, uint64_t
                          pid_t monitor, sv_error_t *err)
 {
     cleanup_stmt sqlite3_stmt *st = NULL;
-    if (prepare(s, "UPDATE containers SET status=?, pid=?, pid_start=?, monitor=? WHERE id=?", &st,
-                err) < 0)
+    if (prepare(s,
+                "UPDATE containers SET status=?, pid=?, pid_start=?, monitor=?, started=?,"
+                " health=CASE WHEN health='' THEN '' ELSE 'starting' END WHERE id=?",
+                &st, err) < 0)
         return -1;
     sqlite3_bind_int(st, 1, SV_CTR_RUNNING);
     sqlite3_bind_int64(st, 2, pid);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)start);
     sqlite3_bind_int64(st, 4, monitor);
-    sqlite3_bind_text(st, 5, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)time(NULL));
+    sqlite3_bind_text(st, 6, id, -1, SQLITE_STATIC);
     return step_done(s, st, "recording the start", err);
 }
 
@@ -215,6 +255,13 @@ static void read_row(sqlite3_stmt *st, struct sv_ctr_row *r)
     r->monitor = (pid_t)sqlite3_column_int64(st, 10);
     r->exit_code = sqlite3_column_int(st, 11);
     r->oom = sqlite3_column_int(st, 12) != 0;
+    r->stack = sqlite3_column_type(st, 13) == SQLITE_NULL ? NULL : col_text(st, 13);
+    r->service = sqlite3_column_type(st, 14) == SQLITE_NULL ? NULL : col_text(st, 14);
+    r->replica = sqlite3_column_int(st, 15);
+    r->hash = col_text(st, 16);
+    r->health = col_text(st, 17);
+    r->restarts = sqlite3_column_int(st, 18);
+    r->started = sqlite3_column_int64(st, 19);
 }
 
 int sv_store_find(struct sv_store *s, const char *ref, struct sv_ctr_row *out, sv_error_t *err)
@@ -266,11 +313,18 @@ int sv_store_name_taken(struct sv_store *s, const char *name, bool *taken, sv_er
     return 0;
 }
 
-int sv_store_list(struct sv_store *s, struct sv_ctr_row **rows, size_t *n, sv_error_t *err)
+static int list_rows(struct sv_store *s, const char *stack, struct sv_ctr_row **rows, size_t *n,
+                     sv_error_t *err)
 {
     cleanup_stmt sqlite3_stmt *st = NULL;
-    if (prepare(s, "SELECT " ROW_COLUMNS " FROM containers ORDER BY created, rowid", &st, err) < 0)
+    if (prepare(s,
+                stack ? "SELECT " ROW_COLUMNS " FROM containers WHERE stack=? ORDER BY service, "
+                        "replica, rowid"
+                      : "SELECT " ROW_COLUMNS " FROM containers ORDER BY created, rowid",
+                &st, err) < 0)
         return -1;
+    if (stack)
+        sqlite3_bind_text(st, 1, stack, -1, SQLITE_STATIC);
     size_t cap = 0, len = 0;
     struct sv_ctr_row *v = NULL;
     int rc;
@@ -290,8 +344,86 @@ int sv_store_list(struct sv_store *s, struct sv_ctr_row **rows, size_t *n, sv_er
     return 0;
 }
 
+int sv_store_list(struct sv_store *s, struct sv_ctr_row **rows, size_t *n, sv_error_t *err)
+{
+    return list_rows(s, NULL, rows, n, err);
+}
+
+int sv_store_list_stack(struct sv_store *s, const char *stack, struct sv_ctr_row **rows, size_t *n,
+                        sv_error_t *err)
+{
+    return list_rows(s, stack, rows, n, err);
+}
+
+int sv_store_stacks(struct sv_store *s, char ***names, size_t *n, sv_error_t *err)
+{
+    cleanup_stmt sqlite3_stmt *st = NULL;
+    if (prepare(s, "SELECT DISTINCT stack FROM containers WHERE stack IS NOT NULL ORDER BY stack",
+                &st, err) < 0)
+        return -1;
+    char **v = NULL;
+    size_t len = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        v = sv_xrealloc(v, (len + 2) * sizeof(*v));
+        v[len++] = col_text(st, 0);
+        v[len] = NULL;
+    }
+    if (rc != SQLITE_DONE) {
+        for (size_t i = 0; i < len; i++)
+            free(v[i]);
+        free(v);
+        return db_error(s, err, "listing stacks");
+    }
+    *names = v;
+    *n = len;
+    return 0;
+}
+
+static int set_text(struct sv_store *s, const char *sql, const char *id, const char *text,
+                    int num, sv_error_t *err)
+{
+    cleanup_stmt sqlite3_stmt *st = NULL;
+    if (prepare(s, sql, &st, err) < 0)
+        return -1;
+    if (text)
+        sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_int(st, 1, num);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+    return step_done(s, st, "updating a container", err);
+}
+
+int sv_store_set_health(struct sv_store *s, const char *id, const char *health, sv_error_t *err)
+{
+    return set_text(s, "UPDATE containers SET health=? WHERE id=?", id, health, 0, err);
+}
+
+int sv_store_set_restarts(struct sv_store *s, const char *id, int restarts, sv_error_t *err)
+{
+    return set_text(s, "UPDATE containers SET restarts=? WHERE id=?", id, NULL, restarts, err);
+}
+
+int sv_store_begin(struct sv_store *s, sv_error_t *err)
+{
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return db_error(s, err, "starting a transaction");
+    return 0;
+}
+
+int sv_store_commit(struct sv_store *s, sv_error_t *err)
+{
+    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        return db_error(s, err, "committing");
+    return 0;
+}
+
 void sv_ctr_row_clear(struct sv_ctr_row *r)
 {
+    free(r->stack);
+    free(r->service);
+    free(r->hash);
+    free(r->health);
     free(r->name);
     free(r->image);
     free(r->command);

@@ -26,6 +26,13 @@ struct sv_ctr_row {
     pid_t monitor;      /* the process that waits for it */
     int exit_code;      /* valid when exited; 128+N for signal N */
     bool oom;           /* killed by the memory limit */
+    /* Set for the replicas of a stack (NULL / 0 for `servos run`). */
+    char *stack, *service;
+    int replica;
+    char *hash;      /* the service spec's hash when it was created */
+    char *health;    /* "", "starting", "healthy", "unhealthy" */
+    int restarts;    /* how often the supervisor restarted this replica */
+    int64_t started; /* unix seconds of the last start */
 };
 
 /* The state root: --root, else $SERVOS_ROOT, else /var/lib/servos. */
@@ -49,8 +56,18 @@ int sv_store_delete(struct sv_store *s, const char *id, sv_error_t *err);
 int sv_store_find(struct sv_store *s, const char *ref, struct sv_ctr_row *out, sv_error_t *err);
 /* Is the name taken? */
 int sv_store_name_taken(struct sv_store *s, const char *name, bool *taken, sv_error_t *err);
-/* Every row, oldest first; free with sv_ctr_rows_free. */
+/* Every row, oldest first; free with sv_ctr_rows_free. stack NULL: all
+ * containers; else the replicas of that stack. */
 int sv_store_list(struct sv_store *s, struct sv_ctr_row **rows, size_t *n, sv_error_t *err);
+int sv_store_list_stack(struct sv_store *s, const char *stack, struct sv_ctr_row **rows, size_t *n,
+                        sv_error_t *err);
+/* The names of every stack that has containers. */
+int sv_store_stacks(struct sv_store *s, char ***names, size_t *n, sv_error_t *err);
+int sv_store_set_health(struct sv_store *s, const char *id, const char *health, sv_error_t *err);
+int sv_store_set_restarts(struct sv_store *s, const char *id, int restarts, sv_error_t *err);
+/* Run f inside one transaction (many small writes, one commit). */
+int sv_store_begin(struct sv_store *s, sv_error_t *err);
+int sv_store_commit(struct sv_store *s, sv_error_t *err);
 
 void sv_ctr_row_clear(struct sv_ctr_row *r);
 void sv_ctr_rows_free(struct sv_ctr_row *rows, size_t n);
