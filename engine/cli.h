@@ -28,6 +28,15 @@ int sv_cmd_stop(int argc, char **argv);
 int sv_cmd_rm(int argc, char **argv);
 int sv_cmd_logs(int argc, char **argv);
 int sv_cmd_exec(int argc, char **argv);
+int sv_cmd_up(int argc, char **argv);
+int sv_cmd_apply(int argc, char **argv);
+int sv_cmd_down(int argc, char **argv);
+int sv_cmd_ps(int argc, char **argv);
+int sv_cmd_scale(int argc, char **argv);
+int sv_cmd_restart(int argc, char **argv);
+/* Stack parts of logs and exec (cli_stack.c). */
+int sv_stack_logs(const char *project, const char *only, bool follow, long tail);
+char *sv_stack_replica_ref(const char *project, const char *ref);
 
 extern const struct sv_verb sv_verbs[];
 extern const size_t sv_verb_count;

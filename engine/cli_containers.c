@@ -286,13 +286,23 @@ int sv_cmd_rm(int argc, char **argv)
 }
 
 static bool follow;
+static long tail_lines;
+static const char *project;
 static int logs_opt(int c, const char *arg)
 {
-    (void)arg;
-    if (c != 'f')
-        return -1;
-    follow = true;
-    return 0;
+    char *end;
+    switch (c) {
+    case 'f':
+        follow = true;
+        return 0;
+    case 'n':
+        tail_lines = strtol(arg, &end, 10);
+        return *end || tail_lines < 0 ? -1 : 0;
+    case 'p':
+        project = arg;
+        return 0;
+    }
+    return -1;
 }
 
 static int copy_available(int fd)
@@ -306,56 +316,84 @@ static int copy_available(int fd)
     return 0;
 }
 
-int sv_cmd_logs(int argc, char **argv)
+/* The log of a container started with `servos run -d`. */
+static int container_logs(struct sv_store *st, struct sv_ctr_row *r)
 {
-    static const struct option opts[] = {
-        {"follow", no_argument, NULL, 'f'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    int code = 0;
-    follow = false;
-    int i = simple_opts("logs", argc, argv, "+fh", opts, logs_opt, &code);
-    if (i < 0)
-        return code;
-    if (argc - i != 1) {
-        fprintf(stderr, "servos logs: name one container\n");
-        return 2;
-    }
-    struct sv_store *st = NULL;
-    if (open_store(&st))
-        return 1;
-    struct sv_ctr_row r;
-    sv_error_t err = NULL;
-    if (sv_store_find(st, argv[i], &r, &err) < 0) {
-        sv_store_close(st);
-        return sv_error_report(&err);
-    }
-    cleanup_free char *path = sv_xasprintf("%s/containers/%s/log", sv_state_root(), r.id);
+    cleanup_free char *path = sv_xasprintf("%s/containers/%s/log", sv_state_root(), r->id);
     cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         fprintf(stderr,
                 "servos: %s has no log: it ran attached, so its output went to the "
                 "terminal\n",
-                r.name);
-        sv_ctr_row_clear(&r);
-        sv_store_close(st);
+                r->name);
         return 1;
     }
+    (void)st;
     copy_available(fd);
-    while (follow && row_running(&r)) {
+    while (follow && row_running(r)) {
         struct timespec ts = {0, 100 * 1000000};
         nanosleep(&ts, NULL);
         copy_available(fd);
     }
     copy_available(fd);
-    sv_ctr_row_clear(&r);
-    sv_store_close(st);
+    return 0;
+}
+
+int sv_cmd_logs(int argc, char **argv)
+{
+    static const struct option opts[] = {{"follow", no_argument, NULL, 'f'},
+                                         {"tail", required_argument, NULL, 'n'},
+                                         {"project-name", required_argument, NULL, 'p'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int code = 0;
+    follow = false;
+    tail_lines = -1;
+    project = NULL;
+    int i = simple_opts("logs", argc, argv, "+fn:p:h", opts, logs_opt, &code);
+    if (i < 0)
+        return code;
+    if (argc - i > 1) {
+        fprintf(stderr, "servos logs: name one container or service\n");
+        return 2;
+    }
+    /* A container of `servos run`, by name or id; else a stack's service. */
+    if (argc - i == 1 && project == NULL) {
+        struct sv_store *st = NULL;
+        if (open_store(&st))
+            return 1;
+        struct sv_ctr_row r;
+        sv_error_t err = NULL;
+        if (sv_store_find(st, argv[i], &r, &err) == 0 && r.stack == NULL) {
+            int rc = container_logs(st, &r);
+            sv_ctr_row_clear(&r);
+            sv_store_close(st);
+            return rc;
+        }
+        if (err == NULL)
+            sv_ctr_row_clear(&r);
+        sv_error_free(&err);
+        sv_store_close(st);
+    }
+    return sv_stack_logs(project, argc - i == 1 ? argv[i] : NULL, follow, tail_lines);
+}
+
+static int exec_opt(int c, const char *arg)
+{
+    if (c != 'p')
+        return -1;
+    project = arg;
     return 0;
 }
 
 int sv_cmd_exec(int argc, char **argv)
 {
-    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"project-name", required_argument, NULL, 'p'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     int code = 0;
-    int i = simple_opts("exec", argc, argv, "+h", opts, NULL, &code);
+    project = NULL;
+    int i = simple_opts("exec", argc, argv, "+p:h", opts, exec_opt, &code);
     if (i < 0)
         return code;
     if (argc - i < 2) {
@@ -367,12 +405,24 @@ int sv_cmd_exec(int argc, char **argv)
         return 125;
     struct sv_ctr_row r;
     sv_error_t err = NULL;
-    if (sv_store_find(st, argv[i], &r, &err) < 0) {
-        sv_store_close(st);
+    int found = project ? -1 : sv_store_find(st, argv[i], &r, &err);
+    if (found < 0) {
+        /* SERVICE or SERVICE-N of the stack here (or -p NAME). */
+        cleanup_free char *ref = sv_stack_replica_ref(project, argv[i]);
+        sv_error_t e2 = NULL;
+        if (ref && sv_store_find(st, ref, &r, &e2) == 0) {
+            sv_error_free(&err);
+            found = 0;
+        }
+        sv_error_free(&e2);
+    }
+    sv_store_close(st);
+    if (found < 0) {
+        if (err == NULL)
+            sv_error(&err, ENOENT, "no such container or service: %s", argv[i]);
         sv_error_report(&err);
         return 125;
     }
-    sv_store_close(st);
     int exit_code = 0;
     fflush(NULL);
     if (sv_container_exec(&r, argv + i + 1, &exit_code, &err) < 0) {

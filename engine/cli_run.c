@@ -53,7 +53,7 @@ static int parse_volume(const char *arg, struct sv_run_spec *s, sv_error_t *err)
     if (realpath(src, real) == NULL)
         return sv_error(err, errno, "volume \"%s\": the source %s", arg, src);
     s->binds = sv_xrealloc(s->binds, (s->n_binds + 1) * sizeof(*s->binds));
-    s->binds[s->n_binds++] = (struct sv_bind){sv_xstrdup(real), sv_xstrdup(dst), ro, -1};
+    s->binds[s->n_binds++] = (struct sv_bind){sv_xstrdup(real), sv_xstrdup(dst), ro, -1, false};
     return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <jansson.h>
+#include <linux/close_range.h>
 #include <linux/sched.h>
 #include <net/if.h>
 #include <sched.h>
@@ -124,6 +125,11 @@ static int check_spec(const struct sv_run_spec *s, sv_error_t *err)
     for (size_t i = 0; i < s->n_binds; i++) {
         const struct sv_bind *b = &s->binds[i];
         struct stat st;
+        if (b->tmpfs) {
+            if (b->target[0] != '/' || strcmp(b->target, "/") == 0)
+                return sv_error(err, EINVAL, "tmpfs %s: the path must be absolute", b->target);
+            continue;
+        }
         if (b->source[0] != '/' || b->target[0] != '/')
             return sv_error(err, EINVAL, "volume %s:%s: both paths must be absolute", b->source,
                             b->target);
@@ -166,7 +172,8 @@ static void copy_spec(struct sv_container *c, const struct sv_run_spec *spec)
     s->cap_drop = (const char **)strv_dup((char *const *)spec->cap_drop);
     s->binds = sv_xcalloc(spec->n_binds + 1, sizeof(*s->binds));
     for (size_t i = 0; i < spec->n_binds; i++) {
-        s->binds[i].source = sv_xstrdup(spec->binds[i].source);
+        s->binds[i].source = spec->binds[i].source ? sv_xstrdup(spec->binds[i].source) : NULL;
+        s->binds[i].tmpfs = spec->binds[i].tmpfs;
         s->binds[i].target = sv_xstrdup(spec->binds[i].target);
         s->binds[i].read_only = spec->binds[i].read_only;
         s->binds[i].idmap_fd = -1;
@@ -181,7 +188,11 @@ static int record(struct sv_store *st, struct sv_container *c, sv_error_t *err)
                              .image = (char *)c->spec.image,
                              .command = cmd,
                              .spec_json = json,
-                             .created = time(NULL)};
+                             .created = time(NULL),
+                             .stack = (char *)c->spec.stack,
+                             .service = (char *)c->spec.service,
+                             .replica = c->spec.replica,
+                             .hash = (char *)c->spec.hash};
     memcpy(row.id, c->id, sizeof(row.id));
     if (sv_store_insert(st, &row, err) < 0) {
         if ((*err)->status == EEXIST) { /* lost a race for the name */
@@ -419,6 +430,9 @@ __attribute__((noreturn)) static void child_main(struct sv_container *c, const i
             sv_error(&err, errno, "dup2");
             child_fail(errfd, 125, &err);
         }
+    /* Whatever else the caller had open (a supervisor's sockets, a CLI's
+     * locks) must not leak into the container: close it at exec. */
+    syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
     setsid();
     if (!s->userns_host && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)) {
         sv_error(&err, errno, "becoming root in the user namespace");
@@ -500,7 +514,7 @@ int sv_container_start(struct sv_store *st, struct sv_container *c, const int fd
     /* Idmapped copies of user-owned volumes, made here so the child only
      * has to attach them (see idmap.h). */
     for (size_t i = 0; i < c->spec.n_binds; i++)
-        if (!c->spec.userns_host && c->spec.binds[i].idmap_fd < 0)
+        if (!c->spec.userns_host && !c->spec.binds[i].tmpfs && c->spec.binds[i].idmap_fd < 0)
             c->spec.binds[i].idmap_fd = sv_idmap_open(c->spec.binds[i].source, &c->map);
     uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
     if (!c->spec.userns_host)
@@ -604,7 +618,7 @@ char *sv_run_spec_to_json(const struct sv_container *c)
     json_t *binds = json_array();
     for (size_t i = 0; i < s->n_binds; i++)
         json_array_append_new(binds,
-                              json_pack("{s:s, s:s, s:b}", "source", s->binds[i].source, "target",
+                              json_pack("{s:s?, s:s, s:b}", "source", s->binds[i].source, "target",
                                         s->binds[i].target, "read_only", s->binds[i].read_only));
     json_t *o = json_pack(
         "{s:o, s:o, s:s*, s:s*, s:s, s:I, s:b, s:b, s:b, s:s, s:I, s:f, s:I, s:o, s:I, s:I}",

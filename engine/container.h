@@ -21,6 +21,7 @@ struct sv_bind {
     char *target; /* absolute path in the container */
     bool read_only;
     int idmap_fd; /* set by sv_container_start: an idmapped copy, or -1 */
+    bool tmpfs;   /* a fresh tmpfs at target; source holds its options or NULL */
 };
 
 enum sv_netmode { SV_NET_NONE, SV_NET_HOST };
@@ -41,6 +42,10 @@ struct sv_run_spec {
     bool read_only;
     bool userns_host; /* --userns=host: no user namespace */
     bool no_seccomp;  /* --security-opt seccomp=unconfined */
+    /* A stack's replica: recorded with the container (borrowed strings,
+     * used only while creating). */
+    const char *stack, *service, *hash;
+    int replica;
 };
 
 struct sv_container {

@@ -97,22 +97,84 @@ const struct sv_verb sv_verbs[] = {
      "\n"
      "  -f, --force   kill and remove a running container\n"
      "  -h, --help    show this help\n"},
-    {"logs", sv_cmd_logs, "print a detached container's output",
-     "usage: servos logs [-f] CONTAINER\n"
+    {"logs", sv_cmd_logs, "print the output of a stack's services or of a container",
+     "usage: servos logs [-f] [--tail N] [-p STACK] [SERVICE[-N] | CONTAINER]\n"
      "\n"
-     "Print what a container started with 'servos run -d' wrote to stdout and\n"
-     "stderr.\n"
+     "Print what the stack's replicas wrote (each line prefixed with\n"
+     "SERVICE-N |), or one service's, or what a container started with\n"
+     "'servos run -d' wrote. Logs are kept per replica, at most ~20 MB each.\n"
      "\n"
-     "  -f, --follow  keep printing new output until the container exits\n"
-     "  -h, --help    show this help\n"},
-    {"exec", sv_cmd_exec, "run a command inside a running container",
-     "usage: servos exec CONTAINER COMMAND [ARG...]\n"
+     "  -f, --follow          keep printing new output (Ctrl-C ends)\n"
+     "      --tail N          start with the last N lines of each log\n"
+     "  -p, --project-name S  the stack (default: the one declared here)\n"
+     "  -h, --help            show this help\n"},
+    {"exec", sv_cmd_exec, "run a command inside a running container or service",
+     "usage: servos exec [-p STACK] CONTAINER|SERVICE[-N] COMMAND [ARG...]\n"
      "\n"
      "Run COMMAND in a running container: every namespace, its cgroup, the same\n"
      "user, working directory, environment, capabilities and seccomp filter.\n"
      "The exit code is COMMAND's.\n"
      "\n"
      "  -h, --help    show this help\n"},
+    {"up", sv_cmd_up, "bring a stack up and follow its output",
+     "usage: servos up [-d] [-p STACK] [FILE|DIR]\n"
+     "\n"
+     "Evaluate the Envirofile (or servos.yaml / compose.yaml, or a directory of\n"
+     "them) and make the stack match it: create missing replicas in dependency\n"
+     "order (started, healthy, completed), recreate only services whose spec\n"
+     "changed, remove services no longer declared. Up on an unchanged file\n"
+     "changes nothing. A supervisor per stack keeps it running (restarts with\n"
+     "back-off, health checks, logs). Attached, every replica's output is shown\n"
+     "as SERVICE-N | line; Ctrl-C stops the stack (stop signal, grace period),\n"
+     "a second Ctrl-C kills it.\n"
+     "\n"
+     "  -d, --detach          return once the stack converged\n"
+     "  -p, --project-name S  name the stack (default: stack \"...\" in the file,\n"
+     "                        else the directory's name)\n"
+     "  -h, --help            show this help\n"},
+    {"apply", sv_cmd_apply, "make a stack match a file, detached (up -d)",
+     "usage: servos apply [-p STACK] [FILE|DIR]\n"
+     "\n"
+     "The same as 'servos up -d': converge the stack and return.\n"
+     "\n"
+     "  -p, --project-name S  name the stack\n"
+     "  -h, --help            show this help\n"},
+    {"down", sv_cmd_down, "stop and remove a stack",
+     "usage: servos down [-v] [-t SECS] [-p STACK]\n"
+     "\n"
+     "Stop every replica in reverse dependency order (stop signal, then SIGKILL\n"
+     "after the grace period) and remove them: no process, cgroup or state of\n"
+     "the stack remains. Named volumes stay unless -v.\n"
+     "\n"
+     "  -v, --volumes         also delete the stack's named volumes\n"
+     "  -t, --timeout SECS    grace period instead of each service's\n"
+     "  -p, --project-name S  the stack (default: the one declared here)\n"
+     "  -h, --help            show this help\n"},
+    {"ps", sv_cmd_ps, "list a stack's replicas",
+     "usage: servos ps [--format table|json] [-p STACK]\n"
+     "\n"
+     "One line per replica: service, replica, state, health, pid, uptime,\n"
+     "restarts, exit code, ports. JSON: one object per replica with the fields\n"
+     "service, replica, state, health, pid, uptime, restarts, exit_code, oom, ports.\n"
+     "\n"
+     "      --format F        table (default) or json\n"
+     "  -p, --project-name S  the stack (default: the one declared here)\n"
+     "  -h, --help            show this help\n"},
+    {"scale", sv_cmd_scale, "set a service's number of replicas",
+     "usage: servos scale [-p STACK] SERVICE=N\n"
+     "\n"
+     "Start or remove replicas, one at a time, until SERVICE has N. Holds until\n"
+     "the next up or apply, which uses the file's replicas again.\n"
+     "\n"
+     "  -p, --project-name S  the stack (default: the one declared here)\n"
+     "  -h, --help            show this help\n"},
+    {"restart", sv_cmd_restart, "restart a service's replicas one at a time",
+     "usage: servos restart [-p STACK] SERVICE\n"
+     "\n"
+     "Stop (stop signal, grace period) and start again each replica of SERVICE.\n"
+     "\n"
+     "  -p, --project-name S  the stack (default: the one declared here)\n"
+     "  -h, --help            show this help\n"},
     {"version", sv_cmd_version, "print the version",
      "usage: servos version\n\nPrint servos' version and the versions of its libraries.\n"},
 };

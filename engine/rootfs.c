@@ -344,6 +344,12 @@ static int setup_binds(const struct sv_container *c, const char *root, sv_error_
         const struct sv_bind *b = &c->spec.binds[i];
         cleanup_free char *dst = sv_xasprintf("%s%s", root, b->target);
         struct stat st;
+        if (b->tmpfs) {
+            if (mkdir_p(dst, 0755, err) < 0 ||
+                do_mount("tmpfs", dst, "tmpfs", MS_NOSUID | MS_NODEV, b->source, err) < 0)
+                return -1;
+            continue;
+        }
         if (stat(b->source, &st) < 0)
             return sv_error(err, errno, "volume source %s", b->source);
         if (S_ISDIR(st.st_mode)) {

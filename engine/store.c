@@ -230,7 +230,7 @@ int sv_store_delete(struct sv_store *s, const char *id, sv_error_t *err)
 
 #define ROW_COLUMNS                                                                                \
     "id, name, image, command, spec, created, finished, status, pid, pid_start, monitor,"          \
-    " exit_code, oom"
+    " exit_code, oom, stack, service, replica, hash, health, restarts, started"
 
 static char *col_text(sqlite3_stmt *st, int i)
 {
@@ -380,8 +380,8 @@ int sv_store_stacks(struct sv_store *s, char ***names, size_t *n, sv_error_t *er
     return 0;
 }
 
-static int set_text(struct sv_store *s, const char *sql, const char *id, const char *text,
-                    int num, sv_error_t *err)
+static int set_text(struct sv_store *s, const char *sql, const char *id, const char *text, int num,
+                    sv_error_t *err)
 {
     cleanup_stmt sqlite3_stmt *st = NULL;
     if (prepare(s, sql, &st, err) < 0)

@@ -1,0 +1,655 @@
+/* servos up, apply, down, ps, scale, restart: stacks. The CLI evaluates the
+ * file (so errors print here, with file:line), then hands the work to the
+ * stack's supervisor (stack.h), starting one when none runs. */
+#include "../manifests/load.h"
+#include "cli.h"
+#include "stack.h"
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The stack a command is about: -p NAME, else the one the current
+ * directory's Envirofile (or manifest) declares. */
+static int select_stack(const char *project, char **stack, sv_error_t *err)
+{
+    if (project) {
+        if (!sv_valid_stack_name(project))
+            return sv_error(err, EINVAL, "\"%s\" is not a valid stack name", project);
+        *stack = sv_xstrdup(project);
+        return 0;
+    }
+    struct sv_graph *g = NULL;
+    if (sv_load_graph(NULL, NULL, &g, err) < 0)
+        return sv_error_wrap(err, "which stack? give -p NAME, or run this where the stack's "
+                                  "Envirofile is");
+    *stack = sv_xstrdup(g->stack);
+    sv_graph_free(g);
+    return 0;
+}
+
+/* A supervisor for a stack that has replicas: start one (adopting them)
+ * when the last one died. */
+static int ensure_supervisor(const char *stack, sv_error_t *err)
+{
+    int fd = sv_stack_connect(stack);
+    if (fd >= 0) {
+        close(fd);
+        return 0;
+    }
+    struct sv_store *st = NULL;
+    struct sv_ctr_row *rows = NULL;
+    size_t n = 0;
+    if (sv_store_open(&st, err) < 0 || sv_store_list_stack(st, stack, &rows, &n, err) < 0) {
+        sv_store_close(st);
+        return -1;
+    }
+    sv_ctr_rows_free(rows, n);
+    sv_store_close(st);
+    if (n == 0)
+        return 0;
+    if (sv_supervisor_spawn(stack, NULL, err) < 0 && (*err)->status != EBUSY)
+        return -1;
+    sv_error_free(err);
+    return 0;
+}
+
+/* Send one request, starting a supervisor first when asked to. */
+static int request(const char *stack, const char *req, sv_error_t *err)
+{
+    int fd = -1;
+    for (int tries = 0; tries < 100 && fd < 0; tries++) {
+        fd = sv_stack_connect(stack);
+        if (fd < 0) {
+            struct timespec ts = {0, 50 * 1000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    if (fd < 0)
+        return sv_error(err, ECONNREFUSED, "stack %s has no supervisor", stack);
+    int rc = sv_stack_request(fd, req, stdout, err);
+    close(fd);
+    return rc;
+}
+
+/* Serialise `up`s of one stack: the second waits for the first. */
+static int lock_stack(const char *stack)
+{
+    cleanup_free char *dir = sv_stack_dir(stack);
+    cleanup_free char *path = sv_xasprintf("%s/up.lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        fprintf(stderr, "servos: stack %s is being changed by another servos; waiting\n", stack);
+        flock(fd, LOCK_EX);
+    }
+    return fd;
+}
+
+/* ---- attached output ---------------------------------------------------- */
+
+struct follow {
+    char *path, *prefix;
+    off_t off;
+};
+
+static volatile sig_atomic_t interrupted;
+static void on_interrupt(int sig)
+{
+    (void)sig;
+    interrupted++;
+}
+
+static const char *const colours[] = {"\033[36m", "\033[33m", "\033[32m",
+                                      "\033[35m", "\033[34m", "\033[31m"};
+
+/* Print new complete lines of f with its prefix. */
+static void follow_one(struct follow *f, bool colour)
+{
+    int fd = open(f->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && st.st_size < f->off)
+        f->off = 0; /* rotated */
+    char buf[65536];
+    ssize_t n;
+    while ((n = pread(fd, buf, sizeof(buf), f->off)) > 0) {
+        ssize_t end = n;
+        while (end > 0 && buf[end - 1] != '\n')
+            end--;
+        if (end == 0 && n < (ssize_t)sizeof(buf))
+            break; /* an unfinished line: wait for the rest */
+        if (end == 0)
+            end = n;
+        for (ssize_t i = 0, s = 0; i < end; i++)
+            if (buf[i] == '\n' || i == end - 1) {
+                printf("%s |%s %.*s", f->prefix, colour ? "\033[0m" : "", (int)(i - s + 1),
+                       buf + s);
+                s = i + 1;
+            }
+        f->off += end;
+    }
+    fflush(stdout);
+    close(fd);
+}
+
+/* The replicas' log files of stack, with "service-N |" prefixes. */
+static struct follow *follow_list(const char *stack, const char *only, size_t *n, bool colour)
+{
+    struct sv_store *st = NULL;
+    sv_error_t err = NULL;
+    struct sv_ctr_row *rows = NULL;
+    size_t nr = 0;
+    *n = 0;
+    if (sv_store_open(&st, &err) < 0 || sv_store_list_stack(st, stack, &rows, &nr, &err) < 0) {
+        sv_error_free(&err);
+        sv_store_close(st);
+        return NULL;
+    }
+    struct follow *v = sv_xcalloc(nr + 1, sizeof(*v));
+    size_t width = 0;
+    for (size_t i = 0; i < nr; i++) {
+        size_t w = strlen(rows[i].service) + 4;
+        width = w > width ? w : width;
+    }
+    const char *last = NULL;
+    int ci = -1;
+    for (size_t i = 0; i < nr; i++) {
+        struct sv_ctr_row *r = &rows[i];
+        char label[256];
+        snprintf(label, sizeof(label), "%s-%d", r->service, r->replica);
+        if (only && strcmp(only, r->service) != 0 && strcmp(only, label) != 0)
+            continue;
+        if (last == NULL || strcmp(last, r->service) != 0)
+            ci++;
+        last = r->service;
+        v[*n].path = sv_replica_log(stack, r->service, r->replica);
+        v[*n].prefix = sv_xasprintf("%s%-*s", colour ? colours[ci % 6] : "", (int)width, label);
+        (*n)++;
+    }
+    sv_ctr_rows_free(rows, nr);
+    sv_store_close(st);
+    return v;
+}
+
+static void follow_free(struct follow *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].path);
+        free(v[i].prefix);
+    }
+    free(v);
+}
+
+/* ---- up / apply ---------------------------------------------------------- */
+
+static int do_up(int argc, char **argv, bool detach_default, const char *verb)
+{
+    const struct sv_verb *v = sv_cli_find(verb);
+    static const struct option opts[] = {
+        {"detach", no_argument, NULL, 'd'},
+        {"project-name", required_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    bool detach = detach_default;
+    const char *project = NULL;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+dp:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            detach = true;
+            break;
+        case 'p':
+            project = optarg;
+            break;
+        case 'h':
+            return sv_cli_usage(v, false);
+        default:
+            fprintf(stderr, "servos %s: unknown option \"%s\"\n", verb, argv[optind - 1]);
+            return sv_cli_usage(v, true);
+        }
+    }
+    if (argc - optind > 1)
+        return sv_cli_usage(v, true);
+    const char *file = optind < argc ? argv[optind] : NULL;
+    sv_error_t err = NULL;
+    struct sv_graph *g = NULL;
+    if (sv_load_graph(file, project, &g, &err) < 0)
+        return sv_error_report(&err);
+    char real[4096];
+    if (file && realpath(file, real) == NULL) {
+        sv_graph_free(g);
+        return sv_error_report(&err);
+    }
+    cleanup_free char *stack = sv_xstrdup(g->stack);
+    int lock = lock_stack(stack);
+    int rc = sv_stack_save_request(stack, file ? real : NULL, project, &err);
+    if (rc == 0) {
+        int fd = sv_stack_connect(stack);
+        if (fd >= 0) {
+            rc = sv_stack_request(fd, "up", stdout, &err);
+            close(fd);
+        } else {
+            rc = sv_supervisor_spawn(stack, g, &err);
+            if (rc < 0 && err->status == EBUSY) {
+                sv_error_free(&err);
+                rc = request(stack, "up", &err);
+            }
+        }
+    }
+    sv_graph_free(g);
+    if (lock >= 0)
+        close(lock);
+    if (rc < 0)
+        return sv_error_report(&err);
+    if (detach)
+        return 0;
+
+    /* Attached: stream every replica's output until Ctrl-C, then down. */
+    struct sigaction sa = {.sa_handler = on_interrupt};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    bool colour = isatty(1);
+    size_t n = 0;
+    struct follow *f = follow_list(stack, NULL, &n, colour);
+    for (size_t i = 0; i < n; i++)
+        f[i].off = 0;
+    while (!interrupted) {
+        for (size_t i = 0; i < n; i++)
+            follow_one(&f[i], colour);
+        struct timespec ts = {0, 100 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    follow_free(f, n);
+    fprintf(stderr, "servos: stopping stack %s (Ctrl-C again to kill)\n", stack);
+    pid_t child = fork();
+    if (child == 0) {
+        signal(SIGINT, SIG_DFL);
+        _exit(request(stack, "down", &err) < 0 ? 1 : 0);
+    }
+    int status = 0;
+    while (waitpid(child, &status, 0) < 0) {
+        if (errno != EINTR)
+            break;
+        if (interrupted >= 2) { /* second Ctrl-C: kill every replica now */
+            struct sv_store *st = NULL;
+            struct sv_ctr_row *rows = NULL;
+            size_t nr = 0;
+            if (sv_store_open(&st, &err) == 0 &&
+                sv_store_list_stack(st, stack, &rows, &nr, &err) == 0)
+                for (size_t i = 0; i < nr; i++)
+                    if (sv_pid_alive(rows[i].pid, rows[i].pid_start))
+                        kill(rows[i].pid, SIGKILL);
+            sv_error_free(&err);
+            sv_ctr_rows_free(rows, nr);
+            sv_store_close(st);
+            interrupted = 1;
+        }
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+int sv_cmd_up(int argc, char **argv)
+{
+    return do_up(argc, argv, false, "up");
+}
+
+int sv_cmd_apply(int argc, char **argv)
+{
+    return do_up(argc, argv, true, "apply");
+}
+
+/* ---- down ------------------------------------------------------------------ */
+
+/* Without a supervisor: stop and remove the replicas ourselves. */
+static int down_directly(const char *stack, int64_t grace_ms, sv_error_t *err)
+{
+    struct sv_store *st = NULL;
+    struct sv_ctr_row *rows = NULL;
+    size_t n = 0;
+    if (sv_store_open(&st, err) < 0 || sv_store_list_stack(st, stack, &rows, &n, err) < 0) {
+        sv_store_close(st);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (sv_pid_alive(rows[i].pid, rows[i].pid_start))
+            kill(rows[i].pid, SIGTERM);
+    int64_t waited = 0;
+    for (size_t i = 0; i < n; i++) {
+        while (sv_pid_alive(rows[i].pid, rows[i].pid_start) && waited < grace_ms) {
+            struct timespec ts = {0, 20 * 1000000};
+            nanosleep(&ts, NULL);
+            waited += 20;
+        }
+        if (sv_pid_alive(rows[i].pid, rows[i].pid_start))
+            kill(rows[i].pid, SIGKILL);
+    }
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        for (int t = 0; t < 250 && sv_pid_alive(rows[i].pid, rows[i].pid_start); t++) {
+            struct timespec ts = {0, 20 * 1000000};
+            nanosleep(&ts, NULL);
+        }
+        if (sv_container_remove(st, rows[i].id, err) < 0)
+            rc = -1;
+        cleanup_free char *log = sv_replica_log(stack, rows[i].service, rows[i].replica);
+        unlink(log);
+    }
+    sv_ctr_rows_free(rows, n);
+    sv_store_close(st);
+    return rc;
+}
+
+int sv_cmd_down(int argc, char **argv)
+{
+    const struct sv_verb *v = sv_cli_find("down");
+    static const struct option opts[] = {
+        {"volumes", no_argument, NULL, 'v'},
+        {"timeout", required_argument, NULL, 't'},
+        {"project-name", required_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    bool volumes = false;
+    long timeout = -1;
+    const char *project = NULL;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+vt:p:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'v':
+            volumes = true;
+            break;
+        case 't': {
+            char *end;
+            timeout = strtol(optarg, &end, 10);
+            if (*end || timeout < 0) {
+                fprintf(stderr, "servos down: -t wants whole seconds, got \"%s\"\n", optarg);
+                return 2;
+            }
+            break;
+        }
+        case 'p':
+            project = optarg;
+            break;
+        case 'h':
+            return sv_cli_usage(v, false);
+        default:
+            return sv_cli_usage(v, true);
+        }
+    }
+    if (optind < argc)
+        return sv_cli_usage(v, true);
+    sv_error_t err = NULL;
+    cleanup_free char *stack = NULL;
+    if (select_stack(project, &stack, &err) < 0)
+        return sv_error_report(&err);
+    int lock = lock_stack(stack);
+    char req[64];
+    snprintf(req, sizeof(req), "down\t%ld\t%s", timeout < 0 ? -1 : timeout * 1000,
+             volumes ? "volumes" : "keep");
+    int fd = sv_stack_connect(stack);
+    int rc;
+    if (fd >= 0) {
+        rc = sv_stack_request(fd, req, stdout, &err);
+        close(fd);
+    } else {
+        rc = down_directly(stack, timeout < 0 ? 10000 : timeout * 1000, &err);
+        if (rc == 0 && volumes)
+            rc = sv_stack_remove_volumes(stack, &err);
+    }
+    /* The supervisor leaves when the stack is down; wait for its socket to go. */
+    for (int t = 0; t < 100; t++) {
+        int f2 = sv_stack_connect(stack);
+        if (f2 < 0)
+            break;
+        close(f2);
+        struct timespec ts = {0, 20 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    if (rc == 0) {
+        cleanup_free char *dir = sv_stack_dir(stack);
+        static const char *const files[] = {"request", "sock", "up.lock", "supervisor.lock"};
+        for (size_t i = 0; i < SV_ARRAY_LEN(files); i++) {
+            cleanup_free char *p = sv_xasprintf("%s/%s", dir, files[i]);
+            unlink(p);
+        }
+    }
+    if (lock >= 0)
+        close(lock);
+    return rc < 0 ? sv_error_report(&err) : 0;
+}
+
+/* ---- ps -------------------------------------------------------------------- */
+
+static const char *state_of(const struct sv_ctr_row *r)
+{
+    if (r->status == SV_CTR_RUNNING && sv_pid_alive(r->pid, r->pid_start))
+        return "running";
+    if (r->status == SV_CTR_CREATED)
+        return "created";
+    return "exited";
+}
+
+int sv_cmd_ps(int argc, char **argv)
+{
+    const struct sv_verb *v = sv_cli_find("ps");
+    static const struct option opts[] = {
+        {"format", required_argument, NULL, 'f'},
+        {"project-name", required_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    bool json = false;
+    const char *project = NULL;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+p:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            if (strcmp(optarg, "json") != 0 && strcmp(optarg, "table") != 0) {
+                fprintf(stderr, "servos ps: --format is json or table\n");
+                return 2;
+            }
+            json = strcmp(optarg, "json") == 0;
+            break;
+        case 'p':
+            project = optarg;
+            break;
+        case 'h':
+            return sv_cli_usage(v, false);
+        default:
+            return sv_cli_usage(v, true);
+        }
+    }
+    sv_error_t err = NULL;
+    cleanup_free char *stack = NULL;
+    if (select_stack(project, &stack, &err) < 0 || ensure_supervisor(stack, &err) < 0)
+        return sv_error_report(&err);
+    struct sv_store *st = NULL;
+    struct sv_ctr_row *rows = NULL;
+    size_t n = 0;
+    if (sv_store_open(&st, &err) < 0 || sv_store_list_stack(st, stack, &rows, &n, &err) < 0) {
+        sv_store_close(st);
+        return sv_error_report(&err);
+    }
+    time_t now = time(NULL);
+    if (json)
+        printf("[");
+    else
+        printf("%-24s %-8s %-10s %-10s %-8s %-8s %-9s %-5s %s\n", "SERVICE", "REPLICA", "STATE",
+               "HEALTH", "PID", "UPTIME", "RESTARTS", "EXIT", "PORTS");
+    for (size_t i = 0; i < n; i++) {
+        const struct sv_ctr_row *r = &rows[i];
+        const char *state = state_of(r);
+        bool running = strcmp(state, "running") == 0;
+        long long up = running ? (long long)(now - r->started) : 0;
+        if (json) {
+            char exitj[16] = "null";
+            if (!running && r->status == SV_CTR_EXITED)
+                snprintf(exitj, sizeof(exitj), "%d", r->exit_code);
+            printf("%s\n  {\"service\": \"%s\", \"replica\": %d, \"state\": \"%s\", "
+                   "\"health\": %s%s%s, \"pid\": %d, \"uptime\": %lld, \"restarts\": %d, "
+                   "\"exit_code\": %s, \"oom\": %s, \"ports\": []}",
+                   i ? "," : "", r->service, r->replica, state, r->health[0] ? "\"" : "",
+                   r->health[0] ? r->health : "null", r->health[0] ? "\"" : "",
+                   running ? (int)r->pid : 0, up, r->restarts, exitj, r->oom ? "true" : "false");
+        } else {
+            char exit_s[16] = "-", up_s[16] = "-";
+            if (!running && r->status == SV_CTR_EXITED)
+                snprintf(exit_s, sizeof(exit_s), "%d%s", r->exit_code, r->oom ? "!" : "");
+            if (running)
+                snprintf(up_s, sizeof(up_s), "%llds", up);
+            printf("%-24s %-8d %-10s %-10s %-8d %-8s %-9d %-5s %s\n", r->service, r->replica, state,
+                   r->health[0] ? r->health : "-", running ? (int)r->pid : 0, up_s, r->restarts,
+                   exit_s, "");
+        }
+    }
+    if (json)
+        printf("%s]\n", n ? "\n" : "");
+    sv_ctr_rows_free(rows, n);
+    sv_store_close(st);
+    return 0;
+}
+
+/* ---- scale, restart ---------------------------------------------------------- */
+
+static int simple_request(int argc, char **argv, const char *verb, int want_args,
+                          int (*build)(char **args, char *req, size_t size))
+{
+    const struct sv_verb *v = sv_cli_find(verb);
+    static const struct option opts[] = {
+        {"project-name", required_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *project = NULL;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+p:h", opts, NULL)) != -1) {
+        if (c == 'p')
+            project = optarg;
+        else
+            return sv_cli_usage(v, c != 'h');
+    }
+    if (argc - optind != want_args)
+        return sv_cli_usage(v, true);
+    char req[512];
+    if (build(argv + optind, req, sizeof(req)) < 0)
+        return 2;
+    sv_error_t err = NULL;
+    cleanup_free char *stack = NULL;
+    if (select_stack(project, &stack, &err) < 0 || ensure_supervisor(stack, &err) < 0 ||
+        request(stack, req, &err) < 0)
+        return sv_error_report(&err);
+    return 0;
+}
+
+static int build_scale(char **args, char *req, size_t size)
+{
+    const char *eq = strchr(args[0], '=');
+    char *end;
+    long n = eq ? strtol(eq + 1, &end, 10) : -1;
+    if (eq == NULL || eq == args[0] || *end || eq[1] == '\0' || n < 0 || n > 1000) {
+        fprintf(stderr, "servos scale: expected SERVICE=N (0 to 1000), got \"%s\"\n", args[0]);
+        return -1;
+    }
+    snprintf(req, size, "scale\t%.*s\t%ld", (int)(eq - args[0]), args[0], n);
+    return 0;
+}
+
+static int build_restart(char **args, char *req, size_t size)
+{
+    snprintf(req, size, "restart\t%s", args[0]);
+    return 0;
+}
+
+int sv_cmd_scale(int argc, char **argv)
+{
+    return simple_request(argc, argv, "scale", 1, build_scale);
+}
+
+int sv_cmd_restart(int argc, char **argv)
+{
+    return simple_request(argc, argv, "restart", 1, build_restart);
+}
+
+/* ---- logs and exec of a stack's services -------------------------------------- */
+
+int sv_stack_logs(const char *project, const char *only, bool follow, long tail)
+{
+    sv_error_t err = NULL;
+    cleanup_free char *stack = NULL;
+    if (select_stack(project, &stack, &err) < 0 || ensure_supervisor(stack, &err) < 0)
+        return sv_error_report(&err);
+    size_t n = 0;
+    bool colour = isatty(1);
+    struct follow *f = follow_list(stack, only, &n, colour);
+    if (n == 0) {
+        follow_free(f, n);
+        fprintf(stderr, "servos: %s%s%s has no replicas\n", only ? "service " : "stack ",
+                only ? only : stack, only ? "" : "");
+        return 1;
+    }
+    for (size_t i = 0; i < n && tail >= 0; i++) {
+        /* Start tail lines before the end. */
+        int fd = open(f[i].path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        off_t end = lseek(fd, 0, SEEK_END), pos = end;
+        long lines = 0;
+        char ch;
+        while (pos > 0 && lines <= tail) {
+            pos--;
+            if (pread(fd, &ch, 1, pos) == 1 && ch == '\n' && pos != end - 1)
+                lines++;
+        }
+        f[i].off = lines > tail ? pos + 1 : 0;
+        close(fd);
+    }
+    struct sigaction sa = {.sa_handler = on_interrupt};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    do {
+        for (size_t i = 0; i < n; i++)
+            follow_one(&f[i], colour);
+        if (follow) {
+            struct timespec ts = {0, 100 * 1000000};
+            nanosleep(&ts, NULL);
+        }
+    } while (follow && !interrupted);
+    follow_free(f, n);
+    return 0;
+}
+
+/* SERVICE or SERVICE-N of the selected stack as a container name. */
+char *sv_stack_replica_ref(const char *project, const char *ref)
+{
+    sv_error_t err = NULL;
+    cleanup_free char *stack = NULL;
+    if (select_stack(project, &stack, &err) < 0) {
+        sv_error_free(&err);
+        return NULL;
+    }
+    const char *dash = strrchr(ref, '-');
+    char *endp = NULL;
+    if (dash && dash[1] && (strtol(dash + 1, &endp, 10), *endp == '\0'))
+        return sv_xasprintf("%s-%s", stack, ref);
+    return sv_xasprintf("%s-%s-1", stack, ref);
+}

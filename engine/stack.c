@@ -1,0 +1,249 @@
+#include "stack.h"
+
+#include "rootfs.h"
+#include "store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static int mkdir_parents(const char *path)
+{
+    cleanup_free char *p = sv_xstrdup(path);
+    for (char *s = p + 1; *s; s++)
+        if (*s == '/') {
+            *s = '\0';
+            mkdir(p, 0711);
+            *s = '/';
+        }
+    return mkdir(p, 0711) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+char *sv_stack_dir(const char *stack)
+{
+    char *d = sv_xasprintf("%s/stacks/%s", sv_state_root(), stack);
+    mkdir_parents(d);
+    return d;
+}
+
+char *sv_replica_name(const char *stack, const char *service, int n)
+{
+    return sv_xasprintf("%s-%s-%d", stack, service, n);
+}
+
+char *sv_replica_log(const char *stack, const char *service, int n)
+{
+    cleanup_free char *d = sv_stack_dir(stack);
+    cleanup_free char *logs = sv_xasprintf("%s/logs", d);
+    mkdir(logs, 0700);
+    return sv_xasprintf("%s/%s-%d.log", logs, service, n);
+}
+
+void sv_service_hash_hex(const struct sv_service *s, char out[17])
+{
+    snprintf(out, 17, "%016llx", (unsigned long long)sv_service_hash(s));
+}
+
+char *sv_volume_dir(const char *stack, const char *name)
+{
+    return sv_xasprintf("%s/volumes/%s_%s", sv_state_root(), stack, name);
+}
+
+/* Container root must own a new named volume (it is an unprivileged uid). */
+static int make_volume(const char *dir, const struct sv_service *s, sv_error_t *err)
+{
+    if (access(dir, F_OK) == 0)
+        return 0;
+    cleanup_free char *parent = sv_dirname(dir);
+    if (mkdir_parents(parent) < 0)
+        return sv_error(err, errno, "cannot create %s", parent);
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+        return sv_error(err, errno, "cannot create volume %s", dir);
+    if (strcmp(s->userns, "host") != 0) {
+        struct sv_idmap map;
+        if (sv_userns_range(&map, err) < 0)
+            return -1;
+        if (chown(dir, map.uid_base, map.gid_base) < 0)
+            return sv_error(err, errno, "cannot hand volume %s to container root", dir);
+    }
+    return 0;
+}
+
+static char **argv_join(const char *const *a, const char *const *b)
+{
+    size_t n = 0, k = 0;
+    for (const char *const *p = a; p && *p; p++)
+        n++;
+    for (const char *const *p = b; p && *p; p++)
+        n++;
+    char **v = sv_xcalloc(n + 1, sizeof(*v));
+    for (const char *const *p = a; p && *p; p++)
+        v[k++] = (char *)*p;
+    for (const char *const *p = b; p && *p; p++)
+        v[k++] = (char *)*p;
+    return v;
+}
+
+int sv_stack_spec(const struct sv_graph *g, const struct sv_service *s, int n,
+                  struct sv_run_spec *spec, sv_error_t *err)
+{
+    memset(spec, 0, sizeof(*spec));
+    spec->stack = g->stack;
+    spec->service = s->name;
+    spec->replica = n;
+    spec->image = s->image;
+    spec->argv = argv_join(s->entrypoint, s->command);
+    if (spec->argv[0] == NULL) {
+        free(spec->argv);
+        spec->argv = NULL;
+        return sv_error(err, EINVAL, "%s: service \"%s\" has no command", s->where, s->name);
+    }
+    spec->env = sv_xcalloc(s->n_env + 1, sizeof(char *));
+    for (size_t i = 0; i < s->n_env; i++)
+        spec->env[i] = sv_xasprintf("%s=%s", s->env[i].key, s->env[i].value);
+    spec->workdir = s->working_dir;
+    spec->user = s->user;
+    spec->limits = (struct sv_limits){s->memory, s->cpus, s->pids};
+    spec->cap_add = s->cap_add;
+    spec->cap_drop = s->cap_drop;
+    spec->read_only = s->read_only;
+    spec->userns_host = strcmp(s->userns, "host") == 0;
+    /* Until stack networks exist, "stack" means a network namespace of the
+     * replica's own with loopback only, as "none". */
+    spec->network = strcmp(s->network, "host") == 0 ? SV_NET_HOST : SV_NET_NONE;
+    spec->binds = sv_xcalloc(s->n_mounts + 1, sizeof(*spec->binds));
+    for (size_t i = 0; i < s->n_mounts; i++) {
+        const struct sv_mount *m = &s->mounts[i];
+        struct sv_bind *b = &spec->binds[spec->n_binds++];
+        b->target = (char *)m->target;
+        b->read_only = m->read_only;
+        b->idmap_fd = -1;
+        if (m->type == SV_MOUNT_TMPFS) {
+            b->tmpfs = true;
+            b->source = m->options ? sv_xstrdup(m->options) : NULL;
+        } else if (m->type == SV_MOUNT_VOLUME) {
+            b->source = m->source ? sv_volume_dir(g->stack, m->source)
+                                  : sv_xasprintf("%s/volumes/%s_anon_%s_%d_%zu", sv_state_root(),
+                                                 g->stack, s->name, n, i);
+            if (make_volume(b->source, s, err) < 0) {
+                sv_stack_spec_free(spec);
+                return -1;
+            }
+        } else {
+            b->source = sv_xstrdup(m->source);
+        }
+    }
+    return 0;
+}
+
+void sv_stack_spec_free(struct sv_run_spec *spec)
+{
+    for (size_t i = 0; spec->env && spec->env[i]; i++)
+        free(spec->env[i]);
+    free(spec->env);
+    free(spec->argv);
+    for (size_t i = 0; i < spec->n_binds; i++)
+        free(spec->binds[i].source);
+    free(spec->binds);
+    memset(spec, 0, sizeof(*spec));
+}
+
+int sv_stack_remove_volumes(const char *stack, sv_error_t *err)
+{
+    cleanup_free char *dir = sv_xasprintf("%s/volumes", sv_state_root());
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return 0;
+    cleanup_free char *prefix = sv_xasprintf("%s_", stack);
+    size_t pl = strlen(prefix);
+    struct dirent *e;
+    int rc = 0;
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, prefix, pl) != 0)
+            continue;
+        cleanup_free char *p = sv_xasprintf("%s/%s", dir, e->d_name);
+        if (sv_rmtree(p, err) < 0)
+            rc = -1;
+    }
+    closedir(d);
+    return rc;
+}
+
+char *sv_stack_socket(const char *stack)
+{
+    cleanup_free char *d = sv_stack_dir(stack);
+    return sv_xasprintf("%s/sock", d);
+}
+
+int sv_stack_connect(const char *stack)
+{
+    cleanup_free char *path = sv_stack_socket(stack);
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(addr.sun_path))
+        return -1;
+    strcpy(addr.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int sv_stack_request(int fd, const char *request, FILE *out, sv_error_t *err)
+{
+    size_t n = strlen(request);
+    if (write(fd, request, n) != (ssize_t)n || write(fd, "\n", 1) != 1)
+        return sv_error(err, errno, "talking to the stack's supervisor");
+    FILE *f = fdopen(dup(fd), "r");
+    if (f == NULL)
+        return sv_error(err, errno, "fdopen");
+    char *line = NULL;
+    size_t cap = 0;
+    int rc = sv_error(err, 0, "the stack's supervisor closed the connection");
+    while (getline(&line, &cap, f) > 0) {
+        line[strcspn(line, "\n")] = '\0';
+        if (strcmp(line, "ok") == 0) {
+            sv_error_free(err);
+            rc = 0;
+            break;
+        }
+        if (strncmp(line, "error: ", 7) == 0) {
+            sv_error_free(err);
+            rc = sv_error(err, 0, "%s", line + 7);
+            break;
+        }
+        if (out)
+            fprintf(out, "%s\n", line);
+    }
+    free(line);
+    fclose(f);
+    return rc;
+}
+
+int sv_stack_save_request(const char *stack, const char *path, const char *project, sv_error_t *err)
+{
+    cleanup_free char *dir = sv_stack_dir(stack);
+    cleanup_free char *tmp = sv_xasprintf("%s/request.tmp", dir);
+    cleanup_free char *final = sv_xasprintf("%s/request", dir);
+    char cwd[4096];
+    if (getcwd(cwd, sizeof(cwd)) == NULL)
+        return sv_error(err, errno, "getcwd");
+    FILE *f = fopen(tmp, "we");
+    if (f == NULL)
+        return sv_error(err, errno, "cannot write %s", tmp);
+    fprintf(f, "%s%c%s%c%s%c", path ? path : "", 0, project ? project : "", 0, cwd, 0);
+    extern char **environ;
+    for (char **e = environ; e && *e; e++)
+        fprintf(f, "%s%c", *e, 0);
+    if (fclose(f) != 0 || rename(tmp, final) < 0)
+        return sv_error(err, errno, "cannot write %s", final);
+    return 0;
+}

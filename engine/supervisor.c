@@ -1,0 +1,911 @@
+/* The supervisor: one detached process per stack that owns its replicas.
+ * It reconciles the graph (create what is missing, recreate what changed,
+ * remove what is gone, in dependency order), restarts replicas by policy
+ * with back-off, runs health checks inside them, rotates their logs, and
+ * answers the CLI on a unix socket. Replicas are its direct children, so
+ * their exit codes are exact; after a crash, a new supervisor re-adopts the
+ * replicas that still run through pidfds (their exit codes are then
+ * unknown). Single-threaded: one epoll loop. */
+#include "../manifests/load.h"
+#include "stack.h"
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+enum rstate { R_RUNNING, R_EXITED, R_BACKOFF };
+enum health { H_NONE, H_STARTING, H_HEALTHY, H_UNHEALTHY };
+static const char *const health_names[] = {"", "starting", "healthy", "unhealthy"};
+
+struct replica {
+    const struct sv_service *svc; /* in the graph it was last reconciled with */
+    char *service;
+    int n;
+    char id[65];
+    char hash[17];
+    pid_t pid;
+    int pidfd; /* adopted replicas only: not our children */
+    enum rstate state;
+    int exit_code; /* -1: unknown (adopted) */
+    int restarts;
+    int64_t started_ms, next_start_ms;
+    enum health health;
+    int health_fails;
+    int64_t next_check_ms, check_deadline_ms;
+    pid_t check_pid;
+    struct sv_cgroup cg;
+    bool stopping;
+};
+
+struct sup {
+    char *stack;
+    struct sv_graph *g;
+    struct sv_store *st;
+    struct replica **r;
+    size_t n;
+    int lfd, sfd, tfd, ep;
+    int null_fd;
+    bool exiting;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void logf_(const char *fmt, ...)
+{
+    time_t t = time(NULL);
+    char ts[32];
+    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", localtime(&t));
+    fprintf(stderr, "%s ", ts);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    fflush(stderr);
+}
+
+/* ---- replicas ------------------------------------------------------------ */
+
+static struct replica *find(struct sup *S, const char *service, int n)
+{
+    for (size_t i = 0; i < S->n; i++)
+        if (S->r[i]->n == n && strcmp(S->r[i]->service, service) == 0)
+            return S->r[i];
+    return NULL;
+}
+
+static struct replica *add(struct sup *S, const char *service, int n)
+{
+    struct replica *r = sv_xcalloc(1, sizeof(*r));
+    r->service = sv_xstrdup(service);
+    r->n = n;
+    r->pidfd = -1;
+    r->state = R_EXITED;
+    S->r = sv_xrealloc(S->r, (S->n + 1) * sizeof(*S->r));
+    S->r[S->n++] = r;
+    return r;
+}
+
+static void drop(struct sup *S, struct replica *r)
+{
+    for (size_t i = 0; i < S->n; i++)
+        if (S->r[i] == r) {
+            memmove(&S->r[i], &S->r[i + 1], (S->n - i - 1) * sizeof(*S->r));
+            S->n--;
+            break;
+        }
+    if (r->pidfd >= 0) {
+        epoll_ctl(S->ep, EPOLL_CTL_DEL, r->pidfd, NULL);
+        close(r->pidfd);
+    }
+    sv_cgroup_clear(&r->cg);
+    free(r->service);
+    free(r);
+}
+
+static void report(sv_error_t *err)
+{
+    if (*err) {
+        logf_("%s", (*err)->msg);
+        sv_error_free(err);
+    }
+}
+
+static int start_replica(struct sup *S, struct replica *r, sv_error_t *err)
+{
+    struct sv_run_spec spec;
+    if (sv_stack_spec(S->g, r->svc, r->n, &spec, err) < 0)
+        return -1;
+    cleanup_free char *name = sv_replica_name(S->stack, r->service, r->n);
+    cleanup_free char *host = sv_xasprintf("%s-%d", r->service, r->n);
+    spec.name = name;
+    spec.hostname = r->svc->hostname ? r->svc->hostname : host;
+    sv_service_hash_hex(r->svc, r->hash);
+    spec.hash = r->hash;
+    /* A previous incarnation under this name (exited) goes first. */
+    struct sv_ctr_row old;
+    sv_error_t e = NULL;
+    if (sv_store_find(S->st, name, &old, &e) == 0) {
+        sv_container_remove(S->st, old.id, &e);
+        report(&e);
+        sv_ctr_row_clear(&old);
+    }
+    sv_error_free(&e);
+    struct sv_container *c = NULL;
+    int rc = sv_container_create(S->st, &spec, &c, err);
+    sv_stack_spec_free(&spec);
+    if (rc < 0)
+        return -1;
+    cleanup_free char *logpath = sv_replica_log(S->stack, r->service, r->n);
+    int log = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (log < 0) {
+        sv_error(err, errno, "cannot open %s", logpath);
+        sv_container_remove(S->st, c->id, NULL);
+        sv_container_free(c);
+        return -1;
+    }
+    int fds[3] = {S->null_fd, log, log}, exec_status = 0;
+    rc = sv_container_start(S->st, c, fds, &exec_status, err);
+    close(log);
+    if (rc < 0) {
+        sv_container_remove(S->st, c->id, NULL);
+        sv_container_free(c);
+        return -1;
+    }
+    memcpy(r->id, c->id, sizeof(r->id));
+    r->pid = c->pid;
+    r->state = R_RUNNING;
+    r->stopping = false;
+    r->exit_code = 0;
+    r->started_ms = now_ms();
+    r->cg = c->cg;
+    memset(&c->cg, 0, sizeof(c->cg));
+    sv_container_free(c);
+    const struct sv_health *h = r->svc->health;
+    r->health = h ? H_STARTING : H_NONE;
+    r->health_fails = 0;
+    r->next_check_ms = r->started_ms + (h ? (h->interval_ms < 100 ? 100 : h->interval_ms) : 0);
+    if (h) {
+        sv_store_set_health(S->st, r->id, "starting", &e);
+        report(&e);
+    }
+    logf_("started %s (pid %d)", name, (int)r->pid);
+    return 0;
+}
+
+/* An init process ended: record it, then let the policy decide. */
+static void replica_exited(struct sup *S, struct replica *r, int code)
+{
+    bool oom = sv_cgroup_oom_killed(&r->cg);
+    sv_error_t e = NULL;
+    sv_cgroup_destroy(&r->cg, &e);
+    report(&e);
+    r->state = R_EXITED;
+    r->exit_code = code;
+    r->pid = 0;
+    if (r->pidfd >= 0) {
+        epoll_ctl(S->ep, EPOLL_CTL_DEL, r->pidfd, NULL);
+        close(r->pidfd);
+        r->pidfd = -1;
+    }
+    sv_store_set_exited(S->st, r->id, code < 0 ? 255 : code, oom, &e);
+    report(&e);
+    logf_("%s-%d exited (%d%s)", r->service, r->n, code, oom ? ", OOM killed" : "");
+    if (r->stopping || S->exiting || r->svc == NULL)
+        return;
+    enum sv_restart_policy p = r->svc->restart;
+    bool again = p == SV_RESTART_ALWAYS || p == SV_RESTART_UNLESS_STOPPED ||
+                 (p == SV_RESTART_ON_FAILURE && code != 0 &&
+                  (r->svc->restart_max <= 0 || r->restarts < r->svc->restart_max));
+    if (!again)
+        return;
+    /* Back-off: 100 ms doubling to 10 s; a replica that ran 10 s starts over. */
+    int64_t ran = now_ms() - r->started_ms;
+    int shift = ran > 10000 ? 0 : (r->restarts < 7 ? r->restarts : 7);
+    int64_t delay = 100LL << shift;
+    r->state = R_BACKOFF;
+    r->next_start_ms = now_ms() + (delay > 10000 ? 10000 : delay);
+}
+
+static void reap(struct sup *S)
+{
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        for (size_t i = 0; i < S->n; i++) {
+            struct replica *r = S->r[i];
+            if (r->check_pid == pid) {
+                r->check_pid = 0;
+                enum health before = r->health;
+                if (code == 0) {
+                    r->health = H_HEALTHY;
+                    r->health_fails = 0;
+                } else if (++r->health_fails >=
+                               (r->svc->health->retries > 0 ? r->svc->health->retries : 3) &&
+                           now_ms() - r->started_ms >= r->svc->health->start_period_ms) {
+                    r->health = H_UNHEALTHY;
+                }
+                if (r->health != before) {
+                    sv_error_t e = NULL;
+                    sv_store_set_health(S->st, r->id, health_names[r->health], &e);
+                    report(&e);
+                }
+                break;
+            }
+            if (r->pid == pid && r->pidfd < 0) {
+                replica_exited(S, r, code);
+                break;
+            }
+        }
+    }
+}
+
+/* Run the health check inside the replica: a child of ours that joins the
+ * container (as `servos exec` does) and exits with the check's status. */
+static void health_check(struct sup *S, struct replica *r)
+{
+    const struct sv_health *h = r->svc->health;
+    struct sv_ctr_row row;
+    sv_error_t e = NULL;
+    if (sv_store_find(S->st, r->id, &row, &e) < 0) {
+        report(&e);
+        return;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(S->null_fd, 0);
+        dup2(S->null_fd, 1);
+        dup2(S->null_fd, 2);
+        int code = 1;
+        if (sv_container_exec(&row, (char **)h->test, &code, &e) < 0)
+            code = code ? code : 1;
+        _exit(code);
+    }
+    sv_ctr_row_clear(&row);
+    if (pid > 0) {
+        r->check_pid = pid;
+        r->check_deadline_ms = now_ms() + (h->timeout_ms > 0 ? h->timeout_ms : 30000);
+    }
+    r->next_check_ms = now_ms() + (h->interval_ms > 0 ? h->interval_ms : 30000);
+}
+
+/* Keep each log under 10 MB: copy to .1, then truncate (the container
+ * writes with O_APPEND, so it continues at the new end). */
+static void rotate_logs(struct sup *S)
+{
+    for (size_t i = 0; i < S->n; i++) {
+        cleanup_free char *p = sv_replica_log(S->stack, S->r[i]->service, S->r[i]->n);
+        struct stat st;
+        if (stat(p, &st) < 0 || st.st_size < (10 << 20))
+            continue;
+        cleanup_free char *old = sv_xasprintf("%s.1", p);
+        int in = open(p, O_RDONLY | O_CLOEXEC),
+            out = open(old, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (in >= 0 && out >= 0) {
+            char buf[65536];
+            ssize_t n;
+            while ((n = read(in, buf, sizeof(buf))) > 0)
+                if (write(out, buf, (size_t)n) != n)
+                    break;
+            if (truncate(p, 0) < 0)
+                logf_("cannot truncate %s", p);
+        }
+        if (in >= 0)
+            close(in);
+        if (out >= 0)
+            close(out);
+    }
+}
+
+static void tick(struct sup *S)
+{
+    int64_t now = now_ms();
+    for (size_t i = 0; i < S->n; i++) {
+        struct replica *r = S->r[i];
+        if (r->check_pid > 0 && now > r->check_deadline_ms)
+            kill(r->check_pid, SIGKILL); /* a timed-out check counts as failed */
+        if (r->state == R_RUNNING && r->svc && r->svc->health && r->check_pid == 0 &&
+            now >= r->next_check_ms)
+            health_check(S, r);
+        if (r->state == R_BACKOFF && now >= r->next_start_ms && !S->exiting) {
+            sv_error_t e = NULL;
+            r->restarts++;
+            if (start_replica(S, r, &e) < 0) {
+                report(&e);
+                r->state = R_EXITED;
+            } else {
+                sv_store_set_restarts(S->st, r->id, r->restarts, &e);
+                report(&e);
+            }
+        }
+    }
+    static int64_t last_rotate;
+    if (now - last_rotate > 5000) {
+        last_rotate = now;
+        rotate_logs(S);
+    }
+}
+
+/* Handle events for up to ms milliseconds (0: what is ready). */
+static void pump(struct sup *S, int ms)
+{
+    struct epoll_event ev[16];
+    int n = epoll_wait(S->ep, ev, 16, ms);
+    for (int i = 0; i < n; i++) {
+        int fd = ev[i].data.fd;
+        if (fd == S->sfd) {
+            struct signalfd_siginfo si;
+            while (read(S->sfd, &si, sizeof(si)) == sizeof(si)) {
+                if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+                    S->exiting = true;
+            }
+            reap(S);
+        } else if (fd == S->tfd) {
+            uint64_t x;
+            if (read(S->tfd, &x, sizeof(x)) < 0) {
+                /* spurious */
+            }
+            tick(S);
+        } else if (fd != S->lfd) {
+            for (size_t k = 0; k < S->n; k++)
+                if (S->r[k]->pidfd == fd) { /* an adopted replica ended */
+                    replica_exited(S, S->r[k], -1);
+                    break;
+                }
+        }
+    }
+}
+
+/* ---- stopping ------------------------------------------------------------ */
+
+static void stop_replica(struct sup *S, struct replica *r, int64_t grace_ms)
+{
+    if (r->state != R_RUNNING || r->pid <= 0) {
+        r->state = R_EXITED;
+        return;
+    }
+    r->stopping = true;
+    int sig = r->svc && r->svc->stop_signal ? r->svc->stop_signal : SIGTERM;
+    kill(r->pid, sig);
+    int64_t end = now_ms() + grace_ms;
+    while (r->state == R_RUNNING && now_ms() < end)
+        pump(S, 20);
+    if (r->state == R_RUNNING) {
+        kill(r->pid, SIGKILL);
+        end = now_ms() + 5000;
+        while (r->state == R_RUNNING && now_ms() < end)
+            pump(S, 20);
+    }
+}
+
+static int64_t grace_of(const struct replica *r, int64_t override_ms)
+{
+    if (override_ms >= 0)
+        return override_ms;
+    return r->svc && r->svc->stop_grace_ms >= 0 ? r->svc->stop_grace_ms : 10000;
+}
+
+static void remove_replica(struct sup *S, struct replica *r, int64_t grace_override)
+{
+    stop_replica(S, r, grace_of(r, grace_override));
+    sv_error_t e = NULL;
+    if (r->id[0] && sv_container_remove(S->st, r->id, &e) < 0)
+        report(&e);
+    cleanup_free char *log = sv_replica_log(S->stack, r->service, r->n);
+    unlink(log);
+    cleanup_free char *log1 = sv_xasprintf("%s.1", log);
+    unlink(log1);
+    logf_("removed %s-%d", r->service, r->n);
+    drop(S, r);
+}
+
+/* Dependants first: reverse of the start order. */
+static int dep_depth(const struct sv_graph *g, const struct sv_service *s, int guard)
+{
+    int d = 0;
+    for (size_t i = 0; s && i < s->n_deps && guard < 64; i++) {
+        int k = 1 + dep_depth(g, sv_graph_find(g, s->deps[i].service), guard + 1);
+        d = k > d ? k : d;
+    }
+    return d;
+}
+
+static void down_all(struct sup *S, int64_t grace_override)
+{
+    while (S->n > 0) {
+        size_t pick = 0;
+        int best = -1;
+        for (size_t i = 0; i < S->n; i++) {
+            int d = S->g ? dep_depth(S->g, S->r[i]->svc, 0) : 0;
+            if (d > best) {
+                best = d;
+                pick = i;
+            }
+        }
+        remove_replica(S, S->r[pick], grace_override);
+    }
+}
+
+/* ---- reconcile ----------------------------------------------------------- */
+
+static bool dep_ready(struct sup *S, const struct sv_dep *d, bool *failed)
+{
+    const struct sv_service *t = sv_graph_find(S->g, d->service);
+    int want = t ? t->replicas : 0;
+    int ok = 0;
+    for (size_t i = 0; i < S->n; i++) {
+        struct replica *r = S->r[i];
+        if (strcmp(r->service, d->service) != 0)
+            continue;
+        switch (d->condition) {
+        case SV_DEP_STARTED:
+            ok += r->state == R_RUNNING;
+            break;
+        case SV_DEP_HEALTHY:
+            ok += r->state == R_RUNNING && (r->health == H_HEALTHY || !t->health);
+            *failed |= r->health == H_UNHEALTHY;
+            break;
+        case SV_DEP_COMPLETED:
+            ok += r->state == R_EXITED && r->exit_code == 0;
+            *failed |= r->state == R_EXITED && r->exit_code != 0;
+            break;
+        }
+    }
+    return ok >= want;
+}
+
+static int64_t dep_bound_ms(struct sup *S, const struct sv_dep *d)
+{
+    const struct sv_service *t = sv_graph_find(S->g, d->service);
+    if (d->condition == SV_DEP_COMPLETED)
+        return 600000;
+    if (d->condition == SV_DEP_HEALTHY && t && t->health) {
+        const struct sv_health *h = t->health;
+        int64_t iv = h->interval_ms > 0 ? h->interval_ms : 30000;
+        int64_t to = h->timeout_ms > 0 ? h->timeout_ms : 30000;
+        int64_t b = h->start_period_ms + (iv + to) * ((h->retries > 0 ? h->retries : 3) + 1);
+        return b < 10000 ? 10000 : b;
+    }
+    return 30000;
+}
+
+/* Create, recreate (one replica at a time) or keep each replica of s. */
+static int converge_service(struct sup *S, const struct sv_service *s, sv_error_t *err)
+{
+    char hash[17];
+    sv_service_hash_hex(s, hash);
+    for (int n = 1; n <= s->replicas; n++) {
+        struct replica *r = find(S, s->name, n);
+        if (r && strcmp(r->hash, hash) == 0) {
+            r->svc = s;
+            if (r->state == R_EXITED && r->exit_code != 0 && s->restart != SV_RESTART_NO &&
+                r->id[0] == '\0')
+                r->state = R_BACKOFF;
+            continue;
+        }
+        if (r) {
+            logf_("%s-%d changed: recreating", s->name, n);
+            remove_replica(S, r, -1);
+        }
+        r = add(S, s->name, n);
+        r->svc = s;
+        if (start_replica(S, r, err) < 0) {
+            drop(S, r);
+            return sv_error_wrap(err, "service \"%s\"", s->name);
+        }
+    }
+    return 0;
+}
+
+static int reconcile(struct sup *S, struct sv_graph *g, sv_error_t *err)
+{
+    S->g = g;
+    /* Gone: services no longer declared, replicas above the count. */
+    for (size_t i = 0; i < S->n;) {
+        struct replica *r = S->r[i];
+        const struct sv_service *s = sv_graph_find(g, r->service);
+        if (s == NULL || r->n > s->replicas) {
+            remove_replica(S, r, -1);
+            continue;
+        }
+        r->svc = s;
+        i++;
+    }
+    /* Start in waves: every service whose dependencies are met. */
+    size_t left = g->n_services;
+    bool *done = sv_xcalloc(g->n_services + 1, sizeof(bool));
+    int rc = 0;
+    int64_t wave_start = now_ms();
+    while (left > 0 && rc == 0) {
+        bool progress = false;
+        for (size_t i = 0; i < g->n_services && rc == 0; i++) {
+            const struct sv_service *s = &g->services[i];
+            if (done[i])
+                continue;
+            bool ready = true;
+            for (size_t k = 0; k < s->n_deps && ready; k++) {
+                bool failed = false;
+                ready = dep_ready(S, &s->deps[k], &failed);
+                if (!ready && (failed || now_ms() - wave_start > dep_bound_ms(S, &s->deps[k])))
+                    rc = sv_error(err, 0, "service \"%s\": dependency \"%s\" did not become %s%s",
+                                  s->name, s->deps[k].service,
+                                  sv_dep_condition_name(s->deps[k].condition),
+                                  failed ? "" : " in time");
+            }
+            if (rc == 0 && ready) {
+                rc = converge_service(S, s, err);
+                done[i] = true;
+                left--;
+                progress = true;
+            }
+        }
+        if (!progress && rc == 0)
+            pump(S, 50);
+        else
+            wave_start = progress ? now_ms() : wave_start;
+    }
+    free(done);
+    return rc;
+}
+
+/* ---- adoption -------------------------------------------------------------- */
+
+static void adopt(struct sup *S)
+{
+    struct sv_ctr_row *rows;
+    size_t n;
+    sv_error_t e = NULL;
+    if (sv_store_list_stack(S->st, S->stack, &rows, &n, &e) < 0) {
+        report(&e);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct sv_ctr_row *row = &rows[i];
+        if (row->service == NULL || find(S, row->service, row->replica))
+            continue;
+        struct replica *r = add(S, row->service, row->replica);
+        memcpy(r->id, row->id, sizeof(r->id));
+        snprintf(r->hash, sizeof(r->hash), "%s", row->hash);
+        r->restarts = row->restarts;
+        r->exit_code = row->exit_code;
+        r->health = strcmp(row->health, "healthy") == 0     ? H_HEALTHY
+                    : strcmp(row->health, "unhealthy") == 0 ? H_UNHEALTHY
+                    : row->health[0]                        ? H_STARTING
+                                                            : H_NONE;
+        sv_cgroup_init(&r->cg, r->id, &e);
+        report(&e);
+        if (row->status == SV_CTR_RUNNING && sv_pid_alive(row->pid, row->pid_start)) {
+            r->pidfd = (int)syscall(SYS_pidfd_open, row->pid, 0);
+            if (r->pidfd >= 0) {
+                r->pid = row->pid;
+                r->state = R_RUNNING;
+                r->started_ms = now_ms() - 1000 * (time(NULL) - row->started);
+                struct epoll_event ev = {.events = EPOLLIN, .data.fd = r->pidfd};
+                epoll_ctl(S->ep, EPOLL_CTL_ADD, r->pidfd, &ev);
+                logf_("adopted %s (pid %d)", row->name, (int)row->pid);
+                continue;
+            }
+        }
+        r->state = R_EXITED;
+        if (row->status == SV_CTR_RUNNING) { /* died while nobody watched */
+            sv_store_set_exited(S->st, r->id, 255, false, &e);
+            report(&e);
+            r->exit_code = -1;
+        }
+    }
+    sv_ctr_rows_free(rows, n);
+}
+
+/* ---- requests -------------------------------------------------------------- */
+
+static void reply(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void reply(int fd, const char *fmt, ...)
+{
+    char buf[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if (n > (int)sizeof(buf) - 2)
+        n = (int)sizeof(buf) - 2;
+    buf[n++] = '\n';
+    if (write(fd, buf, (size_t)n) < 0) {
+        /* the CLI went away; nothing to tell */
+    }
+}
+
+static void reply_err(int fd, sv_error_t *err)
+{
+    reply(fd, "error: %s", *err ? (*err)->msg : "failed");
+    report(err);
+}
+
+/* Re-evaluate the request saved by the CLI (file, project, cwd, env). */
+static int load_request(const char *stack, struct sv_graph **g, sv_error_t *err)
+{
+    cleanup_free char *dir = sv_stack_dir(stack);
+    cleanup_free char *path = sv_xasprintf("%s/request", dir);
+    char *buf = NULL;
+    size_t len = 0;
+    if (sv_read_file(path, 1 << 20, &buf, &len, err) < 0)
+        return -1;
+    /* path \0 project \0 cwd \0 env... (NUL-separated) */
+    const char *f[3];
+    size_t k = 0, i = 0;
+    for (; k < 3 && i < len; k++) {
+        f[k] = buf + i;
+        i += strlen(buf + i) + 1;
+    }
+    if (k < 3) {
+        free(buf);
+        return sv_error(err, EINVAL, "%s is damaged", path);
+    }
+    char **env = NULL;
+    size_t n = 0;
+    while (i < len) {
+        env = sv_xrealloc(env, (n + 2) * sizeof(*env));
+        env[n++] = buf + i;
+        env[n] = NULL;
+        i += strlen(buf + i) + 1;
+    }
+    extern char **environ;
+    char **saved = environ;
+    environ = env ? env : (char *[]){NULL};
+    int rc = -1;
+    if (chdir(f[2]) < 0)
+        sv_error(err, errno, "cannot enter %s", f[2]);
+    else
+        rc = sv_load_graph(*f[0] ? f[0] : NULL, *f[1] ? f[1] : NULL, g, err);
+    environ = saved;
+    if (chdir("/") < 0) {
+        /* stays where it was */
+    }
+    free(env);
+    free(buf);
+    return rc;
+}
+
+static void handle(struct sup *S, int fd, char *line)
+{
+    char *argv[8] = {0};
+    int argc = 0;
+    for (char *save = NULL, *p = strtok_r(line, "\t", &save); p && argc < 8;
+         p = strtok_r(NULL, "\t", &save))
+        argv[argc++] = p;
+    sv_error_t err = NULL;
+    if (argc == 0) {
+        reply(fd, "error: empty request");
+    } else if (strcmp(argv[0], "ping") == 0) {
+        reply(fd, "ok");
+    } else if (strcmp(argv[0], "up") == 0) {
+        struct sv_graph *g = NULL;
+        if (load_request(S->stack, &g, &err) < 0 || reconcile(S, g, &err) < 0)
+            reply_err(fd, &err);
+        else
+            reply(fd, "ok");
+    } else if (strcmp(argv[0], "down") == 0) {
+        int64_t grace = argc > 1 ? strtoll(argv[1], NULL, 10) : -1;
+        S->exiting = true;
+        down_all(S, grace);
+        if (argc > 2 && strcmp(argv[2], "volumes") == 0 &&
+            sv_stack_remove_volumes(S->stack, &err) < 0)
+            reply_err(fd, &err);
+        else
+            reply(fd, "ok");
+    } else if (strcmp(argv[0], "scale") == 0 && argc == 3 && S->g) {
+        struct sv_service *s = (struct sv_service *)sv_graph_find(S->g, argv[1]);
+        if (s == NULL) {
+            reply(fd, "error: no service \"%s\" in stack %s", argv[1], S->stack);
+            return;
+        }
+        s->replicas = atoi(argv[2]);
+        if (reconcile(S, S->g, &err) < 0)
+            reply_err(fd, &err);
+        else
+            reply(fd, "ok");
+    } else if (strcmp(argv[0], "restart") == 0 && argc == 2) {
+        bool any = false;
+        for (int n = 1;; n++) {
+            struct replica *r = find(S, argv[1], n);
+            if (r == NULL)
+                break;
+            any = true;
+            stop_replica(S, r, grace_of(r, -1));
+            r->restarts++;
+            if (start_replica(S, r, &err) < 0) {
+                reply_err(fd, &err);
+                return;
+            }
+        }
+        if (any)
+            reply(fd, "ok");
+        else
+            reply(fd, "error: no replicas of \"%s\" in stack %s", argv[1], S->stack);
+    } else {
+        reply(fd, "error: unknown request \"%s\"", argv[0]);
+    }
+}
+
+static void serve_one(struct sup *S)
+{
+    int fd = accept4(S->lfd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd < 0)
+        return;
+    char line[4096];
+    size_t len = 0;
+    ssize_t n;
+    struct timeval tv = {5, 0}; /* a client that never finishes its line */
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    while (len < sizeof(line) - 1 && (n = read(fd, line + len, sizeof(line) - 1 - len)) > 0) {
+        len += (size_t)n;
+        if (memchr(line, '\n', len))
+            break;
+    }
+    line[len] = '\0';
+    line[strcspn(line, "\n")] = '\0';
+    handle(S, fd, line);
+    close(fd);
+}
+
+/* ---- start-up -------------------------------------------------------------- */
+
+static int setup(struct sup *S, sv_error_t *err)
+{
+    cleanup_free char *path = sv_stack_socket(S->stack);
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(addr.sun_path))
+        return sv_error(err, ENAMETOOLONG, "socket path %s is too long", path);
+    strcpy(addr.sun_path, path);
+    unlink(path);
+    S->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (S->lfd < 0 || bind(S->lfd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
+        listen(S->lfd, 16) < 0)
+        return sv_error(err, errno, "cannot listen on %s", path);
+    chmod(path, 0600);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    S->sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    S->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    struct itimerspec its = {{0, 100 * 1000000}, {0, 100 * 1000000}};
+    timerfd_settime(S->tfd, 0, &its, NULL);
+    S->ep = epoll_create1(EPOLL_CLOEXEC);
+    int fds[] = {S->lfd, S->sfd, S->tfd};
+    for (size_t i = 0; i < SV_ARRAY_LEN(fds); i++) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.fd = fds[i]};
+        epoll_ctl(S->ep, EPOLL_CTL_ADD, fds[i], &ev);
+    }
+    S->null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    return sv_store_open(&S->st, err);
+}
+
+static void serve(struct sup *S)
+{
+    while (!S->exiting) {
+        struct epoll_event ev;
+        int n = epoll_wait(S->ep, &ev, 1, -1);
+        if (n == 1 && ev.data.fd == S->lfd)
+            serve_one(S);
+        else if (n == 1) {
+            /* hand the event to pump: re-arm by handling what is ready */
+            pump(S, 0);
+        }
+    }
+    cleanup_free char *path = sv_stack_socket(S->stack);
+    unlink(path);
+}
+
+int sv_supervisor_spawn(const char *stack, struct sv_graph *g, sv_error_t *err)
+{
+    cleanup_free char *dir = sv_stack_dir(stack);
+    cleanup_free char *lockpath = sv_xasprintf("%s/supervisor.lock", dir);
+    int report_pipe[2];
+    if (pipe2(report_pipe, O_CLOEXEC) < 0)
+        return sv_error(err, errno, "pipe");
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        return sv_error(err, errno, "fork");
+    if (pid == 0) {
+        close(report_pipe[0]);
+        setsid();
+        if (fork() != 0)
+            _exit(0); /* the supervisor is reparented: nobody waits for it */
+        /* Keep nothing of the CLI's open files (its stack lock above all). */
+        if (report_pipe[1] != 3 && dup3(report_pipe[1], 3, O_CLOEXEC) < 0)
+            _exit(1);
+        report_pipe[1] = 3;
+        syscall(SYS_close_range, 4, ~0U, 0);
+        int lock = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (lock < 0 || flock(lock, LOCK_EX | LOCK_NB) < 0) {
+            dprintf(report_pipe[1], "busy");
+            _exit(0);
+        }
+        cleanup_free char *logpath = sv_xasprintf("%s/supervisor.log", dir);
+        int log = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        dup2(null, 0);
+        if (log >= 0) {
+            dup2(log, 1);
+            dup2(log, 2);
+        }
+        if (chdir("/") < 0) {
+            /* keep the cwd */
+        }
+        struct sup S = {.stack = sv_xstrdup(stack), .lfd = -1};
+        sv_error_t e = NULL;
+        if (setup(&S, &e) < 0) {
+            dprintf(report_pipe[1], "error: %s", e->msg);
+            _exit(1);
+        }
+        logf_("supervisor of stack %s (pid %d)", stack, (int)getpid());
+        adopt(&S);
+        /* Without a graph (a command found the supervisor gone), the last
+         * `up` request is evaluated again; failing that, adopt only. */
+        if (g == NULL && load_request(stack, &g, &e) < 0) {
+            logf_("cannot evaluate the last up request: %s", e->msg);
+            sv_error_free(&e);
+        }
+        if (g && reconcile(&S, g, &e) < 0) {
+            dprintf(report_pipe[1], "error: %s", e->msg);
+            report(&e);
+        } else {
+            dprintf(report_pipe[1], "ok");
+        }
+        close(report_pipe[1]);
+        serve(&S);
+        if (S.exiting && S.n > 0) /* SIGTERM: leave the replicas running */
+            logf_("exiting; %zu replicas keep running", S.n);
+        sv_store_close(S.st);
+        _exit(0);
+    }
+    close(report_pipe[1]);
+    waitpid(pid, NULL, 0);
+    char buf[4096];
+    size_t len = 0;
+    ssize_t n;
+    while (len < sizeof(buf) - 1 &&
+           (n = read(report_pipe[0], buf + len, sizeof(buf) - 1 - len)) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            break;
+        len += (size_t)n;
+    }
+    close(report_pipe[0]);
+    buf[len] = '\0';
+    if (strcmp(buf, "ok") == 0)
+        return 0;
+    if (strcmp(buf, "busy") == 0)
+        return sv_error(err, EBUSY, "busy");
+    return sv_error(err, 0, "%s",
+                    strncmp(buf, "error: ", 7) == 0 ? buf + 7
+                    : len                           ? buf
+                                                    : "the supervisor died while starting");
+}
