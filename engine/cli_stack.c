@@ -3,6 +3,7 @@
  * stack's supervisor (stack.h), starting one when none runs. */
 #include "../manifests/load.h"
 #include "cli.h"
+#include "rootfs.h"
 #include "stack.h"
 #include "store.h"
 
@@ -421,13 +422,9 @@ int sv_cmd_down(int argc, char **argv)
         struct timespec ts = {0, 20 * 1000000};
         nanosleep(&ts, NULL);
     }
-    if (rc == 0) {
+    if (rc == 0) { /* nothing of the stack is left but its named volumes */
         cleanup_free char *dir = sv_stack_dir(stack);
-        static const char *const files[] = {"request", "sock", "up.lock", "supervisor.lock"};
-        for (size_t i = 0; i < SV_ARRAY_LEN(files); i++) {
-            cleanup_free char *p = sv_xasprintf("%s/%s", dir, files[i]);
-            unlink(p);
-        }
+        sv_rmtree(dir, NULL);
     }
     if (lock >= 0)
         close(lock);
@@ -612,15 +609,17 @@ int sv_stack_logs(const char *project, const char *only, bool follow, long tail)
         int fd = open(f[i].path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
             continue;
-        off_t end = lseek(fd, 0, SEEK_END), pos = end;
+        off_t end = lseek(fd, 0, SEEK_END), pos = end, start = 0;
         long lines = 0;
         char ch;
-        while (pos > 0 && lines <= tail) {
+        while (pos > 0) { /* the newline ending the (tail+1)-th last line */
             pos--;
-            if (pread(fd, &ch, 1, pos) == 1 && ch == '\n' && pos != end - 1)
-                lines++;
+            if (pread(fd, &ch, 1, pos) == 1 && ch == '\n' && pos != end - 1 && ++lines == tail) {
+                start = pos + 1;
+                break;
+            }
         }
-        f[i].off = lines > tail ? pos + 1 : 0;
+        f[i].off = tail == 0 ? end : start;
         close(fd);
     }
     struct sigaction sa = {.sa_handler = on_interrupt};

@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# Stacks end to end: up, reconcile, dependencies, health, restarts, scale,
+# volumes, supervisor crash and re-adoption, down. Real containers; every
+# stack is brought down at the end, also when a check fails.
+. "$(dirname "$0")/lib.sh"
+chmod 711 "$TMP"
+export SERVOS_ROOT=$TMP/root
+S=$SERVOS
+cleanup() {
+    for st in t70 t70b t70c; do "$S" down -v -t 0 -p "$st" >/dev/null 2>&1; done
+    for id in $("$S" ls -q 2>/dev/null); do "$S" rm -f "$id" >/dev/null 2>&1; done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+cgroups() { find /sys/fs/cgroup -maxdepth 3 -type d -path '*/servos/*' | wc -l; }
+gone() { # PID: gone, or a zombie its (non-servos) parent has yet to reap
+    for _ in $(seq 50); do
+        [ -e "/proc/$1" ] || return 0
+        [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+CG0=$(cgroups)
+D=$TMP/stack
+mkdir -p "$D"
+cd "$D" || exit 1
+ps_json() { "$S" ps --format json ${P:+-p "$P"}; }
+pid_of() { ps_json | jq -r ".[] | select(.service==\"$1\" and .replica==${2:-1}) | .pid"; }
+count_running() { ps_json | jq "[.[] | select(.state==\"running\")] | length"; }
+
+cat >Envirofile.lua <<'LUA'
+stack "t70"
+volume "data"
+service "db" {
+  command = "sleep 1; date +%s.%N > /data/ready_at; echo db-ready; exec sleep 1000",
+  volumes = { "data:/data" },
+  healthcheck = { test = { "sh", "-c", "test -e /data/ready_at" }, interval = "200ms", retries = 50 },
+  stop_grace_period = "1s",
+}
+service "web" {
+  command = "date +%s.%N > /tmp/started_at; echo web-up; exec sleep 1000",
+  depends_on = { db = "healthy" },
+  replicas = 2,
+  stop_grace_period = "1s",
+}
+service "counter" {
+  command = "i=0; while true; do i=$((i+1)); echo n=$i; sleep 0.1; done",
+  stop_grace_period = "1s",
+}
+LUA
+
+run "$S" up -d
+is "$rc" 0 "up -d converges the stack" || diag "$err"
+is "$(count_running)" 4 "every replica runs (db, web x2, counter)"
+ready=$("$S" exec db cat /data/ready_at)
+started=$("$S" exec web-1 cat /tmp/started_at)
+awk -v r="$ready" -v s="$started" 'BEGIN{exit !(s >= r)}' && pass "web started after db was healthy ($started >= $ready)" ||
+    fail "web started after db was healthy" "ready $ready started $started"
+is "$(ps_json | jq -r '.[] | select(.service=="db") | .health')" healthy "ps shows db healthy"
+run "$S" ps
+like "$out" "web +2 +running" "ps lists replicas"
+for k in service replica state health pid uptime restarts exit_code ports; do
+    is "$(ps_json | jq "[.[] | has(\"$k\")] | all")" true "ps --format json has \"$k\""
+done
+
+pids=$(ps_json | jq -c '[.[] | .pid]')
+run "$S" up -d
+is "$rc" 0 "up again"
+is "$(ps_json | jq -c '[.[] | .pid]')" "$pids" "up on an unchanged file keeps every pid"
+
+db_pid=$(pid_of db) counter_pid=$(pid_of counter)
+sed -i 's/echo web-up/echo web-v2/' Envirofile.lua
+run "$S" up -d
+is "$rc" 0 "up after changing web"
+is "$(pid_of db)/$(pid_of counter)" "$db_pid/$counter_pid" "only the changed service is recreated"
+[ "$(pid_of web 1)" != "$(echo "$pids" | jq '.[1]')" ] && pass "web's replicas are new" || fail "web's replicas are new"
+run "$S" logs web-1
+like "$out" "web-1 +\| web-v2" "logs SERVICE-N shows the new replica's output"
+
+run "$S" scale web=3
+is "$(ps_json | jq '[.[] | select(.service=="web")] | length')" 3 "scale web=3"
+run "$S" scale web=1
+is "$(ps_json | jq '[.[] | select(.service=="web")] | length')" 1 "scale web=1"
+run "$S" exec web sh -c 'hostname'
+is "$out" web-1 "exec SERVICE runs in replica 1"
+
+# Supervisor crash: replicas keep running, the next command re-adopts them.
+sup=$(cat "$SERVOS_ROOT/stacks/t70/supervisor.log" | grep -o 'supervisor of stack t70 (pid [0-9]*)' | tail -1 | grep -o '[0-9]*)' | tr -d ')')
+before=$(pid_of counter)
+kill -9 "$sup"
+sleep 0.5
+kill -0 "$before" && pass "kill -9 of the supervisor leaves the replicas running" || fail "replicas survive the supervisor"
+is "$(pid_of counter)" "$before" "the next command re-adopts them (same pid)"
+grep -q "adopted t70-counter-1" "$SERVOS_ROOT/stacks/t70/supervisor.log" && pass "a new supervisor adopted them" || fail "a new supervisor adopted them"
+ns=$("$S" logs counter | sed 's/.*n=//' | tr '\n' ' ')
+gaps=$(echo "$ns" | awk '{for(i=2;i<=NF;i++) if ($i != $(i-1)+1) g++; print g+0}')
+is "$gaps" 0 "logs lost no line across the crash"
+run "$S" up -d
+is "$(pid_of counter)" "$before" "up after re-adoption changes nothing"
+
+# Volumes survive down/up, and go with down -v.
+"$S" exec db sh -c 'echo keep > /data/kept'
+run "$S" down -t 1
+is "$rc" 0 "down"
+is "$("$S" ls -q | wc -l)" 0 "after down no state row remains"
+is "$(cgroups)" "$CG0" "after down no cgroup remains"
+gone "$before" && pass "after down no replica process remains" || fail "after down no replica process remains"
+[ ! -e "$SERVOS_ROOT/stacks/t70" ] && pass "after down no stack directory remains" || fail "after down no stack directory remains"
+run "$S" up -d
+is "$("$S" exec db cat /data/kept)" keep "named volume data survives down and up"
+run "$S" down -v -t 1
+[ ! -e "$SERVOS_ROOT/volumes/t70_data" ] && pass "down -v removes the named volume" || fail "down -v removes the named volume"
+
+# Restart policies.
+cat >Envirofile.lua <<'LUA'
+stack "t70b"
+service "flaky" { command = "echo try; exit 3", restart = "on-failure:2" }
+service "once" { command = "exit 4" }
+service "always" { command = "sleep 0.2; exit 0", restart = "always" }
+LUA
+run "$S" up -d
+sleep 3
+is "$(ps_json | jq -r '.[] | select(.service=="flaky") | "\(.restarts) \(.exit_code)"')" "2 3" "on-failure:2 restarts twice, then stays exited (3)"
+is "$(ps_json | jq -r '.[] | select(.service=="once") | "\(.restarts) \(.exit_code)"')" "0 4" "restart no: exited once (4)"
+r=$(ps_json | jq -r '.[] | select(.service=="always") | .restarts')
+[ "$r" -ge 3 ] && pass "restart always keeps restarting ($r)" || fail "restart always keeps restarting" "$r"
+[ "$r" -le 12 ] && pass "with back-off ($r restarts in 3 s, not hundreds)" || fail "with back-off" "$r"
+run "$S" down -t 0
+is "$rc" 0 "down of a restarting stack"
+
+# Bad input leaves the running stack as it was.
+cat >Envirofile.lua <<'LUA'
+stack "t70c"
+service "good" { command = "exec sleep 1000", stop_grace_period = "1s" }
+LUA
+"$S" up -d >/dev/null 2>&1
+good=$(pid_of good)
+cat >>Envirofile.lua <<'LUA'
+service "bad" { command = { "no-such-command" } }
+LUA
+run "$S" up -d
+[ "$rc" -ne 0 ] && like "$err" 'service "bad".*no-such-command: command not found' "a missing command fails up with a clear error" ||
+    fail "a missing command fails up" "$err"
+is "$(pid_of good)" "$good" "and leaves the rest of the stack as it was"
+sed -i 's/{ "no-such-command" }/"true", image = "\/no\/such\/rootfs"/' Envirofile.lua
+run "$S" up -d
+like "$err" '/no/such/rootfs' "a missing image fails up with a clear error"
+printf 'service "a" { command = "true", depends_on = { "b" } }\nservice "b" { command = "true", depends_on = { "a" } }\n' >>Envirofile.lua
+run "$S" up -d
+like "$err" 'cycle' "a dependency cycle fails up with a clear error"
+is "$(P=t70c pid_of good)" "$good" "the stack is still as it was"
+
+# Two ups at the same moment: one waits; one supervisor, no duplicates.
+cat >Envirofile.lua <<'LUA'
+stack "t70c"
+service "good" { command = "exec sleep 1000", stop_grace_period = "1s" }
+service "more" { command = "exec sleep 1000", replicas = 3, stop_grace_period = "1s" }
+LUA
+"$S" up -d >"$TMP/u1" 2>&1 &
+"$S" up -d >"$TMP/u2" 2>&1 &
+wait
+is "$(ps_json | jq 'length')" 4 "two concurrent ups: no duplicate replicas"
+is "$(pgrep -fc "supervisor" >/dev/null; grep -c 'supervisor of stack t70c' "$SERVOS_ROOT/stacks/t70c/supervisor.log")" 1 "one supervisor"
+
+# Attached up: Ctrl-C stops the stack.
+"$S" down -t 0 >/dev/null 2>&1
+"$S" up >"$TMP/attached" 2>&1 &
+upid=$!
+for _ in $(seq 50); do [ "$(count_running 2>/dev/null)" = 4 ] && break; sleep 0.1; done
+kill -INT "$upid"
+for _ in $(seq 100); do kill -0 "$upid" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$upid" 2>/dev/null && { fail "Ctrl-C ends an attached up"; kill -9 "$upid"; } || pass "Ctrl-C ends an attached up"
+is "$("$S" ls -q | wc -l)" 0 "and stops the stack"
+done_testing
