@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-void *sv_chunk_alloc(size_t size)
+void *sv_chunk_alloc(size_t size, bool huge)
 {
     size = (size + SV_CHUNK_SIZE - 1) & ~(SV_CHUNK_SIZE - 1);
     /* Over-map by one chunk and trim, so the region is 2 MB aligned: only
@@ -20,7 +20,8 @@ void *sv_chunk_alloc(size_t size)
         munmap(raw, (size_t)(p - raw));
     if (raw + span > p + size)
         munmap(p + size, (size_t)(raw + span - (p + size)));
-    (void)madvise(p, size, MADV_HUGEPAGE); /* a hint; fine if THP is off */
+    if (huge)
+        (void)madvise(p, size, MADV_HUGEPAGE); /* a hint; fine if THP is off */
     return p;
 }
 
@@ -49,7 +50,9 @@ static void *pool_take(struct sv_pool *p, size_t n)
     }
     size_t sz = c * SV_POOL_GRAIN;
     if (p->next == NULL || (size_t)(p->end - p->next) < sz) {
-        struct sv_pool_chunk *ch = sv_chunk_alloc(SV_CHUNK_SIZE);
+        /* The first chunk in small pages: a small evaluation (and a
+         * long-lived supervisor) does not pay 2 MB of RSS for it. */
+        struct sv_pool_chunk *ch = sv_chunk_alloc(SV_CHUNK_SIZE, p->chunks != NULL);
         if (ch == NULL)
             return NULL;
         ch->next = p->chunks;

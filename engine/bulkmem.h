@@ -7,13 +7,15 @@
 #ifndef SV_BULKMEM_H
 #define SV_BULKMEM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define SV_CHUNK_SIZE ((size_t)2 << 20)
 
 /* A zeroed region of at least size bytes (rounded up to SV_CHUNK_SIZE),
- * or NULL when the address space is exhausted. */
-void *sv_chunk_alloc(size_t size);
+ * or NULL when the address space is exhausted. huge: ask for huge pages
+ * (callers do for all but their first chunk, so small users stay small). */
+void *sv_chunk_alloc(size_t size, bool huge);
 void sv_chunk_free(void *p, size_t size);
 
 /* A pool of small blocks in size classes, for allocators that are told the

@@ -56,6 +56,8 @@ void sv_container_free(struct sv_container *c)
 {
     if (c == NULL)
         return;
+    if (c->report_fd > 0)
+        close(c->report_fd);
     free(c->name);
     free(c->dir);
     free(c->lower);
@@ -244,6 +246,7 @@ int sv_container_create(struct sv_store *st, const struct sv_run_spec *spec,
     if (check_spec(spec, err) < 0)
         return -1;
     struct sv_container *c = sv_xcalloc(1, sizeof(*c));
+    c->report_fd = -1;
     if (create_steps(st, c, spec, err) < 0) {
         sv_container_free(c);
         return -1;
@@ -492,10 +495,9 @@ static int read_child_report(int errfd, int *exec_status, sv_error_t *err)
     return sv_error(err, 0, "%s", msg ? msg + 1 : buf);
 }
 
-int sv_container_start(struct sv_store *st, struct sv_container *c, const int fds[3],
-                       int *exec_status, sv_error_t *err)
+int sv_container_spawn(struct sv_container *c, const int fds[3], sv_error_t *err)
 {
-    *exec_status = 0;
+    c->report_fd = -1;
     int go[2], report[2];
     if (pipe2(go, O_CLOEXEC) < 0)
         return sv_error(err, errno, "pipe");
@@ -557,17 +559,41 @@ int sv_container_start(struct sv_store *st, struct sv_container *c, const int fd
             rc = -1;
         close(bpf[1]);
     }
-    if (rc == 0)
-        rc = read_child_report(report[0], exec_status, err);
-    close(report[0]);
     if (rc < 0) {
+        close(report[0]);
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
         c->pid = 0;
         return -1;
     }
-    c->pid_start = sv_pid_start_time(pid);
-    return sv_store_set_running(st, c->id, pid, c->pid_start, getpid(), err);
+    c->report_fd = report[0];
+    return 0;
+}
+
+int sv_container_spawned(struct sv_store *st, struct sv_container *c, int *exec_status,
+                         sv_error_t *err)
+{
+    *exec_status = 0;
+    int rc = read_child_report(c->report_fd, exec_status, err);
+    close(c->report_fd);
+    c->report_fd = -1;
+    if (rc < 0) {
+        kill(c->pid, SIGKILL);
+        waitpid(c->pid, NULL, 0);
+        c->pid = 0;
+        return -1;
+    }
+    c->pid_start = sv_pid_start_time(c->pid);
+    return sv_store_set_running(st, c->id, c->pid, c->pid_start, getpid(), err);
+}
+
+int sv_container_start(struct sv_store *st, struct sv_container *c, const int fds[3],
+                       int *exec_status, sv_error_t *err)
+{
+    *exec_status = 0;
+    if (sv_container_spawn(c, fds, err) < 0)
+        return -1;
+    return sv_container_spawned(st, c, exec_status, err);
 }
 
 int sv_container_wait(struct sv_container *c, int *exit_code, bool *oom)

@@ -59,6 +59,7 @@ struct sv_container {
     sv_capset_t caps;
     pid_t pid;
     uint64_t pid_start;
+    int report_fd;           /* between sv_container_spawn and sv_container_spawned */
     struct sv_run_spec spec; /* copies owned by the container */
 };
 
@@ -71,6 +72,12 @@ int sv_container_create(struct sv_store *st, const struct sv_run_spec *spec,
  * code a shell would give is in *exec_status, 126 or 127). */
 int sv_container_start(struct sv_store *st, struct sv_container *c, const int fds[3],
                        int *exec_status, sv_error_t *err);
+/* sv_container_start in two halves, so a caller can start many containers
+ * and let their setups overlap: spawn returns once the child runs in its
+ * namespaces and cgroup; spawned waits for its exec and records it. */
+int sv_container_spawn(struct sv_container *c, const int fds[3], sv_error_t *err);
+int sv_container_spawned(struct sv_store *st, struct sv_container *c, int *exec_status,
+                         sv_error_t *err);
 /* Where a detached container's output goes (the directory is made now). */
 int sv_container_log_path(const struct sv_container *c, char **path, sv_error_t *err);
 /* Wait for the init process; exit code (128+N for signal N) and OOM. */

@@ -131,7 +131,15 @@ static void report(sv_error_t *err)
     }
 }
 
-static int start_replica(struct sup *S, struct replica *r, sv_error_t *err)
+/* Starting is split in two (see sv_container_spawn): begin clones the
+ * replica into its namespaces; finish waits for its exec. Replicas of one
+ * wave begin together, so their setups overlap on the cores. */
+struct pending {
+    struct replica *r;
+    struct sv_container *c;
+};
+
+static int start_begin(struct sup *S, struct replica *r, struct sv_container **out, sv_error_t *err)
 {
     struct sv_run_spec spec;
     if (sv_stack_spec(S->g, r->svc, r->n, &spec, err) < 0)
@@ -164,10 +172,22 @@ static int start_replica(struct sup *S, struct replica *r, sv_error_t *err)
         sv_container_free(c);
         return -1;
     }
-    int fds[3] = {S->null_fd, log, log}, exec_status = 0;
-    rc = sv_container_start(S->st, c, fds, &exec_status, err);
+    int fds[3] = {S->null_fd, log, log};
+    rc = sv_container_spawn(c, fds, err);
     close(log);
     if (rc < 0) {
+        sv_container_remove(S->st, c->id, NULL);
+        sv_container_free(c);
+        return -1;
+    }
+    *out = c;
+    return 0;
+}
+
+static int start_finish(struct sup *S, struct replica *r, struct sv_container *c, sv_error_t *err)
+{
+    int exec_status = 0;
+    if (sv_container_spawned(S->st, c, &exec_status, err) < 0) {
         sv_container_remove(S->st, c->id, NULL);
         sv_container_free(c);
         return -1;
@@ -186,11 +206,20 @@ static int start_replica(struct sup *S, struct replica *r, sv_error_t *err)
     r->health_fails = 0;
     r->next_check_ms = r->started_ms + (h ? (h->interval_ms < 100 ? 100 : h->interval_ms) : 0);
     if (h) {
+        sv_error_t e = NULL;
         sv_store_set_health(S->st, r->id, "starting", &e);
         report(&e);
     }
-    logf_("started %s (pid %d)", name, (int)r->pid);
+    logf_("started %s-%s-%d (pid %d)", S->stack, r->service, r->n, (int)r->pid);
     return 0;
+}
+
+static int start_replica(struct sup *S, struct replica *r, sv_error_t *err)
+{
+    struct sv_container *c;
+    if (start_begin(S, r, &c, err) < 0)
+        return -1;
+    return start_finish(S, r, c, err);
 }
 
 /* An init process ended: record it, then let the policy decide. */
@@ -490,8 +519,10 @@ static int64_t dep_bound_ms(struct sup *S, const struct sv_dep *d)
     return 30000;
 }
 
-/* Create, recreate (one replica at a time) or keep each replica of s. */
-static int converge_service(struct sup *S, const struct sv_service *s, sv_error_t *err)
+/* Create, recreate (one replica at a time) or keep each replica of s.
+ * New replicas are only begun: the wave finishes them together. */
+static int converge_service(struct sup *S, const struct sv_service *s, struct pending **pend,
+                            size_t *npend, sv_error_t *err)
 {
     char hash[17];
     sv_service_hash_hex(s, hash);
@@ -510,12 +541,36 @@ static int converge_service(struct sup *S, const struct sv_service *s, sv_error_
         }
         r = add(S, s->name, n);
         r->svc = s;
-        if (start_replica(S, r, err) < 0) {
+        struct sv_container *c;
+        if (start_begin(S, r, &c, err) < 0) {
             drop(S, r);
             return sv_error_wrap(err, "service \"%s\"", s->name);
         }
+        *pend = sv_xrealloc(*pend, (*npend + 1) * sizeof(**pend));
+        (*pend)[(*npend)++] = (struct pending){r, c};
     }
     return 0;
+}
+
+/* Wait for every begun replica; the first failure is the wave's error. */
+static int finish_wave(struct sup *S, struct pending *pend, size_t npend, sv_error_t *err)
+{
+    int rc = 0;
+    for (size_t i = 0; i < npend; i++) {
+        struct replica *r = pend[i].r;
+        sv_error_t e = NULL;
+        if (start_finish(S, r, pend[i].c, &e) < 0) {
+            if (rc == 0) {
+                rc = -1;
+                *err = e;
+                sv_error_wrap(err, "service \"%s\"", r->service);
+            } else {
+                report(&e);
+            }
+            drop(S, r);
+        }
+    }
+    return rc;
 }
 
 static int reconcile(struct sup *S, struct sv_graph *g, sv_error_t *err)
@@ -539,6 +594,8 @@ static int reconcile(struct sup *S, struct sv_graph *g, sv_error_t *err)
     int64_t wave_start = now_ms();
     while (left > 0 && rc == 0) {
         bool progress = false;
+        struct pending *pend = NULL;
+        size_t npend = 0;
         for (size_t i = 0; i < g->n_services && rc == 0; i++) {
             const struct sv_service *s = &g->services[i];
             if (done[i])
@@ -554,12 +611,20 @@ static int reconcile(struct sup *S, struct sv_graph *g, sv_error_t *err)
                                   failed ? "" : " in time");
             }
             if (rc == 0 && ready) {
-                rc = converge_service(S, s, err);
+                rc = converge_service(S, s, &pend, &npend, err);
                 done[i] = true;
                 left--;
                 progress = true;
             }
         }
+        sv_error_t werr = NULL;
+        if (finish_wave(S, pend, npend, &werr) < 0 && rc == 0) {
+            *err = werr;
+            rc = -1;
+        } else {
+            sv_error_free(&werr);
+        }
+        free(pend);
         if (!progress && rc == 0)
             pump(S, 50);
         else

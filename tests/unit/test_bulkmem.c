@@ -13,7 +13,7 @@
 static void test_chunk_is_aligned_and_zeroed(void **state)
 {
     (void)state;
-    unsigned char *p = sv_chunk_alloc(100);
+    unsigned char *p = sv_chunk_alloc(100, true);
     assert_non_null(p);
     assert_int_equal((uintptr_t)p % SV_CHUNK_SIZE, 0);
     for (size_t i = 0; i < SV_CHUNK_SIZE; i += 4096)
