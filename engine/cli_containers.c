@@ -285,7 +285,7 @@ int sv_cmd_rm(int argc, char **argv)
     return each(argc, argv, i, "rm", rm_fn);
 }
 
-static bool follow;
+static bool follow, timestamps;
 static long tail_lines;
 static const char *project;
 static int logs_opt(int c, const char *arg)
@@ -300,6 +300,9 @@ static int logs_opt(int c, const char *arg)
         return *end || tail_lines < 0 ? -1 : 0;
     case 'p':
         project = arg;
+        return 0;
+    case 't':
+        timestamps = true;
         return 0;
     }
     return -1;
@@ -341,16 +344,16 @@ static int container_logs(struct sv_store *st, struct sv_ctr_row *r)
 
 int sv_cmd_logs(int argc, char **argv)
 {
-    static const struct option opts[] = {{"follow", no_argument, NULL, 'f'},
-                                         {"tail", required_argument, NULL, 'n'},
-                                         {"project-name", required_argument, NULL, 'p'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"follow", no_argument, NULL, 'f'},     {"tail", required_argument, NULL, 'n'},
+        {"timestamps", no_argument, NULL, 't'}, {"project-name", required_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
     int code = 0;
     follow = false;
+    timestamps = false;
     tail_lines = -1;
     project = NULL;
-    int i = simple_opts("logs", argc, argv, "+fn:p:h", opts, logs_opt, &code);
+    int i = simple_opts("logs", argc, argv, "+fn:tp:h", opts, logs_opt, &code);
     if (i < 0)
         return code;
     if (argc - i > 1) {
@@ -375,7 +378,7 @@ int sv_cmd_logs(int argc, char **argv)
         sv_error_free(&err);
         sv_store_close(st);
     }
-    return sv_stack_logs(project, argc - i == 1 ? argv[i] : NULL, follow, tail_lines);
+    return sv_stack_logs(project, argc - i == 1 ? argv[i] : NULL, follow, tail_lines, timestamps);
 }
 
 static int exec_opt(int c, const char *arg)

@@ -102,6 +102,35 @@ struct follow {
     off_t off;
 };
 
+static bool show_timestamps;
+
+/* When the bytes up to end had arrived, from the supervisor's LOG.ts index
+ * (0 when not indexed yet). */
+static long long arrival_ms(const char *log, off_t end)
+{
+    cleanup_free char *idx = sv_xasprintf("%s.ts", log);
+    cleanup_fclose FILE *f = fopen(idx, "re");
+    long long off, ms;
+    while (f && fscanf(f, "%lld %lld", &off, &ms) == 2)
+        if (off >= end)
+            return ms;
+    return 0;
+}
+
+static void print_time(long long ms)
+{
+    if (ms == 0) {
+        printf("%-23s ", "-");
+        return;
+    }
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    char buf[32];
+    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+    printf("%s.%03lld ", buf, ms % 1000);
+}
+
 static volatile sig_atomic_t interrupted;
 static void on_interrupt(int sig)
 {
@@ -133,8 +162,10 @@ static void follow_one(struct follow *f, bool colour)
             end = n;
         for (ssize_t i = 0, s = 0; i < end; i++)
             if (buf[i] == '\n' || i == end - 1) {
-                printf("%s |%s %.*s", f->prefix, colour ? "\033[0m" : "", (int)(i - s + 1),
-                       buf + s);
+                printf("%s |%s ", f->prefix, colour ? "\033[0m" : "");
+                if (show_timestamps)
+                    print_time(arrival_ms(f->path, f->off + i + 1));
+                printf("%.*s", (int)(i - s + 1), buf + s);
                 s = i + 1;
             }
         f->off += end;
@@ -589,8 +620,9 @@ int sv_cmd_restart(int argc, char **argv)
 
 /* ---- logs and exec of a stack's services -------------------------------------- */
 
-int sv_stack_logs(const char *project, const char *only, bool follow, long tail)
+int sv_stack_logs(const char *project, const char *only, bool follow, long tail, bool timestamps)
 {
+    show_timestamps = timestamps;
     sv_error_t err = NULL;
     cleanup_free char *stack = NULL;
     if (select_stack(project, &stack, &err) < 0 || ensure_supervisor(stack, &err) < 0)

@@ -98,13 +98,14 @@ const struct sv_verb sv_verbs[] = {
      "  -f, --force   kill and remove a running container\n"
      "  -h, --help    show this help\n"},
     {"logs", sv_cmd_logs, "print the output of a stack's services or of a container",
-     "usage: servos logs [-f] [--tail N] [-p STACK] [SERVICE[-N] | CONTAINER]\n"
+     "usage: servos logs [-f] [-t] [--tail N] [-p STACK] [SERVICE[-N] | CONTAINER]\n"
      "\n"
      "Print what the stack's replicas wrote (each line prefixed with\n"
      "SERVICE-N |), or one service's, or what a container started with\n"
      "'servos run -d' wrote. Logs are kept per replica, at most ~20 MB each.\n"
      "\n"
      "  -f, --follow          keep printing new output (Ctrl-C ends)\n"
+     "  -t, --timestamps      show when each line arrived (100 ms resolution)\n"
      "      --tail N          start with the last N lines of each log\n"
      "  -p, --project-name S  the stack (default: the one declared here)\n"
      "  -h, --help            show this help\n"},

@@ -46,6 +46,7 @@ struct replica {
     enum health health;
     int health_fails;
     int64_t next_check_ms, check_deadline_ms;
+    off_t log_seen; /* how much of the log the timestamp index covers */
     pid_t check_pid;
     struct sv_cgroup cg;
     bool stopping;
@@ -347,9 +348,34 @@ static void rotate_logs(struct sup *S)
     }
 }
 
+/* Replicas write their logs directly (so nothing is lost while no
+ * supervisor runs); arrival times go to LOG.ts as "offset unix-ms" lines:
+ * the bytes up to offset had arrived by then. 100 ms resolution. */
+static void index_logs(struct sup *S)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    long long wall = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    for (size_t i = 0; i < S->n; i++) {
+        struct replica *r = S->r[i];
+        cleanup_free char *p = sv_replica_log(S->stack, r->service, r->n);
+        struct stat st;
+        if (stat(p, &st) < 0 || st.st_size == r->log_seen)
+            continue;
+        cleanup_free char *idx = sv_xasprintf("%s.ts", p);
+        FILE *f = fopen(idx, st.st_size < r->log_seen ? "we" : "ae"); /* rotated: anew */
+        if (f) {
+            fprintf(f, "%lld %lld\n", (long long)st.st_size, wall);
+            fclose(f);
+        }
+        r->log_seen = st.st_size;
+    }
+}
+
 static void tick(struct sup *S)
 {
     int64_t now = now_ms();
+    index_logs(S);
     for (size_t i = 0; i < S->n; i++) {
         struct replica *r = S->r[i];
         if (r->check_pid > 0 && now > r->check_deadline_ms)
@@ -445,6 +471,8 @@ static void remove_replica(struct sup *S, struct replica *r, int64_t grace_overr
     unlink(log);
     cleanup_free char *log1 = sv_xasprintf("%s.1", log);
     unlink(log1);
+    cleanup_free char *logts = sv_xasprintf("%s.ts", log);
+    unlink(logts);
     logf_("removed %s-%d", r->service, r->n);
     drop(S, r);
 }

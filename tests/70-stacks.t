@@ -78,6 +78,21 @@ is "$(pid_of db)/$(pid_of counter)" "$db_pid/$counter_pid" "only the changed ser
 run "$S" logs web-1
 like "$out" "web-1 +\| web-v2" "logs SERVICE-N shows the new replica's output"
 
+sleep 0.3
+run "$S" logs -t counter
+like "$(echo "$out" | head -1)" '^counter-1 +\| 20[0-9-]+T[0-9:.]+ n=1$' "logs -t shows when each line arrived"
+
+# A changed dependency is recreated; its dependant is left alone.
+web_pid=$(pid_of web)
+sed -i 's/echo db-ready/echo db-ready-v2/' Envirofile.lua
+run "$S" up -d
+[ "$(pid_of db)" != "$db_pid" ] && pass "db changed: recreated" || fail "db changed: recreated"
+is "$(pid_of web)" "$web_pid" "web, which depends on db, is left alone"
+db_pid=$(pid_of db)
+run "$S" restart counter
+[ "$(pid_of counter)" != "$counter_pid" ] && pass "restart SERVICE starts it anew" || fail "restart SERVICE starts it anew"
+counter_pid=$(pid_of counter)
+
 run "$S" scale web=3
 is "$(ps_json | jq '[.[] | select(.service=="web")] | length')" 3 "scale web=3"
 run "$S" scale web=1
@@ -94,7 +109,8 @@ kill -0 "$before" && pass "kill -9 of the supervisor leaves the replicas running
 is "$(pid_of counter)" "$before" "the next command re-adopts them (same pid)"
 grep -q "adopted t70-counter-1" "$SERVOS_ROOT/stacks/t70/supervisor.log" && pass "a new supervisor adopted them" || fail "a new supervisor adopted them"
 ns=$("$S" logs counter | sed 's/.*n=//' | tr '\n' ' ')
-gaps=$(echo "$ns" | awk '{for(i=2;i<=NF;i++) if ($i != $(i-1)+1) g++; print g+0}')
+# (the log holds the incarnation before `restart` too: count from its last n=1)
+gaps=$(echo "$ns" | awk '{s=1; for(i=1;i<=NF;i++) if ($i==1) s=i; for(i=s+1;i<=NF;i++) if ($i != $(i-1)+1) g++; print g+0}')
 is "$gaps" 0 "logs lost no line across the crash"
 run "$S" up -d
 is "$(pid_of counter)" "$before" "up after re-adoption changes nothing"
@@ -111,6 +127,31 @@ run "$S" up -d
 is "$("$S" exec db cat /data/kept)" keep "named volume data survives down and up"
 run "$S" down -v -t 1
 [ ! -e "$SERVOS_ROOT/volumes/t70_data" ] && pass "down -v removes the named volume" || fail "down -v removes the named volume"
+
+# A service removed from the file is stopped and removed.
+cat >Envirofile.lua <<'LUA'
+stack "t70b"
+service "keep" { command = "exec sleep 1000", stop_grace_period = "1s", tmpfs = { "/scratch" } }
+service "drop" { command = "exec sleep 1000", stop_grace_period = "1s" }
+LUA
+"$S" up -d >/dev/null 2>&1
+run "$S" exec keep sh -c 'grep " /scratch " /proc/mounts | cut -d" " -f3'
+is "$out" tmpfs "tmpfs mounts"
+sed -i '/"drop"/d' Envirofile.lua
+run "$S" up -d
+is "$(ps_json | jq -r '[.[] | .service] | join(",")')" keep "a service removed from the file is removed"
+# An unhealthy dependency fails up with a clear message instead of hanging.
+cat >>Envirofile.lua <<'LUA'
+service "sick" { command = "exec sleep 1000", stop_grace_period = "1s",
+                 healthcheck = { test = { "false" }, interval = "100ms", retries = 2 } }
+service "needs" { command = "exec sleep 1000", depends_on = { sick = "healthy" } }
+LUA
+t0=$(date +%s)
+run "$S" up -d
+[ "$rc" -ne 0 ] && like "$err" 'service "needs": dependency "sick" did not become healthy' "an unhealthy dependency fails up clearly" ||
+    fail "an unhealthy dependency fails up" "$err"
+[ $(($(date +%s) - t0)) -lt 10 ] && pass "and promptly" || fail "and promptly"
+"$S" down -t 0 >/dev/null 2>&1
 
 # Restart policies.
 cat >Envirofile.lua <<'LUA'
