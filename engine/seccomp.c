@@ -4,6 +4,8 @@
 #include <sched.h>
 #include <linux/filter.h>
 #include <seccomp.h>
+#include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -113,15 +115,47 @@ int sv_seccomp_load_default(sv_error_t *err)
     return 0;
 }
 
-int sv_seccomp_export_default(int fd, sv_error_t *err)
+/* The program is the same for every container: build it once per process
+ * (a supervisor starts many), through a memfd, and keep the bytes. */
+static char *cached_bpf;
+static size_t cached_len;
+
+static int build_cached(sv_error_t *err)
 {
+    if (cached_bpf)
+        return 0;
     scmp_filter_ctx ctx;
     if (build(&ctx, err) < 0)
         return -1;
-    int rc = seccomp_export_bpf(ctx, fd);
+    cleanup_close int mfd = memfd_create("servos-seccomp", MFD_CLOEXEC);
+    int rc = mfd < 0 ? -errno : seccomp_export_bpf(ctx, mfd);
     seccomp_release(ctx);
     if (rc < 0)
         return sv_error(err, -rc, "seccomp: cannot export the default filter");
+    off_t len = lseek(mfd, 0, SEEK_END);
+    char *buf = sv_xmalloc(len > 0 ? (size_t)len : 1);
+    if (len <= 0 || pread(mfd, buf, (size_t)len, 0) != len) {
+        free(buf);
+        return sv_error(err, EIO, "seccomp: cannot read the exported filter");
+    }
+    cached_bpf = buf;
+    cached_len = (size_t)len;
+    return 0;
+}
+
+int sv_seccomp_export_default(int fd, sv_error_t *err)
+{
+    if (build_cached(err) < 0)
+        return -1;
+    size_t off = 0;
+    while (off < cached_len) {
+        ssize_t n = write(fd, cached_bpf + off, cached_len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return sv_error(err, errno, "seccomp: handing the filter to the container");
+        off += (size_t)n;
+    }
     return 0;
 }
 

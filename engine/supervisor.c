@@ -554,6 +554,11 @@ static int converge_service(struct sup *S, const struct sv_service *s, struct pe
 {
     char hash[17];
     sv_service_hash_hex(s, hash);
+    /* A service that already runs grows one replica at a time (scale, or a
+     * higher replicas =); a new one starts all its replicas together. */
+    bool rolling = false;
+    for (size_t i = 0; i < S->n && !rolling; i++)
+        rolling = strcmp(S->r[i]->service, s->name) == 0;
     for (int n = 1; n <= s->replicas; n++) {
         struct replica *r = find(S, s->name, n);
         if (r && strcmp(r->hash, hash) == 0) {
@@ -569,6 +574,13 @@ static int converge_service(struct sup *S, const struct sv_service *s, struct pe
         }
         r = add(S, s->name, n);
         r->svc = s;
+        if (rolling) {
+            if (start_replica(S, r, err) < 0) {
+                drop(S, r);
+                return sv_error_wrap(err, "service \"%s\"", s->name);
+            }
+            continue;
+        }
         struct sv_container *c;
         if (start_begin(S, r, &c, err) < 0) {
             drop(S, r);

@@ -192,6 +192,24 @@ run "$S" up -d
 like "$err" 'cycle' "a dependency cycle fails up with a clear error"
 is "$(P=t70c pid_of good)" "$good" "the stack is still as it was"
 
+# kill -9 of `servos up` halfway: the next up converges.
+"$S" down -t 0 >/dev/null 2>&1
+cat >Envirofile.lua <<'LUA'
+stack "t70c"
+service "slow" { command = "sleep 1; touch /tmp/ok; exec sleep 1000", stop_grace_period = "1s",
+                 healthcheck = { test = { "test", "-e", "/tmp/ok" }, interval = "100ms", retries = 30 } }
+service "after" { command = "exec sleep 1000", depends_on = { slow = "healthy" }, replicas = 2 }
+LUA
+"$S" up -d >/dev/null 2>&1 &
+upid=$!
+sleep 0.4
+kill -9 "$upid"
+wait "$upid" 2>/dev/null
+run "$S" up -d
+is "$rc" 0 "after kill -9 of up halfway, the next up succeeds"
+is "$(count_running)" 3 "and the stack converged (no duplicate, nothing missing)"
+"$S" down -t 0 >/dev/null 2>&1
+
 # Two ups at the same moment: one waits; one supervisor, no duplicates.
 cat >Envirofile.lua <<'LUA'
 stack "t70c"

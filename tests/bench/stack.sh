@@ -36,18 +36,28 @@ for n in 10 100; do
     } >"$T/s$n/Envirofile.lua"
 done
 
+median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 "$SERVOS" run --rm host true # warm the state root and the host image
+ROUNDS=${ROUNDS:-5}
 cd "$T/s10"
-t=$(ms); "$SERVOS" up -d >/dev/null; up10=$(elapsed "$t")
-t=$(ms); "$SERVOS" down >/dev/null; down10=$(elapsed "$t")
+for _ in $(seq "$ROUNDS"); do
+    t=$(ms); "$SERVOS" up -d >/dev/null; elapsed "$t" >>"$T/up10"
+    t=$(ms); "$SERVOS" down >/dev/null; elapsed "$t" >>"$T/down10"
+done
+up10=$(median <"$T/up10") down10=$(median <"$T/down10")
 cd "$T/s100"
-t=$(ms); "$SERVOS" up -d >/dev/null; up100=$(elapsed "$t")
-t=$(ms); "$SERVOS" up -d >/dev/null; noop100=$(elapsed "$t")
-sup=$(grep -o 'supervisor of stack s100 (pid [0-9]*)' "$SERVOS_ROOT/stacks/s100/supervisor.log" | grep -o '[0-9]*)' | tr -d ')')
-rss=$(awk '/VmRSS/{print $2}' "/proc/$sup/status")
-t=$(ms); "$SERVOS" down >/dev/null; down100=$(elapsed "$t")
+for r in $(seq 3); do
+    t=$(ms); "$SERVOS" up -d >/dev/null; elapsed "$t" >>"$T/up100"
+    t=$(ms); "$SERVOS" up -d >/dev/null; elapsed "$t" >>"$T/noop100"
+    if [ "$r" = 3 ]; then
+        sup=$(grep -o 'supervisor of stack s100 (pid [0-9]*)' "$SERVOS_ROOT/stacks/s100/supervisor.log" | tail -1 | grep -o '[0-9]*)' | tr -d ')')
+        rss=$(awk '/VmRSS/{print $2}' "/proc/$sup/status")
+    fi
+    t=$(ms); "$SERVOS" down >/dev/null; elapsed "$t" >>"$T/down100"
+done
+up100=$(median <"$T/up100") noop100=$(median <"$T/noop100") down100=$(median <"$T/down100")
 
-printf '%-34s %8s %8s\n' "" servos goal
+printf '%-34s %8s %8s   (medians of %d and 3 rounds)\n' "" servos goal "$ROUNDS"
 printf '%-34s %6d ms %6s\n' "10 services: up -d" "$up10" "150 ms"
 printf '%-34s %6d ms %6s\n' "10 services: down" "$down10" "200 ms"
 printf '%-34s %6d ms %6s\n' "100 services: up -d" "$up100" "1.5 s"
