@@ -74,6 +74,9 @@ static int migrate(sqlite3 *db)
 {
     if (schema_version(db) >= 2)
         return 0;
+    /* WAL is a property of the file: set once, outside any transaction. */
+    if (sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) != SQLITE_OK)
+        return -1;
     if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
         return -1;
     int v = schema_version(db);

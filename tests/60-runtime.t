@@ -24,6 +24,7 @@ is "$(echo "$out" | sed -n 1p)" 1 "the command is pid 1 in its pid namespace"
 [ "$(echo "$out" | sed -n 2p)" -lt 10 ] && pass "no host pid is visible (highest: $(echo "$out" | sed -n 2p))" ||
     fail "no host pid is visible" "$out"
 
+[ -e "$SERVOS_ROOT/state.db-wal" ] && pass "the state store is in WAL mode" || fail "the state store is in WAL mode"
 run "$S" run --hostname box1 host hostname
 is "$out" box1 "--hostname sets the hostname"
 run "$S" run host cat /etc/hostname
