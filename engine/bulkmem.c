@@ -6,6 +6,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
+bool sv_bulkmem_lean;
+
 void *sv_chunk_alloc(size_t size, bool huge)
 {
     size = (size + SV_CHUNK_SIZE - 1) & ~(SV_CHUNK_SIZE - 1);
@@ -50,9 +52,8 @@ static void *pool_take(struct sv_pool *p, size_t n)
     }
     size_t sz = c * SV_POOL_GRAIN;
     if (p->next == NULL || (size_t)(p->end - p->next) < sz) {
-        /* The first chunk in small pages: a small evaluation (and a
-         * long-lived supervisor) does not pay 2 MB of RSS for it. */
-        struct sv_pool_chunk *ch = sv_chunk_alloc(SV_CHUNK_SIZE, p->chunks != NULL);
+        struct sv_pool_chunk *ch =
+            sv_chunk_alloc(SV_CHUNK_SIZE, !sv_bulkmem_lean || p->chunks != NULL);
         if (ch == NULL)
             return NULL;
         ch->next = p->chunks;

@@ -7,6 +7,7 @@
  * replicas that still run through pidfds (their exit codes are then
  * unknown). Single-threaded: one epoll loop. */
 #include "../manifests/load.h"
+#include "bulkmem.h"
 #include "stack.h"
 #include "store.h"
 
@@ -963,6 +964,7 @@ int sv_supervisor_spawn(const char *stack, struct sv_graph *g, sv_error_t *err)
         if (chdir("/") < 0) {
             /* keep the cwd */
         }
+        sv_bulkmem_lean = true; /* long-lived: RSS over page-fault speed */
         struct sup S = {.stack = sv_xstrdup(stack), .lfd = -1};
         sv_error_t e = NULL;
         if (setup(&S, &e) < 0) {
