@@ -38,6 +38,24 @@ static int select_stack(const char *project, char **stack, sv_error_t *err)
     return 0;
 }
 
+/* The rows of a stack's replicas (the store opened just for that). */
+static int stack_rows(const char *stack, struct sv_ctr_row **rows, size_t *n, sv_error_t *err)
+{
+    struct sv_store *st = NULL;
+    *rows = NULL;
+    *n = 0;
+    int rc = sv_store_open(&st, err) < 0 ? -1 : sv_store_list_stack(st, stack, rows, n, err);
+    sv_store_close(st);
+    return rc;
+}
+
+static void signal_replicas(const struct sv_ctr_row *rows, size_t n, int sig)
+{
+    for (size_t i = 0; i < n; i++)
+        if (sv_pid_alive(rows[i].pid, rows[i].pid_start))
+            kill(rows[i].pid, sig);
+}
+
 /* A supervisor for a stack that has replicas: start one (adopting them)
  * when the last one died. */
 static int ensure_supervisor(const char *stack, sv_error_t *err)
@@ -47,15 +65,11 @@ static int ensure_supervisor(const char *stack, sv_error_t *err)
         close(fd);
         return 0;
     }
-    struct sv_store *st = NULL;
-    struct sv_ctr_row *rows = NULL;
-    size_t n = 0;
-    if (sv_store_open(&st, err) < 0 || sv_store_list_stack(st, stack, &rows, &n, err) < 0) {
-        sv_store_close(st);
+    struct sv_ctr_row *rows;
+    size_t n;
+    if (stack_rows(stack, &rows, &n, err) < 0)
         return -1;
-    }
     sv_ctr_rows_free(rows, n);
-    sv_store_close(st);
     if (n == 0)
         return 0;
     if (sv_supervisor_spawn(stack, NULL, err) < 0 && (*err)->status != EBUSY)
@@ -177,14 +191,12 @@ static void follow_one(struct follow *f, bool colour)
 /* The replicas' log files of stack, with "service-N |" prefixes. */
 static struct follow *follow_list(const char *stack, const char *only, size_t *n, bool colour)
 {
-    struct sv_store *st = NULL;
     sv_error_t err = NULL;
-    struct sv_ctr_row *rows = NULL;
-    size_t nr = 0;
+    struct sv_ctr_row *rows;
+    size_t nr;
     *n = 0;
-    if (sv_store_open(&st, &err) < 0 || sv_store_list_stack(st, stack, &rows, &nr, &err) < 0) {
+    if (stack_rows(stack, &rows, &nr, &err) < 0) {
         sv_error_free(&err);
-        sv_store_close(st);
         return NULL;
     }
     struct follow *v = sv_xcalloc(nr + 1, sizeof(*v));
@@ -209,7 +221,6 @@ static struct follow *follow_list(const char *stack, const char *only, size_t *n
         (*n)++;
     }
     sv_ctr_rows_free(rows, nr);
-    sv_store_close(st);
     return v;
 }
 
@@ -317,17 +328,13 @@ static int do_up(int argc, char **argv, bool detach_default, const char *verb)
         if (errno != EINTR)
             break;
         if (interrupted >= 2) { /* second Ctrl-C: kill every replica now */
-            struct sv_store *st = NULL;
-            struct sv_ctr_row *rows = NULL;
-            size_t nr = 0;
-            if (sv_store_open(&st, &err) == 0 &&
-                sv_store_list_stack(st, stack, &rows, &nr, &err) == 0)
-                for (size_t i = 0; i < nr; i++)
-                    if (sv_pid_alive(rows[i].pid, rows[i].pid_start))
-                        kill(rows[i].pid, SIGKILL);
+            struct sv_ctr_row *rows;
+            size_t nr;
+            if (stack_rows(stack, &rows, &nr, &err) == 0) {
+                signal_replicas(rows, nr, SIGKILL);
+                sv_ctr_rows_free(rows, nr);
+            }
             sv_error_free(&err);
-            sv_ctr_rows_free(rows, nr);
-            sv_store_close(st);
             interrupted = 1;
         }
     }
@@ -356,9 +363,7 @@ static int down_directly(const char *stack, int64_t grace_ms, sv_error_t *err)
         sv_store_close(st);
         return -1;
     }
-    for (size_t i = 0; i < n; i++)
-        if (sv_pid_alive(rows[i].pid, rows[i].pid_start))
-            kill(rows[i].pid, SIGTERM);
+    signal_replicas(rows, n, SIGTERM);
     int64_t waited = 0;
     for (size_t i = 0; i < n; i++) {
         while (sv_pid_alive(rows[i].pid, rows[i].pid_start) && waited < grace_ms) {
@@ -509,13 +514,10 @@ int sv_cmd_ps(int argc, char **argv)
     cleanup_free char *stack = NULL;
     if (select_stack(project, &stack, &err) < 0 || ensure_supervisor(stack, &err) < 0)
         return sv_error_report(&err);
-    struct sv_store *st = NULL;
-    struct sv_ctr_row *rows = NULL;
-    size_t n = 0;
-    if (sv_store_open(&st, &err) < 0 || sv_store_list_stack(st, stack, &rows, &n, &err) < 0) {
-        sv_store_close(st);
+    struct sv_ctr_row *rows;
+    size_t n;
+    if (stack_rows(stack, &rows, &n, &err) < 0)
         return sv_error_report(&err);
-    }
     time_t now = time(NULL);
     if (json)
         printf("[");
@@ -551,7 +553,6 @@ int sv_cmd_ps(int argc, char **argv)
     if (json)
         printf("%s]\n", n ? "\n" : "");
     sv_ctr_rows_free(rows, n);
-    sv_store_close(st);
     return 0;
 }
 
