@@ -807,8 +807,13 @@ static void handle(struct sup *S, int fd, char *line)
     } else if (strcmp(argv[0], "ping") == 0) {
         reply(fd, "ok");
     } else if (strcmp(argv[0], "up") == 0) {
-        struct sv_graph *g = NULL;
-        if (load_request(S->stack, &g, &err) < 0 || reconcile(S, g, &err) < 0)
+        struct sv_graph *g = NULL, *before = S->g;
+        int rc = load_request(S->stack, &g, &err) < 0 ? -1 : reconcile(S, g, &err);
+        /* reconcile re-points every replica into the new graph first thing,
+         * so the previous one is no longer referenced. */
+        if (g && before != g)
+            sv_graph_free(before);
+        if (rc < 0)
             reply_err(fd, &err);
         else
             reply(fd, "ok");
