@@ -115,9 +115,11 @@ bench: all
 	tests/bench/run
 
 quickstart: deps all
-	$(B)/servos config examples/quickstart
-	$(B)/servos run --rm --memory 64m host sh -c \
-	    'echo "hello from pid $$$$ in container $$(hostname), uid $$(id -u) inside, $$(cat /proc/self/uid_map | tr -s " ")"'
+	$(B)/servos config -q examples/quickstart && echo "examples/quickstart: the graph is valid"
+	$(B)/servos up -d examples/quickstart
+	$(B)/servos exec -p quickstart web busybox wget -q -O - http://127.0.0.1:8080/
+	$(B)/servos ps -p quickstart
+	$(B)/servos down -p quickstart -t 1
 
 
 format:
