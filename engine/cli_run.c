@@ -214,15 +214,8 @@ static void forward(int sig)
     kill(forward_to, sig);
 }
 
-static void report_end(const struct sv_container *c, int code, bool oom)
-{
-    if (oom)
-        fprintf(stderr, "servos: %s was killed: out of memory (limit %lld MB)\n", c->name,
-                (long long)(c->spec.limits.memory >> 20));
-    (void)code;
-}
-
-static int finish(struct sv_store *st, struct sv_container *c, bool remove, int *code)
+/* Wait for the container, record how it ended, and clean up after it. */
+static void finish(struct sv_store *st, struct sv_container *c, bool remove, int *code)
 {
     bool oom = false;
     sv_container_wait(c, code, &oom);
@@ -233,10 +226,11 @@ static int finish(struct sv_store *st, struct sv_container *c, bool remove, int 
         sv_error_report(&err);
     if (sv_store_set_exited(st, c->id, *code, oom, &err) < 0)
         sv_error_report(&err);
-    report_end(c, *code, oom);
+    if (oom)
+        fprintf(stderr, "servos: %s was killed: out of memory (limit %lld MB)\n", c->name,
+                (long long)(c->spec.limits.memory >> 20));
     if (remove && sv_container_remove(st, c->id, &err) < 0)
         sv_error_report(&err);
-    return oom;
 }
 
 static int run_attached(struct sv_store *st, struct run_opts *o)

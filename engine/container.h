@@ -93,7 +93,7 @@ int sv_container_remove(struct sv_store *st, const char *id, sv_error_t *err);
  * exit code like a shell would. */
 int sv_container_exec(const struct sv_ctr_row *row, char **argv, int *exit_code, sv_error_t *err);
 
-/* The spec as JSON (what exec needs later) and back. */
+/* The spec as JSON: recorded with the container for exec. */
 char *sv_run_spec_to_json(const struct sv_container *c);
 
 #endif

@@ -358,31 +358,6 @@ int sv_store_list_stack(struct sv_store *s, const char *stack, struct sv_ctr_row
     return list_rows(s, stack, rows, n, err);
 }
 
-int sv_store_stacks(struct sv_store *s, char ***names, size_t *n, sv_error_t *err)
-{
-    cleanup_stmt sqlite3_stmt *st = NULL;
-    if (prepare(s, "SELECT DISTINCT stack FROM containers WHERE stack IS NOT NULL ORDER BY stack",
-                &st, err) < 0)
-        return -1;
-    char **v = NULL;
-    size_t len = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        v = sv_xrealloc(v, (len + 2) * sizeof(*v));
-        v[len++] = col_text(st, 0);
-        v[len] = NULL;
-    }
-    if (rc != SQLITE_DONE) {
-        for (size_t i = 0; i < len; i++)
-            free(v[i]);
-        free(v);
-        return db_error(s, err, "listing stacks");
-    }
-    *names = v;
-    *n = len;
-    return 0;
-}
-
 static int set_text(struct sv_store *s, const char *sql, const char *id, const char *text, int num,
                     sv_error_t *err)
 {
@@ -405,20 +380,6 @@ int sv_store_set_health(struct sv_store *s, const char *id, const char *health, 
 int sv_store_set_restarts(struct sv_store *s, const char *id, int restarts, sv_error_t *err)
 {
     return set_text(s, "UPDATE containers SET restarts=? WHERE id=?", id, NULL, restarts, err);
-}
-
-int sv_store_begin(struct sv_store *s, sv_error_t *err)
-{
-    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-        return db_error(s, err, "starting a transaction");
-    return 0;
-}
-
-int sv_store_commit(struct sv_store *s, sv_error_t *err)
-{
-    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-        return db_error(s, err, "committing");
-    return 0;
 }
 
 void sv_ctr_row_clear(struct sv_ctr_row *r)

@@ -61,13 +61,8 @@ int sv_store_name_taken(struct sv_store *s, const char *name, bool *taken, sv_er
 int sv_store_list(struct sv_store *s, struct sv_ctr_row **rows, size_t *n, sv_error_t *err);
 int sv_store_list_stack(struct sv_store *s, const char *stack, struct sv_ctr_row **rows, size_t *n,
                         sv_error_t *err);
-/* The names of every stack that has containers. */
-int sv_store_stacks(struct sv_store *s, char ***names, size_t *n, sv_error_t *err);
 int sv_store_set_health(struct sv_store *s, const char *id, const char *health, sv_error_t *err);
 int sv_store_set_restarts(struct sv_store *s, const char *id, int restarts, sv_error_t *err);
-/* Run f inside one transaction (many small writes, one commit). */
-int sv_store_begin(struct sv_store *s, sv_error_t *err);
-int sv_store_commit(struct sv_store *s, sv_error_t *err);
 
 void sv_ctr_row_clear(struct sv_ctr_row *r);
 void sv_ctr_rows_free(struct sv_ctr_row *rows, size_t n);
