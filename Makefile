@@ -8,7 +8,7 @@
 #   make format     clang-format the C sources; make format-check to verify
 
 CC      ?= cc
-PKGS    := yaml-0.1 lua5.4 libseccomp libcap libarchive libgit2 sqlite3 jansson
+PKGS    := yaml-0.1 lua5.4 libseccomp libcap libarchive libgit2 sqlite3 jansson libmnl
 CSTD    := -std=gnu11
 WARN    := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2
 ifneq ($(findstring clang,$(CC)),clang)

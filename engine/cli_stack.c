@@ -5,6 +5,7 @@
 #include "cli.h"
 #include "rootfs.h"
 #include "stack.h"
+#include "stacknet.h"
 #include "store.h"
 
 #include <errno.h>
@@ -385,6 +386,8 @@ static int down_directly(const char *stack, int64_t grace_ms, sv_error_t *err)
         cleanup_free char *log = sv_replica_log(stack, rows[i].service, rows[i].replica);
         unlink(log);
     }
+    if (rc == 0)
+        rc = sv_stacknet_destroy(stack, err);
     sv_ctr_rows_free(rows, n);
     sv_store_close(st);
     return rc;
@@ -478,6 +481,26 @@ static const char *state_of(const struct sv_ctr_row *r)
     return "exited";
 }
 
+/* The ports the supervisor published for service, from <stack>/ports
+ * ("SERVICE\tDESCRIPTION" lines), joined with sep, each wrapped in q. */
+static char *ports_of(const char *ports, const char *service, const char *sep, const char *q)
+{
+    char *out = sv_xstrdup("");
+    size_t sl = strlen(service);
+    for (const char *l = ports; l && *l;) {
+        const char *end = strchr(l, '\n');
+        size_t len = end ? (size_t)(end - l) : strlen(l);
+        if (len > sl && strncmp(l, service, sl) == 0 && l[sl] == '\t') {
+            char *next = sv_xasprintf("%s%s%s%.*s%s", out, *out ? sep : "", q, (int)(len - sl - 1),
+                                      l + sl + 1, q);
+            free(out);
+            out = next;
+        }
+        l += len + (end ? 1 : 0);
+    }
+    return out;
+}
+
 int sv_cmd_ps(int argc, char **argv)
 {
     const struct sv_verb *v = sv_cli_find("ps");
@@ -519,35 +542,49 @@ int sv_cmd_ps(int argc, char **argv)
     if (stack_rows(stack, &rows, &n, &err) < 0)
         return sv_error_report(&err);
     time_t now = time(NULL);
+    cleanup_free char *dir = sv_stack_dir(stack);
+    cleanup_free char *ports_path = sv_xasprintf("%s/ports", dir);
+    cleanup_free char *ports = NULL;
+    size_t ports_len;
+    sv_error_t perr = NULL;
+    if (sv_read_file(ports_path, 1 << 20, &ports, &ports_len, &perr) < 0)
+        sv_error_free(&perr); /* nothing published */
     if (json)
         printf("[");
     else
-        printf("%-24s %-8s %-10s %-10s %-8s %-8s %-9s %-5s %s\n", "SERVICE", "REPLICA", "STATE",
-               "HEALTH", "PID", "UPTIME", "RESTARTS", "EXIT", "PORTS");
+        printf("%-24s %-8s %-10s %-10s %-8s %-8s %-9s %-5s %-15s %s\n", "SERVICE", "REPLICA",
+               "STATE", "HEALTH", "PID", "UPTIME", "RESTARTS", "EXIT", "ADDRESS", "PORTS");
     for (size_t i = 0; i < n; i++) {
         const struct sv_ctr_row *r = &rows[i];
         const char *state = state_of(r);
         bool running = strcmp(state, "running") == 0;
         long long up = running ? (long long)(now - r->started) : 0;
+        uint32_t addr = running ? sv_stacknet_address_of(r->spec_json) : 0;
+        char ip[16] = "";
+        if (addr)
+            sv_ip4_format(addr, ip);
         if (json) {
+            cleanup_free char *pj = ports_of(ports, r->service, ", ", "\"");
             char exitj[16] = "null";
             if (!running && r->status == SV_CTR_EXITED)
                 snprintf(exitj, sizeof(exitj), "%d", r->exit_code);
             printf("%s\n  {\"service\": \"%s\", \"replica\": %d, \"state\": \"%s\", "
                    "\"health\": %s%s%s, \"pid\": %d, \"uptime\": %lld, \"restarts\": %d, "
-                   "\"exit_code\": %s, \"oom\": %s, \"ports\": []}",
+                   "\"exit_code\": %s, \"oom\": %s, \"address\": %s%s%s, \"ports\": [%s]}",
                    i ? "," : "", r->service, r->replica, state, r->health[0] ? "\"" : "",
                    r->health[0] ? r->health : "null", r->health[0] ? "\"" : "",
-                   running ? (int)r->pid : 0, up, r->restarts, exitj, r->oom ? "true" : "false");
+                   running ? (int)r->pid : 0, up, r->restarts, exitj, r->oom ? "true" : "false",
+                   addr ? "\"" : "", addr ? ip : "null", addr ? "\"" : "", pj);
         } else {
             char exit_s[16] = "-", up_s[16] = "-";
             if (!running && r->status == SV_CTR_EXITED)
                 snprintf(exit_s, sizeof(exit_s), "%d%s", r->exit_code, r->oom ? "!" : "");
             if (running)
                 snprintf(up_s, sizeof(up_s), "%llds", up);
-            printf("%-24s %-8d %-10s %-10s %-8d %-8s %-9d %-5s %s\n", r->service, r->replica, state,
-                   r->health[0] ? r->health : "-", running ? (int)r->pid : 0, up_s, r->restarts,
-                   exit_s, "");
+            cleanup_free char *pt = ports_of(ports, r->service, ", ", "");
+            printf("%-24s %-8d %-10s %-10s %-8d %-8s %-9d %-5s %-15s %s\n", r->service, r->replica,
+                   state, r->health[0] ? r->health : "-", running ? (int)r->pid : 0, up_s,
+                   r->restarts, exit_s, addr ? ip : "-", pt);
         }
     }
     if (json)

@@ -1,9 +1,12 @@
 #include "container.h"
 
 #include "idmap.h"
+#include "netlink.h"
 #include "rootfs.h"
 #include "seccomp.h"
+#include "stacknet.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -67,6 +70,7 @@ void sv_container_free(struct sv_container *c)
     free((char *)s->hostname);
     free((char *)s->workdir);
     free((char *)s->user);
+    free((char *)s->net.hosts);
     strv_free(s->argv);
     strv_free(s->env);
     strv_free((char **)s->cap_add);
@@ -168,6 +172,7 @@ static void copy_spec(struct sv_container *c, const struct sv_run_spec *spec)
     s->hostname = spec->hostname ? sv_xstrdup(spec->hostname) : sv_xstrndup(c->id, 12);
     s->workdir = xstrdup_or_null(spec->workdir);
     s->user = xstrdup_or_null(spec->user);
+    s->net.hosts = xstrdup_or_null(spec->net.hosts);
     s->argv = strv_dup(spec->argv);
     s->env = strv_dup(spec->env);
     s->cap_add = (const char **)strv_dup((char *const *)spec->cap_add);
@@ -288,6 +293,37 @@ static int loopback_up(sv_error_t *err)
     ifr.ifr_flags |= IFF_UP;
     if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
         return sv_error(err, errno, "bringing lo up");
+    return 0;
+}
+
+static void sockaddr_ip4(struct sockaddr *sa, uint32_t addr)
+{
+    struct sockaddr_in *in = (struct sockaddr_in *)sa;
+    memset(in, 0, sizeof(*in));
+    in->sin_family = AF_INET;
+    in->sin_addr.s_addr = htonl(addr);
+}
+
+/* Our end of the stack network: its address (the subnet's route comes
+ * with it), then up. ioctls: the interface is in our namespace. */
+static int eth0_address(uint32_t addr, int prefix, sv_error_t *err)
+{
+    cleanup_close int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return sv_error(err, errno, "socket");
+    struct ifreq ifr = {0};
+    strcpy(ifr.ifr_name, "eth0");
+    sockaddr_ip4(&ifr.ifr_addr, addr);
+    if (ioctl(fd, SIOCSIFADDR, &ifr) < 0)
+        return sv_error(err, errno, "cannot give eth0 its address");
+    sockaddr_ip4(&ifr.ifr_netmask, prefix ? ~0u << (32 - prefix) : 0);
+    if (ioctl(fd, SIOCSIFNETMASK, &ifr) < 0)
+        return sv_error(err, errno, "cannot set eth0's netmask");
+    if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+        return sv_error(err, errno, "reading the flags of eth0");
+    ifr.ifr_flags |= IFF_UP;
+    if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+        return sv_error(err, errno, "bringing eth0 up");
     return 0;
 }
 
@@ -447,7 +483,7 @@ __attribute__((noreturn)) static void child_main(struct sv_container *c, const i
     }
     if (sv_rootfs_setup(c, &err) < 0)
         child_fail(errfd, 125, &err);
-    if (s->network == SV_NET_NONE && loopback_up(&err) < 0)
+    if (s->network != SV_NET_HOST && loopback_up(&err) < 0)
         child_fail(errfd, 125, &err);
     set_rlimits();
     if (chdir(s->workdir ? s->workdir : "/") < 0) {
@@ -457,6 +493,9 @@ __attribute__((noreturn)) static void child_main(struct sv_container *c, const i
     if (read(gofd, &go, 1) != 1)
         _exit(1);
     close(gofd);
+    /* The parent made our eth0 before sending 'c'. */
+    if (s->network == SV_NET_STACK && eth0_address(s->net.addr, s->net.prefix, &err) < 0)
+        child_fail(errfd, 125, &err);
     /* In the cgroup now, so it becomes the namespace's root. */
     if (unshare(CLONE_NEWCGROUP) < 0 && errno != EINVAL) {
         sv_error(&err, errno, "cgroup namespace");
@@ -521,7 +560,7 @@ int sv_container_spawn(struct sv_container *c, const int fds[3], sv_error_t *err
     uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
     if (!c->spec.userns_host)
         flags |= CLONE_NEWUSER;
-    if (c->spec.network == SV_NET_NONE)
+    if (c->spec.network != SV_NET_HOST)
         flags |= CLONE_NEWNET;
     pid_t pid = clone3_fork(flags);
     if (pid < 0) {
@@ -550,6 +589,13 @@ int sv_container_spawn(struct sv_container *c, const int fds[3], sv_error_t *err
         rc = sv_error(err, errno, "cannot start the container");
     if (rc == 0)
         rc = sv_cgroup_enter(&c->cg, pid, err);
+    /* Its veth, while it builds its root on the other core. */
+    if (rc == 0 && c->spec.network == SV_NET_STACK) {
+        char name[IFNAMSIZ];
+        snprintf(name, sizeof(name), "sv%.12s", c->id);
+        sv_nl_forget_neighbour(c->spec.net.nl, c->spec.net.bridge, c->spec.net.addr);
+        rc = sv_nl_veth(c->spec.net.nl, name, c->spec.net.bridge, "eth0", pid, err);
+    }
     if (rc == 0 && write(go[1], "c", 1) != 1)
         rc = sv_error(err, errno, "cannot start the container");
     close(go[1]);
@@ -651,9 +697,14 @@ char *sv_run_spec_to_json(const struct sv_container *c)
         "argv", strv_json(s->argv), "env", strv_json(s->env), "workdir", s->workdir, "user",
         s->user, "hostname", s->hostname, "caps", (json_int_t)c->caps, "userns_host",
         s->userns_host, "no_seccomp", s->no_seccomp, "read_only", s->read_only, "network",
-        s->network == SV_NET_HOST ? "host" : "none", "memory", (json_int_t)s->limits.memory, "cpus",
+        s->network == SV_NET_HOST ? "host" : s->network == SV_NET_STACK ? "stack" : "none", "memory", (json_int_t)s->limits.memory, "cpus",
         s->limits.cpus, "pids", (json_int_t)s->limits.pids, "binds", binds, "uid_base",
         (json_int_t)c->map.uid_base, "gid_base", (json_int_t)c->map.gid_base);
+    if (s->network == SV_NET_STACK) {
+        char ip[16];
+        sv_ip4_format(s->net.addr, ip);
+        json_object_set_new(o, "address", json_string(ip));
+    }
     char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(o);
     if (text == NULL)

@@ -24,7 +24,18 @@ struct sv_bind {
     bool tmpfs;   /* a fresh tmpfs at target; source holds its options or NULL */
 };
 
-enum sv_netmode { SV_NET_NONE, SV_NET_HOST };
+enum sv_netmode { SV_NET_NONE, SV_NET_HOST, SV_NET_STACK };
+
+struct sv_nl;
+/* SV_NET_STACK: a veth on the stack's bridge (see stacknet.h). The netlink
+ * socket is the supervisor's, inside the stack's namespace (borrowed). */
+struct sv_net_attach {
+    struct sv_nl *nl;
+    int bridge;        /* ifindex of the bridge there */
+    uint32_t addr;     /* the replica's address, host byte order */
+    int prefix;
+    const char *hosts; /* the stack's hosts file, bound at /etc/hosts */
+};
 
 struct sv_run_spec {
     const char *name;     /* NULL: generated */
@@ -39,6 +50,7 @@ struct sv_run_spec {
     size_t n_binds;
     const char **cap_add, **cap_drop; /* NULL-terminated or NULL */
     enum sv_netmode network;
+    struct sv_net_attach net; /* SV_NET_STACK only */
     bool read_only;
     bool userns_host; /* --userns=host: no user namespace */
     bool no_seccomp;  /* --security-opt seccomp=unconfined */

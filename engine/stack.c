@@ -113,9 +113,10 @@ int sv_stack_spec(const struct sv_graph *g, const struct sv_service *s, int n,
     spec->cap_drop = s->cap_drop;
     spec->read_only = s->read_only;
     spec->userns_host = strcmp(s->userns, "host") == 0;
-    /* Until stack networks exist, "stack" means a network namespace of the
-     * replica's own with loopback only, as "none". */
-    spec->network = strcmp(s->network, "host") == 0 ? SV_NET_HOST : SV_NET_NONE;
+    /* The supervisor fills in spec->net (address, bridge) for "stack". */
+    spec->network = strcmp(s->network, "host") == 0   ? SV_NET_HOST
+                    : strcmp(s->network, "none") == 0 ? SV_NET_NONE
+                                                      : SV_NET_STACK;
     spec->binds = sv_xcalloc(s->n_mounts + 1, sizeof(*spec->binds));
     for (size_t i = 0; i < s->n_mounts; i++) {
         const struct sv_mount *m = &s->mounts[i];

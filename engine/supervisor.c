@@ -8,7 +8,9 @@
  * unknown). Single-threaded: one epoll loop. */
 #include "../manifests/load.h"
 #include "bulkmem.h"
+#include "proxy.h"
 #include "stack.h"
+#include "stacknet.h"
 #include "store.h"
 
 #include <errno.h>
@@ -51,6 +53,7 @@ struct replica {
     pid_t check_pid;
     struct sv_cgroup cg;
     bool stopping;
+    uint32_t addr; /* on the stack network; 0 when not on it or not running */
 };
 
 struct sup {
@@ -62,6 +65,9 @@ struct sup {
     int lfd, sfd, tfd, ep;
     int null_fd;
     bool exiting;
+    struct sv_stacknet *net; /* opened when a service first needs it */
+    struct sv_proxy *proxy;
+    bool hosts_dirty;
 };
 
 static int64_t now_ms(void)
@@ -120,6 +126,8 @@ static void drop(struct sup *S, struct replica *r)
         epoll_ctl(S->ep, EPOLL_CTL_DEL, r->pidfd, NULL);
         close(r->pidfd);
     }
+    if (r->addr)
+        S->hosts_dirty = true;
     sv_cgroup_clear(&r->cg);
     free(r->service);
     free(r);
@@ -131,6 +139,111 @@ static void report(sv_error_t *err)
         logf_("%s", (*err)->msg);
         sv_error_free(err);
     }
+}
+
+/* ---- the stack network ----------------------------------------------------- */
+
+static bool addr_used(void *ctx, uint32_t a)
+{
+    struct sup *S = ctx;
+    for (size_t i = 0; i < S->n; i++)
+        if (S->r[i]->addr == a)
+            return true;
+    return false;
+}
+
+static size_t backends(void *ctx, const char *service, uint32_t *out, size_t max)
+{
+    struct sup *S = ctx;
+    size_t k = 0;
+    for (size_t i = 0; i < S->n && k < max; i++)
+        if (S->r[i]->state == R_RUNNING && S->r[i]->addr && strcmp(S->r[i]->service, service) == 0)
+            out[k++] = S->r[i]->addr;
+    return k;
+}
+
+static int ensure_net(struct sup *S, sv_error_t *err)
+{
+    if (S->net)
+        return 0;
+    if (sv_stacknet_open(S->stack, &S->net, err) < 0)
+        return sv_error_wrap(err, "stack network");
+    S->proxy = sv_proxy_new(S->net, backends, S);
+    if (S->proxy == NULL)
+        return sv_error(err, errno, "epoll");
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = sv_proxy_fd(S->proxy)};
+    epoll_ctl(S->ep, EPOLL_CTL_ADD, ev.data.fd, &ev);
+    /* Addresses continue after the highest in use (see sv_stacknet_alloc). */
+    for (size_t i = 0; i < S->n; i++)
+        if (S->r[i]->addr >= S->net->next)
+            S->net->next = S->r[i]->addr + 1;
+    return 0;
+}
+
+/* Every replica on the network by NAME-N, its service's name and its own
+ * hostname: what each replica's /etc/hosts says. */
+static int write_hosts(struct sup *S, sv_error_t *err)
+{
+    if (S->net == NULL)
+        return 0;
+    struct sv_host_entry *e = sv_xcalloc(S->n + 1, sizeof(*e));
+    char **own = sv_xcalloc(S->n + 1, sizeof(*own));
+    size_t k = 0;
+    for (size_t i = 0; i < S->n; i++) {
+        struct replica *r = S->r[i];
+        if (r->addr == 0)
+            continue;
+        own[k] = sv_xasprintf("%s-%d", r->service, r->n);
+        e[k].addr = r->addr;
+        e[k].names[0] = own[k];
+        e[k].names[1] = r->service;
+        if (r->svc && r->svc->hostname && strcmp(r->svc->hostname, own[k]) != 0)
+            e[k].names[2] = r->svc->hostname;
+        k++;
+    }
+    int rc = sv_stacknet_write_hosts(S->net, e, k, err);
+    for (size_t i = 0; i < k; i++)
+        free(own[i]);
+    free(own);
+    free(e);
+    S->hosts_dirty = false;
+    return rc;
+}
+
+/* A replica left the network: its name goes (now, or at the next tick). */
+static void leave_net(struct sup *S, struct replica *r)
+{
+    if (r->addr) {
+        r->addr = 0;
+        S->hosts_dirty = true;
+    }
+}
+
+static bool graph_needs_net(const struct sv_graph *g)
+{
+    for (size_t i = 0; i < g->n_services; i++)
+        if (strcmp(g->services[i].network, "stack") == 0)
+            return true;
+    return false;
+}
+
+/* Publish the graph's ports; `servos ps` reads them from <stack>/ports. */
+static int sync_ports(struct sup *S, const struct sv_graph *g, sv_error_t *err)
+{
+    if (S->net == NULL && !graph_needs_net(g))
+        return 0;
+    if (ensure_net(S, err) < 0 || sv_proxy_sync(S->proxy, g, err) < 0)
+        return -1;
+    cleanup_free char *dir = sv_stack_dir(S->stack);
+    cleanup_free char *path = sv_xasprintf("%s/ports", dir);
+    cleanup_free char *tmp = sv_xasprintf("%s/ports.tmp", dir);
+    FILE *f = fopen(tmp, "we");
+    if (f == NULL)
+        return sv_error(err, errno, "cannot write %s", tmp);
+    sv_proxy_describe(S->proxy, f);
+    if (fclose(f) != 0 || rename(tmp, path) < 0)
+        return sv_error(err, errno, "cannot write %s", path);
+    return 0;
 }
 
 /* Starting is split in two (see sv_container_spawn): begin clones the
@@ -152,6 +265,26 @@ static int start_begin(struct sup *S, struct replica *r, struct sv_container **o
     spec.hostname = r->svc->hostname ? r->svc->hostname : host;
     sv_service_hash_hex(r->svc, r->hash);
     spec.hash = r->hash;
+    if (spec.network == SV_NET_STACK) {
+        /* A new address each start: nobody's neighbour cache can hold a
+         * dead replica's MAC for it. */
+        leave_net(S, r);
+        uint32_t a = ensure_net(S, err) < 0 ? 0 : sv_stacknet_alloc(S->net, addr_used, S);
+        if (a == 0) {
+            if (*err == NULL)
+                sv_error(err, ENOSPC, "the stack network has no free address left");
+            sv_stack_spec_free(&spec);
+            return -1;
+        }
+        r->addr = a;
+        spec.net = (struct sv_net_attach){S->net->nl, S->net->bridge, a, SV_STACKNET_PREFIX,
+                                          S->net->hosts};
+        if (write_hosts(S, err) < 0) {
+            leave_net(S, r);
+            sv_stack_spec_free(&spec);
+            return -1;
+        }
+    }
     /* A previous incarnation under this name (exited) goes first. */
     struct sv_ctr_row old;
     sv_error_t e = NULL;
@@ -234,6 +367,7 @@ static void replica_exited(struct sup *S, struct replica *r, int code)
     r->state = R_EXITED;
     r->exit_code = code;
     r->pid = 0;
+    leave_net(S, r);
     if (r->pidfd >= 0) {
         epoll_ctl(S->ep, EPOLL_CTL_DEL, r->pidfd, NULL);
         close(r->pidfd);
@@ -377,6 +511,11 @@ static void tick(struct sup *S)
 {
     int64_t now = now_ms();
     index_logs(S);
+    if (S->hosts_dirty) {
+        sv_error_t e = NULL;
+        write_hosts(S, &e);
+        report(&e);
+    }
     for (size_t i = 0; i < S->n; i++) {
         struct replica *r = S->r[i];
         if (r->check_pid > 0 && now > r->check_deadline_ms)
@@ -417,6 +556,8 @@ static void pump(struct sup *S, int ms)
                     S->exiting = true;
             }
             reap(S);
+        } else if (S->proxy && fd == sv_proxy_fd(S->proxy)) {
+            sv_proxy_pump(S->proxy);
         } else if (fd == S->tfd) {
             uint64_t x;
             if (read(S->tfd, &x, sizeof(x)) < 0) {
@@ -628,6 +769,8 @@ static int reconcile(struct sup *S, struct sv_graph *g, sv_error_t *err)
         r->svc = s;
         i++;
     }
+    if (sync_ports(S, g, err) < 0)
+        return -1;
     /* Start in waves: every service whose dependencies are met. */
     size_t left = g->n_services;
     bool *done = sv_xcalloc(g->n_services + 1, sizeof(bool));
@@ -672,6 +815,11 @@ static int reconcile(struct sup *S, struct sv_graph *g, sv_error_t *err)
             wave_start = progress ? now_ms() : wave_start;
     }
     free(done);
+    if (S->hosts_dirty) {
+        sv_error_t e = NULL;
+        write_hosts(S, &e);
+        report(&e);
+    }
     return rc;
 }
 
@@ -706,6 +854,7 @@ static void adopt(struct sup *S)
             if (r->pidfd >= 0) {
                 r->pid = row->pid;
                 r->state = R_RUNNING;
+                r->addr = sv_stacknet_address_of(row->spec_json);
                 r->started_ms = now_ms() - 1000 * (time(NULL) - row->started);
                 struct epoll_event ev = {.events = EPOLLIN, .data.fd = r->pidfd};
                 epoll_ctl(S->ep, EPOLL_CTL_ADD, r->pidfd, &ev);
@@ -721,6 +870,26 @@ static void adopt(struct sup *S)
         }
     }
     sv_ctr_rows_free(rows, n);
+    /* Replicas on the stack network: find it again, and their names. */
+    bool on_net = false;
+    for (size_t i = 0; i < S->n; i++)
+        on_net |= S->r[i]->addr != 0;
+    if (on_net && (ensure_net(S, &e) < 0 || write_hosts(S, &e) < 0))
+        report(&e);
+}
+
+/* Take the stack network down with the stack: the listeners, the
+ * namespace with its bridge (the veths went with the replicas). */
+static int net_down(struct sup *S, sv_error_t *err)
+{
+    if (S->proxy) {
+        epoll_ctl(S->ep, EPOLL_CTL_DEL, sv_proxy_fd(S->proxy), NULL);
+        sv_proxy_free(S->proxy);
+        S->proxy = NULL;
+    }
+    sv_stacknet_close(S->net);
+    S->net = NULL;
+    return sv_stacknet_destroy(S->stack, err);
 }
 
 /* ---- requests -------------------------------------------------------------- */
@@ -821,8 +990,8 @@ static void handle(struct sup *S, int fd, char *line)
         int64_t grace = argc > 1 ? strtoll(argv[1], NULL, 10) : -1;
         S->exiting = true;
         down_all(S, grace);
-        if (argc > 2 && strcmp(argv[2], "volumes") == 0 &&
-            sv_stack_remove_volumes(S->stack, &err) < 0)
+        if (net_down(S, &err) < 0 || (argc > 2 && strcmp(argv[2], "volumes") == 0 &&
+                                      sv_stack_remove_volumes(S->stack, &err) < 0))
             reply_err(fd, &err);
         else
             reply(fd, "ok");
