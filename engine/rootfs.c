@@ -106,6 +106,7 @@ static int make_host_base(const char *dir, uid_t uid, gid_t gid, sv_error_t *err
         {"hostname", ""},
         {"hosts", ""},
         {"resolv.conf", ""},
+        {"host.conf", ""},
         {"ld.so.cache", ""},
     };
     for (size_t i = 0; i < SV_ARRAY_LEN(etc); i++) {
@@ -192,8 +193,10 @@ static int write_etc(const char *rt, const char *hn, sv_error_t *err)
         sv_xasprintf("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
                      "127.0.1.1\t%s\n",
                      hn);
-    const char *names[] = {"hostname", "hosts", "resolv.conf"};
-    const char *texts[] = {hostname, hosts, "nameserver 127.0.0.1\n"};
+    /* "multi on": glibc then returns every line of a name, so a service
+     * name with several replicas resolves to all of them. */
+    const char *names[] = {"hostname", "hosts", "resolv.conf", "host.conf"};
+    const char *texts[] = {hostname, hosts, "nameserver 127.0.0.1\n", "multi on\n"};
     for (size_t i = 0; i < SV_ARRAY_LEN(names); i++) {
         cleanup_free char *p = sv_xasprintf("%s/%s", rt, names[i]);
         if (write_text(p, texts[i], 0644, err) < 0)
@@ -430,7 +433,7 @@ int sv_rootfs_setup(const struct sv_container *c, sv_error_t *err)
                 return -1;
         }
     }
-    static const char *const etc_files[] = {"hostname", "hosts", "resolv.conf"};
+    static const char *const etc_files[] = {"hostname", "hosts", "resolv.conf", "host.conf"};
     for (size_t i = 0; i < SV_ARRAY_LEN(etc_files); i++) {
         /* On a stack network, names come from the stack's hosts file. */
         bool stack_hosts = i == 1 && c->spec.network == SV_NET_STACK && c->spec.net.hosts;

@@ -708,7 +708,13 @@ static int converge_service(struct sup *S, const struct sv_service *s, struct pe
             if (r->state == R_EXITED && r->exit_code != 0 && s->restart != SV_RESTART_NO &&
                 r->id[0] == '\0')
                 r->state = R_BACKOFF;
-            continue;
+            /* Up means "make it run": a replica that failed or died while
+             * nobody watched starts again; one that completed (exit 0) stays. */
+            if (r->state != R_EXITED || r->exit_code == 0)
+                continue;
+            logf_("%s-%d is not running: starting it again", s->name, n);
+            remove_replica(S, r, -1);
+            r = NULL;
         }
         if (r) {
             logf_("%s-%d changed: recreating", s->name, n);
