@@ -542,36 +542,40 @@ static void tick(struct sup *S)
     }
 }
 
-/* Handle events for up to ms milliseconds (0: what is ready). */
+static void handle_event(struct sup *S, int fd)
+{
+    if (fd == S->sfd) {
+        struct signalfd_siginfo si;
+        while (read(S->sfd, &si, sizeof(si)) == sizeof(si)) {
+            if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+                S->exiting = true;
+        }
+        reap(S);
+    } else if (S->proxy && fd == sv_proxy_fd(S->proxy)) {
+        sv_proxy_pump(S->proxy);
+    } else if (fd == S->tfd) {
+        uint64_t x;
+        if (read(S->tfd, &x, sizeof(x)) < 0) {
+            /* spurious */
+        }
+        tick(S);
+    } else if (fd != S->lfd) {
+        for (size_t k = 0; k < S->n; k++)
+            if (S->r[k]->pidfd == fd) { /* an adopted replica ended */
+                replica_exited(S, S->r[k], -1);
+                break;
+            }
+    }
+}
+
+/* Handle events for up to ms milliseconds (0: what is ready); requests on
+ * the control socket wait for the main loop. */
 static void pump(struct sup *S, int ms)
 {
     struct epoll_event ev[16];
     int n = epoll_wait(S->ep, ev, 16, ms);
-    for (int i = 0; i < n; i++) {
-        int fd = ev[i].data.fd;
-        if (fd == S->sfd) {
-            struct signalfd_siginfo si;
-            while (read(S->sfd, &si, sizeof(si)) == sizeof(si)) {
-                if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
-                    S->exiting = true;
-            }
-            reap(S);
-        } else if (S->proxy && fd == sv_proxy_fd(S->proxy)) {
-            sv_proxy_pump(S->proxy);
-        } else if (fd == S->tfd) {
-            uint64_t x;
-            if (read(S->tfd, &x, sizeof(x)) < 0) {
-                /* spurious */
-            }
-            tick(S);
-        } else if (fd != S->lfd) {
-            for (size_t k = 0; k < S->n; k++)
-                if (S->r[k]->pidfd == fd) { /* an adopted replica ended */
-                    replica_exited(S, S->r[k], -1);
-                    break;
-                }
-        }
-    }
+    for (int i = 0; i < n; i++)
+        handle_event(S, ev[i].data.fd);
 }
 
 /* ---- stopping ------------------------------------------------------------ */
@@ -1094,13 +1098,16 @@ static int setup(struct sup *S, sv_error_t *err)
 static void serve(struct sup *S)
 {
     while (!S->exiting) {
-        struct epoll_event ev;
-        int n = epoll_wait(S->ep, &ev, 1, -1);
-        if (n == 1 && ev.data.fd == S->lfd)
-            serve_one(S);
-        else if (n == 1) {
-            /* hand the event to pump: re-arm by handling what is ready */
-            pump(S, 0);
+        struct epoll_event ev[16];
+        int n = epoll_wait(S->ep, ev, 16, -1);
+        for (int i = 0; i < n && !S->exiting; i++) {
+            if (ev[i].data.fd == S->lfd) {
+                /* A request may replace replicas and their descriptors: the
+                 * rest of this batch is stale. Level-triggered, it comes back. */
+                serve_one(S);
+                break;
+            } else
+                handle_event(S, ev[i].data.fd);
         }
     }
     cleanup_free char *path = sv_stack_socket(S->stack);
