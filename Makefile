@@ -117,7 +117,11 @@ bench: all
 quickstart: deps all
 	$(B)/servos config -q examples/quickstart && echo "examples/quickstart: the graph is valid"
 	$(B)/servos up -d examples/quickstart
-	$(B)/servos exec -p quickstart web busybox wget -q -O - http://127.0.0.1:8080/
+	@echo "from the host, through the published port:"
+	env -u http_proxy -u HTTP_PROXY timeout 10 busybox wget -q -O - http://127.0.0.1:8080/
+	@echo "from the client service, by the name web:"
+	@for i in $$(seq 50); do $(B)/servos logs -p quickstart client | grep -q . && break; sleep 0.2; done
+	$(B)/servos logs -p quickstart client
 	$(B)/servos ps -p quickstart
 	$(B)/servos down -p quickstart -t 1
 

@@ -1,6 +1,8 @@
 # Tiny TAP helpers for servos' shell tests, run by `prove`.
 # Source it, call the checks, then `done_testing`.
 set -u
+# Every fetch a test makes stays on loopback or in its own namespaces.
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SERVOS=${SERVOS:-$ROOT/build/servos}
 SERVOS_ASAN=${SERVOS_ASAN:-$ROOT/build-asan/servos}
