@@ -20,6 +20,7 @@ struct run_opts {
     size_t n_env;
     const char **cap_add, **cap_drop;
     size_t n_add, n_drop;
+    char *entrypoint[2];
 };
 
 static void push(char ***v, size_t *n, char *s)
@@ -73,7 +74,17 @@ static void free_opts(struct run_opts *o)
 
 static int parse(int argc, char **argv, struct run_opts *o, sv_error_t *err)
 {
-    enum { O_CAP_ADD = 256, O_CAP_DROP, O_USERNS, O_NETWORK, O_READ_ONLY, O_RM, O_PIDS, O_SEC };
+    enum {
+        O_CAP_ADD = 256,
+        O_CAP_DROP,
+        O_USERNS,
+        O_NETWORK,
+        O_READ_ONLY,
+        O_RM,
+        O_PIDS,
+        O_SEC,
+        O_ENTRYPOINT
+    };
     static const struct option opts[] = {
         {"name", required_argument, NULL, 'n'},
         {"hostname", required_argument, NULL, 'H'},
@@ -92,6 +103,7 @@ static int parse(int argc, char **argv, struct run_opts *o, sv_error_t *err)
         {"cap-drop", required_argument, NULL, O_CAP_DROP},
         {"userns", required_argument, NULL, O_USERNS},
         {"security-opt", required_argument, NULL, O_SEC},
+        {"entrypoint", required_argument, NULL, O_ENTRYPOINT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -184,14 +196,18 @@ static int parse(int argc, char **argv, struct run_opts *o, sv_error_t *err)
                                 "--security-opt: only seccomp=unconfined is known, got \"%s\"",
                                 optarg);
             break;
+        case O_ENTRYPOINT: /* "" clears the image's */
+            o->entrypoint[0] = optarg[0] ? optarg : NULL;
+            s->entrypoint = o->entrypoint;
+            break;
         case 'h':
             return 1;
         default:
             return sv_error(err, EINVAL, "unknown option \"%s\"", argv[optind - 1]);
         }
     }
-    if (argc - optind < 2)
-        return sv_error(err, EINVAL, "expected IMAGE and a COMMAND");
+    if (argc - optind < 1)
+        return sv_error(err, EINVAL, "expected IMAGE [COMMAND...]");
     s->image = argv[optind];
     s->argv = argv + optind + 1;
     s->env = o->env;

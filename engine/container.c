@@ -1,10 +1,14 @@
 #include "container.h"
 
+#include "imgstore.h"
+#include "units.h"
+
 #include "idmap.h"
 #include "netlink.h"
 #include "rootfs.h"
 #include "seccomp.h"
 #include "stacknet.h"
+#include "units.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -71,6 +75,7 @@ void sv_container_free(struct sv_container *c)
     free((char *)s->workdir);
     free((char *)s->user);
     free((char *)s->net.hosts);
+    strv_free(s->entrypoint);
     strv_free(s->argv);
     strv_free(s->env);
     strv_free((char **)s->cap_add);
@@ -112,8 +117,6 @@ static bool valid_name(const char *n)
 
 static int check_spec(const struct sv_run_spec *s, sv_error_t *err)
 {
-    if (s->argv == NULL || s->argv[0] == NULL)
-        return sv_error(err, EINVAL, "no command to run");
     if (s->name && !valid_name(s->name))
         return sv_error(err, EINVAL,
                         "invalid name \"%s\": use letters, digits, \"_\", \".\" and \"-\", "
@@ -173,6 +176,7 @@ static void copy_spec(struct sv_container *c, const struct sv_run_spec *spec)
     s->workdir = xstrdup_or_null(spec->workdir);
     s->user = xstrdup_or_null(spec->user);
     s->net.hosts = xstrdup_or_null(spec->net.hosts);
+    s->entrypoint = spec->entrypoint ? strv_dup(spec->entrypoint) : NULL;
     s->argv = strv_dup(spec->argv);
     s->env = strv_dup(spec->env);
     s->cap_add = (const char **)strv_dup((char *const *)spec->cap_add);
@@ -211,6 +215,64 @@ static int record(struct sv_store *st, struct sv_container *c, sv_error_t *err)
     return 0;
 }
 
+static size_t strv_len(char *const *v)
+{
+    size_t n = 0;
+    while (v && v[n])
+        n++;
+    return n;
+}
+
+/* What the service leaves unset comes from the image's config, as Docker
+ * does it: the command is entrypoint + cmd, where a service's own
+ * entrypoint drops the image's cmd; the service's environment overrides the
+ * image's variable by variable. */
+static int apply_image_config(struct sv_container *c, const struct sv_image_config *cfg,
+                              sv_error_t *err)
+{
+    struct sv_run_spec *s = &c->spec;
+    char *const *ep = s->entrypoint ? s->entrypoint : cfg->entrypoint;
+    char *const *cmd = strv_len(s->argv) ? s->argv : s->entrypoint ? NULL : cfg->cmd;
+    size_t ne = strv_len(ep), nc = strv_len(cmd);
+    if (ne + nc == 0)
+        return sv_error(err, EINVAL, "no command to run (%s)",
+                        c->image_digest[0] ? "the image has no Entrypoint or Cmd"
+                                           : "give one after the image");
+    char **argv = sv_xcalloc(ne + nc + 1, sizeof(char *));
+    for (size_t i = 0; i < ne; i++)
+        argv[i] = sv_xstrdup(ep[i]);
+    for (size_t i = 0; i < nc; i++)
+        argv[ne + i] = sv_xstrdup(cmd[i]);
+    strv_free(s->argv);
+    s->argv = argv;
+    if (cfg->env) {
+        size_t n = strv_len(cfg->env), m = strv_len(s->env), k = 0;
+        char **env = sv_xcalloc(n + m + 1, sizeof(char *));
+        for (size_t i = 0; i < n; i++) {
+            size_t klen = strcspn(cfg->env[i], "=");
+            bool overridden = false;
+            for (size_t j = 0; j < m && !overridden; j++)
+                overridden = strncmp(s->env[j], cfg->env[i], klen) == 0 && s->env[j][klen] == '=';
+            if (!overridden)
+                env[k++] = sv_xstrdup(cfg->env[i]);
+        }
+        for (size_t j = 0; j < m; j++)
+            env[k++] = sv_xstrdup(s->env[j]);
+        strv_free(s->env);
+        s->env = env;
+    }
+    if (s->workdir == NULL && cfg->workdir)
+        s->workdir = sv_xstrdup(cfg->workdir);
+    if (s->user == NULL && cfg->user)
+        s->user = sv_xstrdup(cfg->user);
+    if (cfg->stop_signal && sv_parse_signal(cfg->stop_signal, &c->stop_signal, NULL) < 0)
+        c->stop_signal = 0;
+    if (s->workdir && s->workdir[0] != '/')
+        return sv_error(err, EINVAL, "the working directory must be absolute, got \"%s\"",
+                        s->workdir);
+    return 0;
+}
+
 static int create_steps(struct sv_store *st, struct sv_container *c, const struct sv_run_spec *spec,
                         sv_error_t *err)
 {
@@ -227,7 +289,13 @@ static int create_steps(struct sv_store *st, struct sv_container *c, const struc
     copy_spec(c, spec);
     if (!c->spec.userns_host && sv_userns_range(&c->map, err) < 0)
         return -1;
-    if (sv_image_resolve(c->spec.image, &c->map, &c->lower, &c->host_image, err) < 0)
+    struct sv_image_config cfg = {0};
+    int rc = sv_image_resolve(c->spec.image, &c->map, &c->lower, &c->host_image, &cfg,
+                              c->image_digest, err);
+    if (rc == 0)
+        rc = apply_image_config(c, &cfg, err);
+    sv_image_config_clear(&cfg);
+    if (rc < 0)
         return -1;
     cleanup_free char *containers = sv_xasprintf("%s/containers", sv_state_root());
     if (mkdir(containers, 0711) < 0 && errno != EEXIST)
@@ -700,6 +768,8 @@ char *sv_run_spec_to_json(const struct sv_container *c)
         s->network == SV_NET_HOST ? "host" : s->network == SV_NET_STACK ? "stack" : "none", "memory", (json_int_t)s->limits.memory, "cpus",
         s->limits.cpus, "pids", (json_int_t)s->limits.pids, "binds", binds, "uid_base",
         (json_int_t)c->map.uid_base, "gid_base", (json_int_t)c->map.gid_base);
+    if (c->image_digest[0])
+        json_object_set_new(o, "image_digest", json_string(c->image_digest));
     if (s->network == SV_NET_STACK) {
         char ip[16];
         sv_ip4_format(s->net.addr, ip);

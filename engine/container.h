@@ -41,7 +41,9 @@ struct sv_run_spec {
     const char *name;     /* NULL: generated */
     const char *image;    /* "host", a directory, or a rootfs tarball */
     const char *hostname; /* NULL: the short id */
-    char **argv;          /* NULL-terminated, at least one */
+    char **entrypoint;    /* NULL-terminated; NULL: the image's */
+    char **argv;          /* the command, NULL-terminated; NULL or empty:
+                           * the image's (unless entrypoint is set) */
     char **env;           /* "K=V", NULL-terminated; may be NULL */
     const char *workdir;  /* NULL: / */
     const char *user;     /* "uid[:gid]" or a name in the image; NULL: root */
@@ -64,8 +66,10 @@ struct sv_container {
     char id[65];
     char *name;
     char *dir;   /* <root>/containers/<id> */
-    char *lower; /* the image's root directory */
+    char *lower; /* the image's root directory (or overlay lowerdir list) */
     bool host_image;
+    char image_digest[72]; /* a store image's manifest digest, else "" */
+    int stop_signal;       /* the image's StopSignal, 0: none */
     struct sv_cgroup cg;
     struct sv_idmap map;
     sv_capset_t caps;

@@ -42,13 +42,16 @@ const struct sv_verb sv_verbs[] = {
      "      --json      print JSON\n"
      "  -h, --help      show this help\n"},
     {"run", sv_cmd_run, "run a command in a new isolated container",
-     "usage: servos run [OPTIONS] IMAGE COMMAND [ARG...]\n"
+     "usage: servos run [OPTIONS] IMAGE [COMMAND [ARG...]]\n"
      "\n"
      "Run COMMAND in a new container: its own pid, mount, uts, ipc, net, cgroup\n"
      "and user namespaces (container root is an unprivileged host uid), Docker's\n"
      "default capabilities, no_new_privs and a default seccomp filter. IMAGE is\n"
      "\"host\" (a read-only view of this host's /usr, with its own /etc, /tmp\n"
-     "and /run), a root file system directory, or a rootfs tarball. Attached by\n"
+     "and /run), a root file system directory, a rootfs tarball, or an image\n"
+     "reference (alpine:3.20, registry:5000/team/app:1.4, NAME@sha256:...),\n"
+     "pulled when it is not in the store; its Entrypoint, Cmd, Env, WorkingDir\n"
+     "and User apply where the command line is silent. Attached by\n"
      "default: output goes to the terminal and the exit code is the command's\n"
      "(128+N when killed by signal N; 125 when servos failed, 126 when COMMAND\n"
      "cannot be executed, 127 when it is not found).\n"
@@ -70,6 +73,7 @@ const struct sv_verb sv_verbs[] = {
      "      --cap-drop CAP       drop a capability\n"
      "      --userns auto|host   host: no user namespace (container root is root)\n"
      "      --security-opt seccomp=unconfined   no seccomp filter\n"
+     "      --entrypoint CMD     instead of the image's (\"\" clears it)\n"
      "  -h, --help               show this help\n"
      "\n"
      "State lives in /var/lib/servos (SERVOS_ROOT or 'servos --root DIR').\n"},
@@ -162,6 +166,8 @@ const struct sv_verb sv_verbs[] = {
      "      --format F        table (default) or json\n"
      "  -p, --project-name S  the stack (default: the one declared here)\n"
      "  -h, --help            show this help\n"},
+    {"image", sv_cmd_image, "list, import, pull and remove images",
+     "usage: servos image ls|import|pull|rm|prune ... (servos image --help)\n"},
     {"scale", sv_cmd_scale, "set a service's number of replicas",
      "usage: servos scale [-p STACK] SERVICE=N\n"
      "\n"

@@ -1,6 +1,7 @@
 #include "rootfs.h"
 
 #include "idmap.h"
+#include "imgstore.h"
 #include "unpack.h"
 
 #include <errno.h>
@@ -140,10 +141,32 @@ static uint64_t tarball_key(const char *path, const struct stat *st)
     return h;
 }
 
+static int resolve_stored(const char *image, const struct sv_idmap *map, char **lower,
+                          struct sv_image_config *cfg, char digest[72], sv_error_t *err)
+{
+    int found = sv_image_lookup(image, digest, err);
+    if (found < 0)
+        return -1;
+    if (found == 1)
+        return sv_error(err, ENOENT,
+                        "no image \"%s\" in the store: servos image pull %s (or give \"host\", "
+                        "a root file system directory or a tarball)",
+                        image, image);
+    struct sv_image img;
+    if (sv_image_load(digest, &img, err) < 0)
+        return -1;
+    int rc = sv_image_lowerdirs(&img, map, lower, err);
+    if (rc == 0)
+        rc = sv_image_config_load(&img, cfg, err);
+    sv_image_clear(&img);
+    return rc;
+}
+
 int sv_image_resolve(const char *image, const struct sv_idmap *map, char **lower, bool *host,
-                     sv_error_t *err)
+                     struct sv_image_config *cfg, char digest[72], sv_error_t *err)
 {
     *host = false;
+    digest[0] = '\0';
     if (strcmp(image, "host") == 0) {
         *host = true;
         char *dir = sv_xasprintf("%s/images/host-%u", sv_state_root(), (unsigned)map->uid_base);
@@ -156,11 +179,9 @@ int sv_image_resolve(const char *image, const struct sv_idmap *map, char **lower
     }
     struct stat st;
     if (stat(image, &st) < 0) {
-        if (strchr(image, '/') == NULL && image[0] != '.')
-            return sv_error(err, 0,
-                            "unknown image \"%s\": give \"host\", a root file system "
-                            "directory or a tarball (registry images are not supported yet)",
-                            image);
+        /* Paths start with "/" or "."; everything else is a reference. */
+        if (image[0] != '/' && image[0] != '.')
+            return resolve_stored(image, map, lower, cfg, digest, err);
         return sv_error(err, errno, "image %s", image);
     }
     char real[4096];

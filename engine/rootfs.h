@@ -6,12 +6,15 @@
 
 #include "container.h"
 
+struct sv_image_config;
 /* "host": the generated base under <root>/images/host-UID, owned by the
  * container root of map (all zero for --userns host; the host's /usr and
  * friends are bound in read-only at start); a directory: itself; a
- * tarball: unpacked once with libarchive into <root>/images/<hash>. */
+ * tarball: unpacked once with libarchive into <root>/images/<hash>;
+ * anything else names an image in the store (see imgstore.h): its layers
+ * (unpacked as needed), its config into cfg and its digest. */
 int sv_image_resolve(const char *image, const struct sv_idmap *map, char **lower, bool *host,
-                     sv_error_t *err);
+                     struct sv_image_config *cfg, char digest[72], sv_error_t *err);
 
 /* Container side: every mount, then pivot_root. Runs as root of the new
  * user namespace (or real root with --userns host). */

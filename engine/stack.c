@@ -97,12 +97,9 @@ int sv_stack_spec(const struct sv_graph *g, const struct sv_service *s, int n,
     spec->service = s->name;
     spec->replica = n;
     spec->image = s->image;
-    spec->argv = argv_join(s->entrypoint, s->command);
-    if (spec->argv[0] == NULL) {
-        free(spec->argv);
-        spec->argv = NULL;
-        return sv_error(err, EINVAL, "%s: service \"%s\" has no command", s->where, s->name);
-    }
+    /* Unset ones come from the image's config when the replica is made. */
+    spec->entrypoint = s->entrypoint ? argv_join(s->entrypoint, NULL) : NULL;
+    spec->argv = argv_join(s->command, NULL);
     spec->env = sv_xcalloc(s->n_env + 1, sizeof(char *));
     for (size_t i = 0; i < s->n_env; i++)
         spec->env[i] = sv_xasprintf("%s=%s", s->env[i].key, s->env[i].value);
@@ -148,6 +145,7 @@ void sv_stack_spec_free(struct sv_run_spec *spec)
         free(spec->env[i]);
     free(spec->env);
     free(spec->argv);
+    free(spec->entrypoint);
     for (size_t i = 0; i < spec->n_binds; i++)
         free(spec->binds[i].source);
     free(spec->binds);

@@ -35,6 +35,7 @@ enum health { H_NONE, H_STARTING, H_HEALTHY, H_UNHEALTHY };
 static const char *const health_names[] = {"", "starting", "healthy", "unhealthy"};
 
 struct replica {
+    int image_stop_signal; /* the image's StopSignal, 0: none */
     const struct sv_service *svc; /* in the graph it was last reconciled with */
     char *service;
     int n;
@@ -329,6 +330,7 @@ static int start_finish(struct sup *S, struct replica *r, struct sv_container *c
     }
     memcpy(r->id, c->id, sizeof(r->id));
     r->pid = c->pid;
+    r->image_stop_signal = c->stop_signal;
     r->state = R_RUNNING;
     r->stopping = false;
     r->exit_code = 0;
@@ -587,7 +589,9 @@ static void stop_replica(struct sup *S, struct replica *r, int64_t grace_ms)
         return;
     }
     r->stopping = true;
-    int sig = r->svc && r->svc->stop_signal ? r->svc->stop_signal : SIGTERM;
+    int sig = r->svc && r->svc->stop_signal ? r->svc->stop_signal
+              : r->image_stop_signal        ? r->image_stop_signal
+                                            : SIGTERM;
     kill(r->pid, sig);
     int64_t end = now_ms() + grace_ms;
     while (r->state == R_RUNNING && now_ms() < end)

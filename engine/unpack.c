@@ -1,13 +1,16 @@
 #include "unpack.h"
 
+#include "dynlib.h"
 #include "rootfs.h"
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <dlfcn.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 /* The libarchive calls we make, resolved at run time. */
@@ -36,19 +39,13 @@ static struct {
     void (*entry_set_gid)(struct archive_entry *, la_int64_t);
     void (*entry_set_uname)(struct archive_entry *, const char *);
     void (*entry_set_gname)(struct archive_entry *, const char *);
+    __LA_MODE_T (*entry_filetype)(struct archive_entry *);
+    int (*read_data_skip)(struct archive *);
 } ar;
 
 static int load_libarchive(sv_error_t *err)
 {
     static void *lib;
-    if (lib)
-        return 0;
-    void *h = dlopen("libarchive.so.13", RTLD_NOW | RTLD_LOCAL);
-    if (h == NULL)
-        return sv_error(err, 0,
-                        "cannot load libarchive to unpack an image: %s (apt install "
-                        "libarchive13)",
-                        dlerror());
     static const char *const names[] = {
         "archive_read_new",
         "archive_write_disk_new",
@@ -74,29 +71,126 @@ static int load_libarchive(sv_error_t *err)
         "archive_entry_set_gid",
         "archive_entry_set_uname",
         "archive_entry_set_gname",
+        "archive_entry_filetype",
+        "archive_read_data_skip",
     };
-    void **slots = (void **)&ar;
     _Static_assert(sizeof(ar) == sizeof(names) / sizeof(names[0]) * sizeof(void *),
                    "one name per libarchive function");
-    for (size_t i = 0; i < SV_ARRAY_LEN(names); i++) {
-        slots[i] = dlsym(h, names[i]);
-        if (slots[i] == NULL) {
-            dlclose(h);
-            return sv_error(err, 0, "libarchive lacks %s", names[i]);
-        }
+    return sv_dynlib_load(&lib, "libarchive.so.13", names, (void **)&ar, SV_ARRAY_LEN(names),
+                          "to unpack an image (apt install libarchive13)", err);
+}
+
+/* Every component of rel below root is a real directory (no symlink a
+ * layer planted could lead a whiteout out of the tree). */
+static bool plain_dirs(const char *root, const char *rel)
+{
+    cleanup_free char *p = sv_xasprintf("%s/%s", root, rel);
+    size_t base = strlen(root);
+    for (char *s = p + base + 1;; s++) {
+        if (*s != '/' && *s != '\0')
+            continue;
+        char c = *s;
+        *s = '\0';
+        struct stat st;
+        bool ok = lstat(p, &st) == 0 && S_ISDIR(st.st_mode);
+        *s = c;
+        if (!ok)
+            return false;
+        if (c == '\0')
+            return true;
     }
-    lib = h;
+}
+
+static bool has_dotdot(const char *path)
+{
+    for (const char *s = path; (s = strstr(s, "..")); s += 2)
+        if ((s == path || s[-1] == '/') && (s[2] == '/' || s[2] == '\0'))
+            return true;
+    return false;
+}
+
+struct layer_state {
+    char **opaque; /* directories to mark opaque once the layer is written */
+    size_t n_opaque;
+};
+
+/* An OCI whiteout: ".wh.NAME" hides NAME of the layers below (overlayfs
+ * spells that as a 0/0 character device), ".wh..wh..opq" hides everything
+ * below in its directory (an "opaque" xattr, set after the layer is written
+ * as the directory's own entry may come later). */
+static int whiteout(const char *tmp, const char *name, const char *src,
+                    const struct sv_idmap *shift, struct layer_state *ls, sv_error_t *err)
+{
+    cleanup_free char *dir = sv_dirname(name);
+    const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
+    if (has_dotdot(name))
+        return sv_error(err, EINVAL, "layer %s: whiteout %s leaves the layer", src, name);
+    if (strcmp(dir, ".") != 0 && !plain_dirs(tmp, dir)) {
+        cleanup_free char *d = sv_xasprintf("%s/%s", tmp, dir);
+        /* The directory may have no entry of its own in this layer. */
+        for (char *s = d + strlen(tmp) + 1;; s++) {
+            if (*s != '/' && *s != '\0')
+                continue;
+            char c = *s;
+            *s = '\0';
+            if (mkdir(d, 0755) == 0 && shift->size)
+                lchown(d, shift->uid_base, shift->gid_base);
+            *s = c;
+            if (c == '\0')
+                break;
+        }
+        if (!plain_dirs(tmp, dir))
+            return sv_error(err, EINVAL, "layer %s: whiteout %s is not under a directory", src,
+                            name);
+    }
+    if (strcmp(base, ".wh..wh..opq") == 0) {
+        ls->opaque = sv_xrealloc(ls->opaque, (ls->n_opaque + 1) * sizeof(char *));
+        ls->opaque[ls->n_opaque++] = sv_xasprintf("%s/%s", tmp, dir);
+        return 0;
+    }
+    cleanup_free char *path = sv_xasprintf("%s/%s/%s", tmp, dir, base + 4);
+    unlink(path);
+    if (mknod(path, S_IFCHR | 0, makedev(0, 0)) < 0)
+        return sv_error(err, errno, "layer %s: cannot create the whiteout for %s", src, name);
+    if (shift->size)
+        lchown(path, shift->uid_base, shift->gid_base);
+    return 0;
+}
+
+static int mark_opaque(struct layer_state *ls, sv_error_t *err)
+{
+    for (size_t i = 0; i < ls->n_opaque; i++) {
+        /* trusted.* for overlays mounted by real root, user.* for the
+         * ones mounted inside a user namespace (the "userxattr" option). */
+        if (setxattr(ls->opaque[i], "trusted.overlay.opaque", "y", 1, 0) < 0 ||
+            setxattr(ls->opaque[i], "user.overlay.opaque", "y", 1, 0) < 0)
+            return sv_error(err, errno, "cannot mark %s opaque", ls->opaque[i]);
+    }
     return 0;
 }
 
 static int copy_entries(struct archive *a, struct archive *w, const char *tarball, const char *tmp,
-                        const struct sv_idmap *shift, sv_error_t *err)
+                        const struct sv_idmap *shift, struct layer_state *ls, sv_error_t *err)
 {
     struct archive_entry *e;
     int r;
     while ((r = ar.read_next_header(a, &e)) == ARCHIVE_OK) {
         const char *name = ar.entry_pathname(e);
         cleanup_free char *shown = sv_xstrdup(name);
+        if (ls) {
+            const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
+            if (strncmp(base, ".wh.", 4) == 0) {
+                if (whiteout(tmp, name, tarball, shift, ls, err) < 0)
+                    return -1;
+                continue;
+            }
+            __LA_MODE_T t = ar.entry_filetype(e);
+            /* Device nodes could not be opened in a container (its mounts
+             * are nodev) and are not a layer's to create: /dev is made at
+             * start. */
+            if (t == AE_IFCHR || t == AE_IFBLK)
+                continue;
+        }
         cleanup_free char *full = sv_xasprintf("%s/%s", tmp, name);
         ar.entry_set_pathname(e, full);
         const char *hl = ar.entry_hardlink(e);
@@ -120,7 +214,8 @@ static int copy_entries(struct archive *a, struct archive *w, const char *tarbal
             ar.entry_set_uname(e, NULL);
             ar.entry_set_gname(e, NULL);
         }
-        if (ar.write_header(w, e) != ARCHIVE_OK)
+        /* A warning (an xattr this file system refuses) is not fatal. */
+        if (ar.write_header(w, e) < ARCHIVE_WARN)
             return sv_error(err, 0, "image %s: %s: %s", tarball, shown, ar.error_string(w));
         const void *buf;
         size_t size;
@@ -134,11 +229,11 @@ static int copy_entries(struct archive *a, struct archive *w, const char *tarbal
     }
     if (r != ARCHIVE_EOF)
         return sv_error(err, 0, "image %s: %s", tarball, ar.error_string(a));
-    return 0;
+    return ls ? mark_opaque(ls, err) : 0;
 }
 
-int sv_unpack_tarball(const char *tarball, const char *dest, const struct sv_idmap *shift,
-                      sv_error_t *err)
+static int unpack(const char *tarball, const char *dest, const struct sv_idmap *shift, bool layer,
+                  sv_error_t *err)
 {
     if (load_libarchive(err) < 0)
         return -1;
@@ -161,15 +256,59 @@ int sv_unpack_tarball(const char *tarball, const char *dest, const struct sv_idm
                                      ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR |
                                      ARCHIVE_EXTRACT_SECURE_NODOTDOT |
                                      ARCHIVE_EXTRACT_SECURE_SYMLINKS);
+    struct layer_state ls = {0};
     int rc;
     if (ar.read_open_filename(a, tarball, 1 << 16) != ARCHIVE_OK)
         rc = sv_error(err, 0, "image %s: %s", tarball, ar.error_string(a));
     else
-        rc = copy_entries(a, w, tarball, tmp, shift, err);
+        rc = copy_entries(a, w, tarball, tmp, shift, layer ? &ls : NULL, err);
     ar.read_free(a);
     ar.write_free(w);
+    for (size_t i = 0; i < ls.n_opaque; i++)
+        free(ls.opaque[i]);
+    free(ls.opaque);
     if (rc == 0 && rename(tmp, dest) < 0 && errno != EEXIST && errno != ENOTEMPTY)
         rc = sv_error(err, errno, "cannot move %s into place", dest);
     sv_rmtree(tmp, NULL);
+    return rc;
+}
+
+int sv_unpack_tarball(const char *tarball, const char *dest, const struct sv_idmap *shift,
+                      sv_error_t *err)
+{
+    return unpack(tarball, dest, shift, false, err);
+}
+
+int sv_unpack_layer(const char *blob, const char *dest, const struct sv_idmap *shift,
+                    sv_error_t *err)
+{
+    return unpack(blob, dest, shift, true, err);
+}
+
+int sv_tar_contains(const char *tarball, const char *name, bool *found, sv_error_t *err)
+{
+    *found = false;
+    if (load_libarchive(err) < 0)
+        return -1;
+    struct archive *a = ar.read_new();
+    ar.read_support_filter_all(a);
+    ar.read_support_format_all(a);
+    int rc = 0;
+    if (ar.read_open_filename(a, tarball, 1 << 16) != ARCHIVE_OK) {
+        rc = sv_error(err, 0, "%s: %s", tarball, ar.error_string(a));
+    } else {
+        struct archive_entry *e;
+        int r;
+        while (!*found && (r = ar.read_next_header(a, &e)) == ARCHIVE_OK) {
+            const char *p = ar.entry_pathname(e);
+            if (strncmp(p, "./", 2) == 0)
+                p += 2;
+            *found = strcmp(p, name) == 0;
+            ar.read_data_skip(a);
+        }
+        if (!*found && r != ARCHIVE_EOF)
+            rc = sv_error(err, 0, "%s: %s", tarball, ar.error_string(a));
+    }
+    ar.read_free(a);
     return rc;
 }

@@ -14,4 +14,13 @@
 int sv_unpack_tarball(const char *tarball, const char *dest, const struct sv_idmap *shift,
                       sv_error_t *err);
 
+/* Unpack one OCI/Docker image layer (any compression) into dest the same
+ * way, turning its whiteouts into overlayfs ones and leaving out device
+ * nodes. */
+int sv_unpack_layer(const char *blob, const char *dest, const struct sv_idmap *shift,
+                    sv_error_t *err);
+
+/* Does the archive have an entry called name (at its top, "./" aside)? */
+int sv_tar_contains(const char *tarball, const char *name, bool *found, sv_error_t *err);
+
 #endif

@@ -224,7 +224,7 @@ check_bad() { # NAME REGEX ARGS...
     is "$("$S" ls -q | grep -c .)/$(ls "$SERVOS_ROOT/containers" | wc -l)/$(find /sys/fs/cgroup -maxdepth 3 -type d -path '*/servos/*' | wc -l)" \
         "$n_rows/$n_dirs/$n_cg" "bad input leaves nothing behind: $name"
 }
-check_bad "unknown image" 'unknown image "nosuchimage"' nosuchimage true
+check_bad "unknown image" 'no image "nosuchimage" in the store' --pull never nosuchimage true
 check_bad "missing image path" '/no/such/dir' /no/such/dir true
 check_bad "memory 12XB" '--memory' --memory 12XB host true
 check_bad "negative cpus" '--cpus' --cpus -1 host true

@@ -1,0 +1,237 @@
+/* `servos image ls | import | pull | rm | prune`. */
+#include "cli.h"
+#include "imgimport.h"
+#include "imgstore.h"
+#include "registry.h"
+#include "store.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char usage[] =
+    "usage: servos image ls [-q] [--format table|json]\n"
+    "       servos image import FILE|DIR [NAME]\n"
+    "       servos image pull [-q] REF\n"
+    "       servos image rm REF...\n"
+    "       servos image prune\n"
+    "\n"
+    "The image store (under the state root's images/). Images are content\n"
+    "addressed: each blob is verified against its sha256 digest before it is\n"
+    "stored, and each layer is unpacked once and shared by every container.\n"
+    "\n"
+    "  ls      list images: name, digest, layers, size, age\n"
+    "  import  a root file system tarball, a `docker save` archive, or an OCI\n"
+    "          image layout (directory or tarball); NAME defaults to the\n"
+    "          archive's own name (local names live under localhost/)\n"
+    "  pull    from an OCI registry: alpine:3.20, registry:5000/team/app:1.4,\n"
+    "          NAME@sha256:...; credentials from $SERVOS_CONFIG\n"
+    "          (/etc/servos/config.json), $REGISTRY_AUTH_FILE or\n"
+    "          ~/.docker/config.json; plain HTTP only for loopback registries\n"
+    "          and those under \"insecure_registries\" in the servos config\n"
+    "  rm      drop a name (the image goes with its last name, or when given\n"
+    "          by digest); an image a container uses is kept\n"
+    "  prune   delete images without a name that no container uses, and every\n"
+    "          blob and unpacked layer nothing needs\n"
+    "\n"
+    "  -q, --quiet   ls: digests only; pull: no progress\n"
+    "  -h, --help    show this help\n";
+
+static int help(bool error)
+{
+    fputs(usage, error ? stderr : stdout);
+    return error ? 2 : 0;
+}
+
+/* The manifest digests containers in the store use. */
+static char **digests_in_use(void)
+{
+    struct sv_store *st = NULL;
+    sv_error_t err = NULL;
+    if (sv_store_open(&st, &err) < 0) {
+        sv_error_free(&err);
+        return sv_xcalloc(1, sizeof(char *));
+    }
+    struct sv_ctr_row *rows = NULL;
+    size_t n = 0;
+    if (sv_store_list(st, &rows, &n, &err) < 0)
+        sv_error_free(&err);
+    char **v = sv_xcalloc(n + 1, sizeof(char *));
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        json_t *j = json_loads(rows[i].spec_json ? rows[i].spec_json : "", 0, NULL);
+        const char *d = json_string_value(json_object_get(j, "image_digest"));
+        if (d)
+            v[k++] = sv_xstrdup(d);
+        json_decref(j);
+    }
+    sv_ctr_rows_free(rows, n);
+    sv_store_close(st);
+    return v;
+}
+
+static void strv_free(char **v)
+{
+    for (char **p = v; p && *p; p++)
+        free(*p);
+    free(v);
+}
+
+static void human(int64_t b, char *out, size_t n)
+{
+    if (b >= 1000000000)
+        snprintf(out, n, "%.1f GB", b / 1e9);
+    else if (b >= 1000000)
+        snprintf(out, n, "%.1f MB", b / 1e6);
+    else
+        snprintf(out, n, "%.1f kB", b / 1e3);
+}
+
+static int cmd_ls(int argc, char **argv)
+{
+    bool quiet = false, json = false;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet"))
+            quiet = true;
+        else if (!strcmp(argv[i], "--format=json") ||
+                 (!strcmp(argv[i], "--format") && i + 1 < argc && !strcmp(argv[++i], "json")))
+            json = true;
+        else if (!strcmp(argv[i], "--format=table") || !strcmp(argv[i - 1], "--format"))
+            ;
+        else
+            return help(true);
+    }
+    sv_error_t err = NULL;
+    struct sv_image_entry *e;
+    size_t n;
+    if (sv_image_list(&e, &n, &err) < 0)
+        return sv_error_report(&err);
+    json_t *arr = json ? json_array() : NULL;
+    if (!quiet && !json)
+        printf("%-48s %-19s %6s %10s  %s\n", "NAME", "DIGEST", "LAYERS", "SIZE", "CREATED");
+    for (size_t i = 0; i < n; i++) {
+        struct sv_image img = {0};
+        bool ok = sv_image_load(e[i].digest, &img, NULL) == 0;
+        if (quiet) {
+            printf("%s\n", e[i].digest);
+        } else if (json) {
+            json_t *names = json_array();
+            for (char **p = e[i].names; *p; p++)
+                json_array_append_new(names, json_string(*p));
+            json_array_append_new(arr, json_pack("{s:s,s:o,s:I,s:I,s:I}", "digest", e[i].digest,
+                                                 "names", names, "layers",
+                                                 (json_int_t)img.n_layers, "size",
+                                                 (json_int_t)img.size, "created",
+                                                 (json_int_t)e[i].created));
+        } else {
+            char size[32], when[32];
+            human(img.size, size, sizeof(size));
+            struct tm tm;
+            time_t t = (time_t)e[i].created;
+            strftime(when, sizeof(when), "%Y-%m-%d %H:%M", localtime_r(&t, &tm));
+            const char *first = e[i].names[0] ? e[i].names[0] : "<none>";
+            for (size_t k = 0; k == 0 || e[i].names[k]; k++)
+                printf("%-48s %-19.19s %6zu %10s  %s\n", k ? e[i].names[k] : first,
+                       e[i].digest, ok ? img.n_layers : 0, ok ? size : "?", when);
+        }
+        sv_image_clear(&img);
+    }
+    if (json) {
+        char *s = json_dumps(arr, JSON_INDENT(2));
+        printf("%s\n", s);
+        free(s);
+        json_decref(arr);
+    }
+    sv_image_entries_free(e, n);
+    return 0;
+}
+
+static int cmd_import(int argc, char **argv)
+{
+    if (argc < 2 || argc > 3)
+        return help(true);
+    sv_error_t err = NULL;
+    char digest[SV_DIGEST_LEN + 1];
+    if (sv_image_import(argv[1], argc == 3 ? argv[2] : NULL, digest, &err) < 0)
+        return sv_error_report(&err);
+    printf("%s\n", digest);
+    return 0;
+}
+
+static int cmd_pull(int argc, char **argv)
+{
+    bool quiet = false;
+    const char *ref = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet"))
+            quiet = true;
+        else if (argv[i][0] == '-' || ref)
+            return help(true);
+        else
+            ref = argv[i];
+    }
+    if (ref == NULL)
+        return help(true);
+    sv_error_t err = NULL;
+    char digest[SV_DIGEST_LEN + 1];
+    if (sv_registry_pull(ref, quiet, digest, &err) < 0)
+        return sv_error_report(&err);
+    printf("%s\n", digest);
+    return 0;
+}
+
+static int cmd_rm(int argc, char **argv)
+{
+    if (argc < 2)
+        return help(true);
+    char **used = digests_in_use();
+    int rc = 0;
+    for (int i = 1; i < argc; i++) {
+        sv_error_t err = NULL;
+        if (sv_image_remove(argv[i], (const char *const *)used, &err) < 0)
+            rc = sv_error_report(&err);
+        else
+            printf("%s\n", argv[i]);
+    }
+    strv_free(used);
+    return rc;
+}
+
+static int cmd_prune(int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 1)
+        return help(true);
+    char **used = digests_in_use();
+    sv_error_t err = NULL;
+    int64_t freed;
+    int rc = sv_image_prune((const char *const *)used, &freed, &err);
+    strv_free(used);
+    if (rc < 0)
+        return sv_error_report(&err);
+    char size[32];
+    human(freed, size, sizeof(size));
+    printf("freed %s\n", size);
+    return 0;
+}
+
+int sv_cmd_image(int argc, char **argv)
+{
+    if (argc < 2)
+        return help(true);
+    if (sv_cli_wants_help(argc, argv))
+        return help(false);
+    static const struct {
+        const char *name;
+        int (*fn)(int, char **);
+    } subs[] = {{"ls", cmd_ls},      {"list", cmd_ls},  {"import", cmd_import}, {"pull", cmd_pull},
+                {"rm", cmd_rm},      {"remove", cmd_rm}, {"prune", cmd_prune}};
+    for (size_t i = 0; i < SV_ARRAY_LEN(subs); i++)
+        if (strcmp(argv[1], subs[i].name) == 0)
+            return subs[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "servos: unknown image command \"%s\" (ls, import, pull, rm, prune)\n",
+            argv[1]);
+    return 2;
+}
