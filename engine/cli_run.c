@@ -1,5 +1,6 @@
 /* servos run: one container from the command line. */
 #include "cli.h"
+#include "registry.h"
 #include "container.h"
 #include "units.h"
 
@@ -21,6 +22,7 @@ struct run_opts {
     const char **cap_add, **cap_drop;
     size_t n_add, n_drop;
     char *entrypoint[2];
+    const char *pull; /* missing (default), always, never */
 };
 
 static void push(char ***v, size_t *n, char *s)
@@ -83,7 +85,8 @@ static int parse(int argc, char **argv, struct run_opts *o, sv_error_t *err)
         O_RM,
         O_PIDS,
         O_SEC,
-        O_ENTRYPOINT
+        O_ENTRYPOINT,
+        O_PULL
     };
     static const struct option opts[] = {
         {"name", required_argument, NULL, 'n'},
@@ -104,6 +107,7 @@ static int parse(int argc, char **argv, struct run_opts *o, sv_error_t *err)
         {"userns", required_argument, NULL, O_USERNS},
         {"security-opt", required_argument, NULL, O_SEC},
         {"entrypoint", required_argument, NULL, O_ENTRYPOINT},
+        {"pull", required_argument, NULL, O_PULL},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -199,6 +203,12 @@ static int parse(int argc, char **argv, struct run_opts *o, sv_error_t *err)
         case O_ENTRYPOINT: /* "" clears the image's */
             o->entrypoint[0] = optarg[0] ? optarg : NULL;
             s->entrypoint = o->entrypoint;
+            break;
+        case O_PULL:
+            if (strcmp(optarg, "missing") && strcmp(optarg, "always") && strcmp(optarg, "never"))
+                return sv_error(err, EINVAL, "--pull: expected missing, always or never, got \"%s\"",
+                                optarg);
+            o->pull = optarg;
             break;
         case 'h':
             return 1;
@@ -362,6 +372,19 @@ int sv_cmd_run(int argc, char **argv)
     if (rc < 0) {
         fprintf(stderr, "servos run: %s\nRun 'servos run --help' for the options.\n", err->msg);
         sv_error_free(&err);
+        free_opts(&o);
+        return 125;
+    }
+    const char *img = o.spec.image;
+    bool ref = strcmp(img, "host") && img[0] != '/' && img[0] != '.' && access(img, F_OK) < 0;
+    if (ref && o.pull && strcmp(o.pull, "always") == 0) {
+        char digest[SV_DIGEST_LEN + 1];
+        rc = sv_registry_pull(img, false, digest, &err);
+    } else if (ref && !(o.pull && strcmp(o.pull, "never") == 0)) {
+        rc = sv_image_ensure(img, false, &err);
+    }
+    if (rc < 0) {
+        sv_error_report(&err);
         free_opts(&o);
         return 125;
     }

@@ -3,6 +3,7 @@
  * stack's supervisor (stack.h), starting one when none runs. */
 #include "../manifests/load.h"
 #include "cli.h"
+#include "registry.h"
 #include "rootfs.h"
 #include "stack.h"
 #include "stacknet.h"
@@ -277,6 +278,12 @@ static int do_up(int argc, char **argv, bool detach_default, const char *verb)
         sv_graph_free(g);
         return sv_error_report(&err);
     }
+    /* Missing images are pulled here, where the user sees the progress. */
+    for (size_t i = 0; i < g->n_services; i++)
+        if (g->services[i].image && sv_image_ensure(g->services[i].image, false, &err) < 0) {
+            sv_graph_free(g);
+            return sv_error_report(&err);
+        }
     cleanup_free char *stack = sv_xstrdup(g->stack);
     int lock = lock_stack(stack);
     int rc = sv_stack_save_request(stack, file ? real : NULL, project, &err);

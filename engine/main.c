@@ -74,6 +74,7 @@ const struct sv_verb sv_verbs[] = {
      "      --userns auto|host   host: no user namespace (container root is root)\n"
      "      --security-opt seccomp=unconfined   no seccomp filter\n"
      "      --entrypoint CMD     instead of the image's (\"\" clears it)\n"
+     "      --pull WHEN          missing (default), always or never\n"
      "  -h, --help               show this help\n"
      "\n"
      "State lives in /var/lib/servos (SERVOS_ROOT or 'servos --root DIR').\n"},
