@@ -4,6 +4,7 @@
 #include "imgimport.h"
 #include "imgref.h"
 #include "imgstore.h"
+#include "userns.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -626,6 +627,21 @@ static bool is_index(const struct response *r)
     return yes;
 }
 
+/* Unpack the layers for the containers' id range as part of the pull, as
+ * Docker and podman do, so the first start does not pay for it. */
+static int unpack_now(const char *digest, sv_error_t *err)
+{
+    struct sv_idmap map;
+    struct sv_image img;
+    if (sv_userns_range(&map, err) < 0 || sv_image_load(digest, &img, err) < 0)
+        return -1;
+    char *lower = NULL;
+    int rc = sv_image_lowerdirs(&img, &map, &lower, err);
+    free(lower);
+    sv_image_clear(&img);
+    return rc;
+}
+
 static int pull(struct session *s, char digest[SV_DIGEST_LEN + 1], sv_error_t *err)
 {
     if (ping(s, err) < 0)
@@ -675,7 +691,9 @@ static int pull(struct session *s, char digest[SV_DIGEST_LEN + 1], sv_error_t *e
     if (rc < 0)
         return -1;
     cleanup_free char *name = sv_imgref_name(&s->ref);
-    return sv_image_record(name, digest, err);
+    if (sv_image_record(name, digest, err) < 0)
+        return -1;
+    return unpack_now(digest, err);
 }
 
 int sv_registry_pull(const char *ref, bool quiet, char digest[SV_DIGEST_LEN + 1],
