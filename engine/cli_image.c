@@ -121,9 +121,8 @@ static int cmd_ls(int argc, char **argv)
             for (char **p = e[i].names; *p; p++)
                 json_array_append_new(names, json_string(*p));
             json_array_append_new(arr, json_pack("{s:s,s:o,s:I,s:I,s:I}", "digest", e[i].digest,
-                                                 "names", names, "layers",
-                                                 (json_int_t)img.n_layers, "size",
-                                                 (json_int_t)img.size, "created",
+                                                 "names", names, "layers", (json_int_t)img.n_layers,
+                                                 "size", (json_int_t)img.size, "created",
                                                  (json_int_t)e[i].created));
         } else {
             char size[32], when[32];
@@ -133,8 +132,8 @@ static int cmd_ls(int argc, char **argv)
             strftime(when, sizeof(when), "%Y-%m-%d %H:%M", localtime_r(&t, &tm));
             const char *first = e[i].names[0] ? e[i].names[0] : "<none>";
             for (size_t k = 0; k == 0 || e[i].names[k]; k++)
-                printf("%-48s %-19.19s %6zu %10s  %s\n", k ? e[i].names[k] : first,
-                       e[i].digest, ok ? img.n_layers : 0, ok ? size : "?", when);
+                printf("%-48s %-19.19s %6zu %10s  %s\n", k ? e[i].names[k] : first, e[i].digest,
+                       ok ? img.n_layers : 0, ok ? size : "?", when);
         }
         sv_image_clear(&img);
     }
@@ -226,8 +225,8 @@ int sv_cmd_image(int argc, char **argv)
     static const struct {
         const char *name;
         int (*fn)(int, char **);
-    } subs[] = {{"ls", cmd_ls},      {"list", cmd_ls},  {"import", cmd_import}, {"pull", cmd_pull},
-                {"rm", cmd_rm},      {"remove", cmd_rm}, {"prune", cmd_prune}};
+    } subs[] = {{"ls", cmd_ls}, {"list", cmd_ls},   {"import", cmd_import}, {"pull", cmd_pull},
+                {"rm", cmd_rm}, {"remove", cmd_rm}, {"prune", cmd_prune}};
     for (size_t i = 0; i < SV_ARRAY_LEN(subs); i++)
         if (strcmp(argv[1], subs[i].name) == 0)
             return subs[i].fn(argc - 1, argv + 1);

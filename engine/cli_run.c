@@ -206,8 +206,8 @@ static int parse(int argc, char **argv, struct run_opts *o, sv_error_t *err)
             break;
         case O_PULL:
             if (strcmp(optarg, "missing") && strcmp(optarg, "always") && strcmp(optarg, "never"))
-                return sv_error(err, EINVAL, "--pull: expected missing, always or never, got \"%s\"",
-                                optarg);
+                return sv_error(err, EINVAL,
+                                "--pull: expected missing, always or never, got \"%s\"", optarg);
             o->pull = optarg;
             break;
         case 'h':

@@ -765,9 +765,12 @@ char *sv_run_spec_to_json(const struct sv_container *c)
         "argv", strv_json(s->argv), "env", strv_json(s->env), "workdir", s->workdir, "user",
         s->user, "hostname", s->hostname, "caps", (json_int_t)c->caps, "userns_host",
         s->userns_host, "no_seccomp", s->no_seccomp, "read_only", s->read_only, "network",
-        s->network == SV_NET_HOST ? "host" : s->network == SV_NET_STACK ? "stack" : "none", "memory", (json_int_t)s->limits.memory, "cpus",
-        s->limits.cpus, "pids", (json_int_t)s->limits.pids, "binds", binds, "uid_base",
-        (json_int_t)c->map.uid_base, "gid_base", (json_int_t)c->map.gid_base);
+        s->network == SV_NET_HOST    ? "host"
+        : s->network == SV_NET_STACK ? "stack"
+                                     : "none",
+        "memory", (json_int_t)s->limits.memory, "cpus", s->limits.cpus, "pids",
+        (json_int_t)s->limits.pids, "binds", binds, "uid_base", (json_int_t)c->map.uid_base,
+        "gid_base", (json_int_t)c->map.gid_base);
     if (c->image_digest[0])
         json_object_set_new(o, "image_digest", json_string(c->image_digest));
     if (s->network == SV_NET_STACK) {

@@ -31,8 +31,8 @@ struct sv_nl;
  * socket is the supervisor's, inside the stack's namespace (borrowed). */
 struct sv_net_attach {
     struct sv_nl *nl;
-    int bridge;        /* ifindex of the bridge there */
-    uint32_t addr;     /* the replica's address, host byte order */
+    int bridge;    /* ifindex of the bridge there */
+    uint32_t addr; /* the replica's address, host byte order */
     int prefix;
     const char *hosts; /* the stack's hosts file, bound at /etc/hosts */
 };

@@ -20,9 +20,9 @@ static struct {
 static int load_crypto(sv_error_t *err)
 {
     static void *lib;
-    static const char *const names[] = {"EVP_MD_CTX_new",    "EVP_MD_CTX_free",
-                                        "EVP_sha256",        "EVP_DigestInit_ex",
-                                        "EVP_DigestUpdate",  "EVP_DigestFinal_ex"};
+    static const char *const names[] = {"EVP_MD_CTX_new",   "EVP_MD_CTX_free",
+                                        "EVP_sha256",       "EVP_DigestInit_ex",
+                                        "EVP_DigestUpdate", "EVP_DigestFinal_ex"};
     _Static_assert(sizeof(evp) == sizeof(names), "one name per libcrypto function");
     return sv_dynlib_load(&lib, "libcrypto.so.3", names, (void **)&evp, SV_ARRAY_LEN(names),
                           "to verify image digests (apt install libssl3)", err);

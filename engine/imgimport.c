@@ -113,18 +113,18 @@ static json_t *descriptor(const char *type, const char *digest, int64_t size)
 static int put_manifest(const char *config, int64_t config_size, json_t *layers,
                         char digest[SV_DIGEST_LEN + 1], sv_error_t *err)
 {
-    json_t *m = json_pack("{s:i,s:s,s:o,s:o}", "schemaVersion", 2, "mediaType",
-                          "application/vnd.oci.image.manifest.v1+json", "config",
-                          descriptor("application/vnd.oci.image.config.v1+json", config,
-                                     config_size),
-                          "layers", json_incref(layers));
+    json_t *m =
+        json_pack("{s:i,s:s,s:o,s:o}", "schemaVersion", 2, "mediaType",
+                  "application/vnd.oci.image.manifest.v1+json", "config",
+                  descriptor("application/vnd.oci.image.config.v1+json", config, config_size),
+                  "layers", json_incref(layers));
     cleanup_free char *doc = json_dumps(m, JSON_COMPACT);
     json_decref(m);
     return sv_blob_put(doc, strlen(doc), digest, err);
 }
 
-static int import_rootfs_tarball(const char *path, const char *name,
-                                 char digest[SV_DIGEST_LEN + 1], sv_error_t *err)
+static int import_rootfs_tarball(const char *path, const char *name, char digest[SV_DIGEST_LEN + 1],
+                                 sv_error_t *err)
 {
     char layer[SV_DIGEST_LEN + 1], config[SV_DIGEST_LEN + 1], manifest[SV_DIGEST_LEN + 1];
     int64_t size;
@@ -136,7 +136,8 @@ static int import_rootfs_tarball(const char *path, const char *name,
     json_decref(cfg);
     if (sv_blob_put(doc, strlen(doc), config, err) < 0)
         return -1;
-    json_t *layers = json_pack("[o]", descriptor("application/vnd.oci.image.layer.v1.tar", layer, size));
+    json_t *layers =
+        json_pack("[o]", descriptor("application/vnd.oci.image.layer.v1.tar", layer, size));
     int rc = put_manifest(config, (int64_t)strlen(doc), layers, manifest, err);
     json_decref(layers);
     if (rc < 0)
@@ -222,8 +223,8 @@ static int import_oci_layout(const char *dir, const char *name, char digest[SV_D
     /* The entry named by NAME's tag, else the first. */
     for (size_t i = 0; i < json_array_size(ms) && pick == NULL; i++) {
         json_t *e = json_array_get(ms, i);
-        const char *rn = json_string_value(json_object_get(
-            json_object_get(e, "annotations"), "org.opencontainers.image.ref.name"));
+        const char *rn = json_string_value(json_object_get(json_object_get(e, "annotations"),
+                                                           "org.opencontainers.image.ref.name"));
         if (name == NULL || (rn && strstr(name, rn)))
             pick = e;
     }
@@ -233,10 +234,11 @@ static int import_oci_layout(const char *dir, const char *name, char digest[SV_D
     const char *md = json_string_value(json_object_get(pick, "digest"));
     const char *type = json_string_value(json_object_get(pick, "mediaType"));
     cleanup_free char *ref_name = NULL;
-    const char *rn = json_string_value(json_object_get(json_object_get(pick, "annotations"),
-                                                       "org.opencontainers.image.ref.name"));
+    const char *rn = json_string_value(
+        json_object_get(json_object_get(pick, "annotations"), "org.opencontainers.image.ref.name"));
     if (rn)
-        ref_name = strchr(rn, ':') || strchr(rn, '/') ? sv_xstrdup(rn) : sv_xasprintf("imported:%s", rn);
+        ref_name =
+            strchr(rn, ':') || strchr(rn, '/') ? sv_xstrdup(rn) : sv_xasprintf("imported:%s", rn);
     cleanup_free char *mdigest = md ? sv_xstrdup(md) : NULL;
     json_decref(index);
     if (mdigest == NULL)

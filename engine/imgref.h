@@ -9,9 +9,9 @@
 #include "util.h"
 
 struct sv_imgref {
-    char *registry; /* "docker.io", "127.0.0.1:5000", "localhost" */
-    char *repo;     /* "library/alpine", "team/app" */
-    char *tag;      /* "latest" unless a digest was given */
+    char *registry;                 /* "docker.io", "127.0.0.1:5000", "localhost" */
+    char *repo;                     /* "library/alpine", "team/app" */
+    char *tag;                      /* "latest" unless a digest was given */
     char digest[SV_DIGEST_LEN + 1]; /* "" unless given */
 };
 

@@ -212,8 +212,7 @@ static char *str_or_null(json_t *s)
     return v && *v ? sv_xstrdup(v) : NULL;
 }
 
-int sv_image_config_load(const struct sv_image *img, struct sv_image_config *cfg,
-                         sv_error_t *err)
+int sv_image_config_load(const struct sv_image *img, struct sv_image_config *cfg, sv_error_t *err)
 {
     memset(cfg, 0, sizeof(*cfg));
     cleanup_free char *doc = NULL;
@@ -462,7 +461,8 @@ static size_t names_of(struct index *ix, const char *digest)
     size_t n = 0;
     const char *k;
     json_t *v;
-    json_object_foreach(ix->refs, k, v) n += json_is_string(v) && !strcmp(json_string_value(v), digest);
+    json_object_foreach(ix->refs, k, v) n +=
+        json_is_string(v) && !strcmp(json_string_value(v), digest);
     return n;
 }
 
@@ -630,11 +630,12 @@ int sv_image_lowerdirs(const struct sv_image *img, const struct sv_idmap *map, c
         /* Digests are checked as blobs are stored, and again before a
          * layer is trusted for the first time. */
         if (sv_digest_file(blob, got, err) < 0)
-            rc = sv_error_wrap(err, "image %s: layer %s is missing (pull it again)",
-                               img->digest, img->layers[i]);
+            rc = sv_error_wrap(err, "image %s: layer %s is missing (pull it again)", img->digest,
+                               img->layers[i]);
         else if (strcmp(got, img->layers[i]) != 0)
-            rc = sv_error(err, EBADMSG, "layer %s in the store is corrupt (servos image prune, "
-                                        "then pull again)",
+            rc = sv_error(err, EBADMSG,
+                          "layer %s in the store is corrupt (servos image prune, "
+                          "then pull again)",
                           img->layers[i]);
         else
             rc = sv_unpack_layer(blob, paths[i], map, err);

@@ -49,8 +49,7 @@ int sv_image_load(const char *digest, struct sv_image *img, sv_error_t *err);
 /* Check a manifest document: its media type must be an image manifest. */
 int sv_image_parse_manifest(const char *json, size_t len, struct sv_image *img, sv_error_t *err);
 void sv_image_clear(struct sv_image *img);
-int sv_image_config_load(const struct sv_image *img, struct sv_image_config *cfg,
-                         sv_error_t *err);
+int sv_image_config_load(const struct sv_image *img, struct sv_image_config *cfg, sv_error_t *err);
 void sv_image_config_clear(struct sv_image_config *cfg);
 
 /* Name (any form sv_imgref_parse reads, a full digest, or a 12+ hex prefix

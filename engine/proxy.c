@@ -327,8 +327,7 @@ static int publish(struct sv_proxy *p, const struct sv_service *s, const struct 
     if (bind(fd, &a.sa, alen) < 0 || listen(fd, 512) < 0) {
         int e = errno;
         close(fd);
-        return sv_error(err, e, "service \"%s\": cannot publish port %s:%d", s->name, ip,
-                        ps->host);
+        return sv_error(err, e, "service \"%s\": cannot publish port %s:%d", s->name, ip, ps->host);
     }
     if (getsockname(fd, &a.sa, &alen) < 0) {
         int e = errno;

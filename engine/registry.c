@@ -17,11 +17,10 @@
 
 #define MAX_DOC (4 << 20)
 
-static const char accept_manifests[] =
-    "Accept: application/vnd.oci.image.index.v1+json, "
-    "application/vnd.docker.distribution.manifest.list.v2+json, "
-    "application/vnd.oci.image.manifest.v1+json, "
-    "application/vnd.docker.distribution.manifest.v2+json";
+static const char accept_manifests[] = "Accept: application/vnd.oci.image.index.v1+json, "
+                                       "application/vnd.docker.distribution.manifest.list.v2+json, "
+                                       "application/vnd.oci.image.manifest.v1+json, "
+                                       "application/vnd.docker.distribution.manifest.v2+json";
 
 /* ---- libcurl, loaded on first use ----------------------------------------- */
 
@@ -48,11 +47,11 @@ static int load_curl(sv_error_t *err)
 {
     static void *lib;
     static const char *const names[] = {
-        "curl_global_init",      "curl_easy_init",        "curl_easy_setopt",
-        "curl_easy_perform",     "curl_easy_getinfo",     "curl_easy_cleanup",
-        "curl_easy_strerror",    "curl_slist_append",     "curl_slist_free_all",
-        "curl_multi_init",       "curl_multi_add_handle", "curl_multi_remove_handle",
-        "curl_multi_perform",    "curl_multi_poll",       "curl_multi_info_read",
+        "curl_global_init",   "curl_easy_init",        "curl_easy_setopt",
+        "curl_easy_perform",  "curl_easy_getinfo",     "curl_easy_cleanup",
+        "curl_easy_strerror", "curl_slist_append",     "curl_slist_free_all",
+        "curl_multi_init",    "curl_multi_add_handle", "curl_multi_remove_handle",
+        "curl_multi_perform", "curl_multi_poll",       "curl_multi_info_read",
         "curl_multi_cleanup",
     };
     _Static_assert(sizeof(cu) == sizeof(names), "one name per libcurl function");
@@ -115,7 +114,8 @@ static char *b64decode(const char *s)
 /* "user:password" for host from the first file that has it; NULL if none. */
 static char *credentials(const char *host)
 {
-    cleanup_free char *docker = getenv("HOME") ? sv_xasprintf("%s/.docker/config.json", getenv("HOME")) : NULL;
+    cleanup_free char *docker =
+        getenv("HOME") ? sv_xasprintf("%s/.docker/config.json", getenv("HOME")) : NULL;
     const char *files[] = {servos_config_path(), getenv("REGISTRY_AUTH_FILE"), docker};
     for (size_t i = 0; i < SV_ARRAY_LEN(files); i++) {
         json_t *root = load_json(files[i]);
@@ -245,8 +245,8 @@ static void response_clear(struct response *r)
     memset(r, 0, sizeof(*r));
 }
 
-static CURL *easy(struct session *s, const char *url, struct response *r,
-                  struct curl_slist **hdrs, const char *accept)
+static CURL *easy(struct session *s, const char *url, struct response *r, struct curl_slist **hdrs,
+                  const char *accept)
 {
     CURL *c = cu.easy_init();
     if (c == NULL)
@@ -371,9 +371,9 @@ static int authenticate(struct session *s, const char *challenge, sv_error_t *er
     cleanup_free char *scope = sv_xasprintf("repository:%s:pull", s->ref.repo);
     cleanup_free char *escope = url_escape(scope);
     cleanup_free char *eservice = service ? url_escape(service) : NULL;
-    cleanup_free char *url = sv_xasprintf("%s%sscope=%s%s%s", realm, strchr(realm, '?') ? "&" : "?",
-                                          escope, eservice ? "&service=" : "",
-                                          eservice ? eservice : "");
+    cleanup_free char *url =
+        sv_xasprintf("%s%sscope=%s%s%s", realm, strchr(realm, '?') ? "&" : "?", escope,
+                     eservice ? "&service=" : "", eservice ? eservice : "");
     struct response r = {.max = MAX_DOC};
     struct curl_slist *h;
     char *saved = s->auth_header;
@@ -648,8 +648,8 @@ static int pull(struct session *s, char digest[SV_DIGEST_LEN + 1], sv_error_t *e
         return -1;
     struct response r;
     const char *reference = s->ref.digest[0] ? s->ref.digest : s->ref.tag;
-    if (fetch_manifest(s, reference, s->ref.digest[0] ? s->ref.digest : NULL, &r, digest,
-                       err) < 0) {
+    if (fetch_manifest(s, reference, s->ref.digest[0] ? s->ref.digest : NULL, &r, digest, err) <
+        0) {
         response_clear(&r);
         return -1;
     }
@@ -696,8 +696,7 @@ static int pull(struct session *s, char digest[SV_DIGEST_LEN + 1], sv_error_t *e
     return unpack_now(digest, err);
 }
 
-int sv_registry_pull(const char *ref, bool quiet, char digest[SV_DIGEST_LEN + 1],
-                     sv_error_t *err)
+int sv_registry_pull(const char *ref, bool quiet, char digest[SV_DIGEST_LEN + 1], sv_error_t *err)
 {
     if (load_curl(err) < 0)
         return -1;

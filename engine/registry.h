@@ -16,8 +16,7 @@
 
 /* Pull ref; sets digest to the stored image's. Progress goes to stderr: a
  * bar on a terminal, a line per blob otherwise (nothing when quiet). */
-int sv_registry_pull(const char *ref, bool quiet, char digest[SV_DIGEST_LEN + 1],
-                     sv_error_t *err);
+int sv_registry_pull(const char *ref, bool quiet, char digest[SV_DIGEST_LEN + 1], sv_error_t *err);
 
 /* The image is in the store, or is pulled now (for run and up). Names of
  * "host", paths and rootfs tarballs need nothing. */

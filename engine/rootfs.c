@@ -458,8 +458,8 @@ int sv_rootfs_setup(const struct sv_container *c, sv_error_t *err)
     for (size_t i = 0; i < SV_ARRAY_LEN(etc_files); i++) {
         /* On a stack network, names come from the stack's hosts file. */
         bool stack_hosts = i == 1 && c->spec.network == SV_NET_STACK && c->spec.net.hosts;
-        cleanup_free char *src = stack_hosts ? sv_xstrdup(c->spec.net.hosts)
-                                             : sv_xasprintf("%s/%s", rt, etc_files[i]);
+        cleanup_free char *src =
+            stack_hosts ? sv_xstrdup(c->spec.net.hosts) : sv_xasprintf("%s/%s", rt, etc_files[i]);
         cleanup_free char *dst = sv_xasprintf("%s/etc/%s", root, etc_files[i]);
         cleanup_free char *etc = sv_xasprintf("%s/etc", root);
         if (mkdir_p(etc, 0755, err) < 0 || ensure_file(dst, err) < 0 ||

@@ -23,7 +23,7 @@ struct sv_stacknet {
     int netns_fd; /* the stack's network namespace */
     int host_fd;  /* ours, to come back to */
     struct sv_nl *nl;
-    int bridge; /* its ifindex inside the namespace */
+    int bridge;                     /* its ifindex inside the namespace */
     uint32_t subnet, gateway, next; /* host byte order */
     char *hosts;                    /* the hosts file every replica sees */
 };

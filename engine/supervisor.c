@@ -35,7 +35,7 @@ enum health { H_NONE, H_STARTING, H_HEALTHY, H_UNHEALTHY };
 static const char *const health_names[] = {"", "starting", "healthy", "unhealthy"};
 
 struct replica {
-    int image_stop_signal; /* the image's StopSignal, 0: none */
+    int image_stop_signal;        /* the image's StopSignal, 0: none */
     const struct sv_service *svc; /* in the graph it was last reconciled with */
     char *service;
     int n;
