@@ -72,13 +72,6 @@ static char **digests_in_use(void)
     return v;
 }
 
-static void strv_free(char **v)
-{
-    for (char **p = v; p && *p; p++)
-        free(*p);
-    free(v);
-}
-
 static void human(int64_t b, char *out, size_t n)
 {
     if (b >= 1000000000)
@@ -194,7 +187,7 @@ static int cmd_rm(int argc, char **argv)
         else
             printf("%s\n", argv[i]);
     }
-    strv_free(used);
+    sv_strv_free(used);
     return rc;
 }
 
@@ -207,7 +200,7 @@ static int cmd_prune(int argc, char **argv)
     sv_error_t err = NULL;
     int64_t freed;
     int rc = sv_image_prune((const char *const *)used, &freed, &err);
-    strv_free(used);
+    sv_strv_free(used);
     if (rc < 0)
         return sv_error_report(&err);
     char size[32];

@@ -47,13 +47,6 @@ static char **strv_dup(char *const *v)
     return out;
 }
 
-static void strv_free(char **v)
-{
-    for (size_t i = 0; v && v[i]; i++)
-        free(v[i]);
-    free(v);
-}
-
 static char *xstrdup_or_null(const char *s)
 {
     return s ? sv_xstrdup(s) : NULL;
@@ -75,11 +68,11 @@ void sv_container_free(struct sv_container *c)
     free((char *)s->workdir);
     free((char *)s->user);
     free((char *)s->net.hosts);
-    strv_free(s->entrypoint);
-    strv_free(s->argv);
-    strv_free(s->env);
-    strv_free((char **)s->cap_add);
-    strv_free((char **)s->cap_drop);
+    sv_strv_free(s->entrypoint);
+    sv_strv_free(s->argv);
+    sv_strv_free(s->env);
+    sv_strv_free((char **)s->cap_add);
+    sv_strv_free((char **)s->cap_drop);
     for (size_t i = 0; i < s->n_binds; i++) {
         free(s->binds[i].source);
         free(s->binds[i].target);
@@ -243,7 +236,7 @@ static int apply_image_config(struct sv_container *c, const struct sv_image_conf
         argv[i] = sv_xstrdup(ep[i]);
     for (size_t i = 0; i < nc; i++)
         argv[ne + i] = sv_xstrdup(cmd[i]);
-    strv_free(s->argv);
+    sv_strv_free(s->argv);
     s->argv = argv;
     if (cfg->env) {
         size_t n = strv_len(cfg->env), m = strv_len(s->env), k = 0;
@@ -258,7 +251,7 @@ static int apply_image_config(struct sv_container *c, const struct sv_image_conf
         }
         for (size_t j = 0; j < m; j++)
             env[k++] = sv_xstrdup(s->env[j]);
-        strv_free(s->env);
+        sv_strv_free(s->env);
         s->env = env;
     }
     if (s->workdir == NULL && cfg->workdir)
@@ -901,7 +894,7 @@ int sv_container_exec(const struct sv_ctr_row *row, char **argv, int *exit_code,
     *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     rc = 0;
 out:
-    strv_free(s.env);
+    sv_strv_free(s.env);
     json_decref(o);
     return rc;
 }

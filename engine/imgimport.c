@@ -150,14 +150,23 @@ static int import_rootfs_tarball(const char *path, const char *name, char digest
     return record(manifest, name, *base ? base : "imported", digest, err);
 }
 
+/* dir/file as JSON, or an error naming what the file belongs to. */
+static json_t *load_doc(const char *dir, const char *file, const char *what, sv_error_t *err)
+{
+    cleanup_free char *path = sv_xasprintf("%s/%s", dir, file);
+    json_error_t je;
+    json_t *root = json_load_file(path, 0, &je);
+    if (root == NULL)
+        sv_error(err, EINVAL, "%s: %s: %s", what, file, je.text);
+    return root;
+}
+
 static int import_docker_save(const char *dir, const char *name, char digest[SV_DIGEST_LEN + 1],
                               sv_error_t *err)
 {
-    cleanup_free char *mpath = sv_xasprintf("%s/manifest.json", dir);
-    json_error_t je;
-    json_t *root = json_load_file(mpath, 0, &je);
+    json_t *root = load_doc(dir, "manifest.json", "docker-save archive", err);
     if (root == NULL)
-        return sv_error(err, EINVAL, "docker-save archive: manifest.json: %s", je.text);
+        return -1;
     int rc = 0;
     json_t *m = json_array_get(root, 0);
     const char *cfgfile = json_string_value(json_object_get(m, "Config"));
@@ -213,11 +222,9 @@ static int layout_blob(const char *dir, const char *d, sv_error_t *err)
 static int import_oci_layout(const char *dir, const char *name, char digest[SV_DIGEST_LEN + 1],
                              sv_error_t *err)
 {
-    cleanup_free char *ipath = sv_xasprintf("%s/index.json", dir);
-    json_error_t je;
-    json_t *index = json_load_file(ipath, 0, &je);
+    json_t *index = load_doc(dir, "index.json", "OCI layout", err);
     if (index == NULL)
-        return sv_error(err, EINVAL, "OCI layout: index.json: %s", je.text);
+        return -1;
     json_t *ms = json_object_get(index, "manifests");
     json_t *pick = NULL;
     /* The entry named by NAME's tag, else the first. */

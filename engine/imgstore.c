@@ -242,19 +242,12 @@ int sv_image_config_load(const struct sv_image *img, struct sv_image_config *cfg
     return 0;
 }
 
-static void strv_free(char **v)
-{
-    for (char **p = v; p && *p; p++)
-        free(*p);
-    free(v);
-}
-
 void sv_image_config_clear(struct sv_image_config *cfg)
 {
-    strv_free(cfg->entrypoint);
-    strv_free(cfg->cmd);
-    strv_free(cfg->env);
-    strv_free(cfg->exposed);
+    sv_strv_free(cfg->entrypoint);
+    sv_strv_free(cfg->cmd);
+    sv_strv_free(cfg->env);
+    sv_strv_free(cfg->exposed);
     free(cfg->workdir);
     free(cfg->user);
     free(cfg->stop_signal);
@@ -444,7 +437,7 @@ int sv_image_list(struct sv_image_entry **out, size_t *n, sv_error_t *err)
 void sv_image_entries_free(struct sv_image_entry *e, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        strv_free(e[i].names);
+        sv_strv_free(e[i].names);
     free(e);
 }
 

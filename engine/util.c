@@ -230,3 +230,10 @@ const char *sv_suggest(const char *word, const char *const *cands, size_t n)
     int allowed = wl <= 3 ? 1 : (int)(wl / 3 + 1);
     return best_d <= allowed ? best : NULL;
 }
+
+void sv_strv_free(char **v)
+{
+    for (char **p = v; p && *p; p++)
+        free(*p);
+    free(v);
+}

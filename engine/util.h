@@ -58,6 +58,9 @@ void sv_fclosep(FILE **f);
 
 #define SV_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Free a NULL-terminated array of strings and the strings (NULL is fine). */
+void sv_strv_free(char **v);
+
 /* Read a whole regular file, refusing anything larger than max_bytes so a
  * 50 MB "config" is an error, not a memory spike. Adds a NUL terminator. */
 int sv_read_file(const char *path, size_t max_bytes, char **out, size_t *len, sv_error_t *err);

@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MSG 64
+#define MSG  64
 #define MAXC 256
 
 static double now(void)
