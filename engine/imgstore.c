@@ -319,6 +319,15 @@ static bool id_like(const char *name)
     return strlen(hex) >= 12 && strspn(hex, "0123456789abcdef") == strlen(hex);
 }
 
+/* Where a bare name ("app", "app:2") may also be stored: imports name it
+ * under localhost/, as podman does. NULL for any other name. */
+static char *local_key(const char *name, const struct sv_imgref *r)
+{
+    if (strchr(name, '/') || r->tag == NULL || strncmp(r->repo, "library/", 8) != 0)
+        return NULL;
+    return sv_xasprintf("localhost/%s:%s", r->repo + 8, r->tag);
+}
+
 static int lookup_in(struct index *ix, const char *name, char digest[SV_DIGEST_LEN + 1],
                      sv_error_t *err)
 {
@@ -357,10 +366,7 @@ static int lookup_in(struct index *ix, const char *name, char digest[SV_DIGEST_L
     } else {
         /* As given, then as a local name ("app" imported as localhost/app). */
         cleanup_free char *full = sv_imgref_name(&r);
-        cleanup_free char *local =
-            strchr(name, '/') == NULL
-                ? sv_xasprintf("localhost/%s:%s", r.repo + strlen("library/"), r.tag)
-                : NULL;
+        cleanup_free char *local = local_key(name, &r);
         const char *d = json_string_value(json_object_get(ix->refs, full));
         if (d == NULL && local)
             d = json_string_value(json_object_get(ix->refs, local));
@@ -471,24 +477,19 @@ int sv_image_remove(const char *name, const char *const *in_use, sv_error_t *err
     if (rc < 0)
         goto out;
     /* Which name was meant: drop that one; the image goes with its last. */
-    const char *drop = NULL;
     const char *k;
     json_t *v;
     void *tmp;
     size_t names = names_of(&ix, digest);
     bool by_name = !sv_digest_valid(name) && !id_like(name);
-    if (by_name && names > 1) {
-        json_object_foreach_safe(ix.refs, tmp, k, v)
-        {
-            struct sv_imgref r;
-            if (sv_imgref_parse(name, &r, NULL) < 0)
-                break;
-            cleanup_free char *full = sv_imgref_name(&r);
-            sv_imgref_clear(&r);
-            if (strcmp(k, full) == 0 || (strncmp(k, "localhost/", 10) == 0 &&
-                                         strcmp(k + 10, full + strlen("docker.io/library/")) == 0))
-                drop = k;
-        }
+    struct sv_imgref r;
+    if (by_name && names > 1 && sv_imgref_parse(name, &r, NULL) == 0) {
+        cleanup_free char *full = sv_imgref_name(&r);
+        cleanup_free char *local = local_key(name, &r);
+        sv_imgref_clear(&r);
+        const char *drop = json_object_get(ix.refs, full)             ? full
+                           : local && json_object_get(ix.refs, local) ? local
+                                                                      : NULL;
         if (drop) {
             json_object_del(ix.refs, drop);
             rc = index_save(&ix, err);

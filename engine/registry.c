@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_DOC (4 << 20)
@@ -168,7 +169,8 @@ struct session {
     const char *host;
     const char *scheme; /* "https" or "http" */
     char *cred;         /* user:password, or NULL */
-    char *auth_header;  /* "Authorization: ..." once known, or NULL */
+    char *auth_header;  /* "Authorization: Bearer ..." once known, or NULL */
+    bool basic;         /* the registry asked for basic auth */
     bool quiet, tty;
 };
 
@@ -272,6 +274,10 @@ static CURL *easy(struct session *s, const char *url, struct response *r, struct
         *hdrs = cu.slist_append(*hdrs, accept);
     if (s->auth_header)
         *hdrs = cu.slist_append(*hdrs, s->auth_header);
+    if (s->basic) {
+        cu.easy_setopt(c, CURLOPT_USERPWD, s->cred);
+        cu.easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+    }
     if (*hdrs)
         cu.easy_setopt(c, CURLOPT_HTTPHEADER, *hdrs);
     return c;
@@ -338,28 +344,7 @@ static int authenticate(struct session *s, const char *challenge, sv_error_t *er
                             "%s requires credentials: none for it in %s, $REGISTRY_AUTH_FILE or "
                             "~/.docker/config.json",
                             s->host, servos_config_path());
-        cleanup_free char *b64 = NULL;
-        /* curl encodes it for us when we set the header ourselves? No:
-         * build "Basic base64(user:pass)". */
-        static const char tbl[] =
-            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        size_t n = strlen(s->cred);
-        b64 = sv_xmalloc(n * 4 / 3 + 5);
-        char *o = b64;
-        for (size_t i = 0; i < n; i += 3) {
-            unsigned v = (unsigned char)s->cred[i] << 16;
-            if (i + 1 < n)
-                v |= (unsigned char)s->cred[i + 1] << 8;
-            if (i + 2 < n)
-                v |= (unsigned char)s->cred[i + 2];
-            *o++ = tbl[(v >> 18) & 63];
-            *o++ = tbl[(v >> 12) & 63];
-            *o++ = i + 1 < n ? tbl[(v >> 6) & 63] : '=';
-            *o++ = i + 2 < n ? tbl[v & 63] : '=';
-        }
-        *o = '\0';
-        free(s->auth_header);
-        s->auth_header = sv_xasprintf("Authorization: Basic %s", b64);
+        s->basic = true; /* libcurl sends user:password with every request */
         return 0;
     }
     if (strncasecmp(challenge, "Bearer", 6) != 0)
@@ -583,7 +568,9 @@ static int fetch_blobs(struct session *s, char (*digests)[SV_DIGEST_LEN + 1], si
         }
         if (running > 0 && rc == 0) {
             cu.multi_poll(m, NULL, 0, 200, NULL);
-            int64_t t_ms = (int64_t)time(NULL) * 1000;
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            int64_t t_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
             if (t_ms - last_draw >= 100) {
                 draw(&p, false);
                 last_draw = t_ms;

@@ -153,6 +153,13 @@ run "$S" image rm plain
 "$S" rm -f user80 >/dev/null
 run "$S" image rm plain
 is "$rc" 0 "once the container is gone it can"
+# layout-dir:1 and layout-tar:1 are one image under two names.
+run "$S" image rm layout-tar:1
+is "$rc" 0 "rm of one of two names"
+run "$S" image ls
+unlike "$out" "layout-tar" "... drops that name"
+run "$S" run --rm --pull never layout-dir:1 -c 'echo other name'
+is "$out" "other name" "... and keeps the image under its other name"
 run "$S" image prune
 like "$out" "^freed [0-9.]+ [kMG]B" "prune reports what it freed"
 run "$S" run --rm --pull never saved/bb:7 -c 'echo still here'
