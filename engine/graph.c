@@ -472,6 +472,12 @@ void sv_graph_print_json(const struct sv_graph *g, FILE *out)
     sv_json_object_begin(&w);
     sv_json_key(&w, "stack");
     sv_json_str(&w, g->stack);
+    if (g->commit) { /* an environment repository: which one, and where it stood */
+        sv_json_key(&w, "source");
+        sv_json_str(&w, g->source);
+        sv_json_key(&w, "commit");
+        sv_json_str(&w, g->commit);
+    }
     sv_json_key(&w, "services");
     sv_json_object_begin(&w);
     for (size_t i = 0; i < g->n_services; i++) {

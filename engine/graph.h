@@ -92,6 +92,7 @@ struct sv_volume {
 struct sv_graph {
     const char *stack;
     const char *source;          /* what it was built from, for ps/config */
+    const char *commit;          /* the git commit of source, or NULL */
     struct sv_service *services; /* sorted by name after sv_graph_finish */
     size_t n_services;
     struct sv_volume *volumes;

@@ -23,22 +23,6 @@ static char *images_dir(void)
     return sv_xasprintf("%s/images", sv_state_root());
 }
 
-static int mkdirs(const char *path, sv_error_t *err)
-{
-    cleanup_free char *p = sv_xstrdup(path);
-    for (char *s = p + 1;; s++) {
-        if (*s != '/' && *s != '\0')
-            continue;
-        char c = *s;
-        *s = '\0';
-        if (mkdir(p, 0711) < 0 && errno != EEXIST)
-            return sv_error(err, errno, "cannot create %s", p);
-        *s = c;
-        if (c == '\0')
-            return 0;
-    }
-}
-
 /* ---- blobs ---------------------------------------------------------------- */
 
 char *sv_blob_path(const char *digest)
@@ -56,7 +40,7 @@ char *sv_blob_tmp_path(void)
 {
     static unsigned seq;
     cleanup_free char *dir = sv_xasprintf("%s/images/blobs/tmp", sv_state_root());
-    if (mkdirs(dir, NULL) < 0)
+    if (sv_mkdir_p(dir, 0711, NULL) < 0)
         return NULL;
     return sv_xasprintf("%s/%d-%u-%ld", dir, (int)getpid(), seq++, (long)time(NULL));
 }
@@ -79,7 +63,7 @@ int sv_blob_commit(const char *tmp, const char *digest, sv_error_t *err)
     }
     cleanup_free char *dir = sv_xasprintf("%s/images/blobs/sha256", sv_state_root());
     cleanup_free char *dst = sv_blob_path(digest);
-    if (mkdirs(dir, err) < 0 || rename(tmp, dst) < 0) {
+    if (sv_mkdir_p(dir, 0711, err) < 0 || rename(tmp, dst) < 0) {
         int e = errno;
         unlink(tmp);
         return sv_error(err, e, "cannot store blob %s", digest);
@@ -268,7 +252,7 @@ static int index_open(struct index *ix, bool write, sv_error_t *err)
     memset(ix, 0, sizeof(*ix));
     ix->lock = -1;
     cleanup_free char *dir = images_dir();
-    if (mkdirs(dir, err) < 0)
+    if (sv_mkdir_p(dir, 0711, err) < 0)
         return -1;
     cleanup_free char *lock = sv_xasprintf("%s/index.lock", dir);
     ix->lock = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -607,7 +591,7 @@ int sv_image_lowerdirs(const struct sv_image *img, const struct sv_idmap *map, c
                        sv_error_t *err)
 {
     cleanup_free char *dir = sv_xasprintf("%s/images/layers", sv_state_root());
-    if (mkdirs(dir, err) < 0)
+    if (sv_mkdir_p(dir, 0711, err) < 0)
         return -1;
     if (img->n_layers == 0)
         return sv_error(err, EINVAL, "image %s has no layers", img->digest);

@@ -33,22 +33,6 @@ static int write_text(const char *path, const char *text, mode_t mode, sv_error_
     return 0;
 }
 
-static int mkdir_p(const char *path, mode_t mode, sv_error_t *err)
-{
-    cleanup_free char *p = sv_xstrdup(path);
-    for (char *s = p + 1; *s; s++) {
-        if (*s != '/')
-            continue;
-        *s = '\0';
-        if (mkdir(p, mode) < 0 && errno != EEXIST)
-            return sv_error(err, errno, "cannot create %s", p);
-        *s = '/';
-    }
-    if (mkdir(p, mode) < 0 && errno != EEXIST)
-        return sv_error(err, errno, "cannot create %s", p);
-    return 0;
-}
-
 /* Build the host base in a temporary directory and rename it into place,
  * so a crash never leaves half a base that later runs would trust. */
 static uid_t chown_uid;
@@ -65,7 +49,7 @@ static int make_host_base(const char *dir, uid_t uid, gid_t gid, sv_error_t *err
 {
     cleanup_free char *tmp = sv_xasprintf("%s.tmp.%d", dir, (int)getpid());
     cleanup_free char *parent = sv_dirname(dir);
-    if (mkdir_p(parent, 0711, err) < 0)
+    if (sv_mkdir_p(parent, 0711, err) < 0)
         return -1;
     sv_rmtree(tmp, NULL);
     if (mkdir(tmp, 0755) < 0)
@@ -197,7 +181,7 @@ int sv_image_resolve(const char *image, const struct sv_idmap *map, char **lower
                              (unsigned long long)tarball_key(real, &st), (unsigned)map->uid_base);
     if (access(dir, F_OK) < 0) {
         cleanup_free char *parent = sv_dirname(dir);
-        if (mkdir_p(parent, 0711, err) < 0 || sv_unpack_tarball(real, dir, map, err) < 0) {
+        if (sv_mkdir_p(parent, 0711, err) < 0 || sv_unpack_tarball(real, dir, map, err) < 0) {
             free(dir);
             return -1;
         }
@@ -369,7 +353,7 @@ static int setup_binds(const struct sv_container *c, const char *root, sv_error_
         cleanup_free char *dst = sv_xasprintf("%s%s", root, b->target);
         struct stat st;
         if (b->tmpfs) {
-            if (mkdir_p(dst, 0755, err) < 0 ||
+            if (sv_mkdir_p(dst, 0755, err) < 0 ||
                 do_mount("tmpfs", dst, "tmpfs", MS_NOSUID | MS_NODEV, b->source, err) < 0)
                 return -1;
             continue;
@@ -377,11 +361,11 @@ static int setup_binds(const struct sv_container *c, const char *root, sv_error_
         if (stat(b->source, &st) < 0)
             return sv_error(err, errno, "volume source %s", b->source);
         if (S_ISDIR(st.st_mode)) {
-            if (mkdir_p(dst, 0755, err) < 0)
+            if (sv_mkdir_p(dst, 0755, err) < 0)
                 return -1;
         } else {
             cleanup_free char *parent = sv_dirname(dst);
-            if (mkdir_p(parent, 0755, err) < 0 || ensure_file(dst, err) < 0)
+            if (sv_mkdir_p(parent, 0755, err) < 0 || ensure_file(dst, err) < 0)
                 return -1;
         }
         if (b->idmap_fd >= 0) {
@@ -462,7 +446,7 @@ int sv_rootfs_setup(const struct sv_container *c, sv_error_t *err)
             stack_hosts ? sv_xstrdup(c->spec.net.hosts) : sv_xasprintf("%s/%s", rt, etc_files[i]);
         cleanup_free char *dst = sv_xasprintf("%s/etc/%s", root, etc_files[i]);
         cleanup_free char *etc = sv_xasprintf("%s/etc", root);
-        if (mkdir_p(etc, 0755, err) < 0 || ensure_file(dst, err) < 0 ||
+        if (sv_mkdir_p(etc, 0755, err) < 0 || ensure_file(dst, err) < 0 ||
             (stack_hosts ? bind_ro(src, dst, false, err)
                          : do_mount(src, dst, NULL, MS_BIND, NULL, err)) < 0)
             return -1;
@@ -485,7 +469,7 @@ int sv_rootfs_setup(const struct sv_container *c, sv_error_t *err)
         return -1;
     if (c->spec.workdir) {
         cleanup_free char *wd = sv_xasprintf("%s%s", root, c->spec.workdir);
-        if (mkdir_p(wd, 0755, err) < 0)
+        if (sv_mkdir_p(wd, 0755, err) < 0)
             return -1;
     }
     /* pivot_root(".", "."): the old root ends up stacked on the new one and

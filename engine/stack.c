@@ -12,22 +12,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-static int mkdir_parents(const char *path)
-{
-    cleanup_free char *p = sv_xstrdup(path);
-    for (char *s = p + 1; *s; s++)
-        if (*s == '/') {
-            *s = '\0';
-            mkdir(p, 0711);
-            *s = '/';
-        }
-    return mkdir(p, 0711) < 0 && errno != EEXIST ? -1 : 0;
-}
-
 char *sv_stack_dir(const char *stack)
 {
     char *d = sv_xasprintf("%s/stacks/%s", sv_state_root(), stack);
-    mkdir_parents(d);
+    sv_mkdir_p(d, 0711, NULL);
     return d;
 }
 
@@ -60,8 +48,8 @@ static int make_volume(const char *dir, const struct sv_service *s, sv_error_t *
     if (access(dir, F_OK) == 0)
         return 0;
     cleanup_free char *parent = sv_dirname(dir);
-    if (mkdir_parents(parent) < 0)
-        return sv_error(err, errno, "cannot create %s", parent);
+    if (sv_mkdir_p(parent, 0711, err) < 0)
+        return -1;
     if (mkdir(dir, 0755) < 0 && errno != EEXIST)
         return sv_error(err, errno, "cannot create volume %s", dir);
     if (strcmp(s->userns, "host") != 0) {

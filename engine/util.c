@@ -237,3 +237,19 @@ void sv_strv_free(char **v)
         free(*p);
     free(v);
 }
+
+int sv_mkdir_p(const char *path, unsigned mode, sv_error_t *err)
+{
+    cleanup_free char *p = sv_xstrdup(path);
+    for (char *s = p + 1;; s++) {
+        if (*s != '/' && *s != '\0')
+            continue;
+        char c = *s;
+        *s = '\0';
+        if (mkdir(p, mode) < 0 && errno != EEXIST)
+            return sv_error(err, errno, "cannot create %s", p);
+        *s = c;
+        if (c == '\0')
+            return 0;
+    }
+}

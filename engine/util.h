@@ -65,6 +65,9 @@ void sv_strv_free(char **v);
  * 50 MB "config" is an error, not a memory spike. Adds a NUL terminator. */
 int sv_read_file(const char *path, size_t max_bytes, char **out, size_t *len, sv_error_t *err);
 
+/* mkdir -p: path and its missing parents, each made with mode. */
+int sv_mkdir_p(const char *path, unsigned mode, sv_error_t *err);
+
 /* Directory part of a path ("." when there is none); newly allocated. */
 char *sv_dirname(const char *path);
 /* Join dir and rel unless rel is absolute; newly allocated. */

@@ -1,15 +1,18 @@
 #include "sandbox.h"
 
+#include "../engine/gitsrc.h"
 #include "../manifests/dotenv.h"
 #include "../manifests/yaml.h"
 #include "embedded.h"
 #include "nesting.h"
 
+#include <errno.h>
 #include <lauxlib.h>
 #include <limits.h>
 #include <lualib.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define HOOK_EVERY 10000
 /* Lua's parser gives up near 200 C levels (LUAI_MAXCCALLS); each bracket or
@@ -330,6 +333,139 @@ static int host_realpath(lua_State *L)
     return 1;
 }
 
+/* ---- repositories ---------------------------------------------------------- */
+
+void sv_lua_add_root(struct sv_lua *s, const char *root, const char *label)
+{
+    for (size_t i = 0; i < s->n_roots; i++)
+        if (strcmp(s->roots[i], root) == 0)
+            return;
+    s->roots = sv_xrealloc(s->roots, (s->n_roots + 1) * sizeof(*s->roots));
+    s->labels = sv_xrealloc(s->labels, (s->n_roots + 1) * sizeof(*s->labels));
+    s->labels[s->n_roots] = sv_xstrdup(label);
+    s->roots[s->n_roots++] = sv_xstrdup(root);
+}
+
+void sv_lua_relabel(struct sv_lua *s, sv_error_t *err)
+{
+    if (err == NULL || *err == NULL)
+        return;
+    for (size_t i = 0; i < s->n_roots; i++) {
+        cleanup_free char *from = sv_xasprintf("%s/", s->roots[i]);
+        size_t fl = strlen(from);
+        char *p;
+        while ((p = strstr((*err)->msg, from)) != NULL) {
+            char *msg =
+                sv_xasprintf("%.*s%s%s", (int)(p - (*err)->msg), (*err)->msg, s->labels[i], p + fl);
+            free((*err)->msg);
+            (*err)->msg = msg;
+        }
+    }
+}
+
+/* The root whose tree holds path, or NULL. */
+static const char *root_of(struct sv_lua *s, const char *path)
+{
+    for (size_t i = 0; i < s->n_roots; i++) {
+        size_t rl = strlen(s->roots[i]);
+        if (strncmp(path, s->roots[i], rl) == 0 && (path[rl] == '/' || path[rl] == '\0'))
+            return s->roots[i];
+    }
+    return NULL;
+}
+
+/* path made absolute with "." and ".." folded away, without asking the
+ * file system (for paths that do not exist). */
+static char *lexical_abs(const char *path)
+{
+    char cwd[PATH_MAX] = "/";
+    if (path[0] != '/' && getcwd(cwd, sizeof(cwd)) == NULL)
+        strcpy(cwd, "/");
+    char *joined = path[0] == '/' ? sv_xstrdup(path) : sv_xasprintf("%s/%s", cwd, path);
+    char *out = sv_xmalloc(strlen(joined) + 2);
+    size_t n = 0;
+    for (char *save = NULL, *c = strtok_r(joined, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+        if (strcmp(c, ".") == 0)
+            continue;
+        if (strcmp(c, "..") == 0) {
+            while (n > 0 && out[--n] != '/')
+                ;
+            continue;
+        }
+        out[n++] = '/';
+        size_t l = strlen(c);
+        memcpy(out + n, c, l);
+        n += l;
+    }
+    if (n == 0)
+        out[n++] = '/';
+    out[n] = '\0';
+    free(joined);
+    return out;
+}
+
+/* host.confine(path) -> boolean: code running from a
+ * repository's tree reads only inside that tree (symlinks followed). */
+static int host_confine(lua_State *L)
+{
+    struct sv_lua *s = self_of(L);
+    const char *path = luaL_checkstring(L, 1);
+    if (s->n_roots == 0) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    const char *caller = NULL;
+    lua_Debug ar;
+    for (int level = 1; caller == NULL && lua_getstack(L, level, &ar); level++)
+        if (lua_getinfo(L, "S", &ar) && ar.source[0] == '@')
+            caller = ar.source + 1;
+    const char *root = caller ? root_of(s, caller) : NULL;
+    if (root == NULL) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    char real[PATH_MAX];
+    char *target = realpath(path, real) ? sv_xstrdup(real) : lexical_abs(path);
+    bool inside = root_of(s, target) == root;
+    free(target);
+    lua_pushboolean(L, inside);
+    return 1;
+}
+
+/* host.git(spec) -> file, commit | nil, message | nil (not a git source):
+ * fetch (or take from the cache) the repository and commit spec names. */
+static int host_git(lua_State *L)
+{
+    struct sv_lua *s = self_of(L);
+    const char *spec = luaL_checkstring(L, 1);
+    struct sv_git_source src;
+    struct sv_git_checkout co = {0};
+    sv_error_t err = NULL;
+    int git = sv_git_source_parse(spec, &src, &err);
+    if (git == 0) {
+        lua_pushnil(L);
+        return 1;
+    }
+    if (git > 0 && *src.path == '\0')
+        sv_error(&err, 0, "%s: name a file in the repository (git+URL#REF:path/to/module.lua)",
+                 src.display);
+    else if (git > 0)
+        sv_git_checkout(&src, "import", &co, &err);
+    sv_git_source_free(&src);
+    if (err) {
+        lua_pushnil(L);
+        lua_pushstring(L, err->msg);
+        sv_error_free(&err);
+        sv_git_checkout_free(&co);
+        return 2;
+    }
+    sv_lua_add_root(s, co.root, co.label);
+    lua_pushstring(L, co.path);
+    lua_pushstring(L, co.commit);
+    sv_git_checkout_free(&co);
+    return 2;
+}
+
 /* host.where() -> file, line of the innermost frame running user code
  * (chunks named "@path"; the embedded stdlib is "=..."), or "?", 0. In C
  * because every declaration asks, and debug.getinfo builds a table per
@@ -435,10 +571,13 @@ static int setup(lua_State *L)
     lua_setfield(L, LUA_REGISTRYINDEX, "sv.lines");
 
     static const luaL_Reg host[] = {
-        {"loadfile", host_loadfile},   {"readfile", host_readfile}, {"dotenv", host_dotenv},
-        {"yaml_load", host_yaml_load}, {"lines", host_lines},       {"stdlib", host_stdlib},
-        {"embedded", host_embedded},   {"warn", host_warn},         {"realpath", host_realpath},
-        {"where", host_where},         {"clone", host_clone},       {NULL, NULL},
+        {"loadfile", host_loadfile}, {"readfile", host_readfile},
+        {"dotenv", host_dotenv},     {"yaml_load", host_yaml_load},
+        {"lines", host_lines},       {"stdlib", host_stdlib},
+        {"embedded", host_embedded}, {"warn", host_warn},
+        {"realpath", host_realpath}, {"where", host_where},
+        {"clone", host_clone},       {"confine", host_confine},
+        {"git", host_git},           {NULL, NULL},
     };
     luaL_newlib(L, host);
     lua_pushlightuserdata(L, SV_LUA_NULL);
@@ -501,6 +640,12 @@ void sv_lua_free(struct sv_lua *s)
     s->mem_limit = SIZE_MAX;
     lua_close(s->L);
     sv_pool_release(&s->pool);
+    for (size_t i = 0; i < s->n_roots; i++) {
+        free(s->roots[i]);
+        free(s->labels[i]);
+    }
+    free(s->roots);
+    free(s->labels);
     free(s);
 }
 

@@ -17,6 +17,9 @@ struct sv_lua {
     int stdlib_ref;       /* registry ref of stdlib/servos.lua's table */
     int host_ref;         /* registry ref of the host-function table */
     struct sv_pool pool;  /* the Lua heap (see engine/bulkmem.h) */
+    char **roots;         /* repository trees whose files may not reach outside */
+    char **labels;        /* how each root reads in messages */
+    size_t n_roots;
 };
 
 #define SV_LUA_MEMORY_LIMIT      (256u << 20)
@@ -31,6 +34,14 @@ extern bool sv_lua_warnings;
 
 int sv_lua_new(struct sv_lua **out, sv_error_t *err);
 void sv_lua_free(struct sv_lua *s);
+
+/* Files under root (a real path: a repository's exported tree) may
+ * include, import and read only files under root. Messages name them as
+ * label + path inside (see sv_lua_relabel). */
+void sv_lua_add_root(struct sv_lua *s, const char *root, const char *label);
+/* Rewrite "<root>/" in err's message to the root's label, so an error in a
+ * repository's file reads git+URL#COMMIT:path:line, not a cache path. */
+void sv_lua_relabel(struct sv_lua *s, sv_error_t *err);
 
 /* Evaluate an Envirofile in the sandbox. */
 int sv_lua_run_envirofile(struct sv_lua *s, const char *path, sv_error_t *err);

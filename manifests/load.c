@@ -2,6 +2,7 @@
 
 #include "../lua/extract.h"
 #include "../lua/sandbox.h"
+#include "../engine/gitsrc.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -45,11 +46,10 @@ bool sv_valid_stack_name(const char *name)
     return true;
 }
 
-char *sv_stack_name_from_dir(const char *dir)
+/* base made a valid stack name ("My App" -> "my-app"; "default" when
+ * nothing is left). */
+static char *stack_name_of(const char *base)
 {
-    char *abs = realpath(dir, NULL);
-    const char *base = abs ? strrchr(abs, '/') : NULL;
-    base = base && base[1] ? base + 1 : "default";
     char *out = sv_xmalloc(strlen(base) + 1);
     size_t n = 0;
     for (const char *c = base; *c && n < 63; c++) {
@@ -62,12 +62,39 @@ char *sv_stack_name_from_dir(const char *dir)
     while (n > 0 && out[n - 1] == '-')
         n--;
     out[n] = '\0';
-    free(abs);
     if (n == 0 || !isalnum((unsigned char)out[0])) {
         free(out);
         return sv_xstrdup("default");
     }
     return out;
+}
+
+char *sv_stack_name_from_dir(const char *dir)
+{
+    cleanup_free char *abs = realpath(dir, NULL);
+    const char *base = abs ? strrchr(abs, '/') : NULL;
+    return stack_name_of(base && base[1] ? base + 1 : "default");
+}
+
+/* A git source's default stack name: the directory it names inside the
+ * repository, else the repository's name ("envs.git" -> "envs"). */
+static char *git_stack_name(const struct sv_git_source *src, bool is_dir)
+{
+    cleanup_free char *dir = is_dir ? sv_xstrdup(src->path) : sv_dirname(src->path);
+    if (*dir && strcmp(dir, ".") != 0) {
+        const char *slash = strrchr(dir, '/');
+        return stack_name_of(slash ? slash + 1 : dir);
+    }
+    cleanup_free char *url = sv_xstrndup(src->key, (size_t)(strrchr(src->key, '#') - src->key));
+    size_t n = strlen(url);
+    while (n > 0 && url[n - 1] == '/')
+        url[--n] = '\0';
+    if (n > 4 && strcmp(url + n - 4, ".git") == 0)
+        url[n - 4] = '\0';
+    const char *base = strrchr(url, '/');
+    base = base ? base + 1 : url;
+    const char *colon = strrchr(base, ':'); /* host:repo */
+    return stack_name_of(colon ? colon + 1 : base);
 }
 
 static int eval_file(struct sv_lua *s, const char *path, sv_error_t *err)
@@ -125,6 +152,43 @@ static int eval_dir(struct sv_lua *s, const char *dir, sv_error_t *err)
     return rc;
 }
 
+/* Evaluate path (a file or directory); a git source's files are confined
+ * to its repository's tree (co). */
+static int load_files(const char *path, const struct sv_git_source *git,
+                      const struct sv_git_checkout *co, struct sv_graph **out, sv_error_t *err)
+{
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return sv_error(err, errno, "%s", path);
+    bool is_dir = S_ISDIR(st.st_mode);
+    cleanup_free char *dir = is_dir ? sv_xstrdup(path) : sv_dirname(path);
+    /* Trailing slashes would make error positions read "dir//file". */
+    size_t dl = strlen(dir);
+    while (dl > 1 && dir[dl - 1] == '/')
+        dir[--dl] = '\0';
+
+    struct sv_lua *s = NULL;
+    if (sv_lua_new(&s, err) < 0)
+        return -1;
+    if (co)
+        sv_lua_add_root(s, co->root, co->label);
+    int rc = is_dir ? eval_dir(s, dir, err) : eval_file(s, path, err);
+    struct sv_graph *g = NULL;
+    if (rc == 0) {
+        cleanup_free char *name = git ? git_stack_name(git, is_dir) : sv_stack_name_from_dir(dir);
+        rc = sv_extract_graph(s, name, &g, err);
+    }
+    sv_lua_relabel(s, err);
+    sv_lua_free(s);
+    if (rc < 0)
+        return -1;
+    char *abs = realpath(path, NULL);
+    g->source = sv_graph_strdup(g, abs ? abs : path);
+    free(abs);
+    *out = g;
+    return 0;
+}
+
 int sv_load_graph(const char *path, const char *stack_override, struct sv_graph **out,
                   sv_error_t *err)
 {
@@ -142,33 +206,24 @@ int sv_load_graph(const char *path, const char *stack_override, struct sv_graph 
                             "no Envirofile.lua, servos.yaml or compose.yaml in the "
                             "current directory (name a file or directory)");
     }
-    struct stat st;
-    if (stat(path, &st) < 0)
-        return sv_error(err, errno, "%s", path);
-    bool is_dir = S_ISDIR(st.st_mode);
-    cleanup_free char *dir = is_dir ? sv_xstrdup(path) : sv_dirname(path);
-    /* Trailing slashes would make error positions read "dir//file". */
-    size_t dl = strlen(dir);
-    while (dl > 1 && dir[dl - 1] == '/')
-        dir[--dl] = '\0';
-
-    struct sv_lua *s = NULL;
-    if (sv_lua_new(&s, err) < 0)
+    struct sv_git_source src;
+    struct sv_git_checkout co = {0};
+    int git = sv_git_source_parse(path, &src, err);
+    if (git < 0)
         return -1;
-    int rc = is_dir ? eval_dir(s, dir, err) : eval_file(s, path, err);
-    struct sv_graph *g = NULL;
-    if (rc == 0) {
-        cleanup_free char *name = sv_stack_name_from_dir(dir);
-        rc = sv_extract_graph(s, name, &g, err);
+    if (git && sv_git_checkout(&src, "source", &co, err) < 0) {
+        sv_git_source_free(&src);
+        return -1;
     }
-    sv_lua_free(s);
-    if (rc < 0)
-        return -1;
-    if (stack_override)
-        g->stack = sv_graph_strdup(g, stack_override);
-    char *abs = realpath(path, NULL);
-    g->source = sv_graph_strdup(g, abs ? abs : path);
-    free(abs);
-    *out = g;
-    return 0;
+    int rc = load_files(git ? co.path : path, git ? &src : NULL, git ? &co : NULL, out, err);
+    if (rc == 0 && git) {
+        (*out)->source = sv_graph_strdup(*out, src.display);
+        (*out)->commit = sv_graph_strdup(*out, co.commit);
+    }
+    sv_git_checkout_free(&co);
+    if (git)
+        sv_git_source_free(&src);
+    if (rc == 0 && stack_override)
+        (*out)->stack = sv_graph_strdup(*out, stack_override);
+    return rc;
 }

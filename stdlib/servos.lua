@@ -1,5 +1,5 @@
 -- The Envirofile DSL: stack, service, Container, volume, env, include,
--- read_file. Declarations are only recorded here; the C side checks every
+-- import, read_file. Declarations are only recorded here; the C side checks every
 -- value and builds the service graph, so there is one validator for every
 -- input format. Loaded once per evaluation by lua/sandbox.c, which passes the
 -- private host functions (`host`) and keeps the returned table.
@@ -43,11 +43,18 @@ local function current_dir()
 end
 M.current_dir = current_dir
 
-local function resolve(path)
-  if ssub(path, 1, 1) == "/" then return path end
-  local d = current_dir()
-  if d == "." then return path end
-  return d .. "/" .. path
+-- what names the operation for the error when code from a repository
+-- reaches outside it (see host.confine).
+local function resolve(path, what)
+  local full
+  if ssub(path, 1, 1) == "/" then
+    full = path
+  else
+    local d = current_dir()
+    full = d == "." and path or d .. "/" .. path
+  end
+  if not host.confine(full) then fail(sformat('%s: "%s" is outside the repository', what, path)) end
+  return full
 end
 
 -- Service handles -------------------------------------------------------
@@ -202,7 +209,7 @@ local include_depth = 0
 
 function include(path)
   if type(path) ~= "string" then fail("include: expected a path (a string)") end
-  local full = resolve(path)
+  local full = resolve(path, "include")
   if including[full] then fail(sformat('include: "%s" includes itself (an include cycle)', path)) end
   if include_depth >= 32 then fail("include: more than 32 nested includes") end
   local chunk, msg = host.loadfile(full)
@@ -213,9 +220,43 @@ function include(path)
   return table.unpack(results, 1, results.n)
 end
 
+-- import "git+URL#REF:lib/db.lua" (or a path): evaluate a module once and
+-- return what it returns; a git module is fetched (or taken from the cache)
+-- and pinned to the commit the stack was brought up with.
+local imported, importing = {}, {}
+
+function import(spec)
+  if type(spec) ~= "string" then
+    fail('import: expected a module ("git+URL#REF:path/to/module.lua" or a path)')
+  end
+  local full
+  if ssub(spec, 1, 4) == "git+" or ssub(spec, 1, 6) == "git://" then
+    local msg
+    full, msg = host.git(spec)
+    if not full then fail("import: " .. tostring(msg)) end
+  else
+    local path, frag = smatch(spec, "^([^#]*)(#.*)$")
+    full = resolve(path or spec, "import")
+    if frag then -- a local repository: PATH#REF:file
+      local msg
+      full, msg = host.git(full .. frag)
+      if not full then fail("import: " .. (msg or ('"' .. spec .. '" is not a git repository'))) end
+    end
+  end
+  local done = imported[full]
+  if done then return table.unpack(done, 1, done.n) end
+  if importing[full] then fail(sformat('import: "%s" imports itself (an import cycle)', spec)) end
+  local chunk, msg = host.loadfile(full)
+  if not chunk then fail("import: " .. msg) end
+  importing[full] = true
+  local results = table.pack(chunk())
+  importing[full], imported[full] = nil, results
+  return table.unpack(results, 1, results.n)
+end
+
 function read_file(path)
   if type(path) ~= "string" then fail("read_file: expected a path (a string)") end
-  local data, msg = host.readfile(resolve(path))
+  local data, msg = host.readfile(resolve(path, "read_file"))
   if not data then fail("read_file: " .. msg) end
   return data
 end
@@ -259,7 +300,7 @@ io.open = function(path, mode)
   if type(path) ~= "string" then fail("io.open: expected a path (a string)") end
   mode = mode or "r"
   if mode ~= "r" and mode ~= "rb" then fail("io.open: " .. no_writes .. " (open with mode \"r\")") end
-  return io_open(resolve(path), mode)
+  return io_open(resolve(path, "io.open"), mode)
 end
 io.lines = function(path, ...)
   if path == nil then fail("io.lines: Envirofiles have no standard input") end

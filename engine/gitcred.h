@@ -1,0 +1,31 @@
+/* Credentials for fetching environment repositories, from where git users
+ * keep them: the URL itself, ssh-agent, ~/.ssh/id_*, and the git
+ * credential store files (~/.git-credentials, ~/.config/git/credentials).
+ * Nothing here ever prints a secret. */
+#ifndef SV_GITCRED_H
+#define SV_GITCRED_H
+
+#include "util.h"
+
+#include <git2.h>
+
+/* scheme://[userinfo@]hostport[/path]; every part newly allocated, NULL
+ * when absent. False when url has no "scheme://". */
+struct sv_url_parts {
+    char *scheme, *userinfo, *hostport, *path;
+};
+bool sv_url_split(const char *url, struct sv_url_parts *p);
+void sv_url_parts_free(struct sv_url_parts *p);
+
+/* The libgit2 credential callback's state: which kinds were offered, so
+ * each is tried once and a refused login ends in GIT_EAUTH, not a loop. */
+struct sv_git_cred_state {
+    bool agent_tried, store_tried, username_tried;
+    int next_key;
+    bool exhausted; /* every kind was tried: the server refused them all */
+};
+
+int sv_git_credential_cb(git_credential **out, const char *url, const char *user_from_url,
+                         unsigned int allowed, void *payload);
+
+#endif
