@@ -34,6 +34,7 @@ int sv_cmd_down(int argc, char **argv);
 int sv_cmd_ps(int argc, char **argv);
 int sv_cmd_scale(int argc, char **argv);
 int sv_cmd_restart(int argc, char **argv);
+int sv_cmd_pull(int argc, char **argv);
 int sv_cmd_image(int argc, char **argv);
 /* Stack parts of logs and exec (cli_stack.c). */
 int sv_stack_logs(const char *project, const char *only, bool follow, long tail, bool timestamps);

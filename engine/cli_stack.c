@@ -237,6 +237,29 @@ static void follow_free(struct follow *v, size_t n)
 
 /* ---- up / apply ---------------------------------------------------------- */
 
+/* Pull missing images and have the stack's supervisor (started when none
+ * runs) make the stack match g, as the saved request describes it. The
+ * caller holds the stack's lock. */
+static int converge(const char *stack, struct sv_graph *g, sv_error_t *err)
+{
+    /* Missing images are pulled here, where the user sees the progress. */
+    for (size_t i = 0; i < g->n_services; i++)
+        if (g->services[i].image && sv_image_ensure(g->services[i].image, false, err) < 0)
+            return -1;
+    int fd = sv_stack_connect(stack);
+    if (fd >= 0) {
+        int rc = sv_stack_request(fd, "up", stdout, err);
+        close(fd);
+        return rc;
+    }
+    if (sv_supervisor_spawn(stack, g, err) == 0)
+        return 0;
+    if ((*err)->status != EBUSY)
+        return -1;
+    sv_error_free(err);
+    return request(stack, "up", err);
+}
+
 static int do_up(int argc, char **argv, bool detach_default, const char *verb)
 {
     const struct sv_verb *v = sv_cli_find(verb);
@@ -273,36 +296,23 @@ static int do_up(int argc, char **argv, bool detach_default, const char *verb)
     struct sv_graph *g = NULL;
     if (sv_load_graph(file, project, &g, &err) < 0)
         return sv_error_report(&err);
+    /* A file is remembered by its real path; a git source as given (the
+     * saved working directory resolves a relative repository path). */
     char real[4096];
-    if (file && realpath(file, real) == NULL) {
+    if (file && g->commit == NULL && realpath(file, real) == NULL) {
         sv_graph_free(g);
         return sv_error_report(&err);
     }
-    /* Missing images are pulled here, where the user sees the progress. */
-    for (size_t i = 0; i < g->n_services; i++)
-        if (g->services[i].image && sv_image_ensure(g->services[i].image, false, &err) < 0) {
-            sv_graph_free(g);
-            return sv_error_report(&err);
-        }
+    cleanup_free char *pins = sv_git_pins();
     cleanup_free char *stack = sv_xstrdup(g->stack);
     int lock = lock_stack(stack);
-    int rc = sv_stack_save_request(stack, file ? real : NULL, project, &err);
-    if (rc == 0) {
-        int fd = sv_stack_connect(stack);
-        if (fd >= 0) {
-            rc = sv_stack_request(fd, "up", stdout, &err);
-            close(fd);
-        } else {
-            rc = sv_supervisor_spawn(stack, g, &err);
-            if (rc < 0 && err->status == EBUSY) {
-                sv_error_free(&err);
-                rc = request(stack, "up", &err);
-            }
-        }
-    }
-    sv_graph_free(g);
+    int rc = sv_stack_save_request(stack, file ? (g->commit ? file : real) : NULL, project, pins,
+                                   &err);
+    if (rc == 0)
+        rc = converge(stack, g, &err);
     if (lock >= 0)
         close(lock);
+    sv_graph_free(g);
     if (rc < 0)
         return sv_error_report(&err);
     if (detach)
@@ -357,6 +367,130 @@ int sv_cmd_up(int argc, char **argv)
 int sv_cmd_apply(int argc, char **argv)
 {
     return do_up(argc, argv, true, "apply");
+}
+
+/* ---- pull ------------------------------------------------------------------ */
+
+/* "KEY: OLD -> NEW" per repository the stack reads; true when one moved. */
+static bool report_commits(const char *before, const char *after)
+{
+    bool moved = false;
+    for (const char *l = after; l && *l;) {
+        const char *end = l + strcspn(l, "\n");
+        const char *key = memchr(l, '\t', (size_t)(end - l));
+        if (key && end - key > 42) {
+            key++;
+            cleanup_free char *k = sv_xstrndup(key, (size_t)(end - 41 - key));
+            char old[41];
+            const char *now = end - 40;
+            if (!sv_git_pin_lookup(before, k, old)) {
+                printf("%s: %.12s (new)\n", k, now);
+                moved = true;
+            } else if (strncmp(old, now, 40) != 0) {
+                printf("%s: %.12s -> %.12s\n", k, old, now);
+                moved = true;
+            } else {
+                printf("%s: %.12s (up to date)\n", k, now);
+            }
+        }
+        l = *end ? end + 1 : end;
+    }
+    return moved;
+}
+
+/* What the supervisor is about to do, from the replicas' spec hashes. */
+static void report_services(const char *stack, const struct sv_graph *g)
+{
+    struct sv_ctr_row *rows;
+    size_t n;
+    sv_error_t err = NULL;
+    if (stack_rows(stack, &rows, &n, &err) < 0) {
+        sv_error_free(&err);
+        return;
+    }
+    for (size_t i = 0; i < g->n_services; i++) {
+        const struct sv_service *s = &g->services[i];
+        char hash[17];
+        sv_service_hash_hex(s, hash);
+        bool seen = false, changed = false;
+        for (size_t k = 0; k < n; k++)
+            if (strcmp(rows[k].service, s->name) == 0) {
+                seen = true;
+                changed |= rows[k].hash == NULL || strcmp(rows[k].hash, hash) != 0;
+            }
+        if (!seen || changed)
+            printf("%s %s\n", seen ? "recreating" : "creating", s->name);
+    }
+    for (size_t k = 0; k < n; k++)
+        if (sv_graph_find(g, rows[k].service) == NULL &&
+            (k == 0 || strcmp(rows[k - 1].service, rows[k].service) != 0))
+            printf("removing %s\n", rows[k].service);
+    sv_ctr_rows_free(rows, n);
+}
+
+int sv_cmd_pull(int argc, char **argv)
+{
+    const struct sv_verb *v = sv_cli_find("pull");
+    static const struct option opts[] = {
+        {"project-name", required_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *project = NULL;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+p:h", opts, NULL)) != -1) {
+        if (c == 'p')
+            project = optarg;
+        else
+            return sv_cli_usage(v, c != 'h');
+    }
+    if (argc - optind > 1 || (project && optind < argc))
+        return sv_cli_usage(v, true);
+    sv_error_t err = NULL;
+    cleanup_free char *stack = NULL;
+    if (optind < argc) {
+        if (!sv_valid_stack_name(argv[optind])) {
+            fprintf(stderr, "servos pull: \"%s\" is not a valid stack name\n", argv[optind]);
+            return 2;
+        }
+        stack = sv_xstrdup(argv[optind]);
+    } else if (select_stack(project, &stack, &err) < 0) {
+        return sv_error_report(&err);
+    }
+    cleanup_free char *request_file =
+        sv_xasprintf("%s/stacks/%s/request", sv_state_root(), stack);
+    if (access(request_file, F_OK) != 0) {
+        fprintf(stderr, "servos: stack %s is not up (servos up brings it up)\n", stack);
+        return 1;
+    }
+    cleanup_free char *before = sv_stack_pins(stack);
+    if (before == NULL) {
+        fprintf(stderr,
+                "servos: stack %s does not come from git, so there is nothing to pull (servos "
+                "up applies changed files)\n",
+                stack);
+        return 1;
+    }
+    int lock = lock_stack(stack);
+    struct sv_graph *g = NULL;
+    int rc = sv_stack_load_request(stack, SV_GIT_UPDATE, &g, &err);
+    if (rc < 0) {
+        sv_error_wrap(&err, "stack %s left as it was", stack);
+    } else {
+        cleanup_free char *after = sv_git_pins();
+        bool moved = report_commits(before, after);
+        report_services(stack, g);
+        if (moved)
+            rc = sv_stack_save_pins(stack, after, &err);
+        if (rc == 0)
+            rc = converge(stack, g, &err);
+    }
+    if (lock >= 0)
+        close(lock);
+    sv_graph_free(g);
+    return rc < 0 ? sv_error_report(&err) : 0;
 }
 
 /* ---- down ------------------------------------------------------------------ */
@@ -556,9 +690,15 @@ int sv_cmd_ps(int argc, char **argv)
     sv_error_t perr = NULL;
     if (sv_read_file(ports_path, 1 << 20, &ports, &ports_len, &perr) < 0)
         sv_error_free(&perr); /* nothing published */
+    /* A stack from git: which repository and commit it runs. */
+    cleanup_free char *pins = sv_stack_pins(stack);
+    char source[1024] = "", commit[41] = "";
+    bool from_git = sv_git_pins_source(pins, source, sizeof(source), commit);
     if (json)
         printf("[");
-    else
+    else if (from_git)
+        printf("stack %s from %s at commit %.12s\n", stack, source, commit);
+    if (!json)
         printf("%-24s %-8s %-10s %-10s %-8s %-8s %-9s %-5s %-15s %s\n", "SERVICE", "REPLICA",
                "STATE", "HEALTH", "PID", "UPTIME", "RESTARTS", "EXIT", "ADDRESS", "PORTS");
     for (size_t i = 0; i < n; i++) {
@@ -577,11 +717,13 @@ int sv_cmd_ps(int argc, char **argv)
                 snprintf(exitj, sizeof(exitj), "%d", r->exit_code);
             printf("%s\n  {\"service\": \"%s\", \"replica\": %d, \"state\": \"%s\", "
                    "\"health\": %s%s%s, \"pid\": %d, \"uptime\": %lld, \"restarts\": %d, "
-                   "\"exit_code\": %s, \"oom\": %s, \"address\": %s%s%s, \"ports\": [%s]}",
+                   "\"exit_code\": %s, \"oom\": %s, \"address\": %s%s%s, \"ports\": [%s], "
+                   "\"commit\": %s%s%s}",
                    i ? "," : "", r->service, r->replica, state, r->health[0] ? "\"" : "",
                    r->health[0] ? r->health : "null", r->health[0] ? "\"" : "",
                    running ? (int)r->pid : 0, up, r->restarts, exitj, r->oom ? "true" : "false",
-                   addr ? "\"" : "", addr ? ip : "null", addr ? "\"" : "", pj);
+                   addr ? "\"" : "", addr ? ip : "null", addr ? "\"" : "", pj,
+                   from_git ? "\"" : "", from_git ? commit : "null", from_git ? "\"" : "");
         } else {
             char exit_s[16] = "-", up_s[16] = "-";
             if (!running && r->status == SV_CTR_EXITED)

@@ -140,9 +140,7 @@ void sv_git_set_policy(enum sv_git_policy policy, const char *pins)
     session.pins_out = NULL;
 }
 
-/* The commit recorded for key in pins ("ROLE\tKEY\tCOMMIT" lines), or
- * false. */
-static bool pin_lookup(const char *pins, const char *key, char commit[41])
+bool sv_git_pin_lookup(const char *pins, const char *key, char commit[41])
 {
     size_t kl = strlen(key);
     for (const char *l = pins; l && *l;) {
@@ -162,7 +160,7 @@ static bool pin_lookup(const char *pins, const char *key, char commit[41])
 static void pin_record(const char *role, const char *key, const char *commit)
 {
     char had[41];
-    if (pin_lookup(session.pins_out, key, had))
+    if (sv_git_pin_lookup(session.pins_out, key, had))
         return;
     char *next =
         sv_xasprintf("%s%s\t%s\t%s\n", session.pins_out ? session.pins_out : "", role, key, commit);
@@ -199,7 +197,7 @@ static int pick_commit(struct sv_git_repo *r, const struct sv_git_source *src, c
                        sv_error_t *err)
 {
     char pinned[41];
-    if (session.policy == SV_GIT_PINNED && pin_lookup(session.pins_in, src->key, pinned)) {
+    if (session.policy == SV_GIT_PINNED && sv_git_pin_lookup(session.pins_in, src->key, pinned)) {
         /* The stack runs this commit; fetch only when the cache lost it. */
         if (!sv_git_repo_has_commit(r, pinned) &&
             sv_git_repo_fetch(r, src->url, src->display, src->secret, err) < 0)

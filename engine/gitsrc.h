@@ -56,6 +56,8 @@ void sv_git_checkout_free(struct sv_git_checkout *co);
 /* What this process resolved, "ROLE\tKEY\tCOMMIT\n" per repository and REF
  * in first-use order; NULL when nothing was. Caller frees. */
 char *sv_git_pins(void);
+/* The commit pins record for key (a source's key), written into commit. */
+bool sv_git_pin_lookup(const char *pins, const char *key, char commit[41]);
 /* The commit pins record for role "source" (the stack's own repository),
  * written into out; false when there is none. */
 bool sv_git_pins_source(const char *pins, char *key_out, size_t key_size, char commit_out[41]);

@@ -123,10 +123,11 @@ const struct sv_verb sv_verbs[] = {
      "\n"
      "  -h, --help    show this help\n"},
     {"up", sv_cmd_up, "bring a stack up and follow its output",
-     "usage: servos up [-d] [-p STACK] [FILE|DIR]\n"
+     "usage: servos up [-d] [-p STACK] [FILE|DIR|GIT-SOURCE]\n"
      "\n"
      "Evaluate the Envirofile (or servos.yaml / compose.yaml, or a directory of\n"
-     "them) and make the stack match it: create missing replicas in dependency\n"
+     "them; or git+URL#REF:path, which fetches that repository's REF, a branch,\n"
+     "tag or commit, the remote's HEAD by default) and make the stack match it: create missing replicas in dependency\n"
      "order (started, healthy, completed), recreate only services whose spec\n"
      "changed, remove services no longer declared. Up on an unchanged file\n"
      "changes nothing. A supervisor per stack keeps it running (restarts with\n"
@@ -139,7 +140,7 @@ const struct sv_verb sv_verbs[] = {
      "                        else the directory's name)\n"
      "  -h, --help            show this help\n"},
     {"apply", sv_cmd_apply, "make a stack match a file, detached (up -d)",
-     "usage: servos apply [-p STACK] [FILE|DIR]\n"
+     "usage: servos apply [-p STACK] [FILE|DIR|GIT-SOURCE]\n"
      "\n"
      "The same as 'servos up -d': converge the stack and return.\n"
      "\n"
@@ -160,11 +161,23 @@ const struct sv_verb sv_verbs[] = {
      "usage: servos ps [--format table|json] [-p STACK]\n"
      "\n"
      "One line per replica: service, replica, state, health, pid, uptime,\n"
-     "restarts, exit code, address on the stack network, published ports.\n"
+     "restarts, exit code, address on the stack network, published ports; a\n"
+     "stack from git first names its repository and commit.\n"
      "JSON: one object per replica with the fields service, replica, state,\n"
-     "health, pid, uptime, restarts, exit_code, oom, address, ports.\n"
+     "health, pid, uptime, restarts, exit_code, oom, address, ports, commit.\n"
      "\n"
      "      --format F        table (default) or json\n"
+     "  -p, --project-name S  the stack (default: the one declared here)\n"
+     "  -h, --help            show this help\n"},
+    {"pull", sv_cmd_pull, "fetch a git stack's repositories and apply what changed",
+     "usage: servos pull [-p STACK | STACK]\n"
+     "\n"
+     "For a stack brought up from git (servos up git+URL#REF:path) or importing\n"
+     "modules from git: fetch every repository it reads, move each to the newest\n"
+     "commit of the same REF, and apply the result. Only services whose spec\n"
+     "changed are recreated. When a fetch or the evaluation fails, the running\n"
+     "stack is left exactly as it was.\n"
+     "\n"
      "  -p, --project-name S  the stack (default: the one declared here)\n"
      "  -h, --help            show this help\n"},
     {"image", sv_cmd_image, "list, import, pull and remove images",

@@ -1,5 +1,7 @@
 #include "stack.h"
 
+#include "../manifests/load.h"
+
 #include "rootfs.h"
 #include "store.h"
 
@@ -215,22 +217,111 @@ int sv_stack_request(int fd, const char *request, FILE *out, sv_error_t *err)
     return rc;
 }
 
-int sv_stack_save_request(const char *stack, const char *path, const char *project, sv_error_t *err)
+/* Write text to path through a temporary file and a rename. */
+static int write_atomic(const char *path, const char *text, size_t len, sv_error_t *err)
+{
+    cleanup_free char *tmp = sv_xasprintf("%s.tmp", path);
+    FILE *f = fopen(tmp, "we");
+    if (f == NULL)
+        return sv_error(err, errno, "cannot write %s", tmp);
+    fwrite(text, 1, len, f);
+    if (fclose(f) != 0 || rename(tmp, path) < 0)
+        return sv_error(err, errno, "cannot write %s", path);
+    return 0;
+}
+
+char *sv_stack_pins(const char *stack)
 {
     cleanup_free char *dir = sv_stack_dir(stack);
-    cleanup_free char *tmp = sv_xasprintf("%s/request.tmp", dir);
+    cleanup_free char *path = sv_xasprintf("%s/git.pins", dir);
+    char *pins = NULL;
+    sv_error_t err = NULL;
+    if (sv_read_file(path, 1 << 20, &pins, NULL, &err) < 0)
+        sv_error_free(&err); /* not from git */
+    return pins;
+}
+
+int sv_stack_save_pins(const char *stack, const char *pins, sv_error_t *err)
+{
+    cleanup_free char *dir = sv_stack_dir(stack);
+    cleanup_free char *path = sv_xasprintf("%s/git.pins", dir);
+    if (pins)
+        return write_atomic(path, pins, strlen(pins), err);
+    if (unlink(path) < 0 && errno != ENOENT)
+        return sv_error(err, errno, "cannot remove %s", path);
+    return 0;
+}
+
+int sv_stack_save_request(const char *stack, const char *path, const char *project,
+                          const char *pins, sv_error_t *err)
+{
+    cleanup_free char *dir = sv_stack_dir(stack);
     cleanup_free char *final = sv_xasprintf("%s/request", dir);
     char cwd[4096];
     if (getcwd(cwd, sizeof(cwd)) == NULL)
         return sv_error(err, errno, "getcwd");
-    FILE *f = fopen(tmp, "we");
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
     if (f == NULL)
-        return sv_error(err, errno, "cannot write %s", tmp);
+        return sv_error(err, errno, "open_memstream");
     fprintf(f, "%s%c%s%c%s%c", path ? path : "", 0, project ? project : "", 0, cwd, 0);
     extern char **environ;
     for (char **e = environ; e && *e; e++)
         fprintf(f, "%s%c", *e, 0);
-    if (fclose(f) != 0 || rename(tmp, final) < 0)
-        return sv_error(err, errno, "cannot write %s", final);
-    return 0;
+    fclose(f);
+    /* The commits first: a supervisor reading the new request must find
+     * the commits it was evaluated with. */
+    int rc = sv_stack_save_pins(stack, pins, err);
+    if (rc == 0)
+        rc = write_atomic(final, buf, len, err);
+    free(buf);
+    return rc;
+}
+
+int sv_stack_load_request(const char *stack, enum sv_git_policy policy, struct sv_graph **g,
+                          sv_error_t *err)
+{
+    cleanup_free char *dir = sv_stack_dir(stack);
+    cleanup_free char *path = sv_xasprintf("%s/request", dir);
+    char *buf = NULL;
+    size_t len = 0;
+    if (sv_read_file(path, 1 << 20, &buf, &len, err) < 0)
+        return -1;
+    /* path \0 project \0 cwd \0 env... (NUL-separated) */
+    const char *f[3];
+    size_t k = 0, i = 0;
+    for (; k < 3 && i < len; k++) {
+        f[k] = buf + i;
+        i += strlen(buf + i) + 1;
+    }
+    if (k < 3) {
+        free(buf);
+        return sv_error(err, EINVAL, "%s is damaged", path);
+    }
+    char **env = NULL;
+    size_t n = 0;
+    while (i < len) {
+        env = sv_xrealloc(env, (n + 2) * sizeof(*env));
+        env[n++] = buf + i;
+        env[n] = NULL;
+        i += strlen(buf + i) + 1;
+    }
+    cleanup_free char *pins = sv_stack_pins(stack);
+    sv_git_set_policy(policy, pins);
+    extern char **environ;
+    char **saved = environ;
+    environ = env ? env : (char *[]){NULL};
+    int rc = -1;
+    if (chdir(f[2]) < 0)
+        sv_error(err, errno, "cannot enter %s", f[2]);
+    else
+        rc = sv_load_graph(*f[0] ? f[0] : NULL, *f[1] ? f[1] : NULL, g, err);
+    environ = saved;
+    if (chdir("/") < 0) {
+        /* stays where it was */
+    }
+    free(env);
+    free(buf);
+    return rc;
 }

@@ -6,6 +6,7 @@
 #define SV_STACK_H
 
 #include "container.h"
+#include "gitsrc.h"
 #include "graph.h"
 
 /* <root>/stacks/<stack>; made when missing. */
@@ -42,9 +43,17 @@ int sv_stack_request(int fd, const char *request, FILE *out, sv_error_t *err);
  * first reconcile is done: 0, or its error (EBUSY: another supervisor of
  * this stack is starting). */
 int sv_supervisor_spawn(const char *stack, struct sv_graph *g, sv_error_t *err);
-/* Save what `up` evaluated (path, project, cwd, environment), so a
- * supervisor can evaluate it again. */
+/* Save what `up` evaluated (path, project, cwd, environment) and the git
+ * commits it resolved (sv_git_pins(); NULL: none), so a supervisor can
+ * evaluate it again. */
 int sv_stack_save_request(const char *stack, const char *path, const char *project,
+                          const char *pins, sv_error_t *err);
+/* Record new commits (a pull) for the saved request. */
+int sv_stack_save_pins(const char *stack, const char *pins, sv_error_t *err);
+/* Evaluate the saved request again, its git sources under policy. */
+int sv_stack_load_request(const char *stack, enum sv_git_policy policy, struct sv_graph **g,
                           sv_error_t *err);
+/* The stack's recorded git commits (sv_git_pins() format), or NULL. */
+char *sv_stack_pins(const char *stack);
 
 #endif

@@ -932,51 +932,6 @@ static void reply_err(int fd, sv_error_t *err)
     report(err);
 }
 
-/* Re-evaluate the request saved by the CLI (file, project, cwd, env). */
-static int load_request(const char *stack, struct sv_graph **g, sv_error_t *err)
-{
-    cleanup_free char *dir = sv_stack_dir(stack);
-    cleanup_free char *path = sv_xasprintf("%s/request", dir);
-    char *buf = NULL;
-    size_t len = 0;
-    if (sv_read_file(path, 1 << 20, &buf, &len, err) < 0)
-        return -1;
-    /* path \0 project \0 cwd \0 env... (NUL-separated) */
-    const char *f[3];
-    size_t k = 0, i = 0;
-    for (; k < 3 && i < len; k++) {
-        f[k] = buf + i;
-        i += strlen(buf + i) + 1;
-    }
-    if (k < 3) {
-        free(buf);
-        return sv_error(err, EINVAL, "%s is damaged", path);
-    }
-    char **env = NULL;
-    size_t n = 0;
-    while (i < len) {
-        env = sv_xrealloc(env, (n + 2) * sizeof(*env));
-        env[n++] = buf + i;
-        env[n] = NULL;
-        i += strlen(buf + i) + 1;
-    }
-    extern char **environ;
-    char **saved = environ;
-    environ = env ? env : (char *[]){NULL};
-    int rc = -1;
-    if (chdir(f[2]) < 0)
-        sv_error(err, errno, "cannot enter %s", f[2]);
-    else
-        rc = sv_load_graph(*f[0] ? f[0] : NULL, *f[1] ? f[1] : NULL, g, err);
-    environ = saved;
-    if (chdir("/") < 0) {
-        /* stays where it was */
-    }
-    free(env);
-    free(buf);
-    return rc;
-}
-
 static void handle(struct sup *S, int fd, char *line)
 {
     char *argv[8] = {0};
@@ -991,7 +946,7 @@ static void handle(struct sup *S, int fd, char *line)
         reply(fd, "ok");
     } else if (strcmp(argv[0], "up") == 0) {
         struct sv_graph *g = NULL, *before = S->g;
-        int rc = load_request(S->stack, &g, &err) < 0 ? -1 : reconcile(S, g, &err);
+        int rc = sv_stack_load_request(S->stack, SV_GIT_PINNED, &g, &err) < 0 ? -1 : reconcile(S, g, &err);
         /* reconcile re-points every replica into the new graph first thing,
          * so the previous one is no longer referenced. */
         if (g && before != g)
@@ -1166,7 +1121,7 @@ int sv_supervisor_spawn(const char *stack, struct sv_graph *g, sv_error_t *err)
         adopt(&S);
         /* Without a graph (a command found the supervisor gone), the last
          * `up` request is evaluated again; failing that, adopt only. */
-        if (g == NULL && load_request(stack, &g, &e) < 0) {
+        if (g == NULL && sv_stack_load_request(stack, SV_GIT_PINNED, &g, &e) < 0) {
             logf_("cannot evaluate the last up request: %s", e->msg);
             sv_error_free(&e);
         }
