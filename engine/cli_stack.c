@@ -306,8 +306,8 @@ static int do_up(int argc, char **argv, bool detach_default, const char *verb)
     cleanup_free char *pins = sv_git_pins();
     cleanup_free char *stack = sv_xstrdup(g->stack);
     int lock = lock_stack(stack);
-    int rc = sv_stack_save_request(stack, file ? (g->commit ? file : real) : NULL, project, pins,
-                                   &err);
+    int rc =
+        sv_stack_save_request(stack, file ? (g->commit ? file : real) : NULL, project, pins, &err);
     if (rc == 0)
         rc = converge(stack, g, &err);
     if (lock >= 0)
@@ -459,8 +459,7 @@ int sv_cmd_pull(int argc, char **argv)
     } else if (select_stack(project, &stack, &err) < 0) {
         return sv_error_report(&err);
     }
-    cleanup_free char *request_file =
-        sv_xasprintf("%s/stacks/%s/request", sv_state_root(), stack);
+    cleanup_free char *request_file = sv_xasprintf("%s/stacks/%s/request", sv_state_root(), stack);
     if (access(request_file, F_OK) != 0) {
         fprintf(stderr, "servos: stack %s is not up (servos up brings it up)\n", stack);
         return 1;
@@ -722,8 +721,8 @@ int sv_cmd_ps(int argc, char **argv)
                    i ? "," : "", r->service, r->replica, state, r->health[0] ? "\"" : "",
                    r->health[0] ? r->health : "null", r->health[0] ? "\"" : "",
                    running ? (int)r->pid : 0, up, r->restarts, exitj, r->oom ? "true" : "false",
-                   addr ? "\"" : "", addr ? ip : "null", addr ? "\"" : "", pj,
-                   from_git ? "\"" : "", from_git ? commit : "null", from_git ? "\"" : "");
+                   addr ? "\"" : "", addr ? ip : "null", addr ? "\"" : "", pj, from_git ? "\"" : "",
+                   from_git ? commit : "null", from_git ? "\"" : "");
         } else {
             char exit_s[16] = "-", up_s[16] = "-";
             if (!running && r->status == SV_CTR_EXITED)

@@ -25,11 +25,17 @@ struct sv_git_repo {
 
 #define ORIGIN "refs/remotes/origin/"
 
+static void libgit2_shutdown(void)
+{
+    git_libgit2_shutdown();
+}
+
 static void libgit2_init(void)
 {
     static bool done;
     if (!done) {
         git_libgit2_init();
+        atexit(libgit2_shutdown); /* frees its per-thread state */
         done = true;
     }
 }

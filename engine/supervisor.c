@@ -946,7 +946,9 @@ static void handle(struct sup *S, int fd, char *line)
         reply(fd, "ok");
     } else if (strcmp(argv[0], "up") == 0) {
         struct sv_graph *g = NULL, *before = S->g;
-        int rc = sv_stack_load_request(S->stack, SV_GIT_PINNED, &g, &err) < 0 ? -1 : reconcile(S, g, &err);
+        int rc = sv_stack_load_request(S->stack, SV_GIT_PINNED, &g, &err) < 0
+                     ? -1
+                     : reconcile(S, g, &err);
         /* reconcile re-points every replica into the new graph first thing,
          * so the previous one is no longer referenced. */
         if (g && before != g)

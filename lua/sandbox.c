@@ -404,8 +404,19 @@ static char *lexical_abs(const char *path)
     return out;
 }
 
-/* host.confine(path) -> boolean: code running from a
- * repository's tree reads only inside that tree (symlinks followed). */
+bool sv_lua_inside_roots(struct sv_lua *s, const char *path)
+{
+    char real[PATH_MAX];
+    char *target = realpath(path, real) ? sv_xstrdup(real) : lexical_abs(path);
+    bool inside = root_of(s, target) != NULL;
+    free(target);
+    return inside;
+}
+
+/* host.confine(path) -> boolean: may the running code read path? Code
+ * from a repository's tree reads only inside that tree (symlinks
+ * followed); when the evaluation itself comes from a repository, or a tail
+ * call hides who is asking, every read stays inside the repositories. */
 static int host_confine(lua_State *L)
 {
     struct sv_lua *s = self_of(L);
@@ -415,20 +426,23 @@ static int host_confine(lua_State *L)
         return 1;
     }
     const char *caller = NULL;
+    bool hidden = false;
     lua_Debug ar;
-    for (int level = 1; caller == NULL && lua_getstack(L, level, &ar); level++)
-        if (lua_getinfo(L, "S", &ar) && ar.source[0] == '@')
+    for (int level = 1; caller == NULL && !hidden && lua_getstack(L, level, &ar); level++) {
+        if (!lua_getinfo(L, "St", &ar))
+            continue;
+        if (ar.source[0] == '@')
             caller = ar.source + 1;
-    const char *root = caller ? root_of(s, caller) : NULL;
-    if (root == NULL) {
-        lua_pushboolean(L, 1);
-        return 1;
+        else
+            hidden = ar.istailcall;
     }
+    const char *root = caller ? root_of(s, caller) : NULL;
     char real[PATH_MAX];
     char *target = realpath(path, real) ? sv_xstrdup(real) : lexical_abs(path);
-    bool inside = root_of(s, target) == root;
+    const char *in = root_of(s, target);
     free(target);
-    lua_pushboolean(L, inside);
+    bool ok = root ? in == root : (s->confine_all || hidden) ? in != NULL : true;
+    lua_pushboolean(L, ok);
     return 1;
 }
 

@@ -20,6 +20,7 @@ struct sv_lua {
     char **roots;         /* repository trees whose files may not reach outside */
     char **labels;        /* how each root reads in messages */
     size_t n_roots;
+    bool confine_all; /* the evaluation itself comes from a repository */
 };
 
 #define SV_LUA_MEMORY_LIMIT      (256u << 20)
@@ -39,6 +40,8 @@ void sv_lua_free(struct sv_lua *s);
  * include, import and read only files under root. Messages name them as
  * label + path inside (see sv_lua_relabel). */
 void sv_lua_add_root(struct sv_lua *s, const char *root, const char *label);
+/* True when path (symlinks followed) is inside one of the roots. */
+bool sv_lua_inside_roots(struct sv_lua *s, const char *path);
 /* Rewrite "<root>/" in err's message to the root's label, so an error in a
  * repository's file reads git+URL#COMMIT:path:line, not a cache path. */
 void sv_lua_relabel(struct sv_lua *s, sv_error_t *err);

@@ -99,6 +99,9 @@ static char *git_stack_name(const struct sv_git_source *src, bool is_dir)
 
 static int eval_file(struct sv_lua *s, const char *path, sv_error_t *err)
 {
+    /* A repository's file that is a symlink out of it is not its file. */
+    if (s->confine_all && !sv_lua_inside_roots(s, path))
+        return sv_error(err, 0, "%s leads out of the repository", path);
     if (is_lua(path))
         return sv_lua_run_envirofile(s, path, err);
     if (is_yaml(path))
@@ -170,8 +173,10 @@ static int load_files(const char *path, const struct sv_git_source *git,
     struct sv_lua *s = NULL;
     if (sv_lua_new(&s, err) < 0)
         return -1;
-    if (co)
+    if (co) {
         sv_lua_add_root(s, co->root, co->label);
+        s->confine_all = true;
+    }
     int rc = is_dir ? eval_dir(s, dir, err) : eval_file(s, path, err);
     struct sv_graph *g = NULL;
     if (rc == 0) {

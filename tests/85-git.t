@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# Environments in git, end to end: stacks brought up from a branch, a tag
+# and a commit of a bare repository served by `git daemon` on 127.0.0.1 and
+# by git+file://; `servos pull` recreating only what changed; imports from
+# a second repository; path escapes; bad refs, broken pushes and a dead
+# server leaving the running stack alone; offline use of the cache;
+# authentication failures over HTTP (busybox httpd + git-http-backend) that
+# never print a password. Every stack, daemon and server is stopped at the
+# end, also when a check fails.
+. "$(dirname "$0")/lib.sh"
+chmod 711 "$TMP"
+export SERVOS_ROOT=$TMP/root HOME=$TMP/home GIT_CONFIG_NOSYSTEM=1
+export GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@example.invalid GIT_COMMITTER_NAME=t \
+    GIT_COMMITTER_EMAIL=t@example.invalid
+S=$SERVOS
+STACKS="t85 t85tag t85c t85off"
+cleanup() {
+    for st in $STACKS; do "$S" down -t 0 -p "$st" >/dev/null 2>&1; done
+    [ -f "$TMP/daemon.pid" ] && kill "$(cat "$TMP/daemon.pid")" 2>/dev/null
+    [ -n "${HTTPD:-}" ] && kill "$HTTPD" 2>/dev/null
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+mkdir -p "$HOME" "$TMP/srv"
+ps_json() { "$S" ps --format json -p "$1"; }
+pid_of() { ps_json "$1" | jq -r ".[] | select(.service==\"$2\") | .pid"; }
+commit_of() { ps_json "$1" | jq -r '.[0].commit'; }
+g() { git -C "$TMP/work" "$@"; }
+
+# The library repository: one module, tagged.
+git init -q -b main "$TMP/lib"
+echo 'return { url = "postgres://db:5432/app", pool = 4 }' >"$TMP/lib/db.lua"
+echo 'return { peek = function() return read_file("/etc/hostname") end }' >"$TMP/lib/peek.lua"
+git -C "$TMP/lib" add -A && git -C "$TMP/lib" commit -qm lib && git -C "$TMP/lib" tag v1
+git clone -q --bare "$TMP/lib" "$TMP/srv/libs.git"
+
+# The environment repository: a stack in dev/ importing the library.
+git init -q -b main "$TMP/work"
+mkdir -p "$TMP/work/dev" "$TMP/work/evil"
+cat >"$TMP/work/dev/Envirofile.lua" <<LUA
+stack "t85"
+local db = import "git+file://$TMP/srv/libs.git#v1:db.lua"
+service "web" { command = {"sleep", "1000"}, env = { DB = db.url }, stop_grace_period = "1s" }
+service "worker" { command = {"sleep", "1001"}, stop_grace_period = "1s" }
+LUA
+printf 'include "../../../../../../../etc/passwd"\n' >"$TMP/work/evil/include.lua"
+printf 'return read_file("/etc/hostname")\n' >"$TMP/work/evil/absolute.lua"
+ln -s /etc "$TMP/work/evil/etc"
+printf 'stack "x"\nlocal p = read_file("etc/passwd")\n' >"$TMP/work/evil/symlink.lua"
+ln -s /etc/passwd "$TMP/work/evil/Envirofile.lua"
+g add -A && g commit -qm "dev stack" && g tag v1
+C1=$(g rev-parse HEAD)
+git clone -q --bare "$TMP/work" "$TMP/srv/envs.git"
+
+PORT=$((20000 + RANDOM % 20000))
+git daemon --export-all --base-path="$TMP/srv" --reuseaddr --listen=127.0.0.1 --port="$PORT" \
+    --pid-file="$TMP/daemon.pid" --detach
+for _ in $(seq 50); do git ls-remote "git://127.0.0.1:$PORT/envs.git" >/dev/null 2>&1 && break; sleep 0.1; done
+URL="git://127.0.0.1:$PORT/envs.git"
+
+# ---- config and up from a branch, a tag, a commit ----------------------------
+run "$S" config "$URL#main:dev"
+is "$rc" 0 "config of git://...#main:dev" || diag "$err"
+is "$(echo "$out" | jq -r .commit)" "$C1" "config shows the commit it read"
+is "$(echo "$out" | jq -r .source)" "$URL#main:dev" "config shows the source"
+is "$(echo "$out" | jq -r .services.web.env.DB)" "postgres://db:5432/app" "import returns the module of a second repository"
+
+run "$S" up -d "$URL#main:dev"
+is "$rc" 0 "up -d from a branch over git daemon" || diag "$err"
+is "$(commit_of t85)" "$C1" "ps --format json records the commit"
+run "$S" ps -p t85
+like "$out" "^stack t85 from $URL#main at commit ${C1:0:12}" "ps names the repository and commit"
+is "$("$S" exec -p t85 web-1 printenv DB)" "postgres://db:5432/app" "the imported value reaches the container"
+ls -d "$SERVOS_ROOT"/git/*/repo >/dev/null 2>&1 && pass "repositories are cached in the state directory" ||
+    fail "repositories are cached in the state directory"
+
+run "$S" up -d -p t85tag "git+file://$TMP/srv/envs.git#v1:dev"
+is "$rc" 0 "up -d from a tag over git+file://" || diag "$err"
+is "$(commit_of t85tag)" "$C1" "the tag's commit runs"
+run "$S" up -d -p t85c "$TMP/srv/envs.git#${C1:0:10}:dev"
+is "$rc" 0 "up -d from an abbreviated commit of a local repository" || diag "$err"
+is "$(commit_of t85c)" "$C1" "the commit runs"
+
+# ---- push a change to one service, pull ----------------------------------------
+web1=$(pid_of t85 web)
+worker1=$(pid_of t85 worker)
+sed -i 's/"sleep", "1000"/"sleep", "2000"/' "$TMP/work/dev/Envirofile.lua"
+g commit -qam "web sleeps longer" && g push -q "$TMP/srv/envs.git" main
+C2=$(g rev-parse HEAD)
+run "$S" pull t85
+is "$rc" 0 "pull after a push" || diag "$err"
+like "$out" "envs.git#main: ${C1:0:12} -> ${C2:0:12}" "pull reports the move"
+like "$out" "recreating web" "pull names the changed service"
+unlike "$out" "recreating worker" "and only that one"
+is "$(commit_of t85)" "$C2" "the stack now records the new commit"
+[ "$(pid_of t85 web)" != "$web1" ] && pass "web was recreated" || fail "web was recreated"
+is "$(pid_of t85 worker)" "$worker1" "worker kept running (same pid)"
+run "$S" pull t85
+like "$out" "\\(up to date\\)" "a second pull has nothing to do"
+tagpid=$(pid_of t85tag web)
+run "$S" pull -p t85tag
+is "$rc" 0 "pull of the tag stack" || diag "$err"
+is "$(commit_of t85tag)" "$C1" "a tag stays where it points"
+is "$(pid_of t85tag web)" "$tagpid" "so nothing restarts"
+
+# A supervisor evaluating again uses the recorded commit, not the newest.
+sed -i 's/"sleep", "1001"/"sleep", "3001"/' "$TMP/work/dev/Envirofile.lua"
+g commit -qam "worker changes" && g push -q "$TMP/srv/envs.git" main
+C3=$(g rev-parse HEAD)
+sup=$(grep -o 'supervisor of stack t85 (pid [0-9]*)' "$SERVOS_ROOT/stacks/t85/supervisor.log" | tail -1 | tr -dc '0-9\n' | sed 's/^85//')
+kill -9 "$sup"
+sleep 0.3
+is "$(commit_of t85)" "$C2" "a new supervisor keeps the recorded commit"
+is "$(pid_of t85 worker)" "$worker1" "and changes nothing"
+
+# ---- failures leave the running stack alone --------------------------------------
+printf 'service "web" {\n' >"$TMP/work/dev/Envirofile.lua"
+g commit -qam "broken" && g push -q "$TMP/srv/envs.git" main
+run "$S" pull t85
+[ "$rc" -ne 0 ] && pass "pull of a broken commit fails" || fail "pull of a broken commit fails"
+like "$err" "stack t85 left as it was: .*Envirofile.lua:[0-9]+:" "with the file and line"
+is "$(commit_of t85)" "$C2" "the stack keeps its commit"
+is "$(pid_of t85 worker)" "$worker1" "and its replicas"
+g revert --no-edit HEAD >/dev/null && g push -q "$TMP/srv/envs.git" main
+
+run "$S" up -d -p t85 "$URL#no-such-branch:dev"
+[ "$rc" -ne 0 ] && pass "up of a bad ref fails" || fail "up of a bad ref fails"
+like "$err" "no branch, tag or commit \"no-such-branch\"" "and says so"
+is "$(pid_of t85 worker)" "$worker1" "the running stack is untouched"
+run "$S" config "$URL#main:nowhere"
+like "$err" "no nowhere in commit" "a missing path is named"
+run "$S" config "git://127.0.0.1:$PORT/absent.git#main"
+[ "$rc" -ne 0 ] && pass "a missing repository fails" || fail "a missing repository fails"
+like "$err" "cannot fetch git://127.0.0.1:$PORT/absent.git" "and names it"
+
+# ---- path escapes -------------------------------------------------------------------
+run "$S" config "$URL#main:evil/include.lua"
+like "$err" "evil/include.lua:1: include: \"../../../../../../../etc/passwd\" is outside the repository" "include ../../etc/passwd is refused"
+run "$S" config "$URL#main:evil/absolute.lua"
+like "$err" "read_file: \"/etc/hostname\" is outside the repository" "an absolute path is refused"
+run "$S" config "$URL#main:evil/symlink.lua"
+like "$err" "read_file: \"etc/passwd\" is outside the repository" "a symlink out of the repository is refused"
+run "$S" config "$URL#main:evil"
+like "$err" "leads out of the repository" "a source that is a symlink out is refused"
+run "$S" config "$URL#main:../x"
+like "$err" "leaves the repository" "a source path with .. is refused"
+printf 'local m = import "%s"\n' "git+file://$TMP/srv/envs.git#main:evil/include.lua" >"$TMP/imp.lua"
+run "$S" config "$TMP/imp.lua"
+like "$err" "outside the repository" "an imported module cannot escape its repository either"
+printf 'local m = import "%s"\nlocal x = m.peek()\n' "git+file://$TMP/srv/libs.git#v1:peek.lua" >"$TMP/imp.lua"
+run "$S" config "$TMP/imp.lua"
+like "$err" "read_file: \"/etc/hostname\" is outside the repository" "not even through a tail call"
+
+# ---- a dead server: pull fails, up uses the cache --------------------------------------
+kill "$(cat "$TMP/daemon.pid")"
+rm -f "$TMP/daemon.pid"
+sleep 0.2
+run "$S" pull t85
+[ "$rc" -ne 0 ] && pass "pull with the server down fails" || fail "pull with the server down fails"
+like "$err" "left as it was: cannot fetch $URL.*(refused|connect)" "and says it cannot reach it"
+is "$(pid_of t85 worker)" "$worker1" "the running stack is untouched"
+run "$S" up -d -p t85off "$URL#main:dev"
+is "$rc" 0 "up works offline from the cache" || diag "$err"
+like "$err" "warning: cannot fetch .*using the cached commit" "with a warning"
+is "$("$S" config "$URL#v1:dev" 2>&1 | jq -r .commit)" "$C1" "a cached tag needs no network"
+
+# ---- credentials over HTTP: refused logins are clear and never show a secret ------------
+mkdir -p "$TMP/www/cgi-bin"
+cat >"$TMP/www/cgi-bin/git" <<SH
+#!/bin/sh
+export GIT_PROJECT_ROOT=$TMP/srv GIT_HTTP_EXPORT_ALL=1
+exec git http-backend
+SH
+chmod +x "$TMP/www/cgi-bin/git"
+printf '/cgi-bin:alice:pw-alice\n' >"$TMP/httpd.conf"
+HPORT=$((PORT + 1))
+busybox httpd -f -p "127.0.0.1:$HPORT" -h "$TMP/www" -c "$TMP/httpd.conf" &
+HTTPD=$!
+sleep 0.3
+H="127.0.0.1:$HPORT/cgi-bin/git/envs.git"
+run "$S" config "git+http://$H#main:dev"
+[ "$rc" -ne 0 ] && pass "an HTTP login without credentials fails" || fail "an HTTP login without credentials fails"
+like "$err" "authentication failed for git\\+http://$H#main:dev" "with a clear message"
+run "$S" config "git+http://alice:Wr0ngSecret@$H#main:dev"
+[ "$rc" -ne 0 ] && pass "wrong credentials in the URL fail" || fail "wrong credentials in the URL fail"
+unlike "$out$err" "Wr0ngSecret" "the password is never printed"
+grep -rqs Wr0ngSecret "$SERVOS_ROOT/git" && fail "the cache holds no password" || pass "the cache holds no password"
+
+done_testing
