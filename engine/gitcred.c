@@ -101,25 +101,65 @@ static bool store_lookup(const char *file, const struct sv_url_parts *want, char
     return false;
 }
 
-static int from_store(git_credential **out, const char *url)
+/* User and password for url from the credential store files. */
+static bool store_find(const char *url, char **user, char **pass)
 {
     struct sv_url_parts want;
     if (!sv_url_split(url, &want))
-        return GIT_PASSTHROUGH;
+        return false;
     cleanup_free char *f1 = home_file(".git-credentials");
     const char *xdg = getenv("XDG_CONFIG_HOME");
     cleanup_free char *f2 = xdg && *xdg ? sv_xasprintf("%s/git/credentials", xdg)
                                         : home_file(".config/git/credentials");
+    bool found = store_lookup(f1, &want, user, pass) || store_lookup(f2, &want, user, pass);
+    sv_url_parts_free(&want);
+    return found;
+}
+
+static int from_store(git_credential **out, const char *url)
+{
     char *user = NULL, *pass = NULL;
     int rc = GIT_PASSTHROUGH;
-    if (store_lookup(f1, &want, &user, &pass) || store_lookup(f2, &want, &user, &pass)) {
+    if (store_find(url, &user, &pass)) {
         rc = git_credential_userpass_plaintext_new(out, user, pass);
         explicit_bzero(pass, strlen(pass));
     }
     free(user);
     free(pass);
-    sv_url_parts_free(&want);
     return rc;
+}
+
+char *sv_git_basic_auth(const char *url)
+{
+    struct sv_url_parts u;
+    if (!sv_url_split(url, &u))
+        return NULL;
+    bool http = strcmp(u.scheme, "http") == 0 || strcmp(u.scheme, "https") == 0;
+    char *user = NULL, *pass = NULL;
+    const char *colon = u.userinfo ? strchr(u.userinfo, ':') : NULL;
+    if (http && colon) {
+        user = percent_decode(u.userinfo, (size_t)(colon - u.userinfo));
+        pass = percent_decode(colon + 1, strlen(colon + 1));
+    } else if (http) {
+        /* The store is keyed by the URL without credentials. */
+        cleanup_free char *bare = sv_xasprintf("%s://%s%s", u.scheme, u.hostport, u.path);
+        store_find(bare, &user, &pass);
+    }
+    char *header = NULL;
+    if (user) {
+        cleanup_free char *plain = sv_xasprintf("%s:%s", user, pass);
+        cleanup_free char *b64 = sv_base64_encode(plain, strlen(plain));
+        header = sv_xasprintf("Authorization: Basic %s", b64);
+        explicit_bzero(plain, strlen(plain));
+        explicit_bzero(b64, strlen(b64));
+        explicit_bzero(pass, strlen(pass));
+    }
+    free(user);
+    free(pass);
+    if (u.userinfo)
+        explicit_bzero(u.userinfo, strlen(u.userinfo));
+    sv_url_parts_free(&u);
+    return header;
 }
 
 int sv_git_credential_cb(git_credential **out, const char *url, const char *user_from_url,
@@ -141,6 +181,10 @@ int sv_git_credential_cb(git_credential **out, const char *url, const char *user
             return git_credential_ssh_key_new(out, user, access(pub, R_OK) == 0 ? pub : NULL, key,
                                               NULL);
         }
+    }
+    if ((allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) && c->sent_basic) {
+        c->exhausted = true; /* the same user and password would be refused again */
+        return GIT_EAUTH;
     }
     if ((allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) && !c->store_tried) {
         c->store_tried = true;

@@ -21,9 +21,16 @@ void sv_url_parts_free(struct sv_url_parts *p);
  * each is tried once and a refused login ends in GIT_EAUTH, not a loop. */
 struct sv_git_cred_state {
     bool agent_tried, store_tried, username_tried;
+    bool sent_basic; /* sv_git_basic_auth's header went out: a 401 refused it */
     int next_key;
     bool exhausted; /* every kind was tried: the server refused them all */
 };
+
+/* "Authorization: Basic ..." for an http(s) url whose credentials are
+ * known (in the URL, or in a credential store file), else NULL. Sent with
+ * the first request, as git does once it has them: a server that answers
+ * a 401 with a body on a kept-alive connection trips libgit2 1.5's replay. */
+char *sv_git_basic_auth(const char *url);
 
 int sv_git_credential_cb(git_credential **out, const char *url, const char *user_from_url,
                          unsigned int allowed, void *payload);

@@ -149,7 +149,8 @@ static void prune_branches(git_repository *repo, const git_remote_head **heads, 
 /* Connected: download every branch and tag, drop branches the remote
  * lost, and point origin/HEAD where the remote's HEAD points. */
 static int fetch_connected(struct sv_git_repo *r, git_remote *remote,
-                           const git_remote_callbacks *cbs, const char *display, sv_error_t *err)
+                           const git_remote_callbacks *cbs, const git_strarray *headers,
+                           const char *display, sv_error_t *err)
 {
     git_buf head = {0};
     bool has_head = git_remote_default_branch(&head, remote) == 0;
@@ -160,6 +161,7 @@ static int fetch_connected(struct sv_git_repo *r, git_remote *remote,
     fo.callbacks = *cbs;
     fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE; /* the refspec takes them all */
     fo.update_fetchhead = 0;
+    fo.custom_headers = *headers;
     int rc = -1;
     const git_remote_head **heads = NULL;
     size_t nheads = 0;
@@ -192,9 +194,16 @@ int sv_git_repo_fetch(struct sv_git_repo *r, const char *url, const char *displa
     git_remote *remote = NULL;
     if (git_remote_create_anonymous(&remote, r->repo, url) < 0)
         return git_fail(err, secret, "%s is not a URL git understands", display);
-    int rc = git_remote_connect(remote, GIT_DIRECTION_FETCH, &cbs, NULL, NULL) < 0
+    char *auth = sv_git_basic_auth(url);
+    git_strarray headers = {&auth, auth ? 1 : 0};
+    creds.sent_basic = auth != NULL;
+    int rc = git_remote_connect(remote, GIT_DIRECTION_FETCH, &cbs, NULL, &headers) < 0
                  ? 1
-                 : fetch_connected(r, remote, &cbs, display, err);
+                 : fetch_connected(r, remote, &cbs, &headers, display, err);
+    if (auth) {
+        explicit_bzero(auth, strlen(auth));
+        free(auth);
+    }
     if (rc > 0 && creds.exhausted)
         sv_error(err, 0,
                  "authentication failed for %s (tried the URL's credentials, ssh-agent, "

@@ -78,40 +78,6 @@ static const char *servos_config_path(void)
     return p && *p ? p : "/etc/servos/config.json";
 }
 
-static int b64val(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    return c == '+' || c == '-' ? 62 : c == '/' || c == '_' ? 63 : -1;
-}
-
-static char *b64decode(const char *s)
-{
-    size_t n = strlen(s);
-    char *out = sv_xmalloc(n + 1), *o = out;
-    unsigned acc = 0;
-    int bits = 0;
-    for (; *s && *s != '='; s++) {
-        int v = b64val(*s);
-        if (v < 0) {
-            free(out);
-            return NULL;
-        }
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            *o++ = (char)((acc >> bits) & 0xff);
-        }
-    }
-    *o = '\0';
-    return out;
-}
-
 /* "user:password" for host from the first file that has it; NULL if none. */
 static char *credentials(const char *host)
 {
@@ -138,7 +104,7 @@ static char *credentials(const char *host)
         const char *user = json_string_value(json_object_get(e, "username"));
         const char *pass = json_string_value(json_object_get(e, "password"));
         if (auth && *auth)
-            cred = b64decode(auth);
+            cred = sv_base64_decode(auth);
         else if (user && pass)
             cred = sv_xasprintf("%s:%s", user, pass);
         json_decref(root);

@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -221,9 +222,14 @@ int sv_stack_request(int fd, const char *request, FILE *out, sv_error_t *err)
 static int write_atomic(const char *path, const char *text, size_t len, sv_error_t *err)
 {
     cleanup_free char *tmp = sv_xasprintf("%s.tmp", path);
-    FILE *f = fopen(tmp, "we");
-    if (f == NULL)
+    /* 0600: a request holds the caller's environment and source URL. */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (f == NULL) {
+        if (fd >= 0)
+            close(fd);
         return sv_error(err, errno, "cannot write %s", tmp);
+    }
     fwrite(text, 1, len, f);
     if (fclose(f) != 0 || rename(tmp, path) < 0)
         return sv_error(err, errno, "cannot write %s", path);

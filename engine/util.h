@@ -65,6 +65,11 @@ void sv_strv_free(char **v);
  * 50 MB "config" is an error, not a memory spike. Adds a NUL terminator. */
 int sv_read_file(const char *path, size_t max_bytes, char **out, size_t *len, sv_error_t *err);
 
+/* Base64 (the standard alphabet; decoding also takes the URL-safe one).
+ * Decoding returns NULL on a character outside both. */
+char *sv_base64_encode(const void *data, size_t len);
+char *sv_base64_decode(const char *s);
+
 /* mkdir -p: path and its missing parents, each made with mode. */
 int sv_mkdir_p(const char *path, unsigned mode, sv_error_t *err);
 

@@ -4,8 +4,8 @@
 # by git+file://; `servos pull` recreating only what changed; imports from
 # a second repository; path escapes; bad refs, broken pushes and a dead
 # server leaving the running stack alone; offline use of the cache;
-# authentication failures over HTTP (busybox httpd + git-http-backend) that
-# never print a password. Every stack, daemon and server is stopped at the
+# credentials over HTTP (git http-backend behind basic auth) that are used
+# and never printed. Every stack, daemon and server is stopped at the
 # end, also when a check fails.
 . "$(dirname "$0")/lib.sh"
 chmod 711 "$TMP"
@@ -13,7 +13,7 @@ export SERVOS_ROOT=$TMP/root HOME=$TMP/home GIT_CONFIG_NOSYSTEM=1
 export GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@example.invalid GIT_COMMITTER_NAME=t \
     GIT_COMMITTER_EMAIL=t@example.invalid
 S=$SERVOS
-STACKS="t85 t85tag t85c t85off"
+STACKS="t85 t85tag t85c t85off t85http"
 cleanup() {
     for st in $STACKS; do "$S" down -t 0 -p "$st" >/dev/null 2>&1; done
     [ -f "$TMP/daemon.pid" ] && kill "$(cat "$TMP/daemon.pid")" 2>/dev/null
@@ -164,26 +164,31 @@ is "$rc" 0 "up works offline from the cache" || diag "$err"
 like "$err" "warning: cannot fetch .*using the cached commit" "with a warning"
 is "$("$S" config "$URL#v1:dev" 2>&1 | jq -r .commit)" "$C1" "a cached tag needs no network"
 
-# ---- credentials over HTTP: refused logins are clear and never show a secret ------------
-mkdir -p "$TMP/www/cgi-bin"
-cat >"$TMP/www/cgi-bin/git" <<SH
-#!/bin/sh
-export GIT_PROJECT_ROOT=$TMP/srv GIT_HTTP_EXPORT_ALL=1
-exec git http-backend
-SH
-chmod +x "$TMP/www/cgi-bin/git"
-printf '/cgi-bin:alice:pw-alice\n' >"$TMP/httpd.conf"
+# ---- credentials over HTTP: from the URL or the credential store, never shown ------------
 HPORT=$((PORT + 1))
-busybox httpd -f -p "127.0.0.1:$HPORT" -h "$TMP/www" -c "$TMP/httpd.conf" &
+/usr/bin/python3 "$ROOT/tests/helpers/git-http-auth.py" "$HPORT" "$TMP/srv" alice:pw-4lice &
 HTTPD=$!
-sleep 0.3
-H="127.0.0.1:$HPORT/cgi-bin/git/envs.git"
+for _ in $(seq 50); do git ls-remote "http://alice:pw-4lice@127.0.0.1:$HPORT/envs.git" >/dev/null 2>&1 && break; sleep 0.1; done
+H="127.0.0.1:$HPORT/envs.git"
 run "$S" config "git+http://$H#main:dev"
 [ "$rc" -ne 0 ] && pass "an HTTP login without credentials fails" || fail "an HTTP login without credentials fails"
 like "$err" "authentication failed for git\\+http://$H#main:dev" "with a clear message"
 run "$S" config "git+http://alice:Wr0ngSecret@$H#main:dev"
-[ "$rc" -ne 0 ] && pass "wrong credentials in the URL fail" || fail "wrong credentials in the URL fail"
+[ "$rc" -ne 0 ] && pass "a wrong password in the URL fails" || fail "a wrong password in the URL fails"
+like "$err" "authentication failed" "as a refused login"
 unlike "$out$err" "Wr0ngSecret" "the password is never printed"
-grep -rqs Wr0ngSecret "$SERVOS_ROOT/git" && fail "the cache holds no password" || pass "the cache holds no password"
+run "$S" up -d -p t85http "git+http://alice:pw-4lice@$H#main:dev"
+is "$rc" 0 "up with credentials in the URL" || diag "$err"
+run "$S" ps -p t85http
+like "$out" "from http://$H#main at commit" "ps names the source without credentials"
+unlike "$out$err" "pw-4lice" "and without the password"
+unlike "$("$S" config "git+http://alice:pw-4lice@$H#main:dev" 2>&1)" "pw-4lice" "config never shows it"
+is "$(stat -c %a "$SERVOS_ROOT/stacks/t85http/request")" 600 "the saved request is private"
+grep -rqs -e pw-4lice -e Wr0ngSecret "$SERVOS_ROOT/git" && fail "the cache holds no password" || pass "the cache holds no password"
+rm -rf "$SERVOS_ROOT/git"
+echo "http://alice:pw-4lice@127.0.0.1:$HPORT" >"$HOME/.git-credentials"
+run "$S" config "git+http://$H#main:dev"
+is "$rc" 0 "credentials from ~/.git-credentials" || diag "$err"
+rm -f "$HOME/.git-credentials"
 
 done_testing
