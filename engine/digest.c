@@ -111,3 +111,26 @@ bool sv_digest_valid(const char *s)
             return false;
     return true;
 }
+
+/* HMAC comes from the same library, loaded apart: most commands never
+ * need it. */
+static struct {
+    const void *(*sha1)(void);
+    unsigned char *(*hmac)(const void *md, const void *key, int klen, const unsigned char *data,
+                           size_t dlen, unsigned char *out, unsigned int *outlen);
+} mac;
+
+int sv_hmac_sha1(const void *key, size_t klen, const void *data, size_t dlen, unsigned char out[20],
+                 sv_error_t *err)
+{
+    static void *lib;
+    static const char *const names[] = {"EVP_sha1", "HMAC"};
+    _Static_assert(sizeof(mac) == sizeof(names), "one name per libcrypto function");
+    if (sv_dynlib_load(&lib, "libcrypto.so.3", names, (void **)&mac, SV_ARRAY_LEN(names),
+                       "to read hashed known_hosts entries (apt install libssl3)", err) < 0)
+        return -1;
+    unsigned int n = 0;
+    if (mac.hmac(mac.sha1(), key, (int)klen, data, dlen, out, &n) == NULL || n != 20)
+        return sv_error(err, 0, "libcrypto: HMAC-SHA1 failed");
+    return 0;
+}

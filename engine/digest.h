@@ -22,4 +22,8 @@ int sv_digest_file(const char *path, char out[SV_DIGEST_LEN + 1], sv_error_t *er
  * never become a path.) */
 bool sv_digest_valid(const char *s);
 
+/* HMAC-SHA1 (OpenSSH's hashed known_hosts names). */
+int sv_hmac_sha1(const void *key, size_t klen, const void *data, size_t dlen, unsigned char out[20],
+                 sv_error_t *err);
+
 #endif

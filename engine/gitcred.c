@@ -1,5 +1,7 @@
 #include "gitcred.h"
 
+#include "knownhosts.h"
+
 #include <ctype.h>
 #include <pwd.h>
 #include <stdlib.h>
@@ -198,4 +200,24 @@ int sv_git_credential_cb(git_credential **out, const char *url, const char *user
     }
     c->exhausted = true;
     return GIT_EAUTH;
+}
+
+int sv_git_certificate_cb(git_cert *cert, int valid, const char *host, void *payload)
+{
+    struct sv_git_cred_state *c = payload;
+    (void)valid;
+    if (cert->cert_type != GIT_CERT_HOSTKEY_LIBSSH2)
+        return GIT_PASSTHROUGH; /* TLS: libgit2 checked it against the system's CAs */
+    const git_cert_hostkey *hk = (const git_cert_hostkey *)cert;
+    sv_error_t err = NULL;
+    if (!(hk->type & GIT_CERT_SSH_RAW))
+        sv_error(&err, 0, "cannot check the host key of %s (libgit2 gave no raw key)", host);
+    else
+        sv_known_host_check(host, c->port ? c->port : 22, hk->hostkey, hk->hostkey_len, &err);
+    if (err == NULL)
+        return 0;
+    free(c->host_error);
+    c->host_error = sv_xstrdup(err->msg);
+    sv_error_free(&err);
+    return GIT_ECERTIFICATE;
 }

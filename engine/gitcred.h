@@ -17,9 +17,12 @@ struct sv_url_parts {
 bool sv_url_split(const char *url, struct sv_url_parts *p);
 void sv_url_parts_free(struct sv_url_parts *p);
 
-/* The libgit2 credential callback's state: which kinds were offered, so
- * each is tried once and a refused login ends in GIT_EAUTH, not a loop. */
+/* The libgit2 callbacks' state: which credential kinds were offered, so
+ * each is tried once and a refused login ends in GIT_EAUTH, not a loop;
+ * and why a host key was refused. */
 struct sv_git_cred_state {
+    int port;         /* the ssh port, for "[host]:port" in known_hosts */
+    char *host_error; /* set when the host key check refused the server */
     bool agent_tried, store_tried, username_tried;
     bool sent_basic; /* sv_git_basic_auth's header went out: a 401 refused it */
     int next_key;
@@ -34,5 +37,9 @@ char *sv_git_basic_auth(const char *url);
 
 int sv_git_credential_cb(git_credential **out, const char *url, const char *user_from_url,
                          unsigned int allowed, void *payload);
+
+/* libgit2's certificate check: TLS is left to libgit2 (the system's CAs);
+ * an SSH host key must be in known_hosts (see knownhosts.h). */
+int sv_git_certificate_cb(git_cert *cert, int valid, const char *host, void *payload);
 
 #endif

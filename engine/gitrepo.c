@@ -190,7 +190,15 @@ int sv_git_repo_fetch(struct sv_git_repo *r, const char *url, const char *displa
     git_remote_callbacks cbs;
     git_remote_init_callbacks(&cbs, GIT_REMOTE_CALLBACKS_VERSION);
     cbs.credentials = sv_git_credential_cb;
+    cbs.certificate_check = sv_git_certificate_cb;
     cbs.payload = &creds;
+    struct sv_url_parts u;
+    if (sv_url_split(url, &u)) {
+        const char *colon = strrchr(u.hostport, ':');
+        if (colon && !strchr(colon, ']'))
+            creds.port = atoi(colon + 1);
+        sv_url_parts_free(&u);
+    }
     git_remote *remote = NULL;
     if (git_remote_create_anonymous(&remote, r->repo, url) < 0)
         return git_fail(err, secret, "%s is not a URL git understands", display);
@@ -204,13 +212,16 @@ int sv_git_repo_fetch(struct sv_git_repo *r, const char *url, const char *displa
         explicit_bzero(auth, strlen(auth));
         free(auth);
     }
-    if (rc > 0 && creds.exhausted)
+    if (rc > 0 && creds.host_error)
+        sv_error(err, 0, "cannot fetch %s: %s", display, creds.host_error);
+    else if (rc > 0 && creds.exhausted)
         sv_error(err, 0,
                  "authentication failed for %s (tried the URL's credentials, ssh-agent, "
                  "~/.ssh/id_*, and ~/.git-credentials)",
                  display);
     else if (rc > 0)
         git_fail(err, secret, "cannot fetch %s", display);
+    free(creds.host_error);
     git_remote_disconnect(remote);
     git_remote_free(remote);
     if (rc == 0) {

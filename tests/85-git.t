@@ -4,8 +4,8 @@
 # by git+file://; `servos pull` recreating only what changed; imports from
 # a second repository; path escapes; bad refs, broken pushes and a dead
 # server leaving the running stack alone; offline use of the cache;
-# credentials over HTTP (git http-backend behind basic auth) that are used
-# and never printed. Every stack, daemon and server is stopped at the
+# credentials over HTTP (git http-backend behind basic auth) and ssh (sshd
+# on loopback: keys, ssh-agent, known_hosts) that are used and never printed. Every stack, daemon and server is stopped at the
 # end, also when a check fails.
 . "$(dirname "$0")/lib.sh"
 chmod 711 "$TMP"
@@ -18,6 +18,9 @@ cleanup() {
     for st in $STACKS; do "$S" down -t 0 -p "$st" >/dev/null 2>&1; done
     [ -f "$TMP/daemon.pid" ] && kill "$(cat "$TMP/daemon.pid")" 2>/dev/null
     [ -n "${HTTPD:-}" ] && kill "$HTTPD" 2>/dev/null
+    [ -n "${SSHD:-}" ] && kill "$SSHD" 2>/dev/null
+    [ -n "${SSH_AGENT_PID:-}" ] && kill "$SSH_AGENT_PID" 2>/dev/null
+    [ -n "${MADE_RUN_SSHD:-}" ] && rmdir /run/sshd 2>/dev/null
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -190,5 +193,54 @@ echo "http://alice:pw-4lice@127.0.0.1:$HPORT" >"$HOME/.git-credentials"
 run "$S" config "git+http://$H#main:dev"
 is "$rc" 0 "credentials from ~/.git-credentials" || diag "$err"
 rm -f "$HOME/.git-credentials"
+
+# ---- ssh: keys from ~/.ssh or ssh-agent, host keys from known_hosts ------------------------
+SSHD_CONF=$TMP/sshd/config
+mkdir -p "$TMP/sshd" "$HOME/.ssh"
+ssh-keygen -q -t ed25519 -N '' -f "$TMP/sshd/host_key"
+ssh-keygen -q -t ed25519 -N '' -f "$HOME/.ssh/id_ed25519"
+cp "$HOME/.ssh/id_ed25519.pub" "$TMP/sshd/authorized_keys"
+SPORT=$((PORT + 2))
+cat >"$SSHD_CONF" <<CONF
+Port $SPORT
+ListenAddress 127.0.0.1
+HostKey $TMP/sshd/host_key
+PidFile $TMP/sshd/pid
+AuthorizedKeysFile $TMP/sshd/authorized_keys
+StrictModes no
+UsePAM no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+CONF
+[ -d /run/sshd ] || { mkdir -p /run/sshd && MADE_RUN_SSHD=1; }
+/usr/sbin/sshd -D -f "$SSHD_CONF" -E "$TMP/sshd/log" &
+SSHD=$!
+for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$SPORT") 2>/dev/null && break; sleep 0.1; done
+SSH_URL="git+ssh://$(id -un)@127.0.0.1:$SPORT$TMP/srv/envs.git#main:dev"
+run "$S" config "$SSH_URL"
+like "$err" "\\[127.0.0.1\\]:$SPORT is not a known host" "an unknown ssh host is refused"
+echo "[127.0.0.1]:$SPORT $(cut -d' ' -f1,2 "$HOME/.ssh/id_ed25519.pub")" >"$HOME/.ssh/known_hosts"
+run "$S" config "$SSH_URL"
+like "$err" "host key of \\[127.0.0.1\\]:$SPORT does not match" "a changed ssh host key is refused"
+echo "[127.0.0.1]:$SPORT $(cut -d' ' -f1,2 "$TMP/sshd/host_key.pub")" >"$HOME/.ssh/known_hosts"
+ssh-keygen -q -H -f "$HOME/.ssh/known_hosts" >/dev/null 2>&1
+if getent shadow "$(id -un)" | cut -d: -f2 | grep -q '^!'; then
+    echo "ok $((_n += 1)) # skip $(id -un) is a locked account: sshd refuses its logins"
+    echo "ok $((_n += 1)) # skip (the same)"
+    echo "ok $((_n += 1)) # skip (the same)"
+else
+    run "$S" config "$SSH_URL"
+    is "$(echo "$out" | jq -r .stack)" t85 "git+ssh with a key from ~/.ssh and a hashed known_hosts entry" || diag "$err"
+    mv "$HOME/.ssh/id_ed25519" "$TMP/agent_key"
+    rm -rf "$SERVOS_ROOT/git"
+    run "$S" config "$SSH_URL"
+    like "$err" "authentication failed for git\\+ssh" "no key: a clear authentication error"
+    eval "$(ssh-agent -s)" >/dev/null
+    ssh-add -q "$TMP/agent_key" 2>/dev/null
+    run "$S" config "$SSH_URL"
+    is "$rc" 0 "the key from ssh-agent" || diag "$err"
+    kill "$SSH_AGENT_PID"
+fi
 
 done_testing
