@@ -351,12 +351,14 @@ void sv_lua_relabel(struct sv_lua *s, sv_error_t *err)
     if (err == NULL || *err == NULL)
         return;
     for (size_t i = 0; i < s->n_roots; i++) {
-        cleanup_free char *from = sv_xasprintf("%s/", s->roots[i]);
-        size_t fl = strlen(from);
+        /* "<root>/path" reads "git+URL#COMMIT:path"; "<root>" alone, the
+         * label without its ":". */
+        size_t rl = strlen(s->roots[i]), ll = strlen(s->labels[i]);
         char *p;
-        while ((p = strstr((*err)->msg, from)) != NULL) {
-            char *msg =
-                sv_xasprintf("%.*s%s%s", (int)(p - (*err)->msg), (*err)->msg, s->labels[i], p + fl);
+        while ((p = strstr((*err)->msg, s->roots[i])) != NULL) {
+            bool sub = p[rl] == '/';
+            char *msg = sv_xasprintf("%.*s%.*s%s", (int)(p - (*err)->msg), (*err)->msg,
+                                     (int)(sub ? ll : ll - 1), s->labels[i], p + rl + sub);
             free((*err)->msg);
             (*err)->msg = msg;
         }

@@ -135,7 +135,8 @@ static int eval_dir(struct sv_lua *s, const char *dir, sv_error_t *err)
         names[n++] = sv_xstrdup(de->d_name);
     }
     closedir(d);
-    qsort(names, n, sizeof(*names), cmp_names);
+    if (n > 1)
+        qsort(names, n, sizeof(*names), cmp_names);
     int rc = 0;
     if (n == 0)
         rc = sv_error(err, 0, "%s: no Envirofile.lua, *.yaml or *.yml in this directory", dir);

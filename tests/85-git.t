@@ -8,6 +8,9 @@
 # on loopback: keys, ssh-agent, known_hosts) that are used and never printed. Every stack, daemon and server is stopped at the
 # end, also when a check fails.
 . "$(dirname "$0")/lib.sh"
+# libgit2 has no frame pointers: unwind slowly so tests/lsan.supp can name
+# the libgit2 function that leaks.
+export ASAN_OPTIONS=$ASAN_OPTIONS:fast_unwind_on_malloc=0
 chmod 711 "$TMP"
 export SERVOS_ROOT=$TMP/root HOME=$TMP/home GIT_CONFIG_NOSYSTEM=1
 export GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@example.invalid GIT_COMMITTER_NAME=t \
@@ -130,6 +133,10 @@ run "$S" up -d -p t85 "$URL#no-such-branch:dev"
 [ "$rc" -ne 0 ] && pass "up of a bad ref fails" || fail "up of a bad ref fails"
 like "$err" "no branch, tag or commit \"no-such-branch\"" "and says so"
 is "$(pid_of t85 worker)" "$worker1" "the running stack is untouched"
+run "$S" config "$URL"
+like "$err" "^servos: $URL#$(g rev-parse --short=12 HEAD): no Envirofile.lua" "the default is the remote HEAD's root, named in errors"
+run "$S" config "$URL#:dev"
+is "$(echo "$out" | jq -r .commit)" "$(g rev-parse HEAD)" "#:path takes the remote's HEAD"
 run "$S" config "$URL#main:nowhere"
 like "$err" "no nowhere in commit" "a missing path is named"
 run "$S" config "git://127.0.0.1:$PORT/absent.git#main"
