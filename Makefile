@@ -8,7 +8,7 @@
 #   make format     clang-format the C sources; make format-check to verify
 
 CC      ?= cc
-PKGS    := yaml-0.1 lua5.4 libseccomp libcap libarchive libgit2 sqlite3 jansson libmnl
+PKGS    := yaml-0.1 lua5.4 libseccomp libcap libarchive libgit2 sqlite3 jansson libmnl libmicrohttpd
 CSTD    := -std=gnu11
 WARN    := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2
 ifneq ($(findstring clang,$(CC)),clang)
@@ -25,10 +25,11 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # Small libraries are linked statically (Debian ships the .a files with the
 # -dev packages): every servos command starts faster without resolving
 # them at run time, which matters for `servos run`. libarchive is dlopen'ed
-# (engine/unpack.c), so only its headers are used at build time.
+# (engine/unpack.c), and so is libmicrohttpd (engine/proserve.c): only their
+# headers are used at build time.
 STATIC_LIBS := -lsqlite3 -llua5.4 -lyaml -ljansson -lseccomp -lcap
 PKG_LIBS   := -Wl,-Bstatic $(STATIC_LIBS) -Wl,-Bdynamic \
-              $(shell pkg-config --libs $(filter-out libarchive yaml-0.1 lua5.4 libseccomp libcap sqlite3 jansson,$(PKGS)) 2>/dev/null)
+              $(shell pkg-config --libs $(filter-out libarchive libmicrohttpd yaml-0.1 lua5.4 libseccomp libcap sqlite3 jansson,$(PKGS)) 2>/dev/null)
 CFLAGS_ALL  = $(CSTD) $(OPT) $(WARN) $(PKG_CFLAGS) -D_GNU_SOURCE $(CFLAGS)
 LDLIBS_ALL  = -Wl,--as-needed $(PKG_LIBS) -lm -ldl -lpthread $(LDLIBS)
 

@@ -35,6 +35,8 @@ int sv_cmd_ps(int argc, char **argv);
 int sv_cmd_scale(int argc, char **argv);
 int sv_cmd_restart(int argc, char **argv);
 int sv_cmd_pull(int argc, char **argv);
+int sv_cmd_proserve_host(int argc, char **argv);
+int sv_cmd_proserve_lua(int argc, char **argv);
 int sv_cmd_image(int argc, char **argv);
 /* Stack parts of logs and exec (cli_stack.c). */
 int sv_stack_logs(const char *project, const char *only, bool follow, long tail, bool timestamps);

@@ -465,6 +465,14 @@ void sv_service_print_json(const struct sv_service *s, FILE *out, bool with_repl
     sv_json_free(&w);
 }
 
+void sv_value_print_json(const struct sv_value *v, FILE *out)
+{
+    struct sv_json w;
+    sv_json_init(&w, out, false);
+    print_value(&w, v);
+    sv_json_free(&w);
+}
+
 void sv_graph_print_json(const struct sv_graph *g, FILE *out)
 {
     struct sv_json w;

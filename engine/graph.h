@@ -122,6 +122,8 @@ void sv_graph_print_json(const struct sv_graph *g, FILE *out);
 uint64_t sv_service_hash(const struct sv_service *s);
 /* One service's spec as canonical JSON, as hashed. */
 void sv_service_print_json(const struct sv_service *s, FILE *out, bool with_replicas);
+/* A free-form value (a ProServe body) as compact JSON. */
+void sv_value_print_json(const struct sv_value *v, FILE *out);
 
 const char *sv_dep_condition_name(enum sv_dep_condition c);
 

@@ -198,6 +198,19 @@ const struct sv_verb sv_verbs[] = {
      "\n"
      "  -p, --project-name S  the stack (default: the one declared here)\n"
      "  -h, --help            show this help\n"},
+    {"proserve-host", sv_cmd_proserve_host, "serve a ProServe manifest (run by apply)",
+     "usage: servos proserve-host MANIFEST.json\n"
+     "\n"
+     "The service host a ProServe service's container runs; `servos apply\n"
+     "manifest.yaml` starts it with the manifest servos evaluated. It answers the\n"
+     "endpoints (inline responses, script and shell handlers, static files,\n"
+     "/health, /metrics) and runs the background tasks, each handler in a fresh\n"
+     "unprivileged process with the manifest's isolation limits.\n"},
+    {"proserve-lua", sv_cmd_proserve_lua, "run a ProServe Lua handler (run by proserve-host)",
+     "usage: servos proserve-lua SCRIPT.lua < request.json\n"
+     "\n"
+     "Runs SCRIPT with the request as the global `request`; the chunk's return\n"
+     "value (or handler(request) / main(request)) is printed as JSON.\n"},
     {"version", sv_cmd_version, "print the version",
      "usage: servos version\n\nPrint servos' version and the versions of its libraries.\n"},
 };

@@ -80,6 +80,56 @@ static char **argv_join(const char *const *a, const char *const *b)
     return v;
 }
 
+/* A ProServe service runs servos' own service host in its container:
+ * the binary, its manifest and the manifest's directory are bound in
+ * read-only. */
+static int proserve_spec(const struct sv_graph *g, const struct sv_service *s,
+                         struct sv_run_spec *spec, sv_error_t *err)
+{
+    cleanup_free char *dir = sv_stack_dir(g->stack);
+    cleanup_free char *manifest = sv_xasprintf("%s/proserve-%s.json", dir, s->name);
+    cleanup_free char *tmp = sv_xasprintf("%s.tmp", manifest);
+    FILE *f = fopen(tmp, "we");
+    if (f == NULL)
+        return sv_error(err, errno, "cannot write %s", tmp);
+    sv_value_print_json(s->proserve, f);
+    if (fclose(f) != 0 || chmod(tmp, 0644) < 0 || rename(tmp, manifest) < 0)
+        return sv_error(err, errno, "cannot write %s", manifest);
+    char *self = realpath("/proc/self/exe", NULL);
+    if (self == NULL)
+        return sv_error(err, errno, "cannot find the servos binary");
+    const char *base = NULL;
+    const struct sv_value *body = s->proserve;
+    for (size_t i = 0; body->kind == SV_OBJECT && i < body->u.list.n; i++)
+        if (strcmp(body->u.list.keys[i], "base_dir") == 0 && body->u.list.items[i].kind == SV_STR)
+            base = body->u.list.items[i].u.s;
+    struct sv_bind add[] = {
+        {.source = self, .target = "/.servos/servos", .read_only = true, .idmap_fd = -1},
+        {.source = sv_xstrdup(manifest),
+         .target = "/.servos/manifest.json",
+         .read_only = true,
+         .idmap_fd = -1},
+        {.source = base ? sv_xstrdup(base) : NULL,
+         .target = (char *)base,
+         .read_only = true,
+         .idmap_fd = -1},
+        {.tmpfs = true, .target = "/tmp", .idmap_fd = -1}, /* private, writable under read_only */
+    };
+    size_t n_add = SV_ARRAY_LEN(add);
+    spec->binds = sv_xrealloc(spec->binds, (spec->n_binds + n_add + 1) * sizeof(*spec->binds));
+    for (size_t i = 0; i < n_add; i++)
+        if (add[i].source || add[i].tmpfs)
+            spec->binds[spec->n_binds++] = add[i];
+    if (spec->entrypoint == NULL && (spec->argv == NULL || spec->argv[0] == NULL)) {
+        free(spec->argv);
+        spec->entrypoint = argv_join(
+            (const char *[]){"/.servos/servos", "proserve-host", "/.servos/manifest.json", NULL},
+            NULL);
+        spec->argv = sv_xcalloc(1, sizeof(char *));
+    }
+    return 0;
+}
+
 int sv_stack_spec(const struct sv_graph *g, const struct sv_service *s, int n,
                   struct sv_run_spec *spec, sv_error_t *err)
 {
@@ -126,6 +176,10 @@ int sv_stack_spec(const struct sv_graph *g, const struct sv_service *s, int n,
         } else {
             b->source = sv_xstrdup(m->source);
         }
+    }
+    if (s->proserve && proserve_spec(g, s, spec, err) < 0) {
+        sv_stack_spec_free(spec);
+        return -1;
     }
     return 0;
 }

@@ -1,6 +1,7 @@
 -- ProServe manifests: one HTTP service each. The manifest's body is kept in
--- the graph (`proserve`) for the service host; its isolation block becomes
--- the service's limits, so `servos config` shows what will be enforced.
+-- the graph (`proserve`) for the service host (engine/proserve.c), which
+-- enforces the per-handler limits; the service-wide ones (cpu, a read-only
+-- root) become the service's, so `servos config` shows them.
 local host = ...
 local sv = host.stdlib("servos")
 local U = host.stdlib("yamlutil")
@@ -175,16 +176,14 @@ function M.load(path, raw)
   -- Limits apply to the processes servos runs; for boards they describe the
   -- device and stay in the isolation block only.
   if mode ~= "micropython" and mode ~= "arduino" then
+    -- memory_limit and network_isolation hold for each handler (the service
+    -- host enforces them per process); the service's HTTP front stays
+    -- reachable on the stack network. CPU is shared: the container's.
     local res = U.is_map(iso.resources) and iso.resources or {}
-    local mem = iso.memory_limit ~= null and iso.memory_limit or res.memory
-    if mem ~= nil and mem ~= null then
-      put("memory", mem, iso.memory_limit ~= null and iso_at or res, iso.memory_limit ~= null and "memory_limit" or "memory")
-    end
     local cpu = iso.cpu_limit ~= null and iso.cpu_limit or res.cpu or res.cpus
     if cpu ~= nil and cpu ~= null then
       put("cpus", cpu, iso.cpu_limit ~= null and iso_at or res, iso.cpu_limit ~= null and "cpu_limit" or "cpu")
     end
-    if iso.network_isolation == true then put("network", "none", iso_at, "network_isolation") end
     if iso.filesystem_isolation == true then put("read_only", true, iso_at, "filesystem_isolation") end
   end
   if container_modes[mode] and iso.image ~= nil and iso.image ~= null then
@@ -222,7 +221,7 @@ function M.load(path, raw)
   for k, v in pairs(doc) do
     if k ~= "server" and k ~= "name" then body[k] = v end
   end
-  body.port, body.host, body.isolation = port, listen, iso
+  body.name, body.port, body.host, body.isolation = name, port, listen, iso
   body.version = doc.version or "1.0.0"
   body.type = doc.type or "http"
   if doc.enable_health == nil then body.enable_health = true end
