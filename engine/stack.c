@@ -113,12 +113,16 @@ static int proserve_spec(const struct sv_graph *g, const struct sv_service *s,
          .target = (char *)base,
          .read_only = true,
          .idmap_fd = -1},
-        {.tmpfs = true, .target = "/tmp", .idmap_fd = -1}, /* private, writable under read_only */
     };
     size_t n_add = SV_ARRAY_LEN(add);
-    spec->binds = sv_xrealloc(spec->binds, (spec->n_binds + n_add + 1) * sizeof(*spec->binds));
+    spec->binds = sv_xrealloc(spec->binds, (spec->n_binds + n_add + 2) * sizeof(*spec->binds));
+    /* A private /tmp (writable under read_only) goes first: binds below it,
+     * a manifest directory under /tmp too, land on it, not under it. */
+    memmove(spec->binds + 1, spec->binds, spec->n_binds * sizeof(*spec->binds));
+    spec->binds[0] = (struct sv_bind){.tmpfs = true, .target = "/tmp", .idmap_fd = -1};
+    spec->n_binds++;
     for (size_t i = 0; i < n_add; i++)
-        if (add[i].source || add[i].tmpfs)
+        if (add[i].source)
             spec->binds[spec->n_binds++] = add[i];
     if (spec->entrypoint == NULL && (spec->argv == NULL || spec->argv[0] == NULL)) {
         free(spec->argv);
