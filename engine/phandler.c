@@ -1,5 +1,6 @@
 #include "phandler.h"
 
+#include "pgateway.h"
 #include "rootfs.h"
 
 #include <errno.h>
@@ -137,6 +138,38 @@ static void append(char **buf, size_t *len, const char *data, size_t n, size_t k
     (*buf)[*len] = '\0';
 }
 
+/* The gateway's "exit CODE" line, within the time limit; closing the
+ * connection early has the gateway remove the container. */
+static void gateway_wait(int gw, double start, const struct sv_handler_limits *lim,
+                         struct sv_handler_result *res, int *status)
+{
+    char line[64];
+    size_t len = 0;
+    while (!res->timed_out && len < sizeof(line) - 1) {
+        double left = lim->timeout > 0 ? start + lim->timeout - now_s() : 3600;
+        struct pollfd p = {gw, POLLIN, 0};
+        if (left <= 0 || poll(&p, 1, (int)(left * 1000) + 1) == 0) {
+            res->timed_out = true;
+            break;
+        }
+        ssize_t n = read(gw, line + len, sizeof(line) - 1 - len);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        if (memchr(line, '\n', len))
+            break;
+    }
+    line[len] = '\0';
+    int code = 127;
+    if (!res->timed_out && sscanf(line, "exit %d", &code) != 1)
+        code = 127;
+    close(gw);
+    *status = (code & 0xff) << 8; /* as waitpid would say it */
+    /* servos run says so when the container's memory limit killed it. */
+    if (code == 137 && strstr(res->err, "was killed: out of memory"))
+        res->out_of_memory = true;
+}
+
 int sv_handler_run(char *const argv[], char *const env[], const char *cwd, const char *input,
                    size_t input_len, const struct sv_handler_limits *lim,
                    struct sv_handler_result *res, sv_error_t *err)
@@ -169,9 +202,18 @@ int sv_handler_run(char *const argv[], char *const env[], const char *cwd, const
         return sv_error(err, errno, "pipe");
     }
     double start = now_s();
-    pid_t pid = fork();
-    if (pid == 0)
-        child(argv, full_env, cwd, tmp, lim, pin[0], pout[1], perr[1]);
+    pid_t pid = 0;
+    int gw = -1;
+    if (lim->container) {
+        /* The handler's own container: its ends of the pipes go with the
+         * request; the connection reports its exit. */
+        gw = sv_gateway_start(argv, env, (int[]){pin[0], pout[1], perr[1]}, err);
+        pid = gw < 0 ? -1 : 0;
+    } else {
+        pid = fork();
+        if (pid == 0)
+            child(argv, full_env, cwd, tmp, lim, pin[0], pout[1], perr[1]);
+    }
     close(pin[0]);
     close(pout[1]);
     close(perr[1]);
@@ -183,7 +225,7 @@ int sv_handler_run(char *const argv[], char *const env[], const char *cwd, const
         close(pout[0]);
         close(perr[0]);
         sv_rmtree(tmp, NULL);
-        return sv_error(err, errno, "fork");
+        return lim->container ? -1 : sv_error(err, errno, "fork");
     }
     fcntl(pin[1], F_SETFL, O_NONBLOCK);
     size_t written = 0;
@@ -197,7 +239,7 @@ int sv_handler_run(char *const argv[], char *const env[], const char *cwd, const
         struct pollfd fds[3] = {{pout[0], out_open ? POLLIN : 0, 0},
                                 {perr[0], err_open ? POLLIN : 0, 0},
                                 {pin[1], POLLOUT, 0}};
-        int wait_ms = lim->memory > 0 ? MEM_SAMPLE_MS : 100;
+        int wait_ms = pid > 0 && lim->memory > 0 ? MEM_SAMPLE_MS : 100;
         if (lim->timeout > 0) {
             double left = start + lim->timeout - now_s();
             if (left <= 0) {
@@ -209,7 +251,7 @@ int sv_handler_run(char *const argv[], char *const env[], const char *cwd, const
         int r = poll(fds, pin[1] >= 0 ? 3 : 2, wait_ms);
         if (r < 0 && errno != EINTR)
             break;
-        if (lim->memory > 0 && rss_of(pid) > lim->memory) {
+        if (pid > 0 && lim->memory > 0 && rss_of(pid) > lim->memory) {
             res->out_of_memory = true;
             break;
         }
@@ -243,10 +285,14 @@ int sv_handler_run(char *const argv[], char *const env[], const char *cwd, const
                 append(&res->err, &res->err_len, buf, (size_t)got, ERR_KEEP);
         }
     }
+    int status = 0;
+    if (gw >= 0) {
+        gateway_wait(gw, start, lim, res, &status);
+        goto done;
+    }
     if (res->timed_out || res->out_of_memory)
         kill(-pid, SIGKILL);
     /* It closed its output but may still run: the time limit holds. */
-    int status = 0;
     for (;;) {
         pid_t w = waitpid(pid, &status, WNOHANG);
         if (w == pid || (w < 0 && errno != EINTR))
@@ -260,6 +306,7 @@ int sv_handler_run(char *const argv[], char *const env[], const char *cwd, const
     }
     /* Whatever the handler left behind in its process group goes too. */
     kill(-pid, SIGKILL);
+done:
     if (res->wait_status == 0)
         res->wait_status = status;
     res->seconds = now_s() - start;

@@ -14,6 +14,7 @@ struct sv_handler_limits {
     bool private_fs;     /* filesystem_isolation: only its own temporary directory is writable */
     bool clean_env;      /* environment_isolation: only the env given */
     bool drop_privilege; /* run as nobody (the service itself runs as root) */
+    bool container;      /* a servos container per run, through the gateway (pgateway.h) */
 };
 
 struct sv_handler_result {

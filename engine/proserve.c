@@ -309,11 +309,19 @@ static bool ends_with(const char *s, const char *suffix)
 /* argv for a script or shell command; mode "request" or "task". */
 static char **handler_argv(const char *target, bool shell, const char *mode)
 {
-    char **v = sv_xcalloc(6, sizeof(char *));
+    char **v = sv_xcalloc(7, sizeof(char *));
     if (shell) {
         v[0] = sv_xstrdup("/bin/sh");
         v[1] = sv_xstrdup("-c");
         v[2] = sv_xstrdup(target);
+    } else if ((ends_with(target, ".py") || (!strchr(target, '/') && strchr(target, '.'))) &&
+               F.lim.container) { /* the image's python3, wherever it is */
+        v[0] = sv_xstrdup("/usr/bin/env");
+        v[1] = sv_xstrdup("python3");
+        v[2] = sv_xstrdup("-c");
+        v[3] = sv_xstrdup(python_runner);
+        v[4] = sv_xstrdup(target);
+        v[5] = sv_xstrdup(mode);
     } else if (ends_with(target, ".py") || (!strchr(target, '/') && strchr(target, '.'))) {
         v[0] = find_program("python3");
         v[1] = sv_xstrdup("-c");
@@ -324,7 +332,7 @@ static char **handler_argv(const char *target, bool shell, const char *mode)
         v[0] = sv_xstrdup("/bin/sh");
         v[1] = sv_xstrdup(target);
     } else if (ends_with(target, ".lua")) {
-        v[0] = sv_xstrdup("/proc/self/exe");
+        v[0] = sv_xstrdup("/.servos/servos"); /* bound in the service's and a handler's container */
         v[1] = sv_xstrdup("proserve-lua");
         v[2] = sv_xstrdup(target);
     } else {
@@ -786,15 +794,13 @@ int sv_proserve_serve(const char *manifest_json)
                                                : "mpy-cross, a MicroPython board and its flasher");
         return 2;
     }
-    if (strcmp(F.mode, "container") == 0 || strcmp(F.mode, "docker") == 0 ||
-        strcmp(F.mode, "sandbox") == 0 || strcmp(F.mode, "kubernetes") == 0) {
-        fprintf(stderr,
-                "proserve: isolation.mode %s (a container per handler) is not implemented yet; "
-                "use mode process: handlers then run as fresh unprivileged processes inside "
-                "this service's container. Nothing was started\n",
-                F.mode);
+    if (strcmp(F.mode, "kubernetes") == 0) {
+        fprintf(stderr, "proserve: isolation.mode kubernetes needs a cluster, which servos does "
+                        "not drive; use container or process. Nothing was started\n");
         return 2;
     }
+    F.lim.container = strcmp(F.mode, "container") == 0 || strcmp(F.mode, "docker") == 0 ||
+                      strcmp(F.mode, "sandbox") == 0;
     if (load_mhd(&err) < 0 || sv_handler_init(&err) < 0)
         return sv_error_report(&err);
     build_env();

@@ -1,6 +1,7 @@
 #include "stack.h"
 
 #include "../manifests/load.h"
+#include "pgateway.h"
 
 #include "rootfs.h"
 #include "store.h"
@@ -124,6 +125,13 @@ static int proserve_spec(const struct sv_graph *g, const struct sv_service *s,
     for (size_t i = 0; i < n_add; i++)
         if (add[i].source)
             spec->binds[spec->n_binds++] = add[i];
+    /* Containers per handler: the supervisor's gateway socket's directory
+     * (a directory, so a new supervisor's socket shows up in it). */
+    if (sv_gateway_wanted(s)) {
+        spec->binds = sv_xrealloc(spec->binds, (spec->n_binds + 1) * sizeof(*spec->binds));
+        spec->binds[spec->n_binds++] = (struct sv_bind){
+            .source = sv_gateway_dir(g->stack, s->name), .target = SV_GATEWAY_DIR, .idmap_fd = -1};
+    }
     if (spec->entrypoint == NULL && (spec->argv == NULL || spec->argv[0] == NULL)) {
         free(spec->argv);
         spec->entrypoint = argv_join(

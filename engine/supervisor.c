@@ -8,7 +8,9 @@
  * unknown). Single-threaded: one epoll loop. */
 #include "../manifests/load.h"
 #include "bulkmem.h"
+#include "pgateway.h"
 #include "proxy.h"
+#include "rootfs.h"
 #include "stack.h"
 #include "stacknet.h"
 #include "store.h"
@@ -69,6 +71,11 @@ struct sup {
     struct sv_stacknet *net; /* opened when a service first needs it */
     struct sv_proxy *proxy;
     bool hosts_dirty;
+    struct gateway { /* ProServe services whose handlers get containers */
+        char *service;
+        int fd;
+    } * gw;
+    size_t n_gw;
 };
 
 static int64_t now_ms(void)
@@ -562,6 +569,13 @@ static void handle_event(struct sup *S, int fd)
         }
         tick(S);
     } else if (fd != S->lfd) {
+        for (size_t k = 0; k < S->n_gw; k++)
+            if (S->gw[k].fd == fd) {
+                const struct sv_service *s = sv_graph_find(S->g, S->gw[k].service);
+                if (s)
+                    sv_gateway_accept(fd, S->stack, s);
+                return;
+            }
         for (size_t k = 0; k < S->n; k++)
             if (S->r[k]->pidfd == fd) { /* an adopted replica ended */
                 replica_exited(S, S->r[k], -1);
@@ -769,6 +783,41 @@ static int finish_wave(struct sup *S, struct pending *pend, size_t npend, sv_err
     return rc;
 }
 
+/* A gateway socket for each ProServe service that runs handlers in
+ * containers (pgateway.h); none for the others. */
+static int sync_gateways(struct sup *S, const struct sv_graph *g, sv_error_t *err)
+{
+    for (size_t i = 0; i < S->n_gw;) {
+        const struct sv_service *s = sv_graph_find(g, S->gw[i].service);
+        if (s && sv_gateway_wanted(s)) {
+            i++;
+            continue;
+        }
+        epoll_ctl(S->ep, EPOLL_CTL_DEL, S->gw[i].fd, NULL);
+        close(S->gw[i].fd);
+        cleanup_free char *dir = sv_gateway_dir(S->stack, S->gw[i].service);
+        sv_rmtree(dir, NULL);
+        free(S->gw[i].service);
+        S->gw[i] = S->gw[--S->n_gw];
+    }
+    for (size_t i = 0; i < g->n_services; i++) {
+        const struct sv_service *s = &g->services[i];
+        bool have = false;
+        for (size_t k = 0; k < S->n_gw && !have; k++)
+            have = strcmp(S->gw[k].service, s->name) == 0;
+        if (have || !sv_gateway_wanted(s))
+            continue;
+        int fd = sv_gateway_listen(S->stack, s, err);
+        if (fd < 0)
+            return -1;
+        struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+        epoll_ctl(S->ep, EPOLL_CTL_ADD, fd, &ev);
+        S->gw = sv_xrealloc(S->gw, (S->n_gw + 1) * sizeof(*S->gw));
+        S->gw[S->n_gw++] = (struct gateway){sv_xstrdup(s->name), fd};
+    }
+    return 0;
+}
+
 static int reconcile(struct sup *S, struct sv_graph *g, sv_error_t *err)
 {
     S->g = g;
@@ -783,7 +832,7 @@ static int reconcile(struct sup *S, struct sv_graph *g, sv_error_t *err)
         r->svc = s;
         i++;
     }
-    if (sync_ports(S, g, err) < 0)
+    if (sync_ports(S, g, err) < 0 || sync_gateways(S, g, err) < 0)
         return -1;
     /* Start in waves: every service whose dependencies are met. */
     size_t left = g->n_services;

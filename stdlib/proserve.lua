@@ -27,7 +27,6 @@ end
 
 local modes = { none = true, process = true, container = true, docker = true, sandbox = true,
                 micropython = true, arduino = true, kubernetes = true }
-local container_modes = { container = true, docker = true, sandbox = true }
 local methods = { GET = true, POST = true, PUT = true, DELETE = true, PATCH = true, HEAD = true, OPTIONS = true }
 
 local isolation_defaults = {
@@ -186,9 +185,8 @@ function M.load(path, raw)
     end
     if iso.filesystem_isolation == true then put("read_only", true, iso_at, "filesystem_isolation") end
   end
-  if container_modes[mode] and iso.image ~= nil and iso.image ~= null then
-    put("image", iso.image, iso_at, "image")
-  end
+  -- isolation.image is each handler's container's (the service host itself
+  -- runs on the host's root file system); it stays in the body.
   local platform = (doc.platform ~= nil and doc.platform ~= null) and doc.platform or iso.platform
   local board = (doc.board ~= nil and doc.board ~= null) and doc.board or iso.board
   if platform ~= null and platform ~= nil then put("platform", platform) end
