@@ -163,6 +163,8 @@ static void serve(int conn, const char *stack, const struct sv_service *s)
     if (get_true(iso, "filesystem_isolation"))
         argv[k++] = "--read-only";
     const struct sv_value *mem = get(iso, "memory_limit");
+    if (!mem || (mem->kind != SV_STR && mem->kind != SV_INT))
+        mem = get(get(iso, "resources"), "memory");
     char memory[32];
     if (mem && (mem->kind == SV_STR || mem->kind == SV_INT)) {
         if (mem->kind == SV_STR)
@@ -171,6 +173,19 @@ static void serve(int conn, const char *stack, const struct sv_service *s)
             snprintf(memory, sizeof(memory), "%lld", (long long)mem->u.i);
         argv[k++] = "--memory";
         argv[k++] = memory;
+    }
+    const struct sv_value *res = get(iso, "resources");
+    const struct sv_value *cpu = get(iso, "cpu_limit");
+    if (!cpu || (cpu->kind != SV_NUM && cpu->kind != SV_INT && cpu->kind != SV_STR))
+        cpu = get(res, "cpu") ? get(res, "cpu") : get(res, "cpus");
+    char cpus[32];
+    if (cpu && (cpu->kind == SV_NUM || cpu->kind == SV_INT || cpu->kind == SV_STR)) {
+        if (cpu->kind == SV_STR)
+            snprintf(cpus, sizeof(cpus), "%s", cpu->u.s);
+        else
+            snprintf(cpus, sizeof(cpus), "%g", cpu->kind == SV_NUM ? cpu->u.d : (double)cpu->u.i);
+        argv[k++] = "--cpus";
+        argv[k++] = cpus;
     }
     char *vol_base = base ? sv_xasprintf("%s:%s:ro", base, base) : NULL;
     char *vol_self = sv_xasprintf("%s:/.servos/servos:ro", self);

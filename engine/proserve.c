@@ -246,6 +246,20 @@ static void build_env(void)
         if (wanted && strcmp(name, "PATH") != 0 && strcmp(name, "LANG") != 0)
             F.env[k++] = sv_xstrdup(*e);
     }
+    /* .env and env_files, as ProServe loads them: under what is set. */
+    const char *key;
+    json_t *val;
+    json_object_foreach(json_object_get(F.doc, "dotenv"), key, val)
+    {
+        bool set = false;
+        for (size_t i = 0; i < k && !set; i++)
+            set = strncmp(F.env[i], key, strlen(key)) == 0 && F.env[i][strlen(key)] == '=';
+        if (!set && json_is_string(val)) {
+            F.env = sv_xrealloc(F.env, (k + 2) * sizeof(char *));
+            F.env[k++] = sv_xasprintf("%s=%s", key, json_string_value(val));
+            F.env[k] = NULL;
+        }
+    }
 }
 
 /* ---- handlers ---------------------------------------------------------------------- */

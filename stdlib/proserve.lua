@@ -225,6 +225,12 @@ function M.load(path, raw)
   if doc.enable_health == nil then body.enable_health = true end
   if doc.enable_metrics == nil then body.enable_metrics = false end
   body.base_dir = host.realpath(U.dir_of(path))
+  -- What ProServe's load_dotenv would put in the environment: .env, then
+  -- env_files over it; the host's own variables win over both.
+  local loaded = {}
+  for k, v in pairs(fallback or {}) do loaded[k] = v end
+  for k, v in pairs(override or {}) do loaded[k] = v end
+  if next(loaded) ~= nil then body.dotenv = loaded end
   put("proserve", body, doc, "name")
   sv.declare(name, spec, U.at(path, doc, "name"), lines, "proserve")
 end

@@ -10,7 +10,7 @@ export SERVOS_ROOT=$TMP/root
 S=$SERVOS
 SAMPLES=$ROOT/../shared/proserve-manifests
 [ -d "$SAMPLES" ] || SAMPLES=$ROOT/tests/data/proserve
-STACKS="p90a p90b p90c p90d p90e"
+STACKS="p90a p90b p90c p90d p90e p90f"
 cleanup() {
     for st in $STACKS; do "$S" down -t 0 -p "$st" >/dev/null 2>&1; done
     rm -rf "$TMP"
@@ -99,7 +99,22 @@ while rest[j - 1] == "":
 open(p, "w").write("\n".join(rest[:j] + extra + rest[j:]) + "\n")
 PY
 sed -i 's/interval: 60/interval: 1/' "$V1/manifest.yaml"
-run env API_KEY=k-123 NOT_PASSED=nope "$S" apply -p p90c "$V1/manifest.yaml"
+printf 'FROM_DOTENV=dotenv-value\n' >"$V1/.env"
+cat >>"$V1/manifest.yaml" <<'YAML'
+environment:
+  GREETING: hi there
+YAML
+cat >"$V1/handlers/env.sh" <<'SH'
+printf '{"greeting":"%s","dotenv":"%s","home_user":"%s"}' "$GREETING" "$FROM_DOTENV" "${USER:-}"
+SH
+python3 - "$V1/manifest.yaml" <<'PY'
+import sys
+p = sys.argv[1]
+s = open(p).read()
+s = s.replace("endpoints:\n", "endpoints:\n  - path: /api/env\n    method: GET\n    script: handlers/env.sh\n", 1)
+open(p, "w").write(s)
+PY
+run env API_KEY=k-123 NOT_PASSED=nope USER=someone "$S" apply -p p90c "$V1/manifest.yaml"
 is "$rc" 0 "apply the v1 sample with handlers" || diag "$err"
 wait_port "$P3"
 out=$(get "$P3/api/hello?who=tests")
@@ -107,6 +122,10 @@ is "$(echo "$out" | jq -r .message)" "hello from python" "a Python async main(re
 is "$(echo "$out" | jq -r '.method + " " + .who + " " + .service')" "GET tests my-awesome-service" "with the request and the service"
 is "$(echo "$out" | jq -r .api_key)" "k-123" "env_vars passes the named host variable"
 is "$(echo "$out" | jq -r .secret)" "null" "and no other"
+out=$(get "$P3/api/env")
+is "$(echo "$out" | jq -r .greeting)" "hi there" "environment sets values"
+is "$(echo "$out" | jq -r .dotenv)" "dotenv-value" ".env is loaded as ProServe loads it"
+is "$(echo "$out" | jq -r .home_user)" "" "environment_isolation: nothing else of the host"
 is "$(curl -s -X POST -d '{"x":1}' "http://127.0.0.1:$P3/api/echo" | jq -c '.got.json')" '{"x":1}' "a shell handler gets the request as JSON on stdin"
 out=$(get "$P3/api/sum/2/40")
 is "$(echo "$out" | jq -S -c .)" '{"path":"/api/sum/2/40","sum":42}' "a Lua handler answers" || diag "$out"
@@ -198,6 +217,77 @@ is "$(echo "$out" | jq -r .net)" blocked "network_isolation: no network sockets"
 like "$(get "$P4/metrics")" "proserve_handler_timeouts_total 1" "/metrics counts the timeout"
 like "$(get "$P4/metrics")" "proserve_handler_oom_kills_total [1-9]" "and the memory kills"
 
+# ---- container isolation: a servos container per handler -----------------------------------------
+P5=$((BASE + 5))
+C=$TMP/ctr
+mkdir -p "$C" "$TMP/bb/bin"
+cp "$(command -v busybox)" "$TMP/bb/bin/busybox"
+for app in sh cat ls hostname wc; do ln -s busybox "$TMP/bb/bin/$app"; done
+echo "from the busybox image" >"$TMP/bb/proof"
+cat >"$C/who.py" <<'PY'
+import os, socket
+def main(request, service):
+    try:
+        socket.create_connection(("127.0.0.1", int(request.query["port"])), timeout=1).close()
+        net = "open"
+    except OSError:
+        net = "blocked"
+    try:
+        open("/etc/proserve-test", "w").write("x")
+        wrote = True
+    except OSError:
+        wrote = False
+    return {"pid": os.getpid(), "host": socket.gethostname(), "net": net, "wrote": wrote}
+PY
+cp "$L/mem.py" "$C/mem.py"
+cat >"$C/manifest.yaml" <<YAML
+name: ctr
+port: $P5
+host: 127.0.0.1
+endpoints:
+  - path: /who
+    script: who.py
+  - path: /mem
+    script: mem.py
+  - path: /loop
+    shell_command: "while :; do :; done"
+isolation:
+  mode: container
+  timeout: 2
+  memory_limit: 64M
+  network_isolation: true
+  filesystem_isolation: true
+YAML
+
+cat >"$C/image.yaml" <<YAML
+name: ctrimg
+port: $((BASE + 6))
+host: 127.0.0.1
+endpoints:
+  - path: /proof
+    shell_command: "cat /proof"
+isolation:
+  mode: docker
+  image: $TMP/bb
+YAML
+run "$S" apply -p p90f "$C"
+is "$rc" 0 "apply a stack of two container-isolated services" || diag "$err"
+wait_port "$P5"
+a=$(get "$P5/who?port=$P5")
+b=$(get "$P5/who?port=$P5")
+is "$(echo "$a" | jq .pid)" 1 "a handler is pid 1 of a container of its own"
+[ "$(echo "$a" | jq -r .host)" != "$(echo "$b" | jq -r .host)" ] && pass "a fresh container per request" ||
+    fail "a fresh container per request" "$a $b"
+is "$(echo "$a" | jq -r .net)" blocked "network_isolation: no network"
+is "$(echo "$a" | jq .wrote)" false "filesystem_isolation: a read-only root"
+out=$(get "$P5/mem")
+like "$out" "exceeded memory_limit \\(64 MiB\\) and was killed" "memory_limit is the container's: killed and reported"
+is "$(code "$P5/loop")" 504 "a handler past timeout is killed: 504"
+sleep 0.5
+is "$("$S" ls -q | wc -l)" "$(("$S" ps -p p90f --format json | jq length))" "no handler container is left"
+wait_port "$((BASE + 6))"
+is "$(get "$((BASE + 6))/proof")" "from the busybox image" "isolation.image is the handler's root file system"
+
 # ---- load and shutdown ----------------------------------------------------------------------------
 ab -q -n 200 -c 200 "http://127.0.0.1:$P/api/status" >"$TMP/ab.txt" 2>&1
 like "$(cat "$TMP/ab.txt")" "Complete requests: +200" "200 concurrent requests to an inline endpoint"
@@ -214,7 +304,7 @@ sleep 0.5
 like "$("$S" logs -p p90e)" "isolation.mode micropython .* needs the board toolchains" "micropython mode fails with a clear message"
 is "$(code "$((BASE + 4))/health")" 000 "and serves nothing"
 
-for st in p90a p90b p90c p90d; do "$S" down -p "$st" >/dev/null 2>&1; done
+for st in p90a p90b p90c p90d p90f; do "$S" down -p "$st" >/dev/null 2>&1; done
 is "$(code "$P/api/status")" 000 "down stops the service"
 is "$(pgrep -fc 'proserve-host /.servos' || true)" 0 "no service host is left"
 done_testing
