@@ -3,6 +3,7 @@
  * stack's supervisor (stack.h), starting one when none runs. */
 #include "../manifests/load.h"
 #include "cli.h"
+#include "pgateway.h"
 #include "registry.h"
 #include "rootfs.h"
 #include "stack.h"
@@ -243,9 +244,12 @@ static void follow_free(struct follow *v, size_t n)
 static int converge(const char *stack, struct sv_graph *g, sv_error_t *err)
 {
     /* Missing images are pulled here, where the user sees the progress. */
-    for (size_t i = 0; i < g->n_services; i++)
-        if (g->services[i].image && sv_image_ensure(g->services[i].image, false, err) < 0)
+    for (size_t i = 0; i < g->n_services; i++) {
+        const char *handlers = sv_gateway_image(&g->services[i]); /* ProServe's */
+        if ((g->services[i].image && sv_image_ensure(g->services[i].image, false, err) < 0) ||
+            (handlers && sv_image_ensure(handlers, false, err) < 0))
             return -1;
+    }
     int fd = sv_stack_connect(stack);
     if (fd >= 0) {
         int rc = sv_stack_request(fd, "up", stdout, err);

@@ -49,6 +49,11 @@ bool sv_gateway_wanted(const struct sv_service *s)
                     strcmp(mode, "sandbox") == 0);
 }
 
+const char *sv_gateway_image(const struct sv_service *s)
+{
+    return sv_gateway_wanted(s) ? get_str(get(s->proserve, "isolation"), "image") : NULL;
+}
+
 char *sv_gateway_dir(const char *stack, const char *service)
 {
     cleanup_free char *dir = sv_stack_dir(stack);

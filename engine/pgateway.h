@@ -16,6 +16,8 @@
 
 /* Does s run its handlers in containers? */
 bool sv_gateway_wanted(const struct sv_service *s);
+/* The image its handlers' containers use (isolation.image), or NULL. */
+const char *sv_gateway_image(const struct sv_service *s);
 /* <stack dir>/gateway-<service>: the directory bound at SV_GATEWAY_DIR. */
 char *sv_gateway_dir(const char *stack, const char *service);
 
