@@ -8,8 +8,7 @@
 chmod 711 "$TMP"
 export SERVOS_ROOT=$TMP/root
 S=$SERVOS
-SAMPLES=$ROOT/../shared/proserve-manifests
-[ -d "$SAMPLES" ] || SAMPLES=$ROOT/tests/data/proserve
+SAMPLES=$ROOT/tests/data/proserve-manifests # copies of the shared samples
 STACKS="p90a p90b p90c p90d p90e p90f"
 cleanup() {
     for st in $STACKS; do "$S" down -t 0 -p "$st" >/dev/null 2>&1; done
