@@ -84,6 +84,7 @@ static struct front {
     struct task *tasks;
     size_t n_tasks;
     bool health, metrics;
+    char *cors; /* Access-Control-Allow-Origin when enable_cors, else NULL */
     struct sv_handler_limits lim;
     char **env; /* what handlers get */
     time_t started;
@@ -143,6 +144,15 @@ static int read_manifest(const char *file, sv_error_t *err)
     F.base_dir = jstr(F.doc, "base_dir") ? jstr(F.doc, "base_dir") : "/";
     F.health = !json_is_false(json_object_get(F.doc, "enable_health"));
     F.metrics = json_is_true(json_object_get(F.doc, "enable_metrics"));
+    if (json_is_true(json_object_get(F.doc, "enable_cors"))) {
+        /* cors_origins: a list (joined, as browsers accept one value: the
+         * first) or "*" by default. */
+        json_t *o = json_object_get(F.doc, "cors_origins");
+        const char *first = json_is_array(o)    ? json_string_value(json_array_get(o, 0))
+                            : json_is_string(o) ? json_string_value(o)
+                                                : NULL;
+        F.cors = sv_xstrdup(first ? first : "*");
+    }
 
     json_t *iso = json_object_get(F.doc, "isolation");
     F.mode = jstr(iso, "mode") ? jstr(iso, "mode") : "none";
@@ -638,6 +648,13 @@ static void route(struct MHD_Connection *c, const char *url, const char *method,
                   const struct upload *up, struct answer *a)
 {
     a->route = "unmatched";
+    if (F.cors && strcmp(method, "OPTIONS") == 0) { /* a browser's preflight */
+        a->status = 204;
+        a->type = "text/plain";
+        a->body = sv_xstrdup("");
+        a->route = "preflight";
+        return;
+    }
     if (F.health && strcmp(url, "/health") == 0) {
         a->route = "/health";
         answer_json(a, 200,
@@ -735,6 +752,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     mhd.add_header(resp, "Content-Type", a.type);
     if (a.allow[0])
         mhd.add_header(resp, "Allow", a.allow);
+    if (F.cors) {
+        mhd.add_header(resp, "Access-Control-Allow-Origin", F.cors);
+        mhd.add_header(resp, "Access-Control-Allow-Methods",
+                       "GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS");
+        mhd.add_header(resp, "Access-Control-Allow-Headers", "*");
+    }
     enum MHD_Result rc = mhd.queue(c, a.status, resp);
     mhd.destroy(resp);
     double secs = now_s() - t0;

@@ -128,13 +128,15 @@ is "$(echo "$out" | jq -r .home_user)" "" "environment_isolation: nothing else o
 is "$(curl -s -X POST -d '{"x":1}' "http://127.0.0.1:$P3/api/echo" | jq -c '.got.json')" '{"x":1}' "a shell handler gets the request as JSON on stdin"
 out=$(get "$P3/api/sum/2/40")
 is "$(echo "$out" | jq -S -c .)" '{"path":"/api/sum/2/40","sum":42}' "a Lua handler answers" || diag "$out"
+like "$(curl -s -D - -o /dev/null "http://127.0.0.1:$P3/api/hello")" "Access-Control-Allow-Origin: \\*" "enable_cors adds CORS headers"
+is "$(curl -s -o /dev/null -w '%{http_code}' -X OPTIONS "http://127.0.0.1:$P3/api/hello")" 204 "and answers preflights"
 is "$(get "$P3/static/hello.txt")" "static hello" "static_dirs serves files"
 is "$(code "$P3/static/../manifest.yaml")" 404 "and nothing outside"
 is "$(code "$P3/static/%2e%2e/manifest.yaml")" 404 "not even encoded"
 sleep 2.5
 like "$("$S" logs -p p90c)" "task .*background.py: background tick for my-awesome-service" "the background task runs, its output in logs"
 m=$(get "$P3/metrics")
-like "$m" 'proserve_requests_total\{method="GET",route="/api/hello",status="200"\} 1' "/metrics counts requests"
+like "$m" 'proserve_requests_total\{method="GET",route="/api/hello",status="200"\} 2' "/metrics counts requests"
 like "$m" "proserve_handler_timeouts_total 0" "and timeouts"
 
 # ---- limits and what a handler sees ---------------------------------------------------------------
