@@ -3,6 +3,7 @@
  * stack's supervisor (stack.h), starting one when none runs. */
 #include "../manifests/load.h"
 #include "cli.h"
+#include "gitrepo.h"
 #include "pgateway.h"
 #include "registry.h"
 #include "rootfs.h"
@@ -375,6 +376,10 @@ int sv_cmd_apply(int argc, char **argv)
 
 /* ---- pull ------------------------------------------------------------------ */
 
+/* Exported git trees unused this long, and recorded by no stack, go at the
+ * next pull or down (their repositories stay cached). */
+#define GIT_TREE_IDLE (10 * 60)
+
 /* "KEY: OLD -> NEW" per repository the stack reads; true when one moved. */
 static bool report_commits(const char *before, const char *after)
 {
@@ -493,6 +498,8 @@ int sv_cmd_pull(int argc, char **argv)
     if (lock >= 0)
         close(lock);
     sv_graph_free(g);
+    if (rc == 0)
+        sv_git_prune(GIT_TREE_IDLE);
     return rc < 0 ? sv_error_report(&err) : 0;
 }
 
@@ -608,6 +615,7 @@ int sv_cmd_down(int argc, char **argv)
     if (rc == 0) { /* nothing of the stack is left but its named volumes */
         cleanup_free char *dir = sv_stack_dir(stack);
         sv_rmtree(dir, NULL);
+        sv_git_prune(GIT_TREE_IDLE);
     }
     if (lock >= 0)
         close(lock);

@@ -5,6 +5,7 @@
 #include "rootfs.h"
 #include "store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -15,6 +16,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 struct sv_git_repo {
@@ -402,6 +404,8 @@ int sv_git_repo_export(struct sv_git_repo *r, const char *commit, char **dir, sv
     cleanup_free char *trees = sv_xasprintf("%s/trees", r->dir);
     cleanup_free char *final = sv_xasprintf("%s/%s", trees, commit);
     if (access(final, F_OK) == 0) {
+        /* In use again: pruning goes by this time (sv_git_prune). */
+        utimensat(AT_FDCWD, final, NULL, 0);
         *dir = realpath(final, NULL);
         return *dir ? 0 : sv_error(err, errno, "%s", final);
     }
@@ -436,4 +440,60 @@ int sv_git_repo_export(struct sv_git_repo *r, const char *commit, char **dir, sv
     if (rc == 0 && (*dir = realpath(final, NULL)) == NULL)
         rc = sv_error(err, errno, "%s", final);
     return rc;
+}
+
+/* ---- pruning --------------------------------------------------------------------- */
+
+/* Is commit named in any stack's recorded commits? */
+static bool pinned(const char *commit)
+{
+    cleanup_free char *stacks = sv_xasprintf("%s/stacks", sv_state_root());
+    DIR *d = opendir(stacks);
+    struct dirent *de;
+    bool found = false;
+    while (d && !found && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        cleanup_free char *pins = sv_xasprintf("%s/%s/git.pins", stacks, de->d_name);
+        cleanup_free char *text = NULL;
+        sv_error_t err = NULL;
+        if (sv_read_file(pins, 1 << 20, &text, NULL, &err) < 0)
+            sv_error_free(&err);
+        found = text && strstr(text, commit);
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
+
+void sv_git_prune(int idle_seconds)
+{
+    cleanup_free char *root = sv_xasprintf("%s/git", sv_state_root());
+    DIR *d = opendir(root);
+    struct dirent *de;
+    time_t now = time(NULL);
+    while (d && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        cleanup_free char *lock = sv_xasprintf("%s/%s/lock", root, de->d_name);
+        cleanup_close int lfd = open(lock, O_RDWR | O_CLOEXEC);
+        /* A checkout under way holds the lock: skip this repository now. */
+        if (lfd < 0 || flock(lfd, LOCK_EX | LOCK_NB) < 0)
+            continue;
+        cleanup_free char *trees = sv_xasprintf("%s/%s/trees", root, de->d_name);
+        DIR *t = opendir(trees);
+        struct dirent *te;
+        while (t && (te = readdir(t)) != NULL) {
+            if (te->d_name[0] == '.')
+                continue;
+            cleanup_free char *tree = sv_xasprintf("%s/%s", trees, te->d_name);
+            struct stat st;
+            if (stat(tree, &st) == 0 && now - st.st_mtime >= idle_seconds && !pinned(te->d_name))
+                sv_rmtree(tree, NULL);
+        }
+        if (t)
+            closedir(t);
+    }
+    if (d)
+        closedir(d);
 }

@@ -30,4 +30,8 @@ bool sv_git_repo_has_commit(struct sv_git_repo *r, const char *commit);
 /* The directory holding commit's files, exported on first use. */
 int sv_git_repo_export(struct sv_git_repo *r, const char *commit, char **dir, sv_error_t *err);
 
+/* Remove exported trees no stack has recorded and none used for
+ * idle_seconds (the repositories stay: they are the offline cache). */
+void sv_git_prune(int idle_seconds);
+
 #endif

@@ -250,4 +250,16 @@ else
     kill "$SSH_AGENT_PID"
 fi
 
+# ---- the cache keeps what stacks run; unused exported trees go ---------------------------
+for st in t85 t85c t85off t85http; do "$S" down -t 0 -p "$st" >/dev/null 2>&1; done
+# (the credential tests emptied the cache: export a pinned and an unpinned tree)
+"$S" config -q "git+file://$TMP/srv/envs.git#v1:dev" && "$S" config -q "git+file://$TMP/srv/envs.git#$C2:dev"
+find "$SERVOS_ROOT"/git/*/trees -mindepth 1 -maxdepth 1 -exec touch -d '2 hours ago' {} +
+"$S" down -t 0 -p t85nothing >/dev/null 2>&1 # any down prunes
+trees=$(find "$SERVOS_ROOT"/git/*/trees -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -u)
+like "$trees" "$C1" "the commit a running stack recorded stays exported"
+unlike "$trees" "$C2" "trees no stack records are removed once idle"
+ls -d "$SERVOS_ROOT"/git/*/repo >/dev/null 2>&1 && pass "the repositories stay cached" ||
+    fail "the repositories stay cached"
+
 done_testing
