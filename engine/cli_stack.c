@@ -42,6 +42,26 @@ static int select_stack(const char *project, char **stack, sv_error_t *err)
     return 0;
 }
 
+/* Options of verbs that take only -p NAME (and --help): -1 when the
+ * arguments go on, else the exit code of the usage message shown. */
+static int project_option(int argc, char **argv, const struct sv_verb *v, const char **project)
+{
+    static const struct option opts[] = {
+        {"project-name", required_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+p:h", opts, NULL)) != -1) {
+        if (c != 'p')
+            return sv_cli_usage(v, c != 'h');
+        *project = optarg;
+    }
+    return -1;
+}
+
 /* The rows of a stack's replicas (the store opened just for that). */
 static int stack_rows(const char *stack, struct sv_ctr_row **rows, size_t *n, sv_error_t *err)
 {
@@ -440,21 +460,10 @@ static void report_services(const char *stack, const struct sv_graph *g)
 int sv_cmd_pull(int argc, char **argv)
 {
     const struct sv_verb *v = sv_cli_find("pull");
-    static const struct option opts[] = {
-        {"project-name", required_argument, NULL, 'p'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     const char *project = NULL;
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+p:h", opts, NULL)) != -1) {
-        if (c == 'p')
-            project = optarg;
-        else
-            return sv_cli_usage(v, c != 'h');
-    }
+    int usage = project_option(argc, argv, v, &project);
+    if (usage >= 0)
+        return usage;
     if (argc - optind > 1 || (project && optind < argc))
         return sv_cli_usage(v, true);
     sv_error_t err = NULL;
@@ -759,21 +768,10 @@ static int simple_request(int argc, char **argv, const char *verb, int want_args
                           int (*build)(char **args, char *req, size_t size))
 {
     const struct sv_verb *v = sv_cli_find(verb);
-    static const struct option opts[] = {
-        {"project-name", required_argument, NULL, 'p'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     const char *project = NULL;
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+p:h", opts, NULL)) != -1) {
-        if (c == 'p')
-            project = optarg;
-        else
-            return sv_cli_usage(v, c != 'h');
-    }
+    int usage = project_option(argc, argv, v, &project);
+    if (usage >= 0)
+        return usage;
     if (argc - optind != want_args)
         return sv_cli_usage(v, true);
     char req[512];

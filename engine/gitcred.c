@@ -36,7 +36,7 @@ void sv_url_parts_free(struct sv_url_parts *p)
     memset(p, 0, sizeof(*p));
 }
 
-static char *home_file(const char *rel)
+char *sv_home_file(const char *rel)
 {
     const char *home = getenv("HOME");
     if (home == NULL || *home == '\0') {
@@ -109,10 +109,10 @@ static bool store_find(const char *url, char **user, char **pass)
     struct sv_url_parts want;
     if (!sv_url_split(url, &want))
         return false;
-    cleanup_free char *f1 = home_file(".git-credentials");
+    cleanup_free char *f1 = sv_home_file(".git-credentials");
     const char *xdg = getenv("XDG_CONFIG_HOME");
     cleanup_free char *f2 = xdg && *xdg ? sv_xasprintf("%s/git/credentials", xdg)
-                                        : home_file(".config/git/credentials");
+                                        : sv_home_file(".config/git/credentials");
     bool found = store_lookup(f1, &want, user, pass) || store_lookup(f2, &want, user, pass);
     sv_url_parts_free(&want);
     return found;
@@ -176,7 +176,7 @@ int sv_git_credential_cb(git_credential **out, const char *url, const char *user
         }
         static const char *const keys[] = {".ssh/id_ed25519", ".ssh/id_ecdsa", ".ssh/id_rsa"};
         while (c->next_key < (int)SV_ARRAY_LEN(keys)) {
-            cleanup_free char *key = home_file(keys[c->next_key++]);
+            cleanup_free char *key = sv_home_file(keys[c->next_key++]);
             if (access(key, R_OK) != 0)
                 continue;
             cleanup_free char *pub = sv_xasprintf("%s.pub", key);

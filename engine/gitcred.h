@@ -9,6 +9,9 @@
 
 #include <git2.h>
 
+/* $HOME/rel ($HOME, else the user's home from the password file). */
+char *sv_home_file(const char *rel);
+
 /* scheme://[userinfo@]hostport[/path]; every part newly allocated, NULL
  * when absent. False when url has no "scheme://". */
 struct sv_url_parts {

@@ -1,9 +1,9 @@
 #include "knownhosts.h"
 
 #include "digest.h"
+#include "gitcred.h"
 
 #include <ctype.h>
-#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -65,16 +65,6 @@ static bool hosts_match(const char *hosts, const char *name)
     return hit;
 }
 
-static char *home_path(const char *rel)
-{
-    const char *home = getenv("HOME");
-    if (home == NULL || *home == '\0') {
-        struct passwd *pw = getpwuid(getuid());
-        home = pw ? pw->pw_dir : "/";
-    }
-    return sv_xasprintf("%s/%s", home, rel);
-}
-
 enum verdict { UNKNOWN, KNOWN, CHANGED, REVOKED };
 
 static enum verdict check_file(const char *file, const char *name, const char *key64)
@@ -111,7 +101,7 @@ int sv_known_host_check(const char *host, int port, const void *key, size_t len,
 {
     cleanup_free char *name = port == 22 ? sv_xstrdup(host) : sv_xasprintf("[%s]:%d", host, port);
     cleanup_free char *key64 = sv_base64_encode(key, len);
-    cleanup_free char *user_file = home_path(".ssh/known_hosts");
+    cleanup_free char *user_file = sv_home_file(".ssh/known_hosts");
     const char *files[] = {user_file, "/etc/ssh/ssh_known_hosts"};
     enum verdict v = UNKNOWN;
     for (size_t i = 0; i < SV_ARRAY_LEN(files) && v != KNOWN && v != REVOKED; i++) {

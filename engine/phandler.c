@@ -177,10 +177,11 @@ int sv_handler_run(char *const argv[], char *const env[], const char *cwd, const
     memset(res, 0, sizeof(*res));
     res->out = sv_xstrdup("");
     res->err = sv_xstrdup("");
+    /* A handler container has a /tmp of its own; a process gets this. */
     char tmp[] = "/tmp/proserve-XXXXXX";
-    if (mkdtemp(tmp) == NULL)
+    if (!lim->container && mkdtemp(tmp) == NULL)
         return sv_error(err, errno, "cannot make a temporary directory for the handler");
-    if (lim->drop_privilege && getuid() == 0 && chown(tmp, NOBODY, NOBODY) < 0) {
+    if (!lim->container && lim->drop_privilege && getuid() == 0 && chown(tmp, NOBODY, NOBODY) < 0) {
         sv_rmtree(tmp, NULL);
         return sv_error(err, errno, "cannot hand %s to the handler", tmp);
     }
@@ -314,7 +315,8 @@ done:
         close(pin[1]);
     close(pout[0]);
     close(perr[0]);
-    sv_rmtree(tmp, NULL);
+    if (!lim->container)
+        sv_rmtree(tmp, NULL);
     return 0;
 }
 

@@ -844,13 +844,11 @@ int sv_proserve_serve(const char *manifest_json)
     if (F.lim.private_fs) /* handlers write only their own directory */
         for (const char *d = "/tmp\0/var/tmp\0/dev/shm\0"; *d; d += strlen(d) + 1)
             chmod(d, 0711);
-    json_t *hostj = json_object_get(F.doc, "host");
-    const char *host = json_is_string(hostj) ? json_string_value(hostj) : "0.0.0.0";
     json_t *portj = json_object_get(F.doc, "port");
     int port = json_is_integer(portj) ? (int)json_integer_value(portj) : 8080;
     /* In its container the service listens on every address: the stack
-     * network reaches it by name, the published port from the host. */
-    (void)host;
+     * network reaches it by name, and the manifest's host:port is where
+     * the published port listens on the host. */
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     addr.sin_addr.s_addr = htonl(INADDR_ANY);
     sigset_t set;
