@@ -52,6 +52,18 @@ $(B)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c -o $@ $<
 
+# The published ports' fast path is a BPF program (engine/pubnat.h),
+# compiled by clang and carried inside the binary.
+BPF_CC     ?= clang
+BPF_CFLAGS := -O2 -g -target bpf -Wall -I/usr/include/$(shell $(CC) -print-multiarch 2>/dev/null)
+
+$(B)/engine/pubnat.bpf.o: engine/bpf/pubnat.bpf.c engine/pubnat_maps.h
+	@mkdir -p $(dir $@)
+	$(BPF_CC) $(BPF_CFLAGS) -c -o $@ $<
+
+$(B)/engine/pubnat_blob.o: engine/pubnat_blob.c $(B)/engine/pubnat.bpf.o
+	$(CC) $(CFLAGS_ALL) -DSV_PUBNAT_OBJ='"$(B)/engine/pubnat.bpf.o"' -c -o $@ $<
+
 $(B)/embedgen: lua/embedgen.c
 	@mkdir -p $(B)
 	$(CC) -O1 -o $@ $<

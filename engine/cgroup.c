@@ -84,12 +84,8 @@ int sv_cgroup_destroy(struct sv_cgroup *cg, sv_error_t *err)
 int sv_cgroup_write(const char *dir, const char *file, const char *value, sv_error_t *err)
 {
     cleanup_free char *path = sv_xasprintf("%s/%s", dir, file);
-    cleanup_close int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return sv_error(err, errno, "cgroup: cannot open %s", path);
-    size_t n = strlen(value);
-    if (write(fd, value, n) != (ssize_t)n)
-        return sv_error(err, errno, "cgroup: cannot write \"%s\" to %s", value, path);
+    if (sv_write_file(path, value, err) < 0)
+        return sv_error_wrap(err, "cgroup");
     return 0;
 }
 

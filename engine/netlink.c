@@ -106,7 +106,18 @@ int sv_nl_bridge(struct sv_nl *nl, const char *name, uint32_t addr, int prefix, 
         if (*ifindex == 0)
             return sv_error(err, errno, "bridge %s vanished", name);
     }
-    struct nlmsghdr *nlh = start(nl, buf, RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE);
+    /* A bridge takes the lowest MAC of its ports unless given one, and
+     * replicas cache it (for the addresses it answers ARP for by proxy):
+     * a fixed one cannot go stale as replicas come and go. */
+    uint8_t mac[6] = {0x02, 0x73, 0x76, (uint8_t)(addr >> 24), (uint8_t)(addr >> 16),
+                      (uint8_t)(addr >> 8)};
+    struct nlmsghdr *nlh = start(nl, buf, RTM_NEWLINK, 0);
+    put_ifinfo(nlh, false)->ifi_index = *ifindex;
+    mnl_attr_put(nlh, IFLA_ADDRESS, sizeof(mac), mac);
+    int rc = transact(nl, nlh);
+    if (rc < 0)
+        return sv_error(err, -rc, "cannot give bridge %s its MAC address", name);
+    nlh = start(nl, buf, RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE);
     struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
     ifa->ifa_family = AF_INET;
     ifa->ifa_prefixlen = (unsigned char)prefix;
@@ -114,20 +125,23 @@ int sv_nl_bridge(struct sv_nl *nl, const char *name, uint32_t addr, int prefix, 
     uint32_t a = htonl(addr);
     mnl_attr_put_u32(nlh, IFA_LOCAL, a);
     mnl_attr_put_u32(nlh, IFA_ADDRESS, a);
-    int rc = transact(nl, nlh);
+    rc = transact(nl, nlh);
     if (rc < 0)
         return sv_error(err, -rc, "cannot give bridge %s its address", name);
     return 0;
 }
 
-int sv_nl_veth(struct sv_nl *nl, const char *name, int master, const char *peer_name, pid_t pid,
-               sv_error_t *err)
+/* A veth pair: name here (up; enslaved to master unless 0), its peer (down)
+ * in the namespace that ns_attr (IFLA_NET_NS_PID or _FD) names. */
+static int veth(struct sv_nl *nl, const char *name, int master, const char *peer_name,
+                uint16_t ns_attr, uint32_t ns, sv_error_t *err)
 {
     char buf[MNL_SOCKET_BUFFER_SIZE];
     struct nlmsghdr *nlh = start(nl, buf, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
     put_ifinfo(nlh, true);
     mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
-    mnl_attr_put_u32(nlh, IFLA_MASTER, (uint32_t)master);
+    if (master)
+        mnl_attr_put_u32(nlh, IFLA_MASTER, (uint32_t)master);
     struct nlattr *info = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
     mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "veth");
     struct nlattr *data = mnl_attr_nest_start(nlh, IFLA_INFO_DATA);
@@ -139,13 +153,72 @@ int sv_nl_veth(struct sv_nl *nl, const char *name, int master, const char *peer_
                                     refuses to here: ENOTCONN) */
     nlh->nlmsg_len += MNL_ALIGN(sizeof(*pi));
     mnl_attr_put_strz(nlh, IFLA_IFNAME, peer_name);
-    mnl_attr_put_u32(nlh, IFLA_NET_NS_PID, (uint32_t)pid);
+    mnl_attr_put_u32(nlh, ns_attr, ns);
     mnl_attr_nest_end(nlh, peer);
     mnl_attr_nest_end(nlh, data);
     mnl_attr_nest_end(nlh, info);
     int rc = transact(nl, nlh);
     if (rc < 0)
-        return sv_error(err, -rc, "cannot create the container's network interface");
+        return sv_error(err, -rc, "cannot create network interface %s", name);
+    return 0;
+}
+
+int sv_nl_veth(struct sv_nl *nl, const char *name, int master, const char *peer_name, pid_t pid,
+               sv_error_t *err)
+{
+    if (veth(nl, name, master, peer_name, IFLA_NET_NS_PID, (uint32_t)pid, err) < 0)
+        return sv_error_wrap(err, "the container's network interface");
+    return 0;
+}
+
+int sv_nl_veth_to(struct sv_nl *nl, const char *name, const char *peer_name, int netns_fd,
+                  sv_error_t *err)
+{
+    return veth(nl, name, 0, peer_name, IFLA_NET_NS_FD, (uint32_t)netns_fd, err);
+}
+
+int sv_nl_del_link(struct sv_nl *nl, int ifindex)
+{
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    struct nlmsghdr *nlh = start(nl, buf, RTM_DELLINK, 0);
+    struct ifinfomsg *ifi = put_ifinfo(nlh, false);
+    ifi->ifi_index = ifindex;
+    return transact(nl, nlh);
+}
+
+int sv_nl_route_host(struct sv_nl *nl, uint32_t addr, int ifindex, sv_error_t *err)
+{
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    struct nlmsghdr *nlh = start(nl, buf, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE);
+    struct rtmsg *rt = mnl_nlmsg_put_extra_header(nlh, sizeof(*rt));
+    rt->rtm_family = AF_INET;
+    rt->rtm_dst_len = 32;
+    rt->rtm_table = RT_TABLE_MAIN;
+    rt->rtm_protocol = RTPROT_STATIC;
+    rt->rtm_scope = RT_SCOPE_LINK;
+    rt->rtm_type = RTN_UNICAST;
+    mnl_attr_put_u32(nlh, RTA_DST, htonl(addr));
+    mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t)ifindex);
+    int rc = transact(nl, nlh);
+    if (rc < 0)
+        return sv_error(err, -rc, "cannot add a route");
+    return 0;
+}
+
+int sv_nl_neighbour(struct sv_nl *nl, int ifindex, uint32_t addr, const uint8_t mac[6],
+                    sv_error_t *err)
+{
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    struct nlmsghdr *nlh = start(nl, buf, RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE);
+    struct ndmsg *nd = mnl_nlmsg_put_extra_header(nlh, sizeof(*nd));
+    nd->ndm_family = AF_INET;
+    nd->ndm_ifindex = ifindex;
+    nd->ndm_state = NUD_PERMANENT;
+    mnl_attr_put_u32(nlh, NDA_DST, htonl(addr));
+    mnl_attr_put(nlh, NDA_LLADDR, 6, mac);
+    int rc = transact(nl, nlh);
+    if (rc < 0)
+        return sv_error(err, -rc, "cannot add a neighbour entry");
     return 0;
 }
 

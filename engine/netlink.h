@@ -25,6 +25,18 @@ int sv_nl_bridge(struct sv_nl *nl, const char *name, uint32_t addr, int prefix, 
 int sv_nl_veth(struct sv_nl *nl, const char *name, int master, const char *peer_name, pid_t pid,
                sv_error_t *err);
 
+/* A veth pair: `name` here and up, its peer (down) `peer_name` in the
+ * network namespace netns_fd. */
+int sv_nl_veth_to(struct sv_nl *nl, const char *name, const char *peer_name, int netns_fd,
+                  sv_error_t *err);
+/* Delete a link (and a veth's peer with it): 0 or -errno. */
+int sv_nl_del_link(struct sv_nl *nl, int ifindex);
+/* A route to addr/32 straight out of ifindex (replacing one there is). */
+int sv_nl_route_host(struct sv_nl *nl, uint32_t addr, int ifindex, sv_error_t *err);
+/* A permanent neighbour entry: addr is at mac on ifindex. */
+int sv_nl_neighbour(struct sv_nl *nl, int ifindex, uint32_t addr, const uint8_t mac[6],
+                    sv_error_t *err);
+
 /* Forget the neighbour entry of addr on ifindex (a new replica may reuse an
  * address with a new MAC); no error when there is none. */
 void sv_nl_forget_neighbour(struct sv_nl *nl, int ifindex, uint32_t addr);

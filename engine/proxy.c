@@ -1,5 +1,7 @@
 #include "proxy.h"
 
+#include "pubnat.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -30,6 +32,9 @@ struct listener {
     int port;                 /* as bound */
     unsigned rr;
     bool seen;
+    bool fast;                     /* 127.0.0.1 goes through the kernel (pubnat.h) */
+    uint32_t fast_to[MAX_BACKEND]; /* the replicas it was last given */
+    size_t fast_n;
     struct listener *next;
 };
 
@@ -59,6 +64,8 @@ struct sv_proxy {
     void *ctx;
     struct listener *listeners;
     struct conn *conns;
+    struct sv_pubnat *nat;
+    bool nat_tried;
 };
 
 struct sv_proxy *sv_proxy_new(struct sv_stacknet *net, sv_proxy_backends_fn fn, void *ctx)
@@ -91,8 +98,10 @@ static void conn_free(struct conn *c)
     free(c);
 }
 
-static void listener_free(struct listener *l)
+static void listener_free(struct sv_proxy *p, struct listener *l)
 {
+    if (l->fast)
+        sv_pubnat_unset(p->nat, l->port);
     close(l->fd);
     free(l->service);
     free(l);
@@ -105,13 +114,14 @@ void sv_proxy_free(struct sv_proxy *p)
     while (p->listeners) {
         struct listener *l = p->listeners;
         p->listeners = l->next;
-        listener_free(l);
+        listener_free(p, l);
     }
     while (p->conns) {
         struct conn *c = p->conns;
         p->conns = c->next;
         conn_free(c);
     }
+    sv_pubnat_close(p->nat);
     close(p->ep);
     free(p);
 }
@@ -297,6 +307,25 @@ static const char *host_ip(const struct sv_port_spec *ps)
     return ps->host_ip[0] ? ps->host_ip : "127.0.0.1";
 }
 
+static bool covers_loopback(const char *ip)
+{
+    return strcmp(ip, "127.0.0.1") == 0 || strcmp(ip, "0.0.0.0") == 0;
+}
+
+/* Set up the kernel's fast path when the first port needs it; where it
+ * cannot work, say why once and let the relay carry everything. */
+static bool fast_path(struct sv_proxy *p)
+{
+    if (!p->nat_tried) {
+        p->nat_tried = true;
+        cleanup_free char *why = NULL;
+        p->nat = sv_pubnat_open(p->net, &why);
+        if (p->nat == NULL)
+            fprintf(stderr, "servos: published ports are relayed in userspace: %s\n", why);
+    }
+    return p->nat != NULL;
+}
+
 static int publish(struct sv_proxy *p, const struct sv_service *s, const struct sv_port_spec *ps,
                    sv_error_t *err)
 {
@@ -341,6 +370,7 @@ static int publish(struct sv_proxy *p, const struct sv_service *s, const struct 
     l->spec = *ps;
     l->port = ntohs(a.sa.sa_family == AF_INET ? a.in.sin_port : a.in6.sin6_port);
     l->seen = true;
+    l->fast = covers_loopback(ip) && fast_path(p);
     l->next = p->listeners;
     p->listeners = l;
     watch(p, fd, &l->h, EPOLLIN);
@@ -355,6 +385,21 @@ static struct listener *find_listener(struct sv_proxy *p, const char *service,
             l->spec.container == ps->container && strcmp(host_ip(&l->spec), host_ip(ps)) == 0)
             return l;
     return NULL;
+}
+
+void sv_proxy_refresh(struct sv_proxy *p)
+{
+    for (struct listener *l = p->listeners; l; l = l->next) {
+        if (!l->fast)
+            continue;
+        uint32_t now[MAX_BACKEND];
+        size_t n = p->backends(p->ctx, l->service, now, MAX_BACKEND);
+        if (n == l->fast_n && memcmp(now, l->fast_to, n * sizeof(*now)) == 0)
+            continue;
+        sv_pubnat_set(p->nat, l->port, l->spec.container, now, n);
+        memcpy(l->fast_to, now, n * sizeof(*now));
+        l->fast_n = n;
+    }
 }
 
 int sv_proxy_sync(struct sv_proxy *p, const struct sv_graph *g, sv_error_t *err)
@@ -386,11 +431,12 @@ int sv_proxy_sync(struct sv_proxy *p, const struct sv_graph *g, sv_error_t *err)
         struct listener *l = *pl;
         if (!l->seen) {
             *pl = l->next;
-            listener_free(l);
+            listener_free(p, l);
         } else {
             pl = &l->next;
         }
     }
+    sv_proxy_refresh(p);
     return 0;
 }
 

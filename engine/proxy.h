@@ -5,7 +5,8 @@
  * iptables and no route from the host into the stack's namespace: the
  * connection to the replica is made by a socket created inside it.
  * Non-blocking, edge-triggered, on an epoll of its own that the
- * supervisor's loop watches as one descriptor. TCP only. */
+ * supervisor's loop watches as one descriptor. TCP only. Connections to
+ * 127.0.0.1 skip the relay where the kernel can carry them (pubnat.h). */
 #ifndef SV_PROXY_H
 #define SV_PROXY_H
 
@@ -27,6 +28,9 @@ void sv_proxy_pump(struct sv_proxy *p);
 /* Publish every port g declares for its stack-network services, keep the
  * ones already published, close the ones no longer declared. */
 int sv_proxy_sync(struct sv_proxy *p, const struct sv_graph *g, sv_error_t *err);
+/* Tell the kernel's fast path (pubnat.h) which replicas serve each port
+ * now; cheap when nothing changed, so call it after every batch of events. */
+void sv_proxy_refresh(struct sv_proxy *p);
 /* One line per published port: "SERVICE\tIP:PORT->PORT/tcp". */
 void sv_proxy_describe(const struct sv_proxy *p, FILE *out);
 

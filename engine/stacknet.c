@@ -200,9 +200,28 @@ int sv_stacknet_socket(struct sv_stacknet *n, int domain, int type)
     return fd;
 }
 
+uint32_t sv_stacknet_transit(const struct sv_stacknet *n)
+{
+    return n->subnet + (1u << (32 - SV_STACKNET_PREFIX)) - 2;
+}
+
+int sv_stacknet_sysctl(struct sv_stacknet *n, const char *key, const char *value, sv_error_t *err)
+{
+    /* /proc/sys/net shows the namespace of whoever opens the file. */
+    cleanup_free char *path = sv_xasprintf("/proc/sys/%s", key);
+    if (setns(n->netns_fd, CLONE_NEWNET) < 0)
+        return sv_error(err, errno, "cannot enter the stack's network namespace");
+    int rc = sv_write_file(path, value, err);
+    if (setns(n->host_fd, CLONE_NEWNET) < 0) {
+        perror("servos: cannot return to the host's network namespace");
+        abort();
+    }
+    return rc;
+}
+
 uint32_t sv_stacknet_alloc(struct sv_stacknet *n, bool (*used)(void *ctx, uint32_t a), void *ctx)
 {
-    uint32_t first = n->gateway + 1, last = n->subnet + (1u << (32 - SV_STACKNET_PREFIX)) - 2;
+    uint32_t first = n->gateway + 1, last = sv_stacknet_transit(n) - 1;
     uint32_t span = last - first + 1;
     if (n->next < first || n->next > last)
         n->next = first;

@@ -53,6 +53,12 @@ struct sv_host_entry {
 int sv_stacknet_write_hosts(struct sv_stacknet *n, const struct sv_host_entry *e, size_t count,
                             sv_error_t *err);
 
+/* The address the host's end of the published-port link answers to inside
+ * the stack (see pubnat.h): the subnet's last, never given to a replica. */
+uint32_t sv_stacknet_transit(const struct sv_stacknet *n);
+/* Set a sysctl (a path under /proc/sys) of the stack's namespace. */
+int sv_stacknet_sysctl(struct sv_stacknet *n, const char *key, const char *value, sv_error_t *err);
+
 /* "10.130.0.5" */
 void sv_ip4_format(uint32_t addr, char out[16]);
 /* The replica address recorded in a container's spec JSON, 0 when none. */

@@ -592,6 +592,8 @@ static void pump(struct sup *S, int ms)
     int n = epoll_wait(S->ep, ev, 16, ms);
     for (int i = 0; i < n; i++)
         handle_event(S, ev[i].data.fd);
+    if (S->proxy)
+        sv_proxy_refresh(S->proxy);
 }
 
 /* ---- stopping ------------------------------------------------------------ */
@@ -883,6 +885,8 @@ static int reconcile(struct sup *S, struct sv_graph *g, sv_error_t *err)
         write_hosts(S, &e);
         report(&e);
     }
+    if (S->proxy) /* before `up` returns: its ports take the fast path at once */
+        sv_proxy_refresh(S->proxy);
     return rc;
 }
 
@@ -1119,6 +1123,8 @@ static void serve(struct sup *S)
             } else
                 handle_event(S, ev[i].data.fd);
         }
+        if (S->proxy)
+            sv_proxy_refresh(S->proxy);
     }
     cleanup_free char *path = sv_stack_socket(S->stack);
     unlink(path);

@@ -127,6 +127,17 @@ void sv_fclosep(FILE **f)
         fclose(*f);
 }
 
+int sv_write_file(const char *path, const char *value, sv_error_t *err)
+{
+    cleanup_close int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return sv_error(err, errno, "cannot open %s", path);
+    size_t n = strlen(value);
+    if (write(fd, value, n) != (ssize_t)n)
+        return sv_error(err, errno, "cannot write \"%s\" to %s", value, path);
+    return 0;
+}
+
 int sv_read_file(const char *path, size_t max_bytes, char **out, size_t *len, sv_error_t *err)
 {
     cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);

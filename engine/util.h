@@ -63,6 +63,8 @@ void sv_strv_free(char **v);
 
 /* Read a whole regular file, refusing anything larger than max_bytes so a
  * 50 MB "config" is an error, not a memory spike. Adds a NUL terminator. */
+/* Write value to an existing file (a cgroup or sysctl knob) in one write. */
+int sv_write_file(const char *path, const char *value, sv_error_t *err);
 int sv_read_file(const char *path, size_t max_bytes, char **out, size_t *len, sv_error_t *err);
 
 /* Base64 (the standard alphabet; decoding also takes the URL-safe one).

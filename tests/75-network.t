@@ -76,7 +76,17 @@ for _ in $(seq 12); do seen="$seen $(fetch "http://127.0.0.1:$P1/")"; done
 like "$seen" "web-1" "published port reaches web-1"
 like "$seen" "web-2" "published port reaches web-2 (connections are spread)"
 ss -Hltn "sport = :$P1" | grep -q "127.0.0.1:$P1" && pass "the port listens on 127.0.0.1 by default" || fail "listens on 127.0.0.1"
-is "$(links)" "$LINKS0" "no bridge or veth appears in the host's namespace"
+# The one link a stack adds to the host carries the published ports' fast
+# path (engine/pubnat.h): it has no address and no route, and connections
+# to 127.0.0.1 take it instead of the relay.
+extra=$(ip -o link | awk -F': ' '{print $2}' | sed 's/@.*//' | grep -v -x -F -f <(echo "$LINKS0" | tr ' ' '\n' | grep .))
+like "$extra" '^svp[0-9a-f]{10}$' "no bridge or veth of the stack appears in the host's namespace, only the port link ($extra)"
+is "$(ip -o addr show dev "$extra" 2>&1)" "" "the port link has no address, not even IPv6 link-local"
+rx0=$(cat "/sys/class/net/$extra/statistics/rx_packets" 2>/dev/null || echo 0)
+fetch "http://127.0.0.1:$P1/" >/dev/null
+rx1=$(cat "/sys/class/net/$extra/statistics/rx_packets" 2>/dev/null || echo 0)
+[ "$rx1" -gt "$rx0" ] && pass "a connection to 127.0.0.1 goes through the kernel, not the relay" ||
+    fail "fast path used ($rx0 -> $rx1 packets)"
 is "$(ip route | sort | tr '\n' ';')" "$ROUTES0" "no route to the stack appears on the host"
 ip addr | grep -q "${addr1%.*}\." && fail "the host has no address on the stack's subnet" || pass "the host has no address on the stack's subnet"
 
@@ -105,6 +115,9 @@ run "$S" exec -p t75 client timeout 2 busybox wget -q -O - "http://$addrb/"
 unreachable && pass "stack t75 cannot reach stack t75b" || fail "stack isolation" "$out"
 run "$S" exec -p t75b web timeout 2 busybox wget -q -O - "http://$addr1/"
 unreachable && pass "stack t75b cannot reach stack t75" || fail "stack isolation (reverse)" "$out"
+transit="${addr1%.*.*}.255.254"
+run "$S" exec -p t75 client timeout 2 busybox wget -q -O - "http://$transit:$P2/"
+unreachable && pass "a replica cannot reach the host through the port link ($transit)" || fail "port link is one-way" "$out"
 
 # A port taken by another stack: a clear error, the stack left as it was.
 mkdir -p "$TMP/c"
@@ -140,7 +153,7 @@ sleep 0.2
 run "$S" exec -p t75 client timeout 2 busybox wget -q -O - http://web/
 is "$out" web-1 "replicas still talk by name while no supervisor runs"
 run "$S" ps -p t75
-is "$(fetch "http://127.0.0.1:$P1/")" web-1 "after re-adoption the port answers again"
+like "$(fetch "http://127.0.0.1:$P1/")" '^web-[12]$' "after re-adoption the port answers again"
 
 # down: nothing of either network is left.
 run "$S" down -p t75b
@@ -153,12 +166,13 @@ kill -9 "$(sup_pid t75)" $pids
 sleep 0.3
 run "$S" up -d
 is "$rc" 0 "after kill -9 of everything, up converges" || diag "$err"
-is "$(fetch "http://127.0.0.1:$P1/")" web-1 "and the port answers"
+like "$(fetch "http://127.0.0.1:$P1/")" '^web-[12]$' "and the port answers"
 run "$S" down -p t75
 is "$rc" 0 "down t75"
 ss -Hltn "sport = :$P1" | grep -q . && fail "no listening socket is left" || pass "no listening socket is left"
 is "$(mounts_under_root)" 0 "no network namespace stays pinned"
 [ -e "$SERVOS_ROOT/stacks/t75" ] && fail "the stack directory is gone" || pass "the stack directory is gone"
+for _ in $(seq 50); do [ "$(links)" = "$LINKS0" ] && break; sleep 0.1; done # the kernel removes a namespace's links a little later
 is "$(links)" "$LINKS0" "the host's links are as before"
 pgrep -f "busybox httpd -f -p 80" >/dev/null && fail "no httpd is left" || pass "no httpd is left"
 
