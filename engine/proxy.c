@@ -10,12 +10,13 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define RELAY_BUF   (64 * 1024)
 #define MAX_BACKEND 64
 
-enum kind { K_LISTENER, K_CLIENT, K_BACKEND };
+enum kind { K_LISTENER, K_CLIENT, K_BACKEND, K_PROBE };
 
 /* Every epoll registration points at one of these, so an event says which
  * descriptor fired. */
@@ -32,10 +33,26 @@ struct listener {
     int port;                 /* as bound */
     unsigned rr;
     bool seen;
-    bool fast;                     /* 127.0.0.1 goes through the kernel (pubnat.h) */
-    uint32_t fast_to[MAX_BACKEND]; /* the replicas it was last given */
+    bool fast; /* 127.0.0.1 goes through the kernel (pubnat.h) */
+    struct target *targets[MAX_BACKEND];
+    size_t n_targets;
+    uint32_t fast_to[MAX_BACKEND]; /* the replicas the kernel was last given */
     size_t fast_n;
     struct listener *next;
+};
+
+/* A replica of a fast listener's service. The kernel cannot try the next
+ * replica when one refuses, as the relay does, so a replica gets the
+ * kernel's connections only once it has accepted one of ours: a probe,
+ * repeated every PROBE_MS until it does. */
+#define PROBE_MS 100
+struct target {
+    struct handle h;
+    struct listener *l;
+    uint32_t addr;
+    bool ready;
+    int probe; /* a connection in progress, or -1 */
+    int64_t probed_ms;
 };
 
 /* One direction of a relayed connection. (splice(2) through a pipe measured
@@ -98,10 +115,19 @@ static void conn_free(struct conn *c)
     free(c);
 }
 
+static void target_free(struct target *t)
+{
+    if (t->probe >= 0)
+        close(t->probe); /* and out of the epoll */
+    free(t);
+}
+
 static void listener_free(struct sv_proxy *p, struct listener *l)
 {
     if (l->fast)
         sv_pubnat_unset(p->nat, l->port);
+    for (size_t i = 0; i < l->n_targets; i++)
+        target_free(l->targets[i]);
     close(l->fd);
     free(l->service);
     free(l);
@@ -268,6 +294,48 @@ static void backend_event(struct sv_proxy *p, struct conn *c, uint32_t ev)
     relay(c, false, ev);
 }
 
+static void probe_done(struct target *t)
+{
+    int e = 0;
+    socklen_t len = sizeof(e);
+    getsockopt(t->probe, SOL_SOCKET, SO_ERROR, &e, &len);
+    if (e == EINPROGRESS || e == EALREADY)
+        return;
+    t->ready = e == 0;
+    close(t->probe);
+    t->probe = -1;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void probe(struct sv_proxy *p, struct target *t)
+{
+    int64_t now = now_ms();
+    if (t->ready || t->probe >= 0 || now - t->probed_ms < PROBE_MS)
+        return;
+    t->probed_ms = now;
+    int fd = sv_stacknet_socket(p->net, AF_INET, SOCK_STREAM);
+    if (fd < 0)
+        return;
+    struct sockaddr_in sin = {.sin_family = AF_INET,
+                              .sin_port = htons((uint16_t)t->l->spec.container),
+                              .sin_addr.s_addr = htonl(t->addr)};
+    if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0) {
+        t->ready = true;
+        close(fd);
+    } else if (errno == EINPROGRESS) {
+        t->probe = fd;
+        watch(p, fd, &t->h, EPOLLOUT);
+    } else {
+        close(fd);
+    }
+}
+
 void sv_proxy_pump(struct sv_proxy *p)
 {
     struct epoll_event ev[64];
@@ -276,6 +344,10 @@ void sv_proxy_pump(struct sv_proxy *p)
         n = epoll_wait(p->ep, ev, 64, 0);
         for (int i = 0; i < n; i++) {
             struct handle *h = ev[i].data.ptr;
+            if (h->kind == K_PROBE) {
+                probe_done(h->owner);
+                continue;
+            }
             if (h->kind == K_LISTENER) {
                 accept_all(p, h->owner);
                 continue;
@@ -387,13 +459,42 @@ static struct listener *find_listener(struct sv_proxy *p, const char *service,
     return NULL;
 }
 
+/* The listener's targets become the service's running replicas: new ones
+ * start unproven, gone ones are dropped. */
+static void track(struct sv_proxy *p, struct listener *l, const uint32_t *addrs, size_t n)
+{
+    struct target *keep[MAX_BACKEND];
+    for (size_t k = 0; k < n; k++) {
+        keep[k] = NULL;
+        for (size_t i = 0; i < l->n_targets; i++)
+            if (l->targets[i] && l->targets[i]->addr == addrs[k]) {
+                keep[k] = l->targets[i];
+                l->targets[i] = NULL;
+            }
+        if (keep[k] == NULL) {
+            keep[k] = sv_xcalloc(1, sizeof(**keep));
+            *keep[k] = (struct target){{K_PROBE, keep[k]}, l, addrs[k], false, -1, 0};
+        }
+        probe(p, keep[k]);
+    }
+    for (size_t i = 0; i < l->n_targets; i++)
+        if (l->targets[i])
+            target_free(l->targets[i]);
+    memcpy(l->targets, keep, n * sizeof(*keep));
+    l->n_targets = n;
+}
+
 void sv_proxy_refresh(struct sv_proxy *p)
 {
     for (struct listener *l = p->listeners; l; l = l->next) {
         if (!l->fast)
             continue;
-        uint32_t now[MAX_BACKEND];
-        size_t n = p->backends(p->ctx, l->service, now, MAX_BACKEND);
+        uint32_t all[MAX_BACKEND], now[MAX_BACKEND];
+        size_t n = 0;
+        track(p, l, all, p->backends(p->ctx, l->service, all, MAX_BACKEND));
+        for (size_t i = 0; i < l->n_targets; i++)
+            if (l->targets[i]->ready)
+                now[n++] = l->targets[i]->addr;
         if (n == l->fast_n && memcmp(now, l->fast_to, n * sizeof(*now)) == 0)
             continue;
         sv_pubnat_set(p->nat, l->port, l->spec.container, now, n);
