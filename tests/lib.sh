@@ -25,6 +25,7 @@ ok() { # ok COND-EXIT-CODE NAME
 }
 
 pass() { ok 0 "$1"; }
+skip() { _n=$((_n + 1)); echo "ok $_n # skip $1"; }
 fail() { ok 1 "$1"; [ $# -gt 1 ] && diag "$2"; return 0; }
 diag() { printf '%s\n' "$@" | sed 's/^/# /' >&2; }
 
