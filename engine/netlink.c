@@ -109,8 +109,8 @@ int sv_nl_bridge(struct sv_nl *nl, const char *name, uint32_t addr, int prefix, 
     /* A bridge takes the lowest MAC of its ports unless given one, and
      * replicas cache it (for the addresses it answers ARP for by proxy):
      * a fixed one cannot go stale as replicas come and go. */
-    uint8_t mac[6] = {0x02, 0x73, 0x76, (uint8_t)(addr >> 24), (uint8_t)(addr >> 16),
-                      (uint8_t)(addr >> 8)};
+    uint8_t mac[6] = {
+        0x02, 0x73, 0x76, (uint8_t)(addr >> 24), (uint8_t)(addr >> 16), (uint8_t)(addr >> 8)};
     struct nlmsghdr *nlh = start(nl, buf, RTM_NEWLINK, 0);
     put_ifinfo(nlh, false)->ifi_index = *ifindex;
     mnl_attr_put(nlh, IFLA_ADDRESS, sizeof(mac), mac);

@@ -212,7 +212,8 @@ static int strict_rp_filter(void)
 static int open_fast_path(struct sv_pubnat *p, struct sv_stacknet *n, sv_error_t *err)
 {
     if (strict_rp_filter())
-        return sv_error(err, ENOTSUP, "strict reverse-path filtering (net.ipv4.conf.all.rp_filter = 1)");
+        return sv_error(err, ENOTSUP,
+                        "strict reverse-path filtering (net.ipv4.conf.all.rp_filter = 1)");
     if (load_libbpf(err) < 0)
         return -1;
     p->obj = bpf.open_mem(sv_pubnat_obj, (size_t)(sv_pubnat_obj_end - sv_pubnat_obj), NULL);

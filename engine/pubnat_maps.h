@@ -12,9 +12,9 @@
 
 /* The one entry of map conf. */
 struct pubnat_conf {
-    __u32 ifindex;   /* the host link: where packets to replicas leave */
-    __u32 transit;   /* the address replicas answer to */
-    __u8 macs[12];   /* destination (the stack's end), then source (ours) */
+    __u32 ifindex; /* the host link: where packets to replicas leave */
+    __u32 transit; /* the address replicas answer to */
+    __u8 macs[12]; /* destination (the stack's end), then source (ours) */
 };
 
 /* services[published port]: where its connections go. */

@@ -137,6 +137,12 @@ int sv_stacknet_open(const char *stack, struct sv_stacknet **out, sv_error_t *er
         fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
     }
     n->netns_fd = fd;
+    /* The relay's connections to replicas start here and so their
+     * TIME_WAITs stay here: let new connections reuse those ports (safe
+     * with TCP timestamps), or a busy published port runs out of them. */
+    sv_error_t ignored = NULL;
+    if (sv_write_file("/proc/sys/net/ipv4/tcp_tw_reuse", "1", &ignored) < 0)
+        sv_error_free(&ignored);
     /* Inside the stack's namespace now: the netlink socket stays bound to it. */
     if (sv_nl_open(&n->nl, err) == 0)
         sv_nl_bridge(n->nl, SV_STACKNET_BRIDGE, n->gateway, SV_STACKNET_PREFIX, &n->bridge, err);

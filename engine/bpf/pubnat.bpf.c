@@ -25,15 +25,15 @@
 
 #include "../pubnat_maps.h"
 
-#define TCX_NEXT   (-1)
-#define IP_OFF     ETH_HLEN
-#define TCP_OFF    (ETH_HLEN + sizeof(struct iphdr))
-#define IP_CSUM    (IP_OFF + offsetof(struct iphdr, check))
-#define TCP_CSUM   (TCP_OFF + offsetof(struct tcphdr, check))
-#define IP_SADDR   (IP_OFF + offsetof(struct iphdr, saddr))
-#define IP_DADDR   (IP_OFF + offsetof(struct iphdr, daddr))
-#define TCP_SPORT  (TCP_OFF + offsetof(struct tcphdr, source))
-#define TCP_DPORT  (TCP_OFF + offsetof(struct tcphdr, dest))
+#define TCX_NEXT  (-1)
+#define IP_OFF    ETH_HLEN
+#define TCP_OFF   (ETH_HLEN + sizeof(struct iphdr))
+#define IP_CSUM   (IP_OFF + offsetof(struct iphdr, check))
+#define TCP_CSUM  (TCP_OFF + offsetof(struct tcphdr, check))
+#define IP_SADDR  (IP_OFF + offsetof(struct iphdr, saddr))
+#define IP_DADDR  (IP_OFF + offsetof(struct iphdr, daddr))
+#define TCP_SPORT (TCP_OFF + offsetof(struct tcphdr, source))
+#define TCP_DPORT (TCP_OFF + offsetof(struct tcphdr, dest))
 
 struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);
