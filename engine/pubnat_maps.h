@@ -7,8 +7,8 @@
 #include <linux/types.h>
 
 #define PUBNAT_MAX_PORTS    256
-#define PUBNAT_MAX_REPLICAS 64 /* a power of two */
-#define PUBNAT_MAX_FLOWS    65536
+#define PUBNAT_MAX_REPLICAS 64    /* a power of two */
+#define PUBNAT_MAX_FLOWS    16384 /* connections alive at once, per stack */
 
 /* The one entry of map conf. */
 struct pubnat_conf {
