@@ -161,6 +161,9 @@ kill -9 "$(sup_pid t75)"
 sleep 0.2
 run "$S" exec -p t75 client timeout 2 busybox wget -q -O - http://web/
 is "$out" web-1 "replicas still talk by name while no supervisor runs"
+run fetch "http://127.0.0.1:$P1/"
+[ "$rc" -ne 0 ] && pass "with no supervisor the port is closed: its kernel path went with it" ||
+    fail "no fast path outlives its supervisor" "$out"
 run "$S" ps -p t75
 like "$(fetch "http://127.0.0.1:$P1/")" '^web-[12]$' "after re-adoption the port answers again"
 
