@@ -173,7 +173,8 @@ static int host_link(struct sv_stacknet *n, struct pubnat_conf *conf, sv_error_t
     }
     /* The host end: no IPv6 (no link-local address), and answers to
      * 127.0.0.1 accepted on it; nothing else reaches the host through it. */
-    if (host_sysctl("ipv6", host, "disable_ipv6", "1", err) < 0 ||
+    bool v6 = access("/proc/sys/net/ipv6", F_OK) == 0; /* else IPv6 is off */
+    if ((v6 && host_sysctl("ipv6", host, "disable_ipv6", "1", err) < 0) ||
         host_sysctl("ipv4", host, "route_localnet", "1", err) < 0 ||
         host_sysctl("ipv4", host, "accept_local", "1", err) < 0 ||
         host_sysctl("ipv4", host, "rp_filter", "0", err) < 0 || link_up(hsock, host, err) < 0)
@@ -184,7 +185,7 @@ static int host_link(struct sv_stacknet *n, struct pubnat_conf *conf, sv_error_t
     if (sv_stacknet_sysctl(n, "net/ipv4/ip_forward", "1", err) < 0 ||
         sv_stacknet_sysctl(n, "net/ipv4/conf/" SV_STACKNET_BRIDGE "/proxy_arp", "1", err) < 0 ||
         sv_stacknet_sysctl(n, "net/ipv4/neigh/" SV_STACKNET_BRIDGE "/proxy_delay", "0", err) < 0 ||
-        sv_stacknet_sysctl(n, "net/ipv6/conf/" STACK_END "/disable_ipv6", "1", err) < 0 ||
+        (v6 && sv_stacknet_sysctl(n, "net/ipv6/conf/" STACK_END "/disable_ipv6", "1", err) < 0) ||
         sv_nl_route_host(n->nl, transit, sidx, err) < 0 ||
         sv_nl_neighbour(n->nl, sidx, transit, hmac, err) < 0)
         return -1;

@@ -83,7 +83,7 @@ done
 SECS=${SECS:-2}
 direct() { nsenter --net="$netns" "$T/bin/tcpload" "$@"; }
 published() { "$T/bin/tcpload" "$@"; }
-TRIES=${TRIES:-3}
+TRIES=${TRIES:-5}
 sleep 0.3 # the replica has accepted the supervisor's probe: the kernel's path is open
 row() { # label, mode args after HOST PORT; medians of TRIES alternating runs
     local label=$1; shift
