@@ -2,7 +2,6 @@
 
 #include "dynlib.h"
 #include "pubnat_maps.h"
-#include "stack.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -129,23 +128,13 @@ static int host_sysctl(const char *family, const char *link, const char *knob, c
     return sv_write_file(path, value, err);
 }
 
-/* One name per stack directory (two state roots may both run stack "web"). */
-static void host_link_name(const char *stack, char out[IFNAMSIZ])
-{
-    cleanup_free char *dir = sv_stack_dir(stack);
-    uint64_t h = 1469598103934665603ull;
-    for (const char *c = dir; *c; c++)
-        h = (h ^ (uint8_t)*c) * 1099511628211ull;
-    snprintf(out, IFNAMSIZ, "svp%010llx", (unsigned long long)(h & 0xffffffffffull));
-}
-
 /* The veth pair between the host and the stack (kept from an earlier
  * supervisor when both ends are there), and what the stack's side needs
  * to route answers into it. conf gets the host end and both MACs. */
 static int host_link(struct sv_stacknet *n, struct pubnat_conf *conf, sv_error_t *err)
 {
     char host[IFNAMSIZ];
-    host_link_name(n->stack, host);
+    sv_stacknet_port_link(n->stack, host);
     cleanup_close int hsock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     cleanup_close int ssock = sv_stacknet_socket(n, AF_INET, SOCK_DGRAM);
     if (hsock < 0 || ssock < 0)

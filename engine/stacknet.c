@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <jansson.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -176,9 +177,32 @@ void sv_stacknet_close(struct sv_stacknet *n)
     free(n);
 }
 
+void sv_stacknet_port_link(const char *stack, char out[IFNAMSIZ])
+{
+    /* One name per stack directory: two state roots may both run "web". */
+    cleanup_free char *dir = sv_stack_dir(stack);
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (const char *c = dir; *c; c++)
+        h = (h ^ (uint8_t)*c) * 1099511628211ull;
+    snprintf(out, IFNAMSIZ, "svp%010llx", (unsigned long long)(h & 0xffffffffffull));
+}
+
 int sv_stacknet_destroy(const char *stack, sv_error_t *err)
 {
     cleanup_free char *path = stack_file(stack, "netns");
+    /* The namespace's end takes the host's with it, but only when the
+     * kernel gets round to the namespace: remove it now, so that nothing
+     * of the stack is left when `down` returns. */
+    char link[IFNAMSIZ];
+    sv_stacknet_port_link(stack, link);
+    int index = (int)if_nametoindex(link);
+    struct sv_nl *nl = NULL;
+    sv_error_t ignored = NULL;
+    if (index && sv_nl_open(&nl, &ignored) == 0) {
+        sv_nl_del_link(nl, index);
+        sv_nl_close(nl);
+    }
+    sv_error_free(&ignored);
     /* Mounted more than once only by accident; take every layer off. */
     for (int i = 0; i < 16 && umount2(path, MNT_DETACH) == 0; i++)
         ;

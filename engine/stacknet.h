@@ -15,6 +15,8 @@
 #include "netlink.h"
 #include "util.h"
 
+#include <net/if.h>
+
 #define SV_STACKNET_PREFIX 16
 #define SV_STACKNET_BRIDGE "br0"
 
@@ -35,6 +37,10 @@ void sv_stacknet_close(struct sv_stacknet *n);
 /* Remove the stack's network (its namespace, bridge and files). Safe to
  * repeat, and works without an open handle (a `down` with no supervisor). */
 int sv_stacknet_destroy(const char *stack, sv_error_t *err);
+
+/* The name of the host's end of the stack's published-port link
+ * (pubnat.h): "svp" and ten hex digits. */
+void sv_stacknet_port_link(const char *stack, char out[IFNAMSIZ]);
 
 /* A socket created inside the stack's namespace (non-blocking, CLOEXEC). */
 int sv_stacknet_socket(struct sv_stacknet *n, int domain, int type);
