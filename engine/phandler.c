@@ -60,13 +60,6 @@ int sv_handler_init(sv_error_t *err)
     return no_net.filter ? 0 : sv_error(err, 0, "cannot build the network isolation filter");
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Resident bytes of pid (0 when gone). */
 static int64_t rss_of(pid_t pid)
 {
@@ -146,7 +139,7 @@ static void gateway_wait(int gw, double start, const struct sv_handler_limits *l
     char line[64];
     size_t len = 0;
     while (!res->timed_out && len < sizeof(line) - 1) {
-        double left = lim->timeout > 0 ? start + lim->timeout - now_s() : 3600;
+        double left = lim->timeout > 0 ? start + lim->timeout - sv_now_s() : 3600;
         struct pollfd p = {gw, POLLIN, 0};
         if (left <= 0 || poll(&p, 1, (int)(left * 1000) + 1) == 0) {
             res->timed_out = true;
@@ -202,7 +195,7 @@ int sv_handler_run(char *const argv[], char *const env[], const char *cwd, const
         sv_rmtree(tmp, NULL);
         return sv_error(err, errno, "pipe");
     }
-    double start = now_s();
+    double start = sv_now_s();
     pid_t pid = 0;
     int gw = -1;
     if (lim->container) {
@@ -242,7 +235,7 @@ int sv_handler_run(char *const argv[], char *const env[], const char *cwd, const
                                 {pin[1], POLLOUT, 0}};
         int wait_ms = pid > 0 && lim->memory > 0 ? MEM_SAMPLE_MS : 100;
         if (lim->timeout > 0) {
-            double left = start + lim->timeout - now_s();
+            double left = start + lim->timeout - sv_now_s();
             if (left <= 0) {
                 res->timed_out = true;
                 break;
@@ -298,7 +291,7 @@ int sv_handler_run(char *const argv[], char *const env[], const char *cwd, const
         pid_t w = waitpid(pid, &status, WNOHANG);
         if (w == pid || (w < 0 && errno != EINTR))
             break;
-        if (lim->timeout > 0 && now_s() > start + lim->timeout && !res->timed_out) {
+        if (lim->timeout > 0 && sv_now_s() > start + lim->timeout && !res->timed_out) {
             res->timed_out = true;
             kill(-pid, SIGKILL);
         }
@@ -310,7 +303,7 @@ int sv_handler_run(char *const argv[], char *const env[], const char *cwd, const
 done:
     if (res->wait_status == 0)
         res->wait_status = status;
-    res->seconds = now_s() - start;
+    res->seconds = sv_now_s() - start;
     if (pin[1] >= 0)
         close(pin[1]);
     close(pout[0]);

@@ -245,13 +245,6 @@ static void route(struct MHD_Connection *c, const char *url, const char *method,
     pf_answer_error(a, 404, "not found", url);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *data,
                                   size_t *data_len, void **ctx)
@@ -272,7 +265,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *data_len = 0;
         return MHD_YES;
     }
-    double t0 = now_s();
+    double t0 = sv_now_s();
     struct answer a = {0};
     route(c, url, method, up, &a);
     struct MHD_Response *resp = mhd.from_buffer(a.len, a.body, MHD_RESPMEM_MUST_FREE);
@@ -287,7 +280,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     enum MHD_Result rc = mhd.queue(c, a.status, resp);
     mhd.destroy(resp);
-    double secs = now_s() - t0;
+    double secs = sv_now_s() - t0;
     pf_count(method, a.route, a.status, secs);
     printf("%s %s %u %.1fms\n", method, url, a.status, secs * 1000);
     fflush(stdout);

@@ -10,7 +10,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #define RELAY_BUF   (64 * 1024)
@@ -219,6 +218,13 @@ static void watch(struct sv_proxy *p, int fd, struct handle *h, uint32_t events)
     epoll_ctl(p->ep, EPOLL_CTL_ADD, fd, &ev);
 }
 
+static int connect_replica(int fd, uint32_t addr, int port)
+{
+    struct sockaddr_in sin = {
+        .sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(addr)};
+    return connect(fd, (struct sockaddr *)&sin, sizeof(sin));
+}
+
 /* Connect to the next replica that has not refused yet. */
 static void try_backend(struct sv_proxy *p, struct conn *c)
 {
@@ -234,10 +240,7 @@ static void try_backend(struct sv_proxy *p, struct conn *c)
             break;
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        struct sockaddr_in sin = {.sin_family = AF_INET,
-                                  .sin_port = htons((uint16_t)c->cport),
-                                  .sin_addr.s_addr = htonl(a)};
-        if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 || errno == EINPROGRESS) {
+        if (connect_replica(fd, a, c->cport) == 0 || errno == EINPROGRESS) {
             c->bfd = fd;
             c->connecting = true;
             watch(p, fd, &c->hb, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
@@ -306,26 +309,16 @@ static void probe_done(struct target *t)
     t->probe = -1;
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void probe(struct sv_proxy *p, struct target *t)
 {
-    int64_t now = now_ms();
+    int64_t now = sv_now_ms();
     if (t->ready || t->probe >= 0 || now - t->probed_ms < PROBE_MS)
         return;
     t->probed_ms = now;
     int fd = sv_stacknet_socket(p->net, AF_INET, SOCK_STREAM);
     if (fd < 0)
         return;
-    struct sockaddr_in sin = {.sin_family = AF_INET,
-                              .sin_port = htons((uint16_t)t->l->spec.container),
-                              .sin_addr.s_addr = htonl(t->addr)};
-    if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0) {
+    if (connect_replica(fd, t->addr, t->l->spec.container) == 0) {
         t->ready = true;
         close(fd);
     } else if (errno == EINPROGRESS) {

@@ -142,9 +142,9 @@ static int host_link(struct sv_stacknet *n, struct pubnat_conf *conf, sv_error_t
     uint8_t hmac[6], smac[6];
     int hidx = link_info(hsock, host, hmac), sidx = link_info(ssock, STACK_END, smac);
     if (hidx == 0 || sidx == 0) {
-        /* Half a pair: start over. A host end without its peer here is
-         * left from an earlier namespace of this stack (a quick down and
-         * up: the kernel removes the old pair a little later). */
+        /* Half a pair: start over. A host end without its peer here
+         * belongs to an earlier namespace of this stack that ended
+         * without a `down` (which removes it). */
         if (sidx)
             sv_nl_del_link(n->nl, sidx);
         struct sv_nl *hnl = NULL;

@@ -534,9 +534,7 @@ static int fetch_blobs(struct session *s, char (*digests)[SV_DIGEST_LEN + 1], si
         }
         if (running > 0 && rc == 0) {
             cu.multi_poll(m, NULL, 0, 200, NULL);
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            int64_t t_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+            int64_t t_ms = sv_now_ms();
             if (t_ms - last_draw >= 100) {
                 draw(&p, false);
                 last_draw = t_ms;

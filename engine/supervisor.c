@@ -78,13 +78,6 @@ struct sup {
     size_t n_gw;
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void logf_(const char *fmt, ...)
 {
@@ -341,7 +334,7 @@ static int start_finish(struct sup *S, struct replica *r, struct sv_container *c
     r->state = R_RUNNING;
     r->stopping = false;
     r->exit_code = 0;
-    r->started_ms = now_ms();
+    r->started_ms = sv_now_ms();
     r->cg = c->cg;
     memset(&c->cg, 0, sizeof(c->cg));
     sv_container_free(c);
@@ -394,11 +387,11 @@ static void replica_exited(struct sup *S, struct replica *r, int code)
     if (!again)
         return;
     /* Back-off: 100 ms doubling to 10 s; a replica that ran 10 s starts over. */
-    int64_t ran = now_ms() - r->started_ms;
+    int64_t ran = sv_now_ms() - r->started_ms;
     int shift = ran > 10000 ? 0 : (r->restarts < 7 ? r->restarts : 7);
     int64_t delay = 100LL << shift;
     r->state = R_BACKOFF;
-    r->next_start_ms = now_ms() + (delay > 10000 ? 10000 : delay);
+    r->next_start_ms = sv_now_ms() + (delay > 10000 ? 10000 : delay);
 }
 
 static void reap(struct sup *S)
@@ -417,7 +410,7 @@ static void reap(struct sup *S)
                     r->health_fails = 0;
                 } else if (++r->health_fails >=
                                (r->svc->health->retries > 0 ? r->svc->health->retries : 3) &&
-                           now_ms() - r->started_ms >= r->svc->health->start_period_ms) {
+                           sv_now_ms() - r->started_ms >= r->svc->health->start_period_ms) {
                     r->health = H_UNHEALTHY;
                 }
                 if (r->health != before) {
@@ -459,9 +452,9 @@ static void health_check(struct sup *S, struct replica *r)
     sv_ctr_row_clear(&row);
     if (pid > 0) {
         r->check_pid = pid;
-        r->check_deadline_ms = now_ms() + (h->timeout_ms > 0 ? h->timeout_ms : 30000);
+        r->check_deadline_ms = sv_now_ms() + (h->timeout_ms > 0 ? h->timeout_ms : 30000);
     }
-    r->next_check_ms = now_ms() + (h->interval_ms > 0 ? h->interval_ms : 30000);
+    r->next_check_ms = sv_now_ms() + (h->interval_ms > 0 ? h->interval_ms : 30000);
 }
 
 /* Keep each log under 10 MB: copy to .1, then truncate (the container
@@ -518,7 +511,7 @@ static void index_logs(struct sup *S)
 
 static void tick(struct sup *S)
 {
-    int64_t now = now_ms();
+    int64_t now = sv_now_ms();
     index_logs(S);
     if (S->hosts_dirty) {
         sv_error_t e = NULL;
@@ -609,13 +602,13 @@ static void stop_replica(struct sup *S, struct replica *r, int64_t grace_ms)
               : r->image_stop_signal        ? r->image_stop_signal
                                             : SIGTERM;
     kill(r->pid, sig);
-    int64_t end = now_ms() + grace_ms;
-    while (r->state == R_RUNNING && now_ms() < end)
+    int64_t end = sv_now_ms() + grace_ms;
+    while (r->state == R_RUNNING && sv_now_ms() < end)
         pump(S, 20);
     if (r->state == R_RUNNING) {
         kill(r->pid, SIGKILL);
-        end = now_ms() + 5000;
-        while (r->state == R_RUNNING && now_ms() < end)
+        end = sv_now_ms() + 5000;
+        while (r->state == R_RUNNING && sv_now_ms() < end)
             pump(S, 20);
     }
 }
@@ -840,7 +833,7 @@ static int reconcile(struct sup *S, struct sv_graph *g, sv_error_t *err)
     size_t left = g->n_services;
     bool *done = sv_xcalloc(g->n_services + 1, sizeof(bool));
     int rc = 0;
-    int64_t wave_start = now_ms();
+    int64_t wave_start = sv_now_ms();
     while (left > 0 && rc == 0) {
         bool progress = false;
         struct pending *pend = NULL;
@@ -853,7 +846,7 @@ static int reconcile(struct sup *S, struct sv_graph *g, sv_error_t *err)
             for (size_t k = 0; k < s->n_deps && ready; k++) {
                 bool failed = false;
                 ready = dep_ready(S, &s->deps[k], &failed);
-                if (!ready && (failed || now_ms() - wave_start > dep_bound_ms(S, &s->deps[k])))
+                if (!ready && (failed || sv_now_ms() - wave_start > dep_bound_ms(S, &s->deps[k])))
                     rc = sv_error(err, 0, "service \"%s\": dependency \"%s\" did not become %s%s",
                                   s->name, s->deps[k].service,
                                   sv_dep_condition_name(s->deps[k].condition),
@@ -877,7 +870,7 @@ static int reconcile(struct sup *S, struct sv_graph *g, sv_error_t *err)
         if (!progress && rc == 0)
             pump(S, 50);
         else
-            wave_start = progress ? now_ms() : wave_start;
+            wave_start = progress ? sv_now_ms() : wave_start;
     }
     free(done);
     if (S->hosts_dirty) {
@@ -922,7 +915,7 @@ static void adopt(struct sup *S)
                 r->pid = row->pid;
                 r->state = R_RUNNING;
                 r->addr = sv_stacknet_address_of(row->spec_json);
-                r->started_ms = now_ms() - 1000 * (time(NULL) - row->started);
+                r->started_ms = sv_now_ms() - 1000 * (time(NULL) - row->started);
                 struct epoll_event ev = {.events = EPOLLIN, .data.fd = r->pidfd};
                 epoll_ctl(S->ep, EPOLL_CTL_ADD, r->pidfd, &ev);
                 logf_("adopted %s (pid %d)", row->name, (int)row->pid);

@@ -63,6 +63,10 @@ void sv_strv_free(char **v);
 
 /* Read a whole regular file, refusing anything larger than max_bytes so a
  * 50 MB "config" is an error, not a memory spike. Adds a NUL terminator. */
+/* The monotonic clock, in milliseconds and in seconds. */
+int64_t sv_now_ms(void);
+double sv_now_s(void);
+
 /* Write value to an existing file (a cgroup or sysctl knob) in one write. */
 int sv_write_file(const char *path, const char *value, sv_error_t *err);
 int sv_read_file(const char *path, size_t max_bytes, char **out, size_t *len, sv_error_t *err);
