@@ -210,16 +210,6 @@ static int check_cycles(struct sv_graph *g, sv_error_t *err)
     return 0;
 }
 
-static uint64_t fnv1a(const char *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)p[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 static void print_service(struct sv_json *w, const struct sv_service *s, bool with_replicas);
 
 uint64_t sv_service_hash(const struct sv_service *s)
@@ -227,7 +217,7 @@ uint64_t sv_service_hash(const struct sv_service *s)
     struct sv_json w;
     sv_json_init(&w, NULL, false);
     print_service(&w, s, false);
-    uint64_t h = fnv1a(w.buf, w.len);
+    uint64_t h = sv_fnv1a(w.buf, w.len);
     sv_json_free(&w);
     return h;
 }

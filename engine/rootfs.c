@@ -114,15 +114,10 @@ static int make_host_base(const char *dir, uid_t uid, gid_t gid, sv_error_t *err
 /* FNV-1a of path, size and mtime: a changed tarball unpacks anew. */
 static uint64_t tarball_key(const char *path, const struct stat *st)
 {
-    uint64_t h = 1469598103934665603ULL;
     char buf[4200];
     int n = snprintf(buf, sizeof(buf), "%s|%lld|%lld", path, (long long)st->st_size,
                      (long long)st->st_mtime);
-    for (int i = 0; i < n; i++) {
-        h ^= (unsigned char)buf[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
+    return sv_fnv1a(buf, n < (int)sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 }
 
 static int resolve_stored(const char *image, const struct sv_idmap *map, char **lower,

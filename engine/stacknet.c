@@ -181,9 +181,7 @@ void sv_stacknet_port_link(const char *stack, char out[IFNAMSIZ])
 {
     /* One name per stack directory: two state roots may both run "web". */
     cleanup_free char *dir = sv_stack_dir(stack);
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (const char *c = dir; *c; c++)
-        h = (h ^ (uint8_t)*c) * 1099511628211ull;
+    uint64_t h = sv_fnv1a(dir, strlen(dir));
     snprintf(out, IFNAMSIZ, "svp%010llx", (unsigned long long)(h & 0xffffffffffull));
 }
 

@@ -128,6 +128,17 @@ void sv_fclosep(FILE **f)
         fclose(*f);
 }
 
+uint64_t sv_fnv1a(const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
 int64_t sv_now_ms(void)
 {
     struct timespec ts;

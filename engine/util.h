@@ -63,6 +63,10 @@ void sv_strv_free(char **v);
 
 /* Read a whole regular file, refusing anything larger than max_bytes so a
  * 50 MB "config" is an error, not a memory spike. Adds a NUL terminator. */
+/* FNV-1a of n bytes: a quick, stable hash for names and cache keys (not
+ * for anything an adversary chooses). */
+uint64_t sv_fnv1a(const void *p, size_t n);
+
 /* The monotonic clock, in milliseconds and in seconds. */
 int64_t sv_now_ms(void);
 double sv_now_s(void);
