@@ -342,6 +342,39 @@ __attribute__((noreturn)) static void child_fail(int errfd, int status, sv_error
     _exit(status);
 }
 
+/* The command gets stdio and nothing else of its caller's: a descriptor
+ * left open (a directory, a socket, a lock) is a way out of the container,
+ * e.g. openat(fd, "..") walks up to the host's root. Close-on-exec rather
+ * than close: the setup still uses its pipes until the exec. */
+static int cloexec_from(int lowfd, sv_error_t *err)
+{
+    if (syscall(SYS_close_range, lowfd, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+        return 0;
+    long max = sysconf(_SC_OPEN_MAX); /* before Linux 5.11: one at a time */
+    if (max < 0)
+        return sv_error(err, errno, "cannot close the caller's descriptors");
+    for (int fd = lowfd; fd < max; fd++)
+        if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 && errno != EBADF)
+            return sv_error(err, errno, "cannot close descriptor %d", fd);
+    return 0;
+}
+
+/* Dispositions set to "ignore" and the blocked mask survive execve: the
+ * command would start with servos' own (SIGPIPE ignored by the CLI, SIGINT
+ * and SIGHUP by a detached monitor, SIGTERM and SIGINT blocked by a
+ * stack's supervisor, which reads them from a signalfd), deaf to the
+ * signals meant to stop it. */
+static void default_signals(void)
+{
+    struct sigaction sa = {.sa_handler = SIG_DFL};
+    sigemptyset(&sa.sa_mask);
+    for (int sig = 1; sig < NSIG; sig++)
+        sigaction(sig, &sa, NULL); /* SIGKILL, SIGSTOP and libc's own refuse: fine */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
 static int loopback_up(sv_error_t *err)
 {
     cleanup_close int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -519,6 +552,7 @@ __attribute__((noreturn)) static void child_main(struct sv_container *c, const i
 {
     sv_error_t err = NULL;
     const struct sv_run_spec *s = &c->spec;
+    default_signals();
     /* Two bytes from the parent: 'g' once our id maps are written, 'c'
      * once we are in the container's cgroup (written while we build our
      * root, on the other core). */
@@ -531,9 +565,15 @@ __attribute__((noreturn)) static void child_main(struct sv_container *c, const i
             child_fail(errfd, 125, &err);
         }
     /* Whatever else the caller had open (a supervisor's sockets, a CLI's
-     * locks) must not leak into the container: close it at exec. */
-    syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
-    setsid();
+     * locks, a directory) must not reach the container. */
+    if (cloexec_from(3, &err) < 0)
+        child_fail(errfd, 125, &err);
+    /* A session of its own: the caller's terminal is never the container's
+     * controlling tty (TIOCSTI into the caller's shell needs that). */
+    if (setsid() < 0) {
+        sv_error(&err, errno, "setsid");
+        child_fail(errfd, 125, &err);
+    }
     if (!s->userns_host && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)) {
         sv_error(&err, errno, "becoming root in the user namespace");
         child_fail(errfd, 125, &err);
@@ -662,9 +702,21 @@ int sv_container_spawn(struct sv_container *c, const int fds[3], sv_error_t *err
     close(go[1]);
     /* Build the seccomp filter while the child sets up its root. */
     if (bpf[1] >= 0) {
-        if (rc == 0 && sv_seccomp_export_default(bpf[1], err) < 0)
+        if (rc == 0 && sv_seccomp_export_default(bpf[1], err) < 0) {
             rc = -1;
-        close(bpf[1]);
+            /* The child may have failed first (an unknown user, say) and
+             * closed its end: its reason is the one to give. */
+            close(bpf[1]);
+            bpf[1] = -1;
+            int status = 0;
+            sv_error_t child = NULL;
+            if (read_child_report(report[0], &status, &child) < 0) {
+                sv_error_free(err);
+                *err = child;
+            }
+        }
+        if (bpf[1] >= 0)
+            close(bpf[1]);
     }
     if (rc < 0) {
         close(report[0]);
@@ -791,6 +843,115 @@ static char **json_strv(json_t *a)
     return v;
 }
 
+/* What servos exec is sent (a Ctrl-C, a kill) goes on to its command: the
+ * command has a session of its own and gets none from the terminal. */
+static volatile pid_t exec_target;
+static const int exec_signals[] = {SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH};
+
+static void exec_forward(int sig)
+{
+    if (exec_target > 0)
+        kill(exec_target, sig);
+}
+
+static void exec_forward_signals(struct sigaction old[SV_ARRAY_LEN(exec_signals)])
+{
+    struct sigaction sa = {.sa_handler = exec_forward, .sa_flags = SA_RESTART};
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < SV_ARRAY_LEN(exec_signals); i++)
+        sigaction(exec_signals[i], &sa, old ? &old[i] : NULL);
+}
+
+/* Die with the process that started us (a killed servos exec, a health
+ * check the supervisor timed out) rather than live on in the container.
+ * parent: who that is, or 0 when it lives outside our pid namespace. */
+static void exec_die_with(pid_t parent)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) /* gone already: we were handed to an init */
+        _exit(125);
+}
+
+/* The command, forked inside the container's namespaces. */
+__attribute__((noreturn)) static void exec_command_child(const struct sv_run_spec *s,
+                                                         sv_capset_t caps, int report)
+{
+    sv_error_t e = NULL;
+    /* Never the caller's terminal as controlling tty: with it, TIOCSTI
+     * pushes keystrokes into the caller's shell, which runs them on the
+     * host. */
+    if (setsid() < 0) {
+        sv_error(&e, errno, "setsid");
+        child_fail(report, 125, &e);
+    }
+    default_signals();
+    if (cloexec_from(3, &e) < 0)
+        child_fail(report, 125, &e);
+    if (chdir(s->workdir ? s->workdir : "/") < 0) {
+        sv_error(&e, errno, "working directory %s", s->workdir);
+        child_fail(report, 125, &e);
+    }
+    if (drop_privileges(s, caps, -1, &e) < 0)
+        child_fail(report, 125, &e);
+    exec_die_with(0); /* after the switch of user, which clears it */
+    exec_command(s, report);
+}
+
+/* Between servos exec and its command: joins the container (the cgroup,
+ * then every namespace at once through the init's pidfd), forks the
+ * command there (a pid namespace applies to children) and passes signals
+ * on to it. Holds nothing of the caller's but its pipe to it. */
+__attribute__((noreturn)) static void exec_join(const struct sv_run_spec *s, sv_capset_t caps,
+                                                const struct sv_cgroup *cg, int pidfd, int report,
+                                                pid_t caller)
+{
+    sv_error_t e = NULL;
+    exec_die_with(caller);
+    /* Out of the terminal's process group: a Ctrl-C reaches the command
+     * once, through the caller. */
+    setpgid(0, 0);
+    int lo = pidfd < report ? pidfd : report, hi = pidfd < report ? report : pidfd;
+    if (lo > 3)
+        syscall(SYS_close_range, 3, lo - 1, 0);
+    if (hi > lo + 1)
+        syscall(SYS_close_range, lo + 1, hi - 1, 0);
+    syscall(SYS_close_range, hi + 1, ~0U, 0);
+    if (sv_cgroup_enter(cg, getpid(), &e) < 0)
+        child_fail(report, 125, &e);
+    int nsflags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID |
+                  CLONE_NEWCGROUP | (s->userns_host ? 0 : CLONE_NEWUSER);
+    if (setns(pidfd, nsflags) < 0) {
+        sv_error(&e, errno, "cannot enter the container's namespaces");
+        child_fail(report, 125, &e);
+    }
+    close(pidfd);
+    exec_die_with(caller); /* again: entering a user namespace may clear it */
+    /* Signals wait (blocked) until the command's pid is known; SIGCHLD as
+     * waitpid needs it, whatever the caller had. */
+    signal(SIGCHLD, SIG_DFL);
+    exec_target = 0;
+    exec_forward_signals(NULL);
+    sigset_t all, none;
+    sigfillset(&all);
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+    pid_t inner = fork();
+    if (inner < 0) {
+        sv_error(&e, errno, "fork");
+        child_fail(report, 125, &e);
+    }
+    if (inner == 0)
+        exec_command_child(s, caps, report);
+    close(report);
+    exec_target = inner;
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    int status;
+    while (waitpid(inner, &status, 0) < 0)
+        if (errno != EINTR)
+            _exit(125);
+    _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+}
+
 int sv_container_exec(const struct sv_ctr_row *row, char **argv, int *exit_code, sv_error_t *err)
 {
     if (!sv_pid_alive(row->pid, row->pid_start))
@@ -838,40 +999,11 @@ int sv_container_exec(const struct sv_ctr_row *row, char **argv, int *exit_code,
         sv_cgroup_clear(&cg);
         goto out;
     }
+    pid_t caller = getpid();
     pid_t pid = fork();
     if (pid == 0) {
         close(report[0]);
-        sv_error_t e = NULL;
-        /* Join the cgroup first (from the host's view), then every
-         * namespace at once through the pidfd; fork again so the pid
-         * namespace applies. */
-        if (sv_cgroup_enter(&cg, getpid(), &e) < 0)
-            child_fail(report[1], 125, &e);
-        int nsflags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID |
-                      CLONE_NEWCGROUP | (s.userns_host ? 0 : CLONE_NEWUSER);
-        if (setns(pidfd, nsflags) < 0) {
-            sv_error(&e, errno, "cannot enter the container's namespaces");
-            child_fail(report[1], 125, &e);
-        }
-        pid_t inner = fork();
-        if (inner < 0) {
-            sv_error(&e, errno, "fork");
-            child_fail(report[1], 125, &e);
-        }
-        if (inner > 0) {
-            close(report[1]);
-            int status;
-            while (waitpid(inner, &status, 0) < 0 && errno == EINTR)
-                ;
-            _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-        }
-        if (chdir(s.workdir ? s.workdir : "/") < 0) {
-            sv_error(&e, errno, "working directory %s", s.workdir);
-            child_fail(report[1], 125, &e);
-        }
-        if (drop_privileges(&s, (sv_capset_t)caps, -1, &e) < 0)
-            child_fail(report[1], 125, &e);
-        exec_command(&s, report[1]);
+        exec_join(&s, (sv_capset_t)caps, &cg, pidfd, report[1], caller);
     }
     close(report[1]);
     close(pidfd);
@@ -881,12 +1013,19 @@ int sv_container_exec(const struct sv_ctr_row *row, char **argv, int *exit_code,
         sv_error(err, errno, "fork");
         goto out;
     }
+    setpgid(pid, pid); /* as the child does: whichever runs first */
+    struct sigaction old[SV_ARRAY_LEN(exec_signals)];
+    exec_target = pid;
+    exec_forward_signals(old);
     int exec_status = 0;
     int r = read_child_report(report[0], &exec_status, err);
     close(report[0]);
     int status;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
+    exec_target = 0;
+    for (size_t i = 0; i < SV_ARRAY_LEN(exec_signals); i++)
+        sigaction(exec_signals[i], &old[i], NULL);
     if (r < 0) {
         *exit_code = exec_status ? exec_status : 1;
         goto out;
