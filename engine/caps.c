@@ -24,11 +24,17 @@ static int last_cap(void)
     return last;
 }
 
-sv_capset_t sv_caps_default(void)
+sv_capset_t sv_caps_default(bool userns_host)
 {
     sv_capset_t m = 0;
     for (size_t i = 0; i < SV_ARRAY_LEN(default_caps); i++)
         m |= 1ULL << default_caps[i];
+    /* Docker pairs MKNOD with a devices cgroup that servos does not make.
+     * In a user namespace the kernel refuses device nodes anyway; without
+     * one, container root could make the node of a host disk in a volume
+     * and open it there (the container's root and /dev are nodev). */
+    if (userns_host)
+        m &= ~(1ULL << CAP_MKNOD);
     return m;
 }
 
@@ -52,10 +58,10 @@ int sv_caps_parse(const char *name, sv_capset_t *mask, sv_error_t *err)
     return 0;
 }
 
-int sv_caps_compute(const char *const *add, const char *const *drop, sv_capset_t *out,
-                    sv_error_t *err)
+int sv_caps_compute(bool userns_host, const char *const *add, const char *const *drop,
+                    sv_capset_t *out, sv_error_t *err)
 {
-    sv_capset_t set = sv_caps_default(), m;
+    sv_capset_t set = sv_caps_default(userns_host), m;
     for (; add && *add; add++) {
         if (sv_caps_parse(*add, &m, err) < 0)
             return -1;
@@ -89,9 +95,11 @@ int sv_caps_apply(sv_capset_t set, sv_error_t *err)
         if (!(set & (1ULL << c)))
             continue;
         cap_value_t v = c;
+        /* Not inheritable: a file with inheritable file capabilities
+         * would otherwise get them at exec, even after a switch to
+         * another user (Docker stopped setting them in 20.10.14). */
         cap_set_flag(caps, CAP_PERMITTED, 1, &v, CAP_SET);
         cap_set_flag(caps, CAP_EFFECTIVE, 1, &v, CAP_SET);
-        cap_set_flag(caps, CAP_INHERITABLE, 1, &v, CAP_SET);
     }
     int rc = cap_set_proc(caps);
     int saved = errno;

@@ -277,7 +277,7 @@ static int create_steps(struct sv_store *st, struct sv_container *c, const struc
     if (taken)
         return sv_error(err, EEXIST, "the name \"%s\" is in use (servos rm %s frees it)", c->name,
                         c->name);
-    if (sv_caps_compute(spec->cap_add, spec->cap_drop, &c->caps, err) < 0)
+    if (sv_caps_compute(spec->userns_host, spec->cap_add, spec->cap_drop, &c->caps, err) < 0)
         return -1;
     copy_spec(c, spec);
     if (!c->spec.userns_host && sv_userns_range(&c->map, err) < 0)

@@ -251,16 +251,29 @@ static int ensure_file(const char *path, sv_error_t *err)
 static int setup_dev(const char *root, sv_error_t *err)
 {
     cleanup_free char *dev = sv_xasprintf("%s/dev", root);
-    if (do_mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=65536k", err) < 0)
+    /* nodev: a node container root makes here (CAP_MKNOD works without a
+     * user namespace) opens nothing; the nodes below are mounts of their
+     * own, which the flag does not reach. */
+    if (do_mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC | MS_NODEV, "mode=755,size=65536k",
+                 err) < 0)
         return -1;
-    /* mknod is not allowed in a user namespace: bind the host's nodes, as
-     * rootless runtimes do. */
+    /* The host's nodes, bound (mknod is not allowed in a user namespace, as
+     * rootless runtimes know), and read-only: a bind shares the host's
+     * inode, so container root with --userns host could chmod or chown the
+     * host's /dev/null; on a read-only mount that is EROFS, while reading
+     * and writing the device itself still work. */
     static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
     for (size_t i = 0; i < SV_ARRAY_LEN(nodes); i++) {
         cleanup_free char *host = sv_xasprintf("/dev/%s", nodes[i]);
         cleanup_free char *p = sv_xasprintf("%s/%s", dev, nodes[i]);
+        struct stat st;
+        if (stat(host, &st) < 0 || !S_ISCHR(st.st_mode))
+            return sv_error(err, ENODEV, "the host's %s is not a character device", host);
         if (ensure_file(p, err) < 0 || do_mount(host, p, NULL, MS_BIND, NULL, err) < 0)
             return -1;
+        if (mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC, NULL) <
+            0)
+            return sv_error(err, errno, "remount %s read-only", p);
     }
     static const struct {
         const char *dir, *type, *data;
@@ -403,7 +416,8 @@ int sv_rootfs_setup(const struct sv_container *c, sv_error_t *err)
     cleanup_free char *opts =
         sv_xasprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work%s", c->lower, rt, rt,
                      c->spec.userns_host ? "" : ",userxattr");
-    if (mount("overlay", root, "overlay", 0, opts) < 0) {
+    /* nodev as on /dev: a node made in the layer opens nothing. */
+    if (mount("overlay", root, "overlay", MS_NODEV, opts) < 0) {
         if (errno == EACCES)
             return sv_error(err, errno,
                             "cannot mount the container's root file system: its root (host uid "
@@ -477,7 +491,9 @@ int sv_rootfs_setup(const struct sv_container *c, sv_error_t *err)
         return sv_error(err, errno, "cannot detach the old root");
     if (chdir("/") < 0)
         return sv_error(err, errno, "chdir /");
-    if (c->spec.read_only && mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
+    /* A bind remount sets every per-mount flag: keep nodev. */
+    if (c->spec.read_only &&
+        mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NODEV, NULL) < 0)
         return sv_error(err, errno, "remount / read-only");
     return 0;
 }
