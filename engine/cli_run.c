@@ -86,7 +86,8 @@ static int parse(int argc, char **argv, struct run_opts *o, sv_error_t *err)
         O_PIDS,
         O_SEC,
         O_ENTRYPOINT,
-        O_PULL
+        O_PULL,
+        O_LAYER_SIZE
     };
     static const struct option opts[] = {
         {"name", required_argument, NULL, 'n'},
@@ -108,6 +109,7 @@ static int parse(int argc, char **argv, struct run_opts *o, sv_error_t *err)
         {"security-opt", required_argument, NULL, O_SEC},
         {"entrypoint", required_argument, NULL, O_ENTRYPOINT},
         {"pull", required_argument, NULL, O_PULL},
+        {"layer-size", required_argument, NULL, O_LAYER_SIZE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -203,6 +205,13 @@ static int parse(int argc, char **argv, struct run_opts *o, sv_error_t *err)
         case O_ENTRYPOINT: /* "" clears the image's */
             o->entrypoint[0] = optarg[0] ? optarg : NULL;
             s->entrypoint = o->entrypoint;
+            break;
+        case O_LAYER_SIZE:
+            if (sv_parse_size(optarg, &s->layer_size, err) < 0)
+                return sv_error_wrap(err, "--layer-size");
+            if (s->layer_size < (1 << 20))
+                return sv_error(err, EINVAL, "--layer-size must be at least 1 MB, got \"%s\"",
+                                optarg);
             break;
         case O_PULL:
             if (strcmp(optarg, "missing") && strcmp(optarg, "always") && strcmp(optarg, "never"))

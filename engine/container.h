@@ -56,11 +56,20 @@ struct sv_run_spec {
     bool read_only;
     bool userns_host; /* --userns=host: no user namespace */
     bool no_seccomp;  /* --security-opt seccomp=unconfined */
+    /* Bytes the container may write outside its volumes (its writable
+     * layer, /tmp and /run, all in RAM); 0: the memory limit, else
+     * SV_LAYER_SIZE_DEFAULT. */
+    int64_t layer_size;
     /* A stack's replica: recorded with the container (borrowed strings,
      * used only while creating). */
     const char *stack, *service, *hash;
     int replica;
 };
+
+/* The writable space of a container without a memory limit or
+ * --layer-size: it lives in RAM, so a bound keeps one container from
+ * filling the host's memory (a tmpfs left unsized takes half of RAM). */
+#define SV_LAYER_SIZE_DEFAULT (1LL << 30)
 
 struct sv_container {
     char id[65];

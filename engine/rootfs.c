@@ -207,6 +207,37 @@ static int write_etc(const char *rt, const char *hn, sv_error_t *err)
 
 /* ---- inside the container's mount namespace ---------------------------- */
 
+/* What a container may write outside its volumes: its layer lives in RAM,
+ * where an unsized tmpfs may take half of it. The memory limit, when there
+ * is one, is the natural bound (the pages are charged to the container's
+ * cgroup anyway); else a fixed one. --layer-size overrides both. */
+static long long layer_size(const struct sv_run_spec *s)
+{
+    if (s->layer_size > 0)
+        return s->layer_size;
+    if (s->limits.memory > 0)
+        return s->limits.memory;
+    return SV_LAYER_SIZE_DEFAULT;
+}
+
+/* tmpfs options with a size (given ones win): size bounds the pages, and
+ * nr_inodes the kernel memory of files, which size does not count (an
+ * unsized tmpfs allows half of RAM's pages as inodes). One inode per KB,
+ * at least 64K. */
+static char *tmpfs_options(const char *given, long long size)
+{
+    bool has_size = given && (strncmp(given, "size=", 5) == 0 || strstr(given, ",size="));
+    bool has_inodes =
+        given && (strncmp(given, "nr_inodes=", 10) == 0 || strstr(given, ",nr_inodes="));
+    long long inodes = size / 1024 > 65536 ? size / 1024 : 65536;
+    char *sz = has_size ? sv_xstrdup("") : sv_xasprintf(",size=%lld", size);
+    char *in = has_inodes ? sv_xstrdup("") : sv_xasprintf(",nr_inodes=%lld", inodes);
+    char *out = sv_xasprintf("%s%s%s", given ? given : "", sz, in);
+    free(sz);
+    free(in);
+    return out[0] == ',' ? memmove(out, out + 1, strlen(out)) : out;
+}
+
 static int do_mount(const char *src, const char *dst, const char *type, unsigned long flags,
                     const char *data, sv_error_t *err)
 {
@@ -361,8 +392,9 @@ static int setup_binds(const struct sv_container *c, const char *root, sv_error_
         cleanup_free char *dst = sv_xasprintf("%s%s", root, b->target);
         struct stat st;
         if (b->tmpfs) {
+            cleanup_free char *opts = tmpfs_options(b->source, layer_size(&c->spec));
             if (sv_mkdir_p(dst, 0755, err) < 0 ||
-                do_mount("tmpfs", dst, "tmpfs", MS_NOSUID | MS_NODEV, b->source, err) < 0)
+                do_mount("tmpfs", dst, "tmpfs", MS_NOSUID | MS_NODEV, opts, err) < 0)
                 return -1;
             continue;
         }
@@ -398,16 +430,17 @@ int sv_rootfs_setup(const struct sv_container *c, sv_error_t *err)
      * the host's disk, its pages are charged to the container's memory
      * cgroup, and it all vanishes with the namespace. */
     cleanup_free char *rt = sv_xasprintf("%s/containers", sv_state_root());
-    cleanup_free char *rt_opts =
-        c->spec.limits.memory > 0
-            ? sv_xasprintf("mode=0755,size=%lld", (long long)c->spec.limits.memory)
-            : sv_xstrdup("mode=0755");
+    cleanup_free char *rt_opts = tmpfs_options("mode=0755", layer_size(&c->spec));
     if (do_mount("tmpfs", rt, "tmpfs", MS_NOSUID | MS_NODEV, rt_opts, err) < 0)
         return -1;
-    static const char *const sub[] = {"upper", "work", "rootfs"};
+    /* tmp and run: a host image's /tmp and /run, on the same budget. */
+    static const struct {
+        const char *name;
+        mode_t mode;
+    } sub[] = {{"upper", 0755}, {"work", 0755}, {"rootfs", 0755}, {"tmp", 01777}, {"run", 0755}};
     for (size_t i = 0; i < SV_ARRAY_LEN(sub); i++) {
-        cleanup_free char *p = sv_xasprintf("%s/%s", rt, sub[i]);
-        if (mkdir(p, 0755) < 0)
+        cleanup_free char *p = sv_xasprintf("%s/%s", rt, sub[i].name);
+        if (mkdir(p, sub[i].mode) < 0 || chmod(p, sub[i].mode) < 0)
             return sv_error(err, errno, "cannot create %s", p);
     }
     if (write_etc(rt, c->spec.hostname, err) < 0)
@@ -439,11 +472,14 @@ int sv_rootfs_setup(const struct sv_container *c, sv_error_t *err)
             if (access(host_etc[i], F_OK) == 0 && bind_ro(host_etc[i], p, false, err) < 0)
                 return -1;
         }
-        static const char *const tmpfs[] = {"/tmp", "/run"};
-        for (size_t i = 0; i < SV_ARRAY_LEN(tmpfs); i++) {
-            cleanup_free char *p = sv_xasprintf("%s%s", root, tmpfs[i]);
-            if (do_mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NODEV,
-                         i == 0 ? "mode=1777" : "mode=755", err) < 0)
+        /* Directories of the scratch tmpfs (nosuid, nodev like it), so
+         * /tmp and /run count against the container's writable space
+         * rather than taking half of RAM each. */
+        static const char *const scratch[] = {"tmp", "run"};
+        for (size_t i = 0; i < SV_ARRAY_LEN(scratch); i++) {
+            cleanup_free char *src = sv_xasprintf("%s/%s", rt, scratch[i]);
+            cleanup_free char *p = sv_xasprintf("%s/%s", root, scratch[i]);
+            if (do_mount(src, p, NULL, MS_BIND, NULL, err) < 0)
                 return -1;
         }
     }
