@@ -108,6 +108,72 @@ static bool valid_name(const char *n)
     return len <= 128;
 }
 
+/* The highest id a container can switch to: its user namespace maps
+ * SV_USERNS_SIZE ids from 0; without one, every id but (uid_t)-1, which
+ * setresuid reads as "leave unchanged" (so root would stay root). */
+static unsigned long max_id(bool userns_host)
+{
+    return userns_host ? 4294967294UL : SV_USERNS_SIZE - 1;
+}
+
+/* A decimal id: 1 and *id when s is all digits and at most max, 0 when s is
+ * not a number (a name), -1 when it is a number out of range. strtoul alone
+ * takes "-1" and " 7" and wraps 4294967296 to 0. */
+static int parse_id(const char *s, unsigned long max, unsigned long *id)
+{
+    if (*s == '\0' || strspn(s, "0123456789") != strlen(s))
+        return 0;
+    errno = 0;
+    unsigned long long v = strtoull(s, NULL, 10);
+    if (errno == ERANGE || v > max)
+        return -1;
+    *id = (unsigned long)v;
+    return 1;
+}
+
+/* The numeric parts of "uid[:gid]", checked before anything runs (names are
+ * looked up in the container's /etc/passwd when it starts). */
+static int check_user(const char *user, bool userns_host, sv_error_t *err)
+{
+    if (user == NULL || *user == '\0') /* an image's "User": "" is root */
+        return 0;
+    char buf[256];
+    snprintf(buf, sizeof(buf), "%s", user);
+    char *colon = strchr(buf, ':');
+    if (colon)
+        *colon++ = '\0';
+    unsigned long id, max = max_id(userns_host);
+    int u = parse_id(buf, max, &id), g = colon && *colon ? parse_id(colon, max, &id) : 1;
+    if (*buf == '\0')
+        return sv_error(err, EINVAL, "user \"%s\": expected UID, NAME, UID:GID or NAME:GID", user);
+    if (u < 0 || g < 0)
+        return sv_error(err, ERANGE, "user \"%s\": ids go from 0 to %lu in this container%s", user,
+                        max, userns_host ? "" : " (its user namespace maps no others)");
+    if (g == 0)
+        return sv_error(err, EINVAL, "group \"%s\": give a number", colon);
+    return 0;
+}
+
+/* RFC 1123 host names: dot-separated labels of letters, digits and "-",
+ * none starting or ending with "-"; "_" too, as stack service names have
+ * it and replicas are named after them. At most 63 characters: the
+ * kernel keeps 64 with the NUL. Anything else (a newline, a space) would
+ * add lines or fields to /etc/hosts and /etc/hostname. */
+static bool valid_hostname(const char *h)
+{
+    size_t len = strlen(h);
+    if (len == 0 || len > 63)
+        return false;
+    for (const char *label = h; label <= h + len;) {
+        size_t n =
+            strspn(label, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_");
+        if (n == 0 || label[0] == '-' || label[n - 1] == '-' || (label[n] && label[n] != '.'))
+            return false;
+        label += n + 1;
+    }
+    return true;
+}
+
 static int check_spec(const struct sv_run_spec *s, sv_error_t *err)
 {
     if (s->name && !valid_name(s->name))
@@ -287,6 +353,9 @@ static int create_steps(struct sv_store *st, struct sv_container *c, const struc
                               c->image_digest, err);
     if (rc == 0)
         rc = apply_image_config(c, &cfg, err);
+    /* The user may come from the image's config: checked after it. */
+    if (rc == 0)
+        rc = check_user(c->spec.user, c->spec.userns_host, err);
     sv_image_config_clear(&cfg);
     if (rc < 0)
         return -1;
@@ -311,6 +380,13 @@ int sv_container_create(struct sv_store *st, const struct sv_run_spec *spec,
 {
     if (check_spec(spec, err) < 0)
         return -1;
+    if (spec->hostname && !valid_hostname(spec->hostname))
+        return sv_error(err, EINVAL,
+                        "invalid hostname \"%s\": dot-separated labels of letters, digits, \"-\" "
+                        "and \"_\", not starting or ending with \"-\", at most 63 characters",
+                        spec->hostname);
+    if (spec->layer_size < 0 || (spec->layer_size > 0 && spec->layer_size < (1 << 20)))
+        return sv_error(err, EINVAL, "--layer-size must be at least 1 MB");
     struct sv_container *c = sv_xcalloc(1, sizeof(*c));
     c->report_fd = -1;
     if (create_steps(st, c, spec, err) < 0) {
@@ -421,21 +497,25 @@ static int eth0_address(uint32_t addr, int prefix, sv_error_t *err)
     return 0;
 }
 
-/* "uid[:gid]" or a user name from the container's /etc/passwd. */
-static int resolve_user(const char *user, uid_t *uid, gid_t *gid, sv_error_t *err)
+/* "uid[:gid]" or a user name from the container's /etc/passwd, each id
+ * within what the container maps (max). */
+static int resolve_user(const char *user, unsigned long max, uid_t *uid, gid_t *gid,
+                        sv_error_t *err)
 {
     *uid = 0;
     *gid = 0;
-    if (user == NULL)
+    if (user == NULL || *user == '\0')
         return 0;
     char name[256];
     snprintf(name, sizeof(name), "%s", user);
     char *colon = strchr(name, ':');
     if (colon)
         *colon++ = '\0';
-    char *end;
-    unsigned long v = strtoul(name, &end, 10);
-    bool numeric = *name && *end == '\0';
+    unsigned long v = 0, pw_uid, pw_gid;
+    int numeric = parse_id(name, max, &v);
+    if (numeric < 0)
+        return sv_error(err, ERANGE, "user \"%s\": ids go from 0 to %lu in this container", name,
+                        max);
     bool found = numeric;
     if (numeric) {
         *uid = (uid_t)v;
@@ -444,15 +524,28 @@ static int resolve_user(const char *user, uid_t *uid, gid_t *gid, sv_error_t *er
     FILE *f = fopen("/etc/passwd", "re");
     char line[1024];
     while (f && fgets(line, sizeof(line), f)) {
-        char *fields[4], *save = NULL, *p = line;
+        /* name:password:uid:gid:... where any field may be empty
+         * ("nobody::65534:65534"), so not strtok, which merges colons. */
+        char *fields[4], *p = line;
+        line[strcspn(line, "\n")] = '\0';
         int n = 0;
-        for (; n < 4 && (fields[n] = strtok_r(p, ":", &save)); n++)
-            p = NULL;
+        while (n < 4 && p)
+            fields[n++] = strsep(&p, ":");
         if (n < 4)
             continue;
-        if (numeric ? strtoul(fields[2], NULL, 10) == v : strcmp(fields[0], name) == 0) {
-            *uid = (uid_t)strtoul(fields[2], NULL, 10);
-            *gid = (gid_t)strtoul(fields[3], NULL, 10);
+        /* The image's own file: its ids are checked like the caller's. */
+        bool ids_ok =
+            parse_id(fields[2], max, &pw_uid) == 1 && parse_id(fields[3], max, &pw_gid) == 1;
+        if (numeric ? ids_ok && pw_uid == v : strcmp(fields[0], name) == 0) {
+            if (!ids_ok) {
+                fclose(f);
+                return sv_error(err, ERANGE,
+                                "user \"%s\" has ids %s:%s in the container's /etc/passwd; ids go "
+                                "from 0 to %lu in this container",
+                                name, fields[2], fields[3], max);
+            }
+            *uid = (uid_t)pw_uid;
+            *gid = (gid_t)pw_gid;
             found = true;
             break;
         }
@@ -462,9 +555,12 @@ static int resolve_user(const char *user, uid_t *uid, gid_t *gid, sv_error_t *er
     if (!found)
         return sv_error(err, ENOENT, "user \"%s\" is not in the container's /etc/passwd", name);
     if (colon && *colon) {
-        v = strtoul(colon, &end, 10);
-        if (*end != '\0')
+        int g = parse_id(colon, max, &v);
+        if (g == 0)
             return sv_error(err, EINVAL, "group \"%s\": give a number", colon);
+        if (g < 0)
+            return sv_error(err, ERANGE, "group \"%s\": ids go from 0 to %lu in this container",
+                            colon, max);
         *gid = (gid_t)v;
     }
     return 0;
@@ -477,7 +573,7 @@ static int drop_privileges(const struct sv_run_spec *s, sv_capset_t caps, int bp
 {
     uid_t uid;
     gid_t gid;
-    if (resolve_user(s->user, &uid, &gid, err) < 0)
+    if (resolve_user(s->user, max_id(s->userns_host), &uid, &gid, err) < 0)
         return -1;
     if (sv_caps_apply_bounding(caps, err) < 0)
         return -1;
