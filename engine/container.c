@@ -798,27 +798,24 @@ int sv_container_spawn(struct sv_container *c, const int fds[3], sv_error_t *err
     close(go[1]);
     /* Build the seccomp filter while the child sets up its root. */
     if (bpf[1] >= 0) {
-        if (rc == 0 && sv_seccomp_export_default(bpf[1], err) < 0) {
+        if (rc == 0 && sv_seccomp_export_default(bpf[1], err) < 0)
             rc = -1;
-            /* The child may have failed first (an unknown user, say) and
-             * closed its end: its reason is the one to give. */
-            close(bpf[1]);
-            bpf[1] = -1;
-            int status = 0;
-            sv_error_t child = NULL;
-            if (read_child_report(report[0], &status, &child) < 0) {
-                sv_error_free(err);
-                *err = child;
-            }
-        }
-        if (bpf[1] >= 0)
-            close(bpf[1]);
+        close(bpf[1]);
     }
     if (rc < 0) {
-        close(report[0]);
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
         c->pid = 0;
+        /* The child may have failed first (a mount, an unknown user) and
+         * closed its ends, which is what broke our pipe: its reason, left
+         * in the report pipe before it died, is the one to give. */
+        int status = 0;
+        sv_error_t child = NULL;
+        if (read_child_report(report[0], &status, &child) < 0) {
+            sv_error_free(err);
+            *err = child;
+        }
+        close(report[0]);
         return -1;
     }
     c->report_fd = report[0];
