@@ -124,6 +124,8 @@ static int parse(int argc, char **argv, struct run_opts *o, sv_error_t *err)
             s->name = optarg;
             break;
         case 'H':
+            if (sv_hostname_check(optarg, true, err) < 0)
+                return sv_error_wrap(err, "--hostname");
             s->hostname = optarg;
             break;
         case 'm':

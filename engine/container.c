@@ -154,24 +154,31 @@ static int check_user(const char *user, bool userns_host, sv_error_t *err)
     return 0;
 }
 
-/* RFC 1123 host names: dot-separated labels of letters, digits and "-",
- * none starting or ending with "-"; "_" too, as stack service names have
- * it and replicas are named after them. At most 63 characters: the
- * kernel keeps 64 with the NUL. Anything else (a newline, a space) would
- * add lines or fields to /etc/hosts and /etc/hostname. */
-static bool valid_hostname(const char *h)
+static const char host_chars[] =
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.";
+
+int sv_hostname_check(const char *h, bool rfc1123, sv_error_t *err)
 {
     size_t len = strlen(h);
-    if (len == 0 || len > 63)
-        return false;
-    for (const char *label = h; label <= h + len;) {
-        size_t n =
-            strspn(label, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_");
-        if (n == 0 || label[0] == '-' || label[n - 1] == '-' || (label[n] && label[n] != '.'))
-            return false;
+    /* What every container's name must be: a newline or a space would add
+     * lines or fields to /etc/hosts; the kernel keeps 64 bytes with the
+     * NUL. A stack's replica is named after its service, whose name
+     * allows "_" and "." anywhere. */
+    bool ok = len > 0 && len <= 63 && strspn(h, host_chars) == len && h[0] != '-' && h[0] != '.';
+    /* RFC 1123, for a name the user gives: labels of letters, digits and
+     * "-" (and "_", as service names have it), none empty or starting or
+     * ending with "-". */
+    for (const char *label = h; ok && rfc1123 && label <= h + len;) {
+        size_t n = strcspn(label, ".");
+        ok = n > 0 && label[0] != '-' && label[n - 1] != '-';
         label += n + 1;
     }
-    return true;
+    if (!ok)
+        return sv_error(err, EINVAL,
+                        "invalid hostname \"%s\": dot-separated labels of letters, digits, \"-\" "
+                        "and \"_\", not starting or ending with \"-\", at most 63 characters",
+                        h);
+    return 0;
 }
 
 static int check_spec(const struct sv_run_spec *s, sv_error_t *err)
@@ -380,11 +387,8 @@ int sv_container_create(struct sv_store *st, const struct sv_run_spec *spec,
 {
     if (check_spec(spec, err) < 0)
         return -1;
-    if (spec->hostname && !valid_hostname(spec->hostname))
-        return sv_error(err, EINVAL,
-                        "invalid hostname \"%s\": dot-separated labels of letters, digits, \"-\" "
-                        "and \"_\", not starting or ending with \"-\", at most 63 characters",
-                        spec->hostname);
+    if (spec->hostname && sv_hostname_check(spec->hostname, false, err) < 0)
+        return -1;
     if (spec->layer_size < 0 || (spec->layer_size > 0 && spec->layer_size < (1 << 20)))
         return sv_error(err, EINVAL, "--layer-size must be at least 1 MB");
     struct sv_container *c = sv_xcalloc(1, sizeof(*c));

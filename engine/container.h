@@ -118,6 +118,11 @@ int sv_container_remove(struct sv_store *st, const char *id, sv_error_t *err);
  * exit code like a shell would. */
 int sv_container_exec(const struct sv_ctr_row *row, char **argv, int *exit_code, sv_error_t *err);
 
+/* A host name fit for /etc/hosts and the kernel; rfc1123: also made of
+ * RFC 1123 labels (for one the user gives; a replica's, after its service,
+ * may have any of the service name's characters). */
+int sv_hostname_check(const char *h, bool rfc1123, sv_error_t *err);
+
 /* The spec as JSON: recorded with the container for exec. */
 char *sv_run_spec_to_json(const struct sv_container *c);
 
