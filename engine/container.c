@@ -657,8 +657,13 @@ int sv_container_spawn(struct sv_container *c, const int fds[3], sv_error_t *err
         sv_nl_forget_neighbour(c->spec.net.nl, c->spec.net.bridge, c->spec.net.addr);
         rc = sv_nl_veth(c->spec.net.nl, name, c->spec.net.bridge, "eth0", pid, err);
     }
-    if (rc == 0 && write(go[1], "c", 1) != 1)
-        rc = sv_error(err, errno, "cannot start the container");
+    if (rc == 0 && write(go[1], "c", 1) != 1) {
+        /* The child gave up while building its root: its report says why. */
+        int e = errno, status = 0;
+        if (read_child_report(report[0], &status, err) == 0)
+            sv_error(err, e, "cannot start the container");
+        rc = -1;
+    }
     close(go[1]);
     /* Build the seccomp filter while the child sets up its root. */
     if (bpf[1] >= 0) {
