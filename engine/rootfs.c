@@ -143,11 +143,39 @@ static int resolve_stored(const char *image, const struct sv_idmap *map, char **
     return rc;
 }
 
+int sv_rootfs_guard_dir(const char *dir, sv_error_t *err)
+{
+    struct sv_idmap range;
+    if (sv_userns_range(&range, err) < 0)
+        return -1;
+    cleanup_free char *parent = sv_dirname(dir);
+    if (sv_mkdir_p(parent, 0711, err) < 0)
+        return -1;
+    if (mkdir(dir, 0710) < 0 && errno != EEXIST)
+        return sv_error(err, errno, "cannot create %s", dir);
+    if (geteuid() != 0) /* not ours to hand over; nor is any container's root */
+        return 0;
+    cleanup_close int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0)
+        return sv_error(err, errno, "cannot open %s", dir);
+    if (st.st_uid != 0)
+        return sv_error(err, 0, "%s belongs to uid %u, not root: refusing to use it", dir,
+                        (unsigned)st.st_uid);
+    if ((st.st_gid != range.gid_base && fchown(fd, (uid_t)-1, range.gid_base) < 0) ||
+        ((st.st_mode & 07777) != 0710 && fchmod(fd, 0710) < 0))
+        return sv_error(err, errno, "cannot restrict %s to root and the containers' group", dir);
+    return 0;
+}
+
 int sv_image_resolve(const char *image, const struct sv_idmap *map, char **lower, bool *host,
                      struct sv_image_config *cfg, char digest[72], sv_error_t *err)
 {
     *host = false;
     digest[0] = '\0';
+    cleanup_free char *images = sv_xasprintf("%s/images", sv_state_root());
+    if (sv_rootfs_guard_dir(images, err) < 0)
+        return -1;
     if (strcmp(image, "host") == 0) {
         *host = true;
         char *dir = sv_xasprintf("%s/images/host-%u", sv_state_root(), (unsigned)map->uid_base);
