@@ -168,12 +168,12 @@ run "$S" run --rm -v "$W:/v" host sh -c "stat -c %u:%g /v; grep -c ' /v .*idmapp
 is "$(echo "$out" | tr '\n' ' ')" "65534:65534 0 " "a volume of a system account (www-data) is not idmapped"
 
 # A named volume lives under volumes/, closed to host users like images/.
-mkdir -p "$TMP/stk2" && cd "$TMP/stk2" || exit 1
+mkdir -p "$TMP/stk2" "$TMP/keep" && touch "$TMP/keep/kept" && cd "$TMP/stk2" || exit 1
 cat >Envirofile.lua <<LUA
 stack "t95p"
 volume "v"
 service "a" {
-  command = "cp /ids /v/ids && chmod 6755 /v/ids; exec sleep 1000",
+  command = "cp /ids /v/ids && chmod 6755 /v/ids && ln -s $TMP/keep /v/k && mkdir /v/d && ln -s $TMP/keep /v/d/k; exec sleep 1000",
   volumes = { "v:/v", "$TMP/ids:/ids:ro" },
   stop_grace_period = "1s",
 }
@@ -185,7 +185,9 @@ for _ in $(seq 50); do [ -e "$f" ] && break; sleep 0.1; done
 run "${NOBODY[@]}" "$f"
 like "$rc:$err" "^[1-9].*Permission denied" "a host user cannot run a set-id file a container left in a named volume"
 is "$(stat -c %a "$SERVOS_ROOT/volumes")" 710 "volumes/ is root's and the containers' group's only"
-"$S" down -v -t 0 -p t95p >/dev/null 2>&1
+run "$S" down -v -t 0 -p t95p
+is "$rc:$(ls "$SERVOS_ROOT/volumes" | wc -l)" "0:0" "down -v removes the named volume"
+is "$(ls "$TMP/keep")" kept "and not what the links the container left there point to"
 cd "$TMP" || exit 1
 
 # --- low: a bare name is not a directory in $PWD ------------------------------
