@@ -167,6 +167,11 @@ W=$TMP/w && mkdir -p "$W" && chown 33:33 "$W" && chmod 777 "$W"
 run "$S" run --rm -v "$W:/v" host sh -c "stat -c %u:%g /v; grep -c ' /v .*idmapped' /proc/self/mountinfo"
 is "$(echo "$out" | tr '\n' ' ')" "65534:65534 0 " "a volume of a system account (www-data) is not idmapped"
 
+base=$("$S" run --rm host cat /proc/self/uid_map | awk '{print $2}')
+C=$TMP/c && mkdir -p "$C" && touch "$C/f" && chown "$base:$base" "$C" && chown "$((base + 33)):$((base + 33))" "$C/f"
+run "$S" run --rm -v "$C:/v" host stat -c %u:%g /v/f
+is "$out" "33:33" "a volume the containers' range owns is not idmapped: its files keep their container owners"
+
 # A named volume lives under volumes/, closed to host users like images/.
 mkdir -p "$TMP/stk2" "$TMP/keep" && touch "$TMP/keep/kept" && cd "$TMP/stk2" || exit 1
 cat >Envirofile.lua <<LUA
