@@ -150,15 +150,38 @@ int sv_path_open_in(int rootfd, const char *path, enum sv_path_make make, const 
     if (make == SV_PATH_DIR)
         return make_dirs_in(rootfd, rel, what, path, err);
     cleanup_free char *dir = sv_dirname(rel);
-    if (strcmp(dir, ".") != 0) {
-        int d = make_dirs_in(rootfd, dir, what, path, err);
-        if (d < 0)
-            return -1;
-        close(d);
-    }
+    cleanup_close int d = -1;
+    if (strcmp(dir, ".") != 0)
+        d = make_dirs_in(rootfd, dir, what, path, err);
+    else if ((d = sv_path_openat_in(rootfd, "", O_PATH, 0)) < 0)
+        open_error(what, path, err);
+    if (d < 0)
+        return -1;
     /* O_CREAT follows a final link, as the container would, but only
      * inside the root; without O_EXCL so a link is no error. */
     fd = sv_path_openat_in(rootfd, rel, O_RDONLY | O_CREAT | O_NOCTTY, 0644);
+    if (fd < 0 && errno == ENOENT) {
+        /* A link to a file in a missing directory (an image's
+         * "etc/resolv.conf -> /run/systemd/resolve/stub-resolv.conf"):
+         * make that directory beneath the root, as runc does, then the
+         * file through the link. */
+        const char *base = strrchr(rel, '/') ? strrchr(rel, '/') + 1 : rel;
+        char target[4096];
+        ssize_t n = readlinkat(d, base, target, sizeof(target) - 1);
+        if (n > 0) {
+            target[n] = '\0';
+            cleanup_free char *joined =
+                target[0] == '/' ? sv_xstrdup(target) : sv_xasprintf("%s/%s", dir, target);
+            cleanup_free char *tdir = sv_dirname(joined);
+            int t = make_dirs_in(rootfd, tdir, what, path, err);
+            if (t < 0)
+                return -1;
+            close(t);
+            fd = sv_path_openat_in(rootfd, rel, O_RDONLY | O_CREAT | O_NOCTTY, 0644);
+        } else {
+            errno = ENOENT;
+        }
+    }
     if (fd < 0)
         return open_error(what, path, err);
     return fd;

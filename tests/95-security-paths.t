@@ -93,10 +93,14 @@ for userns in "" "--userns host"; do
         "with the targets in the image, /etc files, volume and workdir land there ${userns:-(user namespace)}"
     host_untouched "and the host directory stays empty ${userns:-(user namespace)}"
 done
-# A relative link (Debian's etc/resolv.conf -> ../run/...) still works.
-"${CRAFT[@]}" "$TMP/rel.tar" "${BASE[@]}" d:etc d:run l:etc/resolv.conf=../run/stub.conf
-run "$S" run --rm "$TMP/rel.tar" /bin/sh -c 'cat /run/stub.conf'
-is "$out" "nameserver 127.0.0.1" "a relative link in /etc leads to its target in the image"
+# Links in /etc to files in missing directories (a systemd image's
+# etc/resolv.conf -> /run/systemd/resolve/stub-resolv.conf) work: the
+# directories are made inside the image, as runc does.
+"${CRAFT[@]}" "$TMP/rel.tar" "${BASE[@]}" d:etc "l:etc/resolv.conf=$H/resolve/stub.conf" \
+    l:etc/hosts=../run/h/hosts
+run "$S" run --rm "$TMP/rel.tar" /bin/sh -c "cat $H/resolve/stub.conf; grep -c localhost /run/h/hosts"
+is "$(echo "$out" | tr '\n' ' ')" "nameserver 127.0.0.1 2 " "links in /etc lead to their targets in the image, made there"
+host_untouched "not on the host"
 for d in dev proc; do
     "${CRAFT[@]}" "$TMP/$d.tar" "${BASE[@]}" "l:$d=$H"
     run "$S" run --rm "$TMP/$d.tar" /bin/sh -c 'echo RAN'
