@@ -304,24 +304,33 @@ static int bind_on(const char *src, int target, bool read_only, bool recursive, 
     return attach_tree(tree, target, read_only, 0, shown, err);
 }
 
+/* Is fd the entry name of the root (without following a link)? */
+static bool is_entry(int rootfd, const struct stat *st, const char *name)
+{
+    struct stat e;
+    return fstatat(rootfd, name, &e, AT_SYMLINK_NOFOLLOW) == 0 && st->st_dev == e.st_dev &&
+           st->st_ino == e.st_ino;
+}
+
 /* What a mount must never land on, whatever path led there: the root
  * itself (its source would become the container's root: "-v /:/." or an
- * image link "data -> /"), the runtime's procfs and sysfs, or the /dev it
- * made. A link may lead there though the path looked harmless. */
+ * image link "data -> /"), the runtime's procfs (a bind there could undo
+ * its masks), or the /sys and /dev it mounted. A link may lead there
+ * though the path looked harmless. Below /sys and /dev is allowed, as
+ * runc allows it (-v /sys/fs/cgroup:/sys/fs/cgroup:ro). */
 static int check_landing(int rootfd, int fd, const char *what, const char *shown, sv_error_t *err)
 {
-    struct stat st, rst, dst;
+    struct stat st, rst;
     struct statfs fs;
     if (fstat(fd, &st) < 0 || fstat(rootfd, &rst) < 0 || fstatfs(fd, &fs) < 0)
         return sv_error(err, errno, "%s %s", what, shown);
     if (st.st_dev == rst.st_dev && st.st_ino == rst.st_ino)
         return sv_error(err, 0, "%s %s: it leads to the container's root", what, shown);
-    if (fs.f_type == PROC_SUPER_MAGIC || fs.f_type == SYSFS_MAGIC)
-        return sv_error(err, 0, "%s %s: it leads into the container's %s", what, shown,
-                        fs.f_type == PROC_SUPER_MAGIC ? "/proc" : "/sys");
-    cleanup_close int dev = openat(rootfd, "dev", O_PATH | O_NOFOLLOW | O_CLOEXEC);
-    if (dev >= 0 && fstat(dev, &dst) == 0 && st.st_dev == dst.st_dev && st.st_ino == dst.st_ino)
-        return sv_error(err, 0, "%s %s: it leads to the container's /dev", what, shown);
+    if (fs.f_type == PROC_SUPER_MAGIC)
+        return sv_error(err, 0, "%s %s: it leads into the container's /proc", what, shown);
+    if (is_entry(rootfd, &st, "sys") || is_entry(rootfd, &st, "dev"))
+        return sv_error(err, 0, "%s %s: it leads to the container's /%s", what, shown,
+                        is_entry(rootfd, &st, "sys") ? "sys" : "dev");
     return 0;
 }
 

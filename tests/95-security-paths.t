@@ -52,9 +52,11 @@ for v in "$TMP/d:/proc" "$TMP/d:/proc/sys/kernel" "$TMP/d:/sys/" "$TMP/d:/dev"; 
 done
 run "$S" run --rm -v "$TMP/d:/data//sub/./" host cat /data/sub/mark
 is "$out" inside "a target spelled with // and /. is cleaned, not refused"
+run "$S" run --rm -v /sys/fs/cgroup:/sys/fs/cgroup:ro host sh -c 'ls /sys/fs/cgroup | grep -c .'
+like "$rc:$out" "^0:[1-9]" "below /sys is allowed, as runc allows it"
 
 # The same through an image's links: a target that looks harmless.
-"${CRAFT[@]}" "$TMP/links.tar" "${BASE[@]}" l:data=/ l:pr=/proc/sys l:dv=/dev
+"${CRAFT[@]}" "$TMP/links.tar" "${BASE[@]}" l:data=/ l:pr=/proc/sys l:dv=/dev l:sy=/sys/
 run "$S" run --rm -v "$TMP/d:/data" "$TMP/links.tar" /bin/sh -c 'echo RAN'
 is "$rc:$out" "125:" "an image link data -> / does not make a volume the container's root"
 like "$err" "volume target /data: it leads to the container's root" "and the error says why"
@@ -62,6 +64,8 @@ run "$S" run --rm -v "$TMP/d:/pr" "$TMP/links.tar" /bin/sh -c 'echo RAN'
 like "$rc:$err" "^125:.*leads into the container's /proc" "nor does a link into /proc put a volume there"
 run "$S" run --rm -v "$TMP/d:/dv" "$TMP/links.tar" /bin/sh -c 'echo RAN'
 like "$rc:$err" "^125:.*leads to the container's /dev" "nor a link to /dev"
+run "$S" run --rm -v "$TMP/d:/sy" "$TMP/links.tar" /bin/sh -c 'echo RAN'
+like "$rc:$err" "^125:.*leads to the container's /sys" "nor a link to /sys"
 
 mkdir -p "$TMP/stk" && cd "$TMP/stk" || exit 1
 mkdir -p d
