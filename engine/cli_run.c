@@ -32,7 +32,10 @@ static void push(char ***v, size_t *n, char *s)
     (*v)[*n] = NULL;
 }
 
-/* SRC:DST[:ro|rw]; SRC must exist (named volumes come with stacks). */
+/* SRC:DST[:ro|rw]; SRC must exist (named volumes come with stacks). As
+ * with docker and podman, and with a stack's volumes, SRC is a path only
+ * when it starts with "/" or ".": "data:/x" never binds $PWD/data just
+ * because such a directory happens to exist. */
 static int parse_volume(const char *arg, struct sv_run_spec *s, sv_error_t *err)
 {
     cleanup_free char *copy = sv_xstrdup(arg);
@@ -40,6 +43,11 @@ static int parse_volume(const char *arg, struct sv_run_spec *s, sv_error_t *err)
     if (dst == NULL)
         return sv_error(err, EINVAL, "volume \"%s\": expected SRC:DST[:ro]", arg);
     *dst++ = '\0';
+    if (src[0] != '/' && src[0] != '.')
+        return sv_error(err, 0,
+                        "volume \"%s\": \"%s\" is not a path (servos run has no named volumes; "
+                        "they belong to stacks): write ./%s for a directory here",
+                        arg, src, src);
     char *mode = strchr(dst, ':');
     bool ro = false;
     if (mode) {

@@ -6,6 +6,7 @@
 #include "idmap.h"
 #include "netlink.h"
 #include "rootfs.h"
+#include "safepath.h"
 #include "seccomp.h"
 #include "stacknet.h"
 #include "units.h"
@@ -199,19 +200,24 @@ static int check_spec(const struct sv_run_spec *s, sv_error_t *err)
         return sv_error(err, EINVAL, "--pids must be at least 1");
     for (size_t i = 0; i < s->n_binds; i++) {
         const struct sv_bind *b = &s->binds[i];
+        const char *what = b->tmpfs ? "tmpfs" : "volume target";
+        if (b->target == NULL || b->target[0] != '/')
+            return sv_error(err, EINVAL, "%s %s: the path must be absolute", what,
+                            b->target ? b->target : "");
+        /* Judged as the kernel will resolve it: "//", "/." and "/x/.."
+         * are all "/" (copy_spec keeps the cleaned form). */
+        cleanup_free char *clean = sv_path_clean(b->target);
+        const char *why = sv_path_refused_target(clean);
+        if (why)
+            return sv_error(err, 0, "%s %s is not allowed: %s", what, b->target, why);
         struct stat st;
-        if (b->tmpfs) {
-            if (b->target[0] != '/' || strcmp(b->target, "/") == 0)
-                return sv_error(err, EINVAL, "tmpfs %s: the path must be absolute", b->target);
+        if (b->tmpfs)
             continue;
-        }
-        if (b->source[0] != '/' || b->target[0] != '/')
-            return sv_error(err, EINVAL, "volume %s:%s: both paths must be absolute", b->source,
-                            b->target);
+        if (b->source == NULL || b->source[0] != '/')
+            return sv_error(err, EINVAL, "volume %s:%s: the source must be an absolute path",
+                            b->source ? b->source : "", b->target);
         if (stat(b->source, &st) < 0)
             return sv_error(err, errno, "volume source %s", b->source);
-        if (strstr(b->target, "/../") || strcmp(b->target, "/") == 0)
-            return sv_error(err, EINVAL, "volume target %s is not allowed", b->target);
     }
     for (char **e = s->env; e && *e; e++)
         if (strchr(*e, '=') == NULL || **e == '=')
@@ -251,7 +257,7 @@ static void copy_spec(struct sv_container *c, const struct sv_run_spec *spec)
     for (size_t i = 0; i < spec->n_binds; i++) {
         s->binds[i].source = spec->binds[i].source ? sv_xstrdup(spec->binds[i].source) : NULL;
         s->binds[i].tmpfs = spec->binds[i].tmpfs;
-        s->binds[i].target = sv_xstrdup(spec->binds[i].target);
+        s->binds[i].target = sv_path_clean(spec->binds[i].target);
         s->binds[i].read_only = spec->binds[i].read_only;
         s->binds[i].idmap_fd = -1;
     }
@@ -797,8 +803,13 @@ int sv_container_spawn(struct sv_container *c, const int fds[3], sv_error_t *err
         sv_nl_forget_neighbour(c->spec.net.nl, c->spec.net.bridge, c->spec.net.addr);
         rc = sv_nl_veth(c->spec.net.nl, name, c->spec.net.bridge, "eth0", pid, err);
     }
-    if (rc == 0 && write(go[1], "c", 1) != 1)
-        rc = sv_error(err, errno, "cannot start the container");
+    if (rc == 0 && write(go[1], "c", 1) != 1) {
+        /* The child gave up while building its root: its report says why. */
+        int e = errno, status = 0;
+        if (read_child_report(report[0], &status, err) == 0)
+            sv_error(err, e, "cannot start the container");
+        rc = -1;
+    }
     close(go[1]);
     /* Build the seccomp filter while the child sets up its root. */
     if (bpf[1] >= 0) {

@@ -7,6 +7,7 @@
 #include "imgstore.h"
 #include "platform.h"
 #include "rootfs.h"
+#include "safepath.h"
 #include "store.h"
 #include "unpack.h"
 
@@ -36,41 +37,57 @@ const char *sv_oci_arch(void)
 }
 
 /* Copy a file into the store as a blob: its digest is checked against
- * expect when given, else computed into got. */
-static int blob_from_file(const char *path, const char *expect, char got[SV_DIGEST_LEN + 1],
-                          int64_t *size, sv_error_t *err)
+ * expect when given, else computed into got. The file is rel beneath the
+ * directory dirfd, resolved there as if it were "/" (an archive's or a
+ * layout's links cannot lead to a host file, which would then sit in the
+ * store for anyone to read), or the path rel itself with AT_FDCWD. */
+static int blob_from_file(int dirfd, const char *rel, const char *expect,
+                          char got[SV_DIGEST_LEN + 1], int64_t *size, sv_error_t *err)
 {
-    char digest[SV_DIGEST_LEN + 1];
-    if (expect == NULL) {
-        if (sv_digest_file(path, digest, err) < 0)
-            return -1;
-        expect = digest;
-    }
-    if (got)
-        strcpy(got, expect);
+    cleanup_close int in = dirfd == AT_FDCWD ? open(rel, O_RDONLY | O_CLOEXEC)
+                                             : sv_path_openat_in(dirfd, rel, O_RDONLY, 0);
     struct stat st;
-    if (stat(path, &st) < 0)
-        return sv_error(err, errno, "%s", path);
+    if (in < 0 || fstat(in, &st) < 0)
+        return sv_error(err, errno, "%s", rel);
+    if (!S_ISREG(st.st_mode))
+        return sv_error(err, 0, "%s: not a regular file", rel);
     if (size)
         *size = st.st_size;
-    if (sv_blob_exists(expect))
+    if (expect && sv_blob_exists(expect)) {
+        if (got)
+            strcpy(got, expect);
         return 0;
+    }
     cleanup_free char *tmp = sv_blob_tmp_path();
     if (tmp == NULL)
         return sv_error(err, errno, "cannot create the image store");
-    cleanup_close int in = open(path, O_RDONLY | O_CLOEXEC);
     cleanup_close int out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (in < 0 || out < 0)
-        return sv_error(err, errno, "cannot copy %s into the store", path);
+    if (out < 0)
+        return sv_error(err, errno, "cannot copy %s into the store", rel);
     off_t left = st.st_size;
     while (left > 0) {
         ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)left, 0);
         if (n <= 0) {
             int e = n < 0 ? errno : EIO;
             unlink(tmp);
-            return sv_error(err, e, "cannot copy %s into the store", path);
+            return sv_error(err, e, "cannot copy %s into the store", rel);
         }
         left -= n;
+    }
+    /* The digest of what was copied, not of a second read of the source. */
+    char digest[SV_DIGEST_LEN + 1];
+    if (expect == NULL) {
+        if (sv_digest_file(tmp, digest, err) < 0) {
+            unlink(tmp);
+            return -1;
+        }
+        expect = digest;
+    }
+    if (got)
+        strcpy(got, expect);
+    if (sv_blob_exists(expect)) {
+        unlink(tmp);
+        return 0;
     }
     return sv_blob_commit(tmp, expect, err);
 }
@@ -128,7 +145,7 @@ static int import_rootfs_tarball(const char *path, const char *name, char digest
 {
     char layer[SV_DIGEST_LEN + 1], config[SV_DIGEST_LEN + 1], manifest[SV_DIGEST_LEN + 1];
     int64_t size;
-    if (blob_from_file(path, NULL, layer, &size, err) < 0)
+    if (blob_from_file(AT_FDCWD, path, NULL, layer, &size, err) < 0)
         return -1;
     json_t *cfg = json_pack("{s:s,s:s,s:{s:s,s:[]},s:{}}", "architecture", sv_oci_arch(), "os",
                             "linux", "rootfs", "type", "layers", "diff_ids", "config");
@@ -150,18 +167,23 @@ static int import_rootfs_tarball(const char *path, const char *name, char digest
     return record(manifest, name, *base ? base : "imported", digest, err);
 }
 
-/* dir/file as JSON, or an error naming what the file belongs to. */
-static json_t *load_doc(const char *dir, const char *file, const char *what, sv_error_t *err)
+/* dir/file as JSON (file resolved beneath dir), or an error naming what
+ * the file belongs to. */
+static json_t *load_doc(int dir, const char *file, const char *what, sv_error_t *err)
 {
-    cleanup_free char *path = sv_xasprintf("%s/%s", dir, file);
+    cleanup_close int fd = sv_path_openat_in(dir, file, O_RDONLY, 0);
+    if (fd < 0) {
+        sv_error(err, errno, "%s: %s", what, file);
+        return NULL;
+    }
     json_error_t je;
-    json_t *root = json_load_file(path, 0, &je);
+    json_t *root = json_loadfd(fd, 0, &je);
     if (root == NULL)
         sv_error(err, EINVAL, "%s: %s: %s", what, file, je.text);
     return root;
 }
 
-static int import_docker_save(const char *dir, const char *name, char digest[SV_DIGEST_LEN + 1],
+static int import_docker_save(int dir, const char *name, char digest[SV_DIGEST_LEN + 1],
                               sv_error_t *err)
 {
     json_t *root = load_doc(dir, "manifest.json", "docker-save archive", err);
@@ -171,7 +193,7 @@ static int import_docker_save(const char *dir, const char *name, char digest[SV_
     json_t *m = json_array_get(root, 0);
     const char *cfgfile = json_string_value(json_object_get(m, "Config"));
     json_t *lfiles = json_object_get(m, "Layers");
-    if (cfgfile == NULL || !json_is_array(lfiles) || strstr(cfgfile, "..")) {
+    if (cfgfile == NULL || !json_is_array(lfiles)) {
         json_decref(root);
         return sv_error(err, EINVAL, "docker-save archive: manifest.json has no Config and Layers");
     }
@@ -180,20 +202,18 @@ static int import_docker_save(const char *dir, const char *name, char digest[SV_
                 json_array_size(root));
     char config[SV_DIGEST_LEN + 1], manifest[SV_DIGEST_LEN + 1];
     int64_t config_size;
-    cleanup_free char *cpath = sv_xasprintf("%s/%s", dir, cfgfile);
     json_t *layers = json_array();
-    if (blob_from_file(cpath, NULL, config, &config_size, err) < 0)
+    if (blob_from_file(dir, cfgfile, NULL, config, &config_size, err) < 0)
         rc = -1;
     for (size_t i = 0; rc == 0 && i < json_array_size(lfiles); i++) {
         const char *lf = json_string_value(json_array_get(lfiles, i));
-        if (lf == NULL || strstr(lf, "..")) {
+        if (lf == NULL) {
             rc = sv_error(err, EINVAL, "docker-save archive: bad layer path");
             break;
         }
-        cleanup_free char *lpath = sv_xasprintf("%s/%s", dir, lf);
         char ld[SV_DIGEST_LEN + 1];
         int64_t size;
-        if (blob_from_file(lpath, NULL, ld, &size, err) < 0)
+        if (blob_from_file(dir, lf, NULL, ld, &size, err) < 0)
             rc = -1;
         else
             json_array_append_new(layers,
@@ -211,15 +231,15 @@ static int import_docker_save(const char *dir, const char *name, char digest[SV_
 }
 
 /* In an OCI layout, blobs/sha256/<hex> must hold the named content. */
-static int layout_blob(const char *dir, const char *d, sv_error_t *err)
+static int layout_blob(int dir, const char *d, sv_error_t *err)
 {
     if (!sv_digest_valid(d))
         return sv_error(err, EINVAL, "OCI layout: \"%s\" is not a sha256 digest", d ? d : "");
-    cleanup_free char *p = sv_xasprintf("%s/blobs/sha256/%s", dir, d + 7);
-    return blob_from_file(p, d, NULL, NULL, err);
+    cleanup_free char *p = sv_xasprintf("blobs/sha256/%s", d + 7);
+    return blob_from_file(dir, p, d, NULL, NULL, err);
 }
 
-static int import_oci_layout(const char *dir, const char *name, char digest[SV_DIGEST_LEN + 1],
+static int import_oci_layout(int dir, const char *name, char digest[SV_DIGEST_LEN + 1],
                              sv_error_t *err)
 {
     json_t *index = load_doc(dir, "index.json", "OCI layout", err);
@@ -310,12 +330,13 @@ int sv_image_import(const char *path, const char *name, char digest[SV_DIGEST_LE
     if (stat(path, &st) < 0)
         return sv_error(err, errno, "cannot import %s", path);
     if (S_ISDIR(st.st_mode)) {
-        cleanup_free char *layout = sv_xasprintf("%s/oci-layout", path);
-        cleanup_free char *dsave = sv_xasprintf("%s/manifest.json", path);
-        if (access(layout, F_OK) == 0)
-            return import_oci_layout(path, name, digest, err);
-        if (access(dsave, F_OK) == 0)
-            return import_docker_save(path, name, digest, err);
+        cleanup_close int dir = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dir < 0)
+            return sv_error(err, errno, "cannot import %s", path);
+        if (faccessat(dir, "oci-layout", F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+            return import_oci_layout(dir, name, digest, err);
+        if (faccessat(dir, "manifest.json", F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+            return import_docker_save(dir, name, digest, err);
         return sv_error(err, EINVAL,
                         "%s: not an OCI image layout (no oci-layout file); to import a root "
                         "file system directory, tar it first",
@@ -331,12 +352,18 @@ int sv_image_import(const char *path, const char *name, char digest[SV_DIGEST_LE
     if (!oci && !dsave)
         return import_rootfs_tarball(path, name, digest, err);
     /* Unpacked as it is (owners unchanged) into a scratch directory. */
-    cleanup_free char *tmp = sv_xasprintf("%s/images/import.%d", sv_state_root(), (int)getpid());
+    cleanup_free char *dir = sv_xasprintf("%s/images", sv_state_root());
+    cleanup_free char *tmp = sv_xasprintf("%s/import.%d", dir, (int)getpid());
     struct sv_idmap none = {0};
-    if (sv_unpack_tarball(path, tmp, &none, err) < 0)
+    if (sv_mkdir_p(dir, 0711, err) < 0 || sv_unpack_tarball(path, tmp, &none, err) < 0)
         return -1;
-    int rc = oci ? import_oci_layout(tmp, name, digest, err)
-                 : import_docker_save(tmp, name, digest, err);
+    int rc = -1;
+    cleanup_close int tdir = open(tmp, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (tdir < 0)
+        sv_error(err, errno, "cannot open %s", tmp);
+    else
+        rc = oci ? import_oci_layout(tdir, name, digest, err)
+                 : import_docker_save(tdir, name, digest, err);
     sv_rmtree(tmp, NULL);
     return rc;
 }

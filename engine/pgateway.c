@@ -82,8 +82,12 @@ int sv_gateway_listen(const char *stack, const struct sv_service *s, sv_error_t 
         return sv_error(err, errno, "cannot prepare %s", dir);
     unlink(path);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    /* The directory is bound writable into the service's container, whose
+     * root may put a link where the socket was: never follow one (a chown
+     * through "sock -> /dev/null" would hand the host's node over). */
     if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, 64) < 0 ||
-        chown(path, uid, gid) < 0 || chmod(path, 0600) < 0) {
+        fchownat(AT_FDCWD, path, uid, gid, AT_SYMLINK_NOFOLLOW) < 0 ||
+        fchmodat(AT_FDCWD, path, 0600, AT_SYMLINK_NOFOLLOW) < 0) {
         int e = errno;
         if (fd >= 0)
             close(fd);

@@ -1,17 +1,20 @@
 #include "rootfs.h"
 
-#include "idmap.h"
 #include "imgstore.h"
+#include "safepath.h"
 #include "unpack.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <linux/magic.h>
+#include <linux/mount.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -141,11 +144,39 @@ static int resolve_stored(const char *image, const struct sv_idmap *map, char **
     return rc;
 }
 
+int sv_rootfs_guard_dir(const char *dir, sv_error_t *err)
+{
+    struct sv_idmap range;
+    if (sv_userns_range(&range, err) < 0)
+        return -1;
+    cleanup_free char *parent = sv_dirname(dir);
+    if (sv_mkdir_p(parent, 0711, err) < 0)
+        return -1;
+    if (mkdir(dir, 0710) < 0 && errno != EEXIST)
+        return sv_error(err, errno, "cannot create %s", dir);
+    if (geteuid() != 0) /* not ours to hand over; nor is any container's root */
+        return 0;
+    cleanup_close int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0)
+        return sv_error(err, errno, "cannot open %s", dir);
+    if (st.st_uid != 0)
+        return sv_error(err, 0, "%s belongs to uid %u, not root: refusing to use it", dir,
+                        (unsigned)st.st_uid);
+    if ((st.st_gid != range.gid_base && fchown(fd, (uid_t)-1, range.gid_base) < 0) ||
+        ((st.st_mode & 07777) != 0710 && fchmod(fd, 0710) < 0))
+        return sv_error(err, errno, "cannot restrict %s to root and the containers' group", dir);
+    return 0;
+}
+
 int sv_image_resolve(const char *image, const struct sv_idmap *map, char **lower, bool *host,
                      struct sv_image_config *cfg, char digest[72], sv_error_t *err)
 {
     *host = false;
     digest[0] = '\0';
+    cleanup_free char *images = sv_xasprintf("%s/images", sv_state_root());
+    if (sv_rootfs_guard_dir(images, err) < 0)
+        return -1;
     if (strcmp(image, "host") == 0) {
         *host = true;
         char *dir = sv_xasprintf("%s/images/host-%u", sv_state_root(), (unsigned)map->uid_base);
@@ -247,23 +278,103 @@ static int do_mount(const char *src, const char *dst, const char *type, unsigned
     return 0;
 }
 
-/* Bind, then remount read-only: a bind ignores MS_RDONLY on its first call.
- * The remount must keep the flags the kernel locked on the source mount
- * (nosuid, nodev, noexec) or a user namespace gets EPERM. */
-static int bind_ro(const char *src, const char *dst, bool recursive, sv_error_t *err)
+/* "/proc/self/fd/N": mount(2) on a descriptor, so the kernel mounts on
+ * exactly what was opened beneath the root, whatever a path would resolve
+ * to by now. (The host's /proc is still ours until pivot_root.) */
+static const char *fd_path(int fd, char buf[32])
 {
-    if (do_mount(src, dst, NULL, MS_BIND | (recursive ? MS_REC : 0), NULL, err) < 0)
-        return -1;
-    struct statvfs sv;
-    unsigned long keep = 0;
-    if (statvfs(dst, &sv) == 0) {
-        keep |= sv.f_flag & ST_NOSUID ? MS_NOSUID : 0;
-        keep |= sv.f_flag & ST_NODEV ? MS_NODEV : 0;
-        keep |= sv.f_flag & ST_NOEXEC ? MS_NOEXEC : 0;
-    }
-    if (mount(NULL, dst, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | keep, NULL) < 0)
-        return sv_error(err, errno, "remount %s read-only", dst);
+    snprintf(buf, 32, "/proc/self/fd/%d", fd);
+    return buf;
+}
+
+static int mount_fs_on(const char *type, int target, unsigned long flags, const char *data,
+                       const char *shown, sv_error_t *err)
+{
+    char p[32];
+    if (mount(type, fd_path(target, p), type, flags, data) < 0)
+        return sv_error(err, errno, "mount %s on %s", type, shown);
     return 0;
+}
+
+/* A detached copy of the mount tree at dirfd/src ("" for dirfd itself), an
+ * fd for attach_tree. */
+static int clone_tree_at(int dirfd, const char *src, bool recursive, sv_error_t *err)
+{
+    int fd = (int)syscall(SYS_open_tree, dirfd, src,
+                          OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0) |
+                              (*src ? 0 : AT_EMPTY_PATH));
+    if (fd < 0)
+        return sv_error(err, errno, "cannot bind %s", *src ? src : "a path in the container");
+    return fd;
+}
+
+/* Attach a detached tree at target. Read-only and the extra attributes
+ * are set on the whole tree before it is attached (a remount after a bind
+ * left a moment of a writable mount, and left its submounts writable);
+ * mount_setattr only adds flags, so those the kernel locked stay. */
+static int attach_tree(int tree, int target, bool read_only, uint64_t attrs, const char *shown,
+                       sv_error_t *err)
+{
+    struct mount_attr attr = {.attr_set = attrs | (read_only ? MOUNT_ATTR_RDONLY : 0)};
+    if (attr.attr_set &&
+        syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0)
+        return sv_error(err, errno, "cannot make the mount at %s %s", shown,
+                        read_only ? "read-only" : "nosuid");
+    if (syscall(SYS_move_mount, tree, "", target, "",
+                MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+        return sv_error(err, errno, "cannot mount on %s", shown);
+    return 0;
+}
+
+static int bind_on(const char *src, int target, bool read_only, bool recursive, const char *shown,
+                   sv_error_t *err)
+{
+    cleanup_close int tree = clone_tree_at(AT_FDCWD, src, recursive, err);
+    if (tree < 0)
+        return -1;
+    return attach_tree(tree, target, read_only, 0, shown, err);
+}
+
+/* Is fd the entry name of the root (without following a link)? */
+static bool is_entry(int rootfd, const struct stat *st, const char *name)
+{
+    struct stat e;
+    return fstatat(rootfd, name, &e, AT_SYMLINK_NOFOLLOW) == 0 && st->st_dev == e.st_dev &&
+           st->st_ino == e.st_ino;
+}
+
+/* What a mount must never land on, whatever path led there: the root
+ * itself (its source would become the container's root: "-v /:/." or an
+ * image link "data -> /"), the runtime's procfs (a bind there could undo
+ * its masks), or the /sys and /dev it mounted. A link may lead there
+ * though the path looked harmless. Below /sys and /dev is allowed, as
+ * runc allows it (-v /sys/fs/cgroup:/sys/fs/cgroup:ro). */
+static int check_landing(int rootfd, int fd, const char *what, const char *shown, sv_error_t *err)
+{
+    struct stat st, rst;
+    struct statfs fs;
+    if (fstat(fd, &st) < 0 || fstat(rootfd, &rst) < 0 || fstatfs(fd, &fs) < 0)
+        return sv_error(err, errno, "%s %s", what, shown);
+    if (st.st_dev == rst.st_dev && st.st_ino == rst.st_ino)
+        return sv_error(err, 0, "%s %s: it leads to the container's root", what, shown);
+    if (fs.f_type == PROC_SUPER_MAGIC)
+        return sv_error(err, 0, "%s %s: it leads into the container's /proc", what, shown);
+    if (is_entry(rootfd, &st, "sys") || is_entry(rootfd, &st, "dev"))
+        return sv_error(err, 0, "%s %s: it leads to the container's /%s", what, shown,
+                        is_entry(rootfd, &st, "sys") ? "sys" : "dev");
+    return 0;
+}
+
+/* A mount target beneath the root (made as make says), checked. */
+static int open_target(int rootfd, const char *path, enum sv_path_make make, const char *what,
+                       sv_error_t *err)
+{
+    int fd = sv_path_open_in(rootfd, path, make, what, err);
+    if (fd >= 0 && check_landing(rootfd, fd, what, path, err) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
 }
 
 /* A mount point for a file; an existing one is left alone (opening it for
@@ -357,66 +468,93 @@ static const char *const masked_paths[] = {
 static const char *const readonly_paths[] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
                                              "/proc/sysrq-trigger"};
 
-static int mask_and_freeze(const char *root, sv_error_t *err)
+static int mask_and_freeze(int rootfd, sv_error_t *err)
 {
     for (size_t i = 0; i < SV_ARRAY_LEN(masked_paths); i++) {
-        cleanup_free char *p = sv_xasprintf("%s%s", root, masked_paths[i]);
+        sv_error_t ignored = NULL;
+        cleanup_close int p =
+            sv_path_open_in(rootfd, masked_paths[i], SV_PATH_EXISTING, "masked path", &ignored);
+        sv_error_free(&ignored);
         struct stat st;
-        if (stat(p, &st) < 0)
+        if (p < 0 || fstat(p, &st) < 0)
             continue;
         int rc;
-        if (S_ISDIR(st.st_mode))
-            rc = do_mount("tmpfs", p, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                          "size=0", err);
-        else {
-            cleanup_free char *null = sv_xasprintf("%s/dev/null", root);
-            rc = do_mount(null, p, NULL, MS_BIND, NULL, err);
+        if (S_ISDIR(st.st_mode)) {
+            rc = mount_fs_on("tmpfs", p, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0",
+                             masked_paths[i], err);
+        } else {
+            cleanup_close int null =
+                sv_path_open_in(rootfd, "/dev/null", SV_PATH_EXISTING, "the container's", err);
+            cleanup_close int tree = null < 0 ? -1 : clone_tree_at(null, "", false, err);
+            rc = tree < 0 ? -1 : attach_tree(tree, p, false, 0, masked_paths[i], err);
         }
         if (rc < 0)
             return -1;
     }
     for (size_t i = 0; i < SV_ARRAY_LEN(readonly_paths); i++) {
-        cleanup_free char *p = sv_xasprintf("%s%s", root, readonly_paths[i]);
-        if (access(p, F_OK) < 0)
+        sv_error_t ignored = NULL;
+        cleanup_close int p =
+            sv_path_open_in(rootfd, readonly_paths[i], SV_PATH_EXISTING, "path", &ignored);
+        sv_error_free(&ignored);
+        if (p < 0)
             continue;
-        if (bind_ro(p, p, true, err) < 0)
+        cleanup_close int tree = clone_tree_at(p, "", true, err);
+        if (tree < 0 || attach_tree(tree, p, true, 0, readonly_paths[i], err) < 0)
             return -1;
     }
     return 0;
 }
 
-static int setup_binds(const struct sv_container *c, const char *root, sv_error_t *err)
+/* Volumes and tmpfs mounts, each on its target opened beneath the root
+ * (made there if missing), so an image's links lead where the container
+ * would see them lead, never onto the host. */
+static int setup_binds(const struct sv_container *c, int rootfd, sv_error_t *err)
 {
     for (size_t i = 0; i < c->spec.n_binds; i++) {
         const struct sv_bind *b = &c->spec.binds[i];
-        cleanup_free char *dst = sv_xasprintf("%s%s", root, b->target);
-        struct stat st;
         if (b->tmpfs) {
             cleanup_free char *opts = tmpfs_options(b->source, layer_size(&c->spec));
-            if (sv_mkdir_p(dst, 0755, err) < 0 ||
-                do_mount("tmpfs", dst, "tmpfs", MS_NOSUID | MS_NODEV, opts, err) < 0)
+            cleanup_close int t = open_target(rootfd, b->target, SV_PATH_DIR, "tmpfs", err);
+            if (t < 0 || mount_fs_on("tmpfs", t, MS_NOSUID | MS_NODEV, opts, b->target, err) < 0)
                 return -1;
             continue;
         }
-        if (stat(b->source, &st) < 0)
-            return sv_error(err, errno, "volume source %s", b->source);
-        if (S_ISDIR(st.st_mode)) {
-            if (sv_mkdir_p(dst, 0755, err) < 0)
-                return -1;
-        } else {
-            cleanup_free char *parent = sv_dirname(dst);
-            if (sv_mkdir_p(parent, 0755, err) < 0 || ensure_file(dst, err) < 0)
-                return -1;
-        }
-        if (b->idmap_fd >= 0) {
-            if (sv_idmap_attach(b->idmap_fd, dst, b->read_only, err) < 0)
-                return -1;
-        } else if (b->read_only ? bind_ro(b->source, dst, true, err) < 0
-                                : do_mount(b->source, dst, NULL, MS_BIND | MS_REC, NULL, err) < 0) {
+        /* An idmapped copy (see idmap.h) is made on the host side; the
+         * rest are cloned here, from our copy of the host's mounts. */
+        cleanup_close int own =
+            b->idmap_fd >= 0 ? -1 : clone_tree_at(AT_FDCWD, b->source, true, err);
+        int tree = b->idmap_fd >= 0 ? b->idmap_fd : own;
+        struct stat st;
+        if (tree < 0)
             return -1;
-        }
+        if (fstat(tree, &st) < 0)
+            return sv_error(err, errno, "volume source %s", b->source);
+        cleanup_close int t =
+            open_target(rootfd, b->target, S_ISDIR(st.st_mode) ? SV_PATH_DIR : SV_PATH_FILE,
+                        "volume target", err);
+        /* What a container writes through an idmapped volume is the host
+         * user's: its setuid and device files must not count inside. */
+        uint64_t attrs = b->idmap_fd >= 0 ? MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV : 0;
+        if (t < 0 || attach_tree(tree, t, b->read_only, attrs, b->target, err) < 0)
+            return -1;
     }
     return 0;
+}
+
+/* proc, sys and dev: real directories of the root (made if missing). A
+ * link there ("proc -> /tmp/p") is refused: every later path through them
+ * (masks, /dev nodes) must stay on what the runtime mounted. */
+static int mountpoint_in(int rootfd, const char *name, sv_error_t *err)
+{
+    if (mkdirat(rootfd, name, 0755) < 0 && errno != EEXIST)
+        return sv_error(err, errno, "cannot create /%s in the container's root file system", name);
+    int fd = openat(rootfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return sv_error(err, errno,
+                        "the image's /%s is not a directory (a root file system needs one "
+                        "there)",
+                        name);
+    return fd;
 }
 
 int sv_rootfs_setup(const struct sv_container *c, sv_error_t *err)
@@ -458,18 +596,27 @@ int sv_rootfs_setup(const struct sv_container *c, sv_error_t *err)
                             (unsigned)c->map.uid_base, rt);
         return sv_error(err, errno, "mount overlay on %s", root);
     }
+    /* From here on every path inside the root is resolved beneath this
+     * descriptor: the image shapes the tree, not where our mounts go. */
+    cleanup_close int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (rootfd < 0)
+        return sv_error(err, errno, "cannot open %s", root);
     if (c->host_image) {
         for (size_t i = 0; i < SV_ARRAY_LEN(host_dirs); i++) {
             struct stat st;
             if (lstat(host_dirs[i], &st) < 0 || !S_ISDIR(st.st_mode))
                 continue;
-            cleanup_free char *p = sv_xasprintf("%s%s", root, host_dirs[i]);
-            if (bind_ro(host_dirs[i], p, true, err) < 0)
+            cleanup_close int t =
+                open_target(rootfd, host_dirs[i], SV_PATH_EXISTING, "host directory", err);
+            if (t < 0 || bind_on(host_dirs[i], t, true, true, host_dirs[i], err) < 0)
                 return -1;
         }
         for (size_t i = 0; i < SV_ARRAY_LEN(host_etc); i++) {
-            cleanup_free char *p = sv_xasprintf("%s%s", root, host_etc[i]);
-            if (access(host_etc[i], F_OK) == 0 && bind_ro(host_etc[i], p, false, err) < 0)
+            if (access(host_etc[i], F_OK) < 0)
+                continue;
+            cleanup_close int t =
+                open_target(rootfd, host_etc[i], SV_PATH_EXISTING, "host file", err);
+            if (t < 0 || bind_on(host_etc[i], t, true, false, host_etc[i], err) < 0)
                 return -1;
         }
         /* Directories of the scratch tmpfs (nosuid, nodev like it), so
@@ -489,37 +636,39 @@ int sv_rootfs_setup(const struct sv_container *c, sv_error_t *err)
         bool stack_hosts = i == 1 && c->spec.network == SV_NET_STACK && c->spec.net.hosts;
         cleanup_free char *src =
             stack_hosts ? sv_xstrdup(c->spec.net.hosts) : sv_xasprintf("%s/%s", rt, etc_files[i]);
-        cleanup_free char *dst = sv_xasprintf("%s/etc/%s", root, etc_files[i]);
-        cleanup_free char *etc = sv_xasprintf("%s/etc", root);
-        if (sv_mkdir_p(etc, 0755, err) < 0 || ensure_file(dst, err) < 0 ||
-            (stack_hosts ? bind_ro(src, dst, false, err)
-                         : do_mount(src, dst, NULL, MS_BIND, NULL, err)) < 0)
+        cleanup_free char *dst = sv_xasprintf("/etc/%s", etc_files[i]);
+        cleanup_close int t = open_target(rootfd, dst, SV_PATH_FILE, "generated file", err);
+        if (t < 0 || bind_on(src, t, stack_hosts, false, dst, err) < 0)
             return -1;
     }
-    static const char *const mountpoints[] = {"proc", "sys", "dev"};
-    for (size_t i = 0; i < SV_ARRAY_LEN(mountpoints); i++) {
-        cleanup_free char *p = sv_xasprintf("%s/%s", root, mountpoints[i]);
-        if (mkdir(p, 0755) < 0 && errno != EEXIST)
-            return sv_error(err, errno, "cannot create %s", p);
-    }
-    cleanup_free char *proc = sv_xasprintf("%s/proc", root);
-    if (do_mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err) < 0)
+    cleanup_close int proc = mountpoint_in(rootfd, "proc", err);
+    cleanup_close int sys = proc < 0 ? -1 : mountpoint_in(rootfd, "sys", err);
+    cleanup_close int dev = sys < 0 ? -1 : mountpoint_in(rootfd, "dev", err);
+    if (dev < 0)
         return -1;
-    cleanup_free char *sys = sv_xasprintf("%s/sys", root);
+    if (mount_fs_on("proc", proc, MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, "/proc", err) < 0)
+        return -1;
     /* sysfs needs a network namespace of our own; else bind the host's. */
-    if (mount("sysfs", sys, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 &&
-        bind_ro("/sys", sys, true, err) < 0)
+    sv_error_t no_sysfs = NULL;
+    if (mount_fs_on("sysfs", sys, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, "/sys",
+                    &no_sysfs) < 0 &&
+        bind_on("/sys", sys, true, true, "/sys", err) < 0) {
+        sv_error_free(&no_sysfs);
         return -1;
-    if (setup_dev(root, err) < 0 || setup_binds(c, root, err) < 0 || mask_and_freeze(root, err) < 0)
+    }
+    sv_error_free(&no_sysfs);
+    if (setup_dev(root, err) < 0 || setup_binds(c, rootfd, err) < 0 ||
+        mask_and_freeze(rootfd, err) < 0)
         return -1;
     if (c->spec.workdir) {
-        cleanup_free char *wd = sv_xasprintf("%s%s", root, c->spec.workdir);
-        if (sv_mkdir_p(wd, 0755, err) < 0)
+        int wd = sv_path_open_in(rootfd, c->spec.workdir, SV_PATH_DIR, "working directory", err);
+        if (wd < 0)
             return -1;
+        close(wd);
     }
     /* pivot_root(".", "."): the old root ends up stacked on the new one and
      * is detached at once; no directory for it is needed. */
-    if (chdir(root) < 0)
+    if (fchdir(rootfd) < 0)
         return sv_error(err, errno, "chdir %s", root);
     if (syscall(SYS_pivot_root, ".", ".") < 0)
         return sv_error(err, errno, "pivot_root into %s", root);
@@ -534,20 +683,58 @@ int sv_rootfs_setup(const struct sv_container *c, sv_error_t *err)
     return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+/* Remove name in dirfd and, for a directory, all below it, by
+ * descriptors only: a directory swapped for a link while we work (what is
+ * removed was often written by a container or a handler that may still
+ * run) is unlinked as a link, never followed; a mount point below is not
+ * entered (its directory then stays, and the removal fails). */
+static int rm_at(int dirfd, const char *name, dev_t dev)
 {
-    (void)st;
-    (void)ftw;
-    if (flag == FTW_DP || flag == FTW_D)
-        return rmdir(path) < 0 && errno != ENOENT ? -1 : 0;
-    return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
+    struct stat st;
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return errno == ENOENT ? 0 : -1;
+    if (!S_ISDIR(st.st_mode))
+        return unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ? -1 : 0;
+    if (st.st_dev == dev) {
+        int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        DIR *d = fd < 0 ? NULL : fdopendir(fd);
+        if (d == NULL) {
+            if (fd >= 0)
+                close(fd);
+            return errno == ENOENT ? 0 : -1;
+        }
+        struct stat now;
+        /* The directory we looked at, not one swapped in since. */
+        if (fstat(fd, &now) < 0 || now.st_dev != st.st_dev || now.st_ino != st.st_ino) {
+            closedir(d);
+            errno = ESTALE;
+            return -1;
+        }
+        int rc = 0;
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL)
+            if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
+                rm_at(fd, e->d_name, dev) < 0)
+                rc = -1;
+        closedir(d);
+        if (rc < 0)
+            return -1;
+    }
+    return unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT ? -1 : 0;
 }
 
 int sv_rmtree(const char *path, sv_error_t *err)
 {
-    if (access(path, F_OK) < 0 && errno == ENOENT)
-        return 0;
-    if (nftw(path, rm_entry, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0)
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return errno == ENOENT ? 0 : (err ? sv_error(err, errno, "cannot remove %s", path) : -1);
+    cleanup_free char *trimmed = sv_xstrdup(path);
+    for (size_t n = strlen(trimmed); n > 1 && trimmed[n - 1] == '/'; n--)
+        trimmed[n - 1] = '\0';
+    cleanup_free char *parent = sv_dirname(trimmed);
+    const char *base = strrchr(trimmed, '/') ? strrchr(trimmed, '/') + 1 : trimmed;
+    cleanup_close int dirfd = open(parent, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0 || rm_at(dirfd, base, st.st_dev) < 0)
         return err ? sv_error(err, errno, "cannot remove %s", path) : -1;
     return 0;
 }

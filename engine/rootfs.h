@@ -16,6 +16,15 @@ struct sv_image_config;
 int sv_image_resolve(const char *image, const struct sv_idmap *map, char **lower, bool *host,
                      struct sv_image_config *cfg, char digest[72], sv_error_t *err);
 
+/* Make dir (parents 0711) and let only root and the containers' group (the
+ * gid container root has on the host) pass it: mode 0710, root:gid_base.
+ * For images/ and volumes/, which hold what images and containers made:
+ * setuid files of container root's (of host root's under --userns host),
+ * device-free but otherwise as the image or container left them. Container
+ * root must reach them to mount them; a host user must not, or running
+ * such a file would make them that owner. */
+int sv_rootfs_guard_dir(const char *dir, sv_error_t *err);
+
 /* Container side: every mount, then pivot_root. Runs as root of the new
  * user namespace (or real root with --userns host). */
 int sv_rootfs_setup(const struct sv_container *c, sv_error_t *err);

@@ -46,21 +46,26 @@ char *sv_volume_dir(const char *stack, const char *name)
     return sv_xasprintf("%s/volumes/%s_%s", sv_state_root(), stack, name);
 }
 
-/* Container root must own a new named volume (it is an unprivileged uid). */
+/* Container root must own a new named volume (it is an unprivileged uid).
+ * volumes/ is root's and the containers' group's only (see
+ * sv_rootfs_guard_dir), and the volume is handed over through its own
+ * descriptor, never by a path a link could redirect. */
 static int make_volume(const char *dir, const struct sv_service *s, sv_error_t *err)
 {
-    if (access(dir, F_OK) == 0)
-        return 0;
     cleanup_free char *parent = sv_dirname(dir);
-    if (sv_mkdir_p(parent, 0711, err) < 0)
+    if (sv_rootfs_guard_dir(parent, err) < 0)
         return -1;
-    if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+    if (mkdir(dir, 0755) < 0) {
+        if (errno == EEXIST)
+            return 0;
         return sv_error(err, errno, "cannot create volume %s", dir);
+    }
     if (strcmp(s->userns, "host") != 0) {
         struct sv_idmap map;
         if (sv_userns_range(&map, err) < 0)
             return -1;
-        if (chown(dir, map.uid_base, map.gid_base) < 0)
+        cleanup_close int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 || fchown(fd, map.uid_base, map.gid_base) < 0)
             return sv_error(err, errno, "cannot hand volume %s to container root", dir);
     }
     return 0;

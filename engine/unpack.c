@@ -6,10 +6,12 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -21,6 +23,7 @@ static struct {
     int (*read_support_format_all)(struct archive *);
     int (*write_disk_set_options)(struct archive *, int);
     int (*read_open_filename)(struct archive *, const char *, size_t);
+    int (*read_open_fd)(struct archive *, int, size_t);
     const char *(*error_string)(struct archive *);
     int (*read_next_header)(struct archive *, struct archive_entry **);
     const char *(*entry_pathname)(struct archive_entry *);
@@ -53,6 +56,7 @@ static int load_libarchive(sv_error_t *err)
         "archive_read_support_format_all",
         "archive_write_disk_set_options",
         "archive_read_open_filename",
+        "archive_read_open_fd",
         "archive_error_string",
         "archive_read_next_header",
         "archive_entry_pathname",
@@ -169,8 +173,32 @@ static int mark_opaque(struct layer_state *ls, sv_error_t *err)
     return 0;
 }
 
+/* Names of the device nodes left out, so hard links to them are too. */
+struct skipped {
+    char **names;
+    size_t n;
+};
+
+/* "./dev/null", "/dev/null" and "dev/null" are one entry. */
+static const char *bare(const char *name)
+{
+    while (*name == '/' || (name[0] == '.' && name[1] == '/'))
+        name += name[0] == '/' ? 1 : 2;
+    return name;
+}
+
+static bool was_skipped(const struct skipped *sk, const char *name)
+{
+    for (size_t i = 0; i < sk->n; i++)
+        if (strcmp(bare(sk->names[i]), bare(name)) == 0)
+            return true;
+    return false;
+}
+
+/* Runs chrooted into the destination (see extract_confined): tmp is "". */
 static int copy_entries(struct archive *a, struct archive *w, const char *tarball, const char *tmp,
-                        const struct sv_idmap *shift, struct layer_state *ls, sv_error_t *err)
+                        const struct sv_idmap *shift, struct layer_state *ls, struct skipped *sk,
+                        sv_error_t *err)
 {
     struct archive_entry *e;
     int r;
@@ -184,16 +212,20 @@ static int copy_entries(struct archive *a, struct archive *w, const char *tarbal
                     return -1;
                 continue;
             }
-            __LA_MODE_T t = ar.entry_filetype(e);
-            /* Device nodes could not be opened in a container (its mounts
-             * are nodev) and are not a layer's to create: /dev is made at
-             * start. */
-            if (t == AE_IFCHR || t == AE_IFBLK)
-                continue;
+        }
+        /* Device nodes are no image's to create: a container's /dev is
+         * made at start, and its mounts are nodev anyway. On the host they
+         * would be real: a block device owned by container root, or mode
+         * 0666, under the state root. */
+        __LA_MODE_T t = ar.entry_filetype(e);
+        const char *hl = ar.entry_hardlink(e);
+        if (t == AE_IFCHR || t == AE_IFBLK || (hl && was_skipped(sk, hl))) {
+            sk->names = sv_xrealloc(sk->names, (sk->n + 1) * sizeof(char *));
+            sk->names[sk->n++] = sv_steal(shown);
+            continue;
         }
         cleanup_free char *full = sv_xasprintf("%s/%s", tmp, name);
         ar.entry_set_pathname(e, full);
-        const char *hl = ar.entry_hardlink(e);
         cleanup_free char *hfull = hl ? sv_xasprintf("%s/%s", tmp, hl) : NULL;
         if (hfull)
             ar.entry_set_hardlink(e, hfull);
@@ -232,6 +264,88 @@ static int copy_entries(struct archive *a, struct archive *w, const char *tarbal
     return ls ? mark_opaque(ls, err) : 0;
 }
 
+/* The child's half: chrooted into the destination, so every path the
+ * archive gives (absolute names, links planted by earlier entries, hard
+ * links through them, whiteouts below them) resolves inside it. libarchive
+ * and the whiteout code work by path as root; without the chroot one
+ * entry "d -> /dev" and the next through it would write on the host. */
+static int extract_confined(int in, const char *tarball, const char *tmp,
+                            const struct sv_idmap *shift, bool layer, sv_error_t *err)
+{
+    if (chroot(tmp) < 0 || chdir("/") < 0)
+        return sv_error(err, errno, "cannot enter %s", tmp);
+    struct archive *a = ar.read_new();
+    struct archive *w = ar.write_disk_new();
+    ar.read_support_filter_all(a);
+    ar.read_support_format_all(a);
+    /* Keep owners and modes (it is a root file system); libarchive's own
+     * checks stay as a second wall. */
+    ar.write_disk_set_options(w, ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM |
+                                     ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR |
+                                     ARCHIVE_EXTRACT_SECURE_NODOTDOT |
+                                     ARCHIVE_EXTRACT_SECURE_SYMLINKS);
+    struct layer_state ls = {0};
+    struct skipped sk = {0};
+    int rc;
+    if (ar.read_open_fd(a, in, 1 << 16) != ARCHIVE_OK)
+        rc = sv_error(err, 0, "image %s: %s", tarball, ar.error_string(a));
+    else
+        rc = copy_entries(a, w, tarball, "", shift, layer ? &ls : NULL, &sk, err);
+    ar.read_free(a);
+    ar.write_free(w);
+    return rc;
+}
+
+/* Unpack in a child process (the chroot must not be ours), its error
+ * coming back over a pipe. */
+static int extract(const char *tarball, const char *tmp, const struct sv_idmap *shift, bool layer,
+                   sv_error_t *err)
+{
+    cleanup_close int in = open(tarball, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return sv_error(err, errno, "image %s", tarball);
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) < 0)
+        return sv_error(err, errno, "pipe");
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(report[0]), close(report[1]);
+        return sv_error(err, e, "fork");
+    }
+    if (pid == 0) {
+        close(report[0]);
+        sv_error_t e = NULL;
+        if (extract_confined(in, tarball, tmp, shift, layer, &e) == 0)
+            _exit(0);
+        size_t n = strlen(e->msg);
+        if (write(report[1], e->msg, n) != (ssize_t)n)
+            _exit(2);
+        _exit(1);
+    }
+    close(report[1]);
+    char msg[2048];
+    size_t len = 0;
+    ssize_t n;
+    while (len < sizeof(msg) - 1 && (n = read(report[0], msg + len, sizeof(msg) - 1 - len)) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            break;
+        len += (size_t)n;
+    }
+    msg[len] = '\0';
+    close(report[0]);
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return 0;
+    if (len)
+        return sv_error(err, 0, "%s", msg);
+    return sv_error(err, 0, "image %s: unpacking failed (status %d)", tarball, status);
+}
+
 static int unpack(const char *tarball, const char *dest, const struct sv_idmap *shift, bool layer,
                   sv_error_t *err)
 {
@@ -241,32 +355,14 @@ static int unpack(const char *tarball, const char *dest, const struct sv_idmap *
     sv_rmtree(tmp, NULL);
     if (mkdir(tmp, 0755) < 0)
         return sv_error(err, errno, "cannot create %s", tmp);
-    if (shift->size && chown(tmp, shift->uid_base, shift->gid_base) < 0) {
-        int e = errno;
-        sv_rmtree(tmp, NULL);
-        return sv_error(err, e, "cannot create %s", tmp);
+    int rc = 0;
+    if (shift->size) {
+        cleanup_close int fd = open(tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 || fchown(fd, shift->uid_base, shift->gid_base) < 0)
+            rc = sv_error(err, errno, "cannot create %s", tmp);
     }
-    struct archive *a = ar.read_new();
-    struct archive *w = ar.write_disk_new();
-    ar.read_support_filter_all(a);
-    ar.read_support_format_all(a);
-    /* Keep owners and modes (it is a root file system); refuse entries
-     * that would escape the destination. */
-    ar.write_disk_set_options(w, ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM |
-                                     ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR |
-                                     ARCHIVE_EXTRACT_SECURE_NODOTDOT |
-                                     ARCHIVE_EXTRACT_SECURE_SYMLINKS);
-    struct layer_state ls = {0};
-    int rc;
-    if (ar.read_open_filename(a, tarball, 1 << 16) != ARCHIVE_OK)
-        rc = sv_error(err, 0, "image %s: %s", tarball, ar.error_string(a));
-    else
-        rc = copy_entries(a, w, tarball, tmp, shift, layer ? &ls : NULL, err);
-    ar.read_free(a);
-    ar.write_free(w);
-    for (size_t i = 0; i < ls.n_opaque; i++)
-        free(ls.opaque[i]);
-    free(ls.opaque);
+    if (rc == 0)
+        rc = extract(tarball, tmp, shift, layer, err);
     if (rc == 0 && rename(tmp, dest) < 0 && errno != EEXIST && errno != ENOTEMPTY)
         rc = sv_error(err, errno, "cannot move %s into place", dest);
     sv_rmtree(tmp, NULL);

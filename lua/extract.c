@@ -1,5 +1,6 @@
 #include "extract.h"
 
+#include "../engine/safepath.h"
 #include "../engine/units.h"
 #include "../manifests/dotenv.h"
 
@@ -377,11 +378,21 @@ static struct sv_mount *mount_add(struct xs *x, struct mounts *m)
     return &m->v[m->n++];
 }
 
-static int check_target(struct xs *x, const char *key, const char *target)
+/* Absolute, and judged (and kept) as the kernel will resolve it: "/x/.."
+ * is "/", which would make the source the container's root. */
+static int check_target(struct xs *x, const char *key, const char **target)
 {
-    if (target == NULL || target[0] != '/')
+    if (*target == NULL || (*target)[0] != '/')
         return fail_key(x, key, "the path inside the container must be absolute, got \"%s\"",
-                        target ? target : "");
+                        *target ? *target : "");
+    char *clean = sv_path_clean(*target);
+    const char *why = sv_path_refused_target(clean);
+    if (why) {
+        free(clean);
+        return fail_key(x, key, "the path inside the container may not be %s: %s", *target, why);
+    }
+    *target = sv_graph_strdup(x->g, clean);
+    free(clean);
     return 0;
 }
 
@@ -403,7 +414,7 @@ static int parse_volume_string(struct xs *x, const char *key, const char *spec, 
     if (np == 1) {
         mt->type = SV_MOUNT_VOLUME;
         mt->target = sv_graph_strdup(x->g, parts[0]);
-        return check_target(x, key, mt->target);
+        return check_target(x, key, &mt->target);
     }
     if (np == 3) {
         for (char *o = strtok(parts[2], ","); o; o = strtok(NULL, ",")) {
@@ -433,7 +444,7 @@ static int parse_volume_string(struct xs *x, const char *key, const char *spec, 
                         "./%s for a directory)",
                         spec, src, src);
     }
-    return check_target(x, key, mt->target);
+    return check_target(x, key, &mt->target);
 }
 
 /* { type = "bind"|"volume"|"tmpfs", source, target, read_only, size } */
@@ -491,7 +502,7 @@ static int parse_volume_table(struct xs *x, const char *key, int idx, struct mou
         return fail_key(x, key, "unknown volume type \"%s\" (expected bind, volume or tmpfs)",
                         type);
     }
-    return check_target(x, key, mt->target);
+    return check_target(x, key, &mt->target);
 }
 
 static int list_foreach(struct xs *x, int idx, const char *key, bool allow_single,
@@ -541,7 +552,7 @@ static int tmpfs_item(struct xs *x, const char *key, int idx, void *ud)
     mt->target = colon ? sv_graph_strndup(x->g, s, (size_t)(colon - s)) : s;
     if (colon && colon[1])
         mt->options = colon + 1;
-    return check_target(x, key, mt->target);
+    return check_target(x, key, &mt->target);
 }
 
 /* Mounts accumulate across volumes and tmpfs; keep them in the service. */
