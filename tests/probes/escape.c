@@ -1050,15 +1050,19 @@ static void check_io_uring(void)
 
 /* A careless user runs a container from their shell: the container's stdin
  * is that shell's terminal. TIOCSTI would type into it once the container
- * exits; TIOCSCTTY would take it over as the container's own terminal. */
+ * exits; TIOCSCTTY would take it over as the container's own terminal; an
+ * open /dev/tty says the container already has it as its own. */
 static void check_tty(void)
 {
     if (!isatty(0)) {
         say("held", "stdin is not a terminal");
         return;
     }
-    struct attempt a[3];
+    struct attempt a[4];
     size_t n = 0;
+    /* /dev/tty opens only for a process that has a controlling terminal */
+    int tty = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    a[n++] = (struct attempt){"open(/dev/tty)", tty, errno};
     TRY(a, n, "TIOCSCTTY", ioctl(0, TIOCSCTTY, 0));
     TRY(a, n, "TIOCSCTTY(steal)", ioctl(0, TIOCSCTTY, 1));
     /* a comment line: were it typed into a shell, it would do nothing */
@@ -1067,6 +1071,76 @@ static void check_tty(void)
     for (const char *c = line; *c && r == 0; c++)
         r = ioctl(0, TIOCSTI, c);
     a[n++] = (struct attempt){"TIOCSTI", r, errno};
+    verdict(a, n);
+}
+
+/* A terminal of the container's own (a new pty, made its controlling
+ * terminal): the kernel lets TIOCSTI through there. The filter refuses
+ * TIOCSTI and TIOCLINUX itself, so that no terminal, however the
+ * container came by it, takes typed input or console commands. */
+static void check_tiocsti_wall(void)
+{
+    int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (m < 0 || grantpt(m) < 0 || unlockpt(m) < 0) {
+        say("held", "no pty of its own: %s", res(-1));
+        return;
+    }
+    const char *name = ptsname(m);
+    if (setsid() < 0 && errno != EPERM) {
+        say("held", "setsid: %s", res(-1));
+        return;
+    }
+    int sl = name ? open(name, O_RDWR | O_CLOEXEC) : -1;
+    if (sl < 0 || ioctl(sl, TIOCSCTTY, 0) < 0) {
+        say("held", "cannot make its own pty its terminal: %s", res(-1));
+        return;
+    }
+    struct attempt a[2];
+    size_t n = 0;
+    char c = '#';
+    TRY(a, n, "TIOCSTI(own pty)", ioctl(sl, TIOCSTI, &c));
+    char sub = 6; /* TIOCL_GETSHIFTSTATE: harmless; a pty answers EINVAL */
+    TRY(a, n, "TIOCLINUX(own pty)", ioctl(sl, TIOCLINUX, &sub));
+    int filtered = a[0].rc < 0 && a[0].err == EPERM && a[1].rc < 0 && a[1].err == EPERM;
+    char d[256];
+    describe(a, n, d, sizeof(d));
+    say(filtered ? "held" : "open", "%s%s", d, filtered ? "" : " (want EPERM from the filter)");
+}
+
+/* listmount and statmount (Linux 6.8) walk mount namespaces by id. */
+static void check_listmount(void)
+{
+    struct {
+        uint32_t size, spare;
+        uint64_t mnt_id, param, mnt_ns_id;
+    } req = {.size = 24, .mnt_id = 0xffffffffffffffffULL /* LSMT_ROOT */};
+    uint64_t ids[64];
+    struct attempt a[2];
+    size_t n = 0;
+    TRY(a, n, "listmount", syscall(458, &req, ids, 64, 0));
+    char buf[4096];
+    req.mnt_id = a[0].rc > 0 ? ids[0] : 1;
+    req.param = 0x1 /* STATMOUNT_SB_BASIC */;
+    TRY(a, n, "statmount", syscall(457, &req, buf, sizeof(buf), 0));
+    verdict(a, n); /* ENOSYS on an older kernel: nothing to refuse there either */
+}
+
+/* The device nodes bound from the host into /dev: their modes and owners
+ * are the host's. Set them to what they are already (a change, were it
+ * allowed, that changes nothing). */
+static void check_devnode_chmod(void)
+{
+    static const char *const nodes[] = {"/dev/null",   "/dev/zero",    "/dev/full",
+                                        "/dev/random", "/dev/urandom", "/dev/tty"};
+    struct attempt a[12];
+    size_t n = 0;
+    for (size_t i = 0; i < 6; i++) {
+        struct stat st;
+        if (stat(nodes[i], &st) < 0)
+            continue;
+        TRY(a, n, nodes[i], chmod(nodes[i], st.st_mode & 07777));
+        TRY(a, n, "chown", chown(nodes[i], st.st_uid, st.st_gid));
+    }
     verdict(a, n);
 }
 
@@ -1177,6 +1251,9 @@ static const struct {
     {"raw_socket", check_raw_socket},
     {"io_uring", check_io_uring},
     {"tty", check_tty},
+    {"tiocsti_wall", check_tiocsti_wall},
+    {"listmount", check_listmount},
+    {"devnode_chmod", check_devnode_chmod},
 };
 
 static void run_check(size_t i)
