@@ -1211,24 +1211,18 @@ static const struct {
     const char *name;
     void (*fn)(void);
 } checks[] = {
-    {"fsopen", check_fsopen},
-    {"fsmount", check_fsmount},
-    {"open_tree", check_open_tree},
-    {"move_mount", check_move_mount},
-    {"mount_setattr", check_mount_setattr},
-    {"mount", check_mount},
-    {"umount", check_umount},
-    {"usr_readonly", check_usr_readonly},
-    {"root_readonly", check_root_readonly},
-    {"cgroupfs", check_cgroupfs},
+    /* First what leaves the container's mounts alone; then the attempts on
+     * its mount namespace (shared by all checks: a hole there would change
+     * what later checks see), each followed by a look at whether /usr and
+     * the masks held; pivot_root, which would move everyone's root, last. */
+    {"status", check_status},
+    {"raw_socket", check_raw_socket},
     {"unshare_user", check_unshare_user},
     {"unshare_other", check_unshare_other},
     {"clone_user", check_clone_user},
     {"clone3", check_clone3},
     {"libc_fallback", check_libc_fallback},
     {"setns", check_setns},
-    {"pivot_root", check_pivot_root},
-    {"chroot", check_chroot},
     {"x32", check_x32},
     {"i386", check_i386},
     {"personality", check_personality},
@@ -1243,17 +1237,27 @@ static const struct {
     {"clock", check_clock},
     {"blockdev", check_blockdev},
     {"chardev", check_chardev},
+    {"devnode_chmod", check_devnode_chmod},
     {"proc_sys_write", check_proc_sys_write},
     {"sys_write", check_sys_write},
-    {"masked", check_masked},
     {"host_pid", check_host_pid},
-    {"status", check_status},
-    {"raw_socket", check_raw_socket},
+    {"chroot", check_chroot},
+    {"root_readonly", check_root_readonly},
     {"io_uring", check_io_uring},
     {"tty", check_tty},
     {"tiocsti_wall", check_tiocsti_wall},
     {"listmount", check_listmount},
-    {"devnode_chmod", check_devnode_chmod},
+    {"cgroupfs", check_cgroupfs},
+    {"fsmount", check_fsmount},
+    {"mount_setattr", check_mount_setattr},
+    {"open_tree", check_open_tree},
+    {"move_mount", check_move_mount},
+    {"fsopen", check_fsopen},
+    {"mount", check_mount},
+    {"umount", check_umount},
+    {"usr_readonly", check_usr_readonly},
+    {"masked", check_masked},
+    {"pivot_root", check_pivot_root},
 };
 
 static void run_check(size_t i)
