@@ -1014,6 +1014,12 @@ __attribute__((noreturn)) static void exec_join(const struct sv_run_spec *s, sv_
                                                 pid_t caller)
 {
     sv_error_t e = NULL;
+    /* Closed to the container until the command's execve (which makes it
+     * dumpable again): under --userns host, container root has our uid and,
+     * once we drop to its set, our capabilities, and could otherwise write
+     * our memory through /proc/PID/mem before the filter is loaded
+     * (runc's CVE-2016-9962). Inherited by the fork below. */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     exec_die_with(caller);
     /* Out of the terminal's process group: a Ctrl-C reaches the command
      * once, through the caller. */

@@ -318,8 +318,7 @@ static int attach_tree(int tree, int target, bool read_only, uint64_t attrs, con
     struct mount_attr attr = {.attr_set = attrs | (read_only ? MOUNT_ATTR_RDONLY : 0)};
     if (attr.attr_set &&
         syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0)
-        return sv_error(err, errno, "cannot make the mount at %s %s", shown,
-                        read_only ? "read-only" : "nosuid");
+        return sv_error(err, errno, "cannot set the options of the mount at %s", shown);
     if (syscall(SYS_move_mount, tree, "", target, "",
                 MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
         return sv_error(err, errno, "cannot mount on %s", shown);
@@ -533,8 +532,13 @@ static int setup_binds(const struct sv_container *c, int rootfd, sv_error_t *err
             open_target(rootfd, b->target, S_ISDIR(st.st_mode) ? SV_PATH_DIR : SV_PATH_FILE,
                         "volume target", err);
         /* What a container writes through an idmapped volume is the host
-         * user's: its setuid and device files must not count inside. */
-        uint64_t attrs = b->idmap_fd >= 0 ? MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV : 0;
+         * user's: its setuid files must not count inside. No volume opens
+         * device nodes (servos makes no devices cgroup, so a node that
+         * container root made there with --cap-add MKNOD would open any
+         * device), but one the user binds on purpose: a device itself. */
+        uint64_t attrs = b->idmap_fd >= 0 ? MOUNT_ATTR_NOSUID : 0;
+        if (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode))
+            attrs |= MOUNT_ATTR_NODEV;
         if (t < 0 || attach_tree(tree, t, b->read_only, attrs, b->target, err) < 0)
             return -1;
     }

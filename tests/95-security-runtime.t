@@ -215,6 +215,11 @@ run "$S" run --rm --userns host --cap-add MKNOD host sh -c \
     'for p in /dev/n /n /tmp/n; do mknod $p c 1 3 && { echo x > $p && echo "$p opens" || echo "$p refused"; }; done'
 is "$(echo "$out" | tr '\n' ' ')" "/dev/n refused /n refused /tmp/n refused " \
     "with MKNOD added, a node made in /dev, the root or /tmp opens nothing (nodev)"
+run "$S" run --rm --userns host --cap-add MKNOD -v "$TMP/hostdir:/v" host sh -c \
+    'mknod /v/n c 1 3 && { echo x > /v/n && echo opens || echo refused; }; rm -f /v/n'
+is "$out" refused "with MKNOD added, a node made in a volume opens nothing either (nodev)"
+run "$S" run --rm -v /dev/null:/dn host sh -c 'echo x > /dn && echo opens'
+is "$out" opens "a device the user binds on purpose still opens"
 
 # --- 8. what a container may write into RAM --------------------------------------
 run "$S" run --rm host sh -c 'df -k / /tmp /run | awk "NR>1{print \$2}"'
