@@ -119,7 +119,9 @@ int sv_stacknet_open(const char *stack, struct sv_stacknet **out, sv_error_t *er
     if (choose_subnet(stack, &n->subnet, err) < 0)
         goto fail;
     n->gateway = n->subnet + 1;
-    n->hosts = stack_file(stack, "hosts");
+    char *binds = sv_stack_binds_dir(stack); /* replicas bind it */
+    n->hosts = sv_xasprintf("%s/hosts", binds);
+    free(binds);
     if (access(n->hosts, F_OK) < 0) {
         cleanup_free char *tmp = sv_xasprintf("%s.tmp", n->hosts);
         FILE *f = fopen(tmp, "we");
@@ -206,11 +208,14 @@ int sv_stacknet_destroy(const char *stack, sv_error_t *err)
         ;
     if (unlink(path) < 0 && errno != ENOENT)
         return sv_error(err, errno, "cannot remove %s", path);
-    static const char *const files[] = {"hosts", "network", "ports"};
+    static const char *const files[] = {"network", "ports"};
     for (size_t i = 0; i < SV_ARRAY_LEN(files); i++) {
         cleanup_free char *p = stack_file(stack, files[i]);
         unlink(p);
     }
+    cleanup_free char *binds = sv_stack_binds_dir(stack);
+    cleanup_free char *hosts = sv_xasprintf("%s/hosts", binds);
+    unlink(hosts);
     return 0;
 }
 
