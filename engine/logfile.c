@@ -508,5 +508,12 @@ int64_t sv_log_reader_time(struct sv_log_reader *r, off_t end)
         load_index(r);
         s = find_stamp(r, end);
     }
-    return s ? s->ms : 0;
+    if (s)
+        return s->ms;
+    /* Not stamped yet (stamps come every 100 ms): the file's last write
+     * is when these bytes had arrived at the latest. */
+    struct stat st;
+    if (fstat(r->fd, &st) < 0 || end > st.st_size)
+        return 0;
+    return (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
 }

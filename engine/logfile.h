@@ -77,7 +77,8 @@ void sv_log_reader_seek(struct sv_log_reader *r, long tail);
 ssize_t sv_log_reader_peek(struct sv_log_reader *r, char *buf, size_t cap, bool *rotated);
 void sv_log_reader_skip(struct sv_log_reader *r, size_t n);
 /* When the bytes of the current file up to end had arrived (unix ms), from
- * its LOG.ts; 0 when unknown. */
+ * its LOG.ts (or, past its last stamp, the file's last write); 0 when
+ * unknown. */
 int64_t sv_log_reader_time(struct sv_log_reader *r, off_t end);
 void sv_log_reader_free(struct sv_log_reader *r);
 
