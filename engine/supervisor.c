@@ -282,6 +282,47 @@ static bool graph_needs_net(const struct sv_graph *g)
     return false;
 }
 
+/* Is name what service a is called by on the stack network: its name, a
+ * replica's SERVICE-N, its hostname? */
+static bool net_name_of(const struct sv_service *a, const char *name)
+{
+    size_t al = strlen(a->name);
+    if (strcmp(name, a->name) == 0 || (a->hostname && strcmp(name, a->hostname) == 0))
+        return true;
+    if (strncmp(name, a->name, al) != 0 || name[al] != '-' || name[al + 1] < '1' ||
+        name[al + 1] > '9' || strspn(name + al + 1, "0123456789") != strlen(name + al + 1))
+        return false;
+    long k = strtol(name + al + 1, NULL, 10);
+    return k >= 1 && k <= a->replicas;
+}
+
+/* The same mistake as STACK-SERVICE-N container names, inside a stack:
+ * service "web-1" and replica 1 of "web" would both be "web-1" in every
+ * /etc/hosts, and a client would reach either. Refused, before anything
+ * starts. */
+static int check_net_names(const struct sv_graph *g, sv_error_t *err)
+{
+    for (size_t i = 0; i < g->n_services; i++) {
+        const struct sv_service *b = &g->services[i];
+        if (strcmp(b->network, "stack") != 0)
+            continue;
+        for (size_t k = 0; k < g->n_services; k++) {
+            const struct sv_service *a = &g->services[k];
+            if (k == i || strcmp(a->network, "stack") != 0)
+                continue;
+            const char *clash = net_name_of(a, b->name)                      ? b->name
+                                : b->hostname && net_name_of(a, b->hostname) ? b->hostname
+                                                                             : NULL;
+            if (clash)
+                return sv_error(err, 0,
+                                "services \"%s\" and \"%s\" would both be called \"%s\" on "
+                                "the stack network: rename one (or its hostname)",
+                                a->name, b->name, clash);
+        }
+    }
+    return 0;
+}
+
 /* Publish the graph's ports; `servos ps` reads them from <stack>/ports. */
 static int sync_ports(struct sup *S, const struct sv_graph *g, sv_error_t *err)
 {
@@ -886,7 +927,8 @@ static int reconcile(struct sup *S, struct sv_graph *g, sv_error_t *err)
             hold_log(S, r, NULL); /* its service's log options now */
         i++;
     }
-    if (gone_rc < 0 || sync_ports(S, g, err) < 0 || sync_gateways(S, g, err) < 0)
+    if (gone_rc < 0 || check_net_names(g, err) < 0 || sync_ports(S, g, err) < 0 ||
+        sync_gateways(S, g, err) < 0)
         return -1;
     /* Start in waves: every service whose dependencies are met. */
     size_t left = g->n_services;
@@ -1128,8 +1170,12 @@ static void handle(struct sup *S, int fd, char *line)
             reply(fd, "error: no service \"%s\" in stack %s", argv[1], S->stack);
             return;
         }
+        int before = s->replicas;
         s->replicas = atoi(argv[2]);
-        if (reconcile(S, S->g, &err) < 0)
+        if (check_net_names(S->g, &err) < 0) {
+            s->replicas = before; /* refused: nothing changed */
+            reply_err(fd, &err);
+        } else if (reconcile(S, S->g, &err) < 0)
             reply_err(fd, &err);
         else
             reply(fd, "ok");

@@ -9,7 +9,7 @@
 chmod 711 "$TMP"
 export SERVOS_ROOT=$TMP/root
 S=$SERVOS
-STACKS="va va_b nx na na-b pw mig lg lgc lgk dn"
+STACKS="va va_b nx na na-b hn pw pws mig lgc lgk dn"
 FULL=$TMP/full
 cleanup() {
     for st in $STACKS; do "$S" down -v -t 0 -p "$st" >/dev/null 2>&1; done
@@ -142,6 +142,19 @@ is "$(state_of na b-c)/$(pid_of na b-c)" "running/$na_pid" "na's replica still r
 "$S" down -t 0 -p na-b >/dev/null 2>&1
 "$S" down -t 0 -p na >/dev/null 2>&1
 
+# The same join inside a stack: replica 1 of "web" and a service "web-1" would
+# share the name web-1 in every /etc/hosts.
+cat >hn.lua <<'LUA'
+stack "hn"
+service "web" { command = "exec sleep 1000", stop_grace_period = "1s" }
+service "web-1" { command = "exec sleep 1000", stop_grace_period = "1s" }
+LUA
+run "$S" up -d hn.lua
+[ "$rc" -ne 0 ] && like "$err" 'services "web" and "web-1" would both be called "web-1"' \
+    "a service named like another's replica is refused on the stack network" ||
+    fail "a service named like another's replica is refused" "$rc $err"
+"$S" down -t 0 -p hn >/dev/null 2>&1
+
 # ---- 11. the state root is root's -----------------------------------------------------------
 cat >pw.lua <<'LUA'
 stack "pw"
@@ -173,8 +186,10 @@ for f in state.db state.db-wal state.db-shm stacks/pw/request stacks/pw/logs/db-
     nobody cat "$SERVOS_ROOT/$f" >/dev/null 2>&1 && fail "an unprivileged user cannot read $f" ||
         pass "an unprivileged user cannot read $f"
 done
-found=$(nobody grep -rlsa -e pw-s3cret-97 -e tok-s3cret-97 "$SERVOS_ROOT" 2>/dev/null)
-is "$found" "" "an unprivileged user's search of the state root finds neither secret"
+# The attacker knows the layout (it is documented): every path there is,
+# as root lists them, tried as nobody.
+found=$(find "$SERVOS_ROOT" -type f -print0 | nobody xargs -0 grep -lsa -e pw-s3cret-97 -e tok-s3cret-97 2>/dev/null)
+is "$found" "" "an unprivileged user who tries every file of the state root finds neither secret"
 nobody ls "$SERVOS_ROOT/stacks" >/dev/null 2>&1 && fail "nor lists the stacks" || pass "nor lists the stacks"
 # A root made by an older version: tightened by the next command.
 chmod 644 "$SERVOS_ROOT"/state.db*
