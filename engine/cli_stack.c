@@ -639,7 +639,18 @@ int sv_cmd_down(int argc, char **argv)
     char req[64];
     snprintf(req, sizeof(req), "down\t%ld\t%s", timeout < 0 ? -1 : timeout * 1000,
              volumes ? "volumes" : "keep");
-    int fd = sv_stack_connect(stack);
+    /* A supervisor that lives but does not listen is starting (it will),
+     * or going down already (an earlier down, interrupted): let it finish,
+     * then remove what is left. */
+    int fd;
+    for (int t = 0; (fd = sv_stack_connect(stack)) < 0 && supervisor_alive(stack) && t < 12000;
+         t++) {
+        if (t == 20)
+            fprintf(stderr, "servos: stack %s: waiting for its previous supervisor to finish\n",
+                    stack);
+        struct timespec ts = {0, 50 * 1000000};
+        nanosleep(&ts, NULL);
+    }
     int rc;
     if (fd >= 0) {
         rc = sv_stack_request(fd, req, stdout, &err);
@@ -652,8 +663,7 @@ int sv_cmd_down(int argc, char **argv)
     /* The supervisor leaves once the stack is down: its directory goes
      * after it. */
     if (rc == 0 && !wait_supervisor_gone(stack, 10000))
-        rc =
-            sv_error(&err, EBUSY, "stack %s is down, but its supervisor has not exited yet", stack);
+        rc = sv_error(&err, 0, "stack %s is down, but its supervisor has not exited yet", stack);
     if (rc == 0) { /* nothing of the stack is left but its named volumes */
         cleanup_free char *dir = sv_stack_dir(stack);
         sv_rmtree(dir, NULL);

@@ -1,10 +1,11 @@
 /* The supervisor: one detached process per stack that owns its replicas.
  * It reconciles the graph (create what is missing, recreate what changed,
  * remove what is gone, in dependency order), restarts replicas by policy
- * with back-off, runs health checks inside them, writes their output to
- * capped, rotated logs (logfile.h), and answers the CLI on a unix socket. Replicas are its direct
- * children, so their exit codes are exact; after a crash, a new supervisor re-adopts the replicas
- * that still run through pidfds (their exit codes are then unknown). Single-threaded: one epoll
+ * with back-off, runs health checks inside them, copies their output into
+ * capped, rotated logs (logfile.h), and answers the CLI on a unix socket.
+ * Replicas are its direct children, so their exit codes are exact; after a
+ * crash, a new supervisor re-adopts the replicas that still run through
+ * pidfds (their exit codes are then unknown). Single-threaded: one epoll
  * loop. */
 #include "../manifests/load.h"
 #include "bulkmem.h"
@@ -717,7 +718,7 @@ static int remove_replica(struct sup *S, struct replica *r, int64_t grace_overri
     sv_error_t e = NULL;
     int rc = 0;
     if (r->id[0] && sv_container_remove(S->st, r->id, &e) < 0) {
-        rc = sv_error(err, e->status, "%s-%d: %s", r->service, r->n, e->msg);
+        rc = sv_error(err, 0, "%s-%d: %s", r->service, r->n, e->msg);
         report(&e);
     }
     cleanup_free char *log = sv_replica_log(S->stack, r->service, r->n);
@@ -1088,7 +1089,7 @@ static int remove_leftovers(struct sup *S, sv_error_t *err)
             pump(S, 20);
         sv_error_t e = NULL;
         if (sv_container_remove(S->st, rows[i].id, &e) < 0) {
-            rc = sv_error(err, e->status, "%s: %s", rows[i].name, e->msg);
+            rc = sv_error(err, 0, "%s: %s", rows[i].name, e->msg);
             report(&e);
         }
     }
@@ -1194,9 +1195,9 @@ static void handle(struct sup *S, int fd, char *line)
                  * is not left down, but retried with the back-off, as a
                  * replica that crashed would be. */
                 retry_later(r);
-                sv_error(&err, e->status,
-                         "%s-%d was stopped but cannot start again (the "
-                         "supervisor keeps trying): %s",
+                sv_error(&err, 0,
+                         "%s-%d was stopped but cannot start again (the supervisor keeps "
+                         "trying): %s",
                          r->service, r->n, e->msg);
                 report(&e);
             }
