@@ -155,6 +155,36 @@ run "$S" up -d hn.lua
     fail "a service named like another's replica is refused" "$rc $err"
 "$S" down -t 0 -p hn >/dev/null 2>&1
 
+# And the host link of a stack's published ports: its name was a 40-bit
+# hash of the stack's directory, so a stack name can be chosen to meet
+# another stack's; the second stack then took the first one's link over
+# (and deleted it at its down), and the first stack's port went dead.
+cc -O1 -o "$TMP/linkname_collide" "$ROOT/tests/probes/linkname_collide.c"
+read -r LA LB < <("$TMP/linkname_collide" "$SERVOS_ROOT")
+STACKS="$STACKS $LA $LB"
+free_port() { while :; do p=$((20000 + RANDOM % 30000)); ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }; done; }
+fetch() { timeout 3 busybox wget -q -O - "$1" 2>/dev/null; }
+PA=$(free_port) PB=$(free_port)
+for st in "$LA:$PA" "$LB:$PB"; do
+    mkdir -p "${st%%:*}"
+    cat >"${st%%:*}/Envirofile.lua" <<LUA
+stack "${st%%:*}"
+service "web" {
+  command = "mkdir -p /tmp/www && echo ${st%%:*} > /tmp/www/index.html && exec busybox httpd -f -p 80 -h /tmp/www",
+  ports = { "${st##*:}:80" },
+  healthcheck = { test = "busybox wget -q -O /dev/null http://127.0.0.1/", interval = "200ms", retries = 50 },
+  stop_grace_period = "1s",
+}
+LUA
+done
+(cd "$LA" && "$S" up -d >/dev/null 2>&1)
+(cd "$LB" && "$S" up -d >/dev/null 2>&1)
+is "$(fetch "http://127.0.0.1:$PA/")/$(fetch "http://127.0.0.1:$PB/")" "$LA/$LB" \
+    "two stacks whose old link names meet ($LA, $LB) both answer on their ports"
+"$S" down -t 0 -p "$LB" >/dev/null 2>&1
+is "$(fetch "http://127.0.0.1:$PA/")" "$LA" "and the first still answers after the second's down"
+"$S" down -t 0 -p "$LA" >/dev/null 2>&1
+
 # ---- 11. the state root is root's -----------------------------------------------------------
 cat >pw.lua <<'LUA'
 stack "pw"
