@@ -1020,9 +1020,15 @@ static void adopt(struct sup *S)
                 r->started_ms = sv_now_ms() - 1000 * (time(NULL) - row->started);
                 struct epoll_event ev = {.events = EPOLLIN, .data.fd = r->pidfd};
                 epoll_ctl(S->ep, EPOLL_CTL_ADD, r->pidfd, &ev);
-                /* What it wrote while nobody read waits in its FIFO. (One
+                /* What it wrote while nobody read waits in its FIFO. One
                  * started by an older version writes to its file itself,
-                 * uncapped, until it is next started.) */
+                 * which nothing can cap until it is next started. */
+                cleanup_free char *log = sv_replica_log(S->stack, r->service, r->n);
+                cleanup_free char *fifo = sv_xasprintf("%s.fifo", log);
+                if (access(fifo, F_OK) < 0)
+                    logf_("%s was started by an older servos: its log is not capped until it "
+                          "restarts (servos restart %s)",
+                          row->name, r->service);
                 if (hold_log(S, r, &e) < 0)
                     report(&e);
                 logf_("adopted %s (pid %d)", row->name, (int)row->pid);
