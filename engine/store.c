@@ -94,19 +94,24 @@ static int migrate(sqlite3 *db)
 }
 
 /* path (when it exists, or create) as root's alone: 0600, whatever the
- * umask, also when an older servos made it 0644. */
+ * umask, also when an older servos made it 0644. By path, never opening
+ * and closing a descriptor of it: closing one drops every POSIX lock this
+ * process holds on the file, sqlite's included. */
 static int make_private(const char *path, bool create, sv_error_t *err)
 {
-    int fd =
-        open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | (create ? O_CREAT : 0), 0600);
-    if (fd < 0)
-        return !create && errno == ENOENT ? 0 : sv_error(err, errno, "cannot open %s", path);
+    if (create) {
+        int fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd >= 0)
+            close(fd); /* new: nobody holds it */
+        else if (errno != EEXIST)
+            return sv_error(err, errno, "cannot create %s", path);
+    }
     struct stat st;
-    int rc = 0;
-    if (fstat(fd, &st) < 0 || ((st.st_mode & 07077) && fchmod(fd, st.st_mode & 0700) < 0))
-        rc = sv_error(err, errno, "cannot make %s private", path);
-    close(fd);
-    return rc;
+    if (lstat(path, &st) < 0)
+        return errno == ENOENT ? 0 : sv_error(err, errno, "cannot read %s", path);
+    if (S_ISREG(st.st_mode) && (st.st_mode & 07077) && chmod(path, st.st_mode & 0700) < 0)
+        return sv_error(err, errno, "cannot make %s private", path);
+    return 0;
 }
 
 /* The database holds every container's spec, environment (passwords)

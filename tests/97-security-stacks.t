@@ -164,6 +164,15 @@ read -r LA LB < <("$TMP/linkname_collide" "$SERVOS_ROOT")
 STACKS="$STACKS $LA $LB"
 free_port() { while :; do p=$((20000 + RANDOM % 30000)); ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }; done; }
 fetch() { timeout 3 busybox wget -q -O - "$1" 2>/dev/null; }
+answer() { # URL WANT: what URL answers, waiting up to 5 s for WANT (a replica may still start)
+    local got=
+    for _ in $(seq 50); do
+        got=$(fetch "$1")
+        [ "$got" = "$2" ] && break
+        sleep 0.1
+    done
+    echo "$got"
+}
 PA=$(free_port) PB=$(free_port)
 for st in "$LA:$PA" "$LB:$PB"; do
     mkdir -p "${st%%:*}"
@@ -179,10 +188,10 @@ LUA
 done
 (cd "$LA" && "$S" up -d >/dev/null 2>&1)
 (cd "$LB" && "$S" up -d >/dev/null 2>&1)
-is "$(fetch "http://127.0.0.1:$PA/")/$(fetch "http://127.0.0.1:$PB/")" "$LA/$LB" \
+is "$(answer "http://127.0.0.1:$PA/" "$LA")/$(answer "http://127.0.0.1:$PB/" "$LB")" "$LA/$LB" \
     "two stacks whose old link names meet ($LA, $LB) both answer on their ports"
 "$S" down -t 0 -p "$LB" >/dev/null 2>&1
-is "$(fetch "http://127.0.0.1:$PA/")" "$LA" "and the first still answers after the second's down"
+is "$(answer "http://127.0.0.1:$PA/" "$LA")" "$LA" "and the first still answers after the second's down"
 "$S" down -t 0 -p "$LA" >/dev/null 2>&1
 
 # ---- 11. the state root is root's -----------------------------------------------------------
