@@ -32,7 +32,7 @@ int sv_log_opt_parse(struct sv_log_opts *o, const char *opt, sv_error_t *err)
         if (sv_parse_size(eq + 1, &v, err) < 0)
             return sv_error_wrap(err, "max-size");
         if (v < 1024)
-            return sv_error(err, EINVAL, "max-size: at least 1k, got \"%s\"", eq + 1);
+            return sv_error(err, 0, "max-size: at least 1k, got \"%s\"", eq + 1);
         o->max_size = v;
         return 0;
     }
@@ -41,14 +41,14 @@ int sv_log_opt_parse(struct sv_log_opts *o, const char *opt, sv_error_t *err)
         errno = 0;
         long v = strtol(eq + 1, &end, 10);
         if (errno || end == eq + 1 || *end || v < 1 || v > MAX_GENERATIONS)
-            return sv_error(err, EINVAL,
+            return sv_error(err, 0,
                             "max-file: expected a number of files from 1 to %d, got "
                             "\"%s\"",
                             MAX_GENERATIONS, eq + 1);
         o->max_files = (int)v;
         return 0;
     }
-    return sv_error(err, EINVAL, "\"%s\": the log options are max-size=SIZE and max-file=N", opt);
+    return sv_error(err, 0, "\"%s\": the log options are max-size=SIZE and max-file=N", opt);
 }
 
 /* ---- writing --------------------------------------------------------------- */
