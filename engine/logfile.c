@@ -92,7 +92,7 @@ int sv_log_open(const char *path, const struct sv_log_opts *o, bool index, struc
                 sv_error_t *err)
 {
     cleanup_free char *dir = sv_dirname(path);
-    if (sv_mkdir_p(dir, 0700, err) < 0)
+    if (sv_mkdir_p_mode(dir, 0700, err) < 0)
         return -1;
     cleanup_free char *fifo = sv_xasprintf("%s.fifo", path);
     struct stat st;

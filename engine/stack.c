@@ -24,11 +24,8 @@ char *sv_stack_dir(const char *stack)
 int sv_stack_dir_make(const char *stack, sv_error_t *err)
 {
     cleanup_free char *d = sv_stack_dir(stack);
-    cleanup_free char *parent = sv_dirname(d);
-    if (sv_mkdir_p(parent, 0700, err) < 0)
+    if (sv_mkdir_p_mode(d, 0700, err) < 0)
         return -1;
-    if (mkdir(d, 0700) < 0 && errno != EEXIST)
-        return sv_error(err, errno, "cannot create %s", d);
     struct stat st; /* made 0711 by older versions */
     if (lstat(d, &st) == 0 && (st.st_mode & 07777) != 0700 && chmod(d, 0700) < 0)
         return sv_error(err, errno, "cannot make %s private", d);
@@ -43,8 +40,7 @@ static char *binds_path(const char *stack)
 char *sv_stack_binds_dir(const char *stack)
 {
     char *d = binds_path(stack);
-    if (sv_mkdir_p(d, 0711, NULL) == 0)
-        chmod(d, 0711); /* under a umask, mkdir alone may leave it closed */
+    sv_mkdir_p_mode(d, 0711, NULL);
     return d;
 }
 
@@ -170,7 +166,7 @@ static int take_legacy_volume(const char *stack, const char *legacy, const char 
                         legacy, stack, other, dir, stack, sv_state_root(), other,
                         base + strlen(other) + 1, other);
     cleanup_free char *parent = sv_dirname(dir);
-    if (sv_mkdir_p(parent, 0711, err) < 0)
+    if (sv_mkdir_p_mode(parent, 0711, err) < 0)
         return -1;
     if (rename(legacy, dir) < 0)
         return sv_error(err, errno, "cannot move %s to %s", legacy, dir);
@@ -208,7 +204,7 @@ static int make_volume(const char *dir, const struct sv_service *s, sv_error_t *
     if (access(dir, F_OK) == 0)
         return 0;
     cleanup_free char *parent = sv_dirname(dir);
-    if (sv_mkdir_p(parent, 0711, err) < 0)
+    if (sv_mkdir_p_mode(parent, 0711, err) < 0) /* container root traverses it */
         return -1;
     if (mkdir(dir, 0755) < 0 && errno != EEXIST)
         return sv_error(err, errno, "cannot create volume %s", dir);
