@@ -1,6 +1,7 @@
 /* servos ls, stop, rm, logs, exec: containers by name or id prefix. */
 #include "cli.h"
 #include "container.h"
+#include "logfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -308,23 +309,27 @@ static int logs_opt(int c, const char *arg)
     return -1;
 }
 
-static int copy_available(int fd)
+static int copy_available(struct sv_log_reader *rd)
 {
     char buf[65536];
     ssize_t n;
-    while ((n = read(fd, buf, sizeof(buf))) > 0)
+    bool rotated;
+    while ((n = sv_log_reader_peek(rd, buf, sizeof(buf), &rotated)) > 0) {
         if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n)
             return -1;
+        sv_log_reader_skip(rd, (size_t)n);
+    }
     fflush(stdout);
     return 0;
 }
 
-/* The log of a container started with `servos run -d`. */
+/* The log of a container started with `servos run -d`: its rotated files
+ * (log.N ... log.1), oldest first, then log. */
 static int container_logs(struct sv_store *st, struct sv_ctr_row *r)
 {
     cleanup_free char *path = sv_xasprintf("%s/containers/%s/log", sv_state_root(), r->id);
-    cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
+    cleanup_free char *fifo = sv_xasprintf("%s.fifo", path);
+    if (access(path, F_OK) < 0 && access(fifo, F_OK) < 0) {
         fprintf(stderr,
                 "servos: %s has no log: it ran attached, so its output went to the "
                 "terminal\n",
@@ -332,13 +337,18 @@ static int container_logs(struct sv_store *st, struct sv_ctr_row *r)
         return 1;
     }
     (void)st;
-    copy_available(fd);
+    struct sv_log_reader rd;
+    sv_log_reader_init(&rd, path);
+    if (tail_lines >= 0)
+        sv_log_reader_seek(&rd, tail_lines);
+    copy_available(&rd);
     while (follow && row_running(r)) {
         struct timespec ts = {0, 100 * 1000000};
         nanosleep(&ts, NULL);
-        copy_available(fd);
+        copy_available(&rd);
     }
-    copy_available(fd);
+    copy_available(&rd);
+    sv_log_reader_free(&rd);
     return 0;
 }
 

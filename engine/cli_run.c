@@ -2,6 +2,7 @@
 #include "cli.h"
 #include "registry.h"
 #include "container.h"
+#include "logfile.h"
 #include "units.h"
 
 #include <errno.h>
@@ -9,8 +10,10 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,7 +25,8 @@ struct run_opts {
     const char **cap_add, **cap_drop;
     size_t n_add, n_drop;
     char *entrypoint[2];
-    const char *pull; /* missing (default), always, never */
+    const char *pull;       /* missing (default), always, never */
+    struct sv_log_opts log; /* -d: --log-opt max-size=, max-file= */
 };
 
 static void push(char ***v, size_t *n, char *s)
@@ -95,7 +99,8 @@ static int parse(int argc, char **argv, struct run_opts *o, sv_error_t *err)
         O_SEC,
         O_ENTRYPOINT,
         O_PULL,
-        O_LAYER_SIZE
+        O_LAYER_SIZE,
+        O_LOG_OPT
     };
     static const struct option opts[] = {
         {"name", required_argument, NULL, 'n'},
@@ -118,11 +123,13 @@ static int parse(int argc, char **argv, struct run_opts *o, sv_error_t *err)
         {"entrypoint", required_argument, NULL, O_ENTRYPOINT},
         {"pull", required_argument, NULL, O_PULL},
         {"layer-size", required_argument, NULL, O_LAYER_SIZE},
+        {"log-opt", required_argument, NULL, O_LOG_OPT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct sv_run_spec *s = &o->spec;
     s->limits = (struct sv_limits){-1, -1, -1};
+    sv_log_opts_init(&o->log);
     int c;
     optind = 1;
     opterr = 0;
@@ -229,6 +236,10 @@ static int parse(int argc, char **argv, struct run_opts *o, sv_error_t *err)
                                 "--pull: expected missing, always or never, got \"%s\"", optarg);
             o->pull = optarg;
             break;
+        case O_LOG_OPT: /* podman's and Docker's names */
+            if (sv_log_opt_parse(&o->log, optarg, err) < 0)
+                return sv_error_wrap(err, "--log-opt");
+            break;
         case 'h':
             return 1;
         default:
@@ -304,6 +315,32 @@ static int run_attached(struct sv_store *st, struct run_opts *o)
     return code;
 }
 
+/* Until the container's init exits: copy its output into its log. A
+ * full disk drops output rather than stalling the container. */
+static void copy_output(struct sv_container *c, struct sv_log *log)
+{
+    int pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0);
+    for (;;) {
+        struct pollfd p[2] = {{sv_log_fd(log), POLLIN, 0}, {pidfd, POLLIN, 0}};
+        int n = poll(p, pidfd >= 0 ? 2 : 1, pidfd >= 0 ? -1 : 100);
+        if (n < 0 && errno != EINTR)
+            break;
+        sv_error_t err = NULL;
+        if (sv_log_pump(log, &err) < 0)
+            sv_error_free(&err);
+        siginfo_t si = {0};
+        if (p[1].revents ||
+            (pidfd < 0 && waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+             si.si_pid == c->pid))
+            break;
+    }
+    sv_error_t err = NULL; /* what it wrote last */
+    if (sv_log_pump(log, &err) < 0)
+        sv_error_free(&err);
+    if (pidfd >= 0)
+        close(pidfd);
+}
+
 /* -d: a monitor process (ours, forked) creates and starts the container,
  * tells the CLI the id or the error, then waits to record the exit. */
 static int run_detached(struct run_opts *o)
@@ -334,23 +371,30 @@ static int run_detached(struct run_opts *o)
             dprintf(pfd[1], "125 %s", err->msg);
             _exit(125);
         }
+        /* The container writes into its log's FIFO; we copy that into
+         * capped, rotated files while it runs (logfile.h). */
         cleanup_free char *logpath = NULL;
-        int log = sv_container_log_path(c, &logpath, &err) < 0
+        struct sv_log *log = NULL;
+        int out = sv_container_log_path(c, &logpath, &err) < 0 ||
+                          sv_log_open(logpath, &o->log, false, &log, &err) < 0
                       ? -1
-                      : open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        int fds[3] = {null, log, log}, exec_status;
-        if (log < 0 || sv_container_start(st, c, fds, &exec_status, &err) < 0) {
+                      : sv_log_writer(log, &err);
+        int fds[3] = {null, out, out}, exec_status = 0;
+        if (out < 0 || sv_container_start(st, c, fds, &exec_status, &err) < 0) {
             dprintf(pfd[1], "%d %s", exec_status ? exec_status : 125,
                     err ? err->msg : "cannot open the log");
             sv_container_remove(st, c->id, NULL);
             _exit(125);
         }
+        close(out);
         dprintf(pfd[1], "0 %s", c->id);
         close(pfd[1]);
         for (int fd = 0; fd < 3; fd++)
             dup2(null, fd);
+        copy_output(c, log);
         int code;
         finish(st, c, o->remove, &code);
+        sv_log_close(log);
         sv_store_close(st);
         _exit(0);
     }

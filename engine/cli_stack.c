@@ -4,6 +4,7 @@
 #include "../manifests/load.h"
 #include "cli.h"
 #include "gitrepo.h"
+#include "logfile.h"
 #include "pgateway.h"
 #include "registry.h"
 #include "rootfs.h"
@@ -123,6 +124,11 @@ static int request(const char *stack, const char *req, sv_error_t *err)
 /* Serialise `up`s of one stack: the second waits for the first. */
 static int lock_stack(const char *stack)
 {
+    sv_error_t err = NULL;
+    if (sv_stack_dir_make(stack, &err) < 0) {
+        sv_error_report(&err);
+        return -1;
+    }
     cleanup_free char *dir = sv_stack_dir(stack);
     cleanup_free char *path = sv_xasprintf("%s/up.lock", dir);
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -133,27 +139,41 @@ static int lock_stack(const char *stack)
     return fd;
 }
 
+/* Does a supervisor of stack run (starting, serving or going down)? It
+ * holds <stack dir>/supervisor.lock as long as it lives. */
+static bool supervisor_alive(const char *stack)
+{
+    cleanup_free char *dir = sv_stack_dir(stack);
+    cleanup_free char *path = sv_xasprintf("%s/supervisor.lock", dir);
+    cleanup_close int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+        return true;
+    flock(fd, LOCK_UN);
+    return false;
+}
+
+/* Wait up to ms for the stack's supervisor to be gone; true when it is. */
+static bool wait_supervisor_gone(const char *stack, int ms)
+{
+    for (int t = 0; t < ms; t += 20) {
+        if (!supervisor_alive(stack))
+            return true;
+        struct timespec ts = {0, 20 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    return !supervisor_alive(stack);
+}
+
 /* ---- attached output ---------------------------------------------------- */
 
 struct follow {
-    char *path, *prefix;
-    off_t off;
+    struct sv_log_reader rd; /* the replica's log, across its rotated files */
+    char *prefix;
 };
 
 static bool show_timestamps;
-
-/* When the bytes up to end had arrived, from the supervisor's LOG.ts index
- * (0 when not indexed yet). */
-static long long arrival_ms(const char *log, off_t end)
-{
-    cleanup_free char *idx = sv_xasprintf("%s.ts", log);
-    cleanup_fclose FILE *f = fopen(idx, "re");
-    long long off, ms;
-    while (f && fscanf(f, "%lld %lld", &off, &ms) == 2)
-        if (off >= end)
-            return ms;
-    return 0;
-}
 
 static void print_time(long long ms)
 {
@@ -179,22 +199,18 @@ static void on_interrupt(int sig)
 static const char *const colours[] = {"\033[36m", "\033[33m", "\033[32m",
                                       "\033[35m", "\033[34m", "\033[31m"};
 
-/* Print new complete lines of f with its prefix. */
+/* Print new complete lines of f with its prefix (the rest of a line that
+ * a rotation cut, or one longer than the buffer, as a line of its own). */
 static void follow_one(struct follow *f, bool colour)
 {
-    int fd = open(f->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    struct stat st;
-    if (fstat(fd, &st) == 0 && st.st_size < f->off)
-        f->off = 0; /* rotated */
     char buf[65536];
     ssize_t n;
-    while ((n = pread(fd, buf, sizeof(buf), f->off)) > 0) {
+    bool rotated;
+    while ((n = sv_log_reader_peek(&f->rd, buf, sizeof(buf), &rotated)) > 0) {
         ssize_t end = n;
         while (end > 0 && buf[end - 1] != '\n')
             end--;
-        if (end == 0 && n < (ssize_t)sizeof(buf))
+        if (end == 0 && n < (ssize_t)sizeof(buf) && !rotated)
             break; /* an unfinished line: wait for the rest */
         if (end == 0)
             end = n;
@@ -202,14 +218,13 @@ static void follow_one(struct follow *f, bool colour)
             if (buf[i] == '\n' || i == end - 1) {
                 printf("%s |%s ", f->prefix, colour ? "\033[0m" : "");
                 if (show_timestamps)
-                    print_time(arrival_ms(f->path, f->off + i + 1));
-                printf("%.*s", (int)(i - s + 1), buf + s);
+                    print_time(sv_log_reader_time(&f->rd, f->rd.off + i + 1));
+                printf("%.*s%s", (int)(i - s + 1), buf + s, buf[i] == '\n' ? "" : "\n");
                 s = i + 1;
             }
-        f->off += end;
+        sv_log_reader_skip(&f->rd, (size_t)end);
     }
     fflush(stdout);
-    close(fd);
 }
 
 /* The replicas' log files of stack, with "service-N |" prefixes. */
@@ -240,7 +255,8 @@ static struct follow *follow_list(const char *stack, const char *only, size_t *n
         if (last == NULL || strcmp(last, r->service) != 0)
             ci++;
         last = r->service;
-        v[*n].path = sv_replica_log(stack, r->service, r->replica);
+        cleanup_free char *path = sv_replica_log(stack, r->service, r->replica);
+        sv_log_reader_init(&v[*n].rd, path);
         v[*n].prefix = sv_xasprintf("%s%-*s", colour ? colours[ci % 6] : "", (int)width, label);
         (*n)++;
     }
@@ -251,7 +267,7 @@ static struct follow *follow_list(const char *stack, const char *only, size_t *n
 static void follow_free(struct follow *v, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        free(v[i].path);
+        sv_log_reader_free(&v[i].rd);
         free(v[i].prefix);
     }
     free(v);
@@ -271,18 +287,41 @@ static int converge(const char *stack, struct sv_graph *g, sv_error_t *err)
             (handlers && sv_image_ensure(handlers, false, err) < 0))
             return -1;
     }
-    int fd = sv_stack_connect(stack);
-    if (fd >= 0) {
-        int rc = sv_stack_request(fd, "up", stdout, err);
-        close(fd);
-        return rc;
+    /* The supervisor that answers takes the request. One that is going
+     * down (a `down` that was interrupted goes on) no longer listens, and
+     * one that took the request as it went down closes without an answer:
+     * then wait until it is gone and start a new one. A supervisor still
+     * starting up (another command's) listens soon. */
+    bool told = false;
+    int64_t t0 = sv_now_ms();
+    for (;;) {
+        int fd = sv_stack_connect(stack);
+        if (fd >= 0) {
+            int rc = sv_stack_request(fd, "up", stdout, err);
+            close(fd);
+            if (rc == 0 || (*err)->status != ECONNRESET)
+                return rc;
+            sv_error_free(err);
+        } else if (!supervisor_alive(stack)) {
+            if (sv_supervisor_spawn(stack, g, err) == 0)
+                return 0;
+            if ((*err)->status != EBUSY)
+                return -1;
+            sv_error_free(err);
+        }
+        if (sv_now_ms() - t0 > 10 * 60 * 1000)
+            return sv_error(err, ETIMEDOUT,
+                            "stack %s: its supervisor neither answers nor exits (see %s/stacks/%s/"
+                            "supervisor.log)",
+                            stack, sv_state_root(), stack);
+        if (!told && sv_now_ms() - t0 > 1000) {
+            fprintf(stderr, "servos: stack %s: waiting for its previous supervisor to finish\n",
+                    stack);
+            told = true;
+        }
+        struct timespec ts = {0, 50 * 1000000};
+        nanosleep(&ts, NULL);
     }
-    if (sv_supervisor_spawn(stack, g, err) == 0)
-        return 0;
-    if ((*err)->status != EBUSY)
-        return -1;
-    sv_error_free(err);
-    return request(stack, "up", err);
 }
 
 static int do_up(int argc, char **argv, bool detach_default, const char *verb)
@@ -351,8 +390,6 @@ static int do_up(int argc, char **argv, bool detach_default, const char *verb)
     bool colour = isatty(1);
     size_t n = 0;
     struct follow *f = follow_list(stack, NULL, &n, colour);
-    for (size_t i = 0; i < n; i++)
-        f[i].off = 0;
     while (!interrupted) {
         for (size_t i = 0; i < n; i++)
             follow_one(&f[i], colour);
@@ -544,7 +581,7 @@ static int down_directly(const char *stack, int64_t grace_ms, sv_error_t *err)
         if (sv_container_remove(st, rows[i].id, err) < 0)
             rc = -1;
         cleanup_free char *log = sv_replica_log(stack, rows[i].service, rows[i].replica);
-        unlink(log);
+        sv_log_remove(log);
     }
     if (rc == 0)
         rc = sv_stacknet_destroy(stack, err);
@@ -602,7 +639,18 @@ int sv_cmd_down(int argc, char **argv)
     char req[64];
     snprintf(req, sizeof(req), "down\t%ld\t%s", timeout < 0 ? -1 : timeout * 1000,
              volumes ? "volumes" : "keep");
-    int fd = sv_stack_connect(stack);
+    /* A supervisor that lives but does not listen is starting (it will),
+     * or going down already (an earlier down, interrupted): let it finish,
+     * then remove what is left. */
+    int fd;
+    for (int t = 0; (fd = sv_stack_connect(stack)) < 0 && supervisor_alive(stack) && t < 12000;
+         t++) {
+        if (t == 20)
+            fprintf(stderr, "servos: stack %s: waiting for its previous supervisor to finish\n",
+                    stack);
+        struct timespec ts = {0, 50 * 1000000};
+        nanosleep(&ts, NULL);
+    }
     int rc;
     if (fd >= 0) {
         rc = sv_stack_request(fd, req, stdout, &err);
@@ -610,20 +658,16 @@ int sv_cmd_down(int argc, char **argv)
     } else {
         rc = down_directly(stack, timeout < 0 ? 10000 : timeout * 1000, &err);
         if (rc == 0 && volumes)
-            rc = sv_stack_remove_volumes(stack, &err);
+            rc = sv_stack_remove_volumes(stack, NULL, &err);
     }
-    /* The supervisor leaves when the stack is down; wait for its socket to go. */
-    for (int t = 0; t < 100; t++) {
-        int f2 = sv_stack_connect(stack);
-        if (f2 < 0)
-            break;
-        close(f2);
-        struct timespec ts = {0, 20 * 1000000};
-        nanosleep(&ts, NULL);
-    }
+    /* The supervisor leaves once the stack is down: its directory goes
+     * after it. */
+    if (rc == 0 && !wait_supervisor_gone(stack, 10000))
+        rc = sv_error(&err, 0, "stack %s is down, but its supervisor has not exited yet", stack);
     if (rc == 0) { /* nothing of the stack is left but its named volumes */
         cleanup_free char *dir = sv_stack_dir(stack);
         sv_rmtree(dir, NULL);
+        sv_stack_binds_remove(stack, NULL);
         sv_git_prune(GIT_TREE_IDLE);
     }
     if (lock >= 0)
@@ -832,24 +876,8 @@ int sv_stack_logs(const char *project, const char *only, bool follow, long tail,
                 only ? only : stack, only ? "" : "");
         return 1;
     }
-    for (size_t i = 0; i < n && tail >= 0; i++) {
-        /* Start tail lines before the end. */
-        int fd = open(f[i].path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            continue;
-        off_t end = lseek(fd, 0, SEEK_END), pos = end, start = 0;
-        long lines = 0;
-        char ch;
-        while (pos > 0) { /* the newline ending the (tail+1)-th last line */
-            pos--;
-            if (pread(fd, &ch, 1, pos) == 1 && ch == '\n' && pos != end - 1 && ++lines == tail) {
-                start = pos + 1;
-                break;
-            }
-        }
-        f[i].off = tail == 0 ? end : start;
-        close(fd);
-    }
+    for (size_t i = 0; i < n && tail >= 0; i++)
+        sv_log_reader_seek(&f[i].rd, tail); /* across its rotated files */
     struct sigaction sa = {.sa_handler = on_interrupt};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);

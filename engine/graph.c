@@ -440,6 +440,21 @@ static void print_service(struct sv_json *w, const struct sv_service *s, bool wi
     sv_json_str(w, s->toolchain);
     sv_json_key(w, "profiles");
     print_argv(w, s->profiles);
+    if (s->log_max_size > 0 || s->log_max_files > 0) { /* only when set: older hashes hold */
+        sv_json_key(w, "logging");
+        sv_json_object_begin(w);
+        sv_json_key(w, "max_size");
+        if (s->log_max_size > 0)
+            sv_json_int(w, s->log_max_size);
+        else
+            sv_json_null(w);
+        sv_json_key(w, "max_file");
+        if (s->log_max_files > 0)
+            sv_json_int(w, s->log_max_files);
+        else
+            sv_json_null(w);
+        sv_json_object_end(w);
+    }
     if (s->proserve) {
         sv_json_key(w, "proserve");
         print_value(w, s->proserve);

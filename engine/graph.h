@@ -81,6 +81,8 @@ struct sv_service {
     const char *userns;  /* "auto", "host" */
     const char *platform, *board, *toolchain;
     const char **profiles;     /* NULL-terminated; never NULL */
+    int64_t log_max_size;      /* logging max-size in bytes; <= 0 when unset */
+    int log_max_files;         /* logging max-file; <= 0 when unset */
     struct sv_value *proserve; /* the ProServe manifest body, or NULL */
 };
 

@@ -134,7 +134,8 @@ static int host_sysctl(const char *family, const char *link, const char *knob, c
 static int host_link(struct sv_stacknet *n, struct pubnat_conf *conf, sv_error_t *err)
 {
     char host[IFNAMSIZ];
-    sv_stacknet_port_link(n->stack, host);
+    if (sv_stacknet_port_link_new(n->stack, host, err) < 0)
+        return -1;
     cleanup_close int hsock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     cleanup_close int ssock = sv_stacknet_socket(n, AF_INET, SOCK_DGRAM);
     if (hsock < 0 || ssock < 0)

@@ -18,9 +18,55 @@
 
 char *sv_stack_dir(const char *stack)
 {
-    char *d = sv_xasprintf("%s/stacks/%s", sv_state_root(), stack);
-    sv_mkdir_p(d, 0711, NULL);
+    return sv_xasprintf("%s/stacks/%s", sv_state_root(), stack);
+}
+
+int sv_stack_dir_make(const char *stack, sv_error_t *err)
+{
+    cleanup_free char *d = sv_stack_dir(stack);
+    if (sv_mkdir_p_mode(d, 0700, err) < 0)
+        return -1;
+    struct stat st; /* made 0711 by older versions */
+    if (lstat(d, &st) == 0 && (st.st_mode & 07777) != 0700 && chmod(d, 0700) < 0)
+        return sv_error(err, errno, "cannot make %s private", d);
+    return 0;
+}
+
+static char *binds_path(const char *stack)
+{
+    return sv_xasprintf("%s/binds/%s", sv_state_root(), stack);
+}
+
+char *sv_stack_binds_dir(const char *stack)
+{
+    char *d = binds_path(stack);
+    sv_mkdir_p_mode(d, 0711, NULL);
     return d;
+}
+
+int sv_stack_binds_remove(const char *stack, sv_error_t *err)
+{
+    cleanup_free char *d = binds_path(stack);
+    return sv_rmtree(d, err);
+}
+
+void sv_stack_binds_migrate(const char *stack)
+{
+    cleanup_free char *from = sv_stack_dir(stack);
+    cleanup_free char *to = sv_stack_binds_dir(stack);
+    DIR *d = opendir(from);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, "hosts") != 0 && strncmp(e->d_name, "proserve-", 9) != 0 &&
+            strncmp(e->d_name, "gateway-", 8) != 0)
+            continue;
+        cleanup_free char *a = sv_xasprintf("%s/%s", from, e->d_name);
+        cleanup_free char *b = sv_xasprintf("%s/%s", to, e->d_name);
+        if (access(b, F_OK) != 0 && rename(a, b) < 0)
+            fprintf(stderr, "servos: cannot move %s to %s: %s\n", a, b, strerror(errno));
+    }
+    if (d)
+        closedir(d);
 }
 
 char *sv_replica_name(const char *stack, const char *service, int n)
@@ -31,9 +77,7 @@ char *sv_replica_name(const char *stack, const char *service, int n)
 char *sv_replica_log(const char *stack, const char *service, int n)
 {
     cleanup_free char *d = sv_stack_dir(stack);
-    cleanup_free char *logs = sv_xasprintf("%s/logs", d);
-    mkdir(logs, 0700);
-    return sv_xasprintf("%s/%s-%d.log", logs, service, n);
+    return sv_xasprintf("%s/logs/%s-%d.log", d, service, n);
 }
 
 void sv_service_hash_hex(const struct sv_service *s, char out[17])
@@ -41,9 +85,117 @@ void sv_service_hash_hex(const struct sv_service *s, char out[17])
     snprintf(out, 17, "%016llx", (unsigned long long)sv_service_hash(s));
 }
 
+/* ---- volumes ----------------------------------------------------------------
+ *
+ * A stack's volumes are one directory, <root>/volumes/stacks/<stack>: named
+ * ones at <name> in it, anonymous ones at .anon/<service>/<replica>-<index>.
+ * Names hold no "/" and start with a letter or digit, so no two (stack,
+ * volume) pairs share a directory, and `down -v` removes exactly that one.
+ *
+ * Older versions joined the names: <root>/volumes/<stack>_<name> (and
+ * <stack>_anon_<service>_<n>_<i>), which stack "va" with volume "b_c" and
+ * stack "va_b" with volume "c" both read as volumes/va_b_c. "stacks" holds
+ * no "_", so no such old directory can be mistaken for the new layout. An
+ * old directory is moved into the new layout when the stack next uses it,
+ * if no other stack here could have made it: every other split of its name
+ * at a "_" must name a stack that has neither state nor new-layout volumes
+ * on this host. Otherwise the stack refuses to start the service and says
+ * where to move the directory. (A stack that was down, volumes kept, when
+ * servos was updated leaves no trace but that directory: an old directory
+ * whose name also splits into such a stack's is taken by the first of the
+ * two to come up, as the old version would have shared it.) */
+
+static char *volumes_of(const char *stack)
+{
+    return sv_xasprintf("%s/volumes/stacks/%s", sv_state_root(), stack);
+}
+
 char *sv_volume_dir(const char *stack, const char *name)
 {
-    return sv_xasprintf("%s/volumes/%s_%s", sv_state_root(), stack, name);
+    cleanup_free char *d = volumes_of(stack);
+    return sv_xasprintf("%s/%s", d, name);
+}
+
+static char *anon_volume_dir(const char *stack, const char *service, int n, size_t i)
+{
+    cleanup_free char *d = volumes_of(stack);
+    return sv_xasprintf("%s/.anon/%s/%d-%zu", d, service, n, i);
+}
+
+static char *legacy_volume_dir(const char *stack, const char *service, const char *name, int n,
+                               size_t i)
+{
+    if (name)
+        return sv_xasprintf("%s/volumes/%s_%s", sv_state_root(), stack, name);
+    return sv_xasprintf("%s/volumes/%s_anon_%s_%d_%zu", sv_state_root(), stack, service, n, i);
+}
+
+/* Another stack that could own the old-layout directory base, or NULL. */
+static char *legacy_other_owner(const char *stack, const char *base)
+{
+    size_t sl = strlen(stack);
+    for (const char *u = strchr(base, '_'); u; u = strchr(u + 1, '_')) {
+        size_t len = (size_t)(u - base);
+        if (len == sl && strncmp(base, stack, sl) == 0)
+            continue;
+        char *cand = sv_xstrndup(base, len);
+        cleanup_free char *state = sv_stack_dir(cand);
+        cleanup_free char *vols = volumes_of(cand);
+        if (sv_valid_stack_name(cand) && (access(state, F_OK) == 0 || access(vols, F_OK) == 0))
+            return cand;
+        free(cand);
+    }
+    return NULL;
+}
+
+/* dir (new layout) for a volume of stack: the old directory moved in when
+ * it is unambiguously this stack's, an error when it is not. */
+static int take_legacy_volume(const char *stack, const char *legacy, const char *dir,
+                              sv_error_t *err)
+{
+    struct stat st;
+    if (lstat(dir, &st) == 0 || lstat(legacy, &st) < 0 || !S_ISDIR(st.st_mode))
+        return 0;
+    const char *base = strrchr(legacy, '/') + 1;
+    cleanup_free char *other = legacy_other_owner(stack, base);
+    if (other)
+        return sv_error(err, 0,
+                        "%s was made by an older servos for stack \"%s\" or for stack \"%s\", "
+                        "which cannot be told apart: move it to %s if it is %s's, or to "
+                        "%s/volumes/stacks/%s/%s if it is %s's",
+                        legacy, stack, other, dir, stack, sv_state_root(), other,
+                        base + strlen(other) + 1, other);
+    cleanup_free char *parent = sv_dirname(dir);
+    if (sv_mkdir_p_mode(parent, 0711, err) < 0)
+        return -1;
+    if (rename(legacy, dir) < 0)
+        return sv_error(err, errno, "cannot move %s to %s", legacy, dir);
+    return 0;
+}
+
+int sv_stack_remove_volumes(const char *stack, const struct sv_graph *g, sv_error_t *err)
+{
+    int rc = 0;
+    /* Old-layout directories of the graph's volumes (replicas that were
+     * never restarted since the update) that are unambiguously ours. */
+    for (size_t k = 0; g && k < g->n_services; k++) {
+        const struct sv_service *s = &g->services[k];
+        for (size_t i = 0; i < s->n_mounts; i++) {
+            if (s->mounts[i].type != SV_MOUNT_VOLUME)
+                continue;
+            for (int n = 1; n <= (s->mounts[i].source ? 1 : s->replicas); n++) {
+                cleanup_free char *legacy =
+                    legacy_volume_dir(stack, s->name, s->mounts[i].source, n, i);
+                cleanup_free char *other = legacy_other_owner(stack, strrchr(legacy, '/') + 1);
+                if (other == NULL && access(legacy, F_OK) == 0 && sv_rmtree(legacy, err) < 0)
+                    rc = -1;
+            }
+        }
+    }
+    cleanup_free char *dir = volumes_of(stack);
+    if (sv_rmtree(dir, err) < 0)
+        rc = -1;
+    return rc;
 }
 
 /* Container root must own a new named volume (it is an unprivileged uid).
@@ -53,7 +205,10 @@ char *sv_volume_dir(const char *stack, const char *name)
 static int make_volume(const char *dir, const struct sv_service *s, sv_error_t *err)
 {
     cleanup_free char *parent = sv_dirname(dir);
-    if (sv_rootfs_guard_dir(parent, err) < 0)
+    cleanup_free char *top = sv_xasprintf("%s/volumes", sv_state_root());
+    /* volumes/ is root's and the containers' group's; container root
+     * traverses the stack's directory below it. */
+    if (sv_rootfs_guard_dir(top, err) < 0 || sv_mkdir_p_mode(parent, 0711, err) < 0)
         return -1;
     if (mkdir(dir, 0755) < 0) {
         if (errno == EEXIST)
@@ -92,14 +247,35 @@ static char **argv_join(const char *const *a, const char *const *b)
 static int proserve_spec(const struct sv_graph *g, const struct sv_service *s,
                          struct sv_run_spec *spec, sv_error_t *err)
 {
-    cleanup_free char *dir = sv_stack_dir(g->stack);
+    cleanup_free char *dir = sv_stack_binds_dir(g->stack);
     cleanup_free char *manifest = sv_xasprintf("%s/proserve-%s.json", dir, s->name);
     cleanup_free char *tmp = sv_xasprintf("%s.tmp", manifest);
-    FILE *f = fopen(tmp, "we");
-    if (f == NULL)
+    /* The manifest holds the service's environment: readable by its
+     * container's root (who runs the service host) and no one else. */
+    uid_t uid = 0;
+    gid_t gid = 0;
+    if (strcmp(s->userns, "host") != 0) {
+        struct sv_idmap map;
+        if (sv_userns_range(&map, err) < 0)
+            return -1;
+        uid = map.uid_base;
+        gid = map.gid_base;
+    }
+    unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (f == NULL) {
+        if (fd >= 0)
+            close(fd);
         return sv_error(err, errno, "cannot write %s", tmp);
+    }
     sv_value_print_json(s->proserve, f);
-    if (fclose(f) != 0 || chmod(tmp, 0644) < 0 || rename(tmp, manifest) < 0)
+    if (fflush(f) != 0 || fchown(fd, uid, gid) < 0 || fchmod(fd, 0440) < 0) {
+        int e = errno;
+        fclose(f);
+        return sv_error(err, e, "cannot write %s", tmp);
+    }
+    if (fclose(f) != 0 || rename(tmp, manifest) < 0)
         return sv_error(err, errno, "cannot write %s", manifest);
     char *self = realpath("/proc/self/exe", NULL);
     if (self == NULL)
@@ -184,9 +360,10 @@ int sv_stack_spec(const struct sv_graph *g, const struct sv_service *s, int n,
             b->source = m->options ? sv_xstrdup(m->options) : NULL;
         } else if (m->type == SV_MOUNT_VOLUME) {
             b->source = m->source ? sv_volume_dir(g->stack, m->source)
-                                  : sv_xasprintf("%s/volumes/%s_anon_%s_%d_%zu", sv_state_root(),
-                                                 g->stack, s->name, n, i);
-            if (make_volume(b->source, s, err) < 0) {
+                                  : anon_volume_dir(g->stack, s->name, n, i);
+            cleanup_free char *legacy = legacy_volume_dir(g->stack, s->name, m->source, n, i);
+            if (take_legacy_volume(g->stack, legacy, b->source, err) < 0 ||
+                make_volume(b->source, s, err) < 0) {
                 sv_stack_spec_free(spec);
                 return -1;
             }
@@ -212,27 +389,6 @@ void sv_stack_spec_free(struct sv_run_spec *spec)
         free(spec->binds[i].source);
     free(spec->binds);
     memset(spec, 0, sizeof(*spec));
-}
-
-int sv_stack_remove_volumes(const char *stack, sv_error_t *err)
-{
-    cleanup_free char *dir = sv_xasprintf("%s/volumes", sv_state_root());
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return 0;
-    cleanup_free char *prefix = sv_xasprintf("%s_", stack);
-    size_t pl = strlen(prefix);
-    struct dirent *e;
-    int rc = 0;
-    while ((e = readdir(d)) != NULL) {
-        if (strncmp(e->d_name, prefix, pl) != 0)
-            continue;
-        cleanup_free char *p = sv_xasprintf("%s/%s", dir, e->d_name);
-        if (sv_rmtree(p, err) < 0)
-            rc = -1;
-    }
-    closedir(d);
-    return rc;
 }
 
 char *sv_stack_socket(const char *stack)
@@ -261,14 +417,20 @@ int sv_stack_connect(const char *stack)
 int sv_stack_request(int fd, const char *request, FILE *out, sv_error_t *err)
 {
     size_t n = strlen(request);
-    if (write(fd, request, n) != (ssize_t)n || write(fd, "\n", 1) != 1)
-        return sv_error(err, errno, "talking to the stack's supervisor");
+    /* A supervisor that closed already (it is going down) is ECONNRESET
+     * for the caller, not a SIGPIPE. */
+    if (send(fd, request, n, MSG_NOSIGNAL) != (ssize_t)n || send(fd, "\n", 1, MSG_NOSIGNAL) != 1) {
+        sv_error(err, 0, "the stack's supervisor closed the connection");
+        (*err)->status = ECONNRESET;
+        return -1;
+    }
     FILE *f = fdopen(dup(fd), "r");
     if (f == NULL)
         return sv_error(err, errno, "fdopen");
     char *line = NULL;
     size_t cap = 0;
     int rc = sv_error(err, 0, "the stack's supervisor closed the connection");
+    (*err)->status = ECONNRESET; /* it went away: see converge() in cli_stack.c */
     while (getline(&line, &cap, f) > 0) {
         line[strcspn(line, "\n")] = '\0';
         if (strcmp(line, "ok") == 0) {
@@ -320,6 +482,8 @@ char *sv_stack_pins(const char *stack)
 
 int sv_stack_save_pins(const char *stack, const char *pins, sv_error_t *err)
 {
+    if (sv_stack_dir_make(stack, err) < 0)
+        return -1;
     cleanup_free char *dir = sv_stack_dir(stack);
     cleanup_free char *path = sv_xasprintf("%s/git.pins", dir);
     if (pins)
@@ -332,6 +496,8 @@ int sv_stack_save_pins(const char *stack, const char *pins, sv_error_t *err)
 int sv_stack_save_request(const char *stack, const char *path, const char *project,
                           const char *pins, sv_error_t *err)
 {
+    if (sv_stack_dir_make(stack, err) < 0)
+        return -1;
     cleanup_free char *dir = sv_stack_dir(stack);
     cleanup_free char *final = sv_xasprintf("%s/request", dir);
     char cwd[4096];

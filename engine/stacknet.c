@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -119,7 +120,9 @@ int sv_stacknet_open(const char *stack, struct sv_stacknet **out, sv_error_t *er
     if (choose_subnet(stack, &n->subnet, err) < 0)
         goto fail;
     n->gateway = n->subnet + 1;
-    n->hosts = stack_file(stack, "hosts");
+    char *binds = sv_stack_binds_dir(stack); /* replicas bind it */
+    n->hosts = sv_xasprintf("%s/hosts", binds);
+    free(binds);
     if (access(n->hosts, F_OK) < 0) {
         cleanup_free char *tmp = sv_xasprintf("%s.tmp", n->hosts);
         FILE *f = fopen(tmp, "we");
@@ -177,12 +180,49 @@ void sv_stacknet_close(struct sv_stacknet *n)
     free(n);
 }
 
-void sv_stacknet_port_link(const char *stack, char out[IFNAMSIZ])
+/* The name is chosen once per stack, at random among the names no link
+ * has, and recorded in the stack's directory. Older versions derived it
+ * from a 40-bit hash of the stack's directory, which a chosen stack name
+ * can make meet another stack's link name; and a stack deletes a host
+ * link of its name that has no peer in its namespace, and at down. A
+ * link an older version made is not taken over: its peer goes when the
+ * stack's side is made anew (pubnat.c), and with the namespace. */
+bool sv_stacknet_port_link(const char *stack, char out[IFNAMSIZ])
 {
-    /* One name per stack directory: two state roots may both run "web". */
-    cleanup_free char *dir = sv_stack_dir(stack);
-    uint64_t h = sv_fnv1a(dir, strlen(dir));
-    snprintf(out, IFNAMSIZ, "svp%010llx", (unsigned long long)(h & 0xffffffffffull));
+    cleanup_free char *record = stack_file(stack, "portlink");
+    char buf[32] = "";
+    FILE *f = fopen(record, "re");
+    bool ok = f && fgets(buf, sizeof(buf), f) != NULL;
+    if (f)
+        fclose(f);
+    buf[strcspn(buf, "\n")] = '\0';
+    ok = ok && strlen(buf) == 13 && strncmp(buf, "svp", 3) == 0;
+    snprintf(out, IFNAMSIZ, "%s", ok ? buf : "");
+    return ok;
+}
+
+int sv_stacknet_port_link_new(const char *stack, char out[IFNAMSIZ], sv_error_t *err)
+{
+    if (sv_stacknet_port_link(stack, out))
+        return 0;
+    cleanup_free char *record = stack_file(stack, "portlink");
+    for (int tries = 0; tries < 16; tries++) {
+        uint64_t r = 0;
+        if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+            return sv_error(err, errno, "getrandom");
+        snprintf(out, IFNAMSIZ, "svp%010llx", (unsigned long long)(r & 0xffffffffffull));
+        if (if_nametoindex(out) != 0)
+            continue;
+        cleanup_free char *tmp = sv_xasprintf("%s.tmp", record);
+        FILE *f = fopen(tmp, "we");
+        if (f == NULL)
+            return sv_error(err, errno, "cannot write %s", tmp);
+        fprintf(f, "%s\n", out);
+        if (fclose(f) != 0 || rename(tmp, record) < 0)
+            return sv_error(err, errno, "cannot write %s", record);
+        return 0;
+    }
+    return sv_error(err, EEXIST, "no free name for the stack's port link");
 }
 
 int sv_stacknet_destroy(const char *stack, sv_error_t *err)
@@ -192,8 +232,7 @@ int sv_stacknet_destroy(const char *stack, sv_error_t *err)
      * kernel gets round to the namespace: remove it now, so that nothing
      * of the stack is left when `down` returns. */
     char link[IFNAMSIZ];
-    sv_stacknet_port_link(stack, link);
-    int index = (int)if_nametoindex(link);
+    int index = sv_stacknet_port_link(stack, link) ? (int)if_nametoindex(link) : 0;
     struct sv_nl *nl = NULL;
     sv_error_t ignored = NULL;
     if (index && sv_nl_open(&nl, &ignored) == 0) {
@@ -206,11 +245,14 @@ int sv_stacknet_destroy(const char *stack, sv_error_t *err)
         ;
     if (unlink(path) < 0 && errno != ENOENT)
         return sv_error(err, errno, "cannot remove %s", path);
-    static const char *const files[] = {"hosts", "network", "ports"};
+    static const char *const files[] = {"network", "ports", "portlink"};
     for (size_t i = 0; i < SV_ARRAY_LEN(files); i++) {
         cleanup_free char *p = stack_file(stack, files[i]);
         unlink(p);
     }
+    cleanup_free char *binds = sv_stack_binds_dir(stack);
+    cleanup_free char *hosts = sv_xasprintf("%s/hosts", binds);
+    unlink(hosts);
     return 0;
 }
 

@@ -39,8 +39,12 @@ void sv_stacknet_close(struct sv_stacknet *n);
 int sv_stacknet_destroy(const char *stack, sv_error_t *err);
 
 /* The name of the host's end of the stack's published-port link
- * (pubnat.h): "svp" and ten hex digits. */
-void sv_stacknet_port_link(const char *stack, char out[IFNAMSIZ]);
+ * (pubnat.h): "svp" and ten hex digits, as recorded for the stack; false
+ * (and "") when it has none. */
+bool sv_stacknet_port_link(const char *stack, char out[IFNAMSIZ]);
+/* The same, choosing (and recording) one no link has when the stack has
+ * none yet: for whoever creates the link. */
+int sv_stacknet_port_link_new(const char *stack, char out[IFNAMSIZ], sv_error_t *err);
 
 /* A socket created inside the stack's namespace (non-blocking, CLOEXEC). */
 int sv_stacknet_socket(struct sv_stacknet *n, int domain, int type);

@@ -1,6 +1,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -92,11 +93,57 @@ static int migrate(sqlite3 *db)
     return sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
 }
 
+/* path (when it exists, or create) as root's alone: 0600, whatever the
+ * umask, also when an older servos made it 0644. By path, never opening
+ * and closing a descriptor of it: closing one drops every POSIX lock this
+ * process holds on the file, sqlite's included. */
+static int make_private(const char *path, bool create, sv_error_t *err)
+{
+    if (create) {
+        int fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd >= 0)
+            close(fd); /* new: nobody holds it */
+        else if (errno != EEXIST)
+            return sv_error(err, errno, "cannot create %s", path);
+    }
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return errno == ENOENT ? 0 : sv_error(err, errno, "cannot read %s", path);
+    if (S_ISREG(st.st_mode) && (st.st_mode & 07077) && chmod(path, st.st_mode & 0700) < 0)
+        return sv_error(err, errno, "cannot make %s private", path);
+    return 0;
+}
+
+/* The database holds every container's spec, environment (passwords)
+ * included, and sqlite gives its log and shared-memory files the
+ * database's mode: so the database is made 0600 before sqlite sees it.
+ * The stacks' state (requests with the caller's environment, logs) is
+ * root's alone too; what containers must reach lives elsewhere (stack.h).
+ * Roots made by older versions are tightened here, at every open. */
+static int tighten_root(const char *root, sv_error_t *err)
+{
+    static const char *const files[] = {"state.db", "state.db-wal", "state.db-shm",
+                                        "state.db-journal"};
+    for (size_t i = 0; i < SV_ARRAY_LEN(files); i++) {
+        cleanup_free char *p = sv_xasprintf("%s/%s", root, files[i]);
+        if (make_private(p, i == 0, err) < 0)
+            return -1;
+    }
+    cleanup_free char *stacks = sv_xasprintf("%s/stacks", root);
+    struct stat st;
+    if (lstat(stacks, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 07777) != 0700 &&
+        chmod(stacks, 0700) < 0)
+        return sv_error(err, errno, "cannot make %s private", stacks);
+    return 0;
+}
+
 int sv_store_open(struct sv_store **out, sv_error_t *err)
 {
     const char *root = sv_state_root();
     if (mkdir(root, 0700) < 0 && errno != EEXIST)
         return sv_error(err, errno, "cannot create the state root %s", root);
+    if (tighten_root(root, err) < 0)
+        return -1;
     cleanup_free char *path = sv_xasprintf("%s/state.db", root);
     struct sv_store *s = sv_xcalloc(1, sizeof(*s));
     if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
@@ -300,6 +347,22 @@ int sv_store_find(struct sv_store *s, const char *ref, struct sv_ctr_row *out, s
         return db_error(s, err, "looking up a container");
     if (n == 0)
         return sv_error(err, ENOENT, "no such container: %s", ref);
+    return 0;
+}
+
+int sv_store_find_name(struct sv_store *s, const char *name, struct sv_ctr_row *out, bool *found,
+                       sv_error_t *err)
+{
+    cleanup_stmt sqlite3_stmt *st = NULL;
+    if (prepare(s, "SELECT " ROW_COLUMNS " FROM containers WHERE name=?", &st, err) < 0)
+        return -1;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_error(s, err, "looking up a name");
+    *found = rc == SQLITE_ROW;
+    if (*found)
+        read_row(st, out);
     return 0;
 }
 

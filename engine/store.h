@@ -54,6 +54,10 @@ int sv_store_delete(struct sv_store *s, const char *id, sv_error_t *err);
 /* Find by full id, unique id prefix, or name. 0 found, -1 error (none,
  * ambiguous). */
 int sv_store_find(struct sv_store *s, const char *ref, struct sv_ctr_row *out, sv_error_t *err);
+/* The container called exactly name (no id prefixes): *found says whether
+ * there is one; out is filled when there is. */
+int sv_store_find_name(struct sv_store *s, const char *name, struct sv_ctr_row *out, bool *found,
+                       sv_error_t *err);
 /* Is the name taken? */
 int sv_store_name_taken(struct sv_store *s, const char *name, bool *taken, sv_error_t *err);
 /* Every row, oldest first; free with sv_ctr_rows_free. stack NULL: all

@@ -1,13 +1,15 @@
 /* The supervisor: one detached process per stack that owns its replicas.
  * It reconciles the graph (create what is missing, recreate what changed,
  * remove what is gone, in dependency order), restarts replicas by policy
- * with back-off, runs health checks inside them, rotates their logs, and
- * answers the CLI on a unix socket. Replicas are its direct children, so
- * their exit codes are exact; after a crash, a new supervisor re-adopts the
- * replicas that still run through pidfds (their exit codes are then
- * unknown). Single-threaded: one epoll loop. */
+ * with back-off, runs health checks inside them, copies their output into
+ * capped, rotated logs (logfile.h), and answers the CLI on a unix socket.
+ * Replicas are its direct children, so their exit codes are exact; after a
+ * crash, a new supervisor re-adopts the replicas that still run through
+ * pidfds (their exit codes are then unknown). Single-threaded: one epoll
+ * loop. */
 #include "../manifests/load.h"
 #include "bulkmem.h"
+#include "logfile.h"
 #include "pgateway.h"
 #include "proxy.h"
 #include "rootfs.h"
@@ -52,7 +54,8 @@ struct replica {
     enum health health;
     int health_fails;
     int64_t next_check_ms, check_deadline_ms;
-    off_t log_seen; /* how much of the log the timestamp index covers */
+    struct sv_log *log; /* its output, while we hold it */
+    bool log_failing;   /* said so in our log already */
     pid_t check_pid;
     struct sv_cgroup cg;
     bool stopping;
@@ -127,6 +130,10 @@ static void drop(struct sup *S, struct replica *r)
         epoll_ctl(S->ep, EPOLL_CTL_DEL, r->pidfd, NULL);
         close(r->pidfd);
     }
+    if (r->log) {
+        epoll_ctl(S->ep, EPOLL_CTL_DEL, sv_log_fd(r->log), NULL);
+        sv_log_close(r->log);
+    }
     if (r->addr)
         S->hosts_dirty = true;
     sv_cgroup_clear(&r->cg);
@@ -140,6 +147,54 @@ static void report(sv_error_t *err)
         logf_("%s", (*err)->msg);
         sv_error_free(err);
     }
+}
+
+/* ---- logs ------------------------------------------------------------------ */
+
+static void log_opts_of(const struct sv_service *s, struct sv_log_opts *o)
+{
+    sv_log_opts_init(o);
+    if (s && s->log_max_size > 0)
+        o->max_size = s->log_max_size;
+    if (s && s->log_max_files > 0)
+        o->max_files = s->log_max_files;
+}
+
+/* Hold the replica's log (its FIFO in our epoll), with its service's
+ * options: kept across restarts, so one incarnation's output follows the
+ * last's. */
+static int hold_log(struct sup *S, struct replica *r, sv_error_t *err)
+{
+    struct sv_log_opts o;
+    log_opts_of(r->svc, &o);
+    if (r->log) {
+        sv_log_set_opts(r->log, &o);
+        return 0;
+    }
+    cleanup_free char *path = sv_replica_log(S->stack, r->service, r->n);
+    if (sv_log_open(path, &o, true, &r->log, err) < 0)
+        return -1;
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = sv_log_fd(r->log)};
+    epoll_ctl(S->ep, EPOLL_CTL_ADD, ev.data.fd, &ev);
+    return 0;
+}
+
+/* Copy what the replica wrote to its files. Output that cannot be
+ * written (a full disk) is dropped rather than left to block the replica;
+ * our log says so once. */
+static void pump_log(struct replica *r)
+{
+    sv_error_t e = NULL;
+    if (r->log == NULL)
+        return;
+    if (sv_log_pump(r->log, &e) == 0) {
+        r->log_failing = false;
+        return;
+    }
+    if (!r->log_failing)
+        logf_("%s-%d: output lost: %s", r->service, r->n, e->msg);
+    r->log_failing = true;
+    sv_error_free(&e);
 }
 
 /* ---- the stack network ----------------------------------------------------- */
@@ -228,6 +283,47 @@ static bool graph_needs_net(const struct sv_graph *g)
     return false;
 }
 
+/* Is name what service a is called by on the stack network: its name, a
+ * replica's SERVICE-N, its hostname? */
+static bool net_name_of(const struct sv_service *a, const char *name)
+{
+    size_t al = strlen(a->name);
+    if (strcmp(name, a->name) == 0 || (a->hostname && strcmp(name, a->hostname) == 0))
+        return true;
+    if (strncmp(name, a->name, al) != 0 || name[al] != '-' || name[al + 1] < '1' ||
+        name[al + 1] > '9' || strspn(name + al + 1, "0123456789") != strlen(name + al + 1))
+        return false;
+    long k = strtol(name + al + 1, NULL, 10);
+    return k >= 1 && k <= a->replicas;
+}
+
+/* The same mistake as STACK-SERVICE-N container names, inside a stack:
+ * service "web-1" and replica 1 of "web" would both be "web-1" in every
+ * /etc/hosts, and a client would reach either. Refused, before anything
+ * starts. */
+static int check_net_names(const struct sv_graph *g, sv_error_t *err)
+{
+    for (size_t i = 0; i < g->n_services; i++) {
+        const struct sv_service *b = &g->services[i];
+        if (strcmp(b->network, "stack") != 0)
+            continue;
+        for (size_t k = 0; k < g->n_services; k++) {
+            const struct sv_service *a = &g->services[k];
+            if (k == i || strcmp(a->network, "stack") != 0)
+                continue;
+            const char *clash = net_name_of(a, b->name)                      ? b->name
+                                : b->hostname && net_name_of(a, b->hostname) ? b->hostname
+                                                                             : NULL;
+            if (clash)
+                return sv_error(err, 0,
+                                "services \"%s\" and \"%s\" would both be called \"%s\" on "
+                                "the stack network: rename one (or its hostname)",
+                                a->name, b->name, clash);
+        }
+    }
+    return 0;
+}
+
 /* Publish the graph's ports; `servos ps` reads them from <stack>/ports. */
 static int sync_ports(struct sup *S, const struct sv_graph *g, sv_error_t *err)
 {
@@ -255,12 +351,46 @@ struct pending {
     struct sv_container *c;
 };
 
+/* The replica's container name, STACK-SERVICE-N, is one namespace with
+ * every other container's: "na-b" + "c" and "na" + "b-c" meet, and so do a
+ * replica and `servos run --name nx-web-1`. The name is ours only when the
+ * container under it is this very replica (an earlier incarnation, which
+ * goes); anything else is refused, never removed. */
+static int claim_name(struct sup *S, struct replica *r, const char *name, sv_error_t *err)
+{
+    struct sv_ctr_row old;
+    bool found = false;
+    if (sv_store_find_name(S->st, name, &old, &found, err) < 0)
+        return -1;
+    if (!found)
+        return 0;
+    int rc = 0;
+    if (old.stack == NULL)
+        rc = sv_error(err, 0,
+                      "replica %d would be container \"%s\", but a container of `servos run` "
+                      "(%.12s) has that name: rename the service or the stack, or remove that "
+                      "container",
+                      r->n, name, old.id);
+    else if (strcmp(old.stack, S->stack) != 0 || old.service == NULL ||
+             strcmp(old.service, r->service) != 0 || old.replica != r->n)
+        rc = sv_error(err, 0,
+                      "replica %d would be container \"%s\", but that is replica %d of service "
+                      "\"%s\" in stack \"%s\": rename the service or the stack",
+                      r->n, name, old.replica, old.service ? old.service : "?", old.stack);
+    else
+        rc = sv_container_remove(S->st, old.id, err);
+    sv_ctr_row_clear(&old);
+    return rc;
+}
+
 static int start_begin(struct sup *S, struct replica *r, struct sv_container **out, sv_error_t *err)
 {
+    cleanup_free char *name = sv_replica_name(S->stack, r->service, r->n);
+    if (claim_name(S, r, name, err) < 0)
+        return -1;
     struct sv_run_spec spec;
     if (sv_stack_spec(S->g, r->svc, r->n, &spec, err) < 0)
         return -1;
-    cleanup_free char *name = sv_replica_name(S->stack, r->service, r->n);
     cleanup_free char *host = sv_xasprintf("%s-%d", r->service, r->n);
     spec.name = name;
     spec.hostname = r->svc->hostname ? r->svc->hostname : host;
@@ -286,31 +416,20 @@ static int start_begin(struct sup *S, struct replica *r, struct sv_container **o
             return -1;
         }
     }
-    /* A previous incarnation under this name (exited) goes first. */
-    struct sv_ctr_row old;
-    sv_error_t e = NULL;
-    if (sv_store_find(S->st, name, &old, &e) == 0) {
-        sv_container_remove(S->st, old.id, &e);
-        report(&e);
-        sv_ctr_row_clear(&old);
-    }
-    sv_error_free(&e);
     struct sv_container *c = NULL;
     int rc = sv_container_create(S->st, &spec, &c, err);
     sv_stack_spec_free(&spec);
     if (rc < 0)
         return -1;
-    cleanup_free char *logpath = sv_replica_log(S->stack, r->service, r->n);
-    int log = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (log < 0) {
-        sv_error(err, errno, "cannot open %s", logpath);
+    int output = hold_log(S, r, err) < 0 ? -1 : sv_log_writer(r->log, err);
+    if (output < 0) {
         sv_container_remove(S->st, c->id, NULL);
         sv_container_free(c);
         return -1;
     }
-    int fds[3] = {S->null_fd, log, log};
+    int fds[3] = {S->null_fd, output, output};
     rc = sv_container_spawn(c, fds, err);
-    close(log);
+    close(output);
     if (rc < 0) {
         sv_container_remove(S->st, c->id, NULL);
         sv_container_free(c);
@@ -362,6 +481,7 @@ static int start_replica(struct sup *S, struct replica *r, sv_error_t *err)
 /* An init process ended: record it, then let the policy decide. */
 static void replica_exited(struct sup *S, struct replica *r, int code)
 {
+    pump_log(r); /* its last words, before anyone asks */
     bool oom = sv_cgroup_oom_killed(&r->cg);
     sv_error_t e = NULL;
     sv_cgroup_destroy(&r->cg, &e);
@@ -389,6 +509,15 @@ static void replica_exited(struct sup *S, struct replica *r, int code)
     /* Back-off: 100 ms doubling to 10 s; a replica that ran 10 s starts over. */
     int64_t ran = sv_now_ms() - r->started_ms;
     int shift = ran > 10000 ? 0 : (r->restarts < 7 ? r->restarts : 7);
+    int64_t delay = 100LL << shift;
+    r->state = R_BACKOFF;
+    r->next_start_ms = sv_now_ms() + (delay > 10000 ? 10000 : delay);
+}
+
+/* A start failed: try again after the back-off. */
+static void retry_later(struct replica *r)
+{
+    int shift = r->restarts < 7 ? r->restarts : 7;
     int64_t delay = 100LL << shift;
     r->state = R_BACKOFF;
     r->next_start_ms = sv_now_ms() + (delay > 10000 ? 10000 : delay);
@@ -457,62 +586,21 @@ static void health_check(struct sup *S, struct replica *r)
     r->next_check_ms = sv_now_ms() + (h->interval_ms > 0 ? h->interval_ms : 30000);
 }
 
-/* Keep each log under 10 MB: copy to .1, then truncate (the container
- * writes with O_APPEND, so it continues at the new end). */
-static void rotate_logs(struct sup *S)
-{
-    for (size_t i = 0; i < S->n; i++) {
-        cleanup_free char *p = sv_replica_log(S->stack, S->r[i]->service, S->r[i]->n);
-        struct stat st;
-        if (stat(p, &st) < 0 || st.st_size < (10 << 20))
-            continue;
-        cleanup_free char *old = sv_xasprintf("%s.1", p);
-        int in = open(p, O_RDONLY | O_CLOEXEC),
-            out = open(old, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (in >= 0 && out >= 0) {
-            char buf[65536];
-            ssize_t n;
-            while ((n = read(in, buf, sizeof(buf))) > 0)
-                if (write(out, buf, (size_t)n) != n)
-                    break;
-            if (truncate(p, 0) < 0)
-                logf_("cannot truncate %s", p);
-        }
-        if (in >= 0)
-            close(in);
-        if (out >= 0)
-            close(out);
-    }
-}
-
-/* Replicas write their logs directly (so nothing is lost while no
- * supervisor runs); arrival times go to LOG.ts as "offset unix-ms" lines:
- * the bytes up to offset had arrived by then. 100 ms resolution. */
-static void index_logs(struct sup *S)
+/* Arrival times, every 100 ms, for `servos logs -t`. */
+static void stamp_logs(struct sup *S)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    long long wall = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-    for (size_t i = 0; i < S->n; i++) {
-        struct replica *r = S->r[i];
-        cleanup_free char *p = sv_replica_log(S->stack, r->service, r->n);
-        struct stat st;
-        if (stat(p, &st) < 0 || st.st_size == r->log_seen)
-            continue;
-        cleanup_free char *idx = sv_xasprintf("%s.ts", p);
-        FILE *f = fopen(idx, st.st_size < r->log_seen ? "we" : "ae"); /* rotated: anew */
-        if (f) {
-            fprintf(f, "%lld %lld\n", (long long)st.st_size, wall);
-            fclose(f);
-        }
-        r->log_seen = st.st_size;
-    }
+    int64_t wall = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    for (size_t i = 0; i < S->n; i++)
+        if (S->r[i]->log)
+            sv_log_stamp(S->r[i]->log, wall);
 }
 
 static void tick(struct sup *S)
 {
     int64_t now = sv_now_ms();
-    index_logs(S);
+    stamp_logs(S);
     if (S->hosts_dirty) {
         sv_error_t e = NULL;
         write_hosts(S, &e);
@@ -529,18 +617,14 @@ static void tick(struct sup *S)
             sv_error_t e = NULL;
             r->restarts++;
             if (start_replica(S, r, &e) < 0) {
-                report(&e);
-                r->state = R_EXITED;
+                logf_("%s-%d cannot start (retrying): %s", r->service, r->n, e->msg);
+                sv_error_free(&e);
+                retry_later(r);
             } else {
                 sv_store_set_restarts(S->st, r->id, r->restarts, &e);
                 report(&e);
             }
         }
-    }
-    static int64_t last_rotate;
-    if (now - last_rotate > 5000) {
-        last_rotate = now;
-        rotate_logs(S);
     }
 }
 
@@ -569,11 +653,17 @@ static void handle_event(struct sup *S, int fd)
                     sv_gateway_accept(fd, S->stack, s);
                 return;
             }
-        for (size_t k = 0; k < S->n; k++)
-            if (S->r[k]->pidfd == fd) { /* an adopted replica ended */
-                replica_exited(S, S->r[k], -1);
+        for (size_t k = 0; k < S->n; k++) {
+            struct replica *r = S->r[k];
+            if (r->log && sv_log_fd(r->log) == fd) {
+                pump_log(r);
                 break;
             }
+            if (r->pidfd == fd) { /* an adopted replica ended */
+                replica_exited(S, r, -1);
+                break;
+            }
+        }
     }
 }
 
@@ -620,20 +710,23 @@ static int64_t grace_of(const struct replica *r, int64_t override_ms)
     return r->svc && r->svc->stop_grace_ms >= 0 ? r->svc->stop_grace_ms : 10000;
 }
 
-static void remove_replica(struct sup *S, struct replica *r, int64_t grace_override)
+/* Stop and remove a replica. When its container cannot be removed (a
+ * full disk, say), err says why and its row stays for a later down. */
+static int remove_replica(struct sup *S, struct replica *r, int64_t grace_override, sv_error_t *err)
 {
     stop_replica(S, r, grace_of(r, grace_override));
     sv_error_t e = NULL;
-    if (r->id[0] && sv_container_remove(S->st, r->id, &e) < 0)
+    int rc = 0;
+    if (r->id[0] && sv_container_remove(S->st, r->id, &e) < 0) {
+        rc = sv_error(err, 0, "%s-%d: %s", r->service, r->n, e->msg);
         report(&e);
+    }
     cleanup_free char *log = sv_replica_log(S->stack, r->service, r->n);
-    unlink(log);
-    cleanup_free char *log1 = sv_xasprintf("%s.1", log);
-    unlink(log1);
-    cleanup_free char *logts = sv_xasprintf("%s.ts", log);
-    unlink(logts);
-    logf_("removed %s-%d", r->service, r->n);
+    sv_log_remove(log);
+    if (rc == 0)
+        logf_("removed %s-%d", r->service, r->n);
     drop(S, r);
+    return rc;
 }
 
 /* Dependants first: reverse of the start order. */
@@ -647,8 +740,11 @@ static int dep_depth(const struct sv_graph *g, const struct sv_service *s, int g
     return d;
 }
 
-static void down_all(struct sup *S, int64_t grace_override)
+/* Remove every replica; the first failure is the error, the others are
+ * in our log, and every replica is tried. */
+static int down_all(struct sup *S, int64_t grace_override, sv_error_t *err)
 {
+    int rc = 0;
     while (S->n > 0) {
         size_t pick = 0;
         int best = -1;
@@ -659,8 +755,10 @@ static void down_all(struct sup *S, int64_t grace_override)
                 pick = i;
             }
         }
-        remove_replica(S, S->r[pick], grace_override);
+        if (remove_replica(S, S->r[pick], grace_override, err) < 0)
+            rc = -1;
     }
+    return rc;
 }
 
 /* ---- reconcile ----------------------------------------------------------- */
@@ -730,13 +828,11 @@ static int converge_service(struct sup *S, const struct sv_service *s, struct pe
             if (r->state != R_EXITED || r->exit_code == 0)
                 continue;
             logf_("%s-%d is not running: starting it again", s->name, n);
-            remove_replica(S, r, -1);
-            r = NULL;
-        }
-        if (r) {
+        } else if (r) {
             logf_("%s-%d changed: recreating", s->name, n);
-            remove_replica(S, r, -1);
         }
+        if (r && remove_replica(S, r, -1, err) < 0)
+            return sv_error_wrap(err, "service \"%s\"", s->name);
         r = add(S, s->name, n);
         r->svc = s;
         if (rolling) {
@@ -816,18 +912,24 @@ static int sync_gateways(struct sup *S, const struct sv_graph *g, sv_error_t *er
 static int reconcile(struct sup *S, struct sv_graph *g, sv_error_t *err)
 {
     S->g = g;
-    /* Gone: services no longer declared, replicas above the count. */
+    /* Gone: services no longer declared, replicas above the count. Every
+     * replica is seen (the caller frees the old graph), failures or not. */
+    int gone_rc = 0;
     for (size_t i = 0; i < S->n;) {
         struct replica *r = S->r[i];
         const struct sv_service *s = sv_graph_find(g, r->service);
         if (s == NULL || r->n > s->replicas) {
-            remove_replica(S, r, -1);
+            if (remove_replica(S, r, -1, err) < 0)
+                gone_rc = -1;
             continue;
         }
         r->svc = s;
+        if (r->log)
+            hold_log(S, r, NULL); /* its service's log options now */
         i++;
     }
-    if (sync_ports(S, g, err) < 0 || sync_gateways(S, g, err) < 0)
+    if (gone_rc < 0 || check_net_names(g, err) < 0 || sync_ports(S, g, err) < 0 ||
+        sync_gateways(S, g, err) < 0)
         return -1;
     /* Start in waves: every service whose dependencies are met. */
     size_t left = g->n_services;
@@ -918,6 +1020,17 @@ static void adopt(struct sup *S)
                 r->started_ms = sv_now_ms() - 1000 * (time(NULL) - row->started);
                 struct epoll_event ev = {.events = EPOLLIN, .data.fd = r->pidfd};
                 epoll_ctl(S->ep, EPOLL_CTL_ADD, r->pidfd, &ev);
+                /* What it wrote while nobody read waits in its FIFO. One
+                 * started by an older version writes to its file itself,
+                 * which nothing can cap until it is next started. */
+                cleanup_free char *log = sv_replica_log(S->stack, r->service, r->n);
+                cleanup_free char *fifo = sv_xasprintf("%s.fifo", log);
+                if (access(fifo, F_OK) < 0)
+                    logf_("%s was started by an older servos: its log is not capped until it "
+                          "restarts (servos restart %s)",
+                          row->name, r->service);
+                if (hold_log(S, r, &e) < 0)
+                    report(&e);
                 logf_("adopted %s (pid %d)", row->name, (int)row->pid);
                 continue;
             }
@@ -950,6 +1063,44 @@ static int net_down(struct sup *S, sv_error_t *err)
     sv_stacknet_close(S->net);
     S->net = NULL;
     return sv_stacknet_destroy(S->stack, err);
+}
+
+/* Down has begun: a client connecting from now on finds no supervisor
+ * (and `up` waits for this one to finish) instead of a socket that takes
+ * its request and then closes. */
+static void stop_listening(struct sup *S)
+{
+    if (S->lfd < 0)
+        return;
+    epoll_ctl(S->ep, EPOLL_CTL_DEL, S->lfd, NULL);
+    close(S->lfd);
+    S->lfd = -1;
+    cleanup_free char *path = sv_stack_socket(S->stack);
+    unlink(path);
+}
+
+/* Rows of the stack that no replica of ours stands for (one whose removal
+ * failed before, say): down removes them too, or says why not. */
+static int remove_leftovers(struct sup *S, sv_error_t *err)
+{
+    struct sv_ctr_row *rows;
+    size_t n;
+    if (sv_store_list_stack(S->st, S->stack, &rows, &n, err) < 0)
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (sv_pid_alive(rows[i].pid, rows[i].pid_start))
+            kill(rows[i].pid, SIGKILL);
+        for (int t = 0; t < 250 && sv_pid_alive(rows[i].pid, rows[i].pid_start); t++)
+            pump(S, 20);
+        sv_error_t e = NULL;
+        if (sv_container_remove(S->st, rows[i].id, &e) < 0) {
+            rc = sv_error(err, 0, "%s: %s", rows[i].name, e->msg);
+            report(&e);
+        }
+    }
+    sv_ctr_rows_free(rows, n);
+    return rc;
 }
 
 /* ---- requests -------------------------------------------------------------- */
@@ -1006,9 +1157,17 @@ static void handle(struct sup *S, int fd, char *line)
     } else if (strcmp(argv[0], "down") == 0) {
         int64_t grace = argc > 1 ? strtoll(argv[1], NULL, 10) : -1;
         S->exiting = true;
-        down_all(S, grace);
-        if (net_down(S, &err) < 0 || (argc > 2 && strcmp(argv[2], "volumes") == 0 &&
-                                      sv_stack_remove_volumes(S->stack, &err) < 0))
+        stop_listening(S);
+        int rc = down_all(S, grace, &err);
+        if (remove_leftovers(S, &err) < 0)
+            rc = -1;
+        if (net_down(S, &err) < 0)
+            rc = -1;
+        /* Volumes only once nothing of the stack is left to use them. */
+        if (rc == 0 && argc > 2 && strcmp(argv[2], "volumes") == 0 &&
+            sv_stack_remove_volumes(S->stack, S->g, &err) < 0)
+            rc = -1;
+        if (rc < 0)
             reply_err(fd, &err);
         else
             reply(fd, "ok");
@@ -1018,8 +1177,12 @@ static void handle(struct sup *S, int fd, char *line)
             reply(fd, "error: no service \"%s\" in stack %s", argv[1], S->stack);
             return;
         }
+        int before = s->replicas;
         s->replicas = atoi(argv[2]);
-        if (reconcile(S, S->g, &err) < 0)
+        if (check_net_names(S->g, &err) < 0) {
+            s->replicas = before; /* refused: nothing changed */
+            reply_err(fd, &err);
+        } else if (reconcile(S, S->g, &err) < 0)
             reply_err(fd, &err);
         else
             reply(fd, "ok");
@@ -1032,15 +1195,25 @@ static void handle(struct sup *S, int fd, char *line)
             any = true;
             stop_replica(S, r, grace_of(r, -1));
             r->restarts++;
-            if (start_replica(S, r, &err) < 0) {
-                reply_err(fd, &err);
-                return;
+            sv_error_t e = NULL;
+            if (start_replica(S, r, &e) < 0) {
+                /* Stopped, and it cannot start now (a full disk, say): it
+                 * is not left down, but retried with the back-off, as a
+                 * replica that crashed would be. */
+                retry_later(r);
+                sv_error(&err, 0,
+                         "%s-%d was stopped but cannot start again (the supervisor keeps "
+                         "trying): %s",
+                         r->service, r->n, e->msg);
+                report(&e);
             }
         }
-        if (any)
-            reply(fd, "ok");
-        else
+        if (!any)
             reply(fd, "error: no replicas of \"%s\" in stack %s", argv[1], S->stack);
+        else if (err)
+            reply_err(fd, &err);
+        else
+            reply(fd, "ok");
     } else {
         reply(fd, "error: unknown request \"%s\"", argv[0]);
     }
@@ -1119,12 +1292,13 @@ static void serve(struct sup *S)
         if (S->proxy)
             sv_proxy_refresh(S->proxy);
     }
-    cleanup_free char *path = sv_stack_socket(S->stack);
-    unlink(path);
+    stop_listening(S);
 }
 
 int sv_supervisor_spawn(const char *stack, struct sv_graph *g, sv_error_t *err)
 {
+    if (sv_stack_dir_make(stack, err) < 0)
+        return -1;
     cleanup_free char *dir = sv_stack_dir(stack);
     cleanup_free char *lockpath = sv_xasprintf("%s/supervisor.lock", dir);
     int report_pipe[2];
@@ -1150,6 +1324,11 @@ int sv_supervisor_spawn(const char *stack, struct sv_graph *g, sv_error_t *err)
             _exit(0);
         }
         cleanup_free char *logpath = sv_xasprintf("%s/supervisor.log", dir);
+        struct stat lst; /* our own log: one old file kept, as for replicas */
+        if (stat(logpath, &lst) == 0 && lst.st_size > SV_LOG_MAX_SIZE) {
+            cleanup_free char *old = sv_xasprintf("%s.1", logpath);
+            rename(logpath, old);
+        }
         int log = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         int null = open("/dev/null", O_RDWR | O_CLOEXEC);
         dup2(null, 0);
@@ -1168,6 +1347,7 @@ int sv_supervisor_spawn(const char *stack, struct sv_graph *g, sv_error_t *err)
             _exit(1);
         }
         logf_("supervisor of stack %s (pid %d)", stack, (int)getpid());
+        sv_stack_binds_migrate(stack);
         adopt(&S);
         /* Without a graph (a command found the supervisor gone), the last
          * `up` request is evaluated again; failing that, adopt only. */

@@ -291,6 +291,26 @@ int sv_mkdir_p(const char *path, unsigned mode, sv_error_t *err)
     }
 }
 
+int sv_mkdir_p_mode(const char *path, unsigned mode, sv_error_t *err)
+{
+    cleanup_free char *p = sv_xstrdup(path);
+    for (char *s = p + 1;; s++) {
+        if (*s != '/' && *s != '\0')
+            continue;
+        char c = *s;
+        *s = '\0';
+        if (mkdir(p, mode) == 0) {
+            if (chmod(p, mode) < 0) /* the umask took some of it */
+                return sv_error(err, errno, "cannot set the mode of %s", p);
+        } else if (errno != EEXIST) {
+            return sv_error(err, errno, "cannot create %s", p);
+        }
+        *s = c;
+        if (c == '\0')
+            return 0;
+    }
+}
+
 static int b64val(char c)
 {
     if (c >= 'A' && c <= 'Z')

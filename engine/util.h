@@ -82,6 +82,9 @@ char *sv_base64_decode(const char *s);
 
 /* mkdir -p: path and its missing parents, each made with mode. */
 int sv_mkdir_p(const char *path, unsigned mode, sv_error_t *err);
+/* The same, with exactly mode whatever the umask: for directories that
+ * container uids must traverse (0711), or that must stay root's (0700). */
+int sv_mkdir_p_mode(const char *path, unsigned mode, sv_error_t *err);
 
 /* Directory part of a path ("." when there is none); newly allocated. */
 char *sv_dirname(const char *path);

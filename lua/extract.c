@@ -1,6 +1,7 @@
 #include "extract.h"
 
 #include "../engine/safepath.h"
+#include "../engine/logfile.h"
 #include "../engine/units.h"
 #include "../manifests/dotenv.h"
 
@@ -1334,6 +1335,64 @@ static int key_proserve(struct xs *x, int idx, const char *key)
     return to_value(x, idx, key, x->svc->proserve, 0);
 }
 
+/* Compose's shape: logging = { driver = "json-file", options = { ["max-size"]
+ * = "10m", ["max-file"] = 3 } }. Every replica's output goes to files of
+ * its own (logfile.h), so only the file drivers' names are accepted. */
+static int logging_options(struct xs *x, int idx, const char *key, struct sv_log_opts *o)
+{
+    lua_State *L = x->L;
+    if (!lua_istable(L, idx))
+        return fail_key(x, key, "options: expected a table, got %s", type_of(L, idx));
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        int t = lua_type(L, -1);
+        if (lua_type(L, -2) != LUA_TSTRING || (t != LUA_TSTRING && t != LUA_TNUMBER))
+            return fail_key(x, key,
+                            "options: expected names with sizes or numbers, as "
+                            "[\"max-size\"] = \"10m\"");
+        char opt[256];
+        snprintf(opt, sizeof(opt), "%s=%s", lua_tostring(L, -2), lua_tostring(L, -1));
+        sv_error_t perr = NULL;
+        if (sv_log_opt_parse(o, opt, &perr) < 0)
+            return fail_parse(x, key, &perr);
+        lua_pop(L, 1);
+    }
+    return 0;
+}
+
+static int key_logging(struct xs *x, int idx, const char *key)
+{
+    lua_State *L = x->L;
+    if (!lua_istable(L, idx))
+        return fail_key(x, key,
+                        "expected a table like { options = { [\"max-size\"] = \"10m\", "
+                        "[\"max-file\"] = 3 } }, got %s",
+                        type_of(L, idx));
+    struct sv_log_opts o = {0, 0};
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
+        if (strcmp(k, "driver") == 0) {
+            const char *d = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
+            if (strcmp(d, "json-file") != 0 && strcmp(d, "local") != 0 &&
+                strcmp(d, "k8s-file") != 0)
+                return fail_key(x, key,
+                                "driver \"%s\" is not supported: servos keeps each replica's "
+                                "output in files (json-file, local or k8s-file)",
+                                d);
+        } else if (strcmp(k, "options") == 0) {
+            if (logging_options(x, lua_gettop(L), key, &o) < 0)
+                return -1;
+        } else {
+            return fail_key(x, key, "unknown key \"%s\" (expected driver and options)", k);
+        }
+        lua_pop(L, 1);
+    }
+    x->svc->log_max_size = o.max_size;
+    x->svc->log_max_files = o.max_files;
+    return 0;
+}
+
 typedef int (*key_fn)(struct xs *x, int idx, const char *key);
 
 /* Sorted by name (bsearch). alias: the canonical key this one stands for. */
@@ -1357,6 +1416,7 @@ static const struct key_def {
     {"hostname", key_hostname, NULL},
     {"image", key_image, NULL},
     {"labels", key_labels, NULL},
+    {"logging", key_logging, NULL},
     {"memory", key_memory, NULL},
     {"network", key_network, NULL},
     {"pids", key_pids, NULL},

@@ -150,7 +150,31 @@ service_keys = {
   end,
   container_name = "warn", build = "warn", expose = "ignore", extends = "warn", init = "warn",
   privileged = "warn", shm_size = "warn", ulimits = "warn", sysctls = "warn", devices = "warn",
-  dns = "warn", dns_search = "warn", extra_hosts = "warn", logging = "warn",
+  logging = function(ctx, v, k)
+    -- Replicas' output always goes to servos' own files: a file driver's
+    -- size options are kept, anything else is a warning.
+    if not U.is_map(v) then U.fail(U.at(ctx.path, ctx.svc, k), "logging: expected a mapping") end
+    local out = {}
+    local d = v.driver
+    if d ~= nil and d ~= "json-file" and d ~= "local" and d ~= "k8s-file" then
+      U.warn(U.at(ctx.path, v, "driver"), 'service "' .. ctx.name .. '": logging.driver "' ..
+             tostring(d) .. '" is not supported; the output goes to servos\' log files')
+    end
+    if v.options ~= nil and v.options ~= null then
+      if not U.is_map(v.options) then U.fail(U.at(ctx.path, v, "options"), "logging.options: expected a mapping") end
+      for ok, ov in pairs(v.options) do
+        if ok == "max-size" or ok == "max-file" then
+          out.options = out.options or {}
+          out.options[ok] = ov
+        else
+          U.warn(U.at(ctx.path, v.options, ok), 'service "' .. ctx.name .. '": logging.options.' ..
+                 tostring(ok) .. ' is not supported; ignored')
+        end
+      end
+    end
+    set(ctx, "logging", out, k)
+  end,
+  dns = "warn", dns_search = "warn", extra_hosts = "warn",
   security_opt = "warn", stdin_open = "warn", tty = "warn", platform = "warn", pull_policy = "warn",
   links = "warn", external_links = "warn", ipc = "warn", pid = "warn", cgroup_parent = "warn",
   userns_mode = "warn", configs = "warn", secrets = "warn", mem_reservation = "warn",

@@ -125,8 +125,10 @@ gone "$before" && pass "after down no replica process remains" || fail "after do
 [ ! -e "$SERVOS_ROOT/stacks/t70" ] && pass "after down no stack directory remains" || fail "after down no stack directory remains"
 run "$S" up -d
 is "$("$S" exec db cat /data/kept)" keep "named volume data survives down and up"
+vol=$SERVOS_ROOT/volumes/stacks/t70/data
+[ -e "$vol/kept" ] && had=yes || had=no
 run "$S" down -v -t 1
-[ ! -e "$SERVOS_ROOT/volumes/t70_data" ] && pass "down -v removes the named volume" || fail "down -v removes the named volume"
+[ "$had" = yes ] && [ ! -e "$vol" ] && pass "down -v removes the named volume" || fail "down -v removes the named volume" "before: $had"
 
 # A service removed from the file is stopped and removed.
 cat >Envirofile.lua <<'LUA'
