@@ -193,13 +193,13 @@ service "a" {
 LUA
 run "$S" up -d
 is "$rc" 0 "a stack with a named volume comes up" || diag "$err"
-f=$SERVOS_ROOT/volumes/t95p_v/ids
+f=$SERVOS_ROOT/volumes/stacks/t95p/v/ids
 for _ in $(seq 50); do [ -e "$f" ] && break; sleep 0.1; done
 run "${NOBODY[@]}" "$f"
 like "$rc:$err" "^[1-9].*Permission denied" "a host user cannot run a set-id file a container left in a named volume"
 is "$(stat -c %a "$SERVOS_ROOT/volumes")" 710 "volumes/ is root's and the containers' group's only"
 run "$S" down -v -t 0 -p t95p
-is "$rc:$(ls "$SERVOS_ROOT/volumes" | wc -l)" "0:0" "down -v removes the named volume"
+is "$rc:$(ls -A "$SERVOS_ROOT/volumes/stacks" | wc -l)" "0:0" "down -v removes the named volume"
 is "$(ls "$TMP/keep")" kept "and not what the links the container left there point to"
 cd "$TMP" || exit 1
 
