@@ -56,6 +56,7 @@ struct sv_run_spec {
     bool read_only;
     bool userns_host; /* --userns=host: no user namespace */
     bool no_seccomp;  /* --security-opt seccomp=unconfined */
+    bool io_uring;    /* --security-opt io_uring=allow (denied by default) */
     /* A stack's replica: recorded with the container (borrowed strings,
      * used only while creating). */
     const char *stack, *service, *hash;
