@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <sched.h>
 #include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <seccomp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,18 +149,6 @@ static int build(unsigned flags, scmp_filter_ctx *out, sv_error_t *err)
     return 0;
 }
 
-int sv_seccomp_load_default(unsigned flags, sv_error_t *err)
-{
-    scmp_filter_ctx ctx;
-    if (build(flags, &ctx, err) < 0)
-        return -1;
-    int rc = seccomp_load(ctx);
-    seccomp_release(ctx);
-    if (rc < 0)
-        return sv_error(err, -rc, "seccomp: cannot load the default filter");
-    return 0;
-}
-
 /* The program is the same for every container with the same flags:
  * build it once per process (a supervisor starts many), through a memfd,
  * and keep the bytes. */
@@ -173,7 +162,7 @@ static int build_cached(unsigned flags, sv_error_t *err)
     flags &= SV_SECCOMP_ALLOW_IO_URING;
     if (cache[flags].bpf)
         return 0;
-    scmp_filter_ctx ctx;
+    scmp_filter_ctx ctx = NULL;
     if (build(flags, &ctx, err) < 0)
         return -1;
     cleanup_close int mfd = memfd_create("servos-seccomp", MFD_CLOEXEC);
@@ -206,6 +195,21 @@ int sv_seccomp_export_default(int fd, unsigned flags, sv_error_t *err)
             return sv_error(err, errno, "seccomp: handing the filter to the container");
         off += (size_t)n;
     }
+    return 0;
+}
+
+/* From the cache: a supervisor's child (a ProServe handler) starts many,
+ * and the program is built already. */
+int sv_seccomp_load_default(unsigned flags, sv_error_t *err)
+{
+    if (build_cached(flags, err) < 0)
+        return -1;
+    flags &= SV_SECCOMP_ALLOW_IO_URING;
+    struct sock_fprog prog = {.len =
+                                  (unsigned short)(cache[flags].len / sizeof(struct sock_filter)),
+                              .filter = (struct sock_filter *)cache[flags].bpf};
+    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+        return sv_error(err, errno, "seccomp: cannot load the default filter");
     return 0;
 }
 

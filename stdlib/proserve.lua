@@ -184,6 +184,11 @@ function M.load(path, raw)
       put("cpus", cpu, iso.cpu_limit ~= null and iso_at or res, iso.cpu_limit ~= null and "cpu_limit" or "cpu")
     end
     if iso.filesystem_isolation == true then put("read_only", true, iso_at, "filesystem_isolation") end
+    -- Every handler runs in a cgroup under the service's (with a pids
+    -- limit of its own, isolation.resources.pids); the service's bounds
+    -- them all together, so no manifest can take the host's pid space
+    -- (32768 pids on many hosts, shared by everything).
+    put("pids", 4096, iso_at, "mode")
   end
   -- isolation.image is each handler's container's (the service host itself
   -- runs on the host's root file system); it stays in the body.
