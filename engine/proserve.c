@@ -269,6 +269,8 @@ void pf_route(const struct pf_request *rq, struct answer *a)
         }
         unsigned bit = (unsigned)pf_method_bit(method);
         if (!(r->methods & bit)) {
+            if (!allowed)
+                a->route = r->path; /* a 405 counts for the route */
             allowed |= r->methods;
             json_decref(params);
             continue;
@@ -300,12 +302,14 @@ void pf_route(const struct pf_request *rq, struct answer *a)
  * One thread per connection (a handler may run for its whole timeout), at
  * most CONN_HARD of them. A connection waiting for a request's headers,
  * or sending its body, has a deadline (HEADERS_S, BODY_S: a byte now and
- * then does not extend it, unlike libmicrohttpd's idle timeout); and when
- * CONN_SOFT connections are open, or one client holds PER_CLIENT, a new
- * one pushes out the oldest that has waited MIN_AGE_S without sending a
- * request: slow connections cannot fill the table for the rest. Clients
- * from outside the stack all reach the service from the port's address,
- * so the total counts as much as the per-client bound. */
+ * then does not extend it, unlike libmicrohttpd's idle timeout). Past
+ * CONN_SOFT open connections, or PER_CLIENT from one address, each new one
+ * pushes out the oldest idle one (those idle for MIN_AGE_S first), and the
+ * watchdog trims back to CONN_SOFT: slow clients cannot fill the table,
+ * and a request that has just arrived is the last to go. (libmicrohttpd
+ * refuses past CONN_HARD before asking us, so room is kept below it.)
+ * Clients from outside the stack all reach the service from the port's
+ * address, so the total counts as much as the per-client bound. */
 
 #define CONN_HARD  1024
 #define CONN_SOFT  512
@@ -329,7 +333,7 @@ struct conn {
 static struct {
     pthread_mutex_t lock;
     struct conn *head;
-    size_t n;
+    size_t live; /* not dropped */
 } C = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static void client_key(const struct sockaddr *sa, unsigned char key[16])
@@ -341,29 +345,42 @@ static void client_key(const struct sockaddr *sa, unsigned char key[16])
         memcpy(key, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
 }
 
+/* Under C.lock. */
 static void drop(struct conn *c)
 {
-    if (!c->dropped && c->fd >= 0)
+    if (c->dropped)
+        return;
+    if (c->fd >= 0)
         shutdown(c->fd, SHUT_RDWR);
     c->dropped = true;
+    C.live--;
 }
 
-/* Under C.lock: push out the oldest idle connection (of client, if given). */
-static bool evict_oldest(const unsigned char *client, double now)
+/* Is a better eviction candidate than b (NULL: anything is)? Idle before
+ * a body in flight; among those, the ones past MIN_AGE_S; then the oldest. */
+static bool before(const struct conn *a, const struct conn *b, double now)
 {
-    struct conn *oldest = NULL;
-    for (struct conn *c = C.head; c; c = c->next) {
-        if (c->dropped || (c->phase != WAITING && c->phase != BODY) || now - c->since < MIN_AGE_S ||
-            (client && memcmp(c->client, client, 16) != 0))
-            continue;
-        /* A request's body in flight goes after every idle connection. */
-        if (!oldest || (c->phase == WAITING && oldest->phase == BODY) ||
-            (c->phase == oldest->phase && c->since < oldest->since))
-            oldest = c;
-    }
-    if (oldest)
-        drop(oldest);
-    return oldest != NULL;
+    if (b == NULL)
+        return true;
+    if (a->phase != b->phase)
+        return a->phase == WAITING;
+    bool a_old = now - a->since >= MIN_AGE_S, b_old = now - b->since >= MIN_AGE_S;
+    if (a_old != b_old)
+        return a_old;
+    return a->since < b->since;
+}
+
+/* Under C.lock: push out one idle connection (of client, if given). */
+static bool evict_one(const unsigned char *client, double now)
+{
+    struct conn *pick = NULL;
+    for (struct conn *c = C.head; c; c = c->next)
+        if (!c->dropped && (c->phase == WAITING || c->phase == BODY) &&
+            (!client || memcmp(c->client, client, 16) == 0) && before(c, pick, now))
+            pick = c;
+    if (pick)
+        drop(pick);
+    return pick != NULL;
 }
 
 static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t len)
@@ -377,11 +394,11 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen
     for (struct conn *c = C.head; c; c = c->next)
         mine += !c->dropped && memcmp(c->client, key, 16) == 0;
     if (mine >= PER_CLIENT)
-        evict_oldest(key, now);
-    else if (C.n >= CONN_SOFT)
-        evict_oldest(NULL, now);
+        evict_one(key, now);
+    else if (C.live >= CONN_SOFT)
+        evict_one(NULL, now);
     pthread_mutex_unlock(&C.lock);
-    return MHD_YES; /* past CONN_HARD, libmicrohttpd refuses */
+    return MHD_YES;
 }
 
 static void on_connection(void *cls, struct MHD_Connection *connection, void **socket_context,
@@ -402,7 +419,7 @@ static void on_connection(void *cls, struct MHD_Connection *connection, void **s
         if (C.head)
             C.head->prev = c;
         C.head = c;
-        C.n++;
+        C.live++;
         pthread_mutex_unlock(&C.lock);
         *socket_context = c;
         return;
@@ -417,7 +434,8 @@ static void on_connection(void *cls, struct MHD_Connection *connection, void **s
         C.head = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    C.n--;
+    if (!c->dropped)
+        C.live--;
     pthread_mutex_unlock(&C.lock);
     if (c->fd >= 0)
         close(c->fd);
@@ -437,7 +455,8 @@ static void set_phase(struct MHD_Connection *connection, enum phase p)
     pthread_mutex_unlock(&C.lock);
 }
 
-/* Past its phase's deadline, a connection is dropped. */
+/* Past its phase's deadline, a connection is dropped; past CONN_SOFT,
+ * the oldest idle ones are. */
 static void *watchdog(void *arg)
 {
     (void)arg;
@@ -454,6 +473,8 @@ static void *watchdog(void *arg)
             if (limit > 0 && now - c->since > limit)
                 drop(c);
         }
+        while (C.live > CONN_SOFT && evict_one(NULL, now))
+            ;
         pthread_mutex_unlock(&C.lock);
     }
     return NULL;
