@@ -99,6 +99,7 @@ char *sv_gateway_dir(const char *stack, const char *service)
 struct run_limits {
     int64_t memory; /* bytes, -1: none */
     int64_t pids;
+    double deadline; /* seconds the run may take, whatever the service host says */
     bool no_network, private_fs;
     const char *memory_text; /* as written, for servos run */
 };
@@ -108,6 +109,11 @@ static void limits_of(const struct sv_service *s, struct run_limits *l)
     const struct sv_value *iso = get(s->proserve, "isolation");
     const struct sv_value *res = get(iso, "resources");
     *l = (struct run_limits){.memory = -1, .pids = SV_GATEWAY_PIDS};
+    /* The service host ends a run at isolation.timeout; this is the
+     * backstop should it not (a grace for its kill to arrive first). */
+    const struct sv_value *t = get(iso, "timeout");
+    double timeout = t && t->kind == SV_NUM ? t->u.d : t && t->kind == SV_INT ? (double)t->u.i : 30;
+    l->deadline = timeout + 10;
     const struct sv_value *mem = get(iso, "memory_limit");
     if (!mem || (mem->kind != SV_STR && mem->kind != SV_INT))
         mem = get(res, "memory");
@@ -292,13 +298,15 @@ static void close_fds(int fds[3])
 /* ---- the run's end --------------------------------------------------------------------- */
 
 /* Wait for pid while watching the connection (a "kill" or a hang-up ends
- * the run) and, when cg is given, its memory (an OOM kill ends it whole:
- * v1 kills one process, the rest would run on). Returns its wait status. */
-static int watch(int conn, pid_t pid, const struct sv_cgroup *cg, bool kill_now,
+ * the run), the deadline and, when cg is given (it has a memory limit),
+ * its memory: an OOM kill ends the run whole (v1 kills one process, the
+ * rest would run on). Returns its wait status. */
+static int watch(int conn, pid_t pid, const struct sv_cgroup *cg, bool kill_now, double deadline,
                  void (*stop)(void *), void *stop_arg, bool *oom)
 {
     int status = 0;
     bool stopped = false;
+    double end = sv_now_s() + deadline;
     *oom = false;
     /* Its end wakes us at once (a pidfd polls readable); the memory is
      * looked at every 20 ms. */
@@ -308,8 +316,9 @@ static int watch(int conn, pid_t pid, const struct sv_cgroup *cg, bool kill_now,
         if (w == pid || (w < 0 && errno != EINTR))
             break;
         struct pollfd p[2] = {{stopped ? -1 : conn, POLLIN, 0}, {pfd, POLLIN, 0}};
-        int wait_ms = cg && !stopped ? 20 : pfd >= 0 ? -1 : 10;
-        bool ask = !stopped && (kill_now || (poll(p, 2, wait_ms) > 0 && p[0].revents));
+        int wait_ms = cg && !stopped ? 20 : pfd >= 0 ? 1000 : 10;
+        bool ask =
+            !stopped && (kill_now || (poll(p, 2, wait_ms) > 0 && p[0].revents) || sv_now_s() > end);
         if (stopped && pfd < 0) {
             struct timespec ts = {0, 5 * 1000000};
             nanosleep(&ts, NULL);
@@ -325,8 +334,6 @@ static int watch(int conn, pid_t pid, const struct sv_cgroup *cg, bool kill_now,
     }
     if (pfd >= 0)
         close(pfd);
-    if (cg && sv_cgroup_oom_killed(cg))
-        *oom = true;
     return status;
 }
 
@@ -602,7 +609,10 @@ static int run_process(int conn, int peer, const struct sv_service *s,
     free(r.env);
     int code = 125 << 8;
     if (pid > 0)
-        code = watch(conn, pid, &cg, kill_now, kill_cgroup, &cg, oom);
+        code = watch(conn, pid, lim.memory > 0 ? &cg : NULL, kill_now, lim.deadline, kill_cgroup,
+                     &cg, oom);
+    /* The kernel's kill of its first process may be all there was. */
+    *oom = *oom || sv_cgroup_oom_killed(&cg);
     kill_cgroup(&cg); /* whatever it left behind goes with it */
     sv_cgroup_clear(&cg);
     if (pid < 0)
@@ -745,7 +755,7 @@ static int run_container(int conn, int peer, const char *stack, const struct sv_
     int code = 127 << 8;
     if (pid > 0) {
         struct rm_arg rm = {self, name};
-        code = watch(conn, pid, NULL, kill_now, remove_container, &rm, oom);
+        code = watch(conn, pid, NULL, kill_now, lim.deadline, remove_container, &rm, oom);
     }
     free(self);
     if (pid < 0)
@@ -763,6 +773,10 @@ __attribute__((noreturn)) static void serve(int conn, const char *stack, const s
     sigprocmask(SIG_SETMASK, &none, NULL); /* the supervisor's mask is not theirs */
     signal(SIGPIPE, SIG_IGN);
     signal(SIGCHLD, SIG_DFL);
+    /* The request comes at once or never: a connection left silent must
+     * not keep a process of ours. */
+    struct timeval tv = {10, 0};
+    setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     int fds[3];
     size_t len = 0;
     bool more = false;
@@ -798,11 +812,53 @@ __attribute__((noreturn)) static void serve(int conn, const char *stack, const s
     _exit(0);
 }
 
+/* The connections' children per listening socket: a container's root may
+ * open connections as fast as it likes, and each is a process on the host,
+ * outside the container's pids limit. */
+#define RUNS_MAX 1024
+static struct gw_runs {
+    int lfd;
+    pid_t pid[RUNS_MAX];
+    size_t n;
+} runs[64];
+
+/* Still running (not exited: reaped or a zombie is gone)? */
+static bool running(pid_t pid)
+{
+    siginfo_t si = {0};
+    return waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == 0;
+}
+
+static struct gw_runs *runs_of(int lfd)
+{
+    struct gw_runs *free_slot = NULL;
+    for (size_t i = 0; i < SV_ARRAY_LEN(runs); i++) {
+        if (runs[i].n > 0 && runs[i].lfd == lfd)
+            return &runs[i];
+        if (runs[i].n == 0 && free_slot == NULL)
+            free_slot = &runs[i];
+    }
+    if (free_slot)
+        free_slot->lfd = lfd;
+    return free_slot;
+}
+
 void sv_gateway_accept(int lfd, const char *stack, const struct sv_service *s)
 {
     int conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
     if (conn < 0)
         return;
+    struct gw_runs *r = runs_of(lfd);
+    for (size_t i = 0; r && i < r->n;)
+        if (running(r->pid[i]))
+            i++;
+        else
+            r->pid[i] = r->pid[--r->n];
+    if (r == NULL || r->n >= RUNS_MAX) {
+        dprintf(conn, "error %d handler runs of this service are under way already\n", RUNS_MAX);
+        close(conn);
+        return;
+    }
     pid_t pid = fork();
     if (pid == 0) {
         /* Keep only the connection: a copy of the supervisor's sockets
@@ -812,6 +868,8 @@ void sv_gateway_accept(int lfd, const char *stack, const struct sv_service *s)
         syscall(SYS_close_range, 4, ~0U, 0);
         serve(3, stack, s);
     }
+    if (pid > 0)
+        r->pid[r->n++] = pid;
     close(conn);
 }
 
