@@ -403,6 +403,7 @@ struct proc_run {
     const struct sv_gateway_request *rq;
     const struct run_limits *lim;
     int pidfd;          /* the service host */
+    pid_t peer;         /* its pid, as we see it */
     int procs[SV_CG_N]; /* the handler cgroup's cgroup.procs */
     int stdio[3];
     int slot;
@@ -500,8 +501,15 @@ __attribute__((noreturn)) static void handler_parent(const struct proc_run *r)
 {
     struct rlimit core = {0, 0};
     setrlimit(RLIMIT_CORE, &core);
-    int ns = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID |
-             CLONE_NEWCGROUP | (r->lim->no_network ? 0 : CLONE_NEWNET);
+    int ns = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWCGROUP |
+             (r->lim->no_network ? 0 : CLONE_NEWNET);
+    /* A service with userns: host shares ours, which setns refuses to join. */
+    struct stat mine, its;
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)r->peer);
+    if (stat("/proc/self/ns/user", &mine) < 0 || stat(path, &its) < 0 ||
+        mine.st_ino != its.st_ino || mine.st_dev != its.st_dev)
+        ns |= CLONE_NEWUSER;
     if (setns(r->pidfd, ns) < 0)
         die("the service's namespaces", errno);
     /* Root of the container and nothing more, before touching a file. */
@@ -565,7 +573,7 @@ static int run_process(int conn, int peer, const struct sv_service *s,
 {
     struct run_limits lim;
     limits_of(s, &lim);
-    struct proc_run r = {.rq = rq, .lim = &lim, .pidfd = -1};
+    struct proc_run r = {.rq = rq, .lim = &lim, .pidfd = -1, .peer = peer};
     memcpy(r.stdio, stdio, sizeof(r.stdio));
     socklen_t sl = sizeof(r.pidfd);
     if (getsockopt(conn, SOL_SOCKET, SO_PEERPIDFD, &r.pidfd, &sl) < 0)
