@@ -36,7 +36,7 @@ wait_port() { for _ in $(seq 100); do curl -s -m 1 -o /dev/null "http://127.0.0.
 A=$TMP/a
 B=$TMP/b
 mkdir -p "$A/probes" "$A/static" "$B/probes"
-for p in forker mem_children ptrace_peer uring_connect; do
+for p in forker mem_children ptrace_peer uring_connect denied_calls; do
     cc -O1 -o "$A/probes/$p" "$ROOT/tests/probes/$p.c" || fail "build probe $p"
 done
 cp "$ROOT/tests/probes/gateway_env.py" "$A/probes/"
@@ -92,6 +92,8 @@ endpoints:
     shell_command: "./probes/uring_connect $HOSTPORT; true"
   - path: /tcp
     script: tcp.py
+  - path: /denied
+    shell_command: "exec ./probes/denied_calls"
   - path: /env
     shell_command: "env"
   - path: /echo
@@ -177,6 +179,11 @@ run "$S" run --rm --network host --security-opt io_uring=allow -v "$A/probes:/p:
 is "$out" "connected" "--security-opt io_uring=allow lets it through"
 run "$S" run --rm --security-opt io_uring=allow -v "$A/probes:/p:ro" host /p/uring_connect "$HOSTPORT"
 is "$out" "connect refused: ECONNREFUSED" "and without a network the namespace still holds"
+# The filter's other new walls: terminal injection and the mount listing.
+DENIED="TIOCSTI=EPERM TIOCLINUX=EPERM statmount=EPERM listmount=EPERM io_uring_setup=EPERM"
+run "$S" run --rm -v "$A/probes:/p:ro" host /p/denied_calls </dev/null
+is "$out" "$DENIED" "a container cannot inject into a terminal, list mounts or set up io_uring"
+is "$(get "$PA/denied")" "$DENIED" "nor can a handler"
 
 # ---- 10: the environment, through the gateway and in handlers ----------------------------------
 out=$("$S" exec -p p96a sec python3 "$A/probes/gateway_env.py" SECRET_OF_CALLER 2>&1)
