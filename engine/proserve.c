@@ -304,10 +304,11 @@ void pf_route(const struct pf_request *rq, struct answer *a)
  * or sending its body, has a deadline (HEADERS_S, BODY_S: a byte now and
  * then does not extend it, unlike libmicrohttpd's idle timeout). Past
  * CONN_SOFT open connections, or PER_CLIENT from one address, each new one
- * pushes out the oldest idle one (those idle for MIN_AGE_S first), and the
- * watchdog trims back to CONN_SOFT: slow clients cannot fill the table,
- * and a request that has just arrived is the last to go. (libmicrohttpd
- * refuses past CONN_HARD before asking us, so room is kept below it.)
+ * pushes out the oldest that has been idle for MIN_AGE_S, and the watchdog
+ * trims back to CONN_SOFT: slow clients cannot fill the table, and a
+ * request that has just arrived is not dropped for them. Only past
+ * CONN_FLOOD, well before CONN_HARD (where libmicrohttpd refuses without
+ * asking us), may a flood of fresh connections push out fresh ones.
  * Clients from outside the stack all reach the service from the port's
  * address, so the total counts as much as the per-client bound. */
 
@@ -318,6 +319,7 @@ void pf_route(const struct pf_request *rq, struct answer *a)
 #define BODY_S     60.0
 #define SENDING_S  60.0
 #define MIN_AGE_S  1.0
+#define CONN_FLOOD 768 /* from here a flood of fresh ones is pushed out too */
 
 enum phase { WAITING, BODY, WORKING, SENDING };
 
@@ -357,26 +359,26 @@ static void drop(struct conn *c)
 }
 
 /* Is a better eviction candidate than b (NULL: anything is)? Idle before
- * a body in flight; among those, the ones past MIN_AGE_S; then the oldest. */
-static bool before(const struct conn *a, const struct conn *b, double now)
+ * a body in flight, then the oldest. */
+static bool before(const struct conn *a, const struct conn *b)
 {
     if (b == NULL)
         return true;
     if (a->phase != b->phase)
         return a->phase == WAITING;
-    bool a_old = now - a->since >= MIN_AGE_S, b_old = now - b->since >= MIN_AGE_S;
-    if (a_old != b_old)
-        return a_old;
     return a->since < b->since;
 }
 
-/* Under C.lock: push out one idle connection (of client, if given). */
-static bool evict_one(const unsigned char *client, double now)
+/* Under C.lock: push out one idle connection (of client, if given) that
+ * has waited MIN_AGE_S, or any idle one when young_too: a request that has
+ * just arrived goes only when the alternative is refusing new ones. */
+static bool evict_one(const unsigned char *client, double now, bool young_too)
 {
     struct conn *pick = NULL;
     for (struct conn *c = C.head; c; c = c->next)
         if (!c->dropped && (c->phase == WAITING || c->phase == BODY) &&
-            (!client || memcmp(c->client, client, 16) == 0) && before(c, pick, now))
+            (young_too || now - c->since >= MIN_AGE_S) &&
+            (!client || memcmp(c->client, client, 16) == 0) && before(c, pick))
             pick = c;
     if (pick)
         drop(pick);
@@ -394,9 +396,9 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen
     for (struct conn *c = C.head; c; c = c->next)
         mine += !c->dropped && memcmp(c->client, key, 16) == 0;
     if (mine >= PER_CLIENT)
-        evict_one(key, now);
+        evict_one(key, now, false);
     else if (C.live >= CONN_SOFT)
-        evict_one(NULL, now);
+        evict_one(NULL, now, C.live >= CONN_FLOOD);
     pthread_mutex_unlock(&C.lock);
     return MHD_YES;
 }
@@ -473,7 +475,7 @@ static void *watchdog(void *arg)
             if (limit > 0 && now - c->since > limit)
                 drop(c);
         }
-        while (C.live > CONN_SOFT && evict_one(NULL, now))
+        while (C.live > CONN_SOFT && evict_one(NULL, now, C.live > CONN_FLOOD))
             ;
         pthread_mutex_unlock(&C.lock);
     }
