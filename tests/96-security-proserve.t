@@ -96,6 +96,8 @@ endpoints:
     shell_command: "exec ./probes/denied_calls"
   - path: /env
     shell_command: "env"
+  - path: /gw
+    shell_command: "ls /.servos/gateway/ 2>&1; true"
   - path: /echo
     method: [GET, POST]
     response: {ok: true}
@@ -191,6 +193,7 @@ like "$(echo "$out" | jq -r .report)" '^error env: item 0 is not NAME=VALUE' "th
     diag "$out"
 unlike "$out" "caller-secret-123" "and nothing of the supervisor's environment comes back"
 unlike "$(get "$PA/env")" "SECRET_OF_CALLER" "a handler sees only what the manifest allows"
+like "$(get "$PA/gw")" "Permission denied" "and cannot reach the gateway itself (its service's root only)"
 
 cat >"$B/net.py" <<PY
 import socket
