@@ -23,6 +23,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -408,7 +409,7 @@ struct proc_run {
     int stdio[3];
     int slot;
     char **env;
-    char home[64]; /* /tmp/proserve-h<slot> */
+    char home[64]; /* /tmp/proserve-h<slot>-<random> */
 };
 
 __attribute__((noreturn)) static void die(const char *what, int e)
@@ -520,8 +521,8 @@ __attribute__((noreturn)) static void handler_parent(const struct proc_run *r)
             die("a network namespace", errno);
         loopback_up();
     }
-    /* Left behind by a run whose supervisor died: the slot is ours now. */
-    if (mkdir(r->home, 0700) < 0 && errno != EEXIST)
+    /* A name no handler can guess and make first (/tmp may be 1777). */
+    if (mkdir(r->home, 0700) < 0)
         die(r->home, errno);
     pid_t pid = fork();
     if (pid < 0)
@@ -599,7 +600,10 @@ static int run_process(int conn, int peer, const struct sv_service *s,
         sv_cgroup_clear(&cg);
         return -1;
     }
-    snprintf(r.home, sizeof(r.home), "/tmp/proserve-h%d", r.slot);
+    uint32_t nonce = 0;
+    if (getrandom(&nonce, sizeof(nonce), 0) != sizeof(nonce))
+        nonce = (uint32_t)getpid() ^ (uint32_t)(sv_now_ms() * 2654435761u);
+    snprintf(r.home, sizeof(r.home), "/tmp/proserve-h%d-%08x", r.slot, nonce);
     size_t n_env = 0;
     while (rq->env[n_env])
         n_env++;
