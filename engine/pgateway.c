@@ -502,6 +502,7 @@ __attribute__((noreturn)) static void handler_parent(const struct proc_run *r)
 {
     struct rlimit core = {0, 0};
     setrlimit(RLIMIT_CORE, &core);
+    dup2(r->stdio[2], 2); /* what goes wrong is the handler's stderr (the 500's detail) */
     int ns = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWCGROUP |
              (r->lim->no_network ? 0 : CLONE_NEWNET);
     /* A service with userns: host shares ours, which setns refuses to join. */
@@ -531,6 +532,7 @@ __attribute__((noreturn)) static void handler_parent(const struct proc_run *r)
         handler_exec(r, r->home);
     for (int i = 0; i < 3; i++)
         close(r->stdio[i]);
+    close(2);
     int status;
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR)
