@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/capability.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -669,12 +670,48 @@ static void remove_container(void *arg)
     close(devnull);
 }
 
+/* Handler containers are containers of their own, outside the service's
+ * cgroup and its pids limit: at most CONTAINERS_MAX of a service run at
+ * once (so CONTAINERS_MAX times the pids limit in all); a run waits for a
+ * turn, one of as many locks, held until this process ends. */
+#define CONTAINERS_MAX 64
+
+static int take_turn(int conn, const char *stack, const char *service, double deadline,
+                     sv_error_t *err)
+{
+    cleanup_free char *gw = sv_gateway_dir(stack, service);
+    cleanup_free char *dir = sv_xasprintf("%s.runs", gw);
+    if (sv_mkdir_p(dir, 0700, err) < 0)
+        return -1;
+    double end = sv_now_s() + deadline;
+    for (unsigned tries = 0;; tries++) {
+        for (int i = 0; i < CONTAINERS_MAX; i++) {
+            char name[32];
+            snprintf(name, sizeof(name), "%d", (i + (int)getpid()) % CONTAINERS_MAX);
+            cleanup_free char *p = sv_xasprintf("%s/%s", dir, name);
+            int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+            if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0)
+                return 0; /* kept open: released when we exit */
+            if (fd >= 0)
+                close(fd);
+        }
+        struct pollfd p = {conn, POLLIN, 0}; /* a kill, or the service host gone */
+        if (sv_now_s() > end || poll(&p, 1, tries < 50 ? 2 : 20) > 0)
+            return sv_error(err, EAGAIN, "%d handler containers of this service run already",
+                            CONTAINERS_MAX);
+    }
+}
+
 static int run_container(int conn, int peer, const char *stack, const struct sv_service *s,
                          const struct sv_gateway_request *rq, int stdio[3], bool kill_now,
                          bool *oom, sv_error_t *err)
 {
     struct run_limits lim;
     limits_of(s, &lim);
+    if (kill_now)
+        return sv_error(err, ECANCELED, "the run was ended before it began");
+    if (take_turn(conn, stack, s->name, lim.deadline - 10, err) < 0)
+        return -1;
     const struct sv_value *iso = get(s->proserve, "isolation");
     const char *base = get_str(s->proserve, "base_dir");
     const char *image = get_str(iso, "image") ? get_str(iso, "image") : "host";
@@ -813,6 +850,8 @@ __attribute__((noreturn)) static void serve(int conn, const char *stack, const s
     }
     free(header);
     close_fds(fds);
+    if (code < 0 && err == NULL)
+        sv_error(&err, 0, "the run failed");
     if (code < 0) {
         for (char *p = err->msg; *p; p++)
             *p = *p == '\n' ? ' ' : *p;
