@@ -9,7 +9,8 @@
  *
  *  - isolation.mode container, docker, sandbox: a servos container of its
  *    own (`servos run --rm`), on the service's network (the stack's) or,
- *    with network_isolation, none;
+ *    with network_isolation, none; at most 64 at once per service, as
+ *    they are outside its cgroup;
  *  - otherwise (process, none): a process in the service container's
  *    namespaces, in a cgroup of its own under the service's
  *    (servos/<id>/h<N>: memory_limit, a pids limit, killed as a whole),
