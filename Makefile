@@ -107,7 +107,7 @@ FUZZ_FLAGS = -O1 -g -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE $(PKG_CFLA
 fuzz:
 	$(MAKE) B=build-fuzz CC=clang OPT="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" \
 	    LDFLAGS="-fsanitize=address,undefined"
-	for t in yaml envirofile; do \
+	for t in yaml envirofile request; do \
 	    clang $(FUZZ_FLAGS) -o build-fuzz/fuzz_$$t tests/fuzz/fuzz_$$t.c \
 	        $(filter-out build-fuzz/engine/main.o build-fuzz/engine/cli%.o,$(patsubst $(B)/%,build-fuzz/%,$(OBJ))) \
 	        -Wl,--as-needed $(PKG_LIBS) -lm || exit 1; \

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,12 +56,105 @@ int sv_cgroup_enter(const struct sv_cgroup *cg, pid_t pid, sv_error_t *err)
 {
     char buf[24];
     snprintf(buf, sizeof(buf), "%d", (int)pid);
-    if (cg->v2)
-        return sv_cgroup_write(cg->v2, "cgroup.procs", buf, err);
+    if (cg->v2) {
+        /* Split (it has sub-groups): its own processes live in the leaf. */
+        cleanup_free char *leaf = sv_xasprintf("%s/" SV_CGROUP_V2_LEAF, cg->v2);
+        return sv_cgroup_write(access(leaf, F_OK) == 0 ? leaf : cg->v2, "cgroup.procs", buf, err);
+    }
     for (int i = 0; i < SV_CG_N; i++)
         if (cg->dir[i] && sv_cgroup_write(cg->dir[i], "cgroup.procs", buf, err) < 0)
             return -1;
     return 0;
+}
+
+/* The distinct directories of cg (cpu and cpuacct may share one). */
+static size_t dirs_of(const struct sv_cgroup *cg, const char *out[SV_CG_N])
+{
+    size_t n = 0;
+    if (cg->v2) {
+        out[n++] = cg->v2;
+        return n;
+    }
+    for (int i = 0; i < SV_CG_N; i++) {
+        bool dup = false;
+        for (size_t j = 0; j < n && cg->dir[i]; j++)
+            dup |= strcmp(out[j], cg->dir[i]) == 0;
+        if (cg->dir[i] && !dup)
+            out[n++] = cg->dir[i];
+    }
+    return n;
+}
+
+int sv_cgroup_claim(const struct sv_cgroup *cg, sv_error_t *err)
+{
+    const char *dirs[SV_CG_N];
+    if (dirs_of(cg, dirs) == 0)
+        return sv_error(err, ENOTSUP, "this host has no cgroup file system at /sys/fs/cgroup");
+    if (mkdir(dirs[0], 0755) < 0)
+        return sv_error(err, errno, "cgroup: cannot create %s", dirs[0]);
+    return 0;
+}
+
+int sv_cgroup_open_procs(const struct sv_cgroup *cg, int fds[SV_CG_N], sv_error_t *err)
+{
+    const char *dirs[SV_CG_N];
+    size_t n = dirs_of(cg, dirs);
+    for (int i = 0; i < SV_CG_N; i++)
+        fds[i] = -1;
+    for (size_t i = 0; i < n; i++) {
+        cleanup_free char *p = sv_xasprintf("%s/cgroup.procs", dirs[i]);
+        fds[i] = open(p, O_WRONLY | O_CLOEXEC);
+        if (fds[i] < 0) {
+            int e = errno;
+            for (size_t j = 0; j < i; j++)
+                close(fds[j]), fds[j] = -1;
+            return sv_error(err, e, "cgroup: cannot open %s", p);
+        }
+    }
+    return (int)n;
+}
+
+int sv_cgroup_enter_self(const int fds[SV_CG_N])
+{
+    for (int i = 0; i < SV_CG_N && fds[i] >= 0; i++)
+        if (write(fds[i], "0", 1) != 1)
+            return -1;
+    return 0;
+}
+
+static int count_in(const char *dir)
+{
+    int n = 0;
+    cleanup_free char *procs = sv_xasprintf("%s/cgroup.procs", dir);
+    FILE *f = fopen(procs, "re");
+    long pid;
+    while (f && fscanf(f, "%ld", &pid) == 1)
+        n++;
+    if (f)
+        fclose(f);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        if (e->d_type != DT_DIR || strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        cleanup_free char *sub = sv_xasprintf("%s/%s", dir, e->d_name);
+        n += count_in(sub);
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+int sv_cgroup_count(const struct sv_cgroup *cg)
+{
+    const char *dirs[SV_CG_N];
+    size_t n = dirs_of(cg, dirs);
+    int most = 0;
+    for (size_t i = 0; i < n; i++) {
+        int c = count_in(dirs[i]);
+        most = c > most ? c : most;
+    }
+    return most;
 }
 
 bool sv_cgroup_oom_killed(const struct sv_cgroup *cg)
@@ -124,6 +218,21 @@ int sv_cgroup_kill_and_remove(const char *dir, sv_error_t *err)
     cleanup_free char *procs = sv_xasprintf("%s/cgroup.procs", dir);
     if (access(dir, F_OK) < 0)
         return 0; /* already gone */
+    /* A group with sub-groups cannot be removed: they go first. */
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int rc = 0;
+    while (d && (e = readdir(d)) != NULL) {
+        if (e->d_type != DT_DIR || strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        cleanup_free char *sub = sv_xasprintf("%s/%s", dir, e->d_name);
+        if (rc == 0 && sv_cgroup_kill_and_remove(sub, err) < 0)
+            rc = -1;
+    }
+    if (d)
+        closedir(d);
+    if (rc < 0)
+        return -1;
     /* A fork bomb may add pids while we kill: repeat until the list stays
      * empty and rmdir succeeds (killed tasks leave the cgroup as they die). */
     for (int tries = 0; tries < 2000; tries++) {

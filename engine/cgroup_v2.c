@@ -30,12 +30,52 @@ static int enable_controllers(const char *dir, sv_error_t *err)
     return 0;
 }
 
+/* Does dir itself (not its sub-groups) hold processes? */
+static bool has_procs(const char *dir)
+{
+    cleanup_free char *p = sv_xasprintf("%s/cgroup.procs", dir);
+    cleanup_fclose FILE *f = fopen(p, "re");
+    long pid;
+    return f && fscanf(f, "%ld", &pid) == 1;
+}
+
+/* A container's group that gets a sub-group (servos/<id>/h1) must hand
+ * its controllers down, which v2 refuses while processes live in it: they
+ * move to a leaf of their own first (sv_cgroup_enter sends later ones
+ * there too). The processes keep their limits: the leaf is inside. */
+static int split(const char *dir, sv_error_t *err)
+{
+    cleanup_free char *leaf = sv_xasprintf("%s/" SV_CGROUP_V2_LEAF, dir);
+    if (mkdir(leaf, 0755) < 0 && errno != EEXIST)
+        return sv_error(err, errno, "cgroup: cannot create %s", leaf);
+    cleanup_free char *procs = sv_xasprintf("%s/cgroup.procs", dir);
+    /* Moving one at a time: a process forking meanwhile lands beside it,
+     * so repeat until none is left (bounded: pids.max). */
+    for (int round = 0; round < 1000 && has_procs(dir); round++) {
+        cleanup_fclose FILE *f = fopen(procs, "re");
+        long pid;
+        while (f && fscanf(f, "%ld", &pid) == 1) {
+            char buf[24];
+            snprintf(buf, sizeof(buf), "%ld", pid);
+            sv_error_t e = NULL; /* gone meanwhile: fine */
+            sv_cgroup_write(leaf, "cgroup.procs", buf, &e);
+            sv_error_free(&e);
+        }
+    }
+    if (has_procs(dir))
+        return sv_error(err, EBUSY, "cgroup: cannot move the processes of %s to a leaf", dir);
+    return 0;
+}
+
 int sv_cgroup_v2_create(struct sv_cgroup *cg, const struct sv_limits *lim, sv_error_t *err)
 {
     cleanup_free char *parent = sv_dirname(cg->v2);
     enable_controllers(V2_ROOT, err);
     if (mkdir(parent, 0755) < 0 && errno != EEXIST)
         return sv_error(err, errno, "cgroup: cannot create %s", parent);
+    /* servos/ itself never holds processes; a container's group does. */
+    if (strcmp(parent, V2_ROOT "/servos") != 0 && has_procs(parent) && split(parent, err) < 0)
+        return -1;
     enable_controllers(parent, err);
     if (mkdir(cg->v2, 0755) < 0 && errno != EEXIST)
         return sv_error(err, errno, "cgroup: cannot create %s", cg->v2);
@@ -61,9 +101,15 @@ int sv_cgroup_v2_create(struct sv_cgroup *cg, const struct sv_limits *lim, sv_er
     return 0;
 }
 
+/* memory.events counts the kills in sub-groups too (a ProServe handler's
+ * is not its service's): the .local files (5.2+) where they exist. */
 bool sv_cgroup_v2_oom_killed(const struct sv_cgroup *cg)
 {
-    return sv_cgroup_read_key(cg->v2, "memory.events", "oom_kill") > 0;
+    cleanup_free char *leaf = sv_xasprintf("%s/" SV_CGROUP_V2_LEAF, cg->v2);
+    int64_t own = sv_cgroup_read_key(cg->v2, "memory.events.local", "oom_kill");
+    if (own < 0)
+        return sv_cgroup_read_key(cg->v2, "memory.events", "oom_kill") > 0;
+    return own > 0 || sv_cgroup_read_key(leaf, "memory.events.local", "oom_kill") > 0;
 }
 
 int sv_cgroup_v2_destroy(struct sv_cgroup *cg, sv_error_t *err)

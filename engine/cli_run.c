@@ -214,9 +214,11 @@ static int parse(int argc, char **argv, struct run_opts *o, sv_error_t *err)
         case O_SEC:
             if (strcmp(optarg, "seccomp=unconfined") == 0)
                 s->no_seccomp = true;
+            else if (strcmp(optarg, "io_uring=allow") == 0)
+                s->io_uring = true;
             else
                 return sv_error(err, EINVAL,
-                                "--security-opt: only seccomp=unconfined is known, got \"%s\"",
+                                "--security-opt: seccomp=unconfined or io_uring=allow, got \"%s\"",
                                 optarg);
             break;
         case O_ENTRYPOINT: /* "" clears the image's */

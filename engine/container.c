@@ -598,8 +598,9 @@ static int drop_privileges(const struct sv_run_spec *s, sv_capset_t caps, int bp
         return -1;
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         return sv_error(err, errno, "no_new_privs");
-    if (!s->no_seccomp &&
-        (bpf_fd >= 0 ? sv_seccomp_load_fd(bpf_fd, err) : sv_seccomp_load_default(err)) < 0)
+    if (!s->no_seccomp && (bpf_fd >= 0 ? sv_seccomp_load_fd(bpf_fd, err)
+                                       : sv_seccomp_load_default(
+                                             s->io_uring ? SV_SECCOMP_ALLOW_IO_URING : 0, err)) < 0)
         return -1;
     return 0;
 }
@@ -813,7 +814,8 @@ int sv_container_spawn(struct sv_container *c, const int fds[3], sv_error_t *err
     close(go[1]);
     /* Build the seccomp filter while the child sets up its root. */
     if (bpf[1] >= 0) {
-        if (rc == 0 && sv_seccomp_export_default(bpf[1], err) < 0)
+        if (rc == 0 && sv_seccomp_export_default(
+                           bpf[1], c->spec.io_uring ? SV_SECCOMP_ALLOW_IO_URING : 0, err) < 0)
             rc = -1;
         close(bpf[1]);
     }
@@ -926,6 +928,8 @@ char *sv_run_spec_to_json(const struct sv_container *c)
         "gid_base", (json_int_t)c->map.gid_base);
     if (c->image_digest[0])
         json_object_set_new(o, "image_digest", json_string(c->image_digest));
+    if (s->io_uring)
+        json_object_set_new(o, "io_uring", json_true());
     if (s->network == SV_NET_STACK) {
         char ip[16];
         sv_ip4_format(s->net.addr, ip);
@@ -1094,6 +1098,7 @@ int sv_container_exec(const struct sv_ctr_row *row, char **argv, int *exit_code,
     s.argv = argv;
     s.userns_host = userns_host;
     s.no_seccomp = no_seccomp;
+    s.io_uring = json_is_true(json_object_get(o, "io_uring"));
 
     int rc = -1;
     int pidfd = (int)syscall(SYS_pidfd_open, row->pid, 0);

@@ -60,6 +60,7 @@ struct sv_run_spec {
      * layer, /tmp and /run, all in RAM); 0: the memory limit, else
      * SV_LAYER_SIZE_DEFAULT. */
     int64_t layer_size;
+    bool io_uring; /* --security-opt io_uring=allow (denied by default) */
     /* A stack's replica: recorded with the container (borrowed strings,
      * used only while creating). */
     const char *stack, *service, *hash;

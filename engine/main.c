@@ -77,6 +77,7 @@ const struct sv_verb sv_verbs[] = {
      "      --cap-drop CAP       drop a capability\n"
      "      --userns auto|host   host: no user namespace (container root is root)\n"
      "      --security-opt seccomp=unconfined   no seccomp filter\n"
+     "      --security-opt io_uring=allow       let io_uring through the filter\n"
      "      --entrypoint CMD     instead of the image's (\"\" clears it)\n"
      "      --pull WHEN          missing (default), always or never\n"
      "  -h, --help               show this help\n"

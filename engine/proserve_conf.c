@@ -80,10 +80,10 @@ int pf_read_manifest(const char *file, sv_error_t *err)
             return sv_error_wrap(err, "isolation.memory_limit");
         F.lim.memory = bytes;
     }
-    F.lim.no_network = json_is_true(json_object_get(iso, "network_isolation"));
+    /* network_isolation and the memory limit are the supervisor's to
+     * enforce (pgateway.h); the service host reports them. */
     F.lim.private_fs = json_is_true(json_object_get(iso, "filesystem_isolation"));
     F.lim.clean_env = !json_is_false(json_object_get(iso, "environment_isolation"));
-    F.lim.drop_privilege = true;
 
     size_t i;
     json_t *ep;

@@ -62,6 +62,14 @@ struct front {
 };
 extern struct front F;
 
+/* A request as the router sees it (proserve.c: pf_route). */
+struct pf_request {
+    const char *method, *url; /* url: the path, percent-decoded (pf_unescape) */
+    json_t *query, *headers;  /* objects, or NULL */
+    const char *body;
+    size_t body_len;
+};
+
 struct answer {
     unsigned status;
     const char *type;
@@ -71,6 +79,10 @@ struct answer {
     const char *route; /* for metrics */
 };
 
+/* proserve.c */
+void pf_route(const struct pf_request *rq, struct answer *a);
+size_t pf_unescape(char *s);
+
 /* proserve_conf.c */
 int pf_method_bit(const char *m);
 extern const char *const pf_method_names[7];
@@ -79,6 +91,11 @@ void pf_build_env(void);
 
 /* proserve_run.c */
 bool pf_ends_with(const char *s, const char *suffix);
+/* s with control bytes, backslashes and bytes past 0x7e as \xHH, cut at
+ * max bytes: a client's text as one line of a log. */
+char *pf_printable(const char *s, size_t max);
+/* A method as a metrics label: one of pf_method_names, or "other". */
+const char *pf_method_label(const char *method);
 int pf_run_handler(const char *target, bool shell, const char *mode, const char *input,
                    struct sv_handler_result *res, sv_error_t *err);
 void pf_answer_json(struct answer *a, unsigned status, json_t *j);

@@ -138,9 +138,38 @@ void pf_answer_error(struct answer *a, unsigned status, const char *msg, const c
     pf_answer_json(a, status, j);
 }
 
-/* {{name}} in every string of v, from params. */
+char *pf_printable(const char *s, size_t max)
+{
+    size_t n = strlen(s), cut = n > max ? max : n;
+    char *out = sv_xmalloc(cut * 4 + 4), *w = out;
+    for (size_t i = 0; i < cut; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c > 0x7e || c == '\\')
+            w += sprintf(w, "\\x%02x", c);
+        else
+            *w++ = (char)c;
+    }
+    if (cut < n)
+        w += sprintf(w, "...");
+    *w = '\0';
+    return out;
+}
+
+const char *pf_method_label(const char *method)
+{
+    int bit = pf_method_bit(method);
+    for (size_t i = 0; i < SV_ARRAY_LEN(pf_method_names); i++)
+        if (bit == 1 << i)
+            return pf_method_names[i];
+    return "other";
+}
+
+/* Requests by method, route and status. Every label value comes from a
+ * fixed set (methods, the manifest's routes, "unmatched"), never from the
+ * client: a client's own method names would add a series each. */
 void pf_count(const char *method, const char *route, unsigned status, double secs)
 {
+    method = pf_method_label(method);
     pthread_mutex_lock(&F.lock);
     size_t i = 0;
     for (; i < F.n_m; i++)
@@ -163,6 +192,28 @@ void pf_bump(unsigned long long *counter)
     pthread_mutex_unlock(&F.lock);
 }
 
+/* A label value in Prometheus' text format: \\, \" and \n escaped. */
+static void label(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\' || *s == '"')
+            fputc('\\', f), fputc(*s, f);
+        else if (*s == '\n')
+            fputs("\\n", f);
+        else
+            fputc(*s, f);
+    }
+}
+
+static void labels(FILE *f, const char *metric, const struct metric *m)
+{
+    fprintf(f, "%s{method=\"", metric);
+    label(f, m->method);
+    fputs("\",route=\"", f);
+    label(f, m->route);
+    fprintf(f, "\",status=\"%d\"}", m->status);
+}
+
 void pf_answer_metrics(struct answer *a)
 {
     char *buf = NULL;
@@ -171,18 +222,18 @@ void pf_answer_metrics(struct answer *a)
     pthread_mutex_lock(&F.lock);
     fprintf(f, "# HELP proserve_requests_total Requests answered.\n"
                "# TYPE proserve_requests_total counter\n");
-    for (size_t i = 0; i < F.n_m; i++)
-        fprintf(f, "proserve_requests_total{method=\"%s\",route=\"%s\",status=\"%d\"} %llu\n",
-                F.m[i].method, F.m[i].route, F.m[i].status, F.m[i].count);
+    for (size_t i = 0; i < F.n_m; i++) {
+        labels(f, "proserve_requests_total", &F.m[i]);
+        fprintf(f, " %llu\n", F.m[i].count);
+    }
     fprintf(f, "# HELP proserve_request_seconds Time spent answering.\n"
                "# TYPE proserve_request_seconds summary\n");
-    for (size_t i = 0; i < F.n_m; i++)
-        fprintf(f,
-                "proserve_request_seconds_sum{method=\"%s\",route=\"%s\",status=\"%d\"} %.6f\n"
-                "proserve_request_seconds_count{method=\"%s\",route=\"%s\",status=\"%d\"} "
-                "%llu\n",
-                F.m[i].method, F.m[i].route, F.m[i].status, F.m[i].seconds, F.m[i].method,
-                F.m[i].route, F.m[i].status, F.m[i].count);
+    for (size_t i = 0; i < F.n_m; i++) {
+        labels(f, "proserve_request_seconds_sum", &F.m[i]);
+        fprintf(f, " %.6f\n", F.m[i].seconds);
+        labels(f, "proserve_request_seconds_count", &F.m[i]);
+        fprintf(f, " %llu\n", F.m[i].count);
+    }
     fprintf(f,
             "# TYPE proserve_handler_failures_total counter\nproserve_handler_failures_total "
             "%llu\n# TYPE proserve_handler_timeouts_total counter\n"
@@ -253,6 +304,7 @@ void *pf_task_loop(void *arg)
         if (pf_run_handler(t->target, t->shell, "task", NULL, &res, &err) < 0) {
             printf("task %s: cannot start: %s\n", label, err->msg);
             sv_error_free(&err);
+            sv_handler_result_free(&res);
         } else {
             for (char *save = NULL, *l = strtok_r(res.out, "\n", &save); l;
                  l = strtok_r(NULL, "\n", &save))

@@ -1,7 +1,8 @@
 -- ProServe manifests: one HTTP service each. The manifest's body is kept in
--- the graph (`proserve`) for the service host (engine/proserve.c), which
--- enforces the per-handler limits; the service-wide ones (cpu, a read-only
--- root) become the service's, so `servos config` shows them.
+-- the graph (`proserve`) for the service host (engine/proserve.c) and for
+-- the supervisor, which starts every handler with the per-handler limits
+-- (engine/pgateway.h); the service-wide ones (cpu, pids, a read-only root)
+-- become the service's, so `servos config` shows them.
 local host = ...
 local sv = host.stdlib("servos")
 local U = host.stdlib("yamlutil")
@@ -175,15 +176,21 @@ function M.load(path, raw)
   -- Limits apply to the processes servos runs; for boards they describe the
   -- device and stay in the isolation block only.
   if mode ~= "micropython" and mode ~= "arduino" then
-    -- memory_limit and network_isolation hold for each handler (the service
-    -- host enforces them per process); the service's HTTP front stays
-    -- reachable on the stack network. CPU is shared: the container's.
+    -- memory_limit and network_isolation hold for each handler (the
+    -- supervisor gives each run a cgroup and, isolated, a network namespace
+    -- of its own); the service's HTTP front stays reachable on the stack
+    -- network. CPU is shared: the container's.
     local res = U.is_map(iso.resources) and iso.resources or {}
     local cpu = iso.cpu_limit ~= null and iso.cpu_limit or res.cpu or res.cpus
     if cpu ~= nil and cpu ~= null then
       put("cpus", cpu, iso.cpu_limit ~= null and iso_at or res, iso.cpu_limit ~= null and "cpu_limit" or "cpu")
     end
     if iso.filesystem_isolation == true then put("read_only", true, iso_at, "filesystem_isolation") end
+    -- Every handler runs in a cgroup under the service's (with a pids
+    -- limit of its own, isolation.resources.pids); the service's bounds
+    -- them all together, so no manifest can take the host's pid space
+    -- (32768 pids on many hosts, shared by everything).
+    put("pids", 4096, iso_at, "mode")
   end
   -- isolation.image is each handler's container's (the service host itself
   -- runs on the host's root file system); it stays in the body.
