@@ -11,11 +11,20 @@
 #include <time.h>
 #include <unistd.h>
 
+const char *sv_cgroup_parent(void)
+{
+    const char *p = getenv("SERVOS_CGROUP_PARENT");
+    if (p == NULL || *p == '\0' || *p == '.' || strlen(p) > 64 ||
+        p[strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")])
+        return "servos";
+    return p;
+}
+
 int sv_cgroup_init(struct sv_cgroup *cg, const char *id, sv_error_t *err)
 {
     memset(cg, 0, sizeof(*cg));
     cg->mode = sv_detect_cgroup_mode();
-    cleanup_free char *name = sv_xasprintf("servos/%s", id);
+    cleanup_free char *name = sv_xasprintf("%s/%s", sv_cgroup_parent(), id);
     switch (cg->mode) {
     case SV_CGROUP_V2:
         return sv_cgroup_v2_init(cg, name, err);

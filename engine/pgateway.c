@@ -346,7 +346,7 @@ static int watch(int conn, pid_t pid, const struct sv_cgroup *cg, bool kill_now,
 /* ---- process mode: a process in the service's namespaces -------------------------- */
 
 /* The service's container id, from the cgroup its process is in (as the
- * supervisor sees it: .../servos/<id>[/...]). */
+ * supervisor sees it: .../<parent>/<id>[/...]). */
 static int container_of(pid_t pid, char id[65], sv_error_t *err)
 {
     char path[64], line[512];
@@ -354,11 +354,12 @@ static int container_of(pid_t pid, char id[65], sv_error_t *err)
     cleanup_fclose FILE *f = fopen(path, "re");
     if (f == NULL)
         return sv_error(err, errno, "cannot read %s", path);
+    cleanup_free char *parent = sv_xasprintf("/%s/", sv_cgroup_parent());
     while (fgets(line, sizeof(line), f)) {
-        const char *p = strstr(line, "/servos/");
+        const char *p = strstr(line, parent);
         if (p == NULL)
             continue;
-        p += strlen("/servos/");
+        p += strlen(parent);
         size_t n = strspn(p, "0123456789abcdef");
         if (n == 64 && (p[n] == '/' || p[n] == '\n' || p[n] == '\0')) {
             memcpy(id, p, 64);

@@ -10,17 +10,10 @@ cleanup() {
     for st in t70 t70b t70c; do "$S" down -v -t 0 -p "$st" >/dev/null 2>&1; done
     for id in $("$S" ls -q 2>/dev/null); do "$S" rm -f "$id" >/dev/null 2>&1; done
     rm -rf "$TMP"
+    remove_cgroup_parent
 }
 trap cleanup EXIT
-cgroups() { find /sys/fs/cgroup -maxdepth 3 -type d -path '*/servos/*' | wc -l; }
-gone() { # PID: gone, or a zombie its (non-servos) parent has yet to reap
-    for _ in $(seq 50); do
-        [ -e "/proc/$1" ] || return 0
-        [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ] && return 0
-        sleep 0.05
-    done
-    return 1
-}
+cgroups() { find /sys/fs/cgroup -maxdepth 3 -type d -path "*/$SERVOS_CGROUP_PARENT/*" | wc -l; }
 CG0=$(cgroups)
 D=$TMP/stack
 mkdir -p "$D"

@@ -11,6 +11,7 @@ S=$SERVOS
 cleanup() {
     for st in t75 t75b t75c; do "$S" down -v -t 0 -p "$st" >/dev/null 2>&1; done
     rm -rf "$TMP"
+    remove_cgroup_parent
 }
 trap cleanup EXIT
 free_port() { # a TCP port nobody listens on
@@ -25,7 +26,9 @@ unreachable() { [ "$rc" -ne 0 ] && [ "$rc" -ne 139 ] && ! printf %s "$out" | gre
 fetch() { timeout 3 busybox wget -q -O - "$1" 2>&1; }
 ps_json() { "$S" ps --format json -p "$1"; }
 sup_pid() { grep -o "supervisor of stack $1 (pid [0-9]*)" "$SERVOS_ROOT/stacks/$1/supervisor.log" | tail -1 | grep -o '[0-9]*)' | tr -d ')'; }
-links() { ip -o link | awk -F': ' '{print $2}' | sed 's/@.*//' | sort | tr '\n' ' '; }
+# The host's links but port links (svp…): other servos runs on this host may
+# come and go with theirs; the stack's own is checked by its recorded name.
+links() { ip -o link | awk -F': ' '{print $2}' | sed 's/@.*//' | grep -v '^svp' | sort | tr '\n' ' '; }
 mounts_under_root() { grep -c " $SERVOS_ROOT/" /proc/self/mountinfo; }
 LINKS0=$(links)
 ROUTES0=$(ip route | sort | tr '\n' ';')
@@ -85,8 +88,12 @@ if [ -n "$why" ]; then # an older kernel, or no libbpf: the relay carries all
     skip "the port link: ${why#*: }"
     skip "the kernel's path: ${why#*: }"
 else
-    extra=$(ip -o link | awk -F': ' '{print $2}' | sed 's/@.*//' | grep -v -x -F -f <(echo "$LINKS0" | tr ' ' '\n' | grep .))
-    like "$extra" '^svp[0-9a-f]{10}$' "no bridge or veth of the stack appears in the host's namespace, only the port link ($extra)"
+    # Other servos runs on this host may add port links of their own: the
+    # stack's is the one it records; nothing else of it may appear.
+    extra=$(cat "$SERVOS_ROOT/stacks/t75/portlink" 2>/dev/null)
+    others=$(ip -o link | awk -F': ' '{print $2}' | sed 's/@.*//' | grep -v -x -F -f <(echo "$LINKS0" | tr ' ' '\n' | grep .) | grep -v '^svp')
+    like "$extra:$others" '^svp[0-9a-f]{10}:$' "no bridge or veth of the stack appears in the host's namespace, only the port link ($extra)"
+    ip link show dev "$extra" >/dev/null 2>&1 && pass "the port link is on the host" || fail "the port link is on the host"
     is "$(ip -o addr show dev "$extra" 2>&1)" "" "the port link has no address, not even IPv6 link-local"
     rx0=$(cat "/sys/class/net/$extra/statistics/rx_packets" 2>/dev/null || echo 0)
     fetch "http://127.0.0.1:$P1/" >/dev/null
@@ -179,12 +186,18 @@ sleep 0.3
 run "$S" up -d
 is "$rc" 0 "after kill -9 of everything, up converges" || diag "$err"
 like "$(fetch "http://127.0.0.1:$P1/")" '^web-[12]$' "and the port answers"
+portlink=$(cat "$SERVOS_ROOT/stacks/t75/portlink" 2>/dev/null)
+httpds=$(ps_json t75 | jq -r '.[] | select(.service=="web" and .state=="running") | .pid')
 run "$S" down -p t75
 is "$rc" 0 "down t75"
 ss -Hltn "sport = :$P1" | grep -q . && fail "no listening socket is left" || pass "no listening socket is left"
 is "$(mounts_under_root)" 0 "no network namespace stays pinned"
 [ -e "$SERVOS_ROOT/stacks/t75" ] && fail "the stack directory is gone" || pass "the stack directory is gone"
 is "$(links)" "$LINKS0" "the host's links are as before"
-pgrep -f "busybox httpd -f -p 80" >/dev/null && fail "no httpd is left" || pass "no httpd is left"
+[ -n "$portlink" ] && ip link show dev "$portlink" >/dev/null 2>&1 && fail "the port link $portlink is gone" ||
+    pass "the port link is gone"
+left=0
+for p in $httpds; do gone "$p" || left=1; done
+[ -n "$httpds" ] && is "$left" 0 "no httpd is left" || fail "no httpd is left" "no web pids were recorded"
 
 done_testing

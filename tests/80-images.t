@@ -17,6 +17,7 @@ cleanup() {
     "$S" rm -f $("$S" ls -q 2>/dev/null) >/dev/null 2>&1
     for p in "${REG_PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
     rm -rf "$TMP"
+    remove_cgroup_parent
 }
 trap cleanup EXIT
 free_port() {

@@ -25,6 +25,7 @@ cleanup() {
     [ -n "${SSH_AGENT_PID:-}" ] && kill "$SSH_AGENT_PID" 2>/dev/null
     [ -n "${MADE_RUN_SSHD:-}" ] && rmdir /run/sshd 2>/dev/null
     rm -rf "$TMP"
+    remove_cgroup_parent
 }
 trap cleanup EXIT
 mkdir -p "$HOME" "$TMP/srv"

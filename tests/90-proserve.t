@@ -13,6 +13,7 @@ STACKS="p90a p90b p90c p90d p90e p90f"
 cleanup() {
     for st in $STACKS; do "$S" down -t 0 -p "$st" >/dev/null 2>&1; done
     rm -rf "$TMP"
+    remove_cgroup_parent
 }
 trap cleanup EXIT
 BASE=$((20000 + RANDOM % 20000))

@@ -17,6 +17,7 @@ cleanup() {
     "$S" down -v -t 0 -p t95p >/dev/null 2>&1
     for id in $("$S" ls -q 2>/dev/null); do "$S" rm -f "$id" >/dev/null 2>&1; done
     rm -rf "$TMP"
+    remove_cgroup_parent
 }
 trap cleanup EXIT
 BB=$(command -v busybox)

@@ -21,6 +21,7 @@ cleanup() {
         [ "$(stat -c '%a %u:%g' /dev/$n)" = "666 0:0" ] || { chown 0:0 /dev/$n; chmod 666 /dev/$n; }
     done
     rm -rf "$TMP"
+    remove_cgroup_parent
 }
 trap cleanup EXIT
 

@@ -23,6 +23,7 @@ cleanup() {
     [ -n "$LISTENER" ] && kill "$LISTENER" 2>/dev/null
     wait 2>/dev/null
     rm -rf "$TMP"
+    remove_cgroup_parent
 }
 trap cleanup EXIT
 BASE=$((20000 + RANDOM % 20000))

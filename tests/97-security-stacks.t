@@ -24,6 +24,7 @@ cleanup() {
     fi
     [ -n "${reader:-}" ] && kill "$reader" 2>/dev/null
     rm -rf "$TMP"
+    remove_cgroup_parent
 }
 trap cleanup EXIT
 D=$TMP/work

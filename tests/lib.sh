@@ -12,7 +12,15 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 _n=0
 _failed=0
 TMP=$(mktemp -d /tmp/servos-test.XXXXXX)
-trap 'rm -rf "$TMP"' EXIT
+# Each test's containers in cgroups of its own, so what a test counts is
+# its own even when other servos runs share the host; the empty parents go
+# at exit (a test's own trap may replace this one and call it).
+export SERVOS_CGROUP_PARENT=servos-test-${TMP##*.}
+remove_cgroup_parent() {
+    find /sys/fs/cgroup -maxdepth 3 -depth -type d -name "$SERVOS_CGROUP_PARENT" \
+        -exec rmdir {} + 2>/dev/null || true
+}
+trap 'rm -rf "$TMP"; remove_cgroup_parent' EXIT
 
 ok() { # ok COND-EXIT-CODE NAME
     _n=$((_n + 1))
@@ -39,6 +47,15 @@ like() { # like TEXT REGEX NAME
 
 unlike() {
     if printf '%s' "$1" | grep -Eq -- "$2"; then fail "$3" "text: $1" "must not match: $2"; else pass "$3"; fi
+}
+
+gone() { # PID: gone, or a zombie its (non-servos) parent has yet to reap
+    for _ in $(seq 50); do
+        [ -e "/proc/$1" ] || return 0
+        [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ] && return 0
+        sleep 0.05
+    done
+    return 1
 }
 
 # run CMD...: sets $out, $err, $rc
