@@ -22,9 +22,9 @@ if [ ! -s "$TARBALL" ]; then
     command -v mmdebstrap >/dev/null || apt-get install -y -qq mmdebstrap >/dev/null
     mkdir -p "$CACHE"
     echo "# building the pristine root (cached in $TARBALL)"
-    mmdebstrap --quiet --variant=buildd --include=ca-certificates bookworm "$TARBALL.tmp" \
+    mmdebstrap --quiet --variant=buildd --include=ca-certificates bookworm "$CACHE/partial.tar" \
         http://deb.debian.org/debian
-    mv "$TARBALL.tmp" "$TARBALL"
+    mv "$CACHE/partial.tar" "$TARBALL"
 fi
 
 WORK=$(mktemp -d /tmp/servos-pristine.XXXXXX)
