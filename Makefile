@@ -8,7 +8,6 @@
 #   make format     clang-format the C sources; make format-check to verify
 
 CC      ?= cc
-PKGS    := yaml-0.1 lua5.4 libseccomp libcap libarchive libgit2 sqlite3 jansson libmnl libmicrohttpd
 CSTD    := -std=gnu11
 WARN    := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2
 ifneq ($(findstring clang,$(CC)),clang)
@@ -21,15 +20,16 @@ ifneq ($(WERROR),)
 WARN    += -Werror
 endif
 OPT     ?= -O2 -g
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-# Small libraries are linked statically (Debian ships the .a files with the
-# -dev packages): every servos command starts faster without resolving
-# them at run time, which matters for `servos run`. libarchive is dlopen'ed
-# (engine/unpack.c), and so is libmicrohttpd (engine/proserve.c): only their
-# headers are used at build time.
-STATIC_LIBS := -lsqlite3 -llua5.4 -lyaml -ljansson -lseccomp -lcap
-PKG_LIBS   := -Wl,-Bstatic $(STATIC_LIBS) -Wl,-Bdynamic \
-              $(shell pkg-config --libs $(filter-out libarchive libmicrohttpd yaml-0.1 lua5.4 libseccomp libcap sqlite3 jansson,$(PKGS)) 2>/dev/null)
+# The libraries' flags come from build/config.mk, which .ci/configure
+# writes once the packages are there: computed when make reads this file,
+# they would be empty on a fresh machine, where `make quickstart` installs
+# them only after (see deps). Goals that install or clean do not need it.
+B       ?= build
+CONFIG  := $(B)/config.mk
+NO_CONFIG_GOALS := deps clean format format-check quickstart check
+ifneq ($(or $(filter-out $(NO_CONFIG_GOALS),$(MAKECMDGOALS)),$(if $(MAKECMDGOALS),,all)),)
+include $(CONFIG)
+endif
 CFLAGS_ALL  = $(CSTD) $(OPT) $(WARN) $(PKG_CFLAGS) -D_GNU_SOURCE $(CFLAGS)
 LDLIBS_ALL  = -Wl,--as-needed $(PKG_LIBS) -lm -ldl -lpthread $(LDLIBS)
 
@@ -38,7 +38,6 @@ EMBED   := $(sort $(wildcard stdlib/*.lua platforms/*.lua))
 HDRS    := $(wildcard engine/*.h manifests/*.h lua/*.h)
 FORMAT_SRC := $(SRC) $(HDRS) lua/embedgen.c engine/bpf/pubnat.bpf.c $(wildcard tests/unit/*.c tests/fuzz/*.c)
 
-B       ?= build
 OBJ      = $(patsubst %.c,$(B)/%.o,$(SRC)) $(B)/lua/embedded.o
 
 .PHONY: all deps check test asan fuzz bench format format-check clean quickstart
@@ -47,6 +46,10 @@ all: $(B)/servos
 
 $(B)/servos: $(OBJ)
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDFLAGS) $(LDLIBS_ALL)
+
+$(CONFIG): Makefile .ci/configure
+	@mkdir -p $(B)
+	@./.ci/configure >$@.tmp && mv $@.tmp $@
 
 $(B)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -78,9 +81,10 @@ $(B)/lua/embedded.o: $(B)/lua/embedded.c lua/embedded.h
 deps:
 	@./.ci/deps
 
+ASAN_VARS := B=build-asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
+             LDFLAGS="-fsanitize=address,undefined"
 asan:
-	$(MAKE) B=build-asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
-	    LDFLAGS="-fsanitize=address,undefined"
+	@$(MAKE) --no-print-directory $(ASAN_VARS) all
 
 # Unit tests (cmocka) link the engine objects minus main.
 UNIT_SRC := $(wildcard tests/unit/*.c)
@@ -93,10 +97,10 @@ $(B)/tests/%: tests/unit/%.c $(LIB_OBJ)
 
 unit: $(UNIT_BIN)
 
+# One sub-make for the ASan build: two at once (asan, unit) would write
+# the same objects under -j.
 test: all unit
-	@$(MAKE) --no-print-directory asan unit B=build-asan \
-	    OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
-	    LDFLAGS="-fsanitize=address,undefined" >/dev/null
+	@$(MAKE) --no-print-directory $(ASAN_VARS) all unit >/dev/null
 	prove -f tests/*.t
 
 check: deps
@@ -123,11 +127,15 @@ fuzz:
 	        corpus files, no crash"; \
 	done
 
-bench: all
+bench: deps
 	@./.ci/deps --bench
+	@$(MAKE) --no-print-directory all
 	tests/bench/run
 
-quickstart: deps all
+# deps first, then a make that reads build/config.mk with the packages
+# in place: a fresh machine works on the first run, with -j too.
+quickstart: deps
+	@$(MAKE) --no-print-directory all
 	$(B)/servos config -q examples/quickstart && echo "examples/quickstart: the graph is valid"
 	$(B)/servos up -d examples/quickstart
 	@echo "from the host, through the published port:"
