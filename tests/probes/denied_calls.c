@@ -18,7 +18,7 @@ static void say(const char *name, long rc, const char *end)
 int main(void)
 {
     char c = 'x';
-    say("TIOCSTI", ioctl(0, TIOCSTI, &c), " ");    /* types into the terminal */
+    say("TIOCSTI", ioctl(0, TIOCSTI, &c), " ");     /* types into the terminal */
     say("TIOCLINUX", ioctl(0, TIOCLINUX, &c), " "); /* drives the virtual console */
     say("statmount", syscall(457, 0, 0, 0, 0), " ");
     say("listmount", syscall(458, 0, 0, 0, 0), " ");
