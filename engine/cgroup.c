@@ -1,5 +1,6 @@
 /* The cgroup front: choose the back end for this host. */
 #include "cgroup.h"
+#include "store.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -13,11 +14,18 @@
 
 const char *sv_cgroup_parent(void)
 {
-    const char *p = getenv("SERVOS_CGROUP_PARENT");
-    if (p == NULL || *p == '\0' || *p == '.' || strlen(p) > 64 ||
-        p[strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")])
+    /* Derived from the state root, so every command that finds a container
+     * (same root) finds its cgroup, and two roots on one host (the tests,
+     * a second installation) never count each other's. */
+    static char name[32];
+    const char *root = sv_state_root();
+    size_t n = strlen(root);
+    while (n > 1 && root[n - 1] == '/')
+        n--;
+    if (n == strlen("/var/lib/servos") && strncmp(root, "/var/lib/servos", n) == 0)
         return "servos";
-    return p;
+    snprintf(name, sizeof(name), "servos-%08x", (unsigned)(sv_fnv1a(root, n) & 0xffffffffu));
+    return name;
 }
 
 int sv_cgroup_init(struct sv_cgroup *cg, const char *id, sv_error_t *err)

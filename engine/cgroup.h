@@ -33,8 +33,8 @@ struct sv_cgroup {
 
 /* Paths for container id (nothing is created). */
 /* The group every container's cgroup is made in, in each hierarchy:
- * "servos", or $SERVOS_CGROUP_PARENT (one name of [A-Za-z0-9_.-], as
- * podman's --cgroup-parent; the tests give each run its own). */
+ * "servos" for the default state root, "servos-<hash of the root>" for
+ * another (SERVOS_ROOT, --root). */
 const char *sv_cgroup_parent(void);
 int sv_cgroup_init(struct sv_cgroup *cg, const char *id, sv_error_t *err);
 void sv_cgroup_clear(struct sv_cgroup *cg);

@@ -1,5 +1,6 @@
 /* servos detect, servos list-platforms */
 #include "cli.h"
+#include "cgroup.h"
 #include "detect.h"
 #include "json.h"
 
@@ -61,6 +62,7 @@ static void detect_json(const struct sv_host_info *h)
     sv_json_key(&w, "kernel"), sv_json_str(&w, h->kernel);
     sv_json_key(&w, "cgroup"), sv_json_str(&w, sv_cgroup_mode_name(h->cgroup));
     sv_json_key(&w, "cgroup_controllers"), sv_json_str(&w, h->cgroup_controllers);
+    sv_json_key(&w, "cgroup_parent"), sv_json_str(&w, sv_cgroup_parent());
     sv_json_key(&w, "namespaces"), sv_json_str(&w, nsbuf);
     sv_json_key(&w, "user_namespaces"), sv_json_bool(&w, h->ns_user && h->max_user_namespaces != 0);
     sv_json_key(&w, "seccomp"), sv_json_bool(&w, h->seccomp && h->seccomp_filter);

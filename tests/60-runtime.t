@@ -5,6 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 chmod 711 "$TMP" # container root (an unprivileged uid) must reach the state root
 export SERVOS_ROOT=$TMP/root
+CGP=$(cgroup_parent)
 S=$SERVOS
 cleanup() {
     for id in $("$S" ls -q 2>/dev/null); do "$S" rm -f "$id" >/dev/null 2>&1; done
@@ -15,7 +16,7 @@ trap cleanup EXIT
 
 cgroup_dirs() { # every servos cgroup directory of container id $1
     [ -n "$1" ] || return 0
-    find /sys/fs/cgroup -maxdepth 4 -type d -path "*/$SERVOS_CGROUP_PARENT/$1*" 2>/dev/null
+    find /sys/fs/cgroup -maxdepth 4 -type d -path "*/$CGP/$1*" 2>/dev/null
 }
 
 # --- namespaces ------------------------------------------------------------
@@ -219,10 +220,10 @@ check_bad() { # NAME REGEX ARGS...
     local n_rows n_dirs
     n_rows=$("$S" ls -q | grep -c .)
     n_dirs=$(ls "$SERVOS_ROOT/containers" | wc -l)
-    n_cg=$(find /sys/fs/cgroup -maxdepth 3 -type d -path "*/$SERVOS_CGROUP_PARENT/*" | wc -l)
+    n_cg=$(find /sys/fs/cgroup -maxdepth 3 -type d -path "*/$CGP/*" | wc -l)
     run "$S" run "$@"
     [ "$rc" -ne 0 ] && like "$err" "$re" "bad input: $name" || fail "bad input: $name (exit $rc)" "$err"
-    is "$("$S" ls -q | grep -c .)/$(ls "$SERVOS_ROOT/containers" | wc -l)/$(find /sys/fs/cgroup -maxdepth 3 -type d -path "*/$SERVOS_CGROUP_PARENT/*" | wc -l)" \
+    is "$("$S" ls -q | grep -c .)/$(ls "$SERVOS_ROOT/containers" | wc -l)/$(find /sys/fs/cgroup -maxdepth 3 -type d -path "*/$CGP/*" | wc -l)" \
         "$n_rows/$n_dirs/$n_cg" "bad input leaves nothing behind: $name"
 }
 check_bad "unknown image" 'no image "nosuchimage" in the store' --pull never nosuchimage true

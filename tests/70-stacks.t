@@ -5,6 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 chmod 711 "$TMP"
 export SERVOS_ROOT=$TMP/root
+CGP=$(cgroup_parent)
 S=$SERVOS
 cleanup() {
     for st in t70 t70b t70c; do "$S" down -v -t 0 -p "$st" >/dev/null 2>&1; done
@@ -13,7 +14,7 @@ cleanup() {
     remove_cgroup_parent
 }
 trap cleanup EXIT
-cgroups() { find /sys/fs/cgroup -maxdepth 3 -type d -path "*/$SERVOS_CGROUP_PARENT/*" | wc -l; }
+cgroups() { find /sys/fs/cgroup -maxdepth 3 -type d -path "*/$CGP/*" | wc -l; }
 CG0=$(cgroups)
 D=$TMP/stack
 mkdir -p "$D"

@@ -12,13 +12,15 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 _n=0
 _failed=0
 TMP=$(mktemp -d /tmp/servos-test.XXXXXX)
-# Each test's containers in cgroups of its own, so what a test counts is
-# its own even when other servos runs share the host; the empty parents go
-# at exit (a test's own trap may replace this one and call it).
-export SERVOS_CGROUP_PARENT=servos-test-${TMP##*.}
-remove_cgroup_parent() {
-    find /sys/fs/cgroup -maxdepth 3 -depth -type d -name "$SERVOS_CGROUP_PARENT" \
-        -exec rmdir {} + 2>/dev/null || true
+# A test's containers are in cgroups of their own: servos names their
+# parent after the state root (SERVOS_ROOT), which each test sets, so what
+# a test counts is its own even when other servos runs share the host.
+cgroup_parent() { "$SERVOS" detect --json | jq -r .cgroup_parent; }
+remove_cgroup_parent() { # the empty parents, at exit (from a test's own trap too)
+    [ -n "${SERVOS_ROOT:-}" ] || return 0
+    local p
+    p=$(cgroup_parent) && [ "$p" != servos ] || return 0
+    find /sys/fs/cgroup -maxdepth 3 -depth -type d -name "$p" -exec rmdir {} + 2>/dev/null || true
 }
 trap 'rm -rf "$TMP"; remove_cgroup_parent' EXIT
 
