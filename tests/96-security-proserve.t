@@ -132,8 +132,15 @@ zombies() { ps -eo ppid=,stat= | awk -v p="$SVCPID" '$1 == p && $2 ~ /^Z/' | wc 
 pids_before=$(ls /proc | grep -c '^[0-9]')
 curl -s -m 15 -o "$TMP/fork.out" -w '%{http_code}' "http://127.0.0.1:$PA/fork" >"$TMP/fork.code" &
 fork=$!
-sleep 1.5
-during=$(handlers)
+# The bomb reaches the limit within a second or two; longer on a loaded host.
+# (before its 3 s timeout): the most seen counts.
+during=0
+for _ in $(seq 12); do
+    sleep 0.2
+    n=$(handlers)
+    [ "$n" -gt "$during" ] && during=$n
+    [ "$during" -ge 250 ] && break
+done
 [ "$during" -ge 200 ] && [ "$during" -le 256 ] &&
     pass "a handler forking 1,000 children gets at most its pids limit ($during processes)" ||
     fail "a handler forking 1,000 children gets at most its pids limit" "$during processes"
