@@ -39,21 +39,20 @@
 
 /* ---- reading --help back -------------------------------------------------------- */
 
-/* What `servos VERB --help` prints, from a child that runs the verb as the
- * command line would: its getopt state, globals and exit stay its own. The
- * table's text when that fails (it is the same text for every verb but
- * those that print their own). */
-static char *verb_help(const struct sv_verb *v)
+/* What `servos ARGV...` prints on stdout, from a child that runs the verb
+ * as the command line would (its getopt state, globals and exit stay its
+ * own); NULL when it fails or prints nothing. */
+static char *verb_output(const struct sv_verb *v, int argc, char **argv)
 {
     int fd[2];
     if (pipe2(fd, O_CLOEXEC) < 0)
-        return sv_xstrdup(v->usage);
+        return NULL;
     fflush(NULL); /* the child must not print what this process buffered */
     pid_t pid = fork();
     if (pid < 0) {
         close(fd[0]);
         close(fd[1]);
-        return sv_xstrdup(v->usage);
+        return NULL;
     }
     if (pid == 0) {
         int null = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -61,10 +60,9 @@ static char *verb_help(const struct sv_verb *v)
             dup2(null, STDERR_FILENO) < 0)
             _exit(127);
         /* A verb that ignored --help and went to work must not hold up
-         * `make install`: it gets 10 s, then the table's text is used. */
+         * `make install`: it gets 10 s. */
         alarm(10);
-        char *argv[] = {(char *)v->name, "--help", NULL};
-        int rc = v->run(2, argv);
+        int rc = v->run(argc, argv);
         fflush(stdout);
         _exit(rc);
     }
@@ -90,52 +88,32 @@ static char *verb_help(const struct sv_verb *v)
         ;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || len == 0) {
         free(buf);
-        return sv_xstrdup(v->usage);
+        return NULL;
     }
     return buf;
+}
+
+/* What `servos VERB --help` prints; the table's text when that fails (it
+ * is the same text, but for verbs that print their own). */
+static char *verb_help(const struct sv_verb *v)
+{
+    char *argv[] = {(char *)v->name, "--help", NULL};
+    char *text = verb_output(v, 2, argv);
+    return text ? text : sv_xstrdup(v->usage);
 }
 
 /* The first line of `servos version` ("servos 0.1.0-dev"). */
 static char *version_line(void)
 {
     const struct sv_verb *v = sv_cli_find("version");
-    if (v == NULL)
-        return sv_xstrdup("servos");
-    int fd[2];
-    if (pipe2(fd, O_CLOEXEC) < 0)
-        return sv_xstrdup("servos");
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(fd[0]);
-        close(fd[1]);
+    char *argv[] = {"version", NULL};
+    char *text = v ? verb_output(v, 1, argv) : NULL;
+    if (text == NULL || text[0] == '\n') {
+        free(text);
         return sv_xstrdup("servos");
     }
-    if (pid == 0) {
-        if (dup2(fd[1], STDOUT_FILENO) < 0)
-            _exit(127);
-        char *argv[] = {(char *)v->name, NULL};
-        int rc = v->run(1, argv);
-        fflush(stdout);
-        _exit(rc);
-    }
-    close(fd[1]);
-    char line[256];
-    size_t n = 0;
-    ssize_t r;
-    while (n < sizeof(line) - 1 && (r = read(fd[0], line + n, sizeof(line) - 1 - n)) != 0) {
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            break;
-        n += (size_t)r;
-    }
-    line[n] = '\0';
-    close(fd[0]);
-    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-        ;
-    line[strcspn(line, "\n")] = '\0';
-    return sv_xstrdup(line[0] ? line : "servos");
+    text[strcspn(text, "\n")] = '\0';
+    return text;
 }
 
 /* ---- the help text, parsed ------------------------------------------------------ */
