@@ -6,6 +6,8 @@
 #   make fuzz       build and run the libFuzzer targets (FUZZ_SECONDS each)
 #   make bench      benchmarks against peers (tests/bench/)
 #   make format     clang-format the C sources; make format-check to verify
+#   make install    servos, servos(1) and its bash completion under
+#                   $(DESTDIR)$(PREFIX) (/usr/local); make uninstall
 
 CC      ?= cc
 CSTD    := -std=gnu11
@@ -26,7 +28,7 @@ OPT     ?= -O2 -g
 # them only after (see deps). Goals that install or clean do not need it.
 B       ?= build
 CONFIG  := $(B)/config.mk
-NO_CONFIG_GOALS := deps clean format format-check quickstart check
+NO_CONFIG_GOALS := deps clean format format-check quickstart check uninstall
 ifneq ($(or $(filter-out $(NO_CONFIG_GOALS),$(MAKECMDGOALS)),$(if $(MAKECMDGOALS),,all)),)
 include $(CONFIG)
 endif
@@ -40,7 +42,7 @@ FORMAT_SRC := $(SRC) $(HDRS) lua/embedgen.c engine/bpf/pubnat.bpf.c $(wildcard t
 
 OBJ      = $(patsubst %.c,$(B)/%.o,$(SRC)) $(B)/lua/embedded.o
 
-.PHONY: all deps check test asan fuzz bench format format-check clean quickstart
+.PHONY: all deps check test asan fuzz bench format format-check clean quickstart install uninstall
 
 all: $(B)/servos
 
@@ -146,6 +148,31 @@ quickstart: deps
 	$(B)/servos ps -p quickstart
 	$(B)/servos down -p quickstart -t 1
 
+
+# The manual page and the completion are written by the binary from the
+# text of its own --help, so they say what this build does.
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+MANDIR      ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+INSTALLED   := $(DESTDIR)$(BINDIR)/servos $(DESTDIR)$(MANDIR)/man1/servos.1 \
+               $(DESTDIR)$(BASHCOMPDIR)/servos
+
+$(B)/servos.1: $(B)/servos
+	$(B)/servos help --man >$@.tmp && mv $@.tmp $@
+
+$(B)/servos.bash: $(B)/servos
+	$(B)/servos completion bash >$@.tmp && mv $@.tmp $@
+
+install: $(B)/servos $(B)/servos.1 $(B)/servos.bash
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR)
+	install -m 755 $(B)/servos $(DESTDIR)$(BINDIR)/servos
+	install -m 644 $(B)/servos.1 $(DESTDIR)$(MANDIR)/man1/servos.1
+	install -m 644 $(B)/servos.bash $(DESTDIR)$(BASHCOMPDIR)/servos
+
+# The three files only: the directories may hold other programs' files.
+uninstall:
+	rm -f $(INSTALLED)
 
 format:
 	clang-format -i $(FORMAT_SRC)

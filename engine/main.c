@@ -218,6 +218,16 @@ const struct sv_verb sv_verbs[] = {
      "\n"
      "Runs SCRIPT with the request as the global `request`; the chunk's return\n"
      "value (or handler(request) / main(request)) is printed as JSON.\n"},
+    {"completion", sv_cmd_completion, "print the bash completion script",
+     "usage: servos completion bash\n"
+     "\n"
+     "Print a bash completion script for servos: its commands, their options\n"
+     "and the options' choices, as each command's --help lists them, and the\n"
+     "names of containers, stacks, services and images at each <TAB>. Load it\n"
+     "with 'source <(servos completion bash)'; 'make install' installs it. The\n"
+     "manual page comes the same way from 'servos help --man'.\n"
+     "\n"
+     "  -h, --help    show this help\n"},
     {"version", sv_cmd_version, "print the version",
      "usage: servos version\n\nPrint servos' version and the versions of its libraries.\n"},
 };
@@ -299,6 +309,8 @@ int main(int argc, char **argv)
     }
     const char *verb = argv[1];
     if (strcmp(verb, "-h") == 0 || strcmp(verb, "--help") == 0 || strcmp(verb, "help") == 0) {
+        if (argc == 3 && strcmp(argv[2], "--man") == 0)
+            return sv_cli_man(main_usage);
         if (argc > 2 && sv_cli_find(argv[2]))
             return sv_cli_usage(sv_cli_find(argv[2]), false);
         main_usage(stdout);
@@ -306,6 +318,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(verb, "--version") == 0 || strcmp(verb, "-V") == 0)
         verb = "version";
+    if (strcmp(verb, "__complete") == 0) /* hidden: names for the completion */
+        return sv_cmd_complete(argc - 1, argv + 1);
     const struct sv_verb *v = sv_cli_find(verb);
     if (v == NULL) {
         const char *names[64];
