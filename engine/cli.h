@@ -18,6 +18,8 @@ bool sv_cli_wants_help(int argc, char **argv);
 /* Print usage to stdout (help) or stderr (misuse); returns the exit code. */
 int sv_cli_usage(const struct sv_verb *v, bool error);
 
+/* Replace the process's command line (as ps shows it) by title. */
+void sv_cli_hide_args(const char *title);
 int sv_cmd_config(int argc, char **argv);
 int sv_cmd_detect(int argc, char **argv);
 int sv_cmd_list_platforms(int argc, char **argv);

@@ -391,6 +391,9 @@ static int run_detached(struct run_opts *o)
         close(out);
         dprintf(pfd[1], "0 %s", c->id);
         close(pfd[1]);
+        char title[128];
+        snprintf(title, sizeof(title), "servos: monitor of container %.12s", c->id);
+        sv_cli_hide_args(title);
         for (int fd = 0; fd < 3; fd++)
             dup2(null, fd);
         copy_output(c, log);

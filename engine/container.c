@@ -454,8 +454,13 @@ static void default_signals(void)
 {
     struct sigaction sa = {.sa_handler = SIG_DFL};
     sigemptyset(&sa.sa_mask);
+    /* libc refuses its own two (32, 33) though a caller may have left them
+     * ignored: ask the kernel directly; SIG_DFL with no flags and an empty
+     * mask is all zeroes whatever the architecture's layout. */
+    unsigned long kernel_sa[4] = {0};
     for (int sig = 1; sig < NSIG; sig++)
-        sigaction(sig, &sa, NULL); /* SIGKILL, SIGSTOP and libc's own refuse: fine */
+        if (sigaction(sig, &sa, NULL) < 0 && sig != SIGKILL && sig != SIGSTOP)
+            syscall(SYS_rt_sigaction, sig, kernel_sa, NULL, (size_t)(NSIG / 8));
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -714,6 +719,17 @@ __attribute__((noreturn)) static void child_main(struct sv_container *c, const i
     exec_command(s, errfd);
 }
 
+/* Is our network namespace the host's (that of the host's pid 1)? A
+ * ProServe handler container is started with --network host from inside
+ * its service's namespace, which is not. When pid 1's cannot be read, the
+ * answer is no: the container gets an empty /sys, the safe side. */
+static bool same_netns_as_init(void)
+{
+    struct stat a, b;
+    return stat("/proc/self/ns/net", &a) == 0 && stat("/proc/1/ns/net", &b) == 0 &&
+           a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 static pid_t clone3_fork(uint64_t flags)
 {
     struct clone_args args = {.flags = flags, .exit_signal = SIGCHLD};
@@ -765,6 +781,7 @@ int sv_container_spawn(struct sv_container *c, const int fds[3], sv_error_t *err
     for (size_t i = 0; i < c->spec.n_binds; i++)
         if (!c->spec.userns_host && !c->spec.binds[i].tmpfs && c->spec.binds[i].idmap_fd < 0)
             c->spec.binds[i].idmap_fd = sv_idmap_open(c->spec.binds[i].source, &c->map);
+    c->host_netns = c->spec.network == SV_NET_HOST && same_netns_as_init();
     uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
     if (!c->spec.userns_host)
         flags |= CLONE_NEWUSER;

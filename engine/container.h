@@ -86,6 +86,7 @@ struct sv_container {
     pid_t pid;
     uint64_t pid_start;
     int report_fd;           /* between sv_container_spawn and sv_container_spawned */
+    bool host_netns;         /* --network host and truly the host's (see rootfs' /sys) */
     struct sv_run_spec spec; /* copies owned by the container */
 };
 

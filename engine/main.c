@@ -282,17 +282,34 @@ int sv_cmd_version(int argc, char **argv)
     return 0;
 }
 
+/* The command line as the kernel shows it (/proc/PID/cmdline, ps). */
+static char *args_start, *args_end;
+
+void sv_cli_hide_args(const char *title)
+{
+    /* A long-lived process of ours (a -d container's monitor) would show
+     * its caller's -e NAME=SECRET to every local user for the container's
+     * life: write a title over the arguments instead. */
+    if (args_start == NULL)
+        return;
+    size_t room = (size_t)(args_end - args_start);
+    memset(args_start, 0, room);
+    snprintf(args_start, room, "%s", title);
+}
+
 int main(int argc, char **argv)
 {
+    args_start = argv[0];
+    args_end = argv[argc - 1] + strlen(argv[argc - 1]) + 1;
     /* A container that dies early closes pipes servos still writes to: that
      * is an error to report (EPIPE), not a reason for servos to die. */
     signal(SIGPIPE, SIG_IGN);
     /* Global options come before the verb: --root DIR. */
     while (argc > 1 && strncmp(argv[1], "--root", 6) == 0) {
         if (argv[1][6] == '=') {
-            sv_set_state_root(argv[1] + 7);
+            sv_set_state_root(sv_xstrdup(argv[1] + 7)); /* argv may be overwritten */
         } else if (argv[1][6] == '\0' && argc > 2) {
-            sv_set_state_root(argv[2]);
+            sv_set_state_root(sv_xstrdup(argv[2]));
             argc--, argv++;
         } else {
             break;

@@ -652,11 +652,17 @@ int sv_rootfs_setup(const struct sv_container *c, sv_error_t *err)
         return -1;
     if (mount_fs_on("proc", proc, MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, "/proc", err) < 0)
         return -1;
-    /* sysfs needs a network namespace of our own; else bind the host's. */
+    /* sysfs needs a network namespace of our own. Without one, the host's
+     * /sys (read-only) where the network is truly the host's, by the
+     * user's choice, as rootless podman does; else (a namespace joined,
+     * another container's) an empty one: the host's would show other
+     * containers' cgroups and the host's links. */
     sv_error_t no_sysfs = NULL;
     if (mount_fs_on("sysfs", sys, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, "/sys",
                     &no_sysfs) < 0 &&
-        bind_on("/sys", sys, true, true, "/sys", err) < 0) {
+        (c->host_netns ? bind_on("/sys", sys, true, true, "/sys", err)
+                       : mount_fs_on("tmpfs", sys, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                                     "size=0", "/sys", err)) < 0) {
         sv_error_free(&no_sysfs);
         return -1;
     }

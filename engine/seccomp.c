@@ -83,7 +83,7 @@ static const char *const denied[] = {
 static const struct {
     const char *name;
     int nr;
-} by_number[] = {{"statmount", 457}, {"listmount", 458}};
+} by_number[] = {{"statmount", 457}, {"listmount", 458}, {"open_tree_attr", 467}};
 
 /* io_uring runs its operations in kernel threads that no filter sees: an
  * IORING_OP_SOCKET opens the socket a socket() rule refuses. Docker's

@@ -190,7 +190,7 @@ is "$out" "connected" "--security-opt io_uring=allow lets it through"
 run "$S" run --rm --security-opt io_uring=allow -v "$A/probes:/p:ro" host /p/uring_connect "$HOSTPORT"
 is "$out" "connect refused: ECONNREFUSED" "and without a network the namespace still holds"
 # The filter's other new walls: terminal injection and the mount listing.
-DENIED="TIOCSTI=EPERM TIOCLINUX=EPERM statmount=EPERM listmount=EPERM io_uring_setup=EPERM"
+DENIED="TIOCSTI=EPERM TIOCLINUX=EPERM statmount=EPERM listmount=EPERM open_tree_attr=EPERM io_uring_setup=EPERM"
 run "$S" run --rm -v "$A/probes:/p:ro" host /p/denied_calls </dev/null
 is "$out" "$DENIED" "a container cannot inject into a terminal, list mounts or set up io_uring"
 is "$(get "$PA/denied")" "$DENIED" "nor can a handler"

@@ -1,6 +1,6 @@
 /* The calls the default seccomp filter must refuse, each tried the way an
  * attacker would, with its errno printed: "TIOCSTI=EPERM TIOCLINUX=EPERM
- * statmount=EPERM listmount=EPERM io_uring_setup=EPERM". Without the
+ * statmount=EPERM listmount=EPERM open_tree_attr=EPERM io_uring_setup=EPERM". Without the
  * filter they fail otherwise (ENOTTY on a pipe, EINVAL, EFAULT) or work. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -22,6 +22,8 @@ int main(void)
     say("TIOCLINUX", ioctl(0, TIOCLINUX, &c), " "); /* drives the virtual console */
     say("statmount", syscall(457, 0, 0, 0, 0), " ");
     say("listmount", syscall(458, 0, 0, 0, 0), " ");
+    /* open_tree with attributes (Linux 6.15): a detached copy of a mount */
+    say("open_tree_attr", syscall(467, -100, "/proc", 1, NULL, 0), " ");
     say("io_uring_setup", syscall(SYS_io_uring_setup, 1, NULL), "\n");
     return 0;
 }
