@@ -225,7 +225,7 @@ is "$out" opens "a device the user binds on purpose still opens"
 # --- a -d container's monitor shows no secret of its command line ---------------
 id=$("$S" run -d -e "DB_PASSWORD=hunter2-$$" host sleep 60)
 sleep 0.2
-is "$(ps -eo args | grep -c "hunter2-$$")" 0 "run -d: the monitor's command line (ps) holds no -e secret"
+is "$(pgrep -fc "hunter2-$$")" 0 "run -d: the monitor's command line (ps) holds no -e secret"
 like "$(ps -eo args | grep "monitor of container ${id:0:12}")" "servos: monitor" "it says what it is instead"
 "$S" rm -f "$id" >/dev/null
 
