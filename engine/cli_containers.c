@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +35,12 @@ static int simple_opts(const char *verb, int argc, char **argv, const char *shor
             *code = sv_cli_usage(v, false);
             return -1;
         }
-        if (c == '?' || on == NULL || on(c, optarg) < 0) {
+        int rc = c == '?' || on == NULL ? -1 : on(c, optarg);
+        if (rc == -2) { /* on() said what is wrong, in one line */
+            *code = 2;
+            return -1;
+        }
+        if (rc < 0) {
             fprintf(stderr, "servos %s: unknown option or bad value \"%s\"\n", verb,
                     argv[optind - 1]);
             *code = sv_cli_usage(v, true);
@@ -49,10 +55,22 @@ static bool row_running(const struct sv_ctr_row *r)
     return r->status == SV_CTR_RUNNING && sv_pid_alive(r->pid, r->pid_start);
 }
 
+/* Exited, but its monitor is alive to start it again (its back-off). */
+static bool restarting(const struct sv_ctr_row *r)
+{
+    struct sv_stop_how how;
+    sv_container_stop_how(r, &how);
+    cleanup_free char *mark = sv_container_stop_mark(r->id);
+    return how.restarts && !row_running(r) && access(mark, F_OK) < 0 &&
+           sv_container_monitored(r->id);
+}
+
 static void status_text(const struct sv_ctr_row *r, char *buf, size_t size)
 {
     if (row_running(r))
         snprintf(buf, size, "running");
+    else if (r->status == SV_CTR_EXITED && restarting(r))
+        snprintf(buf, size, "restarting (exited %d)", r->exit_code);
     else if (r->status == SV_CTR_EXITED)
         snprintf(buf, size, "exited (%d%s)", r->exit_code, r->oom ? ", OOM killed" : "");
     else if (r->status == SV_CTR_RUNNING)
@@ -76,28 +94,110 @@ static void ago(int64_t t, char *buf, size_t size)
         snprintf(buf, size, "%lldd ago", (long long)(d / 86400));
 }
 
-static bool quiet;
+static bool quiet, ls_json;
+static char **ls_filters;
+static size_t n_ls_filters;
 static int ls_opt(int c, const char *arg)
 {
-    (void)arg;
-    if (c == 'q') {
+    switch (c) {
+    case 'q':
         quiet = true;
+        return 0;
+    case 'F':
+        if (strcmp(arg, "json") != 0 && strcmp(arg, "table") != 0) {
+            fprintf(stderr, "servos ls: --format: expected table or json, got \"%s\"\n", arg);
+            return -2;
+        }
+        ls_json = strcmp(arg, "json") == 0;
+        return 0;
+    case 'f':
+        if (strncmp(arg, "label=", 6) != 0 || arg[6] == '\0' || arg[6] == '=') {
+            fprintf(stderr,
+                    "servos ls: --filter: expected label=KEY or label=KEY=VALUE, got \"%s\"\n",
+                    arg);
+            return -2;
+        }
+        ls_filters = sv_xrealloc(ls_filters, (n_ls_filters + 1) * sizeof(*ls_filters));
+        ls_filters[n_ls_filters++] = (char *)arg + 6;
         return 0;
     }
     return -1;
 }
 
+/* The recorded spec, or an empty object. */
+static json_t *row_spec(const struct sv_ctr_row *r)
+{
+    json_t *o = r->spec_json ? json_loads(r->spec_json, 0, NULL) : NULL;
+    return o ? o : json_object();
+}
+
+/* Does the container have every label the filters ask for (KEY: any
+ * value; KEY=VALUE: that value)? */
+static bool ls_match(json_t *spec)
+{
+    json_t *labels = json_object_get(spec, "labels");
+    for (size_t i = 0; i < n_ls_filters; i++) {
+        const char *f = ls_filters[i], *eq = strchr(f, '=');
+        cleanup_free char *key = eq ? sv_xstrndup(f, (size_t)(eq - f)) : sv_xstrdup(f);
+        const char *have = json_string_value(json_object_get(labels, key));
+        if (have == NULL || (eq && strcmp(have, eq + 1) != 0))
+            return false;
+    }
+    return true;
+}
+
+static json_t *ls_row_json(const struct sv_ctr_row *r, json_t *spec, const char *status)
+{
+    bool running = row_running(r);
+    json_t *labels = json_object_get(spec, "labels"), *ports = json_object_get(spec, "ports");
+    labels = labels ? json_incref(labels) : json_object();
+    ports = ports ? json_incref(ports) : json_array();
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:i, s:o, s:o}", "id", r->id, "name",
+                          r->name, "image", r->image, "command", r->command, "state",
+                          running                                  ? "running"
+                          : strncmp(status, "restarting", 10) == 0 ? "restarting"
+                          : r->status == SV_CTR_CREATED            ? "created"
+                                                                   : "exited",
+                          "status", status, "created", (json_int_t)r->created, "restarts",
+                          r->restarts, "labels", labels, "ports", ports);
+    json_object_set_new(o, "pid", running ? json_integer(r->pid) : json_null());
+    json_object_set_new(o, "exit_code",
+                        !running && r->status == SV_CTR_EXITED ? json_integer(r->exit_code)
+                                                               : json_null());
+    json_object_set_new(o, "oom", json_boolean(r->oom));
+    const char *restart = json_string_value(json_object_get(spec, "restart"));
+    json_object_set_new(o, "restart", json_string(restart ? restart : "no"));
+    if (r->stack) {
+        json_object_set_new(o, "stack", json_string(r->stack));
+        json_object_set_new(o, "service", json_string(r->service ? r->service : ""));
+        json_object_set_new(o, "replica", json_integer(r->replica));
+    }
+    return o;
+}
+
 int sv_cmd_ls(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"quiet", no_argument, NULL, 'q'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"quiet", no_argument, NULL, 'q'},
+                                         {"format", required_argument, NULL, 'F'},
+                                         {"filter", required_argument, NULL, 'f'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     int code = 0;
     quiet = false;
-    int i = simple_opts("ls", argc, argv, "+qh", opts, ls_opt, &code);
+    ls_json = false;
+    ls_filters = NULL;
+    n_ls_filters = 0;
+    int i = simple_opts("ls", argc, argv, "+qf:h", opts, ls_opt, &code);
+    cleanup_free char **filters = ls_filters;
     if (i < 0)
         return code;
-    if (i < argc)
-        return sv_cli_usage(sv_cli_find("ls"), true);
+    if (i < argc) {
+        fprintf(stderr,
+                "servos ls: unexpected \"%s\" (servos ls takes no names: --filter "
+                "label=KEY=VALUE selects)\n",
+                argv[i]);
+        return 2;
+    }
     struct sv_store *st = NULL;
     if (open_store(&st))
         return 1;
@@ -108,23 +208,37 @@ int sv_cmd_ls(int argc, char **argv)
         sv_store_close(st);
         return sv_error_report(&err);
     }
-    if (!quiet)
+    json_t *all = ls_json ? json_array() : NULL;
+    if (!quiet && !ls_json)
         printf("%-12s  %-20s  %-16s  %-24s  %-24s  %s\n", "ID", "NAME", "IMAGE", "COMMAND",
                "STATUS", "CREATED");
     for (size_t k = 0; k < n; k++) {
         const struct sv_ctr_row *r = &rows[k];
-        if (quiet) {
-            printf("%.12s\n", r->id);
+        json_t *spec = row_spec(r);
+        if (!ls_match(spec)) {
+            json_decref(spec);
             continue;
         }
         char status[64], created[32], cmd[25];
         status_text(r, status, sizeof(status));
-        ago(r->created, created, sizeof(created));
-        snprintf(cmd, sizeof(cmd), "%s", r->command);
-        if (strlen(r->command) > 24)
-            memcpy(cmd + 21, "...", 4);
-        printf("%-12.12s  %-20s  %-16s  %-24s  %-24s  %s\n", r->id, r->name, r->image, cmd, status,
-               created);
+        if (ls_json) {
+            json_array_append_new(all, ls_row_json(r, spec, status));
+        } else if (quiet) {
+            printf("%.12s\n", r->id);
+        } else {
+            ago(r->created, created, sizeof(created));
+            snprintf(cmd, sizeof(cmd), "%s", r->command);
+            if (strlen(r->command) > 24)
+                memcpy(cmd + 21, "...", 4);
+            printf("%-12.12s  %-20s  %-16s  %-24s  %-24s  %s\n", r->id, r->name, r->image, cmd,
+                   status, created);
+        }
+        json_decref(spec);
+    }
+    if (ls_json) {
+        json_dumpf(all, stdout, JSON_INDENT(2));
+        putchar('\n');
+        json_decref(all);
     }
     sv_ctr_rows_free(rows, n);
     sv_store_close(st);
@@ -169,20 +283,58 @@ static void settle(struct sv_store *st, const struct sv_ctr_row *r, int sig)
     }
 }
 
+/* A container with a restart policy: once its monitor is gone, nothing
+ * starts it again. A start that raced the mark is killed (the monitor
+ * kills it too, once it sees the mark). */
+static void wait_monitor(struct sv_store *st, const struct sv_ctr_row *r, int ms)
+{
+    for (int t = 0; t < ms && sv_container_monitored(r->id); t += 10) {
+        struct sv_ctr_row now;
+        sv_error_t err = NULL;
+        if (sv_store_find(st, r->id, &now, &err) < 0) {
+            sv_error_free(&err);
+            return;
+        }
+        if (row_running(&now))
+            kill(now.pid, SIGKILL);
+        sv_ctr_row_clear(&now);
+        struct timespec ts = {0, 10 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Stop it with its stop signal (--stop-signal, else the image's, else
+ * SIGTERM), then SIGKILL after timeout_s seconds (< 0: its own
+ * --stop-timeout, else 10). One that a monitor restarts is marked first,
+ * so the monitor starts it no more. */
 static int stop_one(struct sv_store *st, const struct sv_ctr_row *r, int timeout_s)
 {
-    if (!row_running(r)) {
-        settle(st, r, SIGKILL);
-        return 0;
+    struct sv_stop_how how;
+    sv_container_stop_how(r, &how);
+    if (timeout_s < 0)
+        timeout_s = how.timeout;
+    if (how.restarts) {
+        cleanup_free char *mark = sv_container_stop_mark(r->id);
+        int fd = open(mark, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0 && errno != ENOENT)
+            fprintf(stderr, "servos: cannot mark %s stopped (%s): %s\n", r->name, mark,
+                    strerror(errno));
+        if (fd >= 0)
+            close(fd);
     }
-    kill(r->pid, SIGTERM);
-    int sig = SIGTERM;
-    if (!wait_gone(r, timeout_s * 1000)) {
-        kill(r->pid, SIGKILL); /* pid 1 dies, and the kernel kills its namespace */
-        sig = SIGKILL;
-        wait_gone(r, 5000);
+    int sig = SIGKILL;
+    if (row_running(r)) {
+        kill(r->pid, how.signal);
+        sig = how.signal;
+        if (!wait_gone(r, timeout_s * 1000)) {
+            kill(r->pid, SIGKILL); /* pid 1 dies, and the kernel kills its namespace */
+            sig = SIGKILL;
+            wait_gone(r, 5000);
+        }
     }
     settle(st, r, sig);
+    if (how.restarts)
+        wait_monitor(st, r, 15000);
     return 0;
 }
 
@@ -192,9 +344,13 @@ static int stop_opt(int c, const char *arg)
     if (c != 't')
         return -1;
     char *end;
+    errno = 0;
     long v = strtol(arg, &end, 10);
-    if (*end || v < 0 || v > 86400)
-        return -1;
+    if (errno || end == arg || *end || v < 0 || v > SV_STOP_TIMEOUT_MAX) {
+        fprintf(stderr, "servos stop: -t: expected whole seconds from 0 to %d, got \"%s\"\n",
+                SV_STOP_TIMEOUT_MAX, arg);
+        return -2;
+    }
     stop_timeout = (int)v;
     return 0;
 }
@@ -239,7 +395,7 @@ int sv_cmd_stop(int argc, char **argv)
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     int code = 0;
-    stop_timeout = 10;
+    stop_timeout = -1; /* each container's own */
     int i = simple_opts("stop", argc, argv, "+t:h", opts, stop_opt, &code);
     if (i < 0)
         return code;
@@ -258,10 +414,10 @@ static int rm_opt(int c, const char *arg)
 
 static int rm_fn(struct sv_store *st, const struct sv_ctr_row *r)
 {
-    if (row_running(r)) {
+    if (row_running(r) || restarting(r)) {
         if (!force) {
-            fprintf(stderr, "servos: container %s is running; stop it first or use servos rm -f\n",
-                    r->name);
+            fprintf(stderr, "servos: container %s is %s; stop it first or use servos rm -f\n",
+                    r->name, row_running(r) ? "running" : "restarting");
             return -1;
         }
         stop_one(st, r, 0);

@@ -6,6 +6,7 @@
 #include "idmap.h"
 #include "netlink.h"
 #include "rootfs.h"
+#include "runnet.h"
 #include "safepath.h"
 #include "seccomp.h"
 #include "stacknet.h"
@@ -23,6 +24,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
@@ -74,6 +76,10 @@ void sv_container_free(struct sv_container *c)
     sv_strv_free(s->env);
     sv_strv_free((char **)s->cap_add);
     sv_strv_free((char **)s->cap_drop);
+    sv_strv_free(s->labels);
+    sv_strv_free(s->ports);
+    free((char *)s->restart);
+    free((char *)s->run_network);
     for (size_t i = 0; i < s->n_binds; i++) {
         free(s->binds[i].source);
         free(s->binds[i].target);
@@ -146,12 +152,12 @@ static int check_user(const char *user, bool userns_host, sv_error_t *err)
     unsigned long id, max = max_id(userns_host);
     int u = parse_id(buf, max, &id), g = colon && *colon ? parse_id(colon, max, &id) : 1;
     if (*buf == '\0')
-        return sv_error(err, EINVAL, "user \"%s\": expected UID, NAME, UID:GID or NAME:GID", user);
+        return sv_error(err, 0, "user \"%s\": expected UID, NAME, UID:GID or NAME:GID", user);
     if (u < 0 || g < 0)
-        return sv_error(err, ERANGE, "user \"%s\": ids go from 0 to %lu in this container%s", user,
-                        max, userns_host ? "" : " (its user namespace maps no others)");
+        return sv_error(err, 0, "user \"%s\": ids go from 0 to %lu in this container%s", user, max,
+                        userns_host ? "" : " (its user namespace maps no others)");
     if (g == 0)
-        return sv_error(err, EINVAL, "group \"%s\": give a number", colon);
+        return sv_error(err, 0, "group \"%s\": give a number", colon);
     return 0;
 }
 
@@ -175,34 +181,66 @@ int sv_hostname_check(const char *h, bool rfc1123, sv_error_t *err)
         label += n + 1;
     }
     if (!ok)
-        return sv_error(err, EINVAL,
+        return sv_error(err, 0,
                         "invalid hostname \"%s\": dot-separated labels of letters, digits, \"-\" "
                         "and \"_\", not starting or ending with \"-\", at most 63 characters",
                         h);
     return 0;
 }
 
+/* A tmpfs's options as Docker and podman take them: the mount flags
+ * rootfs.c turns into flags (ro, rw, exec, noexec, nosuid, nodev) and
+ * tmpfs's own KEY=VALUE options; anything else would reach mount(2) and
+ * fail there with a bare EINVAL. suid and dev are refused: every tmpfs is
+ * nosuid,nodev, as the container's layer is. */
+static int check_tmpfs_options(const struct sv_bind *b, sv_error_t *err)
+{
+    static const char *const flags[] = {"ro", "rw", "exec", "noexec", "nosuid", "nodev"};
+    static const char *const keys[] = {"size", "mode", "uid", "gid", "nr_inodes", "nr_blocks"};
+    if (b->source == NULL)
+        return 0;
+    cleanup_free char *copy = sv_xstrdup(b->source);
+    for (char *p = copy, *o; (o = strsep(&p, ",")) != NULL;) {
+        bool ok = *o == '\0'; /* "size=1m," */
+        char *eq = strchr(o, '=');
+        for (size_t i = 0; i < SV_ARRAY_LEN(flags) && !eq && !ok; i++)
+            ok = strcmp(o, flags[i]) == 0;
+        for (size_t i = 0; i < SV_ARRAY_LEN(keys) && eq && !ok; i++)
+            ok = (size_t)(eq - o) == strlen(keys[i]) && strncmp(o, keys[i], strlen(keys[i])) == 0 &&
+                 eq[1] != '\0';
+        if (!ok && (strcmp(o, "suid") == 0 || strcmp(o, "dev") == 0))
+            return sv_error(err, 0,
+                            "tmpfs %s: \"%s\" is not allowed (a tmpfs is always nosuid,nodev)",
+                            b->target, o);
+        if (!ok)
+            return sv_error(err, 0,
+                            "tmpfs %s: unknown option \"%s\" (expected size=, mode=, uid=, gid=, "
+                            "nr_inodes=, ro, rw, exec, noexec, nosuid or nodev)",
+                            b->target, o);
+    }
+    return 0;
+}
+
 static int check_spec(const struct sv_run_spec *s, sv_error_t *err)
 {
     if (s->name && !valid_name(s->name))
-        return sv_error(err, EINVAL,
+        return sv_error(err, 0,
                         "invalid name \"%s\": use letters, digits, \"_\", \".\" and \"-\", "
                         "starting with a letter or digit",
                         s->name);
     if (s->workdir && s->workdir[0] != '/')
-        return sv_error(err, EINVAL, "the working directory must be absolute, got \"%s\"",
-                        s->workdir);
+        return sv_error(err, 0, "the working directory must be absolute, got \"%s\"", s->workdir);
     if (s->limits.cpus == 0)
-        return sv_error(err, EINVAL, "--cpus must be more than 0");
+        return sv_error(err, 0, "--cpus must be more than 0");
     if (s->limits.memory >= 0 && s->limits.memory < (6 << 20))
-        return sv_error(err, EINVAL, "--memory must be at least 6 MB");
+        return sv_error(err, 0, "--memory must be at least 6 MB");
     if (s->limits.pids == 0)
-        return sv_error(err, EINVAL, "--pids must be at least 1");
+        return sv_error(err, 0, "--pids must be at least 1");
     for (size_t i = 0; i < s->n_binds; i++) {
         const struct sv_bind *b = &s->binds[i];
         const char *what = b->tmpfs ? "tmpfs" : "volume target";
         if (b->target == NULL || b->target[0] != '/')
-            return sv_error(err, EINVAL, "%s %s: the path must be absolute", what,
+            return sv_error(err, 0, "%s %s: the path must be absolute", what,
                             b->target ? b->target : "");
         /* Judged as the kernel will resolve it: "//", "/." and "/x/.."
          * are all "/" (copy_spec keeps the cleaned form). */
@@ -211,17 +249,27 @@ static int check_spec(const struct sv_run_spec *s, sv_error_t *err)
         if (why)
             return sv_error(err, 0, "%s %s is not allowed: %s", what, b->target, why);
         struct stat st;
-        if (b->tmpfs)
+        if (b->tmpfs) {
+            if (check_tmpfs_options(b, err) < 0)
+                return -1;
             continue;
+        }
         if (b->source == NULL || b->source[0] != '/')
-            return sv_error(err, EINVAL, "volume %s:%s: the source must be an absolute path",
+            return sv_error(err, 0, "volume %s:%s: the source must be an absolute path",
                             b->source ? b->source : "", b->target);
         if (stat(b->source, &st) < 0)
             return sv_error(err, errno, "volume source %s", b->source);
     }
     for (char **e = s->env; e && *e; e++)
         if (strchr(*e, '=') == NULL || **e == '=')
-            return sv_error(err, EINVAL, "environment entry \"%s\" is not NAME=VALUE", *e);
+            return sv_error(err, 0, "environment entry \"%s\" is not NAME=VALUE", *e);
+    for (char **l = s->labels; l && *l; l++)
+        if (strchr(*l, '=') == NULL || **l == '=')
+            return sv_error(err, 0, "label \"%s\" is not KEY=VALUE", *l);
+    if (s->stop_timeout_set && (s->stop_timeout < 0 || s->stop_timeout > SV_STOP_TIMEOUT_MAX))
+        return sv_error(err, 0, "the stop timeout must be 0 to %d seconds", SV_STOP_TIMEOUT_MAX);
+    if (s->stop_signal < 0 || s->stop_signal >= NSIG)
+        return sv_error(err, 0, "%d is not a signal", s->stop_signal);
     return 0;
 }
 
@@ -253,6 +301,10 @@ static void copy_spec(struct sv_container *c, const struct sv_run_spec *spec)
     s->env = strv_dup(spec->env);
     s->cap_add = (const char **)strv_dup((char *const *)spec->cap_add);
     s->cap_drop = (const char **)strv_dup((char *const *)spec->cap_drop);
+    s->labels = strv_dup(spec->labels);
+    s->ports = strv_dup(spec->ports);
+    s->restart = xstrdup_or_null(spec->restart);
+    s->run_network = xstrdup_or_null(spec->run_network);
     s->binds = sv_xcalloc(spec->n_binds + 1, sizeof(*s->binds));
     for (size_t i = 0; i < spec->n_binds; i++) {
         s->binds[i].source = spec->binds[i].source ? sv_xstrdup(spec->binds[i].source) : NULL;
@@ -307,7 +359,7 @@ static int apply_image_config(struct sv_container *c, const struct sv_image_conf
     char *const *cmd = strv_len(s->argv) ? s->argv : s->entrypoint ? NULL : cfg->cmd;
     size_t ne = strv_len(ep), nc = strv_len(cmd);
     if (ne + nc == 0)
-        return sv_error(err, EINVAL, "no command to run (%s)",
+        return sv_error(err, 0, "no command to run (%s)",
                         c->image_digest[0] ? "the image has no Entrypoint or Cmd"
                                            : "give one after the image");
     char **argv = sv_xcalloc(ne + nc + 1, sizeof(char *));
@@ -340,8 +392,7 @@ static int apply_image_config(struct sv_container *c, const struct sv_image_conf
     if (cfg->stop_signal && sv_parse_signal(cfg->stop_signal, &c->stop_signal, NULL) < 0)
         c->stop_signal = 0;
     if (s->workdir && s->workdir[0] != '/')
-        return sv_error(err, EINVAL, "the working directory must be absolute, got \"%s\"",
-                        s->workdir);
+        return sv_error(err, 0, "the working directory must be absolute, got \"%s\"", s->workdir);
     return 0;
 }
 
@@ -396,7 +447,7 @@ int sv_container_create(struct sv_store *st, const struct sv_run_spec *spec,
     if (spec->hostname && sv_hostname_check(spec->hostname, false, err) < 0)
         return -1;
     if (spec->layer_size < 0 || (spec->layer_size > 0 && spec->layer_size < (1 << 20)))
-        return sv_error(err, EINVAL, "--layer-size must be at least 1 MB");
+        return sv_error(err, 0, "--layer-size must be at least 1 MB");
     struct sv_container *c = sv_xcalloc(1, sizeof(*c));
     c->report_fd = -1;
     if (create_steps(st, c, spec, err) < 0) {
@@ -529,8 +580,7 @@ static int resolve_user(const char *user, unsigned long max, uid_t *uid, gid_t *
     unsigned long v = 0, pw_uid, pw_gid;
     int numeric = parse_id(name, max, &v);
     if (numeric < 0)
-        return sv_error(err, ERANGE, "user \"%s\": ids go from 0 to %lu in this container", name,
-                        max);
+        return sv_error(err, 0, "user \"%s\": ids go from 0 to %lu in this container", name, max);
     bool found = numeric;
     if (numeric) {
         *uid = (uid_t)v;
@@ -554,7 +604,7 @@ static int resolve_user(const char *user, unsigned long max, uid_t *uid, gid_t *
         if (numeric ? ids_ok && pw_uid == v : strcmp(fields[0], name) == 0) {
             if (!ids_ok) {
                 fclose(f);
-                return sv_error(err, ERANGE,
+                return sv_error(err, 0,
                                 "user \"%s\" has ids %s:%s in the container's /etc/passwd; ids go "
                                 "from 0 to %lu in this container",
                                 name, fields[2], fields[3], max);
@@ -572,10 +622,10 @@ static int resolve_user(const char *user, unsigned long max, uid_t *uid, gid_t *
     if (colon && *colon) {
         int g = parse_id(colon, max, &v);
         if (g == 0)
-            return sv_error(err, EINVAL, "group \"%s\": give a number", colon);
+            return sv_error(err, 0, "group \"%s\": give a number", colon);
         if (g < 0)
-            return sv_error(err, ERANGE, "group \"%s\": ids go from 0 to %lu in this container",
-                            colon, max);
+            return sv_error(err, 0, "group \"%s\": ids go from 0 to %lu in this container", colon,
+                            max);
         *gid = (gid_t)v;
     }
     return 0;
@@ -896,11 +946,33 @@ int sv_container_wait(struct sv_container *c, int *exit_code, bool *oom)
     return 0;
 }
 
+/* The -p network a container recorded, if any (runnet.h). */
+static char *recorded_run_network(struct sv_store *st, const char *id)
+{
+    struct sv_ctr_row row;
+    sv_error_t e = NULL;
+    if (st == NULL || sv_store_find(st, id, &row, &e) < 0) {
+        sv_error_free(&e);
+        return NULL;
+    }
+    json_t *o = row.spec_json ? json_loads(row.spec_json, 0, NULL) : NULL;
+    const char *key = json_string_value(json_object_get(o, "run_network"));
+    char *out = key && sv_runnet_key_valid(key) ? sv_xstrdup(key) : NULL;
+    json_decref(o);
+    sv_ctr_row_clear(&row);
+    return out;
+}
+
 int sv_container_remove(struct sv_store *st, const char *id, sv_error_t *err)
 {
     struct sv_cgroup cg;
     int rc = 0;
-    if (sv_cgroup_init(&cg, id, err) == 0) {
+    /* Its monitor removes the network when the container ends; this is
+     * for a monitor that died first. */
+    cleanup_free char *net = recorded_run_network(st, id);
+    if (net && sv_runnet_destroy(net, err) < 0)
+        rc = -1;
+    if (rc == 0 && sv_cgroup_init(&cg, id, err) == 0) {
         rc = sv_cgroup_destroy(&cg, err);
         sv_cgroup_clear(&cg);
     }
@@ -912,6 +984,71 @@ int sv_container_remove(struct sv_store *st, const char *id, sv_error_t *err)
     if (rc == 0 && st && sv_store_delete(st, id, err) < 0)
         rc = -1;
     return rc;
+}
+
+int sv_container_reset(struct sv_container *c, sv_error_t *err)
+{
+    for (size_t i = 0; i < c->spec.n_binds; i++)
+        if (c->spec.binds[i].idmap_fd >= 0) {
+            close(c->spec.binds[i].idmap_fd);
+            c->spec.binds[i].idmap_fd = -1;
+        }
+    if (sv_cgroup_destroy(&c->cg, err) < 0)
+        return -1;
+    return sv_cgroup_create(&c->cg, &c->spec.limits, err);
+}
+
+void sv_container_stop_how(const struct sv_ctr_row *row, struct sv_stop_how *how)
+{
+    how->signal = SIGTERM;
+    how->timeout = SV_STOP_TIMEOUT_DEFAULT;
+    how->restarts = false;
+    json_t *o = row->spec_json ? json_loads(row->spec_json, 0, NULL) : NULL;
+    json_int_t sig = json_integer_value(json_object_get(o, "stop_signal"));
+    json_t *t = json_object_get(o, "stop_timeout");
+    if (sig > 0 && sig < NSIG)
+        how->signal = (int)sig;
+    if (json_is_integer(t) && json_integer_value(t) >= 0 &&
+        json_integer_value(t) <= SV_STOP_TIMEOUT_MAX)
+        how->timeout = (int)json_integer_value(t);
+    how->restarts = json_string_value(json_object_get(o, "restart")) != NULL;
+    json_decref(o);
+}
+
+char *sv_container_stop_mark(const char *id)
+{
+    return sv_xasprintf("%s/containers/%s/stopped", sv_state_root(), id);
+}
+
+static char *monitor_lock_path(const char *id)
+{
+    return sv_xasprintf("%s/containers/%s/monitor.lock", sv_state_root(), id);
+}
+
+int sv_container_monitor_lock(const struct sv_container *c, sv_error_t *err)
+{
+    if (mkdir(c->dir, 0700) < 0 && errno != EEXIST)
+        return sv_error(err, errno, "cannot create %s", c->dir);
+    cleanup_free char *path = monitor_lock_path(c->id);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0 || flock(fd, LOCK_EX) < 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return sv_error(err, e, "cannot lock %s", path);
+    }
+    return fd;
+}
+
+bool sv_container_monitored(const char *id)
+{
+    cleanup_free char *path = monitor_lock_path(id);
+    cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return false;
+    if (flock(fd, LOCK_SH | LOCK_NB) < 0)
+        return errno == EWOULDBLOCK;
+    return false; /* closing drops our lock */
 }
 
 /* ---- the spec as JSON ------------------------------------------------------ */
@@ -952,6 +1089,24 @@ char *sv_run_spec_to_json(const struct sv_container *c)
         sv_ip4_format(s->net.addr, ip);
         json_object_set_new(o, "address", json_string(ip));
     }
+    /* How `servos stop` stops it, and what `servos ls` shows. */
+    int sig = s->stop_signal ? s->stop_signal : c->stop_signal ? c->stop_signal : SIGTERM;
+    json_object_set_new(o, "stop_signal", json_integer(sig));
+    json_object_set_new(
+        o, "stop_timeout",
+        json_integer(s->stop_timeout_set ? s->stop_timeout : SV_STOP_TIMEOUT_DEFAULT));
+    json_t *labels = json_object();
+    for (char **l = s->labels; l && *l; l++) {
+        cleanup_free char *key = sv_xstrndup(*l, strcspn(*l, "="));
+        json_object_set_new(labels, key, json_string(*l + strlen(key) + 1));
+    }
+    json_object_set_new(o, "labels", labels);
+    if (s->restart && strcmp(s->restart, "no") != 0)
+        json_object_set_new(o, "restart", json_string(s->restart));
+    if (s->run_network)
+        json_object_set_new(o, "run_network", json_string(s->run_network));
+    if (s->ports && s->ports[0])
+        json_object_set_new(o, "ports", strv_json(s->ports));
     char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(o);
     if (text == NULL)

@@ -65,12 +65,28 @@ struct sv_run_spec {
      * used only while creating). */
     const char *stack, *service, *hash;
     int replica;
+    /* servos run, recorded with the container for ls, stop and rm. */
+    char **labels;         /* "KEY=VALUE", NULL-terminated; may be NULL */
+    int stop_signal;       /* 0: the image's StopSignal, else SIGTERM */
+    int stop_timeout;      /* seconds from the stop signal to SIGKILL... */
+    bool stop_timeout_set; /* ...when set; else 10 */
+    /* The -d monitor's restart policy, as recorded ("no" when NULL): a
+     * container that has one is stopped for good through a mark its
+     * monitor reads (sv_container_stop_mark). */
+    const char *restart;
+    const char *run_network; /* -p: the container's own network (runnet.h) */
+    char **ports;            /* -p as published, "IP:PORT->PORT/tcp"; may be NULL */
 };
 
 /* The writable space of a container without a memory limit or
  * --layer-size: it lives in RAM, so a bound keeps one container from
  * filling the host's memory (a tmpfs left unsized takes half of RAM). */
 #define SV_LAYER_SIZE_DEFAULT (1LL << 30)
+
+/* Seconds from the stop signal to SIGKILL, as Docker's default; the most
+ * servos stop -t and --stop-timeout take. */
+#define SV_STOP_TIMEOUT_DEFAULT 10
+#define SV_STOP_TIMEOUT_MAX     86400
 
 struct sv_container {
     char id[65];
@@ -127,5 +143,30 @@ int sv_hostname_check(const char *h, bool rfc1123, sv_error_t *err);
 
 /* The spec as JSON: recorded with the container for exec. */
 char *sv_run_spec_to_json(const struct sv_container *c);
+
+/* Make an exited container ready to be started again (its monitor's
+ * restart policy): a fresh cgroup, so its OOM count is this run's, and new
+ * idmapped copies of its volumes (the last run's went with its mounts). */
+int sv_container_reset(struct sv_container *c, sv_error_t *err);
+
+/* How a container is stopped, from its recorded spec: the signal (its
+ * own, else the image's, else SIGTERM), the seconds before SIGKILL, and
+ * whether a monitor would start it again. */
+struct sv_stop_how {
+    int signal;
+    int timeout;
+    bool restarts;
+};
+void sv_container_stop_how(const struct sv_ctr_row *row, struct sv_stop_how *how);
+/* "Stopped for good": once marked, a container's monitor starts it no
+ * more. The mark lives in the container's directory and goes with it. */
+char *sv_container_stop_mark(const char *id);
+/* The lock a `servos run -d` monitor holds for as long as it lives (the
+ * descriptor; closed on exec): the state row names no monitor while the
+ * container waits to be restarted, and a pid could be another process's
+ * by then. */
+int sv_container_monitor_lock(const struct sv_container *c, sv_error_t *err);
+/* Does a monitor hold the container's lock? */
+bool sv_container_monitored(const char *id);
 
 #endif

@@ -504,6 +504,33 @@ static int mask_and_freeze(int rootfd, sv_error_t *err)
     return 0;
 }
 
+/* The mount flags among a tmpfs's options (Docker's "rw,noexec,size=64m"):
+ * tmpfs itself takes only its KEY=VALUE options (container.c checked
+ * them). Returns the rest, or NULL. */
+static char *tmpfs_flags(const char *given, unsigned long *flags)
+{
+    if (given == NULL)
+        return NULL;
+    char *out = sv_xcalloc(1, strlen(given) + 1);
+    cleanup_free char *copy = sv_xstrdup(given);
+    for (char *p = copy, *o; (o = strsep(&p, ",")) != NULL;) {
+        if (strcmp(o, "ro") == 0)
+            *flags |= MS_RDONLY;
+        else if (strcmp(o, "rw") == 0)
+            *flags &= ~(unsigned long)MS_RDONLY;
+        else if (strcmp(o, "noexec") == 0)
+            *flags |= MS_NOEXEC;
+        else if (strcmp(o, "exec") == 0)
+            *flags &= ~(unsigned long)MS_NOEXEC;
+        else if (strcmp(o, "nosuid") != 0 && strcmp(o, "nodev") != 0 && *o)
+            sprintf(out + strlen(out), "%s%s", *out ? "," : "", o);
+    }
+    if (*out)
+        return out;
+    free(out);
+    return NULL;
+}
+
 /* Volumes and tmpfs mounts, each on its target opened beneath the root
  * (made there if missing), so an image's links lead where the container
  * would see them lead, never onto the host. */
@@ -512,9 +539,11 @@ static int setup_binds(const struct sv_container *c, int rootfd, sv_error_t *err
     for (size_t i = 0; i < c->spec.n_binds; i++) {
         const struct sv_bind *b = &c->spec.binds[i];
         if (b->tmpfs) {
-            cleanup_free char *opts = tmpfs_options(b->source, layer_size(&c->spec));
+            unsigned long flags = MS_NOSUID | MS_NODEV;
+            cleanup_free char *data = tmpfs_flags(b->source, &flags);
+            cleanup_free char *opts = tmpfs_options(data, layer_size(&c->spec));
             cleanup_close int t = open_target(rootfd, b->target, SV_PATH_DIR, "tmpfs", err);
-            if (t < 0 || mount_fs_on("tmpfs", t, MS_NOSUID | MS_NODEV, opts, b->target, err) < 0)
+            if (t < 0 || mount_fs_on("tmpfs", t, flags, opts, b->target, err) < 0)
                 return -1;
             continue;
         }
