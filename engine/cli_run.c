@@ -1,7 +1,8 @@
 /* servos run: one container from the command line. */
 #include "cli.h"
-#include "registry.h"
 #include "container.h"
+#include "pty.h"
+#include "registry.h"
 #include "units.h"
 
 #include <errno.h>
@@ -11,12 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 struct run_opts {
     struct sv_run_spec spec;
-    bool detach, remove;
+    bool detach, remove, interactive;
     char **env;
     size_t n_env;
     const char **cap_add, **cap_drop;
@@ -95,7 +97,8 @@ static int parse(int argc, char **argv, struct run_opts *o, sv_error_t *err)
         O_SEC,
         O_ENTRYPOINT,
         O_PULL,
-        O_LAYER_SIZE
+        O_LAYER_SIZE,
+        O_INIT
     };
     static const struct option opts[] = {
         {"name", required_argument, NULL, 'n'},
@@ -118,6 +121,9 @@ static int parse(int argc, char **argv, struct run_opts *o, sv_error_t *err)
         {"entrypoint", required_argument, NULL, O_ENTRYPOINT},
         {"pull", required_argument, NULL, O_PULL},
         {"layer-size", required_argument, NULL, O_LAYER_SIZE},
+        {"interactive", no_argument, NULL, 'i'},
+        {"tty", no_argument, NULL, 't'},
+        {"init", no_argument, NULL, O_INIT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -126,7 +132,7 @@ static int parse(int argc, char **argv, struct run_opts *o, sv_error_t *err)
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+n:H:m:c:v:e:w:u:dh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+n:H:m:c:v:e:w:u:dhit", opts, NULL)) != -1) {
         switch (c) {
         case 'n':
             s->name = optarg;
@@ -179,6 +185,15 @@ static int parse(int argc, char **argv, struct run_opts *o, sv_error_t *err)
             break;
         case 'd':
             o->detach = true;
+            break;
+        case 'i':
+            o->interactive = true;
+            break;
+        case 't':
+            s->tty = true;
+            break;
+        case O_INIT:
+            s->init = true;
             break;
         case O_NETWORK:
             if (strcmp(optarg, "none") == 0)
@@ -237,6 +252,18 @@ static int parse(int argc, char **argv, struct run_opts *o, sv_error_t *err)
     }
     if (argc - optind < 1)
         return sv_error(err, EINVAL, "expected IMAGE [COMMAND...]");
+    /* Typing into a terminal needs one to type from (docker says the
+     * same); -t alone only shows the command's output through one. */
+    if (s->tty && o->interactive && !o->detach && !isatty(STDIN_FILENO))
+        return sv_error(err, 0, "the input device is not a TTY (-t needs one with -i)");
+    struct winsize ws;
+    if (s->tty && !o->detach && sv_pty_user_size(&ws)) {
+        s->tty_rows = ws.ws_row;
+        s->tty_cols = ws.ws_col;
+    }
+    /* Detached, no one is there to type: stdin is kept open (by the
+     * container's init) for a command that reads it, as docker run -di. */
+    s->stdin_open = o->detach && o->interactive;
     s->image = argv[optind];
     s->argv = argv + optind + 1;
     s->env = o->env;
@@ -278,6 +305,21 @@ static void finish(struct sv_store *st, struct sv_container *c, bool remove, int
         sv_error_report(&err);
 }
 
+/* -t: the container's terminal, relayed to ours until its init ends. */
+static void relay_terminal(struct sv_container *c, bool input)
+{
+    sv_error_t err = NULL;
+    int pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0);
+    if (sv_pty_relay(c->pty_master, input, pidfd, &err) < 0)
+        sv_error_report(&err);
+    /* Closing it hangs up the container's terminal: a shell whose user's
+     * window closed sees the end of its input. */
+    close(c->pty_master);
+    c->pty_master = -1;
+    if (pidfd >= 0)
+        close(pidfd);
+}
+
 static int run_attached(struct sv_store *st, struct run_opts *o)
 {
     sv_error_t err = NULL;
@@ -289,14 +331,24 @@ static int run_attached(struct sv_store *st, struct run_opts *o)
     int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
     for (size_t i = 0; i < SV_ARRAY_LEN(sigs); i++)
         sigaction(sigs[i], &sa, NULL);
-    int fds[3] = {0, 1, 2}, exec_status;
-    if (sv_container_start(st, c, fds, &exec_status, &err) < 0) {
+    /* Without -i, stdin is /dev/null, as with docker; with -t, the
+     * command's stdio is its terminal and none of ours reaches it. */
+    cleanup_close int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    int fds[3] = {o->interactive ? 0 : null, 1, 2}, exec_status = 0;
+    if (o->spec.tty)
+        fds[0] = fds[1] = fds[2] = null;
+    c->tty_attach = o->spec.tty;
+    if (null < 0 || sv_container_start(st, c, fds, &exec_status, &err) < 0) {
+        if (null < 0)
+            sv_error(&err, errno, "/dev/null");
         sv_error_report(&err);
         sv_container_remove(st, c->id, NULL); /* a failed start leaves nothing */
         sv_container_free(c);
         return exec_status ? exec_status : 125;
     }
     forward_to = c->pid;
+    if (c->pty_master >= 0)
+        relay_terminal(c, o->interactive);
     int code;
     finish(st, c, o->remove, &code);
     forward_to = 0;

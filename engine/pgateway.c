@@ -163,6 +163,7 @@ static void serve(int conn, const char *stack, const struct sv_service *s)
     argv[k++] = "--root";
     argv[k++] = (char *)sv_state_root();
     argv[k++] = "run";
+    argv[k++] = "-i"; /* the request comes on stdin */
     argv[k++] = "--rm";
     argv[k++] = "--name";
     argv[k++] = name;
