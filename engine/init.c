@@ -24,6 +24,8 @@ void sv_init_block_signals(sigset_t *set)
     sigprocmask(SIG_SETMASK, set, NULL);
 }
 
+extern char **environ;
+
 static int cmp_int(const void *a, const void *b)
 {
     return *(const int *)a - *(const int *)b;
@@ -46,8 +48,9 @@ void sv_close_fds_except(const int *keep, size_t n)
     syscall(SYS_close_range, lo, ~0U, 0);
 }
 
-/* Blank the argument area the kernel shows as /proc/self/cmdline (fields 48
- * and 49 of /proc/self/stat say where it is) and write title there. */
+/* Blank the argument and environment areas the kernel shows as
+ * /proc/self/cmdline and environ (fields 48 to 51 of /proc/self/stat say
+ * where they are) and write title as the command line. */
 static void retitle(const char *title)
 {
     char buf[2048];
@@ -62,21 +65,21 @@ static void retitle(const char *title)
     char *p = strrchr(buf, ')'), *save = NULL; /* the name may hold spaces */
     if (p == NULL)
         return;
-    unsigned long start = 0, end = 0;
+    unsigned long f[4] = {0}; /* arg_start, arg_end, env_start, env_end */
     int field = 3;
-    for (char *tok = strtok_r(p + 1, " ", &save); tok; tok = strtok_r(NULL, " ", &save), field++) {
-        if (field == 48)
-            start = strtoul(tok, NULL, 10);
-        if (field == 49) {
-            end = strtoul(tok, NULL, 10);
-            break;
-        }
+    for (char *tok = strtok_r(p + 1, " ", &save); tok && field <= 51;
+         tok = strtok_r(NULL, " ", &save), field++)
+        if (field >= 48)
+            f[field - 48] = strtoul(tok, NULL, 10);
+    if (f[2] && f[3] > f[2]) {
+        environ = NULL; /* nothing here reads it again */
+        memset((void *)f[2], 0, f[3] - f[2]);
     }
-    if (start == 0 || end <= start)
-        return;
-    size_t len = end - start, t = strlen(title);
-    memset((void *)start, 0, len);
-    memcpy((void *)start, title, t < len ? t : len - 1);
+    if (f[0] && f[1] > f[0]) {
+        size_t len = f[1] - f[0], t = strlen(title);
+        memset((void *)f[0], 0, len);
+        memcpy((void *)f[0], title, t < len ? t : len - 1);
+    }
 }
 
 void sv_init_shed(const int *keep, size_t n)

@@ -26,8 +26,10 @@ void sv_init_block_signals(sigset_t *set);
  * forked from: its memory is closed to the container (non-dumpable, before
  * the command exists to look), every descriptor but keep[] is closed (a
  * supervisor's sockets and locks must not live on in a container), and the
- * command line is blanked (/proc/1/cmdline would show servos' own, say a
- * git URL with a token). Before forking the command. */
+ * command line and the environment strings are blanked (/proc/1/cmdline
+ * would show servos' own, say a git URL with a token, to anyone; environ,
+ * the user's, to what can trace the init). Before forking the command,
+ * which gets its environment anew (build_env). */
 void sv_init_shed(const int *keep, size_t n);
 /* Be pid 1 until the command (child) exits, copying what master (a
  * terminal's master, or -1) gives to out. Returns the exit code to leave
