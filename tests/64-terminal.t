@@ -44,7 +44,7 @@ seen '^READY$' "a shell runs in a tmux pane"
 
 # --- run -it ----------------------------------------------------------------------
 type_line "\$S run -it --rm -e PS1='ctr\$ ' host sh; echo \"END1 rc=\$?\"; stty -g > $TMP/stty.1"
-seen '^ctr\$' "run -it host sh: the container's shell prompts"
+seen 'ctr\$ ?$' "run -it host sh: the container's shell prompts"
 type_line 'tty; echo $((6*7)); stty size'
 seen '^42$' "keys typed reach the shell, its answer comes back (42)"
 pts=$(pane | grep -E '^/dev/' | tail -1)
@@ -83,7 +83,7 @@ cmp -s "$TMP/stty.before" "$TMP/stty.1" && pass "the pane's terminal modes are a
     fail "the pane's terminal modes are as before" "$(cat "$TMP/stty.before" "$TMP/stty.1" 2>&1)"
 
 type_line "\$S run -it --rm -e PS1='ctr2\$ ' host sh; echo \"END2 rc=\$?\"; stty -g > $TMP/stty.2"
-seen '^ctr2\$' "a second run -it prompts"
+seen 'ctr2\$ ?$' "a second run -it prompts"
 T send-keys -t t C-d
 seen '^END2 rc=0$' "Ctrl-D ends the shell (exit 0)"
 sleep 0.3
@@ -94,7 +94,7 @@ seen '^0$' "stty -a in the pane: canonical mode, echo and signals on"
 
 # A fatal signal to servos while raw still gives the shell its terminal back.
 type_line "\$S run -it --name crash-$$ -e PS1='crash\$ ' host sh; echo \"END3 rc=\$?\"; stty -g > $TMP/stty.3"
-seen '^crash\$' "run -it prompts again"
+seen 'crash\$ ?$' "run -it prompts again"
 pid=$(pgrep -f "run -it --name crash-$$ " | head -1)
 [ -n "$pid" ] && kill -SEGV "$pid"
 seen '^END3 rc=(139|1)$' "servos killed by SIGSEGV while relaying (139; 1 from an ASan build, which reports it)"
@@ -118,7 +118,7 @@ diag "$(pane | grep -E 'INJECTED|refused via fd 0' | tail -2)"
 # --- exec -it -------------------------------------------------------------------
 "$S" run -d --name box -e PS1='box$ ' -v "$TMP/bin:/p:ro" host sleep 300 >/dev/null
 type_line "\$S exec -it box sh; echo \"END5 rc=\$?\"; stty -g > $TMP/stty.5"
-seen '^box\$' "exec -it box sh prompts (the container's environment)"
+seen 'box\$ ?$' "exec -it box sh prompts (the container's environment)"
 type_line 'tty; echo $((6*7))'
 seen '^42$' "exec -it: keys and answers go through"
 pts=$(pane | grep -E '^/dev/' | tail -1)
@@ -232,7 +232,11 @@ zombies() { # zombies [--init]
     local id
     id=$("$S" run -d "$@" host sleep 100)
     "$S" exec "$id" sh -c 'for i in $(seq 50); do (sleep 0.2 &); done'
-    sleep 1
+    for _ in $(seq 50); do # until every one of them has ended
+        "$S" exec "$id" ps -eo stat,args | grep -q '^[RSD].*sleep 0.2' || break
+        sleep 0.1
+    done
+    sleep 0.2
     "$S" exec "$id" ps -eo stat | grep -c Z
     "$S" rm -f "$id" >/dev/null
 }
@@ -275,7 +279,7 @@ like "$out" "/dev/pts/[0-9]+" "... and it has a terminal"
 run sh -c "cd '$TMP/stack' && '$S' exec web cat /proc/1/comm"
 is "$out" servos-init "init = true: pid 1 of the replica is servos-init"
 type_line "cd $TMP/stack; \$S exec -it web sh; echo \"END8 rc=\$?\""
-seen '^web\$' "exec -it web sh: a shell in the stack's replica"
+seen 'web\$ ?$' "exec -it web sh: a shell in the stack's replica"
 type_line 'hostname; tty'
 seen '^web-1$' "exec -it: it runs in web-1"
 type_line 'exit 4'
