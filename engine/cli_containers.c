@@ -2,6 +2,7 @@
 #include "cli.h"
 #include "container.h"
 #include "logfile.h"
+#include "pty.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -547,27 +548,48 @@ int sv_cmd_logs(int argc, char **argv)
     return sv_stack_logs(project, argc - i == 1 ? argv[i] : NULL, follow, tail_lines, timestamps);
 }
 
+static struct sv_exec_io exec_io;
 static int exec_opt(int c, const char *arg)
 {
-    if (c != 'p')
-        return -1;
-    project = arg;
-    return 0;
+    switch (c) {
+    case 'p':
+        project = arg;
+        return 0;
+    case 'i':
+        exec_io.interactive = true;
+        return 0;
+    case 't':
+        exec_io.tty = true;
+        return 0;
+    }
+    return -1;
 }
 
 int sv_cmd_exec(int argc, char **argv)
 {
     static const struct option opts[] = {{"project-name", required_argument, NULL, 'p'},
+                                         {"interactive", no_argument, NULL, 'i'},
+                                         {"tty", no_argument, NULL, 't'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     int code = 0;
     project = NULL;
-    int i = simple_opts("exec", argc, argv, "+p:h", opts, exec_opt, &code);
+    exec_io = (struct sv_exec_io){0};
+    int i = simple_opts("exec", argc, argv, "+p:hit", opts, exec_opt, &code);
     if (i < 0)
         return code;
     if (argc - i < 2) {
         fprintf(stderr, "servos exec: expected a CONTAINER and a COMMAND\n");
         return 2;
+    }
+    if (exec_io.tty && exec_io.interactive && !isatty(STDIN_FILENO)) {
+        fprintf(stderr, "servos exec: the input device is not a TTY (-t needs one with -i)\n");
+        return 125;
+    }
+    struct winsize ws;
+    if (exec_io.tty && sv_pty_user_size(&ws)) {
+        exec_io.rows = ws.ws_row;
+        exec_io.cols = ws.ws_col;
     }
     struct sv_store *st = NULL;
     if (open_store(&st))
@@ -594,7 +616,7 @@ int sv_cmd_exec(int argc, char **argv)
     }
     int exit_code = 0;
     fflush(NULL);
-    if (sv_container_exec(&r, argv + i + 1, &exit_code, &err) < 0) {
+    if (sv_container_exec_io(&r, argv + i + 1, &exec_io, &exit_code, &err) < 0) {
         sv_error_report(&err);
         sv_ctr_row_clear(&r);
         return exit_code ? exit_code : 125;

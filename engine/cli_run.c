@@ -1,8 +1,9 @@
 /* servos run: one container from the command line. */
 #include "cli.h"
-#include "registry.h"
 #include "container.h"
 #include "logfile.h"
+#include "pty.h"
+#include "registry.h"
 #include "runnet.h"
 #include "units.h"
 
@@ -22,7 +23,7 @@
 
 struct run_opts {
     struct sv_run_spec spec;
-    bool detach, remove;
+    bool detach, remove, interactive;
     char **env;
     size_t n_env;
     const char **cap_add, **cap_drop;
@@ -283,6 +284,7 @@ static int parse(int argc, char **argv, struct run_opts *o, sv_error_t *err)
         O_RESTART,
         O_STOP_SIGNAL,
         O_STOP_TIMEOUT,
+        O_INIT,
     };
     static const struct option opts[] = {
         {"name", required_argument, NULL, 'n'},
@@ -306,6 +308,9 @@ static int parse(int argc, char **argv, struct run_opts *o, sv_error_t *err)
         {"pull", required_argument, NULL, O_PULL},
         {"layer-size", required_argument, NULL, O_LAYER_SIZE},
         {"log-opt", required_argument, NULL, O_LOG_OPT},
+        {"interactive", no_argument, NULL, 'i'},
+        {"tty", no_argument, NULL, 't'},
+        {"init", no_argument, NULL, O_INIT},
         {"help", no_argument, NULL, 'h'},
         {"publish", required_argument, NULL, 'p'},
         {"tmpfs", required_argument, NULL, O_TMPFS},
@@ -322,7 +327,7 @@ static int parse(int argc, char **argv, struct run_opts *o, sv_error_t *err)
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+n:H:m:c:v:e:w:u:dhp:l:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+n:H:m:c:v:e:w:u:dhp:l:it", opts, NULL)) != -1) {
         switch (c) {
         case 'n':
             s->name = optarg;
@@ -374,6 +379,15 @@ static int parse(int argc, char **argv, struct run_opts *o, sv_error_t *err)
             break;
         case 'd':
             o->detach = true;
+            break;
+        case 'i':
+            o->interactive = true;
+            break;
+        case 't':
+            s->tty = true;
+            break;
+        case O_INIT:
+            s->init = true;
             break;
         case O_NETWORK:
             o->network_given = true;
@@ -476,6 +490,18 @@ static int parse(int argc, char **argv, struct run_opts *o, sv_error_t *err)
     }
     if (argc - optind < 1)
         return sv_error(err, 0, "expected IMAGE [COMMAND...]");
+    /* Typing into a terminal needs one to type from (docker says the
+     * same); -t alone only shows the command's output through one. */
+    if (s->tty && o->interactive && !o->detach && !isatty(STDIN_FILENO))
+        return sv_error(err, 0, "the input device is not a TTY (-t needs one with -i)");
+    struct winsize ws;
+    if (s->tty && !o->detach && sv_pty_user_size(&ws)) {
+        s->tty_rows = ws.ws_row;
+        s->tty_cols = ws.ws_col;
+    }
+    /* Detached, no one is there to type: stdin is kept open (by the
+     * container's init) for a command that reads it, as docker run -di. */
+    s->stdin_open = o->detach && o->interactive;
     s->image = argv[optind];
     s->argv = argv + optind + 1;
     merge_env(o);
@@ -527,6 +553,21 @@ static void finish(struct sv_store *st, struct sv_container *c, bool remove, int
     record_end(st, c, remove, code, oom);
 }
 
+/* -t: the container's terminal, relayed to ours until its init ends. */
+static void relay_terminal(struct sv_container *c, bool input)
+{
+    sv_error_t err = NULL;
+    int pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0);
+    if (sv_pty_relay(c->pty_master, input, pidfd, &err) < 0)
+        sv_error_report(&err);
+    /* Closing it hangs up the container's terminal: a shell whose user's
+     * window closed sees the end of its input. */
+    close(c->pty_master);
+    c->pty_master = -1;
+    if (pidfd >= 0)
+        close(pidfd);
+}
+
 static int run_attached(struct sv_store *st, struct run_opts *o)
 {
     sv_error_t err = NULL;
@@ -538,14 +579,24 @@ static int run_attached(struct sv_store *st, struct run_opts *o)
     int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
     for (size_t i = 0; i < SV_ARRAY_LEN(sigs); i++)
         sigaction(sigs[i], &sa, NULL);
-    int fds[3] = {0, 1, 2}, exec_status;
-    if (sv_container_start(st, c, fds, &exec_status, &err) < 0) {
+    /* Without -i, stdin is /dev/null, as with docker; with -t, the
+     * command's stdio is its terminal and none of ours reaches it. */
+    cleanup_close int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    int fds[3] = {o->interactive ? 0 : null, 1, 2}, exec_status = 0;
+    if (o->spec.tty)
+        fds[0] = fds[1] = fds[2] = null;
+    c->tty_attach = o->spec.tty;
+    if (null < 0 || sv_container_start(st, c, fds, &exec_status, &err) < 0) {
+        if (null < 0)
+            sv_error(&err, errno, "/dev/null");
         sv_error_report(&err);
         sv_container_remove(st, c->id, NULL); /* a failed start leaves nothing */
         sv_container_free(c);
         return exec_status ? exec_status : 125;
     }
     forward_to = c->pid;
+    if (c->pty_master >= 0)
+        relay_terminal(c, o->interactive);
     int code;
     finish(st, c, o->remove, &code);
     forward_to = 0;

@@ -4,7 +4,9 @@
 #include "units.h"
 
 #include "idmap.h"
+#include "init.h"
 #include "netlink.h"
+#include "pty.h"
 #include "rootfs.h"
 #include "runnet.h"
 #include "safepath.h"
@@ -61,6 +63,10 @@ void sv_container_free(struct sv_container *c)
         return;
     if (c->report_fd > 0)
         close(c->report_fd);
+    if (c->pty_sock >= 0)
+        close(c->pty_sock);
+    if (c->pty_master >= 0)
+        close(c->pty_master);
     free(c->name);
     free(c->dir);
     free(c->lower);
@@ -449,7 +455,7 @@ int sv_container_create(struct sv_store *st, const struct sv_run_spec *spec,
     if (spec->layer_size < 0 || (spec->layer_size > 0 && spec->layer_size < (1 << 20)))
         return sv_error(err, 0, "--layer-size must be at least 1 MB");
     struct sv_container *c = sv_xcalloc(1, sizeof(*c));
-    c->report_fd = -1;
+    c->report_fd = c->pty_sock = c->pty_master = -1;
     if (create_steps(st, c, spec, err) < 0) {
         sv_container_free(c);
         return -1;
@@ -709,8 +715,71 @@ static void set_rlimits(void)
     }
 }
 
+/* The command's stdio beyond what the caller gave: a terminal, or a stdin
+ * kept open. */
+struct child_stdio {
+    int master, slave; /* spec.tty */
+    int hold;          /* stdin_open: the write end of stdin, for init to keep */
+};
+
+static int child_stdio_prepare(const struct sv_run_spec *s, struct child_stdio *io, sv_error_t *err)
+{
+    *io = (struct child_stdio){-1, -1, -1};
+    if (s->tty) {
+        /* Made as the container's user, after the switch: the terminal is
+         * theirs, as one they made themselves would be. */
+        return sv_pty_open(&io->master, &io->slave, s->tty_rows, s->tty_cols, err);
+    }
+    if (s->stdin_open) {
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0)
+            return sv_error(err, errno, "pipe");
+        if (dup2(p[0], 0) < 0)
+            return sv_error(err, errno, "dup2");
+        close(p[0]);
+        io->hold = p[1];
+    }
+    return 0;
+}
+
+/* pid 1 as servos' init (see init.h): the command is forked, and takes the
+ * terminal with a session of its own. */
+__attribute__((noreturn)) static void child_init(const struct sv_run_spec *s,
+                                                 struct child_stdio *io, int errfd)
+{
+    sv_error_t err = NULL;
+    int keep[] = {errfd, io->master, io->slave, io->hold};
+    sv_init_shed(keep, SV_ARRAY_LEN(keep));
+    sigset_t set;
+    sv_init_block_signals(&set);
+    pid_t pid = fork();
+    if (pid < 0) {
+        sv_error(&err, errno, "fork");
+        child_fail(errfd, 125, &err);
+    }
+    if (pid == 0) {
+        if (io->master >= 0)
+            close(io->master);
+        if (io->hold >= 0)
+            close(io->hold);
+        if (io->slave >= 0 && (setsid() < 0 || sv_pty_take(io->slave, &err) < 0)) {
+            if (err == NULL)
+                sv_error(&err, errno, "setsid");
+            child_fail(errfd, 125, &err);
+        }
+        if (io->slave > 2)
+            close(io->slave);
+        default_signals();
+        exec_command(s, errfd);
+    }
+    close(errfd);
+    if (io->slave >= 0)
+        close(io->slave);
+    _exit(sv_init_run(pid, &set, io->master, STDOUT_FILENO));
+}
+
 __attribute__((noreturn)) static void child_main(struct sv_container *c, const int fds[3], int gofd,
-                                                 int errfd, int bpffd)
+                                                 int errfd, int bpffd, int ptysock)
 {
     sv_error_t err = NULL;
     const struct sv_run_spec *s = &c->spec;
@@ -765,6 +834,23 @@ __attribute__((noreturn)) static void child_main(struct sv_container *c, const i
         child_fail(errfd, 125, &err);
     }
     if (drop_privileges(s, c->caps, bpffd, &err) < 0)
+        child_fail(errfd, 125, &err);
+    struct child_stdio io;
+    if (child_stdio_prepare(s, &io, &err) < 0)
+        child_fail(errfd, 125, &err);
+    if (ptysock >= 0) { /* servos run -t: the caller relays the terminal */
+        if (sv_pty_send_fd(ptysock, io.master, &err) < 0)
+            child_fail(errfd, 125, &err);
+        close(io.master);
+        close(ptysock);
+        io.master = -1;
+    }
+    /* Someone must hold what no caller holds: a terminal's master, a
+     * stdin's write end. */
+    if (s->init || io.master >= 0 || io.hold >= 0)
+        child_init(s, &io, errfd);
+    /* We lead a session of our own already (above). */
+    if (io.slave >= 0 && sv_pty_take(io.slave, &err) < 0)
         child_fail(errfd, 125, &err);
     exec_command(s, errfd);
 }
@@ -826,6 +912,16 @@ int sv_container_spawn(struct sv_container *c, const int fds[3], sv_error_t *err
         close(go[0]), close(go[1]), close(report[0]), close(report[1]);
         return sv_error(err, e, "pipe");
     }
+    /* The terminal's master comes back over a socket (see tty_attach). */
+    int pty[2] = {-1, -1};
+    if (c->spec.tty && c->tty_attach &&
+        socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pty) < 0) {
+        int e = errno;
+        close(go[0]), close(go[1]), close(report[0]), close(report[1]);
+        if (bpf[0] >= 0)
+            close(bpf[0]), close(bpf[1]);
+        return sv_error(err, e, "socketpair");
+    }
     /* Idmapped copies of user-owned volumes, made here so the child only
      * has to attach them (see idmap.h). */
     for (size_t i = 0; i < c->spec.n_binds; i++)
@@ -843,6 +939,8 @@ int sv_container_spawn(struct sv_container *c, const int fds[3], sv_error_t *err
         close(go[0]), close(go[1]), close(report[0]), close(report[1]);
         if (bpf[0] >= 0)
             close(bpf[0]), close(bpf[1]);
+        if (pty[0] >= 0)
+            close(pty[0]), close(pty[1]);
         return sv_error(err, e, "cannot create the container's namespaces");
     }
     if (pid == 0) {
@@ -850,12 +948,17 @@ int sv_container_spawn(struct sv_container *c, const int fds[3], sv_error_t *err
         close(report[0]);
         if (bpf[1] >= 0)
             close(bpf[1]);
-        child_main(c, fds, go[0], report[1], bpf[0]);
+        if (pty[0] >= 0)
+            close(pty[0]);
+        child_main(c, fds, go[0], report[1], bpf[0], pty[1]);
     }
     close(go[0]);
     close(report[1]);
     if (bpf[0] >= 0)
         close(bpf[0]);
+    if (pty[1] >= 0)
+        close(pty[1]);
+    c->pty_sock = pty[0];
     c->pid = pid;
     int rc = 0;
     if (!c->spec.userns_host)
@@ -918,6 +1021,19 @@ int sv_container_spawned(struct sv_store *st, struct sv_container *c, int *exec_
         waitpid(c->pid, NULL, 0);
         c->pid = 0;
         return -1;
+    }
+    if (c->pty_sock >= 0) { /* sent before the exec we were told of */
+        rc = sv_pty_recv_fd(c->pty_sock, &c->pty_master, err);
+        close(c->pty_sock);
+        c->pty_sock = -1;
+        if (rc == 0 && c->pty_master < 0)
+            rc = sv_error(err, EPROTO, "the container's terminal did not come");
+        if (rc < 0) {
+            kill(c->pid, SIGKILL);
+            waitpid(c->pid, NULL, 0);
+            c->pid = 0;
+            return -1;
+        }
     }
     c->pid_start = sv_pid_start_time(c->pid);
     return sv_store_set_running(st, c->id, c->pid, c->pid_start, getpid(), err);
@@ -1084,6 +1200,8 @@ char *sv_run_spec_to_json(const struct sv_container *c)
         json_object_set_new(o, "image_digest", json_string(c->image_digest));
     if (s->io_uring)
         json_object_set_new(o, "io_uring", json_true());
+    json_object_set_new(o, "tty", json_boolean(s->tty));
+    json_object_set_new(o, "init", json_boolean(s->init));
     if (s->network == SV_NET_STACK) {
         char ip[16];
         sv_ip4_format(s->net.addr, ip);
@@ -1156,14 +1274,15 @@ static void exec_die_with(pid_t parent)
         _exit(125);
 }
 
-/* The command, forked inside the container's namespaces. */
+/* The command, forked inside the container's namespaces. sock: where a
+ * terminal's master goes (spec.tty), else -1. */
 __attribute__((noreturn)) static void exec_command_child(const struct sv_run_spec *s,
-                                                         sv_capset_t caps, int report)
+                                                         sv_capset_t caps, int report, int sock)
 {
     sv_error_t e = NULL;
     /* Never the caller's terminal as controlling tty: with it, TIOCSTI
      * pushes keystrokes into the caller's shell, which runs them on the
-     * host. */
+     * host. A terminal it gets (-t) is one of the container's own. */
     if (setsid() < 0) {
         sv_error(&e, errno, "setsid");
         child_fail(report, 125, &e);
@@ -1178,16 +1297,27 @@ __attribute__((noreturn)) static void exec_command_child(const struct sv_run_spe
     if (drop_privileges(s, caps, -1, &e) < 0)
         child_fail(report, 125, &e);
     exec_die_with(0); /* after the switch of user, which clears it */
+    if (s->tty) {
+        /* As the container's user, in its devpts: what the command could
+         * have made itself, nothing more. */
+        int master, slave;
+        if (sv_pty_open(&master, &slave, s->tty_rows, s->tty_cols, &e) < 0 ||
+            sv_pty_send_fd(sock, master, &e) < 0 || sv_pty_take(slave, &e) < 0)
+            child_fail(report, 125, &e);
+        close(master);
+        close(sock);
+    }
     exec_command(s, report);
 }
 
 /* Between servos exec and its command: joins the container (the cgroup,
  * then every namespace at once through the init's pidfd), forks the
  * command there (a pid namespace applies to children) and passes signals
- * on to it. Holds nothing of the caller's but its pipe to it. */
+ * on to it. Holds nothing of the caller's but its pipe to it, its socket
+ * for a terminal (sock), and the stdio io asks for (null: /dev/null). */
 __attribute__((noreturn)) static void exec_join(const struct sv_run_spec *s, sv_capset_t caps,
                                                 const struct sv_cgroup *cg, int pidfd, int report,
-                                                pid_t caller)
+                                                pid_t caller, int sock, int null)
 {
     sv_error_t e = NULL;
     /* Closed to the container until the command's execve (which makes it
@@ -1200,12 +1330,17 @@ __attribute__((noreturn)) static void exec_join(const struct sv_run_spec *s, sv_
     /* Out of the terminal's process group: a Ctrl-C reaches the command
      * once, through the caller. */
     setpgid(0, 0);
-    int lo = pidfd < report ? pidfd : report, hi = pidfd < report ? report : pidfd;
-    if (lo > 3)
-        syscall(SYS_close_range, 3, lo - 1, 0);
-    if (hi > lo + 1)
-        syscall(SYS_close_range, lo + 1, hi - 1, 0);
-    syscall(SYS_close_range, hi + 1, ~0U, 0);
+    int keep[] = {pidfd, report, sock, null};
+    sv_close_fds_except(keep, SV_ARRAY_LEN(keep));
+    /* With a terminal of its own the command gets none of the caller's
+     * stdio; without -i, no stdin. */
+    for (int fd = 0; null >= 0 && fd < (s->tty ? 3 : 1); fd++)
+        if (dup2(null, fd) < 0) {
+            sv_error(&e, errno, "dup2");
+            child_fail(report, 125, &e);
+        }
+    if (null >= 0)
+        close(null);
     if (sv_cgroup_enter(cg, getpid(), &e) < 0)
         child_fail(report, 125, &e);
     int nsflags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID |
@@ -1231,8 +1366,10 @@ __attribute__((noreturn)) static void exec_join(const struct sv_run_spec *s, sv_
         child_fail(report, 125, &e);
     }
     if (inner == 0)
-        exec_command_child(s, caps, report);
+        exec_command_child(s, caps, report, sock);
     close(report);
+    if (sock >= 0) /* so that a command that failed before sending is seen */
+        close(sock);
     exec_target = inner;
     sigprocmask(SIG_SETMASK, &none, NULL);
     int status;
@@ -1242,7 +1379,31 @@ __attribute__((noreturn)) static void exec_join(const struct sv_run_spec *s, sv_
     _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 }
 
+/* The command's terminal, relayed to ours until the command (through the
+ * process between us, pid) is done. */
+static int exec_relay(int sock, pid_t pid, bool input, sv_error_t *err)
+{
+    int master;
+    if (sv_pty_recv_fd(sock, &master, err) < 0)
+        return -1;
+    if (master < 0)
+        return 0; /* it failed before: its report says why */
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    int rc = sv_pty_relay(master, input, pidfd, err);
+    close(master); /* hangs up what a command left running holds */
+    if (pidfd >= 0)
+        close(pidfd);
+    return rc;
+}
+
 int sv_container_exec(const struct sv_ctr_row *row, char **argv, int *exit_code, sv_error_t *err)
+{
+    struct sv_exec_io io = {.interactive = true};
+    return sv_container_exec_io(row, argv, &io, exit_code, err);
+}
+
+int sv_container_exec_io(const struct sv_ctr_row *row, char **argv, const struct sv_exec_io *io,
+                         int *exit_code, sv_error_t *err)
 {
     if (!sv_pid_alive(row->pid, row->pid_start))
         return sv_error(err, ESRCH, "container %s is not running", row->name);
@@ -1271,59 +1432,87 @@ int sv_container_exec(const struct sv_ctr_row *row, char **argv, int *exit_code,
     s.userns_host = userns_host;
     s.no_seccomp = no_seccomp;
     s.io_uring = json_is_true(json_object_get(o, "io_uring"));
+    s.tty = io->tty;
+    s.tty_rows = io->rows;
+    s.tty_cols = io->cols;
 
-    int rc = -1;
+    int rc = -1, report[2] = {-1, -1}, sock[2] = {-1, -1}, null = -1;
+    struct sv_cgroup cg = {0};
+    bool cg_ok = false;
     int pidfd = (int)syscall(SYS_pidfd_open, row->pid, 0);
     if (pidfd < 0) {
         sv_error(err, errno, "container %s: cannot open its init process", row->name);
         goto out;
     }
-    struct sv_cgroup cg;
-    if (sv_cgroup_init(&cg, row->id, err) < 0) {
-        close(pidfd);
+    if (sv_cgroup_init(&cg, row->id, err) < 0)
         goto out;
-    }
-    int report[2];
+    cg_ok = true;
     if (pipe2(report, O_CLOEXEC) < 0) {
         sv_error(err, errno, "pipe");
-        close(pidfd);
-        sv_cgroup_clear(&cg);
+        goto out;
+    }
+    if (io->tty && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sock) < 0) {
+        sv_error(err, errno, "socketpair");
+        goto out;
+    }
+    if ((io->tty || !io->interactive) && (null = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) {
+        sv_error(err, errno, "/dev/null");
         goto out;
     }
     pid_t caller = getpid();
     pid_t pid = fork();
     if (pid == 0) {
         close(report[0]);
-        exec_join(&s, (sv_capset_t)caps, &cg, pidfd, report[1], caller);
+        if (sock[0] >= 0)
+            close(sock[0]);
+        exec_join(&s, (sv_capset_t)caps, &cg, pidfd, report[1], caller, sock[1], null);
     }
-    close(report[1]);
-    close(pidfd);
-    sv_cgroup_clear(&cg);
     if (pid < 0) {
-        close(report[0]);
         sv_error(err, errno, "fork");
         goto out;
     }
+    close(report[1]);
+    report[1] = -1;
+    if (sock[1] >= 0)
+        close(sock[1]);
+    sock[1] = -1;
     setpgid(pid, pid); /* as the child does: whichever runs first */
     struct sigaction old[SV_ARRAY_LEN(exec_signals)];
     exec_target = pid;
     exec_forward_signals(old);
-    int exec_status = 0;
+    int exec_status = 0, status;
+    sv_error_t relay_err = NULL;
+    /* The master is sent just before the command's exec, whose report
+     * follows. */
+    int relayed = io->tty ? exec_relay(sock[0], pid, io->interactive, &relay_err) : 0;
     int r = read_child_report(report[0], &exec_status, err);
-    close(report[0]);
-    int status;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
     exec_target = 0;
     for (size_t i = 0; i < SV_ARRAY_LEN(exec_signals); i++)
         sigaction(exec_signals[i], &old[i], NULL);
     if (r < 0) {
+        sv_error_free(&relay_err);
         *exit_code = exec_status ? exec_status : 1;
         goto out;
     }
+    if (relayed < 0)
+        sv_error_report(&relay_err);
     *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     rc = 0;
 out:
+    for (int i = 0; i < 2; i++) {
+        if (report[i] >= 0)
+            close(report[i]);
+        if (sock[i] >= 0)
+            close(sock[i]);
+    }
+    if (null >= 0)
+        close(null);
+    if (pidfd >= 0)
+        close(pidfd);
+    if (cg_ok)
+        sv_cgroup_clear(&cg);
     sv_strv_free(s.env);
     json_decref(o);
     return rc;

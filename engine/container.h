@@ -56,6 +56,15 @@ struct sv_run_spec {
     bool read_only;
     bool userns_host; /* --userns=host: no user namespace */
     bool no_seccomp;  /* --security-opt seccomp=unconfined */
+    /* A terminal of the container's own (see pty.h) on the command's stdio,
+     * of this size (0: 24x80). Whoever holds its master: see tty_attach. */
+    bool tty;
+    unsigned short tty_rows, tty_cols;
+    /* Keep stdin open with nothing attached (Compose's stdin_open, run -d
+     * -i): a pipe servos' init holds and never writes to. With tty, the
+     * terminal is stdin already. */
+    bool stdin_open;
+    bool init; /* servos' init as pid 1 (see init.h) */
     /* Bytes the container may write outside its volumes (its writable
      * layer, /tmp and /run, all in RAM); 0: the memory limit, else
      * SV_LAYER_SIZE_DEFAULT. */
@@ -101,8 +110,14 @@ struct sv_container {
     sv_capset_t caps;
     pid_t pid;
     uint64_t pid_start;
-    int report_fd;           /* between sv_container_spawn and sv_container_spawned */
-    bool host_netns;         /* --network host and truly the host's (see rootfs' /sys) */
+    int report_fd;   /* between sv_container_spawn and sv_container_spawned */
+    bool host_netns; /* --network host and truly the host's (see rootfs' /sys) */
+    /* spec.tty: set tty_attach before starting to get the terminal's
+     * master in pty_master once started (servos run -t relays it), the
+     * command then having no stdio of the caller's; else the container's
+     * init keeps the master and copies it to the stdout it was given. */
+    bool tty_attach;
+    int pty_sock, pty_master;
     struct sv_run_spec spec; /* copies owned by the container */
 };
 
@@ -135,6 +150,15 @@ int sv_container_remove(struct sv_store *st, const char *id, sv_error_t *err);
  * same user, capabilities and seccomp), with stdio inherited. Returns the
  * exit code like a shell would. */
 int sv_container_exec(const struct sv_ctr_row *row, char **argv, int *exit_code, sv_error_t *err);
+
+/* How servos exec attaches the command. */
+struct sv_exec_io {
+    bool interactive; /* stdin passed on, else /dev/null; stdout and stderr always are */
+    bool tty;         /* a terminal of the container's own, relayed to ours */
+    unsigned short rows, cols;
+};
+int sv_container_exec_io(const struct sv_ctr_row *row, char **argv, const struct sv_exec_io *io,
+                         int *exit_code, sv_error_t *err);
 
 /* A host name fit for /etc/hosts and the kernel; rfc1123: also made of
  * RFC 1123 labels (for one the user gives; a replica's, after its service,

@@ -418,6 +418,17 @@ static void print_service(struct sv_json *w, const struct sv_service *s, bool wi
     sv_json_str(w, s->hostname);
     sv_json_key(w, "read_only");
     sv_json_bool(w, s->read_only);
+    /* Only when set: a service that does not use them keeps the hash an
+     * older servos gave it, so an upgrade recreates nothing. */
+    const struct {
+        const char *key;
+        bool on;
+    } flags[] = {{"init", s->init}, {"tty", s->tty}, {"stdin_open", s->stdin_open}};
+    for (size_t i = 0; i < SV_ARRAY_LEN(flags); i++)
+        if (flags[i].on) {
+            sv_json_key(w, flags[i].key);
+            sv_json_bool(w, true);
+        }
     sv_json_key(w, "cap_add");
     print_argv(w, s->cap_add);
     sv_json_key(w, "cap_drop");

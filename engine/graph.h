@@ -72,6 +72,7 @@ struct sv_service {
     struct sv_health *health; /* NULL when none */
     const char *working_dir, *user, *hostname;
     bool read_only;
+    bool init, tty, stdin_open;       /* servos' init as pid 1; a terminal; stdin kept open */
     const char **cap_add, **cap_drop; /* NULL-terminated; never NULL */
     int stop_signal;                  /* 0 when unset (SIGTERM) */
     int64_t stop_grace_ms;            /* -1 when unset (10 s) */

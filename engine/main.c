@@ -70,6 +70,15 @@ const struct sv_verb sv_verbs[] = {
      "  -u, --user USER[:GID]    run as USER (a number or a name in the image)\n"
      "  -d, --detach             run in the background, output to 'servos logs'\n"
      "      --log-opt OPT        -d: max-size=SIZE per log file (10m), max-file=N kept (3)\n"
+     "  -i, --interactive        pass stdin on (without -i it is /dev/null); with\n"
+     "                           -d, keep it open for a command that reads it\n"
+     "  -t, --tty                give the command a terminal of the container's\n"
+     "                           own; with -i, yours is relayed to it in raw mode\n"
+     "                           (Ctrl-C, Ctrl-Z, Ctrl-D and resizes reach the\n"
+     "                           command); with -d, its output goes to the log\n"
+     "      --init               servos' init as pid 1: signals go on to the\n"
+     "                           command (sleep or a script stops at once) and\n"
+     "                           orphans are reaped (no zombies)\n"
      "      --rm                 remove the container when it exits\n"
      "      --network none|host  none (default): only loopback; host: the host's\n"
      "      --read-only          mount the root file system read-only\n"
@@ -151,13 +160,18 @@ const struct sv_verb sv_verbs[] = {
      "  -p, --project-name S  the stack (default: the one declared here)\n"
      "  -h, --help            show this help\n"},
     {"exec", sv_cmd_exec, "run a command inside a running container or service",
-     "usage: servos exec [-p STACK] CONTAINER|SERVICE[-N] COMMAND [ARG...]\n"
+     "usage: servos exec [-i] [-t] [-p STACK] CONTAINER|SERVICE[-N] COMMAND [ARG...]\n"
      "\n"
      "Run COMMAND in a running container: every namespace, its cgroup, the same\n"
      "user, working directory, environment, capabilities and seccomp filter.\n"
-     "The exit code is COMMAND's.\n"
+     "The exit code is COMMAND's. 'servos exec -it web sh' is a shell in the\n"
+     "stack's web-1.\n"
      "\n"
-     "  -h, --help    show this help\n"},
+     "  -i, --interactive     pass stdin on (without -i it is /dev/null)\n"
+     "  -t, --tty             a terminal of the container's own, yours relayed to\n"
+     "                        it in raw mode (with -i)\n"
+     "  -p, --project-name S  the stack of SERVICE (default: the one declared here)\n"
+     "  -h, --help            show this help\n"},
     {"up", sv_cmd_up, "bring a stack up and follow its output",
      "usage: servos up [-d] [-p STACK] [FILE|DIR|GIT-SOURCE]\n"
      "\n"

@@ -753,6 +753,7 @@ static int run_container(int conn, int peer, const char *stack, const struct sv_
     argv[k++] = "--root";
     argv[k++] = (char *)sv_state_root();
     argv[k++] = "run";
+    argv[k++] = "-i"; /* the request comes on stdin */
     argv[k++] = "--rm";
     argv[k++] = "--name";
     argv[k++] = name;

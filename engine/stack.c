@@ -343,6 +343,11 @@ int sv_stack_spec(const struct sv_graph *g, const struct sv_service *s, int n,
     spec->cap_add = s->cap_add;
     spec->cap_drop = s->cap_drop;
     spec->read_only = s->read_only;
+    /* No one attaches to a replica: its init keeps the terminal's master
+     * (copied to the log) or the stdin pipe (see container.h). */
+    spec->tty = s->tty;
+    spec->stdin_open = s->stdin_open;
+    spec->init = s->init;
     spec->userns_host = strcmp(s->userns, "host") == 0;
     /* The supervisor fills in spec->net (address, bridge) for "stack". */
     spec->network = strcmp(s->network, "host") == 0   ? SV_NET_HOST

@@ -1042,6 +1042,21 @@ static int key_read_only(struct xs *x, int idx, const char *key)
     return want_bool(x, idx, key, &x->svc->read_only);
 }
 
+static int key_init(struct xs *x, int idx, const char *key)
+{
+    return want_bool(x, idx, key, &x->svc->init);
+}
+
+static int key_tty(struct xs *x, int idx, const char *key)
+{
+    return want_bool(x, idx, key, &x->svc->tty);
+}
+
+static int key_stdin_open(struct xs *x, int idx, const char *key)
+{
+    return want_bool(x, idx, key, &x->svc->stdin_open);
+}
+
 static int want_caps(struct xs *x, int idx, const char *key, const char ***out)
 {
     const char **caps;
@@ -1415,6 +1430,7 @@ static const struct key_def {
     {"healthcheck", key_healthcheck, NULL},
     {"hostname", key_hostname, NULL},
     {"image", key_image, NULL},
+    {"init", key_init, NULL},
     {"labels", key_labels, NULL},
     {"logging", key_logging, NULL},
     {"memory", key_memory, NULL},
@@ -1427,10 +1443,12 @@ static const struct key_def {
     {"read_only", key_read_only, NULL},
     {"replicas", key_replicas, NULL},
     {"restart", key_restart, NULL},
+    {"stdin_open", key_stdin_open, NULL},
     {"stop_grace_period", key_stop_grace_period, NULL},
     {"stop_signal", key_stop_signal, NULL},
     {"tmpfs", key_tmpfs, NULL},
     {"toolchain", key_toolchain, NULL},
+    {"tty", key_tty, NULL},
     {"user", key_user, NULL},
     {"userns", key_userns, NULL},
     {"volumes", key_volumes, NULL},

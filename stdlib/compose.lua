@@ -132,6 +132,9 @@ service_keys = {
   cap_add = same("cap_add"),
   cap_drop = same("cap_drop"),
   read_only = same("read_only"),
+  init = same("init"),
+  tty = same("tty"),
+  stdin_open = same("stdin_open"),
   tmpfs = same("tmpfs"),
   stop_signal = same("stop_signal"),
   stop_grace_period = same("stop_grace_period"),
@@ -148,7 +151,7 @@ service_keys = {
   networks = function(ctx, v, k)
     U.warn(U.at(ctx.path, ctx.svc, k), 'service "' .. ctx.name .. '": networks is not supported yet; the service joins the stack network')
   end,
-  container_name = "warn", build = "warn", expose = "ignore", extends = "warn", init = "warn",
+  container_name = "warn", build = "warn", expose = "ignore", extends = "warn",
   privileged = "warn", shm_size = "warn", ulimits = "warn", sysctls = "warn", devices = "warn",
   logging = function(ctx, v, k)
     -- Replicas' output always goes to servos' own files: a file driver's
@@ -175,7 +178,7 @@ service_keys = {
     set(ctx, "logging", out, k)
   end,
   dns = "warn", dns_search = "warn", extra_hosts = "warn",
-  security_opt = "warn", stdin_open = "warn", tty = "warn", platform = "warn", pull_policy = "warn",
+  security_opt = "warn", platform = "warn", pull_policy = "warn",
   links = "warn", external_links = "warn", ipc = "warn", pid = "warn", cgroup_parent = "warn",
   userns_mode = "warn", configs = "warn", secrets = "warn", mem_reservation = "warn",
   memswap_limit = "warn", cpu_shares = "warn", cpu_quota = "warn", cpuset = "warn",

@@ -151,8 +151,8 @@ for c in $FILTER $FILES; do held userns_host_caps "$c" "${WHAT[$c]}"; done
 
 # --- the terminal of a user who runs a container -----------------------------------
 # In a pseudo-terminal of its own, as an interactive shell: the container gets
-# the terminal as stdin; what it types with TIOCSTI would be read by the
-# shell once the container exits.
+# the terminal as stdin (-i; without it stdin is /dev/null); what it types
+# with TIOCSTI would be read by the shell once the container exits.
 in_pty() { # in_pty SHELL-COMMAND: its output, run with a pty as controlling terminal
     python3 - "$1" <<'PY'
 import os, pty, select, sys
@@ -176,11 +176,11 @@ sys.stdout.write(out.decode(errors="replace"))
 PY
 }
 TYPED='read -t 1 line; echo "typed:$line"'
-out=$(in_pty "'$S' run --rm -v '$TMP/bin:/p:ro' host /p/escape tty; $TYPED")
+out=$(in_pty "'$S' run -i --rm -v '$TMP/bin:/p:ro' host /p/escape tty; $TYPED")
 like "$out" "^tty held" "run: the user's terminal is not the container's (no /dev/tty, TIOCSCTTY, TIOCSTI)" || diag "$out"
 unlike "$out" "typed:#servos-tiocsti" "run: nothing the container typed reaches the user's shell"
 id=$("$S" run -d -v "$TMP/bin:/p:ro" host sleep 60)
-out=$(in_pty "'$S' exec $id /p/escape tty; $TYPED")
+out=$(in_pty "'$S' exec -i $id /p/escape tty; $TYPED")
 like "$out" "^tty held" "exec: the user's terminal is not the container's (no /dev/tty, TIOCSCTTY, TIOCSTI)"
 unlike "$out" "typed:#servos-tiocsti" "exec: nothing the container typed reaches the user's shell"
 
