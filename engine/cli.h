@@ -20,6 +20,9 @@ int sv_cli_usage(const struct sv_verb *v, bool error);
 
 /* Replace the process's command line (as ps shows it) by title. */
 void sv_cli_hide_args(const char *title);
+/* Our stdout and stderr, where they are a terminal, made write-only (before
+ * a container is given them): see main.c. */
+void sv_cli_stdio_writeonly(void);
 int sv_cmd_config(int argc, char **argv);
 int sv_cmd_detect(int argc, char **argv);
 int sv_cmd_list_platforms(int argc, char **argv);

@@ -586,6 +586,8 @@ int sv_cmd_exec(int argc, char **argv)
         fprintf(stderr, "servos exec: the input device is not a TTY (-t needs one with -i)\n");
         return 125;
     }
+    if (!exec_io.tty)
+        sv_cli_stdio_writeonly();
     struct winsize ws;
     if (exec_io.tty && sv_pty_user_size(&ws)) {
         exec_io.rows = ws.ws_row;

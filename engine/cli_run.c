@@ -582,6 +582,8 @@ static int run_attached(struct sv_store *st, struct run_opts *o)
     /* Without -i, stdin is /dev/null, as with docker; with -t, the
      * command's stdio is its terminal and none of ours reaches it. */
     cleanup_close int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (!o->spec.tty)
+        sv_cli_stdio_writeonly();
     int fds[3] = {o->interactive ? 0 : null, 1, 2}, exec_status = 0;
     if (o->spec.tty)
         fds[0] = fds[1] = fds[2] = null;

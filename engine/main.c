@@ -5,6 +5,8 @@
 
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
+#include <fcntl.h>
 
 #ifndef SV_VERSION
 #define SV_VERSION "0.1.0-dev"
@@ -338,6 +340,26 @@ void sv_cli_hide_args(const char *title)
     size_t room = (size_t)(args_end - args_start);
     memset(args_start, 0, room);
     snprintf(args_start, room, "%s", title);
+}
+
+void sv_cli_stdio_writeonly(void)
+{
+    /* Our stdout and stderr, when they are the user's terminal, are
+     * usually read-write: a container given them could read what the user
+     * types next, even after servos returns (a child left behind). A
+     * write-only description of the same terminal shows output as well and
+     * reads nothing. (-t gives the command a terminal of its own instead.) */
+    for (int fd = 1; fd <= 2; fd++) {
+        if (!isatty(fd) || (fcntl(fd, F_GETFL) & O_ACCMODE) == O_WRONLY)
+            continue;
+        char path[32];
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        int w = open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC);
+        if (w >= 0 && dup2(w, fd) < 0)
+            perror("servos: dup2");
+        if (w >= 0)
+            close(w);
+    }
 }
 
 int main(int argc, char **argv)

@@ -120,6 +120,17 @@ if command -v tmux >/dev/null; then
         like "$out" "refused via fd 0" "$how: the probe ran and was refused"
         unlike "$out" "INJECTED" "$how: no push worked (fds 0-2, /dev/tty, after TIOCSCTTY)"
     done
+    # A child left behind by exec cannot read what the user types next
+    # through the stdout or stderr servos handed it (write-only now).
+    sid=$("$S" run -d host sleep 600)
+    $TM send-keys -t t95 "$S exec $sid sh -c 'for f in 1 2; do (sleep 1; dd bs=1 count=8 <&\$f > /tmp/stolen\$f 2>/dev/null) & done; echo started'" Enter
+    for _ in $(seq 50); do pane | grep -q '^started' && break; sleep 0.1; done
+    $TM send-keys -t t95 "echo typed-by-user" Enter
+    sleep 2
+    like "$(pane)" "^typed-by-user" "the user's next line reaches the user's shell whole"
+    is "$("$S" exec "$sid" sh -c 'cat /tmp/stolen1 /tmp/stolen2 2>/dev/null')" "" \
+        "a child left by exec reads nothing of it through stdout or stderr"
+    "$S" rm -f "$sid" >/dev/null
     # A Ctrl-C still reaches the command (it is no longer in the terminal's
     # process group), and its exit code comes back.
     $TM send-keys -t t95 "$S exec fd-auto sh -c 'trap \"echo got-int; exit 7\" INT; echo waiting; sleep 100 & wait'; echo int-done rc=\$?" Enter
