@@ -59,6 +59,8 @@ void sv_container_free(struct sv_container *c)
         return;
     if (c->report_fd > 0)
         close(c->report_fd);
+    if (c->lower_fd >= 0)
+        close(c->lower_fd);
     free(c->name);
     free(c->dir);
     free(c->lower);
@@ -362,7 +364,7 @@ static int create_steps(struct sv_store *st, struct sv_container *c, const struc
     if (!c->spec.userns_host && sv_userns_range(&c->map, err) < 0)
         return -1;
     struct sv_image_config cfg = {0};
-    int rc = sv_image_resolve(c->spec.image, &c->map, &c->lower, &c->host_image, &cfg,
+    int rc = sv_image_resolve(c->spec.image, &c->map, &c->lower, &c->image_kind, &cfg,
                               c->image_digest, err);
     if (rc == 0)
         rc = apply_image_config(c, &cfg, err);
@@ -399,6 +401,7 @@ int sv_container_create(struct sv_store *st, const struct sv_run_spec *spec,
         return sv_error(err, EINVAL, "--layer-size must be at least 1 MB");
     struct sv_container *c = sv_xcalloc(1, sizeof(*c));
     c->report_fd = -1;
+    c->lower_fd = -1;
     if (create_steps(st, c, spec, err) < 0) {
         sv_container_free(c);
         return -1;
@@ -759,8 +762,19 @@ int sv_container_spawn(struct sv_container *c, const int fds[3], sv_error_t *err
         close(go[0]), close(go[1]), close(report[0]), close(report[1]);
         return sv_error(err, e, "pipe");
     }
-    /* Idmapped copies of user-owned volumes, made here so the child only
-     * has to attach them (see idmap.h). */
+    /* A root file system directory, opened by us (see sv_idmap_rootfs),
+     * and idmapped copies of user-owned volumes: made here so the child
+     * only has to attach them (see idmap.h). */
+    if (c->image_kind == SV_IMAGE_DIR && c->lower_fd < 0) {
+        c->lower_fd =
+            sv_idmap_rootfs(c->lower, c->spec.userns_host ? NULL : &c->map, &c->lower_shifted, err);
+        if (c->lower_fd < 0) {
+            close(go[0]), close(go[1]), close(report[0]), close(report[1]);
+            if (bpf[0] >= 0)
+                close(bpf[0]), close(bpf[1]);
+            return -1;
+        }
+    }
     for (size_t i = 0; i < c->spec.n_binds; i++)
         if (!c->spec.userns_host && !c->spec.binds[i].tmpfs && c->spec.binds[i].idmap_fd < 0)
             c->spec.binds[i].idmap_fd = sv_idmap_open(c->spec.binds[i].source, &c->map);
@@ -788,6 +802,8 @@ int sv_container_spawn(struct sv_container *c, const int fds[3], sv_error_t *err
     close(report[1]);
     if (bpf[0] >= 0)
         close(bpf[0]);
+    if (c->lower_fd >= 0) /* the child's copy is the one it mounts */
+        close(c->lower_fd), c->lower_fd = -1;
     c->pid = pid;
     int rc = 0;
     if (!c->spec.userns_host)
@@ -803,13 +819,10 @@ int sv_container_spawn(struct sv_container *c, const int fds[3], sv_error_t *err
         sv_nl_forget_neighbour(c->spec.net.nl, c->spec.net.bridge, c->spec.net.addr);
         rc = sv_nl_veth(c->spec.net.nl, name, c->spec.net.bridge, "eth0", pid, err);
     }
-    if (rc == 0 && write(go[1], "c", 1) != 1) {
-        /* The child gave up while building its root: its report says why. */
-        int e = errno, status = 0;
-        if (read_child_report(report[0], &status, err) == 0)
-            sv_error(err, e, "cannot start the container");
-        rc = -1;
-    }
+    /* A broken pipe: the child gave up while building its root, and its
+     * report (read below) says why. */
+    if (rc == 0 && write(go[1], "c", 1) != 1)
+        rc = sv_error(err, errno, "cannot start the container");
     close(go[1]);
     /* Build the seccomp filter while the child sets up its root. */
     if (bpf[1] >= 0) {
@@ -818,8 +831,16 @@ int sv_container_spawn(struct sv_container *c, const int fds[3], sv_error_t *err
         close(bpf[1]);
     }
     if (rc < 0) {
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
+        /* Did it end by itself? Then that, not our pipe, is the story. A
+         * broken pipe means it has (only its exit or its exec, which
+         * needs our 'c' first, closes its ends): wait for it to be gone. */
+        int wstatus = 0;
+        bool piped = *err && (*err)->status == EPIPE;
+        bool died = waitpid(pid, &wstatus, piped ? 0 : WNOHANG) == pid;
+        if (!died) {
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+        }
         c->pid = 0;
         /* The child may have failed first (a mount, an unknown user) and
          * closed its ends, which is what broke our pipe: its reason, left
@@ -829,6 +850,21 @@ int sv_container_spawn(struct sv_container *c, const int fds[3], sv_error_t *err
         if (read_child_report(report[0], &status, &child) < 0) {
             sv_error_free(err);
             *err = child;
+        } else if (died) {
+            /* Gone without a word (a signal, the OOM killer): "Broken
+             * pipe" would say nothing a user can act on. */
+            sv_error_free(err);
+            if (WIFSIGNALED(wstatus))
+                sv_error(err, 0,
+                         "the container's process was killed by signal %d (%s) while it built "
+                         "its root file system%s",
+                         WTERMSIG(wstatus), strsignal(WTERMSIG(wstatus)),
+                         sv_cgroup_oom_killed(&c->cg) ? ": out of memory" : "");
+            else
+                sv_error(err, 0,
+                         "the container's process exited with status %d while it built its "
+                         "root file system, without saying why",
+                         WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1);
         }
         close(report[0]);
         return -1;

@@ -71,17 +71,30 @@ struct sv_run_spec {
  * filling the host's memory (a tmpfs left unsized takes half of RAM). */
 #define SV_LAYER_SIZE_DEFAULT (1LL << 30)
 
+/* Where a container's root file system comes from (see sv_image_resolve). */
+enum sv_image_kind { SV_IMAGE_STORE, SV_IMAGE_HOST, SV_IMAGE_DIR, SV_IMAGE_TARBALL };
+
 struct sv_container {
     char id[65];
     char *name;
     char *dir;   /* <root>/containers/<id> */
     char *lower; /* the image's root directory (or overlay lowerdir list) */
-    bool host_image;
+    enum sv_image_kind image_kind;
+    /* SV_IMAGE_DIR, between sv_container_spawn's clone and the child's
+     * overlay: the directory as a detached read-only mount, idmapped when
+     * lower_shifted (see sv_idmap_rootfs); else -1. */
+    int lower_fd;
+    bool lower_shifted;
     char image_digest[72]; /* a store image's manifest digest, else "" */
     int stop_signal;       /* the image's StopSignal, 0: none */
     struct sv_cgroup cg;
     struct sv_idmap map;
     sv_capset_t caps;
+    /* The container's user as host ids, for :U and the volume warning
+     * (known: --user was numeric, or the image's /etc/passwd named it). */
+    bool user_known;
+    uid_t host_uid;
+    gid_t host_gid;
     pid_t pid;
     uint64_t pid_start;
     int report_fd;           /* between sv_container_spawn and sv_container_spawned */
