@@ -22,6 +22,7 @@ struct sv_bind {
     bool read_only;
     int idmap_fd; /* set by sv_container_start: an idmapped copy, or -1 */
     bool tmpfs;   /* a fresh tmpfs at target; source holds its options or NULL */
+    bool chown;   /* :U: hand source to the container's user first (sv_volume_chown) */
 };
 
 enum sv_netmode { SV_NET_NONE, SV_NET_HOST, SV_NET_STACK };
