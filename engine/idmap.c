@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/mount.h>
 #include <linux/openat2.h>
 #include <linux/sched.h>
@@ -12,7 +13,6 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -193,13 +193,35 @@ static const char *host_own_path(const char *path)
     return NULL;
 }
 
+/* Where the kernel says an open descriptor is: what a path led to, not
+ * the path (a component swapped for a link since it was resolved leads
+ * elsewhere). false when it cannot tell. */
+static bool opened_path(int fd, char out[PATH_MAX])
+{
+    char p[32];
+    snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(p, out, PATH_MAX - 1);
+    if (n <= 0 || out[0] != '/')
+        return false;
+    out[n] = '\0';
+    return true;
+}
+
 int sv_idmap_rootfs(const char *dir, const struct sv_idmap *map, bool *shifted, sv_error_t *err)
 {
     *shifted = false;
+    /* Opened once, judged by where it is, and cloned from that descriptor:
+     * whoever can write a directory on the path cannot turn it into "/"
+     * between the check and the mount. */
+    cleanup_close int at = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    char real[PATH_MAX];
+    if (at < 0 || !opened_path(at, real))
+        return sv_error(err, errno, "cannot open the root file system %s", dir);
     /* Not recursive: overlayfs never looks into a lower layer's submounts
      * (a chroot's /proc left mounted in the directory), and each of them
      * would have to allow an idmapping too. */
-    int fd = (int)syscall(SYS_open_tree, AT_FDCWD, dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    int fd =
+        (int)syscall(SYS_open_tree, at, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
     if (fd < 0)
         return sv_error(err, errno, "cannot open the root file system %s", dir);
     struct stat st;
@@ -219,7 +241,7 @@ int sv_idmap_rootfs(const char *dir, const struct sv_idmap *map, bool *shifted, 
      * directories ("/" as an image) stay as they are: read-only, and
      * container root is "others" there. */
     bool in_range = map && st.st_uid >= map->uid_base && st.st_uid - map->uid_base < map->size;
-    if (map && map->size && !in_range && st.st_uid < map->size && host_own_path(dir) == NULL) {
+    if (map && map->size && !in_range && st.st_uid < map->size && host_own_path(real) == NULL) {
         ns = userns_fd(0, map->uid_base, 0, map->gid_base, map->size);
         if (ns < 0) {
             int e = errno;
@@ -338,17 +360,17 @@ static int chown_below(int dfd, const char *rel, struct chown_walk *w, int depth
 int sv_volume_chown(const char *source, uid_t uid, gid_t gid, const struct sv_idmap *map,
                     sv_error_t *err)
 {
-    char real[4096];
-    if (realpath(source, real) == NULL)
+    /* Judged by where the descriptor is, then changed through it: a link
+     * swapped into the path after the check cannot redirect the walk. */
+    cleanup_close int fd = open(source, O_PATH | O_CLOEXEC);
+    char real[PATH_MAX];
+    struct stat st;
+    if (fd < 0 || !opened_path(fd, real) || fstat(fd, &st) < 0)
         return sv_error(err, errno, "volume %s", source);
     const char *why = host_own_path(real);
     if (why)
         return sv_error(err, 0, "volume %s: :U would hand it to the container, and %s", source,
                         why);
-    cleanup_close int fd = open(real, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0)
-        return sv_error(err, errno, "volume %s", source);
     struct chown_walk w = {.uid = uid, .gid = gid, .map = map};
     if (S_ISDIR(st.st_mode)) {
         char p[32];
