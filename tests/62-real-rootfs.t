@@ -115,6 +115,32 @@ is "$rc" 0 "a root below a 0700 directory starts (servos opens it, not the conta
 run "$S" run --rm / sh -c 'stat -c %u /etc; cat /etc/shadow >/dev/null 2>&1 && echo read-shadow'
 is "$out" 65534 "/ as an image is not idmapped: /etc stays the host's, /etc/shadow unreadable"
 
+# Whoever can write the directory that holds a root file system swaps it
+# for a link to "/" and back, as fast as it can, while it is started: the
+# host's root must never be handed over as the container's own (what servos
+# judges is what it opened, and that is what it mounts).
+mkdir -p "$TMP/att"
+cp -a "$bb" "$TMP/att/real"
+python3 -c '
+import os, sys, time
+d = sys.argv[1]
+end = time.time() + 4
+while time.time() < end:
+    os.rename(d + "/real", d + "/real.d")
+    os.symlink("/", d + "/real")
+    os.unlink(d + "/real")
+    os.rename(d + "/real.d", d + "/real")
+' "$TMP/att" &
+swap=$!
+leaked=0 started=0
+while kill -0 "$swap" 2>/dev/null; do
+    out=$("$S" run --rm "$TMP/att/real" cat /etc/shadow 2>/dev/null) && rc=0 || rc=$?
+    [ "$rc" -ne 125 ] && started=$((started + 1))
+    case $out in *root:*) leaked=$((leaked + 1)) ;; esac
+done
+wait "$swap"
+is "$leaked" 0 "a root file system swapped for a link to / while it starts: the host's /etc/shadow never shows ($started started)"
+
 # The state root itself below a 0700 directory: the error names that one.
 run env SERVOS_ROOT="$TMP/private/state" "$S" run --rm "$bb" true
 is "$rc" 125 "a state root below a 0700 directory is refused"
@@ -177,6 +203,49 @@ is "$(stat -c %a "$data/setuid")" 755 "the setuid bit went with the chown"
 run "$S" run --rm -u 1000 -v "$data:/data:U" host sh -c 'touch /data/z && echo wrote'
 is "$out" wrote "-u 1000 with :U: the volume goes to the container's uid 1000"
 is "$(stat -c %u "$data")" "$((range + 1000))" "(host uid $((range + 1000)))"
+
+# An attacker's container, already owning its volume, swaps a directory in
+# it for a link to a host directory, over and over, while :U walks the
+# volume again: what the link leads to must stay as it was.
+mkdir -p "$TMP/victim/inner"
+echo keep >"$TMP/victim/inner/file"
+chown -R 0:0 "$TMP/victim"
+chmod 755 "$TMP/victim"
+swapper=$("$S" run -d -v "$data:/data" host sh -c "
+    while :; do
+        rm -rf /data/d /data/d.old
+        mkdir -p /data/d/e/f; touch /data/d/e/f/g; sleep 0.01
+        mv -T /data/d /data/d.old; ln -s $TMP/victim /data/d; sleep 0.01
+        rm -f /data/d; mv -T /data/d.old /data/d
+    done")
+sleep 0.3
+failed=0
+for _ in $(seq 25); do
+    "$S" run --rm -v "$data:/data:U" host true >/dev/null 2>>"$TMP/race.err" || failed=$((failed + 1))
+done
+"$S" rm -f "$swapper" >/dev/null
+is "$failed" 0 "every :U start during the race went through" || diag "$(sort -u "$TMP/race.err")"
+is "$(find "$TMP/victim" -printf '%U:%G\n' | sort -u)" "0:0" \
+    ":U racing a container that swaps a directory for a link to a host directory: the host directory stays root's"
+
+# The same swap on a :U source: the link leads to what :U refuses (here the
+# test's own directory, which holds the state root), and must stay refused.
+mkdir -p "$TMP/att2/vol"
+python3 -c '
+import os, sys, time
+d = sys.argv[1]
+end = time.time() + 2
+while time.time() < end:
+    os.rename(d + "/vol", d + "/vol.d")
+    os.symlink(sys.argv[2], d + "/vol")
+    os.unlink(d + "/vol")
+    os.rename(d + "/vol.d", d + "/vol")
+' "$TMP/att2" "$TMP" &
+swap=$!
+while kill -0 "$swap" 2>/dev/null; do "$S" run --rm -v "$TMP/att2/vol:/data:U" host true >/dev/null 2>&1; done
+wait "$swap"
+is "$(stat -c %u:%g "$TMP" "$SERVOS_ROOT" | sort -u)" "0:0" \
+    ":U on a source swapped for a link to what it refuses: that stays as it was"
 
 for bad in / /etc /usr/share "$SERVOS_ROOT"; do
     run "$S" run --rm -v "$bad:/data:U" host true
