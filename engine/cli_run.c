@@ -51,16 +51,17 @@ static void push(char ***v, size_t *n, char *s)
     (*v)[*n] = NULL;
 }
 
-/* SRC:DST[:ro|rw]; SRC must exist (named volumes come with stacks). As
+/* SRC:DST[:OPTS]; SRC must exist (named volumes come with stacks). As
  * with docker and podman, and with a stack's volumes, SRC is a path only
  * when it starts with "/" or ".": "data:/x" never binds $PWD/data just
- * because such a directory happens to exist. */
+ * because such a directory happens to exist. OPTS: ro or rw, and U
+ * (podman's: hand SRC to the container's user first), comma-separated. */
 static int parse_volume(const char *arg, struct sv_run_spec *s, sv_error_t *err)
 {
     cleanup_free char *copy = sv_xstrdup(arg);
     char *src = copy, *dst = strchr(copy, ':');
     if (dst == NULL)
-        return sv_error(err, 0, "volume \"%s\": expected SRC:DST[:ro]", arg);
+        return sv_error(err, 0, "volume \"%s\": expected SRC:DST[:OPTIONS]", arg);
     *dst++ = '\0';
     if (src[0] != '/' && src[0] != '.')
         return sv_error(err, 0,
@@ -68,14 +69,21 @@ static int parse_volume(const char *arg, struct sv_run_spec *s, sv_error_t *err)
                         "they belong to stacks): write ./%s for a directory here",
                         arg, src, src);
     char *mode = strchr(dst, ':');
-    bool ro = false;
+    bool ro = false, chown = false;
     if (mode) {
         *mode++ = '\0';
-        if (strcmp(mode, "ro") == 0)
-            ro = true;
-        else if (strcmp(mode, "rw") != 0)
-            return sv_error(err, 0, "volume \"%s\": the mode must be ro or rw, got \"%s\"", arg,
-                            mode);
+        char *save = NULL;
+        for (char *o = strtok_r(mode, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+            if (strcmp(o, "ro") == 0 || strcmp(o, "rw") == 0)
+                ro = strcmp(o, "ro") == 0;
+            else if (strcmp(o, "U") == 0)
+                chown = true;
+            else
+                return sv_error(err, 0,
+                                "volume \"%s\": unknown option \"%s\" (expected ro, rw or U, "
+                                "comma-separated)",
+                                arg, o);
+        }
     }
     if (*dst != '/')
         return sv_error(err, 0, "volume \"%s\": the container path must be absolute", arg);
@@ -83,7 +91,11 @@ static int parse_volume(const char *arg, struct sv_run_spec *s, sv_error_t *err)
     if (realpath(src, real) == NULL)
         return sv_error(err, errno, "volume \"%s\": the source %s", arg, src);
     s->binds = sv_xrealloc(s->binds, (s->n_binds + 1) * sizeof(*s->binds));
-    s->binds[s->n_binds++] = (struct sv_bind){sv_xstrdup(real), sv_xstrdup(dst), ro, -1, false};
+    s->binds[s->n_binds++] = (struct sv_bind){.source = sv_xstrdup(real),
+                                              .target = sv_xstrdup(dst),
+                                              .read_only = ro,
+                                              .idmap_fd = -1,
+                                              .chown = chown};
     return 0;
 }
 
@@ -98,7 +110,8 @@ static int parse_tmpfs(const char *arg, struct sv_run_spec *s, sv_error_t *err)
         return sv_error(err, 0, "--tmpfs \"%s\": the path must be absolute", arg);
     char *opts = colon && colon[1] ? sv_xasprintf("noexec,%s", colon + 1) : sv_xstrdup("noexec");
     s->binds = sv_xrealloc(s->binds, (s->n_binds + 1) * sizeof(*s->binds));
-    s->binds[s->n_binds++] = (struct sv_bind){opts, sv_steal(target), false, -1, true};
+    s->binds[s->n_binds++] =
+        (struct sv_bind){.source = opts, .target = sv_steal(target), .idmap_fd = -1, .tmpfs = true};
     return 0;
 }
 

@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <jansson.h>
+#include <linux/capability.h>
 #include <linux/close_range.h>
 #include <linux/sched.h>
 #include <net/if.h>
@@ -67,6 +68,8 @@ void sv_container_free(struct sv_container *c)
         close(c->pty_sock);
     if (c->pty_master >= 0)
         close(c->pty_master);
+    if (c->lower_fd >= 0)
+        close(c->lower_fd);
     free(c->name);
     free(c->dir);
     free(c->lower);
@@ -164,6 +167,71 @@ static int check_user(const char *user, bool userns_host, sv_error_t *err)
                         userns_host ? "" : " (its user namespace maps no others)");
     if (g == 0)
         return sv_error(err, 0, "group \"%s\": give a number", colon);
+    return 0;
+}
+
+/* "uid[:gid]" or a user name from the container's /etc/passwd (f: that
+ * file, or NULL when there is none), each id within what the container
+ * maps (max). */
+static int resolve_user(const char *user, unsigned long max, FILE *f, uid_t *uid, gid_t *gid,
+                        sv_error_t *err)
+{
+    *uid = 0;
+    *gid = 0;
+    if (user == NULL || *user == '\0')
+        return 0;
+    char name[256];
+    snprintf(name, sizeof(name), "%s", user);
+    char *colon = strchr(name, ':');
+    if (colon)
+        *colon++ = '\0';
+    unsigned long v = 0, pw_uid, pw_gid;
+    int numeric = parse_id(name, max, &v);
+    if (numeric < 0)
+        return sv_error(err, ERANGE, "user \"%s\": ids go from 0 to %lu in this container", name,
+                        max);
+    bool found = numeric;
+    if (numeric) {
+        *uid = (uid_t)v;
+        *gid = (gid_t)v;
+    }
+    char line[1024];
+    while (f && fgets(line, sizeof(line), f)) {
+        /* name:password:uid:gid:... where any field may be empty
+         * ("nobody::65534:65534"), so not strtok, which merges colons. */
+        char *fields[4], *p = line;
+        line[strcspn(line, "\n")] = '\0';
+        int n = 0;
+        while (n < 4 && p)
+            fields[n++] = strsep(&p, ":");
+        if (n < 4)
+            continue;
+        /* The image's own file: its ids are checked like the caller's. */
+        bool ids_ok =
+            parse_id(fields[2], max, &pw_uid) == 1 && parse_id(fields[3], max, &pw_gid) == 1;
+        if (numeric ? ids_ok && pw_uid == v : strcmp(fields[0], name) == 0) {
+            if (!ids_ok)
+                return sv_error(err, ERANGE,
+                                "user \"%s\" has ids %s:%s in the container's /etc/passwd; ids go "
+                                "from 0 to %lu in this container",
+                                name, fields[2], fields[3], max);
+            *uid = (uid_t)pw_uid;
+            *gid = (gid_t)pw_gid;
+            found = true;
+            break;
+        }
+    }
+    if (!found)
+        return sv_error(err, ENOENT, "user \"%s\" is not in the container's /etc/passwd", name);
+    if (colon && *colon) {
+        int g = parse_id(colon, max, &v);
+        if (g == 0)
+            return sv_error(err, EINVAL, "group \"%s\": give a number", colon);
+        if (g < 0)
+            return sv_error(err, ERANGE, "group \"%s\": ids go from 0 to %lu in this container",
+                            colon, max);
+        *gid = (gid_t)v;
+    }
     return 0;
 }
 
@@ -317,6 +385,7 @@ static void copy_spec(struct sv_container *c, const struct sv_run_spec *spec)
         s->binds[i].tmpfs = spec->binds[i].tmpfs;
         s->binds[i].target = sv_path_clean(spec->binds[i].target);
         s->binds[i].read_only = spec->binds[i].read_only;
+        s->binds[i].chown = spec->binds[i].chown;
         s->binds[i].idmap_fd = -1;
     }
 }
@@ -402,6 +471,100 @@ static int apply_image_config(struct sv_container *c, const struct sv_image_conf
     return 0;
 }
 
+/* The image's /etc/passwd as the container will see it: from the top
+ * layer that has one (c->lower is a directory or an overlay lowerdir
+ * list, top first), opened beneath that layer so its links stay in it.
+ * NULL when there is none. */
+static FILE *image_passwd(const struct sv_container *c)
+{
+    cleanup_free char *layers = sv_xstrdup(c->lower);
+    char *save = NULL;
+    for (char *l = strtok_r(layers, ":", &save); l; l = strtok_r(NULL, ":", &save)) {
+        cleanup_close int root = open(l, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (root < 0)
+            return NULL;
+        /* Non-blocking: a FIFO there must not hang us. */
+        int fd = sv_path_openat_in(root, "/etc/passwd", O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
+        if (fd < 0 && errno == ENOENT)
+            continue;
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) { /* a whiteout, or odd */
+            if (fd >= 0)
+                close(fd);
+            return NULL;
+        }
+        FILE *f = fdopen(fd, "re");
+        if (f == NULL)
+            close(fd);
+        return f;
+    }
+    return NULL;
+}
+
+/* The container's user as host ids, when it can be known before it runs:
+ * for :U and for the warning about volumes it cannot write. */
+static void find_host_user(struct sv_container *c)
+{
+    cleanup_fclose FILE *passwd = image_passwd(c);
+    uid_t uid;
+    gid_t gid;
+    sv_error_t e = NULL;
+    c->user_known =
+        resolve_user(c->spec.user, max_id(c->spec.userns_host), passwd, &uid, &gid, &e) == 0;
+    sv_error_free(&e);
+    c->host_uid = c->spec.userns_host ? uid : c->map.uid_base + uid;
+    c->host_gid = c->spec.userns_host ? gid : c->map.gid_base + gid;
+}
+
+/* :U volumes go to the container's user before anything runs. */
+static int chown_volumes(struct sv_container *c, sv_error_t *err)
+{
+    for (size_t i = 0; i < c->spec.n_binds; i++) {
+        const struct sv_bind *b = &c->spec.binds[i];
+        if (b->tmpfs || !b->chown)
+            continue;
+        if (!c->user_known)
+            return sv_error(err, 0,
+                            "volume %s:%s:U: the container's user \"%s\" is not in the image's "
+                            "/etc/passwd, so there is no one to hand it to",
+                            b->source, b->target, c->spec.user);
+        if (sv_volume_chown(b->source, c->host_uid, c->host_gid,
+                            c->spec.userns_host ? NULL : &c->map, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* A read-write volume the container's user cannot write fails only
+ * later, inside, as a bare "Permission denied": say it at start, once,
+ * with what to do. Judged on the volume as the container sees it
+ * (through its idmapped mount when it has one). */
+static void warn_unwritable(const struct sv_container *c)
+{
+    if (!c->user_known)
+        return;
+    bool root = c->host_uid == (c->spec.userns_host ? 0 : c->map.uid_base);
+    bool dac = root && (c->caps & (1ULL << CAP_DAC_OVERRIDE));
+    for (size_t i = 0; i < c->spec.n_binds; i++) {
+        const struct sv_bind *b = &c->spec.binds[i];
+        struct stat seen, host;
+        if (b->tmpfs || b->read_only || stat(b->source, &host) < 0)
+            continue;
+        if (b->idmap_fd >= 0 ? fstat(b->idmap_fd, &seen) < 0 : (seen = host, false))
+            continue;
+        if (sv_volume_writable(&seen, c->host_uid, c->host_gid,
+                               c->spec.userns_host ? NULL : &c->map, dac))
+            continue;
+        fprintf(stderr,
+                "servos: warning: volume %s (owner %u:%u, mode %04o) is not writable by the "
+                "container's user (host uid %u): add :U to hand it to the container "
+                "(-v %s:%s:U), or chown it to %u:%u\n",
+                b->source, (unsigned)host.st_uid, (unsigned)host.st_gid,
+                (unsigned)(host.st_mode & 07777), (unsigned)c->host_uid, b->source, b->target,
+                (unsigned)c->host_uid, (unsigned)c->host_gid);
+    }
+}
+
 static int create_steps(struct sv_store *st, struct sv_container *c, const struct sv_run_spec *spec,
                         sv_error_t *err)
 {
@@ -419,7 +582,7 @@ static int create_steps(struct sv_store *st, struct sv_container *c, const struc
     if (!c->spec.userns_host && sv_userns_range(&c->map, err) < 0)
         return -1;
     struct sv_image_config cfg = {0};
-    int rc = sv_image_resolve(c->spec.image, &c->map, &c->lower, &c->host_image, &cfg,
+    int rc = sv_image_resolve(c->spec.image, &c->map, &c->lower, &c->image_kind, &cfg,
                               c->image_digest, err);
     if (rc == 0)
         rc = apply_image_config(c, &cfg, err);
@@ -428,6 +591,13 @@ static int create_steps(struct sv_store *st, struct sv_container *c, const struc
         rc = check_user(c->spec.user, c->spec.userns_host, err);
     sv_image_config_clear(&cfg);
     if (rc < 0)
+        return -1;
+    for (size_t i = 0; i < c->spec.n_binds; i++)
+        if (!c->spec.binds[i].tmpfs) {
+            find_host_user(c);
+            break;
+        }
+    if (chown_volumes(c, err) < 0)
         return -1;
     cleanup_free char *containers = sv_xasprintf("%s/containers", sv_state_root());
     if (mkdir(containers, 0711) < 0 && errno != EEXIST)
@@ -456,6 +626,7 @@ int sv_container_create(struct sv_store *st, const struct sv_run_spec *spec,
         return sv_error(err, 0, "--layer-size must be at least 1 MB");
     struct sv_container *c = sv_xcalloc(1, sizeof(*c));
     c->report_fd = c->pty_sock = c->pty_master = -1;
+    c->lower_fd = -1;
     if (create_steps(st, c, spec, err) < 0) {
         sv_container_free(c);
         return -1;
@@ -569,74 +740,6 @@ static int eth0_address(uint32_t addr, int prefix, sv_error_t *err)
     return 0;
 }
 
-/* "uid[:gid]" or a user name from the container's /etc/passwd, each id
- * within what the container maps (max). */
-static int resolve_user(const char *user, unsigned long max, uid_t *uid, gid_t *gid,
-                        sv_error_t *err)
-{
-    *uid = 0;
-    *gid = 0;
-    if (user == NULL || *user == '\0')
-        return 0;
-    char name[256];
-    snprintf(name, sizeof(name), "%s", user);
-    char *colon = strchr(name, ':');
-    if (colon)
-        *colon++ = '\0';
-    unsigned long v = 0, pw_uid, pw_gid;
-    int numeric = parse_id(name, max, &v);
-    if (numeric < 0)
-        return sv_error(err, 0, "user \"%s\": ids go from 0 to %lu in this container", name, max);
-    bool found = numeric;
-    if (numeric) {
-        *uid = (uid_t)v;
-        *gid = (gid_t)v;
-    }
-    FILE *f = fopen("/etc/passwd", "re");
-    char line[1024];
-    while (f && fgets(line, sizeof(line), f)) {
-        /* name:password:uid:gid:... where any field may be empty
-         * ("nobody::65534:65534"), so not strtok, which merges colons. */
-        char *fields[4], *p = line;
-        line[strcspn(line, "\n")] = '\0';
-        int n = 0;
-        while (n < 4 && p)
-            fields[n++] = strsep(&p, ":");
-        if (n < 4)
-            continue;
-        /* The image's own file: its ids are checked like the caller's. */
-        bool ids_ok =
-            parse_id(fields[2], max, &pw_uid) == 1 && parse_id(fields[3], max, &pw_gid) == 1;
-        if (numeric ? ids_ok && pw_uid == v : strcmp(fields[0], name) == 0) {
-            if (!ids_ok) {
-                fclose(f);
-                return sv_error(err, 0,
-                                "user \"%s\" has ids %s:%s in the container's /etc/passwd; ids go "
-                                "from 0 to %lu in this container",
-                                name, fields[2], fields[3], max);
-            }
-            *uid = (uid_t)pw_uid;
-            *gid = (gid_t)pw_gid;
-            found = true;
-            break;
-        }
-    }
-    if (f)
-        fclose(f);
-    if (!found)
-        return sv_error(err, ENOENT, "user \"%s\" is not in the container's /etc/passwd", name);
-    if (colon && *colon) {
-        int g = parse_id(colon, max, &v);
-        if (g == 0)
-            return sv_error(err, 0, "group \"%s\": give a number", colon);
-        if (g < 0)
-            return sv_error(err, 0, "group \"%s\": ids go from 0 to %lu in this container", colon,
-                            max);
-        *gid = (gid_t)v;
-    }
-    return 0;
-}
-
 /* Drop to the container's user, capabilities, no_new_privs and seccomp:
  * the same for the init process and for exec. */
 static int drop_privileges(const struct sv_run_spec *s, sv_capset_t caps, int bpf_fd,
@@ -644,7 +747,8 @@ static int drop_privileges(const struct sv_run_spec *s, sv_capset_t caps, int bp
 {
     uid_t uid;
     gid_t gid;
-    if (resolve_user(s->user, max_id(s->userns_host), &uid, &gid, err) < 0)
+    cleanup_fclose FILE *passwd = fopen("/etc/passwd", "re");
+    if (resolve_user(s->user, max_id(s->userns_host), passwd, &uid, &gid, err) < 0)
         return -1;
     if (sv_caps_apply_bounding(caps, err) < 0)
         return -1;
@@ -922,8 +1026,19 @@ int sv_container_spawn(struct sv_container *c, const int fds[3], sv_error_t *err
             close(bpf[0]), close(bpf[1]);
         return sv_error(err, e, "socketpair");
     }
-    /* Idmapped copies of user-owned volumes, made here so the child only
-     * has to attach them (see idmap.h). */
+    /* A root file system directory, opened by us (see sv_idmap_rootfs),
+     * and idmapped copies of user-owned volumes: made here so the child
+     * only has to attach them (see idmap.h). */
+    if (c->image_kind == SV_IMAGE_DIR && c->lower_fd < 0) {
+        c->lower_fd =
+            sv_idmap_rootfs(c->lower, c->spec.userns_host ? NULL : &c->map, &c->lower_shifted, err);
+        if (c->lower_fd < 0) {
+            close(go[0]), close(go[1]), close(report[0]), close(report[1]);
+            if (bpf[0] >= 0)
+                close(bpf[0]), close(bpf[1]);
+            return -1;
+        }
+    }
     for (size_t i = 0; i < c->spec.n_binds; i++)
         if (!c->spec.userns_host && !c->spec.binds[i].tmpfs && c->spec.binds[i].idmap_fd < 0)
             c->spec.binds[i].idmap_fd = sv_idmap_open(c->spec.binds[i].source, &c->map);
@@ -959,6 +1074,8 @@ int sv_container_spawn(struct sv_container *c, const int fds[3], sv_error_t *err
     if (pty[1] >= 0)
         close(pty[1]);
     c->pty_sock = pty[0];
+    if (c->lower_fd >= 0) /* the child's copy is the one it mounts */
+        close(c->lower_fd), c->lower_fd = -1;
     c->pid = pid;
     int rc = 0;
     if (!c->spec.userns_host)
@@ -974,13 +1091,10 @@ int sv_container_spawn(struct sv_container *c, const int fds[3], sv_error_t *err
         sv_nl_forget_neighbour(c->spec.net.nl, c->spec.net.bridge, c->spec.net.addr);
         rc = sv_nl_veth(c->spec.net.nl, name, c->spec.net.bridge, "eth0", pid, err);
     }
-    if (rc == 0 && write(go[1], "c", 1) != 1) {
-        /* The child gave up while building its root: its report says why. */
-        int e = errno, status = 0;
-        if (read_child_report(report[0], &status, err) == 0)
-            sv_error(err, e, "cannot start the container");
-        rc = -1;
-    }
+    /* A broken pipe: the child gave up while building its root, and its
+     * report (read below) says why. */
+    if (rc == 0 && write(go[1], "c", 1) != 1)
+        rc = sv_error(err, errno, "cannot start the container");
     close(go[1]);
     /* Build the seccomp filter while the child sets up its root. */
     if (bpf[1] >= 0) {
@@ -990,8 +1104,16 @@ int sv_container_spawn(struct sv_container *c, const int fds[3], sv_error_t *err
         close(bpf[1]);
     }
     if (rc < 0) {
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
+        /* Did it end by itself? Then that, not our pipe, is the story. A
+         * broken pipe means it has (only its exit or its exec, which
+         * needs our 'c' first, closes its ends): wait for it to be gone. */
+        int wstatus = 0;
+        bool piped = *err && (*err)->status == EPIPE;
+        bool died = waitpid(pid, &wstatus, piped ? 0 : WNOHANG) == pid;
+        if (!died) {
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+        }
         c->pid = 0;
         /* The child may have failed first (a mount, an unknown user) and
          * closed its ends, which is what broke our pipe: its reason, left
@@ -1001,6 +1123,21 @@ int sv_container_spawn(struct sv_container *c, const int fds[3], sv_error_t *err
         if (read_child_report(report[0], &status, &child) < 0) {
             sv_error_free(err);
             *err = child;
+        } else if (died) {
+            /* Gone without a word (a signal, the OOM killer): "Broken
+             * pipe" would say nothing a user can act on. */
+            sv_error_free(err);
+            if (WIFSIGNALED(wstatus))
+                sv_error(err, 0,
+                         "the container's process was killed by signal %d (%s) while it built "
+                         "its root file system%s",
+                         WTERMSIG(wstatus), strsignal(WTERMSIG(wstatus)),
+                         sv_cgroup_oom_killed(&c->cg) ? ": out of memory" : "");
+            else
+                sv_error(err, 0,
+                         "the container's process exited with status %d while it built its "
+                         "root file system, without saying why",
+                         WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1);
         }
         close(report[0]);
         return -1;
@@ -1036,6 +1173,7 @@ int sv_container_spawned(struct sv_store *st, struct sv_container *c, int *exec_
         }
     }
     c->pid_start = sv_pid_start_time(c->pid);
+    warn_unwritable(c); /* once it runs: a start that fails has its own error to give */
     return sv_store_set_running(st, c->id, c->pid, c->pid_start, getpid(), err);
 }
 

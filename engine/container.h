@@ -22,6 +22,7 @@ struct sv_bind {
     bool read_only;
     int idmap_fd; /* set by sv_container_start: an idmapped copy, or -1 */
     bool tmpfs;   /* a fresh tmpfs at target; source holds its options or NULL */
+    bool chown;   /* :U: hand source to the container's user first (sv_volume_chown) */
 };
 
 enum sv_netmode { SV_NET_NONE, SV_NET_HOST, SV_NET_STACK };
@@ -97,17 +98,30 @@ struct sv_run_spec {
 #define SV_STOP_TIMEOUT_DEFAULT 10
 #define SV_STOP_TIMEOUT_MAX     86400
 
+/* Where a container's root file system comes from (see sv_image_resolve). */
+enum sv_image_kind { SV_IMAGE_STORE, SV_IMAGE_HOST, SV_IMAGE_DIR, SV_IMAGE_TARBALL };
+
 struct sv_container {
     char id[65];
     char *name;
     char *dir;   /* <root>/containers/<id> */
     char *lower; /* the image's root directory (or overlay lowerdir list) */
-    bool host_image;
+    enum sv_image_kind image_kind;
+    /* SV_IMAGE_DIR, between sv_container_spawn's clone and the child's
+     * overlay: the directory as a detached read-only mount, idmapped when
+     * lower_shifted (see sv_idmap_rootfs); else -1. */
+    int lower_fd;
+    bool lower_shifted;
     char image_digest[72]; /* a store image's manifest digest, else "" */
     int stop_signal;       /* the image's StopSignal, 0: none */
     struct sv_cgroup cg;
     struct sv_idmap map;
     sv_capset_t caps;
+    /* The container's user as host ids, for :U and the volume warning
+     * (known: --user was numeric, or the image's /etc/passwd named it). */
+    bool user_known;
+    uid_t host_uid;
+    gid_t host_gid;
     pid_t pid;
     uint64_t pid_start;
     int report_fd;   /* between sv_container_spawn and sv_container_spawned */

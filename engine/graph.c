@@ -347,6 +347,10 @@ static void print_service(struct sv_json *w, const struct sv_service *s, bool wi
         sv_json_str(w, m->target);
         sv_json_key(w, "read_only");
         sv_json_bool(w, m->read_only);
+        if (m->chown) { /* only when set: older hashes stay as they were */
+            sv_json_key(w, "chown");
+            sv_json_bool(w, true);
+        }
         if (m->options) {
             sv_json_key(w, "options");
             sv_json_str(w, m->options);

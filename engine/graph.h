@@ -35,6 +35,7 @@ struct sv_mount {
     const char *source; /* volume name, absolute host path, or NULL (anonymous, tmpfs) */
     const char *target;
     bool read_only;
+    bool chown;          /* ":U": hand the source to the container's user at start */
     const char *options; /* tmpfs options, e.g. "size=64m"; NULL when none */
 };
 

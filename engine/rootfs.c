@@ -169,16 +169,17 @@ int sv_rootfs_guard_dir(const char *dir, sv_error_t *err)
     return 0;
 }
 
-int sv_image_resolve(const char *image, const struct sv_idmap *map, char **lower, bool *host,
-                     struct sv_image_config *cfg, char digest[72], sv_error_t *err)
+int sv_image_resolve(const char *image, const struct sv_idmap *map, char **lower,
+                     enum sv_image_kind *kind, struct sv_image_config *cfg, char digest[72],
+                     sv_error_t *err)
 {
-    *host = false;
+    *kind = SV_IMAGE_STORE;
     digest[0] = '\0';
     cleanup_free char *images = sv_xasprintf("%s/images", sv_state_root());
     if (sv_rootfs_guard_dir(images, err) < 0)
         return -1;
     if (strcmp(image, "host") == 0) {
-        *host = true;
+        *kind = SV_IMAGE_HOST;
         char *dir = sv_xasprintf("%s/images/host-%u", sv_state_root(), (unsigned)map->uid_base);
         if (access(dir, F_OK) < 0 && make_host_base(dir, map->uid_base, map->gid_base, err) < 0) {
             free(dir);
@@ -198,11 +199,13 @@ int sv_image_resolve(const char *image, const struct sv_idmap *map, char **lower
     if (realpath(image, real) == NULL)
         return sv_error(err, errno, "image %s", image);
     if (S_ISDIR(st.st_mode)) {
+        *kind = SV_IMAGE_DIR;
         *lower = sv_xstrdup(real);
         return 0;
     }
     if (!S_ISREG(st.st_mode))
         return sv_error(err, EINVAL, "image %s: not a directory or a tarball", image);
+    *kind = SV_IMAGE_TARBALL;
     char *dir = sv_xasprintf("%s/images/tar-%016llx-%u", sv_state_root(),
                              (unsigned long long)tarball_key(real, &st), (unsigned)map->uid_base);
     if (access(dir, F_OK) < 0) {
@@ -574,6 +577,38 @@ static int setup_binds(const struct sv_container *c, int rootfd, sv_error_t *err
     return 0;
 }
 
+/* EACCES on paths: the container's root (an unprivileged host uid) may
+ * not pass some directory on the way. Names the first one it cannot
+ * search, walking each colon-separated path from "/", as this process
+ * (that uid) sees them. */
+static int unreachable(const struct sv_container *c, const char *paths, const char *what,
+                       sv_error_t *err)
+{
+    cleanup_free char *all = sv_xstrdup(paths);
+    char *save = NULL;
+    for (char *p = strtok_r(all, ":", &save); p; p = strtok_r(NULL, ":", &save)) {
+        cleanup_free char *full = sv_xstrdup(p);
+        for (char *slash = p + 1;; slash++) {
+            if (*slash != '/' && *slash != '\0')
+                continue;
+            char was = *slash;
+            *slash = '\0';
+            struct stat st;
+            if (access(p, X_OK) < 0 && errno == EACCES && stat(p, &st) == 0)
+                return sv_error(err, EACCES,
+                                "%s: its root (host uid %u) cannot pass %s (mode %04o); every "
+                                "directory above %s needs o+x, or run it with --userns host",
+                                what, (unsigned)c->map.uid_base, p, (unsigned)(st.st_mode & 07777),
+                                full);
+            if (was == '\0')
+                break;
+            *slash = was;
+        }
+    }
+    return sv_error(err, EACCES, "%s: its root (host uid %u) may not use %s", what,
+                    (unsigned)c->map.uid_base, paths);
+}
+
 /* proc, sys and dev: real directories of the root (made if missing). A
  * link there ("proc -> /tmp/p") is refused: every later path through them
  * (masks, /dev nodes) must stay on what the runtime mounted. */
@@ -602,8 +637,11 @@ int sv_rootfs_setup(const struct sv_container *c, sv_error_t *err)
      * cgroup, and it all vanishes with the namespace. */
     cleanup_free char *rt = sv_xasprintf("%s/containers", sv_state_root());
     cleanup_free char *rt_opts = tmpfs_options("mode=0755", layer_size(&c->spec));
-    if (do_mount("tmpfs", rt, "tmpfs", MS_NOSUID | MS_NODEV, rt_opts, err) < 0)
-        return -1;
+    if (mount("tmpfs", rt, "tmpfs", MS_NOSUID | MS_NODEV, rt_opts) < 0) {
+        if (errno == EACCES)
+            return unreachable(c, rt, "cannot mount the container's scratch space", err);
+        return sv_error(err, errno, "mount tmpfs on %s", rt);
+    }
     /* tmp and run: a host image's /tmp and /run, on the same budget. */
     static const struct {
         const char *name;
@@ -616,25 +654,43 @@ int sv_rootfs_setup(const struct sv_container *c, sv_error_t *err)
     }
     if (write_etc(rt, c->spec.hostname, err) < 0)
         return -1;
+    /* A directory image comes as a mount the parent opened (and idmapped
+     * when needed): attached on the scratch tmpfs, it is the lower layer,
+     * and the path to the user's directory is never walked from here. */
+    cleanup_free char *lower = NULL;
+    if (c->lower_fd >= 0) {
+        lower = sv_xasprintf("%s/lower", rt);
+        cleanup_close int at = -1;
+        if (mkdir(lower, 0755) < 0 ||
+            (at = open(lower, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+            return sv_error(err, errno, "cannot create %s", lower);
+        if (attach_tree(c->lower_fd, at, true, 0, lower, err) < 0)
+            return -1;
+    }
     cleanup_free char *root = sv_xasprintf("%s/rootfs", rt);
     cleanup_free char *opts =
-        sv_xasprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work%s", c->lower, rt, rt,
-                     c->spec.userns_host ? "" : ",userxattr");
+        sv_xasprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work%s", lower ? lower : c->lower,
+                     rt, rt, c->spec.userns_host ? "" : ",userxattr");
     /* nodev as on /dev: a node made in the layer opens nothing. */
     if (mount("overlay", root, "overlay", MS_NODEV, opts) < 0) {
-        if (errno == EACCES)
-            return sv_error(err, errno,
-                            "cannot mount the container's root file system: its root (host uid "
-                            "%u) cannot reach %s; every directory above it needs o+x",
-                            (unsigned)c->map.uid_base, rt);
-        return sv_error(err, errno, "mount overlay on %s", root);
+        int e = errno;
+        if (e == EACCES && lower == NULL)
+            return unreachable(c, c->lower, "cannot mount the container's root file system", err);
+        if (e == EINVAL && c->lower_shifted)
+            return sv_error(err, e,
+                            "cannot mount the container's root file system on %s as an idmapped "
+                            "lower layer: overlayfs takes idmapped layers from Linux 5.19 on; run "
+                            "it with --userns host, or pack it as a tarball (tar -C %s -cf "
+                            "rootfs.tar .), which servos unpacks onto the containers' ids",
+                            c->lower, c->lower);
+        return sv_error(err, e, "mount overlay on %s", root);
     }
     /* From here on every path inside the root is resolved beneath this
      * descriptor: the image shapes the tree, not where our mounts go. */
     cleanup_close int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (rootfd < 0)
         return sv_error(err, errno, "cannot open %s", root);
-    if (c->host_image) {
+    if (c->image_kind == SV_IMAGE_HOST) {
         for (size_t i = 0; i < SV_ARRAY_LEN(host_dirs); i++) {
             struct stat st;
             if (lstat(host_dirs[i], &st) < 0 || !S_ISDIR(st.st_mode))
@@ -671,6 +727,12 @@ int sv_rootfs_setup(const struct sv_container *c, sv_error_t *err)
             stack_hosts ? sv_xstrdup(c->spec.net.hosts) : sv_xasprintf("%s/%s", rt, etc_files[i]);
         cleanup_free char *dst = sv_xasprintf("/etc/%s", etc_files[i]);
         cleanup_close int t = open_target(rootfd, dst, SV_PATH_FILE, "generated file", err);
+        struct stat st;
+        if (t >= 0 && fstat(t, &st) == 0 && S_ISDIR(st.st_mode))
+            return sv_error(err, EISDIR,
+                            "the image's %s is a directory, where servos mounts the file it "
+                            "generates",
+                            dst);
         if (t < 0 || bind_on(src, t, stack_hosts, false, dst, err) < 0)
             return -1;
     }

@@ -9,12 +9,15 @@
 struct sv_image_config;
 /* "host": the generated base under <root>/images/host-UID, owned by the
  * container root of map (all zero for --userns host; the host's /usr and
- * friends are bound in read-only at start); a directory: itself; a
- * tarball: unpacked once with libarchive into <root>/images/<hash>;
- * anything else names an image in the store (see imgstore.h): its layers
- * (unpacked as needed), its config into cfg and its digest. */
-int sv_image_resolve(const char *image, const struct sv_idmap *map, char **lower, bool *host,
-                     struct sv_image_config *cfg, char digest[72], sv_error_t *err);
+ * friends are bound in read-only at start); a directory: itself (used as
+ * it is, or idmapped, at start: see sv_idmap_rootfs); a tarball: unpacked
+ * once with libarchive into <root>/images/<hash>; anything else names an
+ * image in the store (see imgstore.h): its layers (unpacked as needed),
+ * its config into cfg and its digest. Which of these it was goes to
+ * *kind. */
+int sv_image_resolve(const char *image, const struct sv_idmap *map, char **lower,
+                     enum sv_image_kind *kind, struct sv_image_config *cfg, char digest[72],
+                     sv_error_t *err);
 
 /* Make dir (parents 0711) and let only root and the containers' group (the
  * gid container root has on the host) pass it: mode 0710, root:gid_base.

@@ -359,6 +359,7 @@ int sv_stack_spec(const struct sv_graph *g, const struct sv_service *s, int n,
         struct sv_bind *b = &spec->binds[spec->n_binds++];
         b->target = (char *)m->target;
         b->read_only = m->read_only;
+        b->chown = m->chown;
         b->idmap_fd = -1;
         if (m->type == SV_MOUNT_TMPFS) {
             b->tmpfs = true;

@@ -397,7 +397,8 @@ static int check_target(struct xs *x, const char *key, const char **target)
     return 0;
 }
 
-/* "name:/path[:ro]", "./dir:/path", "/abs:/path:ro", "/path" (anonymous) */
+/* "name:/path[:ro]", "./dir:/path", "/abs:/path:ro", "/path" (anonymous);
+ * options may add U (podman's: hand the source to the container's user). */
 static int parse_volume_string(struct xs *x, const char *key, const char *spec, struct mounts *m)
 {
     char buf[4096];
@@ -423,10 +424,12 @@ static int parse_volume_string(struct xs *x, const char *key, const char *spec, 
                 mt->read_only = true;
             else if (strcmp(o, "rw") == 0)
                 mt->read_only = false;
+            else if (strcmp(o, "U") == 0)
+                mt->chown = true;
             else if (strcmp(o, "z") && strcmp(o, "Z") && strcmp(o, "cached") &&
                      strcmp(o, "delegated") && strcmp(o, "consistent"))
-                return fail_key(x, key, "\"%s\": unknown option \"%s\" (expected ro or rw)", spec,
-                                o);
+                return fail_key(x, key, "\"%s\": unknown option \"%s\" (expected ro, rw or U)",
+                                spec, o);
         }
     }
     const char *src = parts[0];
@@ -448,7 +451,7 @@ static int parse_volume_string(struct xs *x, const char *key, const char *spec, 
     return check_target(x, key, &mt->target);
 }
 
-/* { type = "bind"|"volume"|"tmpfs", source, target, read_only, size } */
+/* { type = "bind"|"volume"|"tmpfs", source, target, read_only, chown, size } */
 static int parse_volume_table(struct xs *x, const char *key, int idx, struct mounts *m)
 {
     lua_State *L = x->L;
@@ -469,6 +472,9 @@ static int parse_volume_table(struct xs *x, const char *key, int idx, struct mou
     lua_getfield(L, idx, "read_only");
     if (!lua_isnil(L, -1) && want_bool(x, lua_gettop(L), key, &mt->read_only) < 0)
         return -1;
+    lua_getfield(L, idx, "chown");
+    if (!lua_isnil(L, -1) && want_bool(x, lua_gettop(L), key, &mt->chown) < 0)
+        return -1;
     lua_getfield(L, idx, "size");
     if (!lua_isnil(L, -1)) {
         int64_t bytes;
@@ -482,7 +488,7 @@ static int parse_volume_table(struct xs *x, const char *key, int idx, struct mou
         snprintf(opt, sizeof(opt), "size=%lld", (long long)bytes);
         mt->options = sv_graph_strdup(x->g, opt);
     }
-    lua_pop(L, 5);
+    lua_pop(L, 6);
     if (type == NULL)
         type = mt->source == NULL                               ? "volume"
                : (mt->source[0] == '/' || mt->source[0] == '.') ? "bind"
