@@ -133,7 +133,8 @@ int sv_idmap_open(const char *source, const struct sv_idmap *map)
     if (gid != st.st_gid) /* the kernel refuses writes to inodes of unmapped ids */
         fprintf(stderr,
                 "servos: volume %s: its group (gid %u) is not a regular group and is never "
-                "mapped into a container: what belongs to that group is read-only there\n",
+                "mapped into a container: the directory itself and what belongs to that group "
+                "are read-only there (chgrp it to a regular group, or use :U)\n",
                 source, (unsigned)st.st_gid);
     cleanup_close int ns = userns_fd(st.st_uid, map->uid_base, gid, map->gid_base, 1);
     if (ns < 0)
