@@ -408,6 +408,8 @@ static int parse(int argc, char **argv, struct run_opts *o, sv_error_t *err)
                 s->network = SV_NET_NONE;
             else if (strcmp(optarg, "host") == 0)
                 s->network = SV_NET_HOST;
+            else if (strcmp(optarg, "joined") == 0) /* ours, not the host's (ProServe) */
+                s->network = SV_NET_HOST, s->net_joined = true;
             else
                 return sv_error(err, 0, "--network: expected none or host, got \"%s\"", optarg);
             break;

@@ -959,17 +959,6 @@ __attribute__((noreturn)) static void child_main(struct sv_container *c, const i
     exec_command(s, errfd);
 }
 
-/* Is our network namespace the host's (that of the host's pid 1)? A
- * ProServe handler container is started with --network host from inside
- * its service's namespace, which is not. When pid 1's cannot be read, the
- * answer is no: the container gets an empty /sys, the safe side. */
-static bool same_netns_as_init(void)
-{
-    struct stat a, b;
-    return stat("/proc/self/ns/net", &a) == 0 && stat("/proc/1/ns/net", &b) == 0 &&
-           a.st_dev == b.st_dev && a.st_ino == b.st_ino;
-}
-
 static pid_t clone3_fork(uint64_t flags)
 {
     struct clone_args args = {.flags = flags, .exit_signal = SIGCHLD};
@@ -1042,7 +1031,7 @@ int sv_container_spawn(struct sv_container *c, const int fds[3], sv_error_t *err
     for (size_t i = 0; i < c->spec.n_binds; i++)
         if (!c->spec.userns_host && !c->spec.binds[i].tmpfs && c->spec.binds[i].idmap_fd < 0)
             c->spec.binds[i].idmap_fd = sv_idmap_open(c->spec.binds[i].source, &c->map);
-    c->host_netns = c->spec.network == SV_NET_HOST && same_netns_as_init();
+    c->host_netns = c->spec.network == SV_NET_HOST && !c->spec.net_joined;
     uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
     if (!c->spec.userns_host)
         flags |= CLONE_NEWUSER;

@@ -70,7 +70,8 @@ struct sv_run_spec {
      * layer, /tmp and /run, all in RAM); 0: the memory limit, else
      * SV_LAYER_SIZE_DEFAULT. */
     int64_t layer_size;
-    bool io_uring; /* --security-opt io_uring=allow (denied by default) */
+    bool net_joined; /* SV_NET_HOST in a namespace servos was started in, not the host's */
+    bool io_uring;   /* --security-opt io_uring=allow (denied by default) */
     /* A stack's replica: recorded with the container (borrowed strings,
      * used only while creating). */
     const char *stack, *service, *hash;

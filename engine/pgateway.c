@@ -724,8 +724,8 @@ static int run_container(int conn, int peer, const char *stack, const struct sv_
     if (self == NULL)
         return sv_error(err, errno, "cannot find the servos binary");
     /* Without network_isolation the handler joins the service's network
-     * (the stack's): servos run --network host, started in the service's
-     * network namespace, makes none of its own. */
+     * (the stack's): servos run --network joined, started in the service's
+     * network namespace, makes none of its own (and gets no host /sys). */
     cleanup_free char *hosts = NULL;
     if (!lim.no_network) {
         cleanup_close int netfd = (int)syscall(SYS_pidfd_open, peer, 0);
@@ -758,7 +758,7 @@ static int run_container(int conn, int peer, const char *stack, const struct sv_
     argv[k++] = "--name";
     argv[k++] = name;
     argv[k++] = "--network";
-    argv[k++] = lim.no_network ? "none" : "host";
+    argv[k++] = lim.no_network ? "none" : "joined"; /* the service's, entered above */
     if (lim.private_fs)
         argv[k++] = "--read-only";
     char memory[32], pids[32], cpus[32];
