@@ -45,7 +45,7 @@ static int parse_volume(const char *arg, struct sv_run_spec *s, sv_error_t *err)
     cleanup_free char *copy = sv_xstrdup(arg);
     char *src = copy, *dst = strchr(copy, ':');
     if (dst == NULL)
-        return sv_error(err, EINVAL, "volume \"%s\": expected SRC:DST[:ro]", arg);
+        return sv_error(err, 0, "volume \"%s\": expected SRC:DST[:ro]", arg);
     *dst++ = '\0';
     if (src[0] != '/' && src[0] != '.')
         return sv_error(err, 0,
@@ -59,11 +59,11 @@ static int parse_volume(const char *arg, struct sv_run_spec *s, sv_error_t *err)
         if (strcmp(mode, "ro") == 0)
             ro = true;
         else if (strcmp(mode, "rw") != 0)
-            return sv_error(err, EINVAL, "volume \"%s\": the mode must be ro or rw, got \"%s\"",
-                            arg, mode);
+            return sv_error(err, 0, "volume \"%s\": the mode must be ro or rw, got \"%s\"", arg,
+                            mode);
     }
     if (*dst != '/')
-        return sv_error(err, EINVAL, "volume \"%s\": the container path must be absolute", arg);
+        return sv_error(err, 0, "volume \"%s\": the container path must be absolute", arg);
     char real[4096];
     if (realpath(src, real) == NULL)
         return sv_error(err, errno, "volume \"%s\": the source %s", arg, src);
@@ -133,7 +133,7 @@ static int parse(int argc, char **argv, struct run_opts *o, sv_error_t *err)
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+n:H:m:c:v:e:w:u:dh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:n:H:m:c:v:e:w:u:dh", opts, NULL)) != -1) {
         switch (c) {
         case 'n':
             s->name = optarg;
@@ -156,8 +156,7 @@ static int parse(int argc, char **argv, struct run_opts *o, sv_error_t *err)
             errno = 0;
             long long v = strtoll(optarg, &end, 10);
             if (errno || *end || v < 1)
-                return sv_error(err, EINVAL, "--pids: expected a whole number >= 1, got \"%s\"",
-                                optarg);
+                return sv_error(err, 0, "--pids: expected a whole number >= 1, got \"%s\"", optarg);
             s->limits.pids = v;
             break;
         }
@@ -193,8 +192,7 @@ static int parse(int argc, char **argv, struct run_opts *o, sv_error_t *err)
             else if (strcmp(optarg, "host") == 0)
                 s->network = SV_NET_HOST;
             else
-                return sv_error(err, EINVAL, "--network: expected none or host, got \"%s\"",
-                                optarg);
+                return sv_error(err, 0, "--network: expected none or host, got \"%s\"", optarg);
             break;
         case O_READ_ONLY:
             s->read_only = true;
@@ -209,7 +207,7 @@ static int parse(int argc, char **argv, struct run_opts *o, sv_error_t *err)
             if (strcmp(optarg, "host") == 0)
                 s->userns_host = true;
             else if (strcmp(optarg, "auto") != 0)
-                return sv_error(err, EINVAL, "--userns: expected auto or host, got \"%s\"", optarg);
+                return sv_error(err, 0, "--userns: expected auto or host, got \"%s\"", optarg);
             break;
         case O_SEC:
             if (strcmp(optarg, "seccomp=unconfined") == 0)
@@ -217,7 +215,7 @@ static int parse(int argc, char **argv, struct run_opts *o, sv_error_t *err)
             else if (strcmp(optarg, "io_uring=allow") == 0)
                 s->io_uring = true;
             else
-                return sv_error(err, EINVAL,
+                return sv_error(err, 0,
                                 "--security-opt: seccomp=unconfined or io_uring=allow, got \"%s\"",
                                 optarg);
             break;
@@ -229,13 +227,12 @@ static int parse(int argc, char **argv, struct run_opts *o, sv_error_t *err)
             if (sv_parse_size(optarg, &s->layer_size, err) < 0)
                 return sv_error_wrap(err, "--layer-size");
             if (s->layer_size < (1 << 20))
-                return sv_error(err, EINVAL, "--layer-size must be at least 1 MB, got \"%s\"",
-                                optarg);
+                return sv_error(err, 0, "--layer-size must be at least 1 MB, got \"%s\"", optarg);
             break;
         case O_PULL:
             if (strcmp(optarg, "missing") && strcmp(optarg, "always") && strcmp(optarg, "never"))
-                return sv_error(err, EINVAL,
-                                "--pull: expected missing, always or never, got \"%s\"", optarg);
+                return sv_error(err, 0, "--pull: expected missing, always or never, got \"%s\"",
+                                optarg);
             o->pull = optarg;
             break;
         case O_LOG_OPT: /* podman's and Docker's names */
@@ -244,12 +241,14 @@ static int parse(int argc, char **argv, struct run_opts *o, sv_error_t *err)
             break;
         case 'h':
             return 1;
-        default:
-            return sv_error(err, EINVAL, "unknown option \"%s\"", argv[optind - 1]);
+        default: {
+            cleanup_free char *what = sv_cli_option_error(c, argv);
+            return sv_error(err, 0, "%s", what);
+        }
         }
     }
     if (argc - optind < 1)
-        return sv_error(err, EINVAL, "expected IMAGE [COMMAND...]");
+        return sv_error(err, 0, "which IMAGE? (host, a rootfs directory, alpine:3.20, ...)");
     s->image = argv[optind];
     s->argv = argv + optind + 1;
     s->env = o->env;
@@ -435,7 +434,7 @@ int sv_cmd_run(int argc, char **argv)
         return sv_cli_usage(v, false);
     }
     if (rc < 0) {
-        fprintf(stderr, "servos run: %s\nRun 'servos run --help' for the options.\n", err->msg);
+        sv_cli_misuse(v, "%s", err->msg);
         sv_error_free(&err);
         free_opts(&o);
         return 125;
