@@ -145,14 +145,19 @@ const struct sv_verb sv_verbs[] = {
      "\n"
      "Evaluate the Envirofile (or servos.yaml / compose.yaml, or a directory of\n"
      "them; or git+URL#REF:path, which fetches that repository's REF, a branch,\n"
-     "tag or commit, the remote's HEAD by default) and make the stack match it: create missing "
-     "replicas in dependency\n"
-     "order (started, healthy, completed), recreate only services whose spec\n"
-     "changed, remove services no longer declared. Up on an unchanged file\n"
-     "changes nothing. A supervisor per stack keeps it running (restarts with\n"
-     "back-off, health checks, logs). Attached, every replica's output is shown\n"
-     "as SERVICE-N | line; Ctrl-C stops the stack (stop signal, grace period),\n"
-     "a second Ctrl-C kills it.\n"
+     "tag or commit, the remote's HEAD by default) and make the stack match it:\n"
+     "create missing replicas in dependency order (started, healthy, completed),\n"
+     "recreate only services whose spec changed, remove services no longer\n"
+     "declared. Up on an unchanged file changes nothing. A supervisor per stack\n"
+     "keeps it running (restarts with back-off, health checks, logs). Attached,\n"
+     "every replica's output is shown as SERVICE-N | line; Ctrl-C stops the\n"
+     "stack (stop signal, grace period), a second Ctrl-C kills it.\n"
+     "\n"
+     "When a replica cannot start (its command, user, image or volume source is\n"
+     "missing, say), up fails and says what is left: a stack of which nothing ran\n"
+     "before is taken down again (no replica, port or supervisor remains); one\n"
+     "that ran keeps running, and up names the services that run and those that\n"
+     "do not.\n"
      "\n"
      "  -d, --detach          return once the stack converged\n"
      "  -p, --project-name S  name the stack (default: stack \"...\" in the file,\n"
@@ -230,7 +235,12 @@ const struct sv_verb sv_verbs[] = {
      "Runs SCRIPT with the request as the global `request`; the chunk's return\n"
      "value (or handler(request) / main(request)) is printed as JSON.\n"},
     {"version", sv_cmd_version, "print the version",
-     "usage: servos version\n\nPrint servos' version and the versions of its libraries.\n"},
+     "usage: servos version\n"
+     "\n"
+     "Print servos' version and the versions of its libraries: those built in,\n"
+     "and those loaded only by the commands that need them (libarchive, libcurl,\n"
+     "libcrypto, libmicrohttpd, libbpf), or \"not found\" with what each is for\n"
+     "and the package that has it.\n"},
 };
 const size_t sv_verb_count = SV_ARRAY_LEN(sv_verbs);
 
