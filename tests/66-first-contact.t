@@ -93,6 +93,19 @@ is "$(cat "$SERVOS_ROOT/volumes/stacks/t66/marks/sh-term" 2>&1)" "bye" "so did t
 listening "$PW" && fail "the port is free after down" || pass "the port is free after down"
 "$S" down -v -p t66 >/dev/null 2>&1
 
+# The same shell in a container of servos run: stop is as quick.
+mkdir -p "$TMP/work/marks" && chmod 777 "$TMP/work/marks"
+is "$("$S" run --rm host cat /proc/self/status | sigs)" "$clean" "run: nothing blocked or ignored"
+id=$("$S" run -d -v "$TMP/work/marks:/marks" host sh -c \
+    "trap 'echo bye > /marks/run-term; exit 0' TERM; while :; do sleep 0.1; done")
+is "$("$S" exec "$id" cat /proc/1/status | sigs)" "$clean" "run -d: nothing blocked or ignored in pid 1"
+t0=$(date +%s%N)
+"$S" stop "$id" >/dev/null
+ms=$((($(date +%s%N) - t0) / 1000000))
+[ "$ms" -lt 1000 ] && pass "stop of the same shell run -d takes ${ms} ms" || fail "stop takes < 1 s" "$ms ms"
+is "$(cat "$TMP/work/marks/run-term" 2>&1)" "bye" "and its trap ran"
+"$S" rm -f "$id" >/dev/null 2>&1
+
 # ProServe handlers: a process one (started by the supervisor's gateway)
 # and a container one (servos run, through the gateway).
 for mode in process container; do
