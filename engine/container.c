@@ -452,13 +452,7 @@ static int cloexec_from(int lowfd, sv_error_t *err)
  * signals meant to stop it. */
 static void default_signals(void)
 {
-    struct sigaction sa = {.sa_handler = SIG_DFL};
-    sigemptyset(&sa.sa_mask);
-    for (int sig = 1; sig < NSIG; sig++)
-        sigaction(sig, &sa, NULL); /* SIGKILL, SIGSTOP and libc's own refuse: fine */
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    sv_signals_default();
 }
 
 static int loopback_up(sv_error_t *err)

@@ -451,25 +451,14 @@ static char *search_path(const char *cmd)
     return sv_xstrdup(cmd);
 }
 
-/* Ignored dispositions and the blocked mask survive execve: the handler
- * would start with ours (serve() ignores SIGPIPE to write to its
- * connection), so a handler writing to a closed pipe would get EPIPE
- * where any other program dies quietly. */
-static void default_signals(void)
-{
-    struct sigaction sa = {.sa_handler = SIG_DFL};
-    sigemptyset(&sa.sa_mask);
-    for (int sig = 1; sig < NSIG; sig++)
-        sigaction(sig, &sa, NULL); /* SIGKILL, SIGSTOP and libc's own refuse: fine */
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-}
-
 /* The handler itself: in its cgroup, its session, its uid, nothing more. */
 __attribute__((noreturn)) static void handler_exec(const struct proc_run *r, const char *home)
 {
-    default_signals();
+    /* Ignored dispositions and the blocked mask survive execve: the
+     * handler would start with ours (serve() ignores SIGPIPE to write to
+     * its connection), and write to a closed pipe where any other program
+     * dies quietly. */
+    sv_signals_default();
     if (sv_cgroup_enter_self(r->procs) < 0)
         die("its cgroup", errno);
     setsid();
