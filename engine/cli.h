@@ -15,8 +15,18 @@ struct sv_verb {
 
 /* True when argv holds -h or --help (before a "--"). */
 bool sv_cli_wants_help(int argc, char **argv);
-/* Print usage to stdout (help) or stderr (misuse); returns the exit code. */
+/* Print usage to stdout (help), or its first line to stderr (misuse);
+ * returns the exit code. */
 int sv_cli_usage(const struct sv_verb *v, bool error);
+/* A misuse in one line: "servos VERB: WHAT; usage: ..." (what is wrong,
+ * then what to type); returns 2. */
+int sv_cli_misuse(const struct sv_verb *v, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The same for what getopt_long just refused: c is its '?' or ':' (an
+ * optstring that starts with "+:" tells a missing value apart). */
+int sv_cli_bad_option(const struct sv_verb *v, int c, char **argv);
+/* Its WHAT alone ("unknown option "--x"", "-t needs a value"), to free. */
+char *sv_cli_option_error(int c, char **argv);
 
 /* Replace the process's command line (as ps shows it) by title. */
 void sv_cli_hide_args(const char *title);
@@ -51,6 +61,9 @@ int sv_cli_man(void (*main_usage)(FILE *out));
 /* Stack parts of logs and exec (cli_stack.c). */
 int sv_stack_logs(const char *project, const char *only, bool follow, long tail, bool timestamps);
 char *sv_stack_replica_ref(const char *project, const char *ref);
+/* ref names no container: say why in one line (no such stack, no stack
+ * here to look for a service in, or which replicas the stack has). */
+void sv_stack_say_missing(const char *verb, const char *project, const char *ref);
 
 extern const struct sv_verb sv_verbs[];
 extern const size_t sv_verb_count;

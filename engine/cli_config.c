@@ -20,7 +20,8 @@ int sv_cmd_config(int argc, char **argv)
     bool quiet = false;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+p:qh", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:p:qh", opts, NULL)) != -1) {
         switch (c) {
         case 'p':
             stack = optarg;
@@ -31,13 +32,11 @@ int sv_cmd_config(int argc, char **argv)
         case 'h':
             return sv_cli_usage(v, false);
         default:
-            return sv_cli_usage(v, true);
+            return sv_cli_bad_option(v, c, argv);
         }
     }
-    if (argc - optind > 1) {
-        fprintf(stderr, "servos config: expected one FILE or DIR, got %d\n", argc - optind);
-        return 2;
-    }
+    if (argc - optind > 1)
+        return sv_cli_misuse(v, "one FILE or DIR, not %d", argc - optind);
     sv_error_t err = NULL;
     struct sv_graph *g = NULL;
     if (sv_load_graph(optind < argc ? argv[optind] : NULL, stack, &g, &err) < 0)

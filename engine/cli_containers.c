@@ -22,8 +22,9 @@ static int open_store(struct sv_store **st)
     return 0;
 }
 
-/* Parse only -h/--help and the given short options; returns optind or -1
- * after printing usage (*code holds the exit code). */
+/* Parse only -h/--help and the given options (shortopts starts with
+ * "+:"); on(c, optarg) < 0 refuses a value. Returns optind, or -1 after
+ * saying what is wrong (*code holds the exit code). */
 static int simple_opts(const char *verb, int argc, char **argv, const char *shortopts,
                        const struct option *longopts, int (*on)(int c, const char *arg), int *code)
 {
@@ -36,15 +37,21 @@ static int simple_opts(const char *verb, int argc, char **argv, const char *shor
             *code = sv_cli_usage(v, false);
             return -1;
         }
-        int rc = c == '?' || on == NULL ? -1 : on(c, optarg);
+        if (c == '?' || c == ':' || on == NULL) {
+            *code = sv_cli_bad_option(v, c, argv);
+            return -1;
+        }
+        int rc = on(c, optarg);
         if (rc == -2) { /* on() said what is wrong, in one line */
             *code = 2;
             return -1;
         }
         if (rc < 0) {
-            fprintf(stderr, "servos %s: unknown option or bad value \"%s\"\n", verb,
-                    argv[optind - 1]);
-            *code = sv_cli_usage(v, true);
+            const char *name = "";
+            for (const struct option *o = longopts; o->name; o++)
+                if (o->val == c)
+                    name = o->name;
+            *code = sv_cli_misuse(v, "bad value \"%s\" for --%s", optarg ? optarg : "", name);
             return -1;
         }
     }
@@ -188,7 +195,7 @@ int sv_cmd_ls(int argc, char **argv)
     ls_json = false;
     ls_filters = NULL;
     n_ls_filters = 0;
-    int i = simple_opts("ls", argc, argv, "+qf:h", opts, ls_opt, &code);
+    int i = simple_opts("ls", argc, argv, "+:qf:h", opts, ls_opt, &code);
     cleanup_free char **filters = ls_filters;
     if (i < 0)
         return code;
@@ -360,10 +367,8 @@ static int stop_opt(int c, const char *arg)
 static int each(int argc, char **argv, int first, const char *verb,
                 int (*fn)(struct sv_store *, const struct sv_ctr_row *))
 {
-    if (first >= argc) {
-        fprintf(stderr, "servos %s: name at least one container\n", verb);
-        return 2;
-    }
+    if (first >= argc)
+        return sv_cli_misuse(sv_cli_find(verb), "name at least one container");
     struct sv_store *st = NULL;
     if (open_store(&st))
         return 1;
@@ -372,7 +377,14 @@ static int each(int argc, char **argv, int first, const char *verb,
         struct sv_ctr_row r;
         sv_error_t err = NULL;
         if (sv_store_find(st, argv[i], &r, &err) < 0) {
-            rc = sv_error_report(&err);
+            if (err->status == ENOENT) {
+                fprintf(stderr, "servos %s: no container \"%s\" (servos ls lists them)\n", verb,
+                        argv[i]);
+                sv_error_free(&err);
+                rc = 1;
+            } else {
+                rc = sv_error_report(&err);
+            }
             continue;
         }
         if (fn(st, &r) < 0)
@@ -397,7 +409,7 @@ int sv_cmd_stop(int argc, char **argv)
                                          {NULL, 0, NULL, 0}};
     int code = 0;
     stop_timeout = -1; /* each container's own */
-    int i = simple_opts("stop", argc, argv, "+t:h", opts, stop_opt, &code);
+    int i = simple_opts("stop", argc, argv, "+:t:h", opts, stop_opt, &code);
     if (i < 0)
         return code;
     return each(argc, argv, i, "stop", stop_fn);
@@ -437,7 +449,7 @@ int sv_cmd_rm(int argc, char **argv)
         {"force", no_argument, NULL, 'f'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     int code = 0;
     force = false;
-    int i = simple_opts("rm", argc, argv, "+fh", opts, rm_opt, &code);
+    int i = simple_opts("rm", argc, argv, "+:fh", opts, rm_opt, &code);
     if (i < 0)
         return code;
     return each(argc, argv, i, "rm", rm_fn);
@@ -520,13 +532,12 @@ int sv_cmd_logs(int argc, char **argv)
     timestamps = false;
     tail_lines = -1;
     project = NULL;
-    int i = simple_opts("logs", argc, argv, "+fn:tp:h", opts, logs_opt, &code);
+    int i = simple_opts("logs", argc, argv, "+:fn:tp:h", opts, logs_opt, &code);
     if (i < 0)
         return code;
-    if (argc - i > 1) {
-        fprintf(stderr, "servos logs: name one container or service\n");
-        return 2;
-    }
+    if (argc - i > 1)
+        return sv_cli_misuse(sv_cli_find("logs"), "name one container or service, not %d",
+                             argc - i);
     /* A container of `servos run`, by name or id; else a stack's service. */
     if (argc - i == 1 && project == NULL) {
         struct sv_store *st = NULL;
@@ -575,13 +586,13 @@ int sv_cmd_exec(int argc, char **argv)
     int code = 0;
     project = NULL;
     exec_io = (struct sv_exec_io){0};
-    int i = simple_opts("exec", argc, argv, "+p:hit", opts, exec_opt, &code);
+    int i = simple_opts("exec", argc, argv, "+:p:hit", opts, exec_opt, &code);
     if (i < 0)
         return code;
-    if (argc - i < 2) {
-        fprintf(stderr, "servos exec: expected a CONTAINER and a COMMAND\n");
-        return 2;
-    }
+    if (argc - i == 0)
+        return sv_cli_misuse(sv_cli_find("exec"), "name a container or service, and a command");
+    if (argc - i == 1)
+        return sv_cli_misuse(sv_cli_find("exec"), "which command, in \"%s\"?", argv[i]);
     if (exec_io.tty && exec_io.interactive && !isatty(STDIN_FILENO)) {
         fprintf(stderr, "servos exec: the input device is not a TTY (-t needs one with -i)\n");
         return 125;
@@ -611,9 +622,11 @@ int sv_cmd_exec(int argc, char **argv)
     }
     sv_store_close(st);
     if (found < 0) {
-        if (err == NULL)
-            sv_error(&err, ENOENT, "no such container or service: %s", argv[i]);
-        sv_error_report(&err);
+        if (err && err->status != ENOENT)
+            sv_error_report(&err);
+        else
+            sv_stack_say_missing("exec", project, argv[i]);
+        sv_error_free(&err);
         return 125;
     }
     int exit_code = 0;

@@ -18,20 +18,21 @@ static int parse_flags(int argc, char **argv, const char *verb, bool *json, bool
     const struct sv_verb *v = sv_cli_find(verb);
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, verbose ? "+vh" : "+h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, verbose ? "+:vh" : "+:h", opts, NULL)) != -1) {
         if (c == 'j')
             *json = true;
         else if (c == 'v' && verbose)
             *verbose = true;
         else if (c == 'h')
             return sv_cli_usage(v, false) + 100;
+        else if (c == 'v') /* --verbose of list-platforms */
+            return sv_cli_misuse(v, "unknown option \"%s\"", argv[optind - 1]) + 100;
         else
-            return sv_cli_usage(v, true) + 100;
+            return sv_cli_bad_option(v, c, argv) + 100;
     }
-    if (optind < argc) {
-        fprintf(stderr, "servos %s: unexpected argument \"%s\"\n", verb, argv[optind]);
-        return 102;
-    }
+    if (optind < argc)
+        return sv_cli_misuse(v, "unexpected argument \"%s\"", argv[optind]) + 100;
     return 0;
 }
 

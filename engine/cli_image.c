@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -43,6 +44,25 @@ static int help(bool error)
 {
     fputs(usage, error ? stderr : stdout);
     return error ? 2 : 0;
+}
+
+/* One line: what is wrong with `servos image SUB ...`, then its usage
+ * line from the help above. Returns 2. */
+static int misuse(const char *sub, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int misuse(const char *sub, const char *fmt, ...)
+{
+    fprintf(stderr, "servos image %s: ", sub);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    cleanup_free char *want = sv_xasprintf("servos image %s", sub);
+    const char *line = strstr(usage, want);
+    if (line)
+        fprintf(stderr, "; usage: %.*s\n", (int)strcspn(line, "\n"), line);
+    else
+        fputc('\n', stderr);
+    return 2;
 }
 
 /* The manifest digests containers in the store use. */
@@ -93,8 +113,12 @@ static int cmd_ls(int argc, char **argv)
             json = true;
         else if (!strcmp(argv[i], "--format=table") || !strcmp(argv[i - 1], "--format"))
             ;
+        else if (!strcmp(argv[i], "--format") || !strncmp(argv[i], "--format=", 9))
+            return misuse("ls", "--format is table or json");
+        else if (argv[i][0] == '-')
+            return misuse("ls", "unknown option \"%s\"", argv[i]);
         else
-            return help(true);
+            return misuse("ls", "takes no name (\"%s\"): it lists every image", argv[i]);
     }
     sv_error_t err = NULL;
     struct sv_image_entry *e;
@@ -142,8 +166,12 @@ static int cmd_ls(int argc, char **argv)
 
 static int cmd_import(int argc, char **argv)
 {
-    if (argc < 2 || argc > 3)
-        return help(true);
+    if (argc < 2)
+        return misuse("import", "which file or directory?");
+    if (argc > 3)
+        return misuse("import", "one FILE|DIR and at most one NAME");
+    if (argv[1][0] == '-')
+        return misuse("import", "unknown option \"%s\"", argv[1]);
     sv_error_t err = NULL;
     char digest[SV_DIGEST_LEN + 1];
     if (sv_image_import(argv[1], argc == 3 ? argv[2] : NULL, digest, &err) < 0)
@@ -159,13 +187,15 @@ static int cmd_pull(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet"))
             quiet = true;
-        else if (argv[i][0] == '-' || ref)
-            return help(true);
+        else if (argv[i][0] == '-')
+            return misuse("pull", "unknown option \"%s\"", argv[i]);
+        else if (ref)
+            return misuse("pull", "one REF at a time");
         else
             ref = argv[i];
     }
     if (ref == NULL)
-        return help(true);
+        return misuse("pull", "which image? (alpine:3.20, registry:5000/team/app:1.4, ...)");
     sv_error_t err = NULL;
     char digest[SV_DIGEST_LEN + 1];
     if (sv_registry_pull(ref, quiet, digest, &err) < 0)
@@ -177,12 +207,20 @@ static int cmd_pull(int argc, char **argv)
 static int cmd_rm(int argc, char **argv)
 {
     if (argc < 2)
-        return help(true);
+        return misuse("rm", "which image? (servos image ls lists them)");
+    if (argv[1][0] == '-')
+        return misuse("rm", "unknown option \"%s\"", argv[1]);
     char **used = digests_in_use();
     int rc = 0;
     for (int i = 1; i < argc; i++) {
         sv_error_t err = NULL;
-        if (sv_image_remove(argv[i], (const char *const *)used, &err) < 0)
+        int r = sv_image_remove(argv[i], (const char *const *)used, &err);
+        if (r < 0 && err && err->status == ENOENT) {
+            fprintf(stderr, "servos image rm: no image \"%s\" (servos image ls lists them)\n",
+                    argv[i]);
+            sv_error_free(&err);
+            rc = 1;
+        } else if (r < 0)
             rc = sv_error_report(&err);
         else
             printf("%s\n", argv[i]);
@@ -193,9 +231,9 @@ static int cmd_rm(int argc, char **argv)
 
 static int cmd_prune(int argc, char **argv)
 {
-    (void)argv;
     if (argc != 1)
-        return help(true);
+        return misuse("prune", "%s \"%s\"", argv[1][0] == '-' ? "unknown option" : "takes no name",
+                      argv[1]);
     char **used = digests_in_use();
     sv_error_t err = NULL;
     int64_t freed;
@@ -211,10 +249,13 @@ static int cmd_prune(int argc, char **argv)
 
 int sv_cmd_image(int argc, char **argv)
 {
-    if (argc < 2)
-        return help(true);
     if (sv_cli_wants_help(argc, argv))
         return help(false);
+    if (argc < 2) {
+        fprintf(stderr, "servos image: which? ls, import, pull, rm or prune (servos image --help "
+                        "explains)\n");
+        return 2;
+    }
     static const struct {
         const char *name;
         int (*fn)(int, char **);
@@ -223,7 +264,17 @@ int sv_cmd_image(int argc, char **argv)
     for (size_t i = 0; i < SV_ARRAY_LEN(subs); i++)
         if (strcmp(argv[1], subs[i].name) == 0)
             return subs[i].fn(argc - 1, argv + 1);
-    fprintf(stderr, "servos: unknown image command \"%s\" (ls, import, pull, rm, prune)\n",
-            argv[1]);
+    if (argv[1][0] == '-') {
+        fprintf(stderr,
+                "servos image: unknown option \"%s\"; usage: servos image "
+                "ls|import|pull|rm|prune ... (servos image --help explains)\n",
+                argv[1]);
+        return 2;
+    }
+    const char *names[] = {"ls", "import", "pull", "rm", "prune"};
+    const char *near = sv_suggest(argv[1], names, SV_ARRAY_LEN(names));
+    fprintf(stderr,
+            "servos image: unknown command \"%s\"%s%s%s; it is ls, import, pull, rm or prune\n",
+            argv[1], near ? " (did you mean \"" : "", near ? near : "", near ? "\"?)" : "");
     return 2;
 }

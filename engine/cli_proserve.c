@@ -13,8 +13,12 @@
 int sv_cmd_proserve_host(int argc, char **argv)
 {
     const struct sv_verb *v = sv_cli_find("proserve-host");
-    if (argc != 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
-        return sv_cli_usage(v, argc != 2);
+    if (sv_cli_wants_help(argc, argv))
+        return sv_cli_usage(v, false);
+    if (argc != 2 || argv[1][0] == '-')
+        return argc > 1 && argv[1][0] == '-'
+                   ? sv_cli_misuse(v, "unknown option \"%s\"", argv[1])
+                   : sv_cli_misuse(v, "one MANIFEST.json (servos apply manifest.yaml runs this)");
     return sv_proserve_serve(argv[1]);
 }
 
@@ -115,8 +119,12 @@ static json_t *to_json(lua_State *L, int idx, int depth)
 int sv_cmd_proserve_lua(int argc, char **argv)
 {
     const struct sv_verb *v = sv_cli_find("proserve-lua");
-    if (argc != 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
-        return sv_cli_usage(v, argc != 2);
+    if (sv_cli_wants_help(argc, argv))
+        return sv_cli_usage(v, false);
+    if (argc != 2 || argv[1][0] == '-')
+        return argc > 1 && argv[1][0] == '-'
+                   ? sv_cli_misuse(v, "unknown option \"%s\"", argv[1])
+                   : sv_cli_misuse(v, "one SCRIPT.lua, the request on stdin");
     json_error_t jerr;
     json_t *req = json_loadf(stdin, JSON_DECODE_ANY, &jerr);
     lua_State *L = luaL_newstate();

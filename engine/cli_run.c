@@ -340,7 +340,7 @@ static int parse(int argc, char **argv, struct run_opts *o, sv_error_t *err)
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+n:H:m:c:v:e:w:u:dhp:l:it", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:n:H:m:c:v:e:w:u:dhp:l:it", opts, NULL)) != -1) {
         switch (c) {
         case 'n':
             s->name = optarg;
@@ -499,12 +499,14 @@ static int parse(int argc, char **argv, struct run_opts *o, sv_error_t *err)
             s->stop_timeout_set = true;
             break;
         }
-        default:
-            return sv_error(err, 0, "unknown option \"%s\"", argv[optind - 1]);
+        default: {
+            cleanup_free char *what = sv_cli_option_error(c, argv);
+            return sv_error(err, 0, "%s", what);
+        }
         }
     }
     if (argc - optind < 1)
-        return sv_error(err, 0, "expected IMAGE [COMMAND...]");
+        return sv_error(err, 0, "which IMAGE? (host, a rootfs directory, alpine:3.20, ...)");
     /* Typing into a terminal needs one to type from (docker says the
      * same); -t alone only shows the command's output through one. */
     if (s->tty && o->interactive && !o->detach && !isatty(STDIN_FILENO))
@@ -867,7 +869,7 @@ int sv_cmd_run(int argc, char **argv)
         return sv_cli_usage(v, false);
     }
     if (rc < 0) {
-        fprintf(stderr, "servos run: %s\nRun 'servos run --help' for the options.\n", err->msg);
+        sv_cli_misuse(v, "%s", err->msg);
         sv_error_free(&err);
         free_opts(&o);
         return 125;

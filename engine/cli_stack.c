@@ -12,6 +12,7 @@
 #include "stacknet.h"
 #include "store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -55,9 +56,11 @@ static int project_option(int argc, char **argv, const struct sv_verb *v, const 
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+p:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:p:h", opts, NULL)) != -1) {
+        if (c == 'h')
+            return sv_cli_usage(v, false);
         if (c != 'p')
-            return sv_cli_usage(v, c != 'h');
+            return sv_cli_bad_option(v, c, argv);
         *project = optarg;
     }
     return -1;
@@ -72,6 +75,78 @@ static int stack_rows(const char *stack, struct sv_ctr_row **rows, size_t *n, sv
     int rc = sv_store_open(&st, err) < 0 ? -1 : sv_store_list_stack(st, stack, rows, n, err);
     sv_store_close(st);
     return rc;
+}
+
+static const char *state_of(const struct sv_ctr_row *r)
+{
+    if (r->status == SV_CTR_RUNNING && sv_pid_alive(r->pid, r->pid_start))
+        return "running";
+    if (r->status == SV_CTR_CREATED)
+        return "created";
+    return "exited";
+}
+
+/* Does stack exist here: its state directory, or a replica's row? */
+static bool stack_known(const char *stack)
+{
+    cleanup_free char *dir = sv_stack_dir(stack);
+    if (access(dir, F_OK) == 0)
+        return true;
+    struct sv_ctr_row *rows;
+    size_t n;
+    sv_error_t err = NULL;
+    if (stack_rows(stack, &rows, &n, &err) < 0) {
+        sv_error_free(&err);
+        return false;
+    }
+    sv_ctr_rows_free(rows, n);
+    return n > 0;
+}
+
+/* "no stack "shp"; did you mean "shop"? (stacks here: a, shop)": for a
+ * -p NAME that names none. */
+static int no_such_stack(const char *stack, sv_error_t *err)
+{
+    cleanup_free char *root = sv_xasprintf("%s/stacks", sv_state_root());
+    const char *names[256];
+    size_t n = 0;
+    char *list = sv_xstrdup("");
+    DIR *d = opendir(root);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' || !sv_valid_stack_name(e->d_name))
+            continue;
+        char *next = sv_xasprintf("%s%s%s", list, *list ? ", " : "", e->d_name);
+        free(list);
+        list = next;
+        if (n < SV_ARRAY_LEN(names))
+            names[n++] = sv_xstrdup(e->d_name);
+    }
+    if (d)
+        closedir(d);
+    const char *near = sv_suggest(stack, names, n);
+    if (*list == '\0')
+        sv_error(err, 0, "no stack \"%s\": none is up here (servos up starts one)", stack);
+    else
+        sv_error(err, 0, "no stack \"%s\"%s%s%s (stacks here: %s)", stack,
+                 near ? "; did you mean \"" : "", near ? near : "", near ? "\"?" : "", list);
+    for (size_t i = 0; i < n; i++)
+        free((char *)names[i]);
+    free(list);
+    return -1;
+}
+
+/* select_stack for verbs about a stack that exists: a -p NAME that names
+ * none is a mistake to point out, not an empty answer. */
+static int select_known_stack(const char *project, char **stack, sv_error_t *err)
+{
+    if (select_stack(project, stack, err) < 0)
+        return -1;
+    if (project == NULL || stack_known(*stack))
+        return 0;
+    free(*stack);
+    *stack = NULL;
+    return no_such_stack(project, err);
 }
 
 static void signal_replicas(const struct sv_ctr_row *rows, size_t n, int sig)
@@ -115,7 +190,8 @@ static int request(const char *stack, const char *req, sv_error_t *err)
         }
     }
     if (fd < 0)
-        return sv_error(err, ECONNREFUSED, "stack %s has no supervisor", stack);
+        return sv_error(err, 0, "stack %s is not up: no supervisor answers (servos up starts it)",
+                        stack);
     int rc = sv_stack_request(fd, req, stdout, err);
     close(fd);
     return rc;
@@ -324,6 +400,83 @@ static int converge(const char *stack, struct sv_graph *g, sv_error_t *err)
     }
 }
 
+/* A stack's named state goes once nothing of it is left: no supervisor,
+ * no replica's row. Its named volumes stay. */
+static void forget_stack(const char *stack)
+{
+    cleanup_free char *dir = sv_stack_dir(stack);
+    sv_rmtree(dir, NULL);
+    sv_stack_binds_remove(stack, NULL);
+}
+
+/* "web, db (1 of 2)": the services of g with a running replica in rows,
+ * or (running false) those without one. */
+static char *services_running(const struct sv_graph *g, const struct sv_ctr_row *rows, size_t n,
+                              bool running)
+{
+    char *out = sv_xstrdup("");
+    for (size_t i = 0; i < g->n_services; i++) {
+        const struct sv_service *s = &g->services[i];
+        int k = 0;
+        for (size_t j = 0; j < n; j++)
+            k +=
+                strcmp(rows[j].service, s->name) == 0 && strcmp(state_of(&rows[j]), "running") == 0;
+        if ((k > 0) != running)
+            continue;
+        char count[32] = "";
+        if (running && k < s->replicas)
+            snprintf(count, sizeof(count), " (%d of %d)", k, s->replicas);
+        char *next = sv_xasprintf("%s%s%s%s", out, *out ? ", " : "", s->name, count);
+        free(out);
+        out = next;
+    }
+    return out;
+}
+
+/* After a failed up or pull: say what is left of the stack, from what
+ * runs (never a half only `ps` would reveal): the stack runs on, or
+ * nothing of it is left. undone: its supervisor took back what the up
+ * had started (sv_supervisor_spawn's ECANCELED) and is exiting. */
+static void say_what_is_left(const char *stack, const struct sv_graph *g, bool undone)
+{
+    if (undone)
+        wait_supervisor_gone(stack, 10000);
+    struct sv_ctr_row *rows = NULL;
+    size_t n = 0;
+    sv_error_t err = NULL;
+    if (stack_rows(stack, &rows, &n, &err) < 0) {
+        sv_error_free(&err);
+        return;
+    }
+    if (supervisor_alive(stack)) {
+        cleanup_free char *up = services_running(g, rows, n, true);
+        cleanup_free char *down = services_running(g, rows, n, false);
+        if (*up)
+            fprintf(stderr,
+                    "servos: stack %s is still up; running: %s%s%s (servos ps -p %s shows it, "
+                    "servos down -p %s stops it)\n",
+                    stack, up, *down ? "; not running: " : "", down, stack, stack);
+        else
+            fprintf(stderr,
+                    "servos: stack %s is still up, but none of its replicas runs (servos "
+                    "down -p %s removes it)\n",
+                    stack, stack);
+    } else if (n > 0) {
+        fprintf(stderr,
+                "servos: stack %s is not running, but %zu container%s of it %s left "
+                "(servos down -p %s removes them)\n",
+                stack, n, n == 1 ? "" : "s", n == 1 ? "is" : "are", stack);
+    } else {
+        forget_stack(stack);
+        if (undone)
+            fprintf(stderr,
+                    "servos: stack %s was not brought up: what had started of it was "
+                    "stopped and removed\n",
+                    stack);
+    }
+    sv_ctr_rows_free(rows, n);
+}
+
 static int do_up(int argc, char **argv, bool detach_default, const char *verb)
 {
     const struct sv_verb *v = sv_cli_find(verb);
@@ -338,7 +491,7 @@ static int do_up(int argc, char **argv, bool detach_default, const char *verb)
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+dp:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:dp:h", opts, NULL)) != -1) {
         switch (c) {
         case 'd':
             detach = true;
@@ -349,12 +502,11 @@ static int do_up(int argc, char **argv, bool detach_default, const char *verb)
         case 'h':
             return sv_cli_usage(v, false);
         default:
-            fprintf(stderr, "servos %s: unknown option \"%s\"\n", verb, argv[optind - 1]);
-            return sv_cli_usage(v, true);
+            return sv_cli_bad_option(v, c, argv);
         }
     }
     if (argc - optind > 1)
-        return sv_cli_usage(v, true);
+        return sv_cli_misuse(v, "one FILE, DIR or GIT-SOURCE, not %d", argc - optind);
     const char *file = optind < argc ? argv[optind] : NULL;
     sv_error_t err = NULL;
     struct sv_graph *g = NULL;
@@ -374,11 +526,16 @@ static int do_up(int argc, char **argv, bool detach_default, const char *verb)
         sv_stack_save_request(stack, file ? (g->commit ? file : real) : NULL, project, pins, &err);
     if (rc == 0)
         rc = converge(stack, g, &err);
+    if (rc < 0) {
+        bool undone = err && err->status == ECANCELED;
+        sv_error_report(&err);
+        say_what_is_left(stack, g, undone);
+    }
     if (lock >= 0)
         close(lock);
     sv_graph_free(g);
     if (rc < 0)
-        return sv_error_report(&err);
+        return 1;
     if (detach)
         return 0;
 
@@ -502,18 +659,11 @@ int sv_cmd_pull(int argc, char **argv)
     if (usage >= 0)
         return usage;
     if (argc - optind > 1 || (project && optind < argc))
-        return sv_cli_usage(v, true);
+        return sv_cli_misuse(v, "name one stack, by -p STACK or as STACK");
     sv_error_t err = NULL;
     cleanup_free char *stack = NULL;
-    if (optind < argc) {
-        if (!sv_valid_stack_name(argv[optind])) {
-            fprintf(stderr, "servos pull: \"%s\" is not a valid stack name\n", argv[optind]);
-            return 2;
-        }
-        stack = sv_xstrdup(argv[optind]);
-    } else if (select_stack(project, &stack, &err) < 0) {
+    if (select_known_stack(optind < argc ? argv[optind] : project, &stack, &err) < 0)
         return sv_error_report(&err);
-    }
     cleanup_free char *request_file = sv_xasprintf("%s/stacks/%s/request", sv_state_root(), stack);
     if (access(request_file, F_OK) != 0) {
         fprintf(stderr, "servos: stack %s is not up (servos up brings it up)\n", stack);
@@ -538,15 +688,18 @@ int sv_cmd_pull(int argc, char **argv)
         report_services(stack, g);
         if (moved)
             rc = sv_stack_save_pins(stack, after, &err);
-        if (rc == 0)
-            rc = converge(stack, g, &err);
+        if (rc == 0 && (rc = converge(stack, g, &err)) < 0) {
+            bool undone = err->status == ECANCELED;
+            sv_error_report(&err);
+            say_what_is_left(stack, g, undone);
+        }
     }
     if (lock >= 0)
         close(lock);
     sv_graph_free(g);
     if (rc == 0)
         sv_git_prune(GIT_TREE_IDLE);
-    return rc < 0 ? sv_error_report(&err) : 0;
+    return rc < 0 && err ? sv_error_report(&err) : rc < 0 ? 1 : 0;
 }
 
 /* ---- down ------------------------------------------------------------------ */
@@ -606,7 +759,7 @@ int sv_cmd_down(int argc, char **argv)
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+vt:p:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:vt:p:h", opts, NULL)) != -1) {
         switch (c) {
         case 'v':
             volumes = true;
@@ -614,10 +767,8 @@ int sv_cmd_down(int argc, char **argv)
         case 't': {
             char *end;
             timeout = strtol(optarg, &end, 10);
-            if (*end || timeout < 0) {
-                fprintf(stderr, "servos down: -t wants whole seconds, got \"%s\"\n", optarg);
-                return 2;
-            }
+            if (*end || timeout < 0 || end == optarg)
+                return sv_cli_misuse(v, "-t wants whole seconds, not \"%s\"", optarg);
             break;
         }
         case 'p':
@@ -626,15 +777,24 @@ int sv_cmd_down(int argc, char **argv)
         case 'h':
             return sv_cli_usage(v, false);
         default:
-            return sv_cli_usage(v, true);
+            return sv_cli_bad_option(v, c, argv);
         }
     }
     if (optind < argc)
-        return sv_cli_usage(v, true);
+        return sv_cli_misuse(v, "unexpected \"%s\" (a stack is named by -p STACK)", argv[optind]);
     sv_error_t err = NULL;
     cleanup_free char *stack = NULL;
     if (select_stack(project, &stack, &err) < 0)
         return sv_error_report(&err);
+    if (project && !stack_known(stack)) {
+        /* Down is idempotent (scripts end with it), but a mistyped name
+         * should not pass for a stack taken down. */
+        no_such_stack(stack, &err);
+        fprintf(stderr, "servos down: nothing to do: %s\n", err->msg);
+        sv_error_free(&err);
+        sv_git_prune(GIT_TREE_IDLE); /* what every down does */
+        return 0;
+    }
     int lock = lock_stack(stack);
     char req[64];
     snprintf(req, sizeof(req), "down\t%ld\t%s", timeout < 0 ? -1 : timeout * 1000,
@@ -677,15 +837,6 @@ int sv_cmd_down(int argc, char **argv)
 
 /* ---- ps -------------------------------------------------------------------- */
 
-static const char *state_of(const struct sv_ctr_row *r)
-{
-    if (r->status == SV_CTR_RUNNING && sv_pid_alive(r->pid, r->pid_start))
-        return "running";
-    if (r->status == SV_CTR_CREATED)
-        return "created";
-    return "exited";
-}
-
 /* The ports the supervisor published for service, from <stack>/ports
  * ("SERVICE\tDESCRIPTION" lines), joined with sep, each wrapped in q. */
 static char *ports_of(const char *ports, const char *service, const char *sep, const char *q)
@@ -720,13 +871,11 @@ int sv_cmd_ps(int argc, char **argv)
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+p:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:p:h", opts, NULL)) != -1) {
         switch (c) {
         case 'f':
-            if (strcmp(optarg, "json") != 0 && strcmp(optarg, "table") != 0) {
-                fprintf(stderr, "servos ps: --format is json or table\n");
-                return 2;
-            }
+            if (strcmp(optarg, "json") != 0 && strcmp(optarg, "table") != 0)
+                return sv_cli_misuse(v, "--format is json or table, not \"%s\"", optarg);
             json = strcmp(optarg, "json") == 0;
             break;
         case 'p':
@@ -735,12 +884,14 @@ int sv_cmd_ps(int argc, char **argv)
         case 'h':
             return sv_cli_usage(v, false);
         default:
-            return sv_cli_usage(v, true);
+            return sv_cli_bad_option(v, c, argv);
         }
     }
+    if (optind < argc)
+        return sv_cli_misuse(v, "unexpected \"%s\" (a stack is named by -p STACK)", argv[optind]);
     sv_error_t err = NULL;
     cleanup_free char *stack = NULL;
-    if (select_stack(project, &stack, &err) < 0 || ensure_supervisor(stack, &err) < 0)
+    if (select_known_stack(project, &stack, &err) < 0 || ensure_supervisor(stack, &err) < 0)
         return sv_error_report(&err);
     struct sv_ctr_row *rows;
     size_t n;
@@ -808,7 +959,7 @@ int sv_cmd_ps(int argc, char **argv)
 
 /* ---- scale, restart ---------------------------------------------------------- */
 
-static int simple_request(int argc, char **argv, const char *verb, int want_args,
+static int simple_request(int argc, char **argv, const char *verb, const char *want,
                           int (*build)(char **args, char *req, size_t size))
 {
     const struct sv_verb *v = sv_cli_find(verb);
@@ -816,14 +967,15 @@ static int simple_request(int argc, char **argv, const char *verb, int want_args
     int usage = project_option(argc, argv, v, &project);
     if (usage >= 0)
         return usage;
-    if (argc - optind != want_args)
-        return sv_cli_usage(v, true);
+    if (argc - optind != 1)
+        return argc == optind ? sv_cli_misuse(v, "which %s?", want)
+                              : sv_cli_misuse(v, "one %s, not %d", want, argc - optind);
     char req[512];
     if (build(argv + optind, req, sizeof(req)) < 0)
         return 2;
     sv_error_t err = NULL;
     cleanup_free char *stack = NULL;
-    if (select_stack(project, &stack, &err) < 0 || ensure_supervisor(stack, &err) < 0 ||
+    if (select_known_stack(project, &stack, &err) < 0 || ensure_supervisor(stack, &err) < 0 ||
         request(stack, req, &err) < 0)
         return sv_error_report(&err);
     return 0;
@@ -835,7 +987,7 @@ static int build_scale(char **args, char *req, size_t size)
     char *end;
     long n = eq ? strtol(eq + 1, &end, 10) : -1;
     if (eq == NULL || eq == args[0] || *end || eq[1] == '\0' || n < 0 || n > 1000) {
-        fprintf(stderr, "servos scale: expected SERVICE=N (0 to 1000), got \"%s\"\n", args[0]);
+        sv_cli_misuse(sv_cli_find("scale"), "SERVICE=N (N from 0 to 1000), not \"%s\"", args[0]);
         return -1;
     }
     snprintf(req, size, "scale\t%.*s\t%ld", (int)(eq - args[0]), args[0], n);
@@ -850,30 +1002,93 @@ static int build_restart(char **args, char *req, size_t size)
 
 int sv_cmd_scale(int argc, char **argv)
 {
-    return simple_request(argc, argv, "scale", 1, build_scale);
+    return simple_request(argc, argv, "scale", "SERVICE=N", build_scale);
 }
 
 int sv_cmd_restart(int argc, char **argv)
 {
-    return simple_request(argc, argv, "restart", 1, build_restart);
+    return simple_request(argc, argv, "restart", "SERVICE", build_restart);
 }
 
 /* ---- logs and exec of a stack's services -------------------------------------- */
+
+void sv_stack_say_missing(const char *verb, const char *project, const char *ref)
+{
+    sv_error_t err = NULL;
+    cleanup_free char *stack = NULL;
+    if (project && select_known_stack(project, &stack, &err) < 0) {
+        fprintf(stderr, "servos %s: %s\n", verb, err->msg);
+        sv_error_free(&err);
+        return;
+    }
+    if (project == NULL && select_stack(NULL, &stack, &err) < 0) {
+        sv_error_free(&err);
+        fprintf(stderr,
+                "servos %s: no container \"%s\" (servos ls lists them); for a stack's service, "
+                "add -p STACK or run this where its Envirofile is\n",
+                verb, ref);
+        return;
+    }
+    /* Without -p, ref was a container's name first. */
+    cleanup_free char *also =
+        project ? sv_xstrdup("") : sv_xasprintf("no container \"%s\", and ", ref);
+    struct sv_ctr_row *rows = NULL;
+    size_t n = 0;
+    if (stack_rows(stack, &rows, &n, &err) < 0 || n == 0) {
+        sv_error_free(&err);
+        sv_ctr_rows_free(rows, n);
+        fprintf(stderr, "servos %s: %sstack %s is not up (servos up starts it)\n", verb, also,
+                stack);
+        return;
+    }
+    /* Its services and replicas, and the nearest to what was typed. */
+    const char **names = sv_xcalloc(2 * n, sizeof(*names));
+    char **labels = sv_xcalloc(n + 1, sizeof(*labels));
+    char *list = sv_xstrdup("");
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        labels[i] = sv_xasprintf("%s-%d", rows[i].service, rows[i].replica);
+        char *next = sv_xasprintf("%s%s%s", list, *list ? ", " : "", labels[i]);
+        free(list);
+        list = next;
+        if (i == 0 || strcmp(rows[i - 1].service, rows[i].service) != 0)
+            names[k++] = rows[i].service;
+        names[k++] = labels[i];
+    }
+    const char *near = sv_suggest(ref, names, k);
+    cleanup_free char *what = project ? sv_xasprintf("\"%s\"", ref) : sv_xstrdup("of that name");
+    fprintf(stderr, "servos %s: %sstack %s has no service or replica %s%s%s%s (it has %s)\n", verb,
+            also, stack, what, near ? "; did you mean \"" : "", near ? near : "", near ? "\"?" : "",
+            list);
+    free(list);
+    free(names);
+    sv_strv_free(labels);
+    sv_ctr_rows_free(rows, n);
+}
 
 int sv_stack_logs(const char *project, const char *only, bool follow, long tail, bool timestamps)
 {
     show_timestamps = timestamps;
     sv_error_t err = NULL;
     cleanup_free char *stack = NULL;
-    if (select_stack(project, &stack, &err) < 0 || ensure_supervisor(stack, &err) < 0)
+    if (select_known_stack(project, &stack, &err) < 0) {
+        if (only == NULL || project)
+            return sv_error_report(&err);
+        sv_error_free(&err);
+        sv_stack_say_missing("logs", project, only);
+        return 1;
+    }
+    if (ensure_supervisor(stack, &err) < 0)
         return sv_error_report(&err);
     size_t n = 0;
     bool colour = isatty(1);
     struct follow *f = follow_list(stack, only, &n, colour);
     if (n == 0) {
         follow_free(f, n);
-        fprintf(stderr, "servos: %s%s%s has no replicas\n", only ? "service " : "stack ",
-                only ? only : stack, only ? "" : "");
+        if (only)
+            sv_stack_say_missing("logs", project, only);
+        else
+            fprintf(stderr, "servos logs: stack %s is not up (servos up starts it)\n", stack);
         return 1;
     }
     for (size_t i = 0; i < n && tail >= 0; i++)

@@ -680,18 +680,7 @@ static int cloexec_from(int lowfd, sv_error_t *err)
  * signals meant to stop it. */
 static void default_signals(void)
 {
-    struct sigaction sa = {.sa_handler = SIG_DFL};
-    sigemptyset(&sa.sa_mask);
-    /* libc refuses its own two (32, 33) though a caller may have left them
-     * ignored: ask the kernel directly; SIG_DFL with no flags and an empty
-     * mask is all zeroes whatever the architecture's layout. */
-    unsigned long kernel_sa[4] = {0};
-    for (int sig = 1; sig < NSIG; sig++)
-        if (sigaction(sig, &sa, NULL) < 0 && sig != SIGKILL && sig != SIGSTOP)
-            syscall(SYS_rt_sigaction, sig, kernel_sa, NULL, (size_t)(NSIG / 8));
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    sv_signals_default();
 }
 
 static int loopback_up(sv_error_t *err)

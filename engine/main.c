@@ -3,10 +3,21 @@
 #include "store.h"
 #include "util.h"
 
+#include <dlfcn.h>
+#include <getopt.h>
+#include <git2.h>
+#include <jansson.h>
+#include <limits.h>
+#include <lua.h>
+#include <seccomp.h>
 #include <signal.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <yaml.h>
 
 #ifndef SV_VERSION
 #define SV_VERSION "0.1.0-dev"
@@ -180,14 +191,19 @@ const struct sv_verb sv_verbs[] = {
      "\n"
      "Evaluate the Envirofile (or servos.yaml / compose.yaml, or a directory of\n"
      "them; or git+URL#REF:path, which fetches that repository's REF, a branch,\n"
-     "tag or commit, the remote's HEAD by default) and make the stack match it: create missing "
-     "replicas in dependency\n"
-     "order (started, healthy, completed), recreate only services whose spec\n"
-     "changed, remove services no longer declared. Up on an unchanged file\n"
-     "changes nothing. A supervisor per stack keeps it running (restarts with\n"
-     "back-off, health checks, logs). Attached, every replica's output is shown\n"
-     "as SERVICE-N | line; Ctrl-C stops the stack (stop signal, grace period),\n"
-     "a second Ctrl-C kills it.\n"
+     "tag or commit, the remote's HEAD by default) and make the stack match it:\n"
+     "create missing replicas in dependency order (started, healthy, completed),\n"
+     "recreate only services whose spec changed, remove services no longer\n"
+     "declared. Up on an unchanged file changes nothing. A supervisor per stack\n"
+     "keeps it running (restarts with back-off, health checks, logs). Attached,\n"
+     "every replica's output is shown as SERVICE-N | line; Ctrl-C stops the\n"
+     "stack (stop signal, grace period), a second Ctrl-C kills it.\n"
+     "\n"
+     "When a replica cannot start (its command, user, image or volume source is\n"
+     "missing, say), up fails and says what is left: a stack of which nothing ran\n"
+     "before is taken down again (no replica, port or supervisor remains); one\n"
+     "that ran keeps running, and up names the services that run and those that\n"
+     "do not.\n"
      "\n"
      "  -d, --detach          return once the stack converged\n"
      "  -p, --project-name S  name the stack (default: stack \"...\" in the file,\n"
@@ -275,7 +291,12 @@ const struct sv_verb sv_verbs[] = {
      "\n"
      "  -h, --help    show this help\n"},
     {"version", sv_cmd_version, "print the version",
-     "usage: servos version\n\nPrint servos' version and the versions of its libraries.\n"},
+     "usage: servos version\n"
+     "\n"
+     "Print servos' version and the versions of its libraries: those built in,\n"
+     "and those loaded only by the commands that need them (libarchive, libcurl,\n"
+     "libcrypto, libmicrohttpd, libbpf), or \"not found\" with what each is for\n"
+     "and the package that has it.\n"},
 };
 const size_t sv_verb_count = SV_ARRAY_LEN(sv_verbs);
 
@@ -298,10 +319,71 @@ bool sv_cli_wants_help(int argc, char **argv)
     return false;
 }
 
+/* The first line of v's usage, without "usage: ". */
+static void usage_line(const struct sv_verb *v, const char **line, int *len)
+{
+    const char *u = v->usage;
+    if (strncmp(u, "usage: ", 7) == 0)
+        u += 7;
+    *line = u;
+    *len = (int)strcspn(u, "\n");
+}
+
 int sv_cli_usage(const struct sv_verb *v, bool error)
 {
-    fputs(v->usage, error ? stderr : stdout);
-    return error ? 2 : 0;
+    if (!error) {
+        fputs(v->usage, stdout);
+        return 0;
+    }
+    /* A misuse whose caller could not say more: still one line, not the
+     * whole help above the shell prompt. */
+    const char *line;
+    int len;
+    usage_line(v, &line, &len);
+    fprintf(stderr, "servos %s: usage: %.*s (servos %s --help explains)\n", v->name, len, line,
+            v->name);
+    return 2;
+}
+
+int sv_cli_misuse(const struct sv_verb *v, const char *fmt, ...)
+{
+    const char *line;
+    int len;
+    usage_line(v, &line, &len);
+    fprintf(stderr, "servos %s: ", v->name);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "; usage: %.*s\n", len, line);
+    return 2;
+}
+
+char *sv_cli_option_error(int c, char **argv)
+{
+    /* getopt leaves the option in optopt (a short one, or the long one's
+     * value when it was given a value it takes none of or lacks its own),
+     * and a long one in the element before optind. */
+    const char *elem = optind > 0 ? argv[optind - 1] : "";
+    bool is_long = strncmp(elem, "--", 2) == 0 && elem[2] != '\0';
+    int name_len = is_long ? (int)strcspn(elem, "=") : 0;
+    if (c == ':' && is_long)
+        return sv_xasprintf("%.*s needs a value", name_len, elem);
+    if (c == ':')
+        return sv_xasprintf("-%c needs a value", optopt);
+    if (is_long && optopt != 0 && elem[name_len] == '=')
+        return sv_xasprintf("%.*s takes no value", name_len, elem);
+    if (is_long && optopt == 0)
+        return sv_xasprintf("unknown option \"%.*s\"", name_len, elem);
+    if (optopt > ' ' && optopt < 127)
+        return sv_xasprintf("unknown option \"-%c\"", optopt);
+    return sv_xasprintf("unknown option \"%s\"", elem);
+}
+
+int sv_cli_bad_option(const struct sv_verb *v, int c, char **argv)
+{
+    cleanup_free char *what = sv_cli_option_error(c, argv);
+    return sv_cli_misuse(v, "%s", what);
 }
 
 static void main_usage(FILE *out)
@@ -318,13 +400,84 @@ static void main_usage(FILE *out)
     fputs("\nRun 'servos COMMAND --help' for a command's options.\n", out);
 }
 
+/* ---- version ------------------------------------------------------------------ */
+
+static void version_row(const char *lib, const char *version, const char *note)
+{
+    printf("  %-14s %-12s %s\n", lib, version, note);
+}
+
+/* The version of a library servos loads only when a command needs it
+ * (dynlib.h): loaded here just to ask, or said to be missing, with what
+ * it is for and the package that has it. */
+static void version_loaded(const char *lib, const char *soname, const char *fn, const char *why)
+{
+    void *h = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+    if (h == NULL) {
+        char note[256];
+        snprintf(note, sizeof(note), "%s, %s", soname, why);
+        version_row(lib, "not found", note);
+        return;
+    }
+    const char *(*get)(int) = (const char *(*)(int))dlsym(h, fn);
+    const char *v = get ? get(0) : NULL; /* OpenSSL_version(OPENSSL_VERSION) is 0 */
+    char buf[64] = "?";
+    if (v) {
+        /* "libcurl/7.88.1 OpenSSL/...", "libarchive 3.6.2", "v1.1",
+         * "OpenSSL 3.0.15 3 Sep 2024", "0.9.75": the number alone. */
+        const char *p = v + strcspn(v, "0123456789");
+        snprintf(buf, sizeof(buf), "%.*s", (int)strspn(p, "0123456789.abcdefghijklmnopqrstuvwxyz"),
+                 p);
+    }
+    char note[256];
+    snprintf(note, sizeof(note), "%s, loaded when needed", soname);
+    version_row(lib, buf, note);
+    dlclose(h);
+}
+
 int sv_cmd_version(int argc, char **argv)
 {
+    const struct sv_verb *v = sv_cli_find("version");
     if (sv_cli_wants_help(argc, argv))
-        return sv_cli_usage(sv_cli_find("version"), false);
+        return sv_cli_usage(v, false);
     if (argc > 1)
-        return sv_cli_usage(sv_cli_find("version"), true);
+        return sv_cli_misuse(v, argv[1][0] == '-' ? "unknown option \"%s\"" : "unexpected \"%s\"",
+                             argv[1]);
     printf("servos %s\n", SV_VERSION);
+    /* Built in (linked statically): what was linked is what runs. */
+    version_row("lua", LUA_VERSION_MAJOR "." LUA_VERSION_MINOR "." LUA_VERSION_RELEASE, "built in");
+    version_row("libyaml", yaml_get_version_string(), "built in");
+    version_row("sqlite", sqlite3_libversion(), "built in");
+    version_row("jansson", jansson_version_str(), "built in");
+    const struct scmp_version *sc = seccomp_version();
+    char buf[64];
+    snprintf(buf, sizeof(buf), "%u.%u.%u", sc->major, sc->minor, sc->micro);
+    version_row("libseccomp", buf, "built in");
+    version_row("libcap", "-", "built in; it has no call that tells its version");
+    /* Shared, linked: the copy the loader found. */
+    int major = 0, minor = 0, rev = 0;
+    git_libgit2_version(&major, &minor, &rev);
+    snprintf(buf, sizeof(buf), "%d.%d.%d", major, minor, rev);
+    version_row("libgit2", buf, "shared");
+    Dl_info info;
+    char real[PATH_MAX];
+    void *mnl = dlsym(RTLD_DEFAULT, "mnl_socket_open");
+    if (mnl && dladdr(mnl, &info) && info.dli_fname && realpath(info.dli_fname, real)) {
+        char note[PATH_MAX + 64];
+        snprintf(note, sizeof(note), "shared, %s; it has no call that tells its version", real);
+        version_row("libmnl", "-", note);
+    }
+    /* Loaded with dlopen by the commands that need them. */
+    version_loaded("libarchive", "libarchive.so.13", "archive_version_string",
+                   "to unpack images (apt install libarchive13)");
+    version_loaded("libcurl", "libcurl.so.4", "curl_version",
+                   "to pull images (apt install libcurl4)");
+    version_loaded("libcrypto", "libcrypto.so.3", "OpenSSL_version",
+                   "to verify image digests (apt install libssl3)");
+    version_loaded("libmicrohttpd", "libmicrohttpd.so.12", "MHD_get_version",
+                   "to serve ProServe manifests (apt install libmicrohttpd12)");
+    version_loaded("libbpf", "libbpf.so.1", "libbpf_version_string",
+                   "for the fast path of published ports (apt install libbpf1)");
     return 0;
 }
 
@@ -377,6 +530,9 @@ int main(int argc, char **argv)
         } else if (argv[1][6] == '\0' && argc > 2) {
             sv_set_state_root(sv_xstrdup(argv[2]));
             argc--, argv++;
+        } else if (argv[1][6] == '\0') {
+            fprintf(stderr, "servos: --root needs a directory: servos --root DIR COMMAND ...\n");
+            return 2;
         } else {
             break;
         }

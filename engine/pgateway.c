@@ -454,6 +454,11 @@ static char *search_path(const char *cmd)
 /* The handler itself: in its cgroup, its session, its uid, nothing more. */
 __attribute__((noreturn)) static void handler_exec(const struct proc_run *r, const char *home)
 {
+    /* Ignored dispositions and the blocked mask survive execve: the
+     * handler would start with ours (serve() ignores SIGPIPE to write to
+     * its connection), and write to a closed pipe where any other program
+     * dies quietly. */
+    sv_signals_default();
     if (sv_cgroup_enter_self(r->procs) < 0)
         die("its cgroup", errno);
     setsid();

@@ -58,7 +58,9 @@ int sv_stack_request(int fd, const char *request, FILE *out, sv_error_t *err);
  * running replicas, reconciles g (g NULL: the graph of the last `up`,
  * evaluated again from <stack dir>/request), then serves. Returns once the
  * first reconcile is done: 0, or its error (EBUSY: another supervisor of
- * this stack is starting). */
+ * this stack is starting; ECANCELED: g failed on a stack of which nothing
+ * ran, so the supervisor undid what it had started, network and ports
+ * too, and is exiting). */
 int sv_supervisor_spawn(const char *stack, struct sv_graph *g, sv_error_t *err);
 /* Save what `up` evaluated (path, project, cwd, environment) and the git
  * commits it resolved (sv_git_pins(); NULL: none), so a supervisor can

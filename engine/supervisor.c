@@ -1103,6 +1103,29 @@ static int remove_leftovers(struct sup *S, sv_error_t *err)
     return rc;
 }
 
+/* Stop and remove every replica, the leftovers and the network, and stop
+ * listening: what `down` does before volumes, and what a first `up` that
+ * failed undoes. The supervisor exits afterwards. */
+static int take_down(struct sup *S, int64_t grace_override, sv_error_t *err)
+{
+    S->exiting = true;
+    stop_listening(S);
+    int rc = down_all(S, grace_override, err);
+    if (remove_leftovers(S, err) < 0)
+        rc = -1;
+    if (net_down(S, err) < 0)
+        rc = -1;
+    return rc;
+}
+
+static bool any_running(const struct sup *S)
+{
+    for (size_t i = 0; i < S->n; i++)
+        if (S->r[i]->state == R_RUNNING)
+            return true;
+    return false;
+}
+
 /* ---- requests -------------------------------------------------------------- */
 
 static void reply(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -1156,13 +1179,7 @@ static void handle(struct sup *S, int fd, char *line)
             reply(fd, "ok");
     } else if (strcmp(argv[0], "down") == 0) {
         int64_t grace = argc > 1 ? strtoll(argv[1], NULL, 10) : -1;
-        S->exiting = true;
-        stop_listening(S);
-        int rc = down_all(S, grace, &err);
-        if (remove_leftovers(S, &err) < 0)
-            rc = -1;
-        if (net_down(S, &err) < 0)
-            rc = -1;
+        int rc = take_down(S, grace, &err);
         /* Volumes only once nothing of the stack is left to use them. */
         if (rc == 0 && argc > 2 && strcmp(argv[2], "volumes") == 0 &&
             sv_stack_remove_volumes(S->stack, S->g, &err) < 0)
@@ -1349,13 +1366,35 @@ int sv_supervisor_spawn(const char *stack, struct sv_graph *g, sv_error_t *err)
         logf_("supervisor of stack %s (pid %d)", stack, (int)getpid());
         sv_stack_binds_migrate(stack);
         adopt(&S);
+        /* An `up` of a stack of which nothing runs is all or nothing: when
+         * it fails, what it started goes again, with the network and its
+         * ports, and so do we. A half-started stack nobody asked for would
+         * hold its ports (the next `up` of another checkout fails with
+         * "Address already in use") and restart nothing. A stack that ran
+         * before keeps running (see the CLI, which says what runs). */
+        bool fresh = g != NULL && !any_running(&S);
         /* Without a graph (a command found the supervisor gone), the last
          * `up` request is evaluated again; failing that, adopt only. */
         if (g == NULL && sv_stack_load_request(stack, SV_GIT_PINNED, &g, &e) < 0) {
             logf_("cannot evaluate the last up request: %s", e->msg);
             sv_error_free(&e);
         }
-        if (g && reconcile(&S, g, &e) < 0) {
+        if (g && reconcile(&S, g, &e) < 0 && fresh) {
+            logf_("up failed: %s; undoing it", e->msg);
+            sv_error_t undo = NULL;
+            if (take_down(&S, -1, &undo) < 0) {
+                dprintf(report_pipe[1], "error: %s (and undoing the up failed: %s)", e->msg,
+                        undo->msg);
+                report(&undo);
+            } else {
+                dprintf(report_pipe[1], "undone: %s", e->msg);
+                logf_("stack %s is down again", stack);
+            }
+            report(&e);
+            close(report_pipe[1]);
+            sv_store_close(S.st);
+            _exit(0);
+        } else if (e) {
             dprintf(report_pipe[1], "error: %s", e->msg);
             report(&e);
         } else {
@@ -1387,6 +1426,11 @@ int sv_supervisor_spawn(const char *stack, struct sv_graph *g, sv_error_t *err)
         return 0;
     if (strcmp(buf, "busy") == 0)
         return sv_error(err, EBUSY, "busy");
+    if (strncmp(buf, "undone: ", 8) == 0) {
+        sv_error(err, 0, "%s", buf + 8); /* the message is the supervisor's */
+        (*err)->status = ECANCELED;
+        return -1;
+    }
     return sv_error(err, 0, "%s",
                     strncmp(buf, "error: ", 7) == 0 ? buf + 7
                     : len                           ? buf

@@ -2,9 +2,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -360,4 +362,28 @@ char *sv_base64_encode(const void *data, size_t len)
     }
     *o = '\0';
     return out;
+}
+
+void sv_signals_default(void)
+{
+    struct sigaction sa = {.sa_handler = SIG_DFL};
+    sigemptyset(&sa.sa_mask);
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, &sa, NULL) == 0 || errno != EINVAL)
+            continue;
+        /* glibc refuses its own (32 and 33: thread cancellation, setxid),
+         * which the caller may still have ignored: GNU make hands every
+         * command it runs both ignored. The kernel takes them, in its
+         * struct (the generic layout of x86-64, arm and arm64). */
+        struct {
+            void (*handler)(int);
+            unsigned long flags;
+            void (*restorer)(void);
+            unsigned long mask[64 / (8 * sizeof(unsigned long))]; /* no padding on arm */
+        } k = {SIG_DFL, 0, NULL, {0}};
+        syscall(SYS_rt_sigaction, sig, &k, NULL, sizeof(k.mask));
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
 }

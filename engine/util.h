@@ -91,6 +91,12 @@ char *sv_dirname(const char *path);
 /* Join dir and rel unless rel is absolute; newly allocated. */
 char *sv_path_join(const char *dir, const char *rel);
 
+/* Every signal's disposition to its default and nothing blocked: what a
+ * process servos starts in a container begins with (ignored dispositions
+ * and the mask survive execve). For a child about to exec: glibc's own
+ * two signals are reset too. */
+void sv_signals_default(void);
+
 /* Damerau-free Levenshtein distance, for "did you mean" suggestions. */
 int sv_edit_distance(const char *a, const char *b);
 /* The closest of n candidates to word, or NULL when none is close. */

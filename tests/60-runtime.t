@@ -102,6 +102,12 @@ run "$S" run host grep '^CapEff' /proc/self/status
 is "$out" "CapEff:	00000000a80425fb" "the default capabilities are Docker's 14"
 run "$S" run --cap-drop all host grep '^CapEff' /proc/self/status
 is "$out" "CapEff:	0000000000000000" "--cap-drop all leaves none"
+# CVE-2022-24769: an inheritable set would let a program with file
+# capabilities, run by a non-root user inside, gain them.
+for how in "" "--cap-add all" "--userns host"; do
+    run "$S" run $how host grep '^CapInh' /proc/self/status
+    is "$out" "CapInh:	0000000000000000" "run${how:+ $how}: no capability is inheritable"
+done
 run "$S" run host sh -c 'echo 1 > /proc/sys/kernel/hostname 2>&1 || echo FAIL-procsys; wc -c < /proc/kcore 2>/dev/null || echo 0; cat /proc/keys | wc -c'
 like "$out" FAIL-procsys "/proc/sys is not writable"
 is "$(echo "$out" | tail -2 | tr '\n' ' ')" "0 0 " "/proc/kcore and /proc/keys are masked"
@@ -177,6 +183,9 @@ run "$S" exec svc sh -c 'cat /proc/1/cmdline | tr "\0" " "; echo "$GREETING"; gr
 like "$out" '^sleep 60' "exec sees the same pid 1"
 like "$out" hello "exec has the container's environment"
 like "$out" 'NoNewPrivs:.1' "exec has no_new_privs"
+run "$S" exec svc grep '^CapInh' /proc/self/status /proc/1/status
+is "$(echo "$out" | tr '\n' ' ')" "/proc/self/status:CapInh:	0000000000000000 /proc/1/status:CapInh:	0000000000000000 " \
+    "exec: no capability is inheritable, in the exec'd command or in pid 1"
 run "$S" exec svc sh -c 'exit 9'
 is "$rc" 9 "exec propagates the exit code"
 id2=$("$S" run -d host sh -c 'echo one; sleep 0.5; echo two')
