@@ -1019,8 +1019,10 @@ int sv_cmd_completion(int argc, char **argv)
     const struct sv_verb *v = sv_cli_find("completion");
     if (sv_cli_wants_help(argc, argv))
         return sv_cli_usage(v, false);
+    if (argc > 1 && argv[1][0] == '-')
+        return sv_cli_misuse(v, "unknown option \"%s\"", argv[1]);
     if (argc != 2 || strcmp(argv[1], "bash") != 0)
-        return sv_cli_usage(v, true);
+        return sv_cli_misuse(v, "which shell? only bash is known");
     return completion_bash();
 }
 

@@ -199,13 +199,12 @@ int sv_cmd_ls(int argc, char **argv)
     cleanup_free char **filters = ls_filters;
     if (i < 0)
         return code;
-    if (i < argc) {
-        fprintf(stderr,
-                "servos ls: unexpected \"%s\" (servos ls takes no names: --filter "
-                "label=KEY=VALUE selects)\n",
-                argv[i]);
-        return 2;
-    }
+    if (i < argc)
+        return sv_cli_misuse(sv_cli_find("ls"),
+                             "takes no name (\"%s\"): it lists every container (--filter "
+                             "label=KEY=VALUE selects); a stack's replicas are in servos ps -p "
+                             "STACK",
+                             argv[i]);
     struct sv_store *st = NULL;
     if (open_store(&st))
         return 1;
@@ -354,11 +353,8 @@ static int stop_opt(int c, const char *arg)
     char *end;
     errno = 0;
     long v = strtol(arg, &end, 10);
-    if (errno || end == arg || *end || v < 0 || v > SV_STOP_TIMEOUT_MAX) {
-        fprintf(stderr, "servos stop: -t: expected whole seconds from 0 to %d, got \"%s\"\n",
-                SV_STOP_TIMEOUT_MAX, arg);
-        return -2;
-    }
+    if (errno || end == arg || *end || v < 0 || v > SV_STOP_TIMEOUT_MAX)
+        return -1; /* "bad value for --time" (whole seconds, 0 to SV_STOP_TIMEOUT_MAX) */
     stop_timeout = (int)v;
     return 0;
 }

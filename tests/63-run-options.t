@@ -274,7 +274,7 @@ one_line "$rc" "$err" '--stop-signal: "SIGFOO" is not a signal' "an unknown sign
 run "$S" run --stop-timeout 1.5 host true
 one_line "$rc" "$err" '--stop-timeout: expected whole seconds from 0 to 86400, got "1.5"' "a fractional timeout is one line"
 run "$S" stop -t soon sleeper
-is "$rc:$err" '2:servos stop: -t: expected whole seconds from 0 to 86400, got "soon"' "stop -t with a bad value is one line"
+one_line "$rc" "$err" 'servos stop: bad value "soon" for --time; usage: servos stop' "stop -t with a bad value is one line"
 
 # --- clean up: nothing of these containers remains --------------------------------
 for id in $("$S" ls -q); do "$S" rm -f "$id" >/dev/null; done
