@@ -62,6 +62,7 @@ struct sv_log {
     bool index;
     int idx_fd; /* LOG.ts, or -1 */
     off_t idx_size, stamped;
+    int peek[2]; /* a pipe to tee the FIFO into: output is consumed once written */
 };
 
 static char *gen_path(const char *path, int k)
@@ -101,6 +102,7 @@ int sv_log_open(const char *path, const struct sv_log_opts *o, bool index, struc
     if (mkfifo(fifo, 0600) < 0 && errno != EEXIST)
         return sv_error(err, errno, "cannot create %s", fifo);
     struct sv_log *l = sv_xcalloc(1, sizeof(*l));
+    l->peek[0] = l->peek[1] = -1;
     l->path = sv_xstrdup(path);
     l->opts = *o;
     l->index = index;
@@ -250,11 +252,34 @@ static int put(struct sv_log *l, const char *buf, size_t n, sv_error_t *err)
     return 0;
 }
 
+/* Up to cap bytes of the FIFO, left in it (tee into our peek pipe): a
+ * kill -9 between reading output and writing it to the file would lose
+ * what was read; this way it stays in the FIFO for the next reader (at
+ * worst a line is written twice). Falls back to read when tee cannot. */
+static ssize_t peek_fifo(struct sv_log *l, char *buf, size_t cap, bool *peeked)
+{
+    *peeked = false;
+    if (l->peek[0] < 0 && pipe2(l->peek, O_CLOEXEC | O_NONBLOCK) < 0)
+        l->peek[0] = l->peek[1] = -1;
+    if (l->peek[0] >= 0) {
+        ssize_t t = tee(l->fifo, l->peek[1], cap, SPLICE_F_NONBLOCK);
+        if (t > 0) {
+            ssize_t n = read(l->peek[0], buf, (size_t)t);
+            *peeked = n == t;
+            return n;
+        }
+        if (t == 0 || errno == EAGAIN)
+            return t == 0 ? 0 : -1;
+    }
+    return read(l->fifo, buf, cap);
+}
+
 int sv_log_pump(struct sv_log *l, sv_error_t *err)
 {
     char buf[65536];
     for (int i = 0; i < 64; i++) {
-        ssize_t n = read(l->fifo, buf, sizeof(buf));
+        bool peeked;
+        ssize_t n = peek_fifo(l, buf, sizeof(buf), &peeked);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno == EAGAIN)
@@ -265,6 +290,10 @@ int sv_log_pump(struct sv_log *l, sv_error_t *err)
             return 0;
         if (put(l, buf, (size_t)n, err) < 0)
             return -1;
+        /* Written: now take it out of the FIFO. */
+        for (ssize_t left = peeked ? n : 0, r; left > 0; left -= r)
+            if ((r = read(l->fifo, buf, (size_t)left)) <= 0)
+                break;
     }
     return 0;
 }
@@ -279,6 +308,8 @@ void sv_log_close(struct sv_log *l)
         close(l->fd);
     if (l->idx_fd >= 0)
         close(l->idx_fd);
+    if (l->peek[0] >= 0)
+        close(l->peek[0]), close(l->peek[1]);
     free(l->path);
     free(l);
 }
