@@ -146,15 +146,10 @@ int sv_gateway_listen(const char *stack, const struct sv_service *s, sv_error_t 
         return sv_error(err, ENAMETOOLONG, "socket path %s is too long", path);
     strcpy(addr.sun_path, path);
     /* Only the service's container root may connect. */
-    uid_t uid = 0;
-    gid_t gid = 0;
-    if (strcmp(s->userns, "host") != 0) {
-        struct sv_idmap map;
-        if (sv_userns_range(&map, err) < 0)
-            return -1;
-        uid = map.uid_base;
-        gid = map.gid_base;
-    }
+    uid_t uid;
+    gid_t gid;
+    if (sv_userns_root_ids(s->userns, &uid, &gid, err) < 0)
+        return -1;
     if (sv_mkdir_p(dir, 0700, err) < 0 || chown(dir, uid, gid) < 0)
         return sv_error(err, errno, "cannot prepare %s", dir);
     unlink(path);

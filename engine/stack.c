@@ -252,15 +252,10 @@ static int proserve_spec(const struct sv_graph *g, const struct sv_service *s,
     cleanup_free char *tmp = sv_xasprintf("%s.tmp", manifest);
     /* The manifest holds the service's environment: readable by its
      * container's root (who runs the service host) and no one else. */
-    uid_t uid = 0;
-    gid_t gid = 0;
-    if (strcmp(s->userns, "host") != 0) {
-        struct sv_idmap map;
-        if (sv_userns_range(&map, err) < 0)
-            return -1;
-        uid = map.uid_base;
-        gid = map.gid_base;
-    }
+    uid_t uid;
+    gid_t gid;
+    if (sv_userns_root_ids(s->userns, &uid, &gid, err) < 0)
+        return -1;
     unlink(tmp);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400);
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;

@@ -71,3 +71,17 @@ int sv_userns_write_maps(pid_t pid, const struct sv_idmap *m, sv_error_t *err)
     snprintf(buf, sizeof(buf), "0 %u %u\n", (unsigned)m->gid_base, m->size);
     return write_proc(pid, "gid_map", buf, err);
 }
+
+int sv_userns_root_ids(const char *userns, uid_t *uid, gid_t *gid, sv_error_t *err)
+{
+    *uid = 0;
+    *gid = 0;
+    if (userns && strcmp(userns, "host") == 0)
+        return 0;
+    struct sv_idmap map;
+    if (sv_userns_range(&map, err) < 0)
+        return -1;
+    *uid = map.uid_base;
+    *gid = map.gid_base;
+    return 0;
+}

@@ -20,6 +20,9 @@ struct sv_idmap {
     unsigned size;
 };
 
+/* The host ids of a container's root: the range's base, or 0:0 for
+ * userns "host". */
+int sv_userns_root_ids(const char *userns, uid_t *uid, gid_t *gid, sv_error_t *err);
 int sv_userns_range(struct sv_idmap *m, sv_error_t *err);
 /* Write /proc/PID/{uid,gid}_map for a child waiting in its new user ns. */
 int sv_userns_write_maps(pid_t pid, const struct sv_idmap *m, sv_error_t *err);

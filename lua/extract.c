@@ -323,30 +323,8 @@ static const char *resolve_path(struct xs *x, const char *p)
     if (abs != joined)
         free(joined);
     /* Fold "/./" and "a/../" so the graph holds one spelling per path. */
-    size_t len = strlen(abs);
-    char *out = sv_graph_alloc(x->g, len + 2);
-    size_t o = 0;
-    for (const char *c = abs; *c;) {
-        while (*c == '/')
-            c++;
-        const char *e = strchrnul(c, '/');
-        size_t seg = (size_t)(e - c);
-        if (seg == 0 || (seg == 1 && c[0] == '.')) {
-        } else if (seg == 2 && c[0] == '.' && c[1] == '.') {
-            while (o > 0 && out[o - 1] != '/')
-                o--;
-            if (o > 0)
-                o--;
-        } else {
-            out[o++] = '/';
-            memcpy(out + o, c, seg);
-            o += seg;
-        }
-        c = e;
-    }
-    if (o == 0)
-        out[o++] = '/';
-    out[o] = '\0';
+    cleanup_free char *clean = sv_path_clean(abs);
+    char *out = (char *)sv_graph_strdup(x->g, clean);
     free(abs);
     return out;
 }
