@@ -15,12 +15,6 @@ cleanup() {
     remove_cgroup_parent
 }
 trap cleanup EXIT
-free_port() { # a TCP port nobody listens on
-    while :; do
-        p=$((20000 + RANDOM % 30000))
-        ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }
-    done
-}
 # busybox wget's own -T segfaults (Debian 1.35), so timeout(1) bounds it.
 fetch() { timeout 3 busybox wget -q -O - "$1" 2>/dev/null; }
 fetch_until() { # URL: the page, once it answers (up to 5 s)

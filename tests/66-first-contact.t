@@ -20,12 +20,6 @@ cleanup() {
     remove_cgroup_parent
 }
 trap cleanup EXIT
-free_port() { # a TCP port nobody listens on
-    while :; do
-        p=$((20000 + RANDOM % 30000))
-        ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }
-    done
-}
 listening() { ss -Hltn "sport = :$1" | grep -q .; }
 get() { curl -s -m 5 "http://127.0.0.1:$1${2:-/}"; }
 wait_http() { for _ in $(seq 100); do get "$1" "${2:-/}" >/dev/null && return 0; sleep 0.1; done; return 1; }

@@ -14,12 +14,6 @@ cleanup() {
     remove_cgroup_parent
 }
 trap cleanup EXIT
-free_port() { # a TCP port nobody listens on
-    while :; do
-        p=$((20000 + RANDOM % 30000))
-        ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }
-    done
-}
 # busybox wget's own -T segfaults (Debian 1.35), so timeout(1) bounds it.
 # after run: the request failed on its own (not a crash) and got no page
 unreachable() { [ "$rc" -ne 0 ] && [ "$rc" -ne 139 ] && ! printf %s "$out" | grep -q "web-\|stack-b"; }

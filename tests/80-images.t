@@ -20,12 +20,6 @@ cleanup() {
     remove_cgroup_parent
 }
 trap cleanup EXIT
-free_port() {
-    while :; do
-        p=$((20000 + RANDOM % 30000))
-        ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }
-    done
-}
 start_registry() { # NAME [htpasswd-file]: sets PORT_<NAME>
     local name=$1 port
     port=$(free_port)

@@ -163,7 +163,6 @@ run "$S" up -d hn.lua
 cc -O1 -o "$TMP/linkname_collide" "$ROOT/tests/probes/linkname_collide.c"
 read -r LA LB < <("$TMP/linkname_collide" "$SERVOS_ROOT")
 STACKS="$STACKS $LA $LB"
-free_port() { while :; do p=$((20000 + RANDOM % 30000)); ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }; done; }
 fetch() { timeout 3 busybox wget -q -O - "$1" 2>/dev/null; }
 answer() { # URL WANT: what URL answers, waiting up to 5 s for WANT (a replica may still start)
     local got=

@@ -60,6 +60,13 @@ gone() { # PID: gone, or a zombie its (non-servos) parent has yet to reap
     return 1
 }
 
+free_port() { # a TCP port nobody listens on
+    while :; do
+        p=$((20000 + RANDOM % 30000))
+        ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }
+    done
+}
+
 # run CMD...: sets $out, $err, $rc
 run() {
     out=$("$@" 2>"$TMP/stderr") && rc=0 || rc=$?
