@@ -32,13 +32,13 @@ NO_CONFIG_GOALS := deps clean format format-check quickstart check uninstall
 ifneq ($(or $(filter-out $(NO_CONFIG_GOALS),$(MAKECMDGOALS)),$(if $(MAKECMDGOALS),,all)),)
 include $(CONFIG)
 endif
-CFLAGS_ALL  = $(CSTD) $(OPT) $(WARN) $(PKG_CFLAGS) -D_GNU_SOURCE $(CFLAGS)
+CFLAGS_ALL  = $(CSTD) $(OPT) $(WARN) -I. -Iengine $(PKG_CFLAGS) -D_GNU_SOURCE $(CFLAGS)
 LDLIBS_ALL  = -Wl,--as-needed $(PKG_LIBS) -lm -ldl -lpthread $(LDLIBS)
 
-SRC     := $(wildcard engine/*.c manifests/*.c) $(filter-out lua/embedgen.c,$(wildcard lua/*.c))
+SRC     := $(wildcard engine/*/*.c manifests/*.c) $(filter-out lua/embedgen.c,$(wildcard lua/*.c))
 EMBED   := $(sort $(wildcard stdlib/*.lua platforms/*.lua))
-HDRS    := $(wildcard engine/*.h manifests/*.h lua/*.h)
-FORMAT_SRC := $(SRC) $(HDRS) lua/embedgen.c engine/bpf/pubnat.bpf.c $(wildcard tests/unit/*.c tests/fuzz/*.c tests/probes/*.c)
+HDRS    := $(wildcard engine/*/*.h manifests/*.h lua/*.h)
+FORMAT_SRC := $(SRC) $(HDRS) lua/embedgen.c engine/net/bpf/pubnat.bpf.c $(wildcard tests/unit/*.c tests/fuzz/*.c tests/probes/*.c)
 
 OBJ      = $(patsubst %.c,$(B)/%.o,$(SRC)) $(B)/lua/embedded.o
 
@@ -53,21 +53,25 @@ $(CONFIG): Makefile .ci/configure
 	@mkdir -p $(B)
 	@./.ci/configure >$@.tmp && mv $@.tmp $@
 
-$(B)/%.o: %.c $(HDRS)
+# Each object depends on the headers it includes (-MMD writes the list
+# beside it; -MP keeps a removed header from breaking the build).
+$(B)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
 
-# The published ports' fast path is a BPF program (engine/pubnat.h),
+-include $(OBJ:.o=.d)
+
+# The published ports' fast path is a BPF program (engine/net/pubnat.h),
 # compiled by clang and carried inside the binary.
 BPF_CC     ?= clang
-BPF_CFLAGS := -O2 -g -target bpf -Wall -I/usr/include/$(shell $(CC) -print-multiarch 2>/dev/null)
+BPF_CFLAGS := -O2 -g -target bpf -Wall -Iengine -I/usr/include/$(shell $(CC) -print-multiarch 2>/dev/null)
 
-$(B)/engine/pubnat.bpf.o: engine/bpf/pubnat.bpf.c engine/pubnat_maps.h
+$(B)/engine/net/pubnat.bpf.o: engine/net/bpf/pubnat.bpf.c engine/net/pubnat_maps.h
 	@mkdir -p $(dir $@)
 	$(BPF_CC) $(BPF_CFLAGS) -c -o $@ $<
 
-$(B)/engine/pubnat_blob.o: engine/pubnat_blob.c $(B)/engine/pubnat.bpf.o
-	$(CC) $(CFLAGS_ALL) -DSV_PUBNAT_OBJ='"$(B)/engine/pubnat.bpf.o"' -c -o $@ $<
+$(B)/engine/net/pubnat_blob.o: engine/net/pubnat_blob.c $(B)/engine/net/pubnat.bpf.o
+	$(CC) $(CFLAGS_ALL) -DSV_PUBNAT_OBJ='"$(B)/engine/net/pubnat.bpf.o"' -c -o $@ $<
 
 $(B)/embedgen: lua/embedgen.c
 	@mkdir -p $(B)
@@ -78,7 +82,7 @@ $(B)/lua/embedded.c: $(B)/embedgen $(EMBED)
 	$(B)/embedgen $@ $(EMBED)
 
 $(B)/lua/embedded.o: $(B)/lua/embedded.c lua/embedded.h
-	$(CC) $(CFLAGS_ALL) -Ilua -c -o $@ $<
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
 
 deps:
 	@./.ci/deps
@@ -91,7 +95,7 @@ asan:
 # Unit tests (cmocka) link the engine objects minus main.
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
-LIB_OBJ   = $(filter-out $(B)/engine/main.o $(B)/engine/cli%.o,$(OBJ))
+LIB_OBJ   = $(filter-out $(B)/engine/cli/%.o,$(OBJ))
 
 $(B)/tests/%: tests/unit/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -114,8 +118,8 @@ fuzz:
 	$(MAKE) B=build-fuzz CC=clang OPT="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" \
 	    LDFLAGS="-fsanitize=address,undefined"
 	for t in yaml envirofile request; do \
-	    clang $(FUZZ_FLAGS) -o build-fuzz/fuzz_$$t tests/fuzz/fuzz_$$t.c \
-	        $(filter-out build-fuzz/engine/main.o build-fuzz/engine/cli%.o,$(patsubst $(B)/%,build-fuzz/%,$(OBJ))) \
+	    clang $(FUZZ_FLAGS) -I. -Iengine -o build-fuzz/fuzz_$$t tests/fuzz/fuzz_$$t.c \
+	        $(filter-out build-fuzz/engine/cli/%.o,$(patsubst $(B)/%,build-fuzz/%,$(OBJ))) \
 	        -Wl,--as-needed $(PKG_LIBS) -lm || exit 1; \
 	    mkdir -p build-fuzz/corpus-$$t; cp tests/fuzz/seeds-$$t/* build-fuzz/corpus-$$t/; \
 	    for d in examples/*/; do for f in $$d*; do case "$$t:$$f" in \

@@ -1,9 +1,9 @@
-#include "extract.h"
+#include "lua/extract.h"
 
-#include "../engine/safepath.h"
-#include "../engine/logfile.h"
-#include "../engine/units.h"
-#include "../manifests/dotenv.h"
+#include "core/safepath.h"
+#include "log/logfile.h"
+#include "graph/units.h"
+#include "manifests/dotenv.h"
 
 #include <ctype.h>
 #include <lauxlib.h>

@@ -4,8 +4,8 @@
 #ifndef SV_EXTRACT_H
 #define SV_EXTRACT_H
 
-#include "../engine/graph.h"
-#include "sandbox.h"
+#include "graph/graph.h"
+#include "lua/sandbox.h"
 
 /* default_stack: the name used when no `stack "..."` (or Compose `name:`)
  * was given, usually the directory's name. */

@@ -1,4 +1,4 @@
-#include "nesting.h"
+#include "lua/nesting.h"
 
 #include <ctype.h>
 #include <string.h>

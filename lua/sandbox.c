@@ -1,10 +1,10 @@
-#include "sandbox.h"
+#include "lua/sandbox.h"
 
-#include "../engine/gitsrc.h"
-#include "../manifests/dotenv.h"
-#include "../manifests/yaml.h"
-#include "embedded.h"
-#include "nesting.h"
+#include "git/gitsrc.h"
+#include "manifests/dotenv.h"
+#include "manifests/yaml.h"
+#include "lua/embedded.h"
+#include "lua/nesting.h"
 
 #include <errno.h>
 #include <lauxlib.h>

@@ -4,8 +4,8 @@
 #ifndef SV_SANDBOX_H
 #define SV_SANDBOX_H
 
-#include "../engine/bulkmem.h"
-#include "../engine/util.h"
+#include "core/bulkmem.h"
+#include "core/util.h"
 
 #include <lua.h>
 
@@ -16,7 +16,7 @@ struct sv_lua {
     char last_where[256]; /* last user file:line the hook saw, for memory errors */
     int stdlib_ref;       /* registry ref of stdlib/servos.lua's table */
     int host_ref;         /* registry ref of the host-function table */
-    struct sv_pool pool;  /* the Lua heap (see engine/bulkmem.h) */
+    struct sv_pool pool;  /* the Lua heap (see engine/core/bulkmem.h) */
     char **roots;         /* repository trees whose files may not reach outside */
     char **labels;        /* how each root reads in messages */
     size_t n_roots;

@@ -1,4 +1,4 @@
-#include "dotenv.h"
+#include "manifests/dotenv.h"
 
 #include <ctype.h>
 #include <stdlib.h>

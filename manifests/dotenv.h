@@ -2,7 +2,7 @@
 #ifndef SV_DOTENV_H
 #define SV_DOTENV_H
 
-#include "../engine/util.h"
+#include "core/util.h"
 
 typedef void (*sv_dotenv_cb)(void *ud, const char *key, const char *value);
 

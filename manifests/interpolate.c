@@ -1,4 +1,4 @@
-#include "interpolate.h"
+#include "manifests/interpolate.h"
 
 #include <ctype.h>
 #include <stdlib.h>

@@ -4,7 +4,7 @@
 #ifndef SV_INTERPOLATE_H
 #define SV_INTERPOLATE_H
 
-#include "../engine/util.h"
+#include "core/util.h"
 
 struct sv_interp {
     /* The variable's value, or NULL when unset. */

@@ -1,6 +1,6 @@
-#include "yaml.h"
+#include "manifests/yaml.h"
 
-#include "../lua/sandbox.h"
+#include "lua/sandbox.h"
 
 #include <errno.h>
 #include <lauxlib.h>

@@ -5,7 +5,7 @@
 #ifndef SV_YAML_H
 #define SV_YAML_H
 
-#include "interpolate.h"
+#include "manifests/interpolate.h"
 
 #include <lua.h>
 

@@ -1,7 +1,7 @@
 -- ProServe manifests: one HTTP service each. The manifest's body is kept in
--- the graph (`proserve`) for the service host (engine/proserve.c) and for
+-- the graph (`proserve`) for the service host (engine/proserve/proserve.c) and for
 -- the supervisor, which starts every handler with the per-handler limits
--- (engine/pgateway.h); the service-wide ones (cpu, pids, a read-only root)
+-- (engine/proserve/pgateway.h); the service-wide ones (cpu, pids, a read-only root)
 -- become the service's, so `servos config` shows them.
 local host = ...
 local sv = host.stdlib("servos")

@@ -74,7 +74,7 @@ like "$seen" "web-1" "published port reaches web-1"
 like "$seen" "web-2" "published port reaches web-2 (connections are spread)"
 ss -Hltn "sport = :$P1" | grep -q "127.0.0.1:$P1" && pass "the port listens on 127.0.0.1 by default" || fail "listens on 127.0.0.1"
 # The one link a stack adds to the host carries the published ports' fast
-# path (engine/pubnat.h): it has no address and no route, and connections
+# path (engine/net/pubnat.h): it has no address and no route, and connections
 # to 127.0.0.1 take it instead of the relay.
 why=$(grep -o 'published ports are relayed in userspace: .*' "$SERVOS_ROOT/stacks/t75/supervisor.log")
 if [ -n "$why" ]; then # an older kernel, or no libbpf: the relay carries all

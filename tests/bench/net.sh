@@ -4,7 +4,7 @@
 #    stack network (own netns, veth, bridge, /etc/hosts per container);
 #    the difference per container is the cost of networking a start.
 #  - tcpload through a published port from the host (127.0.0.1: the kernel's
-#    path, engine/pubnat.h; 127.0.0.2: the supervisor's userspace relay)
+#    path, engine/net/pubnat.h; 127.0.0.2: the supervisor's userspace relay)
 #    against a direct connection to the replica (from inside the stack's
 #    network namespace): request/response on 1 and 16 kept-alive
 #    connections, a new connection per request, and one bulk stream.

@@ -1,8 +1,8 @@
 /* Shared body of the libFuzzer targets: write the input to a file with the
  * right extension and run the whole front (parse, evaluate, validate). */
-#include "../../engine/graph.h"
-#include "../../lua/sandbox.h"
-#include "../../manifests/load.h"
+#include "graph/graph.h"
+#include "lua/sandbox.h"
+#include "lua/load.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -8,8 +8,8 @@
  *  - odd: a handler request as the supervisor reads it from a container
  *    (sv_gateway_parse), the trust boundary between container and host.
  * make fuzz runs it. */
-#include "../../engine/pgateway.h"
-#include "../../engine/proserve_int.h"
+#include "proserve/pgateway.h"
+#include "proserve/proserve_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* Unit tests for the chunk source and the size-class pool behind the Lua
- * heap (engine/bulkmem.c). */
+ * heap (engine/core/bulkmem.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "../../engine/bulkmem.h"
+#include "core/bulkmem.h"
 
 static void test_chunk_is_aligned_and_zeroed(void **state)
 {

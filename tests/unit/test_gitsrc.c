@@ -1,4 +1,4 @@
-/* Unit tests for git source names and pins (engine/gitsrc.c): the forms
+/* Unit tests for git source names and pins (engine/git/gitsrc.c): the forms
  * users write, credentials kept out of every printed name, paths that
  * would leave the repository. */
 #include <setjmp.h>
@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "../../engine/gitsrc.h"
+#include "git/gitsrc.h"
 
 static void parse_ok(const char *arg, const char *url, const char *ref, const char *path,
                      const char *display, const char *key)

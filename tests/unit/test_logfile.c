@@ -1,4 +1,4 @@
-/* Unit tests for capped, rotated container logs (engine/logfile.c): what
+/* Unit tests for capped, rotated container logs (engine/log/logfile.c): what
  * a container writes into the FIFO lands in files that never pass
  * max-size, at most max-file of them, and a reader sees it all, in order,
  * across rotations, also while they happen. */
@@ -14,8 +14,8 @@
 
 #include <cmocka.h>
 
-#include "../../engine/logfile.h"
-#include "../../engine/rootfs.h"
+#include "log/logfile.h"
+#include "runtime/rootfs.h"
 
 static char dir[] = "/tmp/servos-logfile-XXXXXX";
 static char path[256];

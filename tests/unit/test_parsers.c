@@ -8,9 +8,9 @@
 
 #include <cmocka.h>
 
-#include "../../engine/units.h"
-#include "../../manifests/dotenv.h"
-#include "../../manifests/interpolate.h"
+#include "graph/units.h"
+#include "manifests/dotenv.h"
+#include "manifests/interpolate.h"
 
 static int64_t size_of(const char *s)
 {

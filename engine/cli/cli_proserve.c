@@ -1,0 +1,174 @@
+/* servos proserve-host and proserve-lua: what a ProServe service's
+ * container runs (see proserve.h), and the runner of its Lua handlers.
+ * Neither is meant to be typed by hand; `servos apply manifest.yaml`
+ * starts them. */
+#include "cli/cli.h"
+#include "proserve/proserve.h"
+
+#include <jansson.h>
+#include <lauxlib.h>
+#include <lualib.h>
+#include <string.h>
+
+int sv_cmd_proserve_host(int argc, char **argv)
+{
+    const struct sv_verb *v = sv_cli_find("proserve-host");
+    if (sv_cli_wants_help(argc, argv))
+        return sv_cli_usage(v, false);
+    if (argc != 2 || argv[1][0] == '-')
+        return argc > 1 && argv[1][0] == '-'
+                   ? sv_cli_misuse(v, "unknown option \"%s\"", argv[1])
+                   : sv_cli_misuse(v, "one MANIFEST.json (servos apply manifest.yaml runs this)");
+    return sv_proserve_serve(argv[1]);
+}
+
+/* ---- Lua handlers: request JSON on stdin, answer JSON on stdout ------------------ */
+
+static void push_json(lua_State *L, json_t *j)
+{
+    switch (json_typeof(j)) {
+    case JSON_OBJECT: {
+        lua_createtable(L, 0, (int)json_object_size(j));
+        const char *k;
+        json_t *x;
+        json_object_foreach(j, k, x)
+        {
+            push_json(L, x);
+            lua_setfield(L, -2, k);
+        }
+        break;
+    }
+    case JSON_ARRAY: {
+        lua_createtable(L, (int)json_array_size(j), 0);
+        size_t i;
+        json_t *x;
+        json_array_foreach(j, i, x)
+        {
+            push_json(L, x);
+            lua_rawseti(L, -2, (lua_Integer)i + 1);
+        }
+        break;
+    }
+    case JSON_STRING:
+        lua_pushlstring(L, json_string_value(j), json_string_length(j));
+        break;
+    case JSON_INTEGER:
+        lua_pushinteger(L, (lua_Integer)json_integer_value(j));
+        break;
+    case JSON_REAL:
+        lua_pushnumber(L, json_real_value(j));
+        break;
+    case JSON_TRUE:
+    case JSON_FALSE:
+        lua_pushboolean(L, json_is_true(j));
+        break;
+    default:
+        lua_pushnil(L);
+    }
+}
+
+/* A table with keys 1..n only is an array; any other table an object. */
+static json_t *to_json(lua_State *L, int idx, int depth)
+{
+    idx = lua_absindex(L, idx);
+    if (depth > 64)
+        return json_null();
+    switch (lua_type(L, idx)) {
+    case LUA_TBOOLEAN:
+        return json_boolean(lua_toboolean(L, idx));
+    case LUA_TNUMBER:
+        return lua_isinteger(L, idx) ? json_integer(lua_tointeger(L, idx))
+                                     : json_real(lua_tonumber(L, idx));
+    case LUA_TSTRING: {
+        size_t len;
+        const char *s = lua_tolstring(L, idx, &len);
+        return json_stringn(s, len);
+    }
+    case LUA_TTABLE: {
+        lua_Integer n = (lua_Integer)lua_rawlen(L, idx), keys = 0;
+        lua_pushnil(L);
+        while (lua_next(L, idx)) {
+            keys++;
+            lua_pop(L, 1);
+        }
+        if (n > 0 && keys == n) {
+            json_t *a = json_array();
+            for (lua_Integer i = 1; i <= n; i++) {
+                lua_rawgeti(L, idx, i);
+                json_array_append_new(a, to_json(L, -1, depth + 1));
+                lua_pop(L, 1);
+            }
+            return a;
+        }
+        json_t *o = json_object();
+        lua_pushnil(L);
+        while (lua_next(L, idx)) {
+            lua_pushvalue(L, -2);
+            const char *k = lua_tostring(L, -1);
+            if (k)
+                json_object_set_new(o, k, to_json(L, -2, depth + 1));
+            lua_pop(L, 2);
+        }
+        return o;
+    }
+    default:
+        return json_null();
+    }
+}
+
+int sv_cmd_proserve_lua(int argc, char **argv)
+{
+    const struct sv_verb *v = sv_cli_find("proserve-lua");
+    if (sv_cli_wants_help(argc, argv))
+        return sv_cli_usage(v, false);
+    if (argc != 2 || argv[1][0] == '-')
+        return argc > 1 && argv[1][0] == '-'
+                   ? sv_cli_misuse(v, "unknown option \"%s\"", argv[1])
+                   : sv_cli_misuse(v, "one SCRIPT.lua, the request on stdin");
+    json_error_t jerr;
+    json_t *req = json_loadf(stdin, JSON_DECODE_ANY, &jerr);
+    lua_State *L = luaL_newstate();
+    luaL_openlibs(L);
+    if (req)
+        push_json(L, req);
+    else
+        lua_pushnil(L);
+    lua_setglobal(L, "request");
+    json_decref(req);
+    /* The chunk's return value answers; else a function handler/main. */
+    if (luaL_loadfile(L, argv[1]) != LUA_OK || lua_pcall(L, 0, 1, 0) != LUA_OK) {
+        fprintf(stderr, "%s\n", lua_tostring(L, -1));
+        lua_close(L);
+        return 1;
+    }
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_getglobal(L, "handler");
+        if (!lua_isfunction(L, -1)) {
+            lua_pop(L, 1);
+            lua_getglobal(L, "main");
+        }
+        if (lua_isfunction(L, -1)) {
+            lua_getglobal(L, "request");
+            if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+                fprintf(stderr, "%s\n", lua_tostring(L, -1));
+                lua_close(L);
+                return 1;
+            }
+        }
+    } else if (lua_isfunction(L, -1)) {
+        lua_getglobal(L, "request");
+        if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+            fprintf(stderr, "%s\n", lua_tostring(L, -1));
+            lua_close(L);
+            return 1;
+        }
+    }
+    json_t *out = to_json(L, -1, 0);
+    char *text = json_dumps(out, JSON_COMPACT | JSON_ENCODE_ANY);
+    fputs(text ? text : "null", stdout);
+    free(text);
+    json_decref(out);
+    lua_close(L);
+    return 0;
+}

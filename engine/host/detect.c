@@ -1,0 +1,203 @@
+#include "host/detect.h"
+
+#include <dirent.h>
+#include <linux/magic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/statfs.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+static bool read_line(const char *path, char *buf, size_t size)
+{
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return false;
+    bool ok = fgets(buf, (int)size, f) != NULL;
+    fclose(f);
+    if (ok)
+        buf[strcspn(buf, "\n")] = '\0';
+    return ok;
+}
+
+const char *sv_cgroup_mode_name(enum sv_cgroup_mode m)
+{
+    static const char *const names[] = {"none", "v1", "v2", "hybrid"};
+    return names[m];
+}
+
+enum sv_cgroup_mode sv_detect_cgroup_mode(void)
+{
+    struct statfs st;
+    if (statfs("/sys/fs/cgroup", &st) < 0)
+        return SV_CGROUP_NONE;
+    if (st.f_type == CGROUP2_SUPER_MAGIC)
+        return SV_CGROUP_V2;
+    if (st.f_type != TMPFS_MAGIC)
+        return SV_CGROUP_NONE;
+    if (statfs("/sys/fs/cgroup/unified", &st) == 0 && st.f_type == CGROUP2_SUPER_MAGIC)
+        return SV_CGROUP_HYBRID;
+    return SV_CGROUP_V1;
+}
+
+static void cgroup_controllers(struct sv_host_info *h)
+{
+    char *out = h->cgroup_controllers;
+    size_t size = sizeof(h->cgroup_controllers);
+    out[0] = '\0';
+    if (h->cgroup == SV_CGROUP_V2) {
+        read_line("/sys/fs/cgroup/cgroup.controllers", out, size);
+        return;
+    }
+    DIR *d = opendir("/sys/fs/cgroup");
+    if (d == NULL)
+        return;
+    struct dirent *de;
+    char *names[64];
+    size_t n = 0;
+    while ((de = readdir(d)) != NULL && n < 64) {
+        if (de->d_name[0] == '.' || de->d_type == DT_LNK || strcmp(de->d_name, "unified") == 0)
+            continue;
+        names[n++] = strdup(de->d_name);
+    }
+    closedir(d);
+    for (size_t i = 1; i < n; i++) /* insertion sort: a handful of names */
+        for (size_t j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+            char *t = names[j];
+            names[j] = names[j - 1];
+            names[j - 1] = t;
+        }
+    for (size_t i = 0; i < n; i++) {
+        if (strlen(out) + strlen(names[i]) + 2 < size)
+            snprintf(out + strlen(out), size - strlen(out), "%s%s", i ? " " : "", names[i]);
+        free(names[i]);
+    }
+}
+
+static bool has_ns(const char *name)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/self/ns/%s", name);
+    return access(path, F_OK) == 0;
+}
+
+static bool fs_supported(const char *fs)
+{
+    FILE *f = fopen("/proc/filesystems", "re");
+    if (f == NULL)
+        return false;
+    char line[128];
+    bool found = false;
+    while (!found && fgets(line, sizeof(line), f)) {
+        char *t = strrchr(line, '\t');
+        t = t ? t + 1 : line;
+        t[strcspn(t, "\n")] = '\0';
+        found = strcmp(t, fs) == 0;
+    }
+    fclose(f);
+    /* Not registered yet but loadable as a module on first mount. */
+    if (!found && strcmp(fs, "overlay") == 0) {
+        struct utsname u;
+        char path[256];
+        if (uname(&u) == 0) {
+            snprintf(path, sizeof(path), "/lib/modules/%s/kernel/fs/overlayfs", u.release);
+            found = access(path, F_OK) == 0 || access("/sys/module/overlay", F_OK) == 0;
+        }
+    }
+    return found;
+}
+
+static void scan_usb(struct sv_host_info *h, const struct sv_platforms *platforms)
+{
+    DIR *d = opendir("/sys/bus/usb/devices");
+    if (d == NULL)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL && h->n_usb < SV_ARRAY_LEN(h->usb)) {
+        if (de->d_name[0] == '.' || strchr(de->d_name, ':'))
+            continue;
+        char path[320], buf[64];
+        unsigned vid, pid;
+        snprintf(path, sizeof(path), "/sys/bus/usb/devices/%s/idVendor", de->d_name);
+        if (!read_line(path, buf, sizeof(buf)) || sscanf(buf, "%x", &vid) != 1)
+            continue;
+        snprintf(path, sizeof(path), "/sys/bus/usb/devices/%s/idProduct", de->d_name);
+        if (!read_line(path, buf, sizeof(buf)) || sscanf(buf, "%x", &pid) != 1)
+            continue;
+        if (vid == 0x1d6b) /* Linux Foundation root hubs */
+            continue;
+        struct sv_usb_device *u = &h->usb[h->n_usb++];
+        memset(u, 0, sizeof(*u));
+        snprintf(u->path, sizeof(u->path), "%s", de->d_name);
+        u->vid = vid;
+        u->pid = pid;
+        snprintf(path, sizeof(path), "/sys/bus/usb/devices/%s/product", de->d_name);
+        read_line(path, u->product, sizeof(u->product));
+        for (size_t i = 0; platforms && i < platforms->n && !u->board; i++)
+            for (size_t j = 0; j < platforms->v[i].n_boards && !u->board; j++) {
+                const struct sv_board *b = &platforms->v[i].boards[j];
+                for (size_t k = 0; k < b->n_usb; k++)
+                    if (b->usb[k].vid == vid && b->usb[k].pid == pid) {
+                        u->board = b;
+                        u->platform = &platforms->v[i];
+                        break;
+                    }
+            }
+    }
+    closedir(d);
+}
+
+void sv_detect_host(struct sv_host_info *h, const struct sv_platforms *platforms)
+{
+    memset(h, 0, sizeof(*h));
+    struct utsname u;
+    if (uname(&u) == 0) {
+        snprintf(h->arch, sizeof(h->arch), "%s", u.machine);
+        snprintf(h->kernel, sizeof(h->kernel), "%s %s", u.sysname, u.release);
+    }
+    read_line("/proc/device-tree/model", h->model, sizeof(h->model));
+    bool rpi = strstr(h->model, "Raspberry Pi") != NULL;
+    if (strcmp(h->arch, "x86_64") == 0)
+        strcpy(h->platform, "x86_64");
+    else if (strcmp(h->arch, "aarch64") == 0)
+        strcpy(h->platform, rpi ? "rpi-arm" : "arm64");
+    else if (strncmp(h->arch, "arm", 3) == 0)
+        strcpy(h->platform, rpi ? "rpi-arm" : "arm");
+    else
+        snprintf(h->platform, sizeof(h->platform), "%s", h->arch);
+
+    FILE *f = fopen("/etc/os-release", "re");
+    if (f) {
+        char line[256];
+        while (fgets(line, sizeof(line), f))
+            if (strncmp(line, "PRETTY_NAME=", 12) == 0) {
+                char *v = line + 12;
+                v[strcspn(v, "\n")] = '\0';
+                if (*v == '"') {
+                    v++;
+                    v[strcspn(v, "\"")] = '\0';
+                }
+                snprintf(h->os, sizeof(h->os), "%s", v);
+            }
+        fclose(f);
+    }
+    h->cgroup = sv_detect_cgroup_mode();
+    cgroup_controllers(h);
+    h->ns_user = has_ns("user");
+    h->ns_pid = has_ns("pid");
+    h->ns_mnt = has_ns("mnt");
+    h->ns_uts = has_ns("uts");
+    h->ns_ipc = has_ns("ipc");
+    h->ns_net = has_ns("net");
+    h->ns_cgroup = has_ns("cgroup");
+    h->ns_time = has_ns("time");
+    char buf[64];
+    h->max_user_namespaces = -1;
+    if (read_line("/proc/sys/user/max_user_namespaces", buf, sizeof(buf)))
+        h->max_user_namespaces = atol(buf);
+    h->seccomp = prctl(PR_GET_SECCOMP, 0, 0, 0, 0) >= 0;
+    h->seccomp_filter = access("/proc/sys/kernel/seccomp/actions_avail", F_OK) == 0;
+    h->overlayfs = fs_supported("overlay");
+    scan_usb(h, platforms);
+}

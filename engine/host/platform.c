@@ -1,0 +1,141 @@
+#include "host/platform.h"
+
+#include "lua/sandbox.h"
+
+#include <lauxlib.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *field_str(lua_State *L, int t, const char *k)
+{
+    lua_getfield(L, t, k);
+    char *s = lua_type(L, -1) == LUA_TSTRING ? sv_xstrdup(lua_tostring(L, -1)) : NULL;
+    lua_pop(L, 1);
+    return s;
+}
+
+static void read_board(lua_State *L, int t, struct sv_board *b)
+{
+    b->id = field_str(L, t, "id");
+    b->name = field_str(L, t, "name");
+    b->mcu = field_str(L, t, "mcu");
+    b->arch = field_str(L, t, "arch");
+    b->model = field_str(L, t, "model");
+    lua_getfield(L, t, "usb");
+    size_t n = lua_istable(L, -1) ? lua_rawlen(L, -1) : 0;
+    b->usb = sv_xcalloc(n ? n : 1, sizeof(*b->usb));
+    for (size_t i = 0; i < n; i++) {
+        lua_rawgeti(L, -1, (lua_Integer)i + 1);
+        unsigned vid, pid;
+        if (lua_tostring(L, -1) && sscanf(lua_tostring(L, -1), "%x:%x", &vid, &pid) == 2)
+            b->usb[b->n_usb++] = (struct sv_usb_id){vid, pid};
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, t, "toolchain");
+    if (lua_istable(L, -1)) {
+        int tc = lua_gettop(L);
+        b->build = field_str(L, tc, "build");
+        b->flash = field_str(L, tc, "flash");
+        b->emulate = field_str(L, tc, "emulate");
+        b->note = field_str(L, tc, "note");
+        lua_getfield(L, tc, "packages");
+        size_t np = lua_istable(L, -1) ? lua_rawlen(L, -1) : 0;
+        b->packages = sv_xcalloc(np + 1, sizeof(char *));
+        for (size_t i = 0; i < np; i++) {
+            lua_rawgeti(L, -1, (lua_Integer)i + 1);
+            b->packages[i] = sv_xstrdup(lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+    }
+    if (b->packages == NULL)
+        b->packages = sv_xcalloc(1, sizeof(char *));
+    lua_pop(L, 1);
+}
+
+static int load_all(lua_State *L)
+{
+    struct sv_platforms *out = lua_touserdata(L, 1);
+    sv_lua_push_stdlib(L, "platforms");
+    lua_getfield(L, -1, "all");
+    lua_call(L, 0, 1);
+    int list = lua_gettop(L);
+    size_t n = lua_rawlen(L, list);
+    out->v = sv_xcalloc(n ? n : 1, sizeof(*out->v));
+    for (size_t i = 0; i < n; i++) {
+        lua_rawgeti(L, list, (lua_Integer)i + 1);
+        int t = lua_gettop(L);
+        struct sv_platform *p = &out->v[out->n++];
+        p->name = field_str(L, t, "name");
+        p->arch = field_str(L, t, "arch");
+        p->description = field_str(L, t, "description");
+        lua_getfield(L, t, "boards");
+        size_t nb = lua_rawlen(L, -1);
+        p->boards = sv_xcalloc(nb ? nb : 1, sizeof(*p->boards));
+        for (size_t j = 0; j < nb; j++) {
+            lua_rawgeti(L, -1, (lua_Integer)j + 1);
+            read_board(L, lua_gettop(L), &p->boards[p->n_boards++]);
+            lua_pop(L, 1);
+        }
+        lua_settop(L, list);
+    }
+    return 0;
+}
+
+int sv_platforms_load(struct sv_platforms **out, sv_error_t *err)
+{
+    struct sv_lua *s = NULL;
+    if (sv_lua_new(&s, err) < 0)
+        return -1;
+    struct sv_platforms *p = sv_xcalloc(1, sizeof(*p));
+    int rc = sv_lua_protected(s, load_all, p, err);
+    sv_lua_free(s);
+    if (rc < 0) {
+        sv_platforms_free(p);
+        return -1;
+    }
+    *out = p;
+    return 0;
+}
+
+void sv_platforms_free(struct sv_platforms *p)
+{
+    if (p == NULL)
+        return;
+    for (size_t i = 0; i < p->n; i++) {
+        struct sv_platform *pl = &p->v[i];
+        for (size_t j = 0; j < pl->n_boards; j++) {
+            struct sv_board *b = &pl->boards[j];
+            free(b->id), free(b->name), free(b->mcu), free(b->arch), free(b->model);
+            free(b->usb), free(b->build), free(b->flash), free(b->emulate), free(b->note);
+            for (char **k = b->packages; k && *k; k++)
+                free(*k);
+            free(b->packages);
+        }
+        free(pl->boards), free(pl->name), free(pl->arch), free(pl->description);
+    }
+    free(p->v);
+    free(p);
+}
+
+const struct sv_board *sv_platforms_find_board(const struct sv_platforms *p, const char *id,
+                                               const struct sv_platform **platform)
+{
+    for (size_t i = 0; i < p->n; i++)
+        for (size_t j = 0; j < p->v[i].n_boards; j++)
+            if (p->v[i].boards[j].id && strcmp(p->v[i].boards[j].id, id) == 0) {
+                if (platform)
+                    *platform = &p->v[i];
+                return &p->v[i].boards[j];
+            }
+    return NULL;
+}
+
+const struct sv_platform *sv_platforms_find(const struct sv_platforms *p, const char *name)
+{
+    for (size_t i = 0; i < p->n; i++)
+        if (strcmp(p->v[i].name, name) == 0)
+            return &p->v[i];
+    return NULL;
+}

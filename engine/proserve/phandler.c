@@ -1,0 +1,225 @@
+#include "proserve/phandler.h"
+
+#include "proserve/pgateway.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define ERR_KEEP (4096u)
+#define OUT_MAX  (16u << 20)
+/* How long the supervisor may take to kill a run and say so. */
+#define KILL_GRACE 10.0
+
+static void append(char **buf, size_t *len, const char *data, size_t n, size_t keep_tail)
+{
+    if (keep_tail && *len + n > keep_tail) { /* keep only the last keep_tail bytes */
+        size_t total = *len + n, drop = total - keep_tail;
+        char *nb = sv_xmalloc(keep_tail + 1);
+        size_t from_old = drop < *len ? *len - drop : 0;
+        memcpy(nb, *buf + (*len - from_old), from_old);
+        memcpy(nb + from_old, data + (n - (keep_tail - from_old)), keep_tail - from_old);
+        free(*buf);
+        *buf = nb;
+        *len = keep_tail;
+    } else {
+        *buf = sv_xrealloc(*buf, *len + n + 1);
+        memcpy(*buf + *len, data, n);
+        *len += n;
+    }
+    (*buf)[*len] = '\0';
+}
+
+/* One run's descriptors and progress. */
+struct run {
+    int in, out, err, gw; /* ours: stdin's write end, stdout's and stderr's read ends */
+    const char *input;
+    size_t input_len, written;
+    char line[256]; /* the gateway's report */
+    size_t line_len;
+    bool reported, asked_kill;
+};
+
+static void ask_kill(struct run *r)
+{
+    if (!r->asked_kill && write(r->gw, "kill\n", 5) < 0) {
+        /* the gateway is gone: it kills the run when we hang up */
+    }
+    r->asked_kill = true;
+}
+
+static void close_fd(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
+/* Feed stdin as far as it takes it. */
+static void feed(struct run *r)
+{
+    ssize_t w = write(r->in, r->input + r->written, r->input_len - r->written);
+    if (w > 0)
+        r->written += (size_t)w;
+    if ((w < 0 && errno != EAGAIN) || r->written == r->input_len)
+        close_fd(&r->in); /* done, or it stopped reading: fine */
+}
+
+static void read_gateway(struct run *r)
+{
+    ssize_t n = read(r->gw, r->line + r->line_len, sizeof(r->line) - 1 - r->line_len);
+    if (n > 0)
+        r->line_len += (size_t)n;
+    r->line[r->line_len] = '\0';
+    if (n <= 0 || memchr(r->line, '\n', r->line_len) || r->line_len == sizeof(r->line) - 1)
+        r->reported = true;
+}
+
+static void read_output(struct run *r, int *fd, struct sv_handler_result *res, bool is_err)
+{
+    char buf[65536];
+    ssize_t got = read(*fd, buf, sizeof(buf));
+    if (got <= 0) {
+        if (got == 0 || errno != EAGAIN)
+            close_fd(fd);
+        return;
+    }
+    if (!is_err && res->out_len + (size_t)got > OUT_MAX) {
+        close_fd(fd); /* an answer this big is a failure */
+        res->wait_status = -1;
+        ask_kill(r);
+        return;
+    }
+    if (is_err)
+        append(&res->err, &res->err_len, buf, (size_t)got, ERR_KEEP);
+    else
+        append(&res->out, &res->out_len, buf, (size_t)got, 0);
+}
+
+/* Until the gateway reported and the output ended: the time limit asks
+ * for a kill, and the supervisor gets KILL_GRACE to do it. */
+static void pump(struct run *r, double start, const struct sv_handler_limits *lim,
+                 struct sv_handler_result *res)
+{
+    double kill_by = 0;
+    while (!r->reported || r->out >= 0 || r->err >= 0) {
+        double now = sv_now_s();
+        if (lim->timeout > 0 && now >= start + lim->timeout && !r->asked_kill) {
+            res->timed_out = true;
+            ask_kill(r);
+        }
+        if (r->asked_kill && kill_by == 0)
+            kill_by = now + KILL_GRACE;
+        /* No answer to a kill, or the gateway hung up without a word. */
+        if ((kill_by > 0 && now > kill_by) || (r->reported && r->line_len == 0))
+            break;
+        int wait_ms = 100;
+        if (lim->timeout > 0 && !r->asked_kill)
+            wait_ms = (int)((start + lim->timeout - now) * 1000) + 1;
+        wait_ms = wait_ms > 100 ? 100 : wait_ms < 0 ? 0 : wait_ms;
+        struct pollfd p[4] = {{r->out, POLLIN, 0},
+                              {r->err, POLLIN, 0},
+                              {r->gw, r->reported ? 0 : POLLIN, 0},
+                              {r->in, POLLOUT, 0}};
+        if (poll(p, 4, r->reported ? 10 : wait_ms) < 0 && errno != EINTR)
+            break;
+        /* Reported: the run and all it started are dead, so what is left
+         * in the pipes is there already. */
+        if (r->reported && !(p[0].revents | p[1].revents))
+            break;
+        if (p[3].revents)
+            feed(r);
+        if (p[2].revents)
+            read_gateway(r);
+        if (p[0].revents)
+            read_output(r, &r->out, res, false);
+        if (p[1].revents)
+            read_output(r, &r->err, res, true);
+    }
+}
+
+/* "exit N [oom]", "signal N [oom]" or "error MESSAGE" into res. */
+static int parse_report(const struct run *r, const struct sv_handler_limits *lim,
+                        struct sv_handler_result *res, sv_error_t *err)
+{
+    int n = 0;
+    char word[8] = "";
+    if (strncmp(r->line, "error ", 6) == 0) {
+        cleanup_free char *msg = sv_xstrndup(r->line + 6, strcspn(r->line + 6, "\n"));
+        return sv_error(err, 0, "%s", msg);
+    }
+    int status = 127 << 8; /* no report: the gateway died */
+    if (sscanf(r->line, "exit %d %7s", &n, word) >= 1)
+        status = (n & 0xff) << 8;
+    else if (sscanf(r->line, "signal %d %7s", &n, word) >= 1)
+        status = n & 0x7f;
+    if (r->line_len == 0) {
+        static const char gone[] = "\nservos: the supervisor's handler gateway hung up";
+        append(&res->err, &res->err_len, gone, sizeof(gone) - 1, ERR_KEEP);
+    }
+    if (res->wait_status == 0)
+        res->wait_status = status;
+    /* servos run says so when the container's memory limit killed it. */
+    res->out_of_memory =
+        strcmp(word, "oom") == 0 ||
+        (lim->container && n == 137 && strstr(res->err, "was killed: out of memory"));
+    return 0;
+}
+
+int sv_handler_run(char *const argv[], char *const env[], const char *cwd, const char *input,
+                   size_t input_len, const struct sv_handler_limits *lim,
+                   struct sv_handler_result *res, sv_error_t *err)
+{
+    memset(res, 0, sizeof(*res));
+    res->out = sv_xstrdup("");
+    res->err = sv_xstrdup("");
+    int pin[2], pout[2], perr[2];
+    if (pipe2(pin, O_CLOEXEC) < 0)
+        return sv_error(err, errno, "pipe");
+    if (pipe2(pout, O_CLOEXEC) < 0) {
+        close(pin[0]), close(pin[1]);
+        return sv_error(err, errno, "pipe");
+    }
+    if (pipe2(perr, O_CLOEXEC) < 0) {
+        close(pin[0]), close(pin[1]), close(pout[0]), close(pout[1]);
+        return sv_error(err, errno, "pipe");
+    }
+    double start = sv_now_s();
+    int gw = sv_gateway_start(argv, env, cwd, (int[]){pin[0], pout[1], perr[1]}, err);
+    /* Only the run holds its ends now: their EOF is its end. */
+    close(pin[0]);
+    close(pout[1]);
+    close(perr[1]);
+    struct run r = {.in = pin[1],
+                    .out = pout[0],
+                    .err = perr[0],
+                    .gw = gw,
+                    .input = input,
+                    .input_len = input_len};
+    if (gw < 0) {
+        close_fd(&r.in), close_fd(&r.out), close_fd(&r.err);
+        return -1;
+    }
+    for (int *fd = &r.in; fd <= &r.err; fd++)
+        fcntl(*fd, F_SETFL, O_NONBLOCK);
+    if (input_len == 0)
+        close_fd(&r.in);
+    pump(&r, start, lim, res);
+    close_fd(&r.in), close_fd(&r.out), close_fd(&r.err);
+    int rc = parse_report(&r, lim, res, err);
+    close(gw); /* were it still running: the supervisor kills it on hang-up */
+    res->seconds = sv_now_s() - start;
+    return rc;
+}
+
+void sv_handler_result_free(struct sv_handler_result *res)
+{
+    free(res->out);
+    free(res->err);
+    memset(res, 0, sizeof(*res));
+}

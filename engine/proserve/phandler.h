@@ -1,0 +1,35 @@
+/* One ProServe handler run, as the service host sees it: a request's or
+ * a background task's command, started fresh by the stack's supervisor
+ * (pgateway.h: it alone can give the run a cgroup, a uid and a network
+ * namespace of its own, and kill all of it), fed its input on stdin, its
+ * answer read from stdout, and ended when it outlives its time. Safe to
+ * call from many threads at once. */
+#ifndef SV_PHANDLER_H
+#define SV_PHANDLER_H
+
+#include "core/util.h"
+
+struct sv_handler_limits {
+    double timeout;  /* seconds; <= 0: none */
+    int64_t memory;  /* bytes (enforced by the supervisor; here for messages); 0: none */
+    bool private_fs; /* filesystem_isolation: only its own temporary directory is writable */
+    bool clean_env;  /* environment_isolation: only the env given */
+    bool container;  /* a servos container per run, not a process */
+};
+
+struct sv_handler_result {
+    int wait_status; /* as waitpid says it */
+    bool timed_out, out_of_memory;
+    char *out, *err; /* NUL-terminated; err keeps the last 4 KiB */
+    size_t out_len, err_len;
+    double seconds;
+};
+
+/* Run argv in cwd with env (NULL-terminated "K=V"), feeding input on its
+ * stdin. 0 when it ran (whatever its exit), -1 when it could not start. */
+int sv_handler_run(char *const argv[], char *const env[], const char *cwd, const char *input,
+                   size_t input_len, const struct sv_handler_limits *lim,
+                   struct sv_handler_result *res, sv_error_t *err);
+void sv_handler_result_free(struct sv_handler_result *res);
+
+#endif

@@ -1,0 +1,685 @@
+#include "proserve/proserve.h"
+
+#include "core/dynlib.h"
+#include "proserve/proserve_int.h"
+#include "graph/units.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* A request body larger than this is answered 413. */
+#define BODY_MAX (16u << 20)
+
+/* ---- libmicrohttpd, loaded when a service starts ------------------------------ */
+
+static struct {
+    struct MHD_Daemon *(*start)(unsigned int, uint16_t, MHD_AcceptPolicyCallback, void *,
+                                MHD_AccessHandlerCallback, void *, ...);
+    void (*stop)(struct MHD_Daemon *);
+    struct MHD_Response *(*from_buffer)(size_t, void *, enum MHD_ResponseMemoryMode);
+    enum MHD_Result (*add_header)(struct MHD_Response *, const char *, const char *);
+    enum MHD_Result (*queue)(struct MHD_Connection *, unsigned int, struct MHD_Response *);
+    void (*destroy)(struct MHD_Response *);
+    int (*values)(struct MHD_Connection *, enum MHD_ValueKind, MHD_KeyValueIterator, void *);
+    const union MHD_ConnectionInfo *(*info)(struct MHD_Connection *, enum MHD_ConnectionInfoType,
+                                            ...);
+    const char *(*lookup)(struct MHD_Connection *, enum MHD_ValueKind, const char *);
+} mhd;
+
+static int load_mhd(sv_error_t *err)
+{
+    static void *lib;
+    static const char *const names[] = {
+        "MHD_start_daemon",          "MHD_stop_daemon",         "MHD_create_response_from_buffer",
+        "MHD_add_response_header",   "MHD_queue_response",      "MHD_destroy_response",
+        "MHD_get_connection_values", "MHD_get_connection_info", "MHD_lookup_connection_value"};
+    _Static_assert(sizeof(mhd) == sizeof(names), "one name per function");
+    return sv_dynlib_load(&lib, "libmicrohttpd.so.12", names, (void **)&mhd, SV_ARRAY_LEN(names),
+                          "to serve ProServe manifests (apt install libmicrohttpd12)", err);
+}
+
+/* ---- templates and paths ------------------------------------------------------------ */
+
+static json_t *fill(json_t *v, json_t *params)
+{
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        if (!strstr(s, "{{"))
+            return json_incref(v);
+        char *out = sv_xstrdup("");
+        while (*s) {
+            const char *open = strstr(s, "{{"), *close = open ? strstr(open, "}}") : NULL;
+            if (!close) {
+                char *next = sv_xasprintf("%s%s", out, s);
+                free(out);
+                out = next;
+                break;
+            }
+            cleanup_free char *key = sv_xstrndup(open + 2, (size_t)(close - open - 2));
+            const char *val = json_string_value(json_object_get(params, key));
+            char *next = sv_xasprintf("%s%.*s%s", out, (int)(open - s), s, val ? val : "");
+            free(out);
+            out = next;
+            s = close + 2;
+        }
+        json_t *r = json_string(out);
+        free(out);
+        return r ? r : json_string("");
+    }
+    if (json_is_object(v)) {
+        json_t *o = json_object();
+        const char *k;
+        json_t *x;
+        json_object_foreach(v, k, x) json_object_set_new(o, k, fill(x, params));
+        return o;
+    }
+    if (json_is_array(v)) {
+        json_t *o = json_array();
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x) json_array_append_new(o, fill(x, params));
+        return o;
+    }
+    return json_incref(v);
+}
+
+/* Does path match pattern? Fills params with {name} segments. */
+static bool match(const char *pattern, const char *path, json_t *params)
+{
+    while (*pattern && *path) {
+        if (*pattern++ != '/' || *path++ != '/')
+            return false;
+        size_t pl = strcspn(pattern, "/"), ql = strcspn(path, "/");
+        if (pl > 2 && pattern[0] == '{' && pattern[pl - 1] == '}') {
+            if (ql == 0)
+                return false;
+            cleanup_free char *k = sv_xstrndup(pattern + 1, pl - 2);
+            cleanup_free char *v = sv_xstrndup(path, ql);
+            json_t *s = json_string(v);
+            json_object_set_new(params, k, s ? s : json_stringn(v, 0));
+        } else if (pl != ql || strncmp(pattern, path, pl) != 0) {
+            return false;
+        }
+        pattern += pl;
+        path += ql;
+    }
+    return *pattern == '\0' && (*path == '\0' || strcmp(path, "/") == 0);
+}
+
+static int hex(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* Percent-decoding for paths and query arguments, except "%00": a NUL
+ * would end the C string that every later step sees, so
+ * "/static/a.txt%00.html" would serve a.txt. It stays as written (and
+ * so matches no file and no route). Returns the new length. */
+size_t pf_unescape(char *s)
+{
+    char *w = s;
+    for (const char *r = s; *r;) {
+        int hi = r[0] == '%' ? hex(r[1]) : -1, lo = hi >= 0 ? hex(r[2]) : -1;
+        if (hi >= 0 && lo >= 0 && (hi | lo) != 0) {
+            *w++ = (char)(hi * 16 + lo);
+            r += 3;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
+static size_t unescape_cb(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls, (void)c;
+    return pf_unescape(s);
+}
+
+/* ---- routing: a request in, an answer out (no libmicrohttpd here) --------------- */
+
+/* A JSON string of s, or "" when s is not UTF-8 (a path or a method is
+ * the client's choice). */
+static json_t *jstr(const char *s, size_t len)
+{
+    json_t *j = json_stringn(s ? s : "", s ? len : 0);
+    return j ? j : json_string("");
+}
+
+static json_t *request_json(const struct pf_request *rq, json_t *params)
+{
+    json_t *r = json_object();
+    json_t *body = json_loadb(rq->body ? rq->body : "", rq->body_len, JSON_DECODE_ANY, NULL);
+    json_object_set_new(r, "method", jstr(rq->method, strlen(rq->method)));
+    json_object_set_new(r, "path", jstr(rq->url, strlen(rq->url)));
+    json_object_set(r, "path_params", params);
+    json_object_set_new(r, "query", rq->query ? json_incref(rq->query) : json_object());
+    json_object_set_new(r, "headers", rq->headers ? json_incref(rq->headers) : json_object());
+    json_object_set_new(r, "body", jstr(rq->body, rq->body_len));
+    json_object_set_new(r, "json", body ? body : json_null());
+    return r;
+}
+
+static bool serve_static(struct answer *a, const char *url)
+{
+    for (size_t i = 0; i < F.n_statics; i++) {
+        const struct statics *s = &F.statics[i];
+        size_t pl = strlen(s->prefix);
+        if (strncmp(url, s->prefix, pl) != 0 || (url[pl] != '/' && url[pl] != '\0'))
+            continue;
+        const char *rest = url[pl] ? url + pl : "/";
+        cleanup_free char *want =
+            sv_xasprintf("%s%s%s", s->dir, rest, rest[strlen(rest) - 1] == '/' ? "index.html" : "");
+        char real[PATH_MAX];
+        size_t dl = strlen(s->dir);
+        struct stat st;
+        /* Only files inside the directory, symlinks followed: no escape. */
+        if (realpath(want, real) == NULL || strncmp(real, s->dir, dl) != 0 || real[dl] != '/' ||
+            stat(real, &st) < 0 || !S_ISREG(st.st_mode))
+            continue;
+        sv_error_t err = NULL;
+        if (sv_read_file(real, 64u << 20, &a->body, &a->len, &err) < 0) {
+            sv_error_free(&err);
+            continue;
+        }
+        a->status = 200;
+        a->type = pf_ends_with(real, ".html")   ? "text/html; charset=utf-8"
+                  : pf_ends_with(real, ".css")  ? "text/css"
+                  : pf_ends_with(real, ".js")   ? "application/javascript"
+                  : pf_ends_with(real, ".json") ? "application/json"
+                  : pf_ends_with(real, ".svg")  ? "image/svg+xml"
+                  : pf_ends_with(real, ".png")  ? "image/png"
+                                                : "application/octet-stream";
+        a->route = s->prefix[0] ? s->prefix : "/";
+        return true;
+    }
+    return false;
+}
+
+static void run_route(const struct route *r, const struct pf_request *rq, json_t *params,
+                      struct answer *a)
+{
+    json_t *req = request_json(rq, params);
+    char *input = json_dumps(req, JSON_COMPACT);
+    json_decref(req);
+    struct sv_handler_result res;
+    sv_error_t err = NULL;
+    if (input == NULL) {
+        pf_answer_error(a, 400, "the request cannot be passed to a handler", NULL);
+    } else if (pf_run_handler(r->target, r->kind == SHELL, "request", input, &res, &err) < 0) {
+        pf_bump(&F.failures);
+        pf_answer_error(a, 500, "cannot start the handler", err->msg);
+        sv_error_free(&err);
+        sv_handler_result_free(&res);
+    } else {
+        pf_answer_handler(a, &res, r->kind == SHELL && r->text);
+        sv_handler_result_free(&res);
+    }
+    free(input);
+}
+
+void pf_route(const struct pf_request *rq, struct answer *a)
+{
+    const char *url = rq->url, *method = rq->method;
+    a->route = "unmatched";
+    if (F.cors && strcmp(method, "OPTIONS") == 0) { /* a browser's preflight */
+        a->status = 204;
+        a->type = "text/plain";
+        a->body = sv_xstrdup("");
+        a->route = "preflight";
+        return;
+    }
+    if (F.health && strcmp(url, "/health") == 0) {
+        a->route = "/health";
+        pf_answer_json(a, 200,
+                       json_pack("{s:s,s:s,s:s,s:I}", "status", "healthy", "service", F.name,
+                                 "version", F.version, "uptime",
+                                 (json_int_t)(time(NULL) - F.started)));
+        return;
+    }
+    if (F.metrics && strcmp(url, "/metrics") == 0) {
+        a->route = "/metrics";
+        pf_answer_metrics(a);
+        return;
+    }
+    unsigned allowed = 0;
+    for (size_t i = 0; i < F.n_routes; i++) {
+        struct route *r = &F.routes[i];
+        json_t *params = json_object();
+        if (!match(r->path, url, params)) {
+            json_decref(params);
+            continue;
+        }
+        unsigned bit = (unsigned)pf_method_bit(method);
+        if (!(r->methods & bit)) {
+            if (!allowed)
+                a->route = r->path; /* a 405 counts for the route */
+            allowed |= r->methods;
+            json_decref(params);
+            continue;
+        }
+        a->route = r->path;
+        if (r->kind == RESPONSE)
+            pf_answer_json(a, 200, fill(r->response, params));
+        else
+            run_route(r, rq, params, a);
+        json_decref(params);
+        return;
+    }
+    if (allowed) {
+        char *p = a->allow;
+        for (size_t i = 0; i < SV_ARRAY_LEN(pf_method_names); i++)
+            if (allowed & (1u << i))
+                p += snprintf(p, sizeof(a->allow) - (size_t)(p - a->allow), "%s%s",
+                              p == a->allow ? "" : ", ", pf_method_names[i]);
+        pf_answer_error(a, 405, "method not allowed", method);
+        return;
+    }
+    if (serve_static(a, url))
+        return;
+    pf_answer_error(a, 404, "not found", url);
+}
+
+/* ---- connections: no client may hold the service --------------------------------- *
+ *
+ * One thread per connection (a handler may run for its whole timeout), at
+ * most CONN_HARD of them. A connection waiting for a request's headers,
+ * or sending its body, has a deadline (HEADERS_S, BODY_S: a byte now and
+ * then does not extend it, unlike libmicrohttpd's idle timeout). Past
+ * CONN_SOFT open connections, or PER_CLIENT from one address, each new one
+ * pushes out the oldest that has been idle for MIN_AGE_S, and the watchdog
+ * trims back to CONN_SOFT: slow clients cannot fill the table, and a
+ * request that has just arrived is not dropped for them. Only past
+ * CONN_FLOOD, well before CONN_HARD (where libmicrohttpd refuses without
+ * asking us), may a flood of fresh connections push out fresh ones.
+ * Clients from outside the stack all reach the service from the port's
+ * address, so the total counts as much as the per-client bound. */
+
+#define CONN_HARD  1024
+#define CONN_SOFT  512
+#define PER_CLIENT 256
+#define HEADERS_S  10.0
+#define BODY_S     60.0
+#define SENDING_S  60.0
+#define MIN_AGE_S  1.0
+#define CONN_FLOOD 768 /* from here a flood of fresh ones is pushed out too */
+
+enum phase { WAITING, BODY, WORKING, SENDING };
+
+struct conn {
+    struct conn *prev, *next;
+    int fd; /* our own duplicate of the socket: shutdown() it to drop the client */
+    enum phase phase;
+    double since;
+    bool dropped;
+    unsigned char client[16];
+};
+
+static struct {
+    pthread_mutex_t lock;
+    struct conn *head;
+    size_t live; /* not dropped */
+} C = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void client_key(const struct sockaddr *sa, unsigned char key[16])
+{
+    memset(key, 0, 16);
+    if (sa && sa->sa_family == AF_INET)
+        memcpy(key, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+    else if (sa && sa->sa_family == AF_INET6)
+        memcpy(key, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+}
+
+/* Under C.lock. */
+static void drop(struct conn *c)
+{
+    if (c->dropped)
+        return;
+    if (c->fd >= 0)
+        shutdown(c->fd, SHUT_RDWR);
+    c->dropped = true;
+    C.live--;
+}
+
+/* Is a better eviction candidate than b (NULL: anything is)? Idle before
+ * a body in flight, then the oldest. */
+static bool before(const struct conn *a, const struct conn *b)
+{
+    if (b == NULL)
+        return true;
+    if (a->phase != b->phase)
+        return a->phase == WAITING;
+    return a->since < b->since;
+}
+
+/* Under C.lock: push out one idle connection (of client, if given) that
+ * has waited MIN_AGE_S, or any idle one when young_too: a request that has
+ * just arrived goes only when the alternative is refusing new ones. */
+static bool evict_one(const unsigned char *client, double now, bool young_too)
+{
+    struct conn *pick = NULL;
+    for (struct conn *c = C.head; c; c = c->next)
+        if (!c->dropped && (c->phase == WAITING || c->phase == BODY) &&
+            (young_too || now - c->since >= MIN_AGE_S) &&
+            (!client || memcmp(c->client, client, 16) == 0) && before(c, pick))
+            pick = c;
+    if (pick)
+        drop(pick);
+    return pick != NULL;
+}
+
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+    (void)cls, (void)len;
+    unsigned char key[16];
+    client_key(addr, key);
+    double now = sv_now_s();
+    pthread_mutex_lock(&C.lock);
+    size_t mine = 0;
+    for (struct conn *c = C.head; c; c = c->next)
+        mine += !c->dropped && memcmp(c->client, key, 16) == 0;
+    if (mine >= PER_CLIENT)
+        evict_one(key, now, false);
+    else if (C.live >= CONN_SOFT)
+        evict_one(NULL, now, C.live >= CONN_FLOOD);
+    pthread_mutex_unlock(&C.lock);
+    return MHD_YES;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *connection, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    (void)cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        struct conn *c = sv_xcalloc(1, sizeof(*c));
+        const union MHD_ConnectionInfo *fd =
+            mhd.info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+        const union MHD_ConnectionInfo *ad =
+            mhd.info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        c->fd = fd ? fcntl(fd->connect_fd, F_DUPFD_CLOEXEC, 0) : -1;
+        client_key(ad ? ad->client_addr : NULL, c->client);
+        c->since = sv_now_s();
+        pthread_mutex_lock(&C.lock);
+        c->next = C.head;
+        if (C.head)
+            C.head->prev = c;
+        C.head = c;
+        C.live++;
+        pthread_mutex_unlock(&C.lock);
+        *socket_context = c;
+        return;
+    }
+    struct conn *c = *socket_context;
+    if (c == NULL)
+        return;
+    pthread_mutex_lock(&C.lock);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        C.head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    if (!c->dropped)
+        C.live--;
+    pthread_mutex_unlock(&C.lock);
+    if (c->fd >= 0)
+        close(c->fd);
+    free(c);
+    *socket_context = NULL;
+}
+
+static void set_phase(struct MHD_Connection *connection, enum phase p)
+{
+    const union MHD_ConnectionInfo *i = mhd.info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct conn *c = i ? i->socket_context : NULL;
+    if (c == NULL)
+        return;
+    pthread_mutex_lock(&C.lock);
+    c->phase = p;
+    c->since = sv_now_s();
+    pthread_mutex_unlock(&C.lock);
+}
+
+/* Past its phase's deadline, a connection is dropped; past CONN_SOFT,
+ * the oldest idle ones are. */
+static void *watchdog(void *arg)
+{
+    (void)arg;
+    while (!F.stopping) {
+        struct timespec ts = {0, 250 * 1000000};
+        nanosleep(&ts, NULL);
+        double now = sv_now_s();
+        pthread_mutex_lock(&C.lock);
+        for (struct conn *c = C.head; c; c = c->next) {
+            double limit = c->phase == WAITING   ? HEADERS_S
+                           : c->phase == BODY    ? BODY_S
+                           : c->phase == SENDING ? SENDING_S
+                                                 : 0;
+            if (limit > 0 && now - c->since > limit)
+                drop(c);
+        }
+        while (C.live > CONN_SOFT && evict_one(NULL, now, C.live > CONN_FLOOD))
+            ;
+        pthread_mutex_unlock(&C.lock);
+    }
+    return NULL;
+}
+
+/* ---- requests ------------------------------------------------------------------------ */
+
+struct upload {
+    char *data;
+    size_t len;
+    bool too_big;
+};
+
+static enum MHD_Result collect(void *cls, enum MHD_ValueKind kind, const char *key,
+                               const char *value)
+{
+    (void)kind;
+    json_t *v = json_string(value ? value : "");
+    /* Not UTF-8: as raw bytes would not be JSON; the handler gets "". */
+    if (key)
+        json_object_set_new(cls, key, v ? v : json_string(""));
+    else
+        json_decref(v);
+    return MHD_YES;
+}
+
+static enum MHD_Result respond(struct MHD_Connection *c, const char *method, const char *url,
+                               struct answer *a, double t0)
+{
+    struct MHD_Response *resp = mhd.from_buffer(a->len, a->body, MHD_RESPMEM_MUST_FREE);
+    mhd.add_header(resp, "Content-Type", a->type);
+    if (a->allow[0])
+        mhd.add_header(resp, "Allow", a->allow);
+    if (F.cors) {
+        mhd.add_header(resp, "Access-Control-Allow-Origin", F.cors);
+        mhd.add_header(resp, "Access-Control-Allow-Methods",
+                       "GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS");
+        mhd.add_header(resp, "Access-Control-Allow-Headers", "*");
+    }
+    enum MHD_Result rc = mhd.queue(c, a->status, resp);
+    mhd.destroy(resp);
+    set_phase(c, SENDING);
+    double secs = sv_now_s() - t0;
+    pf_count(method, a->route, a->status, secs);
+    /* Method and path are the client's: one line each, whatever they hold. */
+    cleanup_free char *m = pf_printable(method, 32);
+    cleanup_free char *u = pf_printable(url, 2048);
+    printf("%s %s %u %.1fms\n", m, u, a->status, secs * 1000);
+    fflush(stdout);
+    return rc;
+}
+
+static enum MHD_Result too_large(struct MHD_Connection *c, const char *method, const char *url)
+{
+    struct answer a = {0};
+    char msg[64];
+    snprintf(msg, sizeof(msg), "the body is larger than %u MiB", BODY_MAX >> 20);
+    pf_answer_error(&a, 413, "request body too large", msg);
+    a.route = "unmatched";
+    return respond(c, method, url, &a, sv_now_s());
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *data,
+                                  size_t *data_len, void **ctx)
+{
+    (void)cls, (void)version;
+    struct upload *up = *ctx;
+    if (up == NULL) { /* the headers are in */
+        *ctx = sv_xcalloc(1, sizeof(*up));
+        set_phase(c, BODY);
+        /* Said too large up front: answer now rather than read it. */
+        const char *cl = mhd.lookup(c, MHD_HEADER_KIND, "Content-Length");
+        if (cl && strtoull(cl, NULL, 10) > BODY_MAX)
+            return too_large(c, method, url);
+        return MHD_YES;
+    }
+    if (*data_len) {
+        /* Chunked past the limit: read on to the end, keep nothing. */
+        if (!up->too_big && up->len + *data_len > BODY_MAX) {
+            up->too_big = true;
+            free(up->data);
+            up->data = NULL;
+            up->len = 0;
+        }
+        if (!up->too_big) {
+            up->data = sv_xrealloc(up->data, up->len + *data_len + 1);
+            memcpy(up->data + up->len, data, *data_len);
+            up->len += *data_len;
+            up->data[up->len] = '\0';
+        }
+        *data_len = 0;
+        return MHD_YES;
+    }
+    if (up->too_big)
+        return too_large(c, method, url);
+    set_phase(c, WORKING);
+    double t0 = sv_now_s();
+    json_t *query = json_object(), *headers = json_object();
+    mhd.values(c, MHD_GET_ARGUMENT_KIND, collect, query);
+    mhd.values(c, MHD_HEADER_KIND, collect, headers);
+    struct pf_request rq = {method, url, query, headers, up->data, up->len};
+    struct answer a = {0};
+    pf_route(&rq, &a);
+    json_decref(query);
+    json_decref(headers);
+    return respond(c, method, url, &a, t0);
+}
+
+static void on_done(void *cls, struct MHD_Connection *c, void **ctx,
+                    enum MHD_RequestTerminationCode t)
+{
+    (void)cls, (void)t;
+    struct upload *up = *ctx;
+    if (up) {
+        free(up->data);
+        free(up);
+    }
+    *ctx = NULL;
+    set_phase(c, WAITING); /* keep-alive: the next request's headers have a deadline too */
+}
+
+/* ---- main ---------------------------------------------------------------------------------- */
+
+/* The service host is its container's pid 1: a handler's orphans (a
+ * daemonised child, what a killed run left) come to it, and stay zombies
+ * holding pids until it reaps them. It has no children of its own (the
+ * supervisor starts every handler), so it reaps whatever ends. */
+static void reap(void)
+{
+    while (waitpid(-1, NULL, WNOHANG) > 0)
+        ;
+}
+
+int sv_proserve_serve(const char *manifest_json)
+{
+    sv_error_t err = NULL;
+    if (pf_read_manifest(manifest_json, &err) < 0)
+        return sv_error_report(&err);
+    if (strcmp(F.mode, "micropython") == 0 || strcmp(F.mode, "arduino") == 0) {
+        fprintf(stderr,
+                "proserve: isolation.mode %s runs handlers on a board, which needs the board "
+                "toolchains (%s) that servos does not drive yet; nothing was started\n",
+                F.mode,
+                strcmp(F.mode, "arduino") == 0 ? "avr-gcc, avrdude and a connected board"
+                                               : "mpy-cross, a MicroPython board and its flasher");
+        return 2;
+    }
+    if (strcmp(F.mode, "kubernetes") == 0) {
+        fprintf(stderr, "proserve: isolation.mode kubernetes needs a cluster, which servos does "
+                        "not drive; use container or process. Nothing was started\n");
+        return 2;
+    }
+    F.lim.container = strcmp(F.mode, "container") == 0 || strcmp(F.mode, "docker") == 0 ||
+                      strcmp(F.mode, "sandbox") == 0;
+    if (load_mhd(&err) < 0)
+        return sv_error_report(&err);
+    pf_build_env();
+    if (F.lim.private_fs) /* handlers write only their own directory */
+        for (const char *d = "/tmp\0/var/tmp\0/dev/shm\0"; *d; d += strlen(d) + 1)
+            chmod(d, 0711);
+    json_t *portj = json_object_get(F.doc, "port");
+    int port = json_is_integer(portj) ? (int)json_integer_value(portj) : 8080;
+    /* In its container the service listens on every address: the stack
+     * network reaches it by name, and the manifest's host:port is where
+     * the published port listens on the host. */
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    addr.sin_addr.s_addr = htonl(INADDR_ANY);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGCHLD);
+    pthread_sigmask(SIG_BLOCK, &set, NULL); /* threads inherit: only sigwait sees them */
+    F.started = time(NULL);
+    struct MHD_Daemon *d =
+        mhd.start(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0,
+                  on_accept, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+                  MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_NOTIFY_CONNECTION,
+                  on_connection, NULL, MHD_OPTION_UNESCAPE_CALLBACK, unescape_cb, NULL,
+                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_HARD, MHD_OPTION_CONNECTION_TIMEOUT,
+                  (unsigned)HEADERS_S, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+    if (d == NULL) {
+        fprintf(stderr, "proserve: cannot listen on port %d: %s\n", port, strerror(errno));
+        return 1;
+    }
+    printf("proserve: %s %s listening on port %d (%zu endpoints, isolation %s)\n", F.name,
+           F.version, port, F.n_routes, F.mode);
+    fflush(stdout);
+    pthread_t *threads = sv_xcalloc(F.n_tasks + 2, sizeof(*threads));
+    for (size_t i = 0; i < F.n_tasks; i++)
+        pthread_create(&threads[i], NULL, pf_task_loop, &F.tasks[i]);
+    pthread_create(&threads[F.n_tasks], NULL, watchdog, NULL);
+    int sig = 0;
+    reap();
+    while (sigwait(&set, &sig) == 0 && sig == SIGCHLD)
+        reap();
+    F.stopping = 1;
+    printf("proserve: stopping (signal %d)\n", sig);
+    fflush(stdout);
+    mhd.stop(d);
+    for (size_t i = 0; i <= F.n_tasks; i++)
+        pthread_join(threads[i], NULL);
+    free(threads);
+    return 0;
+}

@@ -1,0 +1,83 @@
+/* cgroups for containers: a front that picks the back end for this host
+ * (cgroup_v1.c for v1 and hybrid hosts, whose controllers live in v1
+ * hierarchies; cgroup_v2.c for the unified hierarchy) and the operations
+ * the runtime needs. Each container gets servos/<id> under every hierarchy
+ * that holds a controller it uses; a container's own sub-groups (a
+ * ProServe handler's, servos/<id>/h<N>) are made by the same calls with
+ * the id "<id>/h<N>", and go when the container's group goes.
+ *
+ * v2 allows processes only in leaves once a group hands controllers to
+ * its children: when a container's group first gets a sub-group, its own
+ * processes move to servos/<id>/main, where later ones enter too. */
+#ifndef SV_CGROUP_H
+#define SV_CGROUP_H
+
+#include "host/detect.h"
+#include "core/util.h"
+
+#include <sys/types.h>
+
+struct sv_limits {
+    int64_t memory; /* bytes; -1: none */
+    double cpus;    /* < 0: none */
+    int64_t pids;   /* -1: none */
+};
+
+enum sv_cgroup_ctl { SV_CG_MEMORY, SV_CG_CPU, SV_CG_CPUACCT, SV_CG_PIDS, SV_CG_N };
+
+struct sv_cgroup {
+    enum sv_cgroup_mode mode;
+    char *dir[SV_CG_N]; /* v1: one directory per controller (NULL: absent) */
+    char *v2;           /* v2: the container's directory */
+};
+
+/* Paths for container id (nothing is created). */
+/* The group every container's cgroup is made in, in each hierarchy:
+ * "servos" for the default state root, "servos-<hash of the root>" for
+ * another (SERVOS_ROOT, --root). */
+const char *sv_cgroup_parent(void);
+int sv_cgroup_init(struct sv_cgroup *cg, const char *id, sv_error_t *err);
+void sv_cgroup_clear(struct sv_cgroup *cg);
+/* Create the directories and set the limits. */
+int sv_cgroup_create(struct sv_cgroup *cg, const struct sv_limits *lim, sv_error_t *err);
+/* Make the first directory only if it does not exist yet (-1 with status
+ * EEXIST if it does): an atomic claim of the name among concurrent
+ * callers. sv_cgroup_create then makes the rest. */
+int sv_cgroup_claim(const struct sv_cgroup *cg, sv_error_t *err);
+/* Open cgroup.procs of each directory for writing (fds[i] = -1 past the
+ * last): writing "0" to them later moves the writer in, even from a mount
+ * namespace without the cgroup file systems. Returns how many. */
+int sv_cgroup_open_procs(const struct sv_cgroup *cg, int fds[SV_CG_N], sv_error_t *err);
+/* The calling process into the groups opened by sv_cgroup_open_procs
+ * (system calls only: safe between fork and exec). */
+int sv_cgroup_enter_self(const int fds[SV_CG_N]);
+/* How many processes are inside (all directories, sub-groups included). */
+int sv_cgroup_count(const struct sv_cgroup *cg);
+/* Move pid into the container's cgroup(s). */
+int sv_cgroup_enter(const struct sv_cgroup *cg, pid_t pid, sv_error_t *err);
+/* Did the memory limit kill something? */
+bool sv_cgroup_oom_killed(const struct sv_cgroup *cg);
+/* Kill whatever still runs inside, then remove the directories. */
+int sv_cgroup_destroy(struct sv_cgroup *cg, sv_error_t *err);
+
+/* The back ends (same contract as the front functions). */
+int sv_cgroup_v1_init(struct sv_cgroup *cg, const char *name, sv_error_t *err);
+int sv_cgroup_v1_create(struct sv_cgroup *cg, const struct sv_limits *lim, sv_error_t *err);
+bool sv_cgroup_v1_oom_killed(const struct sv_cgroup *cg);
+int sv_cgroup_v1_destroy(struct sv_cgroup *cg, sv_error_t *err);
+int sv_cgroup_v2_init(struct sv_cgroup *cg, const char *name, sv_error_t *err);
+int sv_cgroup_v2_create(struct sv_cgroup *cg, const struct sv_limits *lim, sv_error_t *err);
+bool sv_cgroup_v2_oom_killed(const struct sv_cgroup *cg);
+int sv_cgroup_v2_destroy(struct sv_cgroup *cg, sv_error_t *err);
+
+/* Shared helpers for the back ends. */
+int sv_cgroup_write(const char *dir, const char *file, const char *value, sv_error_t *err);
+/* The value after "key " in a flat-keyed file (memory.events, oom_control). */
+int64_t sv_cgroup_read_key(const char *dir, const char *file, const char *key);
+/* Its sub-groups first (depth first), then SIGKILL everything in
+ * dir/cgroup.procs until it stays empty, then rmdir. */
+int sv_cgroup_kill_and_remove(const char *dir, sv_error_t *err);
+/* The v2 leaf that holds a split group's own processes. */
+#define SV_CGROUP_V2_LEAF "main"
+
+#endif

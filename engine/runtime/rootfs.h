@@ -1,0 +1,38 @@
+/* Root file systems: resolving an image to a read-only base directory on
+ * the host, and (inside the container's mount namespace) building the
+ * container's root on an overlay of that base, then pivot_root into it. */
+#ifndef SV_ROOTFS_H
+#define SV_ROOTFS_H
+
+#include "runtime/container.h"
+
+struct sv_image_config;
+/* "host": the generated base under <root>/images/host-UID, owned by the
+ * container root of map (all zero for --userns host; the host's /usr and
+ * friends are bound in read-only at start); a directory: itself (used as
+ * it is, or idmapped, at start: see sv_idmap_rootfs); a tarball: unpacked
+ * once with libarchive into <root>/images/<hash>; anything else names an
+ * image in the store (see imgstore.h): its layers (unpacked as needed),
+ * its config into cfg and its digest. Which of these it was goes to
+ * *kind. */
+int sv_image_resolve(const char *image, const struct sv_idmap *map, char **lower,
+                     enum sv_image_kind *kind, struct sv_image_config *cfg, char digest[72],
+                     sv_error_t *err);
+
+/* Make dir (parents 0711) and let only root and the containers' group (the
+ * gid container root has on the host) pass it: mode 0710, root:gid_base.
+ * For images/ and volumes/, which hold what images and containers made:
+ * setuid files of container root's (of host root's under --userns host),
+ * device-free but otherwise as the image or container left them. Container
+ * root must reach them to mount them; a host user must not, or running
+ * such a file would make them that owner. */
+int sv_rootfs_guard_dir(const char *dir, sv_error_t *err);
+
+/* Container side: every mount, then pivot_root. Runs as root of the new
+ * user namespace (or real root with --userns host). */
+int sv_rootfs_setup(const struct sv_container *c, sv_error_t *err);
+
+/* Remove a directory tree (no symlinks followed, stays on one file system). */
+int sv_rmtree(const char *path, sv_error_t *err);
+
+#endif

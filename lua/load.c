@@ -1,0 +1,235 @@
+#include "lua/load.h"
+
+#include "lua/extract.h"
+#include "lua/sandbox.h"
+#include "git/gitsrc.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *const default_files[] = {
+    "Envirofile.lua", "servos.yaml",         "servos.yml",         "compose.yaml",
+    "compose.yml",    "docker-compose.yaml", "docker-compose.yml",
+};
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+static bool is_yaml(const char *name)
+{
+    return ends_with(name, ".yaml") || ends_with(name, ".yml");
+}
+
+static bool is_lua(const char *name)
+{
+    const char *base = strrchr(name, '/');
+    base = base ? base + 1 : name;
+    return ends_with(name, ".lua") || strcmp(base, "Envirofile") == 0;
+}
+
+bool sv_valid_stack_name(const char *name)
+{
+    if (!isalnum((unsigned char)name[0]) || strlen(name) > 63)
+        return false;
+    for (const char *c = name; *c; c++)
+        if (!isalnum((unsigned char)*c) && *c != '_' && *c != '-' && *c != '.')
+            return false;
+    return true;
+}
+
+/* base made a valid stack name ("My App" -> "my-app"; "default" when
+ * nothing is left). */
+static char *stack_name_of(const char *base)
+{
+    char *out = sv_xmalloc(strlen(base) + 1);
+    size_t n = 0;
+    for (const char *c = base; *c && n < 63; c++) {
+        int ch = tolower((unsigned char)*c);
+        if (isalnum(ch) || ch == '_' || ch == '-')
+            out[n++] = (char)ch;
+        else if (n > 0 && out[n - 1] != '-')
+            out[n++] = '-';
+    }
+    while (n > 0 && out[n - 1] == '-')
+        n--;
+    out[n] = '\0';
+    if (n == 0 || !isalnum((unsigned char)out[0])) {
+        free(out);
+        return sv_xstrdup("default");
+    }
+    return out;
+}
+
+char *sv_stack_name_from_dir(const char *dir)
+{
+    cleanup_free char *abs = realpath(dir, NULL);
+    const char *base = abs ? strrchr(abs, '/') : NULL;
+    return stack_name_of(base && base[1] ? base + 1 : "default");
+}
+
+/* A git source's default stack name: the directory it names inside the
+ * repository, else the repository's name ("envs.git" -> "envs"). */
+static char *git_stack_name(const struct sv_git_source *src, bool is_dir)
+{
+    cleanup_free char *dir = is_dir ? sv_xstrdup(src->path) : sv_dirname(src->path);
+    if (*dir && strcmp(dir, ".") != 0) {
+        const char *slash = strrchr(dir, '/');
+        return stack_name_of(slash ? slash + 1 : dir);
+    }
+    cleanup_free char *url = sv_xstrndup(src->key, (size_t)(strrchr(src->key, '#') - src->key));
+    size_t n = strlen(url);
+    while (n > 0 && url[n - 1] == '/')
+        url[--n] = '\0';
+    if (n > 4 && strcmp(url + n - 4, ".git") == 0)
+        url[n - 4] = '\0';
+    const char *base = strrchr(url, '/');
+    base = base ? base + 1 : url;
+    const char *colon = strrchr(base, ':'); /* host:repo */
+    return stack_name_of(colon ? colon + 1 : base);
+}
+
+static int eval_file(struct sv_lua *s, const char *path, sv_error_t *err)
+{
+    /* A repository's file that is a symlink out of it is not its file. */
+    if (s->confine_all && !sv_lua_inside_roots(s, path))
+        return sv_error(err, 0, "%s leads out of the repository", path);
+    if (is_lua(path))
+        return sv_lua_run_envirofile(s, path, err);
+    if (is_yaml(path))
+        return sv_lua_run_yaml(s, path, err);
+    return sv_error(err, 0,
+                    "%s: unknown file type (expected an Envirofile.lua, or a .yaml or "
+                    ".yml manifest)",
+                    path);
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every Envirofile.lua and *.yaml / *.yml of dir, Envirofile first. */
+static int eval_dir(struct sv_lua *s, const char *dir, sv_error_t *err)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return sv_error(err, errno, "%s", dir);
+    char **names = NULL;
+    size_t n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        if (strcmp(de->d_name, "Envirofile.lua") != 0 && !is_yaml(de->d_name))
+            continue;
+        names = sv_xrealloc(names, (n + 1) * sizeof(*names));
+        names[n++] = sv_xstrdup(de->d_name);
+    }
+    closedir(d);
+    if (n > 1)
+        qsort(names, n, sizeof(*names), cmp_names);
+    int rc = 0;
+    if (n == 0)
+        rc = sv_error(err, 0, "%s: no Envirofile.lua, *.yaml or *.yml in this directory", dir);
+    /* Envirofile.lua first: its stack "..." names the stack. */
+    for (int pass = 0; pass < 2 && rc == 0; pass++)
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            bool envfile = strcmp(names[i], "Envirofile.lua") == 0;
+            if (envfile != (pass == 0))
+                continue;
+            char *p = sv_path_join(dir, names[i]);
+            rc = eval_file(s, p, err);
+            free(p);
+        }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return rc;
+}
+
+/* Evaluate path (a file or directory); a git source's files are confined
+ * to its repository's tree (co). */
+static int load_files(const char *path, const struct sv_git_source *git,
+                      const struct sv_git_checkout *co, struct sv_graph **out, sv_error_t *err)
+{
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return sv_error(err, errno, "%s", path);
+    bool is_dir = S_ISDIR(st.st_mode);
+    cleanup_free char *dir = is_dir ? sv_xstrdup(path) : sv_dirname(path);
+    /* Trailing slashes would make error positions read "dir//file". */
+    size_t dl = strlen(dir);
+    while (dl > 1 && dir[dl - 1] == '/')
+        dir[--dl] = '\0';
+
+    struct sv_lua *s = NULL;
+    if (sv_lua_new(&s, err) < 0)
+        return -1;
+    if (co) {
+        sv_lua_add_root(s, co->root, co->label);
+        s->confine_all = true;
+    }
+    int rc = is_dir ? eval_dir(s, dir, err) : eval_file(s, path, err);
+    struct sv_graph *g = NULL;
+    if (rc == 0) {
+        cleanup_free char *name = git ? git_stack_name(git, is_dir) : sv_stack_name_from_dir(dir);
+        rc = sv_extract_graph(s, name, &g, err);
+    }
+    sv_lua_relabel(s, err);
+    sv_lua_free(s);
+    if (rc < 0)
+        return -1;
+    char *abs = realpath(path, NULL);
+    g->source = sv_graph_strdup(g, abs ? abs : path);
+    free(abs);
+    *out = g;
+    return 0;
+}
+
+int sv_load_graph(const char *path, const char *stack_override, struct sv_graph **out,
+                  sv_error_t *err)
+{
+    if (stack_override && !sv_valid_stack_name(stack_override))
+        return sv_error(err, 0,
+                        "\"%s\" is not a valid stack name (letters, digits, \"_\", \"-\" "
+                        "and \".\", starting with a letter or digit)",
+                        stack_override);
+    if (path == NULL) {
+        for (size_t i = 0; i < SV_ARRAY_LEN(default_files) && path == NULL; i++)
+            if (access(default_files[i], F_OK) == 0)
+                path = default_files[i];
+        if (path == NULL)
+            return sv_error(err, 0,
+                            "no Envirofile.lua, servos.yaml or compose.yaml in the "
+                            "current directory (name a file or directory)");
+    }
+    struct sv_git_source src;
+    struct sv_git_checkout co = {0};
+    int git = sv_git_source_parse(path, &src, err);
+    if (git < 0)
+        return -1;
+    if (git && sv_git_checkout(&src, "source", &co, err) < 0) {
+        sv_git_source_free(&src);
+        return -1;
+    }
+    int rc = load_files(git ? co.path : path, git ? &src : NULL, git ? &co : NULL, out, err);
+    if (rc == 0 && git) {
+        (*out)->source = sv_graph_strdup(*out, src.display);
+        (*out)->commit = sv_graph_strdup(*out, co.commit);
+    }
+    sv_git_checkout_free(&co);
+    if (git)
+        sv_git_source_free(&src);
+    if (rc == 0 && stack_override)
+        (*out)->stack = sv_graph_strdup(*out, stack_override);
+    return rc;
+}

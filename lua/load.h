@@ -1,0 +1,18 @@
+/* The input front: a path (an Envirofile, a YAML file, or a directory of
+ * them) becomes one service graph. Format detection lives here. */
+#ifndef SV_LOAD_H
+#define SV_LOAD_H
+
+#include "graph/graph.h"
+
+/* path NULL: the default file of the current directory (Envirofile.lua,
+ * then servos.yaml, compose.yaml, docker-compose.yaml and their .yml).
+ * stack_override: the -p NAME of the CLI, or NULL. */
+int sv_load_graph(const char *path, const char *stack_override, struct sv_graph **out,
+                  sv_error_t *err);
+
+/* A directory name turned into a valid stack name ("My App" -> "my-app"). */
+char *sv_stack_name_from_dir(const char *dir);
+bool sv_valid_stack_name(const char *name);
+
+#endif
