@@ -57,9 +57,7 @@ int sv_lua_protected(struct sv_lua *s, lua_CFunction f, void *ud, sv_error_t *er
 /* Push stdlib module NAME (stdlib/NAME.lua, embedded), loading it once. */
 int sv_lua_push_stdlib(lua_State *L, const char *name);
 
-/* The YAML "null" sentinel (a light userdata), so `key:` and `- ~` survive
- * in Lua tables. */
-#define SV_LUA_NULL ((void *)0)
+/* Whether the value at idx is the YAML null sentinel (manifests/yaml.h). */
 bool sv_lua_isnull(lua_State *L, int idx);
 
 #endif

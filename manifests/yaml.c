@@ -1,7 +1,5 @@
 #include "manifests/yaml.h"
 
-#include "lua/sandbox.h"
-
 #include <errno.h>
 #include <lauxlib.h>
 #include <math.h>

@@ -9,6 +9,10 @@
 
 #include <lua.h>
 
+/* The YAML "null" sentinel (a light userdata), so `key:` and `- ~` survive
+ * in Lua tables. */
+#define SV_LUA_NULL ((void *)0)
+
 #define SV_YAML_MAX_DEPTH 256
 
 /* Parse text (the contents of path) and push the document's value (nil for

@@ -1,6 +1,7 @@
 #include "core/util.h"
 
 #include <errno.h>
+#include <pwd.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -386,4 +387,14 @@ void sv_signals_default(void)
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+char *sv_home_file(const char *rel)
+{
+    const char *home = getenv("HOME");
+    if (home == NULL || *home == '\0') {
+        struct passwd *pw = getpwuid(getuid());
+        home = pw ? pw->pw_dir : "/";
+    }
+    return sv_xasprintf("%s/%s", home, rel);
 }

@@ -102,4 +102,7 @@ int sv_edit_distance(const char *a, const char *b);
 /* The closest of n candidates to word, or NULL when none is close. */
 const char *sv_suggest(const char *word, const char *const *cands, size_t n);
 
+/* $HOME/rel ($HOME, else the user's home from the password file). */
+char *sv_home_file(const char *rel);
+
 #endif

@@ -9,17 +9,6 @@
 
 #include <git2.h>
 
-/* $HOME/rel ($HOME, else the user's home from the password file). */
-char *sv_home_file(const char *rel);
-
-/* scheme://[userinfo@]hostport[/path]; every part newly allocated, NULL
- * when absent. False when url has no "scheme://". */
-struct sv_url_parts {
-    char *scheme, *userinfo, *hostport, *path;
-};
-bool sv_url_split(const char *url, struct sv_url_parts *p);
-void sv_url_parts_free(struct sv_url_parts *p);
-
 /* The libgit2 callbacks' state: which credential kinds were offered, so
  * each is tried once and a refused login ends in GIT_EAUTH, not a loop;
  * and why a host key was refused. */

@@ -2,7 +2,8 @@
 
 #include "core/digest.h"
 #include "git/gitcred.h"
-#include "runtime/rootfs.h"
+#include "git/url.h"
+#include "core/fs.h"
 #include "core/store.h"
 
 #include <dirent.h>

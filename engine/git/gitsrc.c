@@ -1,6 +1,7 @@
 #include "git/gitsrc.h"
 
 #include "git/gitcred.h"
+#include "git/url.h"
 #include "git/gitrepo.h"
 
 #include <errno.h>

@@ -1,7 +1,7 @@
 #include "git/knownhosts.h"
 
 #include "core/digest.h"
-#include "git/gitcred.h"
+#include "git/url.h"
 
 #include <ctype.h>
 #include <stdlib.h>

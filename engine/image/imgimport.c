@@ -6,7 +6,7 @@
 #include "image/imgref.h"
 #include "image/imgstore.h"
 #include "host/platform.h"
-#include "runtime/rootfs.h"
+#include "core/fs.h"
 #include "core/safepath.h"
 #include "core/store.h"
 #include "image/unpack.h"

@@ -1,7 +1,7 @@
 #include "image/imgstore.h"
 
 #include "image/imgref.h"
-#include "runtime/rootfs.h"
+#include "core/fs.h"
 #include "core/store.h"
 #include "image/unpack.h"
 

@@ -11,7 +11,6 @@
 #define SV_IMGSTORE_H
 
 #include "core/digest.h"
-#include "runtime/idmap.h"
 #include "host/userns.h"
 #include "core/util.h"
 

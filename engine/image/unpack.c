@@ -1,7 +1,7 @@
 #include "image/unpack.h"
 
 #include "core/dynlib.h"
-#include "runtime/rootfs.h"
+#include "core/fs.h"
 
 #include <archive.h>
 #include <archive_entry.h>

@@ -1,6 +1,6 @@
 #include "net/stacknet.h"
 
-#include "stack/stack.h"
+#include "core/statedir.h"
 #include "core/store.h"
 
 #include <arpa/inet.h>

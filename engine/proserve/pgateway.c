@@ -3,7 +3,7 @@
 #include "runtime/cgroup.h"
 #include "runtime/idmap.h"
 #include "runtime/seccomp.h"
-#include "stack/stack.h"
+#include "core/statedir.h"
 #include "core/store.h"
 #include "graph/units.h"
 #include "host/userns.h"

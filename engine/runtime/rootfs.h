@@ -4,6 +4,7 @@
 #ifndef SV_ROOTFS_H
 #define SV_ROOTFS_H
 
+#include "core/fs.h"
 #include "runtime/container.h"
 
 struct sv_image_config;
@@ -31,8 +32,5 @@ int sv_rootfs_guard_dir(const char *dir, sv_error_t *err);
 /* Container side: every mount, then pivot_root. Runs as root of the new
  * user namespace (or real root with --userns host). */
 int sv_rootfs_setup(const struct sv_container *c, sv_error_t *err);
-
-/* Remove a directory tree (no symlinks followed, stays on one file system). */
-int sv_rmtree(const char *path, sv_error_t *err);
 
 #endif

@@ -4,7 +4,7 @@
 #include "net/netlink.h"
 #include "net/proxy.h"
 #include "runtime/rootfs.h"
-#include "stack/stack.h"
+#include "core/statedir.h"
 #include "net/stacknet.h"
 
 #include <errno.h>

@@ -1,5 +1,7 @@
 #include "stack/stack.h"
 
+#include "core/statedir.h"
+
 #include "lua/load.h"
 #include "proserve/pgateway.h"
 
@@ -15,70 +17,6 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
-
-char *sv_stack_dir(const char *stack)
-{
-    return sv_xasprintf("%s/stacks/%s", sv_state_root(), stack);
-}
-
-int sv_stack_dir_make(const char *stack, sv_error_t *err)
-{
-    cleanup_free char *d = sv_stack_dir(stack);
-    if (sv_mkdir_p_mode(d, 0700, err) < 0)
-        return -1;
-    struct stat st; /* made 0711 by older versions */
-    if (lstat(d, &st) == 0 && (st.st_mode & 07777) != 0700 && chmod(d, 0700) < 0)
-        return sv_error(err, errno, "cannot make %s private", d);
-    return 0;
-}
-
-static char *binds_path(const char *stack)
-{
-    return sv_xasprintf("%s/binds/%s", sv_state_root(), stack);
-}
-
-char *sv_stack_binds_dir(const char *stack)
-{
-    char *d = binds_path(stack);
-    sv_mkdir_p_mode(d, 0711, NULL);
-    return d;
-}
-
-int sv_stack_binds_remove(const char *stack, sv_error_t *err)
-{
-    cleanup_free char *d = binds_path(stack);
-    return sv_rmtree(d, err);
-}
-
-void sv_stack_binds_migrate(const char *stack)
-{
-    cleanup_free char *from = sv_stack_dir(stack);
-    cleanup_free char *to = sv_stack_binds_dir(stack);
-    DIR *d = opendir(from);
-    struct dirent *e;
-    while (d && (e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, "hosts") != 0 && strncmp(e->d_name, "proserve-", 9) != 0 &&
-            strncmp(e->d_name, "gateway-", 8) != 0)
-            continue;
-        cleanup_free char *a = sv_xasprintf("%s/%s", from, e->d_name);
-        cleanup_free char *b = sv_xasprintf("%s/%s", to, e->d_name);
-        if (access(b, F_OK) != 0 && rename(a, b) < 0)
-            fprintf(stderr, "servos: cannot move %s to %s: %s\n", a, b, strerror(errno));
-    }
-    if (d)
-        closedir(d);
-}
-
-char *sv_replica_name(const char *stack, const char *service, int n)
-{
-    return sv_xasprintf("%s-%s-%d", stack, service, n);
-}
-
-char *sv_replica_log(const char *stack, const char *service, int n)
-{
-    cleanup_free char *d = sv_stack_dir(stack);
-    return sv_xasprintf("%s/logs/%s-%d.log", d, service, n);
-}
 
 void sv_service_hash_hex(const struct sv_service *s, char out[17])
 {
@@ -105,20 +43,9 @@ void sv_service_hash_hex(const struct sv_service *s, char out[17])
  * whose name also splits into such a stack's is taken by the first of the
  * two to come up, as the old version would have shared it.) */
 
-static char *volumes_of(const char *stack)
-{
-    return sv_xasprintf("%s/volumes/stacks/%s", sv_state_root(), stack);
-}
-
-char *sv_volume_dir(const char *stack, const char *name)
-{
-    cleanup_free char *d = volumes_of(stack);
-    return sv_xasprintf("%s/%s", d, name);
-}
-
 static char *anon_volume_dir(const char *stack, const char *service, int n, size_t i)
 {
-    cleanup_free char *d = volumes_of(stack);
+    cleanup_free char *d = sv_stack_volumes_dir(stack);
     return sv_xasprintf("%s/.anon/%s/%d-%zu", d, service, n, i);
 }
 
@@ -140,7 +67,7 @@ static char *legacy_other_owner(const char *stack, const char *base)
             continue;
         char *cand = sv_xstrndup(base, len);
         cleanup_free char *state = sv_stack_dir(cand);
-        cleanup_free char *vols = volumes_of(cand);
+        cleanup_free char *vols = sv_stack_volumes_dir(cand);
         if (sv_valid_stack_name(cand) && (access(state, F_OK) == 0 || access(vols, F_OK) == 0))
             return cand;
         free(cand);
@@ -192,7 +119,7 @@ int sv_stack_remove_volumes(const char *stack, const struct sv_graph *g, sv_erro
             }
         }
     }
-    cleanup_free char *dir = volumes_of(stack);
+    cleanup_free char *dir = sv_stack_volumes_dir(stack);
     if (sv_rmtree(dir, err) < 0)
         rc = -1;
     return rc;

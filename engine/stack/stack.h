@@ -5,31 +5,11 @@
 #ifndef SV_STACK_H
 #define SV_STACK_H
 
+#include "core/statedir.h"
 #include "runtime/container.h"
 #include "git/gitsrc.h"
 #include "graph/graph.h"
 
-/* <root>/stacks/<stack>: the stack's own state (its saved request with the
- * caller's environment, git pins, logs, the supervisor's socket, locks),
- * root's alone (0700). The path only: reading verbs (ps, logs) must not
- * create state; sv_stack_dir_make creates it (and tightens an old one). */
-char *sv_stack_dir(const char *stack);
-int sv_stack_dir_make(const char *stack, sv_error_t *err);
-/* <root>/binds/<stack>: what the stack's replicas are given from the host
- * (the stack network's hosts file, ProServe manifests and gateway
- * sockets). Container uids must be able to reach these, so they live
- * apart from the private state, with nothing else. Made (0711) when
- * missing. */
-char *sv_stack_binds_dir(const char *stack);
-int sv_stack_binds_remove(const char *stack, sv_error_t *err);
-/* Move such files that an older version kept in the stack's own
- * directory to the binds directory (running replicas keep them: a bind
- * follows the file). */
-void sv_stack_binds_migrate(const char *stack);
-/* A replica's container name: <stack>-<service>-<n>. */
-char *sv_replica_name(const char *stack, const char *service, int n);
-/* Its log file: <stack dir>/logs/<service>-<n>.log (see logfile.h). */
-char *sv_replica_log(const char *stack, const char *service, int n);
 /* The hash of a service's spec as 16 hex digits. */
 void sv_service_hash_hex(const struct sv_service *s, char out[17]);
 
@@ -38,8 +18,6 @@ void sv_service_hash_hex(const struct sv_service *s, char out[17]);
 int sv_stack_spec(const struct sv_graph *g, const struct sv_service *s, int n,
                   struct sv_run_spec *spec, sv_error_t *err);
 void sv_stack_spec_free(struct sv_run_spec *spec);
-/* <root>/volumes/stacks/<stack>/<name> (see stack.c on the old layout). */
-char *sv_volume_dir(const char *stack, const char *name);
 /* Remove every volume of stack (named and anonymous): its directory, and
  * the old-layout directories of g's volumes that are unambiguously its
  * (g may be NULL). */
