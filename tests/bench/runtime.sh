@@ -3,14 +3,16 @@
 # `crun run` and `runc run` on the same rootfs with the same namespaces
 # (pid, mount, uts, ipc, net, cgroup and user, container root mapped to the
 # same unprivileged range), and `podman run --rm --network none`. Prints
-# medians, ratios to crun and peak RSS. Goal: servos <= 0.6x crun.
+# medians, ratios to crun and peak RSS, all from one interleaved run
+# (lib.sh). Goals: servos <= 0.5x crun; servos' peak RSS <= crun's. The
+# floor, `unshare` + `chroot` of the same command in the same namespaces,
+# is shown for scale.
 #
 # crun refuses a hybrid cgroup host until hugetlb has a v1 hierarchy of its
 # own; this script mounts one for crun (and removes it after). servos needs
 # no such preparation.
 set -eu
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-SERVOS=${SERVOS:-$ROOT/build/servos}
+. "$(dirname "$0")/lib.sh"
 RUNS=${RUNS:-60}
 T=$(mktemp -d /tmp/servos-bench-run.XXXXXX)
 chmod 711 "$T"
@@ -88,16 +90,43 @@ if have podman; then
     fi
 fi
 
-hyperfine -N -w 3 -r "$RUNS" --export-json "$T/h.json" "${cmds[@]}" >/dev/null 2>&1
-crun_med=$(jq -r '.results[] | select(.command | startswith("crun")) | .median' "$T/h.json")
-printf '%-8s %10s %8s %10s\n' runtime median ratio peak-RSS
+if have unshare; then
+    cmds+=("unshare -UCfpimnu --map-root-user --mount-proc=$T/rootfs/proc chroot $T/rootfs /bin/true")
+    names+=(floor)
+    mkdir -p "$T/rootfs/proc"
+fi
+
+args=()
 for i in "${!cmds[@]}"; do
-    med=$(jq -r --argjson i "$i" '.results[$i].median' "$T/h.json")
-    ratio=-
-    [ -n "$crun_med" ] && ratio=$(awk -v a="$med" -v b="$crun_med" 'BEGIN{printf "%.2fx", a/b}')
-    # shellcheck disable=SC2086
-    rss=$(/usr/bin/time -f %M ${cmds[$i]//b1/rss$i} 2>&1 >/dev/null | tail -1)
-    printf '%-8s %8.1f ms %8s %7.1f MB\n' "${names[$i]}" "$(awk -v m="$med" 'BEGIN{print m*1000}')" \
-        "$ratio" "$(awk -v k="$rss" 'BEGIN{print k/1024}')"
+    # shellcheck disable=SC2206
+    words=(${cmds[$i]})
+    [ "$i" = 0 ] || args+=(--)
+    args+=("${names[$i]}=${words[0]}" "${words[@]:1}")
 done
-[ -n "$crun_med" ] && echo "goal: servos <= 0.60x crun"
+# `crun run` and `runc run` remove their container when it exits, so one
+# name serves every run.
+alternate_run "$T/times" "$RUNS" "${args[@]}"
+cat "$T/times" >&2
+for n in "${names[@]}"; do
+    f=$(field "$T/times" "$n" 8)
+    [ "$f" = 0 ] || echo "$n: $f of $RUNS runs failed" >&2
+done
+s_med=$(field "$T/times" servos 2) s_rss=$(field "$T/times" servos 7)
+if [ -n "$(field "$T/times" crun 2)" ]; then
+    c_med=$(field "$T/times" crun 2) c_rss=$(field "$T/times" crun 7)
+    bench_row "run --rm /bin/true (busybox)" "$(spread "$T/times" servos)" \
+        "crun $(spread "$T/times" crun)" "$(ratio "$s_med" "$c_med")" "<= 0.50x crun" \
+        "$(check le "$s_med" "$(awk -v c="$c_med" 'BEGIN{print c*0.5}')")"
+    bench_row "run peak RSS" "$((s_rss / 1024)).$((s_rss % 1024 * 10 / 1024)) MB" \
+        "crun $((c_rss / 1024)).$((c_rss % 1024 * 10 / 1024)) MB" "$(ratio "$s_rss" "$c_rss")" \
+        "<= crun" "$(check le "$s_rss" "$c_rss")"
+else
+    bench_row "run --rm /bin/true (busybox)" "$(spread "$T/times" servos)" "crun: not here" - \
+        "<= 0.50x crun" 1
+fi
+for peer in runc podman floor; do
+    [ -n "$(field "$T/times" $peer 2)" ] || continue
+    bench_row "  $peer, same run (for scale)" "" "$peer $(spread "$T/times" $peer)" \
+        "$(ratio "$s_med" "$(field "$T/times" $peer 2)")" - 0
+done
+bench_done
