@@ -28,8 +28,10 @@ field() { awk -v n="$2" -v c="$3" '$1 == n {print $c}' "$1"; }
 # spread OUT NAME: "median (p25–p75)" in ms.
 spread() { awk -v n="$2" '$1 == n {printf "%.2f ms (%.2f-%.2f)", $2, $3, $4}' "$1"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
-# le A B: A <= B, as numbers.
-le() { awk -v a="$1" -v b="$2" 'BEGIN{ exit !(a <= b) }'; }
+# le A B: A <= B, as numbers. An empty A (a side that did not run, a field
+# of a name the timer did not print) is false: awk would compare "" as a
+# string, and "" <= "1.5" holds.
+le() { [ -n "$1" ] && awk -v a="$1" -v b="$2" 'BEGIN{ exit !(a <= b) }'; }
 
 # bench_row MEASURE SERVOS PEER RATIO GOAL OK(0|1): one row of the table.
 bench_row() {

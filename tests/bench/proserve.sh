@@ -1,25 +1,38 @@
 #!/usr/bin/env bash
-# Benchmark: the ProServe service host.
-#  - requests/s for an inline endpoint and for an isolated shell handler
-#    (ab, 4000 requests from 8 kept-alive clients on 127.0.0.1);
-#  - the median extra latency of running the handler isolated (fresh
-#    process as nobody, private TMPDIR, rlimits, time limit, RSS watch,
-#    seccomp network filter) versus running the same script bare:
-#    median(handler request) - median(inline request) - median(bare run);
-#    and the same for isolation.mode container, for comparison.
-# Goal: isolation adds under 10 ms per request at the median.
+# Benchmark: the ProServe service host against aiohttp (what ProServe itself
+# runs on), serving the same two endpoints on 127.0.0.1:
+#  - /inline: a JSON response written in the manifest (aiohttp: a handler
+#    that returns the same JSON);
+#  - /shell: a shell script run per request with the request as JSON on
+#    stdin, isolated by servos (fresh process as nobody in a cgroup of its
+#    own, private TMPDIR, rlimits, time limit, seccomp network filter);
+#    aiohttp runs the same script with asyncio's subprocess, bare.
+# Load: `ab -k` (keep-alive), CONC clients, SECS seconds per run; the two
+# servers alternate run by run, A B then B A, over ROUNDS rounds. Figures:
+# requests/s, and the 50th and 99th percentile of the request time that ab
+# reports for each run; each a median over the rounds with its quartiles.
+# Also, from one interleaved series of single requests (curl): the latency
+# that isolation adds to a handler, median(handler request - inline request
+# - a bare run of the script), and the same for isolation.mode container.
+# Goals (issue 20): requests/s >= 5x aiohttp's and p99 below aiohttp's p50,
+# for each endpoint; kept from before: isolation adds < 10 ms per request.
 set -eu
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-SERVOS=${SERVOS:-$ROOT/build/servos}
+. "$(dirname "$0")/lib.sh"
+. "$BENCH_DIR/lib-series.sh"
+ROUNDS=${ROUNDS:-5} SECS=${SECS:-3} CONC=${CONC:-8} ISO_RUNS=${ISO_RUNS:-60}
 T=$(mktemp -d /tmp/servos-bench-proserve.XXXXXX)
 chmod 711 "$T"
 export SERVOS_ROOT=$T/root
+AIO=
 cleanup() {
+    [ -z "$AIO" ] || { kill "$AIO" 2>/dev/null && wait "$AIO" 2>/dev/null; } || true
     "$SERVOS" down -t 0 -p bproserve >/dev/null 2>&1 || true
     rm -rf "$T"
 }
 trap cleanup EXIT
 PORT=$((20000 + RANDOM % 20000))
+CPORT=$((PORT + 1)) APORT=$((PORT + 2))
+
 mkdir -p "$T/svc"
 cat >"$T/svc/echo.sh" <<'SH'
 read -r req
@@ -40,7 +53,6 @@ isolation:
   memory_limit: 256M
   network_isolation: true
 YAML
-CPORT=$((PORT + 1))
 cat >"$T/svc/container.yaml" <<YAML
 name: bench-container
 port: $CPORT
@@ -54,37 +66,131 @@ isolation:
   memory_limit: 256M
   network_isolation: true
 YAML
-"$SERVOS" apply -p bproserve "$T/svc"
-for p in $PORT $CPORT; do
-    for _ in $(seq 100); do curl -s -m 1 -o /dev/null "http://127.0.0.1:$p/health" && break; sleep 0.05; done
+# The peer: the same endpoints on aiohttp, its access log off (its fastest).
+cat >"$T/aio.py" <<'PY'
+import asyncio, json, sys
+from aiohttp import web
+
+port, script = int(sys.argv[1]), sys.argv[2]
+
+async def inline(request):
+    return web.json_response({"ok": True})
+
+async def shell(request):
+    # The request as servos hands it to a handler: JSON, one line on stdin.
+    req = json.dumps({"method": request.method, "path": request.path,
+                      "path_params": dict(request.match_info), "query": dict(request.query),
+                      "headers": dict(request.headers), "body": await request.text(), "json": None})
+    proc = await asyncio.create_subprocess_exec(
+        "/bin/sh", script, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    out, _ = await proc.communicate(req.encode() + b"\n")
+    return web.Response(body=out, content_type="application/json")
+
+app = web.Application()
+app.router.add_get("/inline", inline)
+app.router.add_get("/shell", shell)
+web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+PY
+
+"$SERVOS" apply -p bproserve "$T/svc" >/dev/null
+# Debian's python3 (python3-aiohttp), not whichever python3 comes first on PATH.
+PY=/usr/bin/python3
+[ -x "$PY" ] && "$PY" -c 'import aiohttp' 2>/dev/null || PY=python3
+if "$PY" -c 'import aiohttp' 2>/dev/null; then
+    "$PY" "$T/aio.py" "$APORT" "$T/svc/echo.sh" >"$T/aio.log" 2>&1 &
+    AIO=$!
+else
+    echo "proserve: aiohttp is not installed (make bench installs python3-aiohttp)" >&2
+fi
+up() { for _ in $(seq 200); do curl -s -m 1 -o /dev/null "http://127.0.0.1:$1$2" && return 0; sleep 0.05; done; return 1; }
+up "$PORT" /health && up "$CPORT" /health || { echo "proserve: servos does not answer" >&2; exit 1; }
+servers=(servos)
+declare -A port=([servos]=$PORT [aiohttp]=$APORT)
+if [ -n "$AIO" ]; then
+    if up "$APORT" /inline; then servers+=(aiohttp); else echo "proserve: aiohttp does not answer" >&2; fi
+fi
+
+# load SERVER ENDPOINT [SECS]: one ab run; its requests/s, p50 and p99 (ms)
+# added to SERVER.ENDPOINT.{rps,p50,p99}, failed when a request failed.
+load() {
+    local s=$1 e=$2 out rc=0 rps
+    # -t: a run lasts SECS, whatever the rate; -n after it: at most that many.
+    out=$(ab -q -k -c "$CONC" -t "${3:-$SECS}" -n 200000 -e "$T/ab.csv" \
+        "http://127.0.0.1:${port[$s]}/$e" 2>&1) || rc=1
+    rps=$(awk '/^Requests per second/ {print $4}' <<<"$out")
+    # A failure is an error status, or a connection that failed or broke;
+    # not ab's "Length" count (a body whose size differs from the first).
+    awk '/^Non-2xx responses:/ && $NF > 0 {bad = 1}
+        /^ *\(Connect: / {gsub(/[(),]/, ""); if ($2 + $4 + $8 > 0) bad = 1}
+        END {exit bad}' <<<"$out" || rc=1
+    [ -n "$rps" ] || { rc=1 rps=0; }
+    [ "$rc" = 0 ] || echo "proserve: ab on $s /$e: $(grep -E 'Failed|Non-2xx|rror' <<<"$out" | head -3)" >&2
+    sample "$T/$s.$e.rps" "$rps" "$rc"
+    sample "$T/$s.$e.p50" "$(awk -F, '$1 == 50 {print $2}' "$T/ab.csv")" "$rc"
+    sample "$T/$s.$e.p99" "$(awk -F, '$1 == 99 {print $2}' "$T/ab.csv")" "$rc"
+}
+n=${#servers[@]}
+for s in "${servers[@]}"; do load "$s" inline 1 && load "$s" shell 1; done # warm up
+rm -f "$T"/*.rps "$T"/*.p50 "$T"/*.p99
+for r in $(seq "$ROUNDS"); do
+    for e in inline shell; do
+        for k in $(seq 0 $((n - 1))); do load "${servers[$(((k + r) % n))]}" "$e"; done
+    done
 done
 
-rps() { ab -q -k -n 4000 -c 8 "http://127.0.0.1:$PORT$1" 2>&1 | awk '/Requests per second/ {print $4}'; }
-median() { sort -n | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
-# Per-request times (ms) of 300 sequential requests on one connection.
-times() { # PATH [PORT [N]]
-    local urls=()
-    for _ in $(seq "${3:-300}"); do urls+=(-o /dev/null "http://127.0.0.1:${2:-$PORT}$1"); done
-    curl -s -w '%{time_total}\n' "${urls[@]}" | awk '{printf "%.3f\n", $1 * 1000}'
-}
+# The latency isolation adds, from single requests on fresh connections
+# interleaved with a bare run of the script (stdin from the same request).
 printf '%s\n' '{"method":"GET","path":"/shell","path_params":{},"query":{},"headers":{},"body":"","json":null}' >"$T/req.json"
-# The bare run: one fork and exec of sh on the script, stdin from a file,
-# as the handler gets it (no extra shell in between).
-bare=$(perl -MTime::HiRes=time -e '
-    open(STDOUT, ">", "/dev/null");
-    my @ms;
-    for (1..300) {
-        open(STDIN, "<", $ARGV[1]);
-        my $t = time; system {"/bin/sh"} "/bin/sh", $ARGV[0]; push @ms, (time - $t) * 1000;
-    }
-    print STDERR map { sprintf "%.3f\n", $_ } @ms' "$T/svc/echo.sh" "$T/req.json" 2>&1 >/dev/null | median)
-inline=$(times /inline | median)
-shell=$(times /shell | median)
-extra=$(awk -v s="$shell" -v i="$inline" -v b="$bare" 'BEGIN {printf "%.2f", s - i - b}')
-printf 'requests/s: inline %s, isolated shell handler %s (ab -k -c 8, 4000 requests)\n' "$(rps /inline)" "$(rps /shell)"
-printf 'median ms: inline request %s, shell handler request %s, bare script run %s\n' "$inline" "$shell" "$bare"
-printf 'isolation adds %s ms per request at the median (goal: < 10 ms): %s\n' "$extra" \
-    "$(awk -v e="$extra" 'BEGIN {print (e < 10) ? "met" : "MISSED"}')"
-container=$(times /shell "$CPORT" 50 | median)
-printf 'for comparison, isolation.mode container (a servos container per request): %s ms median\n' \
-    "$(awk -v c="$container" -v i="$inline" -v b="$bare" 'BEGIN {printf "%.1f", c - i - b}')"
+bare() { /bin/sh "$T/svc/echo.sh" <"$T/req.json"; }
+get() { curl -s -f -o /dev/null "http://127.0.0.1:$1"; }
+for _ in $(seq "$ISO_RUNS"); do
+    timed "$T/i.shell" get "$PORT/shell"
+    timed "$T/i.inline" get "$PORT/inline"
+    timed "$T/i.bare" bare
+    timed "$T/i.container" get "$CPORT/shell"
+done
+# Per run: handler - inline - bare, for each isolation mode.
+paste -d' ' "$T/i.shell" "$T/i.inline" "$T/i.bare" "$T/i.container" | awk -v T="$T" '{
+    rc = ($2 || $4 || $6) ? 1 : 0
+    crc = ($8 || rc) ? 1 : 0
+    printf "%.3f %d\n", $1 - $3 - $5, rc >>(T "/iso.process")
+    printf "%.3f %d\n", $7 - $3 - $5, crc >>(T "/iso.container") }'
+
+for f in "$T"/*.rps "$T"/*.p50 "$T"/*.p99 "$T"/iso.* "$T"/i.*; do
+    summarize "$T/times" "$(basename "$f")" "$f"
+done
+cat "$T/times" >&2
+while read -r name _ _ _ _ _ _ failed; do
+    [ "$failed" = 0 ] || echo "proserve: $name: $failed failed runs" >&2
+done <"$T/times"
+
+rps() { spread_in "$T/times" "$1.rps" req/s 1 0; }
+lat() { spread_in "$T/times" "$1" ms 1 2; }
+ok_if() { # OK for bench_row: the check holds and servos' runs did not fail
+    local ok
+    ok=$(check "$@")
+    [ "$(failures "$T/times" "$SIDE")" = 0 ] || ok=1
+    echo "$ok"
+}
+for e in inline shell; do
+    label="proserve /$e (inline JSON)" && [ $e = inline ] || label="proserve /$e (isolated shell handler)"
+    s_rps=$(field "$T/times" "servos.$e.rps" 2) a_rps=$(field "$T/times" "aiohttp.$e.rps" 2)
+    s_p99=$(field "$T/times" "servos.$e.p99" 2) a_p50=$(field "$T/times" "aiohttp.$e.p50" 2)
+    if [ -z "$a_rps" ]; then
+        bench_row "$label: requests/s" "$(rps "servos.$e")" "aiohttp: not here" - ">= 5x aiohttp" 1
+        continue
+    fi
+    SIDE=servos.$e.rps
+    bench_row "$label: requests/s" "$(rps "servos.$e")" "aiohttp $(rps "aiohttp.$e")" \
+        "$(ratio "$s_rps" "$a_rps")" ">= 5x aiohttp" "$(ok_if ge "$s_rps" "$(mul "$a_rps" 5)")"
+    bench_row "  p50, same runs" "$(lat "servos.$e.p50")" "aiohttp $(lat "aiohttp.$e.p50")" \
+        "$(ratio "$(field "$T/times" "servos.$e.p50" 2)" "$(field "$T/times" "aiohttp.$e.p50" 2)")" - 0
+    SIDE=servos.$e.p99
+    bench_row "  p99, same runs" "$(lat "servos.$e.p99")" "aiohttp p50 $(lat "aiohttp.$e.p50")" \
+        "$(ratio "$s_p99" "$a_p50")" "< aiohttp p50" "$(ok_if lt "$s_p99" "$a_p50")"
+done
+SIDE=iso.process
+bench_row "proserve: latency isolation adds" "$(lat iso.process)" \
+    "bare script run $(lat i.bare)" - "< 10 ms" "$(ok_if lt "$(field "$T/times" iso.process 2)" 10)"
+bench_row "  isolation.mode container, same run" "$(lat iso.container)" - - - 0
+bench_done
