@@ -2,13 +2,17 @@
 # Benchmark: pull + unpack of an image of about 50 MB (compressed) from a
 # registry on 127.0.0.1, with every digest verified: `servos image pull`
 # against `skopeo copy` + `umoci unpack` and against `podman pull`, each
-# into an empty store; then a container start from the pulled image versus
-# from the host rootfs. Goal: servos <= 0.8x the fastest peer.
+# into a store emptied (and synced) before it, the three alternating round
+# by round (lib-series.sh); then a container start from the pulled image
+# against one from the host rootfs, interleaved (lib.sh). Medians with
+# their quartiles. Goal: the pull takes <= 0.8x the fastest peer's time.
 set -eu
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-SERVOS=${SERVOS:-$ROOT/build/servos}
+. "$(dirname "$0")/lib.sh"
+. "$BENCH_DIR/lib-series.sh"
 for t in docker-registry skopeo umoci; do
-    command -v $t >/dev/null || { echo "images: $t is not installed (make bench installs it)"; exit 0; }
+    command -v $t >/dev/null && continue
+    bench_row "image pull + unpack" - "$t: not installed (.ci/deps installs it)" - "<= 0.80x fastest peer" 1
+    bench_done
 done
 T=$(mktemp -d /tmp/servos-bench-img.XXXXXX)
 chmod 711 "$T"
@@ -16,7 +20,8 @@ export SERVOS_ROOT=$T/servos
 P="podman --root $T/podman --runroot $T/podman-run --cgroup-manager cgroupfs --events-backend none"
 REG=
 cleanup() {
-    [ -n "$REG" ] && kill "$REG" 2>/dev/null && wait "$REG" 2>/dev/null
+    # (wait gives the registry's status, 143: not ours, and set -e would stop here)
+    [ -z "$REG" ] || { kill "$REG" 2>/dev/null && wait "$REG" 2>/dev/null; } || true
     if [ -d "$T/podman" ]; then
         $P system reset -f >/dev/null 2>&1 || true
         findmnt -rn -o TARGET | grep "^$T" | sort -r | xargs -r umount -l 2>/dev/null || true
@@ -58,41 +63,66 @@ for _ in $(seq 50); do ss -Hltn "sport = :$port" | grep -q . && break; sleep 0.1
 skopeo copy -q --dest-tls-verify=false oci:"$T/oci":big "docker://$R/bench/big:1" >/dev/null
 size=$(du -sm "$T/reg/docker/registry/v2/blobs" | cut -f1)
 
-ms() { date +%s%N; }
-elapsed() { echo $((($(date +%s%N) - $1) / 1000000)); }
-median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
-ROUNDS=${ROUNDS:-3}
-for _ in $(seq "$ROUNDS"); do
+sides=(servos skopeo)
+command -v podman >/dev/null && sides+=(podman)
+servos_side() {
     rm -rf "$SERVOS_ROOT"
     sync
-    t=$(ms); "$SERVOS" image pull -q "$R/bench/big:1" >/dev/null; elapsed "$t" >>"$T/t-servos"
+    timed "$T/pull.servos" "$SERVOS" image pull -q "$R/bench/big:1"
+}
+skopeo_umoci() {
+    skopeo copy -q --src-tls-verify=false "docker://$R/bench/big:1" oci:"$T/sk/oci":big &&
+        umoci unpack --image "$T/sk/oci":big "$T/sk/bundle"
+}
+skopeo_side() {
     rm -rf "$T/sk" && mkdir -p "$T/sk"
     sync
-    t=$(ms)
-    skopeo copy -q --src-tls-verify=false "docker://$R/bench/big:1" oci:"$T/sk/oci":big >/dev/null
-    umoci unpack --image "$T/sk/oci":big "$T/sk/bundle" >/dev/null 2>&1
-    elapsed "$t" >>"$T/skopeo"
-    if command -v podman >/dev/null; then
-        $P system reset -f >/dev/null 2>&1 || true
-        sync
-        t=$(ms); $P pull -q --tls-verify=false "$R/bench/big:1" >/dev/null 2>&1 && elapsed "$t" >>"$T/t-podman"
-    fi
+    timed "$T/pull.skopeo" skopeo_umoci
+}
+podman_side() {
+    $P system reset -f >/dev/null 2>&1 || true
+    sync
+    timed "$T/pull.podman" $P pull -q --tls-verify=false "$R/bench/big:1"
+}
+ROUNDS=${ROUNDS:-5}
+n=${#sides[@]}
+for r in $(seq "$ROUNDS"); do
+    for k in $(seq 0 $((n - 1))); do "${sides[$(((k + r) % n))]}_side"; done
 done
-sv=$(median <"$T/t-servos") sk=$(median <"$T/skopeo")
-pd=$( [ -s "$T/t-podman" ] && median <"$T/t-podman" || echo 0)
-best=$sk best_name="skopeo+umoci"
-[ "$pd" -gt 0 ] && [ "$pd" -lt "$best" ] && best=$pd best_name="podman pull"
-printf 'pull + unpack, %d MB of blobs on the registry (median of %d)\n' "$size" "$ROUNDS"
-printf '  %-22s %6d ms\n' "servos image pull" "$sv" "skopeo copy+umoci" "$sk"
-[ "$pd" -gt 0 ] && printf '  %-22s %6d ms\n' "podman pull" "$pd"
-printf '  servos / fastest peer (%s): %.2fx   (goal <= 0.8x)\n' "$best_name" \
-    "$(awk -v a="$sv" -v b="$best" 'BEGIN{print a/b}')"
+for s in "${sides[@]}"; do summarize "$T/times" "$s" "$T/pull.$s"; done
 
-# Start from the pulled image versus from the host rootfs.
+# Start from the pulled image (the last servos pull left it in place)
+# against the host rootfs.
 "$SERVOS" run --rm host true
-for _ in $(seq 20); do
-    t=$(ms); "$SERVOS" run --rm --pull never "$R/bench/big:1" /bin/busybox true; elapsed "$t" >>"$T/start-img"
-    t=$(ms); "$SERVOS" run --rm host true; elapsed "$t" >>"$T/start-host"
+alternate_run "$T/start" "${RUNS:-20}" image="$SERVOS" run --rm --pull never "$R/bench/big:1" /bin/busybox true \
+    -- host="$SERVOS" run --rm host true
+cat "$T/times" "$T/start" >&2
+for s in "${sides[@]}" image host; do
+    f=$(field "$T/times" "$s" 8)$(field "$T/start" "$s" 8)
+    [ "$f" = 0 ] || echo "images: $s: $f failed runs" >&2
 done
-printf 'container start (median of 20): pulled image %d ms, host rootfs %d ms\n' \
-    "$(median <"$T/start-img")" "$(median <"$T/start-host")"
+
+sv=$(field "$T/times" servos 2) best='' best_name=''
+for s in skopeo podman; do
+    m=$(field "$T/times" "$s" 2)
+    [ -n "$m" ] && [ "$(field "$T/times" "$s" 8)" = 0 ] || continue
+    if [ -z "$best" ] || lt "$m" "$best"; then best=$m best_name=$s; fi
+done
+label="image pull + unpack, $size MB of blobs"
+if [ -z "$best" ]; then
+    bench_row "$label" "$(spread_time "$T/times" servos)" "no peer ran" - "<= 0.80x fastest peer" 1
+else
+    ok=$(check le "$sv" "$(mul "$best" 0.8)")
+    [ "$(field "$T/times" servos 8)" = 0 ] || ok=1
+    peer_name() { [ "$1" = skopeo ] && echo "skopeo copy + umoci unpack" || echo "podman pull"; }
+    bench_row "$label" "$(spread_time "$T/times" servos)" "$(peer_name "$best_name") $(spread_time "$T/times" "$best_name")" \
+        "$(ratio "$sv" "$best")" "<= 0.80x fastest peer" "$ok"
+    for s in skopeo podman; do
+        [ "$s" != "$best_name" ] && [ -n "$(field "$T/times" "$s" 2)" ] || continue
+        bench_row "  $(peer_name "$s"), same run" "" "$(spread_time "$T/times" "$s")" \
+            "$(ratio "$sv" "$(field "$T/times" "$s" 2)")" - 0
+    done
+fi
+bench_row "run --rm from the pulled image" "$(spread "$T/start" image)" "host rootfs $(spread "$T/start" host)" \
+    "$(ratio "$(field "$T/start" image 2)" "$(field "$T/start" host 2)")" - 0
+bench_done
