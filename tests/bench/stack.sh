@@ -50,20 +50,27 @@ EOF
 }
 envirofile bterm 10 "$EXITS"
 envirofile bign 10 "$IGNORES"
-envirofile b100 100 "exec sleep 100000" 'stop_signal = "SIGKILL"'
+mkdir -p "$T/b100"
+cat >"$T/b100/Envirofile.lua" <<'EOF'
+stack "b100"
+for i = 1, 100 do
+  service("svc" .. i) { command = { "sleep", "100000" }, stop_signal = "SIGKILL" }
+end
+EOF
 
 "$SERVOS" run --rm host true # warm the state root and the host image
 
 # Check that the commands do what the measures assume, on servos' first
 # replica (pid 1 of its container: the kernel drops a signal it has no
 # handler for, so only the trap makes it exit).
+alive() { [ -e "/proc/$1" ] && ! grep -q '^State:.*zombie' "/proc/$1/status" 2>/dev/null; }
 first_pid() { "$SERVOS" ps -p "$1" --format json | jq -r '[.[] | select(.service == "svc1")][0].pid'; }
 cd "$T/bterm"
 "$SERVOS" up -d >/dev/null
 pid=$(first_pid bterm)
 kill -TERM "$pid"
-for _ in $(seq 40); do [ -e "/proc/$pid" ] || break; sleep 0.05; done
-if [ -e "/proc/$pid" ]; then
+for _ in $(seq 40); do alive "$pid" || break; sleep 0.05; done
+if alive "$pid"; then
     echo "stack: the SIGTERM-exiting command did not exit at SIGTERM" >&2
     exit 1
 fi
@@ -73,7 +80,7 @@ cd "$T/bign"
 pid=$(first_pid bign)
 kill -TERM "$pid"
 sleep 0.3
-if ! [ -e "/proc/$pid" ]; then
+if ! alive "$pid"; then
     echo "stack: the SIGTERM-ignoring command exited at SIGTERM" >&2
     exit 1
 fi
