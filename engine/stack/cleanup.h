@@ -1,0 +1,33 @@
+/* Cleanup attributes (core/util.h's idiom) for resources of lower folders
+ * that declare none of their own yet: a store row, a graph, a jansson
+ * value. Each gives way to one its owner declares, so this file can go
+ * once they do. */
+#ifndef SV_STACK_CLEANUP_H
+#define SV_STACK_CLEANUP_H
+
+#include "core/store.h"
+#include "graph/graph.h"
+
+#include <jansson.h>
+
+#ifndef cleanup_row
+#define cleanup_row __attribute__((cleanup(sv_ctr_row_clear)))
+#endif
+
+#ifndef cleanup_graph
+static inline void sv_stack_graph_freep(struct sv_graph **g)
+{
+    sv_graph_free(*g);
+}
+#define cleanup_graph __attribute__((cleanup(sv_stack_graph_freep)))
+#endif
+
+#ifndef cleanup_json
+static inline void sv_stack_json_decrefp(json_t **j)
+{
+    json_decref(*j);
+}
+#define cleanup_json __attribute__((cleanup(sv_stack_json_decrefp)))
+#endif
+
+#endif
