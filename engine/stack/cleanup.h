@@ -15,19 +15,19 @@
 #endif
 
 #ifndef cleanup_graph
-static inline void sv_stack_graph_freep(struct sv_graph **g)
+static inline void sv_cleanup_graph(struct sv_graph **g)
 {
     sv_graph_free(*g);
 }
-#define cleanup_graph __attribute__((cleanup(sv_stack_graph_freep)))
+#define cleanup_graph __attribute__((cleanup(sv_cleanup_graph)))
 #endif
 
 #ifndef cleanup_json
-static inline void sv_stack_json_decrefp(json_t **j)
+static inline void sv_cleanup_json(json_t **j)
 {
     json_decref(*j);
 }
-#define cleanup_json __attribute__((cleanup(sv_stack_json_decrefp)))
+#define cleanup_json __attribute__((cleanup(sv_cleanup_json)))
 #endif
 
 #endif
