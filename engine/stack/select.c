@@ -39,19 +39,13 @@ bool sv_select_exists(const char *stack)
     return rows.n > 0;
 }
 
-static void closedirp(DIR **d)
-{
-    if (*d)
-        closedir(*d);
-}
-
 int sv_select_no_such(const char *stack, sv_error_t *err)
 {
     cleanup_free char *root = sv_xasprintf("%s/stacks", sv_state_root());
     const char *names[256];
     size_t n = 0;
     cleanup_free char *list = sv_xstrdup("");
-    __attribute__((cleanup(closedirp))) DIR *d = opendir(root);
+    cleanup_dir DIR *d = opendir(root);
     struct dirent *e;
     while (d && (e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.' || !sv_valid_stack_name(e->d_name))
