@@ -17,11 +17,11 @@ static int write_atomic(const char *path, const char *text, size_t len, sv_error
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return sv_error(err, errno, "cannot write %s", tmp);
-    /* From here on f owns fd. */
+    /* From here on f owns fd (fclose closes it). */
     cleanup_fclose FILE *f = fdopen(fd, "w");
     if (f == NULL) {
         int e = errno;
-        close(fd);
+        close(fd); /* fdopen took no ownership */
         return sv_error(err, e, "cannot write %s", tmp);
     }
     fwrite(text, 1, len, f);

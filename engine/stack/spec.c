@@ -46,11 +46,11 @@ static int write_manifest(const struct sv_service *s, const char *path, sv_error
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400);
     if (fd < 0)
         return sv_error(err, errno, "cannot write %s", tmp);
-    /* From here on f owns fd. */
+    /* From here on f owns fd (fclose closes it). */
     cleanup_fclose FILE *f = fdopen(fd, "w");
     if (f == NULL) {
         int e = errno;
-        close(fd);
+        close(fd); /* fdopen took no ownership */
         return sv_error(err, e, "cannot write %s", tmp);
     }
     sv_value_print_json(s->proserve, f);

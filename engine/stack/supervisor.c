@@ -343,6 +343,7 @@ int sv_supervisor_spawn(const char *stack, struct sv_graph *g, sv_error_t *err)
     if (pid < 0)
         return sv_error(err, errno, "fork");
     if (pid == 0) {
+        /* The CLI's end; our cleanups never run, as this side _exits. */
         close(report_rd);
         setsid();
         if (fork() != 0)
