@@ -8,7 +8,7 @@ export SERVOS_ROOT=$TMP/root
 CGP=$(cgroup_parent)
 S=$SERVOS
 cleanup() {
-    for st in t70 t70b t70c; do "$S" down -v -t 0 -p "$st" >/dev/null 2>&1; done
+    for st in t70 t70b t70c t70d; do "$S" down -v -t 0 -p "$st" >/dev/null 2>&1; done
     for id in $("$S" ls -q 2>/dev/null); do "$S" rm -f "$id" >/dev/null 2>&1; done
     rm -rf "$TMP"
     remove_cgroup_parent
@@ -230,4 +230,29 @@ kill -INT "$upid"
 for _ in $(seq 100); do kill -0 "$upid" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$upid" 2>/dev/null && { fail "Ctrl-C ends an attached up"; kill -9 "$upid"; } || pass "Ctrl-C ends an attached up"
 is "$("$S" ls -q | wc -l)" 0 "and stops the stack"
+
+# ps --format json escapes what it prints: an image path with a quote and
+# a backslash (a busybox root file system) comes out as valid JSON.
+q=$TMP/'bb"q"\b'
+mkdir -p "$q/bin" && cp "$(command -v busybox)" "$q/bin/busybox"
+cat >Envirofile.lua <<LUA
+stack "t70d"
+service "quoted" { image = [[$q]], command = { "/bin/busybox", "sleep", "1000" }, stop_grace_period = "1s" }
+LUA
+run "$S" up -d
+is "$rc" 0 "up with an image path holding a quote and a backslash" || diag "$err"
+is "$(ps_json | jq -r '.[0].image')" "$q" "ps --format json writes it as valid JSON, escaped"
+"$S" down -t 0 >/dev/null 2>&1
+
+# A file whose real path is longer than the system allows: up says why
+# it cannot go on (it said "unknown error").
+mkdir "$TMP/deep" && cd "$TMP/deep" || exit 1
+long=$(printf 'd%.0s' $(seq 250))
+for _ in $(seq 20); do mkdir "$long" && cd "$long" || break; done
+printf 'stack "t70d"\nservice "a" { command = "exec sleep 1000" }\n' >Envirofile.lua
+run "$S" up -d Envirofile.lua
+[ "$rc" -ne 0 ] && like "$err" '^servos: cannot find the real path of Envirofile.lua: File name too long$' \
+    "up of a file with too long a real path says why it fails" ||
+    fail "up of a file with too long a real path says why it fails" "$err"
+cd "$D" || exit 1
 done_testing

@@ -1,0 +1,202 @@
+#include "stack/spec.h"
+#include "stack/volumes.h"
+#include "core/statedir.h"
+#include "host/userns.h"
+#include "proserve/pgateway.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void sv_spec_hash_hex(const struct sv_service *s, char out[17])
+{
+    snprintf(out, 17, "%016llx", (unsigned long long)sv_service_hash(s));
+}
+
+static char **argv_join(const char *const *a, const char *const *b)
+{
+    size_t n = 0, k = 0;
+    for (const char *const *p = a; p && *p; p++)
+        n++;
+    for (const char *const *p = b; p && *p; p++)
+        n++;
+    char **v = sv_xcalloc(n + 1, sizeof(*v));
+    for (const char *const *p = a; p && *p; p++)
+        v[k++] = (char *)*p;
+    for (const char *const *p = b; p && *p; p++)
+        v[k++] = (char *)*p;
+    return v;
+}
+
+/* The service's manifest as JSON at path (through a temporary file and a
+ * rename). It holds the service's environment: readable by its
+ * container's root (who runs the service host) and no one else. */
+static int write_manifest(const struct sv_service *s, const char *path, sv_error_t *err)
+{
+    cleanup_free char *tmp = sv_xasprintf("%s.tmp", path);
+    uid_t uid;
+    gid_t gid;
+    if (sv_userns_root_ids(s->userns, &uid, &gid, err) < 0)
+        return -1;
+    unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400);
+    if (fd < 0)
+        return sv_error(err, errno, "cannot write %s", tmp);
+    /* From here on f owns fd (fclose closes it). */
+    cleanup_fclose FILE *f = fdopen(fd, "w");
+    if (f == NULL) {
+        int e = errno;
+        close(fd); /* fdopen took no ownership */
+        return sv_error(err, e, "cannot write %s", tmp);
+    }
+    sv_value_print_json(s->proserve, f);
+    if (fflush(f) != 0 || fchown(fd, uid, gid) < 0 || fchmod(fd, 0440) < 0)
+        return sv_error(err, errno, "cannot write %s", tmp);
+    /* Closed here, not at return: a write that failed shows in fclose. */
+    if (fclose(sv_steal(f)) != 0 || rename(tmp, path) < 0)
+        return sv_error(err, errno, "cannot write %s", path);
+    return 0;
+}
+
+/* The manifest's base_dir, when it has one. */
+static const char *manifest_base_dir(const struct sv_value *body)
+{
+    const char *base = NULL;
+    for (size_t i = 0; body->kind == SV_OBJECT && i < body->u.list.n; i++)
+        if (strcmp(body->u.list.keys[i], "base_dir") == 0 && body->u.list.items[i].kind == SV_STR)
+            base = body->u.list.items[i].u.s;
+    return base;
+}
+
+/* A ProServe service runs servos' own service host in its container:
+ * the binary, its manifest and the manifest's directory are bound in
+ * read-only. */
+static int proserve_spec(const struct sv_graph *g, const struct sv_service *s,
+                         struct sv_run_spec *spec, sv_error_t *err)
+{
+    cleanup_free char *dir = sv_stack_binds_dir(g->stack);
+    cleanup_free char *manifest = sv_xasprintf("%s/proserve-%s.json", dir, s->name);
+    if (write_manifest(s, manifest, err) < 0)
+        return -1;
+    char *self = realpath("/proc/self/exe", NULL);
+    if (self == NULL)
+        return sv_error(err, errno, "cannot find the servos binary");
+    const char *base = manifest_base_dir(s->proserve);
+    struct sv_bind add[] = {
+        {.source = self, .target = "/.servos/servos", .read_only = true, .idmap_fd = -1},
+        {.source = sv_xstrdup(manifest),
+         .target = "/.servos/manifest.json",
+         .read_only = true,
+         .idmap_fd = -1},
+        {.source = base ? sv_xstrdup(base) : NULL,
+         .target = (char *)base,
+         .read_only = true,
+         .idmap_fd = -1},
+    };
+    size_t n_add = SV_ARRAY_LEN(add);
+    spec->binds = sv_xrealloc(spec->binds, (spec->n_binds + n_add + 2) * sizeof(*spec->binds));
+    /* A private /tmp (writable under read_only) goes first: binds below it,
+     * a manifest directory under /tmp too, land on it, not under it. */
+    memmove(spec->binds + 1, spec->binds, spec->n_binds * sizeof(*spec->binds));
+    spec->binds[0] = (struct sv_bind){.tmpfs = true, .target = "/tmp", .idmap_fd = -1};
+    spec->n_binds++;
+    for (size_t i = 0; i < n_add; i++)
+        if (add[i].source)
+            spec->binds[spec->n_binds++] = add[i];
+    /* Containers per handler: the supervisor's gateway socket's directory
+     * (a directory, so a new supervisor's socket shows up in it). */
+    if (sv_gateway_wanted(s)) {
+        spec->binds = sv_xrealloc(spec->binds, (spec->n_binds + 1) * sizeof(*spec->binds));
+        spec->binds[spec->n_binds++] = (struct sv_bind){
+            .source = sv_gateway_dir(g->stack, s->name), .target = SV_GATEWAY_DIR, .idmap_fd = -1};
+    }
+    if (spec->entrypoint == NULL && (spec->argv == NULL || spec->argv[0] == NULL)) {
+        free(spec->argv);
+        spec->entrypoint = argv_join(
+            (const char *[]){"/.servos/servos", "proserve-host", "/.servos/manifest.json", NULL},
+            NULL);
+        spec->argv = sv_xcalloc(1, sizeof(char *));
+    }
+    return 0;
+}
+
+/* The service's mounts as binds: tmpfs, volumes (made now), host paths. */
+static int mount_binds(const struct sv_graph *g, const struct sv_service *s, int n,
+                       struct sv_run_spec *spec, sv_error_t *err)
+{
+    spec->binds = sv_xcalloc(s->n_mounts + 1, sizeof(*spec->binds));
+    for (size_t i = 0; i < s->n_mounts; i++) {
+        const struct sv_mount *m = &s->mounts[i];
+        struct sv_bind *b = &spec->binds[spec->n_binds++];
+        b->target = (char *)m->target;
+        b->read_only = m->read_only;
+        b->chown = m->chown;
+        b->idmap_fd = -1;
+        if (m->type == SV_MOUNT_TMPFS) {
+            b->tmpfs = true;
+            b->source = m->options ? sv_xstrdup(m->options) : NULL;
+        } else if (m->type == SV_MOUNT_VOLUME) {
+            b->source = sv_volumes_prepare(g, s, n, i, err);
+            if (b->source == NULL)
+                return -1;
+        } else {
+            b->source = sv_xstrdup(m->source);
+        }
+    }
+    return 0;
+}
+
+int sv_spec_make(const struct sv_graph *g, const struct sv_service *s, int n,
+                 struct sv_run_spec *spec, sv_error_t *err)
+{
+    memset(spec, 0, sizeof(*spec));
+    spec->stack = g->stack;
+    spec->service = s->name;
+    spec->replica = n;
+    spec->image = s->image;
+    /* Unset ones come from the image's config when the replica is made. */
+    spec->entrypoint = s->entrypoint ? argv_join(s->entrypoint, NULL) : NULL;
+    spec->argv = argv_join(s->command, NULL);
+    spec->env = sv_xcalloc(s->n_env + 1, sizeof(char *));
+    for (size_t i = 0; i < s->n_env; i++)
+        spec->env[i] = sv_xasprintf("%s=%s", s->env[i].key, s->env[i].value);
+    spec->workdir = s->working_dir;
+    spec->user = s->user;
+    spec->limits = (struct sv_limits){s->memory, s->cpus, s->pids};
+    spec->cap_add = s->cap_add;
+    spec->cap_drop = s->cap_drop;
+    spec->read_only = s->read_only;
+    /* No one attaches to a replica: its init keeps the terminal's master
+     * (copied to the log) or the stdin pipe (see container.h). */
+    spec->tty = s->tty;
+    spec->stdin_open = s->stdin_open;
+    spec->init = s->init;
+    spec->userns_host = strcmp(s->userns, "host") == 0;
+    /* The supervisor fills in spec->net (address, bridge) for "stack". */
+    spec->network = strcmp(s->network, "host") == 0   ? SV_NET_HOST
+                    : strcmp(s->network, "none") == 0 ? SV_NET_NONE
+                                                      : SV_NET_STACK;
+    if (mount_binds(g, s, n, spec, err) < 0 ||
+        (s->proserve && proserve_spec(g, s, spec, err) < 0)) {
+        sv_spec_free(spec);
+        return -1;
+    }
+    return 0;
+}
+
+void sv_spec_free(struct sv_run_spec *spec)
+{
+    for (size_t i = 0; spec->env && spec->env[i]; i++)
+        free(spec->env[i]);
+    free(spec->env);
+    free(spec->argv);
+    free(spec->entrypoint);
+    for (size_t i = 0; i < spec->n_binds; i++)
+        free(spec->binds[i].source);
+    free(spec->binds);
+    memset(spec, 0, sizeof(*spec));
+}
