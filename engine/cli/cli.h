@@ -53,11 +53,13 @@ int sv_cmd_pull(int argc, char **argv);
 int sv_cmd_proserve_host(int argc, char **argv);
 int sv_cmd_proserve_lua(int argc, char **argv);
 int sv_cmd_image(int argc, char **argv);
-/* servos completion bash; servos __complete KIND; servos help --man
- * (cli_completion.c), all three written from what --help prints. */
+/* servos completion bash (cli_completion.c) and servos help --man
+ * (cli_man.c), both written from what --help prints; main_usage prints
+ * the main help. servos __complete KIND (cli_complete_names.c): the names
+ * the completion offers. */
 int sv_cmd_completion(int argc, char **argv);
+int sv_man_print(void (*main_usage)(FILE *out));
 int sv_cmd_complete(int argc, char **argv);
-int sv_cli_man(void (*main_usage)(FILE *out));
 /* Stack parts of logs and exec (cli_stack.c). */
 int sv_stack_logs(const char *project, const char *only, bool follow, long tail, bool timestamps);
 char *sv_stack_replica_ref(const char *project, const char *ref);

@@ -549,7 +549,7 @@ int main(int argc, char **argv)
     const char *verb = argv[1];
     if (strcmp(verb, "-h") == 0 || strcmp(verb, "--help") == 0 || strcmp(verb, "help") == 0) {
         if (argc == 3 && strcmp(argv[2], "--man") == 0)
-            return sv_cli_man(main_usage);
+            return sv_man_print(main_usage);
         if (argc > 2 && sv_cli_find(argv[2]))
             return sv_cli_usage(sv_cli_find(argv[2]), false);
         main_usage(stdout);
