@@ -29,10 +29,10 @@ int sv_cli_bad_option(const struct sv_verb *v, int c, char **argv);
 char *sv_cli_option_error(int c, char **argv);
 
 /* Replace the process's command line (as ps shows it) by title. */
-void sv_cli_hide_args(const char *title);
+void sv_main_hide_args(const char *title);
 /* Our stdout and stderr, where they are a terminal, made write-only (before
  * a container is given them): see main.c. */
-void sv_cli_stdio_writeonly(void);
+void sv_main_stdio_writeonly(void);
 int sv_cmd_config(int argc, char **argv);
 int sv_cmd_detect(int argc, char **argv);
 int sv_cmd_list_platforms(int argc, char **argv);

@@ -594,7 +594,7 @@ int sv_cmd_exec(int argc, char **argv)
         return 125;
     }
     if (!exec_io.tty)
-        sv_cli_stdio_writeonly();
+        sv_main_stdio_writeonly();
     struct winsize ws;
     if (exec_io.tty && sv_pty_user_size(&ws)) {
         exec_io.rows = ws.ws_row;

@@ -484,7 +484,7 @@ int sv_cmd_version(int argc, char **argv)
 /* The command line as the kernel shows it (/proc/PID/cmdline, ps). */
 static char *args_start, *args_end;
 
-void sv_cli_hide_args(const char *title)
+void sv_main_hide_args(const char *title)
 {
     /* A long-lived process of ours (a -d container's monitor) would show
      * its caller's -e NAME=SECRET to every local user for the container's
@@ -496,7 +496,7 @@ void sv_cli_hide_args(const char *title)
     snprintf(args_start, room, "%s", title);
 }
 
-void sv_cli_stdio_writeonly(void)
+void sv_main_stdio_writeonly(void)
 {
     /* Our stdout and stderr, when they are the user's terminal, are
      * usually read-write: a container given them could read what the user
