@@ -3,8 +3,22 @@
 #ifndef SV_CLI_H
 #define SV_CLI_H
 
+#include "core/util.h"
+
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
+
+/* A jansson value released on the way out. core/util.h has no such
+ * attribute (it does not include jansson); should it get one, that one
+ * wins. */
+#ifndef cleanup_json
+static inline void sv_cli_json_decrefp(json_t **j)
+{
+    json_decref(*j);
+}
+#define cleanup_json __attribute__((cleanup(sv_cli_json_decrefp)))
+#endif
 
 struct sv_verb {
     const char *name;
@@ -28,11 +42,12 @@ int sv_cli_bad_option(const struct sv_verb *v, int c, char **argv);
 /* Its WHAT alone ("unknown option "--x"", "-t needs a value"), to free. */
 char *sv_cli_option_error(int c, char **argv);
 
-/* Replace the process's command line (as ps shows it) by title. */
+/* main.c: replace the process's command line (as ps shows it) by title. */
 void sv_main_hide_args(const char *title);
-/* Our stdout and stderr, where they are a terminal, made write-only (before
- * a container is given them): see main.c. */
+/* main.c: our stdout and stderr, where they are a terminal, made
+ * write-only (before a container is given them). */
 void sv_main_stdio_writeonly(void);
+
 int sv_cmd_config(int argc, char **argv);
 int sv_cmd_detect(int argc, char **argv);
 int sv_cmd_list_platforms(int argc, char **argv);
