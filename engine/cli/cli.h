@@ -1,5 +1,7 @@
 /* The command line: one function per verb, each with its own --help. The
- * CLI parses, calls the engine, prints; no engine logic lives here. */
+ * CLI parses, calls the engine, prints; no engine logic lives here.
+ * cli_verbs.c holds the table of verbs, cli_usage.c finds one and says
+ * how it is used, main.c reads the global options and dispatches. */
 #ifndef SV_CLI_H
 #define SV_CLI_H
 
@@ -27,7 +29,7 @@ struct sv_verb {
     const char *usage; /* full --help text */
 };
 
-/* True when argv holds -h or --help (before a "--"). */
+/* cli_usage.c: true when argv holds -h or --help (before a "--"). */
 bool sv_cli_wants_help(int argc, char **argv);
 /* Print usage to stdout (help), or its first line to stderr (misuse);
  * returns the exit code. */
@@ -48,6 +50,7 @@ void sv_main_hide_args(const char *title);
  * write-only (before a container is given them). */
 void sv_main_stdio_writeonly(void);
 
+/* The verbs, each in the cli_*.c its name says. */
 int sv_cmd_config(int argc, char **argv);
 int sv_cmd_detect(int argc, char **argv);
 int sv_cmd_list_platforms(int argc, char **argv);
