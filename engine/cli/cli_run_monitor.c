@@ -4,9 +4,9 @@
  * makes the container's network and the process that holds its ports
  * first (runnet.h), so a port in use is the CLI's error.
  *
- * This is engine work rather than the CLI's (see the report of issue 19):
- * it belongs beside the container runtime, which the stack supervisor's
- * replicas already use for the same restart and logging. */
+ * This is engine work rather than the CLI's: it belongs in runtime/, where
+ * a second front (the API) could start a detached container too; it sits
+ * in a file of its own so that it can move whole. */
 #include "cli/cli.h"
 #include "cli/cli_run_int.h"
 #include "runtime/runnet.h"

@@ -12,7 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static void push(char ***v, size_t *n, char *s)
+/* Append s to the NULL-terminated array *v of *n strings. */
+static void strv_push(char ***v, size_t *n, char *s)
 {
     *v = sv_xrealloc(*v, (*n + 2) * sizeof(**v));
     (*v)[(*n)++] = s;
@@ -157,9 +158,9 @@ static int opt_env_file(struct sv_runopts *o, char *path, sv_error_t *err)
             return sv_error(err, 0, "--env-file %s:%d: the name \"%.*s\" contains a blank", path,
                             no, (int)name_len, p);
         if (!bare)
-            push(&o->env_file, &o->n_env_file, sv_xstrdup(p));
+            strv_push(&o->env_file, &o->n_env_file, sv_xstrdup(p));
         else if (getenv(p))
-            push(&o->env_file, &o->n_env_file, sv_xasprintf("%s=%s", p, getenv(p)));
+            strv_push(&o->env_file, &o->n_env_file, sv_xasprintf("%s=%s", p, getenv(p)));
     }
     return 0;
 }
@@ -203,7 +204,8 @@ static int opt_label(struct sv_runopts *o, char *arg, sv_error_t *err)
     for (const char *c = arg; *c; c++)
         if ((unsigned char)*c < 0x20 || *c == 0x7f)
             return sv_error(err, 0, "--label \"%s\": a control character", arg);
-    push(&o->labels, &o->n_labels, strchr(arg, '=') ? sv_xstrdup(arg) : sv_xasprintf("%s=", arg));
+    strv_push(&o->labels, &o->n_labels,
+              strchr(arg, '=') ? sv_xstrdup(arg) : sv_xasprintf("%s=", arg));
     return 0;
 }
 
@@ -293,9 +295,9 @@ static int opt_env(struct sv_runopts *o, char *arg, sv_error_t *err)
     if (strchr(arg, '=') == NULL) { /* -e NAME passes the host's value */
         const char *v = getenv(arg);
         if (v != NULL)
-            push(&o->env, &o->n_env, sv_xasprintf("%s=%s", arg, v));
+            strv_push(&o->env, &o->n_env, sv_xasprintf("%s=%s", arg, v));
     } else {
-        push(&o->env, &o->n_env, sv_xstrdup(arg));
+        strv_push(&o->env, &o->n_env, sv_xstrdup(arg));
     }
     return 0;
 }
@@ -365,13 +367,13 @@ static int opt_read_only(struct sv_runopts *o, char *arg, sv_error_t *err)
 
 static int opt_cap_add(struct sv_runopts *o, char *arg, sv_error_t *err)
 {
-    push((char ***)&o->cap_add, &o->n_add, arg);
+    strv_push((char ***)&o->cap_add, &o->n_add, arg);
     return 0;
 }
 
 static int opt_cap_drop(struct sv_runopts *o, char *arg, sv_error_t *err)
 {
-    push((char ***)&o->cap_drop, &o->n_drop, arg);
+    strv_push((char ***)&o->cap_drop, &o->n_drop, arg);
     return 0;
 }
 
@@ -491,8 +493,8 @@ enum {
 #define RUN_SHORT_OPTS "+:n:H:m:c:v:e:w:u:dhp:l:it"
 
 /* Each option: its long name, whether it takes a value, its short name
- * (or O_...), and what it does. In --help's order, as getopt_long was
- * given them before there was a table. */
+ * (or O_...), and what it does. Kept in the order getopt_long has always
+ * had them: an abbreviation (--det) resolves as it did. */
 static const struct run_option {
     const char *name;
     int has_arg;

@@ -3,9 +3,10 @@
  * where its monitor is gone, and the mark that keeps a monitor from
  * starting it again.
  *
- * This is engine work rather than the CLI's (see the report of issue 19):
- * it belongs in runtime/ beside sv_container_stop_how and
- * sv_container_stop_mark, where the API could stop a container too. */
+ * This is engine work rather than the CLI's: it belongs in runtime/ beside
+ * sv_container_stop_how and sv_container_stop_mark, where a second front
+ * (the API) could stop a container too; it sits in a file of its own so
+ * that it can move whole. */
 #include "cli/cli_runctr.h"
 #include "core/util.h"
 #include "runtime/container.h"
