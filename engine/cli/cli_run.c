@@ -29,6 +29,11 @@ static void forward(int sig)
     kill(forward_to, sig);
 }
 
+static void runnet_closep(struct sv_runnet **rn)
+{
+    sv_runnet_close(*rn);
+}
+
 static void container_freep(struct sv_container **c)
 {
     sv_container_free(*c);
@@ -127,16 +132,15 @@ int sv_cmd_run(int argc, char **argv)
         return sv_runmon_detach(&o);
     /* -p: the container's network and the process that holds its ports,
      * before the container is made (runnet.h). */
-    struct sv_runnet *rn = NULL;
     cleanup_store struct sv_store *st = NULL;
+    /* Declared after st, so closed before it, in the order run always
+     * closed them. */
+    __attribute__((cleanup(runnet_closep))) struct sv_runnet *rn = NULL;
     if (o.n_ports && sv_runnet_open(o.ports, o.n_ports, &rn, &err) == 0)
         sv_runnet_attach(rn, &o.spec);
     if (err || sv_store_open(&st, &err) < 0) {
-        sv_runnet_close(rn);
         sv_error_report(&err);
         return 125;
     }
-    rc = run_attached(st, &o);
-    sv_runnet_close(rn);
-    return rc;
+    return run_attached(st, &o);
 }
