@@ -1,10 +1,26 @@
 /* The command line: one function per verb, each with its own --help. The
- * CLI parses, calls the engine, prints; no engine logic lives here. */
+ * CLI parses, calls the engine, prints; no engine logic lives here.
+ * cli_verbs.c holds the table of verbs, cli_usage.c finds one and says
+ * how it is used, main.c reads the global options and dispatches. */
 #ifndef SV_CLI_H
 #define SV_CLI_H
 
+#include "core/util.h"
+
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
+
+/* A jansson value released on the way out. core/util.h has no such
+ * attribute (it does not include jansson); should it get one, that one
+ * wins. */
+#ifndef cleanup_json
+static inline void sv_cli_json_decrefp(json_t **j)
+{
+    json_decref(*j);
+}
+#define cleanup_json __attribute__((cleanup(sv_cli_json_decrefp)))
+#endif
 
 struct sv_verb {
     const char *name;
@@ -13,7 +29,7 @@ struct sv_verb {
     const char *usage; /* full --help text */
 };
 
-/* True when argv holds -h or --help (before a "--"). */
+/* cli_usage.c: true when argv holds -h or --help (before a "--"). */
 bool sv_cli_wants_help(int argc, char **argv);
 /* Print usage to stdout (help), or its first line to stderr (misuse);
  * returns the exit code. */
@@ -28,11 +44,13 @@ int sv_cli_bad_option(const struct sv_verb *v, int c, char **argv);
 /* Its WHAT alone ("unknown option "--x"", "-t needs a value"), to free. */
 char *sv_cli_option_error(int c, char **argv);
 
-/* Replace the process's command line (as ps shows it) by title. */
-void sv_cli_hide_args(const char *title);
-/* Our stdout and stderr, where they are a terminal, made write-only (before
- * a container is given them): see main.c. */
-void sv_cli_stdio_writeonly(void);
+/* main.c: replace the process's command line (as ps shows it) by title. */
+void sv_main_hide_args(const char *title);
+/* main.c: our stdout and stderr, where they are a terminal, made
+ * write-only (before a container is given them). */
+void sv_main_stdio_writeonly(void);
+
+/* The verbs, each in the cli_*.c its name says. */
 int sv_cmd_config(int argc, char **argv);
 int sv_cmd_detect(int argc, char **argv);
 int sv_cmd_list_platforms(int argc, char **argv);
@@ -53,11 +71,13 @@ int sv_cmd_pull(int argc, char **argv);
 int sv_cmd_proserve_host(int argc, char **argv);
 int sv_cmd_proserve_lua(int argc, char **argv);
 int sv_cmd_image(int argc, char **argv);
-/* servos completion bash; servos __complete KIND; servos help --man
- * (cli_completion.c), all three written from what --help prints. */
+/* servos completion bash (cli_completion.c) and servos help --man
+ * (cli_man.c), both written from what --help prints; main_usage prints
+ * the main help. servos __complete KIND (cli_complete_names.c): the names
+ * the completion offers. */
 int sv_cmd_completion(int argc, char **argv);
+int sv_man_print(void (*main_usage)(FILE *out));
 int sv_cmd_complete(int argc, char **argv);
-int sv_cli_man(void (*main_usage)(FILE *out));
 /* Stack parts of logs and exec (cli_stack.c). */
 int sv_stack_logs(const char *project, const char *only, bool follow, long tail, bool timestamps);
 char *sv_stack_replica_ref(const char *project, const char *ref);

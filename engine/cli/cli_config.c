@@ -7,6 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void graph_freep(struct sv_graph **g)
+{
+    sv_graph_free(*g);
+}
+
 int sv_cmd_config(int argc, char **argv)
 {
     const struct sv_verb *v = sv_cli_find("config");
@@ -38,7 +43,7 @@ int sv_cmd_config(int argc, char **argv)
     if (argc - optind > 1)
         return sv_cli_misuse(v, "one FILE or DIR, not %d", argc - optind);
     sv_error_t err = NULL;
-    struct sv_graph *g = NULL;
+    __attribute__((cleanup(graph_freep))) struct sv_graph *g = NULL;
     if (sv_load_graph(optind < argc ? argv[optind] : NULL, stack, &g, &err) < 0)
         return sv_error_report(&err);
     if (!quiet) {
@@ -47,6 +52,5 @@ int sv_cmd_config(int argc, char **argv)
         sv_graph_print_json(g, stdout);
         fflush(stdout);
     }
-    sv_graph_free(g);
     return 0;
 }

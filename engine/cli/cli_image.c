@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-static const char usage[] =
+static const char image_usage_text[] =
     "usage: servos image ls [-q] [--format table|json]\n"
     "       servos image import FILE|DIR [NAME]\n"
     "       servos image pull [-q] REF\n"
@@ -40,16 +40,17 @@ static const char usage[] =
     "  -q, --quiet   ls: digests only; pull: no progress\n"
     "  -h, --help    show this help\n";
 
-static int help(bool error)
+static int image_help(void)
 {
-    fputs(usage, error ? stderr : stdout);
-    return error ? 2 : 0;
+    fputs(image_usage_text, stdout);
+    return 0;
 }
 
 /* One line: what is wrong with `servos image SUB ...`, then its usage
  * line from the help above. Returns 2. */
-static int misuse(const char *sub, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int misuse(const char *sub, const char *fmt, ...)
+static int image_misuse(const char *sub, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int image_misuse(const char *sub, const char *fmt, ...)
 {
     fprintf(stderr, "servos image %s: ", sub);
     va_list ap;
@@ -57,7 +58,7 @@ static int misuse(const char *sub, const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     cleanup_free char *want = sv_xasprintf("servos image %s", sub);
-    const char *line = strstr(usage, want);
+    const char *line = strstr(image_usage_text, want);
     if (line)
         fprintf(stderr, "; usage: %.*s\n", (int)strcspn(line, "\n"), line);
     else
@@ -68,7 +69,7 @@ static int misuse(const char *sub, const char *fmt, ...)
 /* The manifest digests containers in the store use. */
 static char **digests_in_use(void)
 {
-    struct sv_store *st = NULL;
+    cleanup_store struct sv_store *st = NULL;
     sv_error_t err = NULL;
     if (sv_store_open(&st, &err) < 0) {
         sv_error_free(&err);
@@ -81,18 +82,17 @@ static char **digests_in_use(void)
     char **v = sv_xcalloc(n + 1, sizeof(char *));
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        json_t *j = json_loads(rows[i].spec_json ? rows[i].spec_json : "", 0, NULL);
+        cleanup_json json_t *j = json_loads(rows[i].spec_json ? rows[i].spec_json : "", 0, NULL);
         const char *d = json_string_value(json_object_get(j, "image_digest"));
         if (d)
             v[k++] = sv_xstrdup(d);
-        json_decref(j);
     }
     sv_ctr_rows_free(rows, n);
-    sv_store_close(st);
     return v;
 }
 
-static void human(int64_t b, char *out, size_t n)
+/* A size for people: "1.5 MB". */
+static void human_size(int64_t b, char *out, size_t n)
 {
     if (b >= 1000000000)
         snprintf(out, n, "%.1f GB", b / 1e9);
@@ -102,7 +102,7 @@ static void human(int64_t b, char *out, size_t n)
         snprintf(out, n, "%.1f kB", b / 1e3);
 }
 
-static int cmd_ls(int argc, char **argv)
+static int image_ls(int argc, char **argv)
 {
     bool quiet = false, json = false;
     for (int i = 1; i < argc; i++) {
@@ -114,18 +114,18 @@ static int cmd_ls(int argc, char **argv)
         else if (!strcmp(argv[i], "--format=table") || !strcmp(argv[i - 1], "--format"))
             ;
         else if (!strcmp(argv[i], "--format") || !strncmp(argv[i], "--format=", 9))
-            return misuse("ls", "--format is table or json");
+            return image_misuse("ls", "--format is table or json");
         else if (argv[i][0] == '-')
-            return misuse("ls", "unknown option \"%s\"", argv[i]);
+            return image_misuse("ls", "unknown option \"%s\"", argv[i]);
         else
-            return misuse("ls", "takes no name (\"%s\"): it lists every image", argv[i]);
+            return image_misuse("ls", "takes no name (\"%s\"): it lists every image", argv[i]);
     }
     sv_error_t err = NULL;
     struct sv_image_entry *e;
     size_t n;
     if (sv_image_list(&e, &n, &err) < 0)
         return sv_error_report(&err);
-    json_t *arr = json ? json_array() : NULL;
+    cleanup_json json_t *arr = json ? json_array() : NULL;
     if (!quiet && !json)
         printf("%-48s %-19s %6s %10s  %s\n", "NAME", "DIGEST", "LAYERS", "SIZE", "CREATED");
     for (size_t i = 0; i < n; i++) {
@@ -143,7 +143,7 @@ static int cmd_ls(int argc, char **argv)
                                                  (json_int_t)e[i].created));
         } else {
             char size[32], when[32];
-            human(img.size, size, sizeof(size));
+            human_size(img.size, size, sizeof(size));
             struct tm tm;
             time_t t = (time_t)e[i].created;
             strftime(when, sizeof(when), "%Y-%m-%d %H:%M", localtime_r(&t, &tm));
@@ -155,23 +155,21 @@ static int cmd_ls(int argc, char **argv)
         sv_image_clear(&img);
     }
     if (json) {
-        char *s = json_dumps(arr, JSON_INDENT(2));
+        cleanup_free char *s = json_dumps(arr, JSON_INDENT(2));
         printf("%s\n", s);
-        free(s);
-        json_decref(arr);
     }
     sv_image_entries_free(e, n);
     return 0;
 }
 
-static int cmd_import(int argc, char **argv)
+static int image_import(int argc, char **argv)
 {
     if (argc < 2)
-        return misuse("import", "which file or directory?");
+        return image_misuse("import", "which file or directory?");
     if (argc > 3)
-        return misuse("import", "one FILE|DIR and at most one NAME");
+        return image_misuse("import", "one FILE|DIR and at most one NAME");
     if (argv[1][0] == '-')
-        return misuse("import", "unknown option \"%s\"", argv[1]);
+        return image_misuse("import", "unknown option \"%s\"", argv[1]);
     sv_error_t err = NULL;
     char digest[SV_DIGEST_LEN + 1];
     if (sv_image_import(argv[1], argc == 3 ? argv[2] : NULL, digest, &err) < 0)
@@ -180,7 +178,7 @@ static int cmd_import(int argc, char **argv)
     return 0;
 }
 
-static int cmd_pull(int argc, char **argv)
+static int image_pull(int argc, char **argv)
 {
     bool quiet = false;
     const char *ref = NULL;
@@ -188,14 +186,14 @@ static int cmd_pull(int argc, char **argv)
         if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet"))
             quiet = true;
         else if (argv[i][0] == '-')
-            return misuse("pull", "unknown option \"%s\"", argv[i]);
+            return image_misuse("pull", "unknown option \"%s\"", argv[i]);
         else if (ref)
-            return misuse("pull", "one REF at a time");
+            return image_misuse("pull", "one REF at a time");
         else
             ref = argv[i];
     }
     if (ref == NULL)
-        return misuse("pull", "which image? (alpine:3.20, registry:5000/team/app:1.4, ...)");
+        return image_misuse("pull", "which image? (alpine:3.20, registry:5000/team/app:1.4, ...)");
     sv_error_t err = NULL;
     char digest[SV_DIGEST_LEN + 1];
     if (sv_registry_pull(ref, quiet, digest, &err) < 0)
@@ -204,12 +202,12 @@ static int cmd_pull(int argc, char **argv)
     return 0;
 }
 
-static int cmd_rm(int argc, char **argv)
+static int image_rm(int argc, char **argv)
 {
     if (argc < 2)
-        return misuse("rm", "which image? (servos image ls lists them)");
+        return image_misuse("rm", "which image? (servos image ls lists them)");
     if (argv[1][0] == '-')
-        return misuse("rm", "unknown option \"%s\"", argv[1]);
+        return image_misuse("rm", "unknown option \"%s\"", argv[1]);
     char **used = digests_in_use();
     int rc = 0;
     for (int i = 1; i < argc; i++) {
@@ -229,11 +227,11 @@ static int cmd_rm(int argc, char **argv)
     return rc;
 }
 
-static int cmd_prune(int argc, char **argv)
+static int image_prune(int argc, char **argv)
 {
     if (argc != 1)
-        return misuse("prune", "%s \"%s\"", argv[1][0] == '-' ? "unknown option" : "takes no name",
-                      argv[1]);
+        return image_misuse("prune", "%s \"%s\"",
+                            argv[1][0] == '-' ? "unknown option" : "takes no name", argv[1]);
     char **used = digests_in_use();
     sv_error_t err = NULL;
     int64_t freed;
@@ -242,7 +240,7 @@ static int cmd_prune(int argc, char **argv)
     if (rc < 0)
         return sv_error_report(&err);
     char size[32];
-    human(freed, size, sizeof(size));
+    human_size(freed, size, sizeof(size));
     printf("freed %s\n", size);
     return 0;
 }
@@ -250,7 +248,7 @@ static int cmd_prune(int argc, char **argv)
 int sv_cmd_image(int argc, char **argv)
 {
     if (sv_cli_wants_help(argc, argv))
-        return help(false);
+        return image_help();
     if (argc < 2) {
         fprintf(stderr, "servos image: which? ls, import, pull, rm or prune (servos image --help "
                         "explains)\n");
@@ -259,8 +257,9 @@ int sv_cmd_image(int argc, char **argv)
     static const struct {
         const char *name;
         int (*fn)(int, char **);
-    } subs[] = {{"ls", cmd_ls}, {"list", cmd_ls},   {"import", cmd_import}, {"pull", cmd_pull},
-                {"rm", cmd_rm}, {"remove", cmd_rm}, {"prune", cmd_prune}};
+    } subs[] = {{"ls", image_ls},      {"list", image_ls}, {"import", image_import},
+                {"pull", image_pull},  {"rm", image_rm},   {"remove", image_rm},
+                {"prune", image_prune}};
     for (size_t i = 0; i < SV_ARRAY_LEN(subs); i++)
         if (strcmp(argv[1], subs[i].name) == 0)
             return subs[i].fn(argc - 1, argv + 1);

@@ -24,7 +24,8 @@ int sv_cmd_proserve_host(int argc, char **argv)
 
 /* ---- Lua handlers: request JSON on stdin, answer JSON on stdout ------------------ */
 
-static void push_json(lua_State *L, json_t *j)
+/* A JSON value as the Lua value that says the same. */
+static void push_json_as_lua(lua_State *L, json_t *j)
 {
     switch (json_typeof(j)) {
     case JSON_OBJECT: {
@@ -33,7 +34,7 @@ static void push_json(lua_State *L, json_t *j)
         json_t *x;
         json_object_foreach(j, k, x)
         {
-            push_json(L, x);
+            push_json_as_lua(L, x);
             lua_setfield(L, -2, k);
         }
         break;
@@ -44,7 +45,7 @@ static void push_json(lua_State *L, json_t *j)
         json_t *x;
         json_array_foreach(j, i, x)
         {
-            push_json(L, x);
+            push_json_as_lua(L, x);
             lua_rawseti(L, -2, (lua_Integer)i + 1);
         }
         break;
@@ -67,8 +68,9 @@ static void push_json(lua_State *L, json_t *j)
     }
 }
 
-/* A table with keys 1..n only is an array; any other table an object. */
-static json_t *to_json(lua_State *L, int idx, int depth)
+/* The Lua value at idx as JSON: a table with keys 1..n only is an array,
+ * any other table an object. */
+static json_t *lua_value_json(lua_State *L, int idx, int depth)
 {
     idx = lua_absindex(L, idx);
     if (depth > 64)
@@ -95,7 +97,7 @@ static json_t *to_json(lua_State *L, int idx, int depth)
             json_t *a = json_array();
             for (lua_Integer i = 1; i <= n; i++) {
                 lua_rawgeti(L, idx, i);
-                json_array_append_new(a, to_json(L, -1, depth + 1));
+                json_array_append_new(a, lua_value_json(L, -1, depth + 1));
                 lua_pop(L, 1);
             }
             return a;
@@ -106,7 +108,7 @@ static json_t *to_json(lua_State *L, int idx, int depth)
             lua_pushvalue(L, -2);
             const char *k = lua_tostring(L, -1);
             if (k)
-                json_object_set_new(o, k, to_json(L, -2, depth + 1));
+                json_object_set_new(o, k, lua_value_json(L, -2, depth + 1));
             lua_pop(L, 2);
         }
         return o;
@@ -114,6 +116,45 @@ static json_t *to_json(lua_State *L, int idx, int depth)
     default:
         return json_null();
     }
+}
+
+static void lua_closep(lua_State **L)
+{
+    if (*L)
+        lua_close(*L);
+}
+
+/* Call the function on top of the stack with the request; false (the
+ * error said) when it fails. */
+static bool call_with_request(lua_State *L)
+{
+    lua_getglobal(L, "request");
+    if (lua_pcall(L, 1, 1, 0) == LUA_OK)
+        return true;
+    fprintf(stderr, "%s\n", lua_tostring(L, -1));
+    return false;
+}
+
+/* Run the handler script: the chunk's return value answers; a function
+ * it returns, or else a global handler or main, is called with the
+ * request. False (the error said) when it fails. */
+static bool run_handler(lua_State *L, const char *script)
+{
+    if (luaL_loadfile(L, script) != LUA_OK || lua_pcall(L, 0, 1, 0) != LUA_OK) {
+        fprintf(stderr, "%s\n", lua_tostring(L, -1));
+        return false;
+    }
+    if (lua_isfunction(L, -1))
+        return call_with_request(L);
+    if (!lua_isnil(L, -1))
+        return true;
+    lua_pop(L, 1);
+    lua_getglobal(L, "handler");
+    if (!lua_isfunction(L, -1)) {
+        lua_pop(L, 1);
+        lua_getglobal(L, "main");
+    }
+    return lua_isfunction(L, -1) ? call_with_request(L) : true;
 }
 
 int sv_cmd_proserve_lua(int argc, char **argv)
@@ -125,50 +166,21 @@ int sv_cmd_proserve_lua(int argc, char **argv)
         return argc > 1 && argv[1][0] == '-'
                    ? sv_cli_misuse(v, "unknown option \"%s\"", argv[1])
                    : sv_cli_misuse(v, "one SCRIPT.lua, the request on stdin");
-    json_error_t jerr;
-    json_t *req = json_loadf(stdin, JSON_DECODE_ANY, &jerr);
-    lua_State *L = luaL_newstate();
+    __attribute__((cleanup(lua_closep))) lua_State *L = luaL_newstate();
     luaL_openlibs(L);
-    if (req)
-        push_json(L, req);
-    else
-        lua_pushnil(L);
-    lua_setglobal(L, "request");
-    json_decref(req);
-    /* The chunk's return value answers; else a function handler/main. */
-    if (luaL_loadfile(L, argv[1]) != LUA_OK || lua_pcall(L, 0, 1, 0) != LUA_OK) {
-        fprintf(stderr, "%s\n", lua_tostring(L, -1));
-        lua_close(L);
+    {
+        json_error_t jerr;
+        cleanup_json json_t *req = json_loadf(stdin, JSON_DECODE_ANY, &jerr);
+        if (req)
+            push_json_as_lua(L, req);
+        else
+            lua_pushnil(L);
+        lua_setglobal(L, "request");
+    }
+    if (!run_handler(L, argv[1]))
         return 1;
-    }
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        lua_getglobal(L, "handler");
-        if (!lua_isfunction(L, -1)) {
-            lua_pop(L, 1);
-            lua_getglobal(L, "main");
-        }
-        if (lua_isfunction(L, -1)) {
-            lua_getglobal(L, "request");
-            if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-                fprintf(stderr, "%s\n", lua_tostring(L, -1));
-                lua_close(L);
-                return 1;
-            }
-        }
-    } else if (lua_isfunction(L, -1)) {
-        lua_getglobal(L, "request");
-        if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-            fprintf(stderr, "%s\n", lua_tostring(L, -1));
-            lua_close(L);
-            return 1;
-        }
-    }
-    json_t *out = to_json(L, -1, 0);
-    char *text = json_dumps(out, JSON_COMPACT | JSON_ENCODE_ANY);
+    cleanup_json json_t *out = lua_value_json(L, -1, 0);
+    cleanup_free char *text = json_dumps(out, JSON_COMPACT | JSON_ENCODE_ANY);
     fputs(text ? text : "null", stdout);
-    free(text);
-    json_decref(out);
-    lua_close(L);
     return 0;
 }

@@ -1,0 +1,53 @@
+/* servos run, inside: its options, parsed into a container's spec
+ * (cli_run_opts.c), and the monitor process of a -d container
+ * (cli_run_monitor.c); cli_run.c holds the verb and the attached run. */
+#ifndef SV_CLI_RUN_INT_H
+#define SV_CLI_RUN_INT_H
+
+#include "core/store.h"
+#include "core/util.h"
+#include "graph/units.h"
+#include "log/logfile.h"
+#include "runtime/container.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct sv_runopts {
+    struct sv_run_spec spec;
+    bool detach, remove, interactive;
+    char **env;
+    size_t n_env;
+    const char **cap_add, **cap_drop;
+    size_t n_add, n_drop;
+    char *entrypoint[2];
+    const char *pull;       /* missing (default), always, never */
+    struct sv_log_opts log; /* -d: --log-opt max-size=, max-file= */
+    /* -p, --env-file, --label, --restart */
+    struct sv_port_spec *ports;
+    size_t n_ports;
+    char **env_file; /* its NAME=VALUE lines, in order; -e wins over them */
+    size_t n_env_file;
+    char **labels;
+    size_t n_labels;
+    enum sv_restart_policy restart;
+    int restart_max; /* on-failure:N; 0: no limit */
+    char restart_text[32];
+    bool network_given;
+};
+
+/* The command line into o (its strings point into argv). Returns 0, 1
+ * for --help, or -1 with what is wrong in one line. */
+int sv_runopt_parse(int argc, char **argv, struct sv_runopts *o, sv_error_t *err);
+void sv_runopt_free(struct sv_runopts *o);
+#define cleanup_runopts __attribute__((cleanup(sv_runopt_free)))
+
+/* -d: start the container under a monitor process of its own; prints its
+ * id, or says why it did not start. Returns the exit code. */
+int sv_runmon_detach(struct sv_runopts *o);
+/* How c ended, recorded (by its monitor, or by run itself when attached),
+ * and what it leaves cleaned up: its cgroup, and with remove, itself. */
+void sv_runmon_record_end(struct sv_store *st, struct sv_container *c, bool remove, int code,
+                          bool oom);
+
+#endif
