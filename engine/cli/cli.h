@@ -79,11 +79,12 @@ int sv_cmd_completion(int argc, char **argv);
 int sv_man_print(void (*main_usage)(FILE *out));
 int sv_cmd_complete(int argc, char **argv);
 /* Stack parts of logs and exec (cli_stack.c). */
-int sv_stack_logs(const char *project, const char *only, bool follow, long tail, bool timestamps);
-char *sv_stack_replica_ref(const char *project, const char *ref);
+int sv_cli_stack_logs(const char *project, const char *only, bool follow, long tail,
+                      bool timestamps);
+char *sv_cli_stack_replica_ref(const char *project, const char *ref);
 /* ref names no container: say why in one line (no such stack, no stack
  * here to look for a service in, or which replicas the stack has). */
-void sv_stack_say_missing(const char *verb, const char *project, const char *ref);
+void sv_cli_stack_say_missing(const char *verb, const char *project, const char *ref);
 
 extern const struct sv_verb sv_verbs[];
 extern const size_t sv_verb_count;

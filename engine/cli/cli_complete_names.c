@@ -66,7 +66,7 @@ static void store_rows(struct sv_ctr_row **rows, size_t *n)
 }
 
 /* The directory a stack was brought up from, as a real path: its saved
- * request (sv_stack_save_request: path, project and cwd, NUL-separated)
+ * request (sv_lastup_save: path, project and cwd, NUL-separated)
  * names what `up` read and where it ran. NULL for a git source or a path
  * that is gone. */
 static char *stack_home(const char *stack)

@@ -474,7 +474,8 @@ int sv_cmd_logs(int argc, char **argv)
             return container_logs(&r, &a);
         sv_error_free(&err);
     }
-    return sv_stack_logs(a.project, argc - i == 1 ? argv[i] : NULL, a.follow, a.tail, a.timestamps);
+    return sv_cli_stack_logs(a.project, argc - i == 1 ? argv[i] : NULL, a.follow, a.tail,
+                             a.timestamps);
 }
 
 /* ---- exec ----------------------------------------------------------------------- */
@@ -512,7 +513,7 @@ static int exec_target(const char *project, const char *ref, struct sv_ctr_row *
     if (project == NULL && sv_store_find(st, ref, r, &err) == 0)
         return 0;
     sv_ctr_row_clear(r);
-    cleanup_free char *replica = sv_stack_replica_ref(project, ref);
+    cleanup_free char *replica = sv_cli_stack_replica_ref(project, ref);
     sv_error_t by_service = NULL;
     if (replica && sv_store_find(st, replica, r, &by_service) == 0) {
         sv_error_free(&err);
@@ -522,7 +523,7 @@ static int exec_target(const char *project, const char *ref, struct sv_ctr_row *
     if (err && err->status != ENOENT)
         sv_error_report(&err);
     else
-        sv_stack_say_missing("exec", project, ref);
+        sv_cli_stack_say_missing("exec", project, ref);
     sv_error_free(&err);
     return -1;
 }

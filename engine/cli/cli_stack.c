@@ -573,7 +573,7 @@ static void say_replicas(const char *verb, const char *also, const char *what, c
     sv_strv_free(labels);
 }
 
-void sv_stack_say_missing(const char *verb, const char *project, const char *ref)
+void sv_cli_stack_say_missing(const char *verb, const char *project, const char *ref)
 {
     sv_error_t err = NULL;
     cleanup_free char *stack = NULL;
@@ -604,7 +604,8 @@ void sv_stack_say_missing(const char *verb, const char *project, const char *ref
     say_replicas(verb, also, what, ref, stack, &rows);
 }
 
-int sv_stack_logs(const char *project, const char *only, bool follow, long tail, bool timestamps)
+int sv_cli_stack_logs(const char *project, const char *only, bool follow, long tail,
+                      bool timestamps)
 {
     sv_error_t err = NULL;
     cleanup_free char *stack = NULL;
@@ -612,7 +613,7 @@ int sv_stack_logs(const char *project, const char *only, bool follow, long tail,
         if (only == NULL || project)
             return sv_error_report(&err);
         sv_error_free(&err);
-        sv_stack_say_missing("logs", project, only);
+        sv_cli_stack_say_missing("logs", project, only);
         return 1;
     }
     if (sv_client_ensure_supervisor(stack, &err) < 0)
@@ -620,7 +621,7 @@ int sv_stack_logs(const char *project, const char *only, bool follow, long tail,
     cleanup_follow struct sv_follow *f = sv_follow_open(stack, only, isatty(1), timestamps);
     if (sv_follow_count(f) == 0) {
         if (only)
-            sv_stack_say_missing("logs", project, only);
+            sv_cli_stack_say_missing("logs", project, only);
         else
             fprintf(stderr, "servos logs: stack %s is not up (servos up starts it)\n", stack);
         return 1;
@@ -640,7 +641,7 @@ int sv_stack_logs(const char *project, const char *only, bool follow, long tail,
 }
 
 /* SERVICE or SERVICE-N of the selected stack as a container name. */
-char *sv_stack_replica_ref(const char *project, const char *ref)
+char *sv_cli_stack_replica_ref(const char *project, const char *ref)
 {
     sv_error_t err = NULL;
     cleanup_free char *stack = NULL;

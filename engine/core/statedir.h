@@ -27,7 +27,7 @@ void sv_stack_binds_migrate(const char *stack);
 char *sv_replica_name(const char *stack, const char *service, int n);
 /* Its log file: <stack dir>/logs/<service>-<n>.log (see logfile.h). */
 char *sv_replica_log(const char *stack, const char *service, int n);
-/* <root>/volumes/stacks/<stack>: the stack's volumes (see stack.c on the
+/* <root>/volumes/stacks/<stack>: the stack's volumes (see stack/volumes.c on the
  * old layout), and <name> in it. */
 char *sv_stack_volumes_dir(const char *stack);
 char *sv_volume_dir(const char *stack, const char *name);
