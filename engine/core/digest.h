@@ -1,5 +1,5 @@
 /* SHA-256 content digests ("sha256:<64 hex>"), as OCI names blobs. The
- * hashing is libcrypto's (loaded on first use: see dynlib.h), which uses
+ * hashing is libcrypto's (loaded on first use: see core/dynlib.h), which uses
  * the CPU's SHA extensions. */
 #ifndef SV_DIGEST_H
 #define SV_DIGEST_H

@@ -25,9 +25,9 @@ int sv_stack_binds_remove(const char *stack, sv_error_t *err);
 void sv_stack_binds_migrate(const char *stack);
 /* A replica's container name: <stack>-<service>-<n>. */
 char *sv_replica_name(const char *stack, const char *service, int n);
-/* Its log file: <stack dir>/logs/<service>-<n>.log (see logfile.h). */
+/* Its log file: <stack dir>/logs/<service>-<n>.log (see log/logfile.h). */
 char *sv_replica_log(const char *stack, const char *service, int n);
-/* <root>/volumes/stacks/<stack>: the stack's volumes (see stack.c on the
+/* <root>/volumes/stacks/<stack>: the stack's volumes (see stack/stack.c on the
  * old layout), and <name> in it. */
 char *sv_stack_volumes_dir(const char *stack);
 char *sv_volume_dir(const char *stack, const char *name);

@@ -121,7 +121,8 @@ static int make_private(const char *path, bool create, sv_error_t *err)
  * included, and sqlite gives its log and shared-memory files the
  * database's mode: so the database is made 0600 before sqlite sees it.
  * The stacks' state (requests with the caller's environment, logs) is
- * root's alone too; what containers must reach lives elsewhere (stack.h).
+ * root's alone too; what containers must reach lives elsewhere (the binds directory:
+ * core/statedir.h).
  * Roots made by older versions are tightened here, at every open. */
 static int tighten_root(const char *root, sv_error_t *err)
 {
