@@ -11,6 +11,7 @@
 require_root
 chmod 711 "$TMP"
 export SERVOS_ROOT=$TMP/root
+CGP=$(cgroup_parent)
 S=$SERVOS
 STACKS="t66 t66f t66g t66r t66pa t66pb"
 cleanup() {
@@ -159,7 +160,7 @@ for bad in 'command = { "/no/such/command" }' \
     is "$("$S" ls -q | wc -l)" 0 "$i: no container row is left"
     [ ! -e "$SERVOS_ROOT/stacks/t66f" ]
     ok $? "$i: no state (namespace, socket, request) is left" || diag "$(ls "$SERVOS_ROOT/stacks/t66f")"
-    is "$(find /sys/fs/cgroup -maxdepth 3 -type d -path "*/$SERVOS_CGROUP_PARENT/*" | wc -l)" 0 \
+    is "$(find /sys/fs/cgroup -maxdepth 3 -type d -path "*/$CGP/*" | wc -l)" 0 \
         "$i: no cgroup is left"
 done
 # The next up of another checkout, on the same port, works.
