@@ -1,7 +1,7 @@
 # servos — one binary, built against the system's libraries.
 #   make            build build/servos
 #   make deps       apt-get install the build and test dependencies (idempotent)
-#   make check      deps + build + every test (what CI runs)
+#   make check      deps + format-check + build + every test (what CI runs)
 #   make asan       build build-asan/servos with AddressSanitizer + UBSan
 #   make fuzz       build and run the libFuzzer targets (FUZZ_SECONDS each)
 #   make bench      benchmarks against peers (tests/bench/)
@@ -99,7 +99,9 @@ LIB_OBJ   = $(filter-out $(B)/engine/cli/%.o,$(OBJ))
 
 $(B)/tests/%: tests/unit/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -o $@ $< $(LIB_OBJ) $(LDFLAGS) $(LDLIBS_ALL) -lcmocka
+	$(CC) $(CFLAGS_ALL) -MMD -MP -o $@ $< $(LIB_OBJ) $(LDFLAGS) $(LDLIBS_ALL) -lcmocka
+
+-include $(UNIT_BIN:=.d)
 
 unit: $(UNIT_BIN)
 
@@ -109,7 +111,9 @@ test: all unit
 	@$(MAKE) --no-print-directory $(ASAN_VARS) all unit >/dev/null
 	prove -f tests/*.t
 
+# The format first: it takes a second, the tests take minutes.
 check: deps
+	@$(MAKE) --no-print-directory format-check
 	@$(MAKE) --no-print-directory test
 
 FUZZ_SECONDS ?= 60

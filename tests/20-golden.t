@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Golden tests: every example and every ProServe sample gives the expected
-# `servos config` output. UPDATE_GOLDEN=1 rewrites the expectations. The
+# `servos config` output. UPDATE_GOLDEN=1 rewrites the expectations that
+# differ (each a skip with its diff: see golden in lib.sh). The
 # samples are kept in tests/data (copied from the project's seed material,
 # provenance in SOURCES.md there) so a bare clone can run this.
 . "$(dirname "$0")/lib.sh"
@@ -12,18 +13,11 @@ check() { # NAME PATH [ENV=VAL...]
     shift 2
     local got
     got=$(cd "$ROOT" && env -u ENV "$@" "$SERVOS" config "$path" 2>"$TMP/err") || {
-        fail "$name: config failed" "$(cat "$TMP/err")"
+        fail "$name" "config failed: $(cat "$TMP/err")"
         return
     }
     got=$(printf '%s\n' "$got" | sed "s#$ROOT#\$ROOT#g; s#$TMP#\$TMP#g")
-    if [ -n "${UPDATE_GOLDEN:-}" ]; then
-        printf '%s\n' "$got" >"$GOLD/$name.json"
-    fi
-    if [ "$got" = "$(cat "$GOLD/$name.json" 2>/dev/null)" ]; then
-        pass "$name"
-    else
-        fail "$name" "$(printf '%s\n' "$got" | diff -u "$GOLD/$name.json" - | head -40)"
-    fi
+    golden "$got" "$GOLD/$name.json" "$name"
 }
 
 for d in "$ROOT"/examples/*/; do

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The Envirofile DSL as DESIGN.md promises it: handles, include, env and
-# .env, the Enviro production example, directories as one stack, -p.
+# The Envirofile DSL as the README describes it: handles, include, env
+# and .env, the Enviro production example, directories as one stack, -p.
 . "$(dirname "$0")/lib.sh"
 cd "$TMP"
 

@@ -11,15 +11,10 @@ binaries=("$SERVOS")
 expect_error() { # BINARY FILE REGEX NAME
     local bin=$1 file=$2 regex=$3 name=$4
     run "$bin" config "$file"
-    if [ "$rc" -ne 1 ]; then
-        fail "$name: exit code $rc, want 1" "$err"
-        return
-    fi
-    if printf '%s' "$err" | grep -Eq 'AddressSanitizer|runtime error:|LeakSanitizer'; then
-        fail "$name: sanitizer report" "$err"
-        return
-    fi
-    like "$err" "^servos: ($regex)" "$name"
+    [ "$rc" -eq 1 ] && ! matches "$err" 'AddressSanitizer|runtime error:|LeakSanitizer' &&
+        matches "$err" "^servos: ($regex)"
+    ok $? "$name" "expected: exit code 1, an error matching ^servos: ($regex), no sanitizer report" \
+        "got:      exit code $rc, stderr: $err"
 }
 
 cd "$BAD"

@@ -4,6 +4,7 @@
 # their choices, and the names of containers, stacks, services and images
 # of a real stack). Installs under $TMP only.
 . "$(dirname "$0")/lib.sh"
+require_root
 chmod 711 "$TMP"
 export SERVOS_ROOT=$TMP/root
 S=$SERVOS
@@ -28,8 +29,8 @@ is "$rc" 0 "make install DESTDIR=... PREFIX=/usr/local" || diag "$err"
 is "$(files "$D" | tr '\n' ' ')" \
     "usr/local/bin/servos usr/local/share/bash-completion/completions/servos usr/local/share/man/man1/servos.1 " \
     "exactly three files: the binary, servos.1 and the completion"
-cmp -s "$P/bin/servos" "$ROOT/build/servos" && pass "the binary is the one built" ||
-    fail "the binary is the one built"
+cmp -s "$P/bin/servos" "$ROOT/build/servos"
+ok $? "the binary is the one built"
 is "$(stat -c %a "$P/bin/servos") $(stat -c %a "$P/share/man/man1/servos.1")" "755 644" \
     "modes: 755 for the binary, 644 for the page"
 like "$("$P/bin/servos" version)" "^servos " "the installed binary runs"
@@ -48,7 +49,8 @@ is "$(printf '%s' "$PAGE" | LC_ALL=C grep -c $'[\x80-\xff]')" 0 \
     "ASCII only: an option copied from the page is the option (\\- and quotes)"
 # Each command's section says, word for word, what `servos VERB --help` says.
 VERBS=$("$S" --help | awk '/^Commands:/ {on = 1; next} on && /^  [a-z]/ {print $1}')
-[ -n "$VERBS" ] && pass "servos --help lists the commands" || fail "servos --help lists the commands"
+[ -n "$VERBS" ]
+ok $? "servos --help lists the commands"
 section() {
     printf '%s\n' "$PAGE" | awk -v h="   servos $1" '$0 == h {on = 1; next}
         on && (/^   servos / || /^[A-Za-z]/ || /SERVOS\(1\)$/) {exit} on'
@@ -69,7 +71,8 @@ like "$PAGE" "servos image rm REF" "servos image's own help (cli_image.c) is in 
 
 # ---- bash completion ---------------------------------------------------------------
 COMP=$P/share/bash-completion/completions/servos
-bash -n "$COMP" && pass "the completion is valid bash" || fail "the completion is valid bash"
+bash -n "$COMP"
+ok $? "the completion is valid bash"
 # comp LINE: what <TAB> at the end of LINE offers, one per line, as bash
 # calls the function (COMP_LINE, COMP_POINT, COMP_WORDS, COMP_CWORD set).
 comp() {
@@ -157,12 +160,12 @@ tab() { # tab LINE WANT: type LINE, press TAB, wait for the line to read WANT
 tmux -L "$TMUX_SOCK" new-session -d -s t55 -x 200 -y 20 \
     "env PATH='$P/bin:$PATH' SERVOS_ROOT='$SERVOS_ROOT' PS1='t55\$ ' bash --norc --noprofile"
 tmux -L "$TMUX_SOCK" send-keys -t t55 "source '$COMP'" Enter
-tab "servos run --mem" 't55$ servos run --memory' && pass "a terminal: servos run --mem<TAB>" ||
-    fail "a terminal: servos run --mem<TAB>"
-tab "servos logs -p t" 't55$ servos logs -p t55' && pass "a terminal: servos logs -p t<TAB>" ||
-    fail "a terminal: servos logs -p t<TAB>"
-tab "servos run localhost/t55:" 't55$ servos run localhost/t55:1.0' &&
-    pass "a terminal: an image name across \":\"" || fail "a terminal: an image name across \":\""
+tab "servos run --mem" 't55$ servos run --memory'
+ok $? "a terminal: servos run --mem<TAB>"
+tab "servos logs -p t" 't55$ servos logs -p t55'
+ok $? "a terminal: servos logs -p t<TAB>"
+tab "servos run localhost/t55:" 't55$ servos run localhost/t55:1.0'
+ok $? "a terminal: an image name across \":\""
 tmux -L "$TMUX_SOCK" kill-server >/dev/null 2>&1
 
 # ---- uninstall ---------------------------------------------------------------------

@@ -3,6 +3,7 @@
 # would see. Every container lives under a private state root and is
 # removed at the end, also when a check fails.
 . "$(dirname "$0")/lib.sh"
+require_root
 chmod 711 "$TMP" # container root (an unprivileged uid) must reach the state root
 export SERVOS_ROOT=$TMP/root
 CGP=$(cgroup_parent)
@@ -23,10 +24,11 @@ cgroup_dirs() { # every servos cgroup directory of container id $1
 run "$S" run host sh -c 'echo $$; ls /proc | grep -E "^[0-9]+$" | sort -n | tail -1'
 is "$rc" 0 "run host sh exits 0"
 is "$(echo "$out" | sed -n 1p)" 1 "the command is pid 1 in its pid namespace"
-[ "$(echo "$out" | sed -n 2p)" -lt 10 ] && pass "no host pid is visible (highest: $(echo "$out" | sed -n 2p))" ||
-    fail "no host pid is visible" "$out"
+[ "$(echo "$out" | sed -n 2p)" -lt 10 ]
+ok $? "no host pid is visible (highest: $(echo "$out" | sed -n 2p))" "$out"
 
-[ -e "$SERVOS_ROOT/state.db-wal" ] && pass "the state store is in WAL mode" || fail "the state store is in WAL mode"
+[ -e "$SERVOS_ROOT/state.db-wal" ]
+ok $? "the state store is in WAL mode"
 run "$S" run --hostname box1 host hostname
 is "$out" box1 "--hostname sets the hostname"
 run "$S" run host cat /etc/hostname
@@ -62,9 +64,10 @@ sleep 1.5
 cg=$(cgroup_dirs "$id" | grep pids | head -1)
 [ -z "$cg" ] && cg=$(cgroup_dirs "$id" | head -1)
 n=$(cat "$cg/pids.current" 2>/dev/null || echo none)
-[ "$n" != none ] && [ "$n" -le 20 ] && pass "a fork bomb under --pids 20 is held at $n processes" ||
-    fail "a fork bomb under --pids 20 is held at 20 processes" "pids.current: $n"
-sh -c 'true' && pass "the host can still fork" || fail "the host can still fork"
+[ "$n" != none ] && [ "$n" -le 20 ]
+ok $? "a fork bomb under --pids 20 is held at $n processes" "pids.current: $n"
+sh -c 'true'
+ok $? "the host can still fork"
 run "$S" rm -f "$id"
 is "$rc" 0 "rm -f ends the fork bomb"
 is "$(cgroup_dirs "$id")" "" "and removes its cgroups"
@@ -80,8 +83,8 @@ else
 fi
 "$S" rm -f "$id" >/dev/null
 pct=$((ns / 22000000))
-[ "$pct" -le 62 ] && [ "$pct" -ge 30 ] && pass "--cpus 0.5 holds a busy loop to about half a core (${pct}%)" ||
-    fail "--cpus 0.5 holds a busy loop to about half a core" "used ${pct}% of a core"
+[ "$pct" -le 62 ] && [ "$pct" -ge 30 ]
+ok $? "--cpus 0.5 holds a busy loop to about half a core (${pct}%)" "used ${pct}% of a core"
 
 # --- privileges --------------------------------------------------------------
 run "$S" run host sh -c 'mknod /tmp/n c 1 3 2>&1 || echo FAIL-mknod; mount -t tmpfs x /mnt 2>&1 || echo FAIL-mount; ip link add d0 type dummy 2>&1 || echo FAIL-ip'
@@ -126,8 +129,8 @@ like "$out" "hi" "a bind volume is readable"
 like "$out" "made" "a rw volume is writable"
 like "$out" "ro-refused" "a :ro volume refuses writes"
 owner=$(stat -c %u "$TMP/vol/made" 2>/dev/null)
-[ -n "$owner" ] && [ "$owner" -ne 0 ] && pass "a file container root made is not owned by host root (uid $owner)" ||
-    fail "a file container root made is not owned by host root" "owner: $owner"
+[ -n "$owner" ] && [ "$owner" -ne 0 ]
+ok $? "a file container root made is not owned by host root (uid $owner)" "owner: $owner"
 mkdir -p "$TMP/uvol" && echo hi >"$TMP/uvol/in" && chown -R 4321:4321 "$TMP/uvol" && chmod 755 "$TMP/uvol"
 run "$S" run -v "$TMP/uvol:/v" host sh -c 'stat -c %u /v/in; echo x > /v/made && echo made'
 is "$(echo "$out" | tr '\n' ' ')" "0 made " "a volume owned by a host user is container root's (idmapped) and writable"
@@ -203,11 +206,12 @@ like "$out" "svc .*exited \((137|143)\)" "stop ends it (sleep as pid 1 ignores S
 run "$S" rm "${id:0:8}"
 is "$rc" 0 "rm by id prefix"
 is "$(cgroup_dirs "$id")" "" "after rm no cgroup directory is left"
-[ ! -e "$SERVOS_ROOT/containers/$id" ] && pass "after rm no container directory is left" ||
-    fail "after rm no container directory is left"
+[ ! -e "$SERVOS_ROOT/containers/$id" ]
+ok $? "after rm no container directory is left"
 run "$S" ls -q
 unlike "$out" "${id:0:12}" "after rm no state row is left"
-grep -q "$id" /proc/self/mountinfo && fail "after rm no mount is left" || pass "after rm no mount is left"
+! grep -q "$id" /proc/self/mountinfo
+ok $? "after rm no mount is left"
 
 run "$S" ls -q
 n_before=$(echo "$out" | grep -c .)
@@ -219,8 +223,8 @@ is "$(echo "$out" | grep -c .)" "$n_before" "run --rm leaves no state row"
 is "$(ls "$SERVOS_ROOT/containers" | wc -l)" "$d_before" "run --rm leaves no container directory"
 id=$("$S" run -d --rm host true)
 sleep 0.5
-[ ! -e "$SERVOS_ROOT/containers/$id" ] && pass "run -d --rm leaves no directory (log) either" ||
-    fail "run -d --rm leaves no directory (log) either"
+[ ! -e "$SERVOS_ROOT/containers/$id" ]
+ok $? "run -d --rm leaves no directory (log) either"
 
 # --- bad input -----------------------------------------------------------------
 check_bad() { # NAME REGEX ARGS...
@@ -231,7 +235,9 @@ check_bad() { # NAME REGEX ARGS...
     n_dirs=$(ls "$SERVOS_ROOT/containers" | wc -l)
     n_cg=$(find /sys/fs/cgroup -maxdepth 3 -type d -path "*/$CGP/*" | wc -l)
     run "$S" run "$@"
-    [ "$rc" -ne 0 ] && like "$err" "$re" "bad input: $name" || fail "bad input: $name (exit $rc)" "$err"
+    [ "$rc" -ne 0 ] && matches "$err" "$re"
+    ok $? "bad input: $name" "expected: an exit code other than 0, an error matching $re" \
+        "got:      exit code $rc, stderr: $err"
     is "$("$S" ls -q | grep -c .)/$(ls "$SERVOS_ROOT/containers" | wc -l)/$(find /sys/fs/cgroup -maxdepth 3 -type d -path "*/$CGP/*" | wc -l)" \
         "$n_rows/$n_dirs/$n_cg" "bad input leaves nothing behind: $name"
 }

@@ -5,6 +5,7 @@
 # says; and bind volumes the container's root cannot write (the warning,
 # and :U). The host's directories must come out byte for byte unchanged.
 . "$(dirname "$0")/lib.sh"
+require_root
 chmod 711 "$TMP" # container root (an unprivileged uid) must reach the state root
 export SERVOS_ROOT=$TMP/root
 S=$SERVOS
@@ -29,15 +30,16 @@ snapshot() {
 deb=$TMP/debian
 if out=$("$ROOT/tests/helpers/debian-rootfs.sh" "$deb" 2>"$TMP/helper.err"); then
     have_deb=1
+    pass "the Debian root is made"
 else
     hrc=$?
-    [ "$hrc" -eq 77 ] || { diag "$(cat "$TMP/helper.err")"; fail "the Debian root is made"; }
+    [ "$hrc" -eq 77 ] || fail "the Debian root is made" "$(cat "$TMP/helper.err")"
     have_deb=0
     reason=$out
 fi
 if [ "$have_deb" = 1 ]; then
-    [ "$(stat -c %u:%g "$deb/etc")" = 0:0 ] && pass "the Debian root's /etc is host root's" ||
-        fail "the Debian root's /etc is host root's"
+    [ "$(stat -c %u:%g "$deb/etc")" = 0:0 ]
+    ok $? "the Debian root's /etc is host root's"
     before=$(snapshot "$deb")
 
     run "$S" run --rm "$deb" cat /etc/debian_version
@@ -54,8 +56,8 @@ if [ "$have_deb" = 1 ]; then
     is "$rc" 0 "apt-get -s install hello exits 0"
     like "$out" 'Inst hello ' "and plans to install hello"
     run "$S" run --rm "$deb" sh -c 'dpkg -l | wc -l'
-    [ "${out:-0}" -gt 80 ] && pass "dpkg -l lists the installed packages ($out lines)" ||
-        fail "dpkg -l lists the installed packages" "$out $err"
+    [ "${out:-0}" -gt 80 ]
+    ok $? "dpkg -l lists the installed packages ($out lines)" "$out $err"
 
     run "$S" run --rm "$deb" sh -c '
         set -e
@@ -74,9 +76,8 @@ if [ "$have_deb" = 1 ]; then
     run "$S" run --rm "$deb" sh -c 'cat /etc/debian_version; ls /new-at-root /etc/motd-new 2>&1 | wc -l; grep -c ^extra: /etc/passwd'
     like "$out" '^12\.' "a new container starts from the image again (the writes were in the last one's upper layer)"
     is "$(snapshot "$deb")" "$before" "the Debian directory on the host is byte for byte unchanged"
-    [ ! -e "$deb/new-at-root" ] && [ -e "$deb/etc/debian_version" ] &&
-        pass "nothing written reached it, nothing removed left it" ||
-        fail "nothing written reached it, nothing removed left it"
+    [ ! -e "$deb/new-at-root" ] && [ -e "$deb/etc/debian_version" ]
+    ok $? "nothing written reached it, nothing removed left it"
 
     # --userns host: the directory is used as it is, still read-only below.
     run "$S" run --rm --userns host "$deb" sh -c 'cat /etc/debian_version; apt-get -s install hello | grep -c "^Inst hello"; echo x > /etc/written; rm /etc/hostname 2>/dev/null; cat /proc/self/uid_map'
@@ -252,7 +253,8 @@ for bad in / /etc /usr/share "$SERVOS_ROOT"; do
     is "$rc" 125 ":U refuses $bad"
 done
 like "$err" "servos' state" "and says why"
-[ "$(stat -c %u /etc)" = 0 ] && pass "/etc is still root's" || fail "/etc is still root's"
+[ "$(stat -c %u /etc)" = 0 ]
+ok $? "/etc is still root's"
 
 # A stack service takes :U too.
 mkdir -p "$TMP/stack/vol"
@@ -264,8 +266,8 @@ run "$S" config "$TMP/stack"
 like "$out" '"chown": true' "config shows :U as chown"
 (cd "$TMP/stack" && "$S" up -d >/dev/null 2>&1)
 for _ in $(seq 50); do [ -e "$TMP/stack/vol/made" ] && break; sleep 0.2; done
-[ -e "$TMP/stack/vol/made" ] && pass "a service with ./vol:/data:U writes its volume" ||
-    fail "a service with ./vol:/data:U writes its volume"
+[ -e "$TMP/stack/vol/made" ]
+ok $? "a service with ./vol:/data:U writes its volume"
 is "$(stat -c %u "$TMP/stack/vol/made" 2>/dev/null)" "$range" "as the container range"
 (cd "$TMP/stack" && "$S" down >/dev/null 2>&1)
 

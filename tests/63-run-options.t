@@ -6,6 +6,7 @@
 # --stop-signal and --stop-timeout as servos stop uses them. Every bad value
 # is one line that says what is wrong. All traffic stays on this host.
 . "$(dirname "$0")/lib.sh"
+require_root
 chmod 711 "$TMP"
 export SERVOS_ROOT=$TMP/root
 S=$SERVOS
@@ -47,8 +48,9 @@ mounts_under_root() { grep -c " $SERVOS_ROOT/" /proc/self/mountinfo; }
 # One line on stderr, and that it names what is wrong (the second line is
 # the hint to run --help).
 one_line() { # RC ERR REGEX NAME
-    [ "$1" -ne 0 ] && [ "$(printf '%s\n' "$2" | grep -vc "^Run 'servos")" -eq 1 ] &&
-        like "$2" "$3" "$4" || fail "$4" "rc $1: $2"
+    [ "$1" -ne 0 ] && [ "$(printf '%s\n' "$2" | grep -vc "^Run 'servos")" -eq 1 ] && matches "$2" "$3"
+    ok $? "$4" "expected: an exit code other than 0, one line matching $3 (and the --help hint)" \
+        "got:      exit code $1, stderr: $2"
 }
 
 # A CGI that answers with the address the program sees its client at.
@@ -70,10 +72,10 @@ is "$(field web 'c["ports"]')" "['127.0.0.1:$P1->80/tcp', '127.0.0.1:$P2->81/tcp
 run "$S" exec web busybox ip -4 -o addr show dev eth0
 like "$out" 'inet 10\.[0-9]+\.0\.2/16' "the container has an address of its own on eth0 ($(echo "$out" | grep -o 'inet [0-9./]*'))"
 peer=$(fetch "http://127.0.0.1:$P1/cgi-bin/peer")
-[ -n "$peer" ] && unlike "$peer" '127\.0\.0\.1' "the program sees its client at the relay's address ($peer), never 127.0.0.1" ||
-    fail "the program sees its client at the relay's address" "peer: $peer"
-fetch "http://127.0.0.1:$P2/" >/dev/null && fail "a port the program bound to 127.0.0.1 inside stays private" ||
-    pass "a port the program bound to 127.0.0.1 inside stays private, though -p names it"
+[ -n "$peer" ] && ! matches "$peer" '127\.0\.0\.1'
+ok $? "the program sees its client at the relay's address ($peer), never 127.0.0.1" "peer: $peer"
+! fetch "http://127.0.0.1:$P2/" >/dev/null
+ok $? "a port the program bound to 127.0.0.1 inside stays private, though -p names it"
 key=$(ls "$SERVOS_ROOT/stacks" | grep '^_run-')
 link=$(cat "$SERVOS_ROOT/stacks/$key/portlink" 2>/dev/null)
 
@@ -123,18 +125,21 @@ P5=$(free_port)
 exec timeout 3 busybox httpd -f -p 80 -h /tmp/w' >/dev/null 2>&1 &
 att=$!
 page=$(fetch_until "http://127.0.0.1:$P5/")
-[ -n "$page" ] && pass "an attached run -p answers while it runs" || fail "an attached run -p answers while it runs"
+[ -n "$page" ]
+ok $? "an attached run -p answers while it runs"
 wait "$att"
-ss -Hltn "sport = :$P5" | grep -q . && fail "its port closes with it" || pass "its port closes with it"
+! ss -Hltn "sport = :$P5" | grep -q .
+ok $? "its port closes with it"
 is "$(run_networks)" 1 "and its network goes (--rm)"
 
 # stop: the port closes, the network and its link go.
 run "$S" stop -t 0 web
-fetch "http://127.0.0.1:$P1/" >/dev/null && fail "after stop the port is closed" || pass "after stop the port is closed"
+! fetch "http://127.0.0.1:$P1/" >/dev/null
+ok $? "after stop the port is closed"
 is "$(run_networks)" 0 "the container's network is gone (its namespace, stacks/_run-...)"
 is "$(mounts_under_root)" 0 "nothing stays mounted under the state root"
-[ -n "$link" ] && ! ip link show "$link" >/dev/null 2>&1 && pass "the fast path's host link $link is gone" ||
-    fail "the fast path's host link is gone" "link: '$link'"
+[ -n "$link" ] && ! ip link show "$link" >/dev/null 2>&1
+ok $? "the fast path's host link $link is gone" "link: '$link'"
 "$S" rm web >/dev/null
 
 # --- --tmpfs -------------------------------------------------------------------
@@ -198,9 +203,8 @@ is "$(field flaky '(c["state"], c["exit_code"], c["restarts"], c["restart"])')" 
     "then it stays exited with its code, 2 restarts counted"
 set -- $starts
 d1=$(($2 - $1)) d2=$(($3 - $2))
-[ "$d1" -ge 100 ] && [ "$d2" -ge 200 ] && [ "$d2" -lt 2000 ] &&
-    pass "back-off as a stack's: 100 ms, then 200 ms (${d1} ms, ${d2} ms)" ||
-    fail "back-off as a stack's: 100 ms, then 200 ms" "gaps: $d1 ms, $d2 ms"
+[ "$d1" -ge 100 ] && [ "$d2" -ge 200 ] && [ "$d2" -lt 2000 ]
+ok $? "back-off as a stack's: 100 ms, then 200 ms (${d1} ms, ${d2} ms)" "gaps: $d1 ms, $d2 ms"
 is "$(servos_procs flaky)" "" "its monitor is gone"
 
 "$S" run -d --name ok0 --restart on-failure host true >/dev/null
@@ -246,22 +250,23 @@ t=$(ms)
 took=$(($(ms) - t))
 like "$("$S" logs trapper)" "got USR1" "--stop-signal USR1: servos stop sends USR1, which the trap catches"
 is "$(field trapper 'c["exit_code"]')" 7 "the trap's exit code is recorded"
-[ "$took" -lt 2000 ] && pass "and stop returns at once (${took} ms)" || fail "and stop returns at once" "${took} ms"
+[ "$took" -lt 2000 ]
+ok $? "and stop returns at once (${took} ms)" "${took} ms"
 
 "$S" run -d --name sleeper --stop-timeout 1 host sleep 1000 >/dev/null
 sleep 0.3
 t=$(ms)
 "$S" stop sleeper >/dev/null
 took=$(($(ms) - t))
-[ "$took" -ge 900 ] && [ "$took" -lt 3000 ] &&
-    pass "--stop-timeout 1: a TERM-ignoring sleep (pid 1) is killed after ~1 s (${took} ms)" ||
-    fail "--stop-timeout 1: a TERM-ignoring sleep is killed after ~1 s" "${took} ms"
+[ "$took" -ge 900 ] && [ "$took" -lt 3000 ]
+ok $? "--stop-timeout 1: a TERM-ignoring sleep (pid 1) is killed after ~1 s (${took} ms)" "${took} ms"
 is "$(field sleeper 'c["exit_code"]')" 137 "by SIGKILL"
 "$S" run -d --name sleeper2 --stop-timeout 30 host sleep 1000 >/dev/null
 t=$(ms)
 "$S" stop -t 0 sleeper2 >/dev/null
 took=$(($(ms) - t))
-[ "$took" -lt 2000 ] && pass "stop -t overrides --stop-timeout (${took} ms)" || fail "stop -t overrides --stop-timeout" "${took} ms"
+[ "$took" -lt 2000 ]
+ok $? "stop -t overrides --stop-timeout (${took} ms)" "${took} ms"
 
 run "$S" run --stop-signal SIGFOO host true
 one_line "$rc" "$err" '--stop-signal: "SIGFOO" is not a signal' "an unknown signal is one line"

@@ -6,14 +6,11 @@
 # once, zombies reaped). Every container, stack and tmux server is removed at
 # the end, also when a check fails.
 . "$(dirname "$0")/lib.sh"
+require_root
 chmod 711 "$TMP" # container root (an unprivileged uid) must reach the state root
 export SERVOS_ROOT=$TMP/root
 S=$SERVOS
-if ! command -v tmux >/dev/null; then
-    skip "tmux is not installed"
-    done_testing
-    exit
-fi
+require_cmd tmux
 SOCK=servos-t64-$$
 T() { tmux -L "$SOCK" "$@"; }
 cleanup() {
@@ -68,8 +65,8 @@ T send-keys -t t C-c
 type_line 'echo alive $?'
 seen '^alive 130$' "Ctrl-C interrupts sleep 100 (130) and the shell survives" 5
 t1=$(date +%s%N)
-[ $(((t1 - t0) / 1000000)) -lt 3000 ] && pass "... within $(((t1 - t0) / 1000000)) ms" ||
-    fail "Ctrl-C took $(((t1 - t0) / 1000000)) ms"
+[ $(((t1 - t0) / 1000000)) -lt 3000 ]
+ok $? "... within $(((t1 - t0) / 1000000)) ms"
 type_line 'sleep 100'
 sleep 0.5
 T send-keys -t t C-z
@@ -79,16 +76,16 @@ seen 'Killed.*sleep 100' "... and the shell's job control has it"
 type_line 'exit 7'
 seen '^END1 rc=7$' "the exit code of the command is servos' (7)"
 sleep 0.3
-cmp -s "$TMP/stty.before" "$TMP/stty.1" && pass "the pane's terminal modes are as before (raw mode restored)" ||
-    fail "the pane's terminal modes are as before" "$(cat "$TMP/stty.before" "$TMP/stty.1" 2>&1)"
+cmp -s "$TMP/stty.before" "$TMP/stty.1"
+ok $? "the pane's terminal modes are as before (raw mode restored)" || diag "$(cat "$TMP/stty.before" "$TMP/stty.1" 2>&1)"
 
 type_line "\$S run -it --rm -e PS1='ctr2\$ ' host sh; echo \"END2 rc=\$?\"; stty -g > $TMP/stty.2"
 seen 'ctr2\$ ?$' "a second run -it prompts"
 T send-keys -t t C-d
 seen '^END2 rc=0$' "Ctrl-D ends the shell (exit 0)"
 sleep 0.3
-cmp -s "$TMP/stty.before" "$TMP/stty.2" && pass "after Ctrl-D, the pane's modes are as before" ||
-    fail "after Ctrl-D, the pane's modes are as before"
+cmp -s "$TMP/stty.before" "$TMP/stty.2"
+ok $? "after Ctrl-D, the pane's modes are as before"
 type_line "stty -a | tr ';' '\n' | grep -cE '^ *(-icanon|-echo|-isig)\$'"
 seen '^0$' "stty -a in the pane: canonical mode, echo and signals on"
 
@@ -99,8 +96,8 @@ pid=$(pgrep -f "run -it --name crash-$$ " | head -1)
 [ -n "$pid" ] && kill -SEGV "$pid"
 seen '^END3 rc=(139|1)$' "servos killed by SIGSEGV while relaying (139; 1 from an ASan build, which reports it)"
 sleep 0.3
-cmp -s "$TMP/stty.before" "$TMP/stty.3" && pass "... left the pane's terminal modes as they were" ||
-    fail "a crash left the pane's terminal modes as they were"
+cmp -s "$TMP/stty.before" "$TMP/stty.3"
+ok $? "... left the pane's terminal modes as they were"
 "$S" rm -f "crash-$$" >/dev/null 2>&1
 
 # --- what the container cannot reach: the user's terminal ------------------------------
@@ -111,8 +108,8 @@ cc -O1 -o "$TMP/bin/tiocsti" "$ROOT/tests/probes/tiocsti.c"
 type_line "\$S run -it --rm -v $TMP/bin:/p:ro host /p/tiocsti 'touch $TMP/pwned-run'; echo \"END4 rc=\$?\""
 seen '^END4 rc=0$' "run -it: the TIOCSTI probe ran"
 sleep 1
-[ ! -e "$TMP/pwned-run" ] && pass "run -it: nothing the container typed reached the user's shell" ||
-    fail "run -it: the container typed into the user's shell"
+[ ! -e "$TMP/pwned-run" ]
+ok $? "run -it: nothing the container typed reached the user's shell"
 diag "$(pane | grep -E 'INJECTED|refused via fd 0' | tail -2)"
 
 # --- exec -it -------------------------------------------------------------------
@@ -131,13 +128,13 @@ seen '^alive 130$' "exec -it: Ctrl-C interrupts sleep and the shell survives" 5
 type_line 'exit 3'
 seen '^END5 rc=3$' "exec -it: the exit code is the command's (3)"
 sleep 0.3
-cmp -s "$TMP/stty.before" "$TMP/stty.5" && pass "exec -it: the pane's modes are restored" ||
-    fail "exec -it: the pane's modes are restored"
+cmp -s "$TMP/stty.before" "$TMP/stty.5"
+ok $? "exec -it: the pane's modes are restored"
 type_line "\$S exec -it box /p/tiocsti 'touch $TMP/pwned-exec'; echo \"END6 rc=\$?\""
 seen '^END6 rc=0$' "exec -it: the TIOCSTI probe ran"
 sleep 1
-[ ! -e "$TMP/pwned-exec" ] && pass "exec -it: nothing the container typed reached the user's shell" ||
-    fail "exec -it: the container typed into the user's shell"
+[ ! -e "$TMP/pwned-exec" ]
+ok $? "exec -it: nothing the container typed reached the user's shell"
 
 # --- stdin: -i, and what needs a terminal ---------------------------------------------
 run sh -c "echo hi | '$S' run --rm -i host cat"
@@ -214,8 +211,8 @@ sleep 0.3
 t0=$(date +%s%N)
 "$S" stop "$id" >/dev/null
 ms=$((($(date +%s%N) - t0) / 1000000))
-[ "$ms" -lt 1000 ] && pass "--init: servos stop of sleep returns in $ms ms (< 1 s)" ||
-    fail "--init: servos stop of sleep took $ms ms"
+[ "$ms" -lt 1000 ]
+ok $? "--init: servos stop of sleep returns in $ms ms (< 1 s)"
 run "$S" ls
 like "$(echo "$out" | grep "^${id:0:12}")" "exited \(143\)" "... and sleep ended by SIGTERM (143)"
 id=$("$S" run -d host sleep 100)
@@ -223,8 +220,8 @@ sleep 0.3
 t0=$(date +%s%N)
 "$S" stop -t 2 "$id" >/dev/null
 ms=$((($(date +%s%N) - t0) / 1000000))
-[ "$ms" -ge 1900 ] && pass "without --init, sleep as pid 1 ignores SIGTERM: stop waits the grace period ($ms ms)" ||
-    fail "without --init, stop took only $ms ms"
+[ "$ms" -ge 1900 ]
+ok $? "without --init, sleep as pid 1 ignores SIGTERM: stop waits the grace period ($ms ms)"
 
 # Orphans: a shell started by exec leaves 50 background sleeps; when they
 # end, they are the container's pid 1's to reap.
@@ -287,8 +284,8 @@ seen '^END8 rc=4$' "exec -it into a replica: the exit code is the command's (4)"
 t0=$(date +%s%N)
 (cd "$TMP/stack" && "$S" down -t 5 >/dev/null 2>&1)
 ms=$((($(date +%s%N) - t0) / 1000000))
-[ "$ms" -lt 3000 ] && pass "down -t 5: every replica stopped at SIGTERM, through the inits ($ms ms)" ||
-    fail "down -t 5 took $ms ms"
+[ "$ms" -lt 3000 ]
+ok $? "down -t 5: every replica stopped at SIGTERM, through the inits ($ms ms)"
 
 T kill-server >/dev/null 2>&1
 done_testing

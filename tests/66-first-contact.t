@@ -8,8 +8,10 @@
 # with one line that says what is wrong and what to type. Every stack and
 # container is removed at the end, also when a check fails.
 . "$(dirname "$0")/lib.sh"
+require_root
 chmod 711 "$TMP"
 export SERVOS_ROOT=$TMP/root
+CGP=$(cgroup_parent)
 S=$SERVOS
 STACKS="t66 t66f t66g t66r t66pa t66pb"
 cleanup() {
@@ -66,7 +68,8 @@ service "sh" {
 LUA
 run "$S" up -d
 is "$rc" 0 "up -d of a python daemon and a shell that trap SIGTERM" || diag "$err"
-wait_http "$PW" && pass "the daemon answers on its published port" || fail "the daemon answers" "$("$S" logs)"
+wait_http "$PW"
+ok $? "the daemon answers on its published port" || diag "$("$S" logs)"
 for _ in $(seq 50); do [ -s "$SERVOS_ROOT/volumes/stacks/t66/marks/hc.sig" ] && break; sleep 0.1; done
 is "$(sigs <"$SERVOS_ROOT/volumes/stacks/t66/marks/hc.sig")" "$clean" "a health check: nothing blocked or ignored"
 # (python itself ignores SIGPIPE and SIGXFSZ once it runs: the shell's pid 1
@@ -79,12 +82,13 @@ run "$S" down
 t1=$(date +%s%N)
 ms=$(((t1 - t0) / 1000000))
 is "$rc" 0 "down" || diag "$err"
-[ "$ms" -lt 1000 ] && pass "down takes ${ms} ms (< 1 s; the grace period is 10 s)" ||
-    fail "down takes < 1 s" "$ms ms"
+[ "$ms" -lt 1000 ]
+ok $? "down takes ${ms} ms (< 1 s; the grace period is 10 s)" "$ms ms"
 is "$(cat "$SERVOS_ROOT/volumes/stacks/t66/marks/py-term" 2>&1)" "clean shutdown" \
     "the daemon got SIGTERM and wrote its marker into the volume"
 is "$(cat "$SERVOS_ROOT/volumes/stacks/t66/marks/sh-term" 2>&1)" "bye" "so did the shell's trap"
-listening "$PW" && fail "the port is free after down" || pass "the port is free after down"
+! listening "$PW"
+ok $? "the port is free after down"
 "$S" down -v -p t66 >/dev/null 2>&1
 
 # The same shell in a container of servos run: stop is as quick.
@@ -96,7 +100,8 @@ is "$("$S" exec "$id" cat /proc/1/status | sigs)" "$clean" "run -d: nothing bloc
 t0=$(date +%s%N)
 "$S" stop "$id" >/dev/null
 ms=$((($(date +%s%N) - t0) / 1000000))
-[ "$ms" -lt 1000 ] && pass "stop of the same shell run -d takes ${ms} ms" || fail "stop takes < 1 s" "$ms ms"
+[ "$ms" -lt 1000 ]
+ok $? "stop of the same shell run -d takes ${ms} ms" "$ms ms"
 is "$(cat "$TMP/work/marks/run-term" 2>&1)" "bye" "and its trap ran"
 "$S" rm -f "$id" >/dev/null 2>&1
 
@@ -120,7 +125,8 @@ YAML
     st=t66p${mode:0:1}
     run "$S" apply -p "$st" "$d/manifest.yaml"
     is "$rc" 0 "apply a ProServe service with $mode handlers" || diag "$err"
-    wait_http "$port" /health || fail "it answers" "$("$S" logs -p "$st")"
+    wait_http "$port" /health
+    ok $? "it answers" || diag "$("$S" logs -p "$st")"
     is "$(get "$port" /sig | sigs)" "$clean" "a $mode handler: nothing blocked or ignored"
     "$S" down -p "$st" >/dev/null 2>&1
 done
@@ -141,17 +147,20 @@ for bad in 'command = { "/no/such/command" }' \
     i=$((i + 1))
     printf 'stack "t66f"\n%s\nservice "broken" { %s, depends_on = { "web" } }\n' "$web" "$bad" >Envirofile.lua
     run "$S" up -d
-    [ "$rc" -ne 0 ] && pass "up fails: $bad" || fail "up fails: $bad" "$out"
+    [ "$rc" -ne 0 ]
+    ok $? "up fails: $bad" "$out"
     like "$err" '^servos: service "broken": ' "$i: it names the service and why"
     like "$err" 'stack t66f was not brought up: what had started of it was stopped and removed' \
         "$i: and says that nothing of the stack is left"
     is "$(echo "$err" | wc -l)" 2 "$i: in two lines"
-    [ -z "$(supervisor_of t66f)" ] && pass "$i: no supervisor is left" || fail "$i: no supervisor is left"
-    listening "$PF" && fail "$i: its port is free" "$(ss -ltnp "sport = :$PF")" || pass "$i: its port is free"
+    [ -z "$(supervisor_of t66f)" ]
+    ok $? "$i: no supervisor is left"
+    ! listening "$PF"
+    ok $? "$i: its port is free" || diag "$(ss -ltnp "sport = :$PF")"
     is "$("$S" ls -q | wc -l)" 0 "$i: no container row is left"
-    [ ! -e "$SERVOS_ROOT/stacks/t66f" ] && pass "$i: no state (namespace, socket, request) is left" ||
-        fail "$i: no state is left" "$(ls "$SERVOS_ROOT/stacks/t66f")"
-    is "$(find /sys/fs/cgroup -maxdepth 3 -type d -path "*/$SERVOS_CGROUP_PARENT/*" | wc -l)" 0 \
+    [ ! -e "$SERVOS_ROOT/stacks/t66f" ]
+    ok $? "$i: no state (namespace, socket, request) is left" || diag "$(ls "$SERVOS_ROOT/stacks/t66f")"
+    is "$(find /sys/fs/cgroup -maxdepth 3 -type d -path "*/$CGP/*" | wc -l)" 0 \
         "$i: no cgroup is left"
 done
 # The next up of another checkout, on the same port, works.
@@ -160,7 +169,8 @@ mkdir -p "$G" && cd "$G" || exit 1
 printf 'stack "t66g"\n%s\n' "$web" >Envirofile.lua
 run "$S" up -d
 is "$rc" 0 "the next up of another checkout on the same port works" || diag "$err"
-wait_http "$PF" && pass "and answers there" || fail "and answers there"
+wait_http "$PF"
+ok $? "and answers there"
 "$S" down >/dev/null 2>&1
 
 # A stack that runs: an up that fails leaves it running, and says so.
@@ -171,16 +181,19 @@ run "$S" up -d
 is "$rc" 0 "up -d of a running stack" || diag "$err"
 printf 'service "broken" { command = { "/no/such/command" } }\n' >>Envirofile.lua
 run "$S" up -d
-[ "$rc" -ne 0 ] && pass "an up that adds a broken service fails" || fail "an up that adds a broken service fails"
+[ "$rc" -ne 0 ]
+ok $? "an up that adds a broken service fails"
 like "$err" '^servos: service "broken": /no/such/command: command not found' "it says why"
 like "$err" 'stack t66r is still up; running: web; not running: broken \(servos ps -p t66r shows it, servos down -p t66r stops it\)' \
     "and what runs and what does not"
-wait_http "$PF" && pass "the stack still answers on its port" || fail "the stack still answers"
+wait_http "$PF"
+ok $? "the stack still answers on its port"
 is "$("$S" ps --format json | jq -r '.[] | "\(.service) \(.state)"' | tr '\n' ' ')" "web running " \
     "ps agrees"
 run "$S" down
 is "$rc" 0 "down takes it down"
-[ -z "$(supervisor_of t66r)" ] && listening "$PF" && fail "nothing is left" || pass "nothing is left"
+! { [ -z "$(supervisor_of t66r)" ] && listening "$PF"; }
+ok $? "nothing is left"
 
 # ---- 6. servos version ---------------------------------------------------------
 run "$S" version
@@ -211,15 +224,11 @@ binaries=("$SERVOS")
 [ -x "$SERVOS_ASAN" ] && binaries+=("$SERVOS_ASAN")
 cd "$TMP/work" || exit 1 # no Envirofile here
 one_line() { # NAME REGEX: after run, rc 1..125, one line on stderr, nothing on stdout, no crash
-    if [ "$rc" -eq 0 ] || [ "$rc" -gt 125 ]; then
-        fail "$1: exit code $rc" "$err"
-    elif printf '%s' "$err" | grep -Eq 'AddressSanitizer|runtime error:|LeakSanitizer'; then
-        fail "$1: sanitizer report" "$err"
-    elif [ "$(printf '%s\n' "$err" | wc -l)" -ne 1 ] || [ -n "$out" ]; then
-        fail "$1: one line on stderr, nothing on stdout" "stderr: $err" "stdout: $out"
-    else
-        like "$err" "$2" "$1: $err"
-    fi
+    [ "$rc" -ne 0 ] && [ "$rc" -le 125 ] &&
+        ! matches "$err" 'AddressSanitizer|runtime error:|LeakSanitizer' &&
+        [ "$(printf '%s\n' "$err" | wc -l)" -eq 1 ] && [ -z "$out" ] && matches "$err" "$2"
+    ok $? "$1" "expected: exit code 1..125, no sanitizer report, nothing on stdout and one line" \
+        "          on stderr matching $2" "got:      exit code $rc, stdout: $out" "          stderr: $err"
 }
 verbs=$("$S" --help | awk '/^Commands:/{f=1; next} f && /^  [a-z]/{print $1}')
 for bin in "${binaries[@]}"; do
@@ -228,7 +237,8 @@ for bin in "${binaries[@]}"; do
         run "$bin" "$v" --nope
         one_line "$tag: $v --nope" "^servos $v: unknown option \"--nope\"; usage: servos $v"
         run "$bin" "$v" --help
-        [ "$rc" -eq 0 ] && [ -n "$out" ] && pass "$tag: $v --help" || fail "$tag: $v --help" "$err"
+        [ "$rc" -eq 0 ] && [ -n "$out" ]
+        ok $? "$tag: $v --help" "$err"
     done
     while IFS='|' read -r args regex; do
         # shellcheck disable=SC2086 # the arguments are words

@@ -3,6 +3,7 @@
 # volumes, supervisor crash and re-adoption, down. Real containers; every
 # stack is brought down at the end, also when a check fails.
 . "$(dirname "$0")/lib.sh"
+require_root
 chmod 711 "$TMP"
 export SERVOS_ROOT=$TMP/root
 CGP=$(cgroup_parent)
@@ -49,8 +50,8 @@ is "$rc" 0 "up -d converges the stack" || diag "$err"
 is "$(count_running)" 4 "every replica runs (db, web x2, counter)"
 ready=$("$S" exec db cat /data/ready_at)
 started=$("$S" exec web-1 cat /tmp/started_at)
-awk -v r="$ready" -v s="$started" 'BEGIN{exit !(s >= r)}' && pass "web started after db was healthy ($started >= $ready)" ||
-    fail "web started after db was healthy" "ready $ready started $started"
+awk -v r="$ready" -v s="$started" 'BEGIN{exit !(s >= r)}'
+ok $? "web started after db was healthy ($started >= $ready)" "ready $ready started $started"
 is "$(ps_json | jq -r '.[] | select(.service=="db") | .health')" healthy "ps shows db healthy"
 run "$S" ps
 like "$out" "web +2 +running" "ps lists replicas"
@@ -68,7 +69,8 @@ sed -i 's/echo web-up/echo web-v2/' Envirofile.lua
 run "$S" up -d
 is "$rc" 0 "up after changing web"
 is "$(pid_of db)/$(pid_of counter)" "$db_pid/$counter_pid" "only the changed service is recreated"
-[ "$(pid_of web 1)" != "$(echo "$pids" | jq '.[1]')" ] && pass "web's replicas are new" || fail "web's replicas are new"
+[ "$(pid_of web 1)" != "$(echo "$pids" | jq '.[1]')" ]
+ok $? "web's replicas are new"
 run "$S" logs web-1
 like "$out" "web-1 +\| web-v2" "logs SERVICE-N shows the new replica's output"
 
@@ -80,11 +82,13 @@ like "$(echo "$out" | head -1)" '^counter-1 +\| 20[0-9-]+T[0-9:.]+ n=1$' "logs -
 web_pid=$(pid_of web)
 sed -i 's/echo db-ready/echo db-ready-v2/' Envirofile.lua
 run "$S" up -d
-[ "$(pid_of db)" != "$db_pid" ] && pass "db changed: recreated" || fail "db changed: recreated"
+[ "$(pid_of db)" != "$db_pid" ]
+ok $? "db changed: recreated"
 is "$(pid_of web)" "$web_pid" "web, which depends on db, is left alone"
 db_pid=$(pid_of db)
 run "$S" restart counter
-[ "$(pid_of counter)" != "$counter_pid" ] && pass "restart SERVICE starts it anew" || fail "restart SERVICE starts it anew"
+[ "$(pid_of counter)" != "$counter_pid" ]
+ok $? "restart SERVICE starts it anew"
 counter_pid=$(pid_of counter)
 
 run "$S" scale web=3
@@ -99,9 +103,11 @@ sup=$(cat "$SERVOS_ROOT/stacks/t70/supervisor.log" | grep -o 'supervisor of stac
 before=$(pid_of counter)
 kill -9 "$sup"
 sleep 0.5
-kill -0 "$before" && pass "kill -9 of the supervisor leaves the replicas running" || fail "replicas survive the supervisor"
+kill -0 "$before"
+ok $? "kill -9 of the supervisor leaves the replicas running"
 is "$(pid_of counter)" "$before" "the next command re-adopts them (same pid)"
-grep -q "adopted t70-counter-1" "$SERVOS_ROOT/stacks/t70/supervisor.log" && pass "a new supervisor adopted them" || fail "a new supervisor adopted them"
+grep -q "adopted t70-counter-1" "$SERVOS_ROOT/stacks/t70/supervisor.log"
+ok $? "a new supervisor adopted them"
 ns=$("$S" logs counter | sed 's/.*n=//' | tr '\n' ' ')
 # (the log holds the incarnation before `restart` too: count from its last n=1)
 gaps=$(echo "$ns" | awk '{s=1; for(i=1;i<=NF;i++) if ($i==1) s=i; for(i=s+1;i<=NF;i++) if ($i != $(i-1)+1) g++; print g+0}')
@@ -115,14 +121,17 @@ run "$S" down -t 1
 is "$rc" 0 "down"
 is "$("$S" ls -q | wc -l)" 0 "after down no state row remains"
 is "$(cgroups)" "$CG0" "after down no cgroup remains"
-gone "$before" && pass "after down no replica process remains" || fail "after down no replica process remains"
-[ ! -e "$SERVOS_ROOT/stacks/t70" ] && pass "after down no stack directory remains" || fail "after down no stack directory remains"
+gone "$before"
+ok $? "after down no replica process remains"
+[ ! -e "$SERVOS_ROOT/stacks/t70" ]
+ok $? "after down no stack directory remains"
 run "$S" up -d
 is "$("$S" exec db cat /data/kept)" keep "named volume data survives down and up"
 vol=$SERVOS_ROOT/volumes/stacks/t70/data
 [ -e "$vol/kept" ] && had=yes || had=no
 run "$S" down -v -t 1
-[ "$had" = yes ] && [ ! -e "$vol" ] && pass "down -v removes the named volume" || fail "down -v removes the named volume" "before: $had"
+[ "$had" = yes ] && [ ! -e "$vol" ]
+ok $? "down -v removes the named volume" "before: $had"
 
 # A service removed from the file is stopped and removed.
 cat >Envirofile.lua <<'LUA'
@@ -144,9 +153,10 @@ service "needs" { command = "exec sleep 1000", depends_on = { sick = "healthy" }
 LUA
 t0=$(date +%s)
 run "$S" up -d
-[ "$rc" -ne 0 ] && like "$err" 'service "needs": dependency "sick" did not become healthy' "an unhealthy dependency fails up clearly" ||
-    fail "an unhealthy dependency fails up" "$err"
-[ $(($(date +%s) - t0)) -lt 10 ] && pass "and promptly" || fail "and promptly"
+[ "$rc" -ne 0 ] && matches "$err" 'service "needs": dependency "sick" did not become healthy'
+ok $? "an unhealthy dependency fails up clearly" "exit code $rc" "$err"
+[ $(($(date +%s) - t0)) -lt 10 ]
+ok $? "and promptly"
 "$S" down -t 0 >/dev/null 2>&1
 
 # Restart policies.
@@ -161,8 +171,10 @@ sleep 3
 is "$(ps_json | jq -r '.[] | select(.service=="flaky") | "\(.restarts) \(.exit_code)"')" "2 3" "on-failure:2 restarts twice, then stays exited (3)"
 is "$(ps_json | jq -r '.[] | select(.service=="once") | "\(.restarts) \(.exit_code)"')" "0 4" "restart no: exited once (4)"
 r=$(ps_json | jq -r '.[] | select(.service=="always") | .restarts')
-[ "$r" -ge 3 ] && pass "restart always keeps restarting ($r)" || fail "restart always keeps restarting" "$r"
-[ "$r" -le 12 ] && pass "with back-off ($r restarts in 3 s, not hundreds)" || fail "with back-off" "$r"
+[ "$r" -ge 3 ]
+ok $? "restart always keeps restarting ($r)" "$r"
+[ "$r" -le 12 ]
+ok $? "with back-off ($r restarts in 3 s, not hundreds)" "$r"
 run "$S" down -t 0
 is "$rc" 0 "down of a restarting stack"
 
@@ -177,8 +189,8 @@ cat >>Envirofile.lua <<'LUA'
 service "bad" { command = { "no-such-command" } }
 LUA
 run "$S" up -d
-[ "$rc" -ne 0 ] && like "$err" 'service "bad".*no-such-command: command not found' "a missing command fails up with a clear error" ||
-    fail "a missing command fails up" "$err"
+[ "$rc" -ne 0 ] && matches "$err" 'service "bad".*no-such-command: command not found'
+ok $? "a missing command fails up with a clear error" "exit code $rc" "$err"
 is "$(pid_of good)" "$good" "and leaves the rest of the stack as it was"
 sed -i 's/{ "no-such-command" }/"true", image = "\/no\/such\/rootfs"/' Envirofile.lua
 run "$S" up -d
@@ -216,8 +228,8 @@ LUA
 u1=$!
 "$S" up -d >"$TMP/u2" 2>&1 &
 u2=$!
-wait "$u1" && wait "$u2" && pass "two concurrent ups both succeed" ||
-    fail "two concurrent ups both succeed" "$(cat "$TMP/u1" "$TMP/u2")"
+wait "$u1" && wait "$u2"
+ok $? "two concurrent ups both succeed" || diag "$(cat "$TMP/u1" "$TMP/u2")"
 is "$(ps_json | jq 'length')" 4 "two concurrent ups: no duplicate replicas"
 is "$(grep -c 'supervisor of stack t70c' "$SERVOS_ROOT/stacks/t70c/supervisor.log")" 1 "one supervisor"
 
@@ -228,7 +240,8 @@ upid=$!
 for _ in $(seq 50); do [ "$(count_running 2>/dev/null)" = 4 ] && break; sleep 0.1; done
 kill -INT "$upid"
 for _ in $(seq 100); do kill -0 "$upid" 2>/dev/null || break; sleep 0.1; done
-kill -0 "$upid" 2>/dev/null && { fail "Ctrl-C ends an attached up"; kill -9 "$upid"; } || pass "Ctrl-C ends an attached up"
+! kill -0 "$upid" 2>/dev/null
+ok $? "Ctrl-C ends an attached up" || kill -9 "$upid"
 is "$("$S" ls -q | wc -l)" 0 "and stops the stack"
 
 # ps --format json escapes what it prints: an image path with a quote and

@@ -5,6 +5,7 @@
 # (down, supervisor crash, kill -9 of everything). All traffic stays on
 # 127.0.0.1 and inside the namespaces these stacks make.
 . "$(dirname "$0")/lib.sh"
+require_root
 chmod 711 "$TMP"
 export SERVOS_ROOT=$TMP/root
 S=$SERVOS
@@ -72,7 +73,8 @@ seen=""
 for _ in $(seq 12); do seen="$seen $(fetch "http://127.0.0.1:$P1/")"; done
 like "$seen" "web-1" "published port reaches web-1"
 like "$seen" "web-2" "published port reaches web-2 (connections are spread)"
-ss -Hltn "sport = :$P1" | grep -q "127.0.0.1:$P1" && pass "the port listens on 127.0.0.1 by default" || fail "listens on 127.0.0.1"
+ss -Hltn "sport = :$P1" | grep -q "127.0.0.1:$P1"
+ok $? "the port listens on 127.0.0.1 by default"
 # The one link a stack adds to the host carries the published ports' fast
 # path (engine/net/pubnat.h): it has no address and no route, and connections
 # to 127.0.0.1 take it instead of the relay.
@@ -87,22 +89,25 @@ else
     extra=$(cat "$SERVOS_ROOT/stacks/t75/portlink" 2>/dev/null)
     others=$(ip -o link | awk -F': ' '{print $2}' | sed 's/@.*//' | grep -v -x -F -f <(echo "$LINKS0" | tr ' ' '\n' | grep .) | grep -v '^svp')
     like "$extra:$others" '^svp[0-9a-f]{10}:$' "no bridge or veth of the stack appears in the host's namespace, only the port link ($extra)"
-    ip link show dev "$extra" >/dev/null 2>&1 && pass "the port link is on the host" || fail "the port link is on the host"
+    ip link show dev "$extra" >/dev/null 2>&1
+    ok $? "the port link is on the host"
     is "$(ip -o addr show dev "$extra" 2>&1)" "" "the port link has no address, not even IPv6 link-local"
     rx0=$(cat "/sys/class/net/$extra/statistics/rx_packets" 2>/dev/null || echo 0)
     fetch "http://127.0.0.1:$P1/" >/dev/null
     rx1=$(cat "/sys/class/net/$extra/statistics/rx_packets" 2>/dev/null || echo 0)
-    [ "$rx1" -gt "$rx0" ] && pass "a connection to 127.0.0.1 goes through the kernel, not the relay" ||
-        fail "fast path used ($rx0 -> $rx1 packets)"
+    [ "$rx1" -gt "$rx0" ]
+    ok $? "a connection to 127.0.0.1 goes through the kernel, not the relay" "packets on the port link: $rx0 -> $rx1"
 fi
 is "$(ip route | sort | tr '\n' ';')" "$ROUTES0" "no route to the stack appears on the host"
-ip addr | grep -q "${addr1%.*}\." && fail "the host has no address on the stack's subnet" || pass "the host has no address on the stack's subnet"
+! ip addr | grep -q "${addr1%.*}\."
+ok $? "the host has no address on the stack's subnet"
 
 # none: loopback only, no route anywhere.
 run "$S" exec -p t75 lonely cat /proc/net/route
 is "$(echo "$out" | wc -l)" 1 "network = \"none\": an empty routing table"
 run "$S" exec -p t75 lonely timeout 2 busybox wget -q -O - "http://$addr1/"
-unreachable && pass "network = \"none\" cannot reach the stack" || fail "none cannot reach the stack"
+unreachable
+ok $? "network = \"none\" cannot reach the stack"
 
 # A second stack, published on 0.0.0.0 when asked; stacks cannot reach each other.
 cat >"$TMP/b/Envirofile.lua" <<LUA
@@ -115,19 +120,24 @@ service "web" {
 LUA
 SERVOS_PORT_RELAY=1 run "$S" up -d "$TMP/b/Envirofile.lua" # its ports: the userspace relay
 is "$rc" 0 "a second stack comes up" || diag "$err"
-grep -q "relayed in userspace: SERVOS_PORT_RELAY" "$SERVOS_ROOT/stacks/t75b/supervisor.log" &&
-    pass "SERVOS_PORT_RELAY=1 keeps its ports on the relay" || fail "SERVOS_PORT_RELAY"
-ss -Hltn "sport = :$P2" | grep -q "0.0.0.0:$P2" && pass "\"0.0.0.0:P:80\" listens on every address" || fail "0.0.0.0 publish"
+grep -q "relayed in userspace: SERVOS_PORT_RELAY" "$SERVOS_ROOT/stacks/t75b/supervisor.log"
+ok $? "SERVOS_PORT_RELAY=1 keeps its ports on the relay"
+ss -Hltn "sport = :$P2" | grep -q "0.0.0.0:$P2"
+ok $? "\"0.0.0.0:P:80\" listens on every address"
 is "$(fetch "http://127.0.0.1:$P2/")" stack-b "the second stack answers on its own port"
 addrb=$(ps_json t75b | jq -r '.[0].address')
-[ "${addrb%.*.*}" != "${addr1%.*.*}" ] && pass "each stack has its own subnet ($addr1, $addrb)" || fail "own subnets"
+[ "${addrb%.*.*}" != "${addr1%.*.*}" ]
+ok $? "each stack has its own subnet ($addr1, $addrb)"
 run "$S" exec -p t75 client timeout 2 busybox wget -q -O - "http://$addrb/"
-unreachable && pass "stack t75 cannot reach stack t75b" || fail "stack isolation" "$out"
+unreachable
+ok $? "stack t75 cannot reach stack t75b" "$out"
 run "$S" exec -p t75b web timeout 2 busybox wget -q -O - "http://$addr1/"
-unreachable && pass "stack t75b cannot reach stack t75" || fail "stack isolation (reverse)" "$out"
+unreachable
+ok $? "stack t75b cannot reach stack t75" "$out"
 transit="${addr1%.*.*}.255.254"
 run "$S" exec -p t75 client timeout 2 busybox wget -q -O - "http://$transit:$P2/"
-unreachable && pass "a replica cannot reach the host through the port link ($transit)" || fail "port link is one-way" "$out"
+unreachable
+ok $? "a replica cannot reach the host through the port link ($transit)" "$out"
 
 # A port taken by another stack: a clear error, the stack left as it was.
 mkdir -p "$TMP/c"
@@ -136,7 +146,8 @@ stack "t75c"
 service "web" { command = "exec sleep 1000", ports = { "$P1:80" } }
 LUA
 run "$S" up -d "$TMP/c/Envirofile.lua"
-[ "$rc" -ne 0 ] && pass "publishing a taken port fails" || fail "taken port fails"
+[ "$rc" -ne 0 ]
+ok $? "publishing a taken port fails"
 like "$err" "cannot publish port 127.0.0.1:$P1.*in use" "the error names the port" || diag "$err"
 "$S" down -p t75c >/dev/null 2>&1
 sed -i 's|ports = .*|ports = { "53:53/udp" } }|' "$TMP/c/Envirofile.lua"
@@ -152,7 +163,8 @@ is "$rc" 0 "web-3 resolves once it exists"
 run "$S" scale -p t75 web=1
 sleep 0.3
 run "$S" exec -p t75 client getent hosts web-2
-[ "$rc" -ne 0 ] && pass "web-2's name goes with it" || fail "web-2's name goes with it" "$out"
+[ "$rc" -ne 0 ]
+ok $? "web-2's name goes with it" "$out"
 seen=""
 for _ in $(seq 4); do seen="$seen $(fetch "http://127.0.0.1:$P1/")"; done
 is "$(echo $seen | tr ' ' '\n' | sort -u | tr '\n' ' ')" "web-1 " "the port now reaches only the remaining replica"
@@ -163,15 +175,16 @@ sleep 0.2
 run "$S" exec -p t75 client timeout 2 busybox wget -q -O - http://web/
 is "$out" web-1 "replicas still talk by name while no supervisor runs"
 run fetch "http://127.0.0.1:$P1/"
-[ "$rc" -ne 0 ] && pass "with no supervisor the port is closed: its kernel path went with it" ||
-    fail "no fast path outlives its supervisor" "$out"
+[ "$rc" -ne 0 ]
+ok $? "with no supervisor the port is closed: its kernel path went with it" "$out"
 run "$S" ps -p t75
 like "$(fetch "http://127.0.0.1:$P1/")" '^web-[12]$' "after re-adoption the port answers again"
 
 # down: nothing of either network is left.
 run "$S" down -p t75b
 is "$rc" 0 "down t75b"
-ss -Hltn "sport = :$P2" | grep -q . && fail "t75b's port is closed" || pass "t75b's port is closed"
+! ss -Hltn "sport = :$P2" | grep -q .
+ok $? "t75b's port is closed"
 
 # kill -9 of everything, then up and down.
 pids=$(ps_json t75 | jq -r '.[] | select(.state=="running") | .pid')
@@ -184,14 +197,17 @@ portlink=$(cat "$SERVOS_ROOT/stacks/t75/portlink" 2>/dev/null)
 httpds=$(ps_json t75 | jq -r '.[] | select(.service=="web" and .state=="running") | .pid')
 run "$S" down -p t75
 is "$rc" 0 "down t75"
-ss -Hltn "sport = :$P1" | grep -q . && fail "no listening socket is left" || pass "no listening socket is left"
+! ss -Hltn "sport = :$P1" | grep -q .
+ok $? "no listening socket is left"
 is "$(mounts_under_root)" 0 "no network namespace stays pinned"
-[ -e "$SERVOS_ROOT/stacks/t75" ] && fail "the stack directory is gone" || pass "the stack directory is gone"
+! [ -e "$SERVOS_ROOT/stacks/t75" ]
+ok $? "the stack directory is gone"
 is "$(links)" "$LINKS0" "the host's links are as before"
-[ -n "$portlink" ] && ip link show dev "$portlink" >/dev/null 2>&1 && fail "the port link $portlink is gone" ||
-    pass "the port link is gone"
+! { [ -n "$portlink" ] && ip link show dev "$portlink" >/dev/null 2>&1; }
+ok $? "the port link is gone"
 left=0
 for p in $httpds; do gone "$p" || left=1; done
-[ -n "$httpds" ] && is "$left" 0 "no httpd is left" || fail "no httpd is left" "no web pids were recorded"
+[ -n "$httpds" ] && [ "$left" = 0 ]
+ok $? "no httpd is left" "web pids recorded: ${httpds:-none}; one still runs: $left"
 
 done_testing

@@ -5,12 +5,11 @@
 # whiteouts, basic auth, a corrupt blob, docker-save / OCI layout / rootfs
 # imports, the image config, rm of a used image, prune, and `up` pulling.
 . "$(dirname "$0")/lib.sh"
+require_root
 chmod 711 "$TMP"
 export SERVOS_ROOT=$TMP/root
 S=$SERVOS
-for tool in docker-registry skopeo umoci htpasswd; do
-    command -v $tool >/dev/null || { echo "1..0 # SKIP $tool is not installed (make deps)"; exit 0; }
-done
+require_cmd docker-registry skopeo umoci htpasswd
 REG_PIDS=()
 cleanup() {
     "$S" down -t 0 -p t80 >/dev/null 2>&1
@@ -62,7 +61,7 @@ cd "$TMP"
     echo layered >bundle/rootfs/hello
     umoci repack --image oci:two bundle
     rm -rf bundle
-} >"$TMP/umoci.log" 2>&1 || { diag "$(cat "$TMP/umoci.log")"; fail "building images with umoci"; done_testing; exit 1; }
+} >"$TMP/umoci.log" 2>&1 || { diag "$(cat "$TMP/umoci.log")"; bail_out "cannot build the test images with umoci"; }
 push() { skopeo copy -q --dest-tls-verify=false "$@" >/dev/null 2>"$TMP/skopeo.err" || diag "$(cat "$TMP/skopeo.err")"; }
 push oci:oci:base "docker://$R/test/bb:1"
 push oci:oci:two "docker://$R/test/bb:two"
@@ -99,11 +98,14 @@ layered" "a file deleted by an upper layer's whiteout is gone"
 
 # ---- the pull's errors ----------------------------------------------------
 run "$S" image pull "$R/test/none:1"
-[ "$rc" -ne 0 ] && like "$err" "not found" "a missing repository fails clearly" || fail "missing repository" "$err"
+[ "$rc" -ne 0 ] && matches "$err" "not found"
+ok $? "a missing repository fails clearly" "exit code $rc" "$err"
 run "$S" image pull "127.0.0.1:$(free_port)/test/bb:1"
-[ "$rc" -ne 0 ] && like "$err" "registry 127.0.0.1" "an unreachable registry fails clearly" || fail "unreachable registry" "$err"
+[ "$rc" -ne 0 ] && matches "$err" "registry 127.0.0.1"
+ok $? "an unreachable registry fails clearly" "exit code $rc" "$err"
 run "$S" run --rm --pull never nosuch/image:1 true
-[ "$rc" -ne 0 ] && like "$err" 'no image "nosuch/image:1" in the store' "--pull never does not pull" || fail "--pull never"
+[ "$rc" -ne 0 ] && matches "$err" 'no image "nosuch/image:1" in the store'
+ok $? "--pull never does not pull" "exit code $rc" "$err"
 
 # ---- basic auth -----------------------------------------------------------
 htpasswd -Bbn tester secret >"$TMP/htpasswd" 2>/dev/null
@@ -111,7 +113,8 @@ start_registry auth "$TMP/htpasswd"
 RA=127.0.0.1:$PORT_auth
 push --dest-creds tester:secret oci:oci:base "docker://$RA/private/bb:1"
 SERVOS_CONFIG=$TMP/none.json SERVOS_ROOT=$TMP/root3 run "$S" image pull "$RA/private/bb:1"
-[ "$rc" -ne 0 ] && like "$err" "requires credentials|access denied" "without credentials the pull fails clearly" || fail "pull without credentials" "$err"
+[ "$rc" -ne 0 ] && matches "$err" "requires credentials|access denied"
+ok $? "without credentials the pull fails clearly" "exit code $rc" "$err"
 printf '{"auths": {"%s": {"auth": "%s"}}}\n' "$RA" "$(printf tester:secret | base64)" >"$TMP/servos.json"
 SERVOS_CONFIG=$TMP/servos.json SERVOS_ROOT=$TMP/root3 run "$S" image pull -q "$RA/private/bb:1"
 is "$rc" 0 "with credentials from the servos config the pull works"
@@ -144,7 +147,8 @@ like "$out" "localhost/plain:latest" "local names live under localhost/"
 # ---- rm and prune -----------------------------------------------------------
 "$S" run -d --name user80 plain sleep 1000 >/dev/null
 run "$S" image rm plain
-[ "$rc" -ne 0 ] && like "$err" "used by a container" "an image a container uses cannot be removed" || fail "rm of a used image" "$err"
+[ "$rc" -ne 0 ] && matches "$err" "used by a container"
+ok $? "an image a container uses cannot be removed" "exit code $rc" "$err"
 "$S" rm -f user80 >/dev/null
 run "$S" image rm plain
 is "$rc" 0 "once the container is gone it can"
@@ -180,7 +184,8 @@ layer=$(skopeo inspect --tls-verify=false --raw "docker://$R/test/corrupt:1" | j
 data=$TMP/reg-open/docker/registry/v2/blobs/sha256/${layer:7:2}/${layer:7}/data
 printf 'garbage' | dd of="$data" bs=1 seek=100 conv=notrunc status=none
 SERVOS_ROOT=$TMP/root5 run "$S" image pull "$R/test/corrupt:1"
-[ "$rc" -ne 0 ] && like "$err" "$layer.*corrupt" "a corrupt blob fails the pull, naming its digest" || fail "corrupt blob" "$err"
+[ "$rc" -ne 0 ] && matches "$err" "$layer.*corrupt"
+ok $? "a corrupt blob fails the pull, naming its digest" "exit code $rc" "$err"
 is "$(ls "$TMP/root5/images/blobs/sha256" 2>/dev/null | grep -c "${layer:7}")/$(ls "$TMP/root5/images/blobs/tmp" 2>/dev/null | wc -l)" "0/0" \
     "nothing of the corrupt blob is stored"
 SERVOS_ROOT=$TMP/root5 run "$S" image ls -q

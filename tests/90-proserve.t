@@ -5,6 +5,7 @@
 # time and memory limits, what a handler can see and touch, 200 concurrent
 # requests, and `down`. Every stack is brought down at the end.
 . "$(dirname "$0")/lib.sh"
+require_root
 chmod 711 "$TMP"
 export SERVOS_ROOT=$TMP/root
 S=$SERVOS
@@ -199,7 +200,8 @@ sleep 0.2
 t0=$(date +%s%N)
 is "$(get "$P4/ok")" '{"ok":true}' "other requests are answered while a handler spins"
 t1=$(date +%s%N)
-[ $(((t1 - t0) / 1000000)) -lt 500 ] && pass "at once ($(((t1 - t0) / 1000000)) ms)" || fail "at once" "$(((t1 - t0) / 1000000)) ms"
+[ $(((t1 - t0) / 1000000)) -lt 500 ]
+ok $? "at once ($(((t1 - t0) / 1000000)) ms)" || diag "$(((t1 - t0) / 1000000)) ms"
 wait "$loop"
 is "$(cat "$TMP/loop.code")" 504 "a handler stuck in a loop is killed at timeout: 504"
 like "$(cat "$TMP/loop.out")" "timed out after 1s" "with a JSON error"
@@ -210,12 +212,13 @@ out=$(get "$P4/fail")
 like "$out" '"error":"handler failed with exit code 3"' "a failing handler is a 500 with its exit code"
 like "$out" '"detail":"broken' "and its stderr"
 out=$(get "$P4/see?port=$P4")
-[ "$(echo "$out" | jq .pids)" -lt 20 ] && pass "a handler does not see host pids ($(echo "$out" | jq .pids) visible)" ||
-    fail "a handler does not see host pids" "$out"
-[ "$(echo "$out" | jq .uid)" -ge 40000 ] && pass "it runs as a uid of its own ($(echo "$out" | jq .uid))" ||
-    fail "it runs as a uid of its own" "$out"
+[ "$(echo "$out" | jq .pids)" -lt 20 ]
+ok $? "a handler does not see host pids ($(echo "$out" | jq .pids) visible)" "$out"
+[ "$(echo "$out" | jq .uid)" -ge 40000 ]
+ok $? "it runs as a uid of its own ($(echo "$out" | jq .uid))" "$out"
 is "$(echo "$out" | jq -c .wrote)" "[\"$(echo "$out" | jq -r .tmp)/x\"]" "it writes only in its own directory"
-[ ! -e /etc/proserve-test ] && pass "nothing reached the host's /etc" || fail "nothing reached the host's /etc"
+[ ! -e /etc/proserve-test ]
+ok $? "nothing reached the host's /etc"
 is "$(echo "$out" | jq -r .net)" blocked "network_isolation: not even the service's own port"
 like "$(get "$P4/metrics")" "proserve_handler_timeouts_total 1" "/metrics counts the timeout"
 like "$(get "$P4/metrics")" "proserve_handler_oom_kills_total [1-9]" "and the memory kills"
@@ -279,8 +282,8 @@ wait_port "$P5"
 a=$(get "$P5/who?port=$P5")
 b=$(get "$P5/who?port=$P5")
 is "$(echo "$a" | jq .pid)" 1 "a handler is pid 1 of a container of its own"
-[ "$(echo "$a" | jq -r .host)" != "$(echo "$b" | jq -r .host)" ] && pass "a fresh container per request" ||
-    fail "a fresh container per request" "$a $b"
+[ "$(echo "$a" | jq -r .host)" != "$(echo "$b" | jq -r .host)" ]
+ok $? "a fresh container per request" "$a $b"
 is "$(echo "$a" | jq -r .net)" blocked "network_isolation: no network"
 is "$(echo "$a" | jq .wrote)" false "filesystem_isolation: a read-only root"
 out=$(get "$P5/mem")

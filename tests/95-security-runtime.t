@@ -6,6 +6,7 @@
 # container may write into RAM. Each check asserts what the host sees.
 # Everything is removed at the end, also when a check fails.
 . "$(dirname "$0")/lib.sh"
+require_root
 chmod 711 "$TMP" # container root (an unprivileged uid) must reach the state root
 export SERVOS_ROOT=$TMP/root
 S=$SERVOS
@@ -29,7 +30,7 @@ trap cleanup EXIT
 P=$TMP/p
 mkdir -p "$P" && chmod 755 "$P"
 for probe in fdescape tiocsti; do
-    cc -O1 -o "$P/$probe" "$ROOT/tests/probes/$probe.c" || { echo "Bail out! cannot build $probe"; exit 1; }
+    cc -O1 -o "$P/$probe" "$ROOT/tests/probes/$probe.c" || bail_out "cannot build $probe"
 done
 
 # --- 1. descriptors: exec, run, a stack's exec and health checks ------------
@@ -40,8 +41,8 @@ for mode in auto host; do
     # An open directory and the host's root, as a careless caller has them.
     run bash -c "exec 7<'$TMP/hostdir' 9</; '$S' exec fd-$mode /p/fdescape tmp/servos-escape.$$"
     is "$out" "no leaked descriptors" "exec --userns $mode: the command gets no descriptor of its caller's"
-    [ ! -e /tmp/servos-escape.$$ ] && pass "exec --userns $mode: nothing written on the host through one" ||
-        fail "exec --userns $mode: nothing written on the host" "$(ls -l /tmp/servos-escape.$$)"
+    [ ! -e /tmp/servos-escape.$$ ]
+    ok $? "exec --userns $mode: nothing written on the host through one" || diag "$(ls -l /tmp/servos-escape.$$)"
     run bash -c "exec 7<'$TMP/hostdir' 9</; '$S' run --rm --userns $mode -v '$P:/p:ro' host /p/fdescape tmp/servos-escape.$$"
     is "$out" "no leaked descriptors" "run --userns $mode: nor does a container's init"
     rm -f /tmp/servos-escape.$$
@@ -86,9 +87,10 @@ is "$("$S" exec hc cat /tmp/hc.sig | sigs)" "$clean" "a health check: nothing bl
 is "$("$S" exec hc cat /proc/1/status | sigs)" "$clean" \
     "a replica: nothing blocked (its supervisor blocks SIGTERM and SIGINT for a signalfd)"
 n=$("$S" exec hc ps -eo args | grep -c '^sleep 1000')
-[ "$n" -le 2 ] && pass "timed-out health checks leave nothing behind ($n sleeps: init and the current check)" ||
-    fail "timed-out health checks leave nothing behind" "$("$S" exec hc ps -eo pid,args)"
-[ ! -e /tmp/servos-escape.$$ ] && pass "and nothing was written on the host" || fail "nothing written on the host"
+[ "$n" -le 2 ]
+ok $? "timed-out health checks leave nothing behind ($n sleeps: init and the current check)" || diag "$("$S" exec hc ps -eo pid,args)"
+[ ! -e /tmp/servos-escape.$$ ]
+ok $? "and nothing was written on the host"
 is "$("$S" exec hc df -k /scratch | awk 'NR==2{print $2}')" 1048576 \
     "a service's tmpfs without size= is bounded (1G, not half of RAM)"
 "$S" down -t 0 >/dev/null 2>&1
@@ -113,8 +115,8 @@ if command -v tmux >/dev/null; then
         i=$((i + 1))
         marker=$TMP/injected-$i
         typed "$S $how /p/tiocsti 'touch $marker'" "done-$i"
-        [ ! -e "$marker" ] && pass "$how on a terminal: TIOCSTI typed no command into the host shell" ||
-            fail "$how on a terminal: TIOCSTI typed no command into the host shell" "$(pane | tail -30)"
+        [ ! -e "$marker" ]
+        ok $? "$how on a terminal: TIOCSTI typed no command into the host shell" || diag "$(pane | tail -30)"
         # The probe's own lines for this round: none says INJECTED.
         out=$(pane | sed -n "/tiocsti 'touch $(printf '%s' "$marker" | sed 's/[\/.]/\\&/g')'/,/^done-$i rc=/p")
         like "$out" "refused via fd 0" "$how: the probe ran and was refused"
@@ -162,14 +164,15 @@ is "$?" 143 "servos exec passes SIGTERM on and returns 128+15"
 # --- 5. ids out of range -----------------------------------------------------
 for u in -1 4294967295 4294967296 99999999999 65536 0:4294967295 0:-1; do
     run "$S" run --rm -u "$u" host id -u
-    [ "$rc" -eq 125 ] && [ -z "$out" ] && pass "--user $u is refused" || fail "--user $u is refused" "rc $rc out $out err $err"
+    [ "$rc" -eq 125 ] && [ -z "$out" ]
+    ok $? "--user $u is refused" "rc $rc out $out err $err"
 done
 like "$err" 'group "-1": give a number' "and says what is wrong"
 run "$S" run --rm -u 4294967295 host id -u
 like "$err" 'ids go from 0 to 65535' "the error names the mapped range"
 run "$S" run --rm --userns host -u 4294967295 host id -u
-[ "$rc" -eq 125 ] && [ -z "$out" ] && pass "--userns host --user 4294967295 ((uid_t)-1) is refused" ||
-    fail "--userns host --user 4294967295 is refused" "$out $err"
+[ "$rc" -eq 125 ] && [ -z "$out" ]
+ok $? "--userns host --user 4294967295 ((uid_t)-1) is refused" "$out $err"
 is "$("$S" run --rm -u 65535:65534 host sh -c 'echo $(id -u):$(id -g)')" 65535:65534 "the highest mapped id works"
 is "$("$S" run --rm --userns host -u 4294967294 host id -u)" 4294967294 "--userns host: the highest id works"
 # An image whose /etc/passwd says what strtoul would wrap.
@@ -182,8 +185,8 @@ printf '%s\n' 'root:x:0:0:root:/:/bin/sh' 'wrap:x:4294967296:0::/:/bin/sh' 'minu
 tar -C "$TMP/bb" -czf "$TMP/bb.tgz" .
 for u in wrap minus; do
     run "$S" run --rm -u $u "$TMP/bb.tgz" id -u
-    [ "$rc" -eq 125 ] && [ -z "$out" ] && like "$err" "user \"$u\" has ids" "an image's user $u with an id out of range is refused" ||
-        fail "an image's user $u is refused" "rc $rc out $out err $err"
+    [ "$rc" -eq 125 ] && [ -z "$out" ] && matches "$err" "user \"$u\" has ids"
+    ok $? "an image's user $u with an id out of range is refused" "rc $rc out $out err $err"
 done
 is "$("$S" run --rm -u nopw "$TMP/bb.tgz" sh -c 'echo $(id -u):$(id -g)')" 1000:1000 \
     "an empty password field does not shift the ids"
@@ -193,22 +196,23 @@ stack "t95"
 service "w" { command = "exec sleep 1000", user = "4294967296" }
 LUA
 run "$S" up -d
-[ "$rc" -ne 0 ] && like "$err" '4294967296' "a service's user out of range fails up" || fail "a service's user out of range fails up" "$err"
+[ "$rc" -ne 0 ] && matches "$err" '4294967296'
+ok $? "a service's user out of range fails up" "exit code $rc" "$err"
 "$S" down -t 0 >/dev/null 2>&1
 cd "$TMP" || exit 1
 
 # --- 6. host names -----------------------------------------------------------
 for h in $'box\n10.0.0.66 bank.example' 'a b' '-lead' 'trail-' 'a..b' "$(printf 'x%.0s' $(seq 64))"; do
     run "$S" run --rm --hostname "$h" host cat /etc/hosts
-    [ "$rc" -eq 125 ] && like "$err" 'invalid hostname' "--hostname $(printf '%q' "$h" | cut -c1-30) is refused" ||
-        fail "--hostname $(printf '%q' "$h") is refused" "$out"
+    [ "$rc" -eq 125 ] && matches "$err" 'invalid hostname'
+    ok $? "--hostname $(printf '%q' "$h" | cut -c1-30) is refused" "exit code $rc" "stdout: $out" "stderr: $err"
 done
 is "$("$S" run --rm --hostname web_1.local host hostname)" web_1.local "a valid name with _ and . works"
 cd "$D" || exit 1
 printf 'stack "t95"\nservice "w" { command = "true", hostname = "a\\nb" }\n' >Envirofile.lua
 run "$S" config Envirofile.lua
-[ "$rc" -ne 0 ] && like "$err" 'not a valid hostname' "a service's hostname with a newline is refused" ||
-    fail "a service's hostname with a newline is refused" "$out"
+[ "$rc" -ne 0 ] && matches "$err" 'not a valid hostname'
+ok $? "a service's hostname with a newline is refused" "exit code $rc" "stdout: $out" "stderr: $err"
 cd "$TMP" || exit 1
 
 # --- 7. the host's device nodes ------------------------------------------------
@@ -264,7 +268,8 @@ is "$(echo "$out" | tr '\n' ' ')" "tmp-ok root-full run-full alive " \
     "--layer-size 64m: /tmp, the layer and /run share 64M; past it writes fail, the container lives"
 like "$err" "No space left on device" "with ENOSPC"
 run "$S" run --rm --layer-size 12 host true
-[ "$rc" -eq 125 ] && like "$err" "at least 1 MB" "a --layer-size under 1 MB is refused" || fail "a tiny --layer-size is refused" "$err"
+[ "$rc" -eq 125 ] && matches "$err" "at least 1 MB"
+ok $? "a --layer-size under 1 MB is refused" "exit code $rc" "$err"
 
 "$S" rm -f fd-auto fd-host >/dev/null 2>&1
 done_testing

@@ -13,6 +13,7 @@
 #  and the low ones: CR/LF in logs, NUL in static paths, 413 for a big body,
 #  metrics labels.
 . "$(dirname "$0")/lib.sh"
+require_root
 chmod 711 "$TMP"
 export SERVOS_ROOT=$TMP/root
 S=$SERVOS
@@ -38,7 +39,7 @@ A=$TMP/a
 B=$TMP/b
 mkdir -p "$A/probes" "$A/static" "$B/probes"
 for p in forker mem_children ptrace_peer uring_connect denied_calls; do
-    cc -O1 -o "$A/probes/$p" "$ROOT/tests/probes/$p.c" || fail "build probe $p"
+    cc -O1 -o "$A/probes/$p" "$ROOT/tests/probes/$p.c" || bail_out "cannot build the $p probe"
 done
 cp "$ROOT/tests/probes/gateway_env.py" "$A/probes/"
 cp "$ROOT/tests/probes/gateway_env.py" "$B/probes/"
@@ -112,7 +113,8 @@ isolation:
 YAML
 run env SECRET_OF_CALLER=caller-secret-123 "$S" apply -p p96a "$A/manifest.yaml"
 is "$rc" 0 "apply a process-isolated service" || diag "$err"
-wait_port "$PA" || fail "the service answers" "$("$S" logs -p p96a)"
+wait_port "$PA"
+ok $? "the service answers" || diag "$("$S" logs -p p96a)"
 
 # The service host, as the host sees it; a handler's processes are the
 # others in its pid namespace (whatever uid they run as), and what a killed
@@ -141,9 +143,8 @@ for _ in $(seq 12); do
     [ "$n" -gt "$during" ] && during=$n
     [ "$during" -ge 250 ] && break
 done
-[ "$during" -ge 200 ] && [ "$during" -le 256 ] &&
-    pass "a handler forking 1,000 children gets at most its pids limit ($during processes)" ||
-    fail "a handler forking 1,000 children gets at most its pids limit" "$during processes"
+[ "$during" -ge 200 ] && [ "$during" -le 256 ]
+ok $? "a handler forking 1,000 children gets at most its pids limit ($during processes)" "$during processes"
 is "$(code "$PA/health")" 200 "the service answers meanwhile"
 wait "$fork"
 is "$(cat "$TMP/fork.code")" 504 "the handler is killed at its timeout"
@@ -151,8 +152,8 @@ sleep 0.5
 is "$(handlers)" 0 "no process of it is left, not even the setsid daemon"
 is "$(zombies)" 0 "and no zombie: the service host reaps what comes to it"
 pids_after=$(ls /proc | grep -c '^[0-9]')
-[ "$pids_after" -le $((pids_before + 20)) ] && pass "the host's pid count is back ($pids_before -> $pids_after)" ||
-    fail "the host's pid count is back" "$pids_before -> $pids_after"
+[ "$pids_after" -le $((pids_before + 20)) ]
+ok $? "the host's pid count is back ($pids_before -> $pids_after)" "$pids_before -> $pids_after"
 is "$(get "$PA/daemon")" '{"forked":20}' "a handler that answers at once with 20 children and a daemon running"
 sleep 0.3
 is "$(handlers)" 0 "leaves none of them behind"
@@ -170,8 +171,8 @@ curl -s -m 15 -H 'Authorization: Bearer s3cr3t-token' "http://127.0.0.1:$PA/vict
 victim=$!
 sleep 0.5
 out=$(get "$PA/attack")
-[ "$(echo "$out" | jq .victim)" -gt 0 ] 2>/dev/null && pass "the attacker finds the victim handler's process" ||
-    fail "the attacker finds the victim handler's process" "$out"
+[ "$(echo "$out" | jq .victim)" -gt 0 ] 2>/dev/null
+ok $? "the attacker finds the victim handler's process" "$out"
 is "$(echo "$out" | jq -r .ptrace)" EPERM "it cannot ptrace it"
 like "$(echo "$out" | jq -r .mem)" "^(EACCES|EPERM)$" "nor read its memory"
 is "$(echo "$out" | jq -r .signal)" EPERM "nor signal it"
@@ -230,7 +231,8 @@ isolation:
 YAML
 run env SECRET_OF_CALLER=caller-secret-123 "$S" apply -p p96b "$B/manifest.yaml"
 is "$rc" 0 "apply a container-isolated service" || diag "$err"
-wait_port "$PB" || fail "it answers" "$("$S" logs -p p96b)"
+wait_port "$PB"
+ok $? "it answers" || diag "$("$S" logs -p p96b)"
 out=$("$S" exec -p p96b ctr python3 "$B/probes/gateway_env.py" SECRET_OF_CALLER 2>&1)
 like "$(echo "$out" | jq -r .report)" '^error env: item 0 is not NAME=VALUE' "its gateway refuses the entry too" ||
     diag "$out"
@@ -245,8 +247,8 @@ out=$(python3 "$ROOT/tests/probes/slowloris.py" "$PA" 1000 14)
 diag "slowloris: $out"
 is "$(echo "$out" | jq .failed)" 0 "with 1,000 slow connections open, /health never fails"
 is "$(echo "$out" | jq .slow)" 0 "and answers within a second (slowest $(echo "$out" | jq .worst) s)"
-[ "$(echo "$out" | jq .dropped)" -ge 1000 ] && pass "the slow connections are dropped, over and over" ||
-    fail "the slow connections are dropped" "$out"
+[ "$(echo "$out" | jq .dropped)" -ge 1000 ]
+ok $? "the slow connections are dropped, over and over" "$out"
 is "$(code "$PA/health")" 200 "the service is fine afterwards"
 
 # ---- the low ones ----------------------------------------------------------------------------------

@@ -6,6 +6,7 @@
 # a full disk under restart and down, an interrupted down. Every stack,
 # container and mount is removed at the end, also when a check fails.
 . "$(dirname "$0")/lib.sh"
+require_root
 chmod 711 "$TMP"
 export SERVOS_ROOT=$TMP/root
 S=$SERVOS
@@ -77,9 +78,10 @@ run "$S" down -v -t 0 -p va
 is "$rc" 0 "down -v -p va"
 is "$(state_of va_b w)/$(pid_of va_b w)" "running/$vab_pid" "another stack, va_b, still runs"
 is "$("$S" exec -p va_b w cat /d/owner)" va_b "and keeps its volume's data"
-[ ! -e "$SERVOS_ROOT/volumes/stacks/va" ] && pass "va's volumes are gone" || fail "va's volumes are gone"
-ls "$SERVOS_ROOT/volumes" | grep -q _ && fail "no volume directory is a joined name" "$(ls "$SERVOS_ROOT/volumes")" ||
-    pass "no volume directory is a joined name"
+[ ! -e "$SERVOS_ROOT/volumes/stacks/va" ]
+ok $? "va's volumes are gone"
+! ls "$SERVOS_ROOT/volumes" | grep -q _
+ok $? "no volume directory is a joined name" || diag "$(ls "$SERVOS_ROOT/volumes")"
 "$S" down -v -t 0 -p va_b >/dev/null 2>&1
 
 # A volume from an older version (volumes/STACK_NAME) is taken over by its
@@ -93,8 +95,8 @@ service "s" { command = "exec sleep 1000", volumes = { "data:/d" }, stop_grace_p
 LUA
 run "$S" up -d mig.lua
 is "$("$S" exec -p mig s cat /d/kept)" "from before" "an old-layout volume keeps its data under the new layout"
-[ ! -e "$SERVOS_ROOT/volumes/mig_data" ] && [ -e "$SERVOS_ROOT/volumes/stacks/mig/data/kept" ] &&
-    pass "and was moved to volumes/stacks/mig/data" || fail "and was moved to volumes/stacks/mig/data"
+[ ! -e "$SERVOS_ROOT/volumes/mig_data" ] && [ -e "$SERVOS_ROOT/volumes/stacks/mig/data/kept" ]
+ok $? "and was moved to volumes/stacks/mig/data"
 "$S" down -v -t 0 -p mig >/dev/null 2>&1
 mkdir -p "$SERVOS_ROOT/volumes/va_b_c"
 echo "whose?" >"$SERVOS_ROOT/volumes/va_b_c/kept"
@@ -104,9 +106,8 @@ service "other" { command = "exec sleep 1000", stop_grace_period = "1s" }
 LUA
 (cd vab && "$S" up -d >/dev/null 2>&1)
 run sh -c "cd va && '$S' up -d"
-[ "$rc" -ne 0 ] && like "$err" 'volumes/va_b_c .*stack "va" or for stack "va_b".*move it' \
-    "an old volume two stacks could own is refused, saying where to move it" ||
-    fail "an old volume two stacks could own is refused" "$rc $err"
+[ "$rc" -ne 0 ] && matches "$err" 'volumes/va_b_c .*stack "va" or for stack "va_b".*move it'
+ok $? "an old volume two stacks could own is refused, saying where to move it" "$rc $err"
 is "$(cat "$SERVOS_ROOT/volumes/va_b_c/kept")" "whose?" "and left as it was"
 "$S" down -v -t 0 -p va_b >/dev/null 2>&1
 "$S" down -v -t 0 -p va >/dev/null 2>&1
@@ -119,8 +120,8 @@ stack "nx"
 service "web" { command = "exec sleep 1000", stop_grace_period = "1s" }
 LUA
 run "$S" up -d nx.lua
-[ "$rc" -ne 0 ] && like "$err" 'container "nx-web-1".*servos run' "up refuses to take a run container's name, and says why" ||
-    fail "up refuses to take a run container's name" "$rc $err"
+[ "$rc" -ne 0 ] && matches "$err" 'container "nx-web-1".*servos run'
+ok $? "up refuses to take a run container's name, and says why" "$rc $err"
 like "$("$S" ls | awk '$2 == "nx-web-1"')" "^$mine .*running" "the user's container nx-web-1 still runs, untouched"
 is "$("$S" logs nx-web-1)" mine "with its own output"
 "$S" down -t 0 -p nx >/dev/null 2>&1
@@ -137,8 +138,8 @@ LUA
 "$S" up -d na.lua >/dev/null 2>&1
 na_pid=$(pid_of na b-c)
 run "$S" up -d nab.lua
-[ "$rc" -ne 0 ] && like "$err" '"na-b-c-1".*service "b-c" in stack "na"' "stack na-b's c cannot take stack na's b-c's name" ||
-    fail "stack na-b's c cannot take stack na's b-c's name" "$rc $err"
+[ "$rc" -ne 0 ] && matches "$err" '"na-b-c-1".*service "b-c" in stack "na"'
+ok $? "stack na-b's c cannot take stack na's b-c's name" "$rc $err"
 is "$(state_of na b-c)/$(pid_of na b-c)" "running/$na_pid" "na's replica still runs (same pid)"
 "$S" down -t 0 -p na-b >/dev/null 2>&1
 "$S" down -t 0 -p na >/dev/null 2>&1
@@ -151,9 +152,8 @@ service "web" { command = "exec sleep 1000", stop_grace_period = "1s" }
 service "web-1" { command = "exec sleep 1000", stop_grace_period = "1s" }
 LUA
 run "$S" up -d hn.lua
-[ "$rc" -ne 0 ] && like "$err" 'services "web" and "web-1" would both be called "web-1"' \
-    "a service named like another's replica is refused on the stack network" ||
-    fail "a service named like another's replica is refused" "$rc $err"
+[ "$rc" -ne 0 ] && matches "$err" 'services "web" and "web-1" would both be called "web-1"'
+ok $? "a service named like another's replica is refused on the stack network" "$rc $err"
 "$S" down -t 0 -p hn >/dev/null 2>&1
 
 # And the host link of a stack's published ports: its name was a 40-bit
@@ -219,17 +219,18 @@ run "$S" apply -p pws pws/manifest.yaml
 for _ in $(seq 100); do curl -s -m 1 -o /dev/null "http://127.0.0.1:$PORT/ok" && break; sleep 0.05; done
 is "$(curl -s -m 5 "http://127.0.0.1:$PORT/ok")" '{"ok":true}' "a ProServe service still reads its manifest"
 is "$("$S" exec -p pw db cat /etc/hosts | grep -c db-1)" 1 "a replica still reads the stack's hosts file"
-[ -n "$(grep -rlsa -e pw-s3cret-97 "$SERVOS_ROOT")" ] && [ -n "$(grep -rlsa -e tok-s3cret-97 "$SERVOS_ROOT")" ] &&
-    pass "both secrets are in the state root (root finds them)" || fail "both secrets are in the state root"
+[ -n "$(grep -rlsa -e pw-s3cret-97 "$SERVOS_ROOT")" ] && [ -n "$(grep -rlsa -e tok-s3cret-97 "$SERVOS_ROOT")" ]
+ok $? "both secrets are in the state root (root finds them)"
 for f in state.db state.db-wal state.db-shm stacks/pw/request stacks/pw/logs/db-1.log; do
-    nobody cat "$SERVOS_ROOT/$f" >/dev/null 2>&1 && fail "an unprivileged user cannot read $f" ||
-        pass "an unprivileged user cannot read $f"
+    ! nobody cat "$SERVOS_ROOT/$f" >/dev/null 2>&1
+    ok $? "an unprivileged user cannot read $f"
 done
 # The attacker knows the layout (it is documented): every path there is,
 # as root lists them, tried as nobody.
 found=$(find "$SERVOS_ROOT" -type f -print0 | nobody xargs -0 grep -lsa -e pw-s3cret-97 -e tok-s3cret-97 2>/dev/null)
 is "$found" "" "an unprivileged user who tries every file of the state root finds neither secret"
-nobody ls "$SERVOS_ROOT/stacks" >/dev/null 2>&1 && fail "nor lists the stacks" || pass "nor lists the stacks"
+! nobody ls "$SERVOS_ROOT/stacks" >/dev/null 2>&1
+ok $? "nor lists the stacks"
 # A root made by an older version: tightened by the next command.
 chmod 644 "$SERVOS_ROOT"/state.db*
 chmod 711 "$SERVOS_ROOT/stacks" "$SERVOS_ROOT/stacks/pw"
@@ -245,8 +246,8 @@ is "$(stat -c %a "$SERVOS_ROOT/stacks/pw")" 700 "and a stack's directory at its 
 # A read verb creates nothing.
 "$S" ps -p nosuch >/dev/null 2>&1
 "$S" logs -p nosuch >/dev/null 2>&1
-[ ! -e "$SERVOS_ROOT/stacks/nosuch" ] && pass "ps -p and logs -p of an unknown stack create no stack directory" ||
-    fail "ps -p and logs -p of an unknown stack create no stack directory"
+[ ! -e "$SERVOS_ROOT/stacks/nosuch" ]
+ok $? "ps -p and logs -p of an unknown stack create no stack directory"
 
 # ---- 14. logs are capped while they are written -------------------------------------------
 t0=$(date +%s.%N)
@@ -256,9 +257,10 @@ max=$(watch_bytes "$dir" "$dir/log")
 for _ in $(seq 200); do "$S" ls | grep "^${id:0:12}" | grep -q exited && break; sleep 0.1; done
 t1=$(date +%s.%N)
 diag "run -d: 200 MB written in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') s; largest log directory seen: $max bytes"
-[ "$max" -le $((6 * 1048576)) ] && pass "run -d with max-size=2m max-file=3: the log stays within 6 MB while 200 MB are written ($max)" ||
-    fail "run -d: the log stays within the cap while written" "$max"
-[ "$(bytes "$dir")" -le $((6 * 1048576)) ] && pass "and after" || fail "and after" "$(bytes "$dir")"
+[ "$max" -le $((6 * 1048576)) ]
+ok $? "run -d with max-size=2m max-file=3: the log stays within 6 MB while 200 MB are written ($max)" "$max"
+[ "$(bytes "$dir")" -le $((6 * 1048576)) ]
+ok $? "and after" || diag "$(bytes "$dir")"
 is "$(ls "$dir" | grep -c '^log\.[0-9]$')" 2 "two rotated files are kept besides log"
 is "$("$S" logs --tail 1 "$id" | cut -d' ' -f1)" 199999 "servos logs shows the newest line"
 is "$("$S" logs "$id" | in_order)" "0 199999" "and the kept lines in order, oldest file first"
@@ -267,8 +269,8 @@ is "$("$S" logs "$id" | in_order)" "0 199999" "and the kept lines in order, olde
 id=$("$S" run -d host sh -c "$SPEW")
 for _ in $(seq 300); do "$S" ls | grep "^${id:0:12}" | grep -q exited && break; sleep 0.1; done
 b=$(bytes "$SERVOS_ROOT/containers/$id")
-[ "$b" -le $((30 * 1048576)) ] && [ "$b" -ge $((20 * 1048576)) ] &&
-    pass "run -d by default keeps 10 MB x 3 of 200 MB ($b)" || fail "run -d by default keeps 10 MB x 3" "$b"
+[ "$b" -le $((30 * 1048576)) ] && [ "$b" -ge $((20 * 1048576)) ]
+ok $? "run -d by default keeps 10 MB x 3 of 200 MB ($b)" "$b"
 "$S" rm "$id" >/dev/null
 
 # A stack service, with Compose's logging options.
@@ -295,8 +297,8 @@ is "$rc" 0 "a compose service with logging.options comes up" || diag "$err"
 logs=$SERVOS_ROOT/stacks/lgc/logs
 max=$(watch_bytes "$logs" "$logs/spew-1.log")
 diag "stack: largest log directory seen: $max bytes"
-[ "$max" -le $((6 * 1048576 + 3 * 524288)) ] && pass "a replica's logs stay within max-size x max-file (+ their time index) while 200 MB are written ($max)" ||
-    fail "a replica's logs stay within the cap" "$max"
+[ "$max" -le $((6 * 1048576 + 3 * 524288)) ]
+ok $? "a replica's logs stay within max-size x max-file (+ their time index) while 200 MB are written ($max)" "$max"
 like "$("$S" logs -p lgc --tail 1 spew)" '^spew-1 +\| 199999 ' "servos logs shows the newest line"
 is "$("$S" logs -p lgc spew | sed 's/^spew-1 *| //' | in_order)" "0 199999" "and the kept lines in order across the rotated files"
 like "$("$S" logs -t -p lgc --tail 1 spew)" '^spew-1 +\| 20[0-9-]+T[0-9:.]+ 199999 ' "logs -t still knows when the newest line arrived"
@@ -357,8 +359,8 @@ time.sleep(float(sys.argv[2]))' "$FULL/root/state.db" "$1" &
 hold_reader 6
 dd if=/dev/zero of="$FULL/filler" bs=1M count=64 2>/dev/null
 run F restart -p df web
-[ "$rc" -ne 0 ] && like "$err" 'cannot start again.*(disk is full|No space left)' "restart on a full disk fails, saying why" ||
-    fail "restart on a full disk fails, saying why" "$rc $err"
+[ "$rc" -ne 0 ] && matches "$err" 'cannot start again.*(disk is full|No space left)'
+ok $? "restart on a full disk fails, saying why" "$rc $err"
 rm -f "$FULL/filler"
 wait "$reader"
 reader=
@@ -371,18 +373,19 @@ is "$(F ps --format json -p df | jq '[.[] | select(.state=="running")] | length'
 hold_reader 6
 dd if=/dev/zero of="$FULL/filler" bs=1M count=64 2>/dev/null
 run F down -t 0 -p df
-[ "$rc" -ne 0 ] && like "$err" '(disk is full|No space left)' "down on a full disk fails, saying why (not 0 with rows left)" ||
-    fail "down on a full disk fails, saying why" "$rc $err"
+[ "$rc" -ne 0 ] && matches "$err" '(disk is full|No space left)'
+ok $? "down on a full disk fails, saying why (not 0 with rows left)" "$rc $err"
 left=$(F ls -q | wc -l)
-[ "$left" -gt 0 ] && [ -e "$FULL/root/stacks/df" ] && pass "what it could not remove is still recorded ($left rows)" ||
-    fail "what it could not remove is still recorded" "$left"
+[ "$left" -gt 0 ] && [ -e "$FULL/root/stacks/df" ]
+ok $? "what it could not remove is still recorded ($left rows)" "$left"
 rm -f "$FULL/filler"
 wait "$reader"
 reader=
 run F down -t 0 -p df
 is "$rc" 0 "with room again, down finishes"
 is "$(F ls -q | wc -l)" 0 "and nothing of the stack is left"
-[ ! -e "$FULL/root/stacks/df" ] && pass "not even its directory" || fail "not even its directory"
+[ ! -e "$FULL/root/stacks/df" ]
+ok $? "not even its directory"
 umount "$FULL"
 
 done_testing

@@ -24,31 +24,99 @@ remove_cgroup_parent() { # the empty parents, at exit (from a test's own trap to
 }
 trap 'rm -rf "$TMP"; remove_cgroup_parent' EXIT
 
-ok() { # ok COND-EXIT-CODE NAME
+# The checks. Each prints one TAP line, under the same name whether it
+# passes or fails, and when it fails, what it expected and what it got.
+# Each returns its result, so `is "$rc" 0 "up" || diag "$err"` adds the
+# reason. A condition is one check, written as the condition and then ok
+# (never `cond && pass NAME || fail OTHER-NAME`):
+#   [ "$rc" -ne 0 ] && matches "$err" "not found"
+#   ok $? "a missing repository fails clearly" "exit code $rc" "$err"
+ok() { # ok EXIT-CODE NAME [DIAG...]: passes when EXIT-CODE is 0
+    local rc=$1 name=$2
+    shift 2
     _n=$((_n + 1))
-    if [ "$1" -eq 0 ]; then
-        echo "ok $_n - $2"
-    else
-        echo "not ok $_n - $2"
-        _failed=$((_failed + 1))
+    if [ "$rc" -eq 0 ]; then
+        echo "ok $_n - $name"
+        return 0
     fi
+    echo "not ok $_n - $name"
+    _failed=$((_failed + 1))
+    [ $# -eq 0 ] || diag "$@"
+    return 1
 }
 
 pass() { ok 0 "$1"; }
-skip() { _n=$((_n + 1)); echo "ok $_n # skip $1"; }
-fail() { ok 1 "$1"; [ $# -gt 1 ] && diag "$2"; return 0; }
+fail() { # fail NAME [DIAG...]
+    local name=$1
+    shift
+    ok 1 "$name" "$@"
+}
 diag() { printf '%s\n' "$@" | sed 's/^/# /' >&2; }
 
 is() { # is GOT WANT NAME
-    if [ "$1" = "$2" ]; then pass "$3"; else fail "$3" "got:  $1" "want: $2"; fi
+    [ "$1" = "$2" ]
+    ok $? "$3" "expected: $2" "got:      $1"
+}
+
+matches() { # matches TEXT REGEX: does a line of TEXT match (grep -E)? Not a check.
+    printf '%s' "$1" | grep -Eq -- "$2"
 }
 
 like() { # like TEXT REGEX NAME
-    if printf '%s' "$1" | grep -Eq -- "$2"; then pass "$3"; else fail "$3" "text: $1" "want match: $2"; fi
+    matches "$1" "$2"
+    ok $? "$3" "expected: a match for $2" "got:      $1"
 }
 
-unlike() {
-    if printf '%s' "$1" | grep -Eq -- "$2"; then fail "$3" "text: $1" "must not match: $2"; else pass "$3"; fi
+unlike() { # unlike TEXT REGEX NAME
+    ! matches "$1" "$2"
+    ok $? "$3" "expected: no match for $2" "got:      $1"
+}
+
+# A known hole: reported, but not counted as a failure (TAP TODO).
+todo() { # todo EXIT-CODE NAME REASON
+    _n=$((_n + 1))
+    if [ "$1" -eq 0 ]; then echo "ok $_n - $2 # TODO $3"; else echo "not ok $_n - $2 # TODO $3"; fi
+}
+
+# Skips, always with the reason.
+skip() { # skip REASON [COUNT]: COUNT checks (1) that cannot run here
+    local i
+    for i in $(seq "${2:-1}"); do
+        _n=$((_n + 1))
+        echo "ok $_n # skip $1"
+    done
+}
+skip_all() { # skip_all REASON: nothing in this file can run here; before any check
+    echo "1..0 # SKIP $1"
+    exit 0
+}
+require_root() { # containers need namespaces, cgroups and mounts: root's
+    [ "$(id -u)" -eq 0 ] || skip_all "needs root (running as $(id -un)): containers, cgroups and mounts"
+}
+require_cmd() { # require_cmd CMD...: skip the file unless every CMD is installed
+    local c
+    for c in "$@"; do
+        command -v "$c" >/dev/null || skip_all "$c is not installed (make deps)"
+    done
+}
+bail_out() { # bail_out REASON: the file cannot go on (a probe that does not build)
+    echo "Bail out! $1"
+    exit 1
+}
+
+# A golden file: got must equal FILE. With UPDATE_GOLDEN=1 a difference
+# rewrites FILE and is reported as a skip with the diff, never as a pass:
+# a golden compared with what was just written into it proves nothing.
+golden() { # golden GOT FILE NAME
+    if [ "$1" = "$(cat "$2" 2>/dev/null)" ]; then
+        pass "$3"
+    elif [ -n "${UPDATE_GOLDEN:-}" ]; then
+        diag "$(printf '%s\n' "$1" | diff -u "$2" - | head -40)"
+        printf '%s\n' "$1" >"$2"
+        skip "$3: $(basename "$2") rewritten (UPDATE_GOLDEN): review git diff"
+    else
+        fail "$3" "$(printf '%s\n' "$1" | diff -u "$2" - | head -40)"
+    fi
 }
 
 gone() { # PID: gone, or a zombie its (non-servos) parent has yet to reap

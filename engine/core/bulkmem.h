@@ -16,10 +16,10 @@
  * or NULL when the address space is exhausted. huge: ask for huge pages
  * (callers do for all but their first chunk, so small users stay small). */
 void *sv_chunk_alloc(size_t size, bool huge);
+void sv_chunk_free(void *p, size_t size);
 /* Long-lived processes (a stack's supervisor) set this: first chunks then
  * use small pages, so a small graph costs kilobytes of RSS, not 2 MB. */
 extern bool sv_bulkmem_lean;
-void sv_chunk_free(void *p, size_t size);
 
 /* A pool of small blocks in size classes, for allocators that are told the
  * old size on free and realloc (like Lua's): no per-block header, free

@@ -70,6 +70,11 @@ void sv_sha256_free(struct sv_sha256 *h)
     free(h);
 }
 
+void sv_sha256_freep(struct sv_sha256 **h)
+{
+    sv_sha256_free(*h);
+}
+
 int sv_digest_mem(const void *data, size_t len, char out[SV_DIGEST_LEN + 1], sv_error_t *err)
 {
     struct sv_sha256 *h;
@@ -85,7 +90,7 @@ int sv_digest_file(const char *path, char out[SV_DIGEST_LEN + 1], sv_error_t *er
     cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return sv_error(err, errno, "cannot open %s", path);
-    struct sv_sha256 *h;
+    cleanup_sha256 struct sv_sha256 *h = NULL;
     if (sv_sha256_new(&h, err) < 0)
         return -1;
     posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
@@ -93,12 +98,9 @@ int sv_digest_file(const char *path, char out[SV_DIGEST_LEN + 1], sv_error_t *er
     ssize_t n;
     while ((n = read(fd, buf, sizeof(buf))) > 0)
         sv_sha256_update(h, buf, (size_t)n);
-    if (n < 0) {
-        int e = errno;
-        sv_sha256_free(h);
-        return sv_error(err, e, "cannot read %s", path);
-    }
-    sv_sha256_final(h, out);
+    if (n < 0)
+        return sv_error(err, errno, "cannot read %s", path);
+    sv_sha256_final(sv_steal(h), out);
     return 0;
 }
 
@@ -118,19 +120,19 @@ static struct {
     const void *(*sha1)(void);
     unsigned char *(*hmac)(const void *md, const void *key, int klen, const unsigned char *data,
                            size_t dlen, unsigned char *out, unsigned int *outlen);
-} mac;
+} evp_hmac;
 
 int sv_hmac_sha1(const void *key, size_t klen, const void *data, size_t dlen, unsigned char out[20],
                  sv_error_t *err)
 {
     static void *lib;
     static const char *const names[] = {"EVP_sha1", "HMAC"};
-    _Static_assert(sizeof(mac) == sizeof(names), "one name per libcrypto function");
-    if (sv_dynlib_load(&lib, "libcrypto.so.3", names, (void **)&mac, SV_ARRAY_LEN(names),
+    _Static_assert(sizeof(evp_hmac) == sizeof(names), "one name per libcrypto function");
+    if (sv_dynlib_load(&lib, "libcrypto.so.3", names, (void **)&evp_hmac, SV_ARRAY_LEN(names),
                        "to read hashed known_hosts entries (apt install libssl3)", err) < 0)
         return -1;
     unsigned int n = 0;
-    if (mac.hmac(mac.sha1(), key, (int)klen, data, dlen, out, &n) == NULL || n != 20)
+    if (evp_hmac.hmac(evp_hmac.sha1(), key, (int)klen, data, dlen, out, &n) == NULL || n != 20)
         return sv_error(err, 0, "libcrypto: HMAC-SHA1 failed");
     return 0;
 }

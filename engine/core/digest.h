@@ -1,5 +1,5 @@
 /* SHA-256 content digests ("sha256:<64 hex>"), as OCI names blobs. The
- * hashing is libcrypto's (loaded on first use: see dynlib.h), which uses
+ * hashing is libcrypto's (loaded on first use: see core/dynlib.h), which uses
  * the CPU's SHA extensions. */
 #ifndef SV_DIGEST_H
 #define SV_DIGEST_H
@@ -15,6 +15,8 @@ void sv_sha256_update(struct sv_sha256 *h, const void *data, size_t len);
 /* "sha256:<hex>" into out (SV_DIGEST_LEN + 1 bytes); frees h. */
 void sv_sha256_final(struct sv_sha256 *h, char out[SV_DIGEST_LEN + 1]);
 void sv_sha256_free(struct sv_sha256 *h);
+void sv_sha256_freep(struct sv_sha256 **h);
+#define cleanup_sha256 __attribute__((cleanup(sv_sha256_freep)))
 
 int sv_digest_mem(const void *data, size_t len, char out[SV_DIGEST_LEN + 1], sv_error_t *err);
 int sv_digest_file(const char *path, char out[SV_DIGEST_LEN + 1], sv_error_t *err);

@@ -95,7 +95,7 @@ static int make_dirs_in(int rootfd, const char *rel, const char *what, const cha
                         sv_error_t *err)
 {
     cleanup_free char *p = sv_xstrdup(rel);
-    int parent = sv_path_openat_in(rootfd, "", O_PATH | O_DIRECTORY, 0);
+    cleanup_close int parent = sv_path_openat_in(rootfd, "", O_PATH | O_DIRECTORY, 0);
     if (parent < 0)
         return open_error(what, shown, err);
     for (char *s = p, *name = p;; s++) {
@@ -105,32 +105,23 @@ static int make_dirs_in(int rootfd, const char *rel, const char *what, const cha
         *s = '\0';
         int fd = *name ? sv_path_openat_in(rootfd, p, O_PATH | O_DIRECTORY, 0) : dup(parent);
         if (fd < 0 && errno == ENOENT) {
-            if (mkdirat(parent, name, 0755) < 0 && errno != EEXIST) {
-                int e = errno;
-                close(parent);
-                return sv_error(err, e,
+            if (mkdirat(parent, name, 0755) < 0 && errno != EEXIST)
+                return sv_error(err, errno,
                                 "%s %s: cannot create /%s in the container's root file "
                                 "system",
                                 what, shown, p);
-            }
             fd = sv_path_openat_in(rootfd, p, O_PATH | O_DIRECTORY, 0);
-            if (fd < 0 && errno == ENOENT) { /* a link to nowhere in the image */
-                close(parent);
+            if (fd < 0 && errno == ENOENT) /* a link to nowhere in the image */
                 return sv_error(err, 0, "%s %s: /%s is a symbolic link to a missing directory",
                                 what, shown, p);
-            }
         }
-        if (fd < 0) {
-            int e = errno;
-            close(parent);
-            errno = e;
+        if (fd < 0)
             return open_error(what, shown, err);
-        }
-        close(parent);
+        sv_closep(&parent); /* one step down: fd is the parent now */
         parent = fd;
         *s = c;
         if (c == '\0')
-            return parent;
+            return sv_steal_fd(parent);
         name = s + 1;
     }
 }
@@ -173,10 +164,9 @@ int sv_path_open_in(int rootfd, const char *path, enum sv_path_make make, const 
             cleanup_free char *joined =
                 target[0] == '/' ? sv_xstrdup(target) : sv_xasprintf("%s/%s", dir, target);
             cleanup_free char *tdir = sv_dirname(joined);
-            int t = make_dirs_in(rootfd, tdir, what, path, err);
+            cleanup_close int t = make_dirs_in(rootfd, tdir, what, path, err);
             if (t < 0)
                 return -1;
-            close(t);
             fd = sv_path_openat_in(rootfd, rel, O_RDONLY | O_CREAT | O_NOCTTY, 0644);
         } else {
             errno = ENOENT;

@@ -49,7 +49,7 @@ void sv_stack_binds_migrate(const char *stack)
 {
     cleanup_free char *from = sv_stack_dir(stack);
     cleanup_free char *to = sv_stack_binds_dir(stack);
-    DIR *d = opendir(from);
+    cleanup_closedir DIR *d = opendir(from);
     struct dirent *e;
     while (d && (e = readdir(d)) != NULL) {
         if (strcmp(e->d_name, "hosts") != 0 && strncmp(e->d_name, "proserve-", 9) != 0 &&
@@ -60,8 +60,6 @@ void sv_stack_binds_migrate(const char *stack)
         if (access(b, F_OK) != 0 && rename(a, b) < 0)
             fprintf(stderr, "servos: cannot move %s to %s: %s\n", a, b, strerror(errno));
     }
-    if (d)
-        closedir(d);
 }
 
 char *sv_replica_name(const char *stack, const char *service, int n)

@@ -25,7 +25,7 @@ int sv_stack_binds_remove(const char *stack, sv_error_t *err);
 void sv_stack_binds_migrate(const char *stack);
 /* A replica's container name: <stack>-<service>-<n>. */
 char *sv_replica_name(const char *stack, const char *service, int n);
-/* Its log file: <stack dir>/logs/<service>-<n>.log (see logfile.h). */
+/* Its log file: <stack dir>/logs/<service>-<n>.log (see log/logfile.h). */
 char *sv_replica_log(const char *stack, const char *service, int n);
 /* <root>/volumes/stacks/<stack>: the stack's volumes (see stack/volumes.c on the
  * old layout), and <name> in it. */

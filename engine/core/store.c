@@ -58,20 +58,24 @@ static int db_error(struct sv_store *s, sv_error_t *err, const char *what)
                     sqlite3_errmsg(s->db));
 }
 
+static void finalizep(sqlite3_stmt **st)
+{
+    sqlite3_finalize(*st);
+}
+#define cleanup_stmt __attribute__((cleanup(finalizep)))
+
 static int schema_version(sqlite3 *db)
 {
-    sqlite3_stmt *st;
-    int v = 0;
+    cleanup_stmt sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
         sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-    return v;
+        return sqlite3_column_int(st, 0);
+    return 0;
 }
 
 /* Bring the schema up to date, in one transaction so two servos
  * processes cannot both migrate. */
-static int migrate(sqlite3 *db)
+static int schema_migrate(sqlite3 *db)
 {
     if (schema_version(db) >= 2)
         return 0;
@@ -99,11 +103,10 @@ static int migrate(sqlite3 *db)
  * process holds on the file, sqlite's included. */
 static int make_private(const char *path, bool create, sv_error_t *err)
 {
-    if (create) {
-        int fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd >= 0)
-            close(fd); /* new: nobody holds it */
-        else if (errno != EEXIST)
+    if (create) { /* a new file: nobody holds a lock on it yet */
+        cleanup_close int fd =
+            open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0 && errno != EEXIST)
             return sv_error(err, errno, "cannot create %s", path);
     }
     struct stat st;
@@ -118,7 +121,8 @@ static int make_private(const char *path, bool create, sv_error_t *err)
  * included, and sqlite gives its log and shared-memory files the
  * database's mode: so the database is made 0600 before sqlite sees it.
  * The stacks' state (requests with the caller's environment, logs) is
- * root's alone too; what containers must reach lives elsewhere (stack.h).
+ * root's alone too; what containers must reach lives elsewhere (the binds directory:
+ * core/statedir.h).
  * Roots made by older versions are tightened here, at every open. */
 static int tighten_root(const char *root, sv_error_t *err)
 {
@@ -145,14 +149,11 @@ int sv_store_open(struct sv_store **out, sv_error_t *err)
     if (tighten_root(root, err) < 0)
         return -1;
     cleanup_free char *path = sv_xasprintf("%s/state.db", root);
-    struct sv_store *s = sv_xcalloc(1, sizeof(*s));
+    cleanup_store struct sv_store *s = sv_xcalloc(1, sizeof(*s));
     if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-        SQLITE_OK) {
-        int rc = sv_error(err, 0, "cannot open %s: %s", path,
-                          s->db ? sqlite3_errmsg(s->db) : "out of memory");
-        sv_store_close(s);
-        return rc;
-    }
+        SQLITE_OK)
+        return sv_error(err, 0, "cannot open %s: %s", path,
+                        s->db ? sqlite3_errmsg(s->db) : "out of memory");
     /* Concurrent servos processes (a monitor recording an exit while `ls`
      * reads) wait for each other instead of failing with SQLITE_BUSY. */
     sqlite3_busy_timeout(s->db, 5000);
@@ -165,12 +166,9 @@ int sv_store_open(struct sv_store **out, sv_error_t *err)
                      "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=32; PRAGMA "
                      "journal_size_limit=131072",
                      NULL, NULL, NULL) != SQLITE_OK ||
-        migrate(s->db) < 0) {
-        int rc = db_error(s, err, "creating the schema");
-        sv_store_close(s);
-        return rc;
-    }
-    *out = s;
+        schema_migrate(s->db) < 0)
+        return db_error(s, err, "creating the schema");
+    *out = sv_steal(s);
     return 0;
 }
 
@@ -186,12 +184,6 @@ void sv_store_closep(struct sv_store **s)
 {
     sv_store_close(*s);
 }
-
-static void finalizep(sqlite3_stmt **st)
-{
-    sqlite3_finalize(*st);
-}
-#define cleanup_stmt __attribute__((cleanup(finalizep)))
 
 static int prepare(struct sv_store *s, const char *sql, sqlite3_stmt **st, sv_error_t *err)
 {
@@ -421,8 +413,9 @@ int sv_store_list_stack(struct sv_store *s, const char *stack, struct sv_ctr_row
     return list_rows(s, stack, rows, n, err);
 }
 
-static int set_text(struct sv_store *s, const char *sql, const char *id, const char *text, int num,
-                    sv_error_t *err)
+/* Set the column sql names to text, or to num when text is NULL. */
+static int set_column(struct sv_store *s, const char *sql, const char *id, const char *text,
+                      int num, sv_error_t *err)
 {
     cleanup_stmt sqlite3_stmt *st = NULL;
     if (prepare(s, sql, &st, err) < 0)
@@ -437,12 +430,12 @@ static int set_text(struct sv_store *s, const char *sql, const char *id, const c
 
 int sv_store_set_health(struct sv_store *s, const char *id, const char *health, sv_error_t *err)
 {
-    return set_text(s, "UPDATE containers SET health=? WHERE id=?", id, health, 0, err);
+    return set_column(s, "UPDATE containers SET health=? WHERE id=?", id, health, 0, err);
 }
 
 int sv_store_set_restarts(struct sv_store *s, const char *id, int restarts, sv_error_t *err)
 {
-    return set_text(s, "UPDATE containers SET restarts=? WHERE id=?", id, NULL, restarts, err);
+    return set_column(s, "UPDATE containers SET restarts=? WHERE id=?", id, NULL, restarts, err);
 }
 
 void sv_ctr_row_clear(struct sv_ctr_row *r)
@@ -469,11 +462,10 @@ uint64_t sv_pid_start_time(pid_t pid)
 {
     char path[64], buf[1024];
     snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "re");
+    cleanup_fclose FILE *f = fopen(path, "re");
     if (f == NULL)
         return 0;
     size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
     buf[n] = '\0';
     /* Field 22; the command (field 2) may hold spaces and parens, so count
      * from the last ')'. */

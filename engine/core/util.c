@@ -1,5 +1,6 @@
 #include "core/util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <pwd.h>
 #include <fcntl.h>
@@ -11,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-int sv_verror(sv_error_t *err, int status, const char *fmt, va_list ap)
+static int error_vset(sv_error_t *err, int status, const char *fmt, va_list ap)
 {
     if (err == NULL || *err != NULL)
         return -1; /* keep the first, most specific error */
@@ -34,7 +35,7 @@ int sv_error(sv_error_t *err, int status, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    sv_verror(err, status, fmt, ap);
+    error_vset(err, status, fmt, ap);
     va_end(ap);
     return -1;
 }
@@ -119,16 +120,33 @@ char *sv_xasprintf(const char *fmt, ...)
     return s;
 }
 
+/* The cleanup helpers run as a function returns, after it has set errno
+ * for its caller: they keep it. */
 void sv_closep(int *fd)
 {
-    if (*fd >= 0)
+    if (*fd >= 0) {
+        int e = errno;
         close(*fd);
+        errno = e;
+    }
 }
 
 void sv_fclosep(FILE **f)
 {
-    if (*f)
+    if (*f) {
+        int e = errno;
         fclose(*f);
+        errno = e;
+    }
+}
+
+void sv_closedirp(DIR **d)
+{
+    if (*d) {
+        int e = errno;
+        closedir(*d);
+        errno = e;
+    }
 }
 
 uint64_t sv_fnv1a(const void *p, size_t n)
@@ -228,7 +246,8 @@ char *sv_path_join(const char *dir, const char *rel)
     return sv_xasprintf("%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", rel);
 }
 
-int sv_edit_distance(const char *a, const char *b)
+/* Levenshtein distance, for "did you mean" suggestions. */
+static int edit_distance(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);
     if (la > 64 || lb > 64)
@@ -260,7 +279,7 @@ const char *sv_suggest(const char *word, const char *const *cands, size_t n)
     int best_d = 99;
     size_t wl = strlen(word);
     for (size_t i = 0; i < n; i++) {
-        int d = sv_edit_distance(word, cands[i]);
+        int d = edit_distance(word, cands[i]);
         if (d < best_d) {
             best_d = d;
             best = cands[i];
