@@ -2,15 +2,29 @@
 #include "cli/cli.h"
 
 #include <dlfcn.h>
-#include <git2.h>
+#include <archive.h>
+#include <bpf/libbpf_version.h>
+#include <curl/curlver.h>
+#include <git2/version.h>
 #include <jansson.h>
 #include <limits.h>
 #include <lua.h>
+#include <microhttpd.h>
+#include <openssl/opensslv.h>
 #include <seccomp.h>
 #include <sqlite3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <yaml.h>
+
+/* Where Debian's loader looks first (x86_64-linux-gnu and the like). */
+#ifndef SV_MULTIARCH
+#define SV_MULTIARCH "x86_64-linux-gnu"
+#endif
+#define SV_STR_(x) #x
+#define SV_STR(x)  SV_STR_(x)
 
 #ifndef SV_VERSION
 #define SV_VERSION "0.1.0-dev"
@@ -21,32 +35,52 @@ static void version_row(const char *lib, const char *version, const char *note)
     printf("  %-14s %-12s %s\n", lib, version, note);
 }
 
-/* The version of a library servos loads only when a command needs it
- * (dynlib.h): loaded here just to ask, or said to be missing, with what
- * it is for and the package that has it. */
-static void version_loaded(const char *lib, const char *soname, const char *fn, const char *why)
+/* Whether the dynamic loader would find soname: in LD_LIBRARY_PATH, in its
+ * cache (what ldconfig -p lists), or in its default directories. Looked
+ * up, not loaded: loading libcurl or libgit2 and everything they pull in
+ * would make `servos version` ten times slower than servos' other quick
+ * commands. */
+static bool library_present(const char *soname)
 {
-    void *h = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
-    if (h == NULL) {
-        char note[256];
+    const char *llp = getenv("LD_LIBRARY_PATH");
+    cleanup_free char *dirs = sv_xstrdup(llp ? llp : "");
+    char *save = NULL;
+    for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+        cleanup_free char *f = sv_xasprintf("%s/%s", d, soname);
+        if (access(f, F_OK) == 0)
+            return true;
+    }
+    size_t len = 0;
+    cleanup_free char *cache = NULL;
+    cleanup_free char *needle = sv_xasprintf("/%s", soname);
+    /* A path ending in /soname, with its NUL. */
+    if (sv_read_file("/etc/ld.so.cache", 1 << 24, &cache, &len, NULL) == 0 &&
+        memmem(cache, len, needle, strlen(needle) + 1))
+        return true;
+    static const char *const defaults[] = {
+        "/lib/" SV_MULTIARCH, "/usr/lib/" SV_MULTIARCH, "/lib64", "/usr/lib64", "/lib", "/usr/lib"};
+    for (size_t i = 0; i < SV_ARRAY_LEN(defaults); i++) {
+        cleanup_free char *f = sv_xasprintf("%s/%s", defaults[i], soname);
+        if (access(f, F_OK) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* A library servos loads only when a command needs it (dynlib.h): the
+ * version it was built against (its ABI, by the soname, is the one
+ * loaded), or missing, with what it is for and the package that has it. */
+static void version_loaded(const char *lib, const char *version, const char *soname,
+                           const char *why)
+{
+    char note[256];
+    if (!library_present(soname)) {
         snprintf(note, sizeof(note), "%s, %s", soname, why);
         version_row(lib, "not found", note);
         return;
     }
-    const char *(*version_of)(int) = (const char *(*)(int))dlsym(h, fn);
-    const char *v = version_of ? version_of(0) : NULL; /* OpenSSL_version(OPENSSL_VERSION) is 0 */
-    char buf[64] = "?";
-    if (v) {
-        /* "libcurl/7.88.1 OpenSSL/...", "libarchive 3.6.2", "v1.1",
-         * "OpenSSL 3.0.15 3 Sep 2024", "0.9.75": the number alone. */
-        const char *p = v + strcspn(v, "0123456789");
-        snprintf(buf, sizeof(buf), "%.*s", (int)strspn(p, "0123456789.abcdefghijklmnopqrstuvwxyz"),
-                 p);
-    }
-    char note[256];
     snprintf(note, sizeof(note), "%s, loaded when needed", soname);
-    version_row(lib, buf, note);
-    dlclose(h);
+    version_row(lib, version, note);
 }
 
 int sv_cmd_version(int argc, char **argv)
@@ -69,10 +103,6 @@ int sv_cmd_version(int argc, char **argv)
     version_row("libseccomp", buf, "built in");
     version_row("libcap", "-", "built in; it has no call that tells its version");
     /* Shared, linked: the copy the loader found. */
-    int major = 0, minor = 0, rev = 0;
-    git_libgit2_version(&major, &minor, &rev);
-    snprintf(buf, sizeof(buf), "%d.%d.%d", major, minor, rev);
-    version_row("libgit2", buf, "shared");
     Dl_info info;
     char real[PATH_MAX];
     void *mnl = dlsym(RTLD_DEFAULT, "mnl_socket_open");
@@ -82,15 +112,19 @@ int sv_cmd_version(int argc, char **argv)
         version_row("libmnl", "-", note);
     }
     /* Loaded with dlopen by the commands that need them. */
-    version_loaded("libarchive", "libarchive.so.13", "archive_version_string",
+    version_loaded("libgit2", LIBGIT2_VERSION, "libgit2.so." LIBGIT2_SOVERSION,
+                   "for git sources (apt install libgit2-1.5)");
+    version_loaded("libarchive", ARCHIVE_VERSION_ONLY_STRING, "libarchive.so.13",
                    "to unpack images (apt install libarchive13)");
-    version_loaded("libcurl", "libcurl.so.4", "curl_version",
+    version_loaded("libcurl", LIBCURL_VERSION, "libcurl.so.4",
                    "to pull images (apt install libcurl4)");
-    version_loaded("libcrypto", "libcrypto.so.3", "OpenSSL_version",
+    version_loaded("libcrypto", OPENSSL_VERSION_STR, "libcrypto.so.3",
                    "to verify image digests (apt install libssl3)");
-    version_loaded("libmicrohttpd", "libmicrohttpd.so.12", "MHD_get_version",
+    snprintf(buf, sizeof(buf), "%x.%x.%x", (MHD_VERSION >> 24) & 0xff, (MHD_VERSION >> 16) & 0xff,
+             (MHD_VERSION >> 8) & 0xff);
+    version_loaded("libmicrohttpd", buf, "libmicrohttpd.so.12",
                    "to serve ProServe manifests (apt install libmicrohttpd12)");
-    version_loaded("libbpf", "libbpf.so.1", "libbpf_version_string",
-                   "for the fast path of published ports (apt install libbpf1)");
+    version_loaded("libbpf", SV_STR(LIBBPF_MAJOR_VERSION) "." SV_STR(LIBBPF_MINOR_VERSION),
+                   "libbpf.so.1", "for the fast path of published ports (apt install libbpf1)");
     return 0;
 }
