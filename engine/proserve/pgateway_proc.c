@@ -7,6 +7,7 @@
  * loopback. */
 #include "proserve/pgateway_int.h"
 
+#include "proserve/phandler.h"
 #include "runtime/seccomp.h"
 
 #include <errno.h>
@@ -126,20 +127,6 @@ static void loopback_up(void)
         die("loopback", errno);
 }
 
-static char *search_path(const char *cmd)
-{
-    if (strchr(cmd, '/'))
-        return sv_xstrdup(cmd);
-    static const char *const dirs[] = {"/usr/local/bin", "/usr/bin", "/bin"};
-    for (size_t i = 0; i < SV_ARRAY_LEN(dirs); i++) {
-        char *p = sv_xasprintf("%s/%s", dirs[i], cmd);
-        if (access(p, X_OK) == 0)
-            return p;
-        free(p);
-    }
-    return sv_xstrdup(cmd);
-}
-
 /* Nothing to regain, even by a file capability or a set-uid program. */
 static void drop_privileges(unsigned id)
 {
@@ -190,7 +177,7 @@ __attribute__((noreturn)) static void handler_exec(const struct proc_child *c)
     sv_error_t e = NULL;
     if (sv_seccomp_load_default(0, &e) < 0)
         die(e->msg, e->status);
-    char *prog = search_path(c->rq->argv[0]);
+    char *prog = sv_handler_find_program(c->rq->argv[0]);
     execve(prog, c->rq->argv, c->env);
     int en = errno;
     if (en == ENOENT)

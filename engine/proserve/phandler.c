@@ -282,6 +282,20 @@ int sv_handler_run(char *const argv[], char *const env[], const char *cwd, const
     return rc;
 }
 
+char *sv_handler_find_program(const char *cmd)
+{
+    if (strchr(cmd, '/'))
+        return sv_xstrdup(cmd);
+    static const char *const dirs[] = {"/usr/local/bin", "/usr/bin", "/bin"};
+    for (size_t i = 0; i < SV_ARRAY_LEN(dirs); i++) {
+        char *p = sv_xasprintf("%s/%s", dirs[i], cmd);
+        if (access(p, X_OK) == 0)
+            return p;
+        free(p);
+    }
+    return sv_xstrdup(cmd);
+}
+
 void sv_handler_result_free(struct sv_handler_result *res)
 {
     free(res->out);

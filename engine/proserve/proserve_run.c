@@ -49,36 +49,25 @@ static const char python_runner[] =
     "    out = asyncio.run(wait())\n"
     "sys.stdout.write(json.dumps(out, default=str))\n";
 
-static char *find_program(const char *name)
-{
-    static const char *const dirs[] = {"/usr/local/bin", "/usr/bin", "/bin"};
-    for (size_t i = 0; i < SV_ARRAY_LEN(dirs); i++) {
-        char *p = sv_xasprintf("%s/%s", dirs[i], name);
-        if (access(p, X_OK) == 0)
-            return p;
-        free(p);
-    }
-    return sv_xstrdup(name);
-}
-
 /* argv for a script or shell command; mode "request" or "task". */
 static char **handler_argv(const char *target, bool shell, const char *mode)
 {
     char **v = sv_xcalloc(7, sizeof(char *));
+    /* A .py file, or a module.function name. */
+    bool python = pf_ends_with(target, ".py") || (!strchr(target, '/') && strchr(target, '.'));
     if (shell) {
         v[0] = sv_xstrdup("/bin/sh");
         v[1] = sv_xstrdup("-c");
         v[2] = sv_xstrdup(target);
-    } else if ((pf_ends_with(target, ".py") || (!strchr(target, '/') && strchr(target, '.'))) &&
-               pf_service.limits.container) { /* the image's python3, wherever it is */
+    } else if (python && pf_service.limits.container) { /* the image's python3, wherever it is */
         v[0] = sv_xstrdup("/usr/bin/env");
         v[1] = sv_xstrdup("python3");
         v[2] = sv_xstrdup("-c");
         v[3] = sv_xstrdup(python_runner);
         v[4] = sv_xstrdup(target);
         v[5] = sv_xstrdup(mode);
-    } else if (pf_ends_with(target, ".py") || (!strchr(target, '/') && strchr(target, '.'))) {
-        v[0] = find_program("python3");
+    } else if (python) {
+        v[0] = sv_handler_find_program("python3");
         v[1] = sv_xstrdup("-c");
         v[2] = sv_xstrdup(python_runner);
         v[3] = sv_xstrdup(target);
@@ -116,32 +105,36 @@ int pf_run_handler(const char *target, bool shell, const char *mode, const char 
 
 /* ---- background tasks ------------------------------------------------------------------ */
 
+/* A task run's output and how it ended, a log line each. */
+static void log_task_run(const char *label, struct sv_handler_result *res)
+{
+    for (char *save = NULL, *l = strtok_r(res->out, "\n", &save); l;
+         l = strtok_r(NULL, "\n", &save))
+        printf("task %s: %s\n", label, l);
+    for (char *save = NULL, *l = strtok_r(res->err, "\n", &save); l;
+         l = strtok_r(NULL, "\n", &save))
+        printf("task %s: %s\n", label, l);
+    if (res->timed_out || res->out_of_memory || !WIFEXITED(res->wait_status) ||
+        WEXITSTATUS(res->wait_status) != 0)
+        printf("task %s: %s\n", label,
+               res->timed_out       ? "timed out and was killed"
+               : res->out_of_memory ? "exceeded memory_limit and was killed"
+                                    : "failed");
+}
+
 void *pf_run_task_loop(void *arg)
 {
     const struct pf_task *t = arg;
     while (!pf_service.stopping) {
         struct sv_handler_result res;
         sv_error_t err = NULL;
-        const char *label = t->target;
         if (pf_run_handler(t->target, t->shell, "task", NULL, &res, &err) < 0) {
-            printf("task %s: cannot start: %s\n", label, err->msg);
+            printf("task %s: cannot start: %s\n", t->target, err->msg);
             sv_error_free(&err);
-            sv_handler_result_free(&res);
         } else {
-            for (char *save = NULL, *l = strtok_r(res.out, "\n", &save); l;
-                 l = strtok_r(NULL, "\n", &save))
-                printf("task %s: %s\n", label, l);
-            for (char *save = NULL, *l = strtok_r(res.err, "\n", &save); l;
-                 l = strtok_r(NULL, "\n", &save))
-                printf("task %s: %s\n", label, l);
-            if (res.timed_out || res.out_of_memory || !WIFEXITED(res.wait_status) ||
-                WEXITSTATUS(res.wait_status) != 0)
-                printf("task %s: %s\n", label,
-                       res.timed_out       ? "timed out and was killed"
-                       : res.out_of_memory ? "exceeded memory_limit and was killed"
-                                           : "failed");
-            sv_handler_result_free(&res);
+            log_task_run(t->target, &res);
         }
+        sv_handler_result_free(&res);
         fflush(stdout);
         for (double slept = 0; slept < t->interval && !pf_service.stopping; slept += 0.1) {
             struct timespec ts = {0, 100 * 1000000};
