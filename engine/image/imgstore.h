@@ -6,7 +6,8 @@
  *   index.json             names ("registry/repo:tag") -> manifest digest,
  *                          and every image's digest with its creation time
  * An image is its manifest digest: an OCI (or Docker schema 2) manifest
- * naming a config blob and layer blobs, bottom first. */
+ * naming a config blob and layer blobs, bottom first. The blobs
+ * themselves are imgblob.h's. */
 #ifndef SV_IMGSTORE_H
 #define SV_IMGSTORE_H
 

@@ -381,7 +381,7 @@ struct transfer {
     struct response r;
     CURL *c;
     struct curl_slist *h;
-    curl_off_t now, total;
+    curl_off_t now; /* bytes so far, for the progress bar */
 };
 
 /* The blobs of one pull, downloading at once. */
@@ -413,10 +413,9 @@ static void draw(const struct blob_fetch *f, bool final)
 static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ult,
                        curl_off_t uln)
 {
-    (void)ult, (void)uln;
+    (void)dltotal, (void)ult, (void)uln;
     struct transfer *t = ud;
     t->now = dlnow;
-    t->total = dltotal;
     return 0;
 }
 

@@ -1,3 +1,6 @@
+/* The service host's end of a handler run: the request sent through the
+ * supervisor's gateway with three pipes for the handler's stdio, its input
+ * fed, its output read, and a kill asked for when it outlives its time. */
 #include "proserve/phandler.h"
 
 #include "proserve/pcleanup.h"
@@ -40,7 +43,8 @@ static void append(char **buf, size_t *len, const char *data, size_t n, size_t k
 
 /* One run's descriptors and progress. */
 struct handler_run {
-    int in, out, err, gw; /* ours: stdin's write end, stdout's and stderr's read ends */
+    int in, out, err; /* ours: stdin's write end, stdout's and stderr's read ends */
+    int gw;           /* the connection to the gateway: its report, our kill */
     const char *input;
     size_t input_len, written;
     char line[256]; /* the gateway's report */
