@@ -8,6 +8,29 @@
 #include <string.h>
 #include <unistd.h>
 
+void sv_gitcred_state_clear(struct sv_gitcred_state *c)
+{
+    free(c->host_error);
+    c->host_error = NULL;
+}
+
+void sv_gitcred_secret_free(char **secret)
+{
+    if (*secret)
+        explicit_bzero(*secret, strlen(*secret));
+    free(*secret);
+    *secret = NULL;
+}
+
+/* A URL's parts, its userinfo (user:password) overwritten first. */
+static void url_parts_scrub(struct sv_url_parts *p)
+{
+    if (p->userinfo)
+        explicit_bzero(p->userinfo, strlen(p->userinfo));
+    sv_url_parts_free(p);
+}
+#define cleanup_url_secret __attribute__((cleanup(url_parts_scrub)))
+
 static int hexval(int c)
 {
     return isdigit(c) ? c - '0' : tolower(c) - 'a' + 10;
@@ -39,7 +62,7 @@ static bool store_lookup(const char *file, const struct sv_url_parts *want, char
     char line[4096];
     while (f && fgets(line, sizeof(line), f)) {
         line[strcspn(line, "\r\n")] = '\0';
-        struct sv_url_parts have;
+        cleanup_url_secret struct sv_url_parts have = {0};
         if (!sv_url_split(line, &have))
             continue;
         size_t pl = strlen(have.path);
@@ -56,9 +79,6 @@ static bool store_lookup(const char *file, const struct sv_url_parts *want, char
             *pass = colon ? percent_decode(colon + 1, strlen(colon + 1)) : sv_xstrdup("");
         }
         explicit_bzero(line, sizeof(line));
-        if (have.userinfo)
-            explicit_bzero(have.userinfo, strlen(have.userinfo));
-        sv_url_parts_free(&have);
         if (match)
             return true;
     }
@@ -68,38 +88,33 @@ static bool store_lookup(const char *file, const struct sv_url_parts *want, char
 /* User and password for url from the credential store files. */
 static bool store_find(const char *url, char **user, char **pass)
 {
-    struct sv_url_parts want;
+    cleanup_url_parts struct sv_url_parts want = {0};
     if (!sv_url_split(url, &want))
         return false;
     cleanup_free char *f1 = sv_home_file(".git-credentials");
     const char *xdg = getenv("XDG_CONFIG_HOME");
     cleanup_free char *f2 = xdg && *xdg ? sv_xasprintf("%s/git/credentials", xdg)
                                         : sv_home_file(".config/git/credentials");
-    bool found = store_lookup(f1, &want, user, pass) || store_lookup(f2, &want, user, pass);
-    sv_url_parts_free(&want);
-    return found;
+    return store_lookup(f1, &want, user, pass) || store_lookup(f2, &want, user, pass);
 }
 
 static int from_store(git_credential **out, const char *url)
 {
-    char *user = NULL, *pass = NULL;
-    int rc = GIT_PASSTHROUGH;
-    if (store_find(url, &user, &pass)) {
-        rc = git_credential_userpass_plaintext_new(out, user, pass);
-        explicit_bzero(pass, strlen(pass));
-    }
-    free(user);
-    free(pass);
-    return rc;
+    cleanup_free char *user = NULL;
+    cleanup_secret char *pass = NULL;
+    if (!store_find(url, &user, &pass))
+        return GIT_PASSTHROUGH;
+    return git_credential_userpass_plaintext_new(out, user, pass);
 }
 
-char *sv_git_basic_auth(const char *url)
+char *sv_gitcred_basic_auth(const char *url)
 {
-    struct sv_url_parts u;
+    cleanup_url_secret struct sv_url_parts u = {0};
     if (!sv_url_split(url, &u))
         return NULL;
     bool http = strcmp(u.scheme, "http") == 0 || strcmp(u.scheme, "https") == 0;
-    char *user = NULL, *pass = NULL;
+    cleanup_free char *user = NULL;
+    cleanup_secret char *pass = NULL;
     const char *colon = u.userinfo ? strchr(u.userinfo, ':') : NULL;
     if (http && colon) {
         user = percent_decode(u.userinfo, (size_t)(colon - u.userinfo));
@@ -109,27 +124,17 @@ char *sv_git_basic_auth(const char *url)
         cleanup_free char *bare = sv_xasprintf("%s://%s%s", u.scheme, u.hostport, u.path);
         store_find(bare, &user, &pass);
     }
-    char *header = NULL;
-    if (user) {
-        cleanup_free char *plain = sv_xasprintf("%s:%s", user, pass);
-        cleanup_free char *b64 = sv_base64_encode(plain, strlen(plain));
-        header = sv_xasprintf("Authorization: Basic %s", b64);
-        explicit_bzero(plain, strlen(plain));
-        explicit_bzero(b64, strlen(b64));
-        explicit_bzero(pass, strlen(pass));
-    }
-    free(user);
-    free(pass);
-    if (u.userinfo)
-        explicit_bzero(u.userinfo, strlen(u.userinfo));
-    sv_url_parts_free(&u);
-    return header;
+    if (user == NULL)
+        return NULL;
+    cleanup_secret char *plain = sv_xasprintf("%s:%s", user, pass);
+    cleanup_secret char *b64 = sv_base64_encode(plain, strlen(plain));
+    return sv_xasprintf("Authorization: Basic %s", b64);
 }
 
-int sv_git_credential_cb(git_credential **out, const char *url, const char *user_from_url,
-                         unsigned int allowed, void *payload)
+int sv_gitcred_credential_cb(git_credential **out, const char *url, const char *user_from_url,
+                             unsigned int allowed, void *payload)
 {
-    struct sv_git_cred_state *c = payload;
+    struct sv_gitcred_state *c = payload;
     const char *user = user_from_url && *user_from_url ? user_from_url : "git";
     if (allowed & GIT_CREDENTIAL_SSH_KEY) {
         if (!c->agent_tried && getenv("SSH_AUTH_SOCK")) {
@@ -164,9 +169,9 @@ int sv_git_credential_cb(git_credential **out, const char *url, const char *user
     return GIT_EAUTH;
 }
 
-int sv_git_certificate_cb(git_cert *cert, int valid, const char *host, void *payload)
+int sv_gitcred_certificate_cb(git_cert *cert, int valid, const char *host, void *payload)
 {
-    struct sv_git_cred_state *c = payload;
+    struct sv_gitcred_state *c = payload;
     (void)valid;
     if (cert->cert_type != GIT_CERT_HOSTKEY_LIBSSH2)
         return GIT_PASSTHROUGH; /* TLS: libgit2 checked it against the system's CAs */

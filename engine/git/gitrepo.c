@@ -20,13 +20,35 @@
 #include <time.h>
 #include <unistd.h>
 
-struct sv_git_repo {
+struct sv_gitrepo {
     char *dir; /* <root>/git/<key> */
     git_repository *repo;
     int lock_fd;
 };
 
 #define ORIGIN "refs/remotes/origin/"
+
+/* libgit2's objects, freed at scope exit (its free functions take NULL). */
+#define GIT_CLEANUP(type, fn)                                                                      \
+    static inline void type##_freep(type **p)                                                      \
+    {                                                                                              \
+        fn(*p);                                                                                    \
+    }
+GIT_CLEANUP(git_reference, git_reference_free)
+GIT_CLEANUP(git_reference_iterator, git_reference_iterator_free)
+GIT_CLEANUP(git_object, git_object_free)
+GIT_CLEANUP(git_commit, git_commit_free)
+GIT_CLEANUP(git_tree, git_tree_free)
+GIT_CLEANUP(git_blob, git_blob_free)
+GIT_CLEANUP(git_remote, git_remote_free)
+#define cleanup_git(type) __attribute__((cleanup(type##_freep))) type
+
+static void closedirp(DIR **d)
+{
+    if (*d)
+        closedir(*d);
+}
+#define cleanup_closedir __attribute__((cleanup(closedirp)))
 
 static void libgit2_shutdown(void)
 {
@@ -59,24 +81,22 @@ static int git_fail(sv_error_t *err, const char *secret, const char *fmt, ...)
 static int git_fail(sv_error_t *err, const char *secret, const char *fmt, ...)
 {
     cleanup_free char *msg = git_message(secret);
-    char *what = NULL;
+    cleanup_free char *what = NULL;
     va_list ap;
     va_start(ap, fmt);
     if (vasprintf(&what, fmt, ap) < 0)
         abort();
     va_end(ap);
-    sv_error(err, 0, "%s: %s", what, msg);
-    free(what);
-    return -1;
+    return sv_error(err, 0, "%s: %s", what, msg);
 }
 
-int sv_git_repo_open(const char *url_key, struct sv_git_repo **out, sv_error_t *err)
+int sv_gitrepo_open(const char *url_key, struct sv_gitrepo **out, sv_error_t *err)
 {
     libgit2_init();
     char digest[SV_DIGEST_LEN + 1];
     if (sv_digest_mem(url_key, strlen(url_key), digest, err) < 0)
         return -1;
-    struct sv_git_repo *r = sv_xcalloc(1, sizeof(*r));
+    cleanup_gitrepo struct sv_gitrepo *r = sv_xcalloc(1, sizeof(*r));
     /* 16 hex digits of the URL's hash: short enough for paths in messages. */
     r->dir = sv_xasprintf("%s/git/%.16s", sv_state_root(), digest + 7);
     r->lock_fd = -1;
@@ -85,33 +105,24 @@ int sv_git_repo_open(const char *url_key, struct sv_git_repo **out, sv_error_t *
     cleanup_free char *url_file = sv_xasprintf("%s/url", r->dir);
     /* 0700: a cached private repository stays private. */
     if (sv_mkdir_p(r->dir, 0700, err) < 0)
-        goto fail;
+        return -1;
     r->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (r->lock_fd < 0 || flock(r->lock_fd, LOCK_EX) < 0) {
-        sv_error(err, errno, "cannot lock %s", lock);
-        goto fail;
-    }
+    if (r->lock_fd < 0 || flock(r->lock_fd, LOCK_EX) < 0)
+        return sv_error(err, errno, "cannot lock %s", lock);
     if (access(url_file, F_OK) != 0) { /* for people looking at the cache */
-        FILE *f = fopen(url_file, "we");
-        if (f) {
+        cleanup_fclose FILE *f = fopen(url_file, "we");
+        if (f)
             fprintf(f, "%s\n", url_key);
-            fclose(f);
-        }
     }
     int rc = access(bare, F_OK) == 0 ? git_repository_open_bare(&r->repo, bare)
                                      : git_repository_init(&r->repo, bare, 1);
-    if (rc < 0) {
-        git_fail(err, NULL, "cannot open the git cache %s", bare);
-        goto fail;
-    }
-    *out = r;
+    if (rc < 0)
+        return git_fail(err, NULL, "cannot open the git cache %s", bare);
+    *out = sv_steal(r);
     return 0;
-fail:
-    sv_git_repo_close(r);
-    return -1;
 }
 
-void sv_git_repo_close(struct sv_git_repo *r)
+void sv_gitrepo_close(struct sv_gitrepo *r)
 {
     if (r == NULL)
         return;
@@ -122,7 +133,7 @@ void sv_git_repo_close(struct sv_git_repo *r)
     free(r);
 }
 
-bool sv_git_repo_fetched(const struct sv_git_repo *r)
+bool sv_gitrepo_fetched(const struct sv_gitrepo *r)
 {
     cleanup_free char *stamp = sv_xasprintf("%s/fetched", r->dir);
     return access(stamp, F_OK) == 0;
@@ -132,11 +143,12 @@ bool sv_git_repo_fetched(const struct sv_git_repo *r)
  * removed branch stops resolving instead of silently staying old. */
 static void prune_branches(git_repository *repo, const git_remote_head **heads, size_t n)
 {
-    git_reference_iterator *it = NULL;
+    cleanup_git(git_reference_iterator) *it = NULL;
     if (git_reference_iterator_glob_new(&it, repo, ORIGIN "*") < 0)
         return;
-    git_reference *ref;
-    while (git_reference_next(&ref, it) == 0) {
+    git_reference *next;
+    while (git_reference_next(&next, it) == 0) {
+        cleanup_git(git_reference) *ref = next;
         const char *branch = git_reference_name(ref) + strlen(ORIGIN);
         bool keep = strcmp(branch, "HEAD") == 0;
         for (size_t i = 0; i < n && !keep; i++)
@@ -144,14 +156,12 @@ static void prune_branches(git_repository *repo, const git_remote_head **heads, 
                    strcmp(heads[i]->name + 11, branch) == 0;
         if (!keep)
             git_reference_delete(ref);
-        git_reference_free(ref);
     }
-    git_reference_iterator_free(it);
 }
 
 /* Connected: download every branch and tag, drop branches the remote
  * lost, and point origin/HEAD where the remote's HEAD points. */
-static int fetch_connected(struct sv_git_repo *r, git_remote *remote,
+static int fetch_connected(struct sv_gitrepo *r, git_remote *remote,
                            const git_remote_callbacks *cbs, const git_strarray *headers,
                            const char *display, sv_error_t *err)
 {
@@ -177,61 +187,61 @@ static int fetch_connected(struct sv_git_repo *r, git_remote *remote,
     }
     if (rc == 0 && has_head && strncmp(head.ptr, "refs/heads/", 11) == 0) {
         cleanup_free char *target = sv_xasprintf(ORIGIN "%s", head.ptr + 11);
-        git_reference *sym = NULL;
+        cleanup_git(git_reference) *sym = NULL;
         if (git_reference_symbolic_create(&sym, r->repo, ORIGIN "HEAD", target, 1, NULL) < 0)
             rc = git_fail(err, NULL, "cannot record the HEAD of %s", display);
-        git_reference_free(sym);
     }
     git_buf_dispose(&head);
     return rc;
 }
 
-int sv_git_repo_fetch(struct sv_git_repo *r, const char *url, const char *display,
-                      const char *secret, sv_error_t *err)
+/* The fetch failed (rc > 0): say why, the host key or the login first. */
+static void fetch_error(const struct sv_gitcred_state *creds, const char *display,
+                        const char *secret, sv_error_t *err)
 {
-    struct sv_git_cred_state creds = {0};
+    if (creds->host_error)
+        sv_error(err, 0, "cannot fetch %s: %s", display, creds->host_error);
+    else if (creds->exhausted)
+        sv_error(err, 0,
+                 "authentication failed for %s (tried the URL's credentials, ssh-agent, "
+                 "~/.ssh/id_*, and ~/.git-credentials)",
+                 display);
+    else
+        git_fail(err, secret, "cannot fetch %s", display);
+}
+
+int sv_gitrepo_fetch(struct sv_gitrepo *r, const char *url, const char *display, const char *secret,
+                     sv_error_t *err)
+{
+    cleanup_gitcred_state struct sv_gitcred_state creds = {0};
     git_remote_callbacks cbs;
     git_remote_init_callbacks(&cbs, GIT_REMOTE_CALLBACKS_VERSION);
-    cbs.credentials = sv_git_credential_cb;
-    cbs.certificate_check = sv_git_certificate_cb;
+    cbs.credentials = sv_gitcred_credential_cb;
+    cbs.certificate_check = sv_gitcred_certificate_cb;
     cbs.payload = &creds;
-    struct sv_url_parts u;
+    cleanup_url_parts struct sv_url_parts u = {0};
     if (sv_url_split(url, &u)) {
         const char *colon = strrchr(u.hostport, ':');
         if (colon && !strchr(colon, ']'))
             creds.port = atoi(colon + 1);
-        sv_url_parts_free(&u);
     }
-    git_remote *remote = NULL;
+    cleanup_git(git_remote) *remote = NULL;
     if (git_remote_create_anonymous(&remote, r->repo, url) < 0)
         return git_fail(err, secret, "%s is not a URL git understands", display);
-    char *auth = sv_git_basic_auth(url);
+    cleanup_secret char *auth = sv_gitcred_basic_auth(url);
     git_strarray headers = {&auth, auth ? 1 : 0};
     creds.sent_basic = auth != NULL;
     int rc = git_remote_connect(remote, GIT_DIRECTION_FETCH, &cbs, NULL, &headers) < 0
                  ? 1
                  : fetch_connected(r, remote, &cbs, &headers, display, err);
-    if (auth) {
-        explicit_bzero(auth, strlen(auth));
-        free(auth);
-    }
-    if (rc > 0 && creds.host_error)
-        sv_error(err, 0, "cannot fetch %s: %s", display, creds.host_error);
-    else if (rc > 0 && creds.exhausted)
-        sv_error(err, 0,
-                 "authentication failed for %s (tried the URL's credentials, ssh-agent, "
-                 "~/.ssh/id_*, and ~/.git-credentials)",
-                 display);
-    else if (rc > 0)
-        git_fail(err, secret, "cannot fetch %s", display);
-    free(creds.host_error);
+    if (rc > 0)
+        fetch_error(&creds, display, secret, err);
     git_remote_disconnect(remote);
-    git_remote_free(remote);
-    if (rc == 0) {
-        cleanup_free char *stamp = sv_xasprintf("%s/fetched", r->dir);
-        close(open(stamp, O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
-    }
-    return rc == 0 ? 0 : -1;
+    if (rc != 0)
+        return -1;
+    cleanup_free char *stamp = sv_xasprintf("%s/fetched", r->dir);
+    cleanup_close int fd = open(stamp, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    return 0;
 }
 
 static bool is_hex(const char *s, size_t min, size_t max)
@@ -248,23 +258,41 @@ static void oid_hex(const git_oid *oid, char out[41])
 /* refs/<name> peeled to a commit. */
 static bool ref_commit(git_repository *repo, const char *name, git_oid *out)
 {
-    git_reference *ref = NULL;
-    git_object *obj = NULL;
+    cleanup_git(git_reference) *ref = NULL;
+    cleanup_git(git_object) *obj = NULL;
     bool ok = git_reference_lookup(&ref, repo, name) == 0 &&
               git_reference_peel(&obj, ref, GIT_OBJECT_COMMIT) == 0;
     if (ok)
         git_oid_cpy(out, git_object_id(obj));
-    git_object_free(obj);
-    git_reference_free(ref);
     return ok;
 }
 
-int sv_git_repo_resolve(struct sv_git_repo *r, const char *ref, char commit[41],
-                        enum sv_git_ref_kind *kind, sv_error_t *err)
+/* The commit an abbreviated id (of 4 digits or more) names; ref is the
+ * name as given, for the message. */
+static int commit_by_prefix(git_repository *repo, const char *name, const char *ref, git_oid *out,
+                            sv_error_t *err)
+{
+    git_oid prefix;
+    cleanup_git(git_object) *obj = NULL;
+    cleanup_git(git_object) *peeled = NULL;
+    size_t len = strlen(name);
+    if (git_oid_fromstrn(&prefix, name, len) < 0)
+        return sv_error(err, 0, "\"%s\" is not a commit id", name);
+    int rc = git_object_lookup_prefix(&obj, repo, &prefix, len, GIT_OBJECT_ANY);
+    if (rc == GIT_EAMBIGUOUS)
+        return sv_error(err, 0, "commit id \"%s\" is ambiguous; give more digits", name);
+    if (rc < 0 || git_object_peel(&peeled, obj, GIT_OBJECT_COMMIT) < 0)
+        return sv_error(err, 0, "no branch, tag or commit \"%s\"", ref);
+    git_oid_cpy(out, git_object_id(peeled));
+    return 0;
+}
+
+int sv_gitrepo_resolve(struct sv_gitrepo *r, const char *ref, char commit[41],
+                       enum sv_gitrepo_ref_kind *kind, sv_error_t *err)
 {
     git_oid oid;
     if (ref == NULL) {
-        *kind = SV_GIT_REF_BRANCH;
+        *kind = SV_GITREPO_BRANCH;
         if (!ref_commit(r->repo, ORIGIN "HEAD", &oid))
             return sv_error(err, 0, "the remote has no default branch (HEAD)");
         oid_hex(&oid, commit);
@@ -279,26 +307,13 @@ int sv_git_repo_resolve(struct sv_git_repo *r, const char *ref, char commit[41],
     if (git_reference_name_is_valid(&valid, tag) < 0 || !valid || *name == '\0')
         return sv_error(err, 0, "\"%s\" is not a valid branch, tag or commit name", ref);
     if (!only_tag && ref_commit(r->repo, branch, &oid)) {
-        *kind = SV_GIT_REF_BRANCH;
+        *kind = SV_GITREPO_BRANCH;
     } else if (!only_branch && ref_commit(r->repo, tag, &oid)) {
-        *kind = SV_GIT_REF_TAG;
+        *kind = SV_GITREPO_TAG;
     } else if (!only_tag && !only_branch && is_hex(name, 4, GIT_OID_HEXSZ)) {
-        git_oid prefix;
-        git_object *obj = NULL, *peeled = NULL;
-        size_t len = strlen(name);
-        if (git_oid_fromstrn(&prefix, name, len) < 0)
-            return sv_error(err, 0, "\"%s\" is not a commit id", name);
-        int rc = git_object_lookup_prefix(&obj, r->repo, &prefix, len, GIT_OBJECT_ANY);
-        if (rc == GIT_EAMBIGUOUS)
-            return sv_error(err, 0, "commit id \"%s\" is ambiguous; give more digits", name);
-        if (rc < 0 || git_object_peel(&peeled, obj, GIT_OBJECT_COMMIT) < 0) {
-            git_object_free(obj);
-            return sv_error(err, 0, "no branch, tag or commit \"%s\"", ref);
-        }
-        git_oid_cpy(&oid, git_object_id(peeled));
-        git_object_free(peeled);
-        git_object_free(obj);
-        *kind = SV_GIT_REF_COMMIT;
+        if (commit_by_prefix(r->repo, name, ref, &oid, err) < 0)
+            return -1;
+        *kind = SV_GITREPO_COMMIT;
     } else {
         return sv_error(err, 0, "no branch, tag or commit \"%s\"", ref);
     }
@@ -306,20 +321,17 @@ int sv_git_repo_resolve(struct sv_git_repo *r, const char *ref, char commit[41],
     return 0;
 }
 
-bool sv_git_repo_has_commit(struct sv_git_repo *r, const char *commit)
+bool sv_gitrepo_has_commit(struct sv_gitrepo *r, const char *commit)
 {
     git_oid oid;
-    git_commit *c = NULL;
-    if (git_oid_fromstr(&oid, commit) < 0 || git_commit_lookup(&c, r->repo, &oid) < 0)
-        return false;
-    git_commit_free(c);
-    return true;
+    cleanup_git(git_commit) *c = NULL;
+    return git_oid_fromstr(&oid, commit) == 0 && git_commit_lookup(&c, r->repo, &oid) == 0;
 }
 
 /* ---- export ------------------------------------------------------------------ */
 
-struct export
-{
+/* One commit's tree being written out beneath root_fd. */
+struct tree_export {
     git_repository *repo;
     int root_fd;
     sv_error_t *err;
@@ -339,40 +351,41 @@ static int open_beneath(int root_fd, const char *rel)
     return (int)syscall(SYS_openat2, root_fd, rel, &how, sizeof(how));
 }
 
-static int write_blob(struct export *x, int dfd, const char *name, const git_oid *id, int mode)
+/* All of data to fd; 0, or -1 with errno set. */
+static int write_all(int fd, const char *data, size_t len)
 {
-    git_blob *blob = NULL;
+    for (size_t off = 0; off < len;) {
+        ssize_t w = write(fd, data + off, len - off);
+        if (w < 0 && errno != EINTR)
+            return -1;
+        off += w > 0 ? (size_t)w : 0;
+    }
+    return 0;
+}
+
+static int write_blob(struct tree_export *x, int dfd, const char *name, const git_oid *id, int mode)
+{
+    cleanup_git(git_blob) *blob = NULL;
     if (git_blob_lookup(&blob, x->repo, id) < 0)
         return git_fail(x->err, NULL, "cannot read %s from the repository", name);
     const char *data = git_blob_rawcontent(blob);
     size_t len = (size_t)git_blob_rawsize(blob);
-    int rc = 0;
     if (mode == GIT_FILEMODE_LINK) {
         cleanup_free char *target = sv_xstrndup(data, len);
         if (symlinkat(target, dfd, name) < 0)
-            rc = sv_error(x->err, errno, "cannot create %s", name);
-    } else {
-        cleanup_close int fd =
-            openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                   mode == GIT_FILEMODE_BLOB_EXECUTABLE ? 0755 : 0644);
-        for (size_t off = 0; fd >= 0 && off < len;) {
-            ssize_t w = write(fd, data + off, len - off);
-            if (w < 0 && errno != EINTR)
-                break;
-            off += w > 0 ? (size_t)w : 0;
-            if (off == len)
-                break;
-        }
-        if (fd < 0 || (len > 0 && lseek(fd, 0, SEEK_CUR) != (off_t)len))
-            rc = sv_error(x->err, errno, "cannot write %s", name);
+            return sv_error(x->err, errno, "cannot create %s", name);
+        return 0;
     }
-    git_blob_free(blob);
-    return rc;
+    cleanup_close int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                                  mode == GIT_FILEMODE_BLOB_EXECUTABLE ? 0755 : 0644);
+    if (fd < 0 || write_all(fd, data, len) < 0)
+        return sv_error(x->err, errno, "cannot write %s", name);
+    return 0;
 }
 
 static int export_entry(const char *parent, const git_tree_entry *e, void *payload)
 {
-    struct export *x = payload;
+    struct tree_export *x = payload;
     const char *name = git_tree_entry_name(e);
     if (*name == '\0' || strcmp(name, ".") == 0 || strcmp(name, "..") == 0 || strchr(name, '/')) {
         sv_error(x->err, 0, "the repository has a malformed file name \"%s%s\"", parent, name);
@@ -400,12 +413,30 @@ static int export_entry(const char *parent, const git_tree_entry *e, void *paylo
     }
 }
 
-int sv_git_repo_export(struct sv_git_repo *r, const char *commit, char **dir, sv_error_t *err)
+/* commit's tree written out into the empty directory tmp. */
+static int export_tree(struct sv_gitrepo *r, const char *commit, const char *tmp, sv_error_t *err)
+{
+    git_oid oid;
+    cleanup_git(git_commit) *c = NULL;
+    cleanup_git(git_tree) *tree = NULL;
+    if (git_oid_fromstr(&oid, commit) < 0 || git_commit_lookup(&c, r->repo, &oid) < 0 ||
+        git_commit_tree(&tree, c) < 0)
+        return git_fail(err, NULL, "commit %s is not in the cache", commit);
+    cleanup_close int root_fd = open(tmp, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (root_fd < 0)
+        return sv_error(err, errno, "cannot open %s", tmp);
+    struct tree_export x = {.repo = r->repo, .root_fd = root_fd, .err = err};
+    if (git_tree_walk(tree, GIT_TREEWALK_PRE, export_entry, &x) < 0)
+        return sv_error(err, 0, "cannot export commit %s", commit); /* keeps export_entry's */
+    return 0;
+}
+
+int sv_gitrepo_export(struct sv_gitrepo *r, const char *commit, char **dir, sv_error_t *err)
 {
     cleanup_free char *trees = sv_xasprintf("%s/trees", r->dir);
     cleanup_free char *final = sv_xasprintf("%s/%s", trees, commit);
     if (access(final, F_OK) == 0) {
-        /* In use again: pruning goes by this time (sv_git_prune). */
+        /* In use again: pruning goes by this time (sv_gitrepo_prune). */
         utimensat(AT_FDCWD, final, NULL, 0);
         *dir = realpath(final, NULL);
         return *dir ? 0 : sv_error(err, errno, "%s", final);
@@ -416,27 +447,10 @@ int sv_git_repo_export(struct sv_git_repo *r, const char *commit, char **dir, sv
         return -1;
     if (mkdir(tmp, 0755) < 0)
         return sv_error(err, errno, "cannot create %s", tmp);
-    git_oid oid;
-    git_commit *c = NULL;
-    git_tree *tree = NULL;
-    struct export x = {
-        .repo = r->repo, .root_fd = open(tmp, O_PATH | O_DIRECTORY | O_CLOEXEC), .err = err};
-    int rc = -1;
-    if (git_oid_fromstr(&oid, commit) < 0 || git_commit_lookup(&c, r->repo, &oid) < 0 ||
-        git_commit_tree(&tree, c) < 0)
-        git_fail(err, NULL, "commit %s is not in the cache", commit);
-    else if (x.root_fd < 0)
-        sv_error(err, errno, "cannot open %s", tmp);
-    else if (git_tree_walk(tree, GIT_TREEWALK_PRE, export_entry, &x) < 0)
-        sv_error(err, 0, "cannot export commit %s", commit); /* keeps export_entry's error */
-    else if (rename(tmp, final) == 0 || errno == EEXIST || errno == ENOTEMPTY)
-        rc = 0; /* (another servos exported it first: same files) */
-    else
-        sv_error(err, errno, "cannot move %s into place", tmp);
-    if (x.root_fd >= 0)
-        close(x.root_fd);
-    git_tree_free(tree);
-    git_commit_free(c);
+    int rc = export_tree(r, commit, tmp, err);
+    /* EEXIST, ENOTEMPTY: another servos exported it first (the same files). */
+    if (rc == 0 && rename(tmp, final) < 0 && errno != EEXIST && errno != ENOTEMPTY)
+        rc = sv_error(err, errno, "cannot move %s into place", tmp);
     sv_rmtree(tmp, NULL);
     if (rc == 0 && (*dir = realpath(final, NULL)) == NULL)
         rc = sv_error(err, errno, "%s", final);
@@ -449,7 +463,7 @@ int sv_git_repo_export(struct sv_git_repo *r, const char *commit, char **dir, sv
 static bool pinned(const char *commit)
 {
     cleanup_free char *stacks = sv_xasprintf("%s/stacks", sv_state_root());
-    DIR *d = opendir(stacks);
+    cleanup_closedir DIR *d = opendir(stacks);
     struct dirent *de;
     bool found = false;
     while (d && !found && (de = readdir(d)) != NULL) {
@@ -462,15 +476,28 @@ static bool pinned(const char *commit)
             sv_error_free(&err);
         found = text && strstr(text, commit);
     }
-    if (d)
-        closedir(d);
     return found;
 }
 
-void sv_git_prune(int idle_seconds)
+/* Remove the trees of one cached repository idle for idle_seconds. */
+static void prune_trees(const char *trees, time_t now, int idle_seconds)
+{
+    cleanup_closedir DIR *t = opendir(trees);
+    struct dirent *te;
+    while (t && (te = readdir(t)) != NULL) {
+        if (te->d_name[0] == '.')
+            continue;
+        cleanup_free char *tree = sv_xasprintf("%s/%s", trees, te->d_name);
+        struct stat st;
+        if (stat(tree, &st) == 0 && now - st.st_mtime >= idle_seconds && !pinned(te->d_name))
+            sv_rmtree(tree, NULL);
+    }
+}
+
+void sv_gitrepo_prune(int idle_seconds)
 {
     cleanup_free char *root = sv_xasprintf("%s/git", sv_state_root());
-    DIR *d = opendir(root);
+    cleanup_closedir DIR *d = opendir(root);
     struct dirent *de;
     time_t now = time(NULL);
     while (d && (de = readdir(d)) != NULL) {
@@ -482,19 +509,6 @@ void sv_git_prune(int idle_seconds)
         if (lfd < 0 || flock(lfd, LOCK_EX | LOCK_NB) < 0)
             continue;
         cleanup_free char *trees = sv_xasprintf("%s/%s/trees", root, de->d_name);
-        DIR *t = opendir(trees);
-        struct dirent *te;
-        while (t && (te = readdir(t)) != NULL) {
-            if (te->d_name[0] == '.')
-                continue;
-            cleanup_free char *tree = sv_xasprintf("%s/%s", trees, te->d_name);
-            struct stat st;
-            if (stat(tree, &st) == 0 && now - st.st_mtime >= idle_seconds && !pinned(te->d_name))
-                sv_rmtree(tree, NULL);
-        }
-        if (t)
-            closedir(t);
+        prune_trees(trees, now, idle_seconds);
     }
-    if (d)
-        closedir(d);
 }

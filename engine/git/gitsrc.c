@@ -38,14 +38,12 @@ static char *clean_repo_path(const char *p)
 {
     if (*p == '/')
         return NULL;
-    char *out = sv_xmalloc(strlen(p) + 1);
+    cleanup_free char *out = sv_xmalloc(strlen(p) + 1);
     size_t n = 0;
     while (*p) {
         size_t len = strcspn(p, "/");
-        if (len == 2 && strncmp(p, "..", 2) == 0) {
-            free(out);
+        if (len == 2 && strncmp(p, "..", 2) == 0)
             return NULL;
-        }
         if (len > 0 && !(len == 1 && *p == '.')) {
             if (n > 0)
                 out[n++] = '/';
@@ -56,7 +54,7 @@ static char *clean_repo_path(const char *p)
         p += *p == '/';
     }
     out[n] = '\0';
-    return out;
+    return sv_steal(out);
 }
 
 int sv_git_source_parse(const char *arg, struct sv_git_source *src, sv_error_t *err)
@@ -93,7 +91,7 @@ int sv_git_source_parse(const char *arg, struct sv_git_source *src, sv_error_t *
 
     /* Credentials in the URL stay in url (libgit2 needs them) and out of
      * everything shown or stored as a name. */
-    struct sv_url_parts u;
+    cleanup_url_parts struct sv_url_parts u = {0};
     cleanup_free char *clean = NULL;
     if (sv_url_split(url, &u) && u.userinfo &&
         (strchr(u.userinfo, ':') || strncmp(u.scheme, "http", 4) == 0)) {
@@ -102,7 +100,6 @@ int sv_git_source_parse(const char *arg, struct sv_git_source *src, sv_error_t *
     } else {
         clean = sv_xstrdup(url);
     }
-    sv_url_parts_free(&u);
     src->url = sv_steal(url);
     src->key = sv_xasprintf("%s#%s", clean, src->ref ? src->ref : "HEAD");
     src->display =
@@ -126,19 +123,20 @@ void sv_git_source_free(struct sv_git_source *src)
 
 /* ---- policy and pins ---------------------------------------------------------- */
 
+/* How this process resolves a source, and what it resolved. */
 static struct {
     enum sv_git_policy policy;
     char *pins_in;  /* what the stack recorded */
     char *pins_out; /* what this process resolved */
-} session;
+} resolution;
 
 void sv_git_set_policy(enum sv_git_policy policy, const char *pins)
 {
-    session.policy = policy;
-    free(session.pins_in);
-    free(session.pins_out);
-    session.pins_in = pins ? sv_xstrdup(pins) : NULL;
-    session.pins_out = NULL;
+    resolution.policy = policy;
+    free(resolution.pins_in);
+    free(resolution.pins_out);
+    resolution.pins_in = pins ? sv_xstrdup(pins) : NULL;
+    resolution.pins_out = NULL;
 }
 
 bool sv_git_pin_lookup(const char *pins, const char *key, char commit[41])
@@ -161,17 +159,17 @@ bool sv_git_pin_lookup(const char *pins, const char *key, char commit[41])
 static void pin_record(const char *role, const char *key, const char *commit)
 {
     char had[41];
-    if (sv_git_pin_lookup(session.pins_out, key, had))
+    if (sv_git_pin_lookup(resolution.pins_out, key, had))
         return;
-    char *next =
-        sv_xasprintf("%s%s\t%s\t%s\n", session.pins_out ? session.pins_out : "", role, key, commit);
-    free(session.pins_out);
-    session.pins_out = next;
+    char *next = sv_xasprintf("%s%s\t%s\t%s\n", resolution.pins_out ? resolution.pins_out : "",
+                              role, key, commit);
+    free(resolution.pins_out);
+    resolution.pins_out = next;
 }
 
 char *sv_git_pins(void)
 {
-    return session.pins_out ? sv_xstrdup(session.pins_out) : NULL;
+    return resolution.pins_out ? sv_xstrdup(resolution.pins_out) : NULL;
 }
 
 bool sv_git_pins_source(const char *pins, char *key_out, size_t key_size, char commit_out[41])
@@ -193,33 +191,34 @@ bool sv_git_pins_source(const char *pins, char *key_out, size_t key_size, char c
 
 /* ---- checkout ------------------------------------------------------------------- */
 
-/* The commit src means under the session's policy. */
-static int pick_commit(struct sv_git_repo *r, const struct sv_git_source *src, char commit[41],
+/* The commit src means under this process's policy. */
+static int pick_commit(struct sv_gitrepo *r, const struct sv_git_source *src, char commit[41],
                        sv_error_t *err)
 {
     char pinned[41];
-    if (session.policy == SV_GIT_PINNED && sv_git_pin_lookup(session.pins_in, src->key, pinned)) {
+    if (resolution.policy == SV_GIT_PINNED &&
+        sv_git_pin_lookup(resolution.pins_in, src->key, pinned)) {
         /* The stack runs this commit; fetch only when the cache lost it. */
-        if (!sv_git_repo_has_commit(r, pinned) &&
-            sv_git_repo_fetch(r, src->url, src->display, src->secret, err) < 0)
+        if (!sv_gitrepo_has_commit(r, pinned) &&
+            sv_gitrepo_fetch(r, src->url, src->display, src->secret, err) < 0)
             return sv_error_wrap(err, "commit %.12s of %s is not cached", pinned, src->display);
-        if (!sv_git_repo_has_commit(r, pinned))
+        if (!sv_gitrepo_has_commit(r, pinned))
             return sv_error(err, 0, "%s: commit %.12s is gone from the repository", src->display,
                             pinned);
         memcpy(commit, pinned, 41);
         return 0;
     }
-    enum sv_git_ref_kind kind = SV_GIT_REF_BRANCH;
+    enum sv_gitrepo_ref_kind kind = SV_GITREPO_BRANCH;
     sv_error_t local = NULL;
     bool known =
-        sv_git_repo_fetched(r) && sv_git_repo_resolve(r, src->ref, commit, &kind, &local) == 0;
+        sv_gitrepo_fetched(r) && sv_gitrepo_resolve(r, src->ref, commit, &kind, &local) == 0;
     sv_error_free(&local);
     /* Tags and commits do not move: the cache answers them offline. */
-    if (known && kind != SV_GIT_REF_BRANCH && session.policy != SV_GIT_UPDATE)
+    if (known && kind != SV_GITREPO_BRANCH && resolution.policy != SV_GIT_UPDATE)
         return 0;
     sv_error_t ferr = NULL;
-    if (sv_git_repo_fetch(r, src->url, src->display, src->secret, &ferr) < 0) {
-        if (!known || session.policy == SV_GIT_UPDATE) {
+    if (sv_gitrepo_fetch(r, src->url, src->display, src->secret, &ferr) < 0) {
+        if (!known || resolution.policy == SV_GIT_UPDATE) {
             *err = ferr;
             return -1;
         }
@@ -227,25 +226,30 @@ static int pick_commit(struct sv_git_repo *r, const struct sv_git_source *src, c
         sv_error_free(&ferr);
         return 0;
     }
-    if (sv_git_repo_resolve(r, src->ref, commit, &kind, err) < 0)
+    if (sv_gitrepo_resolve(r, src->ref, commit, &kind, err) < 0)
         return sv_error_wrap(err, "%s", src->display);
     return 0;
+}
+
+/* co->commit and co->root: the commit src means, exported, with the
+ * cache locked meanwhile. */
+static int resolve_and_export(const struct sv_git_source *src, struct sv_git_checkout *co,
+                              sv_error_t *err)
+{
+    cleanup_free char *url_key = sv_xstrndup(src->key, (size_t)(strrchr(src->key, '#') - src->key));
+    cleanup_gitrepo struct sv_gitrepo *r = NULL;
+    if (sv_gitrepo_open(url_key, &r, err) < 0 || pick_commit(r, src, co->commit, err) < 0)
+        return -1;
+    return sv_gitrepo_export(r, co->commit, &co->root, err);
 }
 
 int sv_git_checkout(const struct sv_git_source *src, const char *role, struct sv_git_checkout *co,
                     sv_error_t *err)
 {
     memset(co, 0, sizeof(*co));
-    cleanup_free char *url_key = sv_xstrndup(src->key, (size_t)(strrchr(src->key, '#') - src->key));
-    struct sv_git_repo *r = NULL;
-    if (sv_git_repo_open(url_key, &r, err) < 0)
+    if (resolve_and_export(src, co, err) < 0)
         return -1;
-    int rc = pick_commit(r, src, co->commit, err);
-    if (rc == 0)
-        rc = sv_git_repo_export(r, co->commit, &co->root, err);
-    sv_git_repo_close(r);
-    if (rc < 0)
-        return -1;
+    int rc = 0;
     co->path = *src->path ? sv_xasprintf("%s/%s", co->root, src->path) : sv_xstrdup(co->root);
     co->label =
         sv_xasprintf("%.*s#%.12s:", (int)strcspn(src->display, "#"), src->display, co->commit);

@@ -12,5 +12,7 @@ struct sv_url_parts {
 };
 bool sv_url_split(const char *url, struct sv_url_parts *p);
 void sv_url_parts_free(struct sv_url_parts *p);
+/* Freed at scope exit; initialise with {0}. */
+#define cleanup_url_parts __attribute__((cleanup(sv_url_parts_free)))
 
 #endif

@@ -3,9 +3,10 @@
  * of one) becomes an image in the store. */
 #include "image/imgimport.h"
 
+#include "image/imgblob.h"
+#include "image/imgcleanup.h"
 #include "image/imgref.h"
 #include "image/imgstore.h"
-#include "host/platform.h"
 #include "core/fs.h"
 #include "core/safepath.h"
 #include "core/store.h"
@@ -13,28 +14,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/utsname.h>
 #include <unistd.h>
-
-const char *sv_oci_arch(void)
-{
-    struct utsname u;
-    if (uname(&u) < 0)
-        return "amd64";
-    if (strcmp(u.machine, "x86_64") == 0)
-        return "amd64";
-    if (strcmp(u.machine, "aarch64") == 0)
-        return "arm64";
-    if (strncmp(u.machine, "armv7", 5) == 0 || strncmp(u.machine, "armv6", 5) == 0)
-        return "arm";
-    if (strcmp(u.machine, "i686") == 0 || strcmp(u.machine, "i386") == 0)
-        return "386";
-    return "amd64";
-}
 
 /* Copy a file into the store as a blob: its digest is checked against
  * expect when given, else computed into got. The file is rel beneath the
@@ -109,8 +92,8 @@ static char *local_name(const char *name, sv_error_t *err)
     return full;
 }
 
-static int record(const char *manifest_digest, const char *name, const char *fallback,
-                  char digest[SV_DIGEST_LEN + 1], sv_error_t *err)
+static int record_image(const char *manifest_digest, const char *name, const char *fallback,
+                        char digest[SV_DIGEST_LEN + 1], sv_error_t *err)
 {
     cleanup_free char *full = NULL;
     const char *n = name ? name : fallback;
@@ -130,13 +113,12 @@ static json_t *descriptor(const char *type, const char *digest, int64_t size)
 static int put_manifest(const char *config, int64_t config_size, json_t *layers,
                         char digest[SV_DIGEST_LEN + 1], sv_error_t *err)
 {
-    json_t *m =
+    cleanup_json json_t *m =
         json_pack("{s:i,s:s,s:o,s:o}", "schemaVersion", 2, "mediaType",
                   "application/vnd.oci.image.manifest.v1+json", "config",
                   descriptor("application/vnd.oci.image.config.v1+json", config, config_size),
                   "layers", json_incref(layers));
     cleanup_free char *doc = json_dumps(m, JSON_COMPACT);
-    json_decref(m);
     return sv_blob_put(doc, strlen(doc), digest, err);
 }
 
@@ -147,24 +129,22 @@ static int import_rootfs_tarball(const char *path, const char *name, char digest
     int64_t size;
     if (blob_from_file(AT_FDCWD, path, NULL, layer, &size, err) < 0)
         return -1;
-    json_t *cfg = json_pack("{s:s,s:s,s:{s:s,s:[]},s:{}}", "architecture", sv_oci_arch(), "os",
-                            "linux", "rootfs", "type", "layers", "diff_ids", "config");
+    cleanup_json json_t *cfg =
+        json_pack("{s:s,s:s,s:{s:s,s:[]},s:{}}", "architecture", sv_image_arch(), "os", "linux",
+                  "rootfs", "type", "layers", "diff_ids", "config");
     cleanup_free char *doc = json_dumps(cfg, JSON_COMPACT);
-    json_decref(cfg);
     if (sv_blob_put(doc, strlen(doc), config, err) < 0)
         return -1;
-    json_t *layers =
+    cleanup_json json_t *layers =
         json_pack("[o]", descriptor("application/vnd.oci.image.layer.v1.tar", layer, size));
-    int rc = put_manifest(config, (int64_t)strlen(doc), layers, manifest, err);
-    json_decref(layers);
-    if (rc < 0)
+    if (put_manifest(config, (int64_t)strlen(doc), layers, manifest, err) < 0)
         return -1;
     cleanup_free char *base = sv_xstrdup(strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
     base[strcspn(base, ".")] = '\0';
     for (char *p = base; *p; p++)
         if (*p >= 'A' && *p <= 'Z')
             *p = (char)(*p - 'A' + 'a');
-    return record(manifest, name, *base ? base : "imported", digest, err);
+    return record_image(manifest, name, *base ? base : "imported", digest, err);
 }
 
 /* dir/file as JSON (file resolved beneath dir), or an error naming what
@@ -183,51 +163,46 @@ static json_t *load_doc(int dir, const char *file, const char *what, sv_error_t 
     return root;
 }
 
+/* The archive's layer files into the store, as manifest descriptors. */
+static int docker_save_layers(int dir, json_t *lfiles, json_t *layers, sv_error_t *err)
+{
+    for (size_t i = 0; i < json_array_size(lfiles); i++) {
+        const char *lf = json_string_value(json_array_get(lfiles, i));
+        if (lf == NULL)
+            return sv_error(err, EINVAL, "docker-save archive: bad layer path");
+        char ld[SV_DIGEST_LEN + 1];
+        int64_t size;
+        if (blob_from_file(dir, lf, NULL, ld, &size, err) < 0)
+            return -1;
+        json_array_append_new(layers,
+                              descriptor("application/vnd.oci.image.layer.v1.tar", ld, size));
+    }
+    return 0;
+}
+
 static int import_docker_save(int dir, const char *name, char digest[SV_DIGEST_LEN + 1],
                               sv_error_t *err)
 {
-    json_t *root = load_doc(dir, "manifest.json", "docker-save archive", err);
+    cleanup_json json_t *root = load_doc(dir, "manifest.json", "docker-save archive", err);
     if (root == NULL)
         return -1;
-    int rc = 0;
     json_t *m = json_array_get(root, 0);
     const char *cfgfile = json_string_value(json_object_get(m, "Config"));
     json_t *lfiles = json_object_get(m, "Layers");
-    if (cfgfile == NULL || !json_is_array(lfiles)) {
-        json_decref(root);
+    if (cfgfile == NULL || !json_is_array(lfiles))
         return sv_error(err, EINVAL, "docker-save archive: manifest.json has no Config and Layers");
-    }
     if (json_array_size(root) > 1)
         fprintf(stderr, "servos: the archive holds %zu images; importing the first\n",
                 json_array_size(root));
     char config[SV_DIGEST_LEN + 1], manifest[SV_DIGEST_LEN + 1];
     int64_t config_size;
-    json_t *layers = json_array();
-    if (blob_from_file(dir, cfgfile, NULL, config, &config_size, err) < 0)
-        rc = -1;
-    for (size_t i = 0; rc == 0 && i < json_array_size(lfiles); i++) {
-        const char *lf = json_string_value(json_array_get(lfiles, i));
-        if (lf == NULL) {
-            rc = sv_error(err, EINVAL, "docker-save archive: bad layer path");
-            break;
-        }
-        char ld[SV_DIGEST_LEN + 1];
-        int64_t size;
-        if (blob_from_file(dir, lf, NULL, ld, &size, err) < 0)
-            rc = -1;
-        else
-            json_array_append_new(layers,
-                                  descriptor("application/vnd.oci.image.layer.v1.tar", ld, size));
-    }
-    if (rc == 0)
-        rc = put_manifest(config, config_size, layers, manifest, err);
-    json_decref(layers);
-    const char *tag = json_string_value(json_array_get(json_object_get(m, "RepoTags"), 0));
-    cleanup_free char *fallback = tag ? sv_xstrdup(tag) : NULL;
-    json_decref(root);
-    if (rc < 0)
+    cleanup_json json_t *layers = json_array();
+    if (blob_from_file(dir, cfgfile, NULL, config, &config_size, err) < 0 ||
+        docker_save_layers(dir, lfiles, layers, err) < 0 ||
+        put_manifest(config, config_size, layers, manifest, err) < 0)
         return -1;
-    return record(manifest, name, fallback, digest, err);
+    const char *tag = json_string_value(json_array_get(json_object_get(m, "RepoTags"), 0));
+    return record_image(manifest, name, tag, digest, err);
 }
 
 /* In an OCI layout, blobs/sha256/<hex> must hold the named content. */
@@ -239,15 +214,17 @@ static int layout_blob(int dir, const char *d, sv_error_t *err)
     return blob_from_file(dir, p, d, NULL, NULL, err);
 }
 
-static int import_oci_layout(int dir, const char *name, char digest[SV_DIGEST_LEN + 1],
-                             sv_error_t *err)
+/* The entry of the layout's index.json named by NAME's tag, else the
+ * first: its manifest digest, media type and ref name (as the store names
+ * it: "imported:TAG" for a bare tag). */
+static int pick_layout_entry(int dir, const char *name, char **mdigest, bool *is_index,
+                             char **ref_name, sv_error_t *err)
 {
-    json_t *index = load_doc(dir, "index.json", "OCI layout", err);
+    cleanup_json json_t *index = load_doc(dir, "index.json", "OCI layout", err);
     if (index == NULL)
         return -1;
     json_t *ms = json_object_get(index, "manifests");
     json_t *pick = NULL;
-    /* The entry named by NAME's tag, else the first. */
     for (size_t i = 0; i < json_array_size(ms) && pick == NULL; i++) {
         json_t *e = json_array_get(ms, i);
         const char *rn = json_string_value(json_object_get(json_object_get(e, "annotations"),
@@ -257,73 +234,61 @@ static int import_oci_layout(int dir, const char *name, char digest[SV_DIGEST_LE
     }
     if (pick == NULL)
         pick = json_array_get(ms, 0);
-    int rc = 0;
     const char *md = json_string_value(json_object_get(pick, "digest"));
     const char *type = json_string_value(json_object_get(pick, "mediaType"));
-    cleanup_free char *ref_name = NULL;
     const char *rn = json_string_value(
         json_object_get(json_object_get(pick, "annotations"), "org.opencontainers.image.ref.name"));
-    if (rn)
-        ref_name =
-            strchr(rn, ':') || strchr(rn, '/') ? sv_xstrdup(rn) : sv_xasprintf("imported:%s", rn);
-    cleanup_free char *mdigest = md ? sv_xstrdup(md) : NULL;
-    json_decref(index);
-    if (mdigest == NULL)
+    if (md == NULL)
         return sv_error(err, EINVAL, "OCI layout: index.json lists no manifest");
-    if (type && strstr(type, "index")) { /* an index: this host's platform */
-        if (layout_blob(dir, mdigest, err) < 0)
-            return -1;
-        cleanup_free char *doc = NULL;
-        size_t len;
-        if (sv_blob_read(mdigest, 4 << 20, &doc, &len, err) < 0)
-            return -1;
-        cleanup_free char *chosen = NULL;
-        if (sv_image_pick_platform(doc, len, &chosen, err) < 0)
-            return -1;
-        free(mdigest);
-        mdigest = sv_steal(chosen);
-    }
+    *mdigest = sv_xstrdup(md);
+    *is_index = type && strstr(type, "index");
+    *ref_name = rn == NULL                           ? NULL
+                : strchr(rn, ':') || strchr(rn, '/') ? sv_xstrdup(rn)
+                                                     : sv_xasprintf("imported:%s", rn);
+    return 0;
+}
+
+/* An image index in the layout: the manifest of this host's platform. */
+static int layout_platform(int dir, char **mdigest, sv_error_t *err)
+{
+    if (layout_blob(dir, *mdigest, err) < 0)
+        return -1;
+    cleanup_free char *doc = NULL;
+    size_t len;
+    if (sv_blob_read(*mdigest, 4 << 20, &doc, &len, err) < 0)
+        return -1;
+    cleanup_free char *chosen = NULL;
+    if (sv_image_pick_platform(doc, len, &chosen, err) < 0)
+        return -1;
+    free(*mdigest);
+    *mdigest = sv_steal(chosen);
+    return 0;
+}
+
+static int import_oci_layout(int dir, const char *name, char digest[SV_DIGEST_LEN + 1],
+                             sv_error_t *err)
+{
+    cleanup_free char *mdigest = NULL;
+    cleanup_free char *ref_name = NULL;
+    bool is_index = false;
+    if (pick_layout_entry(dir, name, &mdigest, &is_index, &ref_name, err) < 0)
+        return -1;
+    if (is_index && layout_platform(dir, &mdigest, err) < 0)
+        return -1;
     if (layout_blob(dir, mdigest, err) < 0)
         return -1;
-    struct sv_image img;
+    cleanup_image struct sv_image img = {0};
     if (sv_image_load(mdigest, &img, err) < 0)
         return -1;
-    rc = layout_blob(dir, img.config, err);
-    for (size_t i = 0; rc == 0 && i < img.n_layers; i++)
-        rc = layout_blob(dir, img.layers[i], err);
-    sv_image_clear(&img);
-    if (rc < 0)
+    if (layout_blob(dir, img.config, err) < 0)
         return -1;
-    return record(mdigest, name, ref_name ? ref_name : "imported", digest, err);
+    for (size_t i = 0; i < img.n_layers; i++)
+        if (layout_blob(dir, img.layers[i], err) < 0)
+            return -1;
+    return record_image(mdigest, name, ref_name ? ref_name : "imported", digest, err);
 }
 
-int sv_image_pick_platform(const char *doc, size_t len, char **manifest, sv_error_t *err)
-{
-    json_error_t je;
-    json_t *root = json_loadb(doc, len, 0, &je);
-    if (root == NULL)
-        return sv_error(err, EINVAL, "image index: %s", je.text);
-    json_t *ms = json_object_get(root, "manifests");
-    const char *arch = sv_oci_arch();
-    const char *found = NULL;
-    for (size_t i = 0; i < json_array_size(ms) && !found; i++) {
-        json_t *e = json_array_get(ms, i);
-        json_t *p = json_object_get(e, "platform");
-        const char *os = json_string_value(json_object_get(p, "os"));
-        const char *a = json_string_value(json_object_get(p, "architecture"));
-        if (os && a && strcmp(os, "linux") == 0 && strcmp(a, arch) == 0)
-            found = json_string_value(json_object_get(e, "digest"));
-    }
-    int rc = 0;
-    if (found && sv_digest_valid(found))
-        *manifest = sv_xstrdup(found);
-    else
-        rc = sv_error(err, ENOENT, "the image has no variant for linux/%s", arch);
-    json_decref(root);
-    return rc;
-}
-
-int sv_image_import(const char *path, const char *name, char digest[SV_DIGEST_LEN + 1],
+int sv_import_image(const char *path, const char *name, char digest[SV_DIGEST_LEN + 1],
                     sv_error_t *err)
 {
     struct stat st;
@@ -345,9 +310,9 @@ int sv_image_import(const char *path, const char *name, char digest[SV_DIGEST_LE
     if (!S_ISREG(st.st_mode))
         return sv_error(err, EINVAL, "%s: not a file or a directory", path);
     bool oci = false, dsave = false;
-    if (sv_tar_contains(path, "oci-layout", &oci, err) < 0)
+    if (sv_unpack_has_entry(path, "oci-layout", &oci, err) < 0)
         return sv_error_wrap(err, "cannot import");
-    if (!oci && sv_tar_contains(path, "manifest.json", &dsave, err) < 0)
+    if (!oci && sv_unpack_has_entry(path, "manifest.json", &dsave, err) < 0)
         return -1;
     if (!oci && !dsave)
         return import_rootfs_tarball(path, name, digest, err);

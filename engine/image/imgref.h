@@ -17,6 +17,12 @@ struct sv_imgref {
 
 int sv_imgref_parse(const char *s, struct sv_imgref *r, sv_error_t *err);
 void sv_imgref_clear(struct sv_imgref *r);
+static inline void sv_imgref_clearp(struct sv_imgref *r)
+{
+    sv_imgref_clear(r);
+}
+/* Cleared at scope exit; initialise with {0}. */
+#define cleanup_imgref __attribute__((cleanup(sv_imgref_clearp)))
 /* "registry/repo:tag", or "registry/repo@digest" for a digest reference. */
 char *sv_imgref_name(const struct sv_imgref *r);
 /* The host to talk to: Docker Hub's API is not at docker.io. */

@@ -1,18 +1,22 @@
+/* The image store's documents and names: manifests and configs (and the
+ * index a multi-platform image starts from), the index of names, pruning,
+ * and the unpacked layers an overlay mounts. Blobs are imgblob.c's. */
 #include "image/imgstore.h"
 
+#include "image/imgblob.h"
+#include "image/imgcleanup.h"
 #include "image/imgref.h"
 #include "core/fs.h"
 #include "core/store.h"
 #include "image/unpack.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,89 +27,6 @@ static char *images_dir(void)
     return sv_xasprintf("%s/images", sv_state_root());
 }
 
-/* ---- blobs ---------------------------------------------------------------- */
-
-char *sv_blob_path(const char *digest)
-{
-    return sv_xasprintf("%s/images/blobs/sha256/%s", sv_state_root(), digest + 7);
-}
-
-bool sv_blob_exists(const char *digest)
-{
-    cleanup_free char *p = sv_blob_path(digest);
-    return access(p, F_OK) == 0;
-}
-
-char *sv_blob_tmp_path(void)
-{
-    static unsigned seq;
-    cleanup_free char *dir = sv_xasprintf("%s/images/blobs/tmp", sv_state_root());
-    if (sv_mkdir_p(dir, 0711, NULL) < 0)
-        return NULL;
-    return sv_xasprintf("%s/%d-%u-%ld", dir, (int)getpid(), seq++, (long)time(NULL));
-}
-
-int sv_blob_commit(const char *tmp, const char *digest, sv_error_t *err)
-{
-    char got[SV_DIGEST_LEN + 1];
-    if (!sv_digest_valid(digest)) {
-        unlink(tmp);
-        return sv_error(err, EINVAL, "\"%s\" is not a sha256 digest", digest);
-    }
-    if (sv_digest_file(tmp, got, err) < 0) {
-        unlink(tmp);
-        return -1;
-    }
-    if (strcmp(got, digest) != 0) {
-        unlink(tmp);
-        return sv_error(err, EBADMSG, "blob %s: the content's digest is %s: corrupt, not stored",
-                        digest, got);
-    }
-    cleanup_free char *dir = sv_xasprintf("%s/images/blobs/sha256", sv_state_root());
-    cleanup_free char *dst = sv_blob_path(digest);
-    if (sv_mkdir_p(dir, 0711, err) < 0 || rename(tmp, dst) < 0) {
-        int e = errno;
-        unlink(tmp);
-        return sv_error(err, e, "cannot store blob %s", digest);
-    }
-    return 0;
-}
-
-int sv_blob_put(const void *data, size_t len, char digest[SV_DIGEST_LEN + 1], sv_error_t *err)
-{
-    if (sv_digest_mem(data, len, digest, err) < 0)
-        return -1;
-    if (sv_blob_exists(digest))
-        return 0;
-    cleanup_free char *tmp = sv_blob_tmp_path();
-    if (tmp == NULL)
-        return sv_error(err, errno, "cannot create the image store in %s", sv_state_root());
-    cleanup_close int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0 || write(fd, data, len) != (ssize_t)len) {
-        int e = errno;
-        unlink(tmp);
-        return sv_error(err, e, "cannot write %s", tmp);
-    }
-    return sv_blob_commit(tmp, digest, err);
-}
-
-int sv_blob_read(const char *digest, size_t max, char **data, size_t *len, sv_error_t *err)
-{
-    if (!sv_digest_valid(digest))
-        return sv_error(err, EINVAL, "\"%s\" is not a sha256 digest", digest);
-    cleanup_free char *p = sv_blob_path(digest);
-    if (sv_read_file(p, max, data, len, err) < 0)
-        return -1;
-    char got[SV_DIGEST_LEN + 1];
-    if (sv_digest_mem(*data, *len, got, err) < 0 || strcmp(got, digest) != 0) {
-        free(*data);
-        *data = NULL;
-        return sv_error(err, EBADMSG, "blob %s in the store is corrupt (servos image prune)",
-                        digest);
-    }
-    return 0;
-}
-
 /* ---- manifests and configs ------------------------------------------------ */
 
 static bool is_manifest_type(const char *t)
@@ -114,45 +35,45 @@ static bool is_manifest_type(const char *t)
            strcmp(t, "application/vnd.docker.distribution.manifest.v2+json") == 0;
 }
 
+/* Layer i of a manifest into img (its digest and size). */
+static int read_layer(json_t *l, size_t i, struct sv_image *img, sv_error_t *err)
+{
+    const char *d = json_string_value(json_object_get(l, "digest"));
+    const char *t = json_string_value(json_object_get(l, "mediaType"));
+    if (!sv_digest_valid(d))
+        return sv_error(err, EINVAL, "manifest: layer %zu has no valid digest", i + 1);
+    if (t && strstr(t, "nondistributable"))
+        return sv_error(err, ENOTSUP, "manifest: layer %s is a foreign layer (%s)", d, t);
+    strcpy(img->layers[i], d);
+    img->size += json_integer_value(json_object_get(l, "size"));
+    return 0;
+}
+
 int sv_image_parse_manifest(const char *json, size_t len, struct sv_image *img, sv_error_t *err)
 {
     json_error_t je;
-    json_t *root = json_loadb(json, len, 0, &je);
+    cleanup_json json_t *root = json_loadb(json, len, 0, &je);
     if (root == NULL)
         return sv_error(err, EINVAL, "manifest: %s", je.text);
-    int rc = 0;
     json_t *cfg = json_object_get(root, "config");
     json_t *layers = json_object_get(root, "layers");
     const char *cd = json_string_value(json_object_get(cfg, "digest"));
     if (!is_manifest_type(json_string_value(json_object_get(root, "mediaType"))) ||
         !json_is_array(layers) || !sv_digest_valid(cd)) {
-        rc = sv_error(err, EINVAL, "not an image manifest (needs config and layers)");
-        goto out;
+        sv_image_clear(img);
+        return sv_error(err, EINVAL, "not an image manifest (needs config and layers)");
     }
     strcpy(img->config, cd);
     img->n_layers = json_array_size(layers);
     img->layers = sv_xcalloc(img->n_layers + 1, sizeof(*img->layers));
     img->size = 0;
     for (size_t i = 0; i < img->n_layers; i++) {
-        json_t *l = json_array_get(layers, i);
-        const char *d = json_string_value(json_object_get(l, "digest"));
-        const char *t = json_string_value(json_object_get(l, "mediaType"));
-        if (!sv_digest_valid(d)) {
-            rc = sv_error(err, EINVAL, "manifest: layer %zu has no valid digest", i + 1);
-            goto out;
+        if (read_layer(json_array_get(layers, i), i, img, err) < 0) {
+            sv_image_clear(img);
+            return -1;
         }
-        if (t && strstr(t, "nondistributable")) {
-            rc = sv_error(err, ENOTSUP, "manifest: layer %s is a foreign layer (%s)", d, t);
-            goto out;
-        }
-        strcpy(img->layers[i], d);
-        img->size += json_integer_value(json_object_get(l, "size"));
     }
-out:
-    json_decref(root);
-    if (rc < 0)
-        sv_image_clear(img);
-    return rc;
+    return 0;
 }
 
 int sv_image_load(const char *digest, struct sv_image *img, sv_error_t *err)
@@ -204,7 +125,7 @@ int sv_image_config_load(const struct sv_image *img, struct sv_image_config *cfg
     if (sv_blob_read(img->config, MAX_DOC, &doc, &len, err) < 0)
         return -1;
     json_error_t je;
-    json_t *root = json_loadb(doc, len, 0, &je);
+    cleanup_json json_t *root = json_loadb(doc, len, 0, &je);
     if (root == NULL)
         return sv_error(err, EINVAL, "image config %s: %s", img->config, je.text);
     json_t *c = json_object_get(root, "config");
@@ -222,7 +143,6 @@ int sv_image_config_load(const struct sv_image *img, struct sv_image_config *cfg
         json_t *v;
         json_object_foreach(ports, key, v) cfg->exposed[k++] = sv_xstrdup(key);
     }
-    json_decref(root);
     return 0;
 }
 
@@ -238,6 +158,46 @@ void sv_image_config_clear(struct sv_image_config *cfg)
     memset(cfg, 0, sizeof(*cfg));
 }
 
+/* The OCI architecture name of this host ("amd64", "arm64", ...). */
+const char *sv_image_arch(void)
+{
+    struct utsname u;
+    if (uname(&u) < 0)
+        return "amd64";
+    if (strcmp(u.machine, "x86_64") == 0)
+        return "amd64";
+    if (strcmp(u.machine, "aarch64") == 0)
+        return "arm64";
+    if (strncmp(u.machine, "armv7", 5) == 0 || strncmp(u.machine, "armv6", 5) == 0)
+        return "arm";
+    if (strcmp(u.machine, "i686") == 0 || strcmp(u.machine, "i386") == 0)
+        return "386";
+    return "amd64";
+}
+
+int sv_image_pick_platform(const char *doc, size_t len, char **manifest, sv_error_t *err)
+{
+    json_error_t je;
+    cleanup_json json_t *root = json_loadb(doc, len, 0, &je);
+    if (root == NULL)
+        return sv_error(err, EINVAL, "image index: %s", je.text);
+    json_t *ms = json_object_get(root, "manifests");
+    const char *arch = sv_image_arch();
+    const char *found = NULL;
+    for (size_t i = 0; i < json_array_size(ms) && !found; i++) {
+        json_t *e = json_array_get(ms, i);
+        json_t *p = json_object_get(e, "platform");
+        const char *os = json_string_value(json_object_get(p, "os"));
+        const char *a = json_string_value(json_object_get(p, "architecture"));
+        if (os && a && strcmp(os, "linux") == 0 && strcmp(a, arch) == 0)
+            found = json_string_value(json_object_get(e, "digest"));
+    }
+    if (found == NULL || !sv_digest_valid(found))
+        return sv_error(err, ENOENT, "the image has no variant for linux/%s", arch);
+    *manifest = sv_xstrdup(found);
+    return 0;
+}
+
 /* ---- the index ------------------------------------------------------------ */
 
 /* The index is read and rewritten whole under an exclusive lock, and
@@ -247,10 +207,23 @@ struct index {
     json_t *root, *refs, *images;
 };
 
+static void index_close(struct index *ix)
+{
+    json_decref(ix->root);
+    ix->root = NULL;
+    if (ix->lock >= 0)
+        close(ix->lock);
+    ix->lock = -1;
+}
+/* Closed (and unlocked) at scope exit; initialise with INDEX_CLOSED. */
+#define cleanup_index __attribute__((cleanup(index_close)))
+#define INDEX_CLOSED                                                                               \
+    {                                                                                              \
+        .lock = -1                                                                                 \
+    }
+
 static int index_open(struct index *ix, bool write, sv_error_t *err)
 {
-    memset(ix, 0, sizeof(*ix));
-    ix->lock = -1;
     cleanup_free char *dir = images_dir();
     if (sv_mkdir_p(dir, 0711, err) < 0)
         return -1;
@@ -289,13 +262,6 @@ static int index_save(struct index *ix, sv_error_t *err)
     return 0;
 }
 
-static void index_close(struct index *ix)
-{
-    json_decref(ix->root);
-    if (ix->lock >= 0)
-        close(ix->lock);
-}
-
 /* A digest or a prefix of one (12+ hex digits), as `image ls` shows. */
 static bool id_like(const char *name)
 {
@@ -312,6 +278,52 @@ static char *local_key(const char *name, const struct sv_imgref *r)
     return sv_xasprintf("localhost/%s:%s", r->repo + 8, r->tag);
 }
 
+/* A 12+ digit prefix of one image's digest: 0 found, 1 none, -1 several. */
+static int lookup_prefix(struct index *ix, const char *name, char digest[SV_DIGEST_LEN + 1],
+                         sv_error_t *err)
+{
+    const char *hex = strncmp(name, "sha256:", 7) == 0 ? name + 7 : name;
+    const char *key, *found = NULL;
+    json_t *v;
+    json_object_foreach(ix->images, key, v)
+    {
+        if (strncmp(key + 7, hex, strlen(hex)) == 0) {
+            if (found)
+                return sv_error(err, EINVAL, "\"%s\" matches several images", name);
+            found = key;
+        }
+    }
+    if (found == NULL)
+        return 1;
+    strcpy(digest, found);
+    return 0;
+}
+
+/* A reference: name@digest by its digest, else by name as given, then as a
+ * local name ("app" imported as localhost/app). */
+static int lookup_ref(struct index *ix, const char *name, char digest[SV_DIGEST_LEN + 1],
+                      sv_error_t *err)
+{
+    cleanup_imgref struct sv_imgref r = {0};
+    if (sv_imgref_parse(name, &r, err) < 0)
+        return -1;
+    if (r.digest[0]) {
+        if (json_object_get(ix->images, r.digest) == NULL)
+            return 1;
+        strcpy(digest, r.digest);
+        return 0;
+    }
+    cleanup_free char *full = sv_imgref_name(&r);
+    cleanup_free char *local = local_key(name, &r);
+    const char *d = json_string_value(json_object_get(ix->refs, full));
+    if (d == NULL && local)
+        d = json_string_value(json_object_get(ix->refs, local));
+    if (d == NULL || !sv_digest_valid(d))
+        return 1;
+    strcpy(digest, d);
+    return 0;
+}
+
 static int lookup_in(struct index *ix, const char *name, char digest[SV_DIGEST_LEN + 1],
                      sv_error_t *err)
 {
@@ -321,81 +333,40 @@ static int lookup_in(struct index *ix, const char *name, char digest[SV_DIGEST_L
         strcpy(digest, name);
         return 0;
     }
-    const char *hex = strncmp(name, "sha256:", 7) == 0 ? name + 7 : name;
     if (id_like(name)) {
-        const char *key, *found = NULL;
-        json_t *v;
-        json_object_foreach(ix->images, key, v)
-        {
-            if (strncmp(key + 7, hex, strlen(hex)) == 0) {
-                if (found)
-                    return sv_error(err, EINVAL, "\"%s\" matches several images", name);
-                found = key;
-            }
-        }
-        if (found) {
-            strcpy(digest, found);
-            return 0;
-        }
+        int rc = lookup_prefix(ix, name, digest, err);
+        if (rc <= 0)
+            return rc;
     }
-    struct sv_imgref r;
-    if (sv_imgref_parse(name, &r, err) < 0)
-        return -1;
-    int rc = 1;
-    if (r.digest[0]) { /* name@digest: the digest decides */
-        if (json_object_get(ix->images, r.digest)) {
-            strcpy(digest, r.digest);
-            rc = 0;
-        }
-    } else {
-        /* As given, then as a local name ("app" imported as localhost/app). */
-        cleanup_free char *full = sv_imgref_name(&r);
-        cleanup_free char *local = local_key(name, &r);
-        const char *d = json_string_value(json_object_get(ix->refs, full));
-        if (d == NULL && local)
-            d = json_string_value(json_object_get(ix->refs, local));
-        if (d && sv_digest_valid(d)) {
-            strcpy(digest, d);
-            rc = 0;
-        }
-    }
-    sv_imgref_clear(&r);
-    return rc;
+    return lookup_ref(ix, name, digest, err);
 }
 
 int sv_image_lookup(const char *name, char digest[SV_DIGEST_LEN + 1], sv_error_t *err)
 {
-    struct index ix;
-    int rc = index_open(&ix, false, err);
-    if (rc == 0)
-        rc = lookup_in(&ix, name, digest, err);
-    index_close(&ix);
-    return rc;
+    cleanup_index struct index ix = INDEX_CLOSED;
+    if (index_open(&ix, false, err) < 0)
+        return -1;
+    return lookup_in(&ix, name, digest, err);
 }
 
 int sv_image_record(const char *name, const char *digest, sv_error_t *err)
 {
-    struct index ix;
-    int rc = index_open(&ix, true, err);
-    if (rc == 0) {
-        if (json_object_get(ix.images, digest) == NULL)
-            json_object_set_new(ix.images, digest,
-                                json_pack("{s:I}", "created", (json_int_t)time(NULL)));
-        if (name)
-            json_object_set_new(ix.refs, name, json_string(digest));
-        rc = index_save(&ix, err);
-    }
-    index_close(&ix);
-    return rc;
+    cleanup_index struct index ix = INDEX_CLOSED;
+    if (index_open(&ix, true, err) < 0)
+        return -1;
+    if (json_object_get(ix.images, digest) == NULL)
+        json_object_set_new(ix.images, digest,
+                            json_pack("{s:I}", "created", (json_int_t)time(NULL)));
+    if (name)
+        json_object_set_new(ix.refs, name, json_string(digest));
+    return index_save(&ix, err);
 }
 
 int sv_image_list(struct sv_image_entry **out, size_t *n, sv_error_t *err)
 {
-    struct index ix;
-    if (index_open(&ix, false, err) < 0) {
-        index_close(&ix);
+    cleanup_index struct index ix = INDEX_CLOSED;
+    if (index_open(&ix, false, err) < 0)
         return -1;
-    }
     size_t cap = json_object_size(ix.images);
     struct sv_image_entry *e = sv_xcalloc(cap + 1, sizeof(*e));
     size_t k = 0;
@@ -418,7 +389,6 @@ int sv_image_list(struct sv_image_entry **out, size_t *n, sv_error_t *err)
         }
         k++;
     }
-    index_close(&ix);
     *out = e;
     *n = k;
     return 0;
@@ -449,52 +419,53 @@ static size_t names_of(struct index *ix, const char *digest)
     return n;
 }
 
+/* name is one of several names of its image: drop that name only.
+ * Returns 1 when name is not such a name. */
+static int drop_one_name(struct index *ix, const char *name, const char *digest, sv_error_t *err)
+{
+    bool by_name = !sv_digest_valid(name) && !id_like(name);
+    cleanup_imgref struct sv_imgref r = {0};
+    if (!by_name || names_of(ix, digest) <= 1 || sv_imgref_parse(name, &r, NULL) < 0)
+        return 1;
+    cleanup_free char *full = sv_imgref_name(&r);
+    cleanup_free char *local = local_key(name, &r);
+    const char *drop = json_object_get(ix->refs, full)             ? full
+                       : local && json_object_get(ix->refs, local) ? local
+                                                                   : NULL;
+    if (drop == NULL)
+        return 1;
+    json_object_del(ix->refs, drop);
+    return index_save(ix, err);
+}
+
 int sv_image_remove(const char *name, const char *const *in_use, sv_error_t *err)
 {
-    struct index ix;
+    cleanup_index struct index ix = INDEX_CLOSED;
     char digest[SV_DIGEST_LEN + 1];
     int rc = index_open(&ix, true, err);
     if (rc == 0)
         rc = lookup_in(&ix, name, digest, err);
     if (rc == 1)
-        rc = sv_error(err, ENOENT, "no image \"%s\" in the store", name);
+        return sv_error(err, ENOENT, "no image \"%s\" in the store", name);
     if (rc < 0)
-        goto out;
+        return -1;
     /* Which name was meant: drop that one; the image goes with its last. */
+    rc = drop_one_name(&ix, name, digest, err);
+    if (rc <= 0)
+        return rc;
+    if (listed(in_use, digest))
+        return sv_error(err, EBUSY, "image \"%s\" (%.19s) is used by a container: remove it first",
+                        name, digest);
     const char *k;
     json_t *v;
     void *tmp;
-    size_t names = names_of(&ix, digest);
-    bool by_name = !sv_digest_valid(name) && !id_like(name);
-    struct sv_imgref r;
-    if (by_name && names > 1 && sv_imgref_parse(name, &r, NULL) == 0) {
-        cleanup_free char *full = sv_imgref_name(&r);
-        cleanup_free char *local = local_key(name, &r);
-        sv_imgref_clear(&r);
-        const char *drop = json_object_get(ix.refs, full)             ? full
-                           : local && json_object_get(ix.refs, local) ? local
-                                                                      : NULL;
-        if (drop) {
-            json_object_del(ix.refs, drop);
-            rc = index_save(&ix, err);
-            goto out;
-        }
-    }
-    if (listed(in_use, digest)) {
-        rc = sv_error(err, EBUSY, "image \"%s\" (%.19s) is used by a container: remove it first",
-                      name, digest);
-        goto out;
-    }
     json_object_foreach_safe(ix.refs, tmp, k, v)
     {
         if (json_is_string(v) && strcmp(json_string_value(v), digest) == 0)
             json_object_del(ix.refs, k);
     }
     json_object_del(ix.images, digest);
-    rc = index_save(&ix, err);
-out:
-    index_close(&ix);
-    return rc;
+    return index_save(&ix, err);
 }
 
 static int64_t tree_size(const char *path)
@@ -505,7 +476,7 @@ static int64_t tree_size(const char *path)
     int64_t n = S_ISREG(st.st_mode) ? st.st_size : 0;
     if (!S_ISDIR(st.st_mode))
         return n;
-    DIR *d = opendir(path);
+    cleanup_closedir DIR *d = opendir(path);
     if (d == NULL)
         return n;
     struct dirent *e;
@@ -515,19 +486,60 @@ static int64_t tree_size(const char *path)
         cleanup_free char *p = sv_xasprintf("%s/%s", path, e->d_name);
         n += tree_size(p);
     }
-    closedir(d);
     return n;
+}
+
+/* The hex digests of every blob the index's images reach, as keys. */
+static json_t *reachable_blobs(struct index *ix)
+{
+    json_t *keep = json_object();
+    const char *k;
+    json_t *v;
+    json_object_foreach(ix->images, k, v)
+    {
+        cleanup_image struct sv_image img = {0};
+        json_object_set_new(keep, k + 7, json_true());
+        if (sv_image_load(k, &img, NULL) < 0)
+            continue;
+        json_object_set_new(keep, img.config + 7, json_true());
+        for (size_t i = 0; i < img.n_layers; i++)
+            json_object_set_new(keep, img.layers[i] + 7, json_true());
+    }
+    return keep;
+}
+
+/* Remove what the images/<sub> directory holds beyond keep (NULL: the
+ * temporary downloads, kept while younger than a day, as one may still be
+ * running). */
+static int64_t prune_dir(const char *sub, json_t *keep)
+{
+    int64_t freed = 0;
+    cleanup_free char *dir = sv_xasprintf("%s/images/%s", sv_state_root(), sub);
+    cleanup_closedir DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char hex[65] = "";
+        snprintf(hex, sizeof(hex), "%.64s", e->d_name);
+        if (keep && json_object_get(keep, hex))
+            continue;
+        cleanup_free char *p = sv_xasprintf("%s/%s", dir, e->d_name);
+        struct stat st;
+        if (keep == NULL && stat(p, &st) == 0 && time(NULL) - st.st_mtime < 86400)
+            continue;
+        freed += tree_size(p);
+        sv_rmtree(p, NULL);
+    }
+    return freed;
 }
 
 int sv_image_prune(const char *const *in_use, int64_t *freed, sv_error_t *err)
 {
-    struct index ix;
     *freed = 0;
-    int rc = index_open(&ix, true, err);
-    if (rc < 0) {
-        index_close(&ix);
+    cleanup_index struct index ix = INDEX_CLOSED;
+    if (index_open(&ix, true, err) < 0)
         return -1;
-    }
     const char *k;
     json_t *v;
     void *tmp;
@@ -537,55 +549,37 @@ int sv_image_prune(const char *const *in_use, int64_t *freed, sv_error_t *err)
         if (names_of(&ix, k) == 0 && !listed(in_use, k))
             json_object_del(ix.images, k);
     }
-    if (index_save(&ix, err) < 0) {
-        index_close(&ix);
+    if (index_save(&ix, err) < 0)
         return -1;
-    }
     /* Every blob the remaining images reach is kept. */
-    json_t *keep = json_object();
-    json_object_foreach(ix.images, k, v)
-    {
-        struct sv_image img;
-        json_object_set_new(keep, k + 7, json_true());
-        if (sv_image_load(k, &img, NULL) < 0)
-            continue;
-        json_object_set_new(keep, img.config + 7, json_true());
-        for (size_t i = 0; i < img.n_layers; i++)
-            json_object_set_new(keep, img.layers[i] + 7, json_true());
-        sv_image_clear(&img);
-    }
-    static const char *const sub[] = {"blobs/sha256", "layers", "blobs/tmp"};
-    for (size_t s = 0; s < SV_ARRAY_LEN(sub); s++) {
-        cleanup_free char *dir = sv_xasprintf("%s/images/%s", sv_state_root(), sub[s]);
-        DIR *d = opendir(dir);
-        if (d == NULL)
-            continue;
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (e->d_name[0] == '.')
-                continue;
-            char hex[65] = "";
-            snprintf(hex, sizeof(hex), "%.64s", e->d_name);
-            if (s < 2 && json_object_get(keep, hex))
-                continue;
-            if (s == 2) { /* a download still running is younger than a day */
-                struct stat st;
-                cleanup_free char *p = sv_xasprintf("%s/%s", dir, e->d_name);
-                if (stat(p, &st) == 0 && time(NULL) - st.st_mtime < 86400)
-                    continue;
-            }
-            cleanup_free char *p = sv_xasprintf("%s/%s", dir, e->d_name);
-            *freed += tree_size(p);
-            sv_rmtree(p, NULL);
-        }
-        closedir(d);
-    }
-    json_decref(keep);
-    index_close(&ix);
+    cleanup_json json_t *keep = reachable_blobs(&ix);
+    *freed += prune_dir("blobs/sha256", keep);
+    *freed += prune_dir("layers", keep);
+    *freed += prune_dir("blobs/tmp", NULL);
     return 0;
 }
 
 /* ---- layers --------------------------------------------------------------- */
+
+/* Layer i unpacked for map's id range at path, unless it is already. */
+static int unpack_layer_once(const struct sv_image *img, size_t i, const struct sv_idmap *map,
+                             const char *path, sv_error_t *err)
+{
+    if (access(path, F_OK) == 0)
+        return 0;
+    cleanup_free char *blob = sv_blob_path(img->layers[i]);
+    char got[SV_DIGEST_LEN + 1];
+    /* Digests are checked as blobs are stored, and again before a layer
+     * is trusted for the first time. */
+    if (sv_digest_file(blob, got, err) < 0)
+        return sv_error_wrap(err, "image %s: layer %s is missing (pull it again)", img->digest,
+                             img->layers[i]);
+    if (strcmp(got, img->layers[i]) != 0)
+        return sv_error(err, EBADMSG,
+                        "layer %s in the store is corrupt (servos image prune, then pull again)",
+                        img->layers[i]);
+    return sv_unpack_layer(blob, path, map, err);
+}
 
 int sv_image_lowerdirs(const struct sv_image *img, const struct sv_idmap *map, char **lower,
                        sv_error_t *err)
@@ -596,43 +590,21 @@ int sv_image_lowerdirs(const struct sv_image *img, const struct sv_idmap *map, c
     if (img->n_layers == 0)
         return sv_error(err, EINVAL, "image %s has no layers", img->digest);
     size_t cap = 1;
-    char **paths = sv_xcalloc(img->n_layers, sizeof(char *));
-    int rc = 0;
-    for (size_t i = 0; i < img->n_layers && rc == 0; i++) {
+    cleanup_strv char **paths = sv_xcalloc(img->n_layers + 1, sizeof(char *));
+    for (size_t i = 0; i < img->n_layers; i++) {
         paths[i] = sv_xasprintf("%s/%s-%u", dir, img->layers[i] + 7, (unsigned)map->uid_base);
         cap += strlen(paths[i]) + 1;
-        if (access(paths[i], F_OK) == 0)
-            continue;
-        cleanup_free char *blob = sv_blob_path(img->layers[i]);
-        char got[SV_DIGEST_LEN + 1];
-        /* Digests are checked as blobs are stored, and again before a
-         * layer is trusted for the first time. */
-        if (sv_digest_file(blob, got, err) < 0)
-            rc = sv_error_wrap(err, "image %s: layer %s is missing (pull it again)", img->digest,
-                               img->layers[i]);
-        else if (strcmp(got, img->layers[i]) != 0)
-            rc = sv_error(err, EBADMSG,
-                          "layer %s in the store is corrupt (servos image prune, "
-                          "then pull again)",
-                          img->layers[i]);
-        else
-            rc = sv_unpack_layer(blob, paths[i], map, err);
+        if (unpack_layer_once(img, i, map, paths[i], err) < 0)
+            return -1;
     }
-    if (rc == 0) {
-        char *s = sv_xmalloc(cap), *p = s;
-        *p = '\0';
-        for (size_t i = img->n_layers; i-- > 0;)
-            p += sprintf(p, "%s%s", p == s ? "" : ":", paths[i]);
-        if (strlen(s) > 3500)
-            rc = sv_error(err, E2BIG, "image %s has too many layers (%zu) for one overlay mount",
-                          img->digest, img->n_layers);
-        if (rc == 0)
-            *lower = s;
-        else
-            free(s);
-    }
-    for (size_t i = 0; i < img->n_layers; i++)
-        free(paths[i]);
-    free(paths);
-    return rc;
+    cleanup_free char *s = sv_xmalloc(cap);
+    char *p = s;
+    *p = '\0';
+    for (size_t i = img->n_layers; i-- > 0;)
+        p += sprintf(p, "%s%s", p == s ? "" : ":", paths[i]);
+    if (strlen(s) > 3500)
+        return sv_error(err, E2BIG, "image %s has too many layers (%zu) for one overlay mount",
+                        img->digest, img->n_layers);
+    *lower = sv_steal(s);
+    return 0;
 }

@@ -6,7 +6,8 @@
  *   index.json             names ("registry/repo:tag") -> manifest digest,
  *                          and every image's digest with its creation time
  * An image is its manifest digest: an OCI (or Docker schema 2) manifest
- * naming a config blob and layer blobs, bottom first. */
+ * naming a config blob and layer blobs, bottom first. The blobs
+ * themselves are imgblob.h's. */
 #ifndef SV_IMGSTORE_H
 #define SV_IMGSTORE_H
 
@@ -31,23 +32,21 @@ struct sv_image_config {
     char **exposed; /* "80/tcp", ... */
 };
 
-char *sv_blob_path(const char *digest);
-bool sv_blob_exists(const char *digest);
-/* Move the file tmp into the store as digest, after checking that its
- * content has that digest (else tmp is removed and the error names it). */
-int sv_blob_commit(const char *tmp, const char *digest, sv_error_t *err);
-/* Store data, setting digest. */
-int sv_blob_put(const void *data, size_t len, char digest[SV_DIGEST_LEN + 1], sv_error_t *err);
-/* Read a stored blob of at most max bytes, verifying its digest again. */
-int sv_blob_read(const char *digest, size_t max, char **data, size_t *len, sv_error_t *err);
-/* A temporary file name inside the blob directory (same file system). */
-char *sv_blob_tmp_path(void);
-
 /* Parse a manifest (the stored blob digest) into img. */
 int sv_image_load(const char *digest, struct sv_image *img, sv_error_t *err);
 /* Check a manifest document: its media type must be an image manifest. */
 int sv_image_parse_manifest(const char *json, size_t len, struct sv_image *img, sv_error_t *err);
 void sv_image_clear(struct sv_image *img);
+static inline void sv_image_clearp(struct sv_image *img)
+{
+    sv_image_clear(img);
+}
+/* Cleared at scope exit; initialise with {0}. */
+#define cleanup_image __attribute__((cleanup(sv_image_clearp)))
+/* The OCI architecture name of this host ("amd64", "arm64", ...). */
+const char *sv_image_arch(void);
+/* From an image index (or Docker manifest list), this host's manifest. */
+int sv_image_pick_platform(const char *doc, size_t len, char **manifest, sv_error_t *err);
 int sv_image_config_load(const struct sv_image *img, struct sv_image_config *cfg, sv_error_t *err);
 void sv_image_config_clear(struct sv_image_config *cfg);
 

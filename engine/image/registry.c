@@ -1,15 +1,16 @@
 #include "image/registry.h"
 
 #include "core/dynlib.h"
-#include "image/imgimport.h"
+#include "image/imgblob.h"
+#include "image/imgcleanup.h"
 #include "image/imgref.h"
 #include "image/imgstore.h"
+#include "image/regconfig.h"
 #include "host/userns.h"
 
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -42,7 +43,7 @@ static struct {
     CURLMcode (*multi_poll)(CURLM *, struct curl_waitfd *, unsigned, int, int *);
     CURLMsg *(*multi_info_read)(CURLM *, int *);
     CURLMcode (*multi_cleanup)(CURLM *);
-} cu;
+} libcurl;
 
 static int load_curl(sv_error_t *err)
 {
@@ -55,78 +56,30 @@ static int load_curl(sv_error_t *err)
         "curl_multi_perform", "curl_multi_poll",       "curl_multi_info_read",
         "curl_multi_cleanup",
     };
-    _Static_assert(sizeof(cu) == sizeof(names), "one name per libcurl function");
+    _Static_assert(sizeof(libcurl) == sizeof(names), "one name per libcurl function");
     bool first = lib == NULL;
-    if (sv_dynlib_load(&lib, "libcurl.so.4", names, (void **)&cu, SV_ARRAY_LEN(names),
+    if (sv_dynlib_load(&lib, "libcurl.so.4", names, (void **)&libcurl, SV_ARRAY_LEN(names),
                        "to pull images (apt install libcurl4)", err) < 0)
         return -1;
     if (first)
-        cu.global_init(CURL_GLOBAL_DEFAULT);
+        libcurl.global_init(CURL_GLOBAL_DEFAULT);
     return 0;
 }
 
-/* ---- configuration -------------------------------------------------------- */
-
-static json_t *load_json(const char *path)
+/* libcurl's handles, released at scope exit (through the table: libcurl
+ * is loaded, not linked). */
+static void easy_cleanupp(CURL **c)
 {
-    return path && *path ? json_load_file(path, 0, NULL) : NULL;
+    if (*c)
+        libcurl.easy_cleanup(*c);
 }
-
-static const char *servos_config_path(void)
+static void slist_freep(struct curl_slist **l)
 {
-    const char *p = getenv("SERVOS_CONFIG");
-    return p && *p ? p : "/etc/servos/config.json";
+    if (*l)
+        libcurl.slist_free_all(*l);
 }
-
-/* "user:password" for host from the first file that has it; NULL if none. */
-static char *credentials(const char *host)
-{
-    cleanup_free char *docker =
-        getenv("HOME") ? sv_xasprintf("%s/.docker/config.json", getenv("HOME")) : NULL;
-    const char *files[] = {servos_config_path(), getenv("REGISTRY_AUTH_FILE"), docker};
-    for (size_t i = 0; i < SV_ARRAY_LEN(files); i++) {
-        json_t *root = load_json(files[i]);
-        json_t *auths = json_object_get(root, "auths");
-        json_t *e = json_object_get(auths, host);
-        if (e == NULL) { /* keys may carry a scheme: "https://host" */
-            const char *k;
-            json_t *v;
-            json_object_foreach(auths, k, v)
-            {
-                const char *h = strstr(k, "://") ? strstr(k, "://") + 3 : k;
-                if (strncmp(h, host, strlen(host)) == 0 &&
-                    (h[strlen(host)] == '\0' || h[strlen(host)] == '/'))
-                    e = v;
-            }
-        }
-        char *cred = NULL;
-        const char *auth = json_string_value(json_object_get(e, "auth"));
-        const char *user = json_string_value(json_object_get(e, "username"));
-        const char *pass = json_string_value(json_object_get(e, "password"));
-        if (auth && *auth)
-            cred = sv_base64_decode(auth);
-        else if (user && pass)
-            cred = sv_xasprintf("%s:%s", user, pass);
-        json_decref(root);
-        if (cred && strchr(cred, ':'))
-            return cred;
-        free(cred);
-    }
-    return NULL;
-}
-
-static bool marked_insecure(const char *host)
-{
-    json_t *root = load_json(servos_config_path());
-    json_t *list = json_object_get(root, "insecure_registries");
-    bool yes = false;
-    for (size_t i = 0; i < json_array_size(list) && !yes; i++) {
-        const char *h = json_string_value(json_array_get(list, i));
-        yes = h && strcmp(h, host) == 0;
-    }
-    json_decref(root);
-    return yes;
-}
+#define cleanup_easy  __attribute__((cleanup(easy_cleanupp)))
+#define cleanup_slist __attribute__((cleanup(slist_freep)))
 
 /* ---- one registry session --------------------------------------------------- */
 
@@ -212,60 +165,60 @@ static void response_clear(struct response *r)
     free(r->ctype);
     memset(r, 0, sizeof(*r));
 }
+/* Cleared at scope exit; initialise with {0}. */
+#define cleanup_response __attribute__((cleanup(response_clear)))
 
 static CURL *easy(struct session *s, const char *url, struct response *r, struct curl_slist **hdrs,
                   const char *accept)
 {
-    CURL *c = cu.easy_init();
+    CURL *c = libcurl.easy_init();
     if (c == NULL)
         return NULL;
-    cu.easy_setopt(c, CURLOPT_URL, url);
-    cu.easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-    cu.easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
-    cu.easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
-    cu.easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L); /* a stalled transfer fails */
-    cu.easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
-    cu.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    cu.easy_setopt(c, CURLOPT_USERAGENT, "servos");
-    cu.easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    cu.easy_setopt(c, CURLOPT_WRITEDATA, r);
-    cu.easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    cu.easy_setopt(c, CURLOPT_HEADERDATA, r);
+    libcurl.easy_setopt(c, CURLOPT_URL, url);
+    libcurl.easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+    libcurl.easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
+    libcurl.easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+    libcurl.easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L); /* a stalled transfer fails */
+    libcurl.easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
+    libcurl.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    libcurl.easy_setopt(c, CURLOPT_USERAGENT, "servos");
+    libcurl.easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    libcurl.easy_setopt(c, CURLOPT_WRITEDATA, r);
+    libcurl.easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    libcurl.easy_setopt(c, CURLOPT_HEADERDATA, r);
     /* Proxies are for the internet; a registry on loopback is reached
      * directly whatever the environment says. */
     if (sv_imgref_loopback(&s->ref))
-        cu.easy_setopt(c, CURLOPT_NOPROXY, "*");
+        libcurl.easy_setopt(c, CURLOPT_NOPROXY, "*");
     *hdrs = NULL;
     if (accept)
-        *hdrs = cu.slist_append(*hdrs, accept);
+        *hdrs = libcurl.slist_append(*hdrs, accept);
     if (s->auth_header)
-        *hdrs = cu.slist_append(*hdrs, s->auth_header);
+        *hdrs = libcurl.slist_append(*hdrs, s->auth_header);
     if (s->basic) {
-        cu.easy_setopt(c, CURLOPT_USERPWD, s->cred);
-        cu.easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        libcurl.easy_setopt(c, CURLOPT_USERPWD, s->cred);
+        libcurl.easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
     }
     if (*hdrs)
-        cu.easy_setopt(c, CURLOPT_HTTPHEADER, *hdrs);
+        libcurl.easy_setopt(c, CURLOPT_HTTPHEADER, *hdrs);
     return c;
 }
 
-/* A GET into memory. Returns the curl result; r->status set. */
-static int get(struct session *s, const char *url, const char *accept, struct response *r,
-               sv_error_t *err)
+/* A GET into memory (r is cleared first); r->status set. */
+static int http_get(struct session *s, const char *url, const char *accept, struct response *r,
+                    sv_error_t *err)
 {
-    memset(r, 0, sizeof(*r));
+    response_clear(r);
     r->max = MAX_DOC;
-    struct curl_slist *h;
-    CURL *c = easy(s, url, r, &h, accept);
+    cleanup_slist struct curl_slist *h = NULL;
+    cleanup_easy CURL *c = easy(s, url, r, &h, accept);
     if (c == NULL)
         return sv_error(err, ENOMEM, "libcurl");
-    CURLcode rc = cu.easy_perform(c);
-    cu.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-    cu.easy_cleanup(c);
-    cu.slist_free_all(h);
+    CURLcode rc = libcurl.easy_perform(c);
+    libcurl.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
     if (rc != CURLE_OK)
         return sv_error(err, EIO, "%s: %s", url,
-                        r->too_big ? "the answer is too large" : cu.easy_strerror(rc));
+                        r->too_big ? "the answer is too large" : libcurl.easy_strerror(rc));
     return 0;
 }
 
@@ -300,6 +253,47 @@ static char *url_escape(const char *s)
     return out;
 }
 
+/* A bearer token from realm for pulling the session's repository (with the
+ * credentials when there are some): s->auth_header from then on. */
+static int fetch_token(struct session *s, const char *realm, const char *challenge, sv_error_t *err)
+{
+    cleanup_free char *service = challenge_param(challenge, "service");
+    cleanup_free char *scope = sv_xasprintf("repository:%s:pull", s->ref.repo);
+    cleanup_free char *escope = url_escape(scope);
+    cleanup_free char *eservice = service ? url_escape(service) : NULL;
+    cleanup_free char *url =
+        sv_xasprintf("%s%sscope=%s%s%s", realm, strchr(realm, '?') ? "&" : "?", escope,
+                     eservice ? "&service=" : "", eservice ? eservice : "");
+    cleanup_response struct response r = {.max = MAX_DOC};
+    cleanup_slist struct curl_slist *h = NULL;
+    char *saved = s->auth_header;
+    s->auth_header = NULL; /* the token request goes without the old token */
+    cleanup_easy CURL *c = easy(s, url, &r, &h, NULL);
+    s->auth_header = saved;
+    if (c == NULL)
+        return sv_error(err, ENOMEM, "libcurl");
+    if (s->cred) {
+        libcurl.easy_setopt(c, CURLOPT_USERPWD, s->cred);
+        libcurl.easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+    }
+    CURLcode rc = libcurl.easy_perform(c);
+    libcurl.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+    if (rc != CURLE_OK)
+        return sv_error(err, EIO, "token from %s: %s", realm, libcurl.easy_strerror(rc));
+    if (r.status == 401 || r.status == 403)
+        return sv_error(err, EACCES, "%s refused the credentials%s", realm,
+                        s->cred ? "" : " (none configured)");
+    cleanup_json json_t *j = json_loadb(r.body ? r.body : "", r.len, 0, NULL);
+    const char *tok = json_string_value(json_object_get(j, "token"));
+    if (tok == NULL)
+        tok = json_string_value(json_object_get(j, "access_token"));
+    if (r.status != 200 || tok == NULL)
+        return sv_error(err, EPROTO, "token from %s: HTTP %ld, no token", realm, r.status);
+    free(s->auth_header);
+    s->auth_header = sv_xasprintf("Authorization: Bearer %s", tok);
+    return 0;
+}
+
 /* Answer the registry's challenge: basic credentials, or a bearer token
  * from its realm (with the credentials when there are some). */
 static int authenticate(struct session *s, const char *challenge, sv_error_t *err)
@@ -309,71 +303,27 @@ static int authenticate(struct session *s, const char *challenge, sv_error_t *er
             return sv_error(err, EACCES,
                             "%s requires credentials: none for it in %s, $REGISTRY_AUTH_FILE or "
                             "~/.docker/config.json",
-                            s->host, servos_config_path());
+                            s->host, sv_regconfig_path());
         s->basic = true; /* libcurl sends user:password with every request */
         return 0;
     }
     if (strncasecmp(challenge, "Bearer", 6) != 0)
         return sv_error(err, ENOTSUP, "%s: unsupported authentication \"%s\"", s->host, challenge);
     cleanup_free char *realm = challenge_param(challenge, "realm");
-    cleanup_free char *service = challenge_param(challenge, "service");
     if (realm == NULL)
         return sv_error(err, EPROTO, "%s: a bearer challenge without a realm", s->host);
-    cleanup_free char *scope = sv_xasprintf("repository:%s:pull", s->ref.repo);
-    cleanup_free char *escope = url_escape(scope);
-    cleanup_free char *eservice = service ? url_escape(service) : NULL;
-    cleanup_free char *url =
-        sv_xasprintf("%s%sscope=%s%s%s", realm, strchr(realm, '?') ? "&" : "?", escope,
-                     eservice ? "&service=" : "", eservice ? eservice : "");
-    struct response r = {.max = MAX_DOC};
-    struct curl_slist *h;
-    char *saved = s->auth_header;
-    s->auth_header = NULL;
-    CURL *c = easy(s, url, &r, &h, NULL);
-    s->auth_header = saved;
-    if (c == NULL)
-        return sv_error(err, ENOMEM, "libcurl");
-    if (s->cred) {
-        cu.easy_setopt(c, CURLOPT_USERPWD, s->cred);
-        cu.easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-    }
-    CURLcode rc = cu.easy_perform(c);
-    cu.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-    cu.easy_cleanup(c);
-    cu.slist_free_all(h);
-    int ret = 0;
-    if (rc != CURLE_OK) {
-        ret = sv_error(err, EIO, "token from %s: %s", realm, cu.easy_strerror(rc));
-    } else if (r.status == 401 || r.status == 403) {
-        ret = sv_error(err, EACCES, "%s refused the credentials%s", realm,
-                       s->cred ? "" : " (none configured)");
-    } else {
-        json_t *j = json_loadb(r.body ? r.body : "", r.len, 0, NULL);
-        const char *tok = json_string_value(json_object_get(j, "token"));
-        if (tok == NULL)
-            tok = json_string_value(json_object_get(j, "access_token"));
-        if (r.status != 200 || tok == NULL)
-            ret = sv_error(err, EPROTO, "token from %s: HTTP %ld, no token", realm, r.status);
-        else {
-            free(s->auth_header);
-            s->auth_header = sv_xasprintf("Authorization: Bearer %s", tok);
-        }
-        json_decref(j);
-    }
-    response_clear(&r);
-    return ret;
+    return fetch_token(s, realm, challenge, err);
 }
 
 /* GET /v2/: picks the scheme and answers any challenge. */
 static int ping(struct session *s, sv_error_t *err)
 {
-    struct response r;
-    bool plain_ok = sv_imgref_loopback(&s->ref) || marked_insecure(s->ref.registry);
+    cleanup_response struct response r = {0};
+    bool plain_ok = sv_imgref_loopback(&s->ref) || sv_regconfig_insecure(s->ref.registry);
     s->scheme = "https";
     cleanup_free char *url = sv_xasprintf("https://%s/v2/", s->host);
     sv_error_t e = NULL;
-    if (get(s, url, NULL, &r, &e) < 0) {
-        response_clear(&r);
+    if (http_get(s, url, NULL, &r, &e) < 0) {
         if (!plain_ok) {
             *err = e;
             return sv_error_wrap(err, "registry %s", s->host);
@@ -382,18 +332,15 @@ static int ping(struct session *s, sv_error_t *err)
         s->scheme = "http";
         free(url);
         url = sv_xasprintf("http://%s/v2/", s->host);
-        if (get(s, url, NULL, &r, err) < 0) {
-            response_clear(&r);
+        if (http_get(s, url, NULL, &r, err) < 0)
             return sv_error_wrap(err, "registry %s", s->host);
-        }
     }
-    int rc = 0;
     if (r.status == 401 && r.www_auth)
-        rc = authenticate(s, r.www_auth, err);
-    else if (r.status != 200 && r.status != 401)
-        rc = sv_error(err, EPROTO, "%s is not a registry (GET /v2/: HTTP %ld)", s->host, r.status);
-    response_clear(&r);
-    return rc;
+        return authenticate(s, r.www_auth, err);
+    if (r.status != 200 && r.status != 401)
+        return sv_error(err, EPROTO, "%s is not a registry (GET /v2/: HTTP %ld)", s->host,
+                        r.status);
+    return 0;
 }
 
 static int http_error(struct session *s, const char *what, const struct response *r,
@@ -414,7 +361,7 @@ static int fetch_manifest(struct session *s, const char *reference, const char *
 {
     cleanup_free char *url =
         sv_xasprintf("%s://%s/v2/%s/manifests/%s", s->scheme, s->host, s->ref.repo, reference);
-    if (get(s, url, accept_manifests, r, err) < 0)
+    if (http_get(s, url, accept_manifests, r, err) < 0)
         return -1;
     if (r->status != 200)
         return http_error(s, "manifest", r, err);
@@ -434,28 +381,30 @@ struct transfer {
     struct response r;
     CURL *c;
     struct curl_slist *h;
-    curl_off_t now, total;
+    curl_off_t now; /* bytes so far, for the progress bar */
 };
 
-struct progress {
+/* The blobs of one pull, downloading at once. */
+struct blob_fetch {
     struct session *s;
+    CURLM *multi;
     struct transfer *t;
     size_t n;
-    int64_t expected;
+    int64_t expected; /* bytes, for the progress bar */
 };
 
-static void draw(struct progress *p, bool final)
+static void draw(const struct blob_fetch *f, bool final)
 {
-    if (p->s->quiet || !p->s->tty)
+    if (f->s->quiet || !f->s->tty)
         return;
     int64_t now = 0;
-    for (size_t i = 0; i < p->n; i++)
-        now += p->t[i].now;
-    int64_t total = p->expected > 0 ? p->expected : 1;
+    for (size_t i = 0; i < f->n; i++)
+        now += f->t[i].now;
+    int64_t total = f->expected > 0 ? f->expected : 1;
     int width = 30, fill = (int)(now * width / total);
     if (fill > width)
         fill = width;
-    cleanup_free char *name = sv_imgref_name(&p->s->ref);
+    cleanup_free char *name = sv_imgref_name(&f->s->ref);
     fprintf(stderr, "\r%-40.40s [%.*s%*s] %6.1f/%.1f MB%s", name, fill,
             "==============================", width - fill, "", now / 1e6, total / 1e6,
             final ? "\n" : "");
@@ -464,104 +413,124 @@ static void draw(struct progress *p, bool final)
 static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ult,
                        curl_off_t uln)
 {
-    (void)ult, (void)uln;
+    (void)dltotal, (void)ult, (void)uln;
     struct transfer *t = ud;
     t->now = dlnow;
-    t->total = dltotal;
+    return 0;
+}
+
+/* Every transfer's handles and files; temporary files not committed are
+ * removed. */
+static void blob_fetch_free(struct blob_fetch *f)
+{
+    for (size_t i = 0; i < f->n; i++) {
+        struct transfer *t = &f->t[i];
+        if (t->c) {
+            libcurl.multi_remove_handle(f->multi, t->c);
+            libcurl.easy_cleanup(t->c);
+        }
+        if (t->h)
+            libcurl.slist_free_all(t->h);
+        if (t->r.file)
+            fclose(t->r.file);
+        sv_sha256_free(t->r.hash);
+        t->r.hash = NULL;
+        t->r.file = NULL;
+        if (t->tmp)
+            unlink(t->tmp); /* committed ones were renamed away */
+        free(t->tmp);
+        response_clear(&t->r);
+    }
+    if (f->multi)
+        libcurl.multi_cleanup(f->multi);
+    free(f->t);
+}
+#define cleanup_blob_fetch __attribute__((cleanup(blob_fetch_free)))
+
+/* Start downloading blob i into a temporary file. */
+static int add_transfer(struct blob_fetch *f, size_t i, const char *digest, sv_error_t *err)
+{
+    struct session *s = f->s;
+    struct transfer *t = &f->t[i];
+    strcpy(t->digest, digest);
+    t->tmp = sv_blob_tmp_path();
+    if (t->tmp == NULL || (t->r.file = fopen(t->tmp, "wxe")) == NULL)
+        return sv_error(err, errno, "cannot create a temporary blob file");
+    if (sv_sha256_new(&t->r.hash, err) < 0)
+        return -1;
+    cleanup_free char *url =
+        sv_xasprintf("%s://%s/v2/%s/blobs/%s", s->scheme, s->host, s->ref.repo, digest);
+    t->c = easy(s, url, &t->r, &t->h, NULL);
+    libcurl.easy_setopt(t->c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    libcurl.easy_setopt(t->c, CURLOPT_XFERINFODATA, t);
+    libcurl.easy_setopt(t->c, CURLOPT_NOPROGRESS, 0L);
+    libcurl.easy_setopt(t->c, CURLOPT_PRIVATE, t);
+    libcurl.multi_add_handle(f->multi, t->c);
+    return 0;
+}
+
+/* A transfer is done: its file closed and its digest checked, then into
+ * the store. Returns rc, or the error this transfer ended in. */
+static int finish_transfer(struct blob_fetch *f, CURLMsg *msg, int rc, sv_error_t *err)
+{
+    struct transfer *x = NULL;
+    libcurl.easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+    libcurl.easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &x->r.status);
+    CURLcode res = msg->data.result;
+    /* Closed now, not at the end: the file is complete only then. */
+    fclose(x->r.file);
+    x->r.file = NULL;
+    char got[SV_DIGEST_LEN + 1];
+    sv_sha256_final(x->r.hash, got);
+    x->r.hash = NULL;
+    if (rc < 0)
+        return rc;
+    if (res != CURLE_OK)
+        return sv_error(err, EIO, "blob %s: %s", x->digest, libcurl.easy_strerror(res));
+    if (x->r.status != 200)
+        return http_error(f->s, x->digest, &x->r, err);
+    if (strcmp(got, x->digest) != 0)
+        return sv_error(err, EBADMSG,
+                        "blob %s: the downloaded content's digest is %s: corrupt, not stored",
+                        x->digest, got);
+    if (sv_blob_commit(x->tmp, x->digest, err) < 0)
+        return -1;
+    if (!f->s->quiet && !f->s->tty)
+        fprintf(stderr, "servos: pulled %s (%.1f MB)\n", x->digest, x->now / 1e6);
     return 0;
 }
 
 static int fetch_blobs(struct session *s, char (*digests)[SV_DIGEST_LEN + 1], size_t n,
                        int64_t expected, sv_error_t *err)
 {
-    struct transfer *t = sv_xcalloc(n + 1, sizeof(*t));
-    struct progress p = {s, t, n, expected};
-    CURLM *m = cu.multi_init();
-    int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        strcpy(t[i].digest, digests[i]);
-        t[i].tmp = sv_blob_tmp_path();
-        if (t[i].tmp == NULL || (t[i].r.file = fopen(t[i].tmp, "wxe")) == NULL) {
-            rc = sv_error(err, errno, "cannot create a temporary blob file");
-            break;
-        }
-        if (sv_sha256_new(&t[i].r.hash, err) < 0) {
-            rc = -1;
-            break;
-        }
-        cleanup_free char *url =
-            sv_xasprintf("%s://%s/v2/%s/blobs/%s", s->scheme, s->host, s->ref.repo, digests[i]);
-        t[i].c = easy(s, url, &t[i].r, &t[i].h, NULL);
-        cu.easy_setopt(t[i].c, CURLOPT_XFERINFOFUNCTION, on_progress);
-        cu.easy_setopt(t[i].c, CURLOPT_XFERINFODATA, &t[i]);
-        cu.easy_setopt(t[i].c, CURLOPT_NOPROGRESS, 0L);
-        cu.easy_setopt(t[i].c, CURLOPT_PRIVATE, &t[i]);
-        cu.multi_add_handle(m, t[i].c);
-    }
-    int running = rc == 0 ? 1 : 0;
+    cleanup_blob_fetch struct blob_fetch f = {.s = s,
+                                              .multi = libcurl.multi_init(),
+                                              .t = sv_xcalloc(n + 1, sizeof(struct transfer)),
+                                              .n = n,
+                                              .expected = expected};
+    for (size_t i = 0; i < n; i++)
+        if (add_transfer(&f, i, digests[i], err) < 0)
+            return -1;
+    int rc = 0, running = 1;
     int64_t last_draw = 0;
     while (running > 0 && rc == 0) {
-        cu.multi_perform(m, &running);
+        libcurl.multi_perform(f.multi, &running);
         CURLMsg *msg;
         int left;
-        while ((msg = cu.multi_info_read(m, &left))) {
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            struct transfer *x = NULL;
-            cu.easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-            cu.easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &x->r.status);
-            CURLcode res = msg->data.result;
-            fclose(x->r.file);
-            x->r.file = NULL;
-            char got[SV_DIGEST_LEN + 1];
-            sv_sha256_final(x->r.hash, got);
-            x->r.hash = NULL;
-            if (rc < 0)
-                continue;
-            if (res != CURLE_OK)
-                rc = sv_error(err, EIO, "blob %s: %s", x->digest, cu.easy_strerror(res));
-            else if (x->r.status != 200)
-                rc = http_error(s, x->digest, &x->r, err);
-            else if (strcmp(got, x->digest) != 0)
-                rc = sv_error(err, EBADMSG,
-                              "blob %s: the downloaded content's digest is %s: corrupt, "
-                              "not stored",
-                              x->digest, got);
-            else if (sv_blob_commit(x->tmp, x->digest, err) < 0)
-                rc = -1;
-            else if (!s->quiet && !s->tty)
-                fprintf(stderr, "servos: pulled %s (%.1f MB)\n", x->digest, x->now / 1e6);
-        }
+        while ((msg = libcurl.multi_info_read(f.multi, &left)))
+            if (msg->msg == CURLMSG_DONE)
+                rc = finish_transfer(&f, msg, rc, err);
         if (running > 0 && rc == 0) {
-            cu.multi_poll(m, NULL, 0, 200, NULL);
+            libcurl.multi_poll(f.multi, NULL, 0, 200, NULL);
             int64_t t_ms = sv_now_ms();
             if (t_ms - last_draw >= 100) {
-                draw(&p, false);
+                draw(&f, false);
                 last_draw = t_ms;
             }
         }
     }
     if (rc == 0)
-        draw(&p, true);
-    for (size_t i = 0; i < n; i++) {
-        if (t[i].c) {
-            cu.multi_remove_handle(m, t[i].c);
-            cu.easy_cleanup(t[i].c);
-        }
-        if (t[i].h)
-            cu.slist_free_all(t[i].h);
-        if (t[i].r.file)
-            fclose(t[i].r.file);
-        sv_sha256_free(t[i].r.hash);
-        t[i].r.hash = NULL;
-        t[i].r.file = NULL;
-        if (t[i].tmp)
-            unlink(t[i].tmp); /* committed ones were renamed away */
-        free(t[i].tmp);
-        response_clear(&t[i].r);
-    }
-    cu.multi_cleanup(m);
-    free(t);
+        draw(&f, true);
     return rc;
 }
 
@@ -572,10 +541,8 @@ static bool is_index(const struct response *r)
     const char *t = r->ctype ? r->ctype : "";
     if (strstr(t, "index") || strstr(t, "manifest.list"))
         return true;
-    json_t *j = json_loadb(r->body ? r->body : "", r->len, 0, NULL);
-    bool yes = json_is_array(json_object_get(j, "manifests"));
-    json_decref(j);
-    return yes;
+    cleanup_json json_t *j = json_loadb(r->body ? r->body : "", r->len, 0, NULL);
+    return json_is_array(json_object_get(j, "manifests"));
 }
 
 /* Unpack the layers for the containers' id range as part of the pull, as
@@ -583,63 +550,61 @@ static bool is_index(const struct response *r)
 static int unpack_now(const char *digest, sv_error_t *err)
 {
     struct sv_idmap map;
-    struct sv_image img;
+    cleanup_image struct sv_image img = {0};
     if (sv_userns_range(&map, err) < 0 || sv_image_load(digest, &img, err) < 0)
         return -1;
-    char *lower = NULL;
-    int rc = sv_image_lowerdirs(&img, &map, &lower, err);
-    free(lower);
-    sv_image_clear(&img);
-    return rc;
+    cleanup_free char *lower = NULL;
+    return sv_image_lowerdirs(&img, &map, &lower, err);
+}
+
+/* The image manifest ref names, for this host's platform when it names an
+ * index; digest set to the manifest's. */
+static int fetch_image_manifest(struct session *s, struct response *r,
+                                char digest[SV_DIGEST_LEN + 1], sv_error_t *err)
+{
+    const char *reference = s->ref.digest[0] ? s->ref.digest : s->ref.tag;
+    if (fetch_manifest(s, reference, s->ref.digest[0] ? s->ref.digest : NULL, r, digest, err) < 0)
+        return -1;
+    if (!is_index(r))
+        return 0;
+    cleanup_free char *chosen = NULL;
+    if (sv_image_pick_platform(r->body, r->len, &chosen, err) < 0)
+        return -1;
+    return fetch_manifest(s, chosen, chosen, r, digest, err);
+}
+
+/* What the store lacks of img: its config and its layers, each once. */
+static size_t missing_blobs(const struct sv_image *img, char (*need)[SV_DIGEST_LEN + 1])
+{
+    size_t n = 0;
+    if (!sv_blob_exists(img->config))
+        strcpy(need[n++], img->config);
+    for (size_t i = 0; i < img->n_layers; i++) {
+        bool dup = false;
+        for (size_t k = 0; k < n; k++)
+            dup = dup || strcmp(need[k], img->layers[i]) == 0;
+        if (!dup && !sv_blob_exists(img->layers[i]))
+            strcpy(need[n++], img->layers[i]);
+    }
+    return n;
 }
 
 static int pull(struct session *s, char digest[SV_DIGEST_LEN + 1], sv_error_t *err)
 {
     if (ping(s, err) < 0)
         return -1;
-    struct response r;
-    const char *reference = s->ref.digest[0] ? s->ref.digest : s->ref.tag;
-    if (fetch_manifest(s, reference, s->ref.digest[0] ? s->ref.digest : NULL, &r, digest, err) <
-        0) {
-        response_clear(&r);
+    cleanup_response struct response r = {0};
+    if (fetch_image_manifest(s, &r, digest, err) < 0)
         return -1;
-    }
-    if (is_index(&r)) {
-        cleanup_free char *chosen = NULL;
-        int rc = sv_image_pick_platform(r.body, r.len, &chosen, err);
-        response_clear(&r);
-        if (rc < 0 || fetch_manifest(s, chosen, chosen, &r, digest, err) < 0) {
-            response_clear(&r);
-            return -1;
-        }
-    }
-    struct sv_image img = {0};
-    if (sv_image_parse_manifest(r.body ? r.body : "", r.len, &img, err) < 0) {
-        response_clear(&r);
-        return sv_error_wrap(err, "%s", reference);
-    }
-    /* What the store lacks: the config and the layers. */
-    char(*need)[SV_DIGEST_LEN + 1] = sv_xcalloc(img.n_layers + 1, sizeof(*need));
-    size_t n = 0;
-    int64_t expected = 0;
-    if (!sv_blob_exists(img.config))
-        strcpy(need[n++], img.config);
-    for (size_t i = 0; i < img.n_layers; i++) {
-        bool dup = false;
-        for (size_t k = 0; k < n; k++)
-            dup = dup || strcmp(need[k], img.layers[i]) == 0;
-        if (!dup && !sv_blob_exists(img.layers[i]))
-            strcpy(need[n++], img.layers[i]);
-    }
-    expected = img.size;
-    int rc = n ? fetch_blobs(s, need, n, expected, err) : 0;
-    free(need);
+    cleanup_image struct sv_image img = {0};
+    if (sv_image_parse_manifest(r.body ? r.body : "", r.len, &img, err) < 0)
+        return sv_error_wrap(err, "%s", s->ref.digest[0] ? s->ref.digest : s->ref.tag);
+    cleanup_free char(*need)[SV_DIGEST_LEN + 1] = sv_xcalloc(img.n_layers + 1, sizeof(*need));
+    size_t n = missing_blobs(&img, need);
+    if (n && fetch_blobs(s, need, n, img.size, err) < 0)
+        return -1;
     char stored[SV_DIGEST_LEN + 1];
-    if (rc == 0)
-        rc = sv_blob_put(r.body, r.len, stored, err);
-    response_clear(&r);
-    sv_image_clear(&img);
-    if (rc < 0)
+    if (sv_blob_put(r.body, r.len, stored, err) < 0)
         return -1;
     cleanup_free char *name = sv_imgref_name(&s->ref);
     if (sv_image_record(name, digest, err) < 0)
@@ -647,29 +612,34 @@ static int pull(struct session *s, char digest[SV_DIGEST_LEN + 1], sv_error_t *e
     return unpack_now(digest, err);
 }
 
+static void session_clear(struct session *s)
+{
+    sv_imgref_clear(&s->ref);
+    free(s->cred);
+    free(s->auth_header);
+}
+/* Cleared at scope exit; initialise with {0}. */
+#define cleanup_session __attribute__((cleanup(session_clear)))
+
 int sv_registry_pull(const char *ref, bool quiet, char digest[SV_DIGEST_LEN + 1], sv_error_t *err)
 {
     if (load_curl(err) < 0)
         return -1;
-    struct session s = {0};
+    cleanup_session struct session s = {0};
     if (sv_imgref_parse(ref, &s.ref, err) < 0)
         return -1;
     s.host = sv_imgref_api_host(&s.ref);
-    s.cred = credentials(s.ref.registry);
+    s.cred = sv_regconfig_credentials(s.ref.registry);
     if (s.cred == NULL && strcmp(s.ref.registry, "docker.io") == 0)
-        s.cred = credentials("https://index.docker.io/v1/");
+        s.cred = sv_regconfig_credentials("https://index.docker.io/v1/");
     s.quiet = quiet;
     s.tty = isatty(STDERR_FILENO);
-    int rc = pull(&s, digest, err);
-    if (rc < 0)
-        sv_error_wrap(err, "pulling %s", ref);
-    sv_imgref_clear(&s.ref);
-    free(s.cred);
-    free(s.auth_header);
-    return rc;
+    if (pull(&s, digest, err) < 0)
+        return sv_error_wrap(err, "pulling %s", ref);
+    return 0;
 }
 
-int sv_image_ensure(const char *image, bool quiet, sv_error_t *err)
+int sv_registry_ensure(const char *image, bool quiet, sv_error_t *err)
 {
     if (strcmp(image, "host") == 0 || image[0] == '/' || image[0] == '.' ||
         access(image, F_OK) == 0)

@@ -44,7 +44,7 @@ static struct {
     void (*entry_set_gname)(struct archive_entry *, const char *);
     __LA_MODE_T (*entry_filetype)(struct archive_entry *);
     int (*read_data_skip)(struct archive *);
-} ar;
+} libarchive;
 
 static int load_libarchive(sv_error_t *err)
 {
@@ -78,11 +78,27 @@ static int load_libarchive(sv_error_t *err)
         "archive_entry_filetype",
         "archive_read_data_skip",
     };
-    _Static_assert(sizeof(ar) == sizeof(names) / sizeof(names[0]) * sizeof(void *),
+    _Static_assert(sizeof(libarchive) == sizeof(names) / sizeof(names[0]) * sizeof(void *),
                    "one name per libarchive function");
-    return sv_dynlib_load(&lib, "libarchive.so.13", names, (void **)&ar, SV_ARRAY_LEN(names),
-                          "to unpack an image (apt install libarchive13)", err);
+    return sv_dynlib_load(&lib, "libarchive.so.13", names, (void **)&libarchive,
+                          SV_ARRAY_LEN(names), "to unpack an image (apt install libarchive13)",
+                          err);
 }
+
+/* libarchive's objects, freed at scope exit (through the table: the
+ * library is loaded, not linked). */
+static void archive_read_freep(struct archive **a)
+{
+    if (*a)
+        libarchive.read_free(*a);
+}
+static void archive_write_freep(struct archive **a)
+{
+    if (*a)
+        libarchive.write_free(*a);
+}
+#define cleanup_archive_read  __attribute__((cleanup(archive_read_freep)))
+#define cleanup_archive_write __attribute__((cleanup(archive_write_freep)))
 
 /* Every component of rel below root is a real directory (no symlink a
  * layer planted could lead a whiteout out of the tree). */
@@ -117,6 +133,13 @@ struct layer_state {
     char **opaque; /* directories to mark opaque once the layer is written */
     size_t n_opaque;
 };
+
+static void layer_state_clear(struct layer_state *ls)
+{
+    for (size_t i = 0; i < ls->n_opaque; i++)
+        free(ls->opaque[i]);
+    free(ls->opaque);
+}
 
 /* An OCI whiteout: ".wh.NAME" hides NAME of the layers below (overlayfs
  * spells that as a 0/0 character device), ".wh..wh..opq" hides everything
@@ -187,6 +210,13 @@ static const char *bare(const char *name)
     return name;
 }
 
+static void skipped_clear(struct skipped *sk)
+{
+    for (size_t i = 0; i < sk->n; i++)
+        free(sk->names[i]);
+    free(sk->names);
+}
+
 static bool was_skipped(const struct skipped *sk, const char *name)
 {
     for (size_t i = 0; i < sk->n; i++)
@@ -202,8 +232,8 @@ static int copy_entries(struct archive *a, struct archive *w, const char *tarbal
 {
     struct archive_entry *e;
     int r;
-    while ((r = ar.read_next_header(a, &e)) == ARCHIVE_OK) {
-        const char *name = ar.entry_pathname(e);
+    while ((r = libarchive.read_next_header(a, &e)) == ARCHIVE_OK) {
+        const char *name = libarchive.entry_pathname(e);
         cleanup_free char *shown = sv_xstrdup(name);
         if (ls) {
             const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
@@ -217,22 +247,22 @@ static int copy_entries(struct archive *a, struct archive *w, const char *tarbal
          * made at start, and its mounts are nodev anyway. On the host they
          * would be real: a block device owned by container root, or mode
          * 0666, under the state root. */
-        __LA_MODE_T t = ar.entry_filetype(e);
-        const char *hl = ar.entry_hardlink(e);
+        __LA_MODE_T t = libarchive.entry_filetype(e);
+        const char *hl = libarchive.entry_hardlink(e);
         if (t == AE_IFCHR || t == AE_IFBLK || (hl && was_skipped(sk, hl))) {
             sk->names = sv_xrealloc(sk->names, (sk->n + 1) * sizeof(char *));
             sk->names[sk->n++] = sv_steal(shown);
             continue;
         }
         cleanup_free char *full = sv_xasprintf("%s/%s", tmp, name);
-        ar.entry_set_pathname(e, full);
+        libarchive.entry_set_pathname(e, full);
         cleanup_free char *hfull = hl ? sv_xasprintf("%s/%s", tmp, hl) : NULL;
         if (hfull)
-            ar.entry_set_hardlink(e, hfull);
+            libarchive.entry_set_hardlink(e, hfull);
         /* Owners shifted into the containers' id range, so container root
          * owns what the image's root owned (names would be looked up on the
          * host: drop them). */
-        la_int64_t uid = ar.entry_uid(e), gid = ar.entry_gid(e);
+        la_int64_t uid = libarchive.entry_uid(e), gid = libarchive.entry_gid(e);
         if (shift->size == 0) /* --userns host: owners as they are */
             ;
         else if (uid >= shift->size || gid >= shift->size)
@@ -241,26 +271,26 @@ static int copy_entries(struct archive *a, struct archive *w, const char *tarbal
                             "container maps",
                             tarball, shown, (long long)uid, (long long)gid, shift->size);
         else {
-            ar.entry_set_uid(e, uid + shift->uid_base);
-            ar.entry_set_gid(e, gid + shift->gid_base);
-            ar.entry_set_uname(e, NULL);
-            ar.entry_set_gname(e, NULL);
+            libarchive.entry_set_uid(e, uid + shift->uid_base);
+            libarchive.entry_set_gid(e, gid + shift->gid_base);
+            libarchive.entry_set_uname(e, NULL);
+            libarchive.entry_set_gname(e, NULL);
         }
         /* A warning (an xattr this file system refuses) is not fatal. */
-        if (ar.write_header(w, e) < ARCHIVE_WARN)
-            return sv_error(err, 0, "image %s: %s: %s", tarball, shown, ar.error_string(w));
+        if (libarchive.write_header(w, e) < ARCHIVE_WARN)
+            return sv_error(err, 0, "image %s: %s: %s", tarball, shown, libarchive.error_string(w));
         const void *buf;
         size_t size;
         la_int64_t off;
-        while ((r = ar.read_data_block(a, &buf, &size, &off)) == ARCHIVE_OK)
-            if (ar.write_data_block(w, buf, size, off) < 0)
-                return sv_error(err, 0, "image %s: %s", tarball, ar.error_string(w));
+        while ((r = libarchive.read_data_block(a, &buf, &size, &off)) == ARCHIVE_OK)
+            if (libarchive.write_data_block(w, buf, size, off) < 0)
+                return sv_error(err, 0, "image %s: %s", tarball, libarchive.error_string(w));
         if (r != ARCHIVE_EOF)
-            return sv_error(err, 0, "image %s: %s", tarball, ar.error_string(a));
-        ar.write_finish_entry(w);
+            return sv_error(err, 0, "image %s: %s", tarball, libarchive.error_string(a));
+        libarchive.write_finish_entry(w);
     }
     if (r != ARCHIVE_EOF)
-        return sv_error(err, 0, "image %s: %s", tarball, ar.error_string(a));
+        return sv_error(err, 0, "image %s: %s", tarball, libarchive.error_string(a));
     return ls ? mark_opaque(ls, err) : 0;
 }
 
@@ -274,60 +304,31 @@ static int extract_confined(int in, const char *tarball, const char *tmp,
 {
     if (chroot(tmp) < 0 || chdir("/") < 0)
         return sv_error(err, errno, "cannot enter %s", tmp);
-    struct archive *a = ar.read_new();
-    struct archive *w = ar.write_disk_new();
-    ar.read_support_filter_all(a);
-    ar.read_support_format_all(a);
+    cleanup_archive_read struct archive *a = libarchive.read_new();
+    cleanup_archive_write struct archive *w = libarchive.write_disk_new();
+    libarchive.read_support_filter_all(a);
+    libarchive.read_support_format_all(a);
     /* Keep owners and modes (it is a root file system); libarchive's own
      * checks stay as a second wall. */
-    ar.write_disk_set_options(w, ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM |
-                                     ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR |
-                                     ARCHIVE_EXTRACT_SECURE_NODOTDOT |
-                                     ARCHIVE_EXTRACT_SECURE_SYMLINKS);
-    struct layer_state ls = {0};
-    struct skipped sk = {0};
-    int rc;
-    if (ar.read_open_fd(a, in, 1 << 16) != ARCHIVE_OK)
-        rc = sv_error(err, 0, "image %s: %s", tarball, ar.error_string(a));
-    else
-        rc = copy_entries(a, w, tarball, "", shift, layer ? &ls : NULL, &sk, err);
-    ar.read_free(a);
-    ar.write_free(w);
-    return rc;
+    libarchive.write_disk_set_options(w, ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM |
+                                             ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR |
+                                             ARCHIVE_EXTRACT_SECURE_NODOTDOT |
+                                             ARCHIVE_EXTRACT_SECURE_SYMLINKS);
+    __attribute__((cleanup(layer_state_clear))) struct layer_state ls = {0};
+    __attribute__((cleanup(skipped_clear))) struct skipped sk = {0};
+    if (libarchive.read_open_fd(a, in, 1 << 16) != ARCHIVE_OK)
+        return sv_error(err, 0, "image %s: %s", tarball, libarchive.error_string(a));
+    return copy_entries(a, w, tarball, "", shift, layer ? &ls : NULL, &sk, err);
 }
 
 /* Unpack in a child process (the chroot must not be ours), its error
  * coming back over a pipe. */
-static int extract(const char *tarball, const char *tmp, const struct sv_idmap *shift, bool layer,
-                   sv_error_t *err)
+/* The child's error message, as much as comes before the pipe's EOF. */
+static size_t read_report(int fd, char *msg, size_t cap)
 {
-    cleanup_close int in = open(tarball, O_RDONLY | O_CLOEXEC);
-    if (in < 0)
-        return sv_error(err, errno, "image %s", tarball);
-    int report[2];
-    if (pipe2(report, O_CLOEXEC) < 0)
-        return sv_error(err, errno, "pipe");
-    pid_t pid = fork();
-    if (pid < 0) {
-        int e = errno;
-        close(report[0]), close(report[1]);
-        return sv_error(err, e, "fork");
-    }
-    if (pid == 0) {
-        close(report[0]);
-        sv_error_t e = NULL;
-        if (extract_confined(in, tarball, tmp, shift, layer, &e) == 0)
-            _exit(0);
-        size_t n = strlen(e->msg);
-        if (write(report[1], e->msg, n) != (ssize_t)n)
-            _exit(2);
-        _exit(1);
-    }
-    close(report[1]);
-    char msg[2048];
     size_t len = 0;
     ssize_t n;
-    while (len < sizeof(msg) - 1 && (n = read(report[0], msg + len, sizeof(msg) - 1 - len)) != 0) {
+    while (len < cap - 1 && (n = read(fd, msg + len, cap - 1 - len)) != 0) {
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
@@ -335,7 +336,38 @@ static int extract(const char *tarball, const char *tmp, const struct sv_idmap *
         len += (size_t)n;
     }
     msg[len] = '\0';
-    close(report[0]);
+    return len;
+}
+
+static int extract(const char *tarball, const char *tmp, const struct sv_idmap *shift, bool layer,
+                   sv_error_t *err)
+{
+    cleanup_close int in = open(tarball, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return sv_error(err, errno, "image %s", tarball);
+    cleanup_close int report_r = -1;
+    cleanup_close int report_w = -1;
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) < 0)
+        return sv_error(err, errno, "pipe");
+    report_r = report[0], report_w = report[1];
+    pid_t pid = fork();
+    if (pid < 0)
+        return sv_error(err, errno, "fork");
+    if (pid == 0) {
+        sv_error_t e = NULL;
+        if (extract_confined(in, tarball, tmp, shift, layer, &e) == 0)
+            _exit(0);
+        size_t n = strlen(e->msg);
+        if (write(report_w, e->msg, n) != (ssize_t)n)
+            _exit(2);
+        _exit(1);
+    }
+    /* Closed now, not at return: the child's exit must be the pipe's EOF. */
+    close(report_w);
+    report_w = -1;
+    char msg[2048];
+    size_t len = read_report(report_r, msg, sizeof(msg));
     int status;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
@@ -381,30 +413,26 @@ int sv_unpack_layer(const char *blob, const char *dest, const struct sv_idmap *s
     return unpack(blob, dest, shift, true, err);
 }
 
-int sv_tar_contains(const char *tarball, const char *name, bool *found, sv_error_t *err)
+int sv_unpack_has_entry(const char *tarball, const char *name, bool *found, sv_error_t *err)
 {
     *found = false;
     if (load_libarchive(err) < 0)
         return -1;
-    struct archive *a = ar.read_new();
-    ar.read_support_filter_all(a);
-    ar.read_support_format_all(a);
-    int rc = 0;
-    if (ar.read_open_filename(a, tarball, 1 << 16) != ARCHIVE_OK) {
-        rc = sv_error(err, 0, "%s: %s", tarball, ar.error_string(a));
-    } else {
-        struct archive_entry *e;
-        int r;
-        while (!*found && (r = ar.read_next_header(a, &e)) == ARCHIVE_OK) {
-            const char *p = ar.entry_pathname(e);
-            if (strncmp(p, "./", 2) == 0)
-                p += 2;
-            *found = strcmp(p, name) == 0;
-            ar.read_data_skip(a);
-        }
-        if (!*found && r != ARCHIVE_EOF)
-            rc = sv_error(err, 0, "%s: %s", tarball, ar.error_string(a));
+    cleanup_archive_read struct archive *a = libarchive.read_new();
+    libarchive.read_support_filter_all(a);
+    libarchive.read_support_format_all(a);
+    if (libarchive.read_open_filename(a, tarball, 1 << 16) != ARCHIVE_OK)
+        return sv_error(err, 0, "%s: %s", tarball, libarchive.error_string(a));
+    struct archive_entry *e;
+    int r;
+    while (!*found && (r = libarchive.read_next_header(a, &e)) == ARCHIVE_OK) {
+        const char *p = libarchive.entry_pathname(e);
+        if (strncmp(p, "./", 2) == 0)
+            p += 2;
+        *found = strcmp(p, name) == 0;
+        libarchive.read_data_skip(a);
     }
-    ar.read_free(a);
-    return rc;
+    if (!*found && r != ARCHIVE_EOF)
+        return sv_error(err, 0, "%s: %s", tarball, libarchive.error_string(a));
+    return 0;
 }

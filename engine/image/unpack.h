@@ -21,6 +21,6 @@ int sv_unpack_layer(const char *blob, const char *dest, const struct sv_idmap *s
                     sv_error_t *err);
 
 /* Does the archive have an entry called name (at its top, "./" aside)? */
-int sv_tar_contains(const char *tarball, const char *name, bool *found, sv_error_t *err);
+int sv_unpack_has_entry(const char *tarball, const char *name, bool *found, sv_error_t *err);
 
 #endif

@@ -101,27 +101,22 @@ int sv_log_open(const char *path, const struct sv_log_opts *o, bool index, struc
         unlink(fifo);
     if (mkfifo(fifo, 0600) < 0 && errno != EEXIST)
         return sv_error(err, errno, "cannot create %s", fifo);
-    struct sv_log *l = sv_xcalloc(1, sizeof(*l));
+    cleanup_log struct sv_log *l = sv_xcalloc(1, sizeof(*l));
     l->peek[0] = l->peek[1] = -1;
     l->path = sv_xstrdup(path);
     l->opts = *o;
     l->index = index;
     l->fd = l->idx_fd = -1;
     l->fifo = open(fifo, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
-    if (l->fifo < 0) {
-        sv_error(err, errno, "cannot open %s", fifo);
-        goto fail;
-    }
+    if (l->fifo < 0)
+        return sv_error(err, errno, "cannot open %s", fifo);
     if (fcntl(l->fifo, F_SETPIPE_SZ, FIFO_SIZE) < 0) {
         /* the default 64 KB will do */
     }
     if (open_files(l, false, err) < 0)
-        goto fail;
-    *out = l;
+        return -1;
+    *out = sv_steal(l);
     return 0;
-fail:
-    sv_log_close(l);
-    return -1;
 }
 
 void sv_log_set_opts(struct sv_log *l, const struct sv_log_opts *o)
@@ -145,7 +140,7 @@ int sv_log_writer(const struct sv_log *l, sv_error_t *err)
     return fd;
 }
 
-static void stamp_line(struct sv_log *l, int64_t wall_ms)
+void sv_log_stamp(struct sv_log *l, int64_t wall_ms)
 {
     if (l->idx_fd < 0 || l->size == l->stamped)
         return;
@@ -157,11 +152,6 @@ static void stamp_line(struct sv_log *l, int64_t wall_ms)
     if (write(l->idx_fd, line, (size_t)n) == n)
         l->idx_size += n;
     l->stamped = l->size;
-}
-
-void sv_log_stamp(struct sv_log *l, int64_t wall_ms)
-{
-    stamp_line(l, wall_ms);
 }
 
 static int64_t wall_ms_now(void)
@@ -186,7 +176,8 @@ static void rename_gen(const char *path, int from, int to, const char *suffix)
 /* LOG is full: LOG.k becomes LOG.k+1, LOG becomes LOG.1, a new LOG. */
 static int rotate(struct sv_log *l, sv_error_t *err)
 {
-    stamp_line(l, wall_ms_now());
+    sv_log_stamp(l, wall_ms_now());
+    /* Closed now, not with the log: the names move on to LOG.1 below. */
     close(l->fd);
     l->fd = -1;
     if (l->idx_fd >= 0)
@@ -224,7 +215,7 @@ static int write_all(int fd, const char *buf, size_t n)
 
 /* Append, rotating so that no file passes max_size: a file ends at a
  * line's end when one fits, and a line longer than a whole file is cut. */
-static int put(struct sv_log *l, const char *buf, size_t n, sv_error_t *err)
+static int append_rotating(struct sv_log *l, const char *buf, size_t n, sv_error_t *err)
 {
     while (n > 0) {
         if (l->fd < 0 && open_files(l, false, err) < 0)
@@ -288,7 +279,7 @@ int sv_log_pump(struct sv_log *l, sv_error_t *err)
             return sv_error(err, errno, "reading the output for %s", l->path);
         if (n == 0)
             return 0;
-        if (put(l, buf, (size_t)n, err) < 0)
+        if (append_rotating(l, buf, (size_t)n, err) < 0)
             return -1;
         /* Written: now take it out of the FIFO. */
         for (ssize_t left = peeked ? n : 0, r; left > 0; left -= r)
@@ -329,7 +320,8 @@ void sv_log_remove(const char *path)
 
 /* ---- reading --------------------------------------------------------------- */
 
-struct sv_log_stamp {
+/* A line of LOG.ts: the bytes up to off had arrived by ms (unix). */
+struct sv_log_arrival {
     off_t off;
     int64_t ms;
 };
@@ -383,16 +375,14 @@ static int gen_of(const char *path, dev_t dev, ino_t ino)
 static bool use_file(struct sv_log_reader *r, int k, off_t off)
 {
     cleanup_free char *p = gen_path(r->path, k);
-    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    cleanup_close int fd = open(p, O_RDONLY | O_CLOEXEC);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0) {
-        if (fd >= 0)
-            close(fd);
+    if (fd < 0 || fstat(fd, &st) < 0)
         return false;
-    }
     if (r->fd >= 0)
-        close(r->fd);
+        close(r->fd); /* the file read so far: the reader moves on to this one */
     r->fd = fd;
+    fd = -1; /* r's now */
     r->dev = st.st_dev;
     r->ino = st.st_ino;
     r->off = off < 0 ? st.st_size : off;
@@ -511,13 +501,13 @@ static void load_index(struct sv_log_reader *r)
             if (sscanf(line, "%lld %lld", &off, &ms) != 2)
                 continue;
             r->idx = sv_xrealloc(r->idx, (r->n_idx + 1) * sizeof(*r->idx));
-            r->idx[r->n_idx++] = (struct sv_log_stamp){(off_t)off, ms};
+            r->idx[r->n_idx++] = (struct sv_log_arrival){(off_t)off, ms};
         }
         r->idx_read += end - buf + 1;
     }
 }
 
-static const struct sv_log_stamp *find_stamp(const struct sv_log_reader *r, off_t end)
+static const struct sv_log_arrival *find_stamp(const struct sv_log_reader *r, off_t end)
 {
     size_t lo = 0, hi = r->n_idx;
     while (lo < hi) {
@@ -534,7 +524,7 @@ int64_t sv_log_reader_time(struct sv_log_reader *r, off_t end)
 {
     if (r->fd < 0)
         return 0;
-    const struct sv_log_stamp *s = find_stamp(r, end);
+    const struct sv_log_arrival *s = find_stamp(r, end);
     if (s == NULL) {
         load_index(r);
         s = find_stamp(r, end);

@@ -51,6 +51,12 @@ int sv_log_pump(struct sv_log *l, sv_error_t *err);
 /* Note in LOG.ts that what LOG holds had arrived by wall_ms. */
 void sv_log_stamp(struct sv_log *l, int64_t wall_ms);
 void sv_log_close(struct sv_log *l);
+static inline void sv_log_closep(struct sv_log **l)
+{
+    sv_log_close(*l);
+}
+/* Closed at scope exit. */
+#define cleanup_log __attribute__((cleanup(sv_log_closep)))
 /* Remove LOG, its rotated files, their indexes and the FIFO. */
 void sv_log_remove(const char *path);
 
@@ -61,7 +67,7 @@ struct sv_log_reader {
     dev_t dev;
     ino_t ino;
     off_t off;
-    struct sv_log_stamp *idx; /* that file's LOG.ts, as far as read */
+    struct sv_log_arrival *idx; /* that file's LOG.ts, as far as read */
     size_t n_idx;
     off_t idx_read;
 };

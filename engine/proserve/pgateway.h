@@ -23,7 +23,11 @@
  * entries only) and its working directory; everything else (image, limits,
  * network, user, mounts) comes from the stack's graph. When the run ends,
  * whatever it left behind is killed before the supervisor reports "exit
- * CODE" (with " oom" when the memory limit killed it). */
+ * CODE" (with " oom" when the memory limit killed it).
+ *
+ * The service host's end (phandler.c) sends the request as one line,
+ * with the three descriptors, and reads the report; writing "kill\n"
+ * (or hanging up) ends the run at once. */
 #ifndef SV_PGATEWAY_H
 #define SV_PGATEWAY_H
 
@@ -64,12 +68,5 @@ struct sv_gateway_request {
 /* Parse and check one header (untrusted: it comes from a container). */
 int sv_gateway_parse(const char *text, size_t len, struct sv_gateway_request *rq, sv_error_t *err);
 void sv_gateway_request_clear(struct sv_gateway_request *rq);
-
-/* Service side: start argv through the gateway with the given stdio (the
- * handler's ends) and env. Returns the connection: it reports "exit CODE
- * [oom]\n" (or "error MESSAGE\n") when the run is over; writing "kill\n"
- * to it (or closing it) ends the run at once. */
-int sv_gateway_start(char *const argv[], char *const env[], const char *cwd, const int stdio[3],
-                     sv_error_t *err);
 
 #endif

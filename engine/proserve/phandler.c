@@ -1,5 +1,9 @@
+/* The service host's end of a handler run: the request sent through the
+ * supervisor's gateway with three pipes for the handler's stdio, its input
+ * fed, its output read, and a kill asked for when it outlives its time. */
 #include "proserve/phandler.h"
 
+#include "proserve/pcleanup.h"
 #include "proserve/pgateway.h"
 
 #include <errno.h>
@@ -8,6 +12,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -36,8 +42,9 @@ static void append(char **buf, size_t *len, const char *data, size_t n, size_t k
 }
 
 /* One run's descriptors and progress. */
-struct run {
-    int in, out, err, gw; /* ours: stdin's write end, stdout's and stderr's read ends */
+struct handler_run {
+    int in, out, err; /* ours: stdin's write end, stdout's and stderr's read ends */
+    int gw;           /* the connection to the gateway: its report, our kill */
     const char *input;
     size_t input_len, written;
     char line[256]; /* the gateway's report */
@@ -45,7 +52,7 @@ struct run {
     bool reported, asked_kill;
 };
 
-static void ask_kill(struct run *r)
+static void ask_kill(struct handler_run *r)
 {
     if (!r->asked_kill && write(r->gw, "kill\n", 5) < 0) {
         /* the gateway is gone: it kills the run when we hang up */
@@ -61,7 +68,7 @@ static void close_fd(int *fd)
 }
 
 /* Feed stdin as far as it takes it. */
-static void feed(struct run *r)
+static void feed(struct handler_run *r)
 {
     ssize_t w = write(r->in, r->input + r->written, r->input_len - r->written);
     if (w > 0)
@@ -70,7 +77,7 @@ static void feed(struct run *r)
         close_fd(&r->in); /* done, or it stopped reading: fine */
 }
 
-static void read_gateway(struct run *r)
+static void read_gateway(struct handler_run *r)
 {
     ssize_t n = read(r->gw, r->line + r->line_len, sizeof(r->line) - 1 - r->line_len);
     if (n > 0)
@@ -80,7 +87,7 @@ static void read_gateway(struct run *r)
         r->reported = true;
 }
 
-static void read_output(struct run *r, int *fd, struct sv_handler_result *res, bool is_err)
+static void read_output(struct handler_run *r, int *fd, struct sv_handler_result *res, bool is_err)
 {
     char buf[65536];
     ssize_t got = read(*fd, buf, sizeof(buf));
@@ -103,7 +110,7 @@ static void read_output(struct run *r, int *fd, struct sv_handler_result *res, b
 
 /* Until the gateway reported and the output ended: the time limit asks
  * for a kill, and the supervisor gets KILL_GRACE to do it. */
-static void pump(struct run *r, double start, const struct sv_handler_limits *lim,
+static void pump(struct handler_run *r, double start, const struct sv_handler_limits *lim,
                  struct sv_handler_result *res)
 {
     double kill_by = 0;
@@ -144,7 +151,7 @@ static void pump(struct run *r, double start, const struct sv_handler_limits *li
 }
 
 /* "exit N [oom]", "signal N [oom]" or "error MESSAGE" into res. */
-static int parse_report(const struct run *r, const struct sv_handler_limits *lim,
+static int parse_report(const struct handler_run *r, const struct sv_handler_limits *lim,
                         struct sv_handler_result *res, sv_error_t *err)
 {
     int n = 0;
@@ -171,6 +178,79 @@ static int parse_report(const struct run *r, const struct sv_handler_limits *lim
     return 0;
 }
 
+/* Both ends of a pipe, closed at scope exit unless handed on (-1). */
+static void close_pipe(int (*p)[2])
+{
+    for (int i = 0; i < 2; i++)
+        if ((*p)[i] >= 0)
+            close((*p)[i]), (*p)[i] = -1;
+}
+#define cleanup_pipe __attribute__((cleanup(close_pipe)))
+
+static void handler_run_close(struct handler_run *r)
+{
+    close_fd(&r->in), close_fd(&r->out), close_fd(&r->err), close_fd(&r->gw);
+}
+#define cleanup_handler_run __attribute__((cleanup(handler_run_close)))
+
+/* Send a run's request through sendmsg: one JSON line, the handler's
+ * three descriptors riding on its first bytes. */
+static int send_request(int fd, const char *line, const int stdio[3])
+{
+    char cbuf[CMSG_SPACE(3 * sizeof(int))] = {0};
+    size_t len = strlen(line), sent = 0;
+    while (sent < len) {
+        struct iovec iov = {(char *)line + sent, len - sent};
+        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+        if (sent == 0) {
+            msg.msg_control = cbuf;
+            msg.msg_controllen = sizeof(cbuf);
+            struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+            c->cmsg_level = SOL_SOCKET;
+            c->cmsg_type = SCM_RIGHTS;
+            c->cmsg_len = CMSG_LEN(3 * sizeof(int));
+            memcpy(CMSG_DATA(c), stdio, 3 * sizeof(int));
+        }
+        ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+        if (n <= 0)
+            return -1;
+        sent += (size_t)n;
+    }
+    return 0;
+}
+
+/* Start argv through the supervisor's gateway with the given stdio (the
+ * handler's ends) and env. Returns the connection: it reports "exit CODE
+ * [oom]\n" (or "error MESSAGE\n") when the run is over; writing "kill\n"
+ * to it (or closing it) ends the run at once. */
+static int gateway_start(char *const argv[], char *const env[], const char *cwd, const int stdio[3],
+                         sv_error_t *err)
+{
+    json_t *a = json_array(), *e = json_array();
+    for (size_t i = 0; argv[i]; i++)
+        json_array_append_new(a, json_string(argv[i]));
+    for (size_t i = 0; env && env[i]; i++)
+        json_array_append_new(e, json_string(env[i]));
+    cleanup_json json_t *h = json_pack("{s:o,s:o}", "argv", a, "env", e);
+    if (cwd)
+        json_object_set_new(h, "cwd", json_string(cwd));
+    cleanup_free char *text = json_dumps(h, JSON_COMPACT);
+    if (text == NULL)
+        return sv_error(err, EINVAL, "the handler's command or environment is not UTF-8");
+    cleanup_free char *line = sv_xasprintf("%s\n", text);
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    strcpy(addr.sun_path, SV_GATEWAY_PATH);
+    cleanup_close int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
+        return sv_error(err, errno, "cannot reach the supervisor's handler gateway %s",
+                        SV_GATEWAY_PATH);
+    if (send_request(fd, line, stdio) < 0)
+        return sv_error(err, errno, "cannot talk to the handler gateway");
+    int conn = fd;
+    fd = -1; /* the caller's now */
+    return conn;
+}
+
 int sv_handler_run(char *const argv[], char *const env[], const char *cwd, const char *input,
                    size_t input_len, const struct sv_handler_limits *lim,
                    struct sv_handler_result *res, sv_error_t *err)
@@ -178,33 +258,22 @@ int sv_handler_run(char *const argv[], char *const env[], const char *cwd, const
     memset(res, 0, sizeof(*res));
     res->out = sv_xstrdup("");
     res->err = sv_xstrdup("");
-    int pin[2], pout[2], perr[2];
-    if (pipe2(pin, O_CLOEXEC) < 0)
+    cleanup_pipe int pin[2] = {-1, -1}, pout[2] = {-1, -1}, perr[2] = {-1, -1};
+    if (pipe2(pin, O_CLOEXEC) < 0 || pipe2(pout, O_CLOEXEC) < 0 || pipe2(perr, O_CLOEXEC) < 0)
         return sv_error(err, errno, "pipe");
-    if (pipe2(pout, O_CLOEXEC) < 0) {
-        close(pin[0]), close(pin[1]);
-        return sv_error(err, errno, "pipe");
-    }
-    if (pipe2(perr, O_CLOEXEC) < 0) {
-        close(pin[0]), close(pin[1]), close(pout[0]), close(pout[1]);
-        return sv_error(err, errno, "pipe");
-    }
     double start = sv_now_s();
-    int gw = sv_gateway_start(argv, env, cwd, (int[]){pin[0], pout[1], perr[1]}, err);
+    cleanup_handler_run struct handler_run r = {.in = pin[1],
+                                                .out = pout[0],
+                                                .err = perr[0],
+                                                .gw = -1,
+                                                .input = input,
+                                                .input_len = input_len};
+    pin[1] = pout[0] = perr[0] = -1; /* r's now */
+    r.gw = gateway_start(argv, env, cwd, (int[]){pin[0], pout[1], perr[1]}, err);
     /* Only the run holds its ends now: their EOF is its end. */
-    close(pin[0]);
-    close(pout[1]);
-    close(perr[1]);
-    struct run r = {.in = pin[1],
-                    .out = pout[0],
-                    .err = perr[0],
-                    .gw = gw,
-                    .input = input,
-                    .input_len = input_len};
-    if (gw < 0) {
-        close_fd(&r.in), close_fd(&r.out), close_fd(&r.err);
+    close_pipe(&pin), close_pipe(&pout), close_pipe(&perr);
+    if (r.gw < 0)
         return -1;
-    }
     for (int *fd = &r.in; fd <= &r.err; fd++)
         fcntl(*fd, F_SETFL, O_NONBLOCK);
     if (input_len == 0)
@@ -212,9 +281,23 @@ int sv_handler_run(char *const argv[], char *const env[], const char *cwd, const
     pump(&r, start, lim, res);
     close_fd(&r.in), close_fd(&r.out), close_fd(&r.err);
     int rc = parse_report(&r, lim, res, err);
-    close(gw); /* were it still running: the supervisor kills it on hang-up */
+    close_fd(&r.gw); /* were it still running: the supervisor kills it on hang-up */
     res->seconds = sv_now_s() - start;
     return rc;
+}
+
+char *sv_handler_find_program(const char *cmd)
+{
+    if (strchr(cmd, '/'))
+        return sv_xstrdup(cmd);
+    static const char *const dirs[] = {"/usr/local/bin", "/usr/bin", "/bin"};
+    for (size_t i = 0; i < SV_ARRAY_LEN(dirs); i++) {
+        char *p = sv_xasprintf("%s/%s", dirs[i], cmd);
+        if (access(p, X_OK) == 0)
+            return p;
+        free(p);
+    }
+    return sv_xstrdup(cmd);
 }
 
 void sv_handler_result_free(struct sv_handler_result *res)

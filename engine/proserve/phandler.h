@@ -32,4 +32,9 @@ int sv_handler_run(char *const argv[], char *const env[], const char *cwd, const
                    struct sv_handler_result *res, sv_error_t *err);
 void sv_handler_result_free(struct sv_handler_result *res);
 
+/* The program cmd names: cmd itself when it has a "/", else the first of
+ * /usr/local/bin, /usr/bin and /bin that has it, else cmd (the gateway
+ * starts a handler with execve, which searches no PATH). Newly allocated. */
+char *sv_handler_find_program(const char *cmd);
+
 #endif

@@ -1,14 +1,15 @@
+/* The service host's HTTP front on libmicrohttpd (loaded on first use):
+ * connections policed so that no client can hold the service, requests
+ * read and handed to the router (proserve_route.c), answers sent, counted
+ * and logged; and the process itself, its container's pid 1. */
 #include "proserve/proserve.h"
 
 #include "core/dynlib.h"
 #include "proserve/proserve_int.h"
-#include "graph/units.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
-#include <limits.h>
 #include <microhttpd.h>
 #include <pthread.h>
 #include <signal.h>
@@ -51,250 +52,10 @@ static int load_mhd(sv_error_t *err)
                           "to serve ProServe manifests (apt install libmicrohttpd12)", err);
 }
 
-/* ---- templates and paths ------------------------------------------------------------ */
-
-static json_t *fill(json_t *v, json_t *params)
-{
-    if (json_is_string(v)) {
-        const char *s = json_string_value(v);
-        if (!strstr(s, "{{"))
-            return json_incref(v);
-        char *out = sv_xstrdup("");
-        while (*s) {
-            const char *open = strstr(s, "{{"), *close = open ? strstr(open, "}}") : NULL;
-            if (!close) {
-                char *next = sv_xasprintf("%s%s", out, s);
-                free(out);
-                out = next;
-                break;
-            }
-            cleanup_free char *key = sv_xstrndup(open + 2, (size_t)(close - open - 2));
-            const char *val = json_string_value(json_object_get(params, key));
-            char *next = sv_xasprintf("%s%.*s%s", out, (int)(open - s), s, val ? val : "");
-            free(out);
-            out = next;
-            s = close + 2;
-        }
-        json_t *r = json_string(out);
-        free(out);
-        return r ? r : json_string("");
-    }
-    if (json_is_object(v)) {
-        json_t *o = json_object();
-        const char *k;
-        json_t *x;
-        json_object_foreach(v, k, x) json_object_set_new(o, k, fill(x, params));
-        return o;
-    }
-    if (json_is_array(v)) {
-        json_t *o = json_array();
-        size_t i;
-        json_t *x;
-        json_array_foreach(v, i, x) json_array_append_new(o, fill(x, params));
-        return o;
-    }
-    return json_incref(v);
-}
-
-/* Does path match pattern? Fills params with {name} segments. */
-static bool match(const char *pattern, const char *path, json_t *params)
-{
-    while (*pattern && *path) {
-        if (*pattern++ != '/' || *path++ != '/')
-            return false;
-        size_t pl = strcspn(pattern, "/"), ql = strcspn(path, "/");
-        if (pl > 2 && pattern[0] == '{' && pattern[pl - 1] == '}') {
-            if (ql == 0)
-                return false;
-            cleanup_free char *k = sv_xstrndup(pattern + 1, pl - 2);
-            cleanup_free char *v = sv_xstrndup(path, ql);
-            json_t *s = json_string(v);
-            json_object_set_new(params, k, s ? s : json_stringn(v, 0));
-        } else if (pl != ql || strncmp(pattern, path, pl) != 0) {
-            return false;
-        }
-        pattern += pl;
-        path += ql;
-    }
-    return *pattern == '\0' && (*path == '\0' || strcmp(path, "/") == 0);
-}
-
-static int hex(char c)
-{
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
-/* Percent-decoding for paths and query arguments, except "%00": a NUL
- * would end the C string that every later step sees, so
- * "/static/a.txt%00.html" would serve a.txt. It stays as written (and
- * so matches no file and no route). Returns the new length. */
-size_t pf_unescape(char *s)
-{
-    char *w = s;
-    for (const char *r = s; *r;) {
-        int hi = r[0] == '%' ? hex(r[1]) : -1, lo = hi >= 0 ? hex(r[2]) : -1;
-        if (hi >= 0 && lo >= 0 && (hi | lo) != 0) {
-            *w++ = (char)(hi * 16 + lo);
-            r += 3;
-        } else {
-            *w++ = *r++;
-        }
-    }
-    *w = '\0';
-    return (size_t)(w - s);
-}
-
 static size_t unescape_cb(void *cls, struct MHD_Connection *c, char *s)
 {
     (void)cls, (void)c;
-    return pf_unescape(s);
-}
-
-/* ---- routing: a request in, an answer out (no libmicrohttpd here) --------------- */
-
-/* A JSON string of s, or "" when s is not UTF-8 (a path or a method is
- * the client's choice). */
-static json_t *jstr(const char *s, size_t len)
-{
-    json_t *j = json_stringn(s ? s : "", s ? len : 0);
-    return j ? j : json_string("");
-}
-
-static json_t *request_json(const struct pf_request *rq, json_t *params)
-{
-    json_t *r = json_object();
-    json_t *body = json_loadb(rq->body ? rq->body : "", rq->body_len, JSON_DECODE_ANY, NULL);
-    json_object_set_new(r, "method", jstr(rq->method, strlen(rq->method)));
-    json_object_set_new(r, "path", jstr(rq->url, strlen(rq->url)));
-    json_object_set(r, "path_params", params);
-    json_object_set_new(r, "query", rq->query ? json_incref(rq->query) : json_object());
-    json_object_set_new(r, "headers", rq->headers ? json_incref(rq->headers) : json_object());
-    json_object_set_new(r, "body", jstr(rq->body, rq->body_len));
-    json_object_set_new(r, "json", body ? body : json_null());
-    return r;
-}
-
-static bool serve_static(struct answer *a, const char *url)
-{
-    for (size_t i = 0; i < F.n_statics; i++) {
-        const struct statics *s = &F.statics[i];
-        size_t pl = strlen(s->prefix);
-        if (strncmp(url, s->prefix, pl) != 0 || (url[pl] != '/' && url[pl] != '\0'))
-            continue;
-        const char *rest = url[pl] ? url + pl : "/";
-        cleanup_free char *want =
-            sv_xasprintf("%s%s%s", s->dir, rest, rest[strlen(rest) - 1] == '/' ? "index.html" : "");
-        char real[PATH_MAX];
-        size_t dl = strlen(s->dir);
-        struct stat st;
-        /* Only files inside the directory, symlinks followed: no escape. */
-        if (realpath(want, real) == NULL || strncmp(real, s->dir, dl) != 0 || real[dl] != '/' ||
-            stat(real, &st) < 0 || !S_ISREG(st.st_mode))
-            continue;
-        sv_error_t err = NULL;
-        if (sv_read_file(real, 64u << 20, &a->body, &a->len, &err) < 0) {
-            sv_error_free(&err);
-            continue;
-        }
-        a->status = 200;
-        a->type = pf_ends_with(real, ".html")   ? "text/html; charset=utf-8"
-                  : pf_ends_with(real, ".css")  ? "text/css"
-                  : pf_ends_with(real, ".js")   ? "application/javascript"
-                  : pf_ends_with(real, ".json") ? "application/json"
-                  : pf_ends_with(real, ".svg")  ? "image/svg+xml"
-                  : pf_ends_with(real, ".png")  ? "image/png"
-                                                : "application/octet-stream";
-        a->route = s->prefix[0] ? s->prefix : "/";
-        return true;
-    }
-    return false;
-}
-
-static void run_route(const struct route *r, const struct pf_request *rq, json_t *params,
-                      struct answer *a)
-{
-    json_t *req = request_json(rq, params);
-    char *input = json_dumps(req, JSON_COMPACT);
-    json_decref(req);
-    struct sv_handler_result res;
-    sv_error_t err = NULL;
-    if (input == NULL) {
-        pf_answer_error(a, 400, "the request cannot be passed to a handler", NULL);
-    } else if (pf_run_handler(r->target, r->kind == SHELL, "request", input, &res, &err) < 0) {
-        pf_bump(&F.failures);
-        pf_answer_error(a, 500, "cannot start the handler", err->msg);
-        sv_error_free(&err);
-        sv_handler_result_free(&res);
-    } else {
-        pf_answer_handler(a, &res, r->kind == SHELL && r->text);
-        sv_handler_result_free(&res);
-    }
-    free(input);
-}
-
-void pf_route(const struct pf_request *rq, struct answer *a)
-{
-    const char *url = rq->url, *method = rq->method;
-    a->route = "unmatched";
-    if (F.cors && strcmp(method, "OPTIONS") == 0) { /* a browser's preflight */
-        a->status = 204;
-        a->type = "text/plain";
-        a->body = sv_xstrdup("");
-        a->route = "preflight";
-        return;
-    }
-    if (F.health && strcmp(url, "/health") == 0) {
-        a->route = "/health";
-        pf_answer_json(a, 200,
-                       json_pack("{s:s,s:s,s:s,s:I}", "status", "healthy", "service", F.name,
-                                 "version", F.version, "uptime",
-                                 (json_int_t)(time(NULL) - F.started)));
-        return;
-    }
-    if (F.metrics && strcmp(url, "/metrics") == 0) {
-        a->route = "/metrics";
-        pf_answer_metrics(a);
-        return;
-    }
-    unsigned allowed = 0;
-    for (size_t i = 0; i < F.n_routes; i++) {
-        struct route *r = &F.routes[i];
-        json_t *params = json_object();
-        if (!match(r->path, url, params)) {
-            json_decref(params);
-            continue;
-        }
-        unsigned bit = (unsigned)pf_method_bit(method);
-        if (!(r->methods & bit)) {
-            if (!allowed)
-                a->route = r->path; /* a 405 counts for the route */
-            allowed |= r->methods;
-            json_decref(params);
-            continue;
-        }
-        a->route = r->path;
-        if (r->kind == RESPONSE)
-            pf_answer_json(a, 200, fill(r->response, params));
-        else
-            run_route(r, rq, params, a);
-        json_decref(params);
-        return;
-    }
-    if (allowed) {
-        char *p = a->allow;
-        for (size_t i = 0; i < SV_ARRAY_LEN(pf_method_names); i++)
-            if (allowed & (1u << i))
-                p += snprintf(p, sizeof(a->allow) - (size_t)(p - a->allow), "%s%s",
-                              p == a->allow ? "" : ", ", pf_method_names[i]);
-        pf_answer_error(a, 405, "method not allowed", method);
-        return;
-    }
-    if (serve_static(a, url))
-        return;
-    pf_answer_error(a, 404, "not found", url);
+    return pf_route_unescape(s);
 }
 
 /* ---- connections: no client may hold the service --------------------------------- *
@@ -332,11 +93,12 @@ struct conn {
     unsigned char client[16];
 };
 
+/* Every open connection, newest first. */
 static struct {
     pthread_mutex_t lock;
     struct conn *head;
     size_t live; /* not dropped */
-} C = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} conns = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static void client_key(const struct sockaddr *sa, unsigned char key[16])
 {
@@ -347,20 +109,20 @@ static void client_key(const struct sockaddr *sa, unsigned char key[16])
         memcpy(key, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
 }
 
-/* Under C.lock. */
-static void drop(struct conn *c)
+/* Under conns.lock. */
+static void drop_conn(struct conn *c)
 {
     if (c->dropped)
         return;
     if (c->fd >= 0)
         shutdown(c->fd, SHUT_RDWR);
     c->dropped = true;
-    C.live--;
+    conns.live--;
 }
 
 /* Is a better eviction candidate than b (NULL: anything is)? Idle before
  * a body in flight, then the oldest. */
-static bool before(const struct conn *a, const struct conn *b)
+static bool evicts_before(const struct conn *a, const struct conn *b)
 {
     if (b == NULL)
         return true;
@@ -369,19 +131,19 @@ static bool before(const struct conn *a, const struct conn *b)
     return a->since < b->since;
 }
 
-/* Under C.lock: push out one idle connection (of client, if given) that
+/* Under conns.lock: push out one idle connection (of client, if given) that
  * has waited MIN_AGE_S, or any idle one when young_too: a request that has
  * just arrived goes only when the alternative is refusing new ones. */
 static bool evict_one(const unsigned char *client, double now, bool young_too)
 {
     struct conn *pick = NULL;
-    for (struct conn *c = C.head; c; c = c->next)
+    for (struct conn *c = conns.head; c; c = c->next)
         if (!c->dropped && (c->phase == WAITING || c->phase == BODY) &&
             (young_too || now - c->since >= MIN_AGE_S) &&
-            (!client || memcmp(c->client, client, 16) == 0) && before(c, pick))
+            (!client || memcmp(c->client, client, 16) == 0) && evicts_before(c, pick))
             pick = c;
     if (pick)
-        drop(pick);
+        drop_conn(pick);
     return pick != NULL;
 }
 
@@ -391,15 +153,15 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen
     unsigned char key[16];
     client_key(addr, key);
     double now = sv_now_s();
-    pthread_mutex_lock(&C.lock);
+    pthread_mutex_lock(&conns.lock);
     size_t mine = 0;
-    for (struct conn *c = C.head; c; c = c->next)
+    for (struct conn *c = conns.head; c; c = c->next)
         mine += !c->dropped && memcmp(c->client, key, 16) == 0;
     if (mine >= PER_CLIENT)
         evict_one(key, now, false);
-    else if (C.live >= CONN_SOFT)
-        evict_one(NULL, now, C.live >= CONN_FLOOD);
-    pthread_mutex_unlock(&C.lock);
+    else if (conns.live >= CONN_SOFT)
+        evict_one(NULL, now, conns.live >= CONN_FLOOD);
+    pthread_mutex_unlock(&conns.lock);
     return MHD_YES;
 }
 
@@ -416,29 +178,29 @@ static void on_connection(void *cls, struct MHD_Connection *connection, void **s
         c->fd = fd ? fcntl(fd->connect_fd, F_DUPFD_CLOEXEC, 0) : -1;
         client_key(ad ? ad->client_addr : NULL, c->client);
         c->since = sv_now_s();
-        pthread_mutex_lock(&C.lock);
-        c->next = C.head;
-        if (C.head)
-            C.head->prev = c;
-        C.head = c;
-        C.live++;
-        pthread_mutex_unlock(&C.lock);
+        pthread_mutex_lock(&conns.lock);
+        c->next = conns.head;
+        if (conns.head)
+            conns.head->prev = c;
+        conns.head = c;
+        conns.live++;
+        pthread_mutex_unlock(&conns.lock);
         *socket_context = c;
         return;
     }
     struct conn *c = *socket_context;
     if (c == NULL)
         return;
-    pthread_mutex_lock(&C.lock);
+    pthread_mutex_lock(&conns.lock);
     if (c->prev)
         c->prev->next = c->next;
     else
-        C.head = c->next;
+        conns.head = c->next;
     if (c->next)
         c->next->prev = c->prev;
     if (!c->dropped)
-        C.live--;
-    pthread_mutex_unlock(&C.lock);
+        conns.live--;
+    pthread_mutex_unlock(&conns.lock);
     if (c->fd >= 0)
         close(c->fd);
     free(c);
@@ -451,33 +213,33 @@ static void set_phase(struct MHD_Connection *connection, enum phase p)
     struct conn *c = i ? i->socket_context : NULL;
     if (c == NULL)
         return;
-    pthread_mutex_lock(&C.lock);
+    pthread_mutex_lock(&conns.lock);
     c->phase = p;
     c->since = sv_now_s();
-    pthread_mutex_unlock(&C.lock);
+    pthread_mutex_unlock(&conns.lock);
 }
 
 /* Past its phase's deadline, a connection is dropped; past CONN_SOFT,
  * the oldest idle ones are. */
-static void *watchdog(void *arg)
+static void *conn_watchdog(void *arg)
 {
     (void)arg;
-    while (!F.stopping) {
+    while (!pf_service.stopping) {
         struct timespec ts = {0, 250 * 1000000};
         nanosleep(&ts, NULL);
         double now = sv_now_s();
-        pthread_mutex_lock(&C.lock);
-        for (struct conn *c = C.head; c; c = c->next) {
+        pthread_mutex_lock(&conns.lock);
+        for (struct conn *c = conns.head; c; c = c->next) {
             double limit = c->phase == WAITING   ? HEADERS_S
                            : c->phase == BODY    ? BODY_S
                            : c->phase == SENDING ? SENDING_S
                                                  : 0;
             if (limit > 0 && now - c->since > limit)
-                drop(c);
+                drop_conn(c);
         }
-        while (C.live > CONN_SOFT && evict_one(NULL, now, C.live > CONN_FLOOD))
+        while (conns.live > CONN_SOFT && evict_one(NULL, now, conns.live > CONN_FLOOD))
             ;
-        pthread_mutex_unlock(&C.lock);
+        pthread_mutex_unlock(&conns.lock);
     }
     return NULL;
 }
@@ -490,8 +252,8 @@ struct upload {
     bool too_big;
 };
 
-static enum MHD_Result collect(void *cls, enum MHD_ValueKind kind, const char *key,
-                               const char *value)
+static enum MHD_Result collect_value(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
 {
     (void)kind;
     json_t *v = json_string(value ? value : "");
@@ -503,15 +265,15 @@ static enum MHD_Result collect(void *cls, enum MHD_ValueKind kind, const char *k
     return MHD_YES;
 }
 
-static enum MHD_Result respond(struct MHD_Connection *c, const char *method, const char *url,
-                               struct answer *a, double t0)
+static enum MHD_Result send_answer(struct MHD_Connection *c, const char *method, const char *url,
+                                   struct pf_answer *a, double t0)
 {
     struct MHD_Response *resp = mhd.from_buffer(a->len, a->body, MHD_RESPMEM_MUST_FREE);
     mhd.add_header(resp, "Content-Type", a->type);
     if (a->allow[0])
         mhd.add_header(resp, "Allow", a->allow);
-    if (F.cors) {
-        mhd.add_header(resp, "Access-Control-Allow-Origin", F.cors);
+    if (pf_service.cors) {
+        mhd.add_header(resp, "Access-Control-Allow-Origin", pf_service.cors);
         mhd.add_header(resp, "Access-Control-Allow-Methods",
                        "GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS");
         mhd.add_header(resp, "Access-Control-Allow-Headers", "*");
@@ -520,10 +282,10 @@ static enum MHD_Result respond(struct MHD_Connection *c, const char *method, con
     mhd.destroy(resp);
     set_phase(c, SENDING);
     double secs = sv_now_s() - t0;
-    pf_count(method, a->route, a->status, secs);
+    pf_metrics_count(method, a->route, a->status, secs);
     /* Method and path are the client's: one line each, whatever they hold. */
-    cleanup_free char *m = pf_printable(method, 32);
-    cleanup_free char *u = pf_printable(url, 2048);
+    cleanup_free char *m = pf_answer_printable(method, 32);
+    cleanup_free char *u = pf_answer_printable(url, 2048);
     printf("%s %s %u %.1fms\n", m, u, a->status, secs * 1000);
     fflush(stdout);
     return rc;
@@ -531,12 +293,12 @@ static enum MHD_Result respond(struct MHD_Connection *c, const char *method, con
 
 static enum MHD_Result too_large(struct MHD_Connection *c, const char *method, const char *url)
 {
-    struct answer a = {0};
+    struct pf_answer a = {0};
     char msg[64];
     snprintf(msg, sizeof(msg), "the body is larger than %u MiB", BODY_MAX >> 20);
     pf_answer_error(&a, 413, "request body too large", msg);
     a.route = "unmatched";
-    return respond(c, method, url, &a, sv_now_s());
+    return send_answer(c, method, url, &a, sv_now_s());
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -575,15 +337,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return too_large(c, method, url);
     set_phase(c, WORKING);
     double t0 = sv_now_s();
-    json_t *query = json_object(), *headers = json_object();
-    mhd.values(c, MHD_GET_ARGUMENT_KIND, collect, query);
-    mhd.values(c, MHD_HEADER_KIND, collect, headers);
+    cleanup_json json_t *query = json_object();
+    cleanup_json json_t *headers = json_object();
+    mhd.values(c, MHD_GET_ARGUMENT_KIND, collect_value, query);
+    mhd.values(c, MHD_HEADER_KIND, collect_value, headers);
     struct pf_request rq = {method, url, query, headers, up->data, up->len};
-    struct answer a = {0};
+    struct pf_answer a = {0};
     pf_route(&rq, &a);
-    json_decref(query);
-    json_decref(headers);
-    return respond(c, method, url, &a, t0);
+    return send_answer(c, method, url, &a, t0);
 }
 
 static void on_done(void *cls, struct MHD_Connection *c, void **ctx,
@@ -605,81 +366,96 @@ static void on_done(void *cls, struct MHD_Connection *c, void **ctx,
  * daemonised child, what a killed run left) come to it, and stay zombies
  * holding pids until it reaps them. It has no children of its own (the
  * supervisor starts every handler), so it reaps whatever ends. */
-static void reap(void)
+static void reap_orphans(void)
 {
     while (waitpid(-1, NULL, WNOHANG) > 0)
         ;
 }
 
-int sv_proserve_serve(const char *manifest_json)
+/* The board and cluster modes run handlers where servos does not go: say
+ * so and start nothing. Returns the exit code, or 0 to go on. */
+static int refuse_foreign_mode(const char *mode)
 {
-    sv_error_t err = NULL;
-    if (pf_read_manifest(manifest_json, &err) < 0)
-        return sv_error_report(&err);
-    if (strcmp(F.mode, "micropython") == 0 || strcmp(F.mode, "arduino") == 0) {
+    if (strcmp(mode, "micropython") == 0 || strcmp(mode, "arduino") == 0) {
         fprintf(stderr,
                 "proserve: isolation.mode %s runs handlers on a board, which needs the board "
                 "toolchains (%s) that servos does not drive yet; nothing was started\n",
-                F.mode,
-                strcmp(F.mode, "arduino") == 0 ? "avr-gcc, avrdude and a connected board"
-                                               : "mpy-cross, a MicroPython board and its flasher");
+                mode,
+                strcmp(mode, "arduino") == 0 ? "avr-gcc, avrdude and a connected board"
+                                             : "mpy-cross, a MicroPython board and its flasher");
         return 2;
     }
-    if (strcmp(F.mode, "kubernetes") == 0) {
+    if (strcmp(mode, "kubernetes") == 0) {
         fprintf(stderr, "proserve: isolation.mode kubernetes needs a cluster, which servos does "
                         "not drive; use container or process. Nothing was started\n");
         return 2;
     }
-    F.lim.container = strcmp(F.mode, "container") == 0 || strcmp(F.mode, "docker") == 0 ||
-                      strcmp(F.mode, "sandbox") == 0;
-    if (load_mhd(&err) < 0)
-        return sv_error_report(&err);
-    pf_build_env();
-    if (F.lim.private_fs) /* handlers write only their own directory */
-        for (const char *d = "/tmp\0/var/tmp\0/dev/shm\0"; *d; d += strlen(d) + 1)
-            chmod(d, 0711);
-    json_t *portj = json_object_get(F.doc, "port");
-    int port = json_is_integer(portj) ? (int)json_integer_value(portj) : 8080;
+    return 0;
+}
+
+static struct MHD_Daemon *start_daemon(int port)
+{
     /* In its container the service listens on every address: the stack
      * network reaches it by name, and the manifest's host:port is where
      * the published port listens on the host. */
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     addr.sin_addr.s_addr = htonl(INADDR_ANY);
+    return mhd.start(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL,
+                     0, on_accept, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR,
+                     (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
+                     MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
+                     MHD_OPTION_UNESCAPE_CALLBACK, unescape_cb, NULL, MHD_OPTION_CONNECTION_LIMIT,
+                     (unsigned)CONN_HARD, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HEADERS_S,
+                     MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+}
+
+int sv_proserve_serve(const char *manifest_json)
+{
+    struct pf_service *svc = &pf_service;
+    sv_error_t err = NULL;
+    if (pf_service_read(manifest_json, &err) < 0)
+        return sv_error_report(&err);
+    int refused = refuse_foreign_mode(svc->mode);
+    if (refused)
+        return refused;
+    svc->limits.container = strcmp(svc->mode, "container") == 0 ||
+                            strcmp(svc->mode, "docker") == 0 || strcmp(svc->mode, "sandbox") == 0;
+    if (load_mhd(&err) < 0)
+        return sv_error_report(&err);
+    pf_service_env();
+    if (svc->limits.private_fs) /* handlers write only their own directory */
+        for (const char *d = "/tmp\0/var/tmp\0/dev/shm\0"; *d; d += strlen(d) + 1)
+            chmod(d, 0711);
+    json_t *portj = json_object_get(svc->manifest, "port");
+    int port = json_is_integer(portj) ? (int)json_integer_value(portj) : 8080;
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGCHLD);
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* threads inherit: only sigwait sees them */
-    F.started = time(NULL);
-    struct MHD_Daemon *d =
-        mhd.start(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0,
-                  on_accept, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                  MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_NOTIFY_CONNECTION,
-                  on_connection, NULL, MHD_OPTION_UNESCAPE_CALLBACK, unescape_cb, NULL,
-                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_HARD, MHD_OPTION_CONNECTION_TIMEOUT,
-                  (unsigned)HEADERS_S, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+    svc->started = time(NULL);
+    struct MHD_Daemon *d = start_daemon(port);
     if (d == NULL) {
         fprintf(stderr, "proserve: cannot listen on port %d: %s\n", port, strerror(errno));
         return 1;
     }
-    printf("proserve: %s %s listening on port %d (%zu endpoints, isolation %s)\n", F.name,
-           F.version, port, F.n_routes, F.mode);
+    printf("proserve: %s %s listening on port %d (%zu endpoints, isolation %s)\n", svc->name,
+           svc->version, port, svc->n_endpoints, svc->mode);
     fflush(stdout);
-    pthread_t *threads = sv_xcalloc(F.n_tasks + 2, sizeof(*threads));
-    for (size_t i = 0; i < F.n_tasks; i++)
-        pthread_create(&threads[i], NULL, pf_task_loop, &F.tasks[i]);
-    pthread_create(&threads[F.n_tasks], NULL, watchdog, NULL);
+    cleanup_free pthread_t *threads = sv_xcalloc(svc->n_tasks + 2, sizeof(*threads));
+    for (size_t i = 0; i < svc->n_tasks; i++)
+        pthread_create(&threads[i], NULL, pf_run_task_loop, &svc->tasks[i]);
+    pthread_create(&threads[svc->n_tasks], NULL, conn_watchdog, NULL);
     int sig = 0;
-    reap();
+    reap_orphans();
     while (sigwait(&set, &sig) == 0 && sig == SIGCHLD)
-        reap();
-    F.stopping = 1;
+        reap_orphans();
+    svc->stopping = 1;
     printf("proserve: stopping (signal %d)\n", sig);
     fflush(stdout);
     mhd.stop(d);
-    for (size_t i = 0; i <= F.n_tasks; i++)
+    for (size_t i = 0; i <= svc->n_tasks; i++)
         pthread_join(threads[i], NULL);
-    free(threads);
     return 0;
 }

@@ -1,76 +1,69 @@
-/* The ProServe service host's parts (proserve.h is its face): the
- * manifest as read (proserve_conf.c), handlers, answers, metrics and tasks
- * (proserve_run.c), and the HTTP front (proserve.c). One service per
- * process, so its state is one global, F. */
+/* The ProServe service host's parts (proserve.h is its face): the service
+ * as its manifest describes it (proserve_service.c), routing a request to
+ * its answer (proserve_route.c), answers (proserve_answer.c), metrics
+ * (proserve_metrics.c), handler and task runs (proserve_run.c), and the
+ * HTTP front on libmicrohttpd (proserve.c). One service per process, so
+ * what the manifest says is one global, pf_service. */
 #ifndef SV_PROSERVE_INT_H
 #define SV_PROSERVE_INT_H
 
+#include "proserve/pcleanup.h"
 #include "proserve/phandler.h"
 
-#include <jansson.h>
-#include <pthread.h>
 #include <signal.h>
+#include <string.h>
+#include <time.h>
 
-enum kind { RESPONSE, SCRIPT, SHELL };
+enum pf_endpoint_kind { PF_RESPONSE, PF_SCRIPT, PF_SHELL };
 
-struct route {
+struct pf_endpoint {
     char *path;       /* "/api/hello/{name}" */
-    unsigned methods; /* bit per method in method_names */
-    enum kind kind;
+    unsigned methods; /* bit per method in pf_service_method_names */
+    enum pf_endpoint_kind kind;
     json_t *response;
     char *target; /* script path, or shell command */
     bool text;    /* shell converter: text */
 };
 
-struct statics {
+struct pf_static_dir {
     char *prefix; /* URL path, no trailing "/" ("" for the root) */
     char *dir;    /* real path */
 };
 
-struct task {
+struct pf_task {
     char *target;
     bool shell;
     double interval;
 };
 
-struct metric {
-    char *method, *route;
-    int status;
-    unsigned long long count;
-    double seconds;
-};
-
-struct front {
-    json_t *doc;
+struct pf_service {
+    json_t *manifest; /* as the service host was given it */
     const char *name, *version, *base_dir, *mode;
-    struct route *routes;
-    size_t n_routes;
-    struct statics *statics;
-    size_t n_statics;
-    struct task *tasks;
+    struct pf_endpoint *endpoints;
+    size_t n_endpoints;
+    struct pf_static_dir *static_dirs;
+    size_t n_static_dirs;
+    struct pf_task *tasks;
     size_t n_tasks;
-    bool health, metrics;
+    bool enable_health, enable_metrics;
     char *cors; /* Access-Control-Allow-Origin when enable_cors, else NULL */
-    struct sv_handler_limits lim;
-    char **env; /* what handlers get */
+    struct sv_handler_limits limits;
+    char **handler_env; /* what handlers get */
+    /* The host's own state, beside what the manifest says. */
     time_t started;
-    pthread_mutex_t lock; /* the metrics below */
-    struct metric *m;
-    size_t n_m;
-    unsigned long long failures, timeouts, oom;
     volatile sig_atomic_t stopping;
 };
-extern struct front F;
+extern struct pf_service pf_service;
 
-/* A request as the router sees it (proserve.c: pf_route). */
+/* A request as the router sees it. */
 struct pf_request {
-    const char *method, *url; /* url: the path, percent-decoded (pf_unescape) */
+    const char *method, *url; /* url: the path, percent-decoded (pf_route_unescape) */
     json_t *query, *headers;  /* objects, or NULL */
     const char *body;
     size_t body_len;
 };
 
-struct answer {
+struct pf_answer {
     unsigned status;
     const char *type;
     char *body;
@@ -79,31 +72,49 @@ struct answer {
     const char *route; /* for metrics */
 };
 
-/* proserve.c */
-void pf_route(const struct pf_request *rq, struct answer *a);
-size_t pf_unescape(char *s);
+static inline bool pf_ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
 
-/* proserve_conf.c */
-int pf_method_bit(const char *m);
-extern const char *const pf_method_names[7];
-int pf_read_manifest(const char *file, sv_error_t *err);
-void pf_build_env(void);
+/* proserve_service.c */
+extern const char *const pf_service_method_names[7];
+/* The bit of method m in pf_endpoint.methods; 0 for any other method. */
+int pf_service_method_bit(const char *m);
+/* A method as a metrics label: one of pf_service_method_names, or "other". */
+const char *pf_service_method_label(const char *method);
+int pf_service_read(const char *file, sv_error_t *err);
+/* pf_service.handler_env, from our environment and the manifest. */
+void pf_service_env(void);
 
-/* proserve_run.c */
-bool pf_ends_with(const char *s, const char *suffix);
+/* proserve_route.c */
+void pf_route(const struct pf_request *rq, struct pf_answer *a);
+/* Percent-decode s in place; returns the new length. */
+size_t pf_route_unescape(char *s);
+
+/* proserve_answer.c */
+void pf_answer_json(struct pf_answer *a, unsigned status, json_t *j);
+void pf_answer_error(struct pf_answer *a, unsigned status, const char *msg, const char *detail);
+void pf_answer_handler(struct pf_answer *a, const struct sv_handler_result *res, bool text);
 /* s with control bytes, backslashes and bytes past 0x7e as \xHH, cut at
  * max bytes: a client's text as one line of a log. */
-char *pf_printable(const char *s, size_t max);
-/* A method as a metrics label: one of pf_method_names, or "other". */
-const char *pf_method_label(const char *method);
+char *pf_answer_printable(const char *s, size_t max);
+
+/* proserve_metrics.c */
+enum pf_metrics_counter { PF_HANDLER_FAILURES, PF_HANDLER_TIMEOUTS, PF_HANDLER_OOM_KILLS };
+/* One request answered. */
+void pf_metrics_count(const char *method, const char *route, unsigned status, double secs);
+void pf_metrics_bump(enum pf_metrics_counter c);
+/* /metrics, in Prometheus' text format. */
+void pf_metrics_answer(struct pf_answer *a);
+
+/* proserve_run.c */
+/* Run a script or shell command with the service's env, limits and
+ * isolation; mode "request" (input on stdin) or "task". */
 int pf_run_handler(const char *target, bool shell, const char *mode, const char *input,
                    struct sv_handler_result *res, sv_error_t *err);
-void pf_answer_json(struct answer *a, unsigned status, json_t *j);
-void pf_answer_error(struct answer *a, unsigned status, const char *msg, const char *detail);
-void pf_answer_handler(struct answer *a, const struct sv_handler_result *res, bool text);
-void pf_answer_metrics(struct answer *a);
-void pf_count(const char *method, const char *route, unsigned status, double secs);
-void pf_bump(unsigned long long *counter);
-void *pf_task_loop(void *arg);
+/* A background task's thread (arg: its struct pf_task). */
+void *pf_run_task_loop(void *arg);
 
 #endif

@@ -56,10 +56,10 @@ static void setup(void)
     snprintf(path, sizeof(path), "%s/manifest.json", dir);
     put(path, manifest);
     sv_error_t err = NULL;
-    if (pf_read_manifest(path, &err) < 0)
+    if (pf_service_read(path, &err) < 0)
         abort();
-    pf_build_env();
-    F.started = time(NULL);
+    pf_service_env();
+    pf_service.started = time(NULL);
 }
 
 static void http(const char *data, size_t size)
@@ -77,12 +77,12 @@ static void http(const char *data, size_t size)
         free(url);
         return;
     }
-    size_t len = pf_unescape(url);
+    size_t len = pf_route_unescape(url);
     if (strlen(url) != len) /* no NUL may come out of the URL */
         abort();
     json_t *query = json_pack("{s:s}", "q", "1"), *headers = json_object();
     struct pf_request rq = {method, url, query, headers, nl2 + 1, size - (size_t)(nl2 + 1 - data)};
-    struct answer a = {0};
+    struct pf_answer a = {0};
     double t0 = sv_now_s();
     pf_route(&rq, &a);
     if (a.status < 100 || a.status > 599 || a.type == NULL || a.route == NULL)
@@ -93,16 +93,16 @@ static void http(const char *data, size_t size)
         !(a.len == 12 && memcmp(a.body, "<p>index</p>", 12) == 0) &&
         !(a.len == 1 && a.body[0] == 'a'))
         abort();
-    pf_count(method, a.route, a.status, sv_now_s() - t0);
+    pf_metrics_count(method, a.route, a.status, sv_now_s() - t0);
     free(a.body);
     /* A log line is one line of printable ASCII. */
-    char *line = pf_printable(url, 2048);
+    char *line = pf_answer_printable(url, 2048);
     for (const char *p = line; *p; p++)
         if (*p < 0x20 || *p > 0x7e)
             abort();
     free(line);
-    struct answer m = {0};
-    pf_answer_metrics(&m);
+    struct pf_answer m = {0};
+    pf_metrics_answer(&m);
     free(m.body);
     json_decref(query);
     json_decref(headers);

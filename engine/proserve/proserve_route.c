@@ -1,0 +1,257 @@
+/* Routing: a request in, an answer out, with no libmicrohttpd here (the
+ * fuzz target drives it directly). Preflights, /health and /metrics, then
+ * the manifest's endpoints in order ({name} segments, 405 with Allow when
+ * only the method is wrong), then static files, then 404. */
+#include "proserve/proserve_int.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* ---- templates and paths ------------------------------------------------------------ */
+
+/* v with every "{{name}}" in its strings replaced by the path parameter. */
+static json_t *fill(json_t *v, json_t *params)
+{
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        if (!strstr(s, "{{"))
+            return json_incref(v);
+        cleanup_free char *out = sv_xstrdup("");
+        while (*s) {
+            const char *open = strstr(s, "{{"), *close = open ? strstr(open, "}}") : NULL;
+            if (!close) {
+                char *next = sv_xasprintf("%s%s", out, s);
+                free(out);
+                out = next;
+                break;
+            }
+            cleanup_free char *key = sv_xstrndup(open + 2, (size_t)(close - open - 2));
+            const char *val = json_string_value(json_object_get(params, key));
+            char *next = sv_xasprintf("%s%.*s%s", out, (int)(open - s), s, val ? val : "");
+            free(out);
+            out = next;
+            s = close + 2;
+        }
+        json_t *r = json_string(out);
+        return r ? r : json_string("");
+    }
+    if (json_is_object(v)) {
+        json_t *o = json_object();
+        const char *k;
+        json_t *x;
+        json_object_foreach(v, k, x) json_object_set_new(o, k, fill(x, params));
+        return o;
+    }
+    if (json_is_array(v)) {
+        json_t *o = json_array();
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x) json_array_append_new(o, fill(x, params));
+        return o;
+    }
+    return json_incref(v);
+}
+
+/* Does path match pattern? Fills params with {name} segments. */
+static bool match(const char *pattern, const char *path, json_t *params)
+{
+    while (*pattern && *path) {
+        if (*pattern++ != '/' || *path++ != '/')
+            return false;
+        size_t pl = strcspn(pattern, "/"), ql = strcspn(path, "/");
+        if (pl > 2 && pattern[0] == '{' && pattern[pl - 1] == '}') {
+            if (ql == 0)
+                return false;
+            cleanup_free char *k = sv_xstrndup(pattern + 1, pl - 2);
+            cleanup_free char *v = sv_xstrndup(path, ql);
+            json_t *s = json_string(v);
+            json_object_set_new(params, k, s ? s : json_stringn(v, 0));
+        } else if (pl != ql || strncmp(pattern, path, pl) != 0) {
+            return false;
+        }
+        pattern += pl;
+        path += ql;
+    }
+    return *pattern == '\0' && (*path == '\0' || strcmp(path, "/") == 0);
+}
+
+static int hex(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* Percent-decoding for paths and query arguments, except "%00": a NUL
+ * would end the C string that every later step sees, so
+ * "/static/a.txt%00.html" would serve a.txt. It stays as written (and
+ * so matches no file and no route). Returns the new length. */
+size_t pf_route_unescape(char *s)
+{
+    char *w = s;
+    for (const char *r = s; *r;) {
+        int hi = r[0] == '%' ? hex(r[1]) : -1, lo = hi >= 0 ? hex(r[2]) : -1;
+        if (hi >= 0 && lo >= 0 && (hi | lo) != 0) {
+            *w++ = (char)(hi * 16 + lo);
+            r += 3;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
+/* A JSON string of s, or "" when s is not UTF-8 (a path or a method is
+ * the client's choice). */
+static json_t *json_text(const char *s, size_t len)
+{
+    json_t *j = json_stringn(s ? s : "", s ? len : 0);
+    return j ? j : json_string("");
+}
+
+static json_t *request_json(const struct pf_request *rq, json_t *params)
+{
+    json_t *r = json_object();
+    json_t *body = json_loadb(rq->body ? rq->body : "", rq->body_len, JSON_DECODE_ANY, NULL);
+    json_object_set_new(r, "method", json_text(rq->method, strlen(rq->method)));
+    json_object_set_new(r, "path", json_text(rq->url, strlen(rq->url)));
+    json_object_set(r, "path_params", params);
+    json_object_set_new(r, "query", rq->query ? json_incref(rq->query) : json_object());
+    json_object_set_new(r, "headers", rq->headers ? json_incref(rq->headers) : json_object());
+    json_object_set_new(r, "body", json_text(rq->body, rq->body_len));
+    json_object_set_new(r, "json", body ? body : json_null());
+    return r;
+}
+
+static bool answer_static_file(struct pf_answer *a, const char *url)
+{
+    for (size_t i = 0; i < pf_service.n_static_dirs; i++) {
+        const struct pf_static_dir *s = &pf_service.static_dirs[i];
+        size_t pl = strlen(s->prefix);
+        if (strncmp(url, s->prefix, pl) != 0 || (url[pl] != '/' && url[pl] != '\0'))
+            continue;
+        const char *rest = url[pl] ? url + pl : "/";
+        cleanup_free char *want =
+            sv_xasprintf("%s%s%s", s->dir, rest, rest[strlen(rest) - 1] == '/' ? "index.html" : "");
+        char real[PATH_MAX];
+        size_t dl = strlen(s->dir);
+        struct stat st;
+        /* Only files inside the directory, symlinks followed: no escape. */
+        if (realpath(want, real) == NULL || strncmp(real, s->dir, dl) != 0 || real[dl] != '/' ||
+            stat(real, &st) < 0 || !S_ISREG(st.st_mode))
+            continue;
+        sv_error_t err = NULL;
+        if (sv_read_file(real, 64u << 20, &a->body, &a->len, &err) < 0) {
+            sv_error_free(&err);
+            continue;
+        }
+        a->status = 200;
+        a->type = pf_ends_with(real, ".html")   ? "text/html; charset=utf-8"
+                  : pf_ends_with(real, ".css")  ? "text/css"
+                  : pf_ends_with(real, ".js")   ? "application/javascript"
+                  : pf_ends_with(real, ".json") ? "application/json"
+                  : pf_ends_with(real, ".svg")  ? "image/svg+xml"
+                  : pf_ends_with(real, ".png")  ? "image/png"
+                                                : "application/octet-stream";
+        a->route = s->prefix[0] ? s->prefix : "/";
+        return true;
+    }
+    return false;
+}
+
+static void answer_from_handler(const struct pf_endpoint *r, const struct pf_request *rq,
+                                json_t *params, struct pf_answer *a)
+{
+    cleanup_json json_t *req = request_json(rq, params);
+    cleanup_free char *input = json_dumps(req, JSON_COMPACT);
+    struct sv_handler_result res;
+    sv_error_t err = NULL;
+    if (input == NULL) {
+        pf_answer_error(a, 400, "the request cannot be passed to a handler", NULL);
+    } else if (pf_run_handler(r->target, r->kind == PF_SHELL, "request", input, &res, &err) < 0) {
+        pf_metrics_bump(PF_HANDLER_FAILURES);
+        pf_answer_error(a, 500, "cannot start the handler", err->msg);
+        sv_error_free(&err);
+        sv_handler_result_free(&res);
+    } else {
+        pf_answer_handler(a, &res, r->kind == PF_SHELL && r->text);
+        sv_handler_result_free(&res);
+    }
+}
+
+/* The first endpoint whose path and method match answers; *allowed
+ * collects the methods of those whose path alone matched. */
+static bool answer_endpoint(const struct pf_request *rq, struct pf_answer *a, unsigned *allowed)
+{
+    unsigned bit = (unsigned)pf_service_method_bit(rq->method);
+    for (size_t i = 0; i < pf_service.n_endpoints; i++) {
+        const struct pf_endpoint *r = &pf_service.endpoints[i];
+        cleanup_json json_t *params = json_object();
+        if (!match(r->path, rq->url, params))
+            continue;
+        if (!(r->methods & bit)) {
+            if (!*allowed)
+                a->route = r->path; /* a 405 counts for the route */
+            *allowed |= r->methods;
+            continue;
+        }
+        a->route = r->path;
+        if (r->kind == PF_RESPONSE)
+            pf_answer_json(a, 200, fill(r->response, params));
+        else
+            answer_from_handler(r, rq, params, a);
+        return true;
+    }
+    return false;
+}
+
+/* 405, with the methods the path takes in Allow. */
+static void method_not_allowed(struct pf_answer *a, unsigned allowed, const char *method)
+{
+    char *p = a->allow;
+    for (size_t i = 0; i < SV_ARRAY_LEN(pf_service_method_names); i++)
+        if (allowed & (1u << i))
+            p += snprintf(p, sizeof(a->allow) - (size_t)(p - a->allow), "%s%s",
+                          p == a->allow ? "" : ", ", pf_service_method_names[i]);
+    pf_answer_error(a, 405, "method not allowed", method);
+}
+
+void pf_route(const struct pf_request *rq, struct pf_answer *a)
+{
+    const char *url = rq->url, *method = rq->method;
+    a->route = "unmatched";
+    if (pf_service.cors && strcmp(method, "OPTIONS") == 0) { /* a browser's preflight */
+        a->status = 204;
+        a->type = "text/plain";
+        a->body = sv_xstrdup("");
+        a->route = "preflight";
+        return;
+    }
+    if (pf_service.enable_health && strcmp(url, "/health") == 0) {
+        a->route = "/health";
+        pf_answer_json(a, 200,
+                       json_pack("{s:s,s:s,s:s,s:I}", "status", "healthy", "service",
+                                 pf_service.name, "version", pf_service.version, "uptime",
+                                 (json_int_t)(time(NULL) - pf_service.started)));
+        return;
+    }
+    if (pf_service.enable_metrics && strcmp(url, "/metrics") == 0) {
+        a->route = "/metrics";
+        pf_metrics_answer(a);
+        return;
+    }
+    unsigned allowed = 0;
+    if (answer_endpoint(rq, a, &allowed))
+        return;
+    if (allowed) {
+        method_not_allowed(a, allowed, method);
+        return;
+    }
+    if (answer_static_file(a, url))
+        return;
+    pf_answer_error(a, 404, "not found", url);
+}
