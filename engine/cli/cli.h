@@ -11,17 +11,6 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-/* A jansson value released on the way out. core/util.h has no such
- * attribute (it does not include jansson); should it get one, that one
- * wins. */
-#ifndef cleanup_json
-static inline void sv_cli_json_decrefp(json_t **j)
-{
-    json_decref(*j);
-}
-#define cleanup_json __attribute__((cleanup(sv_cli_json_decrefp)))
-#endif
-
 struct sv_verb {
     const char *name;
     int (*run)(int argc, char **argv);

@@ -16,15 +16,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static void row_clearp(struct sv_ctr_row *r)
-{
-    sv_ctr_row_clear(r);
-}
-
-/* A row found by sv_store_find: cleared on the way out (a zeroed one,
- * never found, clears too). */
-#define cleanup_row __attribute__((cleanup(row_clearp)))
-
 static int open_store(struct sv_store **st)
 {
     sv_error_t err = NULL;

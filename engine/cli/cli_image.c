@@ -172,7 +172,7 @@ static int image_import(int argc, char **argv)
         return image_misuse("import", "unknown option \"%s\"", argv[1]);
     sv_error_t err = NULL;
     char digest[SV_DIGEST_LEN + 1];
-    if (sv_image_import(argv[1], argc == 3 ? argv[2] : NULL, digest, &err) < 0)
+    if (sv_import_image(argv[1], argc == 3 ? argv[2] : NULL, digest, &err) < 0)
         return sv_error_report(&err);
     printf("%s\n", digest);
     return 0;

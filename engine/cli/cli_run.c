@@ -107,7 +107,7 @@ static int run_pull(const struct sv_runopts *o, sv_error_t *err)
         return sv_registry_pull(img, false, digest, err);
     }
     if (ref && !(o->pull && strcmp(o->pull, "never") == 0))
-        return sv_image_ensure(img, false, err);
+        return sv_registry_ensure(img, false, err);
     return 0;
 }
 

@@ -6,7 +6,6 @@
 #include "core/statedir.h"
 #include "git/gitrepo.h"
 #include "lua/load.h"
-#include "stack/cleanup.h"
 #include "stack/client.h"
 #include "stack/down.h"
 #include "stack/follow.h"
@@ -353,7 +352,7 @@ int sv_cmd_pull(int argc, char **argv)
     }
     int rc = pull_stack(stack, before, &err);
     if (rc == 0)
-        sv_git_prune(SV_LASTUP_GIT_IDLE);
+        sv_gitrepo_prune(SV_LASTUP_GIT_IDLE);
     return rc < 0 && err ? sv_error_report(&err) : rc < 0 ? 1 : 0;
 }
 
@@ -408,7 +407,7 @@ int sv_cmd_down(int argc, char **argv)
         sv_select_no_such(stack, &err);
         fprintf(stderr, "servos down: nothing to do: %s\n", err->msg);
         sv_error_free(&err);
-        sv_git_prune(SV_LASTUP_GIT_IDLE); /* what every down does */
+        sv_gitrepo_prune(SV_LASTUP_GIT_IDLE); /* what every down does */
         return 0;
     }
     cleanup_close int lock = lock_stack(stack);

@@ -76,4 +76,7 @@ bool sv_pid_alive(pid_t pid, uint64_t start);
 /* Start time of pid from /proc/PID/stat, 0 if gone or a zombie. */
 uint64_t sv_pid_start_time(pid_t pid);
 
+/* A row cleared on the way out (a zeroed one, never found, clears too). */
+#define cleanup_row __attribute__((cleanup(sv_ctr_row_clear)))
+
 #endif

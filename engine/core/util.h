@@ -74,6 +74,11 @@ void sv_closep(int *fd);
 void sv_fclosep(FILE **f);
 void sv_closedirp(DIR **d);
 /* jansson's json_decref is inline: this is its cleanup form. */
+void sv_strv_free(char **v);
+static inline void sv_strv_freep(char ***v)
+{
+    sv_strv_free(*v);
+}
 static inline void sv_json_decrefp(json_t **j)
 {
     json_decref(*j);
@@ -84,6 +89,7 @@ static inline void sv_json_decrefp(json_t **j)
 #define cleanup_fclose   __attribute__((cleanup(sv_fclosep)))
 #define cleanup_closedir __attribute__((cleanup(sv_closedirp)))
 #define cleanup_json     __attribute__((cleanup(sv_json_decrefp)))
+#define cleanup_strv     __attribute__((cleanup(sv_strv_freep)))
 
 /* Hand ownership out of a cleanup variable. */
 #define sv_steal(p)                                                                                \

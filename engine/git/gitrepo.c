@@ -43,13 +43,6 @@ GIT_CLEANUP(git_blob, git_blob_free)
 GIT_CLEANUP(git_remote, git_remote_free)
 #define cleanup_git(type) __attribute__((cleanup(type##_freep))) type
 
-static void closedirp(DIR **d)
-{
-    if (*d)
-        closedir(*d);
-}
-#define cleanup_closedir __attribute__((cleanup(closedirp)))
-
 static void libgit2_shutdown(void)
 {
     git_libgit2_shutdown();

@@ -40,8 +40,4 @@ int sv_gitrepo_export(struct sv_gitrepo *r, const char *commit, char **dir, sv_e
  * idle_seconds (the repositories stay: they are the offline cache). */
 void sv_gitrepo_prune(int idle_seconds);
 
-/* The old name, until its caller in cli/ is renamed with the issue 19 sed
- * (sv_git_prune -> sv_gitrepo_prune); then this goes. */
-#define sv_git_prune sv_gitrepo_prune
-
 #endif

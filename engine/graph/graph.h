@@ -131,4 +131,10 @@ void sv_value_print_json(const struct sv_value *v, FILE *out);
 
 const char *sv_dep_condition_name(enum sv_dep_condition c);
 
+static inline void sv_graph_freep(struct sv_graph **g)
+{
+    sv_graph_free(*g);
+}
+#define cleanup_graph __attribute__((cleanup(sv_graph_freep)))
+
 #endif

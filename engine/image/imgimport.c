@@ -4,7 +4,6 @@
 #include "image/imgimport.h"
 
 #include "image/imgblob.h"
-#include "image/imgcleanup.h"
 #include "image/imgref.h"
 #include "image/imgstore.h"
 #include "core/fs.h"

@@ -11,8 +11,4 @@
 int sv_import_image(const char *path, const char *name, char digest[SV_DIGEST_LEN + 1],
                     sv_error_t *err);
 
-/* The old name, until its caller in cli/ is renamed with the issue 19 sed
- * (sv_image_import -> sv_import_image); then this goes. */
-#define sv_image_import sv_import_image
-
 #endif

@@ -4,7 +4,6 @@
 #include "image/imgstore.h"
 
 #include "image/imgblob.h"
-#include "image/imgcleanup.h"
 #include "image/imgref.h"
 #include "core/fs.h"
 #include "core/store.h"

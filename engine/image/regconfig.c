@@ -4,8 +4,6 @@
  * plain HTTP. */
 #include "image/regconfig.h"
 
-#include "image/imgcleanup.h"
-
 #include <stdlib.h>
 #include <string.h>
 

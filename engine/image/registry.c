@@ -2,7 +2,6 @@
 
 #include "core/dynlib.h"
 #include "image/imgblob.h"
-#include "image/imgcleanup.h"
 #include "image/imgref.h"
 #include "image/imgstore.h"
 #include "image/regconfig.h"

@@ -22,8 +22,4 @@ int sv_registry_pull(const char *ref, bool quiet, char digest[SV_DIGEST_LEN + 1]
  * "host", paths and rootfs tarballs need nothing. */
 int sv_registry_ensure(const char *image, bool quiet, sv_error_t *err);
 
-/* The old name, until its callers in cli/ are renamed with the issue 19
- * sed (sv_image_ensure -> sv_registry_ensure); then this goes. */
-#define sv_image_ensure sv_registry_ensure
-
 #endif

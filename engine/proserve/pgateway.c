@@ -4,7 +4,6 @@
  * (pgateway_proc.c, pgateway_ctr.c) and reports how it ended. */
 #include "proserve/pgateway_int.h"
 
-#include "proserve/pcleanup.h"
 #include "core/statedir.h"
 #include "host/userns.h"
 

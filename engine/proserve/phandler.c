@@ -3,7 +3,6 @@
  * fed, its output read, and a kill asked for when it outlives its time. */
 #include "proserve/phandler.h"
 
-#include "proserve/pcleanup.h"
 #include "proserve/pgateway.h"
 
 #include <errno.h>

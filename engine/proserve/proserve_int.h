@@ -7,7 +7,6 @@
 #ifndef SV_PROSERVE_INT_H
 #define SV_PROSERVE_INT_H
 
-#include "proserve/pcleanup.h"
 #include "proserve/phandler.h"
 
 #include <signal.h>

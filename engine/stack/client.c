@@ -153,8 +153,8 @@ static int pull_images(const struct sv_graph *g, sv_error_t *err)
 {
     for (size_t i = 0; i < g->n_services; i++) {
         const char *handlers = sv_gateway_image(&g->services[i]); /* ProServe's */
-        if ((g->services[i].image && sv_image_ensure(g->services[i].image, false, err) < 0) ||
-            (handlers && sv_image_ensure(handlers, false, err) < 0))
+        if ((g->services[i].image && sv_registry_ensure(g->services[i].image, false, err) < 0) ||
+            (handlers && sv_registry_ensure(handlers, false, err) < 0))
             return -1;
     }
     return 0;

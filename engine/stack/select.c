@@ -1,5 +1,4 @@
 #include "stack/select.h"
-#include "stack/cleanup.h"
 #include "stack/rows.h"
 #include "core/statedir.h"
 #include "lua/load.h"
@@ -45,7 +44,7 @@ int sv_select_no_such(const char *stack, sv_error_t *err)
     const char *names[256];
     size_t n = 0;
     cleanup_free char *list = sv_xstrdup("");
-    cleanup_dir DIR *d = opendir(root);
+    cleanup_closedir DIR *d = opendir(root);
     struct dirent *e;
     while (d && (e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.' || !sv_valid_stack_name(e->d_name))

@@ -3,7 +3,6 @@
  * failures past the start period, unhealthy. The store records the state
  * for `servos ps` and for a supervisor that adopts the replica. */
 #include "stack/supervisor_int.h"
-#include "stack/cleanup.h"
 #include "stack/rows.h"
 
 #include <signal.h>

@@ -3,7 +3,6 @@
  * stopped, removed; and its output, held in our epoll and copied to its
  * capped log files. */
 #include "stack/supervisor_int.h"
-#include "stack/cleanup.h"
 #include "stack/rows.h"
 #include "stack/spec.h"
 #include "core/statedir.h"
