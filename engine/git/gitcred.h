@@ -7,7 +7,7 @@
 
 #include "core/util.h"
 
-#include <git2.h>
+#include "git/git2.h"
 
 /* The libgit2 callbacks' state: which credential kinds were offered, so
  * each is tried once and a refused login ends in GIT_EAUTH, not a loop;

@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
-#include <git2.h>
 #include <linux/openat2.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,11 +27,13 @@ struct sv_gitrepo {
 
 #define ORIGIN "refs/remotes/origin/"
 
-/* libgit2's objects, freed at scope exit (its free functions take NULL). */
+/* libgit2's objects, freed at scope exit (never called for NULL: before
+ * libgit2 is loaded, its functions are not there to call). */
 #define GIT_CLEANUP(type, fn)                                                                      \
     static inline void type##_freep(type **p)                                                      \
     {                                                                                              \
-        fn(*p);                                                                                    \
+        if (*p)                                                                                    \
+            fn(*p);                                                                                \
     }
 GIT_CLEANUP(git_reference, git_reference_free)
 GIT_CLEANUP(git_reference_iterator, git_reference_iterator_free)
@@ -42,21 +43,6 @@ GIT_CLEANUP(git_tree, git_tree_free)
 GIT_CLEANUP(git_blob, git_blob_free)
 GIT_CLEANUP(git_remote, git_remote_free)
 #define cleanup_git(type) __attribute__((cleanup(type##_freep))) type
-
-static void libgit2_shutdown(void)
-{
-    git_libgit2_shutdown();
-}
-
-static void libgit2_init(void)
-{
-    static bool done;
-    if (!done) {
-        git_libgit2_init();
-        atexit(libgit2_shutdown); /* frees its per-thread state */
-        done = true;
-    }
-}
 
 /* libgit2's last message, with secret (credentials in a URL) blanked. */
 static char *git_message(const char *secret)
@@ -85,7 +71,8 @@ static int git_fail(sv_error_t *err, const char *secret, const char *fmt, ...)
 
 int sv_gitrepo_open(const char *url_key, struct sv_gitrepo **out, sv_error_t *err)
 {
-    libgit2_init();
+    if (sv_git2_load(err) < 0) /* every other entry point takes an open repository */
+        return -1;
     char digest[SV_DIGEST_LEN + 1];
     if (sv_digest_mem(url_key, strlen(url_key), digest, err) < 0)
         return -1;
@@ -119,7 +106,8 @@ void sv_gitrepo_close(struct sv_gitrepo *r)
 {
     if (r == NULL)
         return;
-    git_repository_free(r->repo);
+    if (r->repo)
+        git_repository_free(r->repo);
     if (r->lock_fd >= 0)
         close(r->lock_fd);
     free(r->dir);
