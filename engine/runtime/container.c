@@ -289,7 +289,7 @@ int sv_container_spawn(struct sv_container *c, const int fds[3], sv_error_t *err
     pid_t pid = clone3_fork(flags);
     if (pid < 0)
         return sv_error(err, errno, "cannot create the container's namespaces");
-    if (pid == 0) {
+    if (pid == 0) { /* the parent's ends are not the child's to hold */
         close(f.go[1]);
         close(f.report[0]);
         if (f.bpf[1] >= 0)

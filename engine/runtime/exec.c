@@ -92,7 +92,7 @@ __attribute__((noreturn)) static void exec_command_child(const struct sv_run_spe
             sv_pty_send_fd(sock, master, &e) < 0 || sv_pty_take(slave, &e) < 0)
             sv_child_fail(report, 125, &e);
         close(master); /* servos exec's now */
-        close(sock);
+        close(sock);   /* its EOF tells servos exec nothing else comes */
     }
     sv_child_exec(s, report);
 }
@@ -283,7 +283,7 @@ int sv_container_exec_io(const struct sv_ctr_row *row, char **argv, const struct
         return sv_error(err, errno, "/dev/null");
     pid_t caller = getpid();
     pid_t pid = fork();
-    if (pid == 0) {
+    if (pid == 0) { /* our ends are not its to hold */
         close(report_rd);
         if (sock_ours >= 0)
             close(sock_ours);

@@ -191,7 +191,7 @@ __attribute__((noreturn)) static void keeper_run(const char *key, const struct s
     }
     cleanup_free char *bound = bound_ports(proxy, ports, n);
     dprintf(report, "+%s", bound);
-    close(report);
+    close(report); /* its EOF ends the parent's read */
     dup2(0, 2);
     for (;;) {
         struct pollfd p[2] = {{sv_proxy_fd(proxy), POLLIN, 0}, {life, POLLIN, 0}};
