@@ -43,7 +43,7 @@ void sv_nl_close(struct sv_nl *nl)
     free(nl);
 }
 
-static struct nlmsghdr *start(struct sv_nl *nl, char *buf, int type, int flags)
+static struct nlmsghdr *msg_start(struct sv_nl *nl, char *buf, int type, int flags)
 {
     struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
     nlh->nlmsg_type = (uint16_t)type;
@@ -93,7 +93,7 @@ int sv_nl_bridge(struct sv_nl *nl, const char *name, uint32_t addr, int prefix, 
     char buf[MNL_SOCKET_BUFFER_SIZE];
     *ifindex = link_index(name);
     if (*ifindex == 0) {
-        struct nlmsghdr *nlh = start(nl, buf, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+        struct nlmsghdr *nlh = msg_start(nl, buf, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
         put_ifinfo(nlh, true);
         mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
         struct nlattr *info = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
@@ -111,13 +111,13 @@ int sv_nl_bridge(struct sv_nl *nl, const char *name, uint32_t addr, int prefix, 
      * a fixed one cannot go stale as replicas come and go. */
     uint8_t mac[6] = {
         0x02, 0x73, 0x76, (uint8_t)(addr >> 24), (uint8_t)(addr >> 16), (uint8_t)(addr >> 8)};
-    struct nlmsghdr *nlh = start(nl, buf, RTM_NEWLINK, 0);
+    struct nlmsghdr *nlh = msg_start(nl, buf, RTM_NEWLINK, 0);
     put_ifinfo(nlh, false)->ifi_index = *ifindex;
     mnl_attr_put(nlh, IFLA_ADDRESS, sizeof(mac), mac);
     int rc = transact(nl, nlh);
     if (rc < 0)
         return sv_error(err, -rc, "cannot give bridge %s its MAC address", name);
-    nlh = start(nl, buf, RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE);
+    nlh = msg_start(nl, buf, RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE);
     struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
     ifa->ifa_family = AF_INET;
     ifa->ifa_prefixlen = (unsigned char)prefix;
@@ -133,11 +133,11 @@ int sv_nl_bridge(struct sv_nl *nl, const char *name, uint32_t addr, int prefix, 
 
 /* A veth pair: name here (up; enslaved to master unless 0), its peer (down)
  * in the namespace that ns_attr (IFLA_NET_NS_PID or _FD) names. */
-static int veth(struct sv_nl *nl, const char *name, int master, const char *peer_name,
-                uint16_t ns_attr, uint32_t ns, sv_error_t *err)
+static int veth_create(struct sv_nl *nl, const char *name, int master, const char *peer_name,
+                       uint16_t ns_attr, uint32_t ns, sv_error_t *err)
 {
     char buf[MNL_SOCKET_BUFFER_SIZE];
-    struct nlmsghdr *nlh = start(nl, buf, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+    struct nlmsghdr *nlh = msg_start(nl, buf, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
     put_ifinfo(nlh, true);
     mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
     if (master)
@@ -166,7 +166,7 @@ static int veth(struct sv_nl *nl, const char *name, int master, const char *peer
 int sv_nl_veth(struct sv_nl *nl, const char *name, int master, const char *peer_name, pid_t pid,
                sv_error_t *err)
 {
-    if (veth(nl, name, master, peer_name, IFLA_NET_NS_PID, (uint32_t)pid, err) < 0)
+    if (veth_create(nl, name, master, peer_name, IFLA_NET_NS_PID, (uint32_t)pid, err) < 0)
         return sv_error_wrap(err, "the container's network interface");
     return 0;
 }
@@ -174,13 +174,13 @@ int sv_nl_veth(struct sv_nl *nl, const char *name, int master, const char *peer_
 int sv_nl_veth_to(struct sv_nl *nl, const char *name, const char *peer_name, int netns_fd,
                   sv_error_t *err)
 {
-    return veth(nl, name, 0, peer_name, IFLA_NET_NS_FD, (uint32_t)netns_fd, err);
+    return veth_create(nl, name, 0, peer_name, IFLA_NET_NS_FD, (uint32_t)netns_fd, err);
 }
 
 int sv_nl_del_link(struct sv_nl *nl, int ifindex)
 {
     char buf[MNL_SOCKET_BUFFER_SIZE];
-    struct nlmsghdr *nlh = start(nl, buf, RTM_DELLINK, 0);
+    struct nlmsghdr *nlh = msg_start(nl, buf, RTM_DELLINK, 0);
     struct ifinfomsg *ifi = put_ifinfo(nlh, false);
     ifi->ifi_index = ifindex;
     return transact(nl, nlh);
@@ -189,7 +189,7 @@ int sv_nl_del_link(struct sv_nl *nl, int ifindex)
 int sv_nl_route_host(struct sv_nl *nl, uint32_t addr, int ifindex, sv_error_t *err)
 {
     char buf[MNL_SOCKET_BUFFER_SIZE];
-    struct nlmsghdr *nlh = start(nl, buf, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE);
+    struct nlmsghdr *nlh = msg_start(nl, buf, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE);
     struct rtmsg *rt = mnl_nlmsg_put_extra_header(nlh, sizeof(*rt));
     rt->rtm_family = AF_INET;
     rt->rtm_dst_len = 32;
@@ -209,7 +209,7 @@ int sv_nl_neighbour(struct sv_nl *nl, int ifindex, uint32_t addr, const uint8_t 
                     sv_error_t *err)
 {
     char buf[MNL_SOCKET_BUFFER_SIZE];
-    struct nlmsghdr *nlh = start(nl, buf, RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE);
+    struct nlmsghdr *nlh = msg_start(nl, buf, RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE);
     struct ndmsg *nd = mnl_nlmsg_put_extra_header(nlh, sizeof(*nd));
     nd->ndm_family = AF_INET;
     nd->ndm_ifindex = ifindex;
@@ -225,7 +225,7 @@ int sv_nl_neighbour(struct sv_nl *nl, int ifindex, uint32_t addr, const uint8_t 
 void sv_nl_forget_neighbour(struct sv_nl *nl, int ifindex, uint32_t addr)
 {
     char buf[MNL_SOCKET_BUFFER_SIZE];
-    struct nlmsghdr *nlh = start(nl, buf, RTM_DELNEIGH, 0);
+    struct nlmsghdr *nlh = msg_start(nl, buf, RTM_DELNEIGH, 0);
     struct ndmsg *nd = mnl_nlmsg_put_extra_header(nlh, sizeof(*nd));
     nd->ndm_family = AF_INET;
     nd->ndm_ifindex = ifindex;

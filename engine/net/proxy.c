@@ -15,17 +15,17 @@
 #define RELAY_BUF   (64 * 1024)
 #define MAX_BACKEND 64
 
-enum kind { K_LISTENER, K_CLIENT, K_BACKEND, K_PROBE };
+enum tag_kind { K_LISTENER, K_CLIENT, K_BACKEND, K_PROBE };
 
 /* Every epoll registration points at one of these, so an event says which
  * descriptor fired. */
-struct handle {
-    enum kind kind;
+struct epoll_tag {
+    enum tag_kind kind;
     void *owner;
 };
 
 struct listener {
-    struct handle h;
+    struct epoll_tag h;
     int fd;
     char *service;
     struct sv_port_spec spec; /* as declared (host 0: any free port) */
@@ -46,7 +46,7 @@ struct listener {
  * repeated every PROBE_MS until it does. */
 #define PROBE_MS 100
 struct target {
-    struct handle h;
+    struct epoll_tag h;
     struct listener *l;
     uint32_t addr;
     bool ready;
@@ -63,7 +63,7 @@ struct half {
 };
 
 struct conn {
-    struct handle hc, hb;
+    struct epoll_tag hc, hb;
     int cfd, bfd;
     int cport;
     uint32_t backends[MAX_BACKEND];
@@ -162,7 +162,7 @@ static void conn_kill(struct conn *c)
  * the socket is drained for now: edge-triggered epoll reports the next data,
  * so reading again would only cost an EAGAIN (unless the peer also closed,
  * which must be read to see). */
-static int move(int src, int dst, struct half *h, bool hup)
+static int half_pump(int src, int dst, struct half *h, bool hup)
 {
     for (;;) {
         if (h->off == h->len) {
@@ -202,17 +202,17 @@ static int move(int src, int dst, struct half *h, bool hup)
 
 /* An event on one side: its readable data flows away from it, its writable
  * space lets the other side's pending data in. Hang-ups and errors move both. */
-static void relay(struct conn *c, bool on_client, uint32_t ev)
+static void conn_relay(struct conn *c, bool on_client, uint32_t ev)
 {
     bool hup = ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR);
     bool in = hup || (ev & EPOLLIN), out = hup || (ev & EPOLLOUT);
     bool up = on_client ? in : out, down = on_client ? out : in;
-    if ((up && move(c->cfd, c->bfd, &c->up, hup) < 0) ||
-        (down && move(c->bfd, c->cfd, &c->down, hup) < 0) || (c->up.shut && c->down.shut))
+    if ((up && half_pump(c->cfd, c->bfd, &c->up, hup) < 0) ||
+        (down && half_pump(c->bfd, c->cfd, &c->down, hup) < 0) || (c->up.shut && c->down.shut))
         conn_kill(c);
 }
 
-static void watch(struct sv_proxy *p, int fd, struct handle *h, uint32_t events)
+static void epoll_watch(struct sv_proxy *p, int fd, struct epoll_tag *h, uint32_t events)
 {
     struct epoll_event ev = {.events = events, .data.ptr = h};
     epoll_ctl(p->ep, EPOLL_CTL_ADD, fd, &ev);
@@ -235,18 +235,17 @@ static void try_backend(struct sv_proxy *p, struct conn *c)
     }
     while (c->tried < c->nb) {
         uint32_t a = c->backends[c->tried++];
-        int fd = sv_stacknet_socket(p->net, AF_INET, SOCK_STREAM);
+        cleanup_close int fd = sv_stacknet_socket(p->net, AF_INET, SOCK_STREAM);
         if (fd < 0)
             break;
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         if (connect_replica(fd, a, c->cport) == 0 || errno == EINPROGRESS) {
-            c->bfd = fd;
+            c->bfd = fd, fd = -1; /* the connection's */
             c->connecting = true;
-            watch(p, fd, &c->hb, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
+            epoll_watch(p, c->bfd, &c->hb, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
             return;
         }
-        close(fd);
     }
     conn_kill(c);
 }
@@ -258,8 +257,8 @@ static void accept_all(struct sv_proxy *p, struct listener *l)
         if (fd < 0)
             return;
         struct conn *c = sv_xcalloc(1, sizeof(*c));
-        c->hc = (struct handle){K_CLIENT, c};
-        c->hb = (struct handle){K_BACKEND, c};
+        c->hc = (struct epoll_tag){K_CLIENT, c};
+        c->hb = (struct epoll_tag){K_BACKEND, c};
         c->cfd = fd;
         c->bfd = -1;
         c->cport = l->spec.container;
@@ -274,7 +273,7 @@ static void accept_all(struct sv_proxy *p, struct listener *l)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         c->next = p->conns;
         p->conns = c;
-        watch(p, fd, &c->hc, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
+        epoll_watch(p, fd, &c->hc, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
         try_backend(p, c);
     }
 }
@@ -294,10 +293,10 @@ static void backend_event(struct sv_proxy *p, struct conn *c, uint32_t ev)
         c->connecting = false;
         ev = EPOLLIN | EPOLLOUT | EPOLLRDHUP; /* and the client's data that waited */
     }
-    relay(c, false, ev);
+    conn_relay(c, false, ev);
 }
 
-static void probe_done(struct target *t)
+static void target_probe_done(struct target *t)
 {
     int e = 0;
     socklen_t len = sizeof(e);
@@ -309,23 +308,20 @@ static void probe_done(struct target *t)
     t->probe = -1;
 }
 
-static void probe(struct sv_proxy *p, struct target *t)
+static void target_probe(struct sv_proxy *p, struct target *t)
 {
     int64_t now = sv_now_ms();
     if (t->ready || t->probe >= 0 || now - t->probed_ms < PROBE_MS)
         return;
     t->probed_ms = now;
-    int fd = sv_stacknet_socket(p->net, AF_INET, SOCK_STREAM);
+    cleanup_close int fd = sv_stacknet_socket(p->net, AF_INET, SOCK_STREAM);
     if (fd < 0)
         return;
     if (connect_replica(fd, t->addr, t->l->spec.container) == 0) {
         t->ready = true;
-        close(fd);
     } else if (errno == EINPROGRESS) {
-        t->probe = fd;
-        watch(p, fd, &t->h, EPOLLOUT);
-    } else {
-        close(fd);
+        t->probe = fd, fd = -1; /* the target's until it connects */
+        epoll_watch(p, t->probe, &t->h, EPOLLOUT);
     }
 }
 
@@ -336,9 +332,9 @@ void sv_proxy_pump(struct sv_proxy *p)
     do {
         n = epoll_wait(p->ep, ev, 64, 0);
         for (int i = 0; i < n; i++) {
-            struct handle *h = ev[i].data.ptr;
+            struct epoll_tag *h = ev[i].data.ptr;
             if (h->kind == K_PROBE) {
-                probe_done(h->owner);
+                target_probe_done(h->owner);
                 continue;
             }
             if (h->kind == K_LISTENER) {
@@ -351,7 +347,7 @@ void sv_proxy_pump(struct sv_proxy *p)
             if (h->kind == K_BACKEND)
                 backend_event(p, c, ev[i].events);
             else if (!c->connecting) /* the client's data waits for the connection */
-                relay(c, true, ev[i].events);
+                conn_relay(c, true, ev[i].events);
         }
         for (struct conn **pc = &p->conns; *pc;) {
             struct conn *c = *pc;
@@ -379,7 +375,7 @@ static bool covers_loopback(const char *ip)
 
 /* Set up the kernel's fast path when the first port needs it; where it
  * cannot work, say why once and let the relay carry everything. */
-static bool fast_path(struct sv_proxy *p)
+static bool fast_path_ready(struct sv_proxy *p)
 {
     if (!p->nat_tried) {
         p->nat_tried = true;
@@ -394,8 +390,8 @@ static bool fast_path(struct sv_proxy *p)
     return p->nat != NULL;
 }
 
-static int publish(struct sv_proxy *p, const struct sv_service *s, const struct sv_port_spec *ps,
-                   sv_error_t *err)
+static int publish_port(struct sv_proxy *p, const struct sv_service *s,
+                        const struct sv_port_spec *ps, sv_error_t *err)
 {
     union {
         struct sockaddr sa;
@@ -416,32 +412,27 @@ static int publish(struct sv_proxy *p, const struct sv_service *s, const struct 
         return sv_error(err, EINVAL, "service \"%s\": \"%s\" is not an IP address to publish on",
                         s->name, ip);
     }
-    int fd = socket(a.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    cleanup_close int fd = socket(a.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return sv_error(err, errno, "socket");
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, &a.sa, alen) < 0 || listen(fd, 512) < 0) {
-        int e = errno;
-        close(fd);
-        return sv_error(err, e, "service \"%s\": cannot publish port %s:%d", s->name, ip, ps->host);
-    }
-    if (getsockname(fd, &a.sa, &alen) < 0) {
-        int e = errno;
-        close(fd);
-        return sv_error(err, e, "getsockname");
-    }
+    if (bind(fd, &a.sa, alen) < 0 || listen(fd, 512) < 0)
+        return sv_error(err, errno, "service \"%s\": cannot publish port %s:%d", s->name, ip,
+                        ps->host);
+    if (getsockname(fd, &a.sa, &alen) < 0)
+        return sv_error(err, errno, "getsockname");
     struct listener *l = sv_xcalloc(1, sizeof(*l));
-    l->h = (struct handle){K_LISTENER, l};
-    l->fd = fd;
+    l->h = (struct epoll_tag){K_LISTENER, l};
+    l->fd = fd, fd = -1; /* the listener's */
     l->service = sv_xstrdup(s->name);
     l->spec = *ps;
     l->port = ntohs(a.sa.sa_family == AF_INET ? a.in.sin_port : a.in6.sin6_port);
     l->seen = true;
-    l->fast = covers_loopback(ip) && fast_path(p);
+    l->fast = covers_loopback(ip) && fast_path_ready(p);
     l->next = p->listeners;
     p->listeners = l;
-    watch(p, fd, &l->h, EPOLLIN);
+    epoll_watch(p, l->fd, &l->h, EPOLLIN);
     return 0;
 }
 
@@ -457,7 +448,7 @@ static struct listener *find_listener(struct sv_proxy *p, const char *service,
 
 /* The listener's targets become the service's running replicas: new ones
  * start unproven, gone ones are dropped. */
-static void track(struct sv_proxy *p, struct listener *l, const uint32_t *addrs, size_t n)
+static void targets_track(struct sv_proxy *p, struct listener *l, const uint32_t *addrs, size_t n)
 {
     struct target *keep[MAX_BACKEND];
     for (size_t k = 0; k < n; k++) {
@@ -471,7 +462,7 @@ static void track(struct sv_proxy *p, struct listener *l, const uint32_t *addrs,
             keep[k] = sv_xcalloc(1, sizeof(**keep));
             *keep[k] = (struct target){{K_PROBE, keep[k]}, l, addrs[k], false, -1, 0};
         }
-        probe(p, keep[k]);
+        target_probe(p, keep[k]);
     }
     for (size_t i = 0; i < l->n_targets; i++)
         if (l->targets[i])
@@ -487,7 +478,7 @@ void sv_proxy_refresh(struct sv_proxy *p)
             continue;
         uint32_t all[MAX_BACKEND], now[MAX_BACKEND];
         size_t n = 0;
-        track(p, l, all, p->backends(p->ctx, l->service, all, MAX_BACKEND));
+        targets_track(p, l, all, p->backends(p->ctx, l->service, all, MAX_BACKEND));
         for (size_t i = 0; i < l->n_targets; i++)
             if (l->targets[i]->ready)
                 now[n++] = l->targets[i]->addr;
@@ -520,7 +511,7 @@ int sv_proxy_sync(struct sv_proxy *p, const struct sv_graph *g, sv_error_t *err)
             struct listener *l = find_listener(p, s->name, ps);
             if (l)
                 l->seen = true;
-            else if (publish(p, s, ps, err) < 0)
+            else if (publish_port(p, s, ps, err) < 0)
                 return -1;
         }
     }

@@ -40,7 +40,7 @@ static struct {
     int (*map_fd)(const void *);
     void *(*find_prog)(const void *, const char *);
     int (*prog_fd)(const void *);
-} bpf;
+} libbpf;
 
 static int load_libbpf(sv_error_t *err)
 {
@@ -53,11 +53,11 @@ static int load_libbpf(sv_error_t *err)
                                         "bpf_map__fd",
                                         "bpf_object__find_program_by_name",
                                         "bpf_program__fd"};
-    _Static_assert(sizeof(bpf) == sizeof(names), "one name per function");
-    if (sv_dynlib_load(&lib, "libbpf.so.1", names, (void **)&bpf, SV_ARRAY_LEN(names),
+    _Static_assert(sizeof(libbpf) == sizeof(names), "one name per function");
+    if (sv_dynlib_load(&lib, "libbpf.so.1", names, (void **)&libbpf, SV_ARRAY_LEN(names),
                        "for the fast path of published ports (apt install libbpf1)", err) < 0)
         return -1;
-    bpf.set_print(NULL); /* its complaints become our one error */
+    libbpf.set_print(NULL); /* its complaints become our one error */
     return 0;
 }
 
@@ -131,13 +131,13 @@ static int host_sysctl(const char *family, const char *link, const char *knob, c
 /* The veth pair between the host and the stack (kept from an earlier
  * supervisor when both ends are there), and what the stack's side needs
  * to route answers into it. conf gets the host end and both MACs. */
-static int host_link(struct sv_stacknet *n, struct pubnat_conf *conf, sv_error_t *err)
+static int host_link(struct sv_stacknet *net, struct pubnat_conf *conf, sv_error_t *err)
 {
     char host[IFNAMSIZ];
-    if (sv_stacknet_port_link_new(n->stack, host, err) < 0)
+    if (sv_stacknet_port_link(net->stack, host, err) < 0)
         return -1;
     cleanup_close int hsock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    cleanup_close int ssock = sv_stacknet_socket(n, AF_INET, SOCK_DGRAM);
+    cleanup_close int ssock = sv_stacknet_socket(net, AF_INET, SOCK_DGRAM);
     if (hsock < 0 || ssock < 0)
         return sv_error(err, errno, "socket");
     uint8_t hmac[6], smac[6];
@@ -147,14 +147,14 @@ static int host_link(struct sv_stacknet *n, struct pubnat_conf *conf, sv_error_t
          * belongs to an earlier namespace of this stack that ended
          * without a `down` (which removes it). */
         if (sidx)
-            sv_nl_del_link(n->nl, sidx);
+            sv_nl_del_link(net->nl, sidx);
         struct sv_nl *hnl = NULL;
         if (hidx && sv_nl_open(&hnl, err) == 0) {
             sv_nl_del_link(hnl, hidx);
             sv_nl_close(hnl);
         }
         sv_error_free(err);
-        if (sv_nl_veth_to(n->nl, STACK_END, host, n->host_fd, err) < 0)
+        if (sv_nl_veth_to(net->nl, STACK_END, host, net->host_fd, err) < 0)
             return -1;
         hidx = link_info(hsock, host, hmac);
         sidx = link_info(ssock, STACK_END, smac);
@@ -171,13 +171,14 @@ static int host_link(struct sv_stacknet *n, struct pubnat_conf *conf, sv_error_t
         return -1;
     /* The stack's side: forward between the bridge and the link, answer
      * replicas' ARP for the transit address at once, and route it here. */
-    uint32_t transit = sv_stacknet_transit(n);
-    if (sv_stacknet_sysctl(n, "net/ipv4/ip_forward", "1", err) < 0 ||
-        sv_stacknet_sysctl(n, "net/ipv4/conf/" SV_STACKNET_BRIDGE "/proxy_arp", "1", err) < 0 ||
-        sv_stacknet_sysctl(n, "net/ipv4/neigh/" SV_STACKNET_BRIDGE "/proxy_delay", "0", err) < 0 ||
-        (v6 && sv_stacknet_sysctl(n, "net/ipv6/conf/" STACK_END "/disable_ipv6", "1", err) < 0) ||
-        sv_nl_route_host(n->nl, transit, sidx, err) < 0 ||
-        sv_nl_neighbour(n->nl, sidx, transit, hmac, err) < 0)
+    uint32_t transit = sv_stacknet_transit(net);
+    if (sv_stacknet_sysctl(net, "net/ipv4/ip_forward", "1", err) < 0 ||
+        sv_stacknet_sysctl(net, "net/ipv4/conf/" SV_STACKNET_BRIDGE "/proxy_arp", "1", err) < 0 ||
+        sv_stacknet_sysctl(net, "net/ipv4/neigh/" SV_STACKNET_BRIDGE "/proxy_delay", "0", err) <
+            0 ||
+        (v6 && sv_stacknet_sysctl(net, "net/ipv6/conf/" STACK_END "/disable_ipv6", "1", err) < 0) ||
+        sv_nl_route_host(net->nl, transit, sidx, err) < 0 ||
+        sv_nl_neighbour(net->nl, sidx, transit, hmac, err) < 0)
         return -1;
     conf->ifindex = (uint32_t)hidx;
     conf->transit = htonl(transit);
@@ -200,43 +201,44 @@ static int strict_rp_filter(void)
     return atoi(v) == 1;
 }
 
-static int open_fast_path(struct sv_pubnat *p, struct sv_stacknet *n, sv_error_t *err)
+static int open_fast_path(struct sv_pubnat *p, struct sv_stacknet *net, sv_error_t *err)
 {
     if (strict_rp_filter())
         return sv_error(err, ENOTSUP,
                         "strict reverse-path filtering (net.ipv4.conf.all.rp_filter = 1)");
     if (load_libbpf(err) < 0)
         return -1;
-    p->obj = bpf.open_mem(sv_pubnat_obj, (size_t)(sv_pubnat_obj_end - sv_pubnat_obj), NULL);
+    p->obj = libbpf.open_mem(sv_pubnat_obj, (size_t)(sv_pubnat_obj_end - sv_pubnat_obj), NULL);
     if (p->obj == NULL)
         return sv_error(err, errno, "cannot read the fast path's BPF object");
-    if (bpf.load(p->obj) < 0)
+    if (libbpf.load(p->obj) < 0)
         return sv_error(err, errno, "the kernel refuses the fast path's BPF programs");
-    void *out = bpf.find_prog(p->obj, "pubnat_out"), *in = bpf.find_prog(p->obj, "pubnat_in");
-    void *conf = bpf.find_map(p->obj, "conf"), *services = bpf.find_map(p->obj, "services");
+    void *out = libbpf.find_prog(p->obj, "pubnat_out"), *in = libbpf.find_prog(p->obj, "pubnat_in");
+    void *conf = libbpf.find_map(p->obj, "conf"), *services = libbpf.find_map(p->obj, "services");
     if (!out || !in || !conf || !services)
         return sv_error(err, ENOENT, "the fast path's BPF object lacks a part");
-    p->conf = bpf.map_fd(conf);
-    p->services = bpf.map_fd(services);
+    p->conf = libbpf.map_fd(conf);
+    p->services = libbpf.map_fd(services);
     struct pubnat_conf c = {0};
     uint32_t zero = 0;
-    if (host_link(n, &c, err) < 0)
+    if (host_link(net, &c, err) < 0)
         return sv_error_wrap(err, "the host link");
     if (map_put(p->conf, &zero, &c) < 0)
         return sv_error(err, errno, "cannot configure the fast path");
-    p->links[0] = tcx_attach(bpf.prog_fd(in), (int)c.ifindex, SV_BPF_TCX_INGRESS, err);
+    p->links[0] = tcx_attach(libbpf.prog_fd(in), (int)c.ifindex, SV_BPF_TCX_INGRESS, err);
     if (p->links[0] < 0)
         return -1;
-    p->links[1] = tcx_attach(bpf.prog_fd(out), (int)if_nametoindex("lo"), SV_BPF_TCX_EGRESS, err);
+    p->links[1] =
+        tcx_attach(libbpf.prog_fd(out), (int)if_nametoindex("lo"), SV_BPF_TCX_EGRESS, err);
     return p->links[1] < 0 ? -1 : 0;
 }
 
-struct sv_pubnat *sv_pubnat_open(struct sv_stacknet *n, char **why)
+struct sv_pubnat *sv_pubnat_open(struct sv_stacknet *net, char **why)
 {
     struct sv_pubnat *p = sv_xcalloc(1, sizeof(*p));
     p->links[0] = p->links[1] = -1;
     sv_error_t err = NULL;
-    if (open_fast_path(p, n, &err) == 0)
+    if (open_fast_path(p, net, &err) == 0)
         return p;
     *why = sv_xstrdup(err->msg);
     sv_error_free(&err);
@@ -252,7 +254,7 @@ void sv_pubnat_close(struct sv_pubnat *p)
         if (p->links[i] >= 0)
             close(p->links[i]); /* detaches: the host's loopback is as before */
     if (p->obj)
-        bpf.close(p->obj);
+        libbpf.close(p->obj);
     free(p);
 }
 

@@ -22,9 +22,9 @@
 
 struct sv_pubnat;
 
-/* Set up the fast path for stack network n. On failure, NULL and *why
+/* Set up the fast path for stack network net. On failure, NULL and *why
  * says what is missing. */
-struct sv_pubnat *sv_pubnat_open(struct sv_stacknet *n, char **why);
+struct sv_pubnat *sv_pubnat_open(struct sv_stacknet *net, char **why);
 void sv_pubnat_close(struct sv_pubnat *p);
 
 /* Connections to 127.0.0.1:port go to container_port on these replicas

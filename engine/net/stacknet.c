@@ -18,6 +18,28 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* cleanup_json and cleanup_closedir are core/util.h's on the r19-core
+ * branch: until it is merged they are defined here (only where util.h has
+ * none), and then these blocks go. */
+#ifndef cleanup_json
+static inline void sv_json_decrefp(json_t **j)
+{
+    json_decref(*j);
+}
+#define cleanup_json __attribute__((cleanup(sv_json_decrefp)))
+#endif
+#ifndef cleanup_closedir
+static inline void sv_closedirp(DIR **d)
+{
+    if (*d) {
+        int e = errno; /* an early return's errno is still to be read */
+        closedir(*d);
+        errno = e;
+    }
+}
+#define cleanup_closedir __attribute__((cleanup(sv_closedirp)))
+#endif
+
 static char *stack_file(const char *stack, const char *name)
 {
     cleanup_free char *dir = sv_stack_dir(stack);
@@ -29,19 +51,34 @@ void sv_ip4_format(uint32_t addr, char out[16])
     snprintf(out, 16, "%u.%u.%u.%u", addr >> 24, (addr >> 16) & 255, (addr >> 8) & 255, addr & 255);
 }
 
+/* path's new content whole or not at all: written beside it, then
+ * renamed over it (mode: chmod'ed to it first; -1: as created, like
+ * fopen's files). */
+static int write_whole(const char *path, const char *text, int mode, sv_error_t *err)
+{
+    cleanup_free char *tmp = sv_xasprintf("%s.tmp", path);
+    {
+        cleanup_close int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+        size_t n = strlen(text);
+        if (fd < 0 || write(fd, text, n) != (ssize_t)n || (mode >= 0 && fchmod(fd, mode) < 0))
+            return sv_error(err, errno, "cannot write %s", tmp);
+    }
+    if (rename(tmp, path) < 0)
+        return sv_error(err, errno, "cannot write %s", path);
+    return 0;
+}
+
 /* The second octet of the /16 another stack recorded, or -1. */
 static int recorded_octet(const char *path)
 {
     char buf[32] = "";
-    FILE *f = fopen(path, "re");
+    cleanup_fclose FILE *f = fopen(path, "re");
     if (f == NULL)
         return -1;
     unsigned a, b;
-    int rc = fgets(buf, sizeof(buf), f) && sscanf(buf, "%u.%u.", &a, &b) == 2 && a == 10 && b < 256
-                 ? (int)b
-                 : -1;
-    fclose(f);
-    return rc;
+    return fgets(buf, sizeof(buf), f) && sscanf(buf, "%u.%u.", &a, &b) == 2 && a == 10 && b < 256
+               ? (int)b
+               : -1;
 }
 
 /* Keep the stack's /16 once chosen; else the first one, starting at a hash
@@ -55,7 +92,7 @@ static int choose_subnet(const char *stack, uint32_t *subnet, sv_error_t *err)
     if (mine < 0) {
         bool taken[128] = {false};
         cleanup_free char *root = sv_xasprintf("%s/stacks", sv_state_root());
-        DIR *d = opendir(root);
+        cleanup_closedir DIR *d = opendir(root);
         struct dirent *e;
         while (d && (e = readdir(d)) != NULL) {
             if (e->d_name[0] == '.' || strcmp(e->d_name, stack) == 0)
@@ -65,8 +102,6 @@ static int choose_subnet(const char *stack, uint32_t *subnet, sv_error_t *err)
             if (o >= 128)
                 taken[o - 128] = true;
         }
-        if (d)
-            closedir(d);
         uint32_t h = 2166136261u; /* FNV-1a */
         for (const char *c = stack; *c; c++)
             h = (h ^ (unsigned char)*c) * 16777619u;
@@ -76,13 +111,10 @@ static int choose_subnet(const char *stack, uint32_t *subnet, sv_error_t *err)
                 mine = 128 + (int)((h + k) % 128);
                 break;
             }
-        cleanup_free char *tmp = sv_xasprintf("%s.tmp", path);
-        FILE *f = fopen(tmp, "we");
-        if (f == NULL)
-            return sv_error(err, errno, "cannot write %s", tmp);
-        fprintf(f, "10.%d.0.0/%d\n", mine, SV_STACKNET_PREFIX);
-        if (fclose(f) != 0 || rename(tmp, path) < 0)
-            return sv_error(err, errno, "cannot write %s", path);
+        char text[32];
+        snprintf(text, sizeof(text), "10.%d.0.0/%d\n", mine, SV_STACKNET_PREFIX);
+        if (write_whole(path, text, -1, err) < 0)
+            return -1;
     }
     *subnet = (10u << 24) | ((uint32_t)mine << 16);
     return 0;
@@ -95,10 +127,9 @@ static const char hosts_head[] =
 static int create_netns(const char *path, sv_error_t *err)
 {
     umount2(path, MNT_DETACH);
-    int f = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    cleanup_close int f = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
     if (f < 0)
         return sv_error(err, errno, "cannot create %s", path);
-    close(f);
     if (unshare(CLONE_NEWNET) < 0)
         return sv_error(err, errno, "cannot create the stack's network namespace");
     if (mount("/proc/self/ns/net", path, NULL, MS_BIND, NULL) < 0)
@@ -106,78 +137,89 @@ static int create_netns(const char *path, sv_error_t *err)
     return 0;
 }
 
-int sv_stacknet_open(const char *stack, struct sv_stacknet **out, sv_error_t *err)
+/* Back to the host's namespace, from the stack's. */
+static void stacknet_leave(const struct sv_stacknet *net)
 {
-    cleanup_free char *path = stack_file(stack, "netns");
-    struct sv_stacknet *n = sv_xcalloc(1, sizeof(*n));
-    n->stack = sv_xstrdup(stack);
-    n->netns_fd = -1;
-    n->host_fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (n->host_fd < 0) {
-        sv_error(err, errno, "cannot open our network namespace");
-        goto fail;
-    }
-    if (choose_subnet(stack, &n->subnet, err) < 0)
-        goto fail;
-    n->gateway = n->subnet + 1;
-    char *binds = sv_stack_binds_dir(stack); /* replicas bind it */
-    n->hosts = sv_xasprintf("%s/hosts", binds);
-    free(binds);
-    if (access(n->hosts, F_OK) < 0) {
-        cleanup_free char *tmp = sv_xasprintf("%s.tmp", n->hosts);
-        FILE *f = fopen(tmp, "we");
-        if (f == NULL || fputs(hosts_head, f) < 0 || fclose(f) != 0 || chmod(tmp, 0644) < 0 ||
-            rename(tmp, n->hosts) < 0) {
-            sv_error(err, errno, "cannot write %s", n->hosts);
-            goto fail;
-        }
-    }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) { /* missing, or stale after a reboot */
-        if (fd >= 0)
-            close(fd);
-        if (create_netns(path, err) < 0)
-            goto back;
-        fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-    }
-    n->netns_fd = fd;
-    /* The relay's connections to replicas start here and so their
-     * TIME_WAITs stay here: let new connections reuse those ports (safe
-     * with TCP timestamps), or a busy published port runs out of them. */
-    sv_error_t ignored = NULL;
-    if (sv_write_file("/proc/sys/net/ipv4/tcp_tw_reuse", "1", &ignored) < 0)
-        sv_error_free(&ignored);
-    /* Inside the stack's namespace now: the netlink socket stays bound to it. */
-    if (sv_nl_open(&n->nl, err) == 0)
-        sv_nl_bridge(n->nl, SV_STACKNET_BRIDGE, n->gateway, SV_STACKNET_PREFIX, &n->bridge, err);
-back:
-    if (setns(n->host_fd, CLONE_NEWNET) < 0) {
+    if (setns(net->host_fd, CLONE_NEWNET) < 0) {
         /* Staying in the stack's namespace would publish ports in the
          * wrong place: nothing sane is left to do. */
         perror("servos: cannot return to the host's network namespace");
         abort();
     }
-    if (*err == NULL && n->netns_fd >= 0) {
-        *out = n;
-        return 0;
-    }
-fail:
-    sv_stacknet_close(n);
-    return -1;
 }
 
-void sv_stacknet_close(struct sv_stacknet *n)
+/* Into the stack's namespace (made anew when missing, or stale after a
+ * reboot), its bridge there, and back. */
+static int stacknet_enter_bridge(struct sv_stacknet *net, sv_error_t *err)
 {
-    if (n == NULL)
+    cleanup_free char *path = stack_file(net->stack, "netns");
+    cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int rc = 0;
+    if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
+        sv_closep(&fd);
+        fd = -1;
+        rc = create_netns(path, err);
+        if (rc == 0 && (fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC)) < 0)
+            rc = sv_error(err, errno, "cannot open the stack's network namespace");
+    }
+    if (rc == 0) {
+        net->netns_fd = fd, fd = -1; /* the handle's */
+        /* The relay's connections to replicas start here and so their
+         * TIME_WAITs stay here: let new connections reuse those ports
+         * (safe with TCP timestamps), or a busy published port runs out
+         * of them. */
+        sv_error_t ignored = NULL;
+        if (sv_write_file("/proc/sys/net/ipv4/tcp_tw_reuse", "1", &ignored) < 0)
+            sv_error_free(&ignored);
+        /* Inside the stack's namespace now: the netlink socket stays bound
+         * to it. */
+        rc = sv_nl_open(&net->nl, err);
+        if (rc == 0)
+            rc = sv_nl_bridge(net->nl, SV_STACKNET_BRIDGE, net->gateway, SV_STACKNET_PREFIX,
+                              &net->bridge, err);
+    }
+    stacknet_leave(net);
+    return rc;
+}
+
+static void stacknet_closep(struct sv_stacknet **net)
+{
+    sv_stacknet_close(*net);
+}
+
+int sv_stacknet_open(const char *stack, struct sv_stacknet **out, sv_error_t *err)
+{
+    __attribute__((cleanup(stacknet_closep))) struct sv_stacknet *net = sv_xcalloc(1, sizeof(*net));
+    net->stack = sv_xstrdup(stack);
+    net->netns_fd = -1;
+    net->host_fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (net->host_fd < 0)
+        return sv_error(err, errno, "cannot open our network namespace");
+    if (choose_subnet(stack, &net->subnet, err) < 0)
+        return -1;
+    net->gateway = net->subnet + 1;
+    cleanup_free char *binds = sv_stack_binds_dir(stack); /* replicas bind it */
+    net->hosts = sv_xasprintf("%s/hosts", binds);
+    if (access(net->hosts, F_OK) < 0 && write_whole(net->hosts, hosts_head, 0644, err) < 0)
+        return -1;
+    if (stacknet_enter_bridge(net, err) < 0)
+        return -1;
+    *out = sv_steal(net);
+    return 0;
+}
+
+void sv_stacknet_close(struct sv_stacknet *net)
+{
+    if (net == NULL)
         return;
-    sv_nl_close(n->nl);
-    if (n->netns_fd >= 0)
-        close(n->netns_fd);
-    if (n->host_fd >= 0)
-        close(n->host_fd);
-    free(n->hosts);
-    free(n->stack);
-    free(n);
+    sv_nl_close(net->nl);
+    if (net->netns_fd >= 0)
+        close(net->netns_fd);
+    if (net->host_fd >= 0)
+        close(net->host_fd);
+    free(net->hosts);
+    free(net->stack);
+    free(net);
 }
 
 /* The name is chosen once per stack, at random among the names no link
@@ -187,23 +229,21 @@ void sv_stacknet_close(struct sv_stacknet *n)
  * link of its name that has no peer in its namespace, and at down. A
  * link an older version made is not taken over: its peer goes when the
  * stack's side is made anew (pubnat.c), and with the namespace. */
-bool sv_stacknet_port_link(const char *stack, char out[IFNAMSIZ])
+static bool port_link_read(const char *stack, char out[IFNAMSIZ])
 {
     cleanup_free char *record = stack_file(stack, "portlink");
     char buf[32] = "";
-    FILE *f = fopen(record, "re");
+    cleanup_fclose FILE *f = fopen(record, "re");
     bool ok = f && fgets(buf, sizeof(buf), f) != NULL;
-    if (f)
-        fclose(f);
     buf[strcspn(buf, "\n")] = '\0';
     ok = ok && strlen(buf) == 13 && strncmp(buf, "svp", 3) == 0;
     snprintf(out, IFNAMSIZ, "%s", ok ? buf : "");
     return ok;
 }
 
-int sv_stacknet_port_link_new(const char *stack, char out[IFNAMSIZ], sv_error_t *err)
+int sv_stacknet_port_link(const char *stack, char out[IFNAMSIZ], sv_error_t *err)
 {
-    if (sv_stacknet_port_link(stack, out))
+    if (port_link_read(stack, out))
         return 0;
     cleanup_free char *record = stack_file(stack, "portlink");
     for (int tries = 0; tries < 16; tries++) {
@@ -213,14 +253,9 @@ int sv_stacknet_port_link_new(const char *stack, char out[IFNAMSIZ], sv_error_t 
         snprintf(out, IFNAMSIZ, "svp%010llx", (unsigned long long)(r & 0xffffffffffull));
         if (if_nametoindex(out) != 0)
             continue;
-        cleanup_free char *tmp = sv_xasprintf("%s.tmp", record);
-        FILE *f = fopen(tmp, "we");
-        if (f == NULL)
-            return sv_error(err, errno, "cannot write %s", tmp);
-        fprintf(f, "%s\n", out);
-        if (fclose(f) != 0 || rename(tmp, record) < 0)
-            return sv_error(err, errno, "cannot write %s", record);
-        return 0;
+        char text[IFNAMSIZ + 1];
+        snprintf(text, sizeof(text), "%s\n", out);
+        return write_whole(record, text, -1, err);
     }
     return sv_error(err, EEXIST, "no free name for the stack's port link");
 }
@@ -232,7 +267,7 @@ int sv_stacknet_destroy(const char *stack, sv_error_t *err)
      * kernel gets round to the namespace: remove it now, so that nothing
      * of the stack is left when `down` returns. */
     char link[IFNAMSIZ];
-    int index = sv_stacknet_port_link(stack, link) ? (int)if_nametoindex(link) : 0;
+    int index = port_link_read(stack, link) ? (int)if_nametoindex(link) : 0;
     struct sv_nl *nl = NULL;
     sv_error_t ignored = NULL;
     if (index && sv_nl_open(&nl, &ignored) == 0) {
@@ -256,59 +291,53 @@ int sv_stacknet_destroy(const char *stack, sv_error_t *err)
     return 0;
 }
 
-int sv_stacknet_socket(struct sv_stacknet *n, int domain, int type)
+int sv_stacknet_socket(struct sv_stacknet *net, int domain, int type)
 {
-    if (setns(n->netns_fd, CLONE_NEWNET) < 0)
+    if (setns(net->netns_fd, CLONE_NEWNET) < 0)
         return -1;
     int fd = socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int e = errno;
-    if (setns(n->host_fd, CLONE_NEWNET) < 0) {
-        perror("servos: cannot return to the host's network namespace");
-        abort();
-    }
+    stacknet_leave(net);
     errno = e;
     return fd;
 }
 
-uint32_t sv_stacknet_transit(const struct sv_stacknet *n)
+uint32_t sv_stacknet_transit(const struct sv_stacknet *net)
 {
-    return n->subnet + (1u << (32 - SV_STACKNET_PREFIX)) - 2;
+    return net->subnet + (1u << (32 - SV_STACKNET_PREFIX)) - 2;
 }
 
-int sv_stacknet_sysctl(struct sv_stacknet *n, const char *key, const char *value, sv_error_t *err)
+int sv_stacknet_sysctl(struct sv_stacknet *net, const char *key, const char *value, sv_error_t *err)
 {
     /* /proc/sys/net shows the namespace of whoever opens the file. */
     cleanup_free char *path = sv_xasprintf("/proc/sys/%s", key);
-    if (setns(n->netns_fd, CLONE_NEWNET) < 0)
+    if (setns(net->netns_fd, CLONE_NEWNET) < 0)
         return sv_error(err, errno, "cannot enter the stack's network namespace");
     int rc = sv_write_file(path, value, err);
-    if (setns(n->host_fd, CLONE_NEWNET) < 0) {
-        perror("servos: cannot return to the host's network namespace");
-        abort();
-    }
+    stacknet_leave(net);
     return rc;
 }
 
-uint32_t sv_stacknet_alloc(struct sv_stacknet *n, bool (*used)(void *ctx, uint32_t a), void *ctx)
+uint32_t sv_stacknet_alloc(struct sv_stacknet *net, bool (*used)(void *ctx, uint32_t a), void *ctx)
 {
-    uint32_t first = n->gateway + 1, last = sv_stacknet_transit(n) - 1;
+    uint32_t first = net->gateway + 1, last = sv_stacknet_transit(net) - 1;
     uint32_t span = last - first + 1;
-    if (n->next < first || n->next > last)
-        n->next = first;
+    if (net->next < first || net->next > last)
+        net->next = first;
     for (uint32_t k = 0; k < span; k++) {
-        uint32_t a = first + (n->next - first + k) % span;
+        uint32_t a = first + (net->next - first + k) % span;
         if (!used(ctx, a)) {
-            n->next = a == last ? first : a + 1;
+            net->next = a == last ? first : a + 1;
             return a;
         }
     }
     return 0;
 }
 
-int sv_stacknet_write_hosts(struct sv_stacknet *n, const struct sv_host_entry *e, size_t count,
+int sv_stacknet_write_hosts(struct sv_stacknet *net, const struct sv_host_entry *e, size_t count,
                             sv_error_t *err)
 {
-    char *buf = NULL;
+    cleanup_free char *buf = NULL;
     size_t len = 0;
     FILE *m = open_memstream(&buf, &len);
     if (m == NULL)
@@ -322,13 +351,11 @@ int sv_stacknet_write_hosts(struct sv_stacknet *n, const struct sv_host_entry *e
             fprintf(m, "%c%s", k ? ' ' : '\t', e[i].names[k]);
         fputc('\n', m);
     }
-    fclose(m);
-    cleanup_close int fd = open(n->hosts, O_WRONLY | O_CLOEXEC);
+    fclose(m); /* now: buf and len are set by the close */
+    cleanup_close int fd = open(net->hosts, O_WRONLY | O_CLOEXEC);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0) {
-        free(buf);
-        return sv_error(err, errno, "cannot update %s", n->hosts);
-    }
+    if (fd < 0 || fstat(fd, &st) < 0)
+        return sv_error(err, errno, "cannot update %s", net->hosts);
     /* Shrinking: write the new text padded with a comment to the old size
      * first, then cut; a reader in between sees a whole file either way. */
     size_t want = len;
@@ -340,19 +367,15 @@ int sv_stacknet_write_hosts(struct sv_stacknet *n, const struct sv_host_entry *e
         buf[len + pad - 1] = '\n';
         len += pad;
     }
-    int rc = 0;
     if (pwrite(fd, buf, len, 0) != (ssize_t)len || ftruncate(fd, (off_t)want) < 0)
-        rc = sv_error(err, errno, "cannot update %s", n->hosts);
-    free(buf);
-    return rc;
+        return sv_error(err, errno, "cannot update %s", net->hosts);
+    return 0;
 }
 
 uint32_t sv_stacknet_address_of(const char *spec_json)
 {
-    json_t *o = spec_json ? json_loads(spec_json, 0, NULL) : NULL;
+    cleanup_json json_t *o = spec_json ? json_loads(spec_json, 0, NULL) : NULL;
     const char *s = json_string_value(json_object_get(o, "address"));
     struct in_addr a = {0};
-    uint32_t out = s && inet_pton(AF_INET, s, &a) == 1 ? ntohl(a.s_addr) : 0;
-    json_decref(o);
-    return out;
+    return s && inet_pton(AF_INET, s, &a) == 1 ? ntohl(a.s_addr) : 0;
 }

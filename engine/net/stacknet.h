@@ -33,25 +33,23 @@ struct sv_stacknet {
 /* Open the stack's network, creating it when missing (or stale). */
 int sv_stacknet_open(const char *stack, struct sv_stacknet **out, sv_error_t *err);
 /* Close our handles; the network stays for the replicas. */
-void sv_stacknet_close(struct sv_stacknet *n);
+void sv_stacknet_close(struct sv_stacknet *net);
 /* Remove the stack's network (its namespace, bridge and files). Safe to
  * repeat, and works without an open handle (a `down` with no supervisor). */
 int sv_stacknet_destroy(const char *stack, sv_error_t *err);
 
 /* The name of the host's end of the stack's published-port link
- * (pubnat.h): "svp" and ten hex digits, as recorded for the stack; false
- * (and "") when it has none. */
-bool sv_stacknet_port_link(const char *stack, char out[IFNAMSIZ]);
-/* The same, choosing (and recording) one no link has when the stack has
- * none yet: for whoever creates the link. */
-int sv_stacknet_port_link_new(const char *stack, char out[IFNAMSIZ], sv_error_t *err);
+ * (pubnat.h): "svp" and ten hex digits, as recorded for the stack, or one
+ * no link has, chosen (and recorded) when the stack has none yet: for
+ * whoever creates the link. */
+int sv_stacknet_port_link(const char *stack, char out[IFNAMSIZ], sv_error_t *err);
 
 /* A socket created inside the stack's namespace (non-blocking, CLOEXEC). */
-int sv_stacknet_socket(struct sv_stacknet *n, int domain, int type);
+int sv_stacknet_socket(struct sv_stacknet *net, int domain, int type);
 
 /* The next free address (next-fit, so a just-freed address is not handed
  * out again at once); used(ctx, a) says whether a is taken. 0 when full. */
-uint32_t sv_stacknet_alloc(struct sv_stacknet *n, bool (*used)(void *ctx, uint32_t a), void *ctx);
+uint32_t sv_stacknet_alloc(struct sv_stacknet *net, bool (*used)(void *ctx, uint32_t a), void *ctx);
 
 /* One line of the hosts file: an address and its names. */
 struct sv_host_entry {
@@ -60,14 +58,15 @@ struct sv_host_entry {
 };
 /* Rewrite the hosts file in place (replicas have it bound: the inode must
  * stay), so that a reader never sees a broken line. */
-int sv_stacknet_write_hosts(struct sv_stacknet *n, const struct sv_host_entry *e, size_t count,
+int sv_stacknet_write_hosts(struct sv_stacknet *net, const struct sv_host_entry *e, size_t count,
                             sv_error_t *err);
 
 /* The address the host's end of the published-port link answers to inside
  * the stack (see pubnat.h): the subnet's last, never given to a replica. */
-uint32_t sv_stacknet_transit(const struct sv_stacknet *n);
+uint32_t sv_stacknet_transit(const struct sv_stacknet *net);
 /* Set a sysctl (a path under /proc/sys) of the stack's namespace. */
-int sv_stacknet_sysctl(struct sv_stacknet *n, const char *key, const char *value, sv_error_t *err);
+int sv_stacknet_sysctl(struct sv_stacknet *net, const char *key, const char *value,
+                       sv_error_t *err);
 
 /* "10.130.0.5" */
 void sv_ip4_format(uint32_t addr, char out[16]);

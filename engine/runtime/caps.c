@@ -24,7 +24,8 @@ static int last_cap(void)
     return last;
 }
 
-sv_capset_t sv_caps_default(bool userns_host)
+/* Docker's 14; without MKNOD for --userns host (no devices cgroup). */
+static sv_capset_t caps_default(bool userns_host)
 {
     sv_capset_t m = 0;
     for (size_t i = 0; i < SV_ARRAY_LEN(default_caps); i++)
@@ -38,7 +39,8 @@ sv_capset_t sv_caps_default(bool userns_host)
     return m;
 }
 
-int sv_caps_parse(const char *name, sv_capset_t *mask, sv_error_t *err)
+/* A capability name ("NET_ADMIN", "CAP_NET_ADMIN", "all", any case). */
+static int caps_parse(const char *name, sv_capset_t *mask, sv_error_t *err)
 {
     if (strcasecmp(name, "all") == 0) {
         int last = last_cap();
@@ -61,14 +63,14 @@ int sv_caps_parse(const char *name, sv_capset_t *mask, sv_error_t *err)
 int sv_caps_compute(bool userns_host, const char *const *add, const char *const *drop,
                     sv_capset_t *out, sv_error_t *err)
 {
-    sv_capset_t set = sv_caps_default(userns_host), m;
+    sv_capset_t set = caps_default(userns_host), m;
     for (; add && *add; add++) {
-        if (sv_caps_parse(*add, &m, err) < 0)
+        if (caps_parse(*add, &m, err) < 0)
             return -1;
         set |= m;
     }
     for (; drop && *drop; drop++) {
-        if (sv_caps_parse(*drop, &m, err) < 0)
+        if (caps_parse(*drop, &m, err) < 0)
             return -1;
         set &= ~m;
     }

@@ -10,11 +10,8 @@
 /* Bit mask of capabilities (bit N = capability N). */
 typedef uint64_t sv_capset_t;
 
-/* Docker's 14; without MKNOD for --userns host (no devices cgroup). */
-sv_capset_t sv_caps_default(bool userns_host);
-/* Parse a capability name ("NET_ADMIN", "CAP_NET_ADMIN", "all", any case). */
-int sv_caps_parse(const char *name, sv_capset_t *mask, sv_error_t *err);
-/* Default set, plus add, minus drop ("all" allowed in both). */
+/* Docker's default set (without MKNOD under --userns host), plus add,
+ * minus drop: names as "NET_ADMIN", "CAP_NET_ADMIN" or "all", any case. */
 int sv_caps_compute(bool userns_host, const char *const *add, const char *const *drop,
                     sv_capset_t *out, sv_error_t *err);
 /* In the child: drop the others from the bounding set; set permitted and

@@ -1,6 +1,8 @@
 /* The cgroup front: choose the back end for this host. */
 #include "runtime/cgroup.h"
+
 #include "core/store.h"
+#include "runtime/cleanup.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -123,7 +125,7 @@ int sv_cgroup_open_procs(const struct sv_cgroup *cg, int fds[SV_CG_N], sv_error_
         fds[i] = open(p, O_WRONLY | O_CLOEXEC);
         if (fds[i] < 0) {
             int e = errno;
-            for (size_t j = 0; j < i; j++)
+            for (size_t j = 0; j < i; j++) /* the caller's on success only */
                 close(fds[j]), fds[j] = -1;
             return sv_error(err, e, "cgroup: cannot open %s", p);
         }
@@ -137,41 +139,6 @@ int sv_cgroup_enter_self(const int fds[SV_CG_N])
         if (write(fds[i], "0", 1) != 1)
             return -1;
     return 0;
-}
-
-static int count_in(const char *dir)
-{
-    int n = 0;
-    cleanup_free char *procs = sv_xasprintf("%s/cgroup.procs", dir);
-    FILE *f = fopen(procs, "re");
-    long pid;
-    while (f && fscanf(f, "%ld", &pid) == 1)
-        n++;
-    if (f)
-        fclose(f);
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    while (d && (e = readdir(d)) != NULL) {
-        if (e->d_type != DT_DIR || strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        cleanup_free char *sub = sv_xasprintf("%s/%s", dir, e->d_name);
-        n += count_in(sub);
-    }
-    if (d)
-        closedir(d);
-    return n;
-}
-
-int sv_cgroup_count(const struct sv_cgroup *cg)
-{
-    const char *dirs[SV_CG_N];
-    size_t n = dirs_of(cg, dirs);
-    int most = 0;
-    for (size_t i = 0; i < n; i++) {
-        int c = count_in(dirs[i]);
-        most = c > most ? c : most;
-    }
-    return most;
 }
 
 bool sv_cgroup_oom_killed(const struct sv_cgroup *cg)
@@ -217,7 +184,7 @@ int64_t sv_cgroup_read_key(const char *dir, const char *file, const char *key)
 /* SIGKILL every pid listed; returns how many there were. */
 static int kill_listed(const char *procs)
 {
-    FILE *f = fopen(procs, "re");
+    cleanup_fclose FILE *f = fopen(procs, "re");
     if (f == NULL)
         return 0;
     int n = 0;
@@ -226,7 +193,6 @@ static int kill_listed(const char *procs)
         kill((pid_t)pid, SIGKILL);
         n++;
     }
-    fclose(f);
     return n;
 }
 
@@ -236,20 +202,15 @@ int sv_cgroup_kill_and_remove(const char *dir, sv_error_t *err)
     if (access(dir, F_OK) < 0)
         return 0; /* already gone */
     /* A group with sub-groups cannot be removed: they go first. */
-    DIR *d = opendir(dir);
+    cleanup_closedir DIR *d = opendir(dir);
     struct dirent *e;
-    int rc = 0;
     while (d && (e = readdir(d)) != NULL) {
         if (e->d_type != DT_DIR || strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
         cleanup_free char *sub = sv_xasprintf("%s/%s", dir, e->d_name);
-        if (rc == 0 && sv_cgroup_kill_and_remove(sub, err) < 0)
-            rc = -1;
+        if (sv_cgroup_kill_and_remove(sub, err) < 0)
+            return -1;
     }
-    if (d)
-        closedir(d);
-    if (rc < 0)
-        return -1;
     /* A fork bomb may add pids while we kill: repeat until the list stays
      * empty and rmdir succeeds (killed tasks leave the cgroup as they die). */
     for (int tries = 0; tries < 2000; tries++) {

@@ -31,13 +31,15 @@ struct sv_cgroup {
     char *v2;           /* v2: the container's directory */
 };
 
-/* Paths for container id (nothing is created). */
 /* The group every container's cgroup is made in, in each hierarchy:
  * "servos" for the default state root, "servos-<hash of the root>" for
  * another (SERVOS_ROOT, --root). */
 const char *sv_cgroup_parent(void);
+/* Paths for container id (nothing is created). */
 int sv_cgroup_init(struct sv_cgroup *cg, const char *id, sv_error_t *err);
 void sv_cgroup_clear(struct sv_cgroup *cg);
+/* A struct sv_cgroup cleared at scope exit (zero it first). */
+#define cleanup_cgroup __attribute__((cleanup(sv_cgroup_clear)))
 /* Create the directories and set the limits. */
 int sv_cgroup_create(struct sv_cgroup *cg, const struct sv_limits *lim, sv_error_t *err);
 /* Make the first directory only if it does not exist yet (-1 with status
@@ -51,8 +53,6 @@ int sv_cgroup_open_procs(const struct sv_cgroup *cg, int fds[SV_CG_N], sv_error_
 /* The calling process into the groups opened by sv_cgroup_open_procs
  * (system calls only: safe between fork and exec). */
 int sv_cgroup_enter_self(const int fds[SV_CG_N]);
-/* How many processes are inside (all directories, sub-groups included). */
-int sv_cgroup_count(const struct sv_cgroup *cg);
 /* Move pid into the container's cgroup(s). */
 int sv_cgroup_enter(const struct sv_cgroup *cg, pid_t pid, sv_error_t *err);
 /* Did the memory limit kill something? */

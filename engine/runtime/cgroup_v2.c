@@ -16,18 +16,15 @@ int sv_cgroup_v2_init(struct sv_cgroup *cg, const char *name, sv_error_t *err)
 }
 
 /* Controllers must be enabled in every ancestor's subtree_control. */
-static int enable_controllers(const char *dir, sv_error_t *err)
+static void enable_controllers(const char *dir)
 {
     static const char *const ctl[] = {"+memory", "+cpu", "+pids"};
     for (size_t i = 0; i < SV_ARRAY_LEN(ctl); i++) {
         sv_error_t e = NULL;
-        if (sv_cgroup_write(dir, "cgroup.subtree_control", ctl[i], &e) < 0) {
-            /* A controller the kernel lacks is reported when a limit needs it. */
-            sv_error_free(&e);
-        }
+        /* A controller the kernel lacks is reported when a limit needs it. */
+        sv_cgroup_write(dir, "cgroup.subtree_control", ctl[i], &e);
+        sv_error_free(&e);
     }
-    (void)err;
-    return 0;
 }
 
 /* Does dir itself (not its sub-groups) hold processes? */
@@ -43,7 +40,7 @@ static bool has_procs(const char *dir)
  * its controllers down, which v2 refuses while processes live in it: they
  * move to a leaf of their own first (sv_cgroup_enter sends later ones
  * there too). The processes keep their limits: the leaf is inside. */
-static int split(const char *dir, sv_error_t *err)
+static int split_to_leaf(const char *dir, sv_error_t *err)
 {
     cleanup_free char *leaf = sv_xasprintf("%s/" SV_CGROUP_V2_LEAF, dir);
     if (mkdir(leaf, 0755) < 0 && errno != EEXIST)
@@ -70,13 +67,14 @@ static int split(const char *dir, sv_error_t *err)
 int sv_cgroup_v2_create(struct sv_cgroup *cg, const struct sv_limits *lim, sv_error_t *err)
 {
     cleanup_free char *parent = sv_dirname(cg->v2);
-    enable_controllers(V2_ROOT, err);
+    enable_controllers(V2_ROOT);
     if (mkdir(parent, 0755) < 0 && errno != EEXIST)
         return sv_error(err, errno, "cgroup: cannot create %s", parent);
     /* servos/ itself never holds processes; a container's group does. */
-    if (strcmp(parent, V2_ROOT "/servos") != 0 && has_procs(parent) && split(parent, err) < 0)
+    if (strcmp(parent, V2_ROOT "/servos") != 0 && has_procs(parent) &&
+        split_to_leaf(parent, err) < 0)
         return -1;
-    enable_controllers(parent, err);
+    enable_controllers(parent);
     if (mkdir(cg->v2, 0755) < 0 && errno != EEXIST)
         return sv_error(err, errno, "cgroup: cannot create %s", cg->v2);
     char buf[64];

@@ -22,7 +22,7 @@ struct sv_bind {
     bool read_only;
     int idmap_fd; /* set by sv_container_start: an idmapped copy, or -1 */
     bool tmpfs;   /* a fresh tmpfs at target; source holds its options or NULL */
-    bool chown;   /* :U: hand source to the container's user first (sv_volume_chown) */
+    bool chown;   /* :U: hand source to the container's user first (sv_idmap_volume_chown) */
 };
 
 enum sv_netmode { SV_NET_NONE, SV_NET_HOST, SV_NET_STACK };
@@ -99,16 +99,16 @@ struct sv_run_spec {
 #define SV_STOP_TIMEOUT_DEFAULT 10
 #define SV_STOP_TIMEOUT_MAX     86400
 
-/* Where a container's root file system comes from (see sv_image_resolve). */
-enum sv_image_kind { SV_IMAGE_STORE, SV_IMAGE_HOST, SV_IMAGE_DIR, SV_IMAGE_TARBALL };
+/* Where a container's root file system comes from (see sv_rootfs_resolve). */
+enum sv_rootfs_kind { SV_ROOTFS_STORE, SV_ROOTFS_HOST, SV_ROOTFS_DIR, SV_ROOTFS_TARBALL };
 
 struct sv_container {
     char id[65];
     char *name;
     char *dir;   /* <root>/containers/<id> */
     char *lower; /* the image's root directory (or overlay lowerdir list) */
-    enum sv_image_kind image_kind;
-    /* SV_IMAGE_DIR, between sv_container_spawn's clone and the child's
+    enum sv_rootfs_kind image_kind;
+    /* SV_ROOTFS_DIR, between sv_container_spawn's clone and the child's
      * overlay: the directory as a detached read-only mount, idmapped when
      * lower_shifted (see sv_idmap_rootfs); else -1. */
     int lower_fd;
@@ -179,9 +179,6 @@ int sv_container_exec_io(const struct sv_ctr_row *row, char **argv, const struct
  * RFC 1123 labels (for one the user gives; a replica's, after its service,
  * may have any of the service name's characters). */
 int sv_hostname_check(const char *h, bool rfc1123, sv_error_t *err);
-
-/* The spec as JSON: recorded with the container for exec. */
-char *sv_run_spec_to_json(const struct sv_container *c);
 
 /* Make an exited container ready to be started again (its monitor's
  * restart policy): a fresh cgroup, so its OOM count is this run's, and new

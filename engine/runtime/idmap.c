@@ -1,6 +1,7 @@
 #include "runtime/idmap.h"
 
 #include "core/store.h"
+#include "runtime/cleanup.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -19,6 +20,24 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* Write the uid and gid maps of child pid (inside host count, each),
+ * then open its user namespace: the descriptor, or -1 and errno. */
+static int userns_map_open(pid_t pid, const unsigned inside[2], const unsigned host[2],
+                           unsigned count)
+{
+    static const char *const files[] = {"uid_map", "gid_map"};
+    char path[64], map[64];
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, files[i]);
+        int n = snprintf(map, sizeof(map), "%u %u %u\n", inside[i], host[i], count);
+        cleanup_close int mfd = open(path, O_WRONLY | O_CLOEXEC);
+        if (mfd < 0 || write(mfd, map, (size_t)n) != n)
+            return -1;
+    }
+    snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
+    return open(path, O_RDONLY | O_CLOEXEC);
+}
+
 /* A user namespace whose only ids are inside:uid -> host:huid and
  * inside:gid -> host:hgid, count of each: made by a child that waits
  * while we write its maps. As a mount's idmapping, on-disk uid shows as
@@ -33,34 +52,24 @@ static int userns_fd(uid_t uid, uid_t huid, gid_t gid, gid_t hgid, unsigned coun
     pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
     if (pid == 0) {
         char c;
-        close(hold[1]);
+        close(hold[1]); /* the parent's: its close is our EOF */
         while (read(hold[0], &c, 1) < 0 && errno == EINTR)
             ;
         _exit(0);
     }
-    close(hold[0]);
+    int saved = errno; /* clone3's, should it have failed */
+    close(hold[0]);    /* the child's */
     int fd = -1;
     if (pid > 0) {
-        char path[64], map[64];
-        bool ok = true;
-        const char *files[] = {"uid_map", "gid_map"};
         unsigned inside[] = {(unsigned)uid, (unsigned)gid},
                  host[] = {(unsigned)huid, (unsigned)hgid};
-        for (int i = 0; i < 2 && ok; i++) {
-            snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, files[i]);
-            int n = snprintf(map, sizeof(map), "%u %u %u\n", inside[i], host[i], count);
-            int mfd = open(path, O_WRONLY | O_CLOEXEC);
-            ok = mfd >= 0 && write(mfd, map, (size_t)n) == n;
-            if (mfd >= 0)
-                close(mfd);
-        }
-        snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
-        if (ok)
-            fd = open(path, O_RDONLY | O_CLOEXEC);
+        fd = userns_map_open(pid, inside, host, count);
+        saved = errno;
     }
-    close(hold[1]); /* lets the child exit */
+    close(hold[1]); /* now: lets the child exit */
     if (pid > 0)
         waitpid(pid, NULL, 0);
+    errno = saved; /* why fd is -1, for the caller */
     return fd;
 }
 
@@ -139,16 +148,14 @@ int sv_idmap_open(const char *source, const struct sv_idmap *map)
     cleanup_close int ns = userns_fd(st.st_uid, map->uid_base, gid, map->gid_base, 1);
     if (ns < 0)
         return -1;
-    int fd = (int)syscall(SYS_open_tree, src, "",
-                          OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
+    cleanup_close int fd = (int)syscall(
+        SYS_open_tree, src, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
     if (fd < 0)
         return -1;
     struct mount_attr attr = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (__u64)ns};
-    if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0) {
-        close(fd); /* the file system or kernel cannot: plain bind */
-        return -1;
-    }
-    return fd;
+    if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0)
+        return -1; /* the file system or kernel cannot: plain bind */
+    return sv_steal_fd(fd);
 }
 
 static bool is_or_under(const char *path, const char *dir)
@@ -221,16 +228,11 @@ int sv_idmap_rootfs(const char *dir, const struct sv_idmap *map, bool *shifted, 
     /* Not recursive: overlayfs never looks into a lower layer's submounts
      * (a chroot's /proc left mounted in the directory), and each of them
      * would have to allow an idmapping too. */
-    int fd =
+    cleanup_close int fd =
         (int)syscall(SYS_open_tree, at, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
-    if (fd < 0)
-        return sv_error(err, errno, "cannot open the root file system %s", dir);
     struct stat st;
-    if (fstat(fd, &st) < 0) {
-        int e = errno;
-        close(fd);
-        return sv_error(err, e, "cannot open the root file system %s", dir);
-    }
+    if (fd < 0 || fstat(fd, &st) < 0)
+        return sv_error(err, errno, "cannot open the root file system %s", dir);
     /* Read-only: overlayfs never writes a lower layer, and a read-only
      * mount does not even update its access times. */
     struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
@@ -244,17 +246,13 @@ int sv_idmap_rootfs(const char *dir, const struct sv_idmap *map, bool *shifted, 
     bool in_range = map && st.st_uid >= map->uid_base && st.st_uid - map->uid_base < map->size;
     if (map && map->size && !in_range && st.st_uid < map->size && host_own_path(real) == NULL) {
         ns = userns_fd(0, map->uid_base, 0, map->gid_base, map->size);
-        if (ns < 0) {
-            int e = errno;
-            close(fd);
-            return sv_error(err, e, "cannot make a user namespace to map %s with", dir);
-        }
+        if (ns < 0)
+            return sv_error(err, errno, "cannot make a user namespace to map %s with", dir);
         attr.attr_set |= MOUNT_ATTR_IDMAP;
         attr.userns_fd = (__u64)ns;
     }
     if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0) {
         int e = errno;
-        close(fd);
         if (ns < 0)
             return sv_error(err, e, "cannot make the root file system %s read-only", dir);
         /* ENOSYS before Linux 5.12; EINVAL where the file system has no
@@ -268,7 +266,7 @@ int sv_idmap_rootfs(const char *dir, const struct sv_idmap *map, bool *shifted, 
                         dir, (unsigned)st.st_uid, dir);
     }
     *shifted = ns >= 0;
-    return fd;
+    return sv_steal_fd(fd);
 }
 
 /* ---- volume ownership: :U and the unwritable-volume warning ------------- */
@@ -308,17 +306,13 @@ static int chown_below(int dfd, const char *rel, struct chown_walk *w, int depth
 {
     if (depth > 4096)
         return sv_error(err, ELOOP, "%s: the directory tree is too deep", rel);
-    int dup_fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *d = dup_fd < 0 ? NULL : fdopendir(dup_fd);
-    if (d == NULL) {
-        int e = errno;
-        if (dup_fd >= 0)
-            close(dup_fd);
-        return sv_error(err, e, "cannot read %s", rel);
-    }
+    cleanup_close int dup_fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    cleanup_closedir DIR *d = dup_fd < 0 ? NULL : fdopendir(dup_fd);
+    if (d == NULL)
+        return sv_error(err, errno, "cannot read %s", rel);
+    dup_fd = -1; /* the stream's now */
     struct dirent *e;
-    int rc = 0;
-    while (rc == 0 && (e = readdir(d)) != NULL) {
+    while ((e = readdir(d)) != NULL) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
         struct open_how how = {.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC,
@@ -326,40 +320,35 @@ static int chown_below(int dfd, const char *rel, struct chown_walk *w, int depth
                                           RESOLVE_NO_MAGICLINKS};
         cleanup_close int fd = (int)syscall(SYS_openat2, dfd, e->d_name, &how, sizeof(how));
         struct stat st;
-        if (fd < 0 && errno == EXDEV) { /* a mount point */
+        /* Read before the name below is made: malloc may change errno. */
+        int failed = fd < 0 || fstat(fd, &st) < 0 ? errno : 0;
+        if (fd < 0 && failed == EXDEV) { /* a mount point */
             w->mounts++;
             continue;
         }
-        if (fd < 0 && errno == ENOENT) /* gone meanwhile */
+        if (fd < 0 && failed == ENOENT) /* gone meanwhile */
             continue;
         cleanup_free char *sub_rel = sv_xasprintf("%s/%s", rel, e->d_name);
-        if (fd < 0 || fstat(fd, &st) < 0) {
-            rc = sv_error(err, errno, "cannot open %s", sub_rel);
-            break;
-        }
+        if (failed)
+            return sv_error(err, failed, "cannot open %s", sub_rel);
         if (S_ISDIR(st.st_mode)) {
             /* Reopened from the O_PATH descriptor: the same directory. */
             char p[32];
             snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
             cleanup_close int sub = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-            if (sub < 0) {
-                rc = sv_error(err, errno, "cannot open %s", sub_rel);
-                break;
-            }
-            if (chown_below(sub, sub_rel, w, depth + 1, err) < 0) {
-                rc = -1;
-                break;
-            }
+            if (sub < 0)
+                return sv_error(err, errno, "cannot open %s", sub_rel);
+            if (chown_below(sub, sub_rel, w, depth + 1, err) < 0)
+                return -1;
         }
         if (chown_fd(fd, &st, w) < 0)
-            rc = sv_error(err, errno, "cannot change the owner of %s", sub_rel);
+            return sv_error(err, errno, "cannot change the owner of %s", sub_rel);
     }
-    closedir(d);
-    return rc;
+    return 0;
 }
 
-int sv_volume_chown(const char *source, uid_t uid, gid_t gid, const struct sv_idmap *map,
-                    sv_error_t *err)
+int sv_idmap_volume_chown(const char *source, uid_t uid, gid_t gid, const struct sv_idmap *map,
+                          sv_error_t *err)
 {
     /* Judged by where the descriptor is, then changed through it: a link
      * swapped into the path after the check cannot redirect the walk. */
@@ -395,8 +384,8 @@ int sv_volume_chown(const char *source, uid_t uid, gid_t gid, const struct sv_id
     return 0;
 }
 
-bool sv_volume_writable(const struct stat *st, uid_t uid, gid_t gid, const struct sv_idmap *map,
-                        bool dac_override)
+bool sv_idmap_volume_writable(const struct stat *st, uid_t uid, gid_t gid,
+                              const struct sv_idmap *map, bool dac_override)
 {
     if (dac_override) {
         /* Root with the capability: any inode under --userns host; in a

@@ -55,15 +55,15 @@ int sv_idmap_rootfs(const char *dir, const struct sv_idmap *map, bool *shifted, 
  * and system
  * directories, shared ones (/var/lib, /home), home directories and
  * servos' state root (or what holds it) are refused. */
-int sv_volume_chown(const char *source, uid_t uid, gid_t gid, const struct sv_idmap *map,
-                    sv_error_t *err);
+int sv_idmap_volume_chown(const char *source, uid_t uid, gid_t gid, const struct sv_idmap *map,
+                          sv_error_t *err);
 
 /* May host uid:gid write into (a directory) or to (a file) what st
  * describes, as the container will see it (stat through its idmapped
  * mount if it has one)? dac_override: the user is root with that
  * capability, in the user namespace of map (NULL: --userns host). The
  * mode bits only: an ACL may allow more. */
-bool sv_volume_writable(const struct stat *st, uid_t uid, gid_t gid, const struct sv_idmap *map,
-                        bool dac_override);
+bool sv_idmap_volume_writable(const struct stat *st, uid_t uid, gid_t gid,
+                              const struct sv_idmap *map, bool dac_override);
 
 #endif

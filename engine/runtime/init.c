@@ -31,7 +31,7 @@ static int cmp_int(const void *a, const void *b)
     return *(const int *)a - *(const int *)b;
 }
 
-void sv_close_fds_except(const int *keep, size_t n)
+void sv_init_close_fds_except(const int *keep, size_t n)
 {
     int k[16];
     size_t m = 0;
@@ -54,11 +54,10 @@ void sv_close_fds_except(const int *keep, size_t n)
 static void retitle(const char *title)
 {
     char buf[2048];
-    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    cleanup_close int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return;
     ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
     if (n <= 0)
         return;
     buf[n] = '\0';
@@ -85,7 +84,7 @@ static void retitle(const char *title)
 void sv_init_shed(const int *keep, size_t n)
 {
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-    sv_close_fds_except(keep, n);
+    sv_init_close_fds_except(keep, n);
     retitle("servos-init");
     prctl(PR_SET_NAME, "servos-init", 0, 0, 0);
 }
@@ -132,7 +131,7 @@ static bool reap(pid_t child, int *status)
 
 int sv_init_run(pid_t child, const sigset_t *set, int master, int out)
 {
-    int sfd = signalfd(-1, set, SFD_CLOEXEC);
+    cleanup_close int sfd = signalfd(-1, set, SFD_CLOEXEC);
     int status = 0;
     bool gone = false;
     while (!gone) {

@@ -38,6 +38,6 @@ int sv_init_run(pid_t child, const sigset_t *set, int master, int out);
 
 /* close_range over everything from 3 up but keep[] (unsorted, -1s
  * ignored). */
-void sv_close_fds_except(const int *keep, size_t n);
+void sv_init_close_fds_except(const int *keep, size_t n);
 
 #endif

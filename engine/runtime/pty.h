@@ -1,6 +1,6 @@
 /* Pseudo-terminals for containers (servos run -t, exec -t, tty = true).
  *
- * The command's terminal is made in the container's own devpts (rootfs.c
+ * The command's terminal is made in the container's own devpts (mounts.c
  * mounts a new instance at /dev/pts), so `tty` names a /dev/pts path the
  * container can see, and the user's terminal never reaches the container:
  * servos holds the user's side and relays between it and the master, in

@@ -1,11 +1,14 @@
-/* Root file systems: resolving an image to a read-only base directory on
- * the host, and (inside the container's mount namespace) building the
- * container's root on an overlay of that base, then pivot_root into it. */
+/* Root file systems, on the host side: an image resolved to the read-only
+ * base directory (or overlay lowerdir list) a container's overlay lies
+ * on, and the guarded directories images and volumes live in. The
+ * container's own mounts, over that base, are mounts.h's. */
 #ifndef SV_ROOTFS_H
 #define SV_ROOTFS_H
 
 #include "core/fs.h"
 #include "runtime/container.h"
+
+#include <sys/types.h>
 
 struct sv_image_config;
 /* "host": the generated base under <root>/images/host-UID, owned by the
@@ -16,9 +19,9 @@ struct sv_image_config;
  * image in the store (see imgstore.h): its layers (unpacked as needed),
  * its config into cfg and its digest. Which of these it was goes to
  * *kind. */
-int sv_image_resolve(const char *image, const struct sv_idmap *map, char **lower,
-                     enum sv_image_kind *kind, struct sv_image_config *cfg, char digest[72],
-                     sv_error_t *err);
+int sv_rootfs_resolve(const char *image, const struct sv_idmap *map, char **lower,
+                      enum sv_rootfs_kind *kind, struct sv_image_config *cfg, char digest[72],
+                      sv_error_t *err);
 
 /* Make dir (parents 0711) and let only root and the containers' group (the
  * gid container root has on the host) pass it: mode 0710, root:gid_base.
@@ -29,8 +32,11 @@ int sv_image_resolve(const char *image, const struct sv_idmap *map, char **lower
  * such a file would make them that owner. */
 int sv_rootfs_guard_dir(const char *dir, sv_error_t *err);
 
-/* Container side: every mount, then pivot_root. Runs as root of the new
- * user namespace (or real root with --userns host). */
-int sv_rootfs_setup(const struct sv_container *c, sv_error_t *err);
+/* For mounts.c. The host directories a "host" container sees read-only:
+ * the base has a mount point (or the host's link) for each. */
+extern const char *const sv_rootfs_host_dirs[];
+extern const size_t sv_rootfs_n_host_dirs;
+/* Create (or truncate) path with mode and write text into it. */
+int sv_rootfs_write_text(const char *path, const char *text, mode_t mode, sv_error_t *err);
 
 #endif

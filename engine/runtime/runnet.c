@@ -6,6 +6,7 @@
 #include "runtime/rootfs.h"
 #include "core/statedir.h"
 #include "net/stacknet.h"
+#include "runtime/cleanup.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,7 +27,7 @@
 #define KEY_HEX    16
 
 /* The name proxy.c knows the one service by; it shows in its errors. */
-#define SERVICE "-p"
+#define RUN_SERVICE "-p"
 
 struct sv_runnet {
     char key[sizeof(KEY_PREFIX) + KEY_HEX];
@@ -56,7 +57,7 @@ int sv_runnet_destroy(const char *key, sv_error_t *err)
 
 /* The container is the one replica: its address, whether it runs or not
  * (while it restarts, a connection is refused or waits for it). */
-static size_t backends(void *ctx, const char *service, uint32_t *out, size_t max)
+static size_t the_backend(void *ctx, const char *service, uint32_t *out, size_t max)
 {
     struct sv_runnet *rn = ctx;
     (void)service;
@@ -66,7 +67,7 @@ static size_t backends(void *ctx, const char *service, uint32_t *out, size_t max
     return 1;
 }
 
-static bool addr_used(void *ctx, uint32_t a)
+static bool addr_never_used(void *ctx, uint32_t a)
 {
     (void)ctx;
     (void)a;
@@ -77,7 +78,7 @@ static bool addr_used(void *ctx, uint32_t a)
  * 127.0.0.1:8080: Address already in use' reads better as "-p: ...". */
 static int ports_error(sv_error_t *err)
 {
-    const char *prefix = "service \"" SERVICE "\": ";
+    const char *prefix = "service \"" RUN_SERVICE "\": ";
     if (*err && strncmp((*err)->msg, prefix, strlen(prefix)) == 0)
         memmove((*err)->msg, (*err)->msg + strlen(prefix),
                 strlen((*err)->msg + strlen(prefix)) + 1);
@@ -89,14 +90,14 @@ static int ports_error(sv_error_t *err)
  * "SERVICE\tIP:PORT->PORT/tcp" per port, in an order of its own. */
 static char *bound_ports(const struct sv_proxy *p, const struct sv_port_spec *ports, size_t n)
 {
-    char *text = NULL;
+    cleanup_free char *text = NULL;
     size_t len = 0, k = 0;
     FILE *f = open_memstream(&text, &len);
     if (f == NULL)
         sv_oom();
     sv_proxy_describe(p, f);
-    fclose(f);
-    char **lines = sv_xcalloc(n + 1, sizeof(char *));
+    fclose(f); /* now: text and len are set by the close */
+    cleanup_free char **lines = sv_xcalloc(n + 1, sizeof(char *));
     for (char *line = text, *next; line && *line && k < n; line = next) {
         next = strchr(line, '\n');
         if (next)
@@ -123,8 +124,6 @@ static char *bound_ports(const struct sv_proxy *p, const struct sv_port_spec *po
     for (size_t j = 0; j < k; j++) /* none expected: whatever matched nothing */
         if (lines[j])
             o += sprintf(o, "%s\n", lines[j]);
-    free(lines);
-    free(text);
     return out;
 }
 
@@ -136,8 +135,8 @@ static char *bound_ports(const struct sv_proxy *p, const struct sv_port_spec *po
  * must not outlive the monitor's own use of it. The terminal's signals
  * are the container's business (the CLI forwards them), not the keeper's:
  * a Ctrl-C must not close the ports of a container that goes on. */
-__attribute__((noreturn)) static void keeper(const char *key, const struct sv_port_spec *ports,
-                                             size_t n, int life, int report, pid_t parent)
+__attribute__((noreturn)) static void keeper_run(const char *key, const struct sv_port_spec *ports,
+                                                 size_t n, int life, int report, pid_t parent)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent)
@@ -170,7 +169,7 @@ __attribute__((noreturn)) static void keeper(const char *key, const struct sv_po
     g->stack = key;
     g->services = s;
     g->n_services = 1;
-    s->name = SERVICE;
+    s->name = RUN_SERVICE;
     s->where = "servos run";
     s->network = "stack";
     s->ports = (struct sv_port_spec *)ports;
@@ -178,8 +177,8 @@ __attribute__((noreturn)) static void keeper(const char *key, const struct sv_po
     struct sv_runnet rn = {0};
     struct sv_proxy *proxy = NULL;
     if (sv_stacknet_open(key, &net, &err) == 0) {
-        rn.addr = sv_stacknet_alloc(net, addr_used, NULL);
-        proxy = sv_proxy_new(net, backends, &rn);
+        rn.addr = sv_stacknet_alloc(net, addr_never_used, NULL);
+        proxy = sv_proxy_new(net, the_backend, &rn);
         if (proxy == NULL)
             sv_error(&err, errno, "epoll");
     }
@@ -192,7 +191,7 @@ __attribute__((noreturn)) static void keeper(const char *key, const struct sv_po
     }
     cleanup_free char *bound = bound_ports(proxy, ports, n);
     dprintf(report, "+%s", bound);
-    close(report);
+    close(report); /* its EOF ends the parent's read */
     dup2(0, 2);
     for (;;) {
         struct pollfd p[2] = {{sv_proxy_fd(proxy), POLLIN, 0}, {life, POLLIN, 0}};
@@ -212,14 +211,13 @@ __attribute__((noreturn)) static void keeper(const char *key, const struct sv_po
 static int start_keeper(struct sv_runnet *rn, const struct sv_port_spec *ports, size_t n,
                         sv_error_t *err)
 {
-    int life[2], report[2];
-    if (pipe2(life, O_CLOEXEC) < 0)
+    int pair[2];
+    if (pipe2(pair, O_CLOEXEC) < 0)
         return sv_error(err, errno, "pipe");
-    if (pipe2(report, O_CLOEXEC) < 0) {
-        int e = errno;
-        close(life[0]), close(life[1]);
-        return sv_error(err, e, "pipe");
-    }
+    cleanup_close int life_rd = pair[0], life_wr = pair[1];
+    if (pipe2(pair, O_CLOEXEC) < 0)
+        return sv_error(err, errno, "pipe");
+    cleanup_close int report_rd = pair[0], report_wr = pair[1];
     /* No handler of the caller's may run in the keeper before it has set
      * its own (the CLI's forward signals to the container). */
     sigset_t all, old;
@@ -229,29 +227,26 @@ static int start_keeper(struct sv_runnet *rn, const struct sv_port_spec *ports, 
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0)
-        keeper(rn->key, ports, n, life[0], report[1], parent);
+        keeper_run(rn->key, ports, n, life_rd, report_wr, parent);
     int e = errno;
     sigprocmask(SIG_SETMASK, &old, NULL);
-    close(life[0]);
-    close(report[1]);
-    if (pid < 0) {
-        close(life[1]);
-        close(report[0]);
+    if (pid < 0)
         return sv_error(err, e, "cannot fork the process that holds the ports");
-    }
+    /* The keeper's ends: the report's EOF says it published or died. */
+    close(life_rd), life_rd = -1;
+    close(report_wr), report_wr = -1;
     rn->keeper = pid;
-    rn->keeper_fd = life[1];
+    rn->keeper_fd = sv_steal_fd(life_wr);
     char buf[8192];
     size_t len = 0;
     ssize_t r;
-    while (len < sizeof(buf) - 1 && (r = read(report[0], buf + len, sizeof(buf) - 1 - len)) != 0) {
+    while (len < sizeof(buf) - 1 && (r = read(report_rd, buf + len, sizeof(buf) - 1 - len)) != 0) {
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0)
             break;
         len += (size_t)r;
     }
-    close(report[0]);
     buf[len] = '\0';
     if (buf[0] != '+')
         return sv_error(err, 0, "%s", buf[0] == '-' ? buf + 1 : "-p: the ports' process died");
@@ -288,7 +283,7 @@ int sv_runnet_open(const struct sv_port_spec *ports, size_t n, struct sv_runnet 
         sv_runnet_close(rn);
         return -1;
     }
-    rn->addr = sv_stacknet_alloc(rn->net, addr_used, NULL);
+    rn->addr = sv_stacknet_alloc(rn->net, addr_never_used, NULL);
     *out = rn;
     return 0;
 }

@@ -95,7 +95,7 @@ static const char *const io_uring_calls[] = {"io_uring_setup", "io_uring_enter",
  * a container given the caller's tty could inject commands there. */
 static const unsigned long denied_ioctls[] = {TIOCSTI, TIOCLINUX};
 
-static int resolve(const char *name)
+static int syscall_nr(const char *name)
 {
     int nr = seccomp_syscall_resolve_name(name);
     uint32_t arch = seccomp_arch_native();
@@ -108,13 +108,13 @@ static int resolve(const char *name)
 
 static int deny(scmp_filter_ctx ctx, const char *name)
 {
-    int nr = resolve(name);
+    int nr = syscall_nr(name);
     if (nr == __NR_SCMP_ERROR)
         return 0; /* not a syscall on this architecture */
     return seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
 }
 
-static int build(unsigned flags, scmp_filter_ctx *out, sv_error_t *err)
+static int filter_build(unsigned flags, scmp_filter_ctx *out, sv_error_t *err)
 {
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
     if (ctx == NULL)
@@ -155,15 +155,15 @@ static int build(unsigned flags, scmp_filter_ctx *out, sv_error_t *err)
 static struct {
     char *bpf;
     size_t len;
-} cache[SV_SECCOMP_ALLOW_IO_URING + 1];
+} filter_cache[SV_SECCOMP_ALLOW_IO_URING + 1];
 
-static int build_cached(unsigned flags, sv_error_t *err)
+static int filter_cached(unsigned flags, sv_error_t *err)
 {
     flags &= SV_SECCOMP_ALLOW_IO_URING;
-    if (cache[flags].bpf)
+    if (filter_cache[flags].bpf)
         return 0;
     scmp_filter_ctx ctx = NULL;
-    if (build(flags, &ctx, err) < 0)
+    if (filter_build(flags, &ctx, err) < 0)
         return -1;
     cleanup_close int mfd = memfd_create("servos-seccomp", MFD_CLOEXEC);
     int rc = mfd < 0 ? -errno : seccomp_export_bpf(ctx, mfd);
@@ -171,22 +171,20 @@ static int build_cached(unsigned flags, sv_error_t *err)
     if (rc < 0)
         return sv_error(err, -rc, "seccomp: cannot export the default filter");
     off_t len = lseek(mfd, 0, SEEK_END);
-    char *buf = sv_xmalloc(len > 0 ? (size_t)len : 1);
-    if (len <= 0 || pread(mfd, buf, (size_t)len, 0) != len) {
-        free(buf);
+    cleanup_free char *buf = sv_xmalloc(len > 0 ? (size_t)len : 1);
+    if (len <= 0 || pread(mfd, buf, (size_t)len, 0) != len)
         return sv_error(err, EIO, "seccomp: cannot read the exported filter");
-    }
-    cache[flags].bpf = buf;
-    cache[flags].len = (size_t)len;
+    filter_cache[flags].bpf = sv_steal(buf);
+    filter_cache[flags].len = (size_t)len;
     return 0;
 }
 
 int sv_seccomp_export_default(int fd, unsigned flags, sv_error_t *err)
 {
-    if (build_cached(flags, err) < 0)
+    if (filter_cached(flags, err) < 0)
         return -1;
-    const char *bpf = cache[flags & SV_SECCOMP_ALLOW_IO_URING].bpf;
-    size_t len = cache[flags & SV_SECCOMP_ALLOW_IO_URING].len, off = 0;
+    const char *bpf = filter_cache[flags & SV_SECCOMP_ALLOW_IO_URING].bpf;
+    size_t len = filter_cache[flags & SV_SECCOMP_ALLOW_IO_URING].len, off = 0;
     while (off < len) {
         ssize_t n = write(fd, bpf + off, len - off);
         if (n < 0 && errno == EINTR)
@@ -202,12 +200,12 @@ int sv_seccomp_export_default(int fd, unsigned flags, sv_error_t *err)
  * and the program is built already. */
 int sv_seccomp_load_default(unsigned flags, sv_error_t *err)
 {
-    if (build_cached(flags, err) < 0)
+    if (filter_cached(flags, err) < 0)
         return -1;
     flags &= SV_SECCOMP_ALLOW_IO_URING;
-    struct sock_fprog prog = {.len =
-                                  (unsigned short)(cache[flags].len / sizeof(struct sock_filter)),
-                              .filter = (struct sock_filter *)cache[flags].bpf};
+    struct sock_fprog prog = {
+        .len = (unsigned short)(filter_cache[flags].len / sizeof(struct sock_filter)),
+        .filter = (struct sock_filter *)filter_cache[flags].bpf};
     if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
         return sv_error(err, errno, "seccomp: cannot load the default filter");
     return 0;
