@@ -552,7 +552,7 @@ int sv_cmd_exec(int argc, char **argv)
     int exit_code = 0;
     sv_error_t err = NULL;
     fflush(NULL);
-    if (sv_container_exec_io(&r, argv + i + 1, &a.io, &exit_code, &err) < 0) {
+    if (sv_exec_run_io(&r, argv + i + 1, &a.io, &exit_code, &err) < 0) {
         sv_error_report(&err);
         return exit_code ? exit_code : 125;
     }

@@ -259,7 +259,7 @@ static int opt_name(struct sv_runopts *o, char *arg, sv_error_t *err)
 
 static int opt_hostname(struct sv_runopts *o, char *arg, sv_error_t *err)
 {
-    if (sv_hostname_check(arg, true, err) < 0)
+    if (sv_spec_hostname_check(arg, true, err) < 0)
         return sv_error_wrap(err, "--hostname");
     o->spec.hostname = arg;
     return 0;

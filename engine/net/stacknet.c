@@ -18,35 +18,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* cleanup_json and cleanup_closedir are core/util.h's on the r19-core
- * branch: until it is merged they are defined here (only where util.h has
- * none), and then these blocks go. */
-#ifndef cleanup_json
-static inline void sv_json_decrefp(json_t **j)
-{
-    json_decref(*j);
-}
-#define cleanup_json __attribute__((cleanup(sv_json_decrefp)))
-#endif
-#ifndef cleanup_closedir
-static inline void sv_closedirp(DIR **d)
-{
-    if (*d) {
-        int e = errno; /* an early return's errno is still to be read */
-        closedir(*d);
-        errno = e;
-    }
-}
-#define cleanup_closedir __attribute__((cleanup(sv_closedirp)))
-#endif
-
 static char *stack_file(const char *stack, const char *name)
 {
     cleanup_free char *dir = sv_stack_dir(stack);
     return sv_xasprintf("%s/%s", dir, name);
 }
 
-void sv_ip4_format(uint32_t addr, char out[16])
+void sv_stacknet_ip4_format(uint32_t addr, char out[16])
 {
     snprintf(out, 16, "%u.%u.%u.%u", addr >> 24, (addr >> 16) & 255, (addr >> 8) & 255, addr & 255);
 }
@@ -334,7 +312,7 @@ uint32_t sv_stacknet_alloc(struct sv_stacknet *net, bool (*used)(void *ctx, uint
     return 0;
 }
 
-int sv_stacknet_write_hosts(struct sv_stacknet *net, const struct sv_host_entry *e, size_t count,
+int sv_stacknet_write_hosts(struct sv_stacknet *net, const struct sv_stacknet_host *e, size_t count,
                             sv_error_t *err)
 {
     cleanup_free char *buf = NULL;
@@ -345,7 +323,7 @@ int sv_stacknet_write_hosts(struct sv_stacknet *net, const struct sv_host_entry 
     fputs(hosts_head, m);
     for (size_t i = 0; i < count; i++) {
         char ip[16];
-        sv_ip4_format(e[i].addr, ip);
+        sv_stacknet_ip4_format(e[i].addr, ip);
         fputs(ip, m);
         for (size_t k = 0; k < SV_ARRAY_LEN(e[i].names) && e[i].names[k]; k++)
             fprintf(m, "%c%s", k ? ' ' : '\t', e[i].names[k]);

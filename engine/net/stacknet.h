@@ -52,13 +52,13 @@ int sv_stacknet_socket(struct sv_stacknet *net, int domain, int type);
 uint32_t sv_stacknet_alloc(struct sv_stacknet *net, bool (*used)(void *ctx, uint32_t a), void *ctx);
 
 /* One line of the hosts file: an address and its names. */
-struct sv_host_entry {
+struct sv_stacknet_host {
     uint32_t addr;
     const char *names[4]; /* NULL-terminated when shorter */
 };
 /* Rewrite the hosts file in place (replicas have it bound: the inode must
  * stay), so that a reader never sees a broken line. */
-int sv_stacknet_write_hosts(struct sv_stacknet *net, const struct sv_host_entry *e, size_t count,
+int sv_stacknet_write_hosts(struct sv_stacknet *net, const struct sv_stacknet_host *e, size_t count,
                             sv_error_t *err);
 
 /* The address the host's end of the published-port link answers to inside
@@ -69,7 +69,7 @@ int sv_stacknet_sysctl(struct sv_stacknet *net, const char *key, const char *val
                        sv_error_t *err);
 
 /* "10.130.0.5" */
-void sv_ip4_format(uint32_t addr, char out[16]);
+void sv_stacknet_ip4_format(uint32_t addr, char out[16]);
 /* The replica address recorded in a container's spec JSON, 0 when none. */
 uint32_t sv_stacknet_address_of(const char *spec_json);
 

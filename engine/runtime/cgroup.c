@@ -2,7 +2,6 @@
 #include "runtime/cgroup.h"
 
 #include "core/store.h"
-#include "runtime/cleanup.h"
 
 #include <dirent.h>
 #include <errno.h>

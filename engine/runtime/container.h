@@ -164,7 +164,7 @@ int sv_container_remove(struct sv_store *st, const char *id, sv_error_t *err);
 /* Run argv inside a running container (every namespace, the cgroup, the
  * same user, capabilities and seccomp), with stdio inherited. Returns the
  * exit code like a shell would. */
-int sv_container_exec(const struct sv_ctr_row *row, char **argv, int *exit_code, sv_error_t *err);
+int sv_exec_run(const struct sv_ctr_row *row, char **argv, int *exit_code, sv_error_t *err);
 
 /* How servos exec attaches the command. */
 struct sv_exec_io {
@@ -172,13 +172,13 @@ struct sv_exec_io {
     bool tty;         /* a terminal of the container's own, relayed to ours */
     unsigned short rows, cols;
 };
-int sv_container_exec_io(const struct sv_ctr_row *row, char **argv, const struct sv_exec_io *io,
-                         int *exit_code, sv_error_t *err);
+int sv_exec_run_io(const struct sv_ctr_row *row, char **argv, const struct sv_exec_io *io,
+                   int *exit_code, sv_error_t *err);
 
 /* A host name fit for /etc/hosts and the kernel; rfc1123: also made of
  * RFC 1123 labels (for one the user gives; a replica's, after its service,
  * may have any of the service name's characters). */
-int sv_hostname_check(const char *h, bool rfc1123, sv_error_t *err);
+int sv_spec_hostname_check(const char *h, bool rfc1123, sv_error_t *err);
 
 /* Make an exited container ready to be started again (its monitor's
  * restart policy): a fresh cgroup, so its OOM count is this run's, and new

@@ -10,7 +10,6 @@
 #ifndef SV_CONTAINER_INT_H
 #define SV_CONTAINER_INT_H
 
-#include "runtime/cleanup.h"
 #include "runtime/container.h"
 
 #include <stdio.h>

@@ -239,14 +239,14 @@ static int exec_wait(pid_t pid, int report, int sock, const struct sv_exec_io *i
     return 0;
 }
 
-int sv_container_exec(const struct sv_ctr_row *row, char **argv, int *exit_code, sv_error_t *err)
+int sv_exec_run(const struct sv_ctr_row *row, char **argv, int *exit_code, sv_error_t *err)
 {
     struct sv_exec_io io = {.interactive = true};
-    return sv_container_exec_io(row, argv, &io, exit_code, err);
+    return sv_exec_run_io(row, argv, &io, exit_code, err);
 }
 
-int sv_container_exec_io(const struct sv_ctr_row *row, char **argv, const struct sv_exec_io *io,
-                         int *exit_code, sv_error_t *err)
+int sv_exec_run_io(const struct sv_ctr_row *row, char **argv, const struct sv_exec_io *io,
+                   int *exit_code, sv_error_t *err)
 {
     if (!sv_pid_alive(row->pid, row->pid_start))
         return sv_error(err, ESRCH, "container %s is not running", row->name);

@@ -1,7 +1,6 @@
 #include "runtime/idmap.h"
 
 #include "core/store.h"
-#include "runtime/cleanup.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -8,7 +8,6 @@
 #include "runtime/mounts.h"
 
 #include "core/safepath.h"
-#include "runtime/cleanup.h"
 #include "runtime/rootfs.h"
 
 #include <errno.h>

@@ -6,7 +6,6 @@
 #include "runtime/rootfs.h"
 #include "core/statedir.h"
 #include "net/stacknet.h"
-#include "runtime/cleanup.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -52,7 +52,7 @@ static bool valid_name(const char *n)
 static const char host_chars[] =
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.";
 
-int sv_hostname_check(const char *h, bool rfc1123, sv_error_t *err)
+int sv_spec_hostname_check(const char *h, bool rfc1123, sv_error_t *err)
 {
     size_t len = strlen(h);
     /* What every container's name must be: a newline or a space would add
@@ -158,7 +158,7 @@ int sv_spec_check(const struct sv_run_spec *s, sv_error_t *err)
         return sv_error(err, 0, "the stop timeout must be 0 to %d seconds", SV_STOP_TIMEOUT_MAX);
     if (s->stop_signal < 0 || s->stop_signal >= NSIG)
         return sv_error(err, 0, "%d is not a signal", s->stop_signal);
-    if (s->hostname && sv_hostname_check(s->hostname, false, err) < 0)
+    if (s->hostname && sv_spec_hostname_check(s->hostname, false, err) < 0)
         return -1;
     if (s->layer_size < 0 || (s->layer_size > 0 && s->layer_size < (1 << 20)))
         return sv_error(err, 0, "--layer-size must be at least 1 MB");
@@ -293,7 +293,7 @@ char *sv_spec_to_json(const struct sv_container *c)
     json_object_set_new(o, "init", json_boolean(s->init));
     if (s->network == SV_NET_STACK) {
         char ip[16];
-        sv_ip4_format(s->net.addr, ip);
+        sv_stacknet_ip4_format(s->net.addr, ip);
         json_object_set_new(o, "address", json_string(ip));
     }
     /* How `servos stop` stops it, and what `servos ls` shows. */

@@ -58,7 +58,7 @@ int sv_ps_collect(const char *stack, struct sv_ps *ps, sv_error_t *err)
         p->uptime_s = p->running ? (long long)(now - r->started) : 0;
         uint32_t addr = p->running ? sv_stacknet_address_of(r->spec_json) : 0;
         if (addr)
-            sv_ip4_format(addr, p->address);
+            sv_stacknet_ip4_format(addr, p->address);
         p->ports = ports_of(ports, r->service);
     }
     return 0;

@@ -27,7 +27,7 @@ static void health_check(struct supervisor *sup, struct replica *r)
         dup2(sup->null_fd, 1);
         dup2(sup->null_fd, 2);
         int code = 1;
-        if (sv_container_exec(&row, (char **)h->test, &code, &e) < 0)
+        if (sv_exec_run(&row, (char **)h->test, &code, &e) < 0)
             code = code ? code : 1;
         _exit(code);
     }

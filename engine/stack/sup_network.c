@@ -55,7 +55,7 @@ int network_write_hosts(struct supervisor *sup, sv_error_t *err)
 {
     if (sup->net == NULL)
         return 0;
-    cleanup_free struct sv_host_entry *e = sv_xcalloc(sup->n_replicas + 1, sizeof(*e));
+    cleanup_free struct sv_stacknet_host *e = sv_xcalloc(sup->n_replicas + 1, sizeof(*e));
     /* The replicas' own NAME-N, which e borrows. */
     char **own = sv_xcalloc(sup->n_replicas + 1, sizeof(*own));
     size_t k = 0;
