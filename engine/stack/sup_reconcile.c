@@ -167,24 +167,29 @@ static int sync_gateways(struct supervisor *sup, const struct sv_graph *g, sv_er
     return 0;
 }
 
-/* Gone: services no longer declared, replicas above the count. Every
- * replica is seen (the caller frees the old graph), failures or not. */
+/* Gone: services no longer declared, replicas above the count, stopped
+ * together and then removed. Every replica is seen (the caller frees the
+ * old graph), failures or not. */
 static int remove_undeclared(struct supervisor *sup, const struct sv_graph *g, sv_error_t *err)
 {
-    int rc = 0;
-    for (size_t i = 0; i < sup->n_replicas;) {
+    cleanup_free struct replica **gone = sv_xcalloc(sup->n_replicas + 1, sizeof(*gone));
+    size_t n = 0;
+    for (size_t i = 0; i < sup->n_replicas; i++) {
         struct replica *r = sup->replicas[i];
         const struct sv_service *s = sv_graph_find(g, r->service);
         if (s == NULL || r->n > s->replicas) {
-            if (replica_remove(sup, r, -1, err) < 0)
-                rc = -1;
+            gone[n++] = r;
             continue;
         }
         r->svc = s;
         if (r->log)
             replica_hold_log(sup, r, NULL); /* its service's log options now */
-        i++;
     }
+    replicas_stop(sup, gone, n, -1);
+    int rc = 0;
+    for (size_t i = 0; i < n; i++)
+        if (replica_remove(sup, gone[i], -1, err) < 0)
+            rc = -1;
     return rc;
 }
 
@@ -270,23 +275,29 @@ static int dep_depth(const struct sv_graph *g, const struct sv_service *s, int g
     return d;
 }
 
-/* Remove every replica; the first failure is the error, the others are
- * in our log, and every replica is tried. */
+/* Remove every replica, in waves: the replicas of the deepest dependants
+ * first, each wave stopped together (replicas_stop), then removed. The
+ * first failure is the error, the others are in our log, and every
+ * replica is tried. */
 static int remove_all(struct supervisor *sup, int64_t grace_override, sv_error_t *err)
 {
     int rc = 0;
     while (sup->n_replicas > 0) {
-        size_t pick = 0;
-        int best = -1;
+        int deepest = -1;
         for (size_t i = 0; i < sup->n_replicas; i++) {
             int d = sup->g ? dep_depth(sup->g, sup->replicas[i]->svc, 0) : 0;
-            if (d > best) {
-                best = d;
-                pick = i;
-            }
+            deepest = d > deepest ? d : deepest;
         }
-        if (replica_remove(sup, sup->replicas[pick], grace_override, err) < 0)
-            rc = -1;
+        cleanup_free struct replica **wave = sv_xcalloc(sup->n_replicas, sizeof(*wave));
+        size_t n = 0;
+        for (size_t i = 0; i < sup->n_replicas; i++)
+            if ((sup->g ? dep_depth(sup->g, sup->replicas[i]->svc, 0) : 0) == deepest)
+                wave[n++] = sup->replicas[i];
+        replicas_stop(sup, wave, n, grace_override);
+        /* replica_remove drops each from sup->replicas: wave holds them. */
+        for (size_t i = 0; i < n; i++)
+            if (replica_remove(sup, wave[i], grace_override, err) < 0)
+                rc = -1;
     }
     return rc;
 }

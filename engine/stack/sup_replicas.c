@@ -280,26 +280,64 @@ void replica_tick(struct supervisor *sup, struct replica *r, int64_t now)
 
 /* ---- stopping ---------------------------------------------------------------- */
 
+static int stop_signal_of(const struct replica *r)
+{
+    return r->svc && r->svc->stop_signal ? r->svc->stop_signal
+           : r->image_stop_signal        ? r->image_stop_signal
+                                         : SIGTERM;
+}
+
+static bool any_running(struct replica *const *rs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (rs[i]->state == REPLICA_RUNNING)
+            return true;
+    return false;
+}
+
+/* Stop n replicas at once: each gets its stop signal now and SIGKILL when
+ * its own grace period ends, so stopping ten takes the longest grace, not
+ * the sum of them (one after the other, ten replicas that ignore SIGTERM
+ * took ten grace periods). Exits are seen by the pump as they come. */
+void replicas_stop(struct supervisor *sup, struct replica *const *rs, size_t n,
+                   int64_t grace_override)
+{
+    cleanup_free int64_t *kill_at = sv_xcalloc(n ? n : 1, sizeof(*kill_at));
+    int64_t start = sv_now_ms();
+    for (size_t i = 0; i < n; i++) {
+        struct replica *r = rs[i];
+        if (r->state != REPLICA_RUNNING || r->pid <= 0) {
+            r->state = REPLICA_EXITED;
+            continue;
+        }
+        r->stopping = true;
+        kill(r->pid, stop_signal_of(r));
+        kill_at[i] = start + replica_grace(r, grace_override);
+    }
+    int64_t give_up = 0; /* after the last SIGKILL: 5 s for the kernel to end them */
+    while (any_running(rs, n)) {
+        int64_t now = sv_now_ms(), next = INT64_MAX;
+        for (size_t i = 0; i < n; i++) {
+            if (rs[i]->state != REPLICA_RUNNING || kill_at[i] == 0)
+                continue;
+            if (now >= kill_at[i]) {
+                kill(rs[i]->pid, SIGKILL);
+                kill_at[i] = 0;
+                give_up = now + 5000;
+            } else if (kill_at[i] < next) {
+                next = kill_at[i];
+            }
+        }
+        if (give_up && now >= give_up)
+            break;
+        int64_t wait = next == INT64_MAX ? 20 : next - now;
+        sup_pump(sup, (int)(wait < 1 ? 1 : wait > 20 ? 20 : wait));
+    }
+}
+
 void replica_stop(struct supervisor *sup, struct replica *r, int64_t grace_ms)
 {
-    if (r->state != REPLICA_RUNNING || r->pid <= 0) {
-        r->state = REPLICA_EXITED;
-        return;
-    }
-    r->stopping = true;
-    int sig = r->svc && r->svc->stop_signal ? r->svc->stop_signal
-              : r->image_stop_signal        ? r->image_stop_signal
-                                            : SIGTERM;
-    kill(r->pid, sig);
-    int64_t end = sv_now_ms() + grace_ms;
-    while (r->state == REPLICA_RUNNING && sv_now_ms() < end)
-        sup_pump(sup, 20);
-    if (r->state == REPLICA_RUNNING) {
-        kill(r->pid, SIGKILL);
-        end = sv_now_ms() + 5000;
-        while (r->state == REPLICA_RUNNING && sv_now_ms() < end)
-            sup_pump(sup, 20);
-    }
+    replicas_stop(sup, &r, 1, grace_ms);
 }
 
 int64_t replica_grace(const struct replica *r, int64_t override_ms)

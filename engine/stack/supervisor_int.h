@@ -115,6 +115,10 @@ void replica_tick(struct supervisor *sup, struct replica *r, int64_t now);
 /* The grace before SIGKILL: override_ms unless < 0, else the service's. */
 int64_t replica_grace(const struct replica *r, int64_t override_ms);
 void replica_stop(struct supervisor *sup, struct replica *r, int64_t grace_ms);
+/* Stop rs[0..n) together, each within its own grace (or grace_override
+ * when >= 0), without removing them. */
+void replicas_stop(struct supervisor *sup, struct replica *const *rs, size_t n,
+                   int64_t grace_override);
 /* Stop, remove and drop a replica. When its container cannot be removed
  * (a full disk, say), err says why and its row stays for a later down. */
 int replica_remove(struct supervisor *sup, struct replica *r, int64_t grace_override,
