@@ -106,6 +106,11 @@ struct sv_graph {
 
 struct sv_graph *sv_graph_new(void);
 void sv_graph_free(struct sv_graph *g);
+static inline void sv_graph_freep(struct sv_graph **g)
+{
+    sv_graph_free(*g);
+}
+#define cleanup_graph __attribute__((cleanup(sv_graph_freep)))
 
 /* Arena allocation tied to the graph's lifetime. */
 void *sv_graph_alloc(struct sv_graph *g, size_t n);
