@@ -4,8 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The text being built. It lives in the caller's *out all along: a lookup
+ * may longjmp (a Lua error) and leave it to the caller to free. */
 struct buf {
-    char *p;
+    char **p;
     size_t n, cap;
 };
 
@@ -13,11 +15,11 @@ static void put(struct buf *b, const char *s, size_t n)
 {
     if (b->n + n + 1 > b->cap) {
         b->cap = (b->n + n + 1) * 2;
-        b->p = sv_xrealloc(b->p, b->cap);
+        *b->p = sv_xrealloc(*b->p, b->cap);
     }
-    memcpy(b->p + b->n, s, n);
+    memcpy(*b->p + b->n, s, n);
     b->n += n;
-    b->p[b->n] = '\0';
+    (*b->p)[b->n] = '\0';
 }
 
 static size_t name_len(const char *s)
@@ -160,12 +162,12 @@ int sv_interpolate(const char *s, const struct sv_interp *ip, char **out, char *
     *errmsg = NULL;
     if (strchr(s, '$') == NULL)
         return 0;
-    struct buf b = {0};
+    struct buf b = {.p = out};
     put(&b, "", 0);
     if (expand(s, strlen(s), ip, &b, errmsg, 0) < 0) {
-        free(b.p);
+        free(*out);
+        *out = NULL;
         return -1;
     }
-    *out = b.p;
     return 0;
 }

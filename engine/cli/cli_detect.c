@@ -71,7 +71,7 @@ static void detect_json(const struct sv_host_info *h)
     sv_jsonfmt_set(o, "arch", sv_jsonfmt_string(h->arch));
     sv_jsonfmt_set(o, "os", sv_jsonfmt_string(h->os));
     sv_jsonfmt_set(o, "kernel", sv_jsonfmt_string(h->kernel));
-    sv_jsonfmt_set(o, "cgroup", sv_jsonfmt_string(sv_cgroup_mode_name(h->cgroup)));
+    sv_jsonfmt_set(o, "cgroup", sv_jsonfmt_string(sv_detect_cgroup_mode_name(h->cgroup)));
     sv_jsonfmt_set(o, "cgroup_controllers", sv_jsonfmt_string(h->cgroup_controllers));
     sv_jsonfmt_set(o, "cgroup_parent", sv_jsonfmt_string(sv_cgroup_parent()));
     sv_jsonfmt_set(o, "namespaces", sv_jsonfmt_string(nsbuf));

@@ -5,19 +5,9 @@
 #ifndef SV_JSONFMT_H
 #define SV_JSONFMT_H
 
-#include "core/util.h"
+#include "graph/util_shim.h"
 
 #include <jansson.h>
-
-/* core/util.h gains cleanup_json in the same wave (issue 19); until it
- * has it, this stands in, and drops out by itself once it does. */
-#ifndef cleanup_json
-static inline void sv_json_decrefp(json_t **j)
-{
-    json_decref(*j);
-}
-#define cleanup_json __attribute__((cleanup(sv_json_decrefp)))
-#endif
 
 /* Dump flags: pretty (what users read) and compact (files, hashes). */
 #define SV_JSONFMT_PRETTY  JSON_INDENT(2)
