@@ -1,3 +1,5 @@
+/* The service graph: its arena, lookups, and the checks sv_graph_finish
+ * makes before anything runs (the graph as JSON is graph_json.c). */
 #include "graph/graph.h"
 
 #include "core/bulkmem.h"
@@ -97,17 +99,26 @@ const char *sv_dep_condition_name(enum sv_dep_condition c)
     return names[c];
 }
 
-/* Suggest the closest existing service name; only worth it for small graphs. */
+/* The closest existing service or volume name; only worth it for small
+ * graphs. */
 static const char *suggest_service(const struct sv_graph *g, const char *name)
 {
     if (g->n_services > 2000)
         return NULL;
-    const char **names = sv_xmalloc(g->n_services * sizeof(*names));
+    cleanup_free const char **names = sv_xmalloc(g->n_services * sizeof(*names) + 1);
     for (size_t i = 0; i < g->n_services; i++)
         names[i] = g->services[i].name;
-    const char *s = sv_suggest(name, names, g->n_services);
-    free(names);
-    return s;
+    return sv_suggest(name, names, g->n_services);
+}
+
+static const char *suggest_volume(const struct sv_graph *g, const char *name)
+{
+    if (g->n_volumes >= 2000)
+        return NULL;
+    cleanup_free const char **names = sv_xmalloc(g->n_volumes * sizeof(*names) + 1);
+    for (size_t i = 0; i < g->n_volumes; i++)
+        names[i] = g->volumes[i].name;
+    return sv_suggest(name, names, g->n_volumes);
 }
 
 static int check_references(struct sv_graph *g, sv_error_t *err)
@@ -132,14 +143,7 @@ static int check_references(struct sv_graph *g, sv_error_t *err)
             if (mt->type != SV_MOUNT_VOLUME || mt->source == NULL)
                 continue;
             if (find_volume(g, mt->source) == NULL) {
-                const char *sugg = NULL;
-                if (g->n_volumes < 2000) {
-                    const char **names = sv_xmalloc(g->n_volumes * sizeof(*names) + 1);
-                    for (size_t v = 0; v < g->n_volumes; v++)
-                        names[v] = g->volumes[v].name;
-                    sugg = sv_suggest(mt->source, names, g->n_volumes);
-                    free(names);
-                }
+                const char *sugg = suggest_volume(g, mt->source);
                 if (sugg)
                     return sv_error(err, 0,
                                     "%s: service \"%s\": volume \"%s\" is not declared (did you "

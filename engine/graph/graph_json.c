@@ -11,7 +11,7 @@
 #include <string.h>
 
 /* Our own keys are ASCII literals: no need to check them. */
-static void put(json_t *obj, const char *key, json_t *v)
+static void obj_set(json_t *obj, const char *key, json_t *v)
 {
     json_object_set_new_nocheck(obj, key, v);
 }
@@ -76,14 +76,14 @@ static json_t *mounts_json(const struct sv_service *s)
     for (size_t i = 0; i < s->n_mounts; i++) {
         const struct sv_mount *m = &s->mounts[i];
         json_t *o = json_object();
-        put(o, "type", json_string(types[m->type]));
-        put(o, "source", sv_jsonfmt_string(m->source));
-        put(o, "target", sv_jsonfmt_string(m->target));
-        put(o, "read_only", json_boolean(m->read_only));
+        obj_set(o, "type", json_string(types[m->type]));
+        obj_set(o, "source", sv_jsonfmt_string(m->source));
+        obj_set(o, "target", sv_jsonfmt_string(m->target));
+        obj_set(o, "read_only", json_boolean(m->read_only));
         if (m->chown)
-            put(o, "chown", json_true());
+            obj_set(o, "chown", json_true());
         if (m->options)
-            put(o, "options", sv_jsonfmt_string(m->options));
+            obj_set(o, "options", sv_jsonfmt_string(m->options));
         json_array_append_new(a, o);
     }
     return a;
@@ -95,10 +95,10 @@ static json_t *ports_json(const struct sv_service *s)
     for (size_t i = 0; i < s->n_ports; i++) {
         const struct sv_port_spec *p = &s->ports[i];
         json_t *o = json_object();
-        put(o, "host_ip", sv_jsonfmt_string(p->host_ip));
-        put(o, "host", limit_json(p->host, 1));
-        put(o, "container", json_integer(p->container));
-        put(o, "protocol", sv_jsonfmt_string(p->protocol));
+        obj_set(o, "host_ip", sv_jsonfmt_string(p->host_ip));
+        obj_set(o, "host", limit_json(p->host, 1));
+        obj_set(o, "container", json_integer(p->container));
+        obj_set(o, "protocol", sv_jsonfmt_string(p->protocol));
         json_array_append_new(a, o);
     }
     return a;
@@ -128,69 +128,70 @@ static json_t *health_json(const struct sv_health *h)
     if (h == NULL)
         return json_null();
     json_t *o = json_object();
-    put(o, "test", argv_json(h->test));
-    put(o, "interval_ms", json_integer(h->interval_ms));
-    put(o, "timeout_ms", json_integer(h->timeout_ms));
-    put(o, "retries", json_integer(h->retries));
-    put(o, "start_period_ms", json_integer(h->start_period_ms));
+    obj_set(o, "test", argv_json(h->test));
+    obj_set(o, "interval_ms", json_integer(h->interval_ms));
+    obj_set(o, "timeout_ms", json_integer(h->timeout_ms));
+    obj_set(o, "retries", json_integer(h->retries));
+    obj_set(o, "start_period_ms", json_integer(h->start_period_ms));
     return o;
 }
 
 static json_t *logging_json(const struct sv_service *s)
 {
     json_t *o = json_object();
-    put(o, "max_size", limit_json(s->log_max_size, 1));
-    put(o, "max_file", limit_json(s->log_max_files, 1));
+    obj_set(o, "max_size", limit_json(s->log_max_size, 1));
+    obj_set(o, "max_file", limit_json(s->log_max_files, 1));
     return o;
 }
 
 /* image to healthcheck: what runs, with what, and how it is kept up. */
 static void put_process(json_t *o, const struct sv_service *s, bool with_replicas)
 {
-    put(o, "image", sv_jsonfmt_string(s->image));
-    put(o, "command", argv_json(s->command));
-    put(o, "entrypoint", argv_json(s->entrypoint));
-    put(o, "env", kv_json(s->env, s->n_env));
+    obj_set(o, "image", sv_jsonfmt_string(s->image));
+    obj_set(o, "command", argv_json(s->command));
+    obj_set(o, "entrypoint", argv_json(s->entrypoint));
+    obj_set(o, "env", kv_json(s->env, s->n_env));
     if (with_replicas)
-        put(o, "replicas", json_integer(s->replicas));
-    put(o, "memory", limit_json(s->memory, 0));
-    put(o, "cpus", s->cpus < 0 ? json_null() : sv_jsonfmt_real(s->cpus));
-    put(o, "pids", limit_json(s->pids, 0));
-    put(o, "volumes", mounts_json(s));
-    put(o, "ports", ports_json(s));
-    put(o, "depends_on", deps_json(s));
-    put(o, "restart", restart_json(s));
-    put(o, "healthcheck", health_json(s->health));
+        obj_set(o, "replicas", json_integer(s->replicas));
+    obj_set(o, "memory", limit_json(s->memory, 0));
+    obj_set(o, "cpus", s->cpus < 0 ? json_null() : sv_jsonfmt_real(s->cpus));
+    obj_set(o, "pids", limit_json(s->pids, 0));
+    obj_set(o, "volumes", mounts_json(s));
+    obj_set(o, "ports", ports_json(s));
+    obj_set(o, "depends_on", deps_json(s));
+    obj_set(o, "restart", restart_json(s));
+    obj_set(o, "healthcheck", health_json(s->health));
 }
 
 /* working_dir to the end: the container around the process. */
 static void put_container(json_t *o, const struct sv_service *s)
 {
-    put(o, "working_dir", sv_jsonfmt_string(s->working_dir));
-    put(o, "user", sv_jsonfmt_string(s->user));
-    put(o, "hostname", sv_jsonfmt_string(s->hostname));
-    put(o, "read_only", json_boolean(s->read_only));
+    obj_set(o, "working_dir", sv_jsonfmt_string(s->working_dir));
+    obj_set(o, "user", sv_jsonfmt_string(s->user));
+    obj_set(o, "hostname", sv_jsonfmt_string(s->hostname));
+    obj_set(o, "read_only", json_boolean(s->read_only));
     if (s->init)
-        put(o, "init", json_true());
+        obj_set(o, "init", json_true());
     if (s->tty)
-        put(o, "tty", json_true());
+        obj_set(o, "tty", json_true());
     if (s->stdin_open)
-        put(o, "stdin_open", json_true());
-    put(o, "cap_add", argv_json(s->cap_add));
-    put(o, "cap_drop", argv_json(s->cap_drop));
-    put(o, "stop_signal", json_string(sv_signal_name(s->stop_signal ? s->stop_signal : 15)));
-    put(o, "stop_grace_period_ms", json_integer(s->stop_grace_ms < 0 ? 10000 : s->stop_grace_ms));
-    put(o, "labels", kv_json(s->labels, s->n_labels));
-    put(o, "network", sv_jsonfmt_string(s->network));
-    put(o, "userns", sv_jsonfmt_string(s->userns));
-    put(o, "platform", sv_jsonfmt_string(s->platform));
-    put(o, "board", sv_jsonfmt_string(s->board));
-    put(o, "toolchain", sv_jsonfmt_string(s->toolchain));
-    put(o, "profiles", argv_json(s->profiles));
+        obj_set(o, "stdin_open", json_true());
+    obj_set(o, "cap_add", argv_json(s->cap_add));
+    obj_set(o, "cap_drop", argv_json(s->cap_drop));
+    obj_set(o, "stop_signal", json_string(sv_signal_name(s->stop_signal ? s->stop_signal : 15)));
+    obj_set(o, "stop_grace_period_ms",
+            json_integer(s->stop_grace_ms < 0 ? 10000 : s->stop_grace_ms));
+    obj_set(o, "labels", kv_json(s->labels, s->n_labels));
+    obj_set(o, "network", sv_jsonfmt_string(s->network));
+    obj_set(o, "userns", sv_jsonfmt_string(s->userns));
+    obj_set(o, "platform", sv_jsonfmt_string(s->platform));
+    obj_set(o, "board", sv_jsonfmt_string(s->board));
+    obj_set(o, "toolchain", sv_jsonfmt_string(s->toolchain));
+    obj_set(o, "profiles", argv_json(s->profiles));
     if (s->log_max_size > 0 || s->log_max_files > 0)
-        put(o, "logging", logging_json(s));
+        obj_set(o, "logging", logging_json(s));
     if (s->proserve)
-        put(o, "proserve", value_json(s->proserve));
+        obj_set(o, "proserve", value_json(s->proserve));
 }
 
 static json_t *service_json(const struct sv_service *s, bool with_replicas)
