@@ -1,8 +1,9 @@
 #include "lua/load.h"
 
 #include "lua/extract.h"
-#include "lua/sandbox.h"
+#include "lua/roots.h"
 #include "git/gitsrc.h"
+#include "graph/util_shim.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -69,7 +70,8 @@ static char *stack_name_of(const char *base)
     return out;
 }
 
-char *sv_stack_name_from_dir(const char *dir)
+/* The stack name a directory gives: its real name, made valid. */
+static char *stack_name_from_dir(const char *dir)
 {
     cleanup_free char *abs = realpath(dir, NULL);
     const char *base = abs ? strrchr(abs, '/') : NULL;
@@ -100,7 +102,7 @@ static char *git_stack_name(const struct sv_git_source *src, bool is_dir)
 static int eval_file(struct sv_lua *s, const char *path, sv_error_t *err)
 {
     /* A repository's file that is a symlink out of it is not its file. */
-    if (s->confine_all && !sv_lua_inside_roots(s, path))
+    if (s->confine_all && !sv_roots_inside(s, path))
         return sv_error(err, 0, "%s leads out of the repository", path);
     if (is_lua(path))
         return sv_lua_run_envirofile(s, path, err);
@@ -117,43 +119,55 @@ static int cmp_names(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Every Envirofile.lua and *.yaml / *.yml of dir, Envirofile first. */
-static int eval_dir(struct sv_lua *s, const char *dir, sv_error_t *err)
+/* The names of dir's Envirofile.lua and *.yaml / *.yml, sorted, in a
+ * NULL-terminated array. */
+static int input_files(const char *dir, char ***out, size_t *n, sv_error_t *err)
 {
-    DIR *d = opendir(dir);
+    cleanup_closedir DIR *d = opendir(dir);
     if (d == NULL)
         return sv_error(err, errno, "%s", dir);
-    char **names = NULL;
-    size_t n = 0;
+    char **names = sv_xcalloc(1, sizeof(*names));
     struct dirent *de;
+    *n = 0;
     while ((de = readdir(d)) != NULL) {
         if (de->d_name[0] == '.')
             continue;
         if (strcmp(de->d_name, "Envirofile.lua") != 0 && !is_yaml(de->d_name))
             continue;
-        names = sv_xrealloc(names, (n + 1) * sizeof(*names));
-        names[n++] = sv_xstrdup(de->d_name);
+        names = sv_xrealloc(names, (*n + 2) * sizeof(*names));
+        names[(*n)++] = sv_xstrdup(de->d_name);
+        names[*n] = NULL;
     }
-    closedir(d);
-    if (n > 1)
-        qsort(names, n, sizeof(*names), cmp_names);
-    int rc = 0;
+    qsort(names, *n, sizeof(*names), cmp_names);
+    *out = names;
+    return 0;
+}
+
+static void strv_freep(char ***v)
+{
+    sv_strv_free(*v);
+}
+
+/* Every Envirofile.lua and *.yaml / *.yml of dir, Envirofile first. */
+static int eval_dir(struct sv_lua *s, const char *dir, sv_error_t *err)
+{
+    __attribute__((cleanup(strv_freep))) char **names = NULL;
+    size_t n = 0;
+    if (input_files(dir, &names, &n, err) < 0)
+        return -1;
     if (n == 0)
-        rc = sv_error(err, 0, "%s: no Envirofile.lua, *.yaml or *.yml in this directory", dir);
+        return sv_error(err, 0, "%s: no Envirofile.lua, *.yaml or *.yml in this directory", dir);
     /* Envirofile.lua first: its stack "..." names the stack. */
-    for (int pass = 0; pass < 2 && rc == 0; pass++)
-        for (size_t i = 0; i < n && rc == 0; i++) {
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < n; i++) {
             bool envfile = strcmp(names[i], "Envirofile.lua") == 0;
             if (envfile != (pass == 0))
                 continue;
-            char *p = sv_path_join(dir, names[i]);
-            rc = eval_file(s, p, err);
-            free(p);
+            cleanup_free char *p = sv_path_join(dir, names[i]);
+            if (eval_file(s, p, err) < 0)
+                return -1;
         }
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
-    return rc;
+    return 0;
 }
 
 /* Evaluate path (a file or directory); a git source's files are confined
@@ -175,22 +189,21 @@ static int load_files(const char *path, const struct sv_git_source *git,
     if (sv_lua_new(&s, err) < 0)
         return -1;
     if (co) {
-        sv_lua_add_root(s, co->root, co->label);
+        sv_roots_add(s, co->root, co->label);
         s->confine_all = true;
     }
     int rc = is_dir ? eval_dir(s, dir, err) : eval_file(s, path, err);
     struct sv_graph *g = NULL;
     if (rc == 0) {
-        cleanup_free char *name = git ? git_stack_name(git, is_dir) : sv_stack_name_from_dir(dir);
+        cleanup_free char *name = git ? git_stack_name(git, is_dir) : stack_name_from_dir(dir);
         rc = sv_extract_graph(s, name, &g, err);
     }
-    sv_lua_relabel(s, err);
+    sv_roots_relabel(s, err);
     sv_lua_free(s);
     if (rc < 0)
         return -1;
-    char *abs = realpath(path, NULL);
+    cleanup_free char *abs = realpath(path, NULL);
     g->source = sv_graph_strdup(g, abs ? abs : path);
-    free(abs);
     *out = g;
     return 0;
 }

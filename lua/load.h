@@ -11,8 +11,8 @@
 int sv_load_graph(const char *path, const char *stack_override, struct sv_graph **out,
                   sv_error_t *err);
 
-/* A directory name turned into a valid stack name ("My App" -> "my-app"). */
-char *sv_stack_name_from_dir(const char *dir);
+/* Letters, digits, "_", "-" and ".", starting with a letter or digit, at
+ * most 63: what a stack may be called (-p NAME, stack "NAME"). */
 bool sv_valid_stack_name(const char *name);
 
 #endif

@@ -47,7 +47,7 @@ static int keyword_delta(const char *w, size_t n)
     return 0;
 }
 
-int sv_lua_deepest_line(const char *src, size_t len, int limit)
+int sv_nesting_deepest_line(const char *src, size_t len, int limit)
 {
     const char *p = src, *end = src + len;
     int line = 1, depth = 0, max_depth = 0, max_line = 1;

@@ -9,6 +9,6 @@
  * the line of the deepest nesting when it never does (1 for empty text).
  * A rough lexer: strings, long strings and comments are skipped; ( { [
  * and function/do/then/repeat open, ) } ] and end/until close. */
-int sv_lua_deepest_line(const char *src, size_t len, int limit);
+int sv_nesting_deepest_line(const char *src, size_t len, int limit);
 
 #endif

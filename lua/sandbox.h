@@ -17,7 +17,7 @@ struct sv_lua {
     int stdlib_ref;       /* registry ref of stdlib/servos.lua's table */
     int host_ref;         /* registry ref of the host-function table */
     struct sv_pool pool;  /* the Lua heap (see engine/core/bulkmem.h) */
-    char **roots;         /* repository trees whose files may not reach outside */
+    char **roots;         /* repository trees whose files may not reach outside (roots.h) */
     char **labels;        /* how each root reads in messages */
     size_t n_roots;
     bool confine_all; /* the evaluation itself comes from a repository */
@@ -35,16 +35,11 @@ extern bool sv_lua_warnings;
 
 int sv_lua_new(struct sv_lua **out, sv_error_t *err);
 void sv_lua_free(struct sv_lua *s);
-
-/* Files under root (a real path: a repository's exported tree) may
- * include, import and read only files under root. Messages name them as
- * label + path inside (see sv_lua_relabel). */
-void sv_lua_add_root(struct sv_lua *s, const char *root, const char *label);
-/* True when path (symlinks followed) is inside one of the roots. */
-bool sv_lua_inside_roots(struct sv_lua *s, const char *path);
-/* Rewrite "<root>/" in err's message to the root's label, so an error in a
- * repository's file reads git+URL#COMMIT:path:line, not a cache path. */
-void sv_lua_relabel(struct sv_lua *s, sv_error_t *err);
+/* The sandbox a state belongs to. */
+static inline struct sv_lua *sv_lua_of(lua_State *L)
+{
+    return *(struct sv_lua **)lua_getextraspace(L);
+}
 
 /* Evaluate an Envirofile in the sandbox. */
 int sv_lua_run_envirofile(struct sv_lua *s, const char *path, sv_error_t *err);

@@ -4,20 +4,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct buf {
-    char *p;
+/* The text being built. It lives in the caller's *out all along: a lookup
+ * may longjmp (a Lua error) and leave it to the caller to free. */
+struct text_buf {
+    char **p;
     size_t n, cap;
 };
 
-static void put(struct buf *b, const char *s, size_t n)
+static void text_put(struct text_buf *b, const char *s, size_t n)
 {
     if (b->n + n + 1 > b->cap) {
         b->cap = (b->n + n + 1) * 2;
-        b->p = sv_xrealloc(b->p, b->cap);
+        *b->p = sv_xrealloc(*b->p, b->cap);
     }
-    memcpy(b->p + b->n, s, n);
+    memcpy(*b->p + b->n, s, n);
     b->n += n;
-    b->p[b->n] = '\0';
+    (*b->p)[b->n] = '\0';
 }
 
 static size_t name_len(const char *s)
@@ -46,11 +48,11 @@ static const char *find_close(const char *s)
     return NULL;
 }
 
-static int expand(const char *s, size_t len, const struct sv_interp *ip, struct buf *b,
+static int expand(const char *s, size_t len, const struct sv_interp *ip, struct text_buf *b,
                   char **errmsg, int depth);
 
-static int expand_braced(const char *body, size_t len, const struct sv_interp *ip, struct buf *b,
-                         char **errmsg, int depth)
+static int expand_braced(const char *body, size_t len, const struct sv_interp *ip,
+                         struct text_buf *b, char **errmsg, int depth)
 {
     size_t nl = name_len(body);
     if (nl == 0 || nl > 255) {
@@ -68,7 +70,7 @@ static int expand_braced(const char *body, size_t len, const struct sv_interp *i
         if (val == NULL && ip->missing)
             ip->missing(ip->ud, name);
         if (val)
-            put(b, val, strlen(val));
+            text_put(b, val, strlen(val));
         return 0;
     }
     bool colon = *op == ':';
@@ -85,7 +87,7 @@ static int expand_braced(const char *body, size_t len, const struct sv_interp *i
     case '-':
         if (unset)
             return expand(op, (size_t)(end - op), ip, b, errmsg, depth + 1);
-        put(b, val, strlen(val));
+        text_put(b, val, strlen(val));
         return 0;
     case '+':
         if (!unset)
@@ -101,12 +103,12 @@ static int expand_braced(const char *body, size_t len, const struct sv_interp *i
                                        (int)(end - op), op);
             return -1;
         }
-        put(b, val, strlen(val));
+        text_put(b, val, strlen(val));
         return 0;
     }
 }
 
-static int expand(const char *s, size_t len, const struct sv_interp *ip, struct buf *b,
+static int expand(const char *s, size_t len, const struct sv_interp *ip, struct text_buf *b,
                   char **errmsg, int depth)
 {
     if (depth > 16) {
@@ -117,12 +119,12 @@ static int expand(const char *s, size_t len, const struct sv_interp *ip, struct 
     while (s < end) {
         const char *d = memchr(s, '$', (size_t)(end - s));
         if (d == NULL) {
-            put(b, s, (size_t)(end - s));
+            text_put(b, s, (size_t)(end - s));
             break;
         }
-        put(b, s, (size_t)(d - s));
+        text_put(b, s, (size_t)(d - s));
         if (d + 1 < end && d[1] == '$') {
-            put(b, "$", 1);
+            text_put(b, "$", 1);
             s = d + 2;
         } else if (d + 1 < end && d[1] == '{') {
             const char *close = find_close(d + 2);
@@ -136,7 +138,7 @@ static int expand(const char *s, size_t len, const struct sv_interp *ip, struct 
         } else {
             size_t nl = d + 1 < end ? name_len(d + 1) : 0;
             if (nl == 0 || nl > 255) { /* a lone '$' stays as it is */
-                put(b, "$", 1);
+                text_put(b, "$", 1);
                 s = d + 1;
                 continue;
             }
@@ -145,7 +147,7 @@ static int expand(const char *s, size_t len, const struct sv_interp *ip, struct 
             name[nl] = '\0';
             const char *val = ip->lookup(ip->ud, name);
             if (val)
-                put(b, val, strlen(val));
+                text_put(b, val, strlen(val));
             else if (ip->missing)
                 ip->missing(ip->ud, name);
             s = d + 1 + nl;
@@ -160,12 +162,12 @@ int sv_interpolate(const char *s, const struct sv_interp *ip, char **out, char *
     *errmsg = NULL;
     if (strchr(s, '$') == NULL)
         return 0;
-    struct buf b = {0};
-    put(&b, "", 0);
+    struct text_buf b = {.p = out};
+    text_put(&b, "", 0);
     if (expand(s, strlen(s), ip, &b, errmsg, 0) < 0) {
-        free(b.p);
+        free(*out);
+        *out = NULL;
         return -1;
     }
-    *out = b.p;
     return 0;
 }

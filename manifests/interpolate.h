@@ -15,7 +15,9 @@ struct sv_interp {
 };
 
 /* *out is NULL when s holds no '$' (nothing to do), else a new string.
- * On error returns -1 and sets *errmsg (allocated). */
+ * On error returns -1 and sets *errmsg (allocated). *out holds the text
+ * being built while lookup and missing run, so a caller whose callbacks
+ * may longjmp (Lua errors) keeps *out where it can free it. */
 int sv_interpolate(const char *s, const struct sv_interp *ip, char **out, char **errmsg);
 
 #endif

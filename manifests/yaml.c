@@ -44,7 +44,7 @@ static int yaml_state_gc(lua_State *L)
     return 0;
 }
 
-struct ctx {
+struct yaml_reader {
     lua_State *L;
     const char *path;
     struct yaml_state *st;
@@ -57,9 +57,9 @@ static int line_of(const yaml_mark_t *m)
     return (int)m->line + 1;
 }
 
-static void fail(struct ctx *c, int line, const char *fmt, ...)
+static void fail(struct yaml_reader *c, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4), noreturn));
-static void fail(struct ctx *c, int line, const char *fmt, ...)
+static void fail(struct yaml_reader *c, int line, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -126,7 +126,7 @@ static void push_plain(lua_State *L, const char *s)
     static const char *const nulls[] = {"", "~", "null", "Null", "NULL"};
     for (size_t i = 0; i < SV_ARRAY_LEN(nulls); i++)
         if (strcmp(s, nulls[i]) == 0) {
-            lua_pushlightuserdata(L, SV_LUA_NULL);
+            lua_pushlightuserdata(L, SV_YAML_NULL);
             return;
         }
     if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE")) {
@@ -169,18 +169,19 @@ static void push_plain(lua_State *L, const char *s)
     lua_pushstring(L, s);
 }
 
-static void push_scalar_value(struct ctx *c, const yaml_event_t *ev)
+static void push_scalar_value(struct yaml_reader *c, const yaml_event_t *ev)
 {
     const char *text = (const char *)ev->data.scalar.value;
     const char *tag = (const char *)ev->data.scalar.tag;
     bool plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
     bool str_tag = tag && (!strcmp(tag, YAML_STR_TAG) || !strcmp(tag, "!!str"));
     if (c->ip && strchr(text, '$')) {
+        /* The lookups call Lua, which may raise: the text being built stays
+         * in scratch, and so does a message, so the state's __gc frees them. */
         char *errmsg = NULL;
         if (sv_interpolate(text, c->ip, &c->st->scratch, &errmsg) < 0) {
-            lua_pushstring(c->L, errmsg);
-            free(errmsg);
-            fail(c, line_of(&ev->start_mark), "%s", lua_tostring(c->L, -1));
+            c->st->scratch = errmsg;
+            fail(c, line_of(&ev->start_mark), "%s", errmsg);
         }
         if (c->st->scratch)
             text = c->st->scratch;
@@ -206,7 +207,7 @@ static lua_Integer get_key_line(lua_State *L, int lines, int key)
 /* Merge the mapping at the top of the stack (or each mapping of a sequence)
  * into the frame's table: keys already there win, later explicit keys
  * override (their line is stored negative to mark them as merged). */
-static void merge_into(struct ctx *c, struct frame *f, int line)
+static void merge_into(struct yaml_reader *c, struct frame *f, int line)
 {
     lua_State *L = c->L;
     int src = lua_gettop(L);
@@ -250,7 +251,7 @@ static void merge_into(struct ctx *c, struct frame *f, int line)
 }
 
 /* A value is complete at the top of the stack: attach it to its parent. */
-static void add_value(struct ctx *c, int line)
+static void add_value(struct yaml_reader *c, int line)
 {
     lua_State *L = c->L;
     if (c->st->depth == 0)
@@ -285,7 +286,8 @@ static void add_value(struct ctx *c, int line)
     f->key_pending = false;
 }
 
-static void open_container(struct ctx *c, enum frame_kind kind, const yaml_char_t *anchor, int line)
+static void open_container(struct yaml_reader *c, enum frame_kind kind, const yaml_char_t *anchor,
+                           int line)
 {
     lua_State *L = c->L;
     struct yaml_state *st = c->st;
@@ -327,7 +329,7 @@ static void open_container(struct ctx *c, enum frame_kind kind, const yaml_char_
     f->line = line;
 }
 
-static void close_container(struct ctx *c)
+static void close_container(struct yaml_reader *c)
 {
     lua_State *L = c->L;
     struct frame f = c->st->frames[--c->st->depth];
@@ -340,7 +342,7 @@ static void close_container(struct ctx *c)
     add_value(c, f.line);
 }
 
-static void handle_scalar(struct ctx *c, const yaml_event_t *ev)
+static void handle_scalar(struct yaml_reader *c, const yaml_event_t *ev)
 {
     lua_State *L = c->L;
     int line = line_of(&ev->start_mark);
@@ -362,7 +364,7 @@ static void handle_scalar(struct ctx *c, const yaml_event_t *ev)
     add_value(c, line);
 }
 
-static void handle_alias(struct ctx *c, const yaml_event_t *ev)
+static void handle_alias(struct yaml_reader *c, const yaml_event_t *ev)
 {
     lua_State *L = c->L;
     int line = line_of(&ev->start_mark);
@@ -394,12 +396,12 @@ void sv_yaml_push(lua_State *L, const char *path, const char *text, size_t len, 
     lua_setmetatable(L, -2);
     int st_idx = lua_gettop(L);
     lua_newtable(L);
-    struct ctx c = {.L = L,
-                    .path = path,
-                    .st = st,
-                    .lines_idx = lines_idx,
-                    .anchors_idx = lua_gettop(L),
-                    .ip = ip};
+    struct yaml_reader c = {.L = L,
+                            .path = path,
+                            .st = st,
+                            .lines_idx = lines_idx,
+                            .anchors_idx = lua_gettop(L),
+                            .ip = ip};
 
     if (!yaml_parser_initialize(&st->parser))
         fail(&c, 1, "cannot initialise the YAML parser");
@@ -464,7 +466,7 @@ void sv_yaml_push(lua_State *L, const char *path, const char *text, size_t len, 
     }
     if (!root)
         lua_pushnil(L);
-    else if (lua_touserdata(L, -1) == SV_LUA_NULL && lua_islightuserdata(L, -1))
+    else if (lua_touserdata(L, -1) == SV_YAML_NULL && lua_islightuserdata(L, -1))
         lua_pushnil(L), lua_replace(L, -2);
     yaml_parser_delete(&st->parser);
     st->parser_ready = false;

@@ -11,7 +11,7 @@
 
 /* The YAML "null" sentinel (a light userdata), so `key:` and `- ~` survive
  * in Lua tables. */
-#define SV_LUA_NULL ((void *)0)
+#define SV_YAML_NULL ((void *)0)
 
 #define SV_YAML_MAX_DEPTH 256
 

@@ -2,7 +2,7 @@
 #include "cli/cli.h"
 #include "runtime/cgroup.h"
 #include "host/detect.h"
-#include "core/json.h"
+#include "graph/jsonfmt.h"
 
 #include <getopt.h>
 #include <string.h>
@@ -50,40 +50,39 @@ static void ns_list(const struct sv_host_info *h, char *out, size_t size)
             snprintf(out + strlen(out), size - strlen(out), "%s%s", out[0] ? " " : "", ns[i].name);
 }
 
+static json_t *usb_json(const struct sv_usb_device *u)
+{
+    char id[16];
+    snprintf(id, sizeof(id), "%04x:%04x", u->vid, u->pid);
+    json_t *o = json_object();
+    sv_jsonfmt_set(o, "id", json_string(id));
+    sv_jsonfmt_set(o, "product", sv_jsonfmt_string(u->product));
+    sv_jsonfmt_set(o, "board", sv_jsonfmt_string(u->board ? u->board->id : NULL));
+    sv_jsonfmt_set(o, "platform", sv_jsonfmt_string(u->platform ? u->platform->name : NULL));
+    return o;
+}
+
 static void detect_json(const struct sv_host_info *h)
 {
-    struct sv_json w;
     char nsbuf[128];
     ns_list(h, nsbuf, sizeof(nsbuf));
-    sv_json_init(&w, stdout, true);
-    sv_json_object_begin(&w);
-    sv_json_key(&w, "platform"), sv_json_str(&w, h->platform);
-    sv_json_key(&w, "arch"), sv_json_str(&w, h->arch);
-    sv_json_key(&w, "os"), sv_json_str(&w, h->os);
-    sv_json_key(&w, "kernel"), sv_json_str(&w, h->kernel);
-    sv_json_key(&w, "cgroup"), sv_json_str(&w, sv_cgroup_mode_name(h->cgroup));
-    sv_json_key(&w, "cgroup_controllers"), sv_json_str(&w, h->cgroup_controllers);
-    sv_json_key(&w, "cgroup_parent"), sv_json_str(&w, sv_cgroup_parent());
-    sv_json_key(&w, "namespaces"), sv_json_str(&w, nsbuf);
-    sv_json_key(&w, "user_namespaces"), sv_json_bool(&w, h->ns_user && h->max_user_namespaces != 0);
-    sv_json_key(&w, "seccomp"), sv_json_bool(&w, h->seccomp && h->seccomp_filter);
-    sv_json_key(&w, "overlayfs"), sv_json_bool(&w, h->overlayfs);
-    sv_json_key(&w, "usb");
-    sv_json_array_begin(&w);
-    for (size_t i = 0; i < h->n_usb; i++) {
-        const struct sv_usb_device *u = &h->usb[i];
-        char id[16];
-        snprintf(id, sizeof(id), "%04x:%04x", u->vid, u->pid);
-        sv_json_object_begin(&w);
-        sv_json_key(&w, "id"), sv_json_str(&w, id);
-        sv_json_key(&w, "product"), sv_json_str(&w, u->product);
-        sv_json_key(&w, "board"), sv_json_str(&w, u->board ? u->board->id : NULL);
-        sv_json_key(&w, "platform"), sv_json_str(&w, u->platform ? u->platform->name : NULL);
-        sv_json_object_end(&w);
-    }
-    sv_json_array_end(&w);
-    sv_json_object_end(&w);
-    sv_json_end(&w);
+    cleanup_json json_t *o = json_object();
+    sv_jsonfmt_set(o, "platform", sv_jsonfmt_string(h->platform));
+    sv_jsonfmt_set(o, "arch", sv_jsonfmt_string(h->arch));
+    sv_jsonfmt_set(o, "os", sv_jsonfmt_string(h->os));
+    sv_jsonfmt_set(o, "kernel", sv_jsonfmt_string(h->kernel));
+    sv_jsonfmt_set(o, "cgroup", sv_jsonfmt_string(sv_detect_cgroup_mode_name(h->cgroup)));
+    sv_jsonfmt_set(o, "cgroup_controllers", sv_jsonfmt_string(h->cgroup_controllers));
+    sv_jsonfmt_set(o, "cgroup_parent", sv_jsonfmt_string(sv_cgroup_parent()));
+    sv_jsonfmt_set(o, "namespaces", sv_jsonfmt_string(nsbuf));
+    sv_jsonfmt_set(o, "user_namespaces", json_boolean(h->ns_user && h->max_user_namespaces != 0));
+    sv_jsonfmt_set(o, "seccomp", json_boolean(h->seccomp && h->seccomp_filter));
+    sv_jsonfmt_set(o, "overlayfs", json_boolean(h->overlayfs));
+    json_t *usb = json_array();
+    for (size_t i = 0; i < h->n_usb; i++)
+        json_array_append_new(usb, usb_json(&h->usb[i]));
+    sv_jsonfmt_set(o, "usb", usb);
+    sv_jsonfmt_print(o, stdout, SV_JSONFMT_PRETTY);
 }
 
 int sv_cmd_detect(int argc, char **argv)
@@ -153,6 +152,77 @@ int sv_cmd_detect(int argc, char **argv)
     return 0;
 }
 
+/* "2341:0043 2341:0001": a board's USB ids, as one string. */
+static void board_usb(const struct sv_board *b, char *out, size_t size)
+{
+    out[0] = '\0';
+    for (size_t k = 0; k < b->n_usb; k++)
+        snprintf(out + strlen(out), size - strlen(out), "%s%04x:%04x", k ? " " : "", b->usb[k].vid,
+                 b->usb[k].pid);
+}
+
+/* "gcc-avr avr-libc": a board's toolchain packages, as one string. */
+static void board_packages(const struct sv_board *b, char *out, size_t size)
+{
+    out[0] = '\0';
+    for (char **k = b->packages; *k; k++)
+        snprintf(out + strlen(out), size - strlen(out), "%s%s", k == b->packages ? "" : " ", *k);
+}
+
+static json_t *board_json(const struct sv_board *b)
+{
+    char usb[256], pkgs[256];
+    board_usb(b, usb, sizeof(usb));
+    board_packages(b, pkgs, sizeof(pkgs));
+    json_t *o = json_object();
+    sv_jsonfmt_set(o, "id", sv_jsonfmt_string(b->id));
+    sv_jsonfmt_set(o, "name", sv_jsonfmt_string(b->name));
+    sv_jsonfmt_set(o, "mcu", sv_jsonfmt_string(b->mcu));
+    sv_jsonfmt_set(o, "usb", sv_jsonfmt_string(usb));
+    sv_jsonfmt_set(o, "packages", sv_jsonfmt_string(pkgs));
+    sv_jsonfmt_set(o, "build", sv_jsonfmt_string(b->build));
+    sv_jsonfmt_set(o, "flash", sv_jsonfmt_string(b->flash));
+    sv_jsonfmt_set(o, "emulate", sv_jsonfmt_string(b->emulate));
+    return o;
+}
+
+static void platforms_json(const struct sv_platforms *pl)
+{
+    cleanup_json json_t *all = json_array();
+    for (size_t i = 0; i < pl->n; i++) {
+        const struct sv_platform *p = &pl->v[i];
+        json_t *o = json_object();
+        sv_jsonfmt_set(o, "name", sv_jsonfmt_string(p->name));
+        sv_jsonfmt_set(o, "arch", sv_jsonfmt_string(p->arch));
+        sv_jsonfmt_set(o, "description", sv_jsonfmt_string(p->description));
+        json_t *boards = json_array();
+        for (size_t j = 0; j < p->n_boards; j++)
+            json_array_append_new(boards, board_json(&p->boards[j]));
+        sv_jsonfmt_set(o, "boards", boards);
+        json_array_append_new(all, o);
+    }
+    sv_jsonfmt_print(all, stdout, SV_JSONFMT_PRETTY);
+}
+
+static void platforms_text(const struct sv_platforms *pl)
+{
+    for (size_t i = 0; i < pl->n; i++) {
+        const struct sv_platform *p = &pl->v[i];
+        printf("%s%s (%s): %s\n", i ? "\n" : "", p->name, p->arch, p->description);
+        for (size_t j = 0; j < p->n_boards; j++) {
+            const struct sv_board *b = &p->boards[j];
+            char usb[256], pkgs[256];
+            board_usb(b, usb, sizeof(usb));
+            board_packages(b, pkgs, sizeof(pkgs));
+            printf("  %-22s %s%s%s\n", b->id, b->name, b->mcu ? ", " : "", b->mcu ? b->mcu : "");
+            if (usb[0])
+                printf("  %-22s usb %s\n", "", usb);
+            if (pkgs[0])
+                printf("  %-22s packages: %s\n", "", pkgs);
+        }
+    }
+}
+
 int sv_cmd_list_platforms(int argc, char **argv)
 {
     bool json = false;
@@ -163,61 +233,10 @@ int sv_cmd_list_platforms(int argc, char **argv)
     struct sv_platforms *pl = NULL;
     if (sv_platforms_load(&pl, &err) < 0)
         return sv_error_report(&err);
-    struct sv_json w;
-    sv_json_init(&w, stdout, true);
     if (json)
-        sv_json_array_begin(&w);
-    for (size_t i = 0; i < pl->n; i++) {
-        const struct sv_platform *p = &pl->v[i];
-        if (json) {
-            sv_json_object_begin(&w);
-            sv_json_key(&w, "name"), sv_json_str(&w, p->name);
-            sv_json_key(&w, "arch"), sv_json_str(&w, p->arch);
-            sv_json_key(&w, "description"), sv_json_str(&w, p->description);
-            sv_json_key(&w, "boards");
-            sv_json_array_begin(&w);
-        } else {
-            printf("%s%s (%s): %s\n", i ? "\n" : "", p->name, p->arch, p->description);
-        }
-        for (size_t j = 0; j < p->n_boards; j++) {
-            const struct sv_board *b = &p->boards[j];
-            char usb[256] = "";
-            for (size_t k = 0; k < b->n_usb; k++)
-                snprintf(usb + strlen(usb), sizeof(usb) - strlen(usb), "%s%04x:%04x", k ? " " : "",
-                         b->usb[k].vid, b->usb[k].pid);
-            char pkgs[256] = "";
-            for (char **k = b->packages; *k; k++)
-                snprintf(pkgs + strlen(pkgs), sizeof(pkgs) - strlen(pkgs), "%s%s",
-                         k == b->packages ? "" : " ", *k);
-            if (json) {
-                sv_json_object_begin(&w);
-                sv_json_key(&w, "id"), sv_json_str(&w, b->id);
-                sv_json_key(&w, "name"), sv_json_str(&w, b->name);
-                sv_json_key(&w, "mcu"), sv_json_str(&w, b->mcu);
-                sv_json_key(&w, "usb"), sv_json_str(&w, usb);
-                sv_json_key(&w, "packages"), sv_json_str(&w, pkgs);
-                sv_json_key(&w, "build"), sv_json_str(&w, b->build);
-                sv_json_key(&w, "flash"), sv_json_str(&w, b->flash);
-                sv_json_key(&w, "emulate"), sv_json_str(&w, b->emulate);
-                sv_json_object_end(&w);
-            } else {
-                printf("  %-22s %s%s%s\n", b->id, b->name, b->mcu ? ", " : "",
-                       b->mcu ? b->mcu : "");
-                if (usb[0])
-                    printf("  %-22s usb %s\n", "", usb);
-                if (pkgs[0])
-                    printf("  %-22s packages: %s\n", "", pkgs);
-            }
-        }
-        if (json) {
-            sv_json_array_end(&w);
-            sv_json_object_end(&w);
-        }
-    }
-    if (json) {
-        sv_json_array_end(&w);
-        sv_json_end(&w);
-    }
+        platforms_json(pl);
+    else
+        platforms_text(pl);
     sv_platforms_free(pl);
     return 0;
 }

@@ -1,7 +1,8 @@
+/* The service graph: its arena, lookups, and the checks sv_graph_finish
+ * makes before anything runs (the graph as JSON is graph_json.c). */
 #include "graph/graph.h"
 
 #include "core/bulkmem.h"
-#include "core/json.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -98,17 +99,26 @@ const char *sv_dep_condition_name(enum sv_dep_condition c)
     return names[c];
 }
 
-/* Suggest the closest existing service name; only worth it for small graphs. */
+/* The closest existing service or volume name; only worth it for small
+ * graphs. */
 static const char *suggest_service(const struct sv_graph *g, const char *name)
 {
     if (g->n_services > 2000)
         return NULL;
-    const char **names = sv_xmalloc(g->n_services * sizeof(*names));
+    cleanup_free const char **names = sv_xmalloc(g->n_services * sizeof(*names) + 1);
     for (size_t i = 0; i < g->n_services; i++)
         names[i] = g->services[i].name;
-    const char *s = sv_suggest(name, names, g->n_services);
-    free(names);
-    return s;
+    return sv_suggest(name, names, g->n_services);
+}
+
+static const char *suggest_volume(const struct sv_graph *g, const char *name)
+{
+    if (g->n_volumes >= 2000)
+        return NULL;
+    cleanup_free const char **names = sv_xmalloc(g->n_volumes * sizeof(*names) + 1);
+    for (size_t i = 0; i < g->n_volumes; i++)
+        names[i] = g->volumes[i].name;
+    return sv_suggest(name, names, g->n_volumes);
 }
 
 static int check_references(struct sv_graph *g, sv_error_t *err)
@@ -133,14 +143,7 @@ static int check_references(struct sv_graph *g, sv_error_t *err)
             if (mt->type != SV_MOUNT_VOLUME || mt->source == NULL)
                 continue;
             if (find_volume(g, mt->source) == NULL) {
-                const char *sugg = NULL;
-                if (g->n_volumes < 2000) {
-                    const char **names = sv_xmalloc(g->n_volumes * sizeof(*names) + 1);
-                    for (size_t v = 0; v < g->n_volumes; v++)
-                        names[v] = g->volumes[v].name;
-                    sugg = sv_suggest(mt->source, names, g->n_volumes);
-                    free(names);
-                }
+                const char *sugg = suggest_volume(g, mt->source);
                 if (sugg)
                     return sv_error(err, 0,
                                     "%s: service \"%s\": volume \"%s\" is not declared (did you "
@@ -210,18 +213,6 @@ static int check_cycles(struct sv_graph *g, sv_error_t *err)
     return 0;
 }
 
-static void print_service(struct sv_json *w, const struct sv_service *s, bool with_replicas);
-
-uint64_t sv_service_hash(const struct sv_service *s)
-{
-    struct sv_json w;
-    sv_json_init(&w, NULL, false);
-    print_service(&w, s, false);
-    uint64_t h = sv_fnv1a(w.buf, w.len);
-    sv_json_free(&w);
-    return h;
-}
-
 int sv_graph_finish(struct sv_graph *g, sv_error_t *err)
 {
     qsort(g->services, g->n_services, sizeof(*g->services), cmp_service);
@@ -241,286 +232,4 @@ int sv_graph_finish(struct sv_graph *g, sv_error_t *err)
     if (check_references(g, err) < 0 || check_cycles(g, err) < 0)
         return -1;
     return 0;
-}
-
-static void print_argv(struct sv_json *w, const char *const *argv)
-{
-    if (argv == NULL) {
-        sv_json_null(w);
-        return;
-    }
-    sv_json_array_begin(w);
-    for (; *argv; argv++)
-        sv_json_str(w, *argv);
-    sv_json_array_end(w);
-}
-
-static void print_kv(struct sv_json *w, const struct sv_kv *kv, size_t n)
-{
-    sv_json_object_begin(w);
-    for (size_t i = 0; i < n; i++) {
-        sv_json_key(w, kv[i].key);
-        sv_json_str(w, kv[i].value);
-    }
-    sv_json_object_end(w);
-}
-
-static void print_value(struct sv_json *w, const struct sv_value *v)
-{
-    switch (v ? v->kind : SV_NULL) {
-    case SV_NULL:
-        sv_json_null(w);
-        break;
-    case SV_BOOL:
-        sv_json_bool(w, v->u.b);
-        break;
-    case SV_INT:
-        sv_json_int(w, v->u.i);
-        break;
-    case SV_NUM:
-        sv_json_num(w, v->u.d);
-        break;
-    case SV_STR:
-        sv_json_str(w, v->u.s);
-        break;
-    case SV_ARRAY:
-        sv_json_array_begin(w);
-        for (size_t i = 0; i < v->u.list.n; i++)
-            print_value(w, &v->u.list.items[i]);
-        sv_json_array_end(w);
-        break;
-    case SV_OBJECT:
-        sv_json_object_begin(w);
-        for (size_t i = 0; i < v->u.list.n; i++) {
-            sv_json_key(w, v->u.list.keys[i]);
-            print_value(w, &v->u.list.items[i]);
-        }
-        sv_json_object_end(w);
-        break;
-    }
-}
-
-static void print_limit(struct sv_json *w, int64_t v)
-{
-    if (v < 0)
-        sv_json_null(w);
-    else
-        sv_json_int(w, v);
-}
-
-static void print_service(struct sv_json *w, const struct sv_service *s, bool with_replicas)
-{
-    sv_json_object_begin(w);
-    sv_json_key(w, "image");
-    sv_json_str(w, s->image);
-    sv_json_key(w, "command");
-    print_argv(w, s->command);
-    sv_json_key(w, "entrypoint");
-    print_argv(w, s->entrypoint);
-    sv_json_key(w, "env");
-    print_kv(w, s->env, s->n_env);
-    if (with_replicas) {
-        sv_json_key(w, "replicas");
-        sv_json_int(w, s->replicas);
-    }
-    sv_json_key(w, "memory");
-    print_limit(w, s->memory);
-    sv_json_key(w, "cpus");
-    if (s->cpus < 0)
-        sv_json_null(w);
-    else
-        sv_json_num(w, s->cpus);
-    sv_json_key(w, "pids");
-    print_limit(w, s->pids);
-
-    sv_json_key(w, "volumes");
-    sv_json_array_begin(w);
-    static const char *const mtypes[] = {"volume", "bind", "tmpfs"};
-    for (size_t i = 0; i < s->n_mounts; i++) {
-        const struct sv_mount *m = &s->mounts[i];
-        sv_json_object_begin(w);
-        sv_json_key(w, "type");
-        sv_json_str(w, mtypes[m->type]);
-        sv_json_key(w, "source");
-        sv_json_str(w, m->source);
-        sv_json_key(w, "target");
-        sv_json_str(w, m->target);
-        sv_json_key(w, "read_only");
-        sv_json_bool(w, m->read_only);
-        if (m->chown) { /* only when set: older hashes stay as they were */
-            sv_json_key(w, "chown");
-            sv_json_bool(w, true);
-        }
-        if (m->options) {
-            sv_json_key(w, "options");
-            sv_json_str(w, m->options);
-        }
-        sv_json_object_end(w);
-    }
-    sv_json_array_end(w);
-
-    sv_json_key(w, "ports");
-    sv_json_array_begin(w);
-    for (size_t i = 0; i < s->n_ports; i++) {
-        const struct sv_port_spec *p = &s->ports[i];
-        sv_json_object_begin(w);
-        sv_json_key(w, "host_ip");
-        sv_json_str(w, p->host_ip);
-        sv_json_key(w, "host");
-        if (p->host)
-            sv_json_int(w, p->host);
-        else
-            sv_json_null(w);
-        sv_json_key(w, "container");
-        sv_json_int(w, p->container);
-        sv_json_key(w, "protocol");
-        sv_json_str(w, p->protocol);
-        sv_json_object_end(w);
-    }
-    sv_json_array_end(w);
-
-    sv_json_key(w, "depends_on");
-    sv_json_object_begin(w);
-    for (size_t i = 0; i < s->n_deps; i++) {
-        sv_json_key(w, s->deps[i].service);
-        sv_json_str(w, sv_dep_condition_name(s->deps[i].condition));
-    }
-    sv_json_object_end(w);
-
-    sv_json_key(w, "restart");
-    if (s->restart == SV_RESTART_ON_FAILURE && s->restart_max > 0) {
-        char buf[32];
-        snprintf(buf, sizeof(buf), "on-failure:%d", s->restart_max);
-        sv_json_str(w, buf);
-    } else {
-        sv_json_str(w, sv_restart_name(s->restart));
-    }
-
-    sv_json_key(w, "healthcheck");
-    if (s->health == NULL) {
-        sv_json_null(w);
-    } else {
-        sv_json_object_begin(w);
-        sv_json_key(w, "test");
-        print_argv(w, s->health->test);
-        sv_json_key(w, "interval_ms");
-        sv_json_int(w, s->health->interval_ms);
-        sv_json_key(w, "timeout_ms");
-        sv_json_int(w, s->health->timeout_ms);
-        sv_json_key(w, "retries");
-        sv_json_int(w, s->health->retries);
-        sv_json_key(w, "start_period_ms");
-        sv_json_int(w, s->health->start_period_ms);
-        sv_json_object_end(w);
-    }
-
-    sv_json_key(w, "working_dir");
-    sv_json_str(w, s->working_dir);
-    sv_json_key(w, "user");
-    sv_json_str(w, s->user);
-    sv_json_key(w, "hostname");
-    sv_json_str(w, s->hostname);
-    sv_json_key(w, "read_only");
-    sv_json_bool(w, s->read_only);
-    /* Only when set: a service that does not use them keeps the hash an
-     * older servos gave it, so an upgrade recreates nothing. */
-    const struct {
-        const char *key;
-        bool on;
-    } flags[] = {{"init", s->init}, {"tty", s->tty}, {"stdin_open", s->stdin_open}};
-    for (size_t i = 0; i < SV_ARRAY_LEN(flags); i++)
-        if (flags[i].on) {
-            sv_json_key(w, flags[i].key);
-            sv_json_bool(w, true);
-        }
-    sv_json_key(w, "cap_add");
-    print_argv(w, s->cap_add);
-    sv_json_key(w, "cap_drop");
-    print_argv(w, s->cap_drop);
-    sv_json_key(w, "stop_signal");
-    sv_json_str(w, sv_signal_name(s->stop_signal ? s->stop_signal : 15));
-    sv_json_key(w, "stop_grace_period_ms");
-    sv_json_int(w, s->stop_grace_ms < 0 ? 10000 : s->stop_grace_ms);
-    sv_json_key(w, "labels");
-    print_kv(w, s->labels, s->n_labels);
-    sv_json_key(w, "network");
-    sv_json_str(w, s->network);
-    sv_json_key(w, "userns");
-    sv_json_str(w, s->userns);
-    sv_json_key(w, "platform");
-    sv_json_str(w, s->platform);
-    sv_json_key(w, "board");
-    sv_json_str(w, s->board);
-    sv_json_key(w, "toolchain");
-    sv_json_str(w, s->toolchain);
-    sv_json_key(w, "profiles");
-    print_argv(w, s->profiles);
-    if (s->log_max_size > 0 || s->log_max_files > 0) { /* only when set: older hashes hold */
-        sv_json_key(w, "logging");
-        sv_json_object_begin(w);
-        sv_json_key(w, "max_size");
-        if (s->log_max_size > 0)
-            sv_json_int(w, s->log_max_size);
-        else
-            sv_json_null(w);
-        sv_json_key(w, "max_file");
-        if (s->log_max_files > 0)
-            sv_json_int(w, s->log_max_files);
-        else
-            sv_json_null(w);
-        sv_json_object_end(w);
-    }
-    if (s->proserve) {
-        sv_json_key(w, "proserve");
-        print_value(w, s->proserve);
-    }
-    sv_json_object_end(w);
-}
-
-void sv_service_print_json(const struct sv_service *s, FILE *out, bool with_replicas)
-{
-    struct sv_json w;
-    sv_json_init(&w, out, false);
-    print_service(&w, s, with_replicas);
-    sv_json_free(&w);
-}
-
-void sv_value_print_json(const struct sv_value *v, FILE *out)
-{
-    struct sv_json w;
-    sv_json_init(&w, out, false);
-    print_value(&w, v);
-    sv_json_free(&w);
-}
-
-void sv_graph_print_json(const struct sv_graph *g, FILE *out)
-{
-    struct sv_json w;
-    sv_json_init(&w, out, true);
-    sv_json_object_begin(&w);
-    sv_json_key(&w, "stack");
-    sv_json_str(&w, g->stack);
-    if (g->commit) { /* an environment repository: which one, and where it stood */
-        sv_json_key(&w, "source");
-        sv_json_str(&w, g->source);
-        sv_json_key(&w, "commit");
-        sv_json_str(&w, g->commit);
-    }
-    sv_json_key(&w, "services");
-    sv_json_object_begin(&w);
-    for (size_t i = 0; i < g->n_services; i++) {
-        sv_json_key(&w, g->services[i].name);
-        print_service(&w, &g->services[i], true);
-    }
-    sv_json_object_end(&w);
-    sv_json_key(&w, "volumes");
-    sv_json_object_begin(&w);
-    for (size_t i = 0; i < g->n_volumes; i++) {
-        sv_json_key(&w, g->volumes[i].name);
-        sv_json_object_begin(&w);
-        sv_json_object_end(&w);
-    }
-    sv_json_object_end(&w);
-    sv_json_object_end(&w);
-    sv_json_end(&w);
 }

@@ -106,6 +106,11 @@ struct sv_graph {
 
 struct sv_graph *sv_graph_new(void);
 void sv_graph_free(struct sv_graph *g);
+static inline void sv_graph_freep(struct sv_graph **g)
+{
+    sv_graph_free(*g);
+}
+#define cleanup_graph __attribute__((cleanup(sv_graph_freep)))
 
 /* Arena allocation tied to the graph's lifetime. */
 void *sv_graph_alloc(struct sv_graph *g, size_t n);
@@ -118,14 +123,13 @@ int sv_graph_finish(struct sv_graph *g, sv_error_t *err);
 
 const struct sv_service *sv_graph_find(const struct sv_graph *g, const char *name);
 
-/* The normalised graph as JSON, keys in a stable order. */
+/* graph_json.c: the normalised graph as pretty JSON, keys in a stable
+ * order (`servos config`). */
 void sv_graph_print_json(const struct sv_graph *g, FILE *out);
-/* A hash of the spec minus replicas: a change in it forces a recreate,
- * a change in replicas only scales. Computed on demand (the reconciler
- * needs it; `servos config` does not). */
+/* FNV-1a of the service's compact JSON minus replicas: a change in it
+ * forces a recreate, a change in replicas only scales. Computed on demand
+ * (the reconciler needs it; `servos config` does not). */
 uint64_t sv_service_hash(const struct sv_service *s);
-/* One service's spec as canonical JSON, as hashed. */
-void sv_service_print_json(const struct sv_service *s, FILE *out, bool with_replicas);
 /* A free-form value (a ProServe body) as compact JSON. */
 void sv_value_print_json(const struct sv_value *v, FILE *out);
 

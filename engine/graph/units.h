@@ -24,8 +24,8 @@ enum sv_restart_policy {
 int sv_parse_restart(const char *s, enum sv_restart_policy *p, int *max_retries, sv_error_t *err);
 const char *sv_restart_name(enum sv_restart_policy p);
 
-/* A published port. host == 0 means "any free port"; host_ip NULL means the
- * default (127.0.0.1). Ranges expand into several entries. */
+/* A published port. host == 0 means "any free port"; host_ip is 127.0.0.1
+ * unless the mapping names an address. Ranges expand into several entries. */
 struct sv_port_spec {
     char host_ip[64];
     int host, container;

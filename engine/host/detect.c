@@ -1,5 +1,7 @@
 #include "host/detect.h"
 
+#include "graph/util_shim.h"
+
 #include <dirent.h>
 #include <linux/magic.h>
 #include <stdlib.h>
@@ -11,17 +13,16 @@
 
 static bool read_line(const char *path, char *buf, size_t size)
 {
-    FILE *f = fopen(path, "re");
+    cleanup_fclose FILE *f = fopen(path, "re");
     if (f == NULL)
         return false;
     bool ok = fgets(buf, (int)size, f) != NULL;
-    fclose(f);
     if (ok)
         buf[strcspn(buf, "\n")] = '\0';
     return ok;
 }
 
-const char *sv_cgroup_mode_name(enum sv_cgroup_mode m)
+const char *sv_detect_cgroup_mode_name(enum sv_cgroup_mode m)
 {
     static const char *const names[] = {"none", "v1", "v2", "hybrid"};
     return names[m];
@@ -41,6 +42,11 @@ enum sv_cgroup_mode sv_detect_cgroup_mode(void)
     return SV_CGROUP_V1;
 }
 
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
 static void cgroup_controllers(struct sv_host_info *h)
 {
     char *out = h->cgroup_controllers;
@@ -50,29 +56,21 @@ static void cgroup_controllers(struct sv_host_info *h)
         read_line("/sys/fs/cgroup/cgroup.controllers", out, size);
         return;
     }
-    DIR *d = opendir("/sys/fs/cgroup");
+    cleanup_closedir DIR *d = opendir("/sys/fs/cgroup");
     if (d == NULL)
         return;
     struct dirent *de;
-    char *names[64];
+    char names[64][sizeof(de->d_name)];
     size_t n = 0;
     while ((de = readdir(d)) != NULL && n < 64) {
         if (de->d_name[0] == '.' || de->d_type == DT_LNK || strcmp(de->d_name, "unified") == 0)
             continue;
-        names[n++] = strdup(de->d_name);
+        memcpy(names[n++], de->d_name, sizeof(de->d_name));
     }
-    closedir(d);
-    for (size_t i = 1; i < n; i++) /* insertion sort: a handful of names */
-        for (size_t j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
-            char *t = names[j];
-            names[j] = names[j - 1];
-            names[j - 1] = t;
-        }
-    for (size_t i = 0; i < n; i++) {
+    qsort(names, n, sizeof(names[0]), cmp_names);
+    for (size_t i = 0; i < n; i++)
         if (strlen(out) + strlen(names[i]) + 2 < size)
             snprintf(out + strlen(out), size - strlen(out), "%s%s", i ? " " : "", names[i]);
-        free(names[i]);
-    }
 }
 
 static bool has_ns(const char *name)
@@ -84,7 +82,7 @@ static bool has_ns(const char *name)
 
 static bool fs_supported(const char *fs)
 {
-    FILE *f = fopen("/proc/filesystems", "re");
+    cleanup_fclose FILE *f = fopen("/proc/filesystems", "re");
     if (f == NULL)
         return false;
     char line[128];
@@ -95,7 +93,6 @@ static bool fs_supported(const char *fs)
         t[strcspn(t, "\n")] = '\0';
         found = strcmp(t, fs) == 0;
     }
-    fclose(f);
     /* Not registered yet but loadable as a module on first mount. */
     if (!found && strcmp(fs, "overlay") == 0) {
         struct utsname u;
@@ -110,7 +107,7 @@ static bool fs_supported(const char *fs)
 
 static void scan_usb(struct sv_host_info *h, const struct sv_platforms *platforms)
 {
-    DIR *d = opendir("/sys/bus/usb/devices");
+    cleanup_closedir DIR *d = opendir("/sys/bus/usb/devices");
     if (d == NULL)
         return;
     struct dirent *de;
@@ -145,7 +142,25 @@ static void scan_usb(struct sv_host_info *h, const struct sv_platforms *platform
                     }
             }
     }
-    closedir(d);
+}
+
+/* os-release's PRETTY_NAME ("Debian GNU/Linux 12 (bookworm)"). */
+static void read_os_name(struct sv_host_info *h)
+{
+    cleanup_fclose FILE *f = fopen("/etc/os-release", "re");
+    if (f == NULL)
+        return;
+    char line[256];
+    while (fgets(line, sizeof(line), f))
+        if (strncmp(line, "PRETTY_NAME=", 12) == 0) {
+            char *v = line + 12;
+            v[strcspn(v, "\n")] = '\0';
+            if (*v == '"') {
+                v++;
+                v[strcspn(v, "\"")] = '\0';
+            }
+            snprintf(h->os, sizeof(h->os), "%s", v);
+        }
 }
 
 void sv_detect_host(struct sv_host_info *h, const struct sv_platforms *platforms)
@@ -167,21 +182,7 @@ void sv_detect_host(struct sv_host_info *h, const struct sv_platforms *platforms
     else
         snprintf(h->platform, sizeof(h->platform), "%s", h->arch);
 
-    FILE *f = fopen("/etc/os-release", "re");
-    if (f) {
-        char line[256];
-        while (fgets(line, sizeof(line), f))
-            if (strncmp(line, "PRETTY_NAME=", 12) == 0) {
-                char *v = line + 12;
-                v[strcspn(v, "\n")] = '\0';
-                if (*v == '"') {
-                    v++;
-                    v[strcspn(v, "\"")] = '\0';
-                }
-                snprintf(h->os, sizeof(h->os), "%s", v);
-            }
-        fclose(f);
-    }
+    read_os_name(h);
     h->cgroup = sv_detect_cgroup_mode();
     cgroup_controllers(h);
     h->ns_user = has_ns("user");

@@ -26,7 +26,7 @@ struct sv_host_info {
     size_t n_usb;
 };
 
-const char *sv_cgroup_mode_name(enum sv_cgroup_mode m);
+const char *sv_detect_cgroup_mode_name(enum sv_cgroup_mode m);
 enum sv_cgroup_mode sv_detect_cgroup_mode(void);
 /* platforms may be NULL (no board matching). */
 void sv_detect_host(struct sv_host_info *h, const struct sv_platforms *platforms);

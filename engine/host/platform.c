@@ -118,24 +118,3 @@ void sv_platforms_free(struct sv_platforms *p)
     free(p->v);
     free(p);
 }
-
-const struct sv_board *sv_platforms_find_board(const struct sv_platforms *p, const char *id,
-                                               const struct sv_platform **platform)
-{
-    for (size_t i = 0; i < p->n; i++)
-        for (size_t j = 0; j < p->v[i].n_boards; j++)
-            if (p->v[i].boards[j].id && strcmp(p->v[i].boards[j].id, id) == 0) {
-                if (platform)
-                    *platform = &p->v[i];
-                return &p->v[i].boards[j];
-            }
-    return NULL;
-}
-
-const struct sv_platform *sv_platforms_find(const struct sv_platforms *p, const char *name)
-{
-    for (size_t i = 0; i < p->n; i++)
-        if (strcmp(p->v[i].name, name) == 0)
-            return &p->v[i];
-    return NULL;
-}

@@ -29,8 +29,5 @@ struct sv_platforms {
 
 int sv_platforms_load(struct sv_platforms **out, sv_error_t *err);
 void sv_platforms_free(struct sv_platforms *p);
-const struct sv_board *sv_platforms_find_board(const struct sv_platforms *p, const char *id,
-                                               const struct sv_platform **platform);
-const struct sv_platform *sv_platforms_find(const struct sv_platforms *p, const char *name);
 
 #endif

@@ -57,8 +57,9 @@ static int write_proc(pid_t pid, const char *file, const char *text, sv_error_t 
     if (fd < 0)
         return sv_error(err, errno, "cannot open %s", path);
     size_t n = strlen(text);
-    if (write(fd, text, n) != (ssize_t)n)
-        return sv_error(err, errno, "cannot write %s", path);
+    ssize_t w = write(fd, text, n);
+    if (w != (ssize_t)n) /* a short write sets no errno: the kernel took part of a map */
+        return sv_error(err, w < 0 ? errno : EIO, "cannot write %s", path);
     return 0;
 }
 
