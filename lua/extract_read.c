@@ -185,8 +185,8 @@ const char *ex_resolve_path(struct service_reader *rd, const char *p)
         cleanup_free char *t = sv_xasprintf("%s%s", home ? home : "/root", p + 1);
         return sv_graph_strdup(rd->g, t);
     }
-    cleanup_free char *joined = sv_path_join(rd->dir, p);
-    cleanup_free char *abs = sv_path_join(rd->cwd, joined);
+    cleanup_free char *joined = sv_join_path(rd->dir, p);
+    cleanup_free char *abs = sv_join_path(rd->cwd, joined);
     /* Fold "/./" and "a/../" so the graph holds one spelling per path. */
     cleanup_free char *clean = sv_path_clean(abs);
     return sv_graph_strdup(rd->g, clean);

@@ -3,7 +3,6 @@
 #include "lua/extract.h"
 #include "lua/roots.h"
 #include "git/gitsrc.h"
-#include "graph/util_shim.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -37,7 +36,7 @@ static bool is_lua(const char *name)
     return ends_with(name, ".lua") || strcmp(base, "Envirofile") == 0;
 }
 
-bool sv_valid_stack_name(const char *name)
+bool sv_load_valid_stack_name(const char *name)
 {
     if (!isalnum((unsigned char)name[0]) || strlen(name) > 63)
         return false;
@@ -163,7 +162,7 @@ static int eval_dir(struct sv_lua *s, const char *dir, sv_error_t *err)
             bool envfile = strcmp(names[i], "Envirofile.lua") == 0;
             if (envfile != (pass == 0))
                 continue;
-            cleanup_free char *p = sv_path_join(dir, names[i]);
+            cleanup_free char *p = sv_join_path(dir, names[i]);
             if (eval_file(s, p, err) < 0)
                 return -1;
         }
@@ -211,7 +210,7 @@ static int load_files(const char *path, const struct sv_git_source *git,
 int sv_load_graph(const char *path, const char *stack_override, struct sv_graph **out,
                   sv_error_t *err)
 {
-    if (stack_override && !sv_valid_stack_name(stack_override))
+    if (stack_override && !sv_load_valid_stack_name(stack_override))
         return sv_error(err, 0,
                         "\"%s\" is not a valid stack name (letters, digits, \"_\", \"-\" "
                         "and \".\", starting with a letter or digit)",

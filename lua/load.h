@@ -13,6 +13,6 @@ int sv_load_graph(const char *path, const char *stack_override, struct sv_graph 
 
 /* Letters, digits, "_", "-" and ".", starting with a letter or digit, at
  * most 63: what a stack may be called (-p NAME, stack "NAME"). */
-bool sv_valid_stack_name(const char *name);
+bool sv_load_valid_stack_name(const char *name);
 
 #endif

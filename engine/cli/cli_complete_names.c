@@ -71,7 +71,7 @@ static void store_rows(struct sv_ctr_row **rows, size_t *n)
  * that is gone. */
 static char *stack_home(const char *stack)
 {
-    cleanup_free char *dir = sv_stack_dir(stack);
+    cleanup_free char *dir = sv_statedir_stack(stack);
     cleanup_free char *req = sv_xasprintf("%s/request", dir);
     cleanup_free char *buf = NULL;
     size_t len = 0;
@@ -121,7 +121,7 @@ static void stack_names(const struct sv_ctr_row *rows, size_t n, char ***v, size
         return;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
-        if (!sv_valid_stack_name(de->d_name))
+        if (!sv_load_valid_stack_name(de->d_name))
             continue;
         cleanup_free char *req = sv_xasprintf("stacks/%s/request", de->d_name);
         if (state_has(req))

@@ -49,7 +49,7 @@ int sv_cmd_config(int argc, char **argv)
     if (!quiet) {
         static char buf[1 << 16];
         setvbuf(stdout, buf, _IOFBF, sizeof(buf));
-        sv_graph_print_json(g, stdout);
+        sv_graph_json_print(g, stdout);
         fflush(stdout);
     }
     return 0;

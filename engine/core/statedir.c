@@ -11,14 +11,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-char *sv_stack_dir(const char *stack)
+char *sv_statedir_stack(const char *stack)
 {
     return sv_xasprintf("%s/stacks/%s", sv_state_root(), stack);
 }
 
-int sv_stack_dir_make(const char *stack, sv_error_t *err)
+int sv_statedir_stack_make(const char *stack, sv_error_t *err)
 {
-    cleanup_free char *d = sv_stack_dir(stack);
+    cleanup_free char *d = sv_statedir_stack(stack);
     if (sv_mkdir_p_mode(d, 0700, err) < 0)
         return -1;
     struct stat st; /* made 0711 by older versions */
@@ -32,23 +32,23 @@ static char *binds_path(const char *stack)
     return sv_xasprintf("%s/binds/%s", sv_state_root(), stack);
 }
 
-char *sv_stack_binds_dir(const char *stack)
+char *sv_statedir_binds(const char *stack)
 {
     char *d = binds_path(stack);
     sv_mkdir_p_mode(d, 0711, NULL);
     return d;
 }
 
-int sv_stack_binds_remove(const char *stack, sv_error_t *err)
+int sv_statedir_binds_remove(const char *stack, sv_error_t *err)
 {
     cleanup_free char *d = binds_path(stack);
     return sv_rmtree(d, err);
 }
 
-void sv_stack_binds_migrate(const char *stack)
+void sv_statedir_binds_migrate(const char *stack)
 {
-    cleanup_free char *from = sv_stack_dir(stack);
-    cleanup_free char *to = sv_stack_binds_dir(stack);
+    cleanup_free char *from = sv_statedir_stack(stack);
+    cleanup_free char *to = sv_statedir_binds(stack);
     cleanup_closedir DIR *d = opendir(from);
     struct dirent *e;
     while (d && (e = readdir(d)) != NULL) {
@@ -62,24 +62,24 @@ void sv_stack_binds_migrate(const char *stack)
     }
 }
 
-char *sv_replica_name(const char *stack, const char *service, int n)
+char *sv_statedir_replica_name(const char *stack, const char *service, int n)
 {
     return sv_xasprintf("%s-%s-%d", stack, service, n);
 }
 
-char *sv_replica_log(const char *stack, const char *service, int n)
+char *sv_statedir_replica_log(const char *stack, const char *service, int n)
 {
-    cleanup_free char *d = sv_stack_dir(stack);
+    cleanup_free char *d = sv_statedir_stack(stack);
     return sv_xasprintf("%s/logs/%s-%d.log", d, service, n);
 }
 
-char *sv_stack_volumes_dir(const char *stack)
+char *sv_statedir_volumes(const char *stack)
 {
     return sv_xasprintf("%s/volumes/stacks/%s", sv_state_root(), stack);
 }
 
-char *sv_volume_dir(const char *stack, const char *name)
+char *sv_statedir_volume(const char *stack, const char *name)
 {
-    cleanup_free char *d = sv_stack_volumes_dir(stack);
+    cleanup_free char *d = sv_statedir_volumes(stack);
     return sv_xasprintf("%s/%s", d, name);
 }

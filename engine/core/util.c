@@ -237,7 +237,7 @@ char *sv_dirname(const char *path)
     return sv_xstrndup(path, (size_t)(slash - path));
 }
 
-char *sv_path_join(const char *dir, const char *rel)
+char *sv_join_path(const char *dir, const char *rel)
 {
     if (rel[0] == '/' || dir == NULL || strcmp(dir, ".") == 0)
         return sv_xstrdup(rel);

@@ -142,7 +142,7 @@ int sv_mkdir_p_mode(const char *path, unsigned mode, sv_error_t *err);
 /* Directory part of a path ("." when there is none); newly allocated. */
 char *sv_dirname(const char *path);
 /* Join dir and rel unless rel is absolute; newly allocated. */
-char *sv_path_join(const char *dir, const char *rel);
+char *sv_join_path(const char *dir, const char *rel);
 
 /* Every signal's disposition to its default and nothing blocked: what a
  * process servos starts in a container begins with (ignored dispositions

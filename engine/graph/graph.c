@@ -93,7 +93,7 @@ static const struct sv_volume *find_volume(const struct sv_graph *g, const char 
     return bsearch(&key, g->volumes, g->n_volumes, sizeof(key), cmp_volume);
 }
 
-const char *sv_dep_condition_name(enum sv_dep_condition c)
+const char *sv_graph_dep_condition_name(enum sv_dep_condition c)
 {
     static const char *const names[] = {"started", "healthy", "completed"};
     return names[c];

@@ -125,20 +125,14 @@ const struct sv_service *sv_graph_find(const struct sv_graph *g, const char *nam
 
 /* graph_json.c: the normalised graph as pretty JSON, keys in a stable
  * order (`servos config`). */
-void sv_graph_print_json(const struct sv_graph *g, FILE *out);
+void sv_graph_json_print(const struct sv_graph *g, FILE *out);
 /* FNV-1a of the service's compact JSON minus replicas: a change in it
  * forces a recreate, a change in replicas only scales. Computed on demand
  * (the reconciler needs it; `servos config` does not). */
-uint64_t sv_service_hash(const struct sv_service *s);
+uint64_t sv_graph_json_hash(const struct sv_service *s);
 /* A free-form value (a ProServe body) as compact JSON. */
-void sv_value_print_json(const struct sv_value *v, FILE *out);
+void sv_graph_json_print_value(const struct sv_value *v, FILE *out);
 
-const char *sv_dep_condition_name(enum sv_dep_condition c);
-
-static inline void sv_graph_freep(struct sv_graph **g)
-{
-    sv_graph_free(*g);
-}
-#define cleanup_graph __attribute__((cleanup(sv_graph_freep)))
+const char *sv_graph_dep_condition_name(enum sv_dep_condition c);
 
 #endif

@@ -109,7 +109,7 @@ static json_t *deps_json(const struct sv_service *s)
     json_t *o = json_object();
     for (size_t i = 0; i < s->n_deps; i++)
         sv_jsonfmt_set(o, s->deps[i].service,
-                       json_string(sv_dep_condition_name(s->deps[i].condition)));
+                       json_string(sv_graph_dep_condition_name(s->deps[i].condition)));
     return o;
 }
 
@@ -202,14 +202,14 @@ static json_t *service_json(const struct sv_service *s, bool with_replicas)
     return o;
 }
 
-uint64_t sv_service_hash(const struct sv_service *s)
+uint64_t sv_graph_json_hash(const struct sv_service *s)
 {
     cleanup_json json_t *o = service_json(s, false);
     cleanup_free char *text = sv_jsonfmt_dumps(o, SV_JSONFMT_COMPACT);
     return sv_fnv1a(text, strlen(text));
 }
 
-void sv_value_print_json(const struct sv_value *v, FILE *out)
+void sv_graph_json_print_value(const struct sv_value *v, FILE *out)
 {
     cleanup_json json_t *j = value_json(v);
     sv_jsonfmt_print(j, out, SV_JSONFMT_COMPACT);
@@ -217,7 +217,7 @@ void sv_value_print_json(const struct sv_value *v, FILE *out)
 
 /* Service by service: the whole graph as jansson values would cost more
  * than evaluating it (see sv_jsonfmt_stream). */
-void sv_graph_print_json(const struct sv_graph *g, FILE *out)
+void sv_graph_json_print(const struct sv_graph *g, FILE *out)
 {
     struct sv_jsonfmt_stream *st = sv_jsonfmt_stream_new(out);
     sv_jsonfmt_stream_put(st, "stack", sv_jsonfmt_string(g->stack));

@@ -5,7 +5,7 @@
 #ifndef SV_JSONFMT_H
 #define SV_JSONFMT_H
 
-#include "graph/util_shim.h"
+#include "core/util.h"
 
 #include <jansson.h>
 

@@ -1,7 +1,5 @@
 #include "host/detect.h"
 
-#include "graph/util_shim.h"
-
 #include <dirent.h>
 #include <linux/magic.h>
 #include <stdlib.h>

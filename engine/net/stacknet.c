@@ -20,7 +20,7 @@
 
 static char *stack_file(const char *stack, const char *name)
 {
-    cleanup_free char *dir = sv_stack_dir(stack);
+    cleanup_free char *dir = sv_statedir_stack(stack);
     return sv_xasprintf("%s/%s", dir, name);
 }
 
@@ -176,7 +176,7 @@ int sv_stacknet_open(const char *stack, struct sv_stacknet **out, sv_error_t *er
     if (choose_subnet(stack, &net->subnet, err) < 0)
         return -1;
     net->gateway = net->subnet + 1;
-    cleanup_free char *binds = sv_stack_binds_dir(stack); /* replicas bind it */
+    cleanup_free char *binds = sv_statedir_binds(stack); /* replicas bind it */
     net->hosts = sv_xasprintf("%s/hosts", binds);
     if (access(net->hosts, F_OK) < 0 && write_whole(net->hosts, hosts_head, 0644, err) < 0)
         return -1;
@@ -263,7 +263,7 @@ int sv_stacknet_destroy(const char *stack, sv_error_t *err)
         cleanup_free char *p = stack_file(stack, files[i]);
         unlink(p);
     }
-    cleanup_free char *binds = sv_stack_binds_dir(stack);
+    cleanup_free char *binds = sv_statedir_binds(stack);
     cleanup_free char *hosts = sv_xasprintf("%s/hosts", binds);
     unlink(hosts);
     return 0;

@@ -39,7 +39,7 @@ const char *sv_gateway_image(const struct sv_service *s)
 
 char *sv_gateway_dir(const char *stack, const char *service)
 {
-    cleanup_free char *dir = sv_stack_binds_dir(stack);
+    cleanup_free char *dir = sv_statedir_binds(stack);
     return sv_xasprintf("%s/gateway-%s", dir, service);
 }
 

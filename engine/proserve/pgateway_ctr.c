@@ -92,7 +92,7 @@ static int join_network(const struct gw_run *run, char **hosts, sv_error_t *err)
     cleanup_close int netfd = (int)syscall(SYS_pidfd_open, run->peer, 0);
     if (netfd < 0 || setns(netfd, CLONE_NEWNET) < 0)
         return sv_error(err, errno, "cannot enter the service's network");
-    cleanup_free char *dir = sv_stack_dir(run->stack);
+    cleanup_free char *dir = sv_statedir_stack(run->stack);
     *hosts = sv_xasprintf("%s/hosts", dir);
     if (access(*hosts, R_OK) < 0) {
         free(*hosts);

@@ -48,9 +48,9 @@ int sv_runnet_destroy(const char *key, sv_error_t *err)
 {
     if (!sv_runnet_key_valid(key)) /* never a path a stack's name could make */
         return sv_error(err, EINVAL, "\"%s\" is not a container's network", key);
-    if (sv_stacknet_destroy(key, err) < 0 || sv_stack_binds_remove(key, err) < 0)
+    if (sv_stacknet_destroy(key, err) < 0 || sv_statedir_binds_remove(key, err) < 0)
         return -1;
-    cleanup_free char *dir = sv_stack_dir(key);
+    cleanup_free char *dir = sv_statedir_stack(key);
     return sv_rmtree(dir, err);
 }
 
@@ -277,7 +277,7 @@ int sv_runnet_open(const struct sv_port_spec *ports, size_t n, struct sv_runnet 
     /* The network is made here (the container's link is made by whoever
      * starts it, through our netlink socket in the network); the relay
      * and the fast path only in the keeper. */
-    if (sv_stack_dir_make(rn->key, err) < 0 || sv_stacknet_open(rn->key, &rn->net, err) < 0 ||
+    if (sv_statedir_stack_make(rn->key, err) < 0 || sv_stacknet_open(rn->key, &rn->net, err) < 0 ||
         start_keeper(rn, ports, n, err) < 0) {
         sv_runnet_close(rn);
         return -1;

@@ -23,7 +23,7 @@ static void sleep_ms(long ms)
 
 char *sv_client_socket_path(const char *stack)
 {
-    cleanup_free char *d = sv_stack_dir(stack);
+    cleanup_free char *d = sv_statedir_stack(stack);
     return sv_xasprintf("%s/sock", d);
 }
 
@@ -97,7 +97,7 @@ int sv_client_request(const char *stack, const char *request, sv_error_t *err)
 
 bool sv_client_supervisor_alive(const char *stack)
 {
-    cleanup_free char *dir = sv_stack_dir(stack);
+    cleanup_free char *dir = sv_statedir_stack(stack);
     cleanup_free char *path = sv_xasprintf("%s/supervisor.lock", dir);
     cleanup_close int fd = open(path, O_RDWR | O_CLOEXEC);
     if (fd < 0)
@@ -136,9 +136,9 @@ int sv_client_ensure_supervisor(const char *stack, sv_error_t *err)
 
 int sv_client_lock(const char *stack, sv_error_t *err)
 {
-    if (sv_stack_dir_make(stack, err) < 0)
+    if (sv_statedir_stack_make(stack, err) < 0)
         return -1;
-    cleanup_free char *dir = sv_stack_dir(stack);
+    cleanup_free char *dir = sv_statedir_stack(stack);
     cleanup_free char *path = sv_xasprintf("%s/up.lock", dir);
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {

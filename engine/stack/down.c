@@ -46,7 +46,7 @@ static int down_directly(const char *stack, int64_t grace_ms, sv_error_t *err)
             sleep_20ms();
         if (sv_container_remove(st, row->id, err) < 0)
             rc = -1;
-        cleanup_free char *log = sv_replica_log(stack, row->service, row->replica);
+        cleanup_free char *log = sv_statedir_replica_log(stack, row->service, row->replica);
         sv_log_remove(log);
     }
     if (rc == 0)
@@ -100,7 +100,7 @@ int sv_down_stack(const char *stack, long grace_s, bool volumes, sv_error_t *err
 
 void sv_down_forget(const char *stack)
 {
-    cleanup_free char *dir = sv_stack_dir(stack);
+    cleanup_free char *dir = sv_statedir_stack(stack);
     sv_rmtree(dir, NULL);
-    sv_stack_binds_remove(stack, NULL);
+    sv_statedir_binds_remove(stack, NULL);
 }

@@ -50,7 +50,7 @@ struct sv_follow *sv_follow_open(const char *stack, const char *only, bool colou
         if (last == NULL || strcmp(last, r->service) != 0)
             ci++;
         last = r->service;
-        cleanup_free char *path = sv_replica_log(stack, r->service, r->replica);
+        cleanup_free char *path = sv_statedir_replica_log(stack, r->service, r->replica);
         sv_log_reader_init(&f->v[f->n].rd, path);
         f->v[f->n].prefix =
             sv_xasprintf("%s%-*s", colour ? colours[ci % 6] : "", (int)width, label);

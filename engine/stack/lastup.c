@@ -33,7 +33,7 @@ static int write_atomic(const char *path, const char *text, size_t len, sv_error
 
 char *sv_lastup_pins(const char *stack)
 {
-    cleanup_free char *dir = sv_stack_dir(stack);
+    cleanup_free char *dir = sv_statedir_stack(stack);
     cleanup_free char *path = sv_xasprintf("%s/git.pins", dir);
     char *pins = NULL;
     sv_error_t err = NULL;
@@ -44,9 +44,9 @@ char *sv_lastup_pins(const char *stack)
 
 int sv_lastup_save_pins(const char *stack, const char *pins, sv_error_t *err)
 {
-    if (sv_stack_dir_make(stack, err) < 0)
+    if (sv_statedir_stack_make(stack, err) < 0)
         return -1;
-    cleanup_free char *dir = sv_stack_dir(stack);
+    cleanup_free char *dir = sv_statedir_stack(stack);
     cleanup_free char *path = sv_xasprintf("%s/git.pins", dir);
     if (pins)
         return write_atomic(path, pins, strlen(pins), err);
@@ -58,9 +58,9 @@ int sv_lastup_save_pins(const char *stack, const char *pins, sv_error_t *err)
 int sv_lastup_save(const char *stack, const char *path, const char *project, const char *pins,
                    sv_error_t *err)
 {
-    if (sv_stack_dir_make(stack, err) < 0)
+    if (sv_statedir_stack_make(stack, err) < 0)
         return -1;
-    cleanup_free char *dir = sv_stack_dir(stack);
+    cleanup_free char *dir = sv_statedir_stack(stack);
     cleanup_free char *final = sv_xasprintf("%s/request", dir);
     char cwd[4096];
     if (getcwd(cwd, sizeof(cwd)) == NULL)
@@ -106,7 +106,7 @@ static int load_in(const char *path, const char *project, const char *cwd, char 
 int sv_lastup_load(const char *stack, enum sv_git_policy policy, struct sv_graph **g,
                    sv_error_t *err)
 {
-    cleanup_free char *dir = sv_stack_dir(stack);
+    cleanup_free char *dir = sv_statedir_stack(stack);
     cleanup_free char *path = sv_xasprintf("%s/request", dir);
     cleanup_free char *buf = NULL;
     size_t len = 0;

@@ -28,7 +28,7 @@ static char **ports_of(const char *ports, const char *service)
 
 static char *read_ports(const char *stack)
 {
-    cleanup_free char *dir = sv_stack_dir(stack);
+    cleanup_free char *dir = sv_statedir_stack(stack);
     cleanup_free char *path = sv_xasprintf("%s/ports", dir);
     char *ports = NULL;
     sv_error_t err = NULL;

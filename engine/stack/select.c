@@ -11,7 +11,7 @@
 int sv_select_stack(const char *project, char **stack, sv_error_t *err)
 {
     if (project) {
-        if (!sv_valid_stack_name(project))
+        if (!sv_load_valid_stack_name(project))
             return sv_error(err, EINVAL, "\"%s\" is not a valid stack name", project);
         *stack = sv_xstrdup(project);
         return 0;
@@ -26,7 +26,7 @@ int sv_select_stack(const char *project, char **stack, sv_error_t *err)
 
 bool sv_select_exists(const char *stack)
 {
-    cleanup_free char *dir = sv_stack_dir(stack);
+    cleanup_free char *dir = sv_statedir_stack(stack);
     if (access(dir, F_OK) == 0)
         return true;
     cleanup_rows struct sv_rows rows = {0};
@@ -47,7 +47,7 @@ int sv_select_no_such(const char *stack, sv_error_t *err)
     cleanup_closedir DIR *d = opendir(root);
     struct dirent *e;
     while (d && (e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.' || !sv_valid_stack_name(e->d_name))
+        if (e->d_name[0] == '.' || !sv_load_valid_stack_name(e->d_name))
             continue;
         char *next = sv_xasprintf("%s%s%s", list, *list ? ", " : "", e->d_name);
         free(list);

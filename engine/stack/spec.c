@@ -14,7 +14,7 @@
 
 void sv_spec_hash_hex(const struct sv_service *s, char out[17])
 {
-    snprintf(out, 17, "%016llx", (unsigned long long)sv_service_hash(s));
+    snprintf(out, 17, "%016llx", (unsigned long long)sv_graph_json_hash(s));
 }
 
 static char **argv_join(const char *const *a, const char *const *b)
@@ -53,7 +53,7 @@ static int write_manifest(const struct sv_service *s, const char *path, sv_error
         close(fd); /* fdopen took no ownership */
         return sv_error(err, e, "cannot write %s", tmp);
     }
-    sv_value_print_json(s->proserve, f);
+    sv_graph_json_print_value(s->proserve, f);
     if (fflush(f) != 0 || fchown(fd, uid, gid) < 0 || fchmod(fd, 0440) < 0)
         return sv_error(err, errno, "cannot write %s", tmp);
     /* Closed here, not at return: a write that failed shows in fclose. */
@@ -78,7 +78,7 @@ static const char *manifest_base_dir(const struct sv_value *body)
 static int proserve_spec(const struct sv_graph *g, const struct sv_service *s,
                          struct sv_run_spec *spec, sv_error_t *err)
 {
-    cleanup_free char *dir = sv_stack_binds_dir(g->stack);
+    cleanup_free char *dir = sv_statedir_binds(g->stack);
     cleanup_free char *manifest = sv_xasprintf("%s/proserve-%s.json", dir, s->name);
     if (write_manifest(s, manifest, err) < 0)
         return -1;

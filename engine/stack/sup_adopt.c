@@ -34,7 +34,7 @@ static bool adopt_running(struct supervisor *sup, struct replica *r, const struc
     /* What it wrote while nobody read waits in its FIFO. One started by an
      * older version writes to its file itself, which nothing can cap until
      * it is next started. */
-    cleanup_free char *log = sv_replica_log(sup->stack, r->service, r->n);
+    cleanup_free char *log = sv_statedir_replica_log(sup->stack, r->service, r->n);
     cleanup_free char *fifo = sv_xasprintf("%s.fifo", log);
     if (access(fifo, F_OK) < 0)
         sup_log("%s was started by an older servos: its log is not capped until it restarts "

@@ -171,7 +171,7 @@ int network_sync_ports(struct supervisor *sup, const struct sv_graph *g, sv_erro
         return 0;
     if (network_ensure(sup, err) < 0 || sv_proxy_sync(sup->proxy, g, err) < 0)
         return -1;
-    cleanup_free char *dir = sv_stack_dir(sup->stack);
+    cleanup_free char *dir = sv_statedir_stack(sup->stack);
     cleanup_free char *path = sv_xasprintf("%s/ports", dir);
     cleanup_free char *tmp = sv_xasprintf("%s/ports.tmp", dir);
     cleanup_fclose FILE *f = fopen(tmp, "we");

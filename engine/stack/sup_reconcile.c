@@ -205,7 +205,8 @@ static int deps_ready(struct supervisor *sup, const struct sv_service *s, int64_
         if (!*ready && (failed || sv_now_ms() - wave_start > dep_bound_ms(sup, &s->deps[k])))
             return sv_error(err, 0, "service \"%s\": dependency \"%s\" did not become %s%s",
                             s->name, s->deps[k].service,
-                            sv_dep_condition_name(s->deps[k].condition), failed ? "" : " in time");
+                            sv_graph_dep_condition_name(s->deps[k].condition),
+                            failed ? "" : " in time");
     }
     return 0;
 }

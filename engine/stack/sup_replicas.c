@@ -78,7 +78,7 @@ int replica_hold_log(struct supervisor *sup, struct replica *r, sv_error_t *err)
         sv_log_set_opts(r->log, &o);
         return 0;
     }
-    cleanup_free char *path = sv_replica_log(sup->stack, r->service, r->n);
+    cleanup_free char *path = sv_statedir_replica_log(sup->stack, r->service, r->n);
     if (sv_log_open(path, &o, true, &r->log, err) < 0)
         return -1;
     sup_watch(sup, sv_log_fd(r->log));
@@ -145,7 +145,7 @@ static int claim_name(struct supervisor *sup, struct replica *r, const char *nam
 int replica_start_begin(struct supervisor *sup, struct replica *r, struct sv_container **out,
                         sv_error_t *err)
 {
-    cleanup_free char *name = sv_replica_name(sup->stack, r->service, r->n);
+    cleanup_free char *name = sv_statedir_replica_name(sup->stack, r->service, r->n);
     if (claim_name(sup, r, name, err) < 0)
         return -1;
     cleanup_spec struct sv_run_spec spec = {0};
@@ -357,7 +357,7 @@ int replica_remove(struct supervisor *sup, struct replica *r, int64_t grace_over
         rc = sv_error(err, 0, "%s-%d: %s", r->service, r->n, e->msg);
         sup_report(&e);
     }
-    cleanup_free char *log = sv_replica_log(sup->stack, r->service, r->n);
+    cleanup_free char *log = sv_statedir_replica_log(sup->stack, r->service, r->n);
     sv_log_remove(log);
     if (rc == 0)
         sup_log("removed %s-%d", r->service, r->n);

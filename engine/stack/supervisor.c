@@ -284,7 +284,7 @@ supervisor_main(const char *stack, struct sv_graph *g, const char *dir, int repo
         _exit(1);
     }
     sup_log("supervisor of stack %s (pid %d)", stack, (int)getpid());
-    sv_stack_binds_migrate(stack);
+    sv_statedir_binds_migrate(stack);
     adopt(&sup);
     bool serve = first_reconcile(&sup, g, report_fd);
     /* The CLI's read ends here: closed now, not at exit, as it waits. */
@@ -330,9 +330,9 @@ static int read_report(int fd, sv_error_t *err)
 
 int sv_supervisor_spawn(const char *stack, struct sv_graph *g, sv_error_t *err)
 {
-    if (sv_stack_dir_make(stack, err) < 0)
+    if (sv_statedir_stack_make(stack, err) < 0)
         return -1;
-    cleanup_free char *dir = sv_stack_dir(stack);
+    cleanup_free char *dir = sv_statedir_stack(stack);
     int report_pipe[2];
     if (pipe2(report_pipe, O_CLOEXEC) < 0)
         return sv_error(err, errno, "pipe");

@@ -32,7 +32,7 @@
 
 static char *anon_volume_dir(const char *stack, const char *service, int n, size_t i)
 {
-    cleanup_free char *d = sv_stack_volumes_dir(stack);
+    cleanup_free char *d = sv_statedir_volumes(stack);
     return sv_xasprintf("%s/.anon/%s/%d-%zu", d, service, n, i);
 }
 
@@ -53,9 +53,9 @@ static char *legacy_other_owner(const char *stack, const char *base)
         if (len == sl && strncmp(base, stack, sl) == 0)
             continue;
         char *cand = sv_xstrndup(base, len);
-        cleanup_free char *state = sv_stack_dir(cand);
-        cleanup_free char *vols = sv_stack_volumes_dir(cand);
-        if (sv_valid_stack_name(cand) && (access(state, F_OK) == 0 || access(vols, F_OK) == 0))
+        cleanup_free char *state = sv_statedir_stack(cand);
+        cleanup_free char *vols = sv_statedir_volumes(cand);
+        if (sv_load_valid_stack_name(cand) && (access(state, F_OK) == 0 || access(vols, F_OK) == 0))
             return cand;
         free(cand);
     }
@@ -106,7 +106,7 @@ int sv_volumes_remove(const char *stack, const struct sv_graph *g, sv_error_t *e
             }
         }
     }
-    cleanup_free char *dir = sv_stack_volumes_dir(stack);
+    cleanup_free char *dir = sv_statedir_volumes(stack);
     if (sv_rmtree(dir, err) < 0)
         rc = -1;
     return rc;
@@ -144,8 +144,8 @@ char *sv_volumes_prepare(const struct sv_graph *g, const struct sv_service *s, i
                          sv_error_t *err)
 {
     const struct sv_mount *m = &s->mounts[i];
-    cleanup_free char *dir =
-        m->source ? sv_volume_dir(g->stack, m->source) : anon_volume_dir(g->stack, s->name, n, i);
+    cleanup_free char *dir = m->source ? sv_statedir_volume(g->stack, m->source)
+                                       : anon_volume_dir(g->stack, s->name, n, i);
     cleanup_free char *legacy = legacy_volume_dir(g->stack, s->name, m->source, n, i);
     if (take_legacy_volume(g->stack, legacy, dir, err) < 0 || make_volume(dir, s, err) < 0)
         return NULL;

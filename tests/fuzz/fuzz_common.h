@@ -26,7 +26,7 @@ static int fuzz_one(const uint8_t *data, size_t size, const char *ext)
     struct sv_graph *g = NULL;
     if (sv_load_graph(path, NULL, &g, &err) == 0) {
         FILE *null = fopen("/dev/null", "w");
-        sv_graph_print_json(g, null);
+        sv_graph_json_print(g, null);
         fclose(null);
         sv_graph_free(g);
     }

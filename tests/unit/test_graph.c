@@ -60,12 +60,12 @@ static void test_service_hash_is_pinned(void **state)
     /* What servos gave this service before its JSON went through jansson,
      * and since: if it moves, an upgrade recreates every service of every
      * running stack. */
-    assert_int_equal(sv_service_hash(s), 0x06949012651a5589ULL);
-    uint64_t h = sv_service_hash(s);
+    assert_int_equal(sv_graph_json_hash(s), 0x06949012651a5589ULL);
+    uint64_t h = sv_graph_json_hash(s);
     s->replicas = 7; /* scaling is not a change of spec */
-    assert_int_equal(sv_service_hash(s), h);
+    assert_int_equal(sv_graph_json_hash(s), h);
     s->cpus = 0.2;
-    assert_int_not_equal(sv_service_hash(s), h);
+    assert_int_not_equal(sv_graph_json_hash(s), h);
     sv_graph_free(g);
 }
 
@@ -74,7 +74,7 @@ static char *value_text(const struct sv_value *v)
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    sv_value_print_json(v, f);
+    sv_graph_json_print_value(v, f);
     fclose(f);
     return buf;
 }
