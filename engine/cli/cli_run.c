@@ -3,6 +3,7 @@
  * cli_run_monitor.c; an attached one is run, waited for and relayed here. */
 #include "cli/cli.h"
 #include "cli/cli_run_int.h"
+#include "runtime/cgroup.h"
 #include "image/registry.h"
 #include "runtime/pty.h"
 #include "runtime/runnet.h"
@@ -130,6 +131,7 @@ int sv_cmd_run(int argc, char **argv)
     }
     if (o.detach)
         return sv_runmon_detach(&o);
+    sv_cgroup_warm_start(); /* overlaps the cgroup lock's wait with what follows */
     /* -p: the container's network and the process that holds its ports,
      * before the container is made (runnet.h). */
     cleanup_store struct sv_store *st = NULL;
