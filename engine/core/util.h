@@ -73,12 +73,13 @@ static inline void sv_freep(void *p)
 void sv_closep(int *fd);
 void sv_fclosep(FILE **f);
 void sv_closedirp(DIR **d);
-/* jansson's json_decref is inline: this is its cleanup form. */
+/* Free a NULL-terminated array of strings and the strings (NULL is fine). */
 void sv_strv_free(char **v);
 static inline void sv_strv_freep(char ***v)
 {
     sv_strv_free(*v);
 }
+/* jansson's json_decref is inline: this is its cleanup form. */
 static inline void sv_json_decrefp(json_t **j)
 {
     json_decref(*j);
@@ -107,9 +108,6 @@ static inline void sv_json_decrefp(json_t **j)
     })
 
 #define SV_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-
-/* Free a NULL-terminated array of strings and the strings (NULL is fine). */
-void sv_strv_free(char **v);
 
 /* FNV-1a of n bytes: a quick, stable 64-bit hash that tells a changed
  * input from the same one (a service's spec, an unpacked tarball's cache
