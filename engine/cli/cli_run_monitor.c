@@ -237,16 +237,7 @@ __attribute__((noreturn)) static void monitor_main(struct sv_runopts *o, int ans
 static int monitor_answer(int fd, pid_t monitor)
 {
     char buf[1200];
-    size_t len = 0;
-    ssize_t n;
-    while (len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) != 0) {
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            break;
-        len += (size_t)n;
-    }
-    buf[len] = '\0';
+    size_t len = sv_read_pipe(fd, buf, sizeof(buf));
     char *msg = strchr(buf, ' ');
     int status = len ? atoi(buf) : 125;
     if (status == 0 && msg) {

@@ -185,6 +185,35 @@ int sv_write_file(const char *path, const char *value, sv_error_t *err)
     return 0;
 }
 
+size_t sv_read_pipe(int fd, char *buf, size_t cap)
+{
+    size_t len = 0;
+    ssize_t n;
+    while (len < cap - 1 && (n = read(fd, buf + len, cap - 1 - len)) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            break;
+        len += (size_t)n;
+    }
+    buf[len] = '\0';
+    return len;
+}
+
+FILE *sv_fopen_mode(const char *path, int flags, int mode)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | flags, mode);
+    if (fd < 0)
+        return NULL;
+    FILE *f = fdopen(fd, "w");
+    if (f == NULL) {
+        int e = errno;
+        close(fd); /* fdopen took no ownership */
+        errno = e;
+    }
+    return f;
+}
+
 int sv_read_file(const char *path, size_t max_bytes, char **out, size_t *len, sv_error_t *err)
 {
     cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -297,23 +326,8 @@ void sv_strv_free(char **v)
     free(v);
 }
 
-int sv_mkdir_p(const char *path, unsigned mode, sv_error_t *err)
-{
-    cleanup_free char *p = sv_xstrdup(path);
-    for (char *s = p + 1;; s++) {
-        if (*s != '/' && *s != '\0')
-            continue;
-        char c = *s;
-        *s = '\0';
-        if (mkdir(p, mode) < 0 && errno != EEXIST)
-            return sv_error(err, errno, "cannot create %s", p);
-        *s = c;
-        if (c == '\0')
-            return 0;
-    }
-}
-
-int sv_mkdir_p_mode(const char *path, unsigned mode, sv_error_t *err)
+/* mkdir -p; exact: each directory made gets mode whatever the umask. */
+static int mkdir_parents(const char *path, unsigned mode, bool exact, sv_error_t *err)
 {
     cleanup_free char *p = sv_xstrdup(path);
     for (char *s = p + 1;; s++) {
@@ -322,7 +336,7 @@ int sv_mkdir_p_mode(const char *path, unsigned mode, sv_error_t *err)
         char c = *s;
         *s = '\0';
         if (mkdir(p, mode) == 0) {
-            if (chmod(p, mode) < 0) /* the umask took some of it */
+            if (exact && chmod(p, mode) < 0) /* the umask took some of it */
                 return sv_error(err, errno, "cannot set the mode of %s", p);
         } else if (errno != EEXIST) {
             return sv_error(err, errno, "cannot create %s", p);
@@ -331,6 +345,16 @@ int sv_mkdir_p_mode(const char *path, unsigned mode, sv_error_t *err)
         if (c == '\0')
             return 0;
     }
+}
+
+int sv_mkdir_p(const char *path, unsigned mode, sv_error_t *err)
+{
+    return mkdir_parents(path, mode, false, err);
+}
+
+int sv_mkdir_p_mode(const char *path, unsigned mode, sv_error_t *err)
+{
+    return mkdir_parents(path, mode, true, err);
 }
 
 static int b64val(char c)

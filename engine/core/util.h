@@ -125,6 +125,14 @@ int sv_write_file(const char *path, const char *value, sv_error_t *err);
  * len is NULL), refusing anything larger than max_bytes so a 50 MB
  * "config" is an error, not a memory spike. */
 int sv_read_file(const char *path, size_t max_bytes, char **out, size_t *len, sv_error_t *err);
+/* What the other end of a pipe writes before it closes it (or dies), up
+ * to cap - 1 bytes, into buf, NUL-terminated; returns its length. A read
+ * error ends it like the end of the pipe: the caller judges what came. */
+size_t sv_read_pipe(int fd, char *buf, size_t cap);
+/* A stream that writes path, opened with O_WRONLY | O_CREAT | O_CLOEXEC,
+ * flags and mode (what fopen cannot ask for: O_EXCL, a mode of 0600);
+ * NULL with errno set, and no descriptor left open, when it cannot. */
+FILE *sv_fopen_mode(const char *path, int flags, int mode);
 
 /* Base64 (the standard alphabet; decoding also takes the URL-safe one).
  * Decoding returns NULL on a character outside both. */
