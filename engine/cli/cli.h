@@ -33,8 +33,6 @@ int sv_cli_bad_option(const struct sv_verb *v, int c, char **argv);
 /* Its WHAT alone ("unknown option "--x"", "-t needs a value"), to free. */
 char *sv_cli_option_error(int c, char **argv);
 
-/* main.c: replace the process's command line (as ps shows it) by title. */
-void sv_main_hide_args(const char *title);
 /* main.c: our stdout and stderr, where they are a terminal, made
  * write-only (before a container is given them). */
 void sv_main_stdio_writeonly(void);

@@ -1,11 +1,12 @@
 /* servos ls, stop, rm, logs, exec: the containers of `servos run`, by name
  * or id prefix (logs and exec also take a stack's SERVICE[-N]). Stopping
- * itself is cli_runctr.c's. */
+ * itself is runtime/stop.h's. */
 #include "cli/cli.h"
-#include "cli/cli_runctr.h"
 #include "log/logfile.h"
 #include "runtime/container.h"
+#include "runtime/monitor.h"
 #include "runtime/pty.h"
+#include "runtime/stop.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -68,9 +69,9 @@ static int parse_opts(const char *verb, int argc, char **argv, const char *short
 
 static void status_text(const struct sv_ctr_row *r, char *buf, size_t size)
 {
-    if (sv_runctr_running(r))
+    if (sv_ctr_row_running(r))
         snprintf(buf, size, "running");
-    else if (r->status == SV_CTR_EXITED && sv_runctr_restarting(r))
+    else if (r->status == SV_CTR_EXITED && sv_monitor_restarting(r))
         snprintf(buf, size, "restarting (exited %d)", r->exit_code);
     else if (r->status == SV_CTR_EXITED)
         snprintf(buf, size, "exited (%d%s)", r->exit_code, r->oom ? ", OOM killed" : "");
@@ -154,7 +155,7 @@ static bool ls_match(const struct ls_args *a, json_t *spec)
 
 static json_t *ls_row_json(const struct sv_ctr_row *r, json_t *spec, const char *status)
 {
-    bool running = sv_runctr_running(r);
+    bool running = sv_ctr_row_running(r);
     json_t *labels = json_object_get(spec, "labels"), *ports = json_object_get(spec, "ports");
     labels = labels ? json_incref(labels) : json_object();
     ports = ports ? json_incref(ports) : json_array();
@@ -309,7 +310,7 @@ static int stop_opt(void *args, int c, const char *arg)
 static int stop_named(struct sv_store *st, const struct sv_ctr_row *r, const void *args)
 {
     const struct stop_args *a = args;
-    return sv_runctr_stop(st, r, a->timeout);
+    return sv_stop_container(st, r, a->timeout);
 }
 
 int sv_cmd_stop(int argc, char **argv)
@@ -341,13 +342,13 @@ static int rm_opt(void *args, int c, const char *arg)
 static int rm_named(struct sv_store *st, const struct sv_ctr_row *r, const void *args)
 {
     const struct rm_args *a = args;
-    if (sv_runctr_running(r) || sv_runctr_restarting(r)) {
+    if (sv_ctr_row_running(r) || sv_monitor_restarting(r)) {
         if (!a->force) {
             fprintf(stderr, "servos: container %s is %s; stop it first or use servos rm -f\n",
-                    r->name, sv_runctr_running(r) ? "running" : "restarting");
+                    r->name, sv_ctr_row_running(r) ? "running" : "restarting");
             return -1;
         }
-        sv_runctr_stop(st, r, 0);
+        sv_stop_container(st, r, 0);
     }
     sv_error_t err = NULL;
     if (sv_container_remove(st, r->id, &err) < 0) {
@@ -430,7 +431,7 @@ static int container_logs(const struct sv_ctr_row *r, const struct logs_args *a)
     if (a->tail >= 0)
         sv_log_reader_seek(&rd, a->tail);
     copy_available(&rd);
-    while (a->follow && sv_runctr_running(r)) {
+    while (a->follow && sv_ctr_row_running(r)) {
         struct timespec ts = {0, 100 * 1000000};
         nanosleep(&ts, NULL);
         copy_available(&rd);

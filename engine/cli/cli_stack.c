@@ -75,7 +75,7 @@ static char *services_running(const struct sv_graph *g, const struct sv_rows *ro
         const struct sv_service *s = &g->services[i];
         int k = 0;
         for (size_t j = 0; j < rows->n; j++)
-            k += strcmp(rows->v[j].service, s->name) == 0 && sv_rows_running(&rows->v[j]);
+            k += strcmp(rows->v[j].service, s->name) == 0 && sv_ctr_row_running(&rows->v[j]);
         if ((k > 0) != running)
             continue;
         char count[32] = "";

@@ -256,6 +256,39 @@ int sv_read_file(const char *path, size_t max_bytes, char **out, size_t *len, sv
     return 0;
 }
 
+void sv_retitle(const char *title, bool blank_env)
+{
+    /* Where the areas are: fields 48 to 51 of /proc/self/stat (argv's
+     * pointers would do for the arguments, but only main has them). */
+    char buf[2048];
+    cleanup_close int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    if (n <= 0)
+        return;
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')'), *save = NULL; /* the name may hold spaces */
+    if (p == NULL)
+        return;
+    unsigned long f[4] = {0}; /* arg_start, arg_end, env_start, env_end */
+    int field = 3;
+    for (char *tok = strtok_r(p + 1, " ", &save); tok && field <= 51;
+         tok = strtok_r(NULL, " ", &save), field++)
+        if (field >= 48)
+            f[field - 48] = strtoul(tok, NULL, 10);
+    if (blank_env && f[2] && f[3] > f[2]) {
+        extern char **environ;
+        environ = NULL; /* its strings are gone */
+        memset((void *)f[2], 0, f[3] - f[2]);
+    }
+    if (f[0] && f[1] > f[0]) {
+        size_t len = f[1] - f[0], t = strlen(title);
+        memset((void *)f[0], 0, len);
+        memcpy((void *)f[0], title, t < len ? t : len - 1);
+    }
+}
+
 char *sv_dirname(const char *path)
 {
     const char *slash = strrchr(path, '/');

@@ -156,6 +156,12 @@ char *sv_join_path(const char *dir, const char *rel);
  * two signals are reset too. */
 void sv_signals_default(void);
 
+/* Write title over the command line this process shows (ps,
+ * /proc/PID/cmdline), blanking the rest of it; blank_env: the environment
+ * it shows too (environ is NULL afterwards). For a long-lived process
+ * whose arguments or environment should not stay readable. */
+void sv_retitle(const char *title, bool blank_env);
+
 /* The closest of n candidates to word, or NULL when none is close. */
 const char *sv_suggest(const char *word, const char *const *cands, size_t n);
 
