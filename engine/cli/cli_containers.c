@@ -25,46 +25,6 @@ static int open_store(struct sv_store **st)
     return 0;
 }
 
-/* What a verb does with one of its options: set it in args; -1 refuses
- * the value ("bad value for --NAME"), -2 when it said what is wrong. */
-typedef int opt_fn(void *args, int c, const char *arg);
-
-/* Parse only -h/--help and the given options (shortopts starts with
- * "+:"), each handed to on with args. Returns optind, or -1 after saying
- * what is wrong (*code holds the exit code). */
-static int parse_opts(const char *verb, int argc, char **argv, const char *shortopts,
-                      const struct option *longopts, opt_fn *on, void *args, int *code)
-{
-    const struct sv_verb *v = sv_cli_find(verb);
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
-        if (c == 'h') {
-            *code = sv_cli_usage(v, false);
-            return -1;
-        }
-        if (c == '?' || c == ':' || on == NULL) {
-            *code = sv_cli_bad_option(v, c, argv);
-            return -1;
-        }
-        int rc = on(args, c, optarg);
-        if (rc == -2) { /* on() said what is wrong, in one line */
-            *code = 2;
-            return -1;
-        }
-        if (rc < 0) {
-            const char *name = "";
-            for (const struct option *o = longopts; o->name; o++)
-                if (o->val == c)
-                    name = o->name;
-            *code = sv_cli_misuse(v, "bad value \"%s\" for --%s", optarg ? optarg : "", name);
-            return -1;
-        }
-    }
-    return optind;
-}
-
 /* ---- ls ------------------------------------------------------------------------- */
 
 static void status_text(const struct sv_ctr_row *r, char *buf, size_t size)
@@ -225,7 +185,7 @@ int sv_cmd_ls(int argc, char **argv)
                                          {NULL, 0, NULL, 0}};
     int code = 0;
     struct ls_args a = {0};
-    int i = parse_opts("ls", argc, argv, "+:qf:h", opts, ls_opt, &a, &code);
+    int i = sv_cli_parse_opts(sv_cli_find("ls"), argc, argv, "+:qf:h", opts, ls_opt, &a, &code);
     cleanup_free const char **filters = a.filters;
     if (i < 0)
         return code;
@@ -320,7 +280,7 @@ int sv_cmd_stop(int argc, char **argv)
                                          {NULL, 0, NULL, 0}};
     int code = 0;
     struct stop_args a = {.timeout = -1};
-    int i = parse_opts("stop", argc, argv, "+:t:h", opts, stop_opt, &a, &code);
+    int i = sv_cli_parse_opts(sv_cli_find("stop"), argc, argv, "+:t:h", opts, stop_opt, &a, &code);
     if (i < 0)
         return code;
     return for_each_named(argc, argv, i, "stop", stop_named, &a);
@@ -364,7 +324,7 @@ int sv_cmd_rm(int argc, char **argv)
         {"force", no_argument, NULL, 'f'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     int code = 0;
     struct rm_args a = {0};
-    int i = parse_opts("rm", argc, argv, "+:fh", opts, rm_opt, &a, &code);
+    int i = sv_cli_parse_opts(sv_cli_find("rm"), argc, argv, "+:fh", opts, rm_opt, &a, &code);
     if (i < 0)
         return code;
     return for_each_named(argc, argv, i, "rm", rm_named, &a);
@@ -449,7 +409,8 @@ int sv_cmd_logs(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
     int code = 0;
     struct logs_args a = {.tail = -1};
-    int i = parse_opts("logs", argc, argv, "+:fn:tp:h", opts, logs_opt, &a, &code);
+    int i =
+        sv_cli_parse_opts(sv_cli_find("logs"), argc, argv, "+:fn:tp:h", opts, logs_opt, &a, &code);
     if (i < 0)
         return code;
     if (argc - i > 1)
@@ -529,7 +490,8 @@ int sv_cmd_exec(int argc, char **argv)
                                          {NULL, 0, NULL, 0}};
     int code = 0;
     struct exec_args a = {0};
-    int i = parse_opts("exec", argc, argv, "+:p:hit", opts, exec_opt, &a, &code);
+    int i =
+        sv_cli_parse_opts(sv_cli_find("exec"), argc, argv, "+:p:hit", opts, exec_opt, &a, &code);
     if (i < 0)
         return code;
     if (argc - i == 0)
