@@ -12,14 +12,21 @@
 #include <time.h>
 #include <unistd.h>
 
+/* vasprintf, or "out of memory" and abort, as every sv_x* allocator. */
+static char *xvasprintf(const char *fmt, va_list ap)
+{
+    char *s = NULL;
+    if (vasprintf(&s, fmt, ap) < 0)
+        sv_oom();
+    return s;
+}
+
 static int error_vset(sv_error_t *err, int status, const char *fmt, va_list ap)
 {
     if (err == NULL || *err != NULL)
         return -1; /* keep the first, most specific error */
     sv_error_t e = sv_xcalloc(1, sizeof(*e));
-    char *msg = NULL;
-    if (vasprintf(&msg, fmt, ap) < 0)
-        abort();
+    char *msg = xvasprintf(fmt, ap);
     if (status != 0) {
         e->msg = sv_xasprintf("%s: %s", msg, strerror(status));
         free(msg);
@@ -45,10 +52,8 @@ int sv_error_wrap(sv_error_t *err, const char *fmt, ...)
     if (err == NULL || *err == NULL)
         return -1;
     va_list ap;
-    char *prefix = NULL;
     va_start(ap, fmt);
-    if (vasprintf(&prefix, fmt, ap) < 0)
-        abort();
+    char *prefix = xvasprintf(fmt, ap);
     va_end(ap);
     char *msg = sv_xasprintf("%s: %s", prefix, (*err)->msg);
     free(prefix);
@@ -112,10 +117,8 @@ char *sv_xstrndup(const char *s, size_t n)
 char *sv_xasprintf(const char *fmt, ...)
 {
     va_list ap;
-    char *s = NULL;
     va_start(ap, fmt);
-    if (vasprintf(&s, fmt, ap) < 0)
-        sv_oom();
+    char *s = xvasprintf(fmt, ap);
     va_end(ap);
     return s;
 }
