@@ -176,6 +176,24 @@ static void monitor_loop(struct sv_store *st, struct sv_container *c,
     sv_monitor_record_end(st, c, o->remove, code, oom);
 }
 
+static char *lock_path(const char *id)
+{
+    return sv_xasprintf("%s/containers/%s/monitor.lock", sv_state_root(), id);
+}
+
+/* The lock the monitor holds for as long as it lives (the descriptor,
+ * closed on exec; see sv_monitor_alive). */
+static int monitor_lock(const struct sv_container *c, sv_error_t *err)
+{
+    if (mkdir(c->dir, 0700) < 0 && errno != EEXIST)
+        return sv_error(err, errno, "cannot create %s", c->dir);
+    cleanup_free char *path = lock_path(c->id);
+    cleanup_close int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0 || flock(fd, LOCK_EX) < 0)
+        return sv_error(err, errno, "cannot lock %s", path);
+    return sv_steal_fd(fd);
+}
+
 /* The monitor process: start the container, write "0 ID" or "CODE
  * MESSAGE" to answer (the caller's pipe), then watch it until the end. */
 __attribute__((noreturn)) static void monitor_main(const struct sv_monitor_opts *o, int answer)
@@ -201,7 +219,7 @@ __attribute__((noreturn)) static void monitor_main(const struct sv_monitor_opts 
      * capped, rotated files while it runs (logfile.h). */
     cleanup_free char *logpath = NULL;
     struct sv_log *log = NULL;
-    int out = sv_container_log_path(c, &logpath, &err) < 0 || sv_monitor_lock(c, &err) < 0 ||
+    int out = sv_container_log_path(c, &logpath, &err) < 0 || monitor_lock(c, &err) < 0 ||
                       sv_log_open(logpath, &o->log, false, &log, &err) < 0
                   ? -1
                   : sv_log_writer(log, &err);
@@ -267,22 +285,6 @@ int sv_monitor_detach(const struct sv_monitor_opts *o, char **id, int *exit_code
     close(answer_wr);
     answer_wr = -1;
     return monitor_answer(answer_rd, m, id, exit_code, err);
-}
-
-static char *lock_path(const char *id)
-{
-    return sv_xasprintf("%s/containers/%s/monitor.lock", sv_state_root(), id);
-}
-
-int sv_monitor_lock(const struct sv_container *c, sv_error_t *err)
-{
-    if (mkdir(c->dir, 0700) < 0 && errno != EEXIST)
-        return sv_error(err, errno, "cannot create %s", c->dir);
-    cleanup_free char *path = lock_path(c->id);
-    cleanup_close int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0 || flock(fd, LOCK_EX) < 0)
-        return sv_error(err, errno, "cannot lock %s", path);
-    return sv_steal_fd(fd);
 }
 
 bool sv_monitor_alive(const char *id)

@@ -37,11 +37,9 @@ int sv_monitor_detach(const struct sv_monitor_opts *o, char **id, int *exit_code
 void sv_monitor_record_end(struct sv_store *st, struct sv_container *c, bool remove, int code,
                            bool oom);
 
-/* The lock a monitor holds for as long as it lives (the descriptor;
- * closed on exec): the state row names no monitor while the container
- * waits to be restarted, and a pid could be another process's by then. */
-int sv_monitor_lock(const struct sv_container *c, sv_error_t *err);
-/* Does a monitor hold the container's lock? */
+/* Does a monitor hold the container's lock? (A monitor holds it for as
+ * long as it lives: the state row names no monitor while the container
+ * waits to be restarted, and a pid could be another process's by then.) */
 bool sv_monitor_alive(const char *id);
 /* Exited, but its monitor is alive to start it again (its back-off). */
 bool sv_monitor_restarting(const struct sv_ctr_row *r);
