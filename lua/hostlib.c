@@ -79,55 +79,48 @@ static void add_parse_position(lua_State *L, const char *path, const char *src, 
     lua_replace(L, -2);
 }
 
-void sv_hostlib_load(lua_State *L, const char *path)
+/* path's Lua source loaded as a chunk: LUA_OK with the chunk pushed, or
+ * an error status with the message pushed (the file unread, a compiled
+ * chunk refused with path and then compiled as the message, a syntax
+ * error with its line). */
+static int load_source(lua_State *L, const char *path, const char *compiled)
 {
     struct c_box *b = push_box(L);
     size_t len = 0;
+    int rc = LUA_ERRFILE;
     if (box_read(b, path, &len) < 0) {
         lua_pushstring(L, b->err->msg);
-        lua_error(L);
+    } else if (len > 0 && b->text[0] == LUA_SIGNATURE[0]) {
+        lua_pushfstring(L, "%s%s", path, compiled);
+    } else {
+        lua_pushfstring(L, "@%s", path);
+        rc = luaL_loadbufferx(L, b->text, len, lua_tostring(L, -1), "t");
+        if (rc != LUA_OK)
+            add_parse_position(L, path, b->text, len);
+        lua_remove(L, -2); /* the chunk's name */
     }
-    if (len > 0 && b->text[0] == LUA_SIGNATURE[0])
-        luaL_error(L, "%s:1: this is a compiled Lua chunk; Envirofiles must be Lua source text",
-                   path);
-    lua_pushfstring(L, "@%s", path);
-    int rc = luaL_loadbufferx(L, b->text, len, lua_tostring(L, -1), "t");
-    if (rc != LUA_OK)
-        add_parse_position(L, path, b->text, len);
-    c_box_release(b); /* now, rather than at the next collection: it may be 16 MB */
-    if (rc != LUA_OK)
+    c_box_release(b);  /* now, rather than at the next collection: it may be 16 MB */
+    lua_remove(L, -2); /* the box */
+    return rc;
+}
+
+void sv_hostlib_load(lua_State *L, const char *path)
+{
+    if (load_source(L, path,
+                    ":1: this is a compiled Lua chunk; Envirofiles must be Lua source text") !=
+        LUA_OK)
         lua_error(L);
-    lua_replace(L, -3); /* the chunk where the box was, the name dropped */
-    lua_pop(L, 1);
 }
 
 /* host.loadfile(path) -> chunk | nil, message */
 static int host_loadfile(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    struct c_box *b = push_box(L);
-    size_t len = 0;
-    if (box_read(b, path, &len) < 0) {
-        lua_pushnil(L);
-        lua_pushstring(L, b->err->msg);
-        return 2;
-    }
-    if (len > 0 && b->text[0] == LUA_SIGNATURE[0]) {
-        lua_pushnil(L);
-        lua_pushfstring(L, "%s is a compiled Lua chunk; only Lua source can be included", path);
-        return 2;
-    }
-    lua_pushfstring(L, "@%s", path);
-    int rc = luaL_loadbufferx(L, b->text, len, lua_tostring(L, -1), "t");
-    if (rc != LUA_OK)
-        add_parse_position(L, path, b->text, len);
-    c_box_release(b);
-    if (rc != LUA_OK) {
-        lua_pushnil(L);
-        lua_insert(L, -2);
-        return 2;
-    }
-    return 1;
+    if (load_source(L, path, " is a compiled Lua chunk; only Lua source can be included") == LUA_OK)
+        return 1;
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
 }
 
 /* host.readfile(path) -> string | nil, message */

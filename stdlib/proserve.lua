@@ -51,49 +51,50 @@ local function check_type(path, tbl, key, want, what)
   return v
 end
 
-local function check_endpoints(path, doc)
-  local eps = check_type(path, doc, "endpoints", "seq", "a list of endpoints")
-  if not eps then return end
-  for i, ep in ipairs(eps) do
-    local at = U.at(path, eps, i)
-    if not U.is_map(ep) then U.fail(at, "endpoints: item " .. i .. " must be a mapping with path and method") end
-    if type(ep.path) ~= "string" or ep.path:sub(1, 1) ~= "/" then
-      U.fail(U.at(path, ep, "path"), "endpoints: item " .. i .. ": path must be a string starting with /")
-    end
-    local m = ep.method or "GET"
-    local list = type(m) == "table" and m or { m }
-    for _, one in ipairs(list) do
-      if type(one) ~= "string" or not methods[one:upper()] then
-        U.fail(U.at(path, ep, "method"), "endpoints: " .. ep.path .. ": \"" .. tostring(one) ..
-               "\" is not an HTTP method (GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS)")
-      end
-    end
-    local kinds = 0
-    for _, k in ipairs({ "script", "shell_command", "response", "handler" }) do
-      if ep[k] ~= nil and ep[k] ~= null then kinds = kinds + 1 end
-    end
-    if kinds ~= 1 then
-      U.fail(at, "endpoints: " .. ep.path .. ": needs exactly one of script, shell_command, response or handler")
-    end
-    if ep.converter ~= nil and ep.converter ~= "json" and ep.converter ~= "text" and type(ep.converter) ~= "string" then
-      U.fail(U.at(path, ep, "converter"), "endpoints: " .. ep.path .. ": converter must be json or text")
-    end
+-- check(path, item, i, at) for each item of the list doc[key] (which may be
+-- missing); an item that is no mapping fails first ("must be a mapping",
+-- then what such a mapping holds when it says so).
+local function each_mapping(path, doc, key, list_is, item_holds, check)
+  local list = check_type(path, doc, key, "seq", list_is)
+  if not list then return end
+  for i, item in ipairs(list) do
+    local at = U.at(path, list, i)
+    if not U.is_map(item) then U.fail(at, key .. ": item " .. i .. " must be a mapping" .. item_holds) end
+    check(path, item, i, at)
   end
 end
 
-local function check_tasks(path, doc)
-  local tasks = check_type(path, doc, "background_tasks", "seq", "a list of tasks")
-  if not tasks then return end
-  for i, t in ipairs(tasks) do
-    local at = U.at(path, tasks, i)
-    if not U.is_map(t) then U.fail(at, "background_tasks: item " .. i .. " must be a mapping") end
-    if (t.script == nil or t.script == null) and (t.shell_command == nil or t.shell_command == null) then
-      U.fail(at, "background_tasks: item " .. i .. " needs a script or a shell_command")
+local function check_endpoint(path, ep, i, at)
+  if type(ep.path) ~= "string" or ep.path:sub(1, 1) ~= "/" then
+    U.fail(U.at(path, ep, "path"), "endpoints: item " .. i .. ": path must be a string starting with /")
+  end
+  local m = ep.method or "GET"
+  local list = type(m) == "table" and m or { m }
+  for _, one in ipairs(list) do
+    if type(one) ~= "string" or not methods[one:upper()] then
+      U.fail(U.at(path, ep, "method"), "endpoints: " .. ep.path .. ": \"" .. tostring(one) ..
+             "\" is not an HTTP method (GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS)")
     end
-    local iv = t.interval
-    if iv ~= nil and (type(iv) ~= "number" or iv <= 0) then
-      U.fail(U.at(path, t, "interval"), "background_tasks: item " .. i .. ": interval must be a number of seconds above 0")
-    end
+  end
+  local kinds = 0
+  for _, k in ipairs({ "script", "shell_command", "response", "handler" }) do
+    if ep[k] ~= nil and ep[k] ~= null then kinds = kinds + 1 end
+  end
+  if kinds ~= 1 then
+    U.fail(at, "endpoints: " .. ep.path .. ": needs exactly one of script, shell_command, response or handler")
+  end
+  if ep.converter ~= nil and ep.converter ~= "json" and ep.converter ~= "text" and type(ep.converter) ~= "string" then
+    U.fail(U.at(path, ep, "converter"), "endpoints: " .. ep.path .. ": converter must be json or text")
+  end
+end
+
+local function check_task(path, t, i, at)
+  if (t.script == nil or t.script == null) and (t.shell_command == nil or t.shell_command == null) then
+    U.fail(at, "background_tasks: item " .. i .. " needs a script or a shell_command")
+  end
+  local iv = t.interval
+  if iv ~= nil and (type(iv) ~= "number" or iv <= 0) then
+    U.fail(U.at(path, t, "interval"), "background_tasks: item " .. i .. ": interval must be a number of seconds above 0")
   end
 end
 
@@ -150,8 +151,8 @@ function M.load(path, raw)
   check_type(path, doc, "static", "map", "a mapping with enabled and path")
   check_type(path, doc, "websocket_handlers", "seq", "a list")
   check_type(path, doc, "websockets", "seq", "a list")
-  check_endpoints(path, doc)
-  check_tasks(path, doc)
+  each_mapping(path, doc, "endpoints", "a list of endpoints", " with path and method", check_endpoint)
+  each_mapping(path, doc, "background_tasks", "a list of tasks", "", check_task)
 
   local iso = {}
   for k, v in pairs(isolation_defaults) do iso[k] = v end

@@ -4,19 +4,13 @@
 # their choices, and the names of containers, stacks, services and images
 # of a real stack). Installs under $TMP only.
 . "$(dirname "$0")/lib.sh"
-require_root
-chmod 711 "$TMP"
-export SERVOS_ROOT=$TMP/root
-S=$SERVOS
+use_containers
 TMUX_SOCK=servos-t55-$$
 cleanup() {
     tmux -L "$TMUX_SOCK" kill-server >/dev/null 2>&1
     "$S" down -v -t 0 -p t55 >/dev/null 2>&1
-    for id in $("$S" ls -q 2>/dev/null); do "$S" rm -f "$id" >/dev/null 2>&1; done
-    rm -rf "$TMP"
-    remove_cgroup_parent
+    remove_containers
 }
-trap cleanup EXIT
 
 # The test's own make, not the jobserver of a `make test` above it.
 mk() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make --no-print-directory -C "$ROOT" "$@"; }

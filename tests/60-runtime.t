@@ -3,17 +3,11 @@
 # would see. Every container lives under a private state root and is
 # removed at the end, also when a check fails.
 . "$(dirname "$0")/lib.sh"
-require_root
-chmod 711 "$TMP" # container root (an unprivileged uid) must reach the state root
-export SERVOS_ROOT=$TMP/root
+use_containers
 CGP=$(cgroup_parent)
-S=$SERVOS
 cleanup() {
-    for id in $("$S" ls -q 2>/dev/null); do "$S" rm -f "$id" >/dev/null 2>&1; done
-    rm -rf "$TMP"
-    remove_cgroup_parent
+    remove_containers
 }
-trap cleanup EXIT
 
 cgroup_dirs() { # every servos cgroup directory of container id $1
     [ -n "$1" ] || return 0

@@ -5,16 +5,11 @@
 # says; and bind volumes the container's root cannot write (the warning,
 # and :U). The host's directories must come out byte for byte unchanged.
 . "$(dirname "$0")/lib.sh"
-require_root
-chmod 711 "$TMP" # container root (an unprivileged uid) must reach the state root
-export SERVOS_ROOT=$TMP/root
-S=$SERVOS
+use_containers
 cleanup() {
     [ -d "$TMP/stack" ] && (cd "$TMP/stack" && "$S" down >/dev/null 2>&1)
-    for id in $("$S" ls -q 2>/dev/null); do "$S" rm -f "$id" >/dev/null 2>&1; done
-    rm -rf "$TMP"
+    remove_containers
 }
-trap cleanup EXIT
 
 # Everything a change could touch: path, type and mode, owner, size, mtime,
 # link target, and the content of each regular file.

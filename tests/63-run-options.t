@@ -6,16 +6,10 @@
 # --stop-signal and --stop-timeout as servos stop uses them. Every bad value
 # is one line that says what is wrong. All traffic stays on this host.
 . "$(dirname "$0")/lib.sh"
-require_root
-chmod 711 "$TMP"
-export SERVOS_ROOT=$TMP/root
-S=$SERVOS
+use_containers
 cleanup() {
-    for id in $("$S" ls -q 2>/dev/null); do "$S" rm -f "$id" >/dev/null 2>&1; done
-    rm -rf "$TMP"
-    remove_cgroup_parent
+    remove_containers
 }
-trap cleanup EXIT
 # busybox wget's own -T segfaults (Debian 1.35), so timeout(1) bounds it.
 fetch() { timeout 3 busybox wget -q -O - "$1" 2>/dev/null; }
 fetch_until() { # URL: the page, once it answers (up to 5 s)

@@ -6,20 +6,15 @@
 # once, zombies reaped). Every container, stack and tmux server is removed at
 # the end, also when a check fails.
 . "$(dirname "$0")/lib.sh"
-require_root
-chmod 711 "$TMP" # container root (an unprivileged uid) must reach the state root
-export SERVOS_ROOT=$TMP/root
-S=$SERVOS
+use_containers
 require_cmd tmux
 SOCK=servos-t64-$$
 T() { tmux -L "$SOCK" "$@"; }
 cleanup() {
     T kill-server >/dev/null 2>&1
     "$S" down -v -t 0 -p t64 >/dev/null 2>&1
-    for id in $("$S" ls -q 2>/dev/null); do "$S" rm -f "$id" >/dev/null 2>&1; done
-    rm -rf "$TMP"
+    remove_containers
 }
-trap cleanup EXIT
 
 # --- the pane ------------------------------------------------------------------
 pane() { T capture-pane -p -J -t t -S - 2>/dev/null; }

@@ -8,20 +8,14 @@
 # with one line that says what is wrong and what to type. Every stack and
 # container is removed at the end, also when a check fails.
 . "$(dirname "$0")/lib.sh"
-require_root
-chmod 711 "$TMP"
-export SERVOS_ROOT=$TMP/root
+use_containers
 CGP=$(cgroup_parent)
-S=$SERVOS
 STACKS="t66 t66f t66g t66r t66pa t66pb"
 cleanup() {
     cd /
     for st in $STACKS; do "$S" down -v -t 0 -p "$st" >/dev/null 2>&1; done
-    for id in $("$S" ls -q 2>/dev/null); do "$S" rm -f "$id" >/dev/null 2>&1; done
-    rm -rf "$TMP"
-    remove_cgroup_parent
+    remove_containers
 }
-trap cleanup EXIT
 listening() { ss -Hltn "sport = :$1" | grep -q .; }
 get() { curl -s -m 5 "http://127.0.0.1:$1${2:-/}"; }
 wait_http() { for _ in $(seq 100); do get "$1" "${2:-/}" >/dev/null && return 0; sleep 0.1; done; return 1; }

@@ -3,18 +3,12 @@
 # volumes, supervisor crash and re-adoption, down. Real containers; every
 # stack is brought down at the end, also when a check fails.
 . "$(dirname "$0")/lib.sh"
-require_root
-chmod 711 "$TMP"
-export SERVOS_ROOT=$TMP/root
+use_containers
 CGP=$(cgroup_parent)
-S=$SERVOS
 cleanup() {
     for st in t70 t70b t70c t70d; do "$S" down -v -t 0 -p "$st" >/dev/null 2>&1; done
-    for id in $("$S" ls -q 2>/dev/null); do "$S" rm -f "$id" >/dev/null 2>&1; done
-    rm -rf "$TMP"
-    remove_cgroup_parent
+    remove_containers
 }
-trap cleanup EXIT
 cgroups() { find /sys/fs/cgroup -maxdepth 3 -type d -path "*/$CGP/*" | wc -l; }
 CG0=$(cgroups)
 D=$TMP/stack

@@ -5,16 +5,10 @@
 # (down, supervisor crash, kill -9 of everything). All traffic stays on
 # 127.0.0.1 and inside the namespaces these stacks make.
 . "$(dirname "$0")/lib.sh"
-require_root
-chmod 711 "$TMP"
-export SERVOS_ROOT=$TMP/root
-S=$SERVOS
+use_containers
 cleanup() {
     for st in t75 t75b t75c; do "$S" down -v -t 0 -p "$st" >/dev/null 2>&1; done
-    rm -rf "$TMP"
-    remove_cgroup_parent
 }
-trap cleanup EXIT
 # busybox wget's own -T segfaults (Debian 1.35), so timeout(1) bounds it.
 # after run: the request failed on its own (not a crash) and got no page
 unreachable() { [ "$rc" -ne 0 ] && [ "$rc" -ne 139 ] && ! printf %s "$out" | grep -q "web-\|stack-b"; }

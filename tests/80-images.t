@@ -5,20 +5,14 @@
 # whiteouts, basic auth, a corrupt blob, docker-save / OCI layout / rootfs
 # imports, the image config, rm of a used image, prune, and `up` pulling.
 . "$(dirname "$0")/lib.sh"
-require_root
-chmod 711 "$TMP"
-export SERVOS_ROOT=$TMP/root
-S=$SERVOS
+use_containers
 require_cmd docker-registry skopeo umoci htpasswd
 REG_PIDS=()
 cleanup() {
     "$S" down -t 0 -p t80 >/dev/null 2>&1
-    "$S" rm -f $("$S" ls -q 2>/dev/null) >/dev/null 2>&1
+    remove_containers
     for p in "${REG_PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-    rm -rf "$TMP"
-    remove_cgroup_parent
 }
-trap cleanup EXIT
 start_registry() { # NAME [htpasswd-file]: sets PORT_<NAME>
     local name=$1 port
     port=$(free_port)

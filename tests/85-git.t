@@ -8,15 +8,13 @@
 # on loopback: keys, ssh-agent, known_hosts) that are used and never printed. Every stack, daemon and server is stopped at the
 # end, also when a check fails.
 . "$(dirname "$0")/lib.sh"
-require_root
+use_containers
 # libgit2 has no frame pointers: unwind slowly so tests/lsan.supp can name
 # the libgit2 function that leaks.
 export ASAN_OPTIONS=$ASAN_OPTIONS:fast_unwind_on_malloc=0
-chmod 711 "$TMP"
-export SERVOS_ROOT=$TMP/root HOME=$TMP/home GIT_CONFIG_NOSYSTEM=1
+export HOME=$TMP/home GIT_CONFIG_NOSYSTEM=1
 export GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@example.invalid GIT_COMMITTER_NAME=t \
     GIT_COMMITTER_EMAIL=t@example.invalid
-S=$SERVOS
 STACKS="t85 t85tag t85c t85off t85http"
 cleanup() {
     for st in $STACKS; do "$S" down -t 0 -p "$st" >/dev/null 2>&1; done
@@ -25,10 +23,7 @@ cleanup() {
     [ -n "${SSHD:-}" ] && kill "$SSHD" 2>/dev/null
     [ -n "${SSH_AGENT_PID:-}" ] && kill "$SSH_AGENT_PID" 2>/dev/null
     [ -n "${MADE_RUN_SSHD:-}" ] && rmdir /run/sshd 2>/dev/null
-    rm -rf "$TMP"
-    remove_cgroup_parent
 }
-trap cleanup EXIT
 mkdir -p "$HOME" "$TMP/srv"
 ps_json() { "$S" ps --format json -p "$1"; }
 pid_of() { ps_json "$1" | jq -r ".[] | select(.service==\"$2\") | .pid"; }

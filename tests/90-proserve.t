@@ -5,18 +5,12 @@
 # time and memory limits, what a handler can see and touch, 200 concurrent
 # requests, and `down`. Every stack is brought down at the end.
 . "$(dirname "$0")/lib.sh"
-require_root
-chmod 711 "$TMP"
-export SERVOS_ROOT=$TMP/root
-S=$SERVOS
+use_containers
 SAMPLES=$ROOT/tests/data/proserve-manifests # copies of the shared samples
 STACKS="p90a p90b p90c p90d p90e p90f"
 cleanup() {
     for st in $STACKS; do "$S" down -t 0 -p "$st" >/dev/null 2>&1; done
-    rm -rf "$TMP"
-    remove_cgroup_parent
 }
-trap cleanup EXIT
 BASE=$((20000 + RANDOM % 20000))
 get() { curl -s -m 10 "http://127.0.0.1:$1"; }
 code() { curl -s -m 10 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1"; }

@@ -4,10 +4,7 @@
 # host, archives that reach out of their directory, a volume whose group is
 # root's. Each check asserts what the host looks like afterwards.
 . "$(dirname "$0")/lib.sh"
-require_root
-chmod 711 "$TMP" # container root (an unprivileged uid) must reach the state root
-export SERVOS_ROOT=$TMP/root
-S=$SERVOS
+use_containers
 CRAFT=("python3" "$ROOT/tests/probes/craft-tar.py")
 # An unprivileged host user. The final exec comes from a shell of theirs:
 # setpriv keeps its capabilities until its own exec, so a path it execs
@@ -16,11 +13,8 @@ NOBODY=(setpriv --reuid 65534 --regid 65534 --clear-groups sh -c 'exec "$@"' sh)
 cleanup() {
     cd /
     "$S" down -v -t 0 -p t95p >/dev/null 2>&1
-    for id in $("$S" ls -q 2>/dev/null); do "$S" rm -f "$id" >/dev/null 2>&1; done
-    rm -rf "$TMP"
-    remove_cgroup_parent
+    remove_containers
 }
-trap cleanup EXIT
 BB=$(command -v busybox)
 cc -O1 -o "$TMP/ids" "$ROOT/tests/probes/paths-ids.c" || exit 1
 chmod 755 "$TMP/ids"

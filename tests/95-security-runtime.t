@@ -6,10 +6,7 @@
 # container may write into RAM. Each check asserts what the host sees.
 # Everything is removed at the end, also when a check fails.
 . "$(dirname "$0")/lib.sh"
-require_root
-chmod 711 "$TMP" # container root (an unprivileged uid) must reach the state root
-export SERVOS_ROOT=$TMP/root
-S=$SERVOS
+use_containers
 TM="tmux -S $TMP/tmux.sock"
 # The host's nodes as they were, to prove them unchanged (and to put them
 # back should a broken build change them).
@@ -17,14 +14,11 @@ dev_before=$(stat -c '%a %u:%g' /dev/null /dev/zero | tr '\n' ' ')
 cleanup() {
     $TM kill-server >/dev/null 2>&1
     (cd "$TMP/stack" 2>/dev/null && "$S" down -v -t 0 -p t95 >/dev/null 2>&1)
-    for id in $("$S" ls -q 2>/dev/null); do "$S" rm -f "$id" >/dev/null 2>&1; done
+    remove_containers
     for n in null zero; do
         [ "$(stat -c '%a %u:%g' /dev/$n)" = "666 0:0" ] || { chown 0:0 /dev/$n; chmod 666 /dev/$n; }
     done
-    rm -rf "$TMP"
-    remove_cgroup_parent
 }
-trap cleanup EXIT
 
 # The probes, built here, reach containers through a read-only volume.
 P=$TMP/p

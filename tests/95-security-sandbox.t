@@ -10,18 +10,12 @@
 # DETAIL) and tests/probes/execwatch.c (a container lying in wait for the
 # processes `servos exec` and health checks send into it).
 . "$(dirname "$0")/lib.sh"
-require_root
-chmod 711 "$TMP" # container root (an unprivileged uid) must reach the state root
-export SERVOS_ROOT=$TMP/root
-S=$SERVOS
+use_containers
 STACKS="t95a t95b t95c"
 cleanup() {
     for st in $STACKS; do "$S" down -v -t 1 -p "$st" >/dev/null 2>&1; done
-    for id in $("$S" ls -q 2>/dev/null); do "$S" rm -f "$id" >/dev/null 2>&1; done
-    rm -rf "$TMP"
-    remove_cgroup_parent
+    remove_containers
 }
-trap cleanup EXIT
 
 mkdir -p "$TMP/bin"
 for p in escape execwatch; do

@@ -13,20 +13,14 @@
 #  and the low ones: CR/LF in logs, NUL in static paths, 413 for a big body,
 #  metrics labels.
 . "$(dirname "$0")/lib.sh"
-require_root
-chmod 711 "$TMP"
-export SERVOS_ROOT=$TMP/root
-S=$SERVOS
+use_containers
 STACKS="p96a p96b"
 LISTENER=
 cleanup() {
     for st in $STACKS; do "$S" down -t 0 -p "$st" >/dev/null 2>&1; done
     [ -n "$LISTENER" ] && kill "$LISTENER" 2>/dev/null
     wait 2>/dev/null
-    rm -rf "$TMP"
-    remove_cgroup_parent
 }
-trap cleanup EXIT
 BASE=$((20000 + RANDOM % 20000))
 PA=$BASE PB=$((BASE + 1)) HOSTPORT=$((BASE + 2))
 get() { curl -s -m 15 "http://127.0.0.1:$1"; }

@@ -6,15 +6,12 @@
 # a full disk under restart and down, an interrupted down. Every stack,
 # container and mount is removed at the end, also when a check fails.
 . "$(dirname "$0")/lib.sh"
-require_root
-chmod 711 "$TMP"
-export SERVOS_ROOT=$TMP/root
-S=$SERVOS
+use_containers
 STACKS="va va_b nx na na-b hn pw pws mig lgc lgk dn"
 FULL=$TMP/full
 cleanup() {
     for st in $STACKS; do "$S" down -v -t 0 -p "$st" >/dev/null 2>&1; done
-    for id in $("$S" ls -q 2>/dev/null); do "$S" rm -f "$id" >/dev/null 2>&1; done
+    remove_containers
     if mountpoint -q "$FULL"; then
         rm -f "$FULL/filler"
         SERVOS_ROOT=$FULL/root "$S" down -v -t 0 -p df >/dev/null 2>&1
@@ -24,10 +21,7 @@ cleanup() {
         umount "$FULL"
     fi
     [ -n "${reader:-}" ] && kill "$reader" 2>/dev/null
-    rm -rf "$TMP"
-    remove_cgroup_parent
 }
-trap cleanup EXIT
 D=$TMP/work
 mkdir -p "$D"
 cd "$D" || exit 1

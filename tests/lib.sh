@@ -22,7 +22,28 @@ remove_cgroup_parent() { # the empty parents, at exit (from a test's own trap to
     p=$(cgroup_parent) && [ "$p" != servos ] || return 0
     find /sys/fs/cgroup -maxdepth 3 -depth -type d -name "$p" -exec rmdir {} + 2>/dev/null || true
 }
-trap 'rm -rf "$TMP"; remove_cgroup_parent' EXIT
+# At exit: the test's own cleanup first, when it defines one (its stacks
+# down, its containers and helpers gone), then what every test leaves: its
+# temporary directory and the empty cgroup parents.
+at_exit() {
+    ! declare -F cleanup >/dev/null || cleanup
+    rm -rf "$TMP"
+    remove_cgroup_parent
+}
+trap at_exit EXIT
+
+# A test of real containers: root's, with a state root of its own in $TMP,
+# and $S, the servos it runs.
+use_containers() {
+    require_root
+    chmod 711 "$TMP" # container root (an unprivileged uid) must reach the state root
+    export SERVOS_ROOT=$TMP/root
+    S=$SERVOS
+}
+remove_containers() { # every `servos run` container of the test's state root (in cleanup)
+    local id
+    for id in $("$S" ls -q 2>/dev/null); do "$S" rm -f "$id" >/dev/null 2>&1; done
+}
 
 # The checks. Each prints one TAP line, under the same name whether it
 # passes or fails, and when it fails, what it expected and what it got.

@@ -32,9 +32,17 @@ int sv_cli_misuse(const struct sv_verb *v, const char *fmt, ...)
 int sv_cli_bad_option(const struct sv_verb *v, int c, char **argv);
 /* Its WHAT alone ("unknown option "--x"", "-t needs a value"), to free. */
 char *sv_cli_option_error(int c, char **argv);
+/* What a verb does with one of its options: set it in args; -1 refuses
+ * the value ("bad value for --NAME"), -2 when it said what is wrong. */
+typedef int sv_cli_opt_fn(void *args, int c, const char *arg);
+struct option;
+/* A verb's options, each handed to on with args; -h/--help prints its
+ * usage; an unknown option, a missing value or a refused one is said in
+ * one line (shortopts starts with "+:"). Returns optind, or -1 when the
+ * verb ends here with the exit code in *code. */
+int sv_cli_parse_opts(const struct sv_verb *v, int argc, char **argv, const char *shortopts,
+                      const struct option *longopts, sv_cli_opt_fn *on, void *args, int *code);
 
-/* main.c: replace the process's command line (as ps shows it) by title. */
-void sv_main_hide_args(const char *title);
 /* main.c: our stdout and stderr, where they are a terminal, made
  * write-only (before a container is given them). */
 void sv_main_stdio_writeonly(void);

@@ -7,9 +7,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void graph_freep(struct sv_graph **g)
+struct config_args {
+    const char *stack;
+    bool quiet;
+};
+
+static int config_opt(void *args, int c, const char *arg)
 {
-    sv_graph_free(*g);
+    struct config_args *a = args;
+    if (c == 'q')
+        a->quiet = true;
+    else
+        a->stack = arg;
+    return 0;
 }
 
 int sv_cmd_config(int argc, char **argv)
@@ -21,32 +31,17 @@ int sv_cmd_config(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *stack = NULL;
-    bool quiet = false;
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+:p:qh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'p':
-            stack = optarg;
-            break;
-        case 'q':
-            quiet = true;
-            break;
-        case 'h':
-            return sv_cli_usage(v, false);
-        default:
-            return sv_cli_bad_option(v, c, argv);
-        }
-    }
-    if (argc - optind > 1)
-        return sv_cli_misuse(v, "one FILE or DIR, not %d", argc - optind);
+    struct config_args a = {0};
+    int code, first = sv_cli_parse_opts(v, argc, argv, "+:p:qh", opts, config_opt, &a, &code);
+    if (first < 0)
+        return code;
+    if (argc - first > 1)
+        return sv_cli_misuse(v, "one FILE or DIR, not %d", argc - first);
     sv_error_t err = NULL;
-    __attribute__((cleanup(graph_freep))) struct sv_graph *g = NULL;
-    if (sv_load_graph(optind < argc ? argv[optind] : NULL, stack, &g, &err) < 0)
+    cleanup_graph struct sv_graph *g = NULL;
+    if (sv_load_graph(first < argc ? argv[first] : NULL, a.stack, &g, &err) < 0)
         return sv_error_report(&err);
-    if (!quiet) {
+    if (!a.quiet) {
         static char buf[1 << 16];
         setvbuf(stdout, buf, _IOFBF, sizeof(buf));
         sv_graph_json_print(g, stdout);

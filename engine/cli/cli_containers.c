@@ -1,11 +1,12 @@
 /* servos ls, stop, rm, logs, exec: the containers of `servos run`, by name
  * or id prefix (logs and exec also take a stack's SERVICE[-N]). Stopping
- * itself is cli_runctr.c's. */
+ * itself is runtime/stop.h's. */
 #include "cli/cli.h"
-#include "cli/cli_runctr.h"
 #include "log/logfile.h"
 #include "runtime/container.h"
+#include "runtime/monitor.h"
 #include "runtime/pty.h"
+#include "runtime/stop.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -24,53 +25,13 @@ static int open_store(struct sv_store **st)
     return 0;
 }
 
-/* What a verb does with one of its options: set it in args; -1 refuses
- * the value ("bad value for --NAME"), -2 when it said what is wrong. */
-typedef int opt_fn(void *args, int c, const char *arg);
-
-/* Parse only -h/--help and the given options (shortopts starts with
- * "+:"), each handed to on with args. Returns optind, or -1 after saying
- * what is wrong (*code holds the exit code). */
-static int parse_opts(const char *verb, int argc, char **argv, const char *shortopts,
-                      const struct option *longopts, opt_fn *on, void *args, int *code)
-{
-    const struct sv_verb *v = sv_cli_find(verb);
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
-        if (c == 'h') {
-            *code = sv_cli_usage(v, false);
-            return -1;
-        }
-        if (c == '?' || c == ':' || on == NULL) {
-            *code = sv_cli_bad_option(v, c, argv);
-            return -1;
-        }
-        int rc = on(args, c, optarg);
-        if (rc == -2) { /* on() said what is wrong, in one line */
-            *code = 2;
-            return -1;
-        }
-        if (rc < 0) {
-            const char *name = "";
-            for (const struct option *o = longopts; o->name; o++)
-                if (o->val == c)
-                    name = o->name;
-            *code = sv_cli_misuse(v, "bad value \"%s\" for --%s", optarg ? optarg : "", name);
-            return -1;
-        }
-    }
-    return optind;
-}
-
 /* ---- ls ------------------------------------------------------------------------- */
 
 static void status_text(const struct sv_ctr_row *r, char *buf, size_t size)
 {
-    if (sv_runctr_running(r))
+    if (sv_ctr_row_running(r))
         snprintf(buf, size, "running");
-    else if (r->status == SV_CTR_EXITED && sv_runctr_restarting(r))
+    else if (r->status == SV_CTR_EXITED && sv_monitor_restarting(r))
         snprintf(buf, size, "restarting (exited %d)", r->exit_code);
     else if (r->status == SV_CTR_EXITED)
         snprintf(buf, size, "exited (%d%s)", r->exit_code, r->oom ? ", OOM killed" : "");
@@ -154,7 +115,7 @@ static bool ls_match(const struct ls_args *a, json_t *spec)
 
 static json_t *ls_row_json(const struct sv_ctr_row *r, json_t *spec, const char *status)
 {
-    bool running = sv_runctr_running(r);
+    bool running = sv_ctr_row_running(r);
     json_t *labels = json_object_get(spec, "labels"), *ports = json_object_get(spec, "ports");
     labels = labels ? json_incref(labels) : json_object();
     ports = ports ? json_incref(ports) : json_array();
@@ -224,7 +185,7 @@ int sv_cmd_ls(int argc, char **argv)
                                          {NULL, 0, NULL, 0}};
     int code = 0;
     struct ls_args a = {0};
-    int i = parse_opts("ls", argc, argv, "+:qf:h", opts, ls_opt, &a, &code);
+    int i = sv_cli_parse_opts(sv_cli_find("ls"), argc, argv, "+:qf:h", opts, ls_opt, &a, &code);
     cleanup_free const char **filters = a.filters;
     if (i < 0)
         return code;
@@ -309,7 +270,7 @@ static int stop_opt(void *args, int c, const char *arg)
 static int stop_named(struct sv_store *st, const struct sv_ctr_row *r, const void *args)
 {
     const struct stop_args *a = args;
-    return sv_runctr_stop(st, r, a->timeout);
+    return sv_stop_container(st, r, a->timeout);
 }
 
 int sv_cmd_stop(int argc, char **argv)
@@ -319,7 +280,7 @@ int sv_cmd_stop(int argc, char **argv)
                                          {NULL, 0, NULL, 0}};
     int code = 0;
     struct stop_args a = {.timeout = -1};
-    int i = parse_opts("stop", argc, argv, "+:t:h", opts, stop_opt, &a, &code);
+    int i = sv_cli_parse_opts(sv_cli_find("stop"), argc, argv, "+:t:h", opts, stop_opt, &a, &code);
     if (i < 0)
         return code;
     return for_each_named(argc, argv, i, "stop", stop_named, &a);
@@ -341,13 +302,13 @@ static int rm_opt(void *args, int c, const char *arg)
 static int rm_named(struct sv_store *st, const struct sv_ctr_row *r, const void *args)
 {
     const struct rm_args *a = args;
-    if (sv_runctr_running(r) || sv_runctr_restarting(r)) {
+    if (sv_ctr_row_running(r) || sv_monitor_restarting(r)) {
         if (!a->force) {
             fprintf(stderr, "servos: container %s is %s; stop it first or use servos rm -f\n",
-                    r->name, sv_runctr_running(r) ? "running" : "restarting");
+                    r->name, sv_ctr_row_running(r) ? "running" : "restarting");
             return -1;
         }
-        sv_runctr_stop(st, r, 0);
+        sv_stop_container(st, r, 0);
     }
     sv_error_t err = NULL;
     if (sv_container_remove(st, r->id, &err) < 0) {
@@ -363,7 +324,7 @@ int sv_cmd_rm(int argc, char **argv)
         {"force", no_argument, NULL, 'f'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     int code = 0;
     struct rm_args a = {0};
-    int i = parse_opts("rm", argc, argv, "+:fh", opts, rm_opt, &a, &code);
+    int i = sv_cli_parse_opts(sv_cli_find("rm"), argc, argv, "+:fh", opts, rm_opt, &a, &code);
     if (i < 0)
         return code;
     return for_each_named(argc, argv, i, "rm", rm_named, &a);
@@ -430,7 +391,7 @@ static int container_logs(const struct sv_ctr_row *r, const struct logs_args *a)
     if (a->tail >= 0)
         sv_log_reader_seek(&rd, a->tail);
     copy_available(&rd);
-    while (a->follow && sv_runctr_running(r)) {
+    while (a->follow && sv_ctr_row_running(r)) {
         struct timespec ts = {0, 100 * 1000000};
         nanosleep(&ts, NULL);
         copy_available(&rd);
@@ -448,7 +409,8 @@ int sv_cmd_logs(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
     int code = 0;
     struct logs_args a = {.tail = -1};
-    int i = parse_opts("logs", argc, argv, "+:fn:tp:h", opts, logs_opt, &a, &code);
+    int i =
+        sv_cli_parse_opts(sv_cli_find("logs"), argc, argv, "+:fn:tp:h", opts, logs_opt, &a, &code);
     if (i < 0)
         return code;
     if (argc - i > 1)
@@ -528,7 +490,8 @@ int sv_cmd_exec(int argc, char **argv)
                                          {NULL, 0, NULL, 0}};
     int code = 0;
     struct exec_args a = {0};
-    int i = parse_opts("exec", argc, argv, "+:p:hit", opts, exec_opt, &a, &code);
+    int i =
+        sv_cli_parse_opts(sv_cli_find("exec"), argc, argv, "+:p:hit", opts, exec_opt, &a, &code);
     if (i < 0)
         return code;
     if (argc - i == 0)

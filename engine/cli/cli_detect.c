@@ -7,7 +7,31 @@
 #include <getopt.h>
 #include <string.h>
 
-static int parse_flags(int argc, char **argv, const char *verb, bool *json, bool *verbose)
+struct host_args {
+    bool json, verbose;
+    bool verbose_ok; /* detect has -v; list-platforms none */
+    const struct sv_verb *v;
+    char **argv;
+};
+
+static int host_opt(void *args, int c, const char *arg)
+{
+    struct host_args *a = args;
+    if (c == 'j') {
+        a->json = true;
+    } else if (a->verbose_ok) {
+        a->verbose = true;
+    } else { /* --verbose of list-platforms */
+        sv_cli_misuse(a->v, "unknown option \"%s\"", a->argv[optind - 1]);
+        return -2;
+    }
+    return 0;
+}
+
+/* What detect and list-platforms start with: their options into a, and
+ * the platform tables. -1 when the verb goes on, else its exit code. */
+static int host_verb_start(int argc, char **argv, const char *verb, struct host_args *a,
+                           struct sv_platforms **pl)
 {
     static const struct option opts[] = {
         {"json", no_argument, NULL, 'j'},
@@ -15,25 +39,18 @@ static int parse_flags(int argc, char **argv, const char *verb, bool *json, bool
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const struct sv_verb *v = sv_cli_find(verb);
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, verbose ? "+:vh" : "+:h", opts, NULL)) != -1) {
-        if (c == 'j')
-            *json = true;
-        else if (c == 'v' && verbose)
-            *verbose = true;
-        else if (c == 'h')
-            return sv_cli_usage(v, false) + 100;
-        else if (c == 'v') /* --verbose of list-platforms */
-            return sv_cli_misuse(v, "unknown option \"%s\"", argv[optind - 1]) + 100;
-        else
-            return sv_cli_bad_option(v, c, argv) + 100;
-    }
-    if (optind < argc)
-        return sv_cli_misuse(v, "unexpected argument \"%s\"", argv[optind]) + 100;
-    return 0;
+    a->v = sv_cli_find(verb);
+    a->argv = argv;
+    int code, first = sv_cli_parse_opts(a->v, argc, argv, a->verbose_ok ? "+:vh" : "+:h", opts,
+                                        host_opt, a, &code);
+    if (first < 0)
+        return code;
+    if (first < argc)
+        return sv_cli_misuse(a->v, "unexpected argument \"%s\"", argv[first]);
+    sv_error_t err = NULL;
+    if (sv_platforms_load(pl, &err) < 0)
+        return sv_error_report(&err);
+    return -1;
 }
 
 static void ns_list(const struct sv_host_info *h, char *out, size_t size)
@@ -87,19 +104,15 @@ static void detect_json(const struct sv_host_info *h)
 
 int sv_cmd_detect(int argc, char **argv)
 {
-    bool json = false, verbose = false;
-    int rc = parse_flags(argc, argv, "detect", &json, &verbose);
-    if (rc)
-        return rc - 100;
-    sv_error_t err = NULL;
-    struct sv_platforms *pl = NULL;
-    if (sv_platforms_load(&pl, &err) < 0)
-        return sv_error_report(&err);
+    struct host_args a = {.verbose_ok = true};
+    cleanup_platforms struct sv_platforms *pl = NULL;
+    int rc = host_verb_start(argc, argv, "detect", &a, &pl);
+    if (rc >= 0)
+        return rc;
     static struct sv_host_info h;
     sv_detect_host(&h, pl);
-    if (json) {
+    if (a.json) {
         detect_json(&h);
-        sv_platforms_free(pl);
         return 0;
     }
     char nsbuf[128];
@@ -123,7 +136,7 @@ int sv_cmd_detect(int argc, char **argv)
     default:
         printf("cgroups:         none found (limits unavailable)\n");
     }
-    if (verbose)
+    if (a.verbose)
         printf("  controllers:   %s\n", h.cgroup_controllers);
     printf("namespaces:      %s\n", nsbuf);
     if (h.ns_user && h.max_user_namespaces != 0)
@@ -144,11 +157,10 @@ int sv_cmd_detect(int argc, char **argv)
         if (u->board)
             printf("board:           %s (%s, platform %s) at usb %s [%04x:%04x]\n", u->board->id,
                    u->board->name, u->platform->name, u->path, u->vid, u->pid);
-        else if (verbose)
+        else if (a.verbose)
             printf("usb device:      %04x:%04x %s (no board table knows it)\n", u->vid, u->pid,
                    u->product);
     }
-    sv_platforms_free(pl);
     return 0;
 }
 
@@ -225,18 +237,14 @@ static void platforms_text(const struct sv_platforms *pl)
 
 int sv_cmd_list_platforms(int argc, char **argv)
 {
-    bool json = false;
-    int rc = parse_flags(argc, argv, "list-platforms", &json, NULL);
-    if (rc)
-        return rc - 100;
-    sv_error_t err = NULL;
-    struct sv_platforms *pl = NULL;
-    if (sv_platforms_load(&pl, &err) < 0)
-        return sv_error_report(&err);
-    if (json)
+    struct host_args a = {0};
+    cleanup_platforms struct sv_platforms *pl = NULL;
+    int rc = host_verb_start(argc, argv, "list-platforms", &a, &pl);
+    if (rc >= 0)
+        return rc;
+    if (a.json)
         platforms_json(pl);
     else
         platforms_text(pl);
-    sv_platforms_free(pl);
     return 0;
 }

@@ -10,16 +10,25 @@
 #include <lualib.h>
 #include <string.h>
 
-int sv_cmd_proserve_host(int argc, char **argv)
+/* Both verbs take one operand and no option but --help: -1 when argv
+ * holds just that, else the exit code of what was said. */
+static int one_operand(const char *verb, int argc, char **argv, const char *want)
 {
-    const struct sv_verb *v = sv_cli_find("proserve-host");
+    const struct sv_verb *v = sv_cli_find(verb);
     if (sv_cli_wants_help(argc, argv))
         return sv_cli_usage(v, false);
-    if (argc != 2 || argv[1][0] == '-')
-        return argc > 1 && argv[1][0] == '-'
-                   ? sv_cli_misuse(v, "unknown option \"%s\"", argv[1])
-                   : sv_cli_misuse(v, "one MANIFEST.json (servos apply manifest.yaml runs this)");
-    return sv_proserve_serve(argv[1]);
+    if (argc > 1 && argv[1][0] == '-')
+        return sv_cli_misuse(v, "unknown option \"%s\"", argv[1]);
+    if (argc != 2)
+        return sv_cli_misuse(v, "%s", want);
+    return -1;
+}
+
+int sv_cmd_proserve_host(int argc, char **argv)
+{
+    int rc = one_operand("proserve-host", argc, argv,
+                         "one MANIFEST.json (servos apply manifest.yaml runs this)");
+    return rc >= 0 ? rc : sv_proserve_serve(argv[1]);
 }
 
 /* ---- Lua handlers: request JSON on stdin, answer JSON on stdout ------------------ */
@@ -159,13 +168,9 @@ static bool run_handler(lua_State *L, const char *script)
 
 int sv_cmd_proserve_lua(int argc, char **argv)
 {
-    const struct sv_verb *v = sv_cli_find("proserve-lua");
-    if (sv_cli_wants_help(argc, argv))
-        return sv_cli_usage(v, false);
-    if (argc != 2 || argv[1][0] == '-')
-        return argc > 1 && argv[1][0] == '-'
-                   ? sv_cli_misuse(v, "unknown option \"%s\"", argv[1])
-                   : sv_cli_misuse(v, "one SCRIPT.lua, the request on stdin");
+    int rc = one_operand("proserve-lua", argc, argv, "one SCRIPT.lua, the request on stdin");
+    if (rc >= 0)
+        return rc;
     __attribute__((cleanup(lua_closep))) lua_State *L = luaL_newstate();
     luaL_openlibs(L);
     {

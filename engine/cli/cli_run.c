@@ -1,10 +1,11 @@
 /* servos run: one container from the command line. The options are read
- * in cli_run_opts.c; a -d container lives under the monitor of
- * cli_run_monitor.c; an attached one is run, waited for and relayed here. */
+ * in cli_run_opts.c; a -d container lives under a monitor process
+ * (runtime/monitor.h); an attached one is run, waited for and relayed here. */
 #include "cli/cli.h"
 #include "cli/cli_run_int.h"
 #include "runtime/cgroup.h"
 #include "image/registry.h"
+#include "runtime/monitor.h"
 #include "runtime/pty.h"
 #include "runtime/runnet.h"
 
@@ -92,7 +93,7 @@ static int run_attached(struct sv_store *st, struct sv_runopts *o)
     int code;
     bool oom = false;
     sv_container_wait(c, &code, &oom);
-    sv_runmon_record_end(st, c, o->remove, code, oom);
+    sv_monitor_record_end(st, c, o->remove, code, oom);
     forward_to = 0;
     return code;
 }
@@ -109,6 +110,29 @@ static int run_pull(const struct sv_runopts *o, sv_error_t *err)
     }
     if (ref && !(o->pull && strcmp(o->pull, "never") == 0))
         return sv_registry_ensure(img, false, err);
+    return 0;
+}
+
+/* -d: the container under its monitor; its id printed, or what failed. */
+static int run_detached(struct sv_runopts *o)
+{
+    const struct sv_monitor_opts m = {
+        .spec = &o->spec,
+        .remove = o->remove,
+        .restart = o->restart,
+        .restart_max = o->restart_max,
+        .log = o->log,
+        .ports = o->ports,
+        .n_ports = o->n_ports,
+    };
+    sv_error_t err = NULL;
+    cleanup_free char *id = NULL;
+    int code;
+    if (sv_monitor_detach(&m, &id, &code, &err) < 0) {
+        sv_error_report(&err);
+        return code;
+    }
+    printf("%s\n", id);
     return 0;
 }
 
@@ -130,7 +154,7 @@ int sv_cmd_run(int argc, char **argv)
         return 125;
     }
     if (o.detach)
-        return sv_runmon_detach(&o);
+        return run_detached(&o);
     sv_cgroup_warm_start(); /* overlaps the cgroup lock's wait with what follows */
     /* -p: the container's network and the process that holds its ports,
      * before the container is made (runnet.h). */

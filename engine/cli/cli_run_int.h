@@ -1,6 +1,6 @@
 /* servos run, inside: its options, parsed into a container's spec
- * (cli_run_opts.c), and the monitor process of a -d container
- * (cli_run_monitor.c); cli_run.c holds the verb and the attached run. */
+ * (cli_run_opts.c); cli_run.c holds the verb, and starts a -d container
+ * under its monitor (runtime/monitor.h). */
 #ifndef SV_CLI_RUN_INT_H
 #define SV_CLI_RUN_INT_H
 
@@ -41,13 +41,5 @@ struct sv_runopts {
 int sv_runopt_parse(int argc, char **argv, struct sv_runopts *o, sv_error_t *err);
 void sv_runopt_free(struct sv_runopts *o);
 #define cleanup_runopts __attribute__((cleanup(sv_runopt_free)))
-
-/* -d: start the container under a monitor process of its own; prints its
- * id, or says why it did not start. Returns the exit code. */
-int sv_runmon_detach(struct sv_runopts *o);
-/* How c ended, recorded (by its monitor, or by run itself when attached),
- * and what it leaves cleaned up: its cgroup, and with remove, itself. */
-void sv_runmon_record_end(struct sv_store *st, struct sv_container *c, bool remove, int code,
-                          bool oom);
 
 #endif

@@ -24,26 +24,16 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Options of verbs that take only -p NAME (and --help): -1 when the
- * arguments go on, else the exit code of the usage message shown. */
-static int project_option(int argc, char **argv, const struct sv_verb *v, const char **project)
+/* Verbs that take only -p NAME (and --help). */
+static const struct option project_opts[] = {
+    {"project-name", required_argument, NULL, 'p'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+static int project_opt(void *project, int c, const char *arg)
 {
-    static const struct option opts[] = {
-        {"project-name", required_argument, NULL, 'p'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+:p:h", opts, NULL)) != -1) {
-        if (c == 'h')
-            return sv_cli_usage(v, false);
-        if (c != 'p')
-            return sv_cli_bad_option(v, c, argv);
-        *project = optarg;
-    }
-    return -1;
+    *(const char **)project = arg;
+    return 0;
 }
 
 /* The stack's lock (stack/client.h); a stack directory that cannot be
@@ -75,7 +65,7 @@ static char *services_running(const struct sv_graph *g, const struct sv_rows *ro
         const struct sv_service *s = &g->services[i];
         int k = 0;
         for (size_t j = 0; j < rows->n; j++)
-            k += strcmp(rows->v[j].service, s->name) == 0 && sv_rows_running(&rows->v[j]);
+            k += strcmp(rows->v[j].service, s->name) == 0 && sv_ctr_row_running(&rows->v[j]);
         if ((k > 0) != running)
             continue;
         char count[32] = "";
@@ -199,6 +189,21 @@ static int up_converge(const char *file, const char *project, char **stack)
     return 0;
 }
 
+struct up_args {
+    bool detach;
+    const char *project;
+};
+
+static int up_opt(void *args, int c, const char *arg)
+{
+    struct up_args *a = args;
+    if (c == 'd')
+        a->detach = true;
+    else
+        a->project = arg;
+    return 0;
+}
+
 static int do_up(int argc, char **argv, bool detach_default, const char *verb)
 {
     const struct sv_verb *v = sv_cli_find(verb);
@@ -208,31 +213,16 @@ static int do_up(int argc, char **argv, bool detach_default, const char *verb)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    bool detach = detach_default;
-    const char *project = NULL;
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+:dp:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd':
-            detach = true;
-            break;
-        case 'p':
-            project = optarg;
-            break;
-        case 'h':
-            return sv_cli_usage(v, false);
-        default:
-            return sv_cli_bad_option(v, c, argv);
-        }
-    }
-    if (argc - optind > 1)
-        return sv_cli_misuse(v, "one FILE, DIR or GIT-SOURCE, not %d", argc - optind);
-    const char *file = optind < argc ? argv[optind] : NULL;
+    struct up_args a = {.detach = detach_default};
+    int code, first = sv_cli_parse_opts(v, argc, argv, "+:dp:h", opts, up_opt, &a, &code);
+    if (first < 0)
+        return code;
+    if (argc - first > 1)
+        return sv_cli_misuse(v, "one FILE, DIR or GIT-SOURCE, not %d", argc - first);
+    const char *file = first < argc ? argv[first] : NULL;
     cleanup_free char *stack = NULL;
-    int rc = up_converge(file, project, &stack);
-    if (rc != 0 || detach)
+    int rc = up_converge(file, a.project, &stack);
+    if (rc != 0 || a.detach)
         return rc;
     return attach(stack);
 }
@@ -328,14 +318,15 @@ int sv_cmd_pull(int argc, char **argv)
 {
     const struct sv_verb *v = sv_cli_find("pull");
     const char *project = NULL;
-    int usage = project_option(argc, argv, v, &project);
-    if (usage >= 0)
-        return usage;
-    if (argc - optind > 1 || (project && optind < argc))
+    int code, first = sv_cli_parse_opts(v, argc, argv, "+:p:h", project_opts, project_opt, &project,
+                                        &code);
+    if (first < 0)
+        return code;
+    if (argc - first > 1 || (project && first < argc))
         return sv_cli_misuse(v, "name one stack, by -p STACK or as STACK");
     sv_error_t err = NULL;
     cleanup_free char *stack = NULL;
-    if (sv_select_known_stack(optind < argc ? argv[optind] : project, &stack, &err) < 0)
+    if (sv_select_known_stack(first < argc ? argv[first] : project, &stack, &err) < 0)
         return sv_error_report(&err);
     cleanup_free char *request_file = sv_xasprintf("%s/stacks/%s/request", sv_state_root(), stack);
     if (access(request_file, F_OK) != 0) {
@@ -358,6 +349,33 @@ int sv_cmd_pull(int argc, char **argv)
 
 /* ---- down ------------------------------------------------------------------ */
 
+struct down_args {
+    bool volumes;
+    long timeout; /* seconds; < 0: each replica's own */
+    const char *project;
+};
+
+static int down_opt(void *args, int c, const char *arg)
+{
+    struct down_args *a = args;
+    char *end;
+    switch (c) {
+    case 'v':
+        a->volumes = true;
+        break;
+    case 't':
+        a->timeout = strtol(arg, &end, 10);
+        if (*end || a->timeout < 0 || end == arg) {
+            sv_cli_misuse(sv_cli_find("down"), "-t wants whole seconds, not \"%s\"", arg);
+            return -2;
+        }
+        break;
+    default:
+        a->project = arg;
+    }
+    return 0;
+}
+
 int sv_cmd_down(int argc, char **argv)
 {
     const struct sv_verb *v = sv_cli_find("down");
@@ -368,40 +386,17 @@ int sv_cmd_down(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    bool volumes = false;
-    long timeout = -1;
-    const char *project = NULL;
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+:vt:p:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'v':
-            volumes = true;
-            break;
-        case 't': {
-            char *end;
-            timeout = strtol(optarg, &end, 10);
-            if (*end || timeout < 0 || end == optarg)
-                return sv_cli_misuse(v, "-t wants whole seconds, not \"%s\"", optarg);
-            break;
-        }
-        case 'p':
-            project = optarg;
-            break;
-        case 'h':
-            return sv_cli_usage(v, false);
-        default:
-            return sv_cli_bad_option(v, c, argv);
-        }
-    }
-    if (optind < argc)
-        return sv_cli_misuse(v, "unexpected \"%s\" (a stack is named by -p STACK)", argv[optind]);
+    struct down_args a = {.timeout = -1};
+    int code, first = sv_cli_parse_opts(v, argc, argv, "+:vt:p:h", opts, down_opt, &a, &code);
+    if (first < 0)
+        return code;
+    if (first < argc)
+        return sv_cli_misuse(v, "unexpected \"%s\" (a stack is named by -p STACK)", argv[first]);
     sv_error_t err = NULL;
     cleanup_free char *stack = NULL;
-    if (sv_select_stack(project, &stack, &err) < 0)
+    if (sv_select_stack(a.project, &stack, &err) < 0)
         return sv_error_report(&err);
-    if (project && !sv_select_exists(stack)) {
+    if (a.project && !sv_select_exists(stack)) {
         /* Down is idempotent (scripts end with it), but a mistyped name
          * should not pass for a stack taken down. */
         sv_select_no_such(stack, &err);
@@ -411,7 +406,7 @@ int sv_cmd_down(int argc, char **argv)
         return 0;
     }
     cleanup_close int lock = lock_stack(stack);
-    if (sv_down_stack(stack, timeout, volumes, &err) < 0)
+    if (sv_down_stack(stack, a.timeout, a.volumes, &err) < 0)
         return sv_error_report(&err);
     return 0;
 }
@@ -441,6 +436,26 @@ static void print_ps_table(const char *stack, const struct sv_ps *ps)
     }
 }
 
+struct ps_args {
+    bool json;
+    const char *project;
+};
+
+static int ps_opt(void *args, int c, const char *arg)
+{
+    struct ps_args *a = args;
+    if (c == 'p') {
+        a->project = arg;
+        return 0;
+    }
+    if (strcmp(arg, "json") != 0 && strcmp(arg, "table") != 0) {
+        sv_cli_misuse(sv_cli_find("ps"), "--format is json or table, not \"%s\"", arg);
+        return -2;
+    }
+    a->json = strcmp(arg, "json") == 0;
+    return 0;
+}
+
 int sv_cmd_ps(int argc, char **argv)
 {
     const struct sv_verb *v = sv_cli_find("ps");
@@ -450,38 +465,21 @@ int sv_cmd_ps(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    bool json = false;
-    const char *project = NULL;
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+:p:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'f':
-            if (strcmp(optarg, "json") != 0 && strcmp(optarg, "table") != 0)
-                return sv_cli_misuse(v, "--format is json or table, not \"%s\"", optarg);
-            json = strcmp(optarg, "json") == 0;
-            break;
-        case 'p':
-            project = optarg;
-            break;
-        case 'h':
-            return sv_cli_usage(v, false);
-        default:
-            return sv_cli_bad_option(v, c, argv);
-        }
-    }
-    if (optind < argc)
-        return sv_cli_misuse(v, "unexpected \"%s\" (a stack is named by -p STACK)", argv[optind]);
+    struct ps_args a = {0};
+    int code, first = sv_cli_parse_opts(v, argc, argv, "+:p:h", opts, ps_opt, &a, &code);
+    if (first < 0)
+        return code;
+    if (first < argc)
+        return sv_cli_misuse(v, "unexpected \"%s\" (a stack is named by -p STACK)", argv[first]);
     sv_error_t err = NULL;
     cleanup_free char *stack = NULL;
-    if (sv_select_known_stack(project, &stack, &err) < 0 ||
+    if (sv_select_known_stack(a.project, &stack, &err) < 0 ||
         sv_client_ensure_supervisor(stack, &err) < 0)
         return sv_error_report(&err);
     cleanup_ps struct sv_ps ps = {0};
     if (sv_ps_collect(stack, &ps, &err) < 0)
         return sv_error_report(&err);
-    if (!json) {
+    if (!a.json) {
         print_ps_table(stack, &ps);
         return 0;
     }
@@ -498,14 +496,15 @@ static int simple_request(int argc, char **argv, const char *verb, const char *w
 {
     const struct sv_verb *v = sv_cli_find(verb);
     const char *project = NULL;
-    int usage = project_option(argc, argv, v, &project);
-    if (usage >= 0)
-        return usage;
-    if (argc - optind != 1)
-        return argc == optind ? sv_cli_misuse(v, "which %s?", want)
-                              : sv_cli_misuse(v, "one %s, not %d", want, argc - optind);
+    int code, first = sv_cli_parse_opts(v, argc, argv, "+:p:h", project_opts, project_opt, &project,
+                                        &code);
+    if (first < 0)
+        return code;
+    if (argc - first != 1)
+        return argc == first ? sv_cli_misuse(v, "which %s?", want)
+                             : sv_cli_misuse(v, "one %s, not %d", want, argc - first);
     char req[512];
-    if (build(argv + optind, req, sizeof(req)) < 0)
+    if (build(argv + first, req, sizeof(req)) < 0)
         return 2;
     sv_error_t err = NULL;
     cleanup_free char *stack = NULL;

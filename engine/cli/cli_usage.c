@@ -1,5 +1,5 @@
-/* Finding a verb, and what a verb says about its own use: its --help,
- * and a misuse in one line. */
+/* Finding a verb, reading its options, and what a verb says about its
+ * own use: its --help, and a misuse in one line. */
 #include "cli/cli.h"
 
 #include <getopt.h>
@@ -91,4 +91,36 @@ int sv_cli_bad_option(const struct sv_verb *v, int c, char **argv)
 {
     cleanup_free char *what = sv_cli_option_error(c, argv);
     return sv_cli_misuse(v, "%s", what);
+}
+
+int sv_cli_parse_opts(const struct sv_verb *v, int argc, char **argv, const char *shortopts,
+                      const struct option *longopts, sv_cli_opt_fn *on, void *args, int *code)
+{
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+        if (c == 'h') {
+            *code = sv_cli_usage(v, false);
+            return -1;
+        }
+        if (c == '?' || c == ':' || on == NULL) {
+            *code = sv_cli_bad_option(v, c, argv);
+            return -1;
+        }
+        int rc = on(args, c, optarg);
+        if (rc == -2) { /* on() said what is wrong, in one line */
+            *code = 2;
+            return -1;
+        }
+        if (rc < 0) {
+            const char *name = "";
+            for (const struct option *o = longopts; o->name; o++)
+                if (o->val == c)
+                    name = o->name;
+            *code = sv_cli_misuse(v, "bad value \"%s\" for --%s", optarg ? optarg : "", name);
+            return -1;
+        }
+    }
+    return optind;
 }

@@ -24,21 +24,6 @@ static void main_usage(FILE *out)
     fputs("\nRun 'servos COMMAND --help' for a command's options.\n", out);
 }
 
-/* The command line as the kernel shows it (/proc/PID/cmdline, ps). */
-static char *args_start, *args_end;
-
-void sv_main_hide_args(const char *title)
-{
-    /* A long-lived process of ours (a -d container's monitor) would show
-     * its caller's -e NAME=SECRET to every local user for the container's
-     * life: write a title over the arguments instead. */
-    if (args_start == NULL)
-        return;
-    size_t room = (size_t)(args_end - args_start);
-    memset(args_start, 0, room);
-    snprintf(args_start, room, "%s", title);
-}
-
 void sv_main_stdio_writeonly(void)
 {
     /* Our stdout and stderr, when they are the user's terminal, are
@@ -59,8 +44,6 @@ void sv_main_stdio_writeonly(void)
 
 int main(int argc, char **argv)
 {
-    args_start = argv[0];
-    args_end = argv[argc - 1] + strlen(argv[argc - 1]) + 1;
     /* A container that dies early closes pipes servos still writes to: that
      * is an error to report (EPIPE), not a reason for servos to die. */
     signal(SIGPIPE, SIG_IGN);

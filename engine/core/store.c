@@ -438,6 +438,11 @@ int sv_store_set_restarts(struct sv_store *s, const char *id, int restarts, sv_e
     return set_column(s, "UPDATE containers SET restarts=? WHERE id=?", id, NULL, restarts, err);
 }
 
+bool sv_ctr_row_running(const struct sv_ctr_row *r)
+{
+    return r->status == SV_CTR_RUNNING && sv_pid_alive(r->pid, r->pid_start);
+}
+
 void sv_ctr_row_clear(struct sv_ctr_row *r)
 {
     free(r->stack);

@@ -69,6 +69,9 @@ int sv_store_set_health(struct sv_store *s, const char *id, const char *health, 
 int sv_store_set_restarts(struct sv_store *s, const char *id, int restarts, sv_error_t *err);
 
 void sv_ctr_row_clear(struct sv_ctr_row *r);
+/* Its init process runs: the row says so, and the pid is still the
+ * process that started (sv_pid_alive). */
+bool sv_ctr_row_running(const struct sv_ctr_row *r);
 void sv_ctr_rows_free(struct sv_ctr_row *rows, size_t n);
 
 /* Does pid still run the process that started at start? (pid reuse) */

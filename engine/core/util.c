@@ -12,14 +12,21 @@
 #include <time.h>
 #include <unistd.h>
 
+/* vasprintf, or "out of memory" and abort, as every sv_x* allocator. */
+static char *xvasprintf(const char *fmt, va_list ap)
+{
+    char *s = NULL;
+    if (vasprintf(&s, fmt, ap) < 0)
+        sv_oom();
+    return s;
+}
+
 static int error_vset(sv_error_t *err, int status, const char *fmt, va_list ap)
 {
     if (err == NULL || *err != NULL)
         return -1; /* keep the first, most specific error */
     sv_error_t e = sv_xcalloc(1, sizeof(*e));
-    char *msg = NULL;
-    if (vasprintf(&msg, fmt, ap) < 0)
-        abort();
+    char *msg = xvasprintf(fmt, ap);
     if (status != 0) {
         e->msg = sv_xasprintf("%s: %s", msg, strerror(status));
         free(msg);
@@ -45,10 +52,8 @@ int sv_error_wrap(sv_error_t *err, const char *fmt, ...)
     if (err == NULL || *err == NULL)
         return -1;
     va_list ap;
-    char *prefix = NULL;
     va_start(ap, fmt);
-    if (vasprintf(&prefix, fmt, ap) < 0)
-        abort();
+    char *prefix = xvasprintf(fmt, ap);
     va_end(ap);
     char *msg = sv_xasprintf("%s: %s", prefix, (*err)->msg);
     free(prefix);
@@ -112,10 +117,8 @@ char *sv_xstrndup(const char *s, size_t n)
 char *sv_xasprintf(const char *fmt, ...)
 {
     va_list ap;
-    char *s = NULL;
     va_start(ap, fmt);
-    if (vasprintf(&s, fmt, ap) < 0)
-        sv_oom();
+    char *s = xvasprintf(fmt, ap);
     va_end(ap);
     return s;
 }
@@ -185,6 +188,35 @@ int sv_write_file(const char *path, const char *value, sv_error_t *err)
     return 0;
 }
 
+size_t sv_read_pipe(int fd, char *buf, size_t cap)
+{
+    size_t len = 0;
+    ssize_t n;
+    while (len < cap - 1 && (n = read(fd, buf + len, cap - 1 - len)) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            break;
+        len += (size_t)n;
+    }
+    buf[len] = '\0';
+    return len;
+}
+
+FILE *sv_fopen_mode(const char *path, int flags, int mode)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | flags, mode);
+    if (fd < 0)
+        return NULL;
+    FILE *f = fdopen(fd, "w");
+    if (f == NULL) {
+        int e = errno;
+        close(fd); /* fdopen took no ownership */
+        errno = e;
+    }
+    return f;
+}
+
 int sv_read_file(const char *path, size_t max_bytes, char **out, size_t *len, sv_error_t *err)
 {
     cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -225,6 +257,39 @@ int sv_read_file(const char *path, size_t max_bytes, char **out, size_t *len, sv
     if (len)
         *len = n;
     return 0;
+}
+
+void sv_retitle(const char *title, bool blank_env)
+{
+    /* Where the areas are: fields 48 to 51 of /proc/self/stat (argv's
+     * pointers would do for the arguments, but only main has them). */
+    char buf[2048];
+    cleanup_close int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    if (n <= 0)
+        return;
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')'), *save = NULL; /* the name may hold spaces */
+    if (p == NULL)
+        return;
+    unsigned long f[4] = {0}; /* arg_start, arg_end, env_start, env_end */
+    int field = 3;
+    for (char *tok = strtok_r(p + 1, " ", &save); tok && field <= 51;
+         tok = strtok_r(NULL, " ", &save), field++)
+        if (field >= 48)
+            f[field - 48] = strtoul(tok, NULL, 10);
+    if (blank_env && f[2] && f[3] > f[2]) {
+        extern char **environ;
+        environ = NULL; /* its strings are gone */
+        memset((void *)f[2], 0, f[3] - f[2]);
+    }
+    if (f[0] && f[1] > f[0]) {
+        size_t len = f[1] - f[0], t = strlen(title);
+        memset((void *)f[0], 0, len);
+        memcpy((void *)f[0], title, t < len ? t : len - 1);
+    }
 }
 
 char *sv_dirname(const char *path)
@@ -297,23 +362,8 @@ void sv_strv_free(char **v)
     free(v);
 }
 
-int sv_mkdir_p(const char *path, unsigned mode, sv_error_t *err)
-{
-    cleanup_free char *p = sv_xstrdup(path);
-    for (char *s = p + 1;; s++) {
-        if (*s != '/' && *s != '\0')
-            continue;
-        char c = *s;
-        *s = '\0';
-        if (mkdir(p, mode) < 0 && errno != EEXIST)
-            return sv_error(err, errno, "cannot create %s", p);
-        *s = c;
-        if (c == '\0')
-            return 0;
-    }
-}
-
-int sv_mkdir_p_mode(const char *path, unsigned mode, sv_error_t *err)
+/* mkdir -p; exact: each directory made gets mode whatever the umask. */
+static int mkdir_parents(const char *path, unsigned mode, bool exact, sv_error_t *err)
 {
     cleanup_free char *p = sv_xstrdup(path);
     for (char *s = p + 1;; s++) {
@@ -322,7 +372,7 @@ int sv_mkdir_p_mode(const char *path, unsigned mode, sv_error_t *err)
         char c = *s;
         *s = '\0';
         if (mkdir(p, mode) == 0) {
-            if (chmod(p, mode) < 0) /* the umask took some of it */
+            if (exact && chmod(p, mode) < 0) /* the umask took some of it */
                 return sv_error(err, errno, "cannot set the mode of %s", p);
         } else if (errno != EEXIST) {
             return sv_error(err, errno, "cannot create %s", p);
@@ -331,6 +381,16 @@ int sv_mkdir_p_mode(const char *path, unsigned mode, sv_error_t *err)
         if (c == '\0')
             return 0;
     }
+}
+
+int sv_mkdir_p(const char *path, unsigned mode, sv_error_t *err)
+{
+    return mkdir_parents(path, mode, false, err);
+}
+
+int sv_mkdir_p_mode(const char *path, unsigned mode, sv_error_t *err)
+{
+    return mkdir_parents(path, mode, true, err);
 }
 
 static int b64val(char c)

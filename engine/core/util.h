@@ -73,12 +73,13 @@ static inline void sv_freep(void *p)
 void sv_closep(int *fd);
 void sv_fclosep(FILE **f);
 void sv_closedirp(DIR **d);
-/* jansson's json_decref is inline: this is its cleanup form. */
+/* Free a NULL-terminated array of strings and the strings (NULL is fine). */
 void sv_strv_free(char **v);
 static inline void sv_strv_freep(char ***v)
 {
     sv_strv_free(*v);
 }
+/* jansson's json_decref is inline: this is its cleanup form. */
 static inline void sv_json_decrefp(json_t **j)
 {
     json_decref(*j);
@@ -108,9 +109,6 @@ static inline void sv_json_decrefp(json_t **j)
 
 #define SV_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
-/* Free a NULL-terminated array of strings and the strings (NULL is fine). */
-void sv_strv_free(char **v);
-
 /* FNV-1a of n bytes: a quick, stable 64-bit hash that tells a changed
  * input from the same one (a service's spec, an unpacked tarball's cache
  * key, a cgroup name from the state root). Not collision-resistant: where
@@ -127,6 +125,14 @@ int sv_write_file(const char *path, const char *value, sv_error_t *err);
  * len is NULL), refusing anything larger than max_bytes so a 50 MB
  * "config" is an error, not a memory spike. */
 int sv_read_file(const char *path, size_t max_bytes, char **out, size_t *len, sv_error_t *err);
+/* What the other end of a pipe writes before it closes it (or dies), up
+ * to cap - 1 bytes, into buf, NUL-terminated; returns its length. A read
+ * error ends it like the end of the pipe: the caller judges what came. */
+size_t sv_read_pipe(int fd, char *buf, size_t cap);
+/* A stream that writes path, opened with O_WRONLY | O_CREAT | O_CLOEXEC,
+ * flags and mode (what fopen cannot ask for: O_EXCL, a mode of 0600);
+ * NULL with errno set, and no descriptor left open, when it cannot. */
+FILE *sv_fopen_mode(const char *path, int flags, int mode);
 
 /* Base64 (the standard alphabet; decoding also takes the URL-safe one).
  * Decoding returns NULL on a character outside both. */
@@ -149,6 +155,12 @@ char *sv_join_path(const char *dir, const char *rel);
  * and the mask survive execve). For a child about to exec: glibc's own
  * two signals are reset too. */
 void sv_signals_default(void);
+
+/* Write title over the command line this process shows (ps,
+ * /proc/PID/cmdline), blanking the rest of it; blank_env: the environment
+ * it shows too (environ is NULL afterwards). For a long-lived process
+ * whose arguments or environment should not stay readable. */
+void sv_retitle(const char *title, bool blank_env);
 
 /* The closest of n candidates to word, or NULL when none is close. */
 const char *sv_suggest(const char *word, const char *const *cands, size_t n);

@@ -29,5 +29,10 @@ struct sv_platforms {
 
 int sv_platforms_load(struct sv_platforms **out, sv_error_t *err);
 void sv_platforms_free(struct sv_platforms *p);
+static inline void sv_platforms_freep(struct sv_platforms **p)
+{
+    sv_platforms_free(*p);
+}
+#define cleanup_platforms __attribute__((cleanup(sv_platforms_freep)))
 
 #endif

@@ -323,22 +323,6 @@ static int extract_confined(int in, const char *tarball, const char *tmp,
 
 /* Unpack in a child process (the chroot must not be ours), its error
  * coming back over a pipe. */
-/* The child's error message, as much as comes before the pipe's EOF. */
-static size_t read_report(int fd, char *msg, size_t cap)
-{
-    size_t len = 0;
-    ssize_t n;
-    while (len < cap - 1 && (n = read(fd, msg + len, cap - 1 - len)) != 0) {
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            break;
-        len += (size_t)n;
-    }
-    msg[len] = '\0';
-    return len;
-}
-
 static int extract(const char *tarball, const char *tmp, const struct sv_idmap *shift, bool layer,
                    sv_error_t *err)
 {
@@ -367,7 +351,7 @@ static int extract(const char *tarball, const char *tmp, const struct sv_idmap *
     close(report_w);
     report_w = -1;
     char msg[2048];
-    size_t len = read_report(report_r, msg, sizeof(msg));
+    size_t len = sv_read_pipe(report_r, msg, sizeof(msg));
     int status;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;

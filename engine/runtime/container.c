@@ -2,7 +2,7 @@
  * image, record the row, make the cgroup), spawn (clone3 into the
  * namespaces, write the id maps, move it into its cgroup, hand it its
  * link and seccomp program, then wait for its exec), wait, reset,
- * remove, and how a container is stopped. The child's side is child.c. */
+ * remove. The child's side is child.c; stopping one is stop.c. */
 #include "runtime/container_int.h"
 
 #include "image/imgstore.h"
@@ -21,7 +21,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -444,52 +443,4 @@ int sv_container_reset(struct sv_container *c, sv_error_t *err)
     if (sv_cgroup_destroy(&c->cg, err) < 0)
         return -1;
     return sv_cgroup_create(&c->cg, &c->spec.limits, err);
-}
-
-void sv_container_stop_how(const struct sv_ctr_row *row, struct sv_stop_how *how)
-{
-    how->signal = SIGTERM;
-    how->timeout = SV_STOP_TIMEOUT_DEFAULT;
-    how->restarts = false;
-    cleanup_json json_t *o = row->spec_json ? json_loads(row->spec_json, 0, NULL) : NULL;
-    json_int_t sig = json_integer_value(json_object_get(o, "stop_signal"));
-    json_t *t = json_object_get(o, "stop_timeout");
-    if (sig > 0 && sig < NSIG)
-        how->signal = (int)sig;
-    if (json_is_integer(t) && json_integer_value(t) >= 0 &&
-        json_integer_value(t) <= SV_STOP_TIMEOUT_MAX)
-        how->timeout = (int)json_integer_value(t);
-    how->restarts = json_string_value(json_object_get(o, "restart")) != NULL;
-}
-
-char *sv_container_stop_mark(const char *id)
-{
-    return sv_xasprintf("%s/containers/%s/stopped", sv_state_root(), id);
-}
-
-static char *monitor_lock_path(const char *id)
-{
-    return sv_xasprintf("%s/containers/%s/monitor.lock", sv_state_root(), id);
-}
-
-int sv_container_monitor_lock(const struct sv_container *c, sv_error_t *err)
-{
-    if (mkdir(c->dir, 0700) < 0 && errno != EEXIST)
-        return sv_error(err, errno, "cannot create %s", c->dir);
-    cleanup_free char *path = monitor_lock_path(c->id);
-    cleanup_close int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0 || flock(fd, LOCK_EX) < 0)
-        return sv_error(err, errno, "cannot lock %s", path);
-    return sv_steal_fd(fd);
-}
-
-bool sv_container_monitored(const char *id)
-{
-    cleanup_free char *path = monitor_lock_path(id);
-    cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0)
-        return false;
-    if (flock(fd, LOCK_SH | LOCK_NB) < 0)
-        return errno == EWOULDBLOCK;
-    return false; /* closing drops our lock */
 }

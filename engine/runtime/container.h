@@ -83,7 +83,7 @@ struct sv_run_spec {
     bool stop_timeout_set; /* ...when set; else 10 */
     /* The -d monitor's restart policy, as recorded ("no" when NULL): a
      * container that has one is stopped for good through a mark its
-     * monitor reads (sv_container_stop_mark). */
+     * monitor reads (sv_stop_mark, stop.h). */
     const char *restart;
     const char *run_network; /* -p: the container's own network (runnet.h) */
     char **ports;            /* -p as published, "IP:PORT->PORT/tcp"; may be NULL */
@@ -184,25 +184,5 @@ int sv_spec_hostname_check(const char *h, bool rfc1123, sv_error_t *err);
  * restart policy): a fresh cgroup, so its OOM count is this run's, and new
  * idmapped copies of its volumes (the last run's went with its mounts). */
 int sv_container_reset(struct sv_container *c, sv_error_t *err);
-
-/* How a container is stopped, from its recorded spec: the signal (its
- * own, else the image's, else SIGTERM), the seconds before SIGKILL, and
- * whether a monitor would start it again. */
-struct sv_stop_how {
-    int signal;
-    int timeout;
-    bool restarts;
-};
-void sv_container_stop_how(const struct sv_ctr_row *row, struct sv_stop_how *how);
-/* "Stopped for good": once marked, a container's monitor starts it no
- * more. The mark lives in the container's directory and goes with it. */
-char *sv_container_stop_mark(const char *id);
-/* The lock a `servos run -d` monitor holds for as long as it lives (the
- * descriptor; closed on exec): the state row names no monitor while the
- * container waits to be restarted, and a pid could be another process's
- * by then. */
-int sv_container_monitor_lock(const struct sv_container *c, sv_error_t *err);
-/* Does a monitor hold the container's lock? */
-bool sv_container_monitored(const char *id);
 
 #endif

@@ -24,8 +24,6 @@ void sv_init_block_signals(sigset_t *set)
     sigprocmask(SIG_SETMASK, set, NULL);
 }
 
-extern char **environ;
-
 static int cmp_int(const void *a, const void *b)
 {
     return *(const int *)a - *(const int *)b;
@@ -48,44 +46,11 @@ void sv_init_close_fds_except(const int *keep, size_t n)
     syscall(SYS_close_range, lo, ~0U, 0);
 }
 
-/* Blank the argument and environment areas the kernel shows as
- * /proc/self/cmdline and environ (fields 48 to 51 of /proc/self/stat say
- * where they are) and write title as the command line. */
-static void retitle(const char *title)
-{
-    char buf[2048];
-    cleanup_close int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    if (n <= 0)
-        return;
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')'), *save = NULL; /* the name may hold spaces */
-    if (p == NULL)
-        return;
-    unsigned long f[4] = {0}; /* arg_start, arg_end, env_start, env_end */
-    int field = 3;
-    for (char *tok = strtok_r(p + 1, " ", &save); tok && field <= 51;
-         tok = strtok_r(NULL, " ", &save), field++)
-        if (field >= 48)
-            f[field - 48] = strtoul(tok, NULL, 10);
-    if (f[2] && f[3] > f[2]) {
-        environ = NULL; /* nothing here reads it again */
-        memset((void *)f[2], 0, f[3] - f[2]);
-    }
-    if (f[0] && f[1] > f[0]) {
-        size_t len = f[1] - f[0], t = strlen(title);
-        memset((void *)f[0], 0, len);
-        memcpy((void *)f[0], title, t < len ? t : len - 1);
-    }
-}
-
 void sv_init_shed(const int *keep, size_t n)
 {
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     sv_init_close_fds_except(keep, n);
-    retitle("servos-init");
+    sv_retitle("servos-init", true); /* nothing here reads its environment again */
     prctl(PR_SET_NAME, "servos-init", 0, 0, 0);
 }
 

@@ -237,16 +237,7 @@ static int start_keeper(struct sv_runnet *rn, const struct sv_port_spec *ports, 
     rn->keeper = pid;
     rn->keeper_fd = sv_steal_fd(life_wr);
     char buf[8192];
-    size_t len = 0;
-    ssize_t r;
-    while (len < sizeof(buf) - 1 && (r = read(report_rd, buf + len, sizeof(buf) - 1 - len)) != 0) {
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            break;
-        len += (size_t)r;
-    }
-    buf[len] = '\0';
+    sv_read_pipe(report_rd, buf, sizeof(buf));
     if (buf[0] != '+')
         return sv_error(err, 0, "%s", buf[0] == '-' ? buf + 1 : "-p: the ports' process died");
     size_t k = 0;

@@ -14,16 +14,9 @@ static int write_atomic(const char *path, const char *text, size_t len, sv_error
 {
     cleanup_free char *tmp = sv_xasprintf("%s.tmp", path);
     /* 0600: a request holds the caller's environment and source URL. */
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
+    cleanup_fclose FILE *f = sv_fopen_mode(tmp, O_TRUNC, 0600);
+    if (f == NULL)
         return sv_error(err, errno, "cannot write %s", tmp);
-    /* From here on f owns fd (fclose closes it). */
-    cleanup_fclose FILE *f = fdopen(fd, "w");
-    if (f == NULL) {
-        int e = errno;
-        close(fd); /* fdopen took no ownership */
-        return sv_error(err, e, "cannot write %s", tmp);
-    }
     fwrite(text, 1, len, f);
     /* Closed here, not at return: a write that failed shows in fclose. */
     if (fclose(sv_steal(f)) != 0 || rename(tmp, path) < 0)

@@ -13,14 +13,9 @@ int sv_rows_list(struct sv_store *st, const char *stack, struct sv_rows *rows, s
     return sv_store_list_stack(own, stack, &rows->v, &rows->n, err);
 }
 
-bool sv_rows_running(const struct sv_ctr_row *row)
-{
-    return row->status == SV_CTR_RUNNING && sv_pid_alive(row->pid, row->pid_start);
-}
-
 const char *sv_rows_state(const struct sv_ctr_row *row)
 {
-    if (sv_rows_running(row))
+    if (sv_ctr_row_running(row))
         return "running";
     if (row->status == SV_CTR_CREATED)
         return "created";

@@ -28,7 +28,6 @@ int sv_rows_list(struct sv_store *st, const char *stack, struct sv_rows *rows, s
 /* "running" (its pid still the process that started), "created" or
  * "exited". */
 const char *sv_rows_state(const struct sv_ctr_row *row);
-bool sv_rows_running(const struct sv_ctr_row *row);
 /* sig to every replica whose process still runs. */
 void sv_rows_signal(const struct sv_rows *rows, int sig);
 

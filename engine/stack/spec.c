@@ -43,18 +43,11 @@ static int write_manifest(const struct sv_service *s, const char *path, sv_error
     if (sv_userns_root_ids(s->userns, &uid, &gid, err) < 0)
         return -1;
     unlink(tmp);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400);
-    if (fd < 0)
+    cleanup_fclose FILE *f = sv_fopen_mode(tmp, O_EXCL, 0400);
+    if (f == NULL)
         return sv_error(err, errno, "cannot write %s", tmp);
-    /* From here on f owns fd (fclose closes it). */
-    cleanup_fclose FILE *f = fdopen(fd, "w");
-    if (f == NULL) {
-        int e = errno;
-        close(fd); /* fdopen took no ownership */
-        return sv_error(err, e, "cannot write %s", tmp);
-    }
     sv_graph_json_print_value(s->proserve, f);
-    if (fflush(f) != 0 || fchown(fd, uid, gid) < 0 || fchmod(fd, 0440) < 0)
+    if (fflush(f) != 0 || fchown(fileno(f), uid, gid) < 0 || fchmod(fileno(f), 0440) < 0)
         return sv_error(err, errno, "cannot write %s", tmp);
     /* Closed here, not at return: a write that failed shows in fclose. */
     if (fclose(sv_steal(f)) != 0 || rename(tmp, path) < 0)

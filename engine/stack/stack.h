@@ -14,13 +14,11 @@
  *   volumes.h     its volumes on the host
  *   lastup.h      its last `up`, saved to be evaluated again
  *
- * cleanup.h stands in for cleanup attributes lower folders lack. Where a
- * stack keeps its files is core/statedir.h, below every folder that
- * needs it. */
+ * Where a stack keeps its files is not here: core/statedir.h says it,
+ * below every folder that needs it (proserve and net do too). */
 #ifndef SV_STACK_H
 #define SV_STACK_H
 
-#include "core/statedir.h"
 #include "stack/client.h"
 #include "stack/down.h"
 #include "stack/follow.h"

@@ -58,7 +58,7 @@ static void adopt_row(struct supervisor *sup, const struct sv_ctr_row *row)
     sv_error_t e = NULL;
     sv_cgroup_init(&r->cg, r->id, &e);
     sup_report(&e);
-    if (sv_rows_running(row) && adopt_running(sup, r, row))
+    if (sv_ctr_row_running(row) && adopt_running(sup, r, row))
         return;
     r->state = REPLICA_EXITED;
     if (row->status == SV_CTR_RUNNING) { /* died while nobody watched */

@@ -303,16 +303,7 @@ supervisor_main(const char *stack, struct sv_graph *g, const char *dir, int repo
 static int read_report(int fd, sv_error_t *err)
 {
     char buf[4096];
-    size_t len = 0;
-    ssize_t n;
-    while (len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) != 0) {
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            break;
-        len += (size_t)n;
-    }
-    buf[len] = '\0';
+    size_t len = sv_read_pipe(fd, buf, sizeof(buf));
     if (strcmp(buf, "ok") == 0)
         return 0;
     if (strcmp(buf, "busy") == 0)

@@ -1,5 +1,5 @@
--- The DSL tour from DESIGN.md: a database gated on health, a web tier that
--- scales in production, and an Enviro-style worker.
+-- The DSL tour of README.md (section "The Envirofile DSL"): a database gated
+-- on health, a web tier that scales in production, and an Enviro-style worker.
 local prod = env("ENV", "dev") == "production"   -- host environment, with default
 
 stack "shop"

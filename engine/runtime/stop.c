@@ -1,36 +1,36 @@
-/* Whether a `servos run` container runs or waits to be restarted, and
- * stopping one: its stop signal, the wait, SIGKILL, the exit recorded
- * where its monitor is gone, and the mark that keeps a monitor from
- * starting it again.
- *
- * This is engine work rather than the CLI's: it belongs in runtime/ beside
- * sv_container_stop_how and sv_container_stop_mark, where a second front
- * (the API) could stop a container too; it sits in a file of its own so
- * that it can move whole. */
-#include "cli/cli_runctr.h"
-#include "core/util.h"
+#include "runtime/stop.h"
+
 #include "runtime/container.h"
+#include "runtime/monitor.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-bool sv_runctr_running(const struct sv_ctr_row *r)
+void sv_stop_how_of(const struct sv_ctr_row *row, struct sv_stop_how *how)
 {
-    return r->status == SV_CTR_RUNNING && sv_pid_alive(r->pid, r->pid_start);
+    how->signal = SIGTERM;
+    how->timeout = SV_STOP_TIMEOUT_DEFAULT;
+    how->restarts = false;
+    cleanup_json json_t *o = row->spec_json ? json_loads(row->spec_json, 0, NULL) : NULL;
+    json_int_t sig = json_integer_value(json_object_get(o, "stop_signal"));
+    json_t *t = json_object_get(o, "stop_timeout");
+    if (sig > 0 && sig < NSIG)
+        how->signal = (int)sig;
+    if (json_is_integer(t) && json_integer_value(t) >= 0 &&
+        json_integer_value(t) <= SV_STOP_TIMEOUT_MAX)
+        how->timeout = (int)json_integer_value(t);
+    how->restarts = json_string_value(json_object_get(o, "restart")) != NULL;
 }
 
-bool sv_runctr_restarting(const struct sv_ctr_row *r)
+char *sv_stop_mark(const char *id)
 {
-    struct sv_stop_how how;
-    sv_container_stop_how(r, &how);
-    cleanup_free char *mark = sv_container_stop_mark(r->id);
-    return how.restarts && !sv_runctr_running(r) && access(mark, F_OK) < 0 &&
-           sv_container_monitored(r->id);
+    return sv_xasprintf("%s/containers/%s/stopped", sv_state_root(), id);
 }
 
 /* Wait up to ms for the init process to be gone (reaped or a zombie). */
@@ -76,14 +76,14 @@ static void settle(struct sv_store *st, const struct sv_ctr_row *r, int sig)
  * kills it too, once it sees the mark). */
 static void wait_monitor(struct sv_store *st, const struct sv_ctr_row *r, int ms)
 {
-    for (int t = 0; t < ms && sv_container_monitored(r->id); t += 10) {
+    for (int t = 0; t < ms && sv_monitor_alive(r->id); t += 10) {
         struct sv_ctr_row now;
         sv_error_t err = NULL;
         if (sv_store_find(st, r->id, &now, &err) < 0) {
             sv_error_free(&err);
             return;
         }
-        if (sv_runctr_running(&now))
+        if (sv_ctr_row_running(&now))
             kill(now.pid, SIGKILL);
         sv_ctr_row_clear(&now);
         struct timespec ts = {0, 10 * 1000000};
@@ -91,21 +91,21 @@ static void wait_monitor(struct sv_store *st, const struct sv_ctr_row *r, int ms
     }
 }
 
-int sv_runctr_stop(struct sv_store *st, const struct sv_ctr_row *r, int timeout_s)
+int sv_stop_container(struct sv_store *st, const struct sv_ctr_row *r, int timeout_s)
 {
     struct sv_stop_how how;
-    sv_container_stop_how(r, &how);
+    sv_stop_how_of(r, &how);
     if (timeout_s < 0)
         timeout_s = how.timeout;
     if (how.restarts) {
-        cleanup_free char *mark = sv_container_stop_mark(r->id);
+        cleanup_free char *mark = sv_stop_mark(r->id);
         cleanup_close int fd = open(mark, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0 && errno != ENOENT)
             fprintf(stderr, "servos: cannot mark %s stopped (%s): %s\n", r->name, mark,
                     strerror(errno));
     }
     int sig = SIGKILL;
-    if (sv_runctr_running(r)) {
+    if (sv_ctr_row_running(r)) {
         kill(r->pid, how.signal);
         sig = how.signal;
         if (!wait_gone(r, timeout_s * 1000)) {

@@ -1,30 +1,25 @@
-/* servos run -d: a monitor process (ours, forked) creates and starts the
- * container, tells the CLI the id or the error, then copies its output
- * into its log, restarts it by its policy and records its end. With -p it
- * makes the container's network and the process that holds its ports
- * first (runnet.h), so a port in use is the CLI's error.
- *
- * This is engine work rather than the CLI's: it belongs in runtime/, where
- * a second front (the API) could start a detached container too; it sits
- * in a file of its own so that it can move whole. */
-#include "cli/cli.h"
-#include "cli/cli_run_int.h"
+#include "runtime/monitor.h"
+
 #include "runtime/runnet.h"
+#include "runtime/stop.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-void sv_runmon_record_end(struct sv_store *st, struct sv_container *c, bool remove, int code,
-                          bool oom)
+void sv_monitor_record_end(struct sv_store *st, struct sv_container *c, bool remove, int code,
+                           bool oom)
 {
     sv_error_t err = NULL;
     /* Nothing runs any more: the cgroup goes now, not at rm (the OOM
@@ -89,12 +84,12 @@ static void log_note(struct sv_log *log, const char *fmt, ...)
 
 static bool stop_marked(const struct sv_container *c)
 {
-    cleanup_free char *mark = sv_container_stop_mark(c->id);
+    cleanup_free char *mark = sv_stop_mark(c->id);
     return access(mark, F_OK) == 0;
 }
 
 /* Does the policy start the container again after it ended with code? */
-static bool restart_wanted(const struct sv_runopts *o, int code, int restarts)
+static bool restart_wanted(const struct sv_monitor_opts *o, int code, int restarts)
 {
     switch (o->restart) {
     case SV_RESTART_ALWAYS:
@@ -147,8 +142,9 @@ static bool start_logged(struct sv_store *st, struct sv_container *c, struct sv_
 /* The monitor's life after the container started: copy its output, and
  * start it again while its restart policy says so and nobody stopped it
  * for good; then close its ports and record the end. */
-static void monitor_loop(struct sv_store *st, struct sv_container *c, struct sv_runopts *o,
-                         struct sv_log *log, struct sv_runnet *rn, int null)
+static void monitor_loop(struct sv_store *st, struct sv_container *c,
+                         const struct sv_monitor_opts *o, struct sv_log *log, struct sv_runnet *rn,
+                         int null)
 {
     int code = 0, restarts = 0;
     bool oom = false, running = true;
@@ -177,12 +173,30 @@ static void monitor_loop(struct sv_store *st, struct sv_container *c, struct sv_
     /* The ports close before the end is recorded: once `servos stop`
      * returns, nothing answers on them. */
     sv_runnet_close(rn);
-    sv_runmon_record_end(st, c, o->remove, code, oom);
+    sv_monitor_record_end(st, c, o->remove, code, oom);
+}
+
+static char *lock_path(const char *id)
+{
+    return sv_xasprintf("%s/containers/%s/monitor.lock", sv_state_root(), id);
+}
+
+/* The lock the monitor holds for as long as it lives (the descriptor,
+ * closed on exec; see sv_monitor_alive). */
+static int monitor_lock(const struct sv_container *c, sv_error_t *err)
+{
+    if (mkdir(c->dir, 0700) < 0 && errno != EEXIST)
+        return sv_error(err, errno, "cannot create %s", c->dir);
+    cleanup_free char *path = lock_path(c->id);
+    cleanup_close int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0 || flock(fd, LOCK_EX) < 0)
+        return sv_error(err, errno, "cannot lock %s", path);
+    return sv_steal_fd(fd);
 }
 
 /* The monitor process: start the container, write "0 ID" or "CODE
- * MESSAGE" to answer (the CLI's pipe), then watch it until the end. */
-__attribute__((noreturn)) static void monitor_main(struct sv_runopts *o, int answer)
+ * MESSAGE" to answer (the caller's pipe), then watch it until the end. */
+__attribute__((noreturn)) static void monitor_main(const struct sv_monitor_opts *o, int answer)
 {
     setsid();
     signal(SIGINT, SIG_IGN);
@@ -195,8 +209,8 @@ __attribute__((noreturn)) static void monitor_main(struct sv_runopts *o, int ans
     /* Held for the monitor's life: each restart's stdin. */
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (o->n_ports && sv_runnet_open(o->ports, o->n_ports, &rn, &err) == 0)
-        sv_runnet_attach(rn, &o->spec);
-    if (err || sv_store_open(&st, &err) < 0 || sv_container_create(st, &o->spec, &c, &err) < 0) {
+        sv_runnet_attach(rn, o->spec);
+    if (err || sv_store_open(&st, &err) < 0 || sv_container_create(st, o->spec, &c, &err) < 0) {
         dprintf(answer, "125 %s", err->msg);
         sv_runnet_close(rn);
         _exit(125);
@@ -205,8 +219,7 @@ __attribute__((noreturn)) static void monitor_main(struct sv_runopts *o, int ans
      * capped, rotated files while it runs (logfile.h). */
     cleanup_free char *logpath = NULL;
     struct sv_log *log = NULL;
-    int out = sv_container_log_path(c, &logpath, &err) < 0 ||
-                      sv_container_monitor_lock(c, &err) < 0 ||
+    int out = sv_container_log_path(c, &logpath, &err) < 0 || monitor_lock(c, &err) < 0 ||
                       sv_log_open(logpath, &o->log, false, &log, &err) < 0
                   ? -1
                   : sv_log_writer(log, &err);
@@ -220,10 +233,11 @@ __attribute__((noreturn)) static void monitor_main(struct sv_runopts *o, int ans
     }
     close(out); /* the container has its own copy */
     dprintf(answer, "0 %s", c->id);
-    close(answer); /* now: the CLI returns once it sees the end */
+    close(answer); /* now: the caller returns once it sees the end */
     char title[128];
     snprintf(title, sizeof(title), "servos: monitor of container %.12s", c->id);
-    sv_main_hide_args(title);
+    /* Its caller's -e NAME=SECRET would show in ps for the container's life. */
+    sv_retitle(title, false);
     for (int fd = 0; fd < 3; fd++)
         dup2(null, fd);
     monitor_loop(st, c, o, log, rn, null);
@@ -232,49 +246,37 @@ __attribute__((noreturn)) static void monitor_main(struct sv_runopts *o, int ans
     _exit(0);
 }
 
-/* What the monitor answered on fd: print the id (0) or say what failed
- * (its exit code). */
-static int monitor_answer(int fd, pid_t monitor)
+/* What the monitor answered on fd: the id (0), or what failed and its
+ * exit code. */
+static int monitor_answer(int fd, pid_t monitor, char **id, int *exit_code, sv_error_t *err)
 {
     char buf[1200];
-    size_t len = 0;
-    ssize_t n;
-    while (len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) != 0) {
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            break;
-        len += (size_t)n;
-    }
-    buf[len] = '\0';
+    size_t len = sv_read_pipe(fd, buf, sizeof(buf));
     char *msg = strchr(buf, ' ');
     int status = len ? atoi(buf) : 125;
     if (status == 0 && msg) {
-        printf("%s\n", msg + 1);
+        *id = sv_xstrdup(msg + 1);
         return 0;
     }
-    fprintf(stderr, "servos: %s\n", msg ? msg + 1 : "the container monitor died");
     waitpid(monitor, NULL, WNOHANG);
-    return status;
+    *exit_code = status;
+    return sv_error(err, 0, "%s", msg ? msg + 1 : "the container monitor died");
 }
 
-int sv_runmon_detach(struct sv_runopts *o)
+int sv_monitor_detach(const struct sv_monitor_opts *o, char **id, int *exit_code, sv_error_t *err)
 {
+    *exit_code = 125;
     int pfd[2];
-    if (pipe2(pfd, O_CLOEXEC) < 0) {
-        perror("servos: pipe");
-        return 125;
-    }
+    if (pipe2(pfd, O_CLOEXEC) < 0)
+        return sv_error(err, errno, "pipe");
     cleanup_close int answer_rd = pfd[0];
     cleanup_close int answer_wr = pfd[1];
     fflush(NULL);
     pid_t m = fork();
-    if (m < 0) {
-        perror("servos: fork");
-        return 125;
-    }
+    if (m < 0)
+        return sv_error(err, errno, "fork");
     if (m == 0) {
-        close(answer_rd); /* the CLI's end */
+        close(answer_rd); /* the caller's end */
         answer_rd = -1;
         monitor_main(o, answer_wr);
     }
@@ -282,5 +284,25 @@ int sv_runmon_detach(struct sv_runopts *o)
      * its end (or dies). */
     close(answer_wr);
     answer_wr = -1;
-    return monitor_answer(answer_rd, m);
+    return monitor_answer(answer_rd, m, id, exit_code, err);
+}
+
+bool sv_monitor_alive(const char *id)
+{
+    cleanup_free char *path = lock_path(id);
+    cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return false;
+    if (flock(fd, LOCK_SH | LOCK_NB) < 0)
+        return errno == EWOULDBLOCK;
+    return false; /* closing drops our lock */
+}
+
+bool sv_monitor_restarting(const struct sv_ctr_row *r)
+{
+    struct sv_stop_how how;
+    sv_stop_how_of(r, &how);
+    cleanup_free char *mark = sv_stop_mark(r->id);
+    return how.restarts && !sv_ctr_row_running(r) && access(mark, F_OK) < 0 &&
+           sv_monitor_alive(r->id);
 }
