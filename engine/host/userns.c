@@ -7,8 +7,31 @@
 #include <string.h>
 #include <unistd.h>
 
-/* First "name:start:count" line for any of names, with count >= 65536. */
-static bool sub_range(const char *file, const char *const *names, unsigned long *start)
+/* Who a subuid/subgid line may name for us: "servos", our uid's number,
+ * or our user name. The name is looked up only when a line names someone
+ * else: getpwuid goes through NSS, which loads its modules (libnss_systemd
+ * and what it links: 0.3 MB and a fraction of a millisecond) into every
+ * `servos run` on a host whose files name nobody. */
+struct sub_owner {
+    char uid[16];
+    char name[128];
+    bool looked_up;
+};
+
+static bool names_us(struct sub_owner *o, const char *who)
+{
+    if (strcmp(who, "servos") == 0 || strcmp(who, o->uid) == 0)
+        return true;
+    if (!o->looked_up) {
+        struct passwd *pw = getpwuid(getuid());
+        snprintf(o->name, sizeof(o->name), "%s", pw ? pw->pw_name : "");
+        o->looked_up = true;
+    }
+    return o->name[0] && strcmp(who, o->name) == 0;
+}
+
+/* First "name:start:count" line naming us, with count >= 65536. */
+static bool sub_range(const char *file, struct sub_owner *o, unsigned long *start)
 {
     cleanup_fclose FILE *f = fopen(file, "re");
     if (f == NULL)
@@ -19,26 +42,21 @@ static bool sub_range(const char *file, const char *const *names, unsigned long 
         unsigned long s, n;
         if (sscanf(line, "%127[^:]:%lu:%lu", who, &s, &n) != 3 || n < SV_USERNS_SIZE)
             continue;
-        for (const char *const *p = names; *p; p++)
-            if (strcmp(who, *p) == 0) {
-                *start = s;
-                return true;
-            }
+        if (names_us(o, who)) {
+            *start = s;
+            return true;
+        }
     }
     return false;
 }
 
 int sv_userns_range(struct sv_idmap *m, sv_error_t *err)
 {
-    const char *names[4] = {"servos", NULL, NULL, NULL};
-    char uidstr[16];
-    struct passwd *pw = getpwuid(getuid());
-    snprintf(uidstr, sizeof(uidstr), "%u", (unsigned)getuid());
-    names[1] = pw ? pw->pw_name : uidstr;
-    names[2] = uidstr;
+    struct sub_owner o = {.looked_up = false};
+    snprintf(o.uid, sizeof(o.uid), "%u", (unsigned)getuid());
     unsigned long u, g;
     m->size = SV_USERNS_SIZE;
-    if (sub_range("/etc/subuid", names, &u) && sub_range("/etc/subgid", names, &g)) {
+    if (sub_range("/etc/subuid", &o, &u) && sub_range("/etc/subgid", &o, &g)) {
         m->uid_base = (uid_t)u;
         m->gid_base = (gid_t)g;
     } else {
