@@ -1,13 +1,11 @@
 /* servos version: servos' own and its libraries' versions. */
 #include "cli/cli.h"
 
-#include <dlfcn.h>
 #include <archive.h>
 #include <bpf/libbpf_version.h>
 #include <curl/curlver.h>
 #include <git2/version.h>
 #include <jansson.h>
-#include <limits.h>
 #include <lua.h>
 #include <microhttpd.h>
 #include <openssl/opensslv.h>
@@ -102,16 +100,13 @@ int sv_cmd_version(int argc, char **argv)
     snprintf(buf, sizeof(buf), "%u.%u.%u", sc->major, sc->minor, sc->micro);
     version_row("libseccomp", buf, "built in");
     version_row("libcap", "-", "built in; it has no call that tells its version");
-    /* Shared, linked: the copy the loader found. */
-    Dl_info info;
-    char real[PATH_MAX];
-    void *mnl = dlsym(RTLD_DEFAULT, "mnl_socket_open");
-    if (mnl && dladdr(mnl, &info) && info.dli_fname && realpath(info.dli_fname, real)) {
-        char note[PATH_MAX + 64];
-        snprintf(note, sizeof(note), "shared, %s; it has no call that tells its version", real);
-        version_row("libmnl", "-", note);
-    }
     /* Loaded with dlopen by the commands that need them. */
+    if (library_present("libmnl.so.0"))
+        version_row("libmnl", "-",
+                    "libmnl.so.0, loaded when needed; it has no call that tells its version");
+    else
+        version_row("libmnl", "not found",
+                    "libmnl.so.0, for container networks (apt install libmnl0)");
     version_loaded("libgit2", LIBGIT2_VERSION, "libgit2.so." LIBGIT2_SOVERSION,
                    "for git sources (apt install libgit2-1.5)");
     version_loaded("libarchive", ARCHIVE_VERSION_ONLY_STRING, "libarchive.so.13",

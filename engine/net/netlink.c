@@ -1,8 +1,9 @@
 #include "net/netlink.h"
 
+#include "net/mnl.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
-#include <libmnl/libmnl.h>
 #include <net/if.h>
 #include <linux/if_link.h>
 #include <linux/neighbour.h>
@@ -19,6 +20,8 @@ struct sv_nl {
 
 int sv_nl_open(struct sv_nl **out, sv_error_t *err)
 {
+    if (sv_mnl_load(err) < 0) /* every other call takes an open sv_nl */
+        return -1;
     struct mnl_socket *sock = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
     if (sock == NULL)
         return sv_error(err, errno, "cannot open a netlink socket");
