@@ -3,7 +3,6 @@
  * (runtime/monitor.h); an attached one is run, waited for and relayed here. */
 #include "cli/cli.h"
 #include "cli/cli_run_int.h"
-#include "runtime/cgroup.h"
 #include "image/registry.h"
 #include "runtime/monitor.h"
 #include "runtime/pty.h"
@@ -155,7 +154,6 @@ int sv_cmd_run(int argc, char **argv)
     }
     if (o.detach)
         return run_detached(&o);
-    sv_cgroup_warm_start(); /* overlaps the cgroup lock's wait with what follows */
     /* -p: the container's network and the process that holds its ports,
      * before the container is made (runnet.h). */
     cleanup_store struct sv_store *st = NULL;

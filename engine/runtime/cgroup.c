@@ -77,16 +77,12 @@ int sv_cgroup_enter(const struct sv_cgroup *cg, pid_t pid, sv_error_t *err)
     if (cg->v2) {
         /* Split (it has sub-groups): its own processes live in the leaf. */
         cleanup_free char *leaf = sv_xasprintf("%s/" SV_CGROUP_V2_LEAF, cg->v2);
-        int rc = sv_cgroup_write(access(leaf, F_OK) == 0 ? leaf : cg->v2, "cgroup.procs", buf, err);
-        sv_cgroup_warm_stop();
-        return rc;
+        return sv_cgroup_write(access(leaf, F_OK) == 0 ? leaf : cg->v2, "cgroup.procs", buf, err);
     }
-    int rc = 0;
-    for (int i = 0; i < SV_CG_N && rc == 0; i++)
+    for (int i = 0; i < SV_CG_N; i++)
         if (cg->dir[i] && sv_cgroup_write(cg->dir[i], "cgroup.procs", buf, err) < 0)
-            rc = -1;
-    sv_cgroup_warm_stop(); /* the move it kept the lock warm for is done */
-    return rc;
+            return -1;
+    return 0;
 }
 
 /* The distinct directories of cg (cpu and cpuacct may share one). */

@@ -80,10 +80,4 @@ int sv_cgroup_kill_and_remove(const char *dir, sv_error_t *err);
 /* The v2 leaf that holds a split group's own processes. */
 #define SV_CGROUP_V2_LEAF "main"
 
-/* Take the cgroup move's grace period early, in a thread, while a start
- * does its other work (cgroup_warm.c); sv_cgroup_enter ends it. Best
- * effort: nothing happens where servos cannot write its own group. */
-void sv_cgroup_warm_start(void);
-void sv_cgroup_warm_stop(void);
-
 #endif

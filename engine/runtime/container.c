@@ -111,7 +111,6 @@ static int record_row(struct sv_store *st, struct sv_container *c, sv_error_t *e
 static int create_steps(struct sv_store *st, struct sv_container *c, const struct sv_run_spec *spec,
                         sv_error_t *err)
 {
-    sv_cgroup_warm_start(); /* no-op when the caller started it */
     new_id(c->id);
     c->name = spec->name ? sv_xstrdup(spec->name) : sv_xasprintf("servos-%.12s", c->id);
     bool taken;
@@ -168,7 +167,6 @@ int sv_container_create(struct sv_store *st, const struct sv_run_spec *spec,
     c->report_fd = c->pty_sock = c->pty_master = -1;
     c->lower_fd = -1;
     if (create_steps(st, c, spec, err) < 0) {
-        sv_cgroup_warm_stop();
         sv_container_free(c);
         return -1;
     }
@@ -264,7 +262,6 @@ static void spawn_failed(struct sv_container *c, pid_t pid, int report, sv_error
 
 int sv_container_spawn(struct sv_container *c, const int fds[3], sv_error_t *err)
 {
-    sv_cgroup_warm_stop(); /* before any clone (see cgroup_warm.c) */
     c->report_fd = -1;
     __attribute__((cleanup(spawn_fds_close))) struct spawn_fds f = {
         {-1, -1}, {-1, -1}, {-1, -1}, {-1, -1}};
