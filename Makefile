@@ -38,7 +38,7 @@ LDLIBS_ALL  = -Wl,--as-needed $(PKG_LIBS) -lm -ldl -lpthread $(LDLIBS)
 SRC     := $(wildcard engine/*/*.c manifests/*.c) $(filter-out lua/embedgen.c,$(wildcard lua/*.c))
 EMBED   := $(sort $(wildcard stdlib/*.lua platforms/*.lua))
 HDRS    := $(wildcard engine/*/*.h manifests/*.h lua/*.h)
-FORMAT_SRC := $(SRC) $(HDRS) lua/embedgen.c engine/net/bpf/pubnat.bpf.c $(wildcard tests/unit/*.c tests/fuzz/*.c tests/probes/*.c)
+FORMAT_SRC := $(SRC) $(HDRS) lua/embedgen.c engine/net/bpf/pubnat.bpf.c $(wildcard tests/unit/*.c tests/fuzz/*.c tests/probes/*.c tests/bench/*.c)
 
 OBJ      = $(patsubst %.c,$(B)/%.o,$(SRC)) $(B)/lua/embedded.o
 

@@ -113,7 +113,8 @@ int main(int argc, char **argv)
         n++;
     }
     if (n == 0 || runs < 1) {
-        fprintf(stderr, "usage: alternate [-n RUNS] [-w WARMUP] NAME=CMD ARGS... [-- NAME=CMD ...]\n");
+        fprintf(stderr,
+                "usage: alternate [-n RUNS] [-w WARMUP] NAME=CMD ARGS... [-- NAME=CMD ...]\n");
         return 2;
     }
     double ms;
