@@ -41,6 +41,12 @@ status=${PIPESTATUS[0]}
 echo "$status" >"$R/status"
 dmesg >"$R/dmesg"
 # What the tests may have left behind: each removes its own on success.
-find /sys/fs/cgroup -mindepth 1 -maxdepth 1 -type d -name 'servos*' >"$R/cgroups-left"
+# (every group under them, with how many processes each still holds).
+for d in /sys/fs/cgroup/servos*/; do
+    [ -d "$d" ] || continue
+    find "$d" -type d | while read -r g; do
+        echo "$g $(wc -l <"$g/cgroup.procs") processes"
+    done
+done >"$R/cgroups-left"
 say "tests done at $(cut -d' ' -f1 /proc/uptime) s: prove exited $status"
 exit "$status"

@@ -32,11 +32,14 @@ fi
 # servos-vm-init); what build/servos loads (linked: libgit2, libmnl; with
 # dlopen: libarchive, libcurl, libcrypto, libmicrohttpd, libbpf); what the
 # end-to-end tests call (prove is perl's; busybox-static as on the host,
-# see .ci/deps). The host's -dev packages in .ci/deps name the same libraries.
+# see .ci/deps; gcc for the security tests' probes, ab and tmux for the
+# ProServe and terminal tests, so that VM_TESTS can name those too). The
+# host's -dev packages in .ci/deps name the same libraries.
 PACKAGES="linux-image-amd64 initramfs-tools zstd kmod udev tini
 libgit2-1.5 libmnl0 libarchive13 libcurl4 libssl3 libmicrohttpd12 libbpf1
 bash busybox-static coreutils findutils grep sed gawk util-linux procps iproute2
-curl wget perl python3 jq keyutils git ca-certificates e2fsprogs"
+curl wget perl python3 jq keyutils git ca-certificates e2fsprogs
+gcc libc6-dev apache2-utils tmux"
 
 key=$({
     cat "$0" "$SOURCES"
@@ -60,7 +63,9 @@ if [ -s "$dir/root.img" ] && [ "${VM_REBUILD:-0}" != 1 ]; then
 fi
 
 tmp=$(mktemp -d "$CACHE/.build.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+# --one-file-system: should mmdebstrap die holding its mounts of /dev,
+# /proc or /sys in the root it builds, they are not emptied with it.
+trap 'rm -rf --one-file-system "$tmp"' EXIT
 t0=$(date +%s)
 echo "servos-vm: building the guest image ($SUITE, from $SOURCES) in $dir" >&2
 # rootfs/ goes in before the kernel is installed, so that its initramfs

@@ -114,7 +114,8 @@ times=$(awk '
     }' "$out/tap.txt" 2>/dev/null || true)
 say "image ready in $t_image s; guest up in $boot s; ${times}qemu ran $((t_end - t_boot)) s;" \
     "all $((t_end - t_start)) s"
-[ -s "$out/cgroups-left.txt" ] && say "cgroups left under /sys/fs/cgroup after the tests: $(tr '\n' ' ' <"$out/cgroups-left.txt")"
+[ -s "$out/cgroups-left.txt" ] && say "cgroups left after the tests ($out/cgroups-left.txt):" &&
+    sed 's/^/    /' "$out/cgroups-left.txt" >&2
 say "left in $out/: $(cd "$out" && echo *)"
 
 if [ "$status" = none ]; then
