@@ -2,6 +2,9 @@
 #   make            build build/servos
 #   make deps       apt-get install the build and test dependencies (idempotent)
 #   make check      deps + format-check + build + every test (what CI runs)
+#   make check-vm   the runtime and stack tests inside a Debian 12 guest (its
+#                   6.1 kernel, pure cgroup v2) under qemu; VM_TESTS="tests/
+#                   NN-foo.t ..." to choose (tests/vm/README.md)
 #   make asan       build build-asan/servos with AddressSanitizer + UBSan
 #   make fuzz       build and run the libFuzzer targets (FUZZ_SECONDS each)
 #   make bench      benchmarks against peers (tests/bench/)
@@ -28,7 +31,7 @@ OPT     ?= -O2 -g
 # them only after (see deps). Goals that install or clean do not need it.
 B       ?= build
 CONFIG  := $(B)/config.mk
-NO_CONFIG_GOALS := deps clean format format-check quickstart check uninstall
+NO_CONFIG_GOALS := deps clean format format-check quickstart check check-vm uninstall
 ifneq ($(or $(filter-out $(NO_CONFIG_GOALS),$(MAKECMDGOALS)),$(if $(MAKECMDGOALS),,all)),)
 include $(CONFIG)
 endif
@@ -42,7 +45,7 @@ FORMAT_SRC := $(SRC) $(HDRS) lua/embedgen.c engine/net/bpf/pubnat.bpf.c $(wildca
 
 OBJ      = $(patsubst %.c,$(B)/%.o,$(SRC)) $(B)/lua/embedded.o
 
-.PHONY: all deps check test asan fuzz bench format format-check clean quickstart install uninstall
+.PHONY: all deps check check-vm test asan fuzz bench format format-check clean quickstart install uninstall
 
 all: $(B)/servos
 
@@ -115,6 +118,14 @@ test: all unit
 check: deps
 	@$(MAKE) --no-print-directory format-check
 	@$(MAKE) --no-print-directory test
+
+# The guest image is built once (a few minutes) and cached under
+# /var/cache/servos-vm; each run boots it afresh with this build/servos.
+VM_TESTS ?=
+check-vm: deps
+	@./.ci/deps --vm
+	@$(MAKE) --no-print-directory all
+	tests/vm/run.sh $(VM_TESTS)
 
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS = -O1 -g -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE $(PKG_CFLAGS)
