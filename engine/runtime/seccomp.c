@@ -43,6 +43,7 @@ static const char *const denied[] = {
     "fsmount",
     "fspick",
     "mount_setattr",
+    "open_tree_attr", /* open_tree with mount attributes (Linux 6.15) */
     /* swap, reboot, accounting, quotas */
     "swapon",
     "swapoff",
