@@ -18,6 +18,7 @@ cleanup() {
         for id in $(SERVOS_ROOT=$FULL/root "$S" ls -q 2>/dev/null); do
             SERVOS_ROOT=$FULL/root "$S" rm -f "$id" >/dev/null 2>&1
         done
+        SERVOS_ROOT=$FULL/root remove_cgroup_parent # the second root's parent too
         umount "$FULL"
     fi
     [ -n "${reader:-}" ] && kill "$reader" 2>/dev/null
