@@ -64,15 +64,33 @@ static int split_to_leaf(const char *dir, sv_error_t *err)
     return 0;
 }
 
+/* Write a limit; a file that is not there means its controller was not
+ * handed down to servos' groups (enable_controllers could not: the host's
+ * manager keeps it, or the kernel lacks it), which a bare "No such file"
+ * would not tell. */
+static int write_limit(const char *dir, const char *file, const char *controller, const char *value,
+                       sv_error_t *err)
+{
+    if (sv_cgroup_write(dir, file, value, err) == 0)
+        return 0;
+    if (err == NULL || *err == NULL || (*err)->status != ENOENT)
+        return -1;
+    sv_error_free(err);
+    return sv_error(err, ENOENT,
+                    "cgroup: the %s controller is not available to %s (it is not in its "
+                    "parent's cgroup.subtree_control; enable it there, or run without the limit)",
+                    controller, dir);
+}
+
 int sv_cgroup_v2_create(struct sv_cgroup *cg, const struct sv_limits *lim, sv_error_t *err)
 {
     cleanup_free char *parent = sv_dirname(cg->v2);
     enable_controllers(V2_ROOT);
     if (mkdir(parent, 0755) < 0 && errno != EEXIST)
         return sv_error(err, errno, "cgroup: cannot create %s", parent);
-    /* servos/ itself never holds processes; a container's group does. */
-    if (strcmp(parent, V2_ROOT "/servos") != 0 && has_procs(parent) &&
-        split_to_leaf(parent, err) < 0)
+    /* servos' own parent never holds processes; a container's group does. */
+    cleanup_free char *top = sv_xasprintf(V2_ROOT "/%s", sv_cgroup_parent());
+    if (strcmp(parent, top) != 0 && has_procs(parent) && split_to_leaf(parent, err) < 0)
         return -1;
     enable_controllers(parent);
     if (mkdir(cg->v2, 0755) < 0 && errno != EEXIST)
@@ -80,7 +98,7 @@ int sv_cgroup_v2_create(struct sv_cgroup *cg, const struct sv_limits *lim, sv_er
     char buf[64];
     if (lim->memory >= 0) {
         snprintf(buf, sizeof(buf), "%lld", (long long)lim->memory);
-        if (sv_cgroup_write(cg->v2, "memory.max", buf, err) < 0)
+        if (write_limit(cg->v2, "memory.max", "memory", buf, err) < 0)
             return -1;
         sv_error_t e = NULL; /* absent without swap accounting */
         sv_cgroup_write(cg->v2, "memory.swap.max", "0", &e);
@@ -88,12 +106,12 @@ int sv_cgroup_v2_create(struct sv_cgroup *cg, const struct sv_limits *lim, sv_er
     }
     if (lim->cpus >= 0) {
         snprintf(buf, sizeof(buf), "%lld 100000", (long long)(lim->cpus * 100000 + 0.5));
-        if (sv_cgroup_write(cg->v2, "cpu.max", buf, err) < 0)
+        if (write_limit(cg->v2, "cpu.max", "cpu", buf, err) < 0)
             return -1;
     }
     if (lim->pids >= 0) {
         snprintf(buf, sizeof(buf), "%lld", (long long)lim->pids);
-        if (sv_cgroup_write(cg->v2, "pids.max", buf, err) < 0)
+        if (write_limit(cg->v2, "pids.max", "pids", buf, err) < 0)
             return -1;
     }
     return 0;
