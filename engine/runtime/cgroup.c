@@ -85,6 +85,15 @@ int sv_cgroup_enter(const struct sv_cgroup *cg, pid_t pid, sv_error_t *err)
     return 0;
 }
 
+int sv_cgroup_clone_target(const struct sv_cgroup *cg)
+{
+    if (cg->v2 == NULL)
+        return -1;
+    cleanup_free char *leaf = sv_xasprintf("%s/" SV_CGROUP_V2_LEAF, cg->v2);
+    int fd = open(leaf, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    return fd >= 0 ? fd : open(cg->v2, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
 /* The distinct directories of cg (cpu and cpuacct may share one). */
 static size_t dirs_of(const struct sv_cgroup *cg, const char *out[SV_CG_N])
 {

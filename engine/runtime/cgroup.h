@@ -80,4 +80,9 @@ int sv_cgroup_kill_and_remove(const char *dir, sv_error_t *err);
 /* The v2 leaf that holds a split group's own processes. */
 #define SV_CGROUP_V2_LEAF "main"
 
+/* A descriptor of the group a new process of cg's should start in, for
+ * clone3's CLONE_INTO_CGROUP (v2 only: a v1 host needs one group per
+ * hierarchy), or -1. */
+int sv_cgroup_clone_target(const struct sv_cgroup *cg);
+
 #endif

@@ -182,9 +182,28 @@ int sv_container_log_path(const struct sv_container *c, char **path, sv_error_t 
     return 0;
 }
 
-static pid_t clone3_fork(uint64_t flags)
+/* cgfd >= 0: the child starts in that cgroup (v2, Linux 5.7+), so nothing
+ * moves it there after: a move waits for an RCU grace period in the
+ * kernel (cgroup_threadgroup_rwsem), the longest step of a start where it
+ * happens. *entered says whether it did; a kernel that refuses the flag
+ * gets a plain clone, and the caller moves the child. */
+static pid_t clone3_fork(uint64_t flags, int cgfd, bool *entered)
 {
     struct clone_args args = {.flags = flags, .exit_signal = SIGCHLD};
+    *entered = false;
+    if (cgfd >= 0) {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = (uint64_t)cgfd;
+        pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+        if (pid >= 0) {
+            *entered = true;
+            return pid;
+        }
+        if (errno != EINVAL && errno != E2BIG && errno != ENOSYS && errno != EOPNOTSUPP)
+            return -1;
+        args.flags = flags;
+        args.cgroup = 0;
+    }
     return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
 }
 
@@ -285,7 +304,9 @@ int sv_container_spawn(struct sv_container *c, const int fds[3], sv_error_t *err
         flags |= CLONE_NEWUSER;
     if (c->spec.network != SV_NET_HOST)
         flags |= CLONE_NEWNET;
-    pid_t pid = clone3_fork(flags);
+    cleanup_close int cgfd = sv_cgroup_clone_target(&c->cg);
+    bool entered;
+    pid_t pid = clone3_fork(flags, cgfd, &entered);
     if (pid < 0)
         return sv_error(err, errno, "cannot create the container's namespaces");
     if (pid == 0) { /* the parent's ends are not the child's to hold */
@@ -310,7 +331,7 @@ int sv_container_spawn(struct sv_container *c, const int fds[3], sv_error_t *err
         rc = sv_userns_write_maps(pid, &c->map, err);
     if (rc == 0 && write(f.go[1], "g", 1) != 1)
         rc = sv_error(err, errno, "cannot start the container");
-    if (rc == 0)
+    if (rc == 0 && !entered)
         rc = sv_cgroup_enter(&c->cg, pid, err);
     /* Its veth, while it builds its root on the other core. */
     if (rc == 0 && c->spec.network == SV_NET_STACK) {
