@@ -38,6 +38,19 @@ summarize() {
 }
 
 # spread_in OUT NAME UNIT [DIVISOR [DECIMALS]]: "median UNIT (p25-p75)",
+# summarize_all OUT BENCH FILE...: every sample file into OUT (one line
+# each, named by the file), the lines to stderr, and which measure had
+# failed runs.
+summarize_all() {
+    local out=$1 bench=$2 f name failed
+    shift 2
+    for f in "$@"; do summarize "$out" "$(basename "$f")" "$f"; done
+    cat "$out" >&2
+    while read -r name _ _ _ _ _ _ failed; do
+        [ "$failed" = 0 ] || echo "$bench: $name: $failed failed runs" >&2
+    done <"$out"
+}
+
 # e.g. spread_in times down s 1000 2 -> "2.01 s (2.00-2.03)".
 spread_in() {
     awk -v n="$2" -v u="$3" -v d="${4:-1}" -v p="${5:-2}" '$1 == n {

@@ -161,13 +161,7 @@ paste -d' ' "$T/i.shell" "$T/i.inline" "$T/i.bare" "$T/i.container" | awk -v T="
     printf "%.3f %d\n", $1 - $3 - $5, rc >>(T "/iso.process")
     printf "%.3f %d\n", $7 - $3 - $5, crc >>(T "/iso.container") }'
 
-for f in "$T"/*.rps "$T"/*.p50 "$T"/*.p99 "$T"/iso.* "$T"/i.*; do
-    summarize "$T/times" "$(basename "$f")" "$f"
-done
-cat "$T/times" >&2
-while read -r name _ _ _ _ _ _ failed; do
-    [ "$failed" = 0 ] || echo "proserve: $name: $failed failed runs" >&2
-done <"$T/times"
+summarize_all "$T/times" proserve "$T"/*.rps "$T"/*.p50 "$T"/*.p99 "$T"/iso.* "$T"/i.*
 
 rps() { spread_in "$T/times" "$1.rps" req/s 1 0; }
 lat() { spread_in "$T/times" "$1" ms 1 2; }

@@ -175,13 +175,7 @@ for r in $(seq "$ROUNDS"); do
     timed "$T/servos.down100" "$SERVOS" down
 done
 
-for f in "$T"/*.up* "$T"/*.down* "$T"/*.noop*; do
-    summarize "$T/times" "$(basename "$f")" "$f"
-done
-cat "$T/times" >&2
-while read -r name _ _ _ _ _ _ failed; do
-    [ "$failed" = 0 ] || echo "stack: $name failed $failed of $ROUNDS rounds" >&2
-done <"$T/times"
+summarize_all "$T/times" stack "$T"/*.up* "$T"/*.down* "$T"/*.noop*
 
 # row MEASURE VERB GOAL_MS GOAL_TEXT: servos against podman-compose (the
 # peer in the row) and the podman loop (a row for scale).
