@@ -2,6 +2,7 @@
  * or id prefix (logs and exec also take a stack's SERVICE[-N]). Stopping
  * itself is runtime/stop.h's. */
 #include "cli/cli.h"
+#include "core/json.h"
 #include "log/logfile.h"
 #include "runtime/container.h"
 #include "runtime/monitor.h"
@@ -206,8 +207,7 @@ int sv_cmd_ls(int argc, char **argv)
     cleanup_json json_t *all = a.json ? json_array() : NULL;
     ls_print(&a, rows, n, all);
     if (a.json) {
-        json_dumpf(all, stdout, JSON_INDENT(2));
-        putchar('\n');
+        sv_json_print(all, stdout, SV_JSON_PRETTY);
     }
     sv_ctr_rows_free(rows, n);
     return 0;

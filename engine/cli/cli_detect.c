@@ -2,7 +2,7 @@
 #include "cli/cli.h"
 #include "runtime/cgroup.h"
 #include "host/detect.h"
-#include "graph/jsonfmt.h"
+#include "core/json.h"
 
 #include <getopt.h>
 #include <string.h>
@@ -72,10 +72,10 @@ static json_t *usb_json(const struct sv_usb_device *u)
     char id[16];
     snprintf(id, sizeof(id), "%04x:%04x", u->vid, u->pid);
     json_t *o = json_object();
-    sv_jsonfmt_set(o, "id", json_string(id));
-    sv_jsonfmt_set(o, "product", sv_jsonfmt_string(u->product));
-    sv_jsonfmt_set(o, "board", sv_jsonfmt_string(u->board ? u->board->id : NULL));
-    sv_jsonfmt_set(o, "platform", sv_jsonfmt_string(u->platform ? u->platform->name : NULL));
+    sv_json_set(o, "id", json_string(id));
+    sv_json_set(o, "product", sv_json_string(u->product));
+    sv_json_set(o, "board", sv_json_string(u->board ? u->board->id : NULL));
+    sv_json_set(o, "platform", sv_json_string(u->platform ? u->platform->name : NULL));
     return o;
 }
 
@@ -84,22 +84,22 @@ static void detect_json(const struct sv_host_info *h)
     char nsbuf[128];
     ns_list(h, nsbuf, sizeof(nsbuf));
     cleanup_json json_t *o = json_object();
-    sv_jsonfmt_set(o, "platform", sv_jsonfmt_string(h->platform));
-    sv_jsonfmt_set(o, "arch", sv_jsonfmt_string(h->arch));
-    sv_jsonfmt_set(o, "os", sv_jsonfmt_string(h->os));
-    sv_jsonfmt_set(o, "kernel", sv_jsonfmt_string(h->kernel));
-    sv_jsonfmt_set(o, "cgroup", sv_jsonfmt_string(sv_detect_cgroup_mode_name(h->cgroup)));
-    sv_jsonfmt_set(o, "cgroup_controllers", sv_jsonfmt_string(h->cgroup_controllers));
-    sv_jsonfmt_set(o, "cgroup_parent", sv_jsonfmt_string(sv_cgroup_parent()));
-    sv_jsonfmt_set(o, "namespaces", sv_jsonfmt_string(nsbuf));
-    sv_jsonfmt_set(o, "user_namespaces", json_boolean(h->ns_user && h->max_user_namespaces != 0));
-    sv_jsonfmt_set(o, "seccomp", json_boolean(h->seccomp && h->seccomp_filter));
-    sv_jsonfmt_set(o, "overlayfs", json_boolean(h->overlayfs));
+    sv_json_set(o, "platform", sv_json_string(h->platform));
+    sv_json_set(o, "arch", sv_json_string(h->arch));
+    sv_json_set(o, "os", sv_json_string(h->os));
+    sv_json_set(o, "kernel", sv_json_string(h->kernel));
+    sv_json_set(o, "cgroup", sv_json_string(sv_detect_cgroup_mode_name(h->cgroup)));
+    sv_json_set(o, "cgroup_controllers", sv_json_string(h->cgroup_controllers));
+    sv_json_set(o, "cgroup_parent", sv_json_string(sv_cgroup_parent()));
+    sv_json_set(o, "namespaces", sv_json_string(nsbuf));
+    sv_json_set(o, "user_namespaces", json_boolean(h->ns_user && h->max_user_namespaces != 0));
+    sv_json_set(o, "seccomp", json_boolean(h->seccomp && h->seccomp_filter));
+    sv_json_set(o, "overlayfs", json_boolean(h->overlayfs));
     json_t *usb = json_array();
     for (size_t i = 0; i < h->n_usb; i++)
         json_array_append_new(usb, usb_json(&h->usb[i]));
-    sv_jsonfmt_set(o, "usb", usb);
-    sv_jsonfmt_print(o, stdout, SV_JSONFMT_PRETTY);
+    sv_json_set(o, "usb", usb);
+    sv_json_print(o, stdout, SV_JSON_PRETTY);
 }
 
 int sv_cmd_detect(int argc, char **argv)
@@ -187,14 +187,14 @@ static json_t *board_json(const struct sv_board *b)
     board_usb(b, usb, sizeof(usb));
     board_packages(b, pkgs, sizeof(pkgs));
     json_t *o = json_object();
-    sv_jsonfmt_set(o, "id", sv_jsonfmt_string(b->id));
-    sv_jsonfmt_set(o, "name", sv_jsonfmt_string(b->name));
-    sv_jsonfmt_set(o, "mcu", sv_jsonfmt_string(b->mcu));
-    sv_jsonfmt_set(o, "usb", sv_jsonfmt_string(usb));
-    sv_jsonfmt_set(o, "packages", sv_jsonfmt_string(pkgs));
-    sv_jsonfmt_set(o, "build", sv_jsonfmt_string(b->build));
-    sv_jsonfmt_set(o, "flash", sv_jsonfmt_string(b->flash));
-    sv_jsonfmt_set(o, "emulate", sv_jsonfmt_string(b->emulate));
+    sv_json_set(o, "id", sv_json_string(b->id));
+    sv_json_set(o, "name", sv_json_string(b->name));
+    sv_json_set(o, "mcu", sv_json_string(b->mcu));
+    sv_json_set(o, "usb", sv_json_string(usb));
+    sv_json_set(o, "packages", sv_json_string(pkgs));
+    sv_json_set(o, "build", sv_json_string(b->build));
+    sv_json_set(o, "flash", sv_json_string(b->flash));
+    sv_json_set(o, "emulate", sv_json_string(b->emulate));
     return o;
 }
 
@@ -204,16 +204,16 @@ static void platforms_json(const struct sv_platforms *pl)
     for (size_t i = 0; i < pl->n; i++) {
         const struct sv_platform *p = &pl->v[i];
         json_t *o = json_object();
-        sv_jsonfmt_set(o, "name", sv_jsonfmt_string(p->name));
-        sv_jsonfmt_set(o, "arch", sv_jsonfmt_string(p->arch));
-        sv_jsonfmt_set(o, "description", sv_jsonfmt_string(p->description));
+        sv_json_set(o, "name", sv_json_string(p->name));
+        sv_json_set(o, "arch", sv_json_string(p->arch));
+        sv_json_set(o, "description", sv_json_string(p->description));
         json_t *boards = json_array();
         for (size_t j = 0; j < p->n_boards; j++)
             json_array_append_new(boards, board_json(&p->boards[j]));
-        sv_jsonfmt_set(o, "boards", boards);
+        sv_json_set(o, "boards", boards);
         json_array_append_new(all, o);
     }
-    sv_jsonfmt_print(all, stdout, SV_JSONFMT_PRETTY);
+    sv_json_print(all, stdout, SV_JSON_PRETTY);
 }
 
 static void platforms_text(const struct sv_platforms *pl)

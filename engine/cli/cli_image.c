@@ -1,5 +1,6 @@
 /* `servos image ls | import | pull | rm | prune`. */
 #include "cli/cli.h"
+#include "core/json.h"
 #include "image/imgimport.h"
 #include "image/imgstore.h"
 #include "image/registry.h"
@@ -155,8 +156,7 @@ static int image_ls(int argc, char **argv)
         sv_image_clear(&img);
     }
     if (json) {
-        cleanup_free char *s = json_dumps(arr, JSON_INDENT(2));
-        printf("%s\n", s);
+        sv_json_print(arr, stdout, SV_JSON_PRETTY);
     }
     sv_image_entries_free(e, n);
     return 0;

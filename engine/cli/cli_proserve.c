@@ -3,6 +3,7 @@
  * Neither is meant to be typed by hand; `servos apply manifest.yaml`
  * starts them. */
 #include "cli/cli.h"
+#include "core/json.h"
 #include "proserve/proserve.h"
 
 #include <jansson.h>
@@ -185,7 +186,6 @@ int sv_cmd_proserve_lua(int argc, char **argv)
     if (!run_handler(L, argv[1]))
         return 1;
     cleanup_json json_t *out = lua_value_json(L, -1, 0);
-    cleanup_free char *text = json_dumps(out, JSON_COMPACT | JSON_ENCODE_ANY);
-    fputs(text ? text : "null", stdout);
+    sv_json_print(out ? out : json_null(), stdout, SV_JSON_COMPACT);
     return 0;
 }

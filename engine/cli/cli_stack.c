@@ -3,6 +3,7 @@
  * the work to the stack's supervisor (stack/client.h), starting one when
  * none runs; this file parses and prints. */
 #include "cli/cli.h"
+#include "core/json.h"
 #include "core/statedir.h"
 #include "git/gitrepo.h"
 #include "lua/load.h"
@@ -484,8 +485,7 @@ int sv_cmd_ps(int argc, char **argv)
         return 0;
     }
     cleanup_json json_t *doc = sv_ps_json(&ps);
-    json_dumpf(doc, stdout, JSON_INDENT(2));
-    printf("\n");
+    sv_json_print(doc, stdout, SV_JSON_PRETTY);
     return 0;
 }
 

@@ -6,232 +6,293 @@
  * only when set, so services that do not use it keep their hash. */
 #include "graph/graph.h"
 
-#include "graph/jsonfmt.h"
+#include "core/json.h"
 
 #include <string.h>
 
-/* Our own keys are ASCII literals: no need to check them. */
-static void obj_set(json_t *obj, const char *key, json_t *v)
+static void argv_put(struct sv_jw *w, const char *const *argv)
 {
-    json_object_set_new_nocheck(obj, key, v);
-}
-
-static json_t *argv_json(const char *const *argv)
-{
-    if (argv == NULL)
-        return json_null();
-    json_t *a = json_array();
+    if (argv == NULL) {
+        sv_jw_null(w);
+        return;
+    }
+    sv_jw_array(w);
     for (; *argv; argv++)
-        json_array_append_new(a, sv_jsonfmt_string(*argv));
-    return a;
+        sv_jw_string(w, *argv);
+    sv_jw_close(w);
 }
 
-static json_t *kv_json(const struct sv_kv *kv, size_t n)
+static void kv_put(struct sv_jw *w, const struct sv_kv *kv, size_t n)
 {
-    json_t *o = json_object();
-    for (size_t i = 0; i < n; i++)
-        sv_jsonfmt_set(o, kv[i].key, sv_jsonfmt_string(kv[i].value));
-    return o;
+    sv_jw_object(w);
+    for (size_t i = 0; i < n; i++) {
+        sv_jw_key(w, kv[i].key);
+        sv_jw_string(w, kv[i].value);
+    }
+    sv_jw_close(w);
 }
 
-static json_t *value_json(const struct sv_value *v)
+static void value_put(struct sv_jw *w, const struct sv_value *v)
 {
     switch (v ? v->kind : SV_NULL) {
     case SV_NULL:
-        return json_null();
+        sv_jw_null(w);
+        break;
     case SV_BOOL:
-        return json_boolean(v->u.b);
+        sv_jw_bool(w, v->u.b);
+        break;
     case SV_INT:
-        return json_integer(v->u.i);
+        sv_jw_int(w, v->u.i);
+        break;
     case SV_NUM:
-        return sv_jsonfmt_real(v->u.d);
+        sv_jw_real(w, v->u.d);
+        break;
     case SV_STR:
-        return sv_jsonfmt_string(v->u.s);
-    case SV_ARRAY: {
-        json_t *a = json_array();
+        sv_jw_string(w, v->u.s);
+        break;
+    case SV_ARRAY:
+        sv_jw_array(w);
         for (size_t i = 0; i < v->u.list.n; i++)
-            json_array_append_new(a, value_json(&v->u.list.items[i]));
-        return a;
+            value_put(w, &v->u.list.items[i]);
+        sv_jw_close(w);
+        break;
+    case SV_OBJECT:
+        sv_jw_object(w);
+        for (size_t i = 0; i < v->u.list.n; i++) {
+            sv_jw_key(w, v->u.list.keys[i]);
+            value_put(w, &v->u.list.items[i]);
+        }
+        sv_jw_close(w);
+        break;
     }
-    case SV_OBJECT: {
-        json_t *o = json_object();
-        for (size_t i = 0; i < v->u.list.n; i++)
-            sv_jsonfmt_set(o, v->u.list.keys[i], value_json(&v->u.list.items[i]));
-        return o;
-    }
-    }
-    return json_null();
 }
 
 /* A count or size, null when unset (< 0, or 0 where 0 means unset). */
-static json_t *limit_json(int64_t v, int64_t unset_below)
+static void limit_put(struct sv_jw *w, int64_t v, int64_t unset_below)
 {
-    return v < unset_below ? json_null() : json_integer(v);
+    if (v < unset_below)
+        sv_jw_null(w);
+    else
+        sv_jw_int(w, v);
 }
 
-static json_t *mounts_json(const struct sv_service *s)
+static void key_string(struct sv_jw *w, const char *key, const char *value)
+{
+    sv_jw_key(w, key);
+    sv_jw_string(w, value);
+}
+
+static void key_int(struct sv_jw *w, const char *key, long long value)
+{
+    sv_jw_key(w, key);
+    sv_jw_int(w, value);
+}
+
+static void key_limit(struct sv_jw *w, const char *key, int64_t v, int64_t unset_below)
+{
+    sv_jw_key(w, key);
+    limit_put(w, v, unset_below);
+}
+
+static void key_true(struct sv_jw *w, const char *key)
+{
+    sv_jw_key(w, key);
+    sv_jw_bool(w, true);
+}
+
+static void mounts_put(struct sv_jw *w, const struct sv_service *s)
 {
     static const char *const types[] = {"volume", "bind", "tmpfs"};
-    json_t *a = json_array();
+    sv_jw_array(w);
     for (size_t i = 0; i < s->n_mounts; i++) {
         const struct sv_mount *m = &s->mounts[i];
-        json_t *o = json_object();
-        obj_set(o, "type", json_string(types[m->type]));
-        obj_set(o, "source", sv_jsonfmt_string(m->source));
-        obj_set(o, "target", sv_jsonfmt_string(m->target));
-        obj_set(o, "read_only", json_boolean(m->read_only));
+        sv_jw_object(w);
+        key_string(w, "type", types[m->type]);
+        key_string(w, "source", m->source);
+        key_string(w, "target", m->target);
+        sv_jw_key(w, "read_only");
+        sv_jw_bool(w, m->read_only);
         if (m->chown)
-            obj_set(o, "chown", json_true());
+            key_true(w, "chown");
         if (m->options)
-            obj_set(o, "options", sv_jsonfmt_string(m->options));
-        json_array_append_new(a, o);
+            key_string(w, "options", m->options);
+        sv_jw_close(w);
     }
-    return a;
+    sv_jw_close(w);
 }
 
-static json_t *ports_json(const struct sv_service *s)
+static void ports_put(struct sv_jw *w, const struct sv_service *s)
 {
-    json_t *a = json_array();
+    sv_jw_array(w);
     for (size_t i = 0; i < s->n_ports; i++) {
         const struct sv_port_spec *p = &s->ports[i];
-        json_t *o = json_object();
-        obj_set(o, "host_ip", sv_jsonfmt_string(p->host_ip));
-        obj_set(o, "host", limit_json(p->host, 1));
-        obj_set(o, "container", json_integer(p->container));
-        obj_set(o, "protocol", sv_jsonfmt_string(p->protocol));
-        json_array_append_new(a, o);
+        sv_jw_object(w);
+        key_string(w, "host_ip", p->host_ip);
+        key_limit(w, "host", p->host, 1);
+        key_int(w, "container", p->container);
+        key_string(w, "protocol", p->protocol);
+        sv_jw_close(w);
     }
-    return a;
+    sv_jw_close(w);
 }
 
-static json_t *deps_json(const struct sv_service *s)
+static void deps_put(struct sv_jw *w, const struct sv_service *s)
 {
-    json_t *o = json_object();
+    sv_jw_object(w);
     for (size_t i = 0; i < s->n_deps; i++)
-        sv_jsonfmt_set(o, s->deps[i].service,
-                       json_string(sv_graph_dep_condition_name(s->deps[i].condition)));
-    return o;
+        key_string(w, s->deps[i].service, sv_graph_dep_condition_name(s->deps[i].condition));
+    sv_jw_close(w);
 }
 
-static json_t *restart_json(const struct sv_service *s)
+static void restart_put(struct sv_jw *w, const struct sv_service *s)
 {
     if (s->restart == SV_RESTART_ON_FAILURE && s->restart_max > 0) {
         char buf[32];
         snprintf(buf, sizeof(buf), "on-failure:%d", s->restart_max);
-        return json_string(buf);
+        sv_jw_string(w, buf);
+        return;
     }
-    return json_string(sv_restart_name(s->restart));
+    sv_jw_string(w, sv_restart_name(s->restart));
 }
 
-static json_t *health_json(const struct sv_health *h)
+static void health_put(struct sv_jw *w, const struct sv_health *h)
 {
-    if (h == NULL)
-        return json_null();
-    json_t *o = json_object();
-    obj_set(o, "test", argv_json(h->test));
-    obj_set(o, "interval_ms", json_integer(h->interval_ms));
-    obj_set(o, "timeout_ms", json_integer(h->timeout_ms));
-    obj_set(o, "retries", json_integer(h->retries));
-    obj_set(o, "start_period_ms", json_integer(h->start_period_ms));
-    return o;
-}
-
-static json_t *logging_json(const struct sv_service *s)
-{
-    json_t *o = json_object();
-    obj_set(o, "max_size", limit_json(s->log_max_size, 1));
-    obj_set(o, "max_file", limit_json(s->log_max_files, 1));
-    return o;
+    if (h == NULL) {
+        sv_jw_null(w);
+        return;
+    }
+    sv_jw_object(w);
+    sv_jw_key(w, "test");
+    argv_put(w, h->test);
+    key_int(w, "interval_ms", h->interval_ms);
+    key_int(w, "timeout_ms", h->timeout_ms);
+    key_int(w, "retries", h->retries);
+    key_int(w, "start_period_ms", h->start_period_ms);
+    sv_jw_close(w);
 }
 
 /* image to healthcheck: what runs, with what, and how it is kept up. */
-static void put_process(json_t *o, const struct sv_service *s, bool with_replicas)
+static void put_process(struct sv_jw *w, const struct sv_service *s, bool with_replicas)
 {
-    obj_set(o, "image", sv_jsonfmt_string(s->image));
-    obj_set(o, "command", argv_json(s->command));
-    obj_set(o, "entrypoint", argv_json(s->entrypoint));
-    obj_set(o, "env", kv_json(s->env, s->n_env));
+    key_string(w, "image", s->image);
+    sv_jw_key(w, "command");
+    argv_put(w, s->command);
+    sv_jw_key(w, "entrypoint");
+    argv_put(w, s->entrypoint);
+    sv_jw_key(w, "env");
+    kv_put(w, s->env, s->n_env);
     if (with_replicas)
-        obj_set(o, "replicas", json_integer(s->replicas));
-    obj_set(o, "memory", limit_json(s->memory, 0));
-    obj_set(o, "cpus", s->cpus < 0 ? json_null() : sv_jsonfmt_real(s->cpus));
-    obj_set(o, "pids", limit_json(s->pids, 0));
-    obj_set(o, "volumes", mounts_json(s));
-    obj_set(o, "ports", ports_json(s));
-    obj_set(o, "depends_on", deps_json(s));
-    obj_set(o, "restart", restart_json(s));
-    obj_set(o, "healthcheck", health_json(s->health));
+        key_int(w, "replicas", s->replicas);
+    key_limit(w, "memory", s->memory, 0);
+    sv_jw_key(w, "cpus");
+    if (s->cpus < 0)
+        sv_jw_null(w);
+    else
+        sv_jw_real(w, s->cpus);
+    key_limit(w, "pids", s->pids, 0);
+    sv_jw_key(w, "volumes");
+    mounts_put(w, s);
+    sv_jw_key(w, "ports");
+    ports_put(w, s);
+    sv_jw_key(w, "depends_on");
+    deps_put(w, s);
+    sv_jw_key(w, "restart");
+    restart_put(w, s);
+    sv_jw_key(w, "healthcheck");
+    health_put(w, s->health);
 }
 
 /* working_dir to the end: the container around the process. */
-static void put_container(json_t *o, const struct sv_service *s)
+static void put_container(struct sv_jw *w, const struct sv_service *s)
 {
-    obj_set(o, "working_dir", sv_jsonfmt_string(s->working_dir));
-    obj_set(o, "user", sv_jsonfmt_string(s->user));
-    obj_set(o, "hostname", sv_jsonfmt_string(s->hostname));
-    obj_set(o, "read_only", json_boolean(s->read_only));
+    key_string(w, "working_dir", s->working_dir);
+    key_string(w, "user", s->user);
+    key_string(w, "hostname", s->hostname);
+    sv_jw_key(w, "read_only");
+    sv_jw_bool(w, s->read_only);
     if (s->init)
-        obj_set(o, "init", json_true());
+        key_true(w, "init");
     if (s->tty)
-        obj_set(o, "tty", json_true());
+        key_true(w, "tty");
     if (s->stdin_open)
-        obj_set(o, "stdin_open", json_true());
-    obj_set(o, "cap_add", argv_json(s->cap_add));
-    obj_set(o, "cap_drop", argv_json(s->cap_drop));
-    obj_set(o, "stop_signal", json_string(sv_signal_name(s->stop_signal ? s->stop_signal : 15)));
-    obj_set(o, "stop_grace_period_ms",
-            json_integer(s->stop_grace_ms < 0 ? 10000 : s->stop_grace_ms));
-    obj_set(o, "labels", kv_json(s->labels, s->n_labels));
-    obj_set(o, "network", sv_jsonfmt_string(s->network));
-    obj_set(o, "userns", sv_jsonfmt_string(s->userns));
-    obj_set(o, "platform", sv_jsonfmt_string(s->platform));
-    obj_set(o, "board", sv_jsonfmt_string(s->board));
-    obj_set(o, "toolchain", sv_jsonfmt_string(s->toolchain));
-    obj_set(o, "profiles", argv_json(s->profiles));
-    if (s->log_max_size > 0 || s->log_max_files > 0)
-        obj_set(o, "logging", logging_json(s));
-    if (s->proserve)
-        obj_set(o, "proserve", value_json(s->proserve));
+        key_true(w, "stdin_open");
+    sv_jw_key(w, "cap_add");
+    argv_put(w, s->cap_add);
+    sv_jw_key(w, "cap_drop");
+    argv_put(w, s->cap_drop);
+    key_string(w, "stop_signal", sv_signal_name(s->stop_signal ? s->stop_signal : 15));
+    key_int(w, "stop_grace_period_ms", s->stop_grace_ms < 0 ? 10000 : s->stop_grace_ms);
+    sv_jw_key(w, "labels");
+    kv_put(w, s->labels, s->n_labels);
+    key_string(w, "network", s->network);
+    key_string(w, "userns", s->userns);
+    key_string(w, "platform", s->platform);
+    key_string(w, "board", s->board);
+    key_string(w, "toolchain", s->toolchain);
+    sv_jw_key(w, "profiles");
+    argv_put(w, s->profiles);
+    if (s->log_max_size > 0 || s->log_max_files > 0) {
+        sv_jw_key(w, "logging");
+        sv_jw_object(w);
+        key_limit(w, "max_size", s->log_max_size, 1);
+        key_limit(w, "max_file", s->log_max_files, 1);
+        sv_jw_close(w);
+    }
+    if (s->proserve) {
+        sv_jw_key(w, "proserve");
+        value_put(w, s->proserve);
+    }
 }
 
-static json_t *service_json(const struct sv_service *s, bool with_replicas)
+static void service_put(struct sv_jw *w, const struct sv_service *s, bool with_replicas)
 {
-    json_t *o = json_object();
-    put_process(o, s, with_replicas);
-    put_container(o, s);
-    return o;
+    sv_jw_object(w);
+    put_process(w, s, with_replicas);
+    put_container(w, s);
+    sv_jw_close(w);
 }
 
 uint64_t sv_graph_json_hash(const struct sv_service *s)
 {
-    cleanup_json json_t *o = service_json(s, false);
-    cleanup_free char *text = sv_jsonfmt_dumps(o, SV_JSONFMT_COMPACT);
+    struct sv_jw *w = sv_jw_new(NULL, SV_JSON_COMPACT);
+    service_put(w, s, false);
+    cleanup_free char *text = sv_jw_end(w);
     return sv_fnv1a(text, strlen(text));
 }
 
 void sv_graph_json_print_value(const struct sv_value *v, FILE *out)
 {
-    cleanup_json json_t *j = value_json(v);
-    sv_jsonfmt_print(j, out, SV_JSONFMT_COMPACT);
+    struct sv_jw *w = sv_jw_new(out, SV_JSON_COMPACT);
+    value_put(w, v);
+    sv_jw_end(w);
 }
 
-/* Service by service: the whole graph as jansson values would cost more
- * than evaluating it (see sv_jsonfmt_stream). */
+/* Written as it goes: the whole graph as jansson values first would cost
+ * more than evaluating it. */
 void sv_graph_json_print(const struct sv_graph *g, FILE *out)
 {
-    struct sv_jsonfmt_stream *st = sv_jsonfmt_stream_new(out);
-    sv_jsonfmt_stream_put(st, "stack", sv_jsonfmt_string(g->stack));
+    struct sv_jw *w = sv_jw_new(out, SV_JSON_PRETTY);
+    sv_jw_object(w);
+    key_string(w, "stack", g->stack);
     if (g->commit) { /* an environment repository: which one, and where it stood */
-        sv_jsonfmt_stream_put(st, "source", sv_jsonfmt_string(g->source));
-        sv_jsonfmt_stream_put(st, "commit", sv_jsonfmt_string(g->commit));
+        key_string(w, "source", g->source);
+        key_string(w, "commit", g->commit);
     }
-    sv_jsonfmt_stream_open(st, "services");
-    for (size_t i = 0; i < g->n_services; i++)
-        sv_jsonfmt_stream_put(st, g->services[i].name, service_json(&g->services[i], true));
-    sv_jsonfmt_stream_close(st);
-    sv_jsonfmt_stream_open(st, "volumes");
-    for (size_t i = 0; i < g->n_volumes; i++)
-        sv_jsonfmt_stream_put(st, g->volumes[i].name, json_object());
-    sv_jsonfmt_stream_close(st);
-    sv_jsonfmt_stream_end(st);
+    sv_jw_key(w, "services");
+    sv_jw_object(w);
+    for (size_t i = 0; i < g->n_services; i++) {
+        sv_jw_key(w, g->services[i].name);
+        service_put(w, &g->services[i], true);
+    }
+    sv_jw_close(w);
+    sv_jw_key(w, "volumes");
+    sv_jw_object(w);
+    for (size_t i = 0; i < g->n_volumes; i++) {
+        sv_jw_key(w, g->volumes[i].name);
+        sv_jw_object(w);
+        sv_jw_close(w);
+    }
+    sv_jw_close(w);
+    sv_jw_close(w);
+    sv_jw_end(w);
 }

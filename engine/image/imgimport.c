@@ -2,6 +2,7 @@
  * `docker save` archive, or an OCI image layout (a directory or a tarball
  * of one) becomes an image in the store. */
 #include "image/imgimport.h"
+#include "core/json.h"
 
 #include "image/imgblob.h"
 #include "image/imgref.h"
@@ -117,7 +118,7 @@ static int put_manifest(const char *config, int64_t config_size, json_t *layers,
                   "application/vnd.oci.image.manifest.v1+json", "config",
                   descriptor("application/vnd.oci.image.config.v1+json", config, config_size),
                   "layers", json_incref(layers));
-    cleanup_free char *doc = json_dumps(m, JSON_COMPACT);
+    cleanup_free char *doc = sv_json_dumps(m, SV_JSON_COMPACT);
     return sv_blob_put(doc, strlen(doc), digest, err);
 }
 
@@ -131,7 +132,7 @@ static int import_rootfs_tarball(const char *path, const char *name, char digest
     cleanup_json json_t *cfg =
         json_pack("{s:s,s:s,s:{s:s,s:[]},s:{}}", "architecture", sv_image_arch(), "os", "linux",
                   "rootfs", "type", "layers", "diff_ids", "config");
-    cleanup_free char *doc = json_dumps(cfg, JSON_COMPACT);
+    cleanup_free char *doc = sv_json_dumps(cfg, SV_JSON_COMPACT);
     if (sv_blob_put(doc, strlen(doc), config, err) < 0)
         return -1;
     cleanup_json json_t *layers =

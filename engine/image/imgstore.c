@@ -2,6 +2,7 @@
  * index a multi-platform image starts from), the index of names, pruning,
  * and the unpacked layers an overlay mounts. Blobs are imgblob.c's. */
 #include "image/imgstore.h"
+#include "core/json.h"
 
 #include "image/imgblob.h"
 #include "image/imgref.h"
@@ -252,8 +253,10 @@ static int index_save(struct index *ix, sv_error_t *err)
     cleanup_free char *dir = images_dir();
     cleanup_free char *path = sv_xasprintf("%s/index.json", dir);
     cleanup_free char *tmp = sv_xasprintf("%s/index.json.%d", dir, (int)getpid());
-    if (json_dump_file(ix->root, tmp, JSON_INDENT(1) | JSON_SORT_KEYS) < 0 ||
-        rename(tmp, path) < 0) {
+    FILE *f = fopen(tmp, "we");
+    if (f)
+        sv_json_print(ix->root, f, SV_JSON_PRETTY | SV_JSON_SORTED);
+    if (f == NULL || ferror(f) | fclose(f) || rename(tmp, path) < 0) {
         int e = errno;
         unlink(tmp);
         return sv_error(err, e, "cannot write %s", path);

@@ -2,6 +2,7 @@
  * supervisor's gateway with three pipes for the handler's stdio, its input
  * fed, its output read, and a kill asked for when it outlives its time. */
 #include "proserve/phandler.h"
+#include "core/json.h"
 
 #include "proserve/pgateway.h"
 
@@ -226,16 +227,17 @@ static int gateway_start(char *const argv[], char *const env[], const char *cwd,
                          sv_error_t *err)
 {
     json_t *a = json_array(), *e = json_array();
-    for (size_t i = 0; argv[i]; i++)
-        json_array_append_new(a, json_string(argv[i]));
-    for (size_t i = 0; env && env[i]; i++)
-        json_array_append_new(e, json_string(env[i]));
     cleanup_json json_t *h = json_pack("{s:o,s:o}", "argv", a, "env", e);
+    bool utf8 = true;
+    for (size_t i = 0; argv[i]; i++)
+        utf8 &= json_array_append_new(a, json_string(argv[i])) == 0;
+    for (size_t i = 0; env && env[i]; i++)
+        utf8 &= json_array_append_new(e, json_string(env[i])) == 0;
     if (cwd)
-        json_object_set_new(h, "cwd", json_string(cwd));
-    cleanup_free char *text = json_dumps(h, JSON_COMPACT);
-    if (text == NULL)
+        utf8 &= json_object_set_new(h, "cwd", json_string(cwd)) == 0;
+    if (!utf8) /* jansson refuses such a string: json_string gave NULL */
         return sv_error(err, EINVAL, "the handler's command or environment is not UTF-8");
+    cleanup_free char *text = sv_json_dumps(h, SV_JSON_COMPACT);
     cleanup_free char *line = sv_xasprintf("%s\n", text);
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
     strcpy(addr.sun_path, SV_GATEWAY_PATH);

@@ -2,6 +2,7 @@
  * {"error", "detail"}, a handler's outcome (its JSON, its text, or what
  * went wrong: 500, 504), and a client's text made fit for the log. */
 #include "proserve/proserve_int.h"
+#include "core/json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +13,7 @@ void pf_answer_json(struct pf_answer *a, unsigned status, json_t *j)
 {
     a->status = status;
     a->type = "application/json";
-    a->body = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+    a->body = sv_json_dumps(j, SV_JSON_COMPACT);
     a->len = strlen(a->body);
     json_decref(j);
 }

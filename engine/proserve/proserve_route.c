@@ -3,6 +3,7 @@
  * the manifest's endpoints in order ({name} segments, 405 with Allow when
  * only the method is wrong), then static files, then 404. */
 #include "proserve/proserve_int.h"
+#include "core/json.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -167,12 +168,10 @@ static void answer_from_handler(const struct pf_endpoint *r, const struct pf_req
                                 json_t *params, struct pf_answer *a)
 {
     cleanup_json json_t *req = request_json(rq, params);
-    cleanup_free char *input = json_dumps(req, JSON_COMPACT);
+    cleanup_free char *input = sv_json_dumps(req, SV_JSON_COMPACT);
     struct sv_handler_result res;
     sv_error_t err = NULL;
-    if (input == NULL) {
-        pf_answer_error(a, 400, "the request cannot be passed to a handler", NULL);
-    } else if (pf_run_handler(r->target, r->kind == PF_SHELL, "request", input, &res, &err) < 0) {
+    if (pf_run_handler(r->target, r->kind == PF_SHELL, "request", input, &res, &err) < 0) {
         pf_metrics_bump(PF_HANDLER_FAILURES);
         pf_answer_error(a, 500, "cannot start the handler", err->msg);
         sv_error_free(&err);

@@ -2,6 +2,7 @@
  * command a script or shell endpoint means (Python keeps ProServe's
  * contract through a small runner), with the service's environment. */
 #include "proserve/proserve_int.h"
+#include "core/json.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -96,7 +97,7 @@ int pf_run_handler(const char *target, bool shell, const char *mode, const char 
         n++;
     cleanup_free char **env = sv_xcalloc(n + 2, sizeof(char *));
     memcpy(env, svc->handler_env, n * sizeof(char *));
-    cleanup_free char *doc = json_dumps(svc->manifest, JSON_COMPACT);
+    cleanup_free char *doc = sv_json_dumps(svc->manifest, SV_JSON_COMPACT);
     cleanup_free char *manifest_var = sv_xasprintf("PROSERVE_MANIFEST=%s", doc);
     env[n] = manifest_var;
     return sv_handler_run(argv, env, svc->base_dir, input, input ? strlen(input) : 0, &svc->limits,

@@ -3,6 +3,7 @@
  * config fills in, and the spec as JSON, recorded with the container for
  * exec, stop and ls. */
 #include "runtime/container_int.h"
+#include "core/json.h"
 
 #include "core/safepath.h"
 #include "graph/units.h"
@@ -314,6 +315,5 @@ char *sv_spec_to_json(const struct sv_container *c)
         json_object_set_new(o, "run_network", json_string(s->run_network));
     if (s->ports && s->ports[0])
         json_object_set_new(o, "ports", strv_json(s->ports));
-    char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS); /* malloc'd: no allocator is set */
-    return text ? text : sv_oom();
+    return sv_json_dumps(o, SV_JSON_COMPACT | SV_JSON_SORTED);
 }

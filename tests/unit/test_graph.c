@@ -1,4 +1,4 @@
-/* Unit tests for the graph's JSON (engine/graph/graph_json.c, jsonfmt.c):
+/* Unit tests for the graph's JSON (engine/graph/graph_json.c, core/json.c):
  * the service hash must not move between releases, or every running stack
  * recreates its services after an upgrade. */
 #include <setjmp.h>
@@ -12,7 +12,7 @@
 #include <cmocka.h>
 
 #include "graph/graph.h"
-#include "graph/jsonfmt.h"
+#include "core/json.h"
 
 /* A service using most keys, with the values an Envirofile would give. */
 static struct sv_service *sample_service(struct sv_graph *g)
@@ -106,7 +106,7 @@ static void test_bytes_that_are_not_utf8(void **state)
     char *text = value_text(&v);
     assert_string_equal(text, "\"caf\xee\xbf\xa9!\xee\xbf\xbf\"");
     free(text);
-    json_t *j = sv_jsonfmt_string("\xc0\x80 \xed\xa0\x80"); /* overlong NUL, a surrogate */
+    json_t *j = sv_json_string("\xc0\x80 \xed\xa0\x80"); /* overlong NUL, a surrogate */
     assert_string_equal(json_string_value(j), "\xee\xbf\x80\xee\xbe\x80 \xee\xbf\xad\xee\xbe\xa0"
                                               "\xee\xbe\x80");
     json_decref(j);
