@@ -2,6 +2,7 @@
  * in cli_run_opts.c; a -d container lives under a monitor process
  * (runtime/monitor.h); an attached one is run, waited for and relayed here. */
 #include "cli/cli.h"
+#include "core/trace.h"
 #include "cli/cli_run_int.h"
 #include "image/registry.h"
 #include "runtime/monitor.h"
@@ -92,7 +93,9 @@ static int run_attached(struct sv_store *st, struct sv_runopts *o)
     int code;
     bool oom = false;
     sv_container_wait(c, &code, &oom);
+    sv_trace("run: exited");
     sv_monitor_record_end(st, c, o->remove, code, oom);
+    sv_trace("run: ended (recorded or removed)");
     forward_to = 0;
     return code;
 }
@@ -166,5 +169,6 @@ int sv_cmd_run(int argc, char **argv)
         sv_error_report(&err);
         return 125;
     }
+    sv_trace("run: state open");
     return run_attached(st, &o);
 }

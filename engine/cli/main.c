@@ -1,6 +1,7 @@
 /* servos: the entry point. Reads the global options (--root), then hands
  * the command line to the verb's function (the table: cli_verbs.c). */
 #include "cli/cli.h"
+#include "core/trace.h"
 #include "core/store.h"
 #include "core/util.h"
 
@@ -47,6 +48,7 @@ int main(int argc, char **argv)
     /* A container that dies early closes pipes servos still writes to: that
      * is an error to report (EPIPE), not a reason for servos to die. */
     signal(SIGPIPE, SIG_IGN);
+    sv_trace_init();
     /* Global options come before the verb: --root DIR. */
     while (argc > 1 && strncmp(argv[1], "--root", 6) == 0) {
         if (argv[1][6] == '=') {

@@ -100,10 +100,10 @@ static int claim_slot(const char *id, const struct gw_limits *l, struct sv_cgrou
 struct proc_child {
     const struct sv_gateway_request *rq;
     const struct gw_limits *lim;
-    int pidfd;          /* the service host */
-    pid_t peer;         /* its pid, as we see it */
-    int procs[SV_CG_N]; /* the handler cgroup's cgroup.procs */
-    const int *stdio;   /* the handler's stdin, stdout, stderr */
+    int pidfd;             /* the service host */
+    pid_t peer;            /* its pid, as we see it */
+    int procs[SV_CG_DIRS]; /* the handler cgroup's cgroup.procs */
+    const int *stdio;      /* the handler's stdin, stdout, stderr */
     int slot;
     char **env;
     char home[64]; /* /tmp/proserve-h<slot>-<random> */
@@ -266,9 +266,9 @@ static char **handler_env(char **env, const char *dir)
     return out;
 }
 
-static void close_procs(int procs[SV_CG_N])
+static void close_procs(int procs[SV_CG_DIRS])
 {
-    for (int i = 0; i < SV_CG_N && procs[i] >= 0; i++)
+    for (int i = 0; i < SV_CG_DIRS && procs[i] >= 0; i++)
         close(procs[i]);
 }
 

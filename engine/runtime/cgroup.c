@@ -37,8 +37,10 @@ int sv_cgroup_init(struct sv_cgroup *cg, const char *id, sv_error_t *err)
     switch (cg->mode) {
     case SV_CGROUP_V2:
         return sv_cgroup_v2_init(cg, name, err);
+    case SV_CGROUP_HYBRID: /* controllers in v1; the unified hierarchy tracks */
+        cg->unified = sv_xasprintf(SV_CGROUP_UNIFIED "/%s", name);
+        return sv_cgroup_v1_init(cg, name, err);
     case SV_CGROUP_V1:
-    case SV_CGROUP_HYBRID: /* controllers are in v1; unified holds none we use */
         return sv_cgroup_v1_init(cg, name, err);
     default:
         return 0;
@@ -50,7 +52,27 @@ void sv_cgroup_clear(struct sv_cgroup *cg)
     for (int i = 0; i < SV_CG_N; i++)
         free(cg->dir[i]);
     free(cg->v2);
+    free(cg->unified);
     memset(cg, 0, sizeof(*cg));
+}
+
+/* A hybrid host's container: its unified group, and v1 groups only for
+ * the limits it has (see cgroup.h for why). */
+static int hybrid_create(struct sv_cgroup *cg, const struct sv_limits *lim, sv_error_t *err)
+{
+    bool want[SV_CG_N] = {[SV_CG_MEMORY] = lim->memory >= 0,
+                          [SV_CG_CPU] = lim->cpus >= 0,
+                          [SV_CG_PIDS] = lim->pids >= 0};
+    for (int i = 0; i < SV_CG_N; i++)
+        if (!want[i]) {
+            free(cg->dir[i]);
+            cg->dir[i] = NULL;
+        }
+    if (mkdir(cg->unified, 0755) == 0 || errno == EEXIST)
+        return 0;
+    if (errno == ENOENT) /* a parent is missing too */
+        return sv_mkdir_p(cg->unified, 0755, err);
+    return sv_error(err, errno, "cgroup: cannot create %s", cg->unified);
 }
 
 int sv_cgroup_create(struct sv_cgroup *cg, const struct sv_limits *lim, sv_error_t *err)
@@ -58,8 +80,11 @@ int sv_cgroup_create(struct sv_cgroup *cg, const struct sv_limits *lim, sv_error
     switch (cg->mode) {
     case SV_CGROUP_V2:
         return sv_cgroup_v2_create(cg, lim, err);
-    case SV_CGROUP_V1:
     case SV_CGROUP_HYBRID:
+        if (hybrid_create(cg, lim, err) < 0)
+            return -1;
+        return sv_cgroup_v1_create(cg, lim, err);
+    case SV_CGROUP_V1:
         return sv_cgroup_v1_create(cg, lim, err);
     default:
         if (lim->memory >= 0 || lim->cpus >= 0 || lim->pids >= 0)
@@ -70,23 +95,54 @@ int sv_cgroup_create(struct sv_cgroup *cg, const struct sv_limits *lim, sv_error
     }
 }
 
-int sv_cgroup_enter(const struct sv_cgroup *cg, pid_t pid, sv_error_t *err)
+/* The distinct directories of cg that exist or are to be made: its v2
+ * group, or its unified group first and then its v1 groups (cpu and
+ * cpuacct may share one). A hybrid host's container has v1 groups only
+ * for its limits, so a fresh sv_cgroup_init (which names them all) is
+ * checked against what is there. */
+static size_t dirs_of(const struct sv_cgroup *cg, const char *out[SV_CG_DIRS])
+{
+    size_t n = 0;
+    if (cg->v2) {
+        out[n++] = cg->v2;
+        return n;
+    }
+    if (cg->unified)
+        out[n++] = cg->unified;
+    for (int i = 0; i < SV_CG_N; i++) {
+        bool dup = false;
+        for (size_t j = 0; j < n && cg->dir[i]; j++)
+            dup |= strcmp(out[j], cg->dir[i]) == 0;
+        if (cg->dir[i] && !dup && (cg->unified == NULL || access(cg->dir[i], F_OK) == 0))
+            out[n++] = cg->dir[i];
+    }
+    return n;
+}
+
+int sv_cgroup_enter(const struct sv_cgroup *cg, pid_t pid, bool cloned_in, sv_error_t *err)
 {
     char buf[24];
     snprintf(buf, sizeof(buf), "%d", (int)pid);
+    if (cg->v2 && cloned_in)
+        return 0;
+    if (cg->unified && !cloned_in && sv_cgroup_write(cg->unified, "cgroup.procs", buf, err) < 0)
+        return -1;
     if (cg->v2) {
         /* Split (it has sub-groups): its own processes live in the leaf. */
         cleanup_free char *leaf = sv_xasprintf("%s/" SV_CGROUP_V2_LEAF, cg->v2);
         return sv_cgroup_write(access(leaf, F_OK) == 0 ? leaf : cg->v2, "cgroup.procs", buf, err);
     }
-    for (int i = 0; i < SV_CG_N; i++)
-        if (cg->dir[i] && sv_cgroup_write(cg->dir[i], "cgroup.procs", buf, err) < 0)
+    const char *dirs[SV_CG_DIRS];
+    for (size_t i = cg->unified ? 1 : 0, n = dirs_of(cg, dirs); i < n; i++)
+        if (sv_cgroup_write(dirs[i], "cgroup.procs", buf, err) < 0)
             return -1;
     return 0;
 }
 
 int sv_cgroup_clone_target(const struct sv_cgroup *cg)
 {
+    if (cg->unified)
+        return open(cg->unified, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (cg->v2 == NULL)
         return -1;
     cleanup_free char *leaf = sv_xasprintf("%s/" SV_CGROUP_V2_LEAF, cg->v2);
@@ -94,27 +150,9 @@ int sv_cgroup_clone_target(const struct sv_cgroup *cg)
     return fd >= 0 ? fd : open(cg->v2, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
-/* The distinct directories of cg (cpu and cpuacct may share one). */
-static size_t dirs_of(const struct sv_cgroup *cg, const char *out[SV_CG_N])
-{
-    size_t n = 0;
-    if (cg->v2) {
-        out[n++] = cg->v2;
-        return n;
-    }
-    for (int i = 0; i < SV_CG_N; i++) {
-        bool dup = false;
-        for (size_t j = 0; j < n && cg->dir[i]; j++)
-            dup |= strcmp(out[j], cg->dir[i]) == 0;
-        if (cg->dir[i] && !dup)
-            out[n++] = cg->dir[i];
-    }
-    return n;
-}
-
 int sv_cgroup_claim(const struct sv_cgroup *cg, sv_error_t *err)
 {
-    const char *dirs[SV_CG_N];
+    const char *dirs[SV_CG_DIRS];
     if (dirs_of(cg, dirs) == 0)
         return sv_error(err, ENOTSUP, "this host has no cgroup file system at /sys/fs/cgroup");
     if (mkdir(dirs[0], 0755) < 0)
@@ -122,11 +160,11 @@ int sv_cgroup_claim(const struct sv_cgroup *cg, sv_error_t *err)
     return 0;
 }
 
-int sv_cgroup_open_procs(const struct sv_cgroup *cg, int fds[SV_CG_N], sv_error_t *err)
+int sv_cgroup_open_procs(const struct sv_cgroup *cg, int fds[SV_CG_DIRS], sv_error_t *err)
 {
-    const char *dirs[SV_CG_N];
+    const char *dirs[SV_CG_DIRS];
     size_t n = dirs_of(cg, dirs);
-    for (int i = 0; i < SV_CG_N; i++)
+    for (int i = 0; i < SV_CG_DIRS; i++)
         fds[i] = -1;
     for (size_t i = 0; i < n; i++) {
         cleanup_free char *p = sv_xasprintf("%s/cgroup.procs", dirs[i]);
@@ -141,9 +179,9 @@ int sv_cgroup_open_procs(const struct sv_cgroup *cg, int fds[SV_CG_N], sv_error_
     return (int)n;
 }
 
-int sv_cgroup_enter_self(const int fds[SV_CG_N])
+int sv_cgroup_enter_self(const int fds[SV_CG_DIRS])
 {
-    for (int i = 0; i < SV_CG_N && fds[i] >= 0; i++)
+    for (int i = 0; i < SV_CG_DIRS && fds[i] >= 0; i++)
         if (write(fds[i], "0", 1) != 1)
             return -1;
     return 0;
@@ -162,9 +200,12 @@ int sv_cgroup_destroy(struct sv_cgroup *cg, sv_error_t *err)
 {
     if (cg->v2)
         return sv_cgroup_v2_destroy(cg, err);
+    int rc = 0;
     if (cg->mode == SV_CGROUP_V1 || cg->mode == SV_CGROUP_HYBRID)
-        return sv_cgroup_v1_destroy(cg, err);
-    return 0;
+        rc = sv_cgroup_v1_destroy(cg, err);
+    if (cg->unified && sv_cgroup_kill_and_remove(cg->unified, rc < 0 ? NULL : err) < 0)
+        rc = -1;
+    return rc;
 }
 
 int sv_cgroup_write(const char *dir, const char *file, const char *value, sv_error_t *err)

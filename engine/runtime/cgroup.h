@@ -6,6 +6,16 @@
  * ProServe handler's, servos/<id>/h<N>) are made by the same calls with
  * the id "<id>/h<N>", and go when the container's group goes.
  *
+ * On a hybrid host (v1 controllers, a v2 hierarchy at /sys/fs/cgroup/unified
+ * without them), every container also gets servos/<id> in the unified
+ * hierarchy, which it starts in (clone3 CLONE_INTO_CGROUP): that group
+ * tracks, kills and removes its processes, and the v1 groups are made only
+ * for the controllers whose limits it has. Joining a v1 group writes
+ * cgroup.procs, which waits for an RCU grace period (the kernel's
+ * cgroup_threadgroup_rwsem): 5 to 15 ms, the longest step of a start;
+ * starting in a v2 group waits for nothing. A v1 host without a unified
+ * hierarchy keeps a group in every controller's hierarchy, as before.
+ *
  * v2 allows processes only in leaves once a group hands controllers to
  * its children: when a container's group first gets a sub-group, its own
  * processes move to servos/<id>/main, where later ones enter too. */
@@ -24,11 +34,15 @@ struct sv_limits {
 };
 
 enum sv_cgroup_ctl { SV_CG_MEMORY, SV_CG_CPU, SV_CG_CPUACCT, SV_CG_PIDS, SV_CG_N };
+/* The most directories a container's group has: one per v1 controller,
+ * and a hybrid host's unified one. */
+#define SV_CG_DIRS (SV_CG_N + 1)
 
 struct sv_cgroup {
     enum sv_cgroup_mode mode;
     char *dir[SV_CG_N]; /* v1: one directory per controller (NULL: absent) */
     char *v2;           /* v2: the container's directory */
+    char *unified;      /* hybrid: its directory in the unified hierarchy */
 };
 
 /* The group every container's cgroup is made in, in each hierarchy:
@@ -49,12 +63,13 @@ int sv_cgroup_claim(const struct sv_cgroup *cg, sv_error_t *err);
 /* Open cgroup.procs of each directory for writing (fds[i] = -1 past the
  * last): writing "0" to them later moves the writer in, even from a mount
  * namespace without the cgroup file systems. Returns how many. */
-int sv_cgroup_open_procs(const struct sv_cgroup *cg, int fds[SV_CG_N], sv_error_t *err);
+int sv_cgroup_open_procs(const struct sv_cgroup *cg, int fds[SV_CG_DIRS], sv_error_t *err);
 /* The calling process into the groups opened by sv_cgroup_open_procs
  * (system calls only: safe between fork and exec). */
-int sv_cgroup_enter_self(const int fds[SV_CG_N]);
-/* Move pid into the container's cgroup(s). */
-int sv_cgroup_enter(const struct sv_cgroup *cg, pid_t pid, sv_error_t *err);
+int sv_cgroup_enter_self(const int fds[SV_CG_DIRS]);
+/* Move pid into the container's cgroup(s); cloned_in: it started in the
+ * group sv_cgroup_clone_target gave, so only the others are left. */
+int sv_cgroup_enter(const struct sv_cgroup *cg, pid_t pid, bool cloned_in, sv_error_t *err);
 /* Did the memory limit kill something? */
 bool sv_cgroup_oom_killed(const struct sv_cgroup *cg);
 /* Kill whatever still runs inside, then remove the directories. */
@@ -79,10 +94,12 @@ int64_t sv_cgroup_read_key(const char *dir, const char *file, const char *key);
 int sv_cgroup_kill_and_remove(const char *dir, sv_error_t *err);
 /* The v2 leaf that holds a split group's own processes. */
 #define SV_CGROUP_V2_LEAF "main"
+/* Where a hybrid host mounts its unified hierarchy. */
+#define SV_CGROUP_UNIFIED "/sys/fs/cgroup/unified"
 
 /* A descriptor of the group a new process of cg's should start in, for
- * clone3's CLONE_INTO_CGROUP (v2 only: a v1 host needs one group per
- * hierarchy), or -1. */
+ * clone3's CLONE_INTO_CGROUP (a v2 group: the container's on v2, its
+ * unified one on a hybrid host), or -1. */
 int sv_cgroup_clone_target(const struct sv_cgroup *cg);
 
 #endif

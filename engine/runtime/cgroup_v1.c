@@ -46,14 +46,16 @@ int sv_cgroup_v1_init(struct sv_cgroup *cg, const char *name, sv_error_t *err)
     return 0;
 }
 
+/* The group and any parent missing: on a hybrid host a container's v1
+ * group exists only when it has a limit, and a handler's group inside it
+ * (servos/<id>/h1) may be the first to need it. */
 static int make_dirs(const char *dir, sv_error_t *err)
 {
-    cleanup_free char *parent = sv_dirname(dir);
-    if (mkdir(parent, 0755) < 0 && errno != EEXIST)
-        return sv_error(err, errno, "cgroup: cannot create %s", parent);
-    if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-        return sv_error(err, errno, "cgroup: cannot create %s", dir);
-    return 0;
+    if (mkdir(dir, 0755) == 0 || errno == EEXIST)
+        return 0;
+    if (errno == ENOENT) /* a parent is missing too */
+        return sv_mkdir_p(dir, 0755, err);
+    return sv_error(err, errno, "cgroup: cannot create %s", dir);
 }
 
 int sv_cgroup_v1_create(struct sv_cgroup *cg, const struct sv_limits *lim, sv_error_t *err)

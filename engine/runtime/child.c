@@ -7,6 +7,7 @@
  * parent's sv_child_report_read reads). servos exec's command (exec.c)
  * shares the last steps. */
 #include "runtime/container_int.h"
+#include "core/trace.h"
 
 #include "runtime/init.h"
 #include "runtime/mounts.h"
@@ -271,6 +272,7 @@ void sv_child_main(struct sv_container *c, const int fds[3], int gofd, int errfd
     char go;
     if (read(gofd, &go, 1) != 1)
         _exit(1); /* the parent gave up */
+    sv_trace("child: id maps in");
     for (int i = 0; i < 3; i++)
         if (fds[i] != i && dup2(fds[i], i) < 0) {
             sv_error(&err, errno, "dup2");
@@ -296,6 +298,7 @@ void sv_child_main(struct sv_container *c, const int fds[3], int gofd, int errfd
     }
     if (sv_mounts_setup(c, &err) < 0)
         sv_child_fail(errfd, 125, &err);
+    sv_trace("child: root built");
     if (s->network != SV_NET_HOST && loopback_up(&err) < 0)
         sv_child_fail(errfd, 125, &err);
     set_rlimits();
@@ -305,6 +308,7 @@ void sv_child_main(struct sv_container *c, const int fds[3], int gofd, int errfd
     }
     if (read(gofd, &go, 1) != 1)
         _exit(1);
+    sv_trace("child: in its cgroup");
     close(gofd); /* nothing more comes: not the command's to keep */
     /* The parent made our eth0 before sending 'c'. */
     if (s->network == SV_NET_STACK && eth0_address(s->net.addr, s->net.prefix, &err) < 0)
@@ -316,6 +320,7 @@ void sv_child_main(struct sv_container *c, const int fds[3], int gofd, int errfd
     }
     if (sv_child_drop_privileges(s, c->caps, bpffd, &err) < 0)
         sv_child_fail(errfd, 125, &err);
+    sv_trace("child: privileges dropped, seccomp on");
     struct child_stdio io;
     if (child_stdio_prepare(s, &io, &err) < 0)
         sv_child_fail(errfd, 125, &err);
@@ -333,6 +338,7 @@ void sv_child_main(struct sv_container *c, const int fds[3], int gofd, int errfd
     /* We lead a session of our own already (above). */
     if (io.slave >= 0 && sv_pty_take(io.slave, &err) < 0)
         sv_child_fail(errfd, 125, &err);
+    sv_trace("child: exec");
     sv_child_exec(s, errfd);
 }
 

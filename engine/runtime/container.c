@@ -4,6 +4,7 @@
  * link and seccomp program, then wait for its exec), wait, reset,
  * remove. The child's side is child.c; stopping one is stop.c. */
 #include "runtime/container_int.h"
+#include "core/trace.h"
 
 #include "image/imgstore.h"
 #include "net/netlink.h"
@@ -124,6 +125,7 @@ static int create_steps(struct sv_store *st, struct sv_container *c, const struc
     sv_spec_copy(c, spec);
     if (!c->spec.userns_host && sv_userns_range(&c->map, err) < 0)
         return -1;
+    sv_trace("create: id range");
     struct sv_image_config cfg = {0};
     int rc = sv_rootfs_resolve(c->spec.image, &c->map, &c->lower, &c->image_kind, &cfg,
                                c->image_digest, err);
@@ -135,6 +137,7 @@ static int create_steps(struct sv_store *st, struct sv_container *c, const struc
     sv_image_config_clear(&cfg);
     if (rc < 0)
         return -1;
+    sv_trace("create: root resolved");
     for (size_t i = 0; i < c->spec.n_binds; i++)
         if (!c->spec.binds[i].tmpfs) {
             sv_user_find_host(c);
@@ -150,11 +153,13 @@ static int create_steps(struct sv_store *st, struct sv_container *c, const struc
     c->dir = sv_xasprintf("%s/%s", containers, c->id); /* made by sv_container_log_path */
     if (record_row(st, c, err) < 0)
         return -1;
+    sv_trace("create: row recorded");
     if (sv_cgroup_init(&c->cg, c->id, err) < 0 ||
         sv_cgroup_create(&c->cg, &c->spec.limits, err) < 0) {
         sv_container_remove(st, c->id, NULL);
         return -1;
     }
+    sv_trace("create: cgroup made");
     return 0;
 }
 
@@ -294,6 +299,7 @@ int sv_container_spawn(struct sv_container *c, const int fds[3], sv_error_t *err
             sv_idmap_rootfs(c->lower, c->spec.userns_host ? NULL : &c->map, &c->lower_shifted, err);
         if (c->lower_fd < 0)
             return -1;
+        sv_trace("spawn: root idmapped");
     }
     for (size_t i = 0; i < c->spec.n_binds; i++)
         if (!c->spec.userns_host && !c->spec.binds[i].tmpfs && c->spec.binds[i].idmap_fd < 0)
@@ -309,6 +315,7 @@ int sv_container_spawn(struct sv_container *c, const int fds[3], sv_error_t *err
     pid_t pid = clone3_fork(flags, cgfd, &entered);
     if (pid < 0)
         return sv_error(err, errno, "cannot create the container's namespaces");
+    sv_trace(pid ? "spawn: cloned" : "child: cloned");
     if (pid == 0) { /* the parent's ends are not the child's to hold */
         close(f.go[1]);
         close(f.report[0]);
@@ -323,16 +330,23 @@ int sv_container_spawn(struct sv_container *c, const int fds[3], sv_error_t *err
     sv_fd_close_now(&f.bpf[0]);
     sv_fd_close_now(&f.pty[1]);
     c->pty_sock = sv_steal_fd(f.pty[0]);
-    if (c->lower_fd >= 0) /* the child's copy is the one it mounts */
-        close(c->lower_fd), c->lower_fd = -1;
     c->pid = pid;
     int rc = 0;
     if (!c->spec.userns_host)
         rc = sv_userns_write_maps(pid, &c->map, err);
+    /* The child's copy of the descriptor is the same mount: mapped now,
+     * before 'g' lets it go on to mount it. */
+    if (rc == 0 && c->lower_fd >= 0 && c->lower_shifted)
+        rc = sv_idmap_rootfs_map(c->lower_fd, pid, c->lower, err);
+    if (c->lower_fd >= 0) /* the child's copy is the one it mounts */
+        close(c->lower_fd), c->lower_fd = -1;
     if (rc == 0 && write(f.go[1], "g", 1) != 1)
         rc = sv_error(err, errno, "cannot start the container");
-    if (rc == 0 && !entered)
-        rc = sv_cgroup_enter(&c->cg, pid, err);
+    sv_trace("spawn: id maps written");
+    if (rc == 0) {
+        rc = sv_cgroup_enter(&c->cg, pid, entered, err);
+        sv_trace("spawn: in its cgroup");
+    }
     /* Its veth, while it builds its root on the other core. */
     if (rc == 0 && c->spec.network == SV_NET_STACK) {
         char name[IFNAMSIZ];
@@ -351,6 +365,7 @@ int sv_container_spawn(struct sv_container *c, const int fds[3], sv_error_t *err
                            f.bpf[1], c->spec.io_uring ? SV_SECCOMP_ALLOW_IO_URING : 0, err) < 0)
             rc = -1;
         sv_fd_close_now(&f.bpf[1]);
+        sv_trace("spawn: seccomp filter sent");
     }
     if (rc < 0) {
         spawn_failed(c, pid, f.report[0], err);
@@ -386,6 +401,7 @@ int sv_container_spawned(struct sv_store *st, struct sv_container *c, int *exec_
             return -1;
         }
     }
+    sv_trace("spawned: exec reported");
     c->pid_start = sv_pid_start_time(c->pid);
     sv_user_warn_unwritable(c); /* once it runs: a start that fails has its own error to give */
     return sv_store_set_running(st, c->id, c->pid, c->pid_start, getpid(), err);

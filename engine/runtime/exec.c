@@ -128,7 +128,7 @@ __attribute__((noreturn)) static void exec_join(const struct sv_run_spec *s, sv_
         }
     if (null >= 0)
         close(null); /* it is where it goes */
-    if (sv_cgroup_enter(cg, getpid(), &e) < 0)
+    if (sv_cgroup_enter(cg, getpid(), false, &e) < 0)
         sv_child_fail(report, 125, &e);
     int nsflags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID |
                   CLONE_NEWCGROUP | (s->userns_host ? 0 : CLONE_NEWUSER);

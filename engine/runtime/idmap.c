@@ -189,14 +189,18 @@ static const char *host_own_path(const char *path)
             return "it is a directory the host shares among its programs or users";
     if (is_or_under(sv_state_root(), path))
         return "it holds servos' state";
+    /* Homes: /home/NAME (where the accounts of a directory service and
+     * systemd-homed live too), or one /etc/passwd names. The file is read
+     * as it is, not through NSS: the name service modules it would load
+     * (and a network directory they may ask) cost a container start more
+     * than the rest of this check. */
+    if (strncmp(path, "/home/", 6) == 0 && strchr(path + 6, '/') == NULL)
+        return "it is a home directory";
+    cleanup_fclose FILE *f = fopen("/etc/passwd", "re");
     struct passwd *pw;
-    setpwent();
-    while ((pw = getpwent()) != NULL)
-        if (pw->pw_dir && strcmp(pw->pw_dir, path) == 0 && strcmp(path, "/nonexistent") != 0) {
-            endpwent();
+    while (f && (pw = fgetpwent(f)) != NULL)
+        if (pw->pw_dir && strcmp(pw->pw_dir, path) == 0 && strcmp(path, "/nonexistent") != 0)
             return "it is a home directory";
-        }
-    endpwent();
     return NULL;
 }
 
@@ -214,9 +218,23 @@ static bool opened_path(int fd, char out[PATH_MAX])
     return true;
 }
 
-int sv_idmap_rootfs(const char *dir, const struct sv_idmap *map, bool *shifted, sv_error_t *err)
+/* What a refused idmapping says. */
+static int idmap_refused(const char *dir, uid_t uid, int e, sv_error_t *err)
 {
-    *shifted = false;
+    /* ENOSYS before Linux 5.12; EINVAL where the file system has no
+     * idmapped mounts (FS_ALLOW_IDMAP: ext4, xfs, btrfs, f2fs, tmpfs
+     * since 6.3, not NFS or most FUSE). */
+    return sv_error(err, e,
+                    "cannot show %s (owned by host uid %u) to the container's user namespace: "
+                    "idmapped mounts need Linux 5.12 or later and a file system that has "
+                    "them; run it with --userns host, or pack it as a tarball (tar -C %s "
+                    "-cf rootfs.tar .), which servos unpacks onto the containers' ids",
+                    dir, (unsigned)uid, dir);
+}
+
+int sv_idmap_rootfs(const char *dir, const struct sv_idmap *map, bool *to_map, sv_error_t *err)
+{
+    *to_map = false;
     /* Opened once, judged by where it is, and cloned from that descriptor:
      * whoever can write a directory on the path cannot turn it into "/"
      * between the check and the mount. */
@@ -235,7 +253,6 @@ int sv_idmap_rootfs(const char *dir, const struct sv_idmap *map, bool *shifted, 
     /* Read-only: overlayfs never writes a lower layer, and a read-only
      * mount does not even update its access times. */
     struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
-    cleanup_close int ns = -1;
     /* A tree of host ids (made as root: mmdebstrap, debootstrap, an
      * unpacked docker export) is shown to the container as its own: host
      * 0..size-1 as the range. One the range already owns is its as it is,
@@ -244,28 +261,30 @@ int sv_idmap_rootfs(const char *dir, const struct sv_idmap *map, bool *shifted, 
      * container root is "others" there. */
     bool in_range = map && st.st_uid >= map->uid_base && st.st_uid - map->uid_base < map->size;
     if (map && map->size && !in_range && st.st_uid < map->size && host_own_path(real) == NULL) {
-        ns = userns_fd(0, map->uid_base, 0, map->gid_base, map->size);
-        if (ns < 0)
-            return sv_error(err, errno, "cannot make a user namespace to map %s with", dir);
-        attr.attr_set |= MOUNT_ATTR_IDMAP;
-        attr.userns_fd = (__u64)ns;
+        *to_map = true; /* read-only and idmapped at once, by sv_idmap_rootfs_map */
+        return sv_steal_fd(fd);
     }
+    if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
+        return sv_error(err, errno, "cannot make the root file system %s read-only", dir);
+    return sv_steal_fd(fd);
+}
+
+int sv_idmap_rootfs_map(int fd, pid_t pid, const char *dir, sv_error_t *err)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
+    cleanup_close int ns = open(path, O_RDONLY | O_CLOEXEC);
+    if (ns < 0)
+        return sv_error(err, errno, "cannot open the container's user namespace to map %s with",
+                        dir);
+    struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_IDMAP,
+                              .userns_fd = (__u64)ns};
     if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0) {
         int e = errno;
-        if (ns < 0)
-            return sv_error(err, e, "cannot make the root file system %s read-only", dir);
-        /* ENOSYS before Linux 5.12; EINVAL where the file system has no
-         * idmapped mounts (FS_ALLOW_IDMAP: ext4, xfs, btrfs, f2fs, tmpfs
-         * since 6.3, not NFS or most FUSE). */
-        return sv_error(err, e,
-                        "cannot show %s (owned by host uid %u) to the container's user namespace: "
-                        "idmapped mounts need Linux 5.12 or later and a file system that has "
-                        "them; run it with --userns host, or pack it as a tarball (tar -C %s "
-                        "-cf rootfs.tar .), which servos unpacks onto the containers' ids",
-                        dir, (unsigned)st.st_uid, dir);
+        struct stat st;
+        return idmap_refused(dir, fstat(fd, &st) == 0 ? st.st_uid : 0, e, err);
     }
-    *shifted = ns >= 0;
-    return sv_steal_fd(fd);
+    return 0;
 }
 
 /* ---- volume ownership: :U and the unwritable-volume warning ------------- */

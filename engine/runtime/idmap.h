@@ -40,10 +40,18 @@ int sv_idmap_open(const char *source, const struct sv_idmap *map);
  * directory cannot change through it: the copy is read-only, and the
  * container's writes go to its overlay's upper layer. A tree the range
  * already owns, or any with map NULL (--userns host), is used as it is.
- * *shifted says whether it was idmapped. Opened by host root, so a
- * directory above dir that container root may not pass (0700) does not
- * matter. Idmapped lower layers need Linux 5.19 for overlayfs. */
-int sv_idmap_rootfs(const char *dir, const struct sv_idmap *map, bool *shifted, sv_error_t *err);
+ * Opened by host root, so a directory above dir that container root may
+ * not pass (0700) does not matter. Idmapped lower layers need Linux 5.19
+ * for overlayfs.
+ * *to_map: the tree is to be idmapped, which sv_idmap_rootfs_map does
+ * once the container exists, through its own user namespace (whose map
+ * is the same: 0..size-1 onto the range): no namespace is made for it,
+ * which would cost a process of its own. Until then the copy is neither
+ * mapped nor read-only, and the container must not mount it. */
+int sv_idmap_rootfs(const char *dir, const struct sv_idmap *map, bool *to_map, sv_error_t *err);
+/* Make fd (sv_idmap_rootfs's, *to_map) read-only and idmapped through
+ * the user namespace of pid, whose maps are written; dir for messages. */
+int sv_idmap_rootfs_map(int fd, pid_t pid, const char *dir, sv_error_t *err);
 
 /* :U, as podman has it: hand the volume at source, and everything below
  * it, to the container's user (uid:gid, host ids), so a directory of the
