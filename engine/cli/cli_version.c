@@ -48,12 +48,14 @@ static bool library_present(const char *soname)
         if (access(f, F_OK) == 0)
             return true;
     }
-    size_t len = 0;
-    cleanup_free char *cache = NULL;
+    /* Read once for all the libraries asked about (freed at exit). */
+    static char *cache;
+    static size_t len;
+    if (cache == NULL && sv_read_file("/etc/ld.so.cache", 1 << 24, &cache, &len, NULL) < 0)
+        len = 0;
     cleanup_free char *needle = sv_xasprintf("/%s", soname);
     /* A path ending in /soname, with its NUL. */
-    if (sv_read_file("/etc/ld.so.cache", 1 << 24, &cache, &len, NULL) == 0 &&
-        memmem(cache, len, needle, strlen(needle) + 1))
+    if (len && memmem(cache, len, needle, strlen(needle) + 1))
         return true;
     static const char *const defaults[] = {
         "/lib/" SV_MULTIARCH, "/usr/lib/" SV_MULTIARCH, "/lib64", "/usr/lib64", "/lib", "/usr/lib"};
