@@ -227,6 +227,7 @@ static void *conn_watchdog(void *arg)
     while (!pf_service.stopping) {
         struct timespec ts = {0, 250 * 1000000};
         nanosleep(&ts, NULL);
+        fflush(stdout); /* the access log (send_answer) */
         double now = sv_now_s();
         pthread_mutex_lock(&conns.lock);
         for (struct conn *c = conns.head; c; c = c->next) {
@@ -265,6 +266,16 @@ static enum MHD_Result collect_value(void *cls, enum MHD_ValueKind kind, const c
     return MHD_YES;
 }
 
+void pf_request_values(struct pf_request *rq)
+{
+    if (rq->query || rq->connection == NULL)
+        return;
+    rq->query = json_object();
+    rq->headers = json_object();
+    mhd.values(rq->connection, MHD_GET_ARGUMENT_KIND, collect_value, rq->query);
+    mhd.values(rq->connection, MHD_HEADER_KIND, collect_value, rq->headers);
+}
+
 static enum MHD_Result send_answer(struct MHD_Connection *c, const char *method, const char *url,
                                    struct pf_answer *a, double t0)
 {
@@ -286,8 +297,10 @@ static enum MHD_Result send_answer(struct MHD_Connection *c, const char *method,
     /* Method and path are the client's: one line each, whatever they hold. */
     cleanup_free char *m = pf_answer_printable(method, 32);
     cleanup_free char *u = pf_answer_printable(url, 2048);
+    /* Written out by conn_watchdog within a quarter of a second: a write
+     * (and the supervisor's read and write) per request cost more than
+     * answering it. */
     printf("%s %s %u %.1fms\n", m, u, a->status, secs * 1000);
-    fflush(stdout);
     return rc;
 }
 
@@ -337,13 +350,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return too_large(c, method, url);
     set_phase(c, WORKING);
     double t0 = sv_now_s();
-    cleanup_json json_t *query = json_object();
-    cleanup_json json_t *headers = json_object();
-    mhd.values(c, MHD_GET_ARGUMENT_KIND, collect_value, query);
-    mhd.values(c, MHD_HEADER_KIND, collect_value, headers);
-    struct pf_request rq = {method, url, query, headers, up->data, up->len};
+    struct pf_request rq = {method, url, NULL, NULL, up->data, up->len, c};
     struct pf_answer a = {0};
     pf_route(&rq, &a);
+    json_decref(rq.query);
+    json_decref(rq.headers);
     return send_answer(c, method, url, &a, t0);
 }
 

@@ -114,8 +114,9 @@ static json_t *json_text(const char *s, size_t len)
     return j ? j : json_string("");
 }
 
-static json_t *request_json(const struct pf_request *rq, json_t *params)
+static json_t *request_json(struct pf_request *rq, json_t *params)
 {
+    pf_request_values(rq);
     json_t *r = json_object();
     json_t *body = json_loadb(rq->body ? rq->body : "", rq->body_len, JSON_DECODE_ANY, NULL);
     json_object_set_new(r, "method", json_text(rq->method, strlen(rq->method)));
@@ -164,8 +165,8 @@ static bool answer_static_file(struct pf_answer *a, const char *url)
     return false;
 }
 
-static void answer_from_handler(const struct pf_endpoint *r, const struct pf_request *rq,
-                                json_t *params, struct pf_answer *a)
+static void answer_from_handler(const struct pf_endpoint *r, struct pf_request *rq, json_t *params,
+                                struct pf_answer *a)
 {
     cleanup_json json_t *req = request_json(rq, params);
     cleanup_free char *input = sv_json_dumps(req, SV_JSON_COMPACT);
@@ -184,7 +185,7 @@ static void answer_from_handler(const struct pf_endpoint *r, const struct pf_req
 
 /* The first endpoint whose path and method match answers; *allowed
  * collects the methods of those whose path alone matched. */
-static bool answer_endpoint(const struct pf_request *rq, struct pf_answer *a, unsigned *allowed)
+static bool answer_endpoint(struct pf_request *rq, struct pf_answer *a, unsigned *allowed)
 {
     unsigned bit = (unsigned)pf_service_method_bit(rq->method);
     for (size_t i = 0; i < pf_service.n_endpoints; i++) {
@@ -219,7 +220,7 @@ static void method_not_allowed(struct pf_answer *a, unsigned allowed, const char
     pf_answer_error(a, 405, "method not allowed", method);
 }
 
-void pf_route(const struct pf_request *rq, struct pf_answer *a)
+void pf_route(struct pf_request *rq, struct pf_answer *a)
 {
     const char *url = rq->url, *method = rq->method;
     a->route = "unmatched";
