@@ -2,7 +2,10 @@
  * prints one line on the caller's stderr, "servos-trace: PID +MS step",
  * milliseconds since main() began; a container's process marks its own
  * steps up to the exec the same way (the line goes to the caller's stderr,
- * not the container's). Off, a step costs one branch. */
+ * not the container's). Off, a step costs one branch. The descriptor is
+ * checked before each write: a process that closed its descriptors and
+ * opened others under the same number stops tracing rather than write
+ * into them. */
 #ifndef SV_TRACE_H
 #define SV_TRACE_H
 

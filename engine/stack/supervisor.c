@@ -6,6 +6,7 @@
 #include "stack/supervisor.h"
 #include "stack/supervisor_int.h"
 #include "stack/lastup.h"
+#include "core/trace.h"
 #include "core/bulkmem.h"
 #include "core/statedir.h"
 #include "proserve/pgateway.h"
@@ -213,6 +214,7 @@ static void redirect_stdio(const char *dir)
         dup2(log, 1);
         dup2(log, 2);
     }
+    sv_trace_init(); /* SERVOS_TRACE: into the log, the CLI's stderr is not ours */
     if (chdir("/") < 0) {
         /* keep the cwd */
     }
