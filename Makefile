@@ -76,9 +76,10 @@ $(B)/engine/net/pubnat.bpf.o: engine/net/bpf/pubnat.bpf.c engine/net/pubnat_maps
 $(B)/engine/net/pubnat_blob.o: engine/net/pubnat_blob.c $(B)/engine/net/pubnat.bpf.o
 	$(CC) $(CFLAGS_ALL) -DSV_PUBNAT_OBJ='"$(B)/engine/net/pubnat.bpf.o"' -c -o $@ $<
 
+# It compiles stdlib/ with the Lua servos links, so its bytecode loads.
 $(B)/embedgen: lua/embedgen.c
 	@mkdir -p $(B)
-	$(CC) -O1 -o $@ $<
+	$(CC) -O1 $(PKG_CFLAGS) -o $@ $< $(PKG_LIBS) -lm -ldl
 
 $(B)/lua/embedded.c: $(B)/embedgen $(EMBED)
 	@mkdir -p $(B)/lua

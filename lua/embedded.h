@@ -9,6 +9,8 @@ struct sv_embedded_file {
     const char *name; /* "stdlib/servos.lua", "platforms/arduino.lua" */
     const char *data;
     size_t len;
+    const unsigned char *code; /* stdlib/: the module compiled (embedgen), else NULL */
+    size_t code_len;
 };
 
 extern const struct sv_embedded_file sv_embedded_files[];

@@ -1,8 +1,50 @@
 /* Build-time tool: writes a C file holding the given files as string
- * literals, with a lookup table. Usage: embedgen OUT.c FILE... */
+ * literals, with a lookup table; the modules of stdlib/ also as Lua
+ * bytecode (with their line information), so servos does not parse 40 KB
+ * of Lua on every command that reads an Envirofile. Usage: embedgen OUT.c
+ * FILE... */
+#include <lauxlib.h>
+#include <lua.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static int dump_bytes(lua_State *L, const void *p, size_t n, void *ud)
+{
+    (void)L;
+    FILE *out = ud;
+    for (size_t i = 0; i < n; i++)
+        fprintf(out, "%u,%s", ((const unsigned char *)p)[i], i % 24 == 23 ? "\n" : "");
+    return 0;
+}
+
+/* code_N[]: FILE compiled, as servos' own Lua (the same library) loads it. */
+static int emit_code(FILE *out, int i, const char *file)
+{
+    lua_State *L = luaL_newstate();
+    char name[256];
+    snprintf(name, sizeof(name), "=%s", file);
+    FILE *in = fopen(file, "rb");
+    static char src[1 << 20];
+    size_t len = in ? fread(src, 1, sizeof(src), in) : 0;
+    if (in)
+        fclose(in);
+    if (L == NULL || len == 0 || len == sizeof(src) ||
+        luaL_loadbufferx(L, src, len, name, "t") != LUA_OK) {
+        fprintf(stderr, "embedgen: %s: %s\n", file, L ? lua_tostring(L, -1) : "no memory");
+        return -1;
+    }
+    fprintf(out, "static const unsigned char code_%d[] = {\n", i);
+    lua_dump(L, dump_bytes, out, 0);
+    fprintf(out, "};\n");
+    lua_close(L);
+    return 0;
+}
+
+static int is_module(const char *file)
+{
+    return strncmp(file, "stdlib/", 7) == 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -43,10 +85,16 @@ int main(int argc, char **argv)
         }
         fputs("\";\n", out);
         fclose(in);
+        if (is_module(argv[i]) && emit_code(out, i, argv[i]) < 0)
+            return 1;
     }
     fprintf(out, "\nconst struct sv_embedded_file sv_embedded_files[] = {\n");
     for (int i = 2; i < argc; i++)
-        fprintf(out, "    {\"%s\", file_%d, sizeof(file_%d) - 1},\n", argv[i], i, i);
+        if (is_module(argv[i]))
+            fprintf(out, "    {\"%s\", file_%d, sizeof(file_%d) - 1, code_%d, sizeof(code_%d)},\n",
+                    argv[i], i, i, i, i);
+        else
+            fprintf(out, "    {\"%s\", file_%d, sizeof(file_%d) - 1, NULL, 0},\n", argv[i], i, i);
     fprintf(out, "};\nconst size_t sv_embedded_count = %d;\n\n", argc - 2);
     fprintf(out, "const struct sv_embedded_file *sv_embedded_find(const char *name)\n{\n"
                  "    for (size_t i = 0; i < sv_embedded_count; i++)\n"

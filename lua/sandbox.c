@@ -111,7 +111,12 @@ int sv_lua_push_stdlib(lua_State *L, const char *name)
     if (f == NULL)
         return luaL_error(L, "internal error: no embedded %s", fname);
     lua_pushfstring(L, "=%s", fname);
-    if (luaL_loadbufferx(L, f->data, f->len, lua_tostring(L, -1), "t") != LUA_OK)
+    /* Compiled at build time by the very Lua linked in: servos' own code,
+     * never a user's (their chunks load as text only). */
+    int rc = f->code
+                 ? luaL_loadbufferx(L, (const char *)f->code, f->code_len, lua_tostring(L, -1), "b")
+                 : luaL_loadbufferx(L, f->data, f->len, lua_tostring(L, -1), "t");
+    if (rc != LUA_OK)
         return lua_error(L);
     lua_remove(L, -2);
     lua_rawgeti(L, LUA_REGISTRYINDEX, sv_lua_of(L)->host_ref);
