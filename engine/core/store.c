@@ -52,6 +52,10 @@ static const char schema_v2[] =
     "CREATE INDEX IF NOT EXISTS containers_stack ON containers (stack);"
     "PRAGMA user_version=2;";
 
+/* 32 pages between checkpoints keeps the log small for the next open,
+ * which rebuilds its index by reading the whole log (every CLI command). */
+#define CHECKPOINT_PAGES "32"
+
 static int db_error(struct sv_store *s, sv_error_t *err, const char *what)
 {
     return sv_error(err, 0, "state store (%s/state.db): %s: %s", sv_state_root(), what,
@@ -163,13 +167,24 @@ int sv_store_open(struct sv_store **out, sv_error_t *err)
      * the log) reads little. */
     sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
     if (sqlite3_exec(s->db,
-                     "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=32; PRAGMA "
-                     "journal_size_limit=131072",
+                     "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=" CHECKPOINT_PAGES
+                     "; PRAGMA journal_size_limit=131072",
                      NULL, NULL, NULL) != SQLITE_OK ||
         schema_migrate(s->db) < 0)
         return db_error(s, err, "creating the schema");
     *out = sv_steal(s);
     return 0;
+}
+
+void sv_store_burst_begin(struct sv_store *s)
+{
+    sqlite3_exec(s->db, "PRAGMA wal_autocheckpoint=1000", NULL, NULL, NULL);
+}
+
+void sv_store_burst_end(struct sv_store *s)
+{
+    sqlite3_exec(s->db, "PRAGMA wal_autocheckpoint=" CHECKPOINT_PAGES, NULL, NULL, NULL);
+    sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 }
 
 void sv_store_close(struct sv_store *s)

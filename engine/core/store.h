@@ -40,6 +40,12 @@ const char *sv_state_root(void);
 void sv_set_state_root(const char *root);
 
 int sv_store_open(struct sv_store **out, sv_error_t *err);
+/* A burst of writes (a stack's replicas coming up): defer the log's
+ * checkpoints, each two fsyncs, to the end of it (sv_store_burst_end,
+ * which runs one then), so the replicas do not wait for them one by one.
+ * Best effort: the store stays consistent whatever happens between. */
+void sv_store_burst_begin(struct sv_store *s);
+void sv_store_burst_end(struct sv_store *s);
 void sv_store_close(struct sv_store *s);
 #define cleanup_store __attribute__((cleanup(sv_store_closep)))
 void sv_store_closep(struct sv_store **s);

@@ -90,12 +90,14 @@ static void do_up(struct supervisor *sup, int fd, int argc, char **argv)
 {
     sv_error_t err = NULL;
     struct sv_graph *g = NULL, *before = sup->g;
+    sv_store_burst_begin(sup->st);
     int rc = sv_lastup_load(sup->stack, SV_GIT_PINNED, &g, &err) < 0 ? -1 : reconcile(sup, g, &err);
     /* reconcile re-points every replica into the new graph first thing,
      * so the previous one is no longer referenced. */
     if (g && before != g)
         sv_graph_free(before);
     reply_rc(fd, rc, &err);
+    sv_store_burst_end(sup->st);
 }
 
 /* down [GRACE-MS [volumes|keep]] */

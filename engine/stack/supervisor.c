@@ -237,7 +237,9 @@ static bool first_reconcile(struct supervisor *sup, struct sv_graph *g, int repo
         sup_log("cannot evaluate the last up request: %s", e->msg);
         sv_error_free(&e);
     }
-    if (g && reconcile(sup, g, &e) < 0 && fresh) {
+    sv_store_burst_begin(sup->st);
+    int rc = g ? reconcile(sup, g, &e) : 0;
+    if (rc < 0 && fresh) {
         sup_log("up failed: %s; undoing it", e->msg);
         sv_error_t undo = NULL;
         if (reconcile_take_down(sup, -1, &undo) < 0) {
@@ -248,6 +250,7 @@ static bool first_reconcile(struct supervisor *sup, struct sv_graph *g, int repo
             sup_log("stack %s is down again", sup->stack);
         }
         sup_report(&e);
+        sv_store_burst_end(sup->st);
         return false;
     }
     if (e) {
@@ -256,6 +259,7 @@ static bool first_reconcile(struct supervisor *sup, struct sv_graph *g, int repo
     } else {
         dprintf(report_fd, "ok");
     }
+    sv_store_burst_end(sup->st); /* once the caller has its answer */
     return true;
 }
 
