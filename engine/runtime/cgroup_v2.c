@@ -15,15 +15,97 @@ int sv_cgroup_v2_init(struct sv_cgroup *cg, const char *name, sv_error_t *err)
     return 0;
 }
 
-/* Controllers must be enabled in every ancestor's subtree_control. */
-static void enable_controllers(const char *dir)
+/* The controllers servos' limits use, in the order of their names. */
+enum { V2_MEMORY, V2_CPU, V2_PIDS, V2_N };
+static const char *const v2_ctl[V2_N] = {"memory", "cpu", "pids"};
+
+/* The controllers that could not be handed down on the way to a group:
+ * for each, the first group on the path that could not, and why (its
+ * errno; 0: handed down). Not an error in itself: a container without a
+ * limit runs without the controller, and a limit that needs it fails
+ * through controller_missing, the one message that says so. */
+struct v2_missing {
+    int why[V2_N];
+    char *where[V2_N];
+};
+
+static void v2_missing_clear(struct v2_missing *m)
 {
-    static const char *const ctl[] = {"+memory", "+cpu", "+pids"};
-    for (size_t i = 0; i < SV_ARRAY_LEN(ctl); i++) {
-        sv_error_t e = NULL;
-        /* A controller the kernel lacks is reported when a limit needs it. */
-        sv_cgroup_write(dir, "cgroup.subtree_control", ctl[i], &e);
-        sv_error_free(&e);
+    for (int i = 0; i < V2_N; i++)
+        free(m->where[i]);
+}
+
+/* Is word one of the space-separated words of a cgroup file (its first
+ * line: cgroup.controllers, cgroup.subtree_control)? */
+static bool file_has_word(const char *dir, const char *file, const char *word)
+{
+    cleanup_free char *path = sv_xasprintf("%s/%s", dir, file);
+    cleanup_fclose FILE *f = fopen(path, "re");
+    char line[512];
+    if (f == NULL || fgets(line, sizeof(line), f) == NULL)
+        return false;
+    size_t wl = strlen(word);
+    for (char *p = line; (p = strstr(p, word)) != NULL; p += wl)
+        if ((p == line || p[-1] == ' ') && (p[wl] == ' ' || p[wl] == '\n' || p[wl] == '\0'))
+            return true;
+    return false;
+}
+
+/* Hand memory, cpu and pids from dir to its children (cgroup.subtree_control)
+ * where dir has not yet: a start that finds them there writes nothing. A
+ * controller dir does not have itself (ENOENT: its parent keeps it) or
+ * cannot hand down (EBUSY: dir holds processes, which v2 forbids in a
+ * group that hands controllers down; anything else the kernel says) is
+ * noted in *m. Returns how many failed with EBUSY. */
+static int enable_controllers(const char *dir, struct v2_missing *m)
+{
+    int busy = 0;
+    for (int i = 0; i < V2_N; i++) {
+        if (m->why[i] || file_has_word(dir, "cgroup.subtree_control", v2_ctl[i]))
+            continue;
+        int why = ENOENT;
+        if (file_has_word(dir, "cgroup.controllers", v2_ctl[i])) {
+            cleanup_free char *path = sv_xasprintf("%s/cgroup.subtree_control", dir);
+            cleanup_free char *plus = sv_xasprintf("+%s", v2_ctl[i]);
+            sv_error_t e = NULL; /* noted, not reported: see struct v2_missing */
+            why = sv_write_file(path, plus, &e) == 0 ? 0 : e->status;
+            sv_error_free(&e);
+        }
+        if (why) {
+            m->why[i] = why;
+            m->where[i] = sv_xstrdup(dir);
+            busy += why == EBUSY;
+        }
+    }
+    return busy;
+}
+
+/* A limit needs controller ctl, which *m says could not reach dir: the one
+ * message for it, naming the group that could not hand it down, why, and
+ * what to do. */
+static int controller_missing(const struct v2_missing *m, int ctl, const char *dir, sv_error_t *err)
+{
+    const char *name = v2_ctl[ctl], *where = m->where[ctl];
+    switch (m->why[ctl]) {
+    case ENOENT:
+        return sv_error(err, ENOENT,
+                        "cgroup: the %s controller is not available to %s: %s does not have it "
+                        "(it is not in its cgroup.controllers; enable it in its parent's "
+                        "cgroup.subtree_control, or with systemd's Delegate=), or run without "
+                        "a %s limit",
+                        name, dir, where, name);
+    case EBUSY:
+        return sv_error(err, EBUSY,
+                        "cgroup: the %s controller is not available to %s: %s holds processes, "
+                        "and cgroup v2 hands no controller down from a group that does (move "
+                        "them into a group of their own below it), or run without a %s limit",
+                        name, dir, where, name);
+    default:
+        return sv_error(err, m->why[ctl],
+                        "cgroup: the %s controller is not available to %s: %s cannot hand it "
+                        "down (writing +%s to its cgroup.subtree_control failed), or run "
+                        "without a %s limit",
+                        name, dir, where, name, name);
     }
 }
 
@@ -64,41 +146,33 @@ static int split_to_leaf(const char *dir, sv_error_t *err)
     return 0;
 }
 
-/* Write a limit; a file that is not there means its controller was not
- * handed down to servos' groups (enable_controllers could not: the host's
- * manager keeps it, or the kernel lacks it), which a bare "No such file"
- * would not tell. */
-static int write_limit(const char *dir, const char *file, const char *controller, const char *value,
-                       sv_error_t *err)
+/* Write a limit whose controller is ctl, unless it never reached dir. */
+static int write_limit(const char *dir, const struct v2_missing *m, int ctl, const char *file,
+                       const char *value, sv_error_t *err)
 {
-    if (sv_cgroup_write(dir, file, value, err) == 0)
-        return 0;
-    if (err == NULL || *err == NULL || (*err)->status != ENOENT)
-        return -1;
-    sv_error_free(err);
-    return sv_error(err, ENOENT,
-                    "cgroup: the %s controller is not available to %s (it is not in its "
-                    "parent's cgroup.subtree_control; enable it there, or run without the limit)",
-                    controller, dir);
+    if (m->why[ctl])
+        return controller_missing(m, ctl, dir, err);
+    return sv_cgroup_write(dir, file, value, err);
 }
 
 int sv_cgroup_v2_create(struct sv_cgroup *cg, const struct sv_limits *lim, sv_error_t *err)
 {
+    __attribute__((cleanup(v2_missing_clear))) struct v2_missing m = {0};
     cleanup_free char *parent = sv_dirname(cg->v2);
-    enable_controllers(V2_ROOT);
+    enable_controllers(V2_ROOT, &m);
     if (mkdir(parent, 0755) < 0 && errno != EEXIST)
         return sv_error(err, errno, "cgroup: cannot create %s", parent);
     /* servos' own parent never holds processes; a container's group does. */
     cleanup_free char *top = sv_xasprintf(V2_ROOT "/%s", sv_cgroup_parent());
     if (strcmp(parent, top) != 0 && has_procs(parent) && split_to_leaf(parent, err) < 0)
         return -1;
-    enable_controllers(parent);
+    enable_controllers(parent, &m);
     if (mkdir(cg->v2, 0755) < 0 && errno != EEXIST)
         return sv_error(err, errno, "cgroup: cannot create %s", cg->v2);
     char buf[64];
     if (lim->memory >= 0) {
         snprintf(buf, sizeof(buf), "%lld", (long long)lim->memory);
-        if (write_limit(cg->v2, "memory.max", "memory", buf, err) < 0)
+        if (write_limit(cg->v2, &m, V2_MEMORY, "memory.max", buf, err) < 0)
             return -1;
         sv_error_t e = NULL; /* absent without swap accounting */
         sv_cgroup_write(cg->v2, "memory.swap.max", "0", &e);
@@ -106,12 +180,12 @@ int sv_cgroup_v2_create(struct sv_cgroup *cg, const struct sv_limits *lim, sv_er
     }
     if (lim->cpus >= 0) {
         snprintf(buf, sizeof(buf), "%lld 100000", (long long)(lim->cpus * 100000 + 0.5));
-        if (write_limit(cg->v2, "cpu.max", "cpu", buf, err) < 0)
+        if (write_limit(cg->v2, &m, V2_CPU, "cpu.max", buf, err) < 0)
             return -1;
     }
     if (lim->pids >= 0) {
         snprintf(buf, sizeof(buf), "%lld", (long long)lim->pids);
-        if (write_limit(cg->v2, "pids.max", "pids", buf, err) < 0)
+        if (write_limit(cg->v2, &m, V2_PIDS, "pids.max", buf, err) < 0)
             return -1;
     }
     return 0;
