@@ -85,6 +85,67 @@ pct=$(((u2 - u1) * 100 / (t2 - t1)))
 [ "$pct" -le 62 ] && [ "$pct" -ge 30 ]
 ok $? "--cpus 0.5 holds a busy loop to about half a core (${pct}%)" "used ${pct}% of a core"
 
+# --- cgroup v2: where servos' groups go, and what a group that cannot hand
+# a controller down does. Pure v2 hosts only (tests/vm runs them).
+if [ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ]; then
+    V2=/sys/fs/cgroup
+    # A group with processes hands no controller down: a limit needs one.
+    busy_root=$TMP/busy
+    bp=$(SERVOS_ROOT=$busy_root "$S" detect --json | jq -r .cgroup_parent)
+    mkdir -p "$V2/$bp"
+    sleep 120 &
+    holder=$!
+    echo "$holder" >"$V2/$bp/cgroup.procs"
+    run env SERVOS_ROOT="$busy_root" "$S" run --rm --memory 64m host true
+    [ "$rc" -ne 0 ] && matches "$err" "the memory controller is not available to $V2/$bp/[0-9a-f]+: $V2/$bp holds processes"
+    ok $? "a limit whose controller a group with processes cannot hand down says which, where and why" \
+        "exit code $rc" "stderr: $err"
+    run env SERVOS_ROOT="$busy_root" "$S" run --rm host echo fine
+    is "$out" fine "without a limit the container runs all the same" || diag "exit code $rc" "$err"
+    kill "$holder" 2>/dev/null
+    wait "$holder" 2>/dev/null
+    rmdir "$V2/$bp"/* "$V2/$bp" 2>/dev/null
+
+    # servos started from a sub-group (a systemd session or service, with
+    # the controllers handed down on the way): its containers' groups are
+    # under servos' parent as ever, servos' own processes stay where they are.
+    echo "+memory +pids +cpu" >"$V2/cgroup.subtree_control"
+    mkdir -p "$V2/user.slice/x"
+    echo "+memory +pids +cpu" >"$V2/user.slice/cgroup.subtree_control"
+    id=$(sh -c 'echo $$ > /sys/fs/cgroup/user.slice/x/cgroup.procs; exec "$@"' sh \
+        "$S" run -d --memory 64m --pids 30 host sleep 60)
+    is "$(cat "$V2/$CGP/$id/memory.max" "$V2/$CGP/$id/pids.max" 2>&1 | tr '\n' ' ')" "67108864 30 " \
+        "run from a sub-group: the container's group and limits are under $CGP"
+    like "$(cat "$V2/user.slice/x/cgroup.procs" | xargs -r -I{} ps -o args= -p {})" "servos: monitor" \
+        "and servos' own monitor stays in the caller's group"
+    "$S" rm -f "$id" >/dev/null
+    is "$(cgroup_dirs "$id")" "" "rm removes its group"
+    rmdir "$V2/user.slice/x" 2>/dev/null
+
+    # servos in a container that has a cgroup namespace of its own: its root
+    # group holds servos, and hands controllers down only once servos has
+    # moved to a leaf (init) of it.
+    y=$V2/user.slice/y
+    mkdir -p "$y"
+    # (a container has no cgroup file system: the shell beside servos reads the limits)
+    run env S="$S" CGP="$CGP" sh -c 'echo $$ > "$1/cgroup.procs"; exec unshare -Cm sh -c "$2"' sh "$y" '
+        umount /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup || exit 1
+        id=$("$S" run -d --memory 64m --pids 30 host sleep 60) || exit 1
+        cat /sys/fs/cgroup/$CGP/$id/memory.max /sys/fs/cgroup/$CGP/$id/pids.max
+        "$S" rm -f "$id" >/dev/null'
+    is "$(echo "$out" | tr '\n' ' ')" "67108864 30 " "in a container's own cgroup namespace the limits hold" ||
+        diag "exit code $rc" "$err"
+    like "$err" "moved the processes of /sys/fs/cgroup \(this container's group\) into /sys/fs/cgroup/init" \
+        "servos says it moved the container's processes into a leaf"
+    is "$(cat "$y/cgroup.procs" | wc -l)/$(cat "$y/init/cgroup.procs" | wc -l)" "0/0" \
+        "and none is left in the container's group (nor in init, once servos exited)"
+    is "$(find "$y/$CGP" -mindepth 1 -type d 2>/dev/null)" "" "rm -f left no group in the container's subtree"
+    rmdir "$y/$CGP" "$y/init" "$y" 2>/dev/null
+    rmdir "$V2/user.slice" 2>/dev/null
+else
+    skip "a pure cgroup v2 host (this one: $(stat -fc %T /sys/fs/cgroup); tests/vm runs them)" 9
+fi
+
 # --- privileges --------------------------------------------------------------
 run "$S" run host sh -c 'mknod /tmp/n c 1 3 2>&1 || echo FAIL-mknod; mount -t tmpfs x /mnt 2>&1 || echo FAIL-mount; ip link add d0 type dummy 2>&1 || echo FAIL-ip'
 like "$out" FAIL-mknod "mknod fails"

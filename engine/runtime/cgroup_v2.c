@@ -51,20 +51,38 @@ static bool file_has_word(const char *dir, const char *file, const char *word)
     return false;
 }
 
+/* Does dir itself (not its sub-groups) hold processes? */
+static bool has_procs(const char *dir)
+{
+    cleanup_free char *p = sv_xasprintf("%s/cgroup.procs", dir);
+    cleanup_fclose FILE *f = fopen(p, "re");
+    long pid;
+    return f && fscanf(f, "%ld", &pid) == 1;
+}
+
 /* Hand memory, cpu and pids from dir to its children (cgroup.subtree_control)
  * where dir has not yet: a start that finds them there writes nothing. A
  * controller dir does not have itself (ENOENT: its parent keeps it) or
- * cannot hand down (EBUSY: dir holds processes, which v2 forbids in a
- * group that hands controllers down; anything else the kernel says) is
- * noted in *m. Returns how many failed with EBUSY. */
+ * cannot hand down (EBUSY: dir holds processes; anything else the kernel
+ * says) is noted in *m. Returns how many are EBUSY.
+ *
+ * A group other than the real root (which has no cgroup.type) that holds
+ * processes hands nothing down, not even the controllers the kernel would
+ * let it (cpu and pids can run in a thread subtree): that would make it a
+ * thread root, and its plain children could take no process (EOPNOTSUPP). */
 static int enable_controllers(const char *dir, struct v2_missing *m)
 {
-    int busy = 0;
+    cleanup_free char *type = sv_xasprintf("%s/cgroup.type", dir);
+    int busy = 0, crowded = -1; /* -1: not looked at yet */
     for (int i = 0; i < V2_N; i++) {
         if (m->why[i] || file_has_word(dir, "cgroup.subtree_control", v2_ctl[i]))
             continue;
+        if (crowded < 0)
+            crowded = access(type, F_OK) == 0 && has_procs(dir);
         int why = ENOENT;
-        if (file_has_word(dir, "cgroup.controllers", v2_ctl[i])) {
+        if (crowded)
+            why = EBUSY;
+        else if (file_has_word(dir, "cgroup.controllers", v2_ctl[i])) {
             cleanup_free char *path = sv_xasprintf("%s/cgroup.subtree_control", dir);
             cleanup_free char *plus = sv_xasprintf("+%s", v2_ctl[i]);
             sv_error_t e = NULL; /* noted, not reported: see struct v2_missing */
@@ -109,22 +127,13 @@ static int controller_missing(const struct v2_missing *m, int ctl, const char *d
     }
 }
 
-/* Does dir itself (not its sub-groups) hold processes? */
-static bool has_procs(const char *dir)
+/* Move every process of dir into its sub-group leaf (made if missing),
+ * so that dir may hand controllers down: v2 allows processes only in
+ * leaves of the groups that do. The processes keep what limits dir has:
+ * the leaf is inside it. */
+static int move_to_leaf(const char *dir, const char *leaf_name, sv_error_t *err)
 {
-    cleanup_free char *p = sv_xasprintf("%s/cgroup.procs", dir);
-    cleanup_fclose FILE *f = fopen(p, "re");
-    long pid;
-    return f && fscanf(f, "%ld", &pid) == 1;
-}
-
-/* A container's group that gets a sub-group (servos/<id>/h1) must hand
- * its controllers down, which v2 refuses while processes live in it: they
- * move to a leaf of their own first (sv_cgroup_enter sends later ones
- * there too). The processes keep their limits: the leaf is inside. */
-static int split_to_leaf(const char *dir, sv_error_t *err)
-{
-    cleanup_free char *leaf = sv_xasprintf("%s/" SV_CGROUP_V2_LEAF, dir);
+    cleanup_free char *leaf = sv_xasprintf("%s/%s", dir, leaf_name);
     if (mkdir(leaf, 0755) < 0 && errno != EEXIST)
         return sv_error(err, errno, "cgroup: cannot create %s", leaf);
     cleanup_free char *procs = sv_xasprintf("%s/cgroup.procs", dir);
@@ -142,8 +151,44 @@ static int split_to_leaf(const char *dir, sv_error_t *err)
         }
     }
     if (has_procs(dir))
-        return sv_error(err, EBUSY, "cgroup: cannot move the processes of %s to a leaf", dir);
+        return sv_error(err, EBUSY, "cgroup: cannot move the processes of %s to %s", dir, leaf);
     return 0;
+}
+
+/* The group servos' parent is made in: the hierarchy's root as this
+ * process sees it. On a host that is the real root, which may hold
+ * processes and hand controllers down at once. In a container with a
+ * cgroup namespace of its own (or a mount of one group as the root) it is
+ * the container's group, where the container's processes (servos among
+ * them) live: v2 lets such a group hand no controller down (EBUSY), so
+ * they move to its leaf V2_BASE_LEAF first, as podman and kind do in a
+ * container. The group is the container's, from the container runtime
+ * that made it; what it limits still holds for the leaf. */
+#define V2_BASE_LEAF "init"
+
+static void enable_at_base(struct v2_missing *m)
+{
+    if (enable_controllers(V2_ROOT, m) == 0)
+        return;
+    sv_error_t e = NULL;
+    if (move_to_leaf(V2_ROOT, V2_BASE_LEAF, &e) < 0) {
+        /* The EBUSY noted fails a limit that needs a controller; the
+         * container runs if none does. */
+        fprintf(stderr, "servos: %s\n", e->msg);
+        sv_error_free(&e);
+        return;
+    }
+    fprintf(stderr, "servos: cgroup: moved the processes of " V2_ROOT
+                    " (this container's group) into " V2_ROOT "/" V2_BASE_LEAF
+                    ": cgroup v2 hands controllers down only from a group without "
+                    "processes\n");
+    for (int i = 0; i < V2_N; i++)
+        if (m->why[i] == EBUSY) {
+            m->why[i] = 0;
+            free(m->where[i]);
+            m->where[i] = NULL;
+        }
+    enable_controllers(V2_ROOT, m);
 }
 
 /* Write a limit whose controller is ctl, unless it never reached dir. */
@@ -159,12 +204,16 @@ int sv_cgroup_v2_create(struct sv_cgroup *cg, const struct sv_limits *lim, sv_er
 {
     __attribute__((cleanup(v2_missing_clear))) struct v2_missing m = {0};
     cleanup_free char *parent = sv_dirname(cg->v2);
-    enable_controllers(V2_ROOT, &m);
+    enable_at_base(&m);
     if (mkdir(parent, 0755) < 0 && errno != EEXIST)
         return sv_error(err, errno, "cgroup: cannot create %s", parent);
     /* servos' own parent never holds processes; a container's group does. */
     cleanup_free char *top = sv_xasprintf(V2_ROOT "/%s", sv_cgroup_parent());
-    if (strcmp(parent, top) != 0 && has_procs(parent) && split_to_leaf(parent, err) < 0)
+    /* A container's group that gets a sub-group (servos/<id>/h1) must hand
+     * its controllers down: its processes move to a leaf of their own
+     * first (sv_cgroup_enter sends later ones there too). */
+    if (strcmp(parent, top) != 0 && has_procs(parent) &&
+        move_to_leaf(parent, SV_CGROUP_V2_LEAF, err) < 0)
         return -1;
     enable_controllers(parent, &m);
     if (mkdir(cg->v2, 0755) < 0 && errno != EEXIST)
