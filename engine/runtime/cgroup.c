@@ -204,7 +204,7 @@ static int kill_listed(const char *procs)
     return n;
 }
 
-int sv_cgroup_kill_and_remove(const char *dir, sv_error_t *err)
+int sv_cgroup_remove_tree(const char *dir, bool kill, sv_error_t *err)
 {
     cleanup_free char *procs = sv_xasprintf("%s/cgroup.procs", dir);
     if (access(dir, F_OK) < 0)
@@ -216,13 +216,14 @@ int sv_cgroup_kill_and_remove(const char *dir, sv_error_t *err)
         if (e->d_type != DT_DIR || strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
         cleanup_free char *sub = sv_xasprintf("%s/%s", dir, e->d_name);
-        if (sv_cgroup_kill_and_remove(sub, err) < 0)
+        if (sv_cgroup_remove_tree(sub, kill, err) < 0)
             return -1;
     }
     /* A fork bomb may add pids while we kill: repeat until the list stays
      * empty and rmdir succeeds (killed tasks leave the cgroup as they die). */
     for (int tries = 0; tries < 2000; tries++) {
-        kill_listed(procs);
+        if (kill)
+            kill_listed(procs);
         if (rmdir(dir) == 0 || errno == ENOENT)
             return 0;
         if (errno != EBUSY)
@@ -230,5 +231,6 @@ int sv_cgroup_kill_and_remove(const char *dir, sv_error_t *err)
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }
-    return sv_error(err, EBUSY, "cgroup: %s still has processes after 2 s of SIGKILL", dir);
+    return sv_error(err, EBUSY, "cgroup: %s still has processes after 2 s%s", dir,
+                    kill ? " of SIGKILL" : " (they were killed)");
 }

@@ -74,9 +74,11 @@ int sv_cgroup_v2_destroy(struct sv_cgroup *cg, sv_error_t *err);
 int sv_cgroup_write(const char *dir, const char *file, const char *value, sv_error_t *err);
 /* The value after "key " in a flat-keyed file (memory.events, oom_control). */
 int64_t sv_cgroup_read_key(const char *dir, const char *file, const char *key);
-/* Its sub-groups first (depth first), then SIGKILL everything in
- * dir/cgroup.procs until it stays empty, then rmdir. */
-int sv_cgroup_kill_and_remove(const char *dir, sv_error_t *err);
+/* Remove dir once no process is left in it, its sub-groups first (depth
+ * first). kill: SIGKILL what each one's cgroup.procs lists until it stays
+ * empty; else the processes were killed already (v2's cgroup.kill) and
+ * this waits for them to be gone. */
+int sv_cgroup_remove_tree(const char *dir, bool kill, sv_error_t *err);
 /* The v2 leaf that holds a split group's own processes. */
 #define SV_CGROUP_V2_LEAF "main"
 

@@ -117,7 +117,7 @@ int sv_cgroup_v1_destroy(struct sv_cgroup *cg, sv_error_t *err)
         bool dup = false; /* cpu and cpuacct may share a hierarchy */
         for (int j = 0; j < i; j++)
             dup |= cg->dir[j] && strcmp(cg->dir[j], cg->dir[i]) == 0;
-        if (!dup && sv_cgroup_kill_and_remove(cg->dir[i], err) < 0)
+        if (!dup && sv_cgroup_remove_tree(cg->dir[i], true, err) < 0)
             rc = -1;
     }
     return rc;

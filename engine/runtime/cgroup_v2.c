@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #define V2_ROOT "/sys/fs/cgroup"
@@ -251,12 +252,27 @@ bool sv_cgroup_v2_oom_killed(const struct sv_cgroup *cg)
     return own > 0 || sv_cgroup_read_key(leaf, "memory.events.local", "oom_kill") > 0;
 }
 
+/* cgroup.kill (Linux 5.14) kills the whole subtree at once, a fork in
+ * flight included, and nothing can race it; before it, the processes are
+ * killed one by one until none is left, which a fork bomb makes slow. */
 int sv_cgroup_v2_destroy(struct sv_cgroup *cg, sv_error_t *err)
 {
+    static bool told;
     if (access(cg->v2, F_OK) < 0)
         return 0;
-    sv_error_t e = NULL; /* cgroup.kill (5.14+) kills atomically; else one by one */
-    sv_cgroup_write(cg->v2, "cgroup.kill", "1", &e);
-    sv_error_free(&e);
-    return sv_cgroup_kill_and_remove(cg->v2, err);
+    cleanup_free char *knob = sv_xasprintf("%s/cgroup.kill", cg->v2);
+    if (access(knob, F_OK) == 0) {
+        if (sv_write_file(knob, "1", err) < 0)
+            return sv_error_wrap(err, "cgroup");
+        return sv_cgroup_remove_tree(cg->v2, false, err);
+    }
+    if (!told) {
+        struct utsname u;
+        told = true;
+        fprintf(stderr,
+                "servos: cgroup: Linux %s has no cgroup.kill (5.14 and later): the processes of "
+                "a container's group are killed one by one\n",
+                uname(&u) == 0 ? u.release : "?");
+    }
+    return sv_cgroup_remove_tree(cg->v2, true, err);
 }
