@@ -182,6 +182,24 @@ is "$out" 1000 "-u UID:GID"
 run "$S" run -u nosuchuser host true
 like "$err" 'user "nosuchuser" is not in the container' "an unknown user is an error"
 
+# --- device nodes: the default policy (runtime/devices.h) ----------------------
+run "$S" run --rm host sh -c 'echo x > /dev/null && head -c 4 /dev/zero | wc -c && head -c 4 /dev/urandom | wc -c'
+is "$(echo "$out" | tr '\n' ' ')" "4 4 " "the standard nodes open (null, zero, urandom)"
+if [ -c /dev/net/tun ]; then
+    # Given a node it may not open (the tun device: harmless, and open to
+    # root on the host), container root gets EPERM from the policy, not the
+    # node's mode (EACCES) nor the driver.
+    run "$S" run --rm --userns host -v /dev/net/tun:/dev/net/tun host sh -c 'cat /dev/net/tun; echo done'
+    like "$out$err" "/dev/net/tun: Operation not permitted" \
+        "a device node outside the policy, given by a volume, does not open (EPERM)"
+else
+    skip "no /dev/net/tun on this host"
+fi
+run "$S" run --rm --userns host --cap-add MKNOD host sh -c \
+    'cd /tmp; mknod b b 7 0 && echo b-made; mknod t c 10 200 && echo t-made; mknod n c 1 3 && echo n-made'
+is "$(echo "$out" | tr '\n' ' ')" "n-made " "with MKNOD, only the standard nodes can be made (not a block device, nor c 10:200)"
+like "$err" "mknod: b: Operation not permitted" "and making another is refused by the policy (EPERM)"
+
 # --- files -------------------------------------------------------------------
 mkdir -p "$TMP/vol" && chmod 777 "$TMP/vol" && echo hi >"$TMP/vol/in"
 run "$S" run -v "$TMP/vol:/v" -v "$TMP/vol:/r:ro" host sh -c 'cat /v/in; touch /v/made && echo made; touch /r/no 2>/dev/null || echo ro-refused'

@@ -33,6 +33,7 @@ int sv_cgroup_init(struct sv_cgroup *cg, const char *id, sv_error_t *err)
 {
     memset(cg, 0, sizeof(*cg));
     cg->mode = sv_detect_cgroup_mode();
+    cg->nested = strchr(id, '/') != NULL;
     cleanup_free char *name = sv_xasprintf("%s/%s", sv_cgroup_parent(), id);
     switch (cg->mode) {
     case SV_CGROUP_V2:

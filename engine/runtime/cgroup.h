@@ -12,8 +12,9 @@
 #ifndef SV_CGROUP_H
 #define SV_CGROUP_H
 
-#include "host/detect.h"
 #include "core/util.h"
+#include "host/detect.h"
+#include "runtime/devices.h"
 
 #include <sys/types.h>
 
@@ -23,12 +24,18 @@ struct sv_limits {
     int64_t pids;   /* -1: none */
 };
 
-enum sv_cgroup_ctl { SV_CG_MEMORY, SV_CG_CPU, SV_CG_CPUACCT, SV_CG_PIDS, SV_CG_N };
+enum sv_cgroup_ctl { SV_CG_MEMORY, SV_CG_CPU, SV_CG_CPUACCT, SV_CG_PIDS, SV_CG_DEVICES, SV_CG_N };
 
 struct sv_cgroup {
     enum sv_cgroup_mode mode;
     char *dir[SV_CG_N]; /* v1: one directory per controller (NULL: absent) */
     char *v2;           /* v2: the container's directory */
+    bool nested;        /* a container's sub-group (<id>/h<N>): the policy is inherited */
+    /* Device nodes allowed beyond the default policy (devices.h), set
+     * between sv_cgroup_init and sv_cgroup_create (--device); the array
+     * is the caller's, and must outlive the group's re-creations. */
+    const struct sv_device_rule *devices;
+    size_t n_devices;
 };
 
 /* The group every container's cgroup is made in, in each hierarchy:
@@ -40,7 +47,8 @@ int sv_cgroup_init(struct sv_cgroup *cg, const char *id, sv_error_t *err);
 void sv_cgroup_clear(struct sv_cgroup *cg);
 /* A struct sv_cgroup cleared at scope exit (zero it first). */
 #define cleanup_cgroup __attribute__((cleanup(sv_cgroup_clear)))
-/* Create the directories and set the limits. */
+/* Create the directories, set the limits and, for a container's own
+ * group, the device policy (devices.h). */
 int sv_cgroup_create(struct sv_cgroup *cg, const struct sv_limits *lim, sv_error_t *err);
 /* Make the first directory only if it does not exist yet (-1 with status
  * EEXIST if it does): an atomic claim of the name among concurrent

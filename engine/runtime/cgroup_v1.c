@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char *const ctl_names[SV_CG_N] = {"memory", "cpu", "cpuacct", "pids"};
+static const char *const ctl_names[SV_CG_N] = {"memory", "cpu", "cpuacct", "pids", "devices"};
 
 /* Does the comma-separated option list hold word? */
 static bool has_option(const char *opts, const char *word)
@@ -56,6 +56,24 @@ static int make_dirs(const char *dir, sv_error_t *err)
     return 0;
 }
 
+/* The device policy, where the devices controller is mounted; without it
+ * (rare on v1) the container opens the nodes it is given, as it did
+ * before servos had one: said once. */
+static int devices_policy(const struct sv_cgroup *cg, sv_error_t *err)
+{
+    static bool told;
+    if (cg->nested)
+        return 0;
+    if (cg->dir[SV_CG_DEVICES] == NULL) {
+        if (!told)
+            fprintf(stderr, "servos: cgroup v1: no devices controller is mounted, so containers "
+                            "get no device policy\n");
+        told = true;
+        return 0;
+    }
+    return sv_devices_write_v1(cg->dir[SV_CG_DEVICES], cg->devices, cg->n_devices, err);
+}
+
 int sv_cgroup_v1_create(struct sv_cgroup *cg, const struct sv_limits *lim, sv_error_t *err)
 {
     /* Each hierarchy may be shared (cpu,cpuacct): create every distinct dir. */
@@ -100,7 +118,7 @@ int sv_cgroup_v1_create(struct sv_cgroup *cg, const struct sv_limits *lim, sv_er
         if (sv_cgroup_write(pids, "pids.max", buf, err) < 0)
             return -1;
     }
-    return 0;
+    return devices_policy(cg, err);
 }
 
 bool sv_cgroup_v1_oom_killed(const struct sv_cgroup *cg)

@@ -2,6 +2,7 @@
 #include "runtime/cgroup.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -201,6 +202,30 @@ static int write_limit(const char *dir, const struct v2_missing *m, int ctl, con
     return sv_cgroup_write(dir, file, value, err);
 }
 
+/* The device policy: a program attached to the container's group, which
+ * its sub-groups inherit. A kernel that cannot (no CONFIG_CGROUP_BPF; a
+ * container that may not load programs) leaves the container opening the
+ * nodes it is given, as before servos had a policy: said once. */
+static int devices_policy(const struct sv_cgroup *cg, sv_error_t *err)
+{
+    static bool told;
+    cleanup_close int fd = open(cg->v2, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return sv_error(err, errno, "cgroup: cannot open %s", cg->v2);
+    sv_error_t e = NULL;
+    if (sv_devices_attach(fd, cg->devices, cg->n_devices, &e) == 0)
+        return 0;
+    if (e->status == EINVAL && cg->n_devices) { /* a bad extra rule is the caller's */
+        *err = e;
+        return -1;
+    }
+    if (!told)
+        fprintf(stderr, "servos: %s: containers get no device policy\n", e->msg);
+    told = true;
+    sv_error_free(&e);
+    return 0;
+}
+
 int sv_cgroup_v2_create(struct sv_cgroup *cg, const struct sv_limits *lim, sv_error_t *err)
 {
     __attribute__((cleanup(v2_missing_clear))) struct v2_missing m = {0};
@@ -238,7 +263,7 @@ int sv_cgroup_v2_create(struct sv_cgroup *cg, const struct sv_limits *lim, sv_er
         if (write_limit(cg->v2, &m, V2_PIDS, "pids.max", buf, err) < 0)
             return -1;
     }
-    return 0;
+    return cg->nested ? 0 : devices_policy(cg, err);
 }
 
 /* memory.events counts the kills in sub-groups too (a ProServe handler's
