@@ -8,6 +8,7 @@
 #   results/detect   `servos detect` in the guest
 #   results/dmesg    the kernel's log (kept off the console during the run)
 #   results/cgroups-left  servos cgroups still under /sys/fs/cgroup at the end
+#   results/edges    the kernel features with a version edge (tests/vm/edges.c)
 set -u
 cd /work/repo || exit 1
 R=/work/results
@@ -28,6 +29,7 @@ if [ -n "$missing" ]; then
     exit 1
 fi
 build/servos detect >"$R/detect" 2>&1
+gcc -O1 -o /tmp/edges tests/vm/edges.c && /tmp/edges >"$R/edges" 2>&1
 # The kernel's static nodes, which systemd-tmpfiles makes at boot (kmod
 # static-nodes): 60-runtime gives a container /dev/net/tun.
 [ -e /dev/net/tun ] || { mkdir -p /dev/net && mknod -m 666 /dev/net/tun c 10 200; }
