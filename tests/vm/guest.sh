@@ -38,6 +38,9 @@ mapfile -t tests </work/tests
 # The ASan build stays on the host: its run-time libraries are not in the
 # image, and what it checks does not depend on the kernel.
 export SERVOS_ASAN=/nonexistent
+# Under TCG a process start costs 50-70 ms: the tests' time budgets (the
+# ProServe handlers' timeouts, "at once") scale by this (tests/lib.sh).
+export SERVOS_TEST_SLOW=${SERVOS_TEST_SLOW:-10}
 say "prove ${tests[*]}"
 # The console formatter: on a pipe (to tee) prove would pick the file
 # formatter, which holds each test's TAP back until the test ends.
