@@ -17,7 +17,7 @@ int sv_cgroup_v2_init(struct sv_cgroup *cg, const char *name, sv_error_t *err)
     return 0;
 }
 
-/* The controllers servos' limits use, in the order of their names. */
+/* The controllers servos' limits use. */
 enum { V2_MEMORY, V2_CPU, V2_PIDS, V2_N };
 static const char *const v2_ctl[V2_N] = {"memory", "cpu", "pids"};
 
@@ -37,17 +37,21 @@ static void v2_missing_clear(struct v2_missing *m)
         free(m->where[i]);
 }
 
-/* Is word one of the space-separated words of a cgroup file (its first
- * line: cgroup.controllers, cgroup.subtree_control)? */
-static bool file_has_word(const char *dir, const char *file, const char *word)
+/* The first line of a cgroup file of dir (cgroup.controllers,
+ * cgroup.subtree_control: space-separated names) into line; "" if none. */
+static void read_names(const char *dir, const char *file, char line[512])
 {
     cleanup_free char *path = sv_xasprintf("%s/%s", dir, file);
     cleanup_fclose FILE *f = fopen(path, "re");
-    char line[512];
-    if (f == NULL || fgets(line, sizeof(line), f) == NULL)
-        return false;
+    if (f == NULL || fgets(line, 512, f) == NULL)
+        line[0] = '\0';
+}
+
+/* Is word one of the space-separated names in line? */
+static bool has_name(const char *line, const char *word)
+{
     size_t wl = strlen(word);
-    for (char *p = line; (p = strstr(p, word)) != NULL; p += wl)
+    for (const char *p = line; (p = strstr(p, word)) != NULL; p += wl)
         if ((p == line || p[-1] == ' ') && (p[wl] == ' ' || p[wl] == '\n' || p[wl] == '\0'))
             return true;
     return false;
@@ -75,16 +79,20 @@ static bool has_procs(const char *dir)
 static int enable_controllers(const char *dir, struct v2_missing *m)
 {
     cleanup_free char *type = sv_xasprintf("%s/cgroup.type", dir);
+    char handed[512], offered[512] = "";
     int busy = 0, crowded = -1; /* -1: not looked at yet */
+    read_names(dir, "cgroup.subtree_control", handed);
     for (int i = 0; i < V2_N; i++) {
-        if (m->why[i] || file_has_word(dir, "cgroup.subtree_control", v2_ctl[i]))
+        if (m->why[i] || has_name(handed, v2_ctl[i]))
             continue;
-        if (crowded < 0)
+        if (crowded < 0) {
             crowded = access(type, F_OK) == 0 && has_procs(dir);
+            read_names(dir, "cgroup.controllers", offered);
+        }
         int why = ENOENT;
         if (crowded)
             why = EBUSY;
-        else if (file_has_word(dir, "cgroup.controllers", v2_ctl[i])) {
+        else if (has_name(offered, v2_ctl[i])) {
             cleanup_free char *path = sv_xasprintf("%s/cgroup.subtree_control", dir);
             cleanup_free char *plus = sv_xasprintf("+%s", v2_ctl[i]);
             sv_error_t e = NULL; /* noted, not reported: see struct v2_missing */
@@ -216,7 +224,9 @@ static int devices_policy(const struct sv_cgroup *cg, sv_error_t *err)
     if (sv_devices_attach(fd, cg->devices, cg->n_devices, &e) == 0)
         return 0;
     if (e->status == EINVAL && cg->n_devices) { /* a bad extra rule is the caller's */
-        *err = e;
+        if (err && *err == NULL)
+            *err = sv_steal(e);
+        sv_error_free(&e);
         return -1;
     }
     if (!told)
