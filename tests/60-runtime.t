@@ -7,6 +7,7 @@ use_containers
 CGP=$(cgroup_parent)
 cleanup() {
     remove_containers
+    umount "$TMP/tmpfsvol" 2>/dev/null
 }
 
 cgroup_dirs() { # every servos cgroup directory of container id $1
@@ -85,6 +86,67 @@ pct=$(((u2 - u1) * 100 / (t2 - t1)))
 [ "$pct" -le 62 ] && [ "$pct" -ge 30 ]
 ok $? "--cpus 0.5 holds a busy loop to about half a core (${pct}%)" "used ${pct}% of a core"
 
+# --- cgroup v2: where servos' groups go, and what a group that cannot hand
+# a controller down does. Pure v2 hosts only (tests/vm runs them).
+if [ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ]; then
+    V2=/sys/fs/cgroup
+    # A group with processes hands no controller down: a limit needs one.
+    busy_root=$TMP/busy
+    bp=$(SERVOS_ROOT=$busy_root "$S" detect --json | jq -r .cgroup_parent)
+    mkdir -p "$V2/$bp"
+    sleep 120 &
+    holder=$!
+    echo "$holder" >"$V2/$bp/cgroup.procs"
+    run env SERVOS_ROOT="$busy_root" "$S" run --rm --memory 64m host true
+    [ "$rc" -ne 0 ] && matches "$err" "the memory controller is not available to $V2/$bp/[0-9a-f]+: $V2/$bp holds processes"
+    ok $? "a limit whose controller a group with processes cannot hand down says which, where and why" \
+        "exit code $rc" "stderr: $err"
+    run env SERVOS_ROOT="$busy_root" "$S" run --rm host echo fine
+    is "$out" fine "without a limit the container runs all the same" || diag "exit code $rc" "$err"
+    kill "$holder" 2>/dev/null
+    wait "$holder" 2>/dev/null
+    rmdir "$V2/$bp"/* "$V2/$bp" 2>/dev/null
+
+    # servos started from a sub-group (a systemd session or service, with
+    # the controllers handed down on the way): its containers' groups are
+    # under servos' parent as ever, servos' own processes stay where they are.
+    echo "+memory +pids +cpu" >"$V2/cgroup.subtree_control"
+    mkdir -p "$V2/user.slice/x"
+    echo "+memory +pids +cpu" >"$V2/user.slice/cgroup.subtree_control"
+    id=$(sh -c 'echo $$ > /sys/fs/cgroup/user.slice/x/cgroup.procs; exec "$@"' sh \
+        "$S" run -d --memory 64m --pids 30 host sleep 60)
+    is "$(cat "$V2/$CGP/$id/memory.max" "$V2/$CGP/$id/pids.max" 2>&1 | tr '\n' ' ')" "67108864 30 " \
+        "run from a sub-group: the container's group and limits are under $CGP"
+    like "$(cat "$V2/user.slice/x/cgroup.procs" | xargs -r -I{} ps -o args= -p {})" "servos: monitor" \
+        "and servos' own monitor stays in the caller's group"
+    "$S" rm -f "$id" >/dev/null
+    is "$(cgroup_dirs "$id")" "" "rm removes its group"
+    rmdir "$V2/user.slice/x" 2>/dev/null
+
+    # servos in a container that has a cgroup namespace of its own: its root
+    # group holds servos, and hands controllers down only once servos has
+    # moved to a leaf (init) of it.
+    y=$V2/user.slice/y
+    mkdir -p "$y"
+    # (a container has no cgroup file system: the shell beside servos reads the limits)
+    run env S="$S" CGP="$CGP" sh -c 'echo $$ > "$1/cgroup.procs"; exec unshare -Cm sh -c "$2"' sh "$y" '
+        umount /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup || exit 1
+        id=$("$S" run -d --memory 64m --pids 30 host sleep 60) || exit 1
+        cat /sys/fs/cgroup/$CGP/$id/memory.max /sys/fs/cgroup/$CGP/$id/pids.max
+        "$S" rm -f "$id" >/dev/null'
+    is "$(echo "$out" | tr '\n' ' ')" "67108864 30 " "in a container's own cgroup namespace the limits hold" ||
+        diag "exit code $rc" "$err"
+    like "$err" "moved the processes of /sys/fs/cgroup \(this container's group\) into /sys/fs/cgroup/init" \
+        "servos says it moved the container's processes into a leaf"
+    is "$(cat "$y/cgroup.procs" | wc -l)/$(cat "$y/init/cgroup.procs" | wc -l)" "0/0" \
+        "and none is left in the container's group (nor in init, once servos exited)"
+    is "$(find "$y/$CGP" -mindepth 1 -type d 2>/dev/null)" "" "rm -f left no group in the container's subtree"
+    rmdir "$y/$CGP" "$y/init" "$y" 2>/dev/null
+    rmdir "$V2/user.slice" 2>/dev/null
+else
+    skip "a pure cgroup v2 host (this one: $(stat -fc %T /sys/fs/cgroup); tests/vm runs them)" 9
+fi
+
 # --- privileges --------------------------------------------------------------
 run "$S" run host sh -c 'mknod /tmp/n c 1 3 2>&1 || echo FAIL-mknod; mount -t tmpfs x /mnt 2>&1 || echo FAIL-mount; ip link add d0 type dummy 2>&1 || echo FAIL-ip'
 like "$out" FAIL-mknod "mknod fails"
@@ -121,6 +183,24 @@ is "$out" 1000 "-u UID:GID"
 run "$S" run -u nosuchuser host true
 like "$err" 'user "nosuchuser" is not in the container' "an unknown user is an error"
 
+# --- device nodes: the default policy (runtime/devices.h) ----------------------
+run "$S" run --rm host sh -c 'echo x > /dev/null && head -c 4 /dev/zero | wc -c && head -c 4 /dev/urandom | wc -c'
+is "$(echo "$out" | tr '\n' ' ')" "4 4 " "the standard nodes open (null, zero, urandom)"
+if [ -c /dev/net/tun ]; then
+    # Given a node it may not open (the tun device: harmless, and open to
+    # root on the host), container root gets EPERM from the policy, not the
+    # node's mode (EACCES) nor the driver.
+    run "$S" run --rm --userns host -v /dev/net/tun:/dev/net/tun host sh -c 'cat /dev/net/tun; echo done'
+    like "$out$err" "/dev/net/tun: Operation not permitted" \
+        "a device node outside the policy, given by a volume, does not open (EPERM)"
+else
+    skip "no /dev/net/tun on this host"
+fi
+run "$S" run --rm --userns host --cap-add MKNOD host sh -c \
+    'cd /tmp; mknod b b 7 0 && echo b-made; mknod t c 10 200 && echo t-made; mknod n c 1 3 && echo n-made'
+is "$(echo "$out" | tr '\n' ' ')" "n-made " "with MKNOD, only the standard nodes can be made (not a block device, nor c 10:200)"
+like "$err" "mknod: b: Operation not permitted" "and making another is refused by the policy (EPERM)"
+
 # --- files -------------------------------------------------------------------
 mkdir -p "$TMP/vol" && chmod 777 "$TMP/vol" && echo hi >"$TMP/vol/in"
 run "$S" run -v "$TMP/vol:/v" -v "$TMP/vol:/r:ro" host sh -c 'cat /v/in; touch /v/made && echo made; touch /r/no 2>/dev/null || echo ro-refused'
@@ -136,6 +216,17 @@ is "$(echo "$out" | tr '\n' ' ')" "0 made " "a volume owned by a host user is co
 is "$(stat -c %u "$TMP/uvol/made")" 4321 "and what container root writes there belongs to that user on the host"
 run "$S" run -v "$TMP/uvol:/v:ro" host sh -c 'echo x > /v/no 2>/dev/null || echo refused'
 is "$out" refused "an idmapped :ro volume refuses writes"
+# tmpfs has idmapped mounts from Linux 6.3 on: before, such a volume is bound
+# as it is, and servos says why (tests/vm: Debian 12's 6.1).
+mkdir -p "$TMP/tmpfsvol" && mount -t tmpfs -o size=1m tmpfs "$TMP/tmpfsvol" && chown 4321:4321 "$TMP/tmpfsvol"
+run "$S" run -v "$TMP/tmpfsvol:/v" host sh -c 'stat -c %u /v; echo x > /v/made && echo made'
+if matches "$err" "cannot be idmapped"; then
+    like "$err" "volume $TMP/tmpfsvol cannot be idmapped here .*6.3 on tmpfs.*: bound as it is" \
+        "a tmpfs volume this kernel cannot idmap is bound as it is, and servos says why"
+else
+    is "$(echo "$out" | tr '\n' ' ')" "0 made " "a tmpfs volume owned by a host user is idmapped too"
+fi
+umount "$TMP/tmpfsvol"
 run "$S" run --read-only host sh -c 'touch /etc/x 2>/dev/null || echo ro-root; touch /tmp/ok && echo tmp-ok'
 like "$out" ro-root "--read-only refuses writes to /"
 like "$out" tmp-ok "/tmp stays writable with --read-only"

@@ -12,9 +12,9 @@ cleanup() {
     for st in $STACKS; do "$S" down -t 0 -p "$st" >/dev/null 2>&1; done
 }
 BASE=$((20000 + RANDOM % 20000))
-get() { curl -s -m 10 "http://127.0.0.1:$1"; }
-code() { curl -s -m 10 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1"; }
-wait_port() { for _ in $(seq 100); do curl -s -m 1 -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.05; done; return 1; }
+get() { curl -s -m $((10 * SLOW)) "http://127.0.0.1:$1"; }
+code() { curl -s -m $((10 * SLOW)) -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1"; }
+wait_port() { for _ in $(seq $((100 * SLOW))); do curl -s -m 1 -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.05; done; return 1; }
 # A sample with its port (and 0.0.0.0) moved to loopback.
 sample() { # FILE DEST-DIR PORT
     mkdir -p "$2"
@@ -129,7 +129,7 @@ is "$(curl -s -o /dev/null -w '%{http_code}' -X OPTIONS "http://127.0.0.1:$P3/ap
 is "$(get "$P3/static/hello.txt")" "static hello" "static_dirs serves files"
 is "$(code "$P3/static/../manifest.yaml")" 404 "and nothing outside"
 is "$(code "$P3/static/%2e%2e/manifest.yaml")" 404 "not even encoded"
-sleep 2.5
+sleep "$(slow 2.5)"
 like "$("$S" logs -p p90c)" "task .*background.py: background tick for my-awesome-service" "the background task runs, its output in logs"
 m=$(get "$P3/metrics")
 like "$m" 'proserve_requests_total\{method="GET",route="/api/hello",status="200"\} 2' "/metrics counts requests"
@@ -180,7 +180,7 @@ endpoints:
     shell_command: "echo broken >&2; exit 3"
 isolation:
   mode: process
-  timeout: 1
+  timeout: $((1 * SLOW))
   memory_limit: 64M
   network_isolation: true
   filesystem_isolation: true
@@ -188,17 +188,17 @@ YAML
 run "$S" apply -p p90d "$L/manifest.yaml"
 is "$rc" 0 "apply a manifest with limits" || diag "$err"
 wait_port "$P4"
-curl -s -m 10 -o "$TMP/loop.out" -w '%{http_code}' "http://127.0.0.1:$P4/loop" >"$TMP/loop.code" &
+curl -s -m $((10 * SLOW)) -o "$TMP/loop.out" -w '%{http_code}' "http://127.0.0.1:$P4/loop" >"$TMP/loop.code" &
 loop=$!
 sleep 0.2
 t0=$(date +%s%N)
 is "$(get "$P4/ok")" '{"ok":true}' "other requests are answered while a handler spins"
 t1=$(date +%s%N)
-[ $(((t1 - t0) / 1000000)) -lt 500 ]
+[ $(((t1 - t0) / 1000000)) -lt $((500 * SLOW)) ]
 ok $? "at once ($(((t1 - t0) / 1000000)) ms)" || diag "$(((t1 - t0) / 1000000)) ms"
 wait "$loop"
 is "$(cat "$TMP/loop.code")" 504 "a handler stuck in a loop is killed at timeout: 504"
-like "$(cat "$TMP/loop.out")" "timed out after 1s" "with a JSON error"
+like "$(cat "$TMP/loop.out")" "timed out after ${SLOW}s" "with a JSON error"
 out=$(get "$P4/mem")
 is "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P4/mem")" 500 "a handler over memory_limit fails"
 like "$out" "exceeded memory_limit \\(64 MiB\\) and was killed" "and is reported as killed"
@@ -253,7 +253,7 @@ endpoints:
     shell_command: "while :; do :; done"
 isolation:
   mode: container
-  timeout: 2
+  timeout: $((2 * SLOW))
   memory_limit: 64M
   network_isolation: true
   filesystem_isolation: true
@@ -283,7 +283,7 @@ is "$(echo "$a" | jq .wrote)" false "filesystem_isolation: a read-only root"
 out=$(get "$P5/mem")
 like "$out" "exceeded memory_limit \\(64 MiB\\) and was killed" "memory_limit is the container's: killed and reported"
 is "$(code "$P5/loop")" 504 "a handler past timeout is killed: 504"
-sleep 0.5
+sleep "$(slow 0.5)"
 is "$("$S" ls | grep -c -- "-ctr-h[0-9]")" 0 "no handler container is left"
 wait_port "$((BASE + 6))"
 is "$(get "$((BASE + 6))/proof")" "from the busybox image" "isolation.image is the handler's root file system"
@@ -300,7 +300,7 @@ unlike "$(cat "$TMP/ab2.txt")" "Non-2xx responses" "all answered 200"
 mkdir -p "$TMP/board"
 printf 'name: board\nport: %s\nhost: 127.0.0.1\nisolation:\n  mode: micropython\n' "$((BASE + 4))" >"$TMP/board/manifest.yaml"
 run "$S" apply -p p90e "$TMP/board/manifest.yaml"
-sleep 0.5
+sleep "$(slow 0.5)"
 like "$("$S" logs -p p90e)" "isolation.mode micropython .* needs the board toolchains" "micropython mode fails with a clear message"
 is "$(code "$((BASE + 4))/health")" 000 "and serves nothing"
 

@@ -33,6 +33,7 @@ int sv_cgroup_init(struct sv_cgroup *cg, const char *id, sv_error_t *err)
 {
     memset(cg, 0, sizeof(*cg));
     cg->mode = sv_detect_cgroup_mode();
+    cg->nested = strchr(id, '/') != NULL;
     cleanup_free char *name = sv_xasprintf("%s/%s", sv_cgroup_parent(), id);
     switch (cg->mode) {
     case SV_CGROUP_V2:
@@ -60,19 +61,25 @@ void sv_cgroup_clear(struct sv_cgroup *cg)
  * the limits it has (see cgroup.h for why). */
 static int hybrid_create(struct sv_cgroup *cg, const struct sv_limits *lim, sv_error_t *err)
 {
+    if (mkdir(cg->unified, 0755) < 0 && errno != EEXIST &&
+        (errno != ENOENT || sv_mkdir_p(cg->unified, 0755, err) < 0)) /* a parent missing too */
+        return sv_error(err, errno, "cgroup: cannot create %s", cg->unified);
+    /* The device policy as on v2, on the unified group: the kernel checks
+     * both a program there and the devices controller. Where it cannot
+     * (no BPF), the v1 devices group does it, at the price of the join. */
+    int devices = cg->nested ? 0 : sv_cgroup_v2_devices(cg, cg->unified, true, err);
+    if (devices < 0)
+        return -1;
     bool want[SV_CG_N] = {[SV_CG_MEMORY] = lim->memory >= 0,
                           [SV_CG_CPU] = lim->cpus >= 0,
-                          [SV_CG_PIDS] = lim->pids >= 0};
+                          [SV_CG_PIDS] = lim->pids >= 0,
+                          [SV_CG_DEVICES] = devices == 1};
     for (int i = 0; i < SV_CG_N; i++)
         if (!want[i]) {
             free(cg->dir[i]);
             cg->dir[i] = NULL;
         }
-    if (mkdir(cg->unified, 0755) == 0 || errno == EEXIST)
-        return 0;
-    if (errno == ENOENT) /* a parent is missing too */
-        return sv_mkdir_p(cg->unified, 0755, err);
-    return sv_error(err, errno, "cgroup: cannot create %s", cg->unified);
+    return 0;
 }
 
 int sv_cgroup_create(struct sv_cgroup *cg, const struct sv_limits *lim, sv_error_t *err)
@@ -203,7 +210,7 @@ int sv_cgroup_destroy(struct sv_cgroup *cg, sv_error_t *err)
     int rc = 0;
     if (cg->mode == SV_CGROUP_V1 || cg->mode == SV_CGROUP_HYBRID)
         rc = sv_cgroup_v1_destroy(cg, err);
-    if (cg->unified && sv_cgroup_kill_and_remove(cg->unified, rc < 0 ? NULL : err) < 0)
+    if (cg->unified && sv_cgroup_v2_kill_tree(cg->unified, rc < 0 ? NULL : err) < 0)
         rc = -1;
     return rc;
 }
@@ -245,7 +252,7 @@ static int kill_listed(const char *procs)
     return n;
 }
 
-int sv_cgroup_kill_and_remove(const char *dir, sv_error_t *err)
+int sv_cgroup_remove_tree(const char *dir, bool kill, sv_error_t *err)
 {
     cleanup_free char *procs = sv_xasprintf("%s/cgroup.procs", dir);
     if (access(dir, F_OK) < 0)
@@ -257,13 +264,14 @@ int sv_cgroup_kill_and_remove(const char *dir, sv_error_t *err)
         if (e->d_type != DT_DIR || strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
         cleanup_free char *sub = sv_xasprintf("%s/%s", dir, e->d_name);
-        if (sv_cgroup_kill_and_remove(sub, err) < 0)
+        if (sv_cgroup_remove_tree(sub, kill, err) < 0)
             return -1;
     }
     /* A fork bomb may add pids while we kill: repeat until the list stays
      * empty and rmdir succeeds (killed tasks leave the cgroup as they die). */
     for (int tries = 0; tries < 2000; tries++) {
-        kill_listed(procs);
+        if (kill)
+            kill_listed(procs);
         if (rmdir(dir) == 0 || errno == ENOENT)
             return 0;
         if (errno != EBUSY)
@@ -271,5 +279,6 @@ int sv_cgroup_kill_and_remove(const char *dir, sv_error_t *err)
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }
-    return sv_error(err, EBUSY, "cgroup: %s still has processes after 2 s of SIGKILL", dir);
+    return sv_error(err, EBUSY, "cgroup: %s still has processes after 2 s%s", dir,
+                    kill ? " of SIGKILL" : " (they were killed)");
 }

@@ -22,8 +22,9 @@
 #ifndef SV_CGROUP_H
 #define SV_CGROUP_H
 
-#include "host/detect.h"
 #include "core/util.h"
+#include "host/detect.h"
+#include "runtime/devices.h"
 
 #include <sys/types.h>
 
@@ -33,7 +34,7 @@ struct sv_limits {
     int64_t pids;   /* -1: none */
 };
 
-enum sv_cgroup_ctl { SV_CG_MEMORY, SV_CG_CPU, SV_CG_CPUACCT, SV_CG_PIDS, SV_CG_N };
+enum sv_cgroup_ctl { SV_CG_MEMORY, SV_CG_CPU, SV_CG_CPUACCT, SV_CG_PIDS, SV_CG_DEVICES, SV_CG_N };
 /* The most directories a container's group has: one per v1 controller,
  * and a hybrid host's unified one. */
 #define SV_CG_DIRS (SV_CG_N + 1)
@@ -43,6 +44,12 @@ struct sv_cgroup {
     char *dir[SV_CG_N]; /* v1: one directory per controller (NULL: absent) */
     char *v2;           /* v2: the container's directory */
     char *unified;      /* hybrid: its directory in the unified hierarchy */
+    bool nested;        /* a container's sub-group (<id>/h<N>): the policy is inherited */
+    /* Device nodes allowed beyond the default policy (devices.h), set
+     * between sv_cgroup_init and sv_cgroup_create (--device); the array
+     * is the caller's, and must outlive the group's re-creations. */
+    const struct sv_device_rule *devices;
+    size_t n_devices;
 };
 
 /* The group every container's cgroup is made in, in each hierarchy:
@@ -54,7 +61,8 @@ int sv_cgroup_init(struct sv_cgroup *cg, const char *id, sv_error_t *err);
 void sv_cgroup_clear(struct sv_cgroup *cg);
 /* A struct sv_cgroup cleared at scope exit (zero it first). */
 #define cleanup_cgroup __attribute__((cleanup(sv_cgroup_clear)))
-/* Create the directories and set the limits. */
+/* Create the directories, set the limits and, for a container's own
+ * group, the device policy (devices.h). */
 int sv_cgroup_create(struct sv_cgroup *cg, const struct sv_limits *lim, sv_error_t *err);
 /* Make the first directory only if it does not exist yet (-1 with status
  * EEXIST if it does): an atomic claim of the name among concurrent
@@ -84,14 +92,23 @@ int sv_cgroup_v2_init(struct sv_cgroup *cg, const char *name, sv_error_t *err);
 int sv_cgroup_v2_create(struct sv_cgroup *cg, const struct sv_limits *lim, sv_error_t *err);
 bool sv_cgroup_v2_oom_killed(const struct sv_cgroup *cg);
 int sv_cgroup_v2_destroy(struct sv_cgroup *cg, sv_error_t *err);
+/* The container's device policy attached to the v2 group at dir (its own,
+ * or a hybrid host's unified one): 0 done, 1 this kernel cannot (said once
+ * on stderr unless quiet: the container gets none), -1 a bad extra rule. */
+int sv_cgroup_v2_devices(const struct sv_cgroup *cg, const char *dir, bool quiet, sv_error_t *err);
+/* Kill everything in the v2 group at dir (cgroup.kill where the kernel has
+ * it) and remove it with its sub-groups. */
+int sv_cgroup_v2_kill_tree(const char *dir, sv_error_t *err);
 
 /* Shared helpers for the back ends. */
 int sv_cgroup_write(const char *dir, const char *file, const char *value, sv_error_t *err);
 /* The value after "key " in a flat-keyed file (memory.events, oom_control). */
 int64_t sv_cgroup_read_key(const char *dir, const char *file, const char *key);
-/* Its sub-groups first (depth first), then SIGKILL everything in
- * dir/cgroup.procs until it stays empty, then rmdir. */
-int sv_cgroup_kill_and_remove(const char *dir, sv_error_t *err);
+/* Remove dir once no process is left in it, its sub-groups first (depth
+ * first). kill: SIGKILL what each one's cgroup.procs lists until it stays
+ * empty; else the processes were killed already (v2's cgroup.kill) and
+ * this waits for them to be gone. */
+int sv_cgroup_remove_tree(const char *dir, bool kill, sv_error_t *err);
 /* The v2 leaf that holds a split group's own processes. */
 #define SV_CGROUP_V2_LEAF "main"
 /* Where a hybrid host mounts its unified hierarchy. */

@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char *const ctl_names[SV_CG_N] = {"memory", "cpu", "cpuacct", "pids"};
+static const char *const ctl_names[SV_CG_N] = {"memory", "cpu", "cpuacct", "pids", "devices"};
 
 /* Does the comma-separated option list hold word? */
 static bool has_option(const char *opts, const char *word)
@@ -58,6 +58,26 @@ static int make_dirs(const char *dir, sv_error_t *err)
     return sv_error(err, errno, "cgroup: cannot create %s", dir);
 }
 
+/* The device policy, where the devices controller is mounted; without it
+ * (rare on v1) the container opens the nodes it is given, as it did
+ * before servos had one: said once. */
+static int devices_policy(const struct sv_cgroup *cg, sv_error_t *err)
+{
+    static bool told;
+    /* A hybrid host's policy is a program on the unified group (hybrid_create)
+     * unless the kernel could not load it. */
+    if (cg->nested || (cg->unified && cg->dir[SV_CG_DEVICES] == NULL))
+        return 0;
+    if (cg->dir[SV_CG_DEVICES] == NULL) {
+        if (!told)
+            fprintf(stderr, "servos: cgroup v1: no devices controller is mounted, so containers "
+                            "get no device policy\n");
+        told = true;
+        return 0;
+    }
+    return sv_devices_write_v1(cg->dir[SV_CG_DEVICES], cg->devices, cg->n_devices, err);
+}
+
 int sv_cgroup_v1_create(struct sv_cgroup *cg, const struct sv_limits *lim, sv_error_t *err)
 {
     /* Each hierarchy may be shared (cpu,cpuacct): create every distinct dir. */
@@ -102,7 +122,7 @@ int sv_cgroup_v1_create(struct sv_cgroup *cg, const struct sv_limits *lim, sv_er
         if (sv_cgroup_write(pids, "pids.max", buf, err) < 0)
             return -1;
     }
-    return 0;
+    return devices_policy(cg, err);
 }
 
 bool sv_cgroup_v1_oom_killed(const struct sv_cgroup *cg)
@@ -119,7 +139,7 @@ int sv_cgroup_v1_destroy(struct sv_cgroup *cg, sv_error_t *err)
         bool dup = false; /* cpu and cpuacct may share a hierarchy */
         for (int j = 0; j < i; j++)
             dup |= cg->dir[j] && strcmp(cg->dir[j], cg->dir[i]) == 0;
-        if (!dup && sv_cgroup_kill_and_remove(cg->dir[i], err) < 0)
+        if (!dup && sv_cgroup_remove_tree(cg->dir[i], true, err) < 0)
             rc = -1;
     }
     return rc;

@@ -152,8 +152,17 @@ int sv_idmap_open(const char *source, const struct sv_idmap *map)
     if (fd < 0)
         return -1;
     struct mount_attr attr = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (__u64)ns};
-    if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0)
-        return -1; /* the file system or kernel cannot: plain bind */
+    if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0) {
+        /* The file system or kernel cannot (tmpfs before Linux 6.3, NFS,
+         * most FUSE): a plain bind, whose owner the container sees as
+         * nobody. Said, or the warning that it is not writable would be
+         * the only trace. */
+        fprintf(stderr,
+                "servos: volume %s cannot be idmapped here (%s: idmapped mounts need Linux 5.12, "
+                "and 6.3 on tmpfs): bound as it is\n",
+                source, strerror(errno));
+        return -1;
+    }
     return sv_steal_fd(fd);
 }
 

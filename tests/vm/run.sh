@@ -10,7 +10,7 @@
 # files), build/servos, the list of tests. The guest writes the results on
 # that disk, read back with debugfs after qemu exits: no loop mount, no
 # 9p, nothing mounted on the host. Left in build/vm/: console.log (the
-# whole serial console), tap.txt, dmesg.txt, detect.txt.
+# whole serial console), tap.txt, dmesg.txt, detect.txt, edges.txt.
 #   VM_TIMEOUT  seconds before the guest is killed (1800)
 #   VM_MEMORY   guest memory (2G); VM_CPUS: guest CPUs (2)
 #   VM_CPU_MODEL  qemu's -cpu (qemu64); VM_APPEND: more kernel arguments
@@ -100,6 +100,7 @@ get() { debugfs -R "dump /results/$1 $2" "$work/work.img" >/dev/null 2>&1 && [ -
 get tap "$out/tap.txt" || true
 get dmesg "$out/dmesg.txt" || true
 get detect "$out/detect.txt" || true
+get edges "$out/edges.txt" || true
 get cgroups-left "$out/cgroups-left.txt" || rm -f "$out/cgroups-left.txt"
 status=$(get status "$work/status" && cat "$work/status" || echo none)
 boot=$(get boot "$work/boot" && cat "$work/boot" || echo "?")
