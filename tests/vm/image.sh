@@ -33,13 +33,14 @@ fi
 # dlopen: libarchive, libcurl, libcrypto, libmicrohttpd, libbpf); what the
 # end-to-end tests call (prove is perl's; busybox-static as on the host,
 # see .ci/deps; gcc for the security tests' probes, ab and tmux for the
-# ProServe and terminal tests, so that VM_TESTS can name those too). The
-# host's -dev packages in .ci/deps name the same libraries.
+# ProServe and terminal tests, so that VM_TESTS can name those too), and
+# crun and column for the runtime bench (run.sh's VM_BENCH). The host's
+# -dev packages in .ci/deps name the same libraries.
 PACKAGES="linux-image-amd64 initramfs-tools zstd kmod udev tini
 libgit2-1.5 libmnl0 libarchive13 libcurl4 libssl3 libmicrohttpd12 libbpf1
 bash busybox-static coreutils findutils grep sed gawk util-linux procps iproute2
 curl wget perl python3 jq keyutils git ca-certificates e2fsprogs
-gcc libc6-dev apache2-utils tmux"
+gcc libc6-dev apache2-utils tmux crun bsdextrautils"
 
 key=$({
     cat "$0" "$SOURCES"

@@ -15,6 +15,9 @@
 #   VM_MEMORY   guest memory (2G); VM_CPUS: guest CPUs (2)
 #   VM_CPU_MODEL  qemu's -cpu (qemu64); VM_APPEND: more kernel arguments
 #   VM_CACHE, VM_SOURCES, VM_REBUILD: see image.sh
+#   VM_BENCH    benches to run in the guest after the tests (names of
+#               tests/bench/*.sh, e.g. "runtime"); their table in
+#               build/vm/bench.txt. VM_BENCH_RUNS: their RUNS (20)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -28,6 +31,10 @@ die() {
 read -r -a tests <<<"${*:-${VM_TESTS:-tests/60-runtime.t tests/70-stacks.t}}"
 for t in "${tests[@]}"; do
     [ -f "$t" ] || die "no test file $t"
+done
+read -r -a benches <<<"${VM_BENCH:-}"
+for b in "${benches[@]}"; do
+    [ -f "tests/bench/$b.sh" ] || die "no bench tests/bench/$b.sh"
 done
 [ -x build/servos ] || die "no build/servos: run make first"
 for tool in qemu-system-x86_64 mmdebstrap mke2fs debugfs; do
@@ -58,6 +65,7 @@ else
 fi
 cp build/servos "$stage/repo/build/servos"
 printf '%s\n' "${tests[@]}" >"$stage/tests"
+printf '%s\n' "${benches[@]}" "RUNS=${VM_BENCH_RUNS:-20}" >"$stage/benches"
 mke2fs -q -t ext4 -L servos-work -d "$stage" "$work/work.img" 1G >/dev/null
 
 # One guest at a time on this machine: two under TCG would each take
@@ -101,6 +109,7 @@ get tap "$out/tap.txt" || true
 get dmesg "$out/dmesg.txt" || true
 get detect "$out/detect.txt" || true
 get edges "$out/edges.txt" || true
+get bench "$out/bench.txt" || rm -f "$out/bench.txt"
 get cgroups-left "$out/cgroups-left.txt" || rm -f "$out/cgroups-left.txt"
 status=$(get status "$work/status" && cat "$work/status" || echo none)
 boot=$(get boot "$work/boot" && cat "$work/boot" || echo "?")
@@ -117,6 +126,7 @@ say "image ready in $t_image s; guest up in $boot s; ${times}qemu ran $((t_end -
     "all $((t_end - t_start)) s"
 [ -s "$out/cgroups-left.txt" ] && say "cgroups left after the tests ($out/cgroups-left.txt):" &&
     sed 's/^/    /' "$out/cgroups-left.txt" >&2
+[ -s "$out/bench.txt" ] && say "benches in the guest ($out/bench.txt):" && cat "$out/bench.txt" >&2
 say "left in $out/: $(cd "$out" && echo *)"
 
 if [ "$status" = none ]; then
