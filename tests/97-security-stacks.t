@@ -342,10 +342,14 @@ service "web" { command = "exec sleep 1000", replicas = 12, stop_grace_period = 
 LUA
 F up -d df.lua >/dev/null 2>&1
 # A reader holding a snapshot (as a long `servos ps` would) keeps sqlite's
-# log from starting over, so the writes below need new disk space.
+# log from starting over, so the writes below need new disk space. It
+# writes a page first (the same user_version): a snapshot of a log whose
+# every page is in the database already (the supervisor checkpoints after
+# an up) holds nothing back.
 hold_reader() {
     python3 -c 'import sqlite3, sys, time
 c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute("PRAGMA user_version=%d" % c.execute("PRAGMA user_version").fetchone()[0])
 c.execute("BEGIN"); c.execute("SELECT count(*) FROM containers").fetchone()
 time.sleep(float(sys.argv[2]))' "$FULL/root/state.db" "$1" &
     reader=$!

@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -276,6 +277,9 @@ void pf_request_values(struct pf_request *rq)
     mhd.values(rq->connection, MHD_HEADER_KIND, collect_value, rq->headers);
 }
 
+/* Requests between their headers and their end (on_request, on_done). */
+static atomic_int requests_in_flight;
+
 static enum MHD_Result send_answer(struct MHD_Connection *c, const char *method, const char *url,
                                    struct pf_answer *a, double t0)
 {
@@ -297,9 +301,10 @@ static enum MHD_Result send_answer(struct MHD_Connection *c, const char *method,
     /* Method and path are the client's: one line each, whatever they hold. */
     cleanup_free char *m = pf_answer_printable(method, 32);
     cleanup_free char *u = pf_answer_printable(url, 2048);
-    /* Written out by conn_watchdog within a quarter of a second: a write
-     * (and the supervisor's read and write) per request cost more than
-     * answering it. */
+    /* Written out when no request is left in flight (on_done), so a lone
+     * request's line is in the log at once, while under load one write
+     * carries many: a write (and the supervisor's read and write) per
+     * request cost more than answering it. */
     unsigned long tenths = (unsigned long)(secs * 1e4 + 0.5); /* of a ms: no %f, it costs */
     printf("%s %s %u %lu.%lums\n", m, u, a->status, tenths / 10, tenths % 10);
     return rc;
@@ -323,6 +328,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     struct upload *up = *ctx;
     if (up == NULL) { /* the headers are in */
         *ctx = sv_xcalloc(1, sizeof(*up));
+        atomic_fetch_add(&requests_in_flight, 1);
         set_phase(c, BODY);
         /* Said too large up front: answer now rather than read it. */
         const char *cl = mhd.lookup(c, MHD_HEADER_KIND, "Content-Length");
@@ -367,6 +373,8 @@ static void on_done(void *cls, struct MHD_Connection *c, void **ctx,
     if (up) {
         free(up->data);
         free(up);
+        if (atomic_fetch_sub(&requests_in_flight, 1) == 1)
+            fflush(stdout); /* the access log (send_answer) */
     }
     *ctx = NULL;
     set_phase(c, WAITING); /* keep-alive: the next request's headers have a deadline too */
