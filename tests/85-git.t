@@ -55,7 +55,7 @@ g add -A && g commit -qm "dev stack" && g tag v1
 C1=$(g rev-parse HEAD)
 git clone -q --bare "$TMP/work" "$TMP/srv/envs.git"
 
-PORT=$((20000 + RANDOM % 20000))
+PORT=$((20000 + RANDOM % 12000))
 git daemon --export-all --base-path="$TMP/srv" --reuseaddr --listen=127.0.0.1 --port="$PORT" \
     --pid-file="$TMP/daemon.pid" --detach
 for _ in $(seq 50); do git ls-remote "git://127.0.0.1:$PORT/envs.git" >/dev/null 2>&1 && break; sleep 0.1; done

@@ -11,7 +11,7 @@ STACKS="p90a p90b p90c p90d p90e p90f"
 cleanup() {
     for st in $STACKS; do "$S" down -t 0 -p "$st" >/dev/null 2>&1; done
 }
-BASE=$((20000 + RANDOM % 20000))
+BASE=$((20000 + RANDOM % 12000))
 get() { curl -s -m $((10 * SLOW)) "http://127.0.0.1:$1"; }
 code() { curl -s -m $((10 * SLOW)) -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1"; }
 wait_port() { for _ in $(seq $((100 * SLOW))); do curl -s -m 1 -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.05; done; return 1; }

@@ -21,7 +21,7 @@ cleanup() {
     [ -n "$LISTENER" ] && kill "$LISTENER" 2>/dev/null
     wait 2>/dev/null
 }
-BASE=$((20000 + RANDOM % 20000))
+BASE=$((20000 + RANDOM % 12000))
 PA=$BASE PB=$((BASE + 1)) HOSTPORT=$((BASE + 2))
 get() { curl -s -m $((15 * SLOW)) "http://127.0.0.1:$1"; }
 code() { curl -s -m $((15 * SLOW)) -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1"; }

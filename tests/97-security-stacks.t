@@ -195,7 +195,7 @@ stack "pw"
 service "db" { command = "echo started; exec sleep 1000", env = { DB_PASSWORD = "pw-s3cret-97" },
                stop_grace_period = "1s" }
 LUA
-PORT=$((20000 + RANDOM % 20000))
+PORT=$((20000 + RANDOM % 12000))
 mkdir -p pws
 cat >pws/manifest.yaml <<YAML
 name: pws

@@ -157,9 +157,12 @@ gone() { # PID: gone, or a zombie its (non-servos) parent has yet to reap
     return 1
 }
 
+# Ports come from 20000-31999: below the kernel's ephemeral range (32768 on),
+# where a connection's own local port can take one between the pick and
+# the bind ("Address already in use" in 90-proserve).
 free_port() { # a TCP port nobody listens on
     while :; do
-        p=$((20000 + RANDOM % 30000))
+        p=$((20000 + RANDOM % 12000))
         ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }
     done
 }

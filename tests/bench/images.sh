@@ -30,7 +30,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port=$((20000 + RANDOM % 30000))
+port=$((20000 + RANDOM % 12000))
 cat >"$T/reg.yml" <<EOF
 version: 0.1
 storage: { filesystem: { rootdirectory: $T/reg } }

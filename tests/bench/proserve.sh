@@ -30,7 +30,7 @@ cleanup() {
     rm -rf "$T"
 }
 trap cleanup EXIT
-PORT=$((20000 + RANDOM % 20000))
+PORT=$((20000 + RANDOM % 12000))
 CPORT=$((PORT + 1)) APORT=$((PORT + 2))
 
 mkdir -p "$T/svc"
