@@ -278,8 +278,16 @@ static int open_peer(const struct gw_run *run, sv_error_t *err)
 {
     int pidfd = -1;
     socklen_t sl = sizeof(pidfd);
-    if (getsockopt(run->conn, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &sl) < 0)
+    static bool told;
+    if (getsockopt(run->conn, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &sl) < 0) {
+        /* Before Linux 6.5: by pid, which the peer could in theory have
+         * given up between its connect and this (it waits for our answer). */
+        if (!told)
+            fprintf(stderr, "servos: handler gateway: no SO_PEERPIDFD (Linux 6.5): the service "
+                            "host's process is found by its pid\n");
+        told = true;
         pidfd = (int)syscall(SYS_pidfd_open, run->peer, 0);
+    }
     if (pidfd < 0)
         return sv_error(err, errno, "cannot open the service host's process");
     return pidfd;

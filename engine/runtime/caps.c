@@ -24,16 +24,17 @@ static int last_cap(void)
     return last;
 }
 
-/* Docker's 14; without MKNOD for --userns host (no devices cgroup). */
+/* Docker's 14; without MKNOD for --userns host (see below). */
 static sv_capset_t caps_default(bool userns_host)
 {
     sv_capset_t m = 0;
     for (size_t i = 0; i < SV_ARRAY_LEN(default_caps); i++)
         m |= 1ULL << default_caps[i];
-    /* Docker pairs MKNOD with a devices cgroup that servos does not make.
-     * In a user namespace the kernel refuses device nodes anyway; without
-     * one, container root could make the node of a host disk in a volume
-     * and open it there (the container's root and /dev are nodev). */
+    /* Docker pairs MKNOD with a devices cgroup. servos has its policy too
+     * (devices.h), but a host where it cannot be applied (no BPF, no v1
+     * devices controller) would leave container root, outside a user
+     * namespace, free to make the node of a host disk in a volume and open
+     * it there; in a user namespace the kernel refuses nodes anyway. */
     if (userns_host)
         m &= ~(1ULL << CAP_MKNOD);
     return m;

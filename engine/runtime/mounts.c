@@ -364,9 +364,10 @@ static int setup_binds(const struct sv_container *c, int rootfd, sv_error_t *err
                         "volume target", err);
         /* What a container writes through an idmapped volume is the host
          * user's: its setuid files must not count inside. No volume opens
-         * device nodes (servos makes no devices cgroup, so a node that
-         * container root made there with --cap-add MKNOD would open any
-         * device), but one the user binds on purpose: a device itself. */
+         * device nodes (a node that container root made there with
+         * --cap-add MKNOD would open whatever device the policy lets
+         * through, all of them where it could not be applied: devices.h),
+         * but one the user binds on purpose: a device itself. */
         uint64_t attrs = b->idmap_fd >= 0 ? MOUNT_ATTR_NOSUID : 0;
         if (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode))
             attrs |= MOUNT_ATTR_NODEV;
