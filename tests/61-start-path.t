@@ -67,6 +67,21 @@ done
 run "$S" run --rm "$ROOTFS" sh -c 'echo out; echo err >&2'
 unlike "$err" "servos-trace" "without SERVOS_TRACE nothing is traced"
 
+# :U never hands a device node over: not one given as the volume, not one
+# found below a directory (a trial followed the old warning's advice).
+mkdir -p "$TMP/devs"
+mknod "$TMP/devs/null" c 1 3 && mknod -m 600 "$TMP/devs/disk" b 7 0
+run "$S" run --rm -v "$TMP/devs/null:/x:U" "$ROOTFS" true
+[ "$rc" = 125 ] && matches "$err" "it is a device node"
+ok $? ":U on a device node is refused, saying why" "$rc $err"
+run "$S" run --rm -v "$TMP/devs:/devs:U" "$ROOTFS" true
+is "$rc $(stat -c %u "$TMP/devs") $(stat -c %u "$TMP/devs/null") $(stat -c %u "$TMP/devs/disk")" \
+    "0 $("$S" run --rm "$ROOTFS" cat /proc/self/uid_map | awk '{print $2}') 0 0" \
+    ":U on a directory hands it over, and leaves the device nodes in it the host's"
+run "$S" run --rm -v "$TMP/devs/disk:/d" "$ROOTFS" true
+like "$err" "device node .* --userns host" "an unwritable device volume's warning does not suggest :U"
+unlike "$err" ":U" "(no :U in it)"
+
 # A reader that goes away (| head) must not take the containers with it.
 mkdir -p "$TMP/stack"
 cat >"$TMP/stack/Envirofile.lua" <<'EOF'

@@ -318,6 +318,10 @@ static int chown_fd(int fd, const struct stat *st, struct chown_walk *w)
         w->linked++;
         return 0;
     }
+    /* A device node below stays the host's: owning it would open the
+     * device to the container wherever its device policy lets it. */
+    if (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode))
+        return 0;
     if (st->st_uid == w->uid && st->st_gid == w->gid)
         return 0;
     /* Set-id bits go: the kernel clears them on every chown of a file. */
@@ -384,7 +388,10 @@ int sv_idmap_volume_chown(const char *source, uid_t uid, gid_t gid, const struct
     struct stat st;
     if (fd < 0 || !opened_path(fd, real) || fstat(fd, &st) < 0)
         return sv_error(err, errno, "volume %s", source);
-    const char *why = host_own_path(real);
+    const char *why = S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)
+                          ? "it is a device node (a host device's access is not the "
+                            "container's to take: bind it as it is, with --userns host)"
+                          : host_own_path(real);
     if (why)
         return sv_error(err, 0, "volume %s: :U would hand it to the container, and %s", source,
                         why);

@@ -208,6 +208,15 @@ void sv_user_warn_unwritable(const struct sv_container *c)
         if (sv_idmap_volume_writable(&seen, c->host_uid, c->host_gid,
                                      c->spec.userns_host ? NULL : &c->map, dac))
             continue;
+        if (S_ISCHR(host.st_mode) || S_ISBLK(host.st_mode)) { /* :U refuses those */
+            fprintf(stderr,
+                    "servos: warning: volume %s is a device node the container's user (host "
+                    "uid %u) may not open (owner %u:%u, mode %04o); devices go to containers "
+                    "that run with --userns host\n",
+                    b->source, (unsigned)c->host_uid, (unsigned)host.st_uid, (unsigned)host.st_gid,
+                    (unsigned)(host.st_mode & 07777));
+            continue;
+        }
         fprintf(stderr,
                 "servos: warning: volume %s (owner %u:%u, mode %04o) is not writable by the "
                 "container's user (host uid %u): add :U to hand it to the container "
