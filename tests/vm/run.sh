@@ -123,7 +123,7 @@ times=$(awk '
         name = $2; sub(/^tests\//, "", name); start = t
     }' "$out/tap.txt" 2>/dev/null || true)
 say "image ready in $t_image s; guest up in $boot s; ${times}qemu ran $((t_end - t_boot)) s;" \
-    "all $((t_end - t_start)) s"
+    "all $((t_end - t_start)) s" 2>&1 | tee "$out/summary.txt" >&2
 [ -s "$out/cgroups-left.txt" ] && say "cgroups left after the tests ($out/cgroups-left.txt):" &&
     sed 's/^/    /' "$out/cgroups-left.txt" >&2
 [ -s "$out/bench.txt" ] && say "benches in the guest ($out/bench.txt):" && cat "$out/bench.txt" >&2
