@@ -50,7 +50,7 @@ echo "$status" >"$R/status"
 dmesg >"$R/dmesg"
 # What the tests may have left behind: each removes its own on success.
 # (every group under them, with how many processes each still holds).
-for d in /sys/fs/cgroup/servos*/; do
+for d in /sys/fs/cgroup/servos*/ /sys/fs/cgroup/*/servos*/; do
     [ -d "$d" ] || continue
     find "$d" -type d | while read -r g; do
         echo "$g $(wc -l <"$g/cgroup.procs") processes"

@@ -14,6 +14,8 @@
 #   VM_TIMEOUT  seconds before the guest is killed (1800)
 #   VM_MEMORY   guest memory (2G); VM_CPUS: guest CPUs (2)
 #   VM_CPU_MODEL  qemu's -cpu (qemu64); VM_APPEND: more kernel arguments
+#   VM_CGROUP   v2 (the default: pure v2, as Debian 12 boots) or v1 (pure v1,
+#               a hierarchy per controller and no unified one)
 #   VM_CACHE, VM_SOURCES, VM_REBUILD: see image.sh
 #   VM_BENCH    benches to run in the guest after the tests (names of
 #               tests/bench/*.sh, e.g. "runtime"); their table in
@@ -89,6 +91,7 @@ flock -n 8 || {
 # it further once booted, and saves dmesg instead.
 append="console=ttyS0 root=/dev/vda rw fsck.mode=skip init=/usr/local/sbin/servos-vm-init"
 append="$append quiet loglevel=3 panic=-1 mitigations=off ${VM_APPEND:-}"
+[ "${VM_CGROUP:-v2}" = v1 ] && append="$append servos.cgroup=v1 systemd.unified_cgroup_hierarchy=0"
 say "booting $(basename "$image") (Linux $(awk '/^linux-image-[0-9]/ {print $2; exit}' "$image/packages"))" \
     "to run ${tests[*]}"
 t_boot=$(date +%s)
