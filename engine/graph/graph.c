@@ -25,7 +25,7 @@ void *sv_graph_alloc(struct sv_graph *g, size_t n)
     struct sv_arena_chunk *c = g->arena->head;
     if (c == NULL || c->used + n > c->size) {
         size_t total = sizeof(*c) + n > SV_CHUNK_SIZE ? sizeof(*c) + n : SV_CHUNK_SIZE;
-        c = sv_chunk_alloc(total, !sv_bulkmem_lean || g->arena->head != NULL);
+        c = sv_chunk_alloc(total, g->arena->head != NULL);
         if (c == NULL)
             sv_oom();
         c->size = ((total + SV_CHUNK_SIZE - 1) & ~(SV_CHUNK_SIZE - 1)) - sizeof(*c);
