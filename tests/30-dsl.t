@@ -115,7 +115,7 @@ services:
     ports: [ "${PORT:-8081}:80", { target: 81, published: 9091 } ]
     healthcheck: { test: ["CMD", "true"], interval: 500ms }
     deploy: { replicas: 2 }
-    networks: [front]
+    privileged: true
 YAML
 run env PASS_THROUGH=yes PORT=7000 "$SERVOS" config comp
 is "$(echo "$out" | q '.services.web.image')" '"img:from-dotenv"' "Compose: \${VAR} from .env"
@@ -124,5 +124,5 @@ is "$(echo "$out" | q '.services.web.env')" '{"A":"1","PASS_THROUGH":"yes"}' "Co
 is "$(echo "$out" | q '[.services.web.ports[] | [.host, .container]]')" '[[7000,80],[9091,81]]' "Compose: short and long port syntax"
 is "$(echo "$out" | q '.services.web.healthcheck | [.test, .interval_ms]')" '[["true"],500]' "Compose: CMD healthcheck"
 is "$(echo "$out" | q '.services.web.replicas')" 2 "Compose: deploy.replicas"
-like "$err" 'warning: .*compose.yaml:9: service "web": networks is not supported yet' "Compose: an unsupported key is a warning that names it"
+like "$err" 'warning: .*compose.yaml:9: service "web": "privileged" is not supported yet' "Compose: an unsupported key is a warning that names it"
 done_testing
