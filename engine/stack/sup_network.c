@@ -47,10 +47,26 @@ int network_ensure(struct supervisor *sup, sv_error_t *err)
     if (sup->proxy == NULL)
         return sv_error(err, errno, "epoll");
     sup_watch(sup, sv_proxy_fd(sup->proxy));
-    /* Addresses continue after the highest in use (see sv_stacknet_alloc). */
-    for (size_t i = 0; i < sup->n_replicas; i++)
-        if (sup->replicas[i]->addr >= sup->net->next)
-            sup->net->next = sup->replicas[i]->addr + 1;
+    /* Addresses continue after the highest in use (see sv_stacknet_alloc),
+     * on each network (an adopted replica's own networks are opened for
+     * that). */
+    for (size_t i = 0; i < sup->n_replicas; i++) {
+        const struct replica *r = sup->replicas[i];
+        if (r->net0 == NULL && r->addr >= sup->net->next)
+            sup->net->next = r->addr + 1;
+        for (size_t k = 0; k <= r->n_more; k++) {
+            const char *name = k == 0 ? r->net0 : r->more[k - 1].net;
+            uint32_t a = k == 0 ? r->addr : r->more[k - 1].addr;
+            struct sv_stacknet_lan *lan;
+            sv_error_t e = NULL;
+            if (name == NULL || a == 0)
+                continue;
+            if (sv_stacklan_get(sup->net, name, &lan, &e) < 0)
+                sup_report(&e);
+            else if (a >= lan->next)
+                lan->next = a + 1;
+        }
+    }
     return 0;
 }
 
