@@ -4,11 +4,14 @@
  * of it appears in the host's namespace: the host reaches services only
  * through the ports the supervisor publishes (proxy.c). Names resolve
  * through one hosts file per stack, bound read-only at every replica's
- * /etc/hosts and rewritten in place as replicas come and go.
+ * /etc/hosts and rewritten in place as replicas come and go (a service on
+ * other networks, or with extra hosts, gets a file of its own).
  *
  * The namespace outlives the supervisor (a crashed one is replaced and
  * finds it again); `down` destroys it. Each stack has its own /16 out of
- * 10.128.0.0/9, chosen once and kept in <stack dir>/network. */
+ * 10.128.0.0/9, chosen once and kept in <stack dir>/network. A stack's
+ * further networks (Compose's) are more bridges in the same namespace,
+ * kept apart by routing rules (stacklan.c). */
 #ifndef SV_STACKNET_H
 #define SV_STACKNET_H
 
