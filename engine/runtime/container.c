@@ -87,7 +87,8 @@ static int stack_links(struct sv_container *c, pid_t pid, sv_error_t *err)
         return -1;
     for (size_t i = 0; i < n->n_more; i++) {
         char peer[IFNAMSIZ];
-        snprintf(name, sizeof(name), "sv%.11s%zu", c->id, i + 1);
+        /* No hex id has an "x": never eth0's name, whatever the id. */
+        snprintf(name, sizeof(name), "sv%.10sx%zu", c->id, i + 1);
         snprintf(peer, sizeof(peer), "eth%zu", i + 1);
         sv_nl_forget_neighbour(n->nl, n->more[i].bridge, n->more[i].addr);
         if (sv_nl_veth(n->nl, name, n->more[i].bridge, peer, pid, err) < 0)
