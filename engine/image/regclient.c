@@ -18,12 +18,12 @@ int sv_regclient_load(sv_error_t *err)
 {
     static void *lib;
     static const char *const names[] = {
-        "curl_global_init",   "curl_easy_init",        "curl_easy_setopt",
-        "curl_easy_perform",  "curl_easy_getinfo",     "curl_easy_cleanup",
-        "curl_easy_strerror", "curl_slist_append",     "curl_slist_free_all",
-        "curl_multi_init",    "curl_multi_add_handle", "curl_multi_remove_handle",
-        "curl_multi_perform", "curl_multi_poll",       "curl_multi_info_read",
-        "curl_multi_cleanup",
+        "curl_global_init",         "curl_easy_init",     "curl_easy_setopt",
+        "curl_easy_perform",        "curl_easy_getinfo",  "curl_easy_cleanup",
+        "curl_easy_reset",          "curl_easy_strerror", "curl_slist_append",
+        "curl_slist_free_all",      "curl_multi_init",    "curl_multi_add_handle",
+        "curl_multi_remove_handle", "curl_multi_perform", "curl_multi_poll",
+        "curl_multi_info_read",     "curl_multi_cleanup",
     };
     _Static_assert(sizeof(sv_regclient_curl) == sizeof(names), "one name per libcurl function");
     bool first = lib == NULL;
@@ -163,12 +163,10 @@ void sv_regclient_resp_clear(struct sv_regclient_resp *r)
 
 /* ---- requests --------------------------------------------------------------- */
 
-CURL *sv_regclient_easy(struct sv_regclient *s, const char *url, struct sv_regclient_resp *r,
-                        struct curl_slist **hdrs, const char *accept)
+/* The options every request has, on a new or a reset handle. */
+static void setup(CURL *c, struct sv_regclient *s, const char *url, struct sv_regclient_resp *r,
+                  struct curl_slist **hdrs, const char *accept)
 {
-    CURL *c = curl.easy_init();
-    if (c == NULL)
-        return NULL;
     curl.easy_setopt(c, CURLOPT_URL, url);
     curl.easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
     curl.easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
@@ -198,6 +196,14 @@ CURL *sv_regclient_easy(struct sv_regclient *s, const char *url, struct sv_regcl
     pthread_mutex_unlock(&s->lock);
     if (*hdrs)
         curl.easy_setopt(c, CURLOPT_HTTPHEADER, *hdrs);
+}
+
+CURL *sv_regclient_easy(struct sv_regclient *s, const char *url, struct sv_regclient_resp *r,
+                        struct curl_slist **hdrs, const char *accept)
+{
+    CURL *c = curl.easy_init();
+    if (c)
+        setup(c, s, url, r, hdrs, accept);
     return c;
 }
 
@@ -303,9 +309,13 @@ static int perform(struct sv_regclient *s, const struct sv_regclient_req *q,
     sv_regclient_resp_clear(r);
     r->max = MAX_DOC;
     cleanup_slist struct curl_slist *h = NULL;
-    cleanup_easy CURL *c = sv_regclient_easy(s, q->url, r, &h, q->accept);
+    cleanup_easy CURL *own = q->handle ? NULL : curl.easy_init();
+    CURL *c = q->handle ? q->handle : own;
     if (c == NULL)
         return sv_error(err, ENOMEM, "libcurl");
+    if (q->handle)
+        curl.easy_reset(c); /* the options go, the connections stay */
+    setup(c, s, q->url, r, &h, q->accept);
     pthread_mutex_lock(&s->lock);
     *used = s->auth_header ? sv_xstrdup(s->auth_header) : NULL;
     pthread_mutex_unlock(&s->lock);
@@ -538,12 +548,23 @@ static char *registry_says(const struct sv_regclient_resp *r)
 int sv_regclient_http_error(struct sv_regclient *s, const char *what,
                             const struct sv_regclient_resp *r, sv_error_t *err)
 {
+    if (err == NULL || *err)
+        return -1;
     cleanup_free char *name = sv_imgref_name(&s->ref);
     cleanup_free char *says = registry_says(r);
-    if (r->status == 401 || r->status == 403)
-        return sv_error(err, EACCES, "%s: %s: access denied (HTTP %ld)%s%s", name, what, r->status,
-                        says, s->cred ? "" : "; no credentials configured for this registry");
-    if (r->status == 404)
-        return sv_error(err, ENOENT, "%s: %s not found%s", name, what, says);
-    return sv_error(err, EPROTO, "%s: %s: HTTP %ld%s", name, what, r->status, says);
+    int status = EPROTO;
+    if (r->status == 401 || r->status == 403) {
+        status = EACCES;
+        sv_error(err, 0, "%s: %s: access denied (HTTP %ld)%s%s", name, what, r->status, says,
+                 s->cred ? "" : "; no credentials configured for this registry");
+    } else if (r->status == 404) {
+        status = ENOENT;
+        sv_error(err, 0, "%s: %s not found%s", name, what, says);
+    } else {
+        sv_error(err, 0, "%s: %s: HTTP %ld%s", name, what, r->status, says);
+    }
+    /* The status tells callers what it was; the message says it already
+     * (no errno text appended). */
+    (*err)->status = status;
+    return -1;
 }

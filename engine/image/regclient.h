@@ -21,6 +21,7 @@ struct sv_regclient_curl {
     CURLcode (*easy_perform)(CURL *);
     CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
     void (*easy_cleanup)(CURL *);
+    void (*easy_reset)(CURL *);
     const char *(*easy_strerror)(CURLcode);
     struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
     void (*slist_free_all)(struct curl_slist *);
@@ -98,6 +99,7 @@ struct sv_regclient_req {
     int64_t off, size;
     int64_t *sent;     /* bytes sent so far (progress), or NULL */
     const int *cancel; /* the request stops when *cancel is set */
+    CURL *handle;      /* reused (with its open connections), or NULL: a new one */
 };
 /* Perform q into r (cleared first); a 401 is answered (a token renewed)
  * and the request made once more. Fails only when no answer came. */

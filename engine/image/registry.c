@@ -3,6 +3,7 @@
 #include "image/imgblob.h"
 #include "image/imgref.h"
 #include "image/imgstore.h"
+#include "image/regblobs.h"
 #include "image/regclient.h"
 #include "host/userns.h"
 
@@ -278,6 +279,12 @@ static int pull(struct sv_regclient *s, char digest[SV_DIGEST_LEN + 1], sv_error
     cleanup_free char *name = sv_imgref_name(&s->ref);
     if (sv_image_record(name, digest, err) < 0)
         return -1;
+    /* Where these blobs live, for a push to this registry to mount them. */
+    strcpy(need[0], img.config);
+    for (size_t i = 0; i < img.n_layers; i++)
+        strcpy(need[i + 1], img.layers[i]);
+    sv_regblobs_note(s->ref.registry, s->ref.repo, (const char(*)[SV_DIGEST_LEN + 1]) need,
+                     img.n_layers + 1);
     return unpack_now(digest, err);
 }
 
