@@ -6,6 +6,7 @@
 #include "image/regconfig.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -38,6 +39,25 @@ int sv_regclient_load(sv_error_t *err)
 }
 
 #define curl sv_regclient_curl
+
+/* An error whose status tells callers what it was (EIO: no answer,
+ * EACCES, ENOENT) while its message says it already: no errno text. */
+static int fail(sv_error_t *err, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(sv_error_t *err, int status, const char *fmt, ...)
+{
+    if (err == NULL || *err)
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    cleanup_free char *msg = NULL;
+    if (vasprintf(&msg, fmt, ap) < 0)
+        msg = NULL;
+    va_end(ap);
+    sv_error(err, 0, "%s", msg ? msg : fmt);
+    (*err)->status = status;
+    return -1;
+}
 
 /* ---- the session ------------------------------------------------------------ */
 
@@ -338,11 +358,13 @@ static int perform(struct sv_regclient *s, const struct sv_regclient_req *q,
     }
     CURLcode rc = curl.easy_perform(c);
     curl.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    /* The URL without its query (an upload's is a long opaque state). */
+    int shown = (int)strcspn(q->url, "?");
     if (rc == CURLE_ABORTED_BY_CALLBACK)
-        return sv_error(err, ECANCELED, "%s: cancelled", q->url);
+        return fail(err, ECANCELED, "%.*s: cancelled", shown, q->url);
     if (rc != CURLE_OK)
-        return sv_error(err, EIO, "%s: %s", q->url,
-                        r->too_big ? "the answer is too large" : curl.easy_strerror(rc));
+        return fail(err, EIO, "%.*s: %s", shown, q->url,
+                    r->too_big ? "the answer is too large" : curl.easy_strerror(rc));
     return 0;
 }
 
@@ -459,10 +481,10 @@ static int fetch_token(struct sv_regclient *s, const char *realm, const char *ch
     curl.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
     curl.easy_cleanup(c);
     if (rc != CURLE_OK)
-        return sv_error(err, EIO, "token from %s: %s", realm, curl.easy_strerror(rc));
+        return fail(err, EIO, "token from %s: %s", realm, curl.easy_strerror(rc));
     if (r.status == 401 || r.status == 403)
-        return sv_error(err, EACCES, "%s refused the credentials%s", realm,
-                        s->cred ? "" : " (none configured)");
+        return fail(err, EACCES, "%s refused the credentials%s", realm,
+                    s->cred ? "" : " (none configured)");
     cleanup_json json_t *j = json_loadb(r.body ? r.body : "", r.len, 0, NULL);
     const char *tok = json_string_value(json_object_get(j, "token"));
     if (tok == NULL)
@@ -481,10 +503,10 @@ static int authenticate(struct sv_regclient *s, const char *challenge, sv_error_
 {
     if (strncasecmp(challenge, "Basic", 5) == 0) {
         if (s->cred == NULL)
-            return sv_error(err, EACCES,
-                            "%s requires credentials: none for it in %s, $REGISTRY_AUTH_FILE or "
-                            "~/.docker/config.json",
-                            s->host, sv_regconfig_path());
+            return fail(err, EACCES,
+                        "%s requires credentials: none for it in %s, $REGISTRY_AUTH_FILE or "
+                        "~/.docker/config.json",
+                        s->host, sv_regconfig_path());
         s->basic = true; /* libcurl sends user:password with every request */
         return 0;
     }
@@ -548,23 +570,12 @@ static char *registry_says(const struct sv_regclient_resp *r)
 int sv_regclient_http_error(struct sv_regclient *s, const char *what,
                             const struct sv_regclient_resp *r, sv_error_t *err)
 {
-    if (err == NULL || *err)
-        return -1;
     cleanup_free char *name = sv_imgref_name(&s->ref);
     cleanup_free char *says = registry_says(r);
-    int status = EPROTO;
-    if (r->status == 401 || r->status == 403) {
-        status = EACCES;
-        sv_error(err, 0, "%s: %s: access denied (HTTP %ld)%s%s", name, what, r->status, says,
-                 s->cred ? "" : "; no credentials configured for this registry");
-    } else if (r->status == 404) {
-        status = ENOENT;
-        sv_error(err, 0, "%s: %s not found%s", name, what, says);
-    } else {
-        sv_error(err, 0, "%s: %s: HTTP %ld%s", name, what, r->status, says);
-    }
-    /* The status tells callers what it was; the message says it already
-     * (no errno text appended). */
-    (*err)->status = status;
-    return -1;
+    if (r->status == 401 || r->status == 403)
+        return fail(err, EACCES, "%s: %s: access denied (HTTP %ld)%s%s", name, what, r->status,
+                    says, s->cred ? "" : "; no credentials configured for this registry");
+    if (r->status == 404)
+        return fail(err, ENOENT, "%s: %s not found%s", name, what, says);
+    return fail(err, EPROTO, "%s: %s: HTTP %ld%s", name, what, r->status, says);
 }

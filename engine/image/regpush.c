@@ -282,9 +282,18 @@ static int upload_chunks(struct push *p, struct job *j, char **location, int fd,
         }
         bool again = ++tries <= CHUNK_RETRIES && !__atomic_load_n(&p->cancel, __ATOMIC_RELAXED) &&
                      e->status != EACCES && e->status != ENOENT;
+        int64_t failed_at = pos;
         if (!again || upload_offset(p, location, h, &pos, NULL) < 0) {
             *err = e;
             return sv_error_wrap(err, "blob %s, %" PRId64 " bytes in", j->digest, pos);
+        }
+        if (!p->s->quiet) {
+            pthread_mutex_lock(&p->lock);
+            fprintf(stderr,
+                    "%sservos: %.12s: the chunk at %" PRId64
+                    " failed (%s); the registry has %" PRId64 " bytes: going on from there\n",
+                    p->s->tty ? "\r\033[K" : "", j->digest + 7, failed_at, e->msg, pos);
+            pthread_mutex_unlock(&p->lock);
         }
         sv_error_free(&e);
     }
@@ -450,17 +459,27 @@ static int put_manifest(struct sv_regclient *s, const char *digest, sv_error_t *
     return 0;
 }
 
+/* An image id or digest ("sha256:...", 12+ hex digits), as `image ls`
+ * shows them: no name to push to. */
+static bool is_id(const char *s)
+{
+    const char *hex = strncmp(s, "sha256:", 7) == 0 ? s + 7 : s;
+    return strlen(hex) >= 12 && strspn(hex, "0123456789abcdef") == strlen(hex);
+}
+
 /* Where to: dest, else src when it names a registry. Local names
  * (localhost/...) and Docker Hub by default are never a guess. */
 static int pick_dest(const char *src, const char *dest, const char **to, sv_error_t *err)
 {
     cleanup_imgref struct sv_imgref r = {0};
     const char *t = dest ? dest : src;
-    if (sv_imgref_parse(t, &r, NULL) < 0 || (dest == NULL && sv_digest_valid(src)))
+    if (dest == NULL && is_id(src))
         return sv_error(err, 0,
-                        "where to? \"%s\" is no registry reference: servos image push %s "
+                        "where to? %s names the image by its digest: servos image push %s "
                         "REGISTRY/REPO[:TAG]",
-                        t, src);
+                        src, src);
+    if (sv_imgref_parse(t, &r, err) < 0)
+        return -1;
     size_t k = strlen(r.registry);
     bool named = strncmp(t, r.registry, k) == 0 && t[k] == '/';
     if (strcmp(r.registry, "localhost") == 0 || (dest == NULL && !named))
