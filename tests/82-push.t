@@ -188,4 +188,22 @@ ok $? "a docker-archive whose layer does not match its diff_id is refused" "exit
 is "$(store)" "$before" "... and the store is as it was (no blob, no name)"
 is "$(ls "$TMP/root3/images/blobs/tmp" | wc -l)" 0 "... with no temporary file left"
 
+# ---- the same paths under ASan/UBSan (make check builds it) -------------------
+if [ -x "$SERVOS_ASAN" ]; then
+    A=$SERVOS_ASAN
+    rm -f "$SERVOS_ROOT/images/remote-blobs.json"
+    SERVOS_CONFIG=$TMP/chunks.json run "$A" image push two:1 "$R/t82/asan:1"
+    [ "$rc" -eq 0 ] && [ "$out" = "$TWO" ]
+    ok $? "ASan: a chunked push, its workers and mounts, is clean" "exit code $rc" "$err"
+    run "$A" image save bb two:1 -o "$TMP/asan.tar"
+    is "$rc" 0 "ASan: save is clean" || diag "$err"
+    SERVOS_ROOT=$TMP/root5 run "$A" image load "$TMP/asan.tar"
+    is "$rc" 0 "ASan: load is clean" || diag "$err"
+    SERVOS_ROOT=$TMP/root5 run "$A" image load "$TMP/half.tar"
+    [ "$rc" -eq 1 ] && ! matches "$err" "Sanitizer|runtime error"
+    ok $? "ASan: a truncated archive is refused cleanly" "exit code $rc" "$err"
+else
+    skip "no ASan build (make asan)" 4
+fi
+
 done_testing
