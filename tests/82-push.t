@@ -28,7 +28,7 @@ cleanup() {
     [ -z "${PODMAN_CGROUPS:-}" ] ||
         find /sys/fs/cgroup -maxdepth 3 -depth -type d -path '*libpod_parent*' -exec rmdir {} + 2>/dev/null
 }
-start_registry() { # NAME [htpasswd-file]: sets PORT_<NAME>; requests logged in $TMP/reg-NAME.log
+start_registry() { # NAME [AUTH-CONFIG]: sets PORT_<NAME>; requests logged in $TMP/reg-NAME.log
     local name=$1 port
     port=$(free_port)
     {
@@ -36,7 +36,7 @@ start_registry() { # NAME [htpasswd-file]: sets PORT_<NAME>; requests logged in 
         echo "storage: { filesystem: { rootdirectory: $TMP/reg-$name } }"
         echo "http: { addr: 127.0.0.1:$port }"
         echo "log: { level: error, accesslog: { disabled: false } }"
-        [ -n "${2:-}" ] && echo "auth: { htpasswd: { realm: servos-test, path: $2 } }"
+        [ -n "${2:-}" ] && echo "auth: $2"
     } >"$TMP/reg-$name.yml"
     docker-registry serve "$TMP/reg-$name.yml" >"$TMP/reg-$name.log" 2>&1 &
     REG_PIDS+=($!)
@@ -125,7 +125,7 @@ is "$(skopeo inspect --tls-verify=false "docker://$R/t82/flaky:1" | jq -r .Diges
 
 # ---- credentials, and what goes wrong ---------------------------------------
 htpasswd -Bbn tester secret >"$TMP/htpasswd" 2>/dev/null
-start_registry auth "$TMP/htpasswd"
+start_registry auth "{ htpasswd: { realm: servos-test, path: $TMP/htpasswd } }"
 RA=127.0.0.1:$PORT_auth
 SERVOS_CONFIG=$TMP/none.json run "$S" image push bb "$RA/private/bb:1"
 [ "$rc" -ne 0 ] && matches "$err" "requires credentials"
@@ -135,6 +135,31 @@ SERVOS_CONFIG=$TMP/servos.json run "$S" image push -q bb "$RA/private/bb:1"
 [ "$rc" -eq 0 ] && [ "$(skopeo inspect --creds tester:secret --tls-verify=false "docker://$RA/private/bb:1" | jq -r .Digest)" = "$BB" ]
 ok $? "with credentials from the servos config it pushes" "$err"
 unlike "$out$err" "secret|dGVzdGVyOnNlY3JldA" "credentials are never printed"
+# Bearer tokens, as Docker Hub, GHCR and Harbor hand them out: the token
+# server grants push to the user, pull to anyone.
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$TMP/tok.key" -out "$TMP/tok.crt" -days 2 \
+    -subj /CN=servos-test-token >/dev/null 2>&1
+TP=$(free_port)
+python3 "$ROOT/tests/helpers/registry-token.py" "$TP" "$TMP/tok.key" "$TMP/tok.crt" tester:secret "$TMP/scopes.log" &
+REG_PIDS+=($!)
+for _ in $(seq 50); do ss -Hltn "sport = :$TP" | grep -q . && break; sleep 0.1; done
+start_registry tok "{ token: { realm: 'http://127.0.0.1:$TP/token', service: servos-test, issuer: servos-test, rootcertbundle: $TMP/tok.crt } }"
+RT=127.0.0.1:$PORT_tok
+printf '{"auths": {"%s": {"auth": "%s"}}}\n' "$RT" "$(printf tester:secret | base64)" >"$TMP/tok.json"
+SERVOS_CONFIG=$TMP/none.json run "$S" image push bb "$RT/t82/bb:1"
+[ "$rc" -ne 0 ] && matches "$err" "access denied \(HTTP 401\).*no credentials configured"
+ok $? "token auth: without credentials (a pull-only token) the push is denied clearly" "exit code $rc" "$err"
+SERVOS_CONFIG=$TMP/tok.json run "$S" image push -q bb "$RT/t82/bb:1"
+[ "$rc" -eq 0 ] && [ "$out" = "$BB" ] && grep -qx "repository:t82/bb:pull,push" "$TMP/scopes.log"
+ok $? "token auth: with credentials, one token for pull and push of the repository" "exit code $rc" "$err" "$(cat "$TMP/scopes.log")"
+SERVOS_CONFIG=$TMP/tok.json run "$S" image push bb "$RT/t82/copy:1"
+[ "$rc" -eq 0 ] && matches "$err" "mounted from t82/bb" &&
+    grep -qx "repository:t82/copy:pull,push repository:t82/bb:pull" "$TMP/scopes.log"
+ok $? "token auth: a mount's token also asks to pull the source repository" "exit code $rc" "$err" "$(cat "$TMP/scopes.log")"
+[ "$(skopeo inspect --creds tester:secret --tls-verify=false "docker://$RT/t82/copy:1" | jq -r .Digest)" = "$BB" ] &&
+    SERVOS_ROOT=$TMP/root6 SERVOS_CONFIG=$TMP/none.json "$S" image pull -q "$RT/t82/copy:1" >/dev/null 2>&1
+ok $? "token auth: skopeo reads it, and an anonymous pull (a pull token) works"
+
 run "$S" image push bb "127.0.0.1:$(free_port)/t82/bb:1"
 [ "$rc" -ne 0 ] && matches "$err" "registry 127.0.0.1:[0-9]+: .*(connect|refused)"
 ok $? "an unreachable registry fails clearly" "exit code $rc" "$err"

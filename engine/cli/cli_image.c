@@ -23,7 +23,7 @@ static const char image_usage_text[] =
     "       servos image pull [-q] REF\n"
     "       servos image push [-q] REF [DEST]\n"
     "       servos image save [-o FILE] REF...\n"
-    "       servos image load [-i FILE|FILE]\n"
+    "       servos image load [-i FILE] [FILE]\n"
     "       servos image rm REF...\n"
     "       servos image prune\n"
     "\n"
