@@ -31,6 +31,7 @@ struct job {
     char digest[SV_DIGEST_LEN + 1];
     int64_t size;
     int64_t base, cur; /* bytes sent: base (chunks done) + cur (of this request) */
+    int64_t chunk;     /* the configured size, or the registry's smallest when larger */
     enum blob_state state;
     char **sources; /* repositories of the registry that hold it (regblobs.h) */
     const char *from;
@@ -178,8 +179,8 @@ static int start_upload(struct push *p, struct job *j, CURL *h, char **location,
     if (r.status != 202 || r.location == NULL)
         return sv_regclient_http_error(p->s, "starting a blob upload", &r, err);
     /* A registry's smallest chunk wins over a smaller one configured. */
-    if (r.chunk_min > p->chunk)
-        p->chunk = r.chunk_min;
+    if (r.chunk_min > j->chunk)
+        j->chunk = r.chunk_min;
     *location = sv_regclient_absolute(p->s, r.location);
     return 0;
 }
@@ -273,7 +274,7 @@ static int upload_chunks(struct push *p, struct job *j, char **location, int fd,
     int64_t pos = 0;
     int tries = 0;
     while (pos < j->size) {
-        int64_t n = j->size - pos < p->chunk ? j->size - pos : p->chunk;
+        int64_t n = j->size - pos < j->chunk ? j->size - pos : j->chunk;
         sv_error_t e = NULL;
         if (send_chunk(p, j, location, fd, pos, n, h, &e)) {
             pos += n;
@@ -317,7 +318,7 @@ static int push_blob(struct push *p, struct job *j, CURL *h, sv_error_t *err)
     cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return sv_error(err, errno, "blob %s", j->digest);
-    if (j->size <= p->chunk)
+    if (j->size <= j->chunk)
         return finish_upload(p, j, location, fd, true, h, err);
     return upload_chunks(p, j, &location, fd, h, err);
 }
@@ -385,6 +386,25 @@ static int push_blobs(struct push *p, sv_error_t *err)
 
 /* ---- the plan ---------------------------------------------------------------------- */
 
+/* Other tools check each layer against the config's diff_ids (umoci will
+ * not unpack without them): an image whose config has too few, as older
+ * servos imports made, is refused rather than pushed broken. */
+static int check_diff_ids(const struct sv_image *img, sv_error_t *err)
+{
+    cleanup_free char *doc = NULL;
+    size_t len;
+    if (sv_blob_read(img->config, MAX_DOC, &doc, &len, err) < 0)
+        return -1;
+    cleanup_json json_t *j = json_loadb(doc, len, 0, NULL);
+    size_t n = json_array_size(json_object_get(json_object_get(j, "rootfs"), "diff_ids"));
+    if (n != img->n_layers)
+        return sv_error(err, 0,
+                        "image %.19s: its config names %zu diff_ids for %zu layers, which other "
+                        "tools refuse (an import of an older servos?): import it again",
+                        img->digest, n, img->n_layers);
+    return 0;
+}
+
 /* The image's blobs, each once, with their sizes and mount sources. */
 static int plan_jobs(struct push *p, const struct sv_image *img, sv_error_t *err)
 {
@@ -398,6 +418,7 @@ static int plan_jobs(struct push *p, const struct sv_image *img, sv_error_t *err
             continue;
         struct job *j = &p->jobs[p->n++];
         strcpy(j->digest, d);
+        j->chunk = p->chunk;
         cleanup_free char *path = sv_blob_path(d);
         struct stat st;
         if (stat(path, &st) < 0)
@@ -509,7 +530,8 @@ int sv_regpush_image(const char *src, const char *dest, bool quiet, char digest[
         sv_regclient_open(&s, to, true, quiet, err) < 0)
         return -1;
     __attribute__((cleanup(jobs_free))) struct push p = {.s = &s};
-    if (sv_regconfig_chunk_size(DEFAULT_CHUNK, &p.chunk, err) < 0 || plan_jobs(&p, &img, err) < 0 ||
+    if (check_diff_ids(&img, err) < 0 ||
+        sv_regconfig_chunk_size(DEFAULT_CHUNK, &p.chunk, err) < 0 || plan_jobs(&p, &img, err) < 0 ||
         sv_regclient_ping(&s, err) < 0 || push_blobs(&p, err) < 0 ||
         put_manifest(&s, digest, err) < 0)
         return sv_error_wrap(err, "pushing %s", to);
