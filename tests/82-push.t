@@ -197,6 +197,24 @@ SERVOS_ROOT=$TMP/root4 run "$S" image load "$TMP/saved.tar"
 ls_out=$(SERVOS_ROOT=$TMP/root4 "$S" image ls -q | sort)
 is "$ls_out" "$(printf '%s\n' "$BB" "$TWO" | sort)" "save then load keeps both digests"
 
+# Docker's own layout: layers under <id>/layer.tar, symbolic links to
+# blobs/sha256/ in Docker 25's archives (made here from the one saved above,
+# with no OCI index left), gzip'ed as `docker save | gzip` leaves it.
+mkdir -p "$TMP/d25" && tar -C "$TMP/d25" -xf "$TMP/saved.tar"
+(
+    cd "$TMP/d25" && rm oci-layout index.json && mkdir v1 &&
+        jq -r '.[1].Layers[]' manifest.json | awk '{ print NR, $0 }' | while read -r i l; do
+            mkdir "v1/$i" && ln -s "../../$l" "v1/$i/layer.tar"
+        done &&
+        jq '.[1].Layers = [range(1; (.[1].Layers | length) + 1) | "v1/\(.)/layer.tar"] | [.[1]]' \
+            manifest.json >m && mv m manifest.json && tar -czf "$TMP/d25.tar.gz" .
+)
+SERVOS_ROOT=$TMP/root7 run "$S" image load "$TMP/d25.tar.gz"
+[ "$rc" -eq 0 ] && matches "$out" "Loaded image: localhost/two:1"
+ok $? "a gzip'ed docker-archive with symlinked layers (Docker's layout) loads" "exit code $rc" "$err"
+SERVOS_ROOT=$TMP/root7 run "$S" run --rm two:1 sh -c 'test -e /noise && test ! -e /bin/cat && echo both layers'
+is "$out" "both layers" "... and runs with both its layers"
+
 # ---- a truncated or corrupt archive loads nothing ------------------------------
 store() { (cd "$TMP/root3/images" && find blobs/sha256 layers -type f 2>/dev/null | sort && cat index.json); }
 before=$(store)
