@@ -58,10 +58,10 @@ static const char image_usage_text[] =
     "  prune   delete images without a name that no container uses, and every\n"
     "          blob and unpacked layer nothing needs\n"
     "\n"
-    "  -q, --quiet   ls: digests only; pull, push: no progress\n"
-    "  -o, --output FILE   save: where to write the archive\n"
-    "  -i, --input FILE    load: the archive to read (\"-\": standard input)\n"
-    "  -h, --help    show this help\n";
+    "  -q, --quiet          ls: digests only; pull, push: no progress\n"
+    "  -o, --output FILE    save: where to write the archive\n"
+    "  -i, --input FILE     load: the archive to read (\"-\": standard input)\n"
+    "  -h, --help           show this help\n";
 
 static int image_help(void)
 {

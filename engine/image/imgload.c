@@ -520,7 +520,7 @@ int sv_imgload(const char *path, bool one, const char *as, struct sv_imgload_ima
         rc = sv_error(err, 0,
                       "%s: not an image archive (no manifest.json, no OCI index.json); a root "
                       "file system tarball is for servos image import",
-                      path);
+                      p.src.path);
     if (rc < 0 || name_images(&p, err) < 0)
         return -1;
     if (commit(&p, err) < 0) {
