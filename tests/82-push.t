@@ -164,7 +164,7 @@ run "$S" image push bb "127.0.0.1:$(free_port)/t82/bb:1"
 [ "$rc" -ne 0 ] && matches "$err" "registry 127.0.0.1:[0-9]+: .*(connect|refused)"
 ok $? "an unreachable registry fails clearly" "exit code $rc" "$err"
 run "$S" image push bb
-[ "$rc" -ne 0 ] && matches "$err" "where to\? .*local name"
+[ "$rc" -ne 0 ] && matches "$err" "where to\? .*names no registry"
 ok $? "a local name without DEST is not pushed anywhere" "exit code $rc" "$err"
 run "$S" image push nosuch:1 "$R/t82/x:1"
 [ "$rc" -ne 0 ] && matches "$err" 'no image "nosuch:1" in the store'

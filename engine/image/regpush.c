@@ -504,11 +504,12 @@ static int pick_dest(const char *src, const char *dest, const char **to, sv_erro
     size_t k = strlen(r.registry);
     bool named = strncmp(t, r.registry, k) == 0 && t[k] == '/';
     if (strcmp(r.registry, "localhost") == 0 || (dest == NULL && !named))
-        return sv_error(err, 0,
-                        "where to? \"%s\" is a local name: servos image push %s "
-                        "REGISTRY/REPO[:TAG] (a registry on this host is 127.0.0.1:PORT or "
-                        "localhost:PORT)",
-                        t, src);
+        return sv_error(
+            err, 0,
+            "where to? \"%s\" %s: servos image push %s REGISTRY/REPO[:TAG] "
+            "(docker.io/USER/REPO for Docker Hub; a registry on this host is "
+            "127.0.0.1:PORT or localhost:PORT)",
+            t, strcmp(r.registry, "localhost") == 0 ? "is a local name" : "names no registry", src);
     if (r.digest[0])
         return sv_error(err, 0, "%s: push to a tag, not a digest (the digest is the image's)", t);
     *to = t;
