@@ -231,8 +231,8 @@ const struct sv_verb sv_verbs[] = {
      "\n"
      "  -p, --project-name S  the stack (default: the one declared here)\n"
      "  -h, --help            show this help\n"},
-    {"image", sv_cmd_image, "list, import, pull and remove images",
-     "usage: servos image ls|import|pull|rm|prune ... (servos image --help)\n"},
+    {"image", sv_cmd_image, "list, import, pull, push, save, load and remove images",
+     "usage: servos image ls|import|pull|push|save|load|rm|prune ... (servos image --help)\n"},
     {"scale", sv_cmd_scale, "set a service's number of replicas",
      "usage: servos scale [-p STACK] SERVICE=N\n"
      "\n"
