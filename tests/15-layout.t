@@ -12,7 +12,7 @@ cd "$ROOT" || exit 1
 ORDER='cli
 stack
 proserve
-runtime
+runtime export
 net image
 host
 lua
