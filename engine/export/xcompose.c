@@ -105,10 +105,18 @@ static void put_lifecycle(struct xp *p, const struct sv_service *s, struct sv_xn
     const struct sv_health *h = s->health;
     if (h) {
         struct sv_xn *hc = sv_xn_map(p->d, svc, "healthcheck");
-        struct sv_xn *test = sv_xn_seq(p->d, hc, "test");
-        sv_xn_str(p->d, test, NULL, "CMD");
-        for (const char *const *a = h->test; *a; a++)
-            sv_xn_str(p->d, test, NULL, *a);
+        /* a shell's test as the string Compose runs by /bin/sh -c (what
+         * servos made of one); any other as CMD and its words */
+        const char *const *t = h->test;
+        if (t[0] && t[1] && t[2] && !t[3] && strcmp(t[0], "/bin/sh") == 0 &&
+            strcmp(t[1], "-c") == 0) {
+            sv_xn_str(p->d, hc, "test", t[2]);
+        } else {
+            struct sv_xn *test = sv_xn_seq(p->d, hc, "test");
+            sv_xn_str(p->d, test, NULL, "CMD");
+            for (const char *const *a = h->test; *a; a++)
+                sv_xn_str(p->d, test, NULL, *a);
+        }
         sv_xn_str(p->d, hc, "interval", sv_xname_duration(p->d, h->interval_ms));
         sv_xn_str(p->d, hc, "timeout", sv_xname_duration(p->d, h->timeout_ms));
         sv_xn_int(p->d, hc, "retries", h->retries);
@@ -198,17 +206,32 @@ static void put_compose(struct xp *p, const struct sv_service *s, struct sv_xn *
 {
     if (s->container_name)
         sv_xn_str(p->d, svc, "container_name", s->container_name);
-    if (s->n_networks) {
-        struct sv_xn *nets = sv_xn_map(p->d, svc, "networks");
-        for (size_t i = 0; i < s->n_networks; i++) {
-            struct sv_xn *n = sv_xn_map(p->d, nets, s->networks[i].network);
-            if (s->networks[i].aliases[0])
-                sv_xn_strv(p->d, n, "aliases", s->networks[i].aliases);
+    /* A list unless there are aliases: podman-compose 1.0 (Debian 12's)
+     * reads the mapping form's entries as "NAME=SETTINGS" */
+    bool aliases = false;
+    for (size_t i = 0; i < s->n_networks; i++)
+        aliases |= s->networks[i].aliases[0] != NULL;
+    struct sv_xn *nets = NULL;
+    if (s->n_networks)
+        nets = aliases ? sv_xn_map(p->d, svc, "networks") : sv_xn_seq(p->d, svc, "networks");
+    for (size_t i = 0; i < s->n_networks; i++) {
+        if (!aliases) {
+            sv_xn_str(p->d, nets, NULL, s->networks[i].network);
+            continue;
         }
+        struct sv_xn *n = sv_xn_map(p->d, nets, s->networks[i].network);
+        if (s->networks[i].aliases[0])
+            sv_xn_strv(p->d, n, "aliases", s->networks[i].aliases);
     }
     put_files(p, s, svc, false);
     put_files(p, s, svc, true);
-    put_kv(p, svc, "sysctls", s->sysctls, s->n_sysctls);
+    /* "NAME=VALUE" items: podman-compose 1.0 drops a mapping's values */
+    if (s->n_sysctls) {
+        struct sv_xn *sys = sv_xn_seq(p->d, svc, "sysctls");
+        for (size_t i = 0; i < s->n_sysctls; i++)
+            sv_xn_str(p->d, sys, NULL,
+                      sv_xdoc_printf(p->d, "%s=%s", s->sysctls[i].key, s->sysctls[i].value));
+    }
     if (s->n_extra_hosts) {
         struct sv_xn *eh = sv_xn_seq(p->d, svc, "extra_hosts");
         for (size_t i = 0; i < s->n_extra_hosts; i++)

@@ -47,15 +47,7 @@ function iface(file) {
     ifaces.set(file, null); // a scalar type (Quantity, IntOrString, Time)
     return null;
   }
-  const props = {};
-  for (const m of body[1].matchAll(/^ {4}"([^"]+)"\??: (\{[\s\S]*?^ {4}\}|[^\n]*?);$/gm)) {
-    let t = m[2], map = false;
-    const arr = t.match(/^Array<(\w+)>$/);
-    const dict = t.match(/^\{\s*\[key: string\]: (\w+);?\s*\}$/);
-    if (arr) t = arr[1];
-    if (dict) { t = dict[1]; map = true; }
-    props[m[1]] = { file: imports[t] || null, map };
-  }
+  const props = parseProps(body[1], 4, imports);
   if (/ extends TypeMeta/.test(body[0])) {
     props.apiVersion = props.apiVersion || { file: null };
     props.kind = props.kind || { file: null };
@@ -64,11 +56,31 @@ function iface(file) {
   return props;
 }
 
-function unknownFields(obj, file, where, out) {
-  const props = file && iface(file);
+// The properties declared at one indentation: "name"?: TYPE; where TYPE is
+// a named interface, an Array of one, a map of one ({ [key: string]: T }),
+// an inline object (Array<{ ... }> or { ... }: its own properties), or a
+// scalar.
+function parseProps(text, indent, imports) {
+  const pad = " ".repeat(indent);
+  const re = new RegExp(`^${pad}"([^"]+)"\\??: ((?:Array<)?\\{[\\s\\S]*?^${pad}\\}>?|[^\\n]*?);$`, "gm");
+  const props = {};
+  for (const m of text.matchAll(re)) {
+    let t = m[2], map = false, inline = null;
+    const arr = t.match(/^Array<(\w+)>$/);
+    const dict = t.match(/^\{\s*\[key: string\]: (\w+);?\s*\}$/);
+    if (arr) t = arr[1];
+    else if (dict) { t = dict[1]; map = true; }
+    else if (/^(Array<)?\{/.test(t)) inline = parseProps(t, indent + 4, imports);
+    props[m[1]] = { file: imports[t] || null, map, inline };
+  }
+  return props;
+}
+
+function unknownFields(obj, file, where, out, inline) {
+  const props = inline || (file && iface(file));
   if (!props || obj === null || typeof obj !== "object") return;
   if (Array.isArray(obj)) {
-    obj.forEach((o, i) => unknownFields(o, file, `${where}[${i}]`, out));
+    obj.forEach((o, i) => unknownFields(o, file, `${where}[${i}]`, out, inline));
     return;
   }
   for (const [k, v] of Object.entries(obj)) {
@@ -79,7 +91,7 @@ function unknownFields(obj, file, where, out) {
     }
     if (p.map && v && typeof v === "object")
       for (const [mk, mv] of Object.entries(v)) unknownFields(mv, p.file, `${where}.${k}.${mk}`, out);
-    else unknownFields(v, p.file, `${where}.${k}`, out);
+    else unknownFields(v, p.file, `${where}.${k}`, out, p.inline);
   }
 }
 
