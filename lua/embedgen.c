@@ -35,7 +35,7 @@ static int emit_code(FILE *out, int i, const char *file)
         return -1;
     }
     fprintf(out, "static const unsigned char code_%d[] = {\n", i);
-    lua_dump(L, dump_bytes, out, 0);
+    lua_dump(L, dump_bytes, out, 1);
     fprintf(out, "};\n");
     lua_close(L);
     return 0;
