@@ -182,15 +182,12 @@ const char *sv_export_servos_image(struct xp *p)
 
 static int write_stream(const struct sv_export *x, sv_error_t *err)
 {
-    struct sv_xw *w;
-    if (sv_xw_open(stdout, &w, err) < 0)
-        return -1;
+    static char buf[1 << 16];
+    setvbuf(stdout, buf, _IOFBF, sizeof(buf));
     for (size_t i = 0; i < x->n_objs; i++)
-        if (sv_xw_doc(w, x->objs[i].root, err) < 0) {
-            sv_xw_close(w, NULL);
+        if (sv_xdoc_write_doc(stdout, x->objs[i].root, err) < 0)
             return -1;
-        }
-    if (sv_xw_close(w, err) < 0 || fflush(stdout) != 0)
+    if (fflush(stdout) != 0)
         return sv_error(err, errno, "cannot write the export");
     return 0;
 }
@@ -210,7 +207,7 @@ static int write_one(int dfd, const char *dir, const struct sv_export_obj *o, sv
     }
     fprintf(f, "%s: %s %s%s\n", EXPORT_MARK, o->kind, o->name,
             o->secret ? " (secret data: keep this file private)" : "");
-    int rc = sv_xdoc_write(f, o->root, err);
+    int rc = sv_xdoc_write_doc(f, o->root, err);
     if (rc == 0 && (fflush(f) != 0 || fsync(fileno(f)) < 0))
         rc = sv_error(err, errno, "cannot write %s/%s", dir, tmp);
     if (rc == 0 && renameat(dfd, tmp, dfd, o->file) < 0)

@@ -18,6 +18,15 @@
 
 #include "export/export.h"
 
+/* A named volume: who mounts it (kube_vol.c). */
+struct kvol_stat {
+    const char *name;
+    size_t users; /* pods that may mount it at once, 2 standing for "several" */
+    int64_t size; /* the largest servos.volume.size of its services, or 0 */
+    bool used, only_sts;
+    long last; /* the service counted last */
+};
+
 /* One export being planned. */
 struct xp {
     const struct sv_graph *g;
@@ -29,6 +38,8 @@ struct xp {
     bool *job;          /* a service that another waits to complete: a Job */
     bool *sts;          /* a StatefulSet */
     const char *stack;  /* the stack's name as a label value */
+    struct kvol_stat *vstats; /* sorted by name */
+    size_t n_vstats;
 };
 
 /* ---- export.c ---- */

@@ -165,26 +165,53 @@ static int64_t label_size(struct xp *p, const struct sv_service *s)
     return b;
 }
 
+static int cmp_vstat(const void *a, const void *b)
+{
+    return strcmp(((const struct kvol_stat *)a)->name, ((const struct kvol_stat *)b)->name);
+}
+
+static struct kvol_stat *vstat(struct xp *p, const char *volume)
+{
+    struct kvol_stat key = {.name = volume};
+    return bsearch(&key, p->vstats, p->n_vstats, sizeof(key), cmp_vstat);
+}
+
+/* Who mounts each named volume, in one pass over the services (a claim
+ * for each of 1,000 StatefulSets would otherwise walk them all). Shared
+ * by several pods (services, or a Deployment's replicas), each may land
+ * on another node, so the claim must be ReadWriteMany. */
+static int vstats_prepare(struct xp *p)
+{
+    const struct sv_graph *g = p->g;
+    p->vstats = sv_xdoc_alloc(p->d, (g->n_volumes + 1) * sizeof(*p->vstats));
+    for (size_t v = 0; v < g->n_volumes; v++)
+        p->vstats[v] = (struct kvol_stat){.name = g->volumes[v].name, .only_sts = true, .last = -1};
+    p->n_vstats = g->n_volumes;
+    qsort(p->vstats, p->n_vstats, sizeof(*p->vstats), cmp_vstat);
+    for (size_t i = 0; i < g->n_services; i++) {
+        const struct sv_service *s = &g->services[i];
+        int64_t size = -2; /* the label, read at the first volume */
+        for (size_t k = 0; k < s->n_mounts; k++) {
+            struct kvol_stat *st;
+            if (s->mounts[k].type != SV_MOUNT_VOLUME || s->mounts[k].source == NULL ||
+                (st = vstat(p, s->mounts[k].source)) == NULL || st->last == (long)i)
+                continue;
+            if (size == -2 && (size = label_size(p, s)) < 0)
+                return -1;
+            st->last = (long)i;
+            st->used = true;
+            st->only_sts &= p->sts[i];
+            st->users += p->sts[i] ? 1 : (size_t)(s->replicas > 1 ? 2 : 1);
+            st->size = size > st->size ? size : st->size;
+        }
+    }
+    return 0;
+}
+
 int sv_kvol_claim_spec(struct xp *p, const char *volume, struct sv_xn *spec)
 {
-    /* Shared by several pods (services, or a Deployment's replicas): each
-     * may land on another node, so the claim must be ReadWriteMany. */
-    size_t users = 0;
-    int64_t size = 0;
-    for (size_t i = 0; i < p->g->n_services; i++) {
-        const struct sv_service *s = &p->g->services[i];
-        bool uses = false;
-        for (size_t k = 0; k < s->n_mounts; k++)
-            uses |= s->mounts[k].type == SV_MOUNT_VOLUME && s->mounts[k].source &&
-                    strcmp(s->mounts[k].source, volume) == 0;
-        if (!uses)
-            continue;
-        users += p->sts[i] ? 1 : (size_t)(s->replicas > 1 ? 2 : 1);
-        int64_t b = label_size(p, s);
-        if (b < 0)
-            return -1;
-        size = b > size ? b : size;
-    }
+    const struct kvol_stat *st = vstat(p, volume);
+    int64_t size = st ? st->size : 0;
     if (size == 0) {
         sv_error_t perr = NULL;
         if (sv_parse_size(p->o->volume_size, &size, &perr) < 0) {
@@ -194,7 +221,7 @@ int sv_kvol_claim_spec(struct xp *p, const char *volume, struct sv_xn *spec)
         }
     }
     sv_xn_strv(p->d, spec, "accessModes",
-               (const char *[]){users > 1 ? "ReadWriteMany" : "ReadWriteOnce", NULL});
+               (const char *[]){st && st->users > 1 ? "ReadWriteMany" : "ReadWriteOnce", NULL});
     struct sv_xn *req = sv_xn_map(p->d, sv_xn_map(p->d, spec, "resources"), "requests");
     sv_xn_str(p->d, req, "storage", sv_xname_bytes(p->d, size));
     return 0;
@@ -243,22 +270,15 @@ static int file_object(struct xp *p, const struct sv_filedef *f)
 int sv_kvol_objects(struct xp *p)
 {
     const struct sv_graph *g = p->g;
+    if (vstats_prepare(p) < 0)
+        return -1;
     for (size_t i = 0; i < g->n_files; i++)
         if (file_object(p, &g->files[i]) < 0)
             return -1;
     for (size_t v = 0; v < g->n_volumes; v++) {
         /* A volume only StatefulSets mount is theirs: a claim per replica. */
-        bool only_sts = true, used = false;
-        for (size_t i = 0; i < g->n_services; i++) {
-            const struct sv_service *s = &g->services[i];
-            for (size_t k = 0; k < s->n_mounts; k++)
-                if (s->mounts[k].type == SV_MOUNT_VOLUME && s->mounts[k].source &&
-                    strcmp(s->mounts[k].source, g->volumes[v].name) == 0) {
-                    used = true;
-                    only_sts &= p->sts[i];
-                }
-        }
-        if (used && only_sts)
+        const struct kvol_stat *st = vstat(p, g->volumes[v].name);
+        if (st && st->used && st->only_sts)
             continue;
         const char *name = sv_xname_dns(p->d, g->volumes[v].name, false);
         struct sv_xn *root = sv_export_object(p, "v1", "PersistentVolumeClaim", name);

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <yaml.h>
 
 struct sv_xdoc_chunk {
     struct sv_xdoc_chunk *prev;
@@ -147,131 +146,193 @@ struct sv_xn *sv_xn_get(struct sv_xn *map, const char *key)
 
 /* YAML 1.1 reads y, yes, on, off... as booleans and 1:30 as a number (base
  * 60); PyYAML (podman-compose) and Go's yaml.v2 still do. Anything that
- * starts like a number, and every such word, is quoted; the rest is left
- * to libyaml, which quotes what plain style cannot hold (": ", "#", ...). */
+ * starts like a number, and every such word, is quoted. */
 bool sv_xdoc_needs_quotes(const char *s)
 {
     static const char *const words[] = {"y",   "n",    "yes", "no", "true", "false", "on",
                                         "off", "null", "~",   "<<", "=",    ".inf",  ".nan"};
     if (s[0] == '\0' || strchr("0123456789+-.~", s[0]))
         return true;
+    if (strlen(s) > 5 || !strchr("yYnNtTfFoO<=", s[0])) /* no word is longer, or starts so */
+        return false;
     for (size_t i = 0; i < SV_ARRAY_LEN(words); i++)
         if (strcasecmp(s, words[i]) == 0)
             return true;
     return false;
 }
 
-/* ---- writing --------------------------------------------------------------------------- */
+/* ---- writing ---------------------------------------------------------------------------
+ *
+ * Block style only, as libyaml's emitter writes it (2 spaces a level, a
+ * list under a key at the key's own indentation, a map in a list from its
+ * "- "), by hand: the emitter's event per scalar, each copied and freed,
+ * was most of a big export's time. What a plain scalar may hold is
+ * decided here, conservatively: anything doubtful is double-quoted. */
 
-struct sv_xw {
-    yaml_emitter_t e;
-    bool failed;
-};
-
-static int emit(struct sv_xw *w, yaml_event_t *ev, sv_error_t *err)
+/* Can s be written plain (it is a string already known to need no
+ * quotes for its type)? */
+static bool plain_ok(const char *s)
 {
-    if (w->failed || !yaml_emitter_emit(&w->e, ev)) {
-        w->failed = true;
-        return sv_error(err, errno, "cannot write YAML%s%s", w->e.problem ? ": " : "",
-                        w->e.problem ? w->e.problem : "");
+    size_t n = strlen(s);
+    if (n == 0 || strchr("-?:,[]{}#&*!|>'\"%@` ", s[0]) || s[n - 1] == ' ' || s[n - 1] == ':')
+        return false;
+    for (const char *c = s; *c; c++) {
+        unsigned char ch = (unsigned char)*c;
+        if (ch < 0x20 || ch == 0x7f || (c[0] == ':' && c[1] == ' ') || (c[0] == ' ' && c[1] == '#'))
+            return false;
     }
+    return true;
+}
+
+/* A literal block (|) holds lines as they are: no other control
+ * character, no leading space (that would need an indentation digit), and
+ * some text. */
+static bool literal_ok(const char *s)
+{
+    if (s[0] == ' ' || s[strspn(s, "\n")] == '\0')
+        return false;
+    for (const char *c = s; *c; c++)
+        if (((unsigned char)*c < 0x20 && *c != '\n') || *c == 0x7f)
+            return false;
+    return true;
+}
+
+static void put_indent(FILE *out, int indent)
+{
+    static const char spaces[] = "                                                                ";
+    while (indent > 0) {
+        int k = indent < 64 ? indent : 64;
+        fwrite(spaces, 1, (size_t)k, out);
+        indent -= k;
+    }
+}
+
+static void put_quoted(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        switch (*c) {
+        case '"':
+            fputs("\\\"", out);
+            break;
+        case '\\':
+            fputs("\\\\", out);
+            break;
+        case '\n':
+            fputs("\\n", out);
+            break;
+        case '\t':
+            fputs("\\t", out);
+            break;
+        case '\r':
+            fputs("\\r", out);
+            break;
+        default:
+            if (*c < 0x20 || *c == 0x7f)
+                fprintf(out, "\\x%02x", *c);
+            else
+                fputc(*c, out);
+        }
+    }
+    fputc('"', out);
+}
+
+/* A literal block: its header, then each line at indent. */
+static void put_literal(FILE *out, const char *s, int indent)
+{
+    size_t n = strlen(s), nl = 0;
+    while (nl < n && s[n - 1 - nl] == '\n')
+        nl++;
+    fputs(nl == 0 ? "|-" : nl == 1 ? "|" : "|+", out);
+    for (const char *line = s; *line;) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        fputc('\n', out);
+        if (len) {
+            put_indent(out, indent);
+            fwrite(line, 1, len, out);
+        }
+        if (end == NULL)
+            break;
+        line = end + 1;
+        if (*line == '\0' && nl > 1) /* |+ keeps the trailing empty lines */
+            for (size_t i = 1; i < nl; i++)
+                fputc('\n', out);
+    }
+}
+
+/* A scalar where it stands (after "key: " or "- "); indent: that of a
+ * literal block's lines. */
+static void put_scalar(FILE *out, const struct sv_xn *n, int indent)
+{
+    const char *s = n->s ? n->s : "";
+    if (n->kind == SV_XN_SCALAR)
+        fputs(s, out);
+    else if (strchr(s, '\n') && literal_ok(s))
+        put_literal(out, s, indent);
+    else if (!sv_xdoc_needs_quotes(s) && plain_ok(s))
+        fputs(s, out);
+    else
+        put_quoted(out, s);
+}
+
+static bool is_collection(const struct sv_xn *n)
+{
+    return n->kind == SV_XN_MAP || n->kind == SV_XN_SEQ;
+}
+
+static void put_node(FILE *out, const struct sv_xn *n, int indent, bool inline_first);
+
+/* What follows "key:" or "- ": a scalar or an empty collection on the
+ * same line, else a new line and the collection. */
+static void put_value(FILE *out, const struct sv_xn *v, int indent, bool in_seq)
+{
+    if (!is_collection(v)) {
+        fputc(' ', out);
+        put_scalar(out, v, indent + 2);
+        fputc('\n', out);
+    } else if (v->head == NULL) {
+        fputs(v->kind == SV_XN_MAP ? " {}\n" : " []\n", out);
+    } else if (in_seq) {
+        fputc(' ', out); /* "- key: ..." or "- - ...": the first line goes on */
+        put_node(out, v, indent + 2, true);
+    } else {
+        fputc('\n', out);
+        /* a list under a key at the key's indentation, a map two deeper */
+        put_node(out, v, v->kind == SV_XN_SEQ ? indent : indent + 2, false);
+    }
+}
+
+static void put_node(FILE *out, const struct sv_xn *n, int indent, bool inline_first)
+{
+    bool first = true;
+    for (const struct sv_xn *c = n->head; c; c = c->next, first = false) {
+        if (!(first && inline_first))
+            put_indent(out, indent);
+        if (n->kind == SV_XN_MAP) {
+            struct sv_xn key = {.kind = SV_XN_STR, .s = c->key};
+            put_scalar(out, &key, indent);
+            fputc(':', out);
+            put_value(out, c, indent, false);
+        } else {
+            fputc('-', out);
+            put_value(out, c, indent, true);
+        }
+    }
+}
+
+int sv_xdoc_write_doc(FILE *out, const struct sv_xn *root, sv_error_t *err)
+{
+    fputs("---\n", out);
+    if (!is_collection(root)) {
+        put_scalar(out, root, 0);
+        fputc('\n', out);
+    } else if (root->head == NULL) {
+        fputs(root->kind == SV_XN_MAP ? "{}\n" : "[]\n", out);
+    } else {
+        put_node(out, root, 0, false);
+    }
+    if (ferror(out))
+        return sv_error(err, errno ? errno : EIO, "cannot write YAML");
     return 0;
-}
-
-static int emit_scalar(struct sv_xw *w, const char *s, bool string, sv_error_t *err)
-{
-    yaml_scalar_style_t style = YAML_PLAIN_SCALAR_STYLE;
-    if (string && strchr(s, '\n'))
-        style = YAML_LITERAL_SCALAR_STYLE;
-    else if (string && sv_xdoc_needs_quotes(s))
-        style = YAML_DOUBLE_QUOTED_SCALAR_STYLE;
-    yaml_event_t ev;
-    yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)s, (int)strlen(s), 1, 1, style);
-    return emit(w, &ev, err);
-}
-
-static int emit_node(struct sv_xw *w, const struct sv_xn *n, sv_error_t *err)
-{
-    yaml_event_t ev;
-    switch (n->kind) {
-    case SV_XN_STR:
-        return emit_scalar(w, n->s ? n->s : "", true, err);
-    case SV_XN_SCALAR:
-        return emit_scalar(w, n->s, false, err);
-    case SV_XN_MAP:
-        yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_MAPPING_STYLE);
-        if (emit(w, &ev, err) < 0)
-            return -1;
-        for (const struct sv_xn *c = n->head; c; c = c->next)
-            if (emit_scalar(w, c->key, true, err) < 0 || emit_node(w, c, err) < 0)
-                return -1;
-        yaml_mapping_end_event_initialize(&ev);
-        return emit(w, &ev, err);
-    case SV_XN_SEQ:
-        yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_SEQUENCE_STYLE);
-        if (emit(w, &ev, err) < 0)
-            return -1;
-        for (const struct sv_xn *c = n->head; c; c = c->next)
-            if (emit_node(w, c, err) < 0)
-                return -1;
-        yaml_sequence_end_event_initialize(&ev);
-        return emit(w, &ev, err);
-    }
-    return 0;
-}
-
-int sv_xw_open(FILE *out, struct sv_xw **wp, sv_error_t *err)
-{
-    struct sv_xw *w = sv_xcalloc(1, sizeof(*w));
-    if (!yaml_emitter_initialize(&w->e)) {
-        free(w);
-        return sv_error(err, ENOMEM, "cannot start a YAML writer");
-    }
-    yaml_emitter_set_output_file(&w->e, out);
-    yaml_emitter_set_unicode(&w->e, 1);
-    yaml_emitter_set_width(&w->e, -1); /* no folding: a long command stays one line */
-    yaml_emitter_set_indent(&w->e, 2);
-    yaml_event_t ev;
-    yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING);
-    if (emit(w, &ev, err) < 0) {
-        yaml_emitter_delete(&w->e);
-        free(w);
-        return -1;
-    }
-    *wp = w;
-    return 0;
-}
-
-int sv_xw_doc(struct sv_xw *w, const struct sv_xn *root, sv_error_t *err)
-{
-    yaml_event_t ev;
-    yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, 0);
-    if (emit(w, &ev, err) < 0 || emit_node(w, root, err) < 0)
-        return -1;
-    yaml_document_end_event_initialize(&ev, 1);
-    return emit(w, &ev, err);
-}
-
-int sv_xw_close(struct sv_xw *w, sv_error_t *err)
-{
-    yaml_event_t ev;
-    yaml_stream_end_event_initialize(&ev);
-    int rc = emit(w, &ev, err);
-    if (rc == 0 && !yaml_emitter_flush(&w->e))
-        rc = sv_error(err, errno, "cannot write YAML");
-    yaml_emitter_delete(&w->e);
-    free(w);
-    return rc;
-}
-
-int sv_xdoc_write(FILE *out, const struct sv_xn *root, sv_error_t *err)
-{
-    struct sv_xw *w;
-    if (sv_xw_open(out, &w, err) < 0)
-        return -1;
-    if (sv_xw_doc(w, root, err) < 0) {
-        sv_xw_close(w, NULL);
-        return -1;
-    }
-    return sv_xw_close(w, err);
 }

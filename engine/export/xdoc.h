@@ -1,6 +1,6 @@
 /* Documents for another engine (Kubernetes objects, a Compose file): a
  * small tree of maps, lists and scalars, built in an arena in the order
- * the fields should read, then written as YAML by libyaml's emitter. The
+ * the fields should read, then written as block-style YAML. The
  * tree keeps the writer apart from what is written: the exporters plan
  * every object (and every warning) first and write only when the plan
  * holds, so a refused export leaves no half-written file. */
@@ -67,13 +67,7 @@ struct sv_xn *sv_xn_get(struct sv_xn *map, const char *key);
 /* Does s need quotes to stay a string for every YAML reader? */
 bool sv_xdoc_needs_quotes(const char *s);
 
-/* A stream of documents: each written as "---" and its tree. */
-struct sv_xw;
-int sv_xw_open(FILE *out, struct sv_xw **w, sv_error_t *err);
-int sv_xw_doc(struct sv_xw *w, const struct sv_xn *root, sv_error_t *err);
-/* Ends the stream and frees w (also after a failure). */
-int sv_xw_close(struct sv_xw *w, sv_error_t *err);
-/* One document alone, to out. */
-int sv_xdoc_write(FILE *out, const struct sv_xn *root, sv_error_t *err);
+/* One document ("---" and its tree) to out, in block style. */
+int sv_xdoc_write_doc(FILE *out, const struct sv_xn *root, sv_error_t *err);
 
 #endif
