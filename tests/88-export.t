@@ -238,6 +238,47 @@ for fmt in kubernetes compose; do
         "missing: $missing"
 done
 
+# ---- strings that YAML readers take for something else --------------------------
+Q=$TMP/quotes
+mkdir -p "$Q/out"
+cat >"$Q/Envirofile.lua" <<'LUA'
+service "q" { image = "r.example/q:1", env = {
+  A = "yes", B = "1:30", C = "a: b", D = " lead", E = "#x", F = "multi\nline\n", G = "trail ",
+  H = "tab\there", I = 'say "hi"', J = "h\195\169llo", K = "back\\slash", L = "", M = "-dash",
+  N = "null", O = "0x1F", P = "@at", Q = "two\n\nblank\n\n", R = "no newline\nat end", S = "~",
+  T = "[x]", U = "{y}", V = "key:", W = "* star", X = "%pct", Y = "!bang", Z = "ctl\1x", ON = "on",
+  OCT = "0755", E3 = "1e3", DOT = ".5", COLON = "a:b", HASH = "a #b" } }
+LUA
+"$S" config "$Q" | jq -S .services.q.env >"$Q/out/want.json"
+"$S" export kubernetes -o "$Q/out/k" "$Q" && "$S" export compose -o "$Q/out/c.yaml" "$Q"
+diff "$Q/out/want.json" <("$S" config "$Q/out/c.yaml" | jq -S .services.q.env) >"$Q/out/d1" 2>&1
+ok $? "tricky strings (yes, 1:30, a: b, \" lead\", multi-line, ...) read back by servos as written" "$(head "$Q/out/d1")"
+if validator_ready; then
+    NODE_PATH=$CACHE/node_modules node -e '
+        const Y = require("yaml"), fs = require("fs");
+        const d = Y.parse(fs.readFileSync(process.argv[1], "utf8"));
+        const e = {};
+        for (const v of d.spec.template.spec.containers[0].env) e[v.name] = v.value;
+        console.log(JSON.stringify(e));' "$Q/out/k/q-deployment.yaml" | jq -S . >"$Q/out/node.json"
+    diff "$Q/out/want.json" "$Q/out/node.json" >"$Q/out/d2" 2>&1
+    ok $? "... and by npm's yaml (YAML 1.2) in the Deployment" "$(head "$Q/out/d2")"
+else
+    skip "no validator (npm's yaml)"
+fi
+if python3 -c 'import yaml' 2>/dev/null; then
+    python3 - "$Q/out/k/q-deployment.yaml" "$Q/out/c.yaml" "$Q/out/want.json" <<'PY' >"$Q/out/d3" 2>&1
+import json, sys, yaml
+want = json.load(open(sys.argv[3]))
+d = yaml.safe_load(open(sys.argv[1]))
+kube = {v["name"]: v["value"] for v in d["spec"]["template"]["spec"]["containers"][0]["env"]}
+comp = yaml.safe_load(open(sys.argv[2]))["services"]["q"]["environment"]
+sys.exit(0 if kube == want and comp == want else print(kube, comp) or 1)
+PY
+    ok $? "... and by PyYAML (YAML 1.1: yes, on, 0755, 1:30 are no strings there) in both" "$(cat "$Q/out/d3")"
+else
+    skip "python3-yaml is not installed"
+fi
+
 # ---- warnings, one by one ------------------------------------------------------
 W=$TMP/warn
 mkdir -p "$W/d"

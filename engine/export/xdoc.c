@@ -254,10 +254,7 @@ static void put_literal(FILE *out, const char *s, int indent)
         }
         if (end == NULL)
             break;
-        line = end + 1;
-        if (*line == '\0' && nl > 1) /* |+ keeps the trailing empty lines */
-            for (size_t i = 1; i < nl; i++)
-                fputc('\n', out);
+        line = end + 1; /* an empty line of |+ is a line too; the last newline is the caller's */
     }
 }
 
