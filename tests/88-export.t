@@ -328,7 +328,66 @@ run export_k --allow-hostpath "$W"
 ok $? "--allow-hostpath: a hostPath volume; :U is a warning" "$err"
 cp "$ROOT/examples/proserve/manifest.yaml" "$W/manifest.yaml" && rm "$W/Envirofile.lua"
 run export_k --servos-image registry.example/servos:1 "$W/manifest.yaml"
-like "$err" 'service "hello-service": proserve: 2 handlers and tasks run through servos. supervisor' "a ProServe service's handlers: a warning (no supervisor in a cluster)"
+like "$err" 'service "hello-service": proserve: isolation: memory_limit and network_isolation hold for each handler under a stack.s supervisor; in a pod' "a ProServe service's per-handler limits: a warning (the pod's hold for all)"
+
+# ---- a ProServe pod's service host: handlers with no supervisor -------------------
+# What the pod runs, run here: the exported ConfigMap's manifest (base_dir
+# moved back to where its files are) under `proserve-host --direct-handlers`.
+DH=$TMP/dh
+mkdir -p "$DH/base"
+DHP=$(free_port)
+printf '#!/bin/sh\nexec cat\n' >"$DH/base/hello.sh" # the request, as the answer
+chmod +x "$DH/base/hello.sh"
+cat >"$DH/base/manifest.yaml" <<EOF
+name: dh
+port: $DHP
+endpoints:
+  - path: /up
+    shell_command: cat /proc/uptime
+    converter: text
+  - path: /hello
+    method: POST
+    script: hello.sh
+  - path: /slow
+    shell_command: sh -c 'sleep 4242 & sleep 4242'
+isolation:
+  mode: process
+  timeout: 2
+EOF
+run export_k --servos-image registry.example/servos:1 -o "$DH/k" "$DH/base"
+is "$rc" 0 "export of a ProServe service with a script and shell handlers" || diag "$err"
+like "$(cat "$DH/k/dh-deployment.yaml")" '- "?--direct-handlers' "its pod runs servos' service host with --direct-handlers"
+if python3 -c 'import yaml' 2>/dev/null &&
+    python3 - "$DH/k/dh-proserve-configmap.yaml" "$DH" >"$DH/m.err" 2>&1 <<'PY'; then
+import json, sys, yaml
+cm = yaml.safe_load(open(sys.argv[1]))
+m = json.loads(cm["data"]["manifest.json"])
+assert m["base_dir"] == "/srv/proserve", m["base_dir"]
+assert cm["data"]["file-0"].startswith("#!/bin/sh"), cm["data"]
+m["base_dir"] = sys.argv[2] + "/base"
+json.dump(m, open(sys.argv[2] + "/m.json", "w"))
+PY
+    "$S" proserve-host --direct-handlers "$DH/m.json" >"$DH/host.log" 2>&1 &
+    DH_PID=$!
+    for _ in $(seq 50); do ss -Hltn "sport = :$DHP" | grep -q . && break; sleep 0.1; done
+    like "$(curl -s -m 5 "http://127.0.0.1:$DHP/up")" '^[0-9.]+ [0-9.]+' "a shell handler answers"
+    got=$(curl -s -m 5 -X POST -d '{"a":1}' "http://127.0.0.1:$DHP/hello")
+    [ "$(printf '%s' "$got" | jq -c '[.method, .path]')" = '["POST","/hello"]' ]
+    ok $? "a script handler from the ConfigMap gets the request on stdin" "$got"
+    t0=$(date +%s%N)
+    got=$(curl -s -m 10 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$DHP/slow")
+    t1=$(date +%s%N)
+    [ "$got" = 504 ] && [ $(((t1 - t0) / 1000000)) -lt "$(slow 5000)" ]
+    ok $? "a handler past its timeout is answered 504 ($(((t1 - t0) / 1000000)) ms)" "got $got"
+    for _ in $(seq 20); do pgrep -f 'sleep 4242' >/dev/null || break; sleep 0.1; done
+    ! pgrep -f 'sleep 4242' >/dev/null
+    ok $? "... and killed with what it started in the background"
+    kill "$DH_PID" 2>/dev/null
+    wait "$DH_PID" 2>/dev/null
+    DH_PID=
+else
+    fail "the ConfigMap holds the manifest and the script" "$(cat "$DH/m.err")"
+fi
 
 # ---- errors: nothing written, the service and the key named -----------------------
 bad() { # WHAT REGEX ARGS...
@@ -565,6 +624,8 @@ sweep_net() {
     done
 }
 cleanup() {
+    [ -z "${DH_PID:-}" ] || { kill "$DH_PID" 2>/dev/null; wait "$DH_PID" 2>/dev/null; }
+    pkill -f 'sleep 4242' 2>/dev/null
     if [ -n "${HOLD_PID:-}" ]; then
         P="nsenter -t $HOLD_PID -m env CONTAINERS_CONF=$TMP/containers.conf podman --root $TMP/podman --runroot $TMP/podman-run --storage-driver vfs --cgroup-manager cgroupfs --events-backend none"
         timeout 60 $P kube down "$TMP/kp.yaml" >/dev/null 2>&1

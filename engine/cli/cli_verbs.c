@@ -291,13 +291,18 @@ const struct sv_verb sv_verbs[] = {
      "  -p, --project-name S  the stack (default: the one declared here)\n"
      "  -h, --help            show this help\n"},
     {"proserve-host", sv_cmd_proserve_host, "serve a ProServe manifest (run by apply)",
-     "usage: servos proserve-host MANIFEST.json\n"
+     "usage: servos proserve-host [--direct-handlers] MANIFEST.json\n"
      "\n"
      "The service host a ProServe service's container runs; `servos apply\n"
      "manifest.yaml` starts it with the manifest servos evaluated. It answers the\n"
      "endpoints (inline responses, script and shell handlers, static files,\n"
      "/health, /metrics) and runs the background tasks, each handler in a fresh\n"
-     "unprivileged process with the manifest's isolation limits.\n"},
+     "unprivileged process with the manifest's isolation limits.\n"
+     "\n"
+     "      --direct-handlers  start handlers as its own children, each in a process\n"
+     "                         group killed whole at its end or timeout, where no\n"
+     "                         stack's supervisor runs (a pod 'servos export\n"
+     "                         kubernetes' made: the pod is their isolation)\n"},
     {"proserve-lua", sv_cmd_proserve_lua, "run a ProServe Lua handler (run by proserve-host)",
      "usage: servos proserve-lua SCRIPT.lua < request.json\n"
      "\n"

@@ -167,23 +167,30 @@ static const char *manifest_json(struct xp *p, const struct sv_service *s)
     return out;
 }
 
-/* Handlers and tasks run through the stack's supervisor (pgateway.h),
- * which a cluster has not. */
-static void warn_handlers(struct xp *p, const struct sv_service *s)
+/* In a stack, the supervisor starts each handler (pgateway.h) in a
+ * cgroup, as a uid and, isolated, in a network namespace of its own, or
+ * as a container of its own; in a pod the service host starts them as its
+ * own children (--direct-handlers), within the pod's limits. */
+static void warn_isolation(struct xp *p, const struct sv_service *s)
 {
-    const struct sv_value *body = s->proserve;
-    const struct sv_value *eps = member(body, "endpoints");
-    size_t handlers = 0;
-    for (size_t i = 0; eps && eps->kind == SV_ARRAY && i < eps->u.list.n; i++)
-        handlers += member(&eps->u.list.items[i], "response") == NULL;
-    const struct sv_value *tasks = member(body, "background_tasks");
-    handlers += tasks && tasks->kind == SV_ARRAY ? tasks->u.list.n : 0;
-    if (handlers)
+    const struct sv_value *iso = member(s->proserve, "isolation");
+    const char *mode = member_str(iso, "mode");
+    if (mode && (strcmp(mode, "container") == 0 || strcmp(mode, "docker") == 0 ||
+                 strcmp(mode, "sandbox") == 0))
         sv_export_warn(p, s, "proserve",
-                       "%zu handlers and tasks run through servos' supervisor, which a cluster "
-                       "has not: they answer 500 there (inline responses, static files and "
-                       "/health are served)",
-                       handlers);
+                       "isolation.mode %s: each handler run is a process of the pod, not a "
+                       "container of its own",
+                       mode);
+    if (mode && (strcmp(mode, "micropython") == 0 || strcmp(mode, "arduino") == 0 ||
+                 strcmp(mode, "kubernetes") == 0))
+        sv_export_warn(p, s, "proserve",
+                       "isolation.mode %s: the service host starts no handler in this mode", mode);
+    const struct sv_value *mem = member(iso, "memory_limit");
+    const struct sv_value *net = member(iso, "network_isolation");
+    if ((mem && mem->kind != SV_NULL) || (net && net->kind == SV_BOOL && net->u.b))
+        sv_export_warn(p, s, "proserve",
+                       "isolation: memory_limit and network_isolation hold for each handler "
+                       "under a stack's supervisor; in a pod, its limits hold for all of them");
 }
 
 int sv_kps_container(struct xp *p, const struct sv_service *s, struct sv_xn **items)
@@ -210,7 +217,7 @@ int sv_kps_container(struct xp *p, const struct sv_service *s, struct sv_xn **it
                           .base = member_str(s->proserve, "base_dir")};
     if (pf.base && gather(p, s, &pf) < 0)
         return -1;
-    warn_handlers(p, s);
+    warn_isolation(p, s);
     *items = pf.items;
     return 0;
 }
@@ -219,7 +226,8 @@ void sv_kps_process(struct xp *p, const struct sv_service *s, struct sv_xn *ctr)
 {
     sv_xn_str(p->d, ctr, "image", sv_export_servos_image(p));
     sv_xn_strv(p->d, ctr, "command",
-               (const char *[]){"servos", "proserve-host", PS_MANIFEST_DIR "/manifest.json", NULL});
+               (const char *[]){"servos", "proserve-host", "--direct-handlers",
+                                PS_MANIFEST_DIR "/manifest.json", NULL});
 }
 
 void sv_kps_probe(struct xp *p, const struct sv_service *s, struct sv_xn *ctr)

@@ -253,7 +253,8 @@ static int put_proserve(struct xp *p, const struct sv_service *s, struct sv_xn *
                               "REF (an image with servos on its PATH)");
     sv_xn_str(p->d, svc, "image", image);
     sv_xn_strv(p->d, svc, "entrypoint",
-               (const char *[]){"servos", "proserve-host", "/etc/servos/proserve.json", NULL});
+               (const char *[]){"servos", "proserve-host", "--direct-handlers",
+                                "/etc/servos/proserve.json", NULL});
     const char *cname = sv_xdoc_printf(p->d, "%s-proserve", s->name);
     char *text = NULL;
     size_t len = 0;
