@@ -517,6 +517,26 @@ else
     skip "podman-compose is not installed" 4
 fi
 
+# ---- under ASan and UBSan: exports, a refusal, --strict -------------------------------
+if [ -x "$SERVOS_ASAN" ]; then
+    asan_err=""
+    for args in "kubernetes --servos-image r.example/s:1 -o $TMP/asan1 $A" \
+        "compose --servos-image r.example/s:1 $A" "kubernetes --strict $A" \
+        "kubernetes $ROOT/examples/shop" "kubernetes --servos-image r.example/s:1 $ROOT/examples/proserve" \
+        "compose --host-image debian:12-slim -o $TMP/asan2.yaml $ROOT/examples/compose"; do
+        # shellcheck disable=SC2086 # the arguments are words
+        "$SERVOS_ASAN" export $args >/dev/null 2>"$TMP/asan.err"
+        if grep -qE 'Sanitizer|runtime error:' "$TMP/asan.err"; then
+            asan_err="$asan_err$args: $(grep -E -m3 'Sanitizer|runtime error:|#[0-9] ' "$TMP/asan.err")
+"
+        fi
+    done
+    [ -z "$asan_err" ]
+    ok $? "exports, refusals and --strict under ASan and UBSan: no report" "$asan_err"
+else
+    skip "no ASan build (make asan)"
+fi
+
 # ---- a real engine: podman kube play ------------------------------------------------
 podman_test() {
     local reg_port web_port hold H P rp
