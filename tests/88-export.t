@@ -410,6 +410,8 @@ printf 'service "a_b" { image = "r.example/d:1" }\nservice "a-b" { image = "r.ex
 bad 'two services one Kubernetes name' 'service "a_b": its Kubernetes name "a-b" \(the name\) is also the name of service "a-b"' "$E"
 printf 'service "a" { image = "r.example/d:1", networks = { default = { aliases = { "b" } } } }\nservice "b" { image = "r.example/d:1" }\n' >"$E/Envirofile.lua"
 bad 'an alias that is another service' 'its Kubernetes name "b" \(.*\) is also .* of service' "$E"
+printf 'volume "a_b"\nvolume "a.b"\nservice "w" { image = "r.example/d:1", volumes = { "a_b:/x", "a.b:/y" } }\n' >"$E/Envirofile.lua"
+bad 'two volumes one Kubernetes name' 'two PersistentVolumeClaims would be named "a-b" in Kubernetes' "$E"
 printf 'service "web" { image = "r.example/d:1" }\n' >"$E/Envirofile.lua"
 bad 'a namespace that is no DNS label' '^servos: --namespace Team_A: a namespace is a DNS label' --namespace Team_A "$E"
 bad '--statefulset of no service' '^servos: --statefulset nosuch: the stack has no such service' --statefulset nosuch "$E"

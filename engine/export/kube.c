@@ -276,6 +276,33 @@ static void policies(struct xp *p)
     }
 }
 
+static int cmp_obj(const void *a, const void *b)
+{
+    const struct sv_export_obj *x = *(const struct sv_export_obj *const *)a;
+    const struct sv_export_obj *y = *(const struct sv_export_obj *const *)b;
+    int c = strcmp(x->kind, y->kind);
+    return c ? c : strcmp(x->name, y->name);
+}
+
+/* Two objects of one kind and name: names the stack keeps apart ("a_b" and
+ * "a-b", a config called like a ProServe service's ConfigMap) that
+ * Kubernetes' lower-case names do not. */
+static int check_unique(struct xp *p)
+{
+    size_t n = p->x->n_objs;
+    cleanup_free const struct sv_export_obj **v = sv_xcalloc(n + 1, sizeof(*v));
+    for (size_t i = 0; i < n; i++)
+        v[i] = &p->x->objs[i];
+    qsort(v, n, sizeof(*v), cmp_obj);
+    for (size_t i = 1; i < n; i++)
+        if (cmp_obj(&v[i - 1], &v[i]) == 0)
+            return sv_error(p->err, 0,
+                            "stack %s: two %ss would be named \"%s\" in Kubernetes (its names "
+                            "are lower-case letters, digits and \"-\"): rename one",
+                            p->g->stack, v[i]->kind, v[i]->name);
+    return 0;
+}
+
 int sv_kube_export(const struct sv_graph *g, const struct sv_export_opts *o, struct sv_export *x,
                    sv_error_t *err)
 {
@@ -298,5 +325,5 @@ int sv_kube_export(const struct sv_graph *g, const struct sv_export_opts *o, str
         services(&p, i);
     }
     policies(&p);
-    return 0;
+    return check_unique(&p);
 }
