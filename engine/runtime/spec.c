@@ -163,6 +163,16 @@ int sv_spec_check(const struct sv_run_spec *s, sv_error_t *err)
         return -1;
     if (s->layer_size < 0 || (s->layer_size > 0 && s->layer_size < (1 << 20)))
         return sv_error(err, 0, "--layer-size must be at least 1 MB");
+    for (size_t i = 0; i < s->n_devices; i++) {
+        const struct sv_device_spec *d = &s->devices[i];
+        /* The parser's rules, for a caller that filled the spec itself. */
+        cleanup_free char *clean =
+            d->target && d->target[0] == '/' ? sv_path_clean(d->target) : NULL;
+        const char *why = clean ? sv_path_refused_target(clean) : "the path must be absolute";
+        if (d->source == NULL || d->source[0] != '/' || why)
+            return sv_error(err, 0, "device %s:%s: %s", d->source ? d->source : "",
+                            d->target ? d->target : "", why ? why : "the source must be absolute");
+    }
     return 0;
 }
 
@@ -203,6 +213,13 @@ void sv_spec_copy(struct sv_container *c, const struct sv_run_spec *spec)
     s->ports = strv_dup(spec->ports);
     s->restart = xstrdup_or_null(spec->restart);
     s->run_network = xstrdup_or_null(spec->run_network);
+    struct sv_device_spec *devs = sv_xcalloc(spec->n_devices + 1, sizeof(*devs));
+    for (size_t i = 0; i < spec->n_devices; i++) {
+        devs[i] = spec->devices[i];
+        devs[i].source = sv_xstrdup(spec->devices[i].source);
+        devs[i].target = sv_path_clean(spec->devices[i].target);
+    }
+    s->devices = devs;
     s->binds = sv_xcalloc(spec->n_binds + 1, sizeof(*s->binds));
     for (size_t i = 0; i < spec->n_binds; i++) {
         s->binds[i].source = spec->binds[i].source ? sv_xstrdup(spec->binds[i].source) : NULL;
@@ -338,5 +355,13 @@ char *sv_spec_to_json(const struct sv_container *c)
         json_object_set_new(o, "run_network", json_string(s->run_network));
     if (s->ports && s->ports[0])
         json_object_set_new(o, "ports", strv_json(s->ports));
+    if (s->n_devices) {
+        json_t *devs = json_array();
+        for (size_t i = 0; i < s->n_devices; i++)
+            json_array_append_new(devs, json_pack("{s:s, s:s, s:s}", "source", s->devices[i].source,
+                                                  "target", s->devices[i].target, "permissions",
+                                                  s->devices[i].access));
+        json_object_set_new(o, "devices", devs);
+    }
     return sv_json_dumps(o, SV_JSON_COMPACT | SV_JSON_SORTED);
 }
