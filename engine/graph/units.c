@@ -411,7 +411,10 @@ int sv_parse_device(const char *s, struct sv_device_spec *out, sv_error_t *err)
     cleanup_free char *clean = sv_path_clean(target);
     const char *why = device_target_refused(clean);
     if (why)
-        return sv_error(err, 0, "\"%s\": the device cannot go to %s: %s", s, clean, why);
+        return sv_error(err, 0,
+                        "\"%s\": the device cannot go to %s: %s (say where it goes inside: "
+                        "%s:/dev/ttyUSB0)",
+                        s, clean, why, parts[0]);
     out->source = sv_path_clean(parts[0]);
     out->target = sv_steal(clean);
     return 0;

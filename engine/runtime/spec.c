@@ -14,7 +14,9 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 
 static size_t strv_len(char *const *v)
 {
@@ -148,6 +150,15 @@ int sv_spec_check(const struct sv_run_spec *s, sv_error_t *err)
                             b->source ? b->source : "", b->target);
         if (stat(b->source, &st) < 0)
             return sv_error(err, errno, "volume source %s", b->source);
+        /* The device policy lets every pseudo-terminal through (a
+         * container's own share the host's major number): the host's
+         * reach a container only as devices, which say so (devices.h). */
+        struct statfs fs;
+        if (statfs(b->source, &fs) == 0 && fs.f_type == DEVPTS_SUPER_MAGIC)
+            return sv_error(err, 0,
+                            "volume %s: the host's pseudo-terminals are not bound as volumes; "
+                            "pass one with --device (a stack's devices)",
+                            b->source);
     }
     for (char **e = s->env; e && *e; e++)
         if (strchr(*e, '=') == NULL || **e == '=')
@@ -165,6 +176,10 @@ int sv_spec_check(const struct sv_run_spec *s, sv_error_t *err)
         return sv_error(err, 0, "--layer-size must be at least 1 MB");
     for (size_t i = 0; i < s->n_devices; i++) {
         const struct sv_device_spec *d = &s->devices[i];
+        for (size_t j = 0; j < i && d->target; j++)
+            if (s->devices[j].target && strcmp(s->devices[j].target, d->target) == 0)
+                return sv_error(err, 0, "devices %s and %s both go to %s", s->devices[j].source,
+                                d->source, d->target);
         /* The parser's rules, for a caller that filled the spec itself. */
         cleanup_free char *clean =
             d->target && d->target[0] == '/' ? sv_path_clean(d->target) : NULL;
