@@ -73,10 +73,52 @@ static json_t *usb_json(const struct sv_usb_device *u)
     snprintf(id, sizeof(id), "%04x:%04x", u->vid, u->pid);
     json_t *o = json_object();
     sv_json_set(o, "id", json_string(id));
+    sv_json_set(o, "path", json_string(u->path));
     sv_json_set(o, "product", sv_json_string(u->product));
-    sv_json_set(o, "board", sv_json_string(u->board ? u->board->id : NULL));
-    sv_json_set(o, "platform", sv_json_string(u->platform ? u->platform->name : NULL));
+    /* board and platform only when the id tells; candidates always. */
+    bool one = u->n_boards == 1;
+    sv_json_set(o, "board", sv_json_string(one ? u->board->id : NULL));
+    sv_json_set(o, "platform", sv_json_string(one ? u->platform->name : NULL));
+    json_t *cands = json_array();
+    for (size_t i = 0; i < u->n_boards; i++)
+        json_array_append_new(cands, json_pack("{s:s, s:s}", "board", u->boards[i]->id, "platform",
+                                               u->platforms[i]->name));
+    sv_json_set(o, "candidates", cands);
+    json_t *ttys = json_array();
+    for (size_t i = 0; i < u->n_tty; i++)
+        json_array_append_new(ttys, json_string(u->tty[i]));
+    sv_json_set(o, "tty", ttys);
     return o;
+}
+
+/* "/dev/ttyUSB0" (or several), or what to check when sysfs shows none. */
+static void usb_ports(const struct sv_usb_device *u, char *out, size_t size)
+{
+    out[0] = '\0';
+    for (size_t i = 0; i < u->n_tty; i++)
+        snprintf(out + strlen(out), size - strlen(out), "%s%s", i ? ", " : "", u->tty[i]);
+    if (u->n_tty == 0)
+        snprintf(out, size, "no serial port (no tty driver bound: cdc_acm, ftdi_sio, ch341?)");
+}
+
+/* One line per board; an id several tables list gives each candidate a
+ * line of its own: only the user can tell a Nano from an ESP32 behind the
+ * same USB serial chip. */
+static void usb_text(const struct sv_usb_device *u)
+{
+    char ports[256];
+    usb_ports(u, ports, sizeof(ports));
+    if (u->n_boards == 1) {
+        printf("board:           %s (%s, platform %s) on %s, usb %s [%04x:%04x]\n", u->board->id,
+               u->board->name, u->platform->name, ports, u->path, u->vid, u->pid);
+        return;
+    }
+    printf("board:           one of %zu on %s, usb %s [%04x:%04x]%s%s (a USB id these boards "
+           "share):\n",
+           u->n_boards, ports, u->path, u->vid, u->pid, u->product[0] ? " " : "", u->product);
+    for (size_t i = 0; i < u->n_boards; i++)
+        printf("                   %-18s %s, platform %s\n", u->boards[i]->id, u->boards[i]->name,
+               u->platforms[i]->name);
 }
 
 static void detect_json(const struct sv_host_info *h)
@@ -154,12 +196,15 @@ int sv_cmd_detect(int argc, char **argv)
         printf("boards:          none found on USB\n");
     for (size_t i = 0; i < h.n_usb; i++) {
         const struct sv_usb_device *u = &h.usb[i];
-        if (u->board)
-            printf("board:           %s (%s, platform %s) at usb %s [%04x:%04x]\n", u->board->id,
-                   u->board->name, u->platform->name, u->path, u->vid, u->pid);
-        else if (a.verbose)
-            printf("usb device:      %04x:%04x %s (no board table knows it)\n", u->vid, u->pid,
-                   u->product);
+        if (u->board) {
+            usb_text(u);
+        } else if (a.verbose) {
+            char ports[256];
+            usb_ports(u, ports, sizeof(ports));
+            printf("usb device:      %04x:%04x %s at usb %s (no board table knows it)%s%s\n",
+                   u->vid, u->pid, u->product, u->path, u->n_tty ? " on " : "",
+                   u->n_tty ? ports : "");
+        }
     }
     return 0;
 }
