@@ -169,7 +169,7 @@ static int extract_service(struct service_reader *rd, int rec)
         }
         lua_pop(L, 1);
     }
-    return 0;
+    return ex_check_platform(rd);
 }
 
 static void string_field(lua_State *L, int t, const char *k, struct sv_graph *g, const char **out)

@@ -122,6 +122,8 @@ int ex_key_sysctls(struct service_reader *rd, int idx, const char *key);
 int ex_key_platform(struct service_reader *rd, int idx, const char *key);
 int ex_key_board(struct service_reader *rd, int idx, const char *key);
 int ex_key_toolchain(struct service_reader *rd, int idx, const char *key);
+/* After every key: platform, board and toolchain must agree. */
+int ex_check_platform(struct service_reader *rd);
 /* extract_proserve.c */
 int ex_key_proserve(struct service_reader *rd, int idx, const char *key);
 /* extract_files.c */

@@ -226,6 +226,22 @@ static void board_packages(const struct sv_board *b, char *out, size_t size)
         snprintf(out + strlen(out), size - strlen(out), "%s%s", k == b->packages ? "" : " ", *k);
 }
 
+static json_t *strv_json(char **v)
+{
+    json_t *a = json_array();
+    for (; v && *v; v++)
+        json_array_append_new(a, json_string(*v));
+    return a;
+}
+
+/* "arduino_uno, ...": a name list as one string ("" when empty). */
+static void names_text(char **v, char *out, size_t size)
+{
+    out[0] = '\0';
+    for (char **k = v; k && *k; k++)
+        snprintf(out + strlen(out), size - strlen(out), "%s%s", k == v ? "" : ", ", *k);
+}
+
 static json_t *board_json(const struct sv_board *b)
 {
     char usb[256], pkgs[256];
@@ -237,9 +253,18 @@ static json_t *board_json(const struct sv_board *b)
     sv_json_set(o, "mcu", sv_json_string(b->mcu));
     sv_json_set(o, "usb", sv_json_string(usb));
     sv_json_set(o, "packages", sv_json_string(pkgs));
+    sv_json_set(o, "toolchain", sv_json_string(b->family));
+    sv_json_set(o, "aliases", strv_json(b->aliases));
     sv_json_set(o, "build", sv_json_string(b->build));
     sv_json_set(o, "flash", sv_json_string(b->flash));
     sv_json_set(o, "emulate", sv_json_string(b->emulate));
+    /* Why a step has no template: for the build and flash a board lacks. */
+    json_t *missing = json_object();
+    static const char *const steps[] = {"build", "flash"};
+    for (size_t i = 0; i < SV_ARRAY_LEN(steps); i++)
+        if (sv_platforms_missing(b, steps[i]))
+            sv_json_set(missing, steps[i], json_string(sv_platforms_missing(b, steps[i])));
+    sv_json_set(o, "missing", missing);
     return o;
 }
 
@@ -252,6 +277,7 @@ static void platforms_json(const struct sv_platforms *pl)
         sv_json_set(o, "name", sv_json_string(p->name));
         sv_json_set(o, "arch", sv_json_string(p->arch));
         sv_json_set(o, "description", sv_json_string(p->description));
+        sv_json_set(o, "aliases", strv_json(p->aliases));
         json_t *boards = json_array();
         for (size_t j = 0; j < p->n_boards; j++)
             json_array_append_new(boards, board_json(&p->boards[j]));
@@ -265,17 +291,27 @@ static void platforms_text(const struct sv_platforms *pl)
 {
     for (size_t i = 0; i < pl->n; i++) {
         const struct sv_platform *p = &pl->v[i];
-        printf("%s%s (%s): %s\n", i ? "\n" : "", p->name, p->arch, p->description);
+        char aliases[256];
+        names_text(p->aliases, aliases, sizeof(aliases));
+        printf("%s%s (%s): %s%s%s%s\n", i ? "\n" : "", p->name, p->arch, p->description,
+               aliases[0] ? " (also " : "", aliases, aliases[0] ? ")" : "");
         for (size_t j = 0; j < p->n_boards; j++) {
             const struct sv_board *b = &p->boards[j];
             char usb[256], pkgs[256];
             board_usb(b, usb, sizeof(usb));
             board_packages(b, pkgs, sizeof(pkgs));
-            printf("  %-22s %s%s%s\n", b->id, b->name, b->mcu ? ", " : "", b->mcu ? b->mcu : "");
+            names_text(b->aliases, aliases, sizeof(aliases));
+            printf("  %-22s %s%s%s%s%s%s\n", b->id, b->name, b->mcu ? ", " : "",
+                   b->mcu ? b->mcu : "", aliases[0] ? " (also " : "", aliases,
+                   aliases[0] ? ")" : "");
             if (usb[0])
                 printf("  %-22s usb %s\n", "", usb);
             if (pkgs[0])
-                printf("  %-22s packages: %s\n", "", pkgs);
+                printf("  %-22s toolchain %s: %s\n", "", b->family ? b->family : "?", pkgs);
+            static const char *const steps[] = {"build", "flash"};
+            for (size_t k = 0; k < SV_ARRAY_LEN(steps); k++)
+                if (sv_platforms_missing(b, steps[k]))
+                    printf("  %-22s no %s: %s\n", "", steps[k], sv_platforms_missing(b, steps[k]));
         }
     }
 }

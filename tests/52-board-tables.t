@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# servos detect's boards: each with its serial port (/dev/tty*, found in
+# The board tables (platforms/*.lua) as users meet them: servos detect,
+# list-platforms, and a service's platform, board and toolchain keys.
+#
+# detect's boards: each with its serial port (/dev/tty*, found in
 # sysfs below the USB device), and a USB id several boards share listed
 # with every candidate. No board is plugged in where the tests run, so
 # detect reads a tree made here as the kernel lays out sysfs (SERVOS_SYSFS,
@@ -85,4 +88,47 @@ mkdir -p "$TMP/empty"
 SERVOS_SYSFS=$TMP/empty run "$SERVOS" detect
 [ "$rc" = 0 ] && matches "$out" "^boards: +none found on USB$"
 ok $? "no USB at all: none found" "rc $rc" "$out"
+unset SERVOS_SYSFS
+
+# --- list-platforms: names, toolchains, and why a step is missing -------------
+run "$SERVOS" list-platforms --json
+pl=$out
+board() { echo "$pl" | jq -c --arg b "$1" ".[] | .boards[] | select(.id == \$b) | $2"; }
+is "$(board uno .aliases)" '["arduino_uno"]' "the Uno is also arduino_uno (ProServe's name)"
+is "$(echo "$pl" | jq -c '.[] | select(.name == "rpi-arm") | .aliases')" '["raspberry_pi"]' \
+    "rpi-arm is also raspberry_pi (ProServe's name)"
+is "$(board stm32f103 '[(.build | test("arm-none-eabi-objcopy -O binary \\{out\\}.elf \\{out\\}.bin")), (.flash | test("\\{out\\}.bin"))]')" \
+    '[true,true]' "stm32f103: the build makes the .bin its flash step writes (objcopy from the .elf)"
+is "$(echo "$pl" | jq -r '[.[] | .boards[] | select((.build == null and .missing.build == null) or (.flash == null and .missing.flash == null)) | .id] | join(" ")')" "" \
+    "every board without a build or flash template says why"
+is "$(board esp32 .missing.build)" "\"it needs Espressif's Xtensa compiler (xtensa-esp32-elf-gcc, from ESP-IDF), which Debian 12 does not package\"" \
+    "... an ESP32's build: the Xtensa compiler Debian does not package"
+is "$(echo "$pl" | jq -r '[.[] | .boards[] | select(.toolchain == null) | .id] | join(" ")')" "" \
+    "every board names its toolchain"
+run "$SERVOS" list-platforms
+like "$out" "^ +no build: it needs Espressif's Xtensa compiler" "the text says it too"
+like "$out" "^ +no flash: it is a board QEMU emulates" "... and why lm3s6965 has nothing to flash"
+like "$out" "^rpi-arm \(arm\): .*\(also raspberry_pi\)$" "... and the aliases"
+
+# --- a service's platform, board and toolchain --------------------------------
+cd "$TMP" || exit 1
+cat >Envirofile.lua <<'EOF'
+service "uno" { board = "arduino_uno", toolchain = "avr" }
+service "pi" { platform = "raspberry_pi", toolchain = "arm64" }
+service "pico" { platform = "rp2040", board = "raspberry_pi_pico", toolchain = "micropython" }
+service "mixed" { platform = "arduino", toolchain = "cortex-m" }
+EOF
+run "$SERVOS" config
+is "$(echo "$out" | jq -c '[.services[] | [.platform, .board, .toolchain]]')" \
+    '[["arduino",null,"cortex-m"],["rpi-arm",null,"arm64"],["rp2040","raspberry_pi_pico","micropython"],[null,"uno","avr"]]' \
+    "ProServe's names are taken and kept as the tables name them; toolchains that fit are taken" ||
+    diag "$err"
+mkdir -p ps && printf 'name: sensor\nport: 8080\nisolation:\n  mode: micropython\n  platform: raspberry_pi\n' >ps/manifest.yaml
+run "$SERVOS" config ps/manifest.yaml
+is "$(echo "$out" | jq -r '.services.sensor.platform')" rpi-arm "a ProServe manifest's platform: raspberry_pi is rpi-arm" ||
+    diag "$err"
+printf 'service "fw" { board = "uno", platform = "%s" }\n' "linux/$(uname -m | sed 's/x86_64/amd64/; s/aarch64/arm64/')" >oci.lua
+run "$SERVOS" config oci.lua
+like "$rc $err" "^1 .*platform: \"linux/[a-z0-9]+\" does not go with board \"uno\" \(platform \"arduino\"\)" \
+    "a board with this host's OCI platform: an error (an Uno runs no Linux)"
 done_testing
