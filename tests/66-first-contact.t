@@ -263,7 +263,7 @@ ls --quiet=1|^servos ls: --quiet takes no value; usage:
 config a b|^servos config: one FILE or DIR, not 2; usage:
 up a b|^servos up: one FILE, DIR or GIT-SOURCE, not 2; usage:
 detect extra|^servos detect: unexpected argument "extra"; usage:
-image|^servos image: which\? ls, import, pull, rm or prune
+image|^servos image: which\? ls, import, pull, push, save, load, rm or prune
 image lss|^servos image: unknown command "lss" \(did you mean "ls"\?\)
 image pull|^servos image pull: which image\?.*; usage: servos image pull
 image import|^servos image import: which file or directory\?; usage: servos image import
