@@ -57,6 +57,11 @@ ok $? "what the board writes is read in the container, and the container writes 
 received b1 hello-board
 ok $? "the board received the container's line" "got: $(cat "$TMP/b1.out")"
 unlike "$err" warning "no warning once the port's mode lets the container in"
+# socat's link=, udev's /dev/serial/by-id: a link to the port, here in a
+# directory container root may not pass.
+mkdir -m 700 "$TMP/private" && ln -s "$PORT" "$TMP/private/ttyV0"
+run "$S" run --rm --device "$TMP/private/ttyV0:/dev/ttyUSB0" host head -n1 /dev/ttyUSB0
+like "$rc $out" "^0 board line [0-9]+$" "a link to the port is followed, wherever it lives" || diag "$err"
 
 run "$S" run --rm --device "$PORT:/dev/ttyUSB0" host sh -c \
     'ls /dev | tr "\n" " "; echo; ls /dev/pts | tr "\n" " "; echo; stat -c "%F %t:%T" /dev/ttyUSB0'
@@ -87,7 +92,9 @@ like "$rc $err" "^125 .*cannot go to $PORT: the container's own file system is m
 # A real Debian root: stty's termios calls on the port, and a user that is
 # not root reads it too.
 deb=$TMP/debian
-if out=$("$ROOT/tests/helpers/debian-rootfs.sh" "$deb" 2>"$TMP/helper.err"); then
+if [ ! -s "${SERVOS_TEST_CACHE:-/var/cache/servos-test}/debian-minbase.tar" ] && ! command -v mmdebstrap >/dev/null; then
+    skip "no Debian root: neither a cached one nor mmdebstrap (tests/vm's guest)" 2
+elif out=$("$ROOT/tests/helpers/debian-rootfs.sh" "$deb" 2>"$TMP/helper.err"); then
     run "$S" run --rm --device "$PORT:/dev/ttyS1" "$deb" sh -c \
         'stty -F /dev/ttyS1 115200 raw -echo && stty -F /dev/ttyS1 speed && head -n1 /dev/ttyS1'
     [ "$rc" = 0 ] && matches "$out" '^115200$' && matches "$out" '^board line [0-9]+$'

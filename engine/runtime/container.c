@@ -158,7 +158,8 @@ static int create_steps(struct sv_store *st, struct sv_container *c, const struc
     /* The devices before anything slow (an image to pull): a board not
      * plugged in is said at once. */
     c->dev_rules = sv_xcalloc(c->spec.n_devices + 1, sizeof(*c->dev_rules));
-    if (sv_devices_resolve(c->spec.devices, c->spec.n_devices, c->dev_rules, err) < 0)
+    if (sv_devices_resolve((struct sv_device_spec *)c->spec.devices, c->spec.n_devices,
+                           c->dev_rules, err) < 0)
         return -1;
     if (!c->spec.userns_host && sv_userns_range(&c->map, err) < 0)
         return -1;

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <linux/bpf.h>
 #include <linux/magic.h>
 #include <linux/mount.h>
@@ -193,10 +194,18 @@ static unsigned access_bits(const char *a)
            (strchr(a, 'm') ? SV_DEV_MKNOD : 0);
 }
 
-int sv_devices_resolve(const struct sv_device_spec *devs, size_t n, struct sv_device_rule *rules,
+int sv_devices_resolve(struct sv_device_spec *devs, size_t n, struct sv_device_rule *rules,
                        sv_error_t *err)
 {
     for (size_t i = 0; i < n; i++) {
+        /* The node itself, not a link to it (socat's link=, udev's
+         * /dev/serial/by-id): the container binds a pseudo-terminal by
+         * this path, and its root may not pass the link's directory. */
+        char *real = realpath(devs[i].source, NULL);
+        if (real) {
+            free((char *)devs[i].source);
+            devs[i].source = real;
+        }
         const char *src = devs[i].source;
         struct stat st;
         if (stat(src, &st) < 0) {
@@ -214,10 +223,7 @@ int sv_devices_resolve(const struct sv_device_spec *devs, size_t n, struct sv_de
                             src);
         if (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode))
             return sv_error(err, 0, "device %s: not a device node (%s); a file goes in as a volume",
-                            src,
-                            S_ISREG(st.st_mode) ? "a regular file"
-                                                : "not a character or block "
-                                                  "device");
+                            src, S_ISREG(st.st_mode) ? "a regular file" : "a pipe or a socket");
         struct statfs fs;
         bool pty = statfs(src, &fs) == 0 && fs.f_type == DEVPTS_SUPER_MAGIC;
         rules[i] = (struct sv_device_rule){.type = S_ISCHR(st.st_mode) ? 'c' : 'b',
@@ -280,7 +286,7 @@ int sv_devices_make_nodes(const struct sv_device_rule *rules, size_t n, sv_error
         mode_t type = rules[i].type == 'b' ? S_IFBLK : S_IFCHR;
         dev_t dev = makedev((unsigned)rules[i].major, (unsigned)rules[i].minor);
         /* fchmodat after: mknodat's mode passes through the umask. */
-        if (mknodat(mnt, name, type | 0, dev) < 0 ||
+        if (mknodat(mnt, name, type, dev) < 0 ||
             fchmodat(mnt, name, node_mode(rules[i].access), 0) < 0)
             return sv_error(err, errno, "devices: cannot make the node %c %lld:%lld", rules[i].type,
                             (long long)rules[i].major, (long long)rules[i].minor);

@@ -55,9 +55,9 @@ int sv_devices_write_v1(const char *dir, const struct sv_device_rule *extra, siz
                         sv_error_t *err);
 
 /* The rules for n devices passed in: each source must be a character or
- * block device node (a link to one is followed); rules[i] allows it with
- * its access. rules holds n. */
-int sv_devices_resolve(const struct sv_device_spec *devs, size_t n, struct sv_device_rule *rules,
+ * block device node (a link to one is followed, and the source becomes
+ * the node's own path); rules[i] allows it with its access. rules holds n. */
+int sv_devices_resolve(struct sv_device_spec *devs, size_t n, struct sv_device_rule *rules,
                        sv_error_t *err);
 /* A detached tmpfs (a mount descriptor, for move_mount) holding a node for
  * each rule but the host_node ones, named after its index ("0", "1", ...),

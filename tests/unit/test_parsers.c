@@ -243,7 +243,7 @@ int main(void)
         cmocka_unit_test(test_sizes),   cmocka_unit_test(test_durations),
         cmocka_unit_test(test_ports),   cmocka_unit_test(test_restart_and_signals),
         cmocka_unit_test(test_dotenv),  cmocka_unit_test(test_interpolation),
-        cmocka_unit_test(test_suggest),  cmocka_unit_test(test_devices),
+        cmocka_unit_test(test_suggest), cmocka_unit_test(test_devices),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
