@@ -51,11 +51,18 @@ d=$(usb_device "$top" 1-3 0483 3748 "STM32 STLink")
 d=$(usb_device "$top" 1-4 0403 6001 "FT232R USB UART") && tty_usb "$d/1-4:1.0" ttyUSB1 ch341
 mkdir -p "$d/1-4:1.1" && tty_usb "$d/1-4:1.1" ttyUSB2 ch341 # a second port
 
-export SERVOS_SYSFS=$SYS
+# udev's stable names, as /dev/serial/by-id holds them (SERVOS_DEVFS: tests only).
+DEV=$TMP/dev
+mkdir -p "$DEV/serial/by-id"
+uno_id=usb-Arduino__www.arduino.cc__0043_75735303331351E0A1C1-if00
+ln -s ../../ttyACM0 "$DEV/serial/by-id/$uno_id"
+ln -s ../../ttyS9 "$DEV/serial/by-id/usb-other-if00"
+
+export SERVOS_SYSFS=$SYS SERVOS_DEVFS=$DEV
 run "$SERVOS" detect
 is "$rc" 0 "detect reads the tree"
-like "$out" "^board: +uno \(Arduino Uno, platform arduino\) on /dev/ttyACM0, usb 1-1.3 \[2341:0043\]$" \
-    "a board with one table entry: its id, its name and its port (cdc_acm's tty/ttyACM0)"
+like "$out" "^board: +uno \(Arduino Uno, platform arduino\) on /dev/ttyACM0 \(/dev/serial/by-id/$uno_id\), usb 1-1.3 \[2341:0043\]$" \
+    "a board with one table entry: its id, its name, its port (cdc_acm's tty/ttyACM0) and udev's stable name for it"
 like "$out" "^board: +one of 3 on /dev/ttyUSB0, usb 1-1.2 \[1a86:7523\] USB2.0-Serial \(a USB id these boards share\):$" \
     "a CH340's id (1a86:7523) is not taken for the first board that lists it"
 cands=$(echo "$out" | grep -A3 "usb 1-1.2 " | tail -n3 | awk '{print $1}' | tr '\n' ' ')
@@ -74,12 +81,13 @@ like "$out" "^usb device: +05e3:0608 USB2.0 Hub at usb 1-1 \(no board table know
 
 run "$SERVOS" detect --json
 u=$(echo "$out" | jq -c '.usb[] | select(.path == "1-1.2")')
-is "$(echo "$u" | jq -c '[.board, .platform, .tty, [.candidates[].board]]')" \
-    '[null,null,["/dev/ttyUSB0"],["nano","esp32","esp8266"]]' \
+is "$(echo "$u" | jq -c '[.board, .platform, .tty, .by_id, [.candidates[].board]]')" \
+    '[null,null,["/dev/ttyUSB0"],[null],["nano","esp32","esp8266"]]' \
     "--json: an ambiguous id has no board, its candidates and its port"
 u=$(echo "$out" | jq -c '.usb[] | select(.path == "1-1.3")')
-is "$(echo "$u" | jq -c '[.id, .board, .platform, .tty]')" '["2341:0043","uno","arduino",["/dev/ttyACM0"]]' \
-    "--json: an Uno is an Uno, on /dev/ttyACM0"
+is "$(echo "$u" | jq -c '[.id, .board, .platform, .tty, .by_id]')" \
+    "[\"2341:0043\",\"uno\",\"arduino\",[\"/dev/ttyACM0\"],[\"/dev/serial/by-id/$uno_id\"]]" \
+    "--json: an Uno is an Uno, on /dev/ttyACM0, with its stable name"
 is "$(echo "$out" | jq -r '[.usb[].path] | join(" ")')" "1-1 1-1.2 1-1.3 1-1.4 1-2 1-3 1-4" \
     "--json: every device but the root hub, in order"
 
@@ -88,7 +96,7 @@ mkdir -p "$TMP/empty"
 SERVOS_SYSFS=$TMP/empty run "$SERVOS" detect
 [ "$rc" = 0 ] && matches "$out" "^boards: +none found on USB$"
 ok $? "no USB at all: none found" "rc $rc" "$out"
-unset SERVOS_SYSFS
+unset SERVOS_SYSFS SERVOS_DEVFS
 
 # --- list-platforms: names, toolchains, and why a step is missing -------------
 run "$SERVOS" list-platforms --json

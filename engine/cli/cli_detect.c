@@ -84,10 +84,13 @@ static json_t *usb_json(const struct sv_usb_device *u)
         json_array_append_new(cands, json_pack("{s:s, s:s}", "board", u->boards[i]->id, "platform",
                                                u->platforms[i]->name));
     sv_json_set(o, "candidates", cands);
-    json_t *ttys = json_array();
-    for (size_t i = 0; i < u->n_tty; i++)
+    json_t *ttys = json_array(), *by_id = json_array();
+    for (size_t i = 0; i < u->n_tty; i++) {
         json_array_append_new(ttys, json_string(u->tty[i]));
+        json_array_append_new(by_id, u->by_id[i][0] ? json_string(u->by_id[i]) : json_null());
+    }
     sv_json_set(o, "tty", ttys);
+    sv_json_set(o, "by_id", by_id);
     return o;
 }
 
@@ -96,7 +99,8 @@ static void usb_ports(const struct sv_usb_device *u, char *out, size_t size)
 {
     out[0] = '\0';
     for (size_t i = 0; i < u->n_tty; i++)
-        snprintf(out + strlen(out), size - strlen(out), "%s%s", i ? ", " : "", u->tty[i]);
+        snprintf(out + strlen(out), size - strlen(out), "%s%s%s%s%s", i ? ", " : "", u->tty[i],
+                 u->by_id[i][0] ? " (" : "", u->by_id[i], u->by_id[i][0] ? ")" : "");
     if (u->n_tty == 0)
         snprintf(out, size, "no serial port (no tty driver bound: cdc_acm, ftdi_sio, ch341?)");
 }
@@ -106,7 +110,7 @@ static void usb_ports(const struct sv_usb_device *u, char *out, size_t size)
  * same USB serial chip. */
 static void usb_text(const struct sv_usb_device *u)
 {
-    char ports[256];
+    char ports[1024];
     usb_ports(u, ports, sizeof(ports));
     if (u->n_boards == 1) {
         printf("board:           %s (%s, platform %s) on %s, usb %s [%04x:%04x]\n", u->board->id,
@@ -199,7 +203,7 @@ int sv_cmd_detect(int argc, char **argv)
         if (u->board) {
             usb_text(u);
         } else if (a.verbose) {
-            char ports[256];
+            char ports[1024];
             usb_ports(u, ports, sizeof(ports));
             printf("usb device:      %04x:%04x %s at usb %s (no board table knows it)%s%s\n",
                    u->vid, u->pid, u->product, u->path, u->n_tty ? " on " : "",

@@ -163,6 +163,31 @@ static void usb_ttys(const char *devdir, const char *name, struct sv_usb_device 
     qsort(u->tty, u->n_tty, sizeof(u->tty[0]), cmp_tty);
 }
 
+/* udev's /dev/serial/by-id links to u's ports (each link's target's last
+ * part is the port's name: "../../ttyACM0"). */
+static void usb_by_id(struct sv_usb_device *u)
+{
+    const char *devfs = getenv("SERVOS_DEVFS");
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s/serial/by-id", devfs && *devfs ? devfs : "/dev");
+    cleanup_closedir DIR *d = u->n_tty ? opendir(dir) : NULL;
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL) {
+        char link[PATH_MAX], target[PATH_MAX];
+        if (de->d_name[0] == '.' ||
+            snprintf(link, sizeof(link), "%s/%s", dir, de->d_name) >= (int)sizeof(link))
+            continue;
+        ssize_t n = readlink(link, target, sizeof(target) - 1);
+        if (n <= 0)
+            continue;
+        target[n] = '\0';
+        const char *name = strrchr(target, '/') ? strrchr(target, '/') + 1 : target;
+        for (size_t i = 0; i < u->n_tty; i++)
+            if (strcmp(u->tty[i] + 5, name) == 0 && !u->by_id[i][0])
+                snprintf(u->by_id[i], sizeof(u->by_id[i]), "/dev/serial/by-id/%s", de->d_name);
+    }
+}
+
 /* Every board the tables list the id for. */
 static void usb_boards(struct sv_usb_device *u, const struct sv_platforms *platforms)
 {
@@ -217,6 +242,7 @@ static void scan_usb(struct sv_host_info *h, const struct sv_platforms *platform
         read_line(path, u->product, sizeof(u->product));
         usb_boards(u, platforms);
         usb_ttys(dir, de->d_name, u);
+        usb_by_id(u);
     }
     qsort(h->usb, h->n_usb, sizeof(h->usb[0]), cmp_usb); /* readdir's order is no order */
 }

@@ -28,6 +28,9 @@ struct sv_usb_device {
      * devices sysfs shows below its interfaces. */
     char tty[SV_USB_TTYS][48];
     size_t n_tty;
+    /* udev's stable name of each (/dev/serial/by-id/...), or "": what an
+     * Envirofile's devices should name, as ttyUSB numbers change. */
+    char by_id[SV_USB_TTYS][192];
 };
 
 struct sv_host_info {
@@ -45,7 +48,8 @@ const char *sv_detect_cgroup_mode_name(enum sv_cgroup_mode m);
 enum sv_cgroup_mode sv_detect_cgroup_mode(void);
 /* platforms may be NULL (no board matching). USB devices are read from
  * /sys/bus/usb/devices, or from $SERVOS_SYSFS/bus/usb/devices when that is
- * set (a made-up tree, for tests: no board is plugged in where they run). */
+ * set (a made-up tree, for tests: no board is plugged in where they run);
+ * udev's links from /dev/serial/by-id, or $SERVOS_DEVFS/serial/by-id. */
 void sv_detect_host(struct sv_host_info *h, const struct sv_platforms *platforms);
 
 #endif
