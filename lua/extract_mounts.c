@@ -234,7 +234,13 @@ static int device_table(struct service_reader *rd, const char *key, int idx, cha
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         lua_pop(L, 1);
-        const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
+        if (lua_type(L, -1) != LUA_TSTRING) {
+            lua_pop(L, 1);
+            return ex_fail(rd, key,
+                           "a device is \"PATH[:PATH_IN][:PERMISSIONS]\" or a table of "
+                           "source, target and permissions");
+        }
+        const char *k = lua_tostring(L, -1);
         size_t i = 0;
         while (i < 3 && strcmp(k, names[i]) != 0)
             i++;
