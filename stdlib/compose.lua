@@ -207,7 +207,7 @@ service_keys = {
   end,
   networks = function(ctx, v, k) set(ctx, "networks", service_networks(ctx, v), k) end,
   container_name = "warn", build = "warn", expose = "ignore", extends = "warn",
-  privileged = "warn", shm_size = "warn", ulimits = "warn", sysctls = same("sysctls"), devices = "warn",
+  privileged = "warn", shm_size = "warn", ulimits = "warn", sysctls = same("sysctls"), devices = same("devices"),
   logging = function(ctx, v, k)
     -- Replicas' output always goes to servos' own files: a file driver's
     -- size options are kept, anything else is a warning.

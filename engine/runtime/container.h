@@ -111,6 +111,11 @@ struct sv_run_spec {
     const char *restart;
     const char *run_network; /* -p: the container's own network (runnet.h) */
     char **ports;            /* -p as published, "IP:PORT->PORT/tcp"; may be NULL */
+    /* Host device nodes passed in (--device, a service's devices): each a
+     * node of the container's own at its target, which the device policy
+     * allows with its access (devices.h). */
+    const struct sv_device_spec *devices;
+    size_t n_devices;
 };
 
 /* The writable space of a container without a memory limit or
@@ -157,6 +162,11 @@ struct sv_container {
      * init keeps the master and copies it to the stdout it was given. */
     bool tty_attach;
     int pty_sock, pty_master;
+    /* spec.devices as policy rules (the cgroup's extra ones), and, between
+     * sv_container_spawn's clone and the child's mounts, the tmpfs that
+     * holds their nodes (devices.h), else -1. */
+    struct sv_device_rule *dev_rules;
+    int dev_fd;
     struct sv_run_spec spec; /* copies owned by the container */
 };
 
