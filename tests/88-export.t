@@ -136,8 +136,8 @@ service "db" { image = "registry.example/db:1", container_name = "db-main",
   healthcheck = { test = "true" }, networks = { "front", "back" } }
 service "job" { image = "registry.example/job:1", restart = "no" }
 service "hostnet" { image = "registry.example/h:1", network = "host", userns = "host" }
-service "lonely" { image = "registry.example/l:1", network = "none" }
-service "board" { board = "uno", toolchain = "avr-gcc", image = "registry.example/b:1" }
+service "lonely" { image = "registry.example/l:1", network = "none", devices = { "/dev/null:/dev/board:rw" } }
+service "board" { board = "uno", toolchain = "avr", image = "registry.example/b:1" }
 service "ps" { proserve = { name = "ps", port = 8081,
   endpoints = { { path = "/hi", response = { msg = "hi" } } } } }
 EOF
@@ -195,7 +195,8 @@ declare -A where=(
     [stop_signal]='warn:stop_signal: SIGUSR1'
     [sysctls]='out:name: net.core.somaxconn'
     [tmpfs]='out:sizeLimit: "8Mi"'
-    [toolchain]='warn:toolchain: "avr-gcc"'
+    [toolchain]='warn:toolchain: "avr"'
+    [devices]='warn:devices: /dev/null: a pod is given'
     [tty]='out:tty: true'
     [user]='out:runAsUser: 1234'
     [userns]='out:hostUsers: false'
@@ -301,7 +302,8 @@ logging = { options = { ["max-size"] = "1m" } }|logging: the nodes rotate contai
 stop_signal = "SIGINT"|stop_signal: SIGINT: Kubernetes stops a container with SIGTERM
 restart = "on-failure"|restart: on-failure: a Deployment restarts its pods whatever their exit code
 board = "uno"|board: "uno": a cluster's nodes are no boards
-toolchain = "gcc-avr"|toolchain: "gcc-avr": not exported
+toolchain = "avr"|toolchain: "avr": not exported
+devices = { "/dev/null" }|devices: /dev/null: a pod is given a node's device by the cluster's device plugin
 platform = "arduino"|platform: "arduino": a board's platform
 user = "nobody"|user: "nobody": Kubernetes takes numeric ids only
 volumes = { "./d:/d" }|volumes: .*/d:/d: a path of this host is not exported \(--allow-hostpath

@@ -351,6 +351,11 @@ static void pod_unmapped(struct xp *p, const struct sv_service *s, bool job)
         sv_export_warn(p, s, "restart",
                        "on-failure%s: a Deployment restarts its pods whatever their exit code",
                        s->restart_max > 0 ? " with a maximum" : "");
+    for (size_t i = 0; i < s->n_devices; i++)
+        sv_export_warn(p, s, "devices",
+                       "%s: a pod is given a node's device by the cluster's device plugin, not "
+                       "by its spec; not exported",
+                       s->devices[i].source);
     if (s->board)
         sv_export_warn(p, s, "board", "\"%s\": a cluster's nodes are no boards; not exported",
                        s->board);

@@ -232,6 +232,13 @@ static void put_compose(struct xp *p, const struct sv_service *s, struct sv_xn *
             sv_xn_str(p->d, sys, NULL,
                       sv_xdoc_printf(p->d, "%s=%s", s->sysctls[i].key, s->sysctls[i].value));
     }
+    if (s->n_devices) {
+        struct sv_xn *dev = sv_xn_seq(p->d, svc, "devices");
+        for (size_t i = 0; i < s->n_devices; i++)
+            sv_xn_str(p->d, dev, NULL,
+                      sv_xdoc_printf(p->d, "%s:%s:%s", s->devices[i].source, s->devices[i].target,
+                                     s->devices[i].access));
+    }
     if (s->n_extra_hosts) {
         struct sv_xn *eh = sv_xn_seq(p->d, svc, "extra_hosts");
         for (size_t i = 0; i < s->n_extra_hosts; i++)

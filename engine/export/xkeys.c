@@ -75,6 +75,7 @@ static const struct xkey {
     {"service.configs", "a ConfigMap's file (subPath) at its target, with its mode", "configs"},
     {"service.sysctls", "securityContext sysctls", "sysctls"},
     {"service.extra_hosts", "hostAliases", "extra_hosts"},
+    {"service.devices", NULL, "devices"},
 };
 
 void sv_xkeys_print(FILE *out, bool compose)
