@@ -22,6 +22,7 @@ enum {
     OPT_HOST_IMAGE,
     OPT_SERVOS_IMAGE,
     OPT_WAIT_IMAGE,
+    OPT_CLUSTER_DOMAIN,
     OPT_PUBLISH,
     OPT_STATEFULSET,
     OPT_VOLUME_SIZE,
@@ -54,6 +55,9 @@ static int export_opt(void *args, int c, const char *arg)
         break;
     case OPT_WAIT_IMAGE:
         a->o.wait_image = arg;
+        break;
+    case OPT_CLUSTER_DOMAIN:
+        a->o.cluster_domain = arg;
         break;
     case OPT_PUBLISH:
         if (strcmp(arg, "loadbalancer") == 0)
@@ -109,6 +113,7 @@ static int run_export(const struct sv_verb *v, bool compose, int argc, char **ar
         {"host-image", required_argument, NULL, OPT_HOST_IMAGE},
         {"servos-image", required_argument, NULL, OPT_SERVOS_IMAGE},
         {"wait-image", required_argument, NULL, OPT_WAIT_IMAGE},
+        {"cluster-domain", required_argument, NULL, OPT_CLUSTER_DOMAIN},
         {"publish", required_argument, NULL, OPT_PUBLISH},
         {"statefulset", required_argument, NULL, OPT_STATEFULSET},
         {"volume-size", required_argument, NULL, OPT_VOLUME_SIZE},
@@ -118,9 +123,11 @@ static int run_export(const struct sv_verb *v, bool compose, int argc, char **ar
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    struct export_args a = {
-        .output = "-",
-        .o = {.wait_image = "busybox:1.36", .volume_size = "1Gi", .version = sv_cli_version}};
+    struct export_args a = {.output = "-",
+                            .o = {.wait_image = "busybox:1.36",
+                                  .cluster_domain = "cluster.local",
+                                  .volume_size = "1Gi",
+                                  .version = sv_cli_version}};
     int code, first = sv_cli_parse_opts(v, argc, argv, "+:p:o:n:h", opts, export_opt, &a, &code);
     cleanup_free const char **sts = a.sts;
     if (first < 0)

@@ -267,6 +267,8 @@ const struct sv_verb sv_verbs[] = {
      "      --servos-image REF    the image ProServe services run servos' service\n"
      "                            host from (servos on its PATH)\n"
      "      --wait-image REF      the init containers' image (busybox:1.36)\n"
+     "      --cluster-domain D    the cluster's DNS domain, where they look the\n"
+     "                            dependency up (cluster.local)\n"
      "      --publish loadbalancer|nodeport|hostport  published ports: a Service of\n"
      "                            that type (loadbalancer by default), or hostPort on\n"
      "                            the pod as servos publishes on its host\n"

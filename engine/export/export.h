@@ -23,6 +23,7 @@ struct sv_export_opts {
     const char *host_image;     /* what image "host" becomes, or NULL: an error */
     const char *servos_image;   /* ProServe services' image, or NULL: REGISTRY/servos:VERSION */
     const char *wait_image;     /* the init containers' that wait for a dependency */
+    const char *cluster_domain; /* the cluster's DNS domain (cluster.local) */
     const char *volume_size;    /* a claim's size unless a service's label says */
     const char *version;        /* servos' own, for the default servos image */
     enum sv_export_publish publish;

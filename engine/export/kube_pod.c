@@ -264,11 +264,19 @@ static void init_containers(struct xp *p, const struct sv_service *s, struct sv_
         struct sv_xn *c = sv_xn_map(p->d, inits, NULL);
         sv_xn_str(p->d, c, "name", sv_xname_join(p->d, "wait-for", name));
         sv_xn_str(p->d, c, "image", p->o->wait_image);
+        /* The Service's full name: busybox's nslookup (1.28 on) tries no
+         * search domain, so a bare name would never resolve. Kubernetes
+         * puts the pod's namespace in $(NAMESPACE) itself. */
         const char *script = sv_xdoc_printf(
             p->d,
-            "until nslookup %s >/dev/null 2>&1; do echo waiting for %s to be %s; sleep 2; done",
-            name, name, cond);
+            "until nslookup %s.$(NAMESPACE).svc.%s >/dev/null 2>&1; do echo waiting for %s to "
+            "be %s; sleep 2; done",
+            name, p->o->cluster_domain, name, cond);
         sv_xn_strv(p->d, c, "command", (const char *[]){"sh", "-c", script, NULL});
+        struct sv_xn *ev = sv_xn_map(p->d, sv_xn_seq(p->d, c, "env"), NULL);
+        sv_xn_str(p->d, ev, "name", "NAMESPACE");
+        sv_xn_str(p->d, sv_xn_map(p->d, sv_xn_map(p->d, ev, "valueFrom"), "fieldRef"), "fieldPath",
+                  "metadata.namespace");
         struct sv_xn *sc = sv_xn_map(p->d, c, "securityContext");
         sv_xn_bool(p->d, sc, "allowPrivilegeEscalation", false);
         sv_xn_strv(p->d, sv_xn_map(p->d, sc, "capabilities"), "drop",
