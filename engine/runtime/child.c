@@ -321,6 +321,12 @@ void sv_child_main(struct sv_container *c, const int fds[3], int gofd, int errfd
     if (sv_child_drop_privileges(s, c->caps, bpffd, &err) < 0)
         sv_child_fail(errfd, 125, &err);
     sv_trace("child: privileges dropped, seccomp on");
+    /* Set after the switch of ids, which clears it; no set-id exec clears
+     * it later (no_new_privs). pid 1 takes a SIGKILL from outside. */
+    if (s->die_with_parent && prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) {
+        sv_error(&err, errno, "PR_SET_PDEATHSIG");
+        sv_child_fail(errfd, 125, &err);
+    }
     struct child_stdio io;
     if (child_stdio_prepare(s, &io, &err) < 0)
         sv_child_fail(errfd, 125, &err);

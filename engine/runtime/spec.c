@@ -119,6 +119,9 @@ int sv_spec_check(const struct sv_run_spec *s, sv_error_t *err)
                         s->name);
     if (s->workdir && s->workdir[0] != '/')
         return sv_error(err, 0, "the working directory must be absolute, got \"%s\"", s->workdir);
+    if ((s->build_upper && s->build_upper[0] != '/') || (!s->build_lower != !s->build_upper))
+        return sv_error(err, 0,
+                        "a build step needs both its layers and an absolute upper directory");
     if (s->limits.cpus == 0)
         return sv_error(err, 0, "--cpus must be more than 0");
     if (s->limits.memory >= 0 && s->limits.memory < (6 << 20))
@@ -198,6 +201,8 @@ void sv_spec_copy(struct sv_container *c, const struct sv_run_spec *spec)
     s->ports = strv_dup(spec->ports);
     s->restart = xstrdup_or_null(spec->restart);
     s->run_network = xstrdup_or_null(spec->run_network);
+    s->build_lower = xstrdup_or_null(spec->build_lower);
+    s->build_upper = xstrdup_or_null(spec->build_upper);
     s->binds = sv_xcalloc(spec->n_binds + 1, sizeof(*s->binds));
     for (size_t i = 0; i < spec->n_binds; i++) {
         s->binds[i].source = spec->binds[i].source ? sv_xstrdup(spec->binds[i].source) : NULL;
