@@ -88,8 +88,7 @@ int sv_bcache_diff_id(const char *blob, char diff_id[SV_DIGEST_LEN + 1], sv_erro
         return 0;
     }
     if (!sv_blob_exists(blob))
-        return sv_error(err, ENOENT, "layer %s is missing from the store (pull the image again)",
-                        blob);
+        return sv_error(err, 0, "layer %s is missing from the store (pull the image again)", blob);
     if (sv_tarw_diff_id(blob, diff_id, err) < 0)
         return -1;
     cleanup_json json_t *n = json_pack("{s:s}", "diff_id", diff_id);

@@ -62,7 +62,7 @@ static int check_flags(struct bstep *s, sv_error_t *err)
     for (size_t i = 0; i < SV_ARRAY_LEN(refused); i++) {
         bool present;
         if (sv_dockerfile_flag(s->in, refused[i], &present), present)
-            return sv_builder_fail(s, ENOTSUP, "--%s is not supported", refused[i]);
+            return sv_builder_fail(s, 0, "--%s is not supported", refused[i]);
     }
     return 0;
 }
@@ -210,7 +210,7 @@ static int make_dirs(struct copy *c, const char *canon, sv_error_t *err)
             if (sv_layerfs_resolve(&c->fs, path, false, &r, &found, &st, err) < 0)
                 return -1;
             if (found && !S_ISDIR(st.st_mode))
-                return sv_builder_fail(c->s, ENOTDIR, "%s is not a directory in the image", path);
+                return sv_builder_fail(c->s, 0, "%s is not a directory in the image", path);
             if (found) {
                 st.st_uid = unshift(c->s->b, st.st_uid, c->s->b->map.uid_base);
                 st.st_gid = unshift(c->s->b, st.st_gid, c->s->b->map.gid_base);
@@ -321,8 +321,11 @@ static int write_layer(struct copy *c, struct bcache_entry *e, sv_error_t *err)
     const char *wd = json_string_value(json_object_get(s->st->config, "WorkingDir"));
     cleanup_free char *abs =
         dest[0] == '/' ? sv_xstrdup(dest) : sv_xasprintf("%s/%s", wd && *wd ? wd : "", dest);
-    bool into = dest[strlen(dest) - 1] == '/' || c->bs.n > 1 || c->bs.glob;
-    if ((c->bs.n > 1 || c->bs.glob) && dest[strlen(dest) - 1] != '/')
+    /* "dir/", ".", "dir/." and ".." name a directory, as in Docker. */
+    const char *last = strrchr(dest, '/') ? strrchr(dest, '/') + 1 : dest;
+    bool dir_named = *last == '\0' || strcmp(last, ".") == 0 || strcmp(last, "..") == 0;
+    bool into = dir_named || c->bs.n > 1 || c->bs.glob;
+    if ((c->bs.n > 1 || c->bs.glob) && !dir_named)
         return sv_builder_fail(s, 0,
                                "with several sources the destination must be a directory "
                                "ending in \"/\" (%s/)",
@@ -352,7 +355,7 @@ static int gather(struct copy *c, const char **extra, sv_error_t *err)
     const char *from = sv_dockerfile_flag(s->in, "from", NULL);
     for (size_t i = 0; i < c->n_src && s->in->kind == SV_DF_ADD; i++)
         if (strstr(c->words[i], "://") || strncmp(c->words[i], "git@", 4) == 0)
-            return sv_builder_fail(s, ENOTSUP,
+            return sv_builder_fail(s, 0,
                                    "ADD %s: servos build does not download: fetch it in a RUN "
                                    "step, or put the file in the build context",
                                    c->words[i]);

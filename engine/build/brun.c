@@ -100,11 +100,11 @@ static int run_network(const struct bstep *s, enum sv_netmode *net, sv_error_t *
 {
     bool present;
     if (sv_dockerfile_flag(s->in, "mount", &present), present)
-        return sv_builder_fail(s, ENOTSUP,
+        return sv_builder_fail(s, 0,
                                "RUN --mount is not supported: COPY what the step "
                                "needs, or RUN the download");
     if (sv_dockerfile_flag(s->in, "security", &present), present)
-        return sv_builder_fail(s, ENOTSUP,
+        return sv_builder_fail(s, 0,
                                "RUN --security is not supported (steps run with the "
                                "isolation of servos run)");
     const char *flag = sv_dockerfile_flag(s->in, "network", NULL);
@@ -188,6 +188,11 @@ static int run_container(struct bstep *s, struct sv_run_spec *spec, const char *
         bool oom;
         sv_container_wait(c, code, &oom);
         sv_bwork_watch(0);
+    } else if (exec_status == 127 && s->in->json == NULL) {
+        sv_error_wrap(err,
+                      "the image has no %s to run the shell form (on scratch, use the exec "
+                      "form: RUN [\"/path/to/program\"])",
+                      spec->argv[0]);
     } else if (exec_status) {
         sv_error_wrap(err, "the step's command cannot run");
     }

@@ -122,22 +122,24 @@ static int ctx_source(struct build *b, struct bsources *bs, int ctx, const char 
                       const char *shown, sv_error_t *err)
 {
     if (*path && sv_ignore_excluded(&b->ignore, path))
-        return sv_error(err, ENOENT,
+        return sv_error(err, 0,
                         "%s: excluded by the context's .containerignore / "
                         ".dockerignore",
                         shown);
     cleanup_close int fd = open_beneath(ctx, path, O_PATH, true);
     if (fd < 0 && (errno == EXDEV || errno == ELOOP))
-        return sv_error(err, EXDEV, "%s: a link leads out of the build context", shown);
+        return sv_error(err, 0, "%s: a link leads out of the build context", shown);
+    if (fd < 0 && errno == ENOENT)
+        return sv_error(err, 0, "%s: not found in the build context", shown);
     if (fd < 0)
-        return sv_error(err, errno, "%s: not found in the build context", shown);
+        return sv_error(err, errno, "%s", shown);
     /* Where a link led, as a path in the context (what walking uses). */
     char real[4096];
     cleanup_free char *proc = sv_xasprintf("/proc/self/fd/%d", fd);
     ssize_t n = readlink(proc, real, sizeof(real) - 1);
     size_t clen = strlen(b->context);
     if (n < 0 || (size_t)n < clen || strncmp(real, b->context, clen) != 0)
-        return sv_error(err, EXDEV, "%s: a link leads out of the build context", shown);
+        return sv_error(err, 0, "%s: a link leads out of the build context", shown);
     real[n] = '\0';
     const char *rel = real + clen + (real[clen] == '/');
     struct stat st;
@@ -224,7 +226,7 @@ int sv_bsource_context(struct build *b, char *const *srcs, size_t n, struct bsou
             p += len + (p[len] == '/');
         }
         if (out)
-            return sv_error(err, EXDEV, "%s: outside the build context", srcs[i]);
+            return sv_error(err, 0, "%s: outside the build context", srcs[i]);
         const char *path = clean + 1;
         if (!has_glob(path)) {
             if (ctx_source(b, bs, ctx, path, srcs[i], err) < 0)
@@ -236,7 +238,7 @@ int sv_bsource_context(struct build *b, char *const *srcs, size_t n, struct bsou
         if (ctx_glob(b, ctx, "", path, &found, &nf, err) < 0)
             return -1;
         if (nf == 0)
-            return sv_error(err, ENOENT, "%s: no file in the build context matches", srcs[i]);
+            return sv_error(err, 0, "%s: no file in the build context matches", srcs[i]);
         for (size_t k = 0; k < nf; k++)
             if (ctx_source(b, bs, ctx, found[k], found[k], err) < 0)
                 return -1;
@@ -326,7 +328,7 @@ static int tree_source(const struct sv_layerfs *fs, struct bsources *bs, const c
     if (sv_layerfs_resolve(fs, path, true, &canon, &found, &st, err) < 0)
         return -1;
     if (!found)
-        return sv_error(err, ENOENT, "%s: not found", path);
+        return sv_error(err, 0, "%s: not found", path);
     bs->v = sv_xrealloc(bs->v, (bs->n + 1) * sizeof(*bs->v));
     struct bsrc *s = &bs->v[bs->n++];
     memset(s, 0, sizeof(*s));
@@ -382,7 +384,7 @@ int sv_bsource_tree(const struct sv_layerfs *fs, char *const *srcs, size_t n, st
         if (tree_glob(fs, "", clean + 1, bs, &matched, err) < 0)
             return -1;
         if (matched == 0)
-            return sv_error(err, ENOENT, "%s: nothing matches", srcs[i]);
+            return sv_error(err, 0, "%s: nothing matches", srcs[i]);
         bs->glob = true;
     }
     return 0;

@@ -78,9 +78,14 @@ static char **default_shell(void)
     return v;
 }
 
-static void set_key(struct bstage *st, const char *text)
+/* Bumped when a step's result for the same key changes (how COPY
+ * places files, what a layer holds): older entries then miss. */
+#define CACHE_VERSION "servos-build-1"
+
+static void set_key(struct bstage *st, const char *from)
 {
     char d[SV_DIGEST_LEN + 1];
+    cleanup_free char *text = sv_xasprintf("%s\n%s", CACHE_VERSION, from);
     if (sv_digest_mem(text, strlen(text), d, NULL) < 0)
         snprintf(d, sizeof(d), "sha256:%064x", 0); /* no libcrypto: chain() fails later */
     memcpy(st->key, d, sizeof(d));
@@ -260,7 +265,7 @@ int sv_bstate_from_image(struct build *b, struct bstage *st, const char *ref, sv
         if (sv_registry_ensure(ref, b->out == NULL, err) < 0)
             return -1;
         if (sv_image_lookup(ref, digest, err) != 0)
-            return sv_error(err, ENOENT, "no image \"%s\" in the store", ref);
+            return sv_error(err, 0, "no image \"%s\" in the store", ref);
     }
     if (load_base(st, digest, err) < 0)
         return sv_error_wrap(err, "FROM %s", ref);

@@ -171,7 +171,7 @@ static int plan_from(struct build *b, struct bstage *st, const struct sv_df_inst
             return sv_builder_fail(&s, 0, "%s", (*err)->msg);
         cleanup_free char *mine = sv_xasprintf("linux/%s", sv_image_arch());
         if (strcmp(p, mine) != 0)
-            return sv_builder_fail(&s, ENOTSUP,
+            return sv_builder_fail(&s, 0,
                                    "--platform=%s: servos builds for this host's platform (%s) "
                                    "only",
                                    p, mine);
@@ -251,7 +251,7 @@ static int plan_target(struct build *b, struct bstage **target, sv_error_t *err)
         for (size_t i = 0; i < b->n_stages; i++)
             if (b->stages[i].name)
                 sprintf(names + strlen(names), "%s%s", *names ? ", " : "", b->stages[i].name);
-        return sv_error(err, ENOENT, "%s: no stage \"%s\" (%s%s)", b->df.path, b->o->target,
+        return sv_error(err, 0, "%s: no stage \"%s\" (%s%s)", b->df.path, b->o->target,
                         *names ? "stages: " : "no stage has a name", names);
     }
     mark_needed(b, *target);
@@ -285,6 +285,9 @@ static int from_step(struct bstep *s, sv_error_t *err)
                 sv_bvars_set(&st->args, proxies[i], s->b->given.v[k].value);
                 s->b->given_used[k] = true;
             }
+    free(s->shown);
+    s->shown =
+        sv_xasprintf("FROM %s%s%s", st->base, st->name ? " AS " : "", st->name ? st->name : "");
     sv_builder_progress(s, "");
     return 0;
 }
@@ -350,7 +353,7 @@ static int read_file(struct build *b, sv_error_t *err)
         int status = e->status;
         sv_error_free(&e);
         if (b->o->file == NULL && status == ENOENT)
-            return sv_error(err, ENOENT, "%s: no Containerfile or Dockerfile (give one with -f)",
+            return sv_error(err, 0, "%s: no Containerfile or Dockerfile (give one with -f)",
                             b->o->context);
         return sv_error(err, status, "cannot read %s", path);
     }

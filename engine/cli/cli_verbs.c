@@ -167,7 +167,7 @@ const struct sv_verb sv_verbs[] = {
      "  -p, --project-name S  the stack of SERVICE (default: the one declared here)\n"
      "  -h, --help            show this help\n"},
     {"up", sv_cmd_up, "bring a stack up and follow its output",
-     "usage: servos up [-d] [-p STACK] [FILE|DIR|GIT-SOURCE]\n"
+     "usage: servos up [-d] [--build] [-p STACK] [FILE|DIR|GIT-SOURCE]\n"
      "\n"
      "Evaluate the Envirofile (or servos.yaml / compose.yaml, or a directory of\n"
      "them; or git+URL#REF:path, which fetches that repository's REF, a branch,\n"
@@ -185,15 +185,20 @@ const struct sv_verb sv_verbs[] = {
      "that ran keeps running, and up names the services that run and those that\n"
      "do not.\n"
      "\n"
+     "Services with build: (Compose's, or build = {...} in an Envirofile) are\n"
+     "built first, with the build cache: only what changed runs again.\n"
+     "\n"
      "  -d, --detach          return once the stack converged\n"
+     "      --build           rebuild every built image from scratch (no cache)\n"
      "  -p, --project-name S  name the stack (default: stack \"...\" in the file,\n"
      "                        else the directory's name)\n"
      "  -h, --help            show this help\n"},
     {"apply", sv_cmd_apply, "make a stack match a file, detached (up -d)",
-     "usage: servos apply [-p STACK] [FILE|DIR|GIT-SOURCE]\n"
+     "usage: servos apply [--build] [-p STACK] [FILE|DIR|GIT-SOURCE]\n"
      "\n"
      "The same as 'servos up -d': converge the stack and return.\n"
      "\n"
+     "      --build           rebuild every built image from scratch (no cache)\n"
      "  -p, --project-name S  name the stack\n"
      "  -h, --help            show this help\n"},
     {"down", sv_cmd_down, "stop and remove a stack",

@@ -51,6 +51,17 @@ struct sv_health {
     int retries;
 };
 
+/* build: (Compose's, or the Envirofile's build = {...}): the image is
+ * built from a Containerfile at up (engine/build/), then named image. */
+struct sv_build_spec {
+    const char *context;    /* absolute */
+    const char *dockerfile; /* absolute, or NULL: the context's Containerfile/Dockerfile */
+    const char *target;     /* NULL: the last stage */
+    struct sv_kv *args;
+    size_t n_args;
+    bool image_default; /* no image given: named "STACK-SERVICE" (sv_graph_name_builds) */
+};
+
 struct sv_service {
     const char *name;
     const char *where;                  /* "file:line" of the declaration, for errors */
@@ -82,10 +93,11 @@ struct sv_service {
     const char *network; /* "stack", "none", "host" */
     const char *userns;  /* "auto", "host" */
     const char *platform, *board, *toolchain;
-    const char **profiles;     /* NULL-terminated; never NULL */
-    int64_t log_max_size;      /* logging max-size in bytes; <= 0 when unset */
-    int log_max_files;         /* logging max-file; <= 0 when unset */
-    struct sv_value *proserve; /* the ProServe manifest body, or NULL */
+    const char **profiles;       /* NULL-terminated; never NULL */
+    int64_t log_max_size;        /* logging max-size in bytes; <= 0 when unset */
+    int log_max_files;           /* logging max-file; <= 0 when unset */
+    struct sv_value *proserve;   /* the ProServe manifest body, or NULL */
+    struct sv_build_spec *build; /* NULL unless the image is built */
 };
 
 struct sv_volume {
@@ -122,6 +134,10 @@ const char *sv_graph_strndup(struct sv_graph *g, const char *s, size_t n);
 int sv_graph_finish(struct sv_graph *g, sv_error_t *err);
 
 const struct sv_service *sv_graph_find(const struct sv_graph *g, const char *name);
+
+/* Services built without an image: given names, "STACK-SERVICE" in lower
+ * case (Compose's), once the stack's name is final. */
+void sv_graph_name_builds(struct sv_graph *g);
 
 /* graph_json.c: the normalised graph as pretty JSON, keys in a stable
  * order (`servos config`). */
