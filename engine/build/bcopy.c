@@ -408,7 +408,7 @@ int sv_bcopy_step(struct bstep *s, sv_error_t *err)
     const char *kw = sv_dockerfile_keyword(s->in->kind);
     if (sv_bstate_chain(s->st, err, kw, t, extra, NULL) < 0)
         return -1;
-    struct bcache_entry e;
+    struct bcache_entry e = {0};
     bool hit = !s->b->o->no_cache && sv_bcache_get(s->st->key, &e) == 0;
     if (!hit) {
         c.ctx = open(s->b->context, O_PATH | O_DIRECTORY | O_CLOEXEC);

@@ -274,7 +274,7 @@ int sv_brun_step(struct bstep *s, sv_error_t *err)
     cleanup_free char *cmd_text = json_dumps(cmd, JSON_COMPACT);
     if (sv_bstate_chain(st, err, "RUN", cmd_text, net == SV_NET_NONE ? "none" : "host", NULL) < 0)
         return -1;
-    struct bcache_entry e;
+    struct bcache_entry e = {0};
     bool hit = !s->b->o->no_cache && sv_bcache_get(st->key, &e) == 0;
     if (!hit && execute(s, argv, net, &e, err) < 0)
         return -1;
