@@ -44,7 +44,14 @@ static json_t *read_json(const char *path)
     return json_load_file(path, 0, NULL);
 }
 
-int sv_bcache_get(const char *key, struct bcache_entry *e)
+static bool dir_exists(const char *dir, const struct sv_idmap *map)
+{
+    cleanup_free char *p =
+        sv_xasprintf("%s/images/layers/%s-%u", sv_state_root(), dir, (unsigned)map->uid_base);
+    return access(p, F_OK) == 0;
+}
+
+int sv_bcache_get(const char *key, const struct sv_idmap *map, struct bcache_entry *e)
 {
     memset(e, 0, sizeof(*e));
     cleanup_free char *path = entry_path("step", key);
@@ -57,11 +64,23 @@ int sv_bcache_get(const char *key, struct bcache_entry *e)
         return 0;
     const char *d = json_string_value(json_object_get(o, "digest"));
     const char *id = json_string_value(json_object_get(o, "diff_id"));
-    if (!sv_digest_valid(d) || !sv_digest_valid(id) || !sv_blob_exists(d))
+    const char *dir = json_string_value(json_object_get(o, "dir"));
+    bool has_dir =
+        dir && strlen(dir) == 64 && strspn(dir, "0123456789abcdef") == 64 && dir_exists(dir, map);
+    if (sv_digest_valid(d) && sv_digest_valid(id) && sv_blob_exists(d)) {
+        strcpy(e->layer.digest, d);
+        strcpy(e->layer.diff_id, id);
+        e->layer.size = json_integer_value(json_object_get(o, "size"));
+        e->layer.media_type = (char *)json_string_value(json_object_get(o, "media_type"));
+        e->layer.media_type = e->layer.media_type && strstr(e->layer.media_type, "+gzip")
+                                  ? "application/vnd.oci.image.layer.v1.tar+gzip"
+                                  : "application/vnd.oci.image.layer.v1.tar";
+        snprintf(e->layer.dir, sizeof(e->layer.dir), "%s", has_dir ? dir : d + 7);
+        return 0;
+    }
+    if (!has_dir) /* its layer left the store */
         return 1;
-    strcpy(e->layer.digest, d);
-    strcpy(e->layer.diff_id, id);
-    e->layer.size = json_integer_value(json_object_get(o, "size"));
+    snprintf(e->layer.dir, sizeof(e->layer.dir), "%s", dir);
     return 0;
 }
 
@@ -70,11 +89,14 @@ int sv_bcache_put(const char *key, const struct bcache_entry *e, sv_error_t *err
     cleanup_free char *path = entry_path("step", key);
     cleanup_json json_t *o =
         json_pack("{s:b, s:I}", "empty", e->empty, "created", (json_int_t)e->created);
-    if (!e->empty) {
+    if (!e->empty && e->layer.digest[0]) {
         json_object_set_new(o, "digest", json_string(e->layer.digest));
         json_object_set_new(o, "diff_id", json_string(e->layer.diff_id));
         json_object_set_new(o, "size", json_integer(e->layer.size));
+        json_object_set_new(o, "media_type", json_string(e->layer.media_type));
     }
+    if (!e->empty && e->layer.dir[0])
+        json_object_set_new(o, "dir", json_string(e->layer.dir));
     return write_json(path, o, err);
 }
 

@@ -331,7 +331,7 @@ static int write_layer(struct copy *c, struct bcache_entry *e, sv_error_t *err)
                                "ending in \"/\" (%s/)",
                                dest);
     c->made = json_object();
-    if (sv_tarw_new(&c->w, err) < 0)
+    if (sv_tarw_new(&c->w, s->st->in_image, err) < 0)
         return -1;
     for (size_t i = 0; i < c->bs.n; i++)
         if (place(c, &c->bs.v[i], abs, into, err) < 0)
@@ -343,6 +343,7 @@ static int write_layer(struct copy *c, struct bcache_entry *e, sv_error_t *err)
     memcpy(e->layer.digest, out.digest, sizeof(out.digest));
     memcpy(e->layer.diff_id, out.diff_id, sizeof(out.diff_id));
     e->layer.size = out.size;
+    e->layer.media_type = (char *)out.media_type;
     e->empty = false;
     e->created = time(NULL);
     return 0;
@@ -409,7 +410,7 @@ int sv_bcopy_step(struct bstep *s, sv_error_t *err)
     if (sv_bstate_chain(s->st, err, kw, t, extra, NULL) < 0)
         return -1;
     struct bcache_entry e = {0};
-    bool hit = !s->b->o->no_cache && sv_bcache_get(s->st->key, &e) == 0;
+    bool hit = !s->b->o->no_cache && sv_bcache_get(s->st->key, &s->b->map, &e) == 0;
     if (!hit) {
         c.ctx = open(s->b->context, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (c.ctx < 0)

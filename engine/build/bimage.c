@@ -5,6 +5,7 @@
  * from the steps (a cached step keeps the time it first ran), so a build
  * with nothing changed writes the very same config and manifest. */
 #include "build/build_int.h"
+#include "build/tarw.h"
 
 #include "image/imgblob.h"
 #include "image/imgref.h"
@@ -48,9 +49,35 @@ static json_t *image_config(const struct bstage *st)
                      "layers", "diff_ids", ids, "history", st->history);
 }
 
-int sv_bimage_commit(struct build *b, const struct bstage *st, char digest[SV_DIGEST_LEN + 1],
+/* A layer kept as a directory only (a RUN of a stage no image took when
+ * it ran) gets its blob now, from the directory; its cache entry learns
+ * of it. */
+static int write_blob(struct build *b, struct blayer *l, sv_error_t *err)
+{
+    cleanup_free char *path = sv_bstate_layer_path(b, l);
+    struct sv_tarw_out out;
+    bool empty;
+    if (sv_differ_commit(path, &b->map, true, &out, &empty, err) < 0)
+        return sv_error_wrap(err, "writing the layer in %s", path);
+    memcpy(l->digest, out.digest, sizeof(l->digest));
+    memcpy(l->diff_id, out.diff_id, sizeof(l->diff_id));
+    l->size = out.size;
+    free(l->media_type);
+    l->media_type = sv_xstrdup(out.media_type);
+    char key[SV_DIGEST_LEN + 1];
+    snprintf(key, sizeof(key), "sha256:%s", l->dir);
+    struct bcache_entry e;
+    int64_t created = sv_bcache_get(key, &b->map, &e) == 0 ? e.created : 0;
+    e = (struct bcache_entry){.layer = *l, .created = created};
+    return sv_bcache_put(key, &e, err);
+}
+
+int sv_bimage_commit(struct build *b, struct bstage *st, char digest[SV_DIGEST_LEN + 1],
                      sv_error_t *err)
 {
+    for (size_t i = 0; i < st->n_layers; i++)
+        if (st->layers[i].digest[0] == '\0' && write_blob(b, &st->layers[i], err) < 0)
+            return -1;
     cleanup_json json_t *cfg = image_config(st);
     cleanup_free char *cdoc = json_dumps(cfg, JSON_COMPACT | JSON_SORT_KEYS);
     char cdigest[SV_DIGEST_LEN + 1];

@@ -9,6 +9,7 @@
 #include "build/tarw.h"
 
 #include "core/fs.h"
+#include "core/trace.h"
 #include "core/store.h"
 #include "runtime/container.h"
 
@@ -200,15 +201,20 @@ static int run_container(struct bstep *s, struct sv_run_spec *spec, const char *
     return rc;
 }
 
-/* The upper directory becomes the unpacked layer of its blob. */
-static int keep_upper(struct build *b, const char *upper, const char *digest, sv_error_t *err)
+/* The upper directory becomes the unpacked layer l names, made durable
+ * as a whole: the step's own syncs returned at once (SV_SECCOMP_NO_SYNC),
+ * one syncfs here instead of thousands of fsyncs in dpkg. */
+static int keep_upper(struct build *b, const char *upper, const struct blayer *l, sv_error_t *err)
 {
     cleanup_free char *dir = sv_xasprintf("%s/images/layers", sv_state_root());
-    cleanup_free char *dst = sv_xasprintf("%s/%s-%u", dir, digest + 7, (unsigned)b->map.uid_base);
+    cleanup_free char *dst = sv_bstate_layer_path(b, l);
     if (sv_mkdir_p(dir, 0711, err) < 0)
         return -1;
     if (rename(upper, dst) < 0 && errno != EEXIST && errno != ENOTEMPTY)
         return sv_error(err, errno, "cannot move the layer to %s", dst);
+    cleanup_close int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || syncfs(fd) < 0)
+        return sv_error(err, errno, "cannot write the layer to disk");
     return 0;
 }
 
@@ -235,10 +241,13 @@ static int execute(struct bstep *s, char **argv, enum sv_netmode net, struct bca
         .build_lower = lower,
         .build_upper = tmp,
         .die_with_parent = true,
+        .no_sync = true,
     };
     struct tail t = {.len = 0};
     int code = 0;
+    sv_trace("build: run: layers ready");
     int rc = run_container(s, &spec, tmp, &code, &t, err);
+    sv_trace("build: run: the step's command ended");
     cleanup_free char *upper = sv_xasprintf("%s/upper", tmp);
     struct sv_tarw_out out = {0};
     if (rc == 0 && sv_bwork_interrupted())
@@ -247,16 +256,25 @@ static int execute(struct bstep *s, char **argv, enum sv_netmode net, struct bca
         cleanup_free char *lines = tail_lines(&t);
         rc = sv_builder_fail(s, 0, "exit code %d%s", code, lines);
     }
+    /* A stage the image does not take (a build stage COPY --from reads)
+     * keeps its layer as a directory only: no tar, no gzip (bimage.c
+     * writes the blob should an image take it later). */
     if (rc == 0)
-        rc = sv_differ_commit(upper, &b->map, &out, &e->empty, err);
+        rc = sv_differ_commit(upper, &b->map, true, st->in_image ? &out : NULL, &e->empty, err);
+    sv_trace("build: run: layer written");
+    if (rc == 0 && st->in_image) {
+        memcpy(e->layer.digest, out.digest, sizeof(out.digest));
+        memcpy(e->layer.diff_id, out.diff_id, sizeof(out.diff_id));
+        e->layer.size = out.size;
+        e->layer.media_type = (char *)out.media_type;
+    }
+    snprintf(e->layer.dir, sizeof(e->layer.dir), "%s", st->in_image ? out.digest + 7 : st->key + 7);
     if (rc == 0 && !e->empty)
-        rc = keep_upper(b, upper, out.digest, err);
+        rc = keep_upper(b, upper, &e->layer, err);
+    sv_trace("build: run: layer kept");
     sv_rmtree(tmp, NULL);
     if (rc < 0)
         return -1;
-    memcpy(e->layer.digest, out.digest, sizeof(out.digest));
-    memcpy(e->layer.diff_id, out.diff_id, sizeof(out.diff_id));
-    e->layer.size = out.size;
     e->created = time(NULL);
     return sv_bcache_put(st->key, e, err);
 }
@@ -275,7 +293,7 @@ int sv_brun_step(struct bstep *s, sv_error_t *err)
     if (sv_bstate_chain(st, err, "RUN", cmd_text, net == SV_NET_NONE ? "none" : "host", NULL) < 0)
         return -1;
     struct bcache_entry e = {0};
-    bool hit = !s->b->o->no_cache && sv_bcache_get(st->key, &e) == 0;
+    bool hit = !s->b->o->no_cache && sv_bcache_get(st->key, &s->b->map, &e) == 0;
     if (!hit && execute(s, argv, net, &e, err) < 0)
         return -1;
     st->created = e.created;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAX_DOC (4 << 20)
 
@@ -125,10 +126,18 @@ void sv_bstate_from_stage(struct bstage *st, const struct bstage *src)
 void sv_bstate_add_layer(struct bstage *st, const struct blayer *l)
 {
     st->layers = sv_xrealloc(st->layers, (st->n_layers + 1) * sizeof(*st->layers));
-    st->layers[st->n_layers] = *l;
-    st->layers[st->n_layers].media_type =
+    struct blayer *n = &st->layers[st->n_layers++];
+    *n = *l;
+    n->media_type =
         sv_xstrdup(l->media_type ? l->media_type : "application/vnd.oci.image.layer.v1.tar+gzip");
-    st->n_layers++;
+    if (n->dir[0] == '\0' && n->digest[0])
+        snprintf(n->dir, sizeof(n->dir), "%s", n->digest + 7);
+}
+
+char *sv_bstate_layer_path(const struct build *b, const struct blayer *l)
+{
+    return sv_xasprintf("%s/images/layers/%s-%u", sv_state_root(), l->dir,
+                        (unsigned)b->map.uid_base);
 }
 
 char *sv_bstate_time(int64_t t)
@@ -332,27 +341,36 @@ char **sv_bstate_run_env(const struct bstage *st)
     return v;
 }
 
+/* A layer's directory, unpacked from its blob when it is not yet. */
+static int layer_ready(struct build *b, const struct bstage *st, const struct blayer *l,
+                       sv_error_t *err)
+{
+    cleanup_free char *path = sv_bstate_layer_path(b, l);
+    if (access(path, F_OK) == 0)
+        return 0;
+    if (l->digest[0] == '\0' || strcmp(l->dir, l->digest + 7) != 0)
+        return sv_error(err, 0,
+                        "a layer of the build cache is gone (servos image prune removes those "
+                        "no image holds): build again with --no-cache");
+    struct sv_image img = {.n_layers = 1};
+    img.layers = sv_xcalloc(1, sizeof(*img.layers));
+    strcpy(img.layers[0], l->digest);
+    snprintf(img.digest, sizeof(img.digest), "(%s)", st->label);
+    cleanup_free char *lower = NULL;
+    int rc = sv_image_lowerdirs(&img, &b->map, &lower, err);
+    sv_image_clear(&img);
+    return rc;
+}
+
 int sv_bstate_layer_dirs(struct build *b, const struct bstage *st, char ***dirs, size_t *n,
                          sv_error_t *err)
 {
     *n = st->n_layers;
     *dirs = sv_xcalloc(st->n_layers + 1, sizeof(char *));
-    if (st->n_layers == 0)
-        return 0;
-    struct sv_image img = {.n_layers = st->n_layers};
-    img.layers = sv_xcalloc(st->n_layers, sizeof(*img.layers));
     for (size_t i = 0; i < st->n_layers; i++)
-        strcpy(img.layers[i], st->layers[i].digest);
-    snprintf(img.digest, sizeof(img.digest), "(%s)", st->label);
-    cleanup_free char *lower = NULL;
-    int rc = sv_image_lowerdirs(&img, &b->map, &lower, err);
-    sv_image_clear(&img);
-    if (rc < 0)
-        return -1;
-    /* The same names as sv_image_lowerdirs gives them, top first. */
-    for (size_t i = 0; i < st->n_layers; i++)
-        (*dirs)[i] =
-            sv_xasprintf("%s/images/layers/%s-%u", sv_state_root(),
-                         st->layers[st->n_layers - 1 - i].digest + 7, (unsigned)b->map.uid_base);
+        if (layer_ready(b, st, &st->layers[i], err) < 0)
+            return -1;
+    for (size_t i = 0; i < st->n_layers; i++) /* top first */
+        (*dirs)[i] = sv_bstate_layer_path(b, &st->layers[st->n_layers - 1 - i]);
     return 0;
 }

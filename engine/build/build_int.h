@@ -20,10 +20,14 @@
 #include <jansson.h>
 
 struct blayer {
-    char digest[SV_DIGEST_LEN + 1];  /* the blob's */
+    char digest[SV_DIGEST_LEN + 1];  /* the blob's; "" while it has none (see dir) */
     char diff_id[SV_DIGEST_LEN + 1]; /* its uncompressed tar's */
     char *media_type;
     int64_t size;
+    /* Its unpacked directory, <state root>/images/layers/DIR-UID: the
+     * blob's hex; for a RUN of a stage that no image takes, whose layer
+     * gets no blob (it is only read back here), the step's key's. */
+    char dir[65];
 };
 
 struct bvar {
@@ -42,8 +46,9 @@ struct bstage {
     size_t first; /* its FROM's index among the instructions */
     size_t end;   /* one past its last instruction */
     bool needed, done;
-    char *label; /* as progress shows it: the name, else "stage-N" */
-    char *base;  /* what it is FROM, as the user wrote it (expanded) */
+    bool in_image; /* its layers are the image's (the target, or what it is FROM) */
+    char *label;   /* as progress shows it: the name, else "stage-N" */
+    char *base;    /* what it is FROM, as the user wrote it (expanded) */
     /* The state after the steps so far. */
     char key[SV_DIGEST_LEN + 1]; /* the cache key chain */
     struct blayer *layers;
@@ -108,6 +113,8 @@ int sv_bstate_chain(struct bstage *st, sv_error_t *err, ...) __attribute__((sent
 /* A history entry for the step (empty: it made no layer). */
 void sv_bstate_history(struct bstage *st, const char *created_by, bool empty);
 void sv_bstate_add_layer(struct bstage *st, const struct blayer *l);
+/* <state root>/images/layers/DIR-UID of a layer. */
+char *sv_bstate_layer_path(const struct build *b, const struct blayer *l);
 /* The stage's variables for expansion: its ENV, then its ARGs. */
 const char *sv_bstate_lookup(void *stage, const char *name);
 /* Its ENV as "K=V" strings plus the ARGs ENV does not set (a RUN's
@@ -145,22 +152,24 @@ int sv_bcopy_step(struct bstep *s, sv_error_t *err);
 /* ---- differ.c --------------------------------------------------------------- */
 
 /* The layer a RUN's overlay upper directory holds, as a blob (see
- * tarw.h); the directory is then made an unpacked layer of the store in
- * place (overlay's own xattrs dropped, its opaque marks for both kinds of
- * mount). *empty when the step changed nothing. */
+ * tarw.h; out NULL: none); the directory is made an unpacked layer of the
+ * store in place either way (overlay's own xattrs dropped, its opaque
+ * marks for both kinds of mount). *empty when the step changed nothing.
+ * An unpacked layer is read the same way (its blob, made later). */
 struct sv_tarw_out;
-int sv_differ_commit(const char *upper, const struct sv_idmap *map, struct sv_tarw_out *out,
-                     bool *empty, sv_error_t *err);
+int sv_differ_commit(const char *upper, const struct sv_idmap *map, bool gzip,
+                     struct sv_tarw_out *out, bool *empty, sv_error_t *err);
 
 /* ---- bcache.c --------------------------------------------------------------- */
 
 struct bcache_entry {
-    struct blayer layer; /* media_type unset */
+    struct blayer layer; /* media_type: a static string */
     bool empty;          /* the step made no layer */
     int64_t created;
 };
-/* 0: a hit whose blob is in the store; 1: none. */
-int sv_bcache_get(const char *key, struct bcache_entry *e);
+/* 0: a hit whose blob is in the store (or whose unpacked layer is, for
+ * map's ids); 1: none. */
+int sv_bcache_get(const char *key, const struct sv_idmap *map, struct bcache_entry *e);
 int sv_bcache_put(const char *key, const struct bcache_entry *e, sv_error_t *err);
 /* The diff_id of a stored blob, computed once. */
 int sv_bcache_diff_id(const char *blob, char diff_id[SV_DIGEST_LEN + 1], sv_error_t *err);
@@ -186,7 +195,7 @@ void sv_bwork_watch(pid_t pid);
 /* ---- bimage.c --------------------------------------------------------------- */
 
 /* The stage's state as an image in the store, named by every tag. */
-int sv_bimage_commit(struct build *b, const struct bstage *st, char digest[SV_DIGEST_LEN + 1],
+int sv_bimage_commit(struct build *b, struct bstage *st, char digest[SV_DIGEST_LEN + 1],
                      sv_error_t *err);
 
 #endif

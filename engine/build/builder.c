@@ -255,6 +255,10 @@ static int plan_target(struct build *b, struct bstage **target, sv_error_t *err)
                         *names ? "stages: " : "no stage has a name", names);
     }
     mark_needed(b, *target);
+    /* The stages whose layers the image holds: the target and what it
+     * is FROM, down the chain. The others' RUN layers need no blob. */
+    for (struct bstage *st = *target; st; st = stage_named(b, st->base, st->index))
+        st->in_image = true;
     return 0;
 }
 

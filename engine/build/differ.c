@@ -100,6 +100,19 @@ static size_t xattrs(const char *path, bool is_dir, struct sv_tarw_xattr *x, cha
 
 static int walk(struct differ *d, int dfd, const char *rel, sv_error_t *err);
 
+/* An entry into the layer's tar (none without one: the walk then only
+ * fixes the directory up and counts). */
+static int emit(struct differ *d, const char *name, const struct stat *st, const char *link,
+                bool hard, int fd, const struct sv_tarw_xattr *x, size_t nx, sv_error_t *err)
+{
+    return d->w ? sv_tarw_entry(d->w, name, st, link, hard, fd, x, nx, err) : 0;
+}
+
+static int emit_whiteout(struct differ *d, const char *dir, const char *name, sv_error_t *err)
+{
+    return d->w ? sv_tarw_whiteout(d->w, dir, name, err) : 0;
+}
+
 /* One entry of directory dfd (rel its path in the layer). */
 static int one(struct differ *d, int dfd, const char *rel, const char *name, sv_error_t *err)
 {
@@ -109,7 +122,7 @@ static int one(struct differ *d, int dfd, const char *rel, const char *name, sv_
     cleanup_free char *path = sv_xasprintf("%s%s%s", rel, *rel ? "/" : "", name);
     if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0)) {
         d->entries++;
-        return sv_tarw_whiteout(d->w, rel, name, err);
+        return emit_whiteout(d, rel, name, err);
     }
     if (S_ISSOCK(st.st_mode) || S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ||
         mount_point(path, &st))
@@ -131,17 +144,17 @@ static int one(struct differ *d, int dfd, const char *rel, const char *name, sv_
         if (n < 0)
             rc = sv_error(err, errno, "layer: %s", path);
         else
-            target[n] = '\0', rc = sv_tarw_entry(d->w, path, &st, target, false, -1, NULL, 0, err);
+            target[n] = '\0', rc = emit(d, path, &st, target, false, -1, NULL, 0, err);
     } else if (first) { /* another name of a file already in the layer */
-        rc = sv_tarw_entry(d->w, path, &st, first, true, -1, NULL, 0, err);
+        rc = emit(d, path, &st, first, true, -1, NULL, 0, err);
     } else if (S_ISREG(st.st_mode)) {
         if (st.st_nlink > 1)
             json_object_set_new(d->inodes, ino, json_string(path));
-        cleanup_close int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        rc = fd < 0 ? sv_error(err, errno, "layer: %s", path)
-                    : sv_tarw_entry(d->w, path, &st, NULL, false, fd, x, nx, err);
+        cleanup_close int fd = d->w ? openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -2;
+        rc = fd == -1 ? sv_error(err, errno, "layer: %s", path)
+                      : emit(d, path, &st, NULL, false, fd, x, nx, err);
     } else {
-        rc = sv_tarw_entry(d->w, path, &st, NULL, false, -1, x, nx, err);
+        rc = emit(d, path, &st, NULL, false, -1, x, nx, err);
     }
     for (size_t i = 0; i < nx; i++)
         free(bufs[i]);
@@ -150,7 +163,7 @@ static int one(struct differ *d, int dfd, const char *rel, const char *name, sv_
         return rc;
     char v[2];
     if (lgetxattr(proc, "trusted.overlay.opaque", v, 1) == 1 && v[0] == 'y' &&
-        sv_tarw_whiteout(d->w, path, NULL, err) < 0)
+        emit_whiteout(d, path, NULL, err) < 0)
         return -1;
     cleanup_close int sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (sub < 0)
@@ -195,8 +208,8 @@ static int walk(struct differ *d, int dfd, const char *rel, sv_error_t *err)
     return 0;
 }
 
-int sv_differ_commit(const char *upper, const struct sv_idmap *map, struct sv_tarw_out *out,
-                     bool *empty, sv_error_t *err)
+int sv_differ_commit(const char *upper, const struct sv_idmap *map, bool gzip,
+                     struct sv_tarw_out *out, bool *empty, sv_error_t *err)
 {
     cleanup_close int root = open(upper, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (root < 0)
@@ -208,7 +221,7 @@ int sv_differ_commit(const char *upper, const struct sv_idmap *map, struct sv_ta
     for (size_t i = 0, n = xattrs(self, true, x, bufs, 8); i < n; i++)
         free(bufs[i]);
     struct differ d = {.map = map, .inodes = json_object()};
-    int rc = sv_tarw_new(&d.w, err);
+    int rc = out ? sv_tarw_new(&d.w, gzip, err) : 0;
     if (rc == 0)
         rc = walk(&d, root, "", err);
     json_decref(d.inodes);
@@ -217,5 +230,5 @@ int sv_differ_commit(const char *upper, const struct sv_idmap *map, struct sv_ta
         return -1;
     }
     *empty = d.entries == 0;
-    return sv_tarw_finish(d.w, out, err);
+    return out ? sv_tarw_finish(d.w, out, err) : 0;
 }

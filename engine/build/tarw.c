@@ -116,6 +116,7 @@ struct sv_tarw {
     char *tmp;
     int64_t size;
     size_t entries;
+    bool gzip;
     unsigned char out[1 << 17];
     int error; /* errno of a failed write, reported at the end */
 };
@@ -162,11 +163,28 @@ static int compress_some(struct sv_tarw *w, const void *buf, size_t n, int flush
     }
 }
 
+/* Uncompressed, the stream is the blob: straight to the file. */
+static int write_plain(struct sv_tarw *w, const void *buf, size_t n)
+{
+    for (size_t off = 0; off < n;) {
+        ssize_t k = write(w->fd, (const char *)buf + off, n - off);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            w->error = k < 0 ? errno : EIO;
+            return -1;
+        }
+        off += (size_t)k;
+    }
+    w->size += (int64_t)n;
+    return 0;
+}
+
 static la_ssize_t on_write(struct archive *a, void *data, const void *buf, size_t n)
 {
     struct sv_tarw *w = data;
     sv_sha256_update(w->diff, buf, n);
-    if (compress_some(w, buf, n, Z_NO_FLUSH) < 0)
+    if (w->gzip ? compress_some(w, buf, n, Z_NO_FLUSH) < 0 : write_plain(w, buf, n) < 0)
         return -1;
     return (la_ssize_t)n;
 }
@@ -189,12 +207,13 @@ void sv_tarw_free(struct sv_tarw *w)
     free(w);
 }
 
-int sv_tarw_new(struct sv_tarw **out, sv_error_t *err)
+int sv_tarw_new(struct sv_tarw **out, bool gzip, sv_error_t *err)
 {
     if (load_libs(err) < 0)
         return -1;
     struct sv_tarw *w = sv_xcalloc(1, sizeof(*w));
     w->fd = -1;
+    w->gzip = gzip;
     w->tmp = sv_blob_tmp_path();
     if (w->tmp == NULL ||
         (w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0) {
@@ -214,7 +233,7 @@ int sv_tarw_new(struct sv_tarw **out, sv_error_t *err)
     w->z_open = true;
     w->zs.next_out = w->out;
     w->zs.avail_out = sizeof(w->out);
-    if (sv_sha256_new(&w->diff, err) < 0 || sv_sha256_new(&w->dig, err) < 0) {
+    if (sv_sha256_new(&w->diff, err) < 0 || (gzip && sv_sha256_new(&w->dig, err) < 0)) {
         sv_tarw_free(w);
         return -1;
     }
@@ -290,7 +309,7 @@ int sv_tarw_finish(struct sv_tarw *w, struct sv_tarw_out *out, sv_error_t *err)
     int rc = 0;
     if (la.write_close(w->a) != ARCHIVE_OK)
         rc = sv_error(err, w->error, "layer: %s", la.error_string(w->a));
-    if (rc == 0 && compress_some(w, "", 0, Z_FINISH) < 0)
+    if (rc == 0 && w->gzip && compress_some(w, "", 0, Z_FINISH) < 0)
         rc = sv_error(err, w->error, "cannot write the layer");
     if (rc == 0 && fsync(w->fd) < 0)
         rc = sv_error(err, errno, "cannot write the layer");
@@ -299,8 +318,13 @@ int sv_tarw_finish(struct sv_tarw *w, struct sv_tarw_out *out, sv_error_t *err)
         return -1;
     }
     sv_sha256_final(w->diff, out->diff_id);
-    sv_sha256_final(w->dig, out->digest);
+    if (w->gzip)
+        sv_sha256_final(w->dig, out->digest);
+    else
+        memcpy(out->digest, out->diff_id, sizeof(out->digest));
     w->diff = w->dig = NULL;
+    out->media_type = w->gzip ? "application/vnd.oci.image.layer.v1.tar+gzip"
+                              : "application/vnd.oci.image.layer.v1.tar";
     out->size = w->size;
     out->entries = w->entries;
     close(w->fd);

@@ -19,6 +19,7 @@ struct sv_tarw_out {
     char diff_id[SV_DIGEST_LEN + 1]; /* the tar stream's */
     int64_t size;                    /* of the blob */
     size_t entries;
+    const char *media_type; /* the blob's OCI layer type */
 };
 
 struct sv_tarw_xattr {
@@ -27,7 +28,9 @@ struct sv_tarw_xattr {
     size_t size;
 };
 
-int sv_tarw_new(struct sv_tarw **w, sv_error_t *err);
+/* gzip: the layer of an image (else a plain tar, for a layer only the
+ * build reads back: an intermediate stage's). */
+int sv_tarw_new(struct sv_tarw **w, bool gzip, sv_error_t *err);
 /* One entry: name relative to the layer's root ("usr/bin/x"), type, mode,
  * owner (as the image sees them), mtime and size from st; link: a
  * symlink's target, or with hard the earlier entry this one links to; a

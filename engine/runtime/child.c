@@ -131,9 +131,9 @@ int sv_child_drop_privileges(const struct sv_run_spec *s, sv_capset_t caps, int 
         return -1;
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         return sv_error(err, errno, "no_new_privs");
-    if (!s->no_seccomp && (bpf_fd >= 0 ? sv_seccomp_load_fd(bpf_fd, err)
-                                       : sv_seccomp_load_default(
-                                             s->io_uring ? SV_SECCOMP_ALLOW_IO_URING : 0, err)) < 0)
+    if (!s->no_seccomp &&
+        (bpf_fd >= 0 ? sv_seccomp_load_fd(bpf_fd, err)
+                     : sv_seccomp_load_default(sv_spec_seccomp_flags(s), err)) < 0)
         return -1;
     return 0;
 }

@@ -368,8 +368,8 @@ int sv_container_spawn(struct sv_container *c, const int fds[3], sv_error_t *err
     sv_fd_close_now(&f.go[1]);
     /* Build the seccomp filter while the child sets up its root. */
     if (f.bpf[1] >= 0) {
-        if (rc == 0 && sv_seccomp_export_default(
-                           f.bpf[1], c->spec.io_uring ? SV_SECCOMP_ALLOW_IO_URING : 0, err) < 0)
+        if (rc == 0 &&
+            sv_seccomp_export_default(f.bpf[1], sv_spec_seccomp_flags(&c->spec), err) < 0)
             rc = -1;
         sv_fd_close_now(&f.bpf[1]);
         sv_trace("spawn: seccomp filter sent");

@@ -96,6 +96,7 @@ struct sv_run_spec {
      * started it (a killed build leaves no step running). */
     const char *build_lower, *build_upper;
     bool die_with_parent;
+    bool no_sync; /* fsync and friends return at once (seccomp.h's SV_SECCOMP_NO_SYNC) */
 };
 
 /* The writable space of a container without a memory limit or

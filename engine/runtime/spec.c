@@ -9,6 +9,7 @@
 #include "graph/units.h"
 #include "image/imgstore.h"
 #include "net/stacknet.h"
+#include "runtime/seccomp.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -167,6 +168,11 @@ int sv_spec_check(const struct sv_run_spec *s, sv_error_t *err)
     if (s->layer_size < 0 || (s->layer_size > 0 && s->layer_size < (1 << 20)))
         return sv_error(err, 0, "--layer-size must be at least 1 MB");
     return 0;
+}
+
+unsigned sv_spec_seccomp_flags(const struct sv_run_spec *s)
+{
+    return (s->io_uring ? SV_SECCOMP_ALLOW_IO_URING : 0) | (s->no_sync ? SV_SECCOMP_NO_SYNC : 0);
 }
 
 char *sv_spec_command_line(char *const *argv)
