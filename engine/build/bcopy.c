@@ -11,10 +11,12 @@
  * (plain, gzip, bzip2, xz) into the destination; URLs are refused. */
 #include "build/build_int.h"
 #include "build/bsource.h"
+#include "build/bdir.h"
 #include "build/dfword.h"
 #include "build/layerfs.h"
 #include "build/tarw.h"
 
+#include "core/fs.h"
 #include "core/safepath.h"
 
 #include <errno.h>
@@ -36,7 +38,10 @@ struct copy {
     int64_t uid, gid;          /* --chown, else -1 */
     int chmod;                 /* --chmod, else -1 */
     struct sv_layerfs fs;      /* the stage's own tree */
-    struct sv_tarw *w;
+    struct sv_tarw *w;         /* the layer's tar (NULL: a stage no image takes gets none) */
+    struct sv_bdir *dir;       /* ...and its unpacked directory, made as it is written */
+    bool dir_ok;               /* the directory holds the whole layer (not so after ADD's unpack) */
+    char *tmp;
     json_t *made; /* the directories already in the layer */
     int ctx;
 };
@@ -49,6 +54,10 @@ static void copy_clear(struct copy *c)
     free(c->image.label);
     sv_layerfs_clear(&c->fs);
     sv_tarw_free(c->w);
+    sv_bdir_free(c->dir);
+    if (c->tmp)
+        sv_rmtree(c->tmp, NULL);
+    free(c->tmp);
     json_decref(c->made);
     if (c->ctx >= 0)
         close(c->ctx);
@@ -187,6 +196,15 @@ static int resolve_chown(struct copy *c, sv_error_t *err)
 
 /* ---- the layer ----------------------------------------------------------------------- */
 
+/* One entry into the tar and the directory (fd: a file's data). */
+static int emit(struct copy *c, const char *name, const struct stat *st, const char *link, int fd,
+                sv_error_t *err)
+{
+    if (c->w && sv_tarw_entry(c->w, name, st, link, false, fd, NULL, 0, err) < 0)
+        return -1;
+    return c->dir_ok ? sv_bdir_entry(c->dir, name, st, link, fd, err) : 0;
+}
+
 static id_t unshift(const struct build *b, id_t id, id_t base)
 {
     return id >= base && id - base < b->map.size ? id - base : id;
@@ -220,7 +238,7 @@ static int make_dirs(struct copy *c, const char *canon, sv_error_t *err)
                                    .st_gid = c->gid >= 0 ? (gid_t)c->gid : 0};
                 st.st_mtim.tv_sec = time(NULL);
             }
-            if (sv_tarw_entry(c->w, path + 1, &st, NULL, false, -1, NULL, 0, err) < 0)
+            if (emit(c, path + 1, &st, NULL, -1, err) < 0)
                 return -1;
         }
         if (was == '\0')
@@ -254,11 +272,11 @@ static int put_entry(struct copy *c, const char *name, const struct bsrc_entry *
     if (c->chmod >= 0 && !S_ISLNK(st.st_mode))
         st.st_mode = (st.st_mode & S_IFMT) | (mode_t)c->chmod;
     if (!S_ISREG(st.st_mode))
-        return sv_tarw_entry(c->w, name, &st, e->link, false, -1, NULL, 0, err);
+        return emit(c, name, &st, e->link, -1, err);
     cleanup_close int fd = open_source(c, e);
     if (fd < 0)
         return sv_error(err, errno, "cannot read %s", e->path);
-    return sv_tarw_entry(c->w, name, &st, NULL, false, fd, NULL, 0, err);
+    return emit(c, name, &st, NULL, fd, err);
 }
 
 /* ADD of a tar archive: its entries into dir. 1: not an archive. */
@@ -272,7 +290,10 @@ static int add_archive(struct copy *c, const struct bsrc *src, const char *dir, 
     cleanup_free char *proc = sv_xasprintf("/proc/self/fd/%d", fd);
     if (make_dirs(c, dir, err) < 0)
         return -1;
-    return sv_tarw_add_archive(c->w, proc, dir + 1, c->uid, c->gid, err);
+    int rc = sv_tarw_add_archive(c->w, proc, dir + 1, c->uid, c->gid, err);
+    if (rc == 0) /* in the tar only: the directory is unpacked from it when needed */
+        c->dir_ok = false;
+    return rc;
 }
 
 /* One source at dest (absolute), as Docker places it. */
@@ -331,22 +352,34 @@ static int write_layer(struct copy *c, struct bcache_entry *e, sv_error_t *err)
                                "ending in \"/\" (%s/)",
                                dest);
     c->made = json_object();
-    if (sv_tarw_new(&c->w, s->st->in_image, err) < 0)
+    /* An image's layer is a gzip'ed blob; ADD may need one to unpack an
+     * archive from; a COPY of a stage no image takes needs none. */
+    bool tar = s->st->in_image || s->in->kind == SV_DF_ADD;
+    cleanup_free char *upper = NULL;
+    if (sv_bwork_tmpdir(s->b, &c->tmp, err) < 0)
         return -1;
+    upper = sv_xasprintf("%s/upper", c->tmp);
+    if ((tar && sv_tarw_new(&c->w, s->st->in_image, err) < 0) ||
+        sv_bdir_new(upper, &s->b->map, &c->dir, err) < 0)
+        return -1;
+    c->dir_ok = true;
     for (size_t i = 0; i < c->bs.n; i++)
         if (place(c, &c->bs.v[i], abs, into, err) < 0)
             return -1;
-    struct sv_tarw_out out;
-    int rc = sv_tarw_finish(sv_steal(c->w), &out, err);
-    if (rc < 0)
+    if (c->dir_ok && sv_bdir_finish(c->dir, err) < 0)
         return -1;
-    memcpy(e->layer.digest, out.digest, sizeof(out.digest));
-    memcpy(e->layer.diff_id, out.diff_id, sizeof(out.diff_id));
-    e->layer.size = out.size;
-    e->layer.media_type = (char *)out.media_type;
-    e->empty = false;
-    e->created = time(NULL);
-    return 0;
+    struct sv_tarw_out out;
+    if (tar && sv_tarw_finish(sv_steal(c->w), &out, err) < 0)
+        return -1;
+    *e = (struct bcache_entry){.created = time(NULL)};
+    if (tar) {
+        memcpy(e->layer.digest, out.digest, sizeof(out.digest));
+        memcpy(e->layer.diff_id, out.diff_id, sizeof(out.diff_id));
+        e->layer.size = out.size;
+        e->layer.media_type = (char *)out.media_type;
+    }
+    snprintf(e->layer.dir, sizeof(e->layer.dir), "%s", tar ? out.digest + 7 : s->st->key + 7);
+    return c->dir_ok ? sv_bwork_keep(s->b, upper, &e->layer, err) : 0;
 }
 
 /* The sources, and what names them for the cache. */

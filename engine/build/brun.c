@@ -201,23 +201,6 @@ static int run_container(struct bstep *s, struct sv_run_spec *spec, const char *
     return rc;
 }
 
-/* The upper directory becomes the unpacked layer l names, made durable
- * as a whole: the step's own syncs returned at once (SV_SECCOMP_NO_SYNC),
- * one syncfs here instead of thousands of fsyncs in dpkg. */
-static int keep_upper(struct build *b, const char *upper, const struct blayer *l, sv_error_t *err)
-{
-    cleanup_free char *dir = sv_xasprintf("%s/images/layers", sv_state_root());
-    cleanup_free char *dst = sv_bstate_layer_path(b, l);
-    if (sv_mkdir_p(dir, 0711, err) < 0)
-        return -1;
-    if (rename(upper, dst) < 0 && errno != EEXIST && errno != ENOTEMPTY)
-        return sv_error(err, errno, "cannot move the layer to %s", dst);
-    cleanup_close int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || syncfs(fd) < 0)
-        return sv_error(err, errno, "cannot write the layer to disk");
-    return 0;
-}
-
 static int execute(struct bstep *s, char **argv, enum sv_netmode net, struct bcache_entry *e,
                    sv_error_t *err)
 {
@@ -270,7 +253,7 @@ static int execute(struct bstep *s, char **argv, enum sv_netmode net, struct bca
     }
     snprintf(e->layer.dir, sizeof(e->layer.dir), "%s", st->in_image ? out.digest + 7 : st->key + 7);
     if (rc == 0 && !e->empty)
-        rc = keep_upper(b, upper, &e->layer, err);
+        rc = sv_bwork_keep(b, upper, &e->layer, err);
     sv_trace("build: run: layer kept");
     sv_rmtree(tmp, NULL);
     if (rc < 0)

@@ -185,6 +185,11 @@ int sv_bwork_tmpdir(struct build *b, char **dir, sv_error_t *err);
 /* Record the id of the container a step runs (for a later build, should
  * this one be killed), and forget it. */
 void sv_bwork_note_container(const char *tmpdir, const char *id);
+/* dir (a step's upper directory, or what COPY wrote) becomes the
+ * unpacked layer l names, made durable as a whole: a RUN's own syncs
+ * returned at once (SV_SECCOMP_NO_SYNC), one syncfs here instead of
+ * thousands of fsyncs in dpkg. */
+int sv_bwork_keep(struct build *b, const char *dir, const struct blayer *l, sv_error_t *err);
 /* An empty directory owned by the containers' root: the lower layer of a
  * RUN on scratch. */
 int sv_bwork_empty_dir(struct build *b, char **dir, sv_error_t *err);

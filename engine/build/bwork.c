@@ -171,3 +171,19 @@ int sv_bwork_empty_dir(struct build *b, char **dir, sv_error_t *err)
     }
     return 0;
 }
+
+int sv_bwork_keep(struct build *b, const char *dir, const struct blayer *l, sv_error_t *err)
+{
+    cleanup_free char *layers = sv_xasprintf("%s/images/layers", sv_state_root());
+    cleanup_free char *dst = sv_bstate_layer_path(b, l);
+    if (sv_mkdir_p(layers, 0711, err) < 0)
+        return -1;
+    /* Taken already (the same step, built by another build meanwhile):
+     * that one is as good. */
+    if (rename(dir, dst) < 0 && errno != EEXIST && errno != ENOTEMPTY)
+        return sv_error(err, errno, "cannot move the layer to %s", dst);
+    cleanup_close int fd = open(layers, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || syncfs(fd) < 0)
+        return sv_error(err, errno, "cannot write the layer to disk");
+    return 0;
+}
