@@ -130,6 +130,47 @@ is "$(jq -c '.config | [.User, .WorkingDir, .StopSignal, (.ExposedPorts | keys),
 is "$(jq '[.history[] | select(.empty_layer | not)] | length' <<<"$cfg") $(jq '.rootfs.diff_ids | length' <<<"$cfg")" "3 3" \
     "a history entry per instruction, one with a layer per diff_id"
 
+# ---- the rest of the instructions -------------------------------------------------
+mkdir -p "$TMP/more/pkg/sub"
+echo a >"$TMP/more/a.txt"
+echo b >"$TMP/more/b.txt"
+echo inner >"$TMP/more/pkg/sub/inner"
+tar -C "$TMP/more/pkg" -czf "$TMP/more/pkg.tgz" .
+cat >"$TMP/more/Containerfile" <<'EOF'
+ARG VERSION=1.0
+FROM debian:bookworm AS first
+ARG VERSION
+RUN echo "version=$VERSION" >/v
+FROM debian:bookworm
+ARG FROMENV
+SHELL ["/bin/bash", "-c"]
+RUN useradd -u 1234 appuser && [[ -n "$BASH_VERSION" ]] && echo bash >/shell
+ADD pkg.tgz /opt/pkg/
+ADD a.txt /opt/plain.txt
+COPY --chown=appuser:appuser *.txt /data/
+COPY --from=0 /v /v
+COPY --from=hello /hello /usr/local/bin/hello
+WORKDIR data
+WORKDIR sub
+RUN ["/bin/sh", "-c", "pwd >/pwd"]
+USER appuser
+RUN echo "$(id -u) $FROMENV" >/tmp/who
+VOLUME /vol
+CMD cat /v /shell /pwd /tmp/who /opt/pkg/sub/inner /opt/plain.txt; stat -c '%u %n' /data/*.txt; hello
+EOF
+FROMENV=from-env run "$S" build -q --build-arg FROMENV -t more "$TMP/more"
+is "$rc" 0 "ARG before FROM, SHELL, ADD, COPY --chown with a glob, --from a stage's number and an image, WORKDIR, USER" || diag "$err"
+run "$S" run --rm more
+is "$out" "version=1.0
+bash
+/data/sub
+1234 from-env
+inner
+a
+1234 /data/a.txt
+1234 /data/b.txt
+hi, ?" "... each does what Docker's does (ADD unpacks a tarball, copies a plain file)"
+
 # ---- what other tools read of it ----------------------------------------------
 as_layout localhost/hello:latest "$TMP/layout" hello
 run skopeo inspect --raw "oci:$TMP/layout:hello"

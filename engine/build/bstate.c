@@ -272,7 +272,10 @@ int sv_bstate_from_image(struct build *b, struct bstage *st, const char *ref, sv
         return -1;
     if (found == 1) {
         if (sv_registry_ensure(ref, b->out == NULL, err) < 0)
-            return -1;
+            return sv_error_wrap(err,
+                                 "no image \"%s\" in the store (servos image ls lists them; "
+                                 "servos image import ROOTFS.tar %s makes one)",
+                                 ref, ref);
         if (sv_image_lookup(ref, digest, err) != 0)
             return sv_error(err, 0, "no image \"%s\" in the store", ref);
     }
