@@ -138,9 +138,11 @@ static int ctx_source(struct build *b, struct bsources *bs, int ctx, const char 
     cleanup_free char *proc = sv_xasprintf("/proc/self/fd/%d", fd);
     ssize_t n = readlink(proc, real, sizeof(real) - 1);
     size_t clen = strlen(b->context);
-    if (n < 0 || (size_t)n < clen || strncmp(real, b->context, clen) != 0)
+    if (n >= 0)
+        real[n] = '\0';
+    if (n < 0 || (size_t)n < clen || strncmp(real, b->context, clen) != 0 ||
+        (real[clen] != '/' && real[clen] != '\0' && clen > 1))
         return sv_error(err, 0, "%s: a link leads out of the build context", shown);
-    real[n] = '\0';
     const char *rel = real + clen + (real[clen] == '/');
     struct stat st;
     if (fstat(fd, &st) < 0)
