@@ -290,7 +290,7 @@ static int add_archive(struct copy *c, const struct bsrc *src, const char *dir, 
     cleanup_free char *proc = sv_xasprintf("/proc/self/fd/%d", fd);
     if (make_dirs(c, dir, err) < 0)
         return -1;
-    int rc = sv_tarw_add_archive(c->w, proc, dir + 1, c->uid, c->gid, err);
+    int rc = sv_tarw_add_archive(c->w, proc, src->shown, dir + 1, c->uid, c->gid, err);
     if (rc == 0) /* in the tar only: the directory is unpacked from it when needed */
         c->dir_ok = false;
     return rc;

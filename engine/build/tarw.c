@@ -49,7 +49,6 @@ static struct {
     const char *(*entry_hardlink)(struct archive_entry *);
     void (*entry_set_uname)(struct archive_entry *, const char *);
     void (*entry_set_gname)(struct archive_entry *, const char *);
-    __LA_MODE_T (*entry_filetype)(struct archive_entry *);
 } la;
 
 static struct {
@@ -93,7 +92,6 @@ static int load_libs(sv_error_t *err)
         "archive_entry_hardlink",
         "archive_entry_set_uname",
         "archive_entry_set_gname",
-        "archive_entry_filetype",
     };
     static const char *const znames[] = {"deflateInit2_", "deflate", "deflateEnd"};
     _Static_assert(sizeof(la) == sizeof(names) / sizeof(names[0]) * sizeof(void *),
@@ -339,14 +337,23 @@ int sv_tarw_finish(struct sv_tarw *w, struct sv_tarw_out *out, sv_error_t *err)
     return rc;
 }
 
+/* Does name step up with a ".." component (out of where it is put)? */
+static bool dotdot(const char *name)
+{
+    for (const char *p = name; p && *p; p = strchr(p, '/') ? strchr(p, '/') + 1 : NULL)
+        if (p[0] == '.' && p[1] == '.' && (p[2] == '/' || p[2] == '\0'))
+            return true;
+    return false;
+}
+
 static void read_freep(struct archive **a)
 {
     if (*a)
         la.read_free(*a);
 }
 
-int sv_tarw_add_archive(struct sv_tarw *w, const char *path, const char *prefix, int64_t uid,
-                        int64_t gid, sv_error_t *err)
+int sv_tarw_add_archive(struct sv_tarw *w, const char *path, const char *shown, const char *prefix,
+                        int64_t uid, int64_t gid, sv_error_t *err)
 {
     __attribute__((cleanup(read_freep))) struct archive *a = la.read_new();
     la.read_support_filter_all(a);
@@ -362,6 +369,10 @@ int sv_tarw_add_archive(struct sv_tarw *w, const char *path, const char *prefix,
             name += name[0] == '/' ? 1 : 2;
         if (*name == '\0' || strcmp(name, ".") == 0)
             continue;
+        const char *hl0 = la.entry_hardlink(e);
+        if (dotdot(name) || (hl0 && dotdot(hl0)))
+            return sv_error(err, 0, "%s: the archive's entry %s leaves the destination", shown,
+                            dotdot(name) ? name : hl0);
         cleanup_free char *full = sv_xasprintf("%s%s%s", prefix, *prefix ? "/" : "", name);
         la.entry_set_pathname(e, full);
         const char *hl = la.entry_hardlink(e);
@@ -384,11 +395,11 @@ int sv_tarw_add_archive(struct sv_tarw *w, const char *path, const char *prefix,
             if (la.write_data(w->a, buf, size) < 0)
                 return sv_error(err, w->error, "layer %s: %s", full, la.error_string(w->a));
         if (r != ARCHIVE_EOF)
-            return sv_error(err, 0, "%s: %s", path, la.error_string(a));
+            return sv_error(err, 0, "%s: %s", shown, la.error_string(a));
         w->entries++;
     } while ((r = la.read_next_header(a, &e)) == ARCHIVE_OK);
     if (r != ARCHIVE_EOF)
-        return sv_error(err, 0, "%s: %s", path, la.error_string(a));
+        return sv_error(err, 0, "%s: %s", shown, la.error_string(a));
     return 0;
 }
 

@@ -39,11 +39,12 @@ int sv_tarw_entry(struct sv_tarw *w, const char *name, const struct stat *st, co
                   bool hard, int fd, const struct sv_tarw_xattr *x, size_t nx, sv_error_t *err);
 /* An OCI whiteout: dir/.wh.name (name NULL: dir's opaque marker). */
 int sv_tarw_whiteout(struct sv_tarw *w, const char *dir, const char *name, sv_error_t *err);
-/* Every entry of the archive at path (a tar, plain or compressed), its
- * names put under prefix; owners kept unless uid/gid >= 0 (ADD's
+/* Every entry of the archive at path (a tar, plain or compressed;
+ * shown: its name for errors), its names put under prefix (one that
+ * steps out with ".." is refused); owners kept unless uid/gid >= 0 (ADD's
  * --chown). 1 when path is no archive libarchive reads (nothing added). */
-int sv_tarw_add_archive(struct sv_tarw *w, const char *path, const char *prefix, int64_t uid,
-                        int64_t gid, sv_error_t *err);
+int sv_tarw_add_archive(struct sv_tarw *w, const char *path, const char *shown, const char *prefix,
+                        int64_t uid, int64_t gid, sv_error_t *err);
 /* End the stream and store the blob; frees w. */
 int sv_tarw_finish(struct sv_tarw *w, struct sv_tarw_out *out, sv_error_t *err);
 /* Give up: the temporary file goes. NULL is fine. */
