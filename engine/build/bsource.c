@@ -12,6 +12,7 @@
 #include "build/layerfs.h"
 
 #include "core/safepath.h"
+#include "core/store.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 void sv_bsource_clear(struct bsources *bs)
@@ -251,22 +253,85 @@ int sv_bsource_context(struct build *b, char *const *srcs, size_t n, struct bsou
 
 /* ---- the digest of what was read --------------------------------------------- */
 
-static int digest_file(int ctx, const char *path, struct sv_sha256 *h, sv_error_t *err)
+/* The context's files' digests from the last builds, by path, with
+ * what the file's inode said then (size, times, inode): a file that says
+ * the same is not read again. A file changed less than two seconds ago is
+ * not remembered (its next change could keep its size and, on a coarse
+ * clock, its times). */
+static char *file_cache_path(const struct build *b)
 {
-    cleanup_close int fd = open_beneath(ctx, path, O_RDONLY, false);
-    if (fd < 0)
-        return sv_error(err, errno, "%s", path);
+    char d[SV_DIGEST_LEN + 1];
+    if (sv_digest_mem(b->context, strlen(b->context), d, NULL) < 0)
+        return NULL;
+    return sv_xasprintf("%s/images/buildcache/context-%.16s.json", sv_state_root(), d + 7);
+}
+
+static json_t *file_stamp(const struct stat *st)
+{
+    return json_pack("[I, I, I, I, I]", (json_int_t)st->st_size, (json_int_t)st->st_ino,
+                     (json_int_t)st->st_dev,
+                     (json_int_t)(st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec),
+                     (json_int_t)(st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec));
+}
+
+void sv_bsource_cache_save(struct build *b)
+{
+    if (b->file_cache == NULL || !b->file_cache_dirty)
+        return;
+    cleanup_free char *path = file_cache_path(b);
+    cleanup_free char *tmp = path ? sv_xasprintf("%s.%d", path, (int)getpid()) : NULL;
+    cleanup_free char *dir = path ? sv_dirname(path) : NULL;
+    if (dir)
+        sv_mkdir_p(dir, 0700, NULL);
+    if (tmp && json_dump_file(b->file_cache, tmp, JSON_COMPACT) == 0 && rename(tmp, path) == 0)
+        return;
+    if (tmp) /* only slower next time */
+        unlink(tmp);
+}
+
+/* The file's own digest (hex), from the cache or its content. */
+static int file_digest(struct build *b, int ctx, const struct bsrc_entry *e, char hex[65],
+                       sv_error_t *err)
+{
+    cleanup_json json_t *stamp = file_stamp(&e->st);
+    json_t *known = json_object_get(b->file_cache, e->path);
+    const char *d = json_string_value(json_array_get(known, 1));
+    if (d && strlen(d) == 64 && json_equal(json_array_get(known, 0), stamp)) {
+        memcpy(hex, d, 65);
+        return 0;
+    }
+    cleanup_close int fd = open_beneath(ctx, e->path, O_RDONLY, false);
+    cleanup_sha256 struct sv_sha256 *h = NULL;
+    if (fd < 0 || sv_sha256_new(&h, err) < 0)
+        return sv_error(err, errno, "%s", e->path);
     char buf[1 << 16];
     ssize_t n;
     while ((n = read(fd, buf, sizeof(buf))) > 0)
         sv_sha256_update(h, buf, (size_t)n);
-    return n < 0 ? sv_error(err, errno, "%s", path) : 0;
+    if (n < 0)
+        return sv_error(err, errno, "%s", e->path);
+    char full[SV_DIGEST_LEN + 1];
+    sv_sha256_final(sv_steal(h), full);
+    memcpy(hex, full + 7, 65);
+    if (time(NULL) - e->st.st_mtim.tv_sec >= 2 && time(NULL) - e->st.st_ctim.tv_sec >= 2) {
+        json_object_set_new(b->file_cache, e->path, json_pack("[O, s]", stamp, hex));
+        b->file_cache_dirty = true;
+    }
+    return 0;
 }
 
 int sv_bsource_digest(struct build *b, struct bsources *bs, sv_error_t *err)
 {
     cleanup_close int ctx = open(b->context, O_PATH | O_DIRECTORY | O_CLOEXEC);
     cleanup_sha256 struct sv_sha256 *h = NULL;
+    if (b->file_cache == NULL) {
+        cleanup_free char *path = file_cache_path(b);
+        b->file_cache = path ? json_load_file(path, 0, NULL) : NULL;
+        if (!json_is_object(b->file_cache)) {
+            json_decref(b->file_cache);
+            b->file_cache = json_object();
+        }
+    }
     if (ctx < 0 || sv_sha256_new(&h, err) < 0)
         return sv_error(err, errno, "build context %s", b->context);
     for (size_t i = 0; i < bs->n; i++) {
@@ -282,8 +347,12 @@ int sv_bsource_digest(struct build *b, struct bsources *bs, sv_error_t *err)
                 sv_sha256_update(h, s->name, strlen(s->name) + 1);
             if (e->link)
                 sv_sha256_update(h, e->link, strlen(e->link) + 1);
-            if (S_ISREG(e->st.st_mode) && digest_file(ctx, e->path, h, err) < 0)
-                return -1;
+            char hex[65];
+            if (S_ISREG(e->st.st_mode)) {
+                if (file_digest(b, ctx, e, hex, err) < 0)
+                    return -1;
+                sv_sha256_update(h, hex, 64);
+            }
         }
     }
     sv_sha256_final(sv_steal(h), bs->digest);

@@ -39,6 +39,9 @@ int sv_bsource_context(struct build *b, char *const *srcs, size_t n, struct bsou
                        sv_error_t *err);
 /* Names, modes, link targets and content of what the context gave. */
 int sv_bsource_digest(struct build *b, struct bsources *bs, sv_error_t *err);
+/* Keep what sv_bsource_digest learnt of the context's files (their
+ * digests, by inode stamp) for the next build. */
+void sv_bsource_cache_save(struct build *b);
 /* srcs found in a tree (absolute paths there; globs too). */
 int sv_bsource_tree(const struct sv_layerfs *fs, char *const *srcs, size_t n, struct bsources *bs,
                     sv_error_t *err);

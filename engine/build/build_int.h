@@ -71,6 +71,8 @@ struct build {
     bool *given_used;
     char *context; /* real path */
     struct sv_ignore ignore;
+    json_t *file_cache; /* bsource.c: the context's file digests, by path */
+    bool file_cache_dirty;
     struct sv_idmap map;
     FILE *out;
     sv_error_t *err; /* the caller's, for sv_builder_fail */

@@ -5,6 +5,7 @@
  * each one a config change (bconfig.c), a RUN (brun.c) or a COPY/ADD
  * (bcopy.c), and the target's state becomes the image (bimage.c). */
 #include "build/build_int.h"
+#include "build/bsource.h"
 #include "build/dfword.h"
 
 #include "image/imgstore.h"
@@ -410,6 +411,8 @@ static void warn_unused(const struct build *b)
 
 static void build_clear(struct build *b)
 {
+    sv_bsource_cache_save(b);
+    json_decref(b->file_cache);
     sv_bwork_end(b);
     for (size_t i = 0; i < b->n_stages; i++) {
         sv_bstate_clear(&b->stages[i]);
