@@ -31,12 +31,36 @@ OPT     ?= -O2 -g
 # them only after (see deps). Goals that install or clean do not need it.
 B       ?= build
 CONFIG  := $(B)/config.mk
-NO_CONFIG_GOALS := deps clean format format-check quickstart check check-vm uninstall
+NO_CONFIG_GOALS := deps clean format format-check quickstart check check-vm uninstall hotlist
 ifneq ($(or $(filter-out $(NO_CONFIG_GOALS),$(MAKECMDGOALS)),$(if $(MAKECMDGOALS),,all)),)
 include $(CONFIG)
 endif
-CFLAGS_ALL  = $(CSTD) $(OPT) $(WARN) -I. -Iengine $(PKG_CFLAGS) -D_GNU_SOURCE $(CFLAGS)
-LDLIBS_ALL  = -Wl,--as-needed $(PKG_LIBS) -lm -ldl -lpthread $(LDLIBS)
+CFLAGS_ALL  = $(CSTD) $(OPT) $(WARN) -I. -Iengine -I$(SQLITE_DIR) $(PKG_CFLAGS) -D_GNU_SOURCE $(CFLAGS)
+# --gc-sections drops what nothing calls (most of SQLite); packed relative
+# relocations make the loader's work at every start smaller (glibc 2.36).
+LDFLAGS_ALL = -Wl,--gc-sections -Wl,-z,pack-relative-relocs $(LDFLAGS)
+LDLIBS_ALL  = -Wl,--as-needed $(PKG_LIBS) -ldl -lpthread $(LDLIBS)
+
+# SQLite is compiled in from its amalgamation (third_party/sqlite/README.md
+# says which release, from where, and why each option): one function a
+# section, and the functions every command runs (hot.list, made by
+# `make hotlist`) first in the text, so that a command faults in a few
+# hundred kilobytes of it rather than all. Not instrumented in the ASan
+# build: it is not our code, and it compiles once for every build.
+SQLITE_DIR    := third_party/sqlite
+SQLITE_OBJ    ?= build/third_party/sqlite3.o
+SQLITE_CFLAGS := -O2 -g -ffunction-sections -fdata-sections -DSQLITE_THREADSAFE=1 \
+    -DSQLITE_DEFAULT_MEMSTATUS=0 -DSQLITE_DQS=0 -DSQLITE_LIKE_DOESNT_MATCH_BLOBS \
+    -DSQLITE_MAX_EXPR_DEPTH=0 -DSQLITE_OMIT_DEPRECATED -DSQLITE_OMIT_PROGRESS_CALLBACK \
+    -DSQLITE_OMIT_SHARED_CACHE -DSQLITE_USE_ALLOCA -DSQLITE_OMIT_LOAD_EXTENSION \
+    -DSQLITE_OMIT_DECLTYPE -DSQLITE_OMIT_JSON -DSQLITE_OMIT_UTF16 -DSQLITE_OMIT_COMPLETE \
+    -DSQLITE_OMIT_GET_TABLE -DSQLITE_OMIT_TCL_VARIABLE -DSQLITE_OMIT_DESERIALIZE \
+    -DSQLITE_OMIT_INCRBLOB -DSQLITE_OMIT_TRACE -DSQLITE_UNTESTABLE \
+    -DSQLITE_DEFAULT_WAL_SYNCHRONOUS=1 -DHAVE_FDATASYNC=1 -DHAVE_LOCALTIME_R=1 \
+    -DHAVE_STRCHRNUL=1 -DHAVE_ISNAN=1 -DHAVE_POSIX_FALLOCATE=1 -DHAVE_MALLOC_H=1 \
+    -DHAVE_MALLOC_USABLE_SIZE=1 -DSQLITE_DEFAULT_PCACHE_INITSZ=0 \
+    -DSQLITE_DEFAULT_LOOKASIDE=600,20 -DSQLITE_DEFAULT_WAL_AUTOCHECKPOINT=32 \
+    -DSQLITE_DEFAULT_JOURNAL_SIZE_LIMIT=131072 $(SQLITE_EXTRA)
 
 SRC     := $(wildcard engine/*/*.c manifests/*.c) $(filter-out lua/embedgen.c,$(wildcard lua/*.c))
 EMBED   := $(sort $(wildcard stdlib/*.lua platforms/*.lua))
@@ -45,12 +69,26 @@ FORMAT_SRC := $(SRC) $(HDRS) lua/embedgen.c engine/net/bpf/pubnat.bpf.c $(wildca
 
 OBJ      = $(patsubst %.c,$(B)/%.o,$(SRC)) $(B)/lua/embedded.o
 
-.PHONY: all deps check check-vm test asan fuzz bench format format-check clean quickstart install uninstall
+.PHONY: all deps check check-vm test asan fuzz bench format format-check clean quickstart install uninstall hotlist
 
 all: $(B)/servos
 
-$(B)/servos: $(OBJ)
-	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDFLAGS) $(LDLIBS_ALL)
+$(B)/servos: $(OBJ) $(SQLITE_OBJ)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDFLAGS_ALL) $(LDLIBS_ALL)
+
+# The hot functions' sections are renamed .text.sorted.NNNNN, which the
+# linker's default script puts first, in that order.
+# The stamp's name carries a hash of the options: changing one rebuilds.
+SQLITE_STAMP := $(SQLITE_OBJ).$(shell echo '$(SQLITE_CFLAGS)' | cksum | cut -d' ' -f1)
+$(SQLITE_STAMP):
+	@mkdir -p $(dir $@) && rm -f $(SQLITE_OBJ).[0-9]* && touch $@
+$(SQLITE_OBJ): $(SQLITE_DIR)/sqlite3.c $(SQLITE_DIR)/sqlite3.h $(SQLITE_DIR)/hot.list \
+               $(SQLITE_DIR)/hotsections.sh $(SQLITE_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(SQLITE_CFLAGS) -c -o $@.raw $<
+	$(SQLITE_DIR)/hotsections.sh $@.raw $(SQLITE_DIR)/hot.list >$@.args
+	objcopy @$@.args $@.raw $@
+	@rm -f $@.raw $@.args
 
 $(CONFIG): Makefile .ci/configure
 	@mkdir -p $(B)
@@ -99,11 +137,11 @@ asan:
 # Unit tests (cmocka) link the engine objects minus main.
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
-LIB_OBJ   = $(filter-out $(B)/engine/cli/%.o,$(OBJ))
+LIB_OBJ   = $(filter-out $(B)/engine/cli/%.o,$(OBJ)) $(SQLITE_OBJ)
 
 $(B)/tests/%: tests/unit/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -MMD -MP -o $@ $< $(LIB_OBJ) $(LDFLAGS) $(LDLIBS_ALL) -lcmocka
+	$(CC) $(CFLAGS_ALL) -MMD -MP -o $@ $< $(LIB_OBJ) $(LDFLAGS_ALL) $(LDLIBS_ALL) -lcmocka
 
 -include $(UNIT_BIN:=.d)
 
@@ -134,9 +172,9 @@ fuzz:
 	$(MAKE) B=build-fuzz CC=clang OPT="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" \
 	    LDFLAGS="-fsanitize=address,undefined"
 	for t in yaml envirofile request; do \
-	    clang $(FUZZ_FLAGS) -I. -Iengine -o build-fuzz/fuzz_$$t tests/fuzz/fuzz_$$t.c \
+	    clang $(FUZZ_FLAGS) -I. -Iengine -I$(SQLITE_DIR) -o build-fuzz/fuzz_$$t tests/fuzz/fuzz_$$t.c \
 	        $(filter-out build-fuzz/engine/cli/%.o,$(patsubst $(B)/%,build-fuzz/%,$(OBJ))) \
-	        -Wl,--as-needed $(PKG_LIBS) -lm || exit 1; \
+	        $(SQLITE_OBJ) -Wl,--as-needed $(PKG_LIBS) -lm -ldl -lpthread || exit 1; \
 	    mkdir -p build-fuzz/corpus-$$t; cp tests/fuzz/seeds-$$t/* build-fuzz/corpus-$$t/; \
 	    for d in examples/*/; do for f in $$d*; do case "$$t:$$f" in \
 	        envirofile:*.lua|yaml:*.yaml) cp "$$f" build-fuzz/corpus-$$t/ex-$$(basename $$d)-$$(basename $$f);; \
@@ -201,4 +239,8 @@ format-check:
 	@clang-format --dry-run --Werror $(FORMAT_SRC) && echo "format: ok"
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-hot
+
+# Re-record which SQLite functions go first in the text (third_party/sqlite/).
+hotlist:
+	third_party/sqlite/hotlist.sh

@@ -25,6 +25,8 @@ static const struct key_def {
     {"cap_add", ex_key_cap_add, NULL},
     {"cap_drop", ex_key_cap_drop, NULL},
     {"command", ex_key_command, NULL},
+    {"configs", ex_key_configs, NULL},
+    {"container_name", ex_key_container_name, NULL},
     {"cpu", ex_key_cpus, "cpus"},
     {"cpus", ex_key_cpus, NULL},
     {"depends_on", ex_key_depends_on, NULL},
@@ -32,6 +34,7 @@ static const struct key_def {
     {"env", ex_key_env, NULL},
     {"env_file", ex_key_env_file, NULL},
     {"environment", ex_key_env, "env"},
+    {"extra_hosts", ex_key_extra_hosts, NULL},
     {"healthcheck", ex_key_healthcheck, NULL},
     {"hostname", ex_key_hostname, NULL},
     {"image", ex_key_image, NULL},
@@ -40,6 +43,7 @@ static const struct key_def {
     {"logging", ex_key_logging, NULL},
     {"memory", ex_key_memory, NULL},
     {"network", ex_key_network, NULL},
+    {"networks", ex_key_networks, NULL},
     {"pids", ex_key_pids, NULL},
     {"platform", ex_key_platform, NULL},
     {"ports", ex_key_ports, NULL},
@@ -48,9 +52,11 @@ static const struct key_def {
     {"read_only", ex_key_read_only, NULL},
     {"replicas", ex_key_replicas, NULL},
     {"restart", ex_key_restart, NULL},
+    {"secrets", ex_key_secrets, NULL},
     {"stdin_open", ex_key_stdin_open, NULL},
     {"stop_grace_period", ex_key_stop_grace_period, NULL},
     {"stop_signal", ex_key_stop_signal, NULL},
+    {"sysctls", ex_key_sysctls, NULL},
     {"tmpfs", ex_key_tmpfs, NULL},
     {"toolchain", ex_key_toolchain, NULL},
     {"tty", ex_key_tty, NULL},
@@ -206,6 +212,10 @@ static int extract_all(lua_State *L)
         string_field(L, -1, "where", g, &g->volumes[i].where);
         lua_pop(L, 1);
         g->n_volumes++;
+    }
+    if (ex_decl_read(L, decl, g, a->cwd, a->err) < 0) {
+        a->rc = -1;
+        return 0;
     }
 
     lua_getfield(L, decl, "services");

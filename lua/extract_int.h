@@ -4,13 +4,16 @@
  *   extract_read.c       typed readers every key uses, and ex_fail
  *   extract_env.c        env, labels, env_file
  *   extract_mounts.c     volumes, tmpfs
- *   extract_net.c        ports, network
+ *   extract_net.c        ports, network, networks, extra_hosts
  *   extract_lifecycle.c  depends_on, healthcheck, restart, stop_*
  *   extract_resources.c  replicas, memory, cpus, pids, logging
- *   extract_process.c    image, command, user, capabilities, userns, ...
+ *   extract_process.c    image, command, user, capabilities, userns,
+ *                        container_name, sysctls, ...
  *   extract_platform.c   platform, board, toolchain
  *   extract_build.c      build (the image built at up)
  *   extract_proserve.c   proserve (a ProServe manifest's body)
+ *   extract_files.c      secrets, configs
+ *   extract_decl.c       the stack's networks, secrets and configs (top level)
  * All of it runs inside sv_lua_protected: a Lua call may raise and longjmp
  * past cleanup attributes, so C memory is freed before any Lua call that
  * follows it (the graph's arena needs nothing: sv_extract_graph frees the
@@ -91,6 +94,8 @@ int ex_key_tmpfs(struct service_reader *rd, int idx, const char *key);
 /* extract_net.c */
 int ex_key_ports(struct service_reader *rd, int idx, const char *key);
 int ex_key_network(struct service_reader *rd, int idx, const char *key);
+int ex_key_networks(struct service_reader *rd, int idx, const char *key);
+int ex_key_extra_hosts(struct service_reader *rd, int idx, const char *key);
 /* extract_lifecycle.c */
 int ex_key_depends_on(struct service_reader *rd, int idx, const char *key);
 int ex_key_healthcheck(struct service_reader *rd, int idx, const char *key);
@@ -117,11 +122,20 @@ int ex_key_stdin_open(struct service_reader *rd, int idx, const char *key);
 int ex_key_cap_add(struct service_reader *rd, int idx, const char *key);
 int ex_key_cap_drop(struct service_reader *rd, int idx, const char *key);
 int ex_key_userns(struct service_reader *rd, int idx, const char *key);
+int ex_key_container_name(struct service_reader *rd, int idx, const char *key);
+int ex_key_sysctls(struct service_reader *rd, int idx, const char *key);
 /* extract_platform.c */
 int ex_key_platform(struct service_reader *rd, int idx, const char *key);
 int ex_key_board(struct service_reader *rd, int idx, const char *key);
 int ex_key_toolchain(struct service_reader *rd, int idx, const char *key);
 /* extract_proserve.c */
 int ex_key_proserve(struct service_reader *rd, int idx, const char *key);
+/* extract_files.c */
+int ex_key_secrets(struct service_reader *rd, int idx, const char *key);
+int ex_key_configs(struct service_reader *rd, int idx, const char *key);
+
+/* extract_decl.c: decl.networks and decl.files (decl: the table's slot)
+ * into g; cwd: where relative paths start. */
+int ex_decl_read(lua_State *L, int decl, struct sv_graph *g, const char *cwd, sv_error_t *err);
 
 #endif

@@ -99,7 +99,7 @@ static int want_duration(struct service_reader *rd, int idx, const char *key, in
         double v = lua_tonumber(L, idx);
         if (!(v >= 0 && v < 1e12))
             return ex_fail(rd, key, "%g is not a duration", v);
-        *ms = (int64_t)llround(v * 1000);
+        *ms = (int64_t)(v * 1000 + 0.5); /* v >= 0: llround's rounding, without libm */
         return 0;
     }
     if (lua_type(L, idx) != LUA_TSTRING)

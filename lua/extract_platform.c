@@ -1,5 +1,65 @@
-/* platform, board and toolchain: names the tables of platforms/ must know. */
+/* platform, board and toolchain: names the tables of platforms/ must know,
+ * or, as Compose writes it, an OCI platform ("linux/amd64"). */
 #include "lua/extract_int.h"
+
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+/* OCI architecture names and the machine (and qemu) names they stand for. */
+static const struct {
+    const char *oci, *machine, *qemu;
+} arches[] = {
+    {"amd64", "x86_64", "x86_64"},     {"arm64", "aarch64", "aarch64"},
+    {"arm", "armv7l", "arm"},          {"386", "i686", "i386"},
+    {"ppc64le", "ppc64le", "ppc64le"}, {"s390x", "s390x", "s390x"},
+    {"riscv64", "riscv64", "riscv64"},
+};
+
+static const char *host_oci_arch(void)
+{
+    struct utsname u;
+    if (uname(&u) < 0)
+        return "amd64";
+    for (size_t i = 0; i < SV_ARRAY_LEN(arches); i++)
+        if (strcmp(u.machine, arches[i].machine) == 0 ||
+            (strcmp(arches[i].oci, "arm") == 0 && strncmp(u.machine, "armv", 4) == 0))
+            return arches[i].oci;
+    return "amd64";
+}
+
+/* "linux/amd64[/variant]": the host's own is accepted as it is; another
+ * is refused, naming what running it would take. */
+static int oci_platform(struct service_reader *rd, const char *key, const char *s)
+{
+    const char *slash = strchr(s, '/');
+    size_t oslen = (size_t)(slash - s);
+    if (oslen != 5 || strncmp(s, "linux", 5) != 0)
+        return ex_fail(rd, key, "\"%s\": servos runs Linux containers only", s);
+    char arch[32];
+    snprintf(arch, sizeof(arch), "%.*s", (int)strcspn(slash + 1, "/"), slash + 1);
+    const char *mine = host_oci_arch();
+    if (strcmp(arch, mine) == 0 || (strcmp(arch, "x86_64") == 0 && strcmp(mine, "amd64") == 0) ||
+        (strcmp(arch, "aarch64") == 0 && strcmp(mine, "arm64") == 0)) {
+        rd->svc->platform = s;
+        return 0;
+    }
+    const char *qemu = NULL;
+    for (size_t i = 0; i < SV_ARRAY_LEN(arches); i++)
+        if (strcmp(arch, arches[i].oci) == 0)
+            qemu = arches[i].qemu;
+    if (qemu == NULL)
+        return ex_fail(rd, key, "\"%s\": unknown architecture \"%s\" (this host is linux/%s)", s,
+                       arch, mine);
+    char handler[96];
+    snprintf(handler, sizeof(handler), "/proc/sys/fs/binfmt_misc/qemu-%s", qemu);
+    bool have = access(handler, F_OK) == 0;
+    return ex_fail(rd, key,
+                   "\"%s\": this host is linux/%s; running %s programs needs qemu-user-static "
+                   "registered with binfmt_misc (%s: %s) and an image pulled for %s, which servos "
+                   "does not do yet",
+                   s, mine, arch, handler, have ? "present" : "missing here", s);
+}
 
 /* Ask stdlib/platforms.lua whether a platform or board exists; on no, the
  * closest known name for the message. */
@@ -47,6 +107,8 @@ int ex_key_platform(struct service_reader *rd, int idx, const char *key)
     const char *s, *sugg;
     if (ex_want_string(rd, idx, key, &s) < 0)
         return -1;
+    if (strchr(s, '/'))
+        return oci_platform(rd, key, s);
     if (!platform_known(rd, "find_platform", s, &sugg) &&
         !platform_known(rd, "find_board", s, &sugg))
         return ex_fail(rd, key, "unknown platform \"%s\"%s%s%s (see servos list-platforms)", s,

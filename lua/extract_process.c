@@ -3,6 +3,7 @@
 #include "lua/extract_int.h"
 
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/capability.h>
@@ -132,4 +133,115 @@ int ex_key_userns(struct service_reader *rd, int idx, const char *key)
 {
     static const char *const modes[] = {"auto", "host"};
     return ex_want_choice(rd, idx, key, modes, 2, &rd->svc->userns);
+}
+
+/* As a container is named: it is the replica's name and hostname. */
+int ex_key_container_name(struct service_reader *rd, int idx, const char *key)
+{
+    const char *n;
+    if (ex_want_string(rd, idx, key, &n) < 0)
+        return -1;
+    size_t len = strlen(n);
+    bool ok = len > 0 && len <= 63 && isalnum((unsigned char)n[0]);
+    for (const char *c = n; ok && *c; c++)
+        ok = isalnum((unsigned char)*c) || *c == '_' || *c == '.' || *c == '-';
+    if (!ok)
+        return ex_fail(rd, key,
+                       "\"%s\" is not a valid container name (letters, digits, \"_\", \".\" and "
+                       "\"-\", starting with a letter or digit, at most 63 characters)",
+                       n);
+    rd->svc->container_name = n;
+    return 0;
+}
+
+/* Sysctls a container may set for itself: those of its own network and
+ * IPC namespaces. Any other is the host's, for every container at once. */
+static const char *sysctl_refused(const char *k, const char *network)
+{
+    if (strncmp(k, "net.", 4) == 0)
+        return strcmp(network, "host") == 0
+                   ? "it would change the host's network (the service has network \"host\")"
+                   : NULL;
+    if (strncmp(k, "kernel.shm", 10) == 0 || strncmp(k, "kernel.msg", 10) == 0 ||
+        strcmp(k, "kernel.sem") == 0 || strncmp(k, "fs.mqueue.", 10) == 0)
+        return NULL;
+    return "it is not namespaced, so it would change the whole host (a container may set "
+           "net.*, kernel.shm*, kernel.msg*, kernel.sem and fs.mqueue.*)";
+}
+
+static int cmp_kv_key(const void *a, const void *b)
+{
+    return strcmp(((const struct sv_kv *)a)->key, ((const struct sv_kv *)b)->key);
+}
+
+/* One sysctl: its name with dots (net/core/x is net.core.x) and a value
+ * on one line. */
+static int sysctl_add(struct service_reader *rd, const char *key, struct sv_kv *v, size_t *n,
+                      const char *name, const char *value)
+{
+    char *k = (char *)sv_graph_strdup(rd->g, name);
+    for (char *c = k; *c; c++)
+        if (*c == '/')
+            *c = '.';
+    bool ok = *k && k[0] != '.' && k[strlen(k) - 1] != '.' && !strstr(k, "..");
+    for (const char *c = k; ok && *c; c++)
+        ok = isalnum((unsigned char)*c) || *c == '_' || *c == '.' || *c == '-';
+    if (!ok)
+        return ex_fail(rd, key, "\"%s\" is not a sysctl name", name);
+    const char *why = sysctl_refused(k, rd->svc->network);
+    if (why)
+        return ex_fail(rd, key, "\"%s\" is refused: %s", k, why);
+    if (*value == '\0' || strpbrk(value, "\n\r"))
+        return ex_fail(rd, key, "%s: the value must be one line, not empty", k);
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp(v[i].key, k) == 0)
+            return ex_fail(rd, key, "\"%s\" is set twice", k);
+    v[(*n)++] = (struct sv_kv){k, value};
+    return 0;
+}
+
+int ex_key_sysctls(struct service_reader *rd, int idx, const char *key)
+{
+    lua_State *L = rd->L;
+    if (!lua_istable(L, idx))
+        return ex_fail(rd, key, "expected a table of NAME = value, got %s", ex_type_of(L, idx));
+    size_t len = 0, n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        len++;
+    }
+    struct sv_kv *v = sv_graph_alloc(rd->g, (len + 1) * sizeof(*v));
+    bool list = ex_is_list(L, idx, &len);
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        const char *name, *value;
+        if (list) { /* "net.core.somaxconn=1024" */
+            const char *item;
+            if (lua_type(L, -1) != LUA_TSTRING || ex_want_string(rd, lua_gettop(L), key, &item) < 0)
+                return ex_fail(rd, key, "expected \"NAME=value\" items");
+            const char *eq = strchr(item, '=');
+            if (eq == NULL)
+                return ex_fail(rd, key, "\"%s\" is not NAME=value", item);
+            name = sv_graph_strndup(rd->g, item, (size_t)(eq - item));
+            value = eq + 1;
+        } else {
+            if (lua_type(L, -2) != LUA_TSTRING)
+                return ex_fail(rd, key, "names must be strings");
+            name = sv_graph_strdup(rd->g, lua_tostring(L, -2));
+            int t = lua_type(L, -1);
+            if (t != LUA_TSTRING && t != LUA_TNUMBER)
+                return ex_fail(rd, key, "%s: expected a string or a number, got %s", name,
+                               ex_type_of(L, -1));
+            if (ex_want_string(rd, lua_gettop(L), key, &value) < 0)
+                return -1;
+        }
+        if (sysctl_add(rd, key, v, &n, name, value) < 0)
+            return -1;
+        lua_pop(L, 1);
+    }
+    qsort(v, n, sizeof(*v), cmp_kv_key);
+    rd->svc->sysctls = v;
+    rd->svc->n_sysctls = n;
+    return 0;
 }

@@ -11,10 +11,12 @@
 #include "manifests/dotenv.h"
 #include "manifests/yaml.h"
 
+#include <errno.h>
 #include <lauxlib.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Lua's parser gives up near 200 C levels (LUAI_MAXCCALLS); each bracket or
  * block costs at least one, so blame the line where nesting passes ~190. */
@@ -60,10 +62,30 @@ static struct c_box *push_box(lua_State *L)
     return b;
 }
 
-/* path into the box: its text, or the error. */
-static int box_read(struct c_box *b, const char *path, size_t *len)
+/* path into the box: its text, or the error. What was read (or found
+ * missing) is one of the evaluation's inputs (lua/inputs.h), by absolute
+ * path: a memo is checked from wherever the next command runs. */
+static int box_read(lua_State *L, struct c_box *b, const char *path, size_t *len)
 {
-    return sv_read_file(path, SV_MAX_INPUT_BYTES, &b->text, len, &b->err);
+    size_t n = 0;
+    int rc = sv_read_file(path, SV_MAX_INPUT_BYTES, &b->text, &n, &b->err);
+    int e = errno;
+    struct sv_inputs *in = &sv_lua_of(L)->inputs;
+    char cwd[4096];
+    cleanup_free char *abs = path[0] == '/' || getcwd(cwd, sizeof(cwd)) == NULL
+                                 ? sv_xstrdup(path)
+                                 : sv_join_path(cwd, path);
+    if (abs[0] != '/')
+        sv_inputs_volatile(in);
+    else if (rc == 0)
+        sv_inputs_file(in, abs, b->text, n);
+    else if (e == ENOENT)
+        sv_inputs_missing_file(in, abs);
+    else
+        sv_inputs_volatile(in);
+    if (len)
+        *len = n;
+    return rc;
 }
 
 /* The parser's own limits (C stack) come without a position: replace the
@@ -88,7 +110,7 @@ static int load_source(lua_State *L, const char *path, const char *compiled)
     struct c_box *b = push_box(L);
     size_t len = 0;
     int rc = LUA_ERRFILE;
-    if (box_read(b, path, &len) < 0) {
+    if (box_read(L, b, path, &len) < 0) {
         lua_pushstring(L, b->err->msg);
     } else if (len > 0 && b->text[0] == LUA_SIGNATURE[0]) {
         lua_pushfstring(L, "%s%s", path, compiled);
@@ -129,7 +151,7 @@ static int host_readfile(lua_State *L)
     const char *path = luaL_checkstring(L, 1);
     struct c_box *b = push_box(L);
     size_t len = 0;
-    if (box_read(b, path, &len) < 0) {
+    if (box_read(L, b, path, &len) < 0) {
         lua_pushnil(L);
         lua_pushstring(L, b->err->msg);
         return 2;
@@ -154,7 +176,7 @@ static int host_dotenv(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     struct c_box *b = push_box(L);
-    if (box_read(b, path, NULL) < 0) {
+    if (box_read(L, b, path, NULL) < 0) {
         lua_pushnil(L);
         return 1;
     }
@@ -193,8 +215,10 @@ static const char *lookup_var(void *ud, const char *name)
 {
     struct var_sources *vs = ud;
     const char *v = table_string(vs->L, vs->override, name);
-    if (v == NULL)
+    if (v == NULL) {
         v = getenv(name);
+        sv_inputs_env(&sv_lua_of(vs->L)->inputs, name, v);
+    }
     if (v == NULL)
         v = table_string(vs->L, vs->fallback, name);
     return v;
@@ -226,7 +250,7 @@ static int host_yaml_load(lua_State *L)
     int override = lua_istable(L, 3) ? 3 : 0;
     struct c_box *b = push_box(L);
     size_t len = 0;
-    if (box_read(b, path, &len) < 0) {
+    if (box_read(L, b, path, &len) < 0) {
         lua_pushstring(L, b->err->msg);
         lua_error(L);
     }
@@ -265,7 +289,8 @@ static int host_warn(lua_State *L)
 static int host_realpath(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    char resolved[PATH_MAX]; /* on the stack: nothing to free if pushing raises */
+    sv_inputs_volatile(&sv_lua_of(L)->inputs); /* links can change under an unchanged file */
+    char resolved[PATH_MAX];                   /* on the stack: nothing to free if pushing raises */
     lua_pushstring(L, realpath(path, resolved) ? resolved : path);
     return 1;
 }
@@ -273,6 +298,7 @@ static int host_realpath(lua_State *L)
 static int host_git(lua_State *L)
 {
     struct sv_lua *s = sv_lua_of(L);
+    sv_inputs_volatile(&s->inputs); /* a branch moves with no file here changing */
     const char *spec = luaL_checkstring(L, 1);
     struct c_box *b = push_box(L);
     struct sv_git_source src = {0};

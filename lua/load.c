@@ -1,4 +1,5 @@
 #include "lua/load.h"
+#include "lua/memo.h"
 
 #include "lua/extract.h"
 #include "lua/roots.h"
@@ -198,13 +199,27 @@ static int load_files(const char *path, const struct sv_git_source *git,
         rc = sv_extract_graph(s, name, &g, err);
     }
     sv_roots_relabel(s, err);
+    cleanup_free char *abs = realpath(path, NULL);
+    if (rc == 0 && abs && !is_dir && git == NULL)
+        sv_memo_save(abs, g->stack, &s->inputs);
     sv_lua_free(s);
     if (rc < 0)
         return -1;
-    cleanup_free char *abs = realpath(path, NULL);
     g->source = sv_graph_strdup(g, abs ? abs : path);
     *out = g;
     return 0;
+}
+
+/* The current directory's default file (sv_load_graph's path NULL). */
+static const char *default_path(sv_error_t *err)
+{
+    for (size_t i = 0; i < SV_ARRAY_LEN(default_files); i++)
+        if (access(default_files[i], F_OK) == 0)
+            return default_files[i];
+    sv_error(err, 0,
+             "no Envirofile.lua, servos.yaml or compose.yaml in the current directory (name a "
+             "file or directory)");
+    return NULL;
 }
 
 int sv_load_graph(const char *path, const char *stack_override, struct sv_graph **out,
@@ -215,15 +230,8 @@ int sv_load_graph(const char *path, const char *stack_override, struct sv_graph 
                         "\"%s\" is not a valid stack name (letters, digits, \"_\", \"-\" "
                         "and \".\", starting with a letter or digit)",
                         stack_override);
-    if (path == NULL) {
-        for (size_t i = 0; i < SV_ARRAY_LEN(default_files) && path == NULL; i++)
-            if (access(default_files[i], F_OK) == 0)
-                path = default_files[i];
-        if (path == NULL)
-            return sv_error(err, 0,
-                            "no Envirofile.lua, servos.yaml or compose.yaml in the "
-                            "current directory (name a file or directory)");
-    }
+    if (path == NULL && (path = default_path(err)) == NULL)
+        return -1;
     struct sv_git_source src;
     struct sv_git_checkout co = {0};
     int git = sv_git_source_parse(path, &src, err);
@@ -246,4 +254,19 @@ int sv_load_graph(const char *path, const char *stack_override, struct sv_graph 
     if (rc == 0)
         sv_graph_name_builds(*out);
     return rc;
+}
+
+int sv_load_stack_name(char **stack, sv_error_t *err)
+{
+    const char *path = default_path(err);
+    if (path == NULL)
+        return -1;
+    cleanup_free char *abs = realpath(path, NULL);
+    if (abs && (*stack = sv_memo_stack(abs)) != NULL)
+        return 0;
+    cleanup_graph struct sv_graph *g = NULL;
+    if (sv_load_graph(path, NULL, &g, err) < 0)
+        return -1;
+    *stack = sv_xstrdup(g->stack);
+    return 0;
 }

@@ -6,6 +6,7 @@
 
 #include "core/bulkmem.h"
 #include "core/util.h"
+#include "lua/inputs.h"
 
 #include <lua.h>
 
@@ -20,7 +21,8 @@ struct sv_lua {
     char **roots;         /* repository trees whose files may not reach outside (roots.h) */
     char **labels;        /* how each root reads in messages */
     size_t n_roots;
-    bool confine_all; /* the evaluation itself comes from a repository */
+    bool confine_all;        /* the evaluation itself comes from a repository */
+    struct sv_inputs inputs; /* what it read from the host (lua/inputs.h) */
 };
 
 #define SV_LUA_MEMORY_LIMIT      (256u << 20)

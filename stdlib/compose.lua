@@ -10,7 +10,7 @@ local M = {}
 
 local top_known = {
   version = "ignore", name = true, services = true, volumes = true,
-  networks = "warn", configs = "warn", secrets = "warn", include = "warn",
+  networks = true, configs = true, secrets = true, include = "warn",
 }
 
 -- compose key -> handler(ctx, value) or a string: "warn" (not supported
@@ -33,6 +33,63 @@ end
 
 local function same(key)
   return function(ctx, v, ckey) set(ctx, key, v, ckey) end
+end
+
+-- networks: a list of names, or a mapping of names to null or settings;
+-- of the settings, aliases are supported.
+local net_unsupported = { ipv4_address = 1, ipv6_address = 1, link_local_ips = 1, priority = 1,
+                          mac_address = 1, driver_opts = 1, gw_priority = 1, interface_name = 1 }
+local function service_networks(ctx, v)
+  if not U.is_map(v) then return v end
+  local out = {}
+  for name, opts in pairs(v) do
+    if opts == null then
+      out[name] = true
+    elseif U.is_map(opts) then
+      local o = {}
+      for ok, ov in pairs(opts) do
+        local at = U.at(ctx.path, opts, ok)
+        if ok == "aliases" then
+          if ov ~= null then o.aliases = ov end
+        elseif net_unsupported[ok] then
+          U.warn(at, 'service "' .. ctx.name .. '": networks.' .. tostring(name) .. '.' .. ok ..
+                 ' is not supported yet; ignored')
+        else
+          U.fail(at, 'service "' .. ctx.name .. '": networks.' .. tostring(name) .. ': unknown key "' ..
+                 tostring(ok) .. '"' .. U.suggest(tostring(ok), { aliases = 1, ipv4_address = 1, priority = 1 }))
+        end
+      end
+      out[name] = o
+    else
+      out[name] = opts -- extract_net.c names what is wrong with it
+    end
+  end
+  return out
+end
+
+-- extra_hosts: "host-gateway" means the host, which no stack reaches: left
+-- out with a warning, the rest checked by extract_net.c.
+local function extra_hosts(ctx, v, k)
+  local function gateway(name, ip)
+    if ip ~= "host-gateway" then return false end
+    U.warn(U.at(ctx.path, ctx.svc, k), 'service "' .. ctx.name .. '": extra_hosts: ' .. tostring(name) ..
+           ' -> host-gateway left out: a stack\'s network has no route to the host')
+    return true
+  end
+  local out = {}
+  if U.is_seq(v) then
+    for _, item in ipairs(v) do
+      local name, ip = tostring(item):match("^([^=:]*)[=:](.*)$")
+      if not gateway(name, ip) then out[#out + 1] = item end
+    end
+  elseif U.is_map(v) then
+    for name, ip in pairs(v) do
+      if not gateway(name, ip) then out[name] = ip end
+    end
+  else
+    return v
+  end
+  return out
 end
 
 local function volume_long(ctx, v, ckey)
@@ -148,9 +205,7 @@ service_keys = {
     end
     set(ctx, "network", map[v], k)
   end,
-  networks = function(ctx, v, k)
-    U.warn(U.at(ctx.path, ctx.svc, k), 'service "' .. ctx.name .. '": networks is not supported yet; the service joins the stack network')
-  end,
+  networks = function(ctx, v, k) set(ctx, "networks", service_networks(ctx, v), k) end,
   build = function(ctx, v, k)
     -- A context directory, or a mapping of which servos builds context,
     -- dockerfile, args and target; the rest is named and left out.
@@ -168,7 +223,7 @@ service_keys = {
     set(ctx, "build", out, k)
   end,
   container_name = "warn", expose = "ignore", extends = "warn",
-  privileged = "warn", shm_size = "warn", ulimits = "warn", sysctls = "warn", devices = "warn",
+  privileged = "warn", shm_size = "warn", ulimits = "warn", sysctls = same("sysctls"), devices = "warn",
   logging = function(ctx, v, k)
     -- Replicas' output always goes to servos' own files: a file driver's
     -- size options are kept, anything else is a warning.
@@ -193,14 +248,22 @@ service_keys = {
     end
     set(ctx, "logging", out, k)
   end,
-  dns = "warn", dns_search = "warn", extra_hosts = "warn",
-  security_opt = "warn", platform = "warn", pull_policy = "warn",
+  dns = "warn", dns_search = "warn",
+  extra_hosts = function(ctx, v, k) set(ctx, "extra_hosts", extra_hosts(ctx, v, k), k) end,
+  security_opt = "warn", platform = same("platform"), pull_policy = "warn",
   links = "warn", external_links = "warn", ipc = "warn", pid = "warn", cgroup_parent = "warn",
-  userns_mode = "warn", configs = "warn", secrets = "warn", mem_reservation = "warn",
+  userns_mode = "warn", configs = same("configs"), secrets = same("secrets"), mem_reservation = "warn",
   memswap_limit = "warn", cpu_shares = "warn", cpu_quota = "warn", cpuset = "warn",
   oom_score_adj = "warn", domainname = "warn", mac_address = "warn", develop = "warn",
-  attach = "warn", group_add = "warn", runtime = "warn", storage_opt = "warn",
+  attach = "warn", group_add = "warn", storage_opt = "warn",
+  runtime = function(ctx, v, k)
+    U.warn(U.at(ctx.path, ctx.svc, k), 'service "' .. ctx.name .. '": runtime "' .. tostring(v) ..
+           '" is not used: servos runs every container itself')
+  end,
 }
+-- (Outside the table, clear of its build line.) The replica's container
+-- name and hostname; lua/extract_process.c checks it.
+service_keys.container_name = same("container_name")
 
 local function load_service(path, name, svc)
   local at = U.at(path, svc)
@@ -224,6 +287,81 @@ local function load_service(path, name, svc)
     end
   end
   sv.declare(name, ctx.spec, at, ctx.lines, "compose")
+end
+
+-- Top-level networks: each a bridge of the stack's; internal is supported,
+-- a driver other than bridge and external networks are warnings.
+local function load_networks(path, doc)
+  local nets = doc.networks
+  if nets == nil or nets == null then return end
+  if not U.is_map(nets) then U.fail(U.at(path, doc, "networks"), "networks: expected a mapping of network names") end
+  for name, opts in pairs(nets) do
+    local at = U.at(path, nets, name)
+    local what = 'network "' .. tostring(name) .. '": '
+    local o = {}
+    if opts ~= null then
+      if not U.is_map(opts) then U.fail(at, what .. "expected a mapping of settings") end
+      for ok, ov in pairs(opts) do
+        local oat = U.at(path, opts, ok)
+        if ok == "internal" then
+          o.internal = ov
+        elseif ok == "driver" then
+          if ov ~= "bridge" and ov ~= null then
+            U.warn(oat, what .. 'driver "' .. tostring(ov) .. '" is not supported; servos makes a bridge')
+          end
+        elseif ok == "external" then
+          if ov ~= false then
+            U.warn(oat, what .. "external networks are not supported; servos makes one for the stack")
+          end
+        elseif ok == "ipam" or ok == "driver_opts" or ok == "enable_ipv6" then
+          U.warn(oat, what .. '"' .. ok .. '" is not supported yet; ignored')
+        elseif ok == "name" or ok == "labels" or ok == "attachable" or ok:sub(1, 2) == "x-" then
+          -- names and labels of the engine's own objects: nothing to do here
+        else
+          U.fail(oat, what .. 'unknown key "' .. tostring(ok) .. '"' ..
+                 U.suggest(tostring(ok), { internal = 1, driver = 1, external = 1, ipam = 1, name = 1 }))
+        end
+      end
+    end
+    sv.network(tostring(name), o, at)
+  end
+end
+
+-- Top-level secrets and configs: file (relative to this file), environment
+-- (the variable's value, from the environment or .env) or content.
+local function load_files(path, doc, kind, dir)
+  local t = doc[kind .. "s"]
+  if t == nil or t == null then return end
+  if not U.is_map(t) then U.fail(U.at(path, doc, kind .. "s"), kind .. "s: expected a mapping of names") end
+  local dotenv
+  for name, opts in pairs(t) do
+    local at = U.at(path, t, name)
+    local what = kind .. ' "' .. tostring(name) .. '": '
+    if not U.is_map(opts) then U.fail(at, what .. "expected a mapping with file, environment or content") end
+    local o, value = {}, nil
+    for ok, ov in pairs(opts) do
+      local oat = U.at(path, opts, ok)
+      if ok == "file" or ok == "environment" or ok == "content" then
+        o[ok] = ov
+      elseif ok == "external" then
+        if ov ~= false then
+          U.fail(oat, what .. "external " .. kind .. "s (kept by a swarm) are not available; give file, environment or content")
+        end
+      elseif ok == "name" or ok == "labels" or ok:sub(1, 2) == "x-" then
+        -- a swarm's names: nothing to do here
+      elseif ok == "driver" or ok == "driver_opts" or ok == "template_driver" then
+        U.warn(oat, what .. '"' .. ok .. '" is not supported; ignored')
+      else
+        U.fail(oat, what .. 'unknown key "' .. tostring(ok) .. '"' ..
+               U.suggest(tostring(ok), { file = 1, environment = 1, content = 1, external = 1 }))
+      end
+    end
+    if type(o.environment) == "string" then
+      dotenv = dotenv or U.dotenv(dir)
+      value = os.getenv(o.environment) or dotenv[o.environment]
+    end
+    sv.file(kind, tostring(name), o, at, value)
+  end
 end
 
 function M.load(path, raw)
@@ -257,6 +395,9 @@ function M.load(path, raw)
       sv.decl.volumes[#sv.decl.volumes].where = vat
     end
   end
+  load_networks(path, doc)
+  load_files(path, doc, "secret", dir)
+  load_files(path, doc, "config", dir)
   local services = doc.services
   if services == null then services = {} end
   if not U.is_map(services) and next(services) ~= nil then

@@ -6,7 +6,7 @@
 
 local host = ...
 local M = {}
-local decl = { stack = nil, stack_where = nil, services = {}, volumes = {} }
+local decl = { stack = nil, stack_where = nil, services = {}, volumes = {}, networks = {}, files = {} }
 M.decl = decl
 
 -- Captured before the sandbox hides them from user code.
@@ -178,6 +178,52 @@ function volume(name)
     end
   end
 end
+
+-- Networks, secrets and configs: recorded with their options; the C side
+-- checks the options (lua/extract_decl.c). Compose's loader calls M.network
+-- and M.file with the line of its YAML key.
+function M.network(name, opts, at)
+  check_name("network", name, at)
+  local rec = { name = name, where = at, opts = opts or {} }
+  decl.networks[#decl.networks + 1] = rec
+  return rec
+end
+
+-- value: a secret's content from the environment, looked up here where
+-- env() and .env are known.
+function M.file(kind, name, opts, at, value)
+  check_name(kind, name, at)
+  local rec = { name = name, where = at, config = kind == "config", opts = opts, value = value }
+  decl.files[#decl.files + 1] = rec
+  return rec
+end
+
+-- network "back" { internal = true }; services join it with
+-- networks = { "back" }.
+function network(name)
+  local rec = M.network(name, {}, where())
+  return function(opts)
+    if type(opts) ~= "table" then fail(sformat('network "%s": expected a table of options', name)) end
+    rec.opts = opts
+  end
+end
+
+-- secret "db_password" { file = "./db_password.txt" } (or environment =
+-- "VAR", or content = "..."); config "nginx" { ... } the same.
+local function file_decl(kind)
+  return function(name)
+    local rec = M.file(kind, name, nil, where())
+    return function(opts)
+      if type(opts) ~= "table" then
+        fail(sformat('%s "%s": expected a table with file, environment or content', kind, name))
+      end
+      rec.opts = opts
+      if type(opts.environment) == "string" then rec.value = env(opts.environment) end
+    end
+  end
+end
+secret = file_decl("secret")
+config = file_decl("config")
 
 -- Host environment --------------------------------------------------------
 

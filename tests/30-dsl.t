@@ -115,7 +115,7 @@ services:
     ports: [ "${PORT:-8081}:80", { target: 81, published: 9091 } ]
     healthcheck: { test: ["CMD", "true"], interval: 500ms }
     deploy: { replicas: 2 }
-    networks: [front]
+    privileged: true
 YAML
 run env PASS_THROUGH=yes PORT=7000 "$SERVOS" config comp
 is "$(echo "$out" | q '.services.web.image')" '"img:from-dotenv"' "Compose: \${VAR} from .env"
@@ -124,5 +124,31 @@ is "$(echo "$out" | q '.services.web.env')" '{"A":"1","PASS_THROUGH":"yes"}' "Co
 is "$(echo "$out" | q '[.services.web.ports[] | [.host, .container]]')" '[[7000,80],[9091,81]]' "Compose: short and long port syntax"
 is "$(echo "$out" | q '.services.web.healthcheck | [.test, .interval_ms]')" '[["true"],500]' "Compose: CMD healthcheck"
 is "$(echo "$out" | q '.services.web.replicas')" 2 "Compose: deploy.replicas"
-like "$err" 'warning: .*compose.yaml:9: service "web": networks is not supported yet' "Compose: an unsupported key is a warning that names it"
+like "$err" 'warning: .*compose.yaml:9: service "web": "privileged" is not supported yet' "Compose: an unsupported key is a warning that names it"
+
+# Networks, secrets and configs in an Envirofile: the same keys as Compose.
+mkdir nets
+printf 'TOKEN_FROM_DOTENV=t0\n' >nets/.env
+printf 'pw\n' >nets/pw.txt
+cat >nets/Envirofile.lua <<'LUA'
+network "back" { internal = true }
+network "front"
+secret "pw" { file = "pw.txt" }
+secret "token" { environment = "TOKEN_FROM_DOTENV" }
+config "motd" { content = "hi" }
+service "db" { networks = { back = { aliases = { "database" } } }, secrets = { "pw" },
+               configs = { { source = "motd", target = "/etc/motd", mode = "0400", uid = 7 } } }
+service "web" { networks = { "front", "back" }, ports = { "8080:80" }, secrets = { "token" },
+                container_name = "the-web", extra_hosts = { "x.test:192.0.2.1" },
+                sysctls = { ["net.ipv4.ip_unprivileged_port_start"] = 0 } }
+LUA
+run "$SERVOS" config nets
+is "$rc" 0 "Envirofile: network, secret and config" || diag "$err"
+is "$(echo "$out" | q '.networks')" '{"back":{"internal":true},"front":{"internal":false}}' "Envirofile: networks, internal or not"
+is "$(echo "$out" | q '.services.db.networks')" '{"back":{"aliases":["database"]}}' "Envirofile: a service's networks with aliases"
+is "$(echo "$out" | q '.services.db.configs[0] | [.target, .mode, .uid]')" '["/etc/motd","0400",7]' "Envirofile: a config's target, mode and owner"
+is "$(echo "$out" | q '.services.web.secrets[0].target')" '"/run/secrets/token"' "Envirofile: a secret at /run/secrets/NAME"
+is "$(echo "$out" | q '.secrets')" "{\"pw\":{\"file\":\"$TMP/nets/pw.txt\"},\"token\":{\"environment\":\"TOKEN_FROM_DOTENV\"}}" "Envirofile: secrets from a file and from .env, by source"
+unlike "$out" '"t0"|"pw\\n"' "Envirofile: no secret's content in the output"
+is "$(echo "$out" | q '.services.web | [.container_name, .extra_hosts[0].ip, .sysctls["net.ipv4.ip_unprivileged_port_start"]]')" '["the-web","192.0.2.1","0"]' "Envirofile: container_name, extra_hosts, sysctls"
 done_testing

@@ -33,4 +33,39 @@ for p in arduino micropython arm64 x86_64 rpi-arm cortex-m esp32; do
     is "$(echo "$out" | jq -r --arg p "$p" '.[] | select(.name == $p) | .name')" "$p" "list-platforms has $p"
 done
 is "$(echo "$out" | jq -r '.[] | select(.name == "arduino") | .boards[] | select(.id == "uno") | .usb' | cut -d' ' -f1)" "2341:0043" "the Uno's USB id is known"
+
+# ---- The name memo: ps, logs, exec... in a stack's directory skip the
+# evaluation while what it read is unchanged, and only then (lua/memo.h).
+export SERVOS_ROOT=$TMP/root
+M=$TMP/memo && mkdir -p "$M/d" && cat >"$M/d/Envirofile.lua" <<'EOF'
+stack(os.getenv("SNAME") or include "part.lua")
+service "a" { command = { "true" } }
+EOF
+echo 'return "alpha"' >"$M/d/part.lua"
+mkdir -p "$SERVOS_ROOT"
+stack_named() { (cd "$M/d" && env "$@" "$SERVOS" logs 2>&1 | sed -n 's/.*stack \([^ ]*\) is not up.*/\1/p'); }
+is "$(stack_named)" alpha "the stack named by the file"
+is "$(ls "$SERVOS_ROOT/memo" | wc -l)" 1 "an evaluation of one file leaves a memo"
+grep -q '^noenv SNAME$' "$SERVOS_ROOT"/memo/* && grep -q "^file $M/d/part.lua " "$SERVOS_ROOT"/memo/*
+ok $? "the memo holds the variable and the included file it read"
+is "$(stack_named SNAME=beta)" beta "a variable the file reads, set: evaluated again"
+is "$(stack_named)" alpha "and unset again"
+echo 'return "gamma"' >"$M/d/part.lua"
+is "$(stack_named)" gamma "an included file changed: evaluated again"
+sed -i 's/gamma/delta/' "$M/d/part.lua"
+is "$(stack_named)" delta "changed again, with the same size"
+printf 'garbage\n' >"$(ls -d "$SERVOS_ROOT"/memo/* | head -1)"
+is "$(stack_named)" delta "a damaged memo is not believed"
+cat >"$M/d/Envirofile.lua" <<'EOF'
+stack(os.time() % 2 == 0 and "even" or "odd")
+EOF
+rm -f "$SERVOS_ROOT"/memo/*
+like "$(stack_named)" '^(even|odd)$' "a file that reads the clock"
+is "$(ls "$SERVOS_ROOT/memo" | wc -l)" 0 "leaves no memo: its name can change with no input changing"
+cat >"$M/d/Envirofile.lua" <<'EOF'
+stack(env("SNAME", "epsilon"))
+EOF
+is "$(stack_named)" epsilon "env() with no .env"
+echo SNAME=zeta >"$M/d/.env"
+is "$(stack_named)" zeta "a .env that appears is read"
 done_testing

@@ -88,7 +88,7 @@ is "$(comp "servos run --network=h")" "host " "servos run --network=h<TAB>: host
 is "$(comp "servos run --security-opt seccomp=u")" "unconfined " \
     "a choice with \"=\": only the part readline replaces"
 is "$(comp "servos ps --format ")" "json table " "servos ps --format <TAB>: from its synopsis"
-is "$(comp "servos image ")" "import ls prune pull rm " "servos image <TAB>: its sub-commands"
+is "$(comp "servos image ")" "import load ls prune pull push rm save " "servos image <TAB>: its sub-commands"
 is "$(comp "servos completion ")" "bash " "servos completion <TAB>: bash"
 like "$(comp "servos help ")" "(^| )run .*version " "servos help <TAB>: the commands"
 is "$(comp "servos run host ls -")" "" "after a container's command, its words are its own"

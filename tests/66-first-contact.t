@@ -198,11 +198,14 @@ for lib in lua libyaml sqlite jansson libseccomp libcap libgit2 libarchive libcu
     like "$line" "^  $lib +([0-9]+\.[0-9]+|not found|- +built in; it has no call)" "version names $lib: ${line#  }"
 done
 if command -v pkg-config >/dev/null; then # what was linked in is what the build host has
-    for pair in lua:lua5.4 libyaml:yaml-0.1 sqlite:sqlite3 jansson:jansson libseccomp:libseccomp libgit2:libgit2; do
+    for pair in lua:lua5.4 libyaml:yaml-0.1 jansson:jansson libseccomp:libseccomp libgit2:libgit2; do
         want=$(pkg-config --modversion "${pair#*:}" 2>/dev/null) || continue
         is "$(echo "$out" | awk -v l="${pair%%:*}" '$1 == l {print $2}')" "$want" "${pair%%:*} is the one linked ($want)"
     done
 fi
+# SQLite is compiled in from third_party/sqlite: its version is that header's.
+want=$(sed -n 's/^#define SQLITE_VERSION  *"\(.*\)"$/\1/p' "$ROOT/third_party/sqlite/sqlite3.h")
+is "$(echo "$out" | awk '$1 == "sqlite" {print $2}')" "$want" "sqlite is the one in third_party/sqlite ($want)"
 for so in libarchive.so.13 libcurl.so.4 libmicrohttpd.so.12 libbpf.so.1; do
     if ldconfig -p | grep -q "$so "; then
         like "$(echo "$out" | grep "$so")" '[0-9]+\.[0-9]+' "$so is installed: its version is shown"
@@ -260,7 +263,7 @@ ls --quiet=1|^servos ls: --quiet takes no value; usage:
 config a b|^servos config: one FILE or DIR, not 2; usage:
 up a b|^servos up: one FILE, DIR or GIT-SOURCE, not 2; usage:
 detect extra|^servos detect: unexpected argument "extra"; usage:
-image|^servos image: which\? ls, import, pull, rm or prune
+image|^servos image: which\? ls, import, pull, push, save, load, rm or prune
 image lss|^servos image: unknown command "lss" \(did you mean "ls"\?\)
 image pull|^servos image pull: which image\?.*; usage: servos image pull
 image import|^servos image import: which file or directory\?; usage: servos image import

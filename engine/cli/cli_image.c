@@ -1,9 +1,12 @@
-/* `servos image ls | import | pull | rm | prune`. */
+/* `servos image ls | import | pull | push | save | load | rm | prune`. */
 #include "cli/cli.h"
 #include "core/json.h"
 #include "image/imgimport.h"
+#include "image/imgload.h"
+#include "image/imgsave.h"
 #include "image/imgstore.h"
 #include "image/registry.h"
+#include "image/regpush.h"
 #include "core/store.h"
 
 #include <errno.h>
@@ -12,11 +15,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char image_usage_text[] =
     "usage: servos image ls [-q] [--format table|json]\n"
     "       servos image import FILE|DIR [NAME]\n"
     "       servos image pull [-q] REF\n"
+    "       servos image push [-q] REF [DEST]\n"
+    "       servos image save [-o FILE] REF...\n"
+    "       servos image load [-i FILE] [FILE]\n"
     "       servos image rm REF...\n"
     "       servos image prune\n"
     "\n"
@@ -33,13 +40,28 @@ static const char image_usage_text[] =
     "          (/etc/servos/config.json), $REGISTRY_AUTH_FILE or\n"
     "          ~/.docker/config.json; plain HTTP only for loopback registries\n"
     "          and those under \"insecure_registries\" in the servos config\n"
+    "  push    to an OCI registry, as REF or as DEST (registry:5000/team/app:1.4):\n"
+    "          blobs the registry has are skipped, blobs another repository of\n"
+    "          it holds are mounted, the rest uploaded (in chunks of\n"
+    "          \"push_chunk_size\" from the servos config, 64M by default, when\n"
+    "          larger); the same credentials and plain-HTTP rule as pull;\n"
+    "          prints the manifest's digest\n"
+    "  save    images into one tar (to FILE, or to standard output when it is\n"
+    "          not a terminal) that is both a docker-archive and an OCI\n"
+    "          layout: docker load, podman load and skopeo read it\n"
+    "  load    the images of a docker-archive (docker save, podman save), an\n"
+    "          OCI archive or layout, compressed or not, from FILE or standard\n"
+    "          input; every blob is checked before any is stored, so a\n"
+    "          truncated or corrupt archive loads nothing\n"
     "  rm      drop a name (the image goes with its last name, or when given\n"
     "          by digest); an image a container uses is kept\n"
     "  prune   delete images without a name that no container uses, and every\n"
     "          blob and unpacked layer nothing needs\n"
     "\n"
-    "  -q, --quiet   ls: digests only; pull: no progress\n"
-    "  -h, --help    show this help\n";
+    "  -q, --quiet          ls: digests only; pull, push: no progress\n"
+    "  -o, --output FILE    save: where to write the archive\n"
+    "  -i, --input FILE     load: the archive to read (\"-\": standard input)\n"
+    "  -h, --help           show this help\n";
 
 static int image_help(void)
 {
@@ -202,6 +224,105 @@ static int image_pull(int argc, char **argv)
     return 0;
 }
 
+static int image_push(int argc, char **argv)
+{
+    bool quiet = false;
+    const char *args[2] = {NULL, NULL};
+    int n = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet"))
+            quiet = true;
+        else if (argv[i][0] == '-')
+            return image_misuse("push", "unknown option \"%s\"", argv[i]);
+        else if (n == 2)
+            return image_misuse("push", "one REF and at most one DEST");
+        else
+            args[n++] = argv[i];
+    }
+    if (n == 0)
+        return image_misuse("push", "which image? (servos image ls lists them)");
+    sv_error_t err = NULL;
+    char digest[SV_DIGEST_LEN + 1];
+    if (sv_regpush_image(args[0], args[1], quiet, digest, &err) < 0)
+        return sv_error_report(&err);
+    printf("%s\n", digest);
+    return 0;
+}
+
+/* The value of -o/--output/-i/--input at argv[*i] (both spellings,
+ * "--output=FILE" too); NULL when argv[*i] is not that option. */
+static const char *option_value(int argc, char **argv, int *i, const char *s, const char *l,
+                                bool *missing)
+{
+    size_t n = strlen(l);
+    *missing = false;
+    if (!strncmp(argv[*i], l, n) && argv[*i][n] == '=')
+        return argv[*i] + n + 1;
+    if (strcmp(argv[*i], s) != 0 && strcmp(argv[*i], l) != 0)
+        return NULL;
+    if (*i + 1 >= argc) {
+        *missing = true;
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+static int image_save(int argc, char **argv)
+{
+    const char *out = NULL, *v;
+    bool missing;
+    cleanup_free const char **refs = sv_xcalloc((size_t)argc + 1, sizeof(char *));
+    size_t n = 0;
+    for (int i = 1; i < argc; i++) {
+        if ((v = option_value(argc, argv, &i, "-o", "--output", &missing)))
+            out = v;
+        else if (missing)
+            return image_misuse("save", "%s needs a FILE", argv[i]);
+        else if (argv[i][0] == '-')
+            return image_misuse("save", "unknown option \"%s\"", argv[i]);
+        else
+            refs[n++] = argv[i];
+    }
+    if (n == 0)
+        return image_misuse("save", "which image(s)? (servos image ls lists them)");
+    if ((out == NULL || !strcmp(out, "-")) && isatty(STDOUT_FILENO))
+        return image_misuse("save", "not writing an archive to a terminal: -o FILE, or redirect");
+    sv_error_t err = NULL;
+    if (sv_imgsave(refs, n, out, &err) < 0)
+        return sv_error_report(&err);
+    return 0;
+}
+
+static int image_load(int argc, char **argv)
+{
+    const char *in = NULL, *v;
+    bool missing;
+    for (int i = 1; i < argc; i++) {
+        if ((v = option_value(argc, argv, &i, "-i", "--input", &missing)) == NULL && missing)
+            return image_misuse("load", "%s needs a FILE", argv[i]);
+        if (v == NULL && argv[i][0] == '-' && strcmp(argv[i], "-") != 0)
+            return image_misuse("load", "unknown option \"%s\"", argv[i]);
+        if (in)
+            return image_misuse("load", "one archive at a time");
+        in = v ? v : argv[i];
+    }
+    if (in == NULL && isatty(STDIN_FILENO))
+        return image_misuse("load", "which archive? (FILE, or one on standard input)");
+    sv_error_t err = NULL;
+    struct sv_imgload_image *imgs = NULL;
+    size_t n = 0;
+    if (sv_imgload(in ? in : "-", false, NULL, &imgs, &n, &err) < 0)
+        return sv_error_report(&err);
+    for (size_t i = 0; i < n; i++) {
+        for (char **p = imgs[i].names; *p; p++)
+            printf("Loaded image: %s\n", *p);
+        if (imgs[i].names[0] == NULL)
+            printf("Loaded image: %s\n", imgs[i].digest);
+    }
+    sv_imgload_free(imgs, n);
+    return 0;
+}
+
 static int image_rm(int argc, char **argv)
 {
     if (argc < 2)
@@ -250,15 +371,17 @@ int sv_cmd_image(int argc, char **argv)
     if (sv_cli_wants_help(argc, argv))
         return image_help();
     if (argc < 2) {
-        fprintf(stderr, "servos image: which? ls, import, pull, rm or prune (servos image --help "
+        fprintf(stderr, "servos image: which? ls, import, pull, push, save, load, rm or prune "
+                        "(servos image --help "
                         "explains)\n");
         return 2;
     }
     static const struct {
         const char *name;
         int (*fn)(int, char **);
-    } subs[] = {{"ls", image_ls},      {"list", image_ls}, {"import", image_import},
-                {"pull", image_pull},  {"rm", image_rm},   {"remove", image_rm},
+    } subs[] = {{"ls", image_ls},      {"list", image_ls},   {"import", image_import},
+                {"pull", image_pull},  {"push", image_push}, {"save", image_save},
+                {"load", image_load},  {"rm", image_rm},     {"remove", image_rm},
                 {"prune", image_prune}};
     for (size_t i = 0; i < SV_ARRAY_LEN(subs); i++)
         if (strcmp(argv[1], subs[i].name) == 0)
@@ -266,14 +389,15 @@ int sv_cmd_image(int argc, char **argv)
     if (argv[1][0] == '-') {
         fprintf(stderr,
                 "servos image: unknown option \"%s\"; usage: servos image "
-                "ls|import|pull|rm|prune ... (servos image --help explains)\n",
+                "ls|import|pull|push|save|load|rm|prune ... (servos image --help explains)\n",
                 argv[1]);
         return 2;
     }
-    const char *names[] = {"ls", "import", "pull", "rm", "prune"};
+    const char *names[] = {"ls", "import", "pull", "push", "save", "load", "rm", "prune"};
     const char *near = sv_suggest(argv[1], names, SV_ARRAY_LEN(names));
     fprintf(stderr,
-            "servos image: unknown command \"%s\"%s%s%s; it is ls, import, pull, rm or prune\n",
+            "servos image: unknown command \"%s\"%s%s%s; it is ls, import, pull, push, save, load, "
+            "rm or prune\n",
             argv[1], near ? " (did you mean \"" : "", near ? near : "", near ? "\"?)" : "");
     return 2;
 }

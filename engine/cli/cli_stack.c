@@ -658,7 +658,21 @@ char *sv_cli_stack_replica_ref(const char *project, const char *ref)
     }
     const char *dash = strrchr(ref, '-');
     char *endp = NULL;
-    if (dash && dash[1] && (strtol(dash + 1, &endp, 10), *endp == '\0'))
+    bool numbered = dash && dash[1] && (strtol(dash + 1, &endp, 10), *endp == '\0');
+    /* A replica is STACK-SERVICE-N, unless its service has a
+     * container_name: the store's rows say which container it is. */
+    cleanup_rows struct sv_rows rows = {0};
+    if (sv_rows_list(NULL, stack, &rows, &err) == 0)
+        for (size_t i = 0; i < rows.n; i++) {
+            const struct sv_ctr_row *r = &rows.v[i];
+            cleanup_free char *label =
+                sv_xasprintf("%s-%d", r->service ? r->service : "", r->replica);
+            if (r->name && r->service &&
+                (strcmp(label, ref) == 0 || (r->replica == 1 && strcmp(r->service, ref) == 0)))
+                return sv_xstrdup(r->name);
+        }
+    sv_error_free(&err);
+    if (numbered)
         return sv_xasprintf("%s-%s", stack, ref);
     return sv_xasprintf("%s-%s-1", stack, ref);
 }

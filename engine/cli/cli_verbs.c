@@ -236,8 +236,8 @@ const struct sv_verb sv_verbs[] = {
      "\n"
      "  -p, --project-name S  the stack (default: the one declared here)\n"
      "  -h, --help            show this help\n"},
-    {"image", sv_cmd_image, "list, import, pull and remove images",
-     "usage: servos image ls|import|pull|rm|prune ... (servos image --help)\n"},
+    {"image", sv_cmd_image, "list, import, pull, push, save, load and remove images",
+     "usage: servos image ls|import|pull|push|save|load|rm|prune ... (servos image --help)\n"},
     {"build", sv_cmd_build, "build an image from a Containerfile or Dockerfile",
      "usage: servos build [OPTIONS] CONTEXT\n"
      "\n"

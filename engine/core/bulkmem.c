@@ -6,8 +6,6 @@
 #include <string.h>
 #include <sys/mman.h>
 
-bool sv_bulkmem_lean;
-
 void *sv_chunk_alloc(size_t size, bool huge)
 {
     size = (size + SV_CHUNK_SIZE - 1) & ~(SV_CHUNK_SIZE - 1);
@@ -52,8 +50,7 @@ static void *pool_take(struct sv_pool *p, size_t n)
     }
     size_t sz = c * SV_POOL_GRAIN;
     if (p->next == NULL || (size_t)(p->end - p->next) < sz) {
-        struct sv_pool_chunk *ch =
-            sv_chunk_alloc(SV_CHUNK_SIZE, !sv_bulkmem_lean || p->chunks != NULL);
+        struct sv_pool_chunk *ch = sv_chunk_alloc(SV_CHUNK_SIZE, p->chunks != NULL);
         if (ch == NULL)
             return NULL;
         ch->next = p->chunks;

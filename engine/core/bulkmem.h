@@ -13,13 +13,14 @@
 #define SV_CHUNK_SIZE ((size_t)2 << 20)
 
 /* A zeroed region of at least size bytes (rounded up to SV_CHUNK_SIZE),
- * or NULL when the address space is exhausted. huge: ask for huge pages
- * (callers do for all but their first chunk, so small users stay small). */
+ * or NULL when the address space is exhausted. huge: ask for huge pages.
+ * Callers do for all but their first chunk: a small Envirofile's whole
+ * evaluation fits in the first, and one huge page is 2 MB for the kernel
+ * to zero and to count in the RSS (`servos ps` took 3.0 ms with a huge
+ * first chunk and 2.4 ms without, tests/bench/cli.sh's setup, alternated);
+ * only big graphs reach a second chunk. */
 void *sv_chunk_alloc(size_t size, bool huge);
 void sv_chunk_free(void *p, size_t size);
-/* Long-lived processes (a stack's supervisor) set this: first chunks then
- * use small pages, so a small graph costs kilobytes of RSS, not 2 MB. */
-extern bool sv_bulkmem_lean;
 
 /* A pool of small blocks in size classes, for allocators that are told the
  * old size on free and realloc (like Lua's): no per-block header, free

@@ -53,7 +53,9 @@ static const char schema_v2[] =
     "PRAGMA user_version=2;";
 
 /* 32 pages between checkpoints keeps the log small for the next open,
- * which rebuilds its index by reading the whole log (every CLI command). */
+ * which rebuilds its index by reading the whole log (every CLI command).
+ * The same number is SQLite's compile-time default (the Makefile's
+ * SQLITE_DEFAULT_WAL_AUTOCHECKPOINT); this one restores it after a burst. */
 #define CHECKPOINT_PAGES "32"
 
 static int db_error(struct sv_store *s, sv_error_t *err, const char *what)
@@ -162,15 +164,13 @@ int sv_store_open(struct sv_store **out, sv_error_t *err)
      * reads) wait for each other instead of failing with SQLITE_BUSY. */
     sqlite3_busy_timeout(s->db, 5000);
     /* Every short-lived servos command would otherwise checkpoint (and
-     * fsync) the log as it closes. Instead checkpoints come every 32 pages:
-     * the log stays small, so the next open (which rebuilds its index from
-     * the log) reads little. */
+     * fsync) the log as it closes. Instead checkpoints come every 32 pages
+     * (SQLITE_DEFAULT_WAL_AUTOCHECKPOINT, like synchronous=NORMAL and the
+     * log's size limit a compile-time default: third_party/sqlite, so no
+     * command parses pragmas to set them): the log stays small, so the next
+     * open (which rebuilds its index from the log) reads little. */
     sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
-    if (sqlite3_exec(s->db,
-                     "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=" CHECKPOINT_PAGES
-                     "; PRAGMA journal_size_limit=131072",
-                     NULL, NULL, NULL) != SQLITE_OK ||
-        schema_migrate(s->db) < 0)
+    if (schema_migrate(s->db) < 0)
         return db_error(s, err, "creating the schema");
     *out = sv_steal(s);
     return 0;

@@ -26,7 +26,7 @@ void *sv_graph_alloc(struct sv_graph *g, size_t n)
     struct sv_arena_chunk *c = g->arena->head;
     if (c == NULL || c->used + n > c->size) {
         size_t total = sizeof(*c) + n > SV_CHUNK_SIZE ? sizeof(*c) + n : SV_CHUNK_SIZE;
-        c = sv_chunk_alloc(total, !sv_bulkmem_lean || g->arena->head != NULL);
+        c = sv_chunk_alloc(total, g->arena->head != NULL);
         if (c == NULL)
             sv_oom();
         c->size = ((total + SV_CHUNK_SIZE - 1) & ~(SV_CHUNK_SIZE - 1)) - sizeof(*c);
@@ -230,7 +230,7 @@ int sv_graph_finish(struct sv_graph *g, sv_error_t *err)
         if (out == 0 || strcmp(g->volumes[out - 1].name, g->volumes[i].name) != 0)
             g->volumes[out++] = g->volumes[i];
     g->n_volumes = out;
-    if (check_references(g, err) < 0 || check_cycles(g, err) < 0)
+    if (check_references(g, err) < 0 || sv_graph_check_refs(g, err) < 0 || check_cycles(g, err) < 0)
         return -1;
     return 0;
 }

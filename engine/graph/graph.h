@@ -62,6 +62,47 @@ struct sv_build_spec {
     bool image_default; /* no image given: named "STACK-SERVICE" (sv_graph_name_builds) */
 };
 
+/* A network of the stack's own (top-level `networks`, `network "x"`): a
+ * bridge of its own in the stack's namespace. "default" always exists;
+ * an internal one is reached by no published port. */
+#define SV_NET_DEFAULT "default"
+/* The most networks a service joins (each is an interface: eth0...). */
+#define SV_NET_PER_SERVICE 8
+struct sv_network {
+    const char *name;
+    const char *where;
+    bool internal;
+};
+
+/* A service on a network, with the extra names it answers to there. */
+struct sv_net_ref {
+    const char *network;
+    const char **aliases; /* NULL-terminated; never NULL */
+};
+
+/* A secret or config (top-level): its content is read when the file is
+ * evaluated and never printed; what `servos config` shows is where it
+ * came from. */
+struct sv_filedef {
+    const char *name;
+    const char *where;
+    bool config;
+    const char *file; /* the source path, or NULL */
+    const char *env;  /* the variable it came from, or NULL (content:) */
+    const char *data;
+    size_t len;
+};
+
+/* A service's use of a secret or config: a read-only file at target. */
+struct sv_file_ref {
+    const char *source; /* the secret's or config's name */
+    bool config;
+    const char *target; /* absolute */
+    int64_t uid, gid;   /* inside the container */
+    int mode;
+    const struct sv_filedef *def; /* set by sv_graph_finish */
+};
+
 struct sv_service {
     const char *name;
     const char *where;                  /* "file:line" of the declaration, for errors */
@@ -93,11 +134,21 @@ struct sv_service {
     const char *network; /* "stack", "none", "host" */
     const char *userns;  /* "auto", "host" */
     const char *platform, *board, *toolchain;
-    const char **profiles;       /* NULL-terminated; never NULL */
-    int64_t log_max_size;        /* logging max-size in bytes; <= 0 when unset */
-    int log_max_files;           /* logging max-file; <= 0 when unset */
-    struct sv_value *proserve;   /* the ProServe manifest body, or NULL */
+    const char **profiles;     /* NULL-terminated; never NULL */
+    int64_t log_max_size;      /* logging max-size in bytes; <= 0 when unset */
+    int log_max_files;         /* logging max-file; <= 0 when unset */
+    struct sv_value *proserve; /* the ProServe manifest body, or NULL */
     struct sv_build_spec *build; /* NULL unless the image is built */
+    /* Compose as projects write it (all empty when unset). */
+    const char *container_name;  /* the replica's container name and hostname */
+    struct sv_net_ref *networks; /* sorted by name; none: the default network */
+    size_t n_networks;
+    struct sv_file_ref *files; /* secrets and configs, in the order given */
+    size_t n_files;
+    struct sv_kv *sysctls; /* "net.core.somaxconn" = "1024", sorted */
+    size_t n_sysctls;
+    struct sv_kv *extra_hosts; /* NAME = IP, in the order given */
+    size_t n_extra_hosts;
 };
 
 struct sv_volume {
@@ -113,6 +164,10 @@ struct sv_graph {
     size_t n_services;
     struct sv_volume *volumes;
     size_t n_volumes;
+    struct sv_network *networks; /* declared ones, sorted; "default" is implied */
+    size_t n_networks;
+    struct sv_filedef *files; /* secrets and configs, sorted (secrets first) */
+    size_t n_files;
     struct sv_arena *arena;
 };
 
@@ -134,6 +189,16 @@ const char *sv_graph_strndup(struct sv_graph *g, const char *s, size_t n);
 int sv_graph_finish(struct sv_graph *g, sv_error_t *err);
 
 const struct sv_service *sv_graph_find(const struct sv_graph *g, const char *name);
+/* graph_refs.c, for sv_graph_finish: networks and secrets/configs sorted,
+ * every service's references to them resolved, container names checked. */
+int sv_graph_check_refs(struct sv_graph *g, sv_error_t *err);
+/* A declared network (NULL for an undeclared "default": not internal). */
+const struct sv_network *sv_graph_network(const struct sv_graph *g, const char *name);
+/* The networks service s is on: its own list, or the default network.
+ * Empty for network = "none" or "host". */
+size_t sv_graph_service_networks(const struct sv_service *s, const struct sv_net_ref **out);
+/* Is s on network (by name)? */
+bool sv_graph_on_network(const struct sv_service *s, const char *network);
 
 /* Services built without an image: given names, "STACK-SERVICE" in lower
  * case (Compose's), once the stack's name is final. */

@@ -202,6 +202,78 @@ static void put_process(struct sv_jw *w, const struct sv_service *s, bool with_r
     health_put(w, s->health);
 }
 
+/* Secrets and configs as mounted: never their content. For the hash
+ * (digest), a hash of the content too, so that a changed secret makes new
+ * replicas. */
+static void files_put(struct sv_jw *w, const struct sv_service *s, bool config, bool digest)
+{
+    sv_jw_key(w, config ? "configs" : "secrets");
+    sv_jw_array(w);
+    for (size_t i = 0; i < s->n_files; i++) {
+        const struct sv_file_ref *f = &s->files[i];
+        if (f->config != config)
+            continue;
+        sv_jw_object(w);
+        key_string(w, "source", f->source);
+        key_string(w, "target", f->target);
+        key_int(w, "uid", f->uid);
+        key_int(w, "gid", f->gid);
+        char mode[8];
+        snprintf(mode, sizeof(mode), "%04o", f->mode);
+        key_string(w, "mode", mode);
+        if (digest && f->def) {
+            char hex[17];
+            snprintf(hex, sizeof(hex), "%016llx",
+                     (unsigned long long)sv_fnv1a(f->def->data, f->def->len));
+            key_string(w, "digest", hex);
+        }
+        sv_jw_close(w);
+    }
+    sv_jw_close(w);
+}
+
+/* The keys of Compose projects beyond the first ones: each written only
+ * when set (see the top of this file). */
+static void put_compose(struct sv_jw *w, const struct sv_service *s, bool digest)
+{
+    if (s->container_name)
+        key_string(w, "container_name", s->container_name);
+    if (s->n_networks) {
+        sv_jw_key(w, "networks");
+        sv_jw_object(w);
+        for (size_t i = 0; i < s->n_networks; i++) {
+            sv_jw_key(w, s->networks[i].network);
+            sv_jw_object(w);
+            sv_jw_key(w, "aliases");
+            argv_put(w, s->networks[i].aliases);
+            sv_jw_close(w);
+        }
+        sv_jw_close(w);
+    }
+    bool secrets = false, configs = false;
+    for (size_t i = 0; i < s->n_files; i++)
+        *(s->files[i].config ? &configs : &secrets) = true;
+    if (secrets)
+        files_put(w, s, false, digest);
+    if (configs)
+        files_put(w, s, true, digest);
+    if (s->n_sysctls) {
+        sv_jw_key(w, "sysctls");
+        kv_put(w, s->sysctls, s->n_sysctls);
+    }
+    if (s->n_extra_hosts) {
+        sv_jw_key(w, "extra_hosts");
+        sv_jw_array(w);
+        for (size_t i = 0; i < s->n_extra_hosts; i++) {
+            sv_jw_object(w);
+            key_string(w, "host", s->extra_hosts[i].key);
+            key_string(w, "ip", s->extra_hosts[i].value);
+            sv_jw_close(w);
+        }
+        sv_jw_close(w);
+    }
+}
+
 /* working_dir to the end: the container around the process. */
 static void put_container(struct sv_jw *w, const struct sv_service *s)
 {
@@ -259,6 +331,7 @@ static void service_put(struct sv_jw *w, const struct sv_service *s, bool with_r
     sv_jw_object(w);
     put_process(w, s, with_replicas);
     put_container(w, s);
+    put_compose(w, s, !with_replicas);
     sv_jw_close(w);
 }
 
@@ -275,6 +348,49 @@ void sv_graph_json_print_value(const struct sv_value *v, FILE *out)
     struct sv_jw *w = sv_jw_new(out, SV_JSON_COMPACT);
     value_put(w, v);
     sv_jw_end(w);
+}
+
+static void top_networks_put(struct sv_jw *w, const struct sv_graph *g)
+{
+    if (g->n_networks == 0)
+        return;
+    sv_jw_key(w, "networks");
+    sv_jw_object(w);
+    for (size_t i = 0; i < g->n_networks; i++) {
+        sv_jw_key(w, g->networks[i].name);
+        sv_jw_object(w);
+        sv_jw_key(w, "internal");
+        sv_jw_bool(w, g->networks[i].internal);
+        sv_jw_close(w);
+    }
+    sv_jw_close(w);
+}
+
+/* Where each secret or config comes from, never what it holds. */
+static void top_files_put(struct sv_jw *w, const struct sv_graph *g, bool config)
+{
+    bool any = false;
+    for (size_t i = 0; i < g->n_files; i++)
+        any |= g->files[i].config == config;
+    if (!any)
+        return;
+    sv_jw_key(w, config ? "configs" : "secrets");
+    sv_jw_object(w);
+    for (size_t i = 0; i < g->n_files; i++) {
+        const struct sv_filedef *f = &g->files[i];
+        if (f->config != config)
+            continue;
+        sv_jw_key(w, f->name);
+        sv_jw_object(w);
+        if (f->file)
+            key_string(w, "file", f->file);
+        else if (f->env)
+            key_string(w, "environment", f->env);
+        else
+            key_string(w, "content", "(not shown)");
+        sv_jw_close(w);
+    }
+    sv_jw_close(w);
 }
 
 /* Written as it goes: the whole graph as jansson values first would cost
@@ -303,6 +419,9 @@ void sv_graph_json_print(const struct sv_graph *g, FILE *out)
         sv_jw_close(w);
     }
     sv_jw_close(w);
+    top_networks_put(w, g);
+    top_files_put(w, g, false);
+    top_files_put(w, g, true);
     sv_jw_close(w);
     sv_jw_end(w);
 }

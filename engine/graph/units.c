@@ -123,7 +123,7 @@ int sv_parse_duration(const char *s, int64_t *ms, sv_error_t *err)
     }
     if (total > 1e15)
         goto bad;
-    *ms = (int64_t)llround(total);
+    *ms = (int64_t)(total + 0.5); /* total >= 0: llround's rounding, without libm */
     return 0;
 bad:
     return sv_error(err, 0,

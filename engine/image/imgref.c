@@ -40,8 +40,7 @@ int sv_imgref_parse(const char *s, struct sv_imgref *r, sv_error_t *err)
     if (at) {
         *at = '\0';
         if (!sv_digest_valid(at + 1))
-            return sv_error(err, EINVAL, "image \"%s\": the digest must be sha256:<64 hex digits>",
-                            s);
+            return sv_error(err, 0, "image \"%s\": the digest must be sha256:<64 hex digits>", s);
         strcpy(r->digest, at + 1);
     }
     /* A tag is after the last ":" that follows the last "/" (a ":" before
@@ -51,7 +50,7 @@ int sv_imgref_parse(const char *s, struct sv_imgref *r, sv_error_t *err)
     if (colon) {
         *colon = '\0';
         if (!valid_tag(colon + 1))
-            return sv_error(err, EINVAL, "image \"%s\": \"%s\" is not a valid tag", s, colon + 1);
+            return sv_error(err, 0, "image \"%s\": \"%s\" is not a valid tag", s, colon + 1);
         r->tag = sv_xstrdup(colon + 1);
     }
     char *first_slash = strchr(name, '/');
@@ -68,7 +67,7 @@ int sv_imgref_parse(const char *s, struct sv_imgref *r, sv_error_t *err)
     }
     if (!valid_repo(r->repo)) {
         sv_imgref_clear(r);
-        return sv_error(err, EINVAL,
+        return sv_error(err, 0,
                         "\"%s\" is not an image reference: use lowercase letters, digits and "
                         "\"._-/\", as in \"alpine:3.20\" or \"registry:5000/team/app:1.4\"",
                         s);

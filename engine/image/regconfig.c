@@ -4,6 +4,10 @@
  * plain HTTP. */
 #include "image/regconfig.h"
 
+#include "graph/units.h"
+
+#include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,4 +66,22 @@ bool sv_regconfig_insecure(const char *host)
         yes = h && strcmp(h, host) == 0;
     }
     return yes;
+}
+
+int sv_regconfig_chunk_size(int64_t def, int64_t *bytes, sv_error_t *err)
+{
+    cleanup_json json_t *root = load_json(sv_regconfig_path());
+    json_t *v = json_object_get(root, "push_chunk_size");
+    *bytes = def;
+    if (v == NULL)
+        return 0;
+    if (json_is_integer(v))
+        *bytes = json_integer_value(v);
+    else if (!json_is_string(v) || sv_parse_size(json_string_value(v), bytes, NULL) < 0)
+        return sv_error(err, EINVAL, "%s: push_chunk_size: a size in bytes, or as \"64M\"",
+                        sv_regconfig_path());
+    if (*bytes < 4096)
+        return sv_error(err, EINVAL, "%s: push_chunk_size: %" PRId64 " is below 4096 bytes",
+                        sv_regconfig_path(), *bytes);
+    return 0;
 }

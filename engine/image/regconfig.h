@@ -10,5 +10,8 @@ const char *sv_regconfig_path(void);
 char *sv_regconfig_credentials(const char *host);
 /* Is host listed under "insecure_registries" in the servos config? */
 bool sv_regconfig_insecure(const char *host);
+/* "push_chunk_size" in the servos config (bytes, or "64M"): blobs larger
+ * are pushed in chunks of that size; def when it is not set. */
+int sv_regconfig_chunk_size(int64_t def, int64_t *bytes, sv_error_t *err);
 
 #endif

@@ -1,5 +1,6 @@
 #include "image/unpack.h"
 
+#include "core/digest.h"
 #include "core/dynlib.h"
 #include "core/fs.h"
 
@@ -44,6 +45,9 @@ static struct {
     void (*entry_set_gname)(struct archive_entry *, const char *);
     __LA_MODE_T (*entry_filetype)(struct archive_entry *);
     int (*read_data_skip)(struct archive *);
+    int (*read_support_format_raw)(struct archive *);
+    int (*filter_code)(struct archive *, int);
+    const char *(*entry_symlink)(struct archive_entry *);
 } libarchive;
 
 static int load_libarchive(sv_error_t *err)
@@ -77,6 +81,9 @@ static int load_libarchive(sv_error_t *err)
         "archive_entry_set_gname",
         "archive_entry_filetype",
         "archive_read_data_skip",
+        "archive_read_support_format_raw",
+        "archive_filter_code",
+        "archive_entry_symlink",
     };
     _Static_assert(sizeof(libarchive) == sizeof(names) / sizeof(names[0]) * sizeof(void *),
                    "one name per libarchive function");
@@ -418,5 +425,85 @@ int sv_unpack_has_entry(const char *tarball, const char *name, bool *found, sv_e
     }
     if (!*found && r != ARCHIVE_EOF)
         return sv_error(err, 0, "%s: %s", tarball, libarchive.error_string(a));
+    return 0;
+}
+
+/* The stream of bytes inside any compression libarchive reads, hashed
+ * (and written to out when out >= 0). */
+int sv_unpack_diff_id(const char *path, char digest[SV_DIGEST_LEN + 1],
+                      enum sv_unpack_compression *comp, int out, sv_error_t *err)
+{
+    if (load_libarchive(err) < 0)
+        return -1;
+    cleanup_archive_read struct archive *a = libarchive.read_new();
+    cleanup_sha256 struct sv_sha256 *h = NULL;
+    libarchive.read_support_filter_all(a);
+    libarchive.read_support_format_raw(a);
+    struct archive_entry *e;
+    if (sv_sha256_new(&h, err) < 0)
+        return -1;
+    if (libarchive.read_open_filename(a, path, 1 << 16) != ARCHIVE_OK ||
+        libarchive.read_next_header(a, &e) != ARCHIVE_OK)
+        return sv_error(err, 0, "%s: %s", path, libarchive.error_string(a));
+    int code = libarchive.filter_code(a, 0);
+    *comp = code == ARCHIVE_FILTER_NONE   ? SV_UNPACK_PLAIN
+            : code == ARCHIVE_FILTER_GZIP ? SV_UNPACK_GZIP
+            : code == ARCHIVE_FILTER_ZSTD ? SV_UNPACK_ZSTD
+                                          : SV_UNPACK_OTHER;
+    const void *buf;
+    size_t size;
+    la_int64_t off;
+    int r;
+    while ((r = libarchive.read_data_block(a, &buf, &size, &off)) == ARCHIVE_OK) {
+        sv_sha256_update(h, buf, size);
+        if (out >= 0 && write(out, buf, size) != (ssize_t)size)
+            return sv_error(err, errno, "%s: cannot write its uncompressed copy", path);
+    }
+    if (r != ARCHIVE_EOF)
+        return sv_error(err, 0, "%s: %s", path, libarchive.error_string(a));
+    sv_sha256_final(sv_steal(h), digest);
+    return 0;
+}
+
+static int scan_entry(struct archive *a, struct archive_entry *e, const struct sv_unpack_scan *cb,
+                      const char *path, sv_error_t *err)
+{
+    __LA_MODE_T t = libarchive.entry_filetype(e);
+    const char *hl = libarchive.entry_hardlink(e);
+    const char *sl = t == AE_IFLNK ? libarchive.entry_symlink(e) : NULL;
+    char kind = hl ? 'h' : sl ? 'l' : t == AE_IFREG ? 'f' : 'o';
+    if (cb->begin(cb->ud, libarchive.entry_pathname(e), kind, hl ? hl : sl, err) < 0)
+        return -1;
+    if (kind != 'f')
+        return 0;
+    const void *buf;
+    size_t size;
+    la_int64_t off;
+    int r;
+    while ((r = libarchive.read_data_block(a, &buf, &size, &off)) == ARCHIVE_OK)
+        if (cb->data(cb->ud, buf, size, err) < 0)
+            return -1;
+    if (r != ARCHIVE_EOF)
+        return sv_error(err, 0, "%s: %s", path, libarchive.error_string(a));
+    return cb->end(cb->ud, err);
+}
+
+int sv_unpack_scan(const char *path, const struct sv_unpack_scan *cb, sv_error_t *err)
+{
+    if (load_libarchive(err) < 0)
+        return -1;
+    cleanup_archive_read struct archive *a = libarchive.read_new();
+    libarchive.read_support_filter_all(a);
+    libarchive.read_support_format_all(a);
+    const char *shown = path ? path : "standard input";
+    if (libarchive.read_open_filename(a, path, 1 << 16) != ARCHIVE_OK)
+        return sv_error(err, 0, "%s: %s", shown, libarchive.error_string(a));
+    struct archive_entry *e;
+    int r;
+    while ((r = libarchive.read_next_header(a, &e)) == ARCHIVE_OK)
+        if (scan_entry(a, e, cb, shown, err) < 0)
+            return -1;
+    if (r != ARCHIVE_EOF)
+        return sv_error(err, 0, "%s: %s", shown, libarchive.error_string(a));
     return 0;
 }

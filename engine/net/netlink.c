@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <net/if.h>
+#include <linux/fib_rules.h>
 #include <linux/if_link.h>
 #include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
@@ -234,4 +235,24 @@ void sv_nl_forget_neighbour(struct sv_nl *nl, int ifindex, uint32_t addr)
     nd->ndm_ifindex = ifindex;
     mnl_attr_put_u32(nlh, NDA_DST, htonl(addr));
     transact(nl, nlh); /* ENOENT is the usual answer */
+}
+
+int sv_nl_rule(struct sv_nl *nl, const char *iif, uint32_t dst, int dst_len, bool prohibit,
+               uint32_t priority, sv_error_t *err)
+{
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    struct nlmsghdr *nlh = msg_start(nl, buf, RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL);
+    struct fib_rule_hdr *fr = mnl_nlmsg_put_extra_header(nlh, sizeof(*fr));
+    fr->family = AF_INET;
+    fr->dst_len = (uint8_t)dst_len;
+    fr->action = prohibit ? FR_ACT_PROHIBIT : FR_ACT_TO_TBL;
+    fr->table = prohibit ? RT_TABLE_UNSPEC : RT_TABLE_MAIN;
+    mnl_attr_put_strz(nlh, FRA_IIFNAME, iif);
+    mnl_attr_put_u32(nlh, FRA_PRIORITY, priority);
+    if (dst_len)
+        mnl_attr_put_u32(nlh, FRA_DST, htonl(dst));
+    int rc = transact(nl, nlh);
+    if (rc < 0 && rc != -EEXIST)
+        return sv_error(err, -rc, "cannot add a routing rule for %s", iif);
+    return 0;
 }

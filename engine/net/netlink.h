@@ -37,6 +37,12 @@ int sv_nl_route_host(struct sv_nl *nl, uint32_t addr, int ifindex, sv_error_t *e
 int sv_nl_neighbour(struct sv_nl *nl, int ifindex, uint32_t addr, const uint8_t mac[6],
                     sv_error_t *err);
 
+/* A routing rule at priority for packets that came in on link iif (by
+ * name): to dst/dst_len (0: anywhere), look up the main table, or with
+ * prohibit, refuse to route them. One already there is kept. */
+int sv_nl_rule(struct sv_nl *nl, const char *iif, uint32_t dst, int dst_len, bool prohibit,
+               uint32_t priority, sv_error_t *err);
+
 /* Forget the neighbour entry of addr on ifindex (a new replica may reuse an
  * address with a new MAC); no error when there is none. */
 void sv_nl_forget_neighbour(struct sv_nl *nl, int ifindex, uint32_t addr);

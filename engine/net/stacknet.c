@@ -190,6 +190,7 @@ void sv_stacknet_close(struct sv_stacknet *net)
 {
     if (net == NULL)
         return;
+    sv_stacklan_free(net);
     sv_nl_close(net->nl);
     if (net->netns_fd >= 0)
         close(net->netns_fd);
@@ -258,6 +259,7 @@ int sv_stacknet_destroy(const char *stack, sv_error_t *err)
         ;
     if (unlink(path) < 0 && errno != ENOENT)
         return sv_error(err, errno, "cannot remove %s", path);
+    sv_stacklan_forget(stack);
     static const char *const files[] = {"network", "ports", "portlink"};
     for (size_t i = 0; i < SV_ARRAY_LEN(files); i++) {
         cleanup_free char *p = stack_file(stack, files[i]);
@@ -283,6 +285,17 @@ int sv_stacknet_socket(struct sv_stacknet *net, int domain, int type)
 uint32_t sv_stacknet_transit(const struct sv_stacknet *net)
 {
     return net->subnet + (1u << (32 - SV_STACKNET_PREFIX)) - 2;
+}
+
+int sv_stacknet_bridge(struct sv_stacknet *net, const char *name, uint32_t addr, int prefix,
+                       int *ifindex, sv_error_t *err)
+{
+    /* Link names are looked up in the namespace of whoever asks. */
+    if (setns(net->netns_fd, CLONE_NEWNET) < 0)
+        return sv_error(err, errno, "cannot enter the stack's network namespace");
+    int rc = sv_nl_bridge(net->nl, name, addr, prefix, ifindex, err);
+    stacknet_leave(net);
+    return rc;
 }
 
 int sv_stacknet_sysctl(struct sv_stacknet *net, const char *key, const char *value, sv_error_t *err)
@@ -315,6 +328,12 @@ uint32_t sv_stacknet_alloc(struct sv_stacknet *net, bool (*used)(void *ctx, uint
 int sv_stacknet_write_hosts(struct sv_stacknet *net, const struct sv_stacknet_host *e, size_t count,
                             sv_error_t *err)
 {
+    return sv_stacknet_write_hosts_at(net->hosts, e, count, NULL, err);
+}
+
+int sv_stacknet_write_hosts_at(const char *path, const struct sv_stacknet_host *e, size_t count,
+                               const char *extra, sv_error_t *err)
+{
     cleanup_free char *buf = NULL;
     size_t len = 0;
     FILE *m = open_memstream(&buf, &len);
@@ -327,13 +346,18 @@ int sv_stacknet_write_hosts(struct sv_stacknet *net, const struct sv_stacknet_ho
         fputs(ip, m);
         for (size_t k = 0; k < SV_ARRAY_LEN(e[i].names) && e[i].names[k]; k++)
             fprintf(m, "%c%s", k ? ' ' : '\t', e[i].names[k]);
+        for (size_t k = 0; e[i].aliases && e[i].aliases[k]; k++)
+            fprintf(m, " %s", e[i].aliases[k]);
         fputc('\n', m);
     }
+    if (extra)
+        fputs(extra, m);
     fclose(m); /* now: buf and len are set by the close */
-    cleanup_close int fd = open(net->hosts, O_WRONLY | O_CLOEXEC);
+    /* Every replica reads it as "other" (whatever our umask). */
+    cleanup_close int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0)
-        return sv_error(err, errno, "cannot update %s", net->hosts);
+    if (fd < 0 || fstat(fd, &st) < 0 || ((st.st_mode & 0777) != 0644 && fchmod(fd, 0644) < 0))
+        return sv_error(err, errno, "cannot update %s", path);
     /* Shrinking: write the new text padded with a comment to the old size
      * first, then cut; a reader in between sees a whole file either way. */
     size_t want = len;
@@ -346,7 +370,7 @@ int sv_stacknet_write_hosts(struct sv_stacknet *net, const struct sv_stacknet_ho
         len += pad;
     }
     if (pwrite(fd, buf, len, 0) != (ssize_t)len || ftruncate(fd, (off_t)want) < 0)
-        return sv_error(err, errno, "cannot update %s", net->hosts);
+        return sv_error(err, errno, "cannot update %s", path);
     return 0;
 }
 
@@ -356,4 +380,22 @@ uint32_t sv_stacknet_address_of(const char *spec_json)
     const char *s = json_string_value(json_object_get(o, "address"));
     struct in_addr a = {0};
     return s && inet_pton(AF_INET, s, &a) == 1 ? ntohl(a.s_addr) : 0;
+}
+
+size_t sv_stacknet_links_of(const char *spec_json, char **names, uint32_t *addrs, size_t max)
+{
+    cleanup_json json_t *o = spec_json ? json_loads(spec_json, 0, NULL) : NULL;
+    json_t *links = json_object_get(o, "links");
+    size_t n = 0;
+    for (size_t i = 0; i < json_array_size(links) && n < max; i++) {
+        json_t *l = json_array_get(links, i);
+        const char *net = json_string_value(json_object_get(l, "network"));
+        const char *s = json_string_value(json_object_get(l, "address"));
+        struct in_addr a = {0};
+        if (net == NULL || s == NULL || inet_pton(AF_INET, s, &a) != 1)
+            continue;
+        names[n] = sv_xstrdup(net);
+        addrs[n++] = ntohl(a.s_addr);
+    }
+    return n;
 }

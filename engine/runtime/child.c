@@ -20,6 +20,7 @@
 #include <grp.h>
 #include <linux/close_range.h>
 #include <net/if.h>
+#include <net/route.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -85,26 +86,68 @@ static void sockaddr_ip4(struct sockaddr *sa, uint32_t addr)
     in->sin_addr.s_addr = htonl(addr);
 }
 
-/* Our end of the stack network: its address (the subnet's route comes
+/* Our end of a stack network: its address (the subnet's route comes
  * with it), then up. ioctls: the interface is in our namespace. */
-static int eth0_address(uint32_t addr, int prefix, sv_error_t *err)
+static int eth_address(int fd, const char *name, uint32_t addr, int prefix, sv_error_t *err)
+{
+    struct ifreq ifr = {0};
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+    sockaddr_ip4(&ifr.ifr_addr, addr);
+    if (ioctl(fd, SIOCSIFADDR, &ifr) < 0)
+        return sv_error(err, errno, "cannot give %s its address", name);
+    sockaddr_ip4(&ifr.ifr_netmask, prefix ? ~0u << (32 - prefix) : 0);
+    if (ioctl(fd, SIOCSIFNETMASK, &ifr) < 0)
+        return sv_error(err, errno, "cannot set %s's netmask", name);
+    if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+        return sv_error(err, errno, "reading the flags of %s", name);
+    ifr.ifr_flags |= IFF_UP;
+    if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+        return sv_error(err, errno, "bringing %s up", name);
+    return 0;
+}
+
+/* eth0 and, on a stack with networks of its own, eth1...; and the route
+ * to the published ports' transit address when eth0's subnet lacks it. */
+static int stack_addresses(const struct sv_net_attach *n, sv_error_t *err)
 {
     cleanup_close int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return sv_error(err, errno, "socket");
-    struct ifreq ifr = {0};
-    strcpy(ifr.ifr_name, "eth0");
-    sockaddr_ip4(&ifr.ifr_addr, addr);
-    if (ioctl(fd, SIOCSIFADDR, &ifr) < 0)
-        return sv_error(err, errno, "cannot give eth0 its address");
-    sockaddr_ip4(&ifr.ifr_netmask, prefix ? ~0u << (32 - prefix) : 0);
-    if (ioctl(fd, SIOCSIFNETMASK, &ifr) < 0)
-        return sv_error(err, errno, "cannot set eth0's netmask");
-    if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
-        return sv_error(err, errno, "reading the flags of eth0");
-    ifr.ifr_flags |= IFF_UP;
-    if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
-        return sv_error(err, errno, "bringing eth0 up");
+    if (eth_address(fd, "eth0", n->addr, n->prefix, err) < 0)
+        return -1;
+    for (size_t i = 0; i < n->n_more; i++) {
+        char name[IFNAMSIZ];
+        snprintf(name, sizeof(name), "eth%zu", i + 1);
+        if (eth_address(fd, name, n->more[i].addr, n->more[i].prefix, err) < 0)
+            return -1;
+    }
+    if (n->route_to == 0)
+        return 0;
+    struct rtentry rt = {0};
+    sockaddr_ip4(&rt.rt_dst, n->route_to);
+    sockaddr_ip4(&rt.rt_genmask, ~0u);
+    rt.rt_flags = RTF_UP | RTF_HOST;
+    rt.rt_dev = (char *)"eth0";
+    if (ioctl(fd, SIOCADDRT, &rt) < 0)
+        return sv_error(err, errno, "cannot add eth0's route to the published ports");
+    return 0;
+}
+
+/* The service's sysctls, by the descriptor of /proc/sys that mounts.c
+ * kept writable; closed afterwards, before the command could see it. */
+static int write_sysctls(char **sysctls, int dir, sv_error_t *err)
+{
+    for (char **kv = sysctls; kv && *kv; kv++) {
+        size_t klen = strcspn(*kv, "=");
+        cleanup_free char *path = sv_xstrndup(*kv, klen);
+        for (char *p = path; *p; p++)
+            if (*p == '.')
+                *p = '/';
+        cleanup_close int fd = openat(dir, path, O_WRONLY | O_CLOEXEC);
+        const char *v = *kv + klen + ((*kv)[klen] == '=');
+        if (fd < 0 || write(fd, v, strlen(v)) < 0)
+            return sv_error(err, errno, "sysctl %.*s", (int)klen, *kv);
+    }
     return 0;
 }
 
@@ -296,7 +339,8 @@ void sv_child_main(struct sv_container *c, const int fds[3], int gofd, int errfd
         sv_error(&err, errno, "sethostname");
         sv_child_fail(errfd, 125, &err);
     }
-    if (sv_mounts_setup(c, &err) < 0)
+    int sysctl_dir = -1;
+    if (sv_mounts_setup(c, &sysctl_dir, &err) < 0)
         sv_child_fail(errfd, 125, &err);
     sv_trace("child: root built");
     if (s->network != SV_NET_HOST && loopback_up(&err) < 0)
@@ -311,8 +355,12 @@ void sv_child_main(struct sv_container *c, const int fds[3], int gofd, int errfd
     sv_trace("child: in its cgroup");
     close(gofd); /* nothing more comes: not the command's to keep */
     /* The parent made our eth0 before sending 'c'. */
-    if (s->network == SV_NET_STACK && eth0_address(s->net.addr, s->net.prefix, &err) < 0)
+    if (s->network == SV_NET_STACK && stack_addresses(&s->net, &err) < 0)
         sv_child_fail(errfd, 125, &err);
+    if (sysctl_dir >= 0 && write_sysctls(s->sysctls, sysctl_dir, &err) < 0)
+        sv_child_fail(errfd, 125, &err);
+    if (sysctl_dir >= 0)
+        close(sysctl_dir);
     /* In the cgroup now, so it becomes the namespace's root. */
     if (unshare(CLONE_NEWCGROUP) < 0 && errno != EINVAL) {
         sv_error(&err, errno, "cgroup namespace");

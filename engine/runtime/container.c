@@ -52,6 +52,11 @@ void sv_container_free(struct sv_container *c)
     free((char *)s->workdir);
     free((char *)s->user);
     free((char *)s->net.hosts);
+    free((char *)s->net.name);
+    for (size_t i = 0; i < s->net.n_more; i++)
+        free((char *)s->net.more[i].name);
+    sv_strv_free(s->sysctls);
+    sv_strv_free(s->extra_hosts);
     sv_strv_free(s->entrypoint);
     sv_strv_free(s->argv);
     sv_strv_free(s->env);
@@ -71,6 +76,27 @@ void sv_container_free(struct sv_container *c)
     }
     free(s->binds);
     free(c);
+}
+
+/* A veth per network of the stack: eth0, then eth1... in the container. */
+static int stack_links(struct sv_container *c, pid_t pid, sv_error_t *err)
+{
+    const struct sv_net_attach *n = &c->spec.net;
+    char name[IFNAMSIZ];
+    snprintf(name, sizeof(name), "sv%.12s", c->id);
+    sv_nl_forget_neighbour(n->nl, n->bridge, n->addr);
+    if (sv_nl_veth(n->nl, name, n->bridge, "eth0", pid, err) < 0)
+        return -1;
+    for (size_t i = 0; i < n->n_more; i++) {
+        char peer[IFNAMSIZ];
+        /* No hex id has an "x": never eth0's name, whatever the id. */
+        snprintf(name, sizeof(name), "sv%.10sx%zu", c->id, i + 1);
+        snprintf(peer, sizeof(peer), "eth%zu", i + 1);
+        sv_nl_forget_neighbour(n->nl, n->more[i].bridge, n->more[i].addr);
+        if (sv_nl_veth(n->nl, name, n->more[i].bridge, peer, pid, err) < 0)
+            return -1;
+    }
+    return 0;
 }
 
 static void new_id(char id[65])
@@ -355,12 +381,8 @@ int sv_container_spawn(struct sv_container *c, const int fds[3], sv_error_t *err
         sv_trace("spawn: in its cgroup");
     }
     /* Its veth, while it builds its root on the other core. */
-    if (rc == 0 && c->spec.network == SV_NET_STACK) {
-        char name[IFNAMSIZ];
-        snprintf(name, sizeof(name), "sv%.12s", c->id);
-        sv_nl_forget_neighbour(c->spec.net.nl, c->spec.net.bridge, c->spec.net.addr);
-        rc = sv_nl_veth(c->spec.net.nl, name, c->spec.net.bridge, "eth0", pid, err);
-    }
+    if (rc == 0 && c->spec.network == SV_NET_STACK)
+        rc = stack_links(c, pid, err);
     /* A broken pipe: the child gave up while building its root, and its
      * report (read below) says why. */
     if (rc == 0 && write(f.go[1], "c", 1) != 1)

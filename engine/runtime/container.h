@@ -28,6 +28,15 @@ struct sv_bind {
 enum sv_netmode { SV_NET_NONE, SV_NET_HOST, SV_NET_STACK };
 
 struct sv_nl;
+/* A replica on more networks of its stack than one: eth1, eth2, ... on
+ * those networks' bridges. */
+#define SV_NET_LINKS_MAX 8
+struct sv_net_link {
+    int bridge;    /* ifindex of the network's bridge */
+    uint32_t addr; /* host byte order */
+    int prefix;
+    const char *name; /* the network's, recorded with the container */
+};
 /* SV_NET_STACK: a veth on the stack's bridge (see stacknet.h). The netlink
  * socket is the supervisor's, inside the stack's namespace (borrowed). */
 struct sv_net_attach {
@@ -36,6 +45,14 @@ struct sv_net_attach {
     uint32_t addr; /* the replica's address, host byte order */
     int prefix;
     const char *hosts; /* the stack's hosts file, bound at /etc/hosts */
+    /* A stack with networks of its own (Compose's): eth0's network's name
+     * (NULL: the default network, and no more links), the others, and a
+     * route to route_to out of eth0 when eth0's subnet does not hold it
+     * (the published ports' transit address, pubnat.h). */
+    const char *name;
+    struct sv_net_link more[SV_NET_LINKS_MAX - 1];
+    size_t n_more;
+    uint32_t route_to;
 };
 
 struct sv_run_spec {
@@ -66,6 +83,13 @@ struct sv_run_spec {
      * terminal is stdin already. */
     bool stdin_open;
     bool init; /* servos' init as pid 1 (see init.h) */
+    /* Sysctls of the container's own namespaces, "net.core.somaxconn=1024"
+     * (checked by the graph: net.*, kernel.shm*, ...); NULL-terminated or
+     * NULL. */
+    char **sysctls;
+    /* More /etc/hosts lines ("IP\tNAME") where servos writes that file (no
+     * stack network: that one's comes from the supervisor); or NULL. */
+    char **extra_hosts;
     /* Bytes the container may write outside its volumes (its writable
      * layer, /tmp and /run, all in RAM); 0: the memory limit, else
      * SV_LAYER_SIZE_DEFAULT. */

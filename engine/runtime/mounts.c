@@ -37,13 +37,23 @@ static char *resolv_conf(bool host_netns)
 }
 
 /* Generated /etc files, written into the container's scratch tmpfs. */
-static int write_etc(const char *rt, const char *hn, bool host_netns, sv_error_t *err)
+static int write_etc(const char *rt, const struct sv_run_spec *s, bool host_netns,
+                     sv_error_t *err)
 {
+    const char *hn = s->hostname;
     cleanup_free char *hostname = sv_xasprintf("%s\n", hn);
+    cleanup_free char *extra = NULL;
+    size_t extra_len = 0;
+    FILE *m = open_memstream(&extra, &extra_len);
+    if (m == NULL)
+        sv_oom();
+    for (char **l = s->extra_hosts; l && *l; l++)
+        fprintf(m, "%s\n", *l);
+    fclose(m); /* sets extra */
     cleanup_free char *hosts =
         sv_xasprintf("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-                     "127.0.1.1\t%s\n",
-                     hn);
+                     "127.0.1.1\t%s\n%s",
+                     hn, extra);
     /* "multi on": glibc then returns every line of a name, so a service
      * name with several replicas resolves to all of them. */
     cleanup_free char *resolv = resolv_conf(host_netns);
@@ -460,7 +470,7 @@ static int mount_scratch(const struct sv_container *c, const char *rt, sv_error_
         if (mkdir(p, sub[i].mode) < 0 || chmod(p, sub[i].mode) < 0)
             return sv_error(err, errno, "cannot create %s", p);
     }
-    return write_etc(rt, c->spec.hostname, c->host_netns, err);
+    return write_etc(rt, &c->spec, c->host_netns, err);
 }
 
 /* The overlay at root: the image below (a directory image through the
@@ -606,7 +616,7 @@ static int pivot_into(int rootfd, const char *root, bool read_only, sv_error_t *
     return 0;
 }
 
-int sv_mounts_setup(const struct sv_container *c, sv_error_t *err)
+int sv_mounts_setup(const struct sv_container *c, int *sysctl_dir, sv_error_t *err)
 {
     /* Nothing we mount may propagate back to the host. */
     if (do_mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL, err) < 0)
@@ -623,6 +633,11 @@ int sv_mounts_setup(const struct sv_container *c, sv_error_t *err)
     if (c->image_kind == SV_ROOTFS_HOST && bind_host(rootfd, rt, root, err) < 0)
         return -1;
     if (bind_etc(c, rootfd, rt, err) < 0 || mount_proc_sys(c, rootfd, err) < 0)
+        return -1;
+    /* Sysctls are written once the network is up, after /proc/sys is
+     * read-only: through this descriptor of the proc mount beneath. */
+    if (c->spec.sysctls && (*sysctl_dir = sv_path_open_in(rootfd, "/proc/sys", SV_PATH_EXISTING,
+                                                          "/proc/sys", err)) < 0)
         return -1;
     if (setup_dev(root, err) < 0 || setup_binds(c, rootfd, err) < 0 ||
         mask_and_freeze(rootfd, err) < 0)

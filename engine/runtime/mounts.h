@@ -6,7 +6,9 @@
 #include "runtime/container.h"
 
 /* Every mount, then pivot_root into the new root. Runs as root of the new
- * user namespace (or real root with --userns host). */
-int sv_mounts_setup(const struct sv_container *c, sv_error_t *err);
+ * user namespace (or real root with --userns host). With sysctls in the
+ * spec, *sysctl_dir is a descriptor of the container's /proc/sys that
+ * stays writable (its read-only mount is put on top). */
+int sv_mounts_setup(const struct sv_container *c, int *sysctl_dir, sv_error_t *err);
 
 #endif

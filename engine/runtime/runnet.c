@@ -283,8 +283,10 @@ void sv_runnet_attach(struct sv_runnet *rn, struct sv_run_spec *spec)
     spec->network = SV_NET_STACK;
     /* No hosts file of the network's: the container's own (its name on
      * 127.0.0.1, as without -p) is all a container alone needs. */
-    spec->net =
-        (struct sv_net_attach){rn->net->nl, rn->net->bridge, rn->addr, SV_STACKNET_PREFIX, NULL};
+    spec->net = (struct sv_net_attach){.nl = rn->net->nl,
+                                       .bridge = rn->net->bridge,
+                                       .addr = rn->addr,
+                                       .prefix = SV_STACKNET_PREFIX};
     spec->run_network = rn->key;
     spec->ports = rn->ports;
 }

@@ -198,6 +198,11 @@ void sv_spec_copy(struct sv_container *c, const struct sv_run_spec *spec)
     s->workdir = xstrdup_or_null(spec->workdir);
     s->user = xstrdup_or_null(spec->user);
     s->net.hosts = xstrdup_or_null(spec->net.hosts);
+    s->net.name = xstrdup_or_null(spec->net.name);
+    for (size_t i = 0; i < spec->net.n_more; i++)
+        s->net.more[i].name = xstrdup_or_null(spec->net.more[i].name);
+    s->sysctls = spec->sysctls ? strv_dup(spec->sysctls) : NULL;
+    s->extra_hosts = spec->extra_hosts ? strv_dup(spec->extra_hosts) : NULL;
     s->entrypoint = spec->entrypoint ? strv_dup(spec->entrypoint) : NULL;
     s->argv = strv_dup(spec->argv);
     s->env = strv_dup(spec->env);
@@ -278,6 +283,22 @@ static json_t *strv_json(char *const *v)
     return a;
 }
 
+/* A replica's networks and its address on each, eth0's first (what a
+ * supervisor started later needs to know them by; see sv_spec_links). */
+static json_t *links_json(const struct sv_net_attach *net)
+{
+    json_t *a = json_array();
+    char ip[16];
+    sv_stacknet_ip4_format(net->addr, ip);
+    json_array_append_new(a, json_pack("{s:s, s:s}", "network", net->name, "address", ip));
+    for (size_t i = 0; i < net->n_more; i++) {
+        sv_stacknet_ip4_format(net->more[i].addr, ip);
+        json_array_append_new(a,
+                              json_pack("{s:s, s:s}", "network", net->more[i].name, "address", ip));
+    }
+    return a;
+}
+
 char *sv_spec_to_json(const struct sv_container *c)
 {
     const struct sv_run_spec *s = &c->spec;
@@ -307,6 +328,8 @@ char *sv_spec_to_json(const struct sv_container *c)
         char ip[16];
         sv_stacknet_ip4_format(s->net.addr, ip);
         json_object_set_new(o, "address", json_string(ip));
+        if (s->net.name)
+            json_object_set_new(o, "links", links_json(&s->net));
     }
     /* How `servos stop` stops it, and what `servos ls` shows. */
     int sig = s->stop_signal ? s->stop_signal : c->stop_signal ? c->stop_signal : SIGTERM;

@@ -16,11 +16,9 @@ int sv_select_stack(const char *project, char **stack, sv_error_t *err)
         *stack = sv_xstrdup(project);
         return 0;
     }
-    cleanup_graph struct sv_graph *g = NULL;
-    if (sv_load_graph(NULL, NULL, &g, err) < 0)
+    if (sv_load_stack_name(stack, err) < 0)
         return sv_error_wrap(err, "which stack? give -p NAME, or run this where the stack's "
                                   "Envirofile is");
-    *stack = sv_xstrdup(g->stack);
     return 0;
 }
 

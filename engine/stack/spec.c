@@ -127,6 +127,65 @@ static int proserve_spec(const struct sv_graph *g, const struct sv_service *s,
     return 0;
 }
 
+/* One secret or config, whole or not at all, owned by uid:gid (host ids)
+ * with its mode. Nothing of its content ever goes into a message. */
+static int write_file_ref(const char *path, const struct sv_file_ref *f, uid_t uid, gid_t gid,
+                          sv_error_t *err)
+{
+    cleanup_free char *tmp = sv_xasprintf("%s.tmp", path);
+    unlink(tmp);
+    cleanup_close int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 || write(fd, f->def->data, f->def->len) != (ssize_t)f->def->len ||
+        fchown(fd, uid, gid) < 0 || fchmod(fd, (mode_t)f->mode) < 0)
+        return sv_error(err, errno, "cannot write %s %s to %s", f->config ? "config" : "secret",
+                        f->source, tmp);
+    if (rename(tmp, path) < 0)
+        return sv_error(err, errno, "cannot write %s", path);
+    return 0;
+}
+
+/* The service's secrets and configs, bound read-only at their targets:
+ * written at each start to <binds>/files-SERVICE, a directory that only
+ * the container's root (and host root) may enter, each file owned as asked
+ * inside the container's user namespace. */
+static int file_binds(const struct sv_graph *g, const struct sv_service *s,
+                      struct sv_run_spec *spec, sv_error_t *err)
+{
+    if (s->n_files == 0)
+        return 0;
+    uid_t uid;
+    gid_t gid;
+    if (sv_userns_root_ids(s->userns, &uid, &gid, err) < 0)
+        return -1;
+    cleanup_free char *binds = sv_statedir_binds(g->stack);
+    cleanup_free char *dir = sv_xasprintf("%s/files-%s", binds, s->name);
+    if ((mkdir(dir, 0500) < 0 && errno != EEXIST) || chown(dir, uid, gid) < 0 ||
+        chmod(dir, 0500) < 0)
+        return sv_error(err, errno, "cannot make %s", dir);
+    spec->binds = sv_xrealloc(spec->binds, (spec->n_binds + s->n_files + 1) * sizeof(*spec->binds));
+    for (size_t i = 0; i < s->n_files; i++) {
+        const struct sv_file_ref *f = &s->files[i];
+        char *path = sv_xasprintf("%s/%zu-%s", dir, i, f->source);
+        /* Owned by the source's bind from here on: freed with the spec. */
+        spec->binds[spec->n_binds++] = (struct sv_bind){
+            .source = path, .target = (char *)f->target, .read_only = true, .idmap_fd = -1};
+        if (write_file_ref(path, f, uid + (uid_t)f->uid, gid + (gid_t)f->gid, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The service's sysctls as "NAME=VALUE". */
+static char **sysctl_strv(const struct sv_service *s)
+{
+    if (s->n_sysctls == 0)
+        return NULL;
+    char **v = sv_xcalloc(s->n_sysctls + 1, sizeof(*v));
+    for (size_t i = 0; i < s->n_sysctls; i++)
+        v[i] = sv_xasprintf("%s=%s", s->sysctls[i].key, s->sysctls[i].value);
+    return v;
+}
+
 /* The service's mounts as binds: tmpfs, volumes (made now), host paths. */
 static int mount_binds(const struct sv_graph *g, const struct sv_service *s, int n,
                        struct sv_run_spec *spec, sv_error_t *err)
@@ -183,7 +242,15 @@ int sv_spec_make(const struct sv_graph *g, const struct sv_service *s, int n,
     spec->network = strcmp(s->network, "host") == 0   ? SV_NET_HOST
                     : strcmp(s->network, "none") == 0 ? SV_NET_NONE
                                                       : SV_NET_STACK;
-    if (mount_binds(g, s, n, spec, err) < 0 ||
+    spec->sysctls = sysctl_strv(s);
+    /* extra_hosts as /etc/hosts lines, where servos writes that file. */
+    if (s->n_extra_hosts) {
+        spec->extra_hosts = sv_xcalloc(s->n_extra_hosts + 1, sizeof(char *));
+        for (size_t i = 0; i < s->n_extra_hosts; i++)
+            spec->extra_hosts[i] =
+                sv_xasprintf("%s\t%s", s->extra_hosts[i].value, s->extra_hosts[i].key);
+    }
+    if (mount_binds(g, s, n, spec, err) < 0 || file_binds(g, s, spec, err) < 0 ||
         (s->proserve && proserve_spec(g, s, spec, err) < 0)) {
         sv_spec_free(spec);
         return -1;
@@ -201,5 +268,7 @@ void sv_spec_free(struct sv_run_spec *spec)
     for (size_t i = 0; i < spec->n_binds; i++)
         free(spec->binds[i].source);
     free(spec->binds);
+    sv_strv_free(spec->sysctls);
+    sv_strv_free(spec->extra_hosts);
     memset(spec, 0, sizeof(*spec));
 }

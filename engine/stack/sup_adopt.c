@@ -29,6 +29,7 @@ static bool adopt_running(struct supervisor *sup, struct replica *r, const struc
     r->pid = row->pid;
     r->state = REPLICA_RUNNING;
     r->addr = sv_stacknet_address_of(row->spec_json);
+    network_adopt(r, row->spec_json);
     r->started_ms = sv_now_ms() - 1000 * (time(NULL) - row->started);
     sup_watch(sup, r->pidfd);
     /* What it wrote while nobody read waits in its FIFO. One started by an

@@ -122,6 +122,13 @@ static void do_scale(struct supervisor *sup, int fd, int argc, char **argv)
         reply(fd, "error: no service \"%s\" in stack %s", argv[1], sup->stack);
         return;
     }
+    if (s->container_name && atoi(argv[2]) > 1) {
+        reply(fd,
+              "error: service \"%s\" has container_name \"%s\", which names one container: "
+              "it cannot have %s replicas",
+              s->name, s->container_name, argv[2]);
+        return;
+    }
     int before = s->replicas;
     s->replicas = atoi(argv[2]);
     if (network_check_names(sup->g, &err) < 0) {

@@ -252,6 +252,10 @@ static int start_waves(struct supervisor *sup, const struct sv_graph *g, sv_erro
 
 int reconcile(struct supervisor *sup, struct sv_graph *g, sv_error_t *err)
 {
+    /* The first graph since adoption: names only it knows (hostnames,
+     * aliases, container names, the services' own hosts files). */
+    if (sup->g == NULL)
+        sup->hosts_dirty = true;
     sup->g = g;
     if (remove_undeclared(sup, g, err) < 0 || network_check_names(g, err) < 0 ||
         network_sync_ports(sup, g, err) < 0 || sync_gateways(sup, g, err) < 0)

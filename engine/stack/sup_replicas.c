@@ -53,6 +53,7 @@ void replica_drop(struct supervisor *sup, struct replica *r)
     }
     if (r->addr)
         sup->hosts_dirty = true;
+    network_forget(r);
     sv_cgroup_clear(&r->cg);
     free(r->service);
     free(r);
@@ -127,25 +128,29 @@ static int claim_name(struct supervisor *sup, struct replica *r, const char *nam
         return -1;
     if (!found)
         return 0;
+    const char *fix = r->svc && r->svc->container_name ? "change its container_name"
+                                                       : "rename the service or the stack";
     if (old.stack == NULL)
         return sv_error(err, 0,
                         "replica %d would be container \"%s\", but a container of `servos run` "
-                        "(%.12s) has that name: rename the service or the stack, or remove that "
-                        "container",
-                        r->n, name, old.id);
+                        "(%.12s) has that name: %s, or remove that container",
+                        r->n, name, old.id, fix);
     if (strcmp(old.stack, sup->stack) != 0 || old.service == NULL ||
         strcmp(old.service, r->service) != 0 || old.replica != r->n)
         return sv_error(err, 0,
                         "replica %d would be container \"%s\", but that is replica %d of service "
-                        "\"%s\" in stack \"%s\": rename the service or the stack",
-                        r->n, name, old.replica, old.service ? old.service : "?", old.stack);
+                        "\"%s\" in stack \"%s\": %s",
+                        r->n, name, old.replica, old.service ? old.service : "?", old.stack, fix);
     return sv_container_remove(sup->st, old.id, err);
 }
 
 int replica_start_begin(struct supervisor *sup, struct replica *r, struct sv_container **out,
                         sv_error_t *err)
 {
-    cleanup_free char *name = sv_statedir_replica_name(sup->stack, r->service, r->n);
+    /* container_name: the replica's name and hostname (one replica). */
+    const char *given = r->svc->container_name;
+    cleanup_free char *name =
+        given ? sv_xstrdup(given) : sv_statedir_replica_name(sup->stack, r->service, r->n);
     if (claim_name(sup, r, name, err) < 0)
         return -1;
     cleanup_spec struct sv_run_spec spec = {0};
@@ -153,7 +158,7 @@ int replica_start_begin(struct supervisor *sup, struct replica *r, struct sv_con
         return -1;
     cleanup_free char *host = sv_xasprintf("%s-%d", r->service, r->n);
     spec.name = name;
-    spec.hostname = r->svc->hostname ? r->svc->hostname : host;
+    spec.hostname = r->svc->hostname ? r->svc->hostname : given ? given : host;
     sv_spec_hash_hex(r->svc, r->hash);
     spec.hash = r->hash;
     if (spec.network == SV_NET_STACK && network_join(sup, r, &spec.net, err) < 0)

@@ -7,7 +7,6 @@
 #include "stack/supervisor_int.h"
 #include "stack/lastup.h"
 #include "core/trace.h"
-#include "core/bulkmem.h"
 #include "core/statedir.h"
 #include "proserve/pgateway.h"
 
@@ -282,7 +281,6 @@ supervisor_main(const char *stack, struct sv_graph *g, const char *dir, int repo
         _exit(0);
     }
     redirect_stdio(dir);
-    sv_bulkmem_lean = true; /* long-lived: RSS over page-fault speed */
     struct supervisor sup = {.stack = sv_xstrdup(stack), .listen_fd = -1};
     sv_error_t e = NULL;
     if (setup(&sup, &e) < 0) {

@@ -56,6 +56,17 @@ struct replica {
     struct sv_cgroup cg;
     bool stopping;
     uint32_t addr; /* on the stack network; 0 when not on it or not running */
+    /* A stack with networks of its own: the network of addr (eth0), NULL
+     * for the default one, and the replica's other networks (eth1...). */
+    char *net0;
+    struct replica_link *more;
+    size_t n_more;
+    char *hosts_file; /* its /etc/hosts when not the stack's shared one */
+};
+
+struct replica_link {
+    char *net;
+    uint32_t addr;
 };
 
 /* A ProServe service whose handlers get containers: its gateway socket. */
@@ -144,6 +155,10 @@ int network_join(struct supervisor *sup, struct replica *r, struct sv_net_attach
                  sv_error_t *err);
 /* A replica left the network: its name goes (now, or at the next tick). */
 void network_leave(struct supervisor *sup, struct replica *r);
+/* An adopted replica's networks, from its recorded spec. */
+void network_adopt(struct replica *r, const char *spec_json);
+/* What network_join and network_adopt gave r (at drop). */
+void network_forget(struct replica *r);
 /* Every replica's names, into the hosts file the replicas share. */
 int network_write_hosts(struct supervisor *sup, sv_error_t *err);
 /* network_write_hosts when a replica came or went; errors only logged. */

@@ -16,6 +16,9 @@
 # - a bare run of the script), and the same for isolation.mode container.
 # Goals (issue 20): requests/s >= 5x aiohttp's and p99 below aiohttp's p50,
 # for each endpoint; kept from before: isolation adds < 10 ms per request.
+# For scale, /inline also runs against a do-nothing epoll server (tcpload
+# http) in the same rotation: the most ab reaches on this machine, the load
+# tool and the server sharing its cores.
 set -eu
 . "$(dirname "$0")/lib.sh"
 . "$BENCH_DIR/lib-series.sh"
@@ -23,15 +26,16 @@ ROUNDS=${ROUNDS:-5} SECS=${SECS:-3} CONC=${CONC:-8} ISO_RUNS=${ISO_RUNS:-60}
 T=$(mktemp -d /tmp/servos-bench-proserve.XXXXXX)
 chmod 711 "$T"
 export SERVOS_ROOT=$T/root
-AIO=
+AIO= CEIL=
 cleanup() {
     [ -z "$AIO" ] || { kill "$AIO" 2>/dev/null && wait "$AIO" 2>/dev/null; } || true
+    [ -z "$CEIL" ] || { kill "$CEIL" 2>/dev/null && wait "$CEIL" 2>/dev/null; } || true
     "$SERVOS" down -t 0 -p bproserve >/dev/null 2>&1 || true
     rm -rf "$T"
 }
 trap cleanup EXIT
 PORT=$((20000 + RANDOM % 12000))
-CPORT=$((PORT + 1)) APORT=$((PORT + 2))
+CPORT=$((PORT + 1)) APORT=$((PORT + 2)) HPORT=$((PORT + 3))
 
 mkdir -p "$T/svc"
 cat >"$T/svc/echo.sh" <<'SH'
@@ -105,10 +109,14 @@ fi
 up() { for _ in $(seq 200); do curl -s -m 1 -o /dev/null "http://127.0.0.1:$1$2" && return 0; sleep 0.05; done; return 1; }
 up "$PORT" /health && up "$CPORT" /health || { echo "proserve: servos does not answer" >&2; exit 1; }
 servers=(servos)
-declare -A port=([servos]=$PORT [aiohttp]=$APORT)
+declare -A port=([servos]=$PORT [aiohttp]=$APORT [ceiling]=$HPORT)
 if [ -n "$AIO" ]; then
     if up "$APORT" /inline; then servers+=(aiohttp); else echo "proserve: aiohttp does not answer" >&2; fi
 fi
+mkdir -p "$T/bin" && cc -O2 -o "$T/bin/tcpload" "$BENCH_DIR/tcpload.c"
+"$T/bin/tcpload" http "$HPORT" &
+CEIL=$!
+if up "$HPORT" /inline; then servers+=(ceiling); else echo "proserve: tcpload http does not answer" >&2; fi
 
 # load SERVER ENDPOINT [SECS]: one ab run; its requests/s, p50 and p99 (ms)
 # added to SERVER.ENDPOINT.{rps,p50,p99}, failed when a request failed.
@@ -135,11 +143,16 @@ load() {
     sample "$T/$s.$e.p99" "$(awk -F, -v p=$p '$1 == p {print $2}' "$T/ab.csv")" "$rc"
 }
 n=${#servers[@]}
-for s in "${servers[@]}"; do load "$s" inline 1 && load "$s" shell 1; done # warm up
+for s in "${servers[@]}"; do # warm up
+    load "$s" inline 1 && { [ "$s" = ceiling ] || load "$s" shell 1; }
+done
 rm -f "$T"/*.rps "$T"/*.p50 "$T"/*.p99
 for r in $(seq "$ROUNDS"); do
     for e in inline shell; do
-        for k in $(seq 0 $((n - 1))); do load "${servers[$(((k + r) % n))]}" "$e"; done
+        for k in $(seq 0 $((n - 1))); do
+            s=${servers[$(((k + r) % n))]}
+            [ "$s:$e" = ceiling:shell ] || load "$s" "$e" # the ceiling has no handlers
+        done
     done
 done
 
@@ -187,6 +200,9 @@ for e in inline shell; do
     SIDE=servos.$e.p99
     bench_row "  p99, same runs" "$(lat "servos.$e.p99")" "aiohttp p50 $(lat "aiohttp.$e.p50")" \
         "$(ratio "$s_p99" "$a_p50")" "< aiohttp p50" "$(ok_if lt "$s_p99" "$a_p50")"
+    c_rps=$(field "$T/times" "ceiling.$e.rps" 2)
+    [ -z "$c_rps" ] || bench_row "  ab's ceiling here (do-nothing server), same runs" "$(rps "servos.$e")" \
+        "tcpload http $(rps "ceiling.$e")" "$(ratio "$s_rps" "$c_rps")" - 0
 done
 SIDE=iso.process
 bench_row "proserve: latency isolation adds" "$(lat iso.process)" \

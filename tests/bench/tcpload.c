@@ -8,6 +8,10 @@
  *   tcpload cr   HOST PORT CONNS SECS   a new connection per request, CONNS in
  *                                       flight: connections/s
  *   tcpload bulk HOST PORT SECS         one stream from the server: MB/s
+ *   tcpload http PORT                   a do-nothing HTTP/1.1 server on
+ *                                       127.0.0.1 (epoll, keep-alive): every
+ *                                       request gets the same small JSON; the
+ *                                       ceiling an HTTP load tool reaches here
  *
  * Each client mode prints one number. Built by tests/bench/net.sh. */
 #define _GNU_SOURCE
@@ -194,12 +198,57 @@ static double bulk(double secs)
     return bytes / (now() - start) / 1e6;
 }
 
+/* ---- HTTP ceiling ------------------------------------------------------------ */
+
+static _Noreturn void serve_http(int port)
+{
+    static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                "Content-Length: 11\r\nConnection: keep-alive\r\n\r\n{\"ok\":true}";
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), one = 1;
+    setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    struct sockaddr_in a = {
+        .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(l, 1024) < 0)
+        die("listen");
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = l};
+    epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev);
+    static char buf[65536];
+    for (;;) {
+        struct epoll_event evs[64];
+        int n = epoll_wait(ep, evs, 64, -1);
+        for (int i = 0; i < n; i++) {
+            int fd = evs[i].data.fd, c;
+            if (fd == l) {
+                while ((c = accept4(l, NULL, NULL, SOCK_NONBLOCK)) >= 0) {
+                    nodelay(c);
+                    struct epoll_event ce = {.events = EPOLLIN, .data.fd = c};
+                    epoll_ctl(ep, EPOLL_CTL_ADD, c, &ce);
+                }
+                continue;
+            }
+            ssize_t r = read(fd, buf, sizeof(buf));
+            if (r <= 0) {
+                close(fd);
+                continue;
+            }
+            /* One reply per request head: ab sends one at a time a connection. */
+            for (ssize_t k = 3; k < r; k++)
+                if (memcmp(buf + k - 3, "\r\n\r\n", 4) == 0 &&
+                    write(fd, reply, sizeof(reply) - 1) < 0)
+                    break;
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "serve") == 0)
         serve(atoi(argv[2]));
+    if (argc == 3 && strcmp(argv[1], "http") == 0)
+        serve_http(atoi(argv[2]));
     if (argc < 5) {
-        fprintf(stderr, "usage: tcpload serve PORT | rr|cr HOST PORT CONNS SECS | "
+        fprintf(stderr, "usage: tcpload serve PORT | http PORT | rr|cr HOST PORT CONNS SECS | "
                         "bulk HOST PORT SECS\n");
         return 2;
     }

@@ -18,6 +18,7 @@ ENTRY is TYPE:NAME[=ARG]:
   b:NAME=MAJ,MIN    block device (mode 0666)    c:NAME=MAJ,MIN  character device
 Owners are 0:0 unless the entry ends in #UID:GID.
 """
+import hashlib
 import io
 import json
 import sys
@@ -83,8 +84,10 @@ def main(argv):
         return
     layer = io.BytesIO()
     write(layer, entries(specs))
+    # diff_ids as docker save writes them: loaders check the layers against them.
+    diff_id = "sha256:" + hashlib.sha256(layer.getvalue()).hexdigest()
     config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/bin/sh"]},
-                         "rootfs": {"type": "layers", "diff_ids": []}}).encode()
+                         "rootfs": {"type": "layers", "diff_ids": [diff_id]}}).encode()
     with open(out, "wb") as f:
         write(f, [member("config.json", config), member("layer.tar", layer.getvalue()),
                   member("manifest.json", manifest)])
