@@ -134,10 +134,10 @@ struct sv_service {
     const char *network; /* "stack", "none", "host" */
     const char *userns;  /* "auto", "host" */
     const char *platform, *board, *toolchain;
-    const char **profiles;     /* NULL-terminated; never NULL */
-    int64_t log_max_size;      /* logging max-size in bytes; <= 0 when unset */
-    int log_max_files;         /* logging max-file; <= 0 when unset */
-    struct sv_value *proserve; /* the ProServe manifest body, or NULL */
+    const char **profiles;       /* NULL-terminated; never NULL */
+    int64_t log_max_size;        /* logging max-size in bytes; <= 0 when unset */
+    int log_max_files;           /* logging max-file; <= 0 when unset */
+    struct sv_value *proserve;   /* the ProServe manifest body, or NULL */
     struct sv_build_spec *build; /* NULL unless the image is built */
     /* Compose as projects write it (all empty when unset). */
     const char *container_name;  /* the replica's container name and hostname */
