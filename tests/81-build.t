@@ -141,6 +141,17 @@ is "$(jq -c '.config | [.User, .WorkingDir, .StopSignal, (.ExposedPorts | keys),
 is "$(jq '[.history[] | select(.empty_layer | not)] | length' <<<"$cfg") $(jq '.rootfs.diff_ids | length' <<<"$cfg")" "3 3" \
     "a history entry per instruction, one with a layer per diff_id"
 
+# ---- the network of RUN: the host's by default, none when asked ----------------
+mkdir -p "$TMP/net"
+printf 'FROM debian:bookworm\nRUN grep -c : /proc/net/dev >/ifaces\nCMD ["cat", "/ifaces"]\n' >"$TMP/net/Containerfile"
+"$S" build -q -t net-host "$TMP/net" >/dev/null 2>"$TMP/net.err"
+"$S" build -q --network none -t net-none "$TMP/net" >/dev/null 2>>"$TMP/net.err"
+run "$S" run --rm net-none
+is "$out" 1 "--network none: a RUN sees loopback only" || diag "$(cat "$TMP/net.err")"
+run "$S" run --rm net-host
+[ "${out:-0}" -gt 1 ]
+ok $? "by default a RUN is on the host's network (its interfaces: $out)"
+
 # ---- the rest of the instructions -------------------------------------------------
 mkdir -p "$TMP/more/pkg/sub"
 echo a >"$TMP/more/a.txt"
