@@ -333,6 +333,7 @@ cat >"$TMP/compose/compose.yaml" <<'EOF'
 name: t81
 services:
   api:
+    init: true
     build:
       context: ./api
       args:
