@@ -11,7 +11,7 @@ cd "$ROOT" || exit 1
 # other. engine/X is folder X; lua/ and manifests/ are the front ends'.
 ORDER='cli
 stack
-proserve
+proserve build
 runtime export
 net image
 host

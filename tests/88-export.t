@@ -100,7 +100,8 @@ gold export-quickstart-compose.yaml compose --host-image debian:12-slim examples
 
 # ---- a stack with every key the DSL accepts -------------------------------------
 A=$TMP/allkeys
-mkdir -p "$A/host"
+mkdir -p "$A/host" "$A/ctx"
+printf 'FROM scratch\nCOPY . /\n' >"$A/ctx/Containerfile"
 printf 'MARKER_FILE=from-file\n' >"$A/vars.env"
 printf 's3cret-never-shown\n' >"$A/pw.txt"
 cat >"$A/Envirofile.lua" <<'EOF'
@@ -138,20 +139,21 @@ service "job" { image = "registry.example/job:1", restart = "no" }
 service "hostnet" { image = "registry.example/h:1", network = "host", userns = "host" }
 service "lonely" { image = "registry.example/l:1", network = "none", devices = { "/dev/null:/dev/board:rw" } }
 service "board" { board = "uno", toolchain = "avr", image = "registry.example/b:1" }
+service "built" { build = { context = "./ctx", args = { V = "1" } } }
 service "ps" { proserve = { name = "ps", port = 8081,
   endpoints = { { path = "/hi", response = { msg = "hi" } } } } }
 EOF
-run export_k --servos-image registry.example/servos:1 "$A"
+run export_k --servos-image registry.example/servos:1 --image-registry registry.example "$A"
 is "$rc" 0 "export of a stack that sets every key" || diag "$err"
 K=$out
 KW=$err
 printf '%s\n' "$K" >"$TMP/allkeys.yaml"
 valid "$TMP/allkeys.yaml" "the every-key stack"
-run export_k --servos-image registry.example/servos:1 --publish nodeport --allow-hostpath \
+run export_k --servos-image registry.example/servos:1 --image-registry registry.example --publish nodeport --allow-hostpath \
     --statefulset db --namespace team-a --volume-size 5Gi "$A"
 printf '%s\n' "$out" >"$TMP/allkeys2.yaml"
 valid "$TMP/allkeys2.yaml" "the every-key stack with nodeport, hostPath, a StatefulSet asked, a namespace"
-run export_k --servos-image registry.example/servos:1 --publish hostport "$A"
+run export_k --servos-image registry.example/servos:1 --image-registry registry.example --publish hostport "$A"
 printf '%s\n' "$out" >"$TMP/allkeys3.yaml"
 valid "$TMP/allkeys3.yaml" "the every-key stack with hostport"
 unlike "$K$KW" 's3cret-never-shown' "the secret is never printed as it is (base64 in its Secret)"
@@ -161,6 +163,7 @@ like "$K" "$(printf 's3cret-never-shown\n' | base64)" "... and is in the Secret"
 # warning that names it. A key added to the DSL without a line here fails.
 declare -A where=(
     [board]='warn:board: "uno"'
+    [build]='warn:build: .*/ctx: a cluster builds no image'
     [cap_add]='out:- NET_ADMIN'
     [cap_drop]='absent:- NET_RAW'
     [command]='out:- "--serve"'
@@ -524,8 +527,8 @@ fi
 # ---- under ASan and UBSan: exports, a refusal, --strict -------------------------------
 if [ -x "$SERVOS_ASAN" ]; then
     asan_err=""
-    for args in "kubernetes --servos-image r.example/s:1 -o $TMP/asan1 $A" \
-        "compose --servos-image r.example/s:1 $A" "kubernetes --strict $A" \
+    for args in "kubernetes --servos-image r.example/s:1 --image-registry r.example -o $TMP/asan1 $A" \
+        "compose --servos-image r.example/s:1 $A" "kubernetes --strict --image-registry r.example $A" \
         "kubernetes $ROOT/examples/shop" "kubernetes --servos-image r.example/s:1 $ROOT/examples/proserve" \
         "compose --host-image debian:12-slim -o $TMP/asan2.yaml $ROOT/examples/compose"; do
         # shellcheck disable=SC2086 # the arguments are words

@@ -153,17 +153,18 @@ int sv_export_image(struct xp *p, const struct sv_service *s, const char **out)
         sv_error_free(&perr);
         return sv_export_fail(p, s, "image", "\"%s\" is not an image reference", img);
     }
-    if (!image_local(img, &r)) {
+    /* an image servos builds (build:) is this host's, built or not yet */
+    if (s->build == NULL && !image_local(img, &r)) {
         *out = img;
         return 0;
     }
     const char *repo = strncmp(r.repo, "library/", 8) == 0 ? r.repo + 8 : r.repo;
     if (p->o->image_registry == NULL)
         return sv_export_fail(p, s, "image",
-                              "\"%s\" is in this host's image store only: push it to a registry "
+                              "\"%s\" is %s this host's image store only: push it to a registry "
                               "the cluster pulls from (servos image push %s HOST/%s) and give "
                               "--image-registry HOST",
-                              img, img, repo);
+                              img, s->build ? "built into" : "in", img, repo);
     *out = r.digest[0] ? sv_xdoc_printf(p->d, "%s/%s@%s", p->o->image_registry, repo, r.digest)
                        : sv_xdoc_printf(p->d, "%s/%s:%s", p->o->image_registry, repo, r.tag);
     return 0;

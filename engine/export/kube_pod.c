@@ -359,6 +359,12 @@ static void pod_unmapped(struct xp *p, const struct sv_service *s, bool job)
         sv_export_warn(p, s, "restart",
                        "on-failure%s: a Deployment restarts its pods whatever their exit code",
                        s->restart_max > 0 ? " with a maximum" : "");
+    if (s->build)
+        sv_export_warn(p, s, "build",
+                       "%s: a cluster builds no image; the one servos builds is named under "
+                       "--image-registry: build and push it first (servos build -t %s %s; servos "
+                       "image push %s REGISTRY/...)",
+                       s->build->context, s->image, s->build->context, s->image);
     for (size_t i = 0; i < s->n_devices; i++)
         sv_export_warn(p, s, "devices",
                        "%s: a pod is given a node's device by the cluster's device plugin, not "

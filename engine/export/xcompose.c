@@ -291,10 +291,19 @@ static int put_service(struct xp *p, const struct sv_service *s, struct sv_xn *s
         if (put_proserve(p, s, svc, configs) < 0)
             return -1;
     } else {
-        const char *image;
-        if (sv_export_image(p, s, &image) < 0)
+        const char *image = s->image; /* one built here: Compose builds it as servos does */
+        if (s->build == NULL && sv_export_image(p, s, &image) < 0)
             return -1;
         sv_xn_str(p->d, svc, "image", image);
+        if (s->build) {
+            struct sv_xn *b = sv_xn_map(p->d, svc, "build");
+            sv_xn_str(p->d, b, "context", s->build->context);
+            if (s->build->dockerfile)
+                sv_xn_str(p->d, b, "dockerfile", s->build->dockerfile);
+            if (s->build->target)
+                sv_xn_str(p->d, b, "target", s->build->target);
+            put_kv(p, b, "args", s->build->args, s->build->n_args);
+        }
         if (s->entrypoint)
             sv_xn_strv(p->d, svc, "entrypoint", s->entrypoint);
         if (s->command)

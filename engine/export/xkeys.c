@@ -76,6 +76,7 @@ static const struct xkey {
     {"service.sysctls", "securityContext sysctls", "sysctls"},
     {"service.extra_hosts", "hostAliases", "extra_hosts"},
     {"service.devices", NULL, "devices"},
+    {"service.build", NULL, "build (context, dockerfile, target, args)"},
 };
 
 void sv_xkeys_print(FILE *out, bool compose)
