@@ -650,6 +650,17 @@ sweep_net() {
         grep -qx "$n" "$TMP/netns-before" 2>/dev/null || nsenter -t "$HOLD_PID" -m ip netns delete "$n" 2>/dev/null
     done
 }
+# podman 4.3 with a user namespace (hostUsers: false) chowns the host's
+# /dev/null to the namespace's root as it binds it into a pod (seen here:
+# 2100065534 after kube play): put it back, and say so.
+DEVNULL_OWNER=$(stat -c %u:%g /dev/null)
+restore_devnull() {
+    local now
+    now=$(stat -c %u:%g /dev/null)
+    [ "$now" = "$DEVNULL_OWNER" ] && return 0
+    chown "$DEVNULL_OWNER" /dev/null
+    diag "podman changed the owner of /dev/null to $now; restored to $DEVNULL_OWNER"
+}
 cleanup() {
     [ -z "${DH_PID:-}" ] || { kill "$DH_PID" 2>/dev/null; wait "$DH_PID" 2>/dev/null; }
     pkill -f 'sleep 4242' 2>/dev/null
@@ -671,6 +682,7 @@ cleanup() {
     [ -z "${REG_PID:-}" ] || { kill "$REG_PID" 2>/dev/null; wait "$REG_PID" 2>/dev/null; }
     [ -z "${PODMAN_CGROUPS:-}" ] ||
         find /sys/fs/cgroup -maxdepth 3 -depth -type d -path '*libpod_parent*' -exec rmdir {} + 2>/dev/null
+    restore_devnull
 }
 NET=t88-$$
 BRIDGE=t88br$$
