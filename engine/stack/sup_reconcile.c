@@ -5,6 +5,7 @@
 #include "stack/supervisor_int.h"
 #include "stack/rows.h"
 #include "stack/spec.h"
+#include "image/imgstore.h"
 #include "core/fs.h"
 #include "proserve/pgateway.h"
 
@@ -250,8 +251,48 @@ static int start_waves(struct supervisor *sup, const struct sv_graph *g, sv_erro
     return rc;
 }
 
+/* A service with no healthcheck of its own takes its image's HEALTHCHECK,
+ * as Compose does: a Containerfile's check gates depends_on healthy and
+ * shows in ps. An image not in the store yet keeps none. */
+static void inherit_image_health(struct sv_graph *g)
+{
+    for (size_t i = 0; i < g->n_services; i++) {
+        struct sv_service *s = &g->services[i];
+        if (s->health || s->image == NULL || strcmp(s->image, "host") == 0)
+            continue;
+        char digest[SV_DIGEST_LEN + 1];
+        sv_error_t e = NULL;
+        cleanup_image struct sv_image img = {0};
+        struct sv_image_config cfg = {0};
+        if (sv_image_lookup(s->image, digest, &e) < 0 || sv_image_load(digest, &img, &e) < 0 ||
+            sv_image_config_load(&img, &cfg, &e) < 0) {
+            sv_error_free(&e);
+            continue;
+        }
+        if (cfg.health_test) {
+            struct sv_health *h = sv_graph_alloc(g, sizeof(*h));
+            size_t n = 0;
+            while (cfg.health_test[n])
+                n++;
+            const char **test = sv_graph_alloc(g, (n + 1) * sizeof(*test));
+            for (size_t k = 0; k < n; k++)
+                test[k] = sv_graph_strdup(g, cfg.health_test[k]);
+            test[n] = NULL;
+            *h = (struct sv_health){
+                .test = test,
+                .interval_ms = cfg.health_interval_ms ? cfg.health_interval_ms : 30000,
+                .timeout_ms = cfg.health_timeout_ms ? cfg.health_timeout_ms : 30000,
+                .start_period_ms = cfg.health_start_ms,
+                .retries = cfg.health_retries ? cfg.health_retries : 3};
+            s->health = h;
+        }
+        sv_image_config_clear(&cfg);
+    }
+}
+
 int reconcile(struct supervisor *sup, struct sv_graph *g, sv_error_t *err)
 {
+    inherit_image_health(g);
     /* The first graph since adoption: names only it knows (hostnames,
      * aliases, container names, the services' own hosts files). */
     if (sup->g == NULL)
