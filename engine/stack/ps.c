@@ -39,8 +39,13 @@ static char *read_ports(const char *stack)
 
 int sv_ps_collect(const char *stack, struct sv_ps *ps, sv_error_t *err)
 {
+    return sv_ps_collect_in(NULL, stack, ps, err);
+}
+
+int sv_ps_collect_in(struct sv_store *st, const char *stack, struct sv_ps *ps, sv_error_t *err)
+{
     memset(ps, 0, sizeof(*ps));
-    if (sv_rows_list(NULL, stack, &ps->rows, err) < 0)
+    if (sv_rows_list(st, stack, &ps->rows, err) < 0)
         return -1;
     time_t now = time(NULL);
     cleanup_free char *ports = read_ports(stack);

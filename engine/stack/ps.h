@@ -27,6 +27,8 @@ struct sv_ps {
 };
 
 int sv_ps_collect(const char *stack, struct sv_ps *ps, sv_error_t *err);
+/* The same from an open store (NULL: one opened for it). */
+int sv_ps_collect_in(struct sv_store *st, const char *stack, struct sv_ps *ps, sv_error_t *err);
 /* An array of one object per replica, every string escaped. */
 json_t *sv_ps_json(const struct sv_ps *ps);
 void sv_ps_free(struct sv_ps *ps);

@@ -1,0 +1,118 @@
+/* The route table: every module's routes in one list, matched segment by
+ * segment. A pattern's "{name}" takes one segment (percent-decoded), a
+ * last "{name*}" the rest of the path (image references hold slashes). */
+#include "api/api_int.h"
+
+#include <string.h>
+
+static struct {
+    const struct sv_api_route **v;
+    size_t n;
+} routes;
+
+void sv_api_routes_add(const struct sv_api_route *r, size_t n)
+{
+    routes.v = sv_xrealloc(routes.v, (routes.n + n) * sizeof(*routes.v));
+    for (size_t i = 0; i < n; i++)
+        routes.v[routes.n++] = &r[i];
+}
+
+size_t route_count(void)
+{
+    return routes.n;
+}
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* s[0..n) percent-decoded; NULL when it decodes to a NUL or a bad escape. */
+static char *decode(const char *s, size_t n)
+{
+    char *out = sv_xmalloc(n + 1), *o = out;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+            *o = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+            if (*o == '\0') {
+                free(out);
+                return NULL;
+            }
+            o++;
+            i += 2;
+        } else {
+            *o++ = s[i];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+static void clear_params(struct sv_api_req *rq)
+{
+    for (size_t i = 0; i < rq->n_params; i++) {
+        free(rq->params[i].name);
+        free(rq->params[i].value);
+    }
+    rq->n_params = 0;
+}
+
+/* Does path match pattern? Its parameters go into rq. */
+static bool match(const char *pattern, const char *path, struct sv_api_req *rq)
+{
+    clear_params(rq);
+    const char *p = pattern, *u = path;
+    while (*p && *u) {
+        if (*p == '{') {
+            const char *close = strchr(p, '}');
+            bool rest = close && close > p + 1 && close[-1] == '*';
+            size_t seg = rest ? strlen(u) : strcspn(u, "/");
+            if (close == NULL || seg == 0 || rq->n_params == SV_ARRAY_LEN(rq->params))
+                return false;
+            char *v = decode(u, seg);
+            if (v == NULL)
+                return false;
+            char *name = sv_xstrndup(p + 1, (size_t)(close - p - 1 - rest));
+            rq->params[rq->n_params++] = (struct api_param){name, v};
+            p = close + 1;
+            u += seg;
+            continue;
+        }
+        if (*p != *u)
+            return false;
+        p++, u++;
+    }
+    /* A trailing slash is the same path. */
+    return *p == '\0' && (*u == '\0' || (u[0] == '/' && u[1] == '\0'));
+}
+
+const struct sv_api_route *route_find(struct sv_api_req *rq, char *allow, size_t allow_size)
+{
+    size_t qlen = strcspn(rq->path, "?");
+    cleanup_free char *path = sv_xstrndup(rq->path, qlen);
+    allow[0] = '\0';
+    for (size_t i = 0; i < routes.n; i++) {
+        const struct sv_api_route *r = routes.v[i];
+        if (!match(r->pattern, path, rq))
+            continue;
+        if (strcmp(r->method, rq->method) == 0)
+            return r;
+        if (!strstr(allow, r->method)) {
+            size_t len = strlen(allow);
+            snprintf(allow + len, allow_size - len, "%s%s", len ? ", " : "", r->method);
+        }
+    }
+    clear_params(rq);
+    return NULL;
+}
+
+const char *sv_api_param(const struct sv_api_req *rq, const char *name)
+{
+    for (size_t i = 0; i < rq->n_params; i++)
+        if (strcmp(rq->params[i].name, name) == 0)
+            return rq->params[i].value;
+    return NULL;
+}
