@@ -112,7 +112,8 @@ enum auth_result auth_check(const char *authorization);
 /* The route for method and path (params filled into rq); NULL with
  * *allow set to the methods the path has ("" when none matches). */
 const struct sv_api_route *route_find(struct sv_api_req *rq, char *allow, size_t allow_size);
-size_t route_count(void);
+/* "METHOD PATTERN" of every route, for GET /v1. */
+json_t *route_list(void);
 void route_register_builtin(void);
 
 /* ---- stream.c ------------------------------------------------------------------- */
@@ -174,6 +175,9 @@ void r_metrics_register(void);
 
 /* r_stacks.c: a stack as GET /v1/stacks/{name} (full) or the list shows it. */
 json_t *rstack_doc(const char *stack, bool full, sv_error_t *err);
+/* The {name} of the path when it names a stack that exists; else a 404
+ * answered and NULL. */
+const char *rstack_known(struct sv_api_req *rq);
 
 /* Shared by the endpoints (r_util.c). */
 /* A job whose end answers rq: 200 with its stdout as {"output": ...}

@@ -511,7 +511,7 @@ static int parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len
     char *end;
     long port = colon ? strtol(colon + 1, &end, 10) : -1;
     if (colon == NULL || colon == s || *end || port <= 0 || port > 65535)
-        return sv_error(err, EINVAL, "--listen wants IP:PORT (127.0.0.1:8700), not \"%s\"", s);
+        return sv_error(err, 0, "--listen wants IP:PORT (127.0.0.1:8700), not \"%s\"", s);
     char host[64];
     snprintf(host, sizeof(host), "%.*s", (int)(colon - s), s);
     memset(ss, 0, sizeof(*ss));
@@ -528,7 +528,7 @@ static int parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len
         a6->sin6_port = htons((uint16_t)port);
         *len = sizeof(*a6);
     } else {
-        return sv_error(err, EINVAL, "--listen: \"%.*s\" is not an IP address (127.0.0.1)",
+        return sv_error(err, 0, "--listen: \"%.*s\" is not an IP address (127.0.0.1)",
                         (int)(colon - s), s);
     }
     return 0;

@@ -534,7 +534,7 @@ static int parse_since(const char *s, int64_t *ms, sv_error_t *err)
         *ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - ago;
         return 0;
     }
-    return sv_error(err, EINVAL,
+    return sv_error(err, 0,
                     "since is unix seconds, a UTC time (2025-01-02T15:04:05Z) or a duration "
                     "ago (10m), not \"%s\"",
                     s);
@@ -549,7 +549,7 @@ static int parse_query(struct sv_api_req *rq, long *tail, int64_t *since, sv_err
         char *end;
         long v = strtol(t, &end, 10);
         if (*t == '\0' || *end || v < 0)
-            return sv_error(err, EINVAL, "tail is a number of lines or \"all\", not \"%s\"", t);
+            return sv_error(err, 0, "tail is a number of lines or \"all\", not \"%s\"", t);
         *tail = v;
     }
     return s ? parse_since(s, since, err) : 0;

@@ -111,16 +111,16 @@ static int stage(struct apply *a, const char *one, size_t len, const char *kind,
     const char *rel;
     json_t *v;
     if (json_object_size(files) == 0)
-        return sv_error(err, EINVAL, "\"files\" holds no file");
+        return sv_error(err, 0, "\"files\" holds no file");
     json_object_foreach(files, rel, v)
     {
         if (!safe_relative(rel))
-            return sv_error(err, EINVAL,
+            return sv_error(err, 0,
                             "\"files\": \"%s\" is not a relative path inside the "
                             "stack's directory",
                             rel);
         if (!json_is_string(v))
-            return sv_error(err, EINVAL, "\"files\": \"%s\" must be the file's text", rel);
+            return sv_error(err, 0, "\"files\": \"%s\" must be the file's text", rel);
         if (write_file(a->staged, rel, json_string_value(v), json_string_length(v), err) < 0)
             return -1;
     }
@@ -150,7 +150,7 @@ static int env_of(struct apply *a, json_t *env, sv_error_t *err)
     if (env == NULL)
         return 0;
     if (!json_is_object(env))
-        return sv_error(err, EINVAL, "\"env\" must be an object of strings");
+        return sv_error(err, 0, "\"env\" must be an object of strings");
     a->env = sv_xcalloc(json_object_size(env) + 1, sizeof(*a->env));
     size_t n = 0;
     const char *k;
@@ -158,7 +158,7 @@ static int env_of(struct apply *a, json_t *env, sv_error_t *err)
     json_object_foreach(env, k, v)
     {
         if (!json_is_string(v) || *k == '\0' || strchr(k, '='))
-            return sv_error(err, EINVAL, "\"env\": \"%s\" must be a name with a string value", k);
+            return sv_error(err, 0, "\"env\": \"%s\" must be a name with a string value", k);
         a->env[n++] = sv_xasprintf("%s=%s", k, json_string_value(v));
     }
     return 0;
@@ -169,13 +169,13 @@ static int from_json(struct apply *a, json_t *b, sv_error_t *err)
 {
     const char *name = json_string_value(json_object_get(b, "name"));
     if (json_object_get(b, "name") && name == NULL)
-        return sv_error(err, EINVAL, "\"name\" must be a string");
+        return sv_error(err, 0, "\"name\" must be a string");
     if (name && a->name && strcmp(name, a->name) != 0)
-        return sv_error(err, EINVAL, "the body names stack \"%s\", the path \"%s\"", name, a->name);
+        return sv_error(err, 0, "the body names stack \"%s\", the path \"%s\"", name, a->name);
     if (name && a->name == NULL)
         a->name = sv_xstrdup(name);
     if (a->name && !sv_load_valid_stack_name(a->name))
-        return sv_error(err, EINVAL, "\"%s\" is not a valid stack name", a->name);
+        return sv_error(err, 0, "\"%s\" is not a valid stack name", a->name);
     if (env_of(a, json_object_get(b, "env"), err) < 0)
         return -1;
     json_t *content = json_object_get(b, "content"), *files = json_object_get(b, "files");
@@ -183,34 +183,34 @@ static int from_json(struct apply *a, json_t *b, sv_error_t *err)
     const char *source = json_string_value(json_object_get(b, "source"));
     int given = !!content + !!files + !!path + !!source;
     if (given != 1)
-        return sv_error(err, EINVAL,
+        return sv_error(err, 0,
                         "give one of \"content\" (with \"format\": lua or yaml), \"files\", "
                         "\"path\" or \"source\"");
     if (path || source) {
         if (path && path[0] != '/')
-            return sv_error(err, EINVAL,
+            return sv_error(err, 0,
                             "\"path\" must be absolute (a path on the daemon's "
                             "host)");
         a->target = sv_xstrdup(path ? path : source);
         return 0;
     }
     if (a->name == NULL)
-        return sv_error(err, EINVAL,
+        return sv_error(err, 0,
                         "an uploaded file needs the stack's name: PUT "
                         "/v1/stacks/NAME, or \"name\" in the body");
     if (files)
         return json_is_object(files) ? stage(a, NULL, 0, NULL, files, err)
-                                     : sv_error(err, EINVAL,
+                                     : sv_error(err, 0,
                                                 "\"files\" must be an object of "
                                                 "path: text");
     const char *format = json_string_value(json_object_get(b, "format"));
     if (!json_is_string(content))
-        return sv_error(err, EINVAL, "\"content\" must be the file's text");
+        return sv_error(err, 0, "\"content\" must be the file's text");
     const char *text = json_string_value(content);
     if (format == NULL)
         format = looks_yaml(text) ? "yaml" : "lua";
     if (strcmp(format, "lua") != 0 && strcmp(format, "yaml") != 0)
-        return sv_error(err, EINVAL, "\"format\" is lua or yaml, not \"%s\"", format);
+        return sv_error(err, 0, "\"format\" is lua or yaml, not \"%s\"", format);
     return stage(a, text, json_string_length(content), format, NULL, err);
 }
 
@@ -232,11 +232,11 @@ static int from_body(struct apply *a, sv_error_t *err)
         return b ? from_json(a, b, err) : -2; /* -2: answered already */
     }
     if (len == 0)
-        return sv_error(err, EINVAL,
+        return sv_error(err, 0,
                         "the body is empty: send the Envirofile, Compose file or "
                         "manifest, or JSON");
     if (a->name == NULL)
-        return sv_error(err, EINVAL,
+        return sv_error(err, 0,
                         "an uploaded file needs the stack's name: PUT "
                         "/v1/stacks/NAME");
     bool yaml = type_is(ct, yaml_types) || (!type_is(ct, lua_types) && looks_yaml(body));

@@ -41,9 +41,13 @@ static int find(struct sv_api_req *rq, struct sv_ctr_row *r)
     sv_error_t err = NULL;
     if (sv_store_find(loop_store(), sv_api_param(rq, "id"), r, &err) == 0)
         return 0;
-    bool missing = err->status == ENOENT;
-    sv_api_reply_error(rq, missing ? 404 : 400, missing ? "not_found" : "bad_request", "%s",
-                       err->msg);
+    if (err->status == ENOENT)
+        sv_api_reply_error(rq, 404, "not_found",
+                           "no container \"%s\" (GET /v1/containers "
+                           "lists them)",
+                           sv_api_param(rq, "id"));
+    else
+        sv_api_reply_error(rq, 400, "bad_request", "%s", err->msg);
     sv_error_free(&err);
     return -1;
 }
@@ -95,7 +99,7 @@ static int add_option(struct argv_b *b, const char *flag, json_t *v, sv_error_t 
         json_array_foreach(v, i, item)
         {
             if (!json_is_string(item) && !json_is_number(item))
-                return sv_error(err, EINVAL, "%s: each item must be a string", flag + 2);
+                return sv_error(err, 0, "%s: each item must be a string", flag + 2);
             if (add_option(b, flag, item, err) < 0)
                 return -1;
         }
@@ -105,7 +109,7 @@ static int add_option(struct argv_b *b, const char *flag, json_t *v, sv_error_t 
     json_object_foreach(v, k, item)
     {
         if (!json_is_string(item))
-            return sv_error(err, EINVAL, "%s: \"%s\" must be a string", flag + 2, k);
+            return sv_error(err, 0, "%s: \"%s\" must be a string", flag + 2, k);
         cleanup_free char *kv = sv_xasprintf("%s=%s", k, json_string_value(item));
         add(b, flag);
         add(b, kv);
@@ -156,7 +160,7 @@ static int run_argv(json_t *b, struct argv_b *out, sv_error_t *err)
     }
     const char *image = json_string_value(json_object_get(b, "image"));
     if (image == NULL || *image == '\0' || *image == '-')
-        return sv_error(err, EINVAL,
+        return sv_error(err, 0,
                         "run wants \"image\": host, a root file system's path or "
                         "an image reference");
     add(out, image);
@@ -171,11 +175,11 @@ static int run_argv(json_t *b, struct argv_b *out, sv_error_t *err)
         json_array_foreach(cmd, i, item)
         {
             if (!json_is_string(item))
-                return sv_error(err, EINVAL, "\"command\" must be a list of strings");
+                return sv_error(err, 0, "\"command\" must be a list of strings");
             add(out, json_string_value(item));
         }
     } else if (cmd && !json_is_null(cmd)) {
-        return sv_error(err, EINVAL,
+        return sv_error(err, 0,
                         "\"command\" must be a list of strings, or a string for "
                         "/bin/sh -c");
     }
@@ -219,6 +223,23 @@ static void run_container(struct sv_api_req *rq)
 
 /* ---- stop, rm ---------------------------------------------------------------------- */
 
+/* After stop: the container as it is now. */
+static json_t *stopped(struct sv_api_req *rq, const char *out, size_t len)
+{
+    cleanup_row struct sv_ctr_row r = {0};
+    sv_error_t err = NULL;
+    if (sv_store_find(loop_store(), sv_api_param(rq, "id"), &r, &err) < 0) {
+        sv_error_free(&err);
+        return json_pack("{s:s%}", "id", out, strcspn(out, "\n"));
+    }
+    return ctr_doc(&r);
+}
+
+static json_t *removed(struct sv_api_req *rq, const char *out, size_t len)
+{
+    return json_pack("{s:s%,s:b}", "id", out, strcspn(out, "\n"), "removed", 1);
+}
+
 static void stop_container(struct sv_api_req *rq)
 {
     cleanup_row struct sv_ctr_row r = {0};
@@ -226,7 +247,7 @@ static void stop_container(struct sv_api_req *rq)
         return;
     const char *t = sv_api_query(rq, "timeout");
     char *argv[] = {"stop", t ? "-t" : r.id, t ? (char *)t : NULL, t ? r.id : NULL, NULL};
-    rjob_run(rq, argv, NULL, NULL, NULL);
+    rjob_run(rq, argv, NULL, NULL, stopped);
 }
 
 static void rm_container(struct sv_api_req *rq)
@@ -243,7 +264,7 @@ static void rm_container(struct sv_api_req *rq)
     }
     char *argv[] = {"rm", sv_api_query_flag(rq, "force") ? "-f" : r.id,
                     sv_api_query_flag(rq, "force") ? r.id : NULL, NULL};
-    rjob_run(rq, argv, NULL, NULL, NULL);
+    rjob_run(rq, argv, NULL, NULL, removed);
 }
 
 /* ---- logs --------------------------------------------------------------------------- */

@@ -82,8 +82,10 @@ void r_exec(struct sv_api_req *rq)
     sv_error_t err = NULL;
     if (sv_store_find(loop_store(), sv_api_param(rq, "id"), &r, &err) < 0) {
         bool missing = err->status == ENOENT;
-        sv_api_reply_error(rq, missing ? 404 : 400, missing ? "not_found" : "bad_request", "%s",
-                           err->msg);
+        if (missing)
+            sv_api_reply_error(rq, 404, "not_found", "no container \"%s\"", sv_api_param(rq, "id"));
+        else
+            sv_api_reply_error(rq, 400, "bad_request", "%s", err->msg);
         sv_error_free(&err);
         return;
     }

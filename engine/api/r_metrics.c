@@ -276,7 +276,9 @@ static void stats_tick(void *ud)
 
 static void stats(struct sv_api_req *rq)
 {
-    const char *stack = sv_api_param(rq, "name");
+    const char *stack = rstack_known(rq);
+    if (stack == NULL)
+        return;
     if (!sv_api_query_flag(rq, "stream")) {
         sv_error_t err = NULL;
         json_t *doc = stats_doc(stack, &err);

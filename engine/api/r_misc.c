@@ -24,6 +24,7 @@ static void info(struct sv_api_req *rq)
     sv_json_set(doc, "root", sv_json_string(sv_state_root()));
     json_object_set_new(doc, "read_only", json_boolean(rq->read_only));
     json_object_set_new(doc, "openapi", json_string("/v1/openapi.json"));
+    json_object_set_new(doc, "endpoints", route_list());
     sv_api_reply_json(rq, 200, doc);
 }
 

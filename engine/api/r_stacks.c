@@ -157,7 +157,7 @@ static void list_stacks(struct sv_api_req *rq)
 
 /* The {name} of the path, for a stack that exists (else a 404, said as
  * the CLI says it, and NULL). */
-static const char *known_stack(struct sv_api_req *rq)
+const char *rstack_known(struct sv_api_req *rq)
 {
     const char *name = sv_api_param(rq, "name");
     sv_error_t err = NULL;
@@ -176,7 +176,7 @@ static const char *known_stack(struct sv_api_req *rq)
 
 static void get_stack(struct sv_api_req *rq)
 {
-    const char *name = known_stack(rq);
+    const char *name = rstack_known(rq);
     if (name == NULL)
         return;
     sv_error_t err = NULL;
@@ -205,7 +205,7 @@ static json_t *down_done(struct sv_api_req *rq, const char *out, size_t len)
 
 static void down_stack(struct sv_api_req *rq)
 {
-    const char *name = known_stack(rq);
+    const char *name = rstack_known(rq);
     if (name == NULL)
         return;
     const char *t = sv_api_query(rq, "timeout");
@@ -231,7 +231,7 @@ static void down_stack(struct sv_api_req *rq)
 
 static void scale_stack(struct sv_api_req *rq)
 {
-    const char *name = known_stack(rq);
+    const char *name = rstack_known(rq);
     if (name == NULL)
         return;
     static const char *const keys[] = {"service", "replicas", NULL};
@@ -254,7 +254,7 @@ static void scale_stack(struct sv_api_req *rq)
 
 static void restart_stack(struct sv_api_req *rq)
 {
-    const char *name = known_stack(rq);
+    const char *name = rstack_known(rq);
     if (name == NULL)
         return;
     static const char *const keys[] = {"service", NULL};
@@ -272,7 +272,7 @@ static void restart_stack(struct sv_api_req *rq)
 
 static void pull_stack(struct sv_api_req *rq)
 {
-    const char *name = known_stack(rq);
+    const char *name = rstack_known(rq);
     if (name == NULL)
         return;
     char *argv[] = {"pull", (char *)name, NULL};
@@ -281,7 +281,7 @@ static void pull_stack(struct sv_api_req *rq)
 
 static void stack_logs(struct sv_api_req *rq)
 {
-    const char *name = known_stack(rq);
+    const char *name = rstack_known(rq);
     if (name == NULL)
         return;
     struct logsel sel = {.stack = name, .service = sv_api_query(rq, "service")};

@@ -45,8 +45,12 @@ void rjob_error(struct sv_api_req *rq, int code, const char *err, size_t len)
         free(msg);
         msg = sv_xasprintf("the command failed (exit code %d)", code);
     }
-    /* 2 is the CLI's misuse (a bad option value); 125 servos' own failure. */
-    if (code == 2)
+    /* 2 is the CLI's misuse; so is a failure that ends with the usage
+     * (`servos run` says a bad value so, with 125): the client's to fix. */
+    char *usage = strstr(msg, "; usage: servos");
+    if (usage)
+        *usage = '\0';
+    if (code == 2 || usage)
         sv_api_reply_error(rq, 400, "bad_request", "%s", msg);
     else if (strstr(msg, "no such") || strstr(msg, "no container") || strstr(msg, "no image") ||
              strstr(msg, "not in the store") || strstr(msg, "no service") ||

@@ -17,9 +17,14 @@ void sv_api_routes_add(const struct sv_api_route *r, size_t n)
         routes.v[routes.n++] = &r[i];
 }
 
-size_t route_count(void)
+json_t *route_list(void)
 {
-    return routes.n;
+    json_t *a = json_array();
+    for (size_t i = 0; i < routes.n; i++) {
+        cleanup_free char *s = sv_xasprintf("%s %s", routes.v[i]->method, routes.v[i]->pattern);
+        json_array_append_new(a, json_string(s));
+    }
+    return a;
 }
 
 static int hexval(char c)

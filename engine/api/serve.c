@@ -18,15 +18,15 @@
 static int check_opts(const struct sv_api_opts *o, sv_error_t *err)
 {
     if (o->listen && o->token_file == NULL)
-        return sv_error(err, EINVAL,
+        return sv_error(err, 0,
                         "--listen needs --token-file: on TCP every request must carry a "
                         "bearer token (openssl rand -hex 32 > token; chmod 600 token)");
     if (o->listen == NULL && (o->token_file || o->ro_token_file || o->tls_cert || o->tls_key))
-        return sv_error(err, EINVAL,
+        return sv_error(err, 0,
                         "tokens and TLS are for the TCP listener: add --listen "
                         "127.0.0.1:PORT (the unix socket needs none)");
     if (!o->tls_cert != !o->tls_key)
-        return sv_error(err, EINVAL, "TLS needs both --tls-cert and --tls-key");
+        return sv_error(err, 0, "TLS needs both --tls-cert and --tls-key");
     return 0;
 }
 
