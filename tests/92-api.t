@@ -383,5 +383,8 @@ gone "$pid"
 ok $? "SIGTERM stops the daemon"
 [ ! -e "$SOCK" ] && [ ! -e "$SERVOS_ROOT/serve.pid" ]
 ok $? "its socket and pid file go with it"
+# Under the ASan build (SERVOS=build-asan/servos), what it found is here.
+unlike "$(cat "$SERVOS_ROOT/serve.log")" 'ERROR: (Address|Leak)Sanitizer|runtime error:' \
+    "the daemon's log holds no sanitizer report"
 
 done_testing
