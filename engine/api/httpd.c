@@ -32,8 +32,8 @@
 #define BODY_S     60.0
 #define SENDING_S  60.0
 #define MIN_AGE_S  1.0
-#define IDLE_S     60u /* libmicrohttpd's own: no byte either way for this long */
-#define POOL_BYTES (16u << 10)
+#define IDLE_S     60u        /* libmicrohttpd's own: no byte either way for this long */
+#define POOL_BYTES (8u << 10) /* headers and the send buffer: a follower holds little */
 
 /* ---- libmicrohttpd ------------------------------------------------------------- */
 
@@ -90,7 +90,7 @@ struct MHD_Response *httpd_response_buffer(char *body, size_t len, const char *t
 struct MHD_Response *httpd_response_stream(ssize_t (*read)(void *, uint64_t, char *, size_t),
                                            void *ud, void (*free_ud)(void *))
 {
-    return mhd.from_callback(MHD_SIZE_UNKNOWN, 8192, read, ud, free_ud);
+    return mhd.from_callback(MHD_SIZE_UNKNOWN, 4096, read, ud, free_ud);
 }
 
 void httpd_add_header(struct MHD_Response *r, const char *name, const char *value)
