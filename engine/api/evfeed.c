@@ -110,12 +110,21 @@ static void poll_store(void *ud)
     }
 }
 
+/* Only the store's own files: the directory holds the daemon's log too,
+ * which every request writes to. */
 static void on_inotify(void *ud)
 {
     char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-    while (read(E.ino_fd, buf, sizeof(buf)) > 0)
-        ;
-    poll_store(ud);
+    ssize_t n;
+    bool store = false;
+    while ((n = read(E.ino_fd, buf, sizeof(buf))) > 0)
+        for (char *p = buf; p < buf + n;) {
+            struct inotify_event *e = (struct inotify_event *)p;
+            store |= (e->mask & IN_Q_OVERFLOW) || (e->len && strncmp(e->name, "state.db", 8) == 0);
+            p += sizeof(*e) + e->len;
+        }
+    if (store)
+        poll_store(ud);
 }
 
 int evfeed_init(sv_error_t *err)

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,18 @@ static int take_lock(sv_error_t *err)
         pid[strcspn(pid, "\n")] = '\0';
     return sv_error(err, EBUSY, "servos serve already runs for %s%s%s%s", root, pid ? " (pid " : "",
                     pid ? pid : "", pid ? ")" : "");
+}
+
+/* Group servos may use the socket only if it can reach it: the state
+ * root must let others traverse (it does when servos made it). */
+static void warn_unreachable(void)
+{
+    struct stat st;
+    if (getgrnam("servos") && stat(sv_state_root(), &st) == 0 && !(st.st_mode & 0011))
+        fprintf(stderr,
+                "servos serve: group servos cannot reach %s/servos.sock: %s is %04o (chmod 711 "
+                "%s lets it through; root's files there stay root's)\n",
+                sv_state_root(), sv_state_root(), (unsigned)(st.st_mode & 07777), sv_state_root());
 }
 
 static void more_descriptors(void)
@@ -143,6 +156,11 @@ int sv_api_serve(const struct sv_api_opts *o)
         detach(&report);
     umask(077);
     more_descriptors();
+    /* The access log, a line a request, goes out with the watchdog's
+     * flush (every 250 ms), not a write each. */
+    static char logbuf[1 << 16];
+    setvbuf(stderr, logbuf, _IOFBF, sizeof(logbuf));
+    warn_unreachable();
     char where[512];
     if (start(o, where, sizeof(where), &err) < 0) {
         if (report >= 0) {
