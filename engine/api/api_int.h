@@ -157,6 +157,13 @@ void logfeed_serve(struct sv_api_req *rq, const struct logsel *sel);
 int logfeed_init(sv_error_t *err);
 size_t logfeed_followers(void);
 
+/* ---- pscache.c ------------------------------------------------------------------ */
+
+/* What the daemon remembers of running containers (pidfds, addresses),
+ * for sv_ps_collect_in. */
+struct sv_ps_known;
+const struct sv_ps_known *pscache_known(void);
+
 /* ---- evfeed.c ------------------------------------------------------------------------ */
 
 int evfeed_init(sv_error_t *err);

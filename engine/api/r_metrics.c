@@ -209,7 +209,7 @@ static void metrics(struct sv_api_req *rq)
 static json_t *stats_doc(const char *stack, sv_error_t *err)
 {
     cleanup_ps struct sv_ps ps = {0};
-    if (sv_ps_collect_in(loop_store(), stack, &ps, err) < 0)
+    if (sv_ps_collect_in(loop_store(), pscache_known(), stack, &ps, err) < 0)
         return NULL;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);

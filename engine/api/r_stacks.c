@@ -89,7 +89,7 @@ static json_t *services_summary(json_t *graph, const struct sv_ps *ps)
 json_t *rstack_doc(const char *stack, bool full, sv_error_t *err)
 {
     cleanup_ps struct sv_ps ps = {0};
-    if (sv_ps_collect_in(loop_store(), stack, &ps, err) < 0)
+    if (sv_ps_collect_in(loop_store(), pscache_known(), stack, &ps, err) < 0)
         return NULL;
     json_t *graph = stack_graph(stack);
     json_t *doc = json_object();
