@@ -167,8 +167,11 @@ is "$code" 404 "a stack that does not exist: 404"
 run curl -s --max-time 5 --unix-socket "$SOCK" "http://localhost/v1/stacks/t92/logs?service=ticker&tail=3"
 is "$(echo "$out" | grep -c '^data: ')" 3 "tail=3 without follow: three events, then the end"
 echo "$out" | grep '^data: ' | head -1 | sed 's/^data: //' >"$TMP/line.json"
-is "$(jq -r '[.service, .replica, (.ts | type), (.time | test("Z$")), (.line | startswith("at "))] | join(" ")' \
-    "$TMP/line.json")" "ticker 1 number true true" "each event: service, replica, time and the line"
+is "$(jq -r '[.service, .replica, (.ts | type), (.line | startswith("at "))] | join(" ")' \
+    "$TMP/line.json")" "ticker 1 number true" "each event: service, replica, when (unix ms) and the line"
+run python3 "$ROOT/tests/helpers/openapi-check.py" "$ROOT/engine/api/web/openapi.json" --schema LogLine \
+    "$TMP/line.json"
+is "$rc" 0 "a log event's data is openapi.json's LogLine" || diag "$out"
 # Followed: every ticker line carries the time it was written (date inside
 # the container); each must reach the client within 100 ms.
 TOKEN=$TOKEN $CLIENT "127.0.0.1:$PORT" sse "/v1/stacks/t92/logs?service=ticker&follow=1&tail=0" \
@@ -214,6 +217,10 @@ first=$(echo "$ids" | awk '{print $1}')
 python3 -c 'import sys; v=[int(x) for x in sys.argv[1].split()]; sys.exit(0 if v and v == list(range(v[0], v[0]+len(v))) else 1)' "$ids"
 ok $? "reconnected with Last-Event-ID: $last: events $first.. in order, none missing" "$ids"
 is "$first" "$((last + 1))" "the first is the one after the last seen"
+grep '"id"' "$TMP/ev1" | jq -c '.data | fromjson' >"$TMP/ev1.data"
+run python3 "$ROOT/tests/helpers/openapi-check.py" "$ROOT/engine/api/web/openapi.json" --schema Event \
+    "$TMP/ev1.data"
+is "$rc" 0 "each event's data is openapi.json's Event" || diag "$out"
 types=$(grep '"id"' "$TMP/ev1" | jq -r '.data | fromjson | "\(.type) \(.service // "")-\(.replica // "")"' | sort -u)
 for t in "container.restart web-1" "container.restart web-2" "container.die web-1" \
     "container.start web-3" "container.remove web-3" "stack.applied -"; do

@@ -34,6 +34,8 @@ static struct {
     struct tick t[16];
     size_t n_t;
     void (*on_child)(pid_t pid, int code);
+    int (*before_wait[4])(void);
+    size_t n_before;
     bool stop, kicked;
     struct sv_store *st;
 } L = {.epfd = -1, .sigfd = -1};
@@ -79,6 +81,12 @@ void loop_every(int period_ms, void (*fn)(void *ud), void *ud)
 void loop_on_child(void (*fn)(pid_t pid, int code))
 {
     L.on_child = fn;
+}
+
+void loop_before_wait(int (*fn)(void))
+{
+    if (L.n_before < SV_ARRAY_LEN(L.before_wait))
+        L.before_wait[L.n_before++] = fn;
 }
 
 void loop_kick(void)
@@ -155,6 +163,11 @@ void loop_run(void)
         int h = httpd_timeout();
         if (h >= 0 && h < wait)
             wait = h;
+        for (size_t i = 0; i < L.n_before; i++) {
+            int b = L.before_wait[i]();
+            if (b >= 0 && b < wait)
+                wait = b;
+        }
         if (L.kicked)
             wait = 0;
         L.kicked = false;

@@ -7,6 +7,9 @@ the repository (engine/api/web/openapi.json), for tests/92-api.t.
       the JSON body (the rest). Every body must match the schema of that
       operation's response (JSON Schema 2020-12, as OpenAPI 3.1 says).
       Prints one line per failure; exit 1 on any.
+  openapi-check.py OPENAPI.json --schema NAME FILE.json
+      FILE.json (or each line of it) must match components/schemas/NAME
+      (an event's data).
   openapi-check.py OPENAPI.json --routes ROUTES.json
       ROUTES.json: the daemon's "METHOD PATTERN" list (GET /v1): every
       route must be documented, and every documented operation a route."""
@@ -79,6 +82,23 @@ def check_routes(f):
     return bad
 
 
+def check_schema(name, f):
+    v = Draft202012Validator({"$ref": f"#/components/schemas/{name}", "components": doc["components"]})
+    text = open(f).read()
+    try:
+        docs = [json.loads(text)]
+    except ValueError:  # JSON lines: each one a document
+        docs = [json.loads(l) for l in text.splitlines() if l.strip()]
+    bad = 0
+    for i, d in enumerate(docs):
+        for e in v.iter_errors(d):
+            print(f"{f}:{i + 1}: {'/'.join(map(str, e.absolute_path))}: {e.message}")
+            bad += 1
+    return bad
+
+
+if len(sys.argv) > 4 and sys.argv[2] == "--schema":
+    sys.exit(1 if check_schema(sys.argv[3], sys.argv[4]) else 0)
 if len(sys.argv) > 3 and sys.argv[2] == "--routes":
     sys.exit(1 if check_routes(sys.argv[3]) else 0)
 sys.exit(1 if check_records(sys.argv[2]) else 0)

@@ -137,6 +137,13 @@ function duration(s) {
   return Math.floor(s / 86400) + "d" + Math.floor(s / 3600) % 24 + "h";
 }
 
+// hh:mm:ss.mmm in the browser's time zone.
+function clock(ms) {
+  const t = new Date(ms);
+  const p = (n, w = 2) => String(n).padStart(w, "0");
+  return `${p(t.getHours())}:${p(t.getMinutes())}:${p(t.getSeconds())}.${p(t.getMilliseconds(), 3)}`;
+}
+
 function bytes(n) {
   if (n === null || n === undefined) return "–";
   const u = ["B", "KiB", "MiB", "GiB"];
@@ -337,7 +344,8 @@ function onLog(ev) {
   const text = el("span", {class: "line"});
   const li = el("li", {"data-replica": `${d.service}-${d.replica}`},
     el("span", {class: "who", text: `${d.service}-${d.replica} `}),
-    el("time", {class: "when", datetime: d.time || "", text: d.time ? d.time.slice(11, 23) + " " : ""}),
+    el("time", {class: "when", datetime: d.ts ? new Date(d.ts).toISOString() : "",
+      text: d.ts ? clock(d.ts) + " " : ""}),
     text);
   li.dataset.text = d.line;
   highlight(text, d.line, q);
