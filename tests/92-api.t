@@ -15,7 +15,7 @@ PORT=$(free_port)
 REG_PID=
 cleanup() {
     [ -f "$SERVOS_ROOT/serve.pid" ] && kill "$(cat "$SERVOS_ROOT/serve.pid")" 2>/dev/null
-    for st in t92 t92b; do "$S" down -v -t 0 -p "$st" >/dev/null 2>&1; done
+    for st in t92 t92b t92g; do "$S" down -v -t 0 -p "$st" >/dev/null 2>&1; done
     remove_containers
     [ -z "$REG_PID" ] || { kill "$REG_PID" 2>/dev/null; wait "$REG_PID" 2>/dev/null; }
     [ -z "${SLOW_PID:-}" ] || kill "$SLOW_PID" 2>/dev/null
@@ -363,6 +363,28 @@ after=$(jq -r '.closed_after // empty' "$TMP/slow.out")
 [ -n "$after" ] && awk -v a="$after" 'BEGIN { exit !(a > 9 && a < 12) }'
 ok $? "a client trickling its headers is dropped at the 10 s deadline (after ${after:-?} s)" \
     "$(cat "$TMP/slow.out")"
+
+# ---- a stack from git, and pull ---------------------------------------------------
+git init -q -b main "$TMP/envs"
+printf 'stack "t92g"\nservice "g" { command = "exec sleep 1000", init = true, replicas = 1 }\n' \
+    >"$TMP/envs/Envirofile.lua"
+gitc() { git -C "$TMP/envs" -c user.name=t92 -c user.email=t92@localhost "$@"; }
+gitc add -A && gitc commit -qm one && git clone -q --bare "$TMP/envs" "$TMP/envs.git"
+api POST /v1/stacks /v1/stacks -d "{\"source\":\"git+file://$TMP/envs.git#main\"}"
+is "$code" 200 "POST a git source: the stack it declares (t92g) comes up" || diag "$body"
+is "$(echo "$body" | jq -r '[.name, (.commit | length)] | join(" ")')" "t92g 40" \
+    "named by its file, with the commit it runs"
+sed -i 's/replicas = 1/replicas = 2/' "$TMP/envs/Envirofile.lua"
+gitc commit -qam two && gitc push -q "$TMP/envs.git" main
+api POST /v1/stacks/{name}/pull /v1/stacks/t92g/pull
+[ "$code" = 200 ] && matches "$(echo "$body" | jq -r .output)" '[0-9a-f]{12} -> [0-9a-f]{12}'
+ok $? "pull moves it to the new commit" "$code $body"
+is "$("$S" ps -p t92g --format json | jq length)" 2 "and applies it: 2 replicas"
+api POST /v1/stacks/{name}/pull /v1/stacks/t92/pull
+[ "$code" = 409 ] && matches "$body" "does not come from git"
+ok $? "pull of a stack not from git: 409, saying why" "$code $body"
+api DELETE /v1/stacks/{name} "/v1/stacks/t92g?timeout=0"
+is "$code" 200 "DELETE t92g"
 
 # ---- the answers against openapi.json ------------------------------------------------
 run python3 "$ROOT/tests/helpers/openapi-check.py" "$ROOT/engine/api/web/openapi.json" "$TMP/rec"

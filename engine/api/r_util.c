@@ -56,6 +56,8 @@ void rjob_error(struct sv_api_req *rq, int code, const char *err, size_t len)
              strstr(msg, "not in the store") || strstr(msg, "no service") ||
              strstr(msg, "no replicas of"))
         sv_api_reply_error(rq, 404, "not_found", "%s", msg);
+    else if (strstr(msg, "does not come from git") || strstr(msg, "is not up"))
+        sv_api_reply_error(rq, 409, "conflict", "%s", msg);
     else
         sv_api_reply_error(rq, 500, "failed", "%s", msg);
 }
