@@ -5,6 +5,7 @@
  * Nothing here locks, and a fork would copy no other thread's lock: the
  * engine's own forks happen in jobs, fresh servos processes.
  *
+ *   serve.c      sv_api_serve: options, the lock, -d, the listeners, the end
  *   loop.c       the epoll loop: watched descriptors, ticks, signals
  *   httpd.c      listeners, requests in and answers out, connection limits
  *   auth.c       bearer tokens for TCP, the read-only one
@@ -13,8 +14,11 @@
  *   stream.c     server-sent events: buffered streams and pulled ones
  *   job.c        servos commands in child processes
  *   logfeed.c    replicas' logs read once and shared by every follower
- *   r_*.c        the endpoints: stacks, containers, images, logs, events,
- *                metrics, the dashboard's files
+ *   evfeed.c     the store's events, to /v1/events and to the daemon's parts
+ *   pscache.c    pidfds and addresses of running replicas, between requests
+ *   r_*.c        the endpoints: stacks (r_apply.c: apply), containers
+ *                (r_exec.c: exec), images, metrics and stats, the rest
+ *                (r_misc.c: events, /v1, the dashboard's files)
  */
 #ifndef SV_API_INT_H
 #define SV_API_INT_H
