@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* ---- the daemon ------------------------------------------------------------- */
 
@@ -129,5 +130,11 @@ int sv_api_job_start(char *const argv[], const char *input, char *const env[],
 /* Call fn(ud) when fd is readable (level-triggered), until unwatched. */
 int sv_api_watch(int fd, void (*fn)(void *ud), void *ud);
 void sv_api_unwatch(int fd);
+/* The daemon reaps its children (SIGCHLD): fn is told of every one that
+ * ended, with its exit code (128+N after signal N), and keeps its own. */
+void sv_api_on_child(void (*fn)(pid_t pid, int code));
+/* Call fn(ud) every period_ms, from the daemon's start (a module's
+ * upkeep: a pool refilled, leases expired). At most a dozen in all. */
+void sv_api_every(int period_ms, void (*fn)(void *ud), void *ud);
 
 #endif

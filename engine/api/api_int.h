@@ -43,8 +43,6 @@ void loop_stop(void);
 bool loop_stopping(void);
 /* fn every period_ms (first after one period). */
 void loop_every(int period_ms, void (*fn)(void *ud), void *ud);
-/* A child of ours ended: job.c's reaper gets every pid. */
-void loop_on_child(void (*fn)(pid_t pid, int code));
 /* fn before each wait for events; it returns the most ms the wait may
  * last (-1: no limit). */
 void loop_before_wait(int (*fn)(void));

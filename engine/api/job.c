@@ -252,7 +252,7 @@ int sv_api_job_start(char *const argv[], const char *input, char *const env[],
     }
     static bool reaping;
     if (!reaping) {
-        loop_on_child(on_child);
+        sv_api_on_child(on_child);
         reaping = true;
     }
     j->next = jobs.head;

@@ -33,7 +33,8 @@ static struct {
     size_t n_w;
     struct tick t[16];
     size_t n_t;
-    void (*on_child)(pid_t pid, int code);
+    void (*on_child[4])(pid_t pid, int code);
+    size_t n_child;
     int (*before_wait[4])(void);
     size_t n_before;
     bool stop, kicked;
@@ -78,9 +79,16 @@ void loop_every(int period_ms, void (*fn)(void *ud), void *ud)
     L.t[L.n_t++] = (struct tick){period_ms, sv_now_ms() + period_ms, fn, ud};
 }
 
-void loop_on_child(void (*fn)(pid_t pid, int code))
+void sv_api_every(int period_ms, void (*fn)(void *ud), void *ud)
 {
-    L.on_child = fn;
+    loop_every(period_ms, fn, ud);
+}
+
+void sv_api_on_child(void (*fn)(pid_t pid, int code))
+{
+    if (L.n_child == SV_ARRAY_LEN(L.on_child))
+        abort(); /* a fixed set, registered at start-up */
+    L.on_child[L.n_child++] = fn;
 }
 
 void loop_before_wait(int (*fn)(void))
@@ -137,8 +145,8 @@ static void on_signals(void)
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-        if (L.on_child)
-            L.on_child(pid, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+        for (size_t i = 0; i < L.n_child; i++)
+            L.on_child[i](pid, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 }
 
 /* Ticks due now; returns ms until the next one. */

@@ -13,6 +13,7 @@ const state = {
   stacks: new Map(),      // name -> the stack as GET /v1/stacks/{name} answers it
   fetchedAt: new Map(),   // name -> when (ms), for uptimes that keep counting
   selected: null,         // {stack, service}
+  readOnly: false,        // the read-only token: nothing to change, buttons off
   logStream: null,
   statsStream: null,
   series: new Map(),      // "service-N" -> {cpu: [], mem: [], last: {ts, cpu}}
@@ -197,6 +198,11 @@ function badge(cls, text) {
   return el("span", {class: "badge " + cls, text});
 }
 
+// Attributes of a button that changes something: off for the read-only token.
+function writeAttrs() {
+  return state.readOnly ? {disabled: true, title: "the read-only token cannot change anything"} : {};
+}
+
 function serviceActions(stack, svc, desired) {
   const input = el("input", {type: "number", min: "0", max: "1000", value: String(desired ?? 1),
     id: `scale-${stack}-${svc}`, "aria-label": `replicas of ${svc}`,
@@ -204,12 +210,12 @@ function serviceActions(stack, svc, desired) {
   return el("div", {class: "actions"},
     el("button", {type: "button", "data-action": "logs", "aria-pressed": String(isSelected(stack, svc)),
       onclick: () => select(stack, svc), text: "Logs"}),
-    el("button", {type: "button", "data-action": "restart", "aria-label": `Restart ${svc}`,
+    el("button", {...writeAttrs(), type: "button", "data-action": "restart", "aria-label": `Restart ${svc}`,
       onclick: () => confirmThen(`Restart every replica of ${svc} in stack ${stack}, one at a time?`,
         "Restart", () => act("POST", `/v1/stacks/${enc(stack)}/restart`, {service: svc}, `${svc} restarted`)),
       text: "Restart"}),
     el("span", {class: "scale"}, input,
-      el("button", {type: "button", "data-action": "scale", "aria-label": `Scale ${svc}`,
+      el("button", {...writeAttrs(), type: "button", "data-action": "scale", "aria-label": `Scale ${svc}`,
         onclick: () => {
           const n = parseInt(input.value, 10);
           if (!(n >= 0 && n <= 1000)) { say("Replicas: a number from 0 to 1000"); input.focus(); return; }
@@ -270,7 +276,8 @@ function renderStack(s) {
   return el("article", {class: "stack", "data-stack": s.name, "aria-labelledby": `stack-${s.name}`},
     el("div", {class: "stackhead"},
       el("h3", {id: `stack-${s.name}`, text: s.name}),
-      el("button", {type: "button", class: "danger", "data-action": "down", "aria-label": `Take stack ${s.name} down`,
+      el("button", {...writeAttrs(), type: "button", class: "danger", "data-action": "down",
+        "aria-label": `Take stack ${s.name} down`,
         onclick: () => confirmThen(`Take stack ${s.name} down: stop and remove every replica? Its named volumes stay.`,
           "Take down", () => act("DELETE", `/v1/stacks/${enc(s.name)}`, null, `${s.name} is down`)),
         text: "Down"})),
@@ -470,7 +477,7 @@ async function start() {
   // One request first: without a token where one is needed, the form
   // comes up and nothing else is asked.
   try {
-    await api("GET", "/v1");
+    state.readOnly = (await api("GET", "/v1")).read_only;
   } catch (e) {
     if ($("#login").hidden) { setConn(false); say(e.message); setTimeout(start, 2000); }
     return;
