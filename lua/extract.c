@@ -21,6 +21,7 @@ static const struct key_def {
     const char *alias;
 } key_defs[] = {
     {"board", ex_key_board, NULL},
+    {"build", ex_key_build, NULL},
     {"cap_add", ex_key_cap_add, NULL},
     {"cap_drop", ex_key_cap_drop, NULL},
     {"command", ex_key_command, NULL},
@@ -29,6 +30,7 @@ static const struct key_def {
     {"cpu", ex_key_cpus, "cpus"},
     {"cpus", ex_key_cpus, NULL},
     {"depends_on", ex_key_depends_on, NULL},
+    {"devices", ex_key_devices, NULL},
     {"entrypoint", ex_key_entrypoint, NULL},
     {"env", ex_key_env, NULL},
     {"env_file", ex_key_env_file, NULL},
@@ -168,7 +170,10 @@ static int extract_service(struct service_reader *rd, int rec)
         }
         lua_pop(L, 1);
     }
-    return 0;
+    /* Built without an image: named once the stack's name is final. */
+    if (s->build && !present[find_key("image") - key_defs])
+        s->build->image_default = true;
+    return ex_check_platform(rd);
 }
 
 static void string_field(lua_State *L, int t, const char *k, struct sv_graph *g, const char **out)

@@ -173,3 +173,8 @@ int ex_key_env_file(struct service_reader *rd, int idx, const char *key)
 {
     return ex_for_each(rd, idx, key, true, env_file_item, NULL);
 }
+
+int ex_want_kv(struct service_reader *rd, int idx, const char *key, struct sv_kv **out, size_t *n)
+{
+    return want_map(rd, idx, key, out, n);
+}

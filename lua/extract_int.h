@@ -3,13 +3,14 @@
  * it; each key's reader lives with the keys it belongs with:
  *   extract_read.c       typed readers every key uses, and ex_fail
  *   extract_env.c        env, labels, env_file
- *   extract_mounts.c     volumes, tmpfs
+ *   extract_mounts.c     volumes, tmpfs, devices
  *   extract_net.c        ports, network, networks, extra_hosts
  *   extract_lifecycle.c  depends_on, healthcheck, restart, stop_*
  *   extract_resources.c  replicas, memory, cpus, pids, logging
  *   extract_process.c    image, command, user, capabilities, userns,
  *                        container_name, sysctls, ...
  *   extract_platform.c   platform, board, toolchain
+ *   extract_build.c      build (the image built at up)
  *   extract_proserve.c   proserve (a ProServe manifest's body)
  *   extract_files.c      secrets, configs
  *   extract_decl.c       the stack's networks, secrets and configs (top level)
@@ -75,7 +76,13 @@ int ex_for_each(struct service_reader *rd, int idx, const char *key, bool allow_
 int ex_want_choice(struct service_reader *rd, int idx, const char *key, const char *const *choices,
                    size_t n, const char **out);
 
+/* { K = V } or { "K=V", "K" } (env's form), merged into *out. */
+int ex_want_kv(struct service_reader *rd, int idx, const char *key, struct sv_kv **out, size_t *n);
+
 /* ---- the keys' readers, by file ---- */
+
+/* extract_build.c */
+int ex_key_build(struct service_reader *rd, int idx, const char *key);
 
 /* extract_env.c */
 int ex_key_env(struct service_reader *rd, int idx, const char *key);
@@ -84,6 +91,7 @@ int ex_key_env_file(struct service_reader *rd, int idx, const char *key);
 /* extract_mounts.c */
 int ex_key_volumes(struct service_reader *rd, int idx, const char *key);
 int ex_key_tmpfs(struct service_reader *rd, int idx, const char *key);
+int ex_key_devices(struct service_reader *rd, int idx, const char *key);
 /* extract_net.c */
 int ex_key_ports(struct service_reader *rd, int idx, const char *key);
 int ex_key_network(struct service_reader *rd, int idx, const char *key);
@@ -121,6 +129,8 @@ int ex_key_sysctls(struct service_reader *rd, int idx, const char *key);
 int ex_key_platform(struct service_reader *rd, int idx, const char *key);
 int ex_key_board(struct service_reader *rd, int idx, const char *key);
 int ex_key_toolchain(struct service_reader *rd, int idx, const char *key);
+/* After every key: platform, board and toolchain must agree. */
+int ex_check_platform(struct service_reader *rd);
 /* extract_proserve.c */
 int ex_key_proserve(struct service_reader *rd, int idx, const char *key);
 /* extract_files.c */

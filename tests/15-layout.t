@@ -12,7 +12,7 @@ cd "$ROOT" || exit 1
 ORDER='cli
 api
 stack
-proserve
+proserve build
 runtime
 net image
 host

@@ -93,6 +93,9 @@ const struct sv_verb sv_verbs[] = {
      "      --tmpfs PATH[:OPTS]  a fresh tmpfs at PATH (noexec unless OPTS say exec;\n"
      "                           OPTS: size=, mode=, uid=, gid=, nr_inodes=, ro,\n"
      "                           exec; unsized: the --layer-size bound)\n"
+     "      --device PATH[:PATH_IN][:PERMS]  pass a host device node in (a serial\n"
+     "                           board: /dev/ttyUSB0); PERMS: r, w, m (rwm);\n"
+     "                           nothing else of the host's /dev is there\n"
      "      --env-file FILE      NAME=VALUE lines (Docker's format: # comments, no\n"
      "                           quotes; NAME alone: the host's value); -e wins\n"
      "  -l, --label KEY=VALUE    a label, shown and filtered by 'servos ls'\n"
@@ -167,7 +170,7 @@ const struct sv_verb sv_verbs[] = {
      "  -p, --project-name S  the stack of SERVICE (default: the one declared here)\n"
      "  -h, --help            show this help\n"},
     {"up", sv_cmd_up, "bring a stack up and follow its output",
-     "usage: servos up [-d] [-p STACK] [FILE|DIR|GIT-SOURCE]\n"
+     "usage: servos up [-d] [--build] [-p STACK] [FILE|DIR|GIT-SOURCE]\n"
      "\n"
      "Evaluate the Envirofile (or servos.yaml / compose.yaml, or a directory of\n"
      "them; or git+URL#REF:path, which fetches that repository's REF, a branch,\n"
@@ -185,15 +188,20 @@ const struct sv_verb sv_verbs[] = {
      "that ran keeps running, and up names the services that run and those that\n"
      "do not.\n"
      "\n"
+     "Services with build: (Compose's, or build = {...} in an Envirofile) are\n"
+     "built first, with the build cache: only what changed runs again.\n"
+     "\n"
      "  -d, --detach          return once the stack converged\n"
+     "      --build           rebuild every built image from scratch (no cache)\n"
      "  -p, --project-name S  name the stack (default: stack \"...\" in the file,\n"
      "                        else the directory's name)\n"
      "  -h, --help            show this help\n"},
     {"apply", sv_cmd_apply, "make a stack match a file, detached (up -d)",
-     "usage: servos apply [-p STACK] [FILE|DIR|GIT-SOURCE]\n"
+     "usage: servos apply [--build] [-p STACK] [FILE|DIR|GIT-SOURCE]\n"
      "\n"
      "The same as 'servos up -d': converge the stack and return.\n"
      "\n"
+     "      --build           rebuild every built image from scratch (no cache)\n"
      "  -p, --project-name S  name the stack\n"
      "  -h, --help            show this help\n"},
     {"down", sv_cmd_down, "stop and remove a stack",
@@ -233,6 +241,32 @@ const struct sv_verb sv_verbs[] = {
      "  -h, --help            show this help\n"},
     {"image", sv_cmd_image, "list, import, pull, push, save, load and remove images",
      "usage: servos image ls|import|pull|push|save|load|rm|prune ... (servos image --help)\n"},
+    {"build", sv_cmd_build, "build an image from a Containerfile or Dockerfile",
+     "usage: servos build [OPTIONS] CONTEXT\n"
+     "\n"
+     "Build an OCI image into the store from CONTEXT/Containerfile (else\n"
+     "CONTEXT/Dockerfile, or -f FILE): FROM (an image of the store, pulled when\n"
+     "missing; scratch; an earlier stage), RUN, COPY, ADD, ENV, ARG, WORKDIR,\n"
+     "USER, ENTRYPOINT, CMD, EXPOSE, LABEL, VOLUME, STOPSIGNAL, HEALTHCHECK,\n"
+     "SHELL, multi-stage builds with AS and COPY --from. Each RUN runs in a\n"
+     "container isolated as 'servos run' isolates one, on the host's network\n"
+     "(--network none: loopback only). .containerignore or .dockerignore\n"
+     "leaves files out of the context. Steps whose key (the steps before, the\n"
+     "instruction, the files a COPY reads) was built before are taken from\n"
+     "the cache: with nothing changed no step runs and the image is the same.\n"
+     "Progress, one line per step and the output of RUN, goes to stderr; the\n"
+     "image's digest to stdout.\n"
+     "\n"
+     "  -t, --tag NAME[:TAG]     name the image (repeatable; a name without a\n"
+     "                           registry lives under localhost/)\n"
+     "  -f, --file FILE          the Containerfile (default: in CONTEXT)\n"
+     "      --build-arg NAME=VALUE  set an ARG (NAME alone: this environment's value)\n"
+     "      --target STAGE       build that stage (default: the last)\n"
+     "      --no-cache           run every step (the results still fill the cache)\n"
+     "      --network host|none  RUN steps on the host's network (default) or none\n"
+     "      --progress auto|plain   the same plain lines either way\n"
+     "  -q, --quiet              no progress: only the digest\n"
+     "  -h, --help               show this help\n"},
     {"scale", sv_cmd_scale, "set a service's number of replicas",
      "usage: servos scale [-p STACK] SERVICE=N\n"
      "\n"

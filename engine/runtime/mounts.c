@@ -25,8 +25,19 @@
 /* Host files under /etc that programs need and users expect to match. */
 static const char *const host_etc[] = {"/etc/ld.so.cache", "/etc/alternatives"};
 
+/* The resolver a container on the host's network uses: the host's, as
+ * podman gives it (a build's apt-get must resolve the mirror's name);
+ * else no server, the one a container without a route out can reach. */
+static char *resolv_conf(bool host_netns)
+{
+    char *text = NULL;
+    if (host_netns && sv_read_file("/etc/resolv.conf", 64 << 10, &text, NULL, NULL) == 0)
+        return text;
+    return sv_xstrdup("nameserver 127.0.0.1\n");
+}
+
 /* Generated /etc files, written into the container's scratch tmpfs. */
-static int write_etc(const char *rt, const struct sv_run_spec *s, sv_error_t *err)
+static int write_etc(const char *rt, const struct sv_run_spec *s, bool host_netns, sv_error_t *err)
 {
     const char *hn = s->hostname;
     cleanup_free char *hostname = sv_xasprintf("%s\n", hn);
@@ -44,8 +55,9 @@ static int write_etc(const char *rt, const struct sv_run_spec *s, sv_error_t *er
                      hn, extra);
     /* "multi on": glibc then returns every line of a name, so a service
      * name with several replicas resolves to all of them. */
+    cleanup_free char *resolv = resolv_conf(host_netns);
     const char *names[] = {"hostname", "hosts", "resolv.conf", "host.conf"};
-    const char *texts[] = {hostname, hosts, "nameserver 127.0.0.1\n", "multi on\n"};
+    const char *texts[] = {hostname, hosts, resolv, "multi on\n"};
     for (size_t i = 0; i < SV_ARRAY_LEN(names); i++) {
         cleanup_free char *p = sv_xasprintf("%s/%s", rt, names[i]);
         if (sv_rootfs_write_text(p, texts[i], 0644, err) < 0)
@@ -261,6 +273,34 @@ static int setup_dev(const char *root, sv_error_t *err)
     return 0;
 }
 
+/* The devices passed in: their nodes, made on the host side in a tmpfs of
+ * their own (devices.h), attached on the scratch tmpfs (gone with the old
+ * root), then each bound at its target beneath the root; a pseudo-
+ * terminal is the host's own node, bound read-only (no chmod through it). */
+static int setup_devices(const struct sv_container *c, int rootfd, const char *rt, sv_error_t *err)
+{
+    if (c->spec.n_devices == 0)
+        return 0;
+    cleanup_free char *dir = sv_xasprintf("%s/devices", rt);
+    cleanup_close int at = -1;
+    if (c->dev_fd >= 0 &&
+        (mkdir(dir, 0755) < 0 || (at = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0))
+        return sv_error(err, errno, "cannot create %s", dir);
+    if (c->dev_fd >= 0 && attach_tree(c->dev_fd, at, false, 0, dir, err) < 0)
+        return -1;
+    for (size_t i = 0; i < c->spec.n_devices; i++) {
+        const struct sv_device_spec *d = &c->spec.devices[i];
+        bool host = c->dev_rules[i].host_node;
+        cleanup_free char *node = host ? sv_xstrdup(d->source) : sv_xasprintf("%s/%zu", dir, i);
+        cleanup_close int tree = clone_tree_at(AT_FDCWD, node, false, err);
+        cleanup_close int t =
+            tree < 0 ? -1 : open_target(rootfd, d->target, SV_PATH_FILE, "device", err);
+        if (t < 0 || attach_tree(tree, t, host, 0, d->target, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* What mature runtimes hide or freeze in /proc and /sys. */
 static const char *const masked_paths[] = {
     "/proc/acpi",
@@ -457,7 +497,7 @@ static int mount_scratch(const struct sv_container *c, const char *rt, sv_error_
         if (mkdir(p, sub[i].mode) < 0 || chmod(p, sub[i].mode) < 0)
             return sv_error(err, errno, "cannot create %s", p);
     }
-    return write_etc(rt, &c->spec, err);
+    return write_etc(rt, &c->spec, c->host_netns, err);
 }
 
 /* The overlay at root: the image below (a directory image through the
@@ -478,9 +518,11 @@ static int mount_overlay(const struct sv_container *c, const char *rt, const cha
         if (attach_tree(c->lower_fd, at, true, 0, lower, err) < 0)
             return -1;
     }
+    /* A build step's upper layer is kept on disk (see container.h). */
+    const char *up = c->spec.build_upper ? c->spec.build_upper : rt;
     cleanup_free char *opts =
         sv_xasprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work%s", lower ? lower : c->lower,
-                     rt, rt, c->spec.userns_host ? "" : ",userxattr");
+                     up, up, c->spec.userns_host ? "" : ",userxattr");
     /* nodev as on /dev: a node made in the layer opens nothing. */
     if (mount("overlay", root, "overlay", MS_NODEV, opts) < 0) {
         int e = errno;
@@ -624,8 +666,8 @@ int sv_mounts_setup(const struct sv_container *c, int *sysctl_dir, sv_error_t *e
     if (c->spec.sysctls && (*sysctl_dir = sv_path_open_in(rootfd, "/proc/sys", SV_PATH_EXISTING,
                                                           "/proc/sys", err)) < 0)
         return -1;
-    if (setup_dev(root, err) < 0 || setup_binds(c, rootfd, err) < 0 ||
-        mask_and_freeze(rootfd, err) < 0)
+    if (setup_dev(root, err) < 0 || setup_devices(c, rootfd, rt, err) < 0 ||
+        setup_binds(c, rootfd, err) < 0 || mask_and_freeze(rootfd, err) < 0)
         return -1;
     /* The working directory, made beneath the root when missing (the
      * child's chdir after the pivot needs it there). */

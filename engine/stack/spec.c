@@ -2,6 +2,7 @@
 #include "stack/volumes.h"
 #include "core/statedir.h"
 #include "host/userns.h"
+#include "image/imgstore.h"
 #include "proserve/pgateway.h"
 
 #include <errno.h>
@@ -14,7 +15,16 @@
 
 void sv_spec_hash_hex(const struct sv_service *s, char out[17])
 {
-    snprintf(out, 17, "%016llx", (unsigned long long)sv_graph_json_hash(s));
+    uint64_t h = sv_graph_json_hash(s);
+    /* A built image keeps its name when a rebuild changes it: its digest
+     * is part of the spec, so the replicas are made anew from it. */
+    char digest[SV_DIGEST_LEN + 1];
+    if (s->build && sv_image_lookup(s->image, digest, NULL) == 0) {
+        char buf[128];
+        int n = snprintf(buf, sizeof(buf), "%016llx %s", (unsigned long long)h, digest);
+        h = sv_fnv1a(buf, (size_t)n);
+    }
+    snprintf(out, 17, "%016llx", (unsigned long long)h);
 }
 
 static char **argv_join(const char *const *a, const char *const *b)
@@ -233,6 +243,8 @@ int sv_spec_make(const struct sv_graph *g, const struct sv_service *s, int n,
                     : strcmp(s->network, "none") == 0 ? SV_NET_NONE
                                                       : SV_NET_STACK;
     spec->sysctls = sysctl_strv(s);
+    spec->devices = s->devices; /* borrowed: the container copies them */
+    spec->n_devices = s->n_devices;
     /* extra_hosts as /etc/hosts lines, where servos writes that file. */
     if (s->n_extra_hosts) {
         spec->extra_hosts = sv_xcalloc(s->n_extra_hosts + 1, sizeof(char *));
