@@ -62,7 +62,8 @@ void sv_api_routes_add(const struct sv_api_route *routes, size_t n);
 
 const char *sv_api_method(const struct sv_api_req *rq);
 const char *sv_api_path(const struct sv_api_req *rq);
-/* A {name} of the route's pattern, percent-decoded; NULL when absent. */
+/* A {name} of the route's pattern (percent-decoded, once); NULL when
+ * absent. */
 const char *sv_api_param(const struct sv_api_req *rq, const char *name);
 /* A query argument (NULL: absent) and a request header (any case). */
 const char *sv_api_query(const struct sv_api_req *rq, const char *name);

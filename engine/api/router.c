@@ -1,6 +1,6 @@
 /* The route table: every module's routes in one list, matched segment by
- * segment. A pattern's "{name}" takes one segment (percent-decoded), a
- * last "{name*}" the rest of the path (image references hold slashes). */
+ * segment. A pattern's "{name}" takes one segment, a last "{name*}" the
+ * rest of the path (image references hold slashes). */
 #include "api/api_int.h"
 
 #include <string.h>
@@ -27,35 +27,6 @@ json_t *route_list(void)
     return a;
 }
 
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
-/* s[0..n) percent-decoded; NULL when it decodes to a NUL or a bad escape. */
-static char *decode(const char *s, size_t n)
-{
-    char *out = sv_xmalloc(n + 1), *o = out;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            *o = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-            if (*o == '\0') {
-                free(out);
-                return NULL;
-            }
-            o++;
-            i += 2;
-        } else {
-            *o++ = s[i];
-        }
-    }
-    *o = '\0';
-    return out;
-}
-
 static void clear_params(struct sv_api_req *rq)
 {
     for (size_t i = 0; i < rq->n_params; i++) {
@@ -77,9 +48,9 @@ static bool match(const char *pattern, const char *path, struct sv_api_req *rq)
             size_t seg = rest ? strlen(u) : strcspn(u, "/");
             if (close == NULL || seg == 0 || rq->n_params == SV_ARRAY_LEN(rq->params))
                 return false;
-            char *v = decode(u, seg);
-            if (v == NULL)
-                return false;
+            /* libmicrohttpd decoded the path already: once is enough
+             * (twice would make "%252F" a "/"). */
+            char *v = sv_xstrndup(u, seg);
             char *name = sv_xstrndup(p + 1, (size_t)(close - p - 1 - rest));
             rq->params[rq->n_params++] = (struct api_param){name, v};
             p = close + 1;
