@@ -84,6 +84,8 @@ void sv_api_reply_json(struct sv_api_req *rq, unsigned status, json_t *body);
 /* body (malloc'd) is stolen. */
 void sv_api_reply_bytes(struct sv_api_req *rq, unsigned status, const char *type, char *body,
                         size_t len);
+/* A header on the answer just given (before the handler returns). */
+void sv_api_reply_header(struct sv_api_req *rq, const char *name, const char *value);
 /* {"error": {"code": code, "message": ...}} with status. */
 void sv_api_reply_error(struct sv_api_req *rq, unsigned status, const char *code, const char *fmt,
                         ...) __attribute__((format(printf, 4, 5)));

@@ -48,6 +48,12 @@ void sv_api_reply_bytes(struct sv_api_req *rq, unsigned status, const char *type
     httpd_answer(rq, status, r);
 }
 
+void sv_api_reply_header(struct sv_api_req *rq, const char *name, const char *value)
+{
+    if (rq->resp)
+        httpd_add_header(rq->resp, name, value);
+}
+
 void sv_api_reply_json(struct sv_api_req *rq, unsigned status, json_t *body)
 {
     bool pretty = sv_api_query_flag(rq, "pretty");

@@ -270,7 +270,7 @@ function renderStack(s) {
     }
   }
   const table = el("table", {class: "replicas"},
-    el("caption", {class: "muted", text: `replicas of ${s.name}`, style: "position:absolute;left:-999px"}),
+    el("caption", {class: "sr-only", text: `replicas of ${s.name}`}),
     el("thead", {}, el("tr", {}, ...["replica", "state", "health", "pid", "uptime", "restarts", "ports"]
       .map((h) => el("th", {scope: "col", text: h})))), tbody);
   return el("article", {class: "stack", "data-stack": s.name, "aria-labelledby": `stack-${s.name}`},
