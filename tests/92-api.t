@@ -223,7 +223,7 @@ run python3 "$ROOT/tests/helpers/openapi-check.py" "$ROOT/engine/api/web/openapi
 is "$rc" 0 "each event's data is openapi.json's Event" || diag "$out"
 types=$(grep '"id"' "$TMP/ev1" | jq -r '.data | fromjson | "\(.type) \(.service // "")-\(.replica // "")"' | sort -u)
 for t in "container.restart web-1" "container.restart web-2" "container.die web-1" \
-    "container.start web-3" "container.remove web-3" "stack.applied -"; do
+    "container.start web-3" "container.remove web-3" "container.health web-1" "stack.applied -"; do
     like "$types" "^$t\$" "missed nothing: $t"
 done
 # Live: an event while the client listens.
@@ -231,6 +231,13 @@ $CLIENT "unix:$SOCK" sse "/v1/events?stack=t92" --until '"container.start"' --se
     --run "$S scale -p t92 web=3 >/dev/null" >"$TMP/ev2"
 like "$(cat "$TMP/ev2")" 'container.start.*\\"replica\\":3' "a live client sees web-3 start"
 "$S" scale -p t92 web=2 >/dev/null
+# An OOM kill: the event, then the death it caused, with its code.
+$CLIENT "unix:$SOCK" sse /v1/events --until '"container.die"' --seconds 20 \
+    --run "$S run --name t92-oom --memory 64m host sh -c 'x=\$(head -c 200000000 /dev/zero | tr \"\\\\0\" a)'" \
+    >"$TMP/ev-oom"
+like "$(grep '"id"' "$TMP/ev-oom" | jq -r '.data | fromjson | select(.name == "t92-oom") | "\(.type) \(.exit_code) \(.oom)"' | tr '\n' ' ')" \
+    'container.oom 137 true container.die 137 true' "an OOM kill: container.oom, then container.die with 137 and oom"
+"$S" rm t92-oom >/dev/null
 
 # ---- stats and metrics ------------------------------------------------------------------
 api GET /v1/stacks/{name}/stats /v1/stacks/t92/stats
