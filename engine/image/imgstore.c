@@ -6,6 +6,7 @@
 
 #include "image/imgblob.h"
 #include "image/imgref.h"
+#include "core/events.h"
 #include "core/fs.h"
 #include "core/store.h"
 #include "image/unpack.h"
@@ -475,7 +476,7 @@ static int drop_one_name(struct index *ix, const char *name, const char *digest,
     return index_save(ix, err);
 }
 
-int sv_image_remove(const char *name, const char *const *in_use, sv_error_t *err)
+static int remove_image(const char *name, const char *const *in_use, sv_error_t *err)
 {
     cleanup_index struct index ix = INDEX_CLOSED;
     char digest[SV_DIGEST_LEN + 1];
@@ -503,6 +504,14 @@ int sv_image_remove(const char *name, const char *const *in_use, sv_error_t *err
     }
     json_object_del(ix.images, digest);
     return index_save(&ix, err);
+}
+
+int sv_image_remove(const char *name, const char *const *in_use, sv_error_t *err)
+{
+    int rc = remove_image(name, in_use, err);
+    if (rc == 0) /* once the index is saved and unlocked */
+        sv_events_add(NULL, "image.remove", NULL, name, NULL);
+    return rc;
 }
 
 static int64_t tree_size(const char *path)

@@ -6,9 +6,12 @@
 #include "stack/rows.h"
 #include "stack/spec.h"
 #include "image/imgstore.h"
+#include "core/events.h"
 #include "core/fs.h"
+#include "core/statedir.h"
 #include "proserve/pgateway.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -290,6 +293,27 @@ static void inherit_image_health(struct sv_graph *g)
     }
 }
 
+/* The graph the stack now runs, as `servos config` prints it, into
+ * <stack dir>/graph.json (for `servos serve`, which shows it without
+ * evaluating anything), and the event that says so. Best effort: the
+ * stack runs whether or not they could be written. */
+static void record_applied(struct supervisor *sup, const struct sv_graph *g)
+{
+    cleanup_free char *dir = sv_statedir_stack(sup->stack);
+    cleanup_free char *path = sv_xasprintf("%s/graph.json", dir);
+    cleanup_free char *tmp = sv_xasprintf("%s.tmp", path);
+    FILE *f = sv_fopen_mode(tmp, O_TRUNC, 0600);
+    if (f) {
+        sv_graph_json_print(g, f);
+        if (fclose(f) != 0 || rename(tmp, path) < 0)
+            unlink(tmp);
+    }
+    sv_error_t e = NULL;
+    cleanup_free char *what = sv_xasprintf("%zu services", g->n_services);
+    sv_events_add(sup->st, "stack.applied", sup->stack, what, &e);
+    sup_report(&e);
+}
+
 int reconcile(struct supervisor *sup, struct sv_graph *g, sv_error_t *err)
 {
     inherit_image_health(g);
@@ -302,6 +326,8 @@ int reconcile(struct supervisor *sup, struct sv_graph *g, sv_error_t *err)
         sync_gateways(sup, g, err) < 0)
         return -1;
     int rc = start_waves(sup, g, err);
+    if (rc == 0)
+        record_applied(sup, g);
     network_refresh_hosts(sup);
     if (sup->proxy) /* before `up` returns: its ports take the fast path at once */
         sv_proxy_refresh(sup->proxy);
