@@ -11,7 +11,9 @@ cd "$ROOT" || exit 1
 # other. engine/X is folder X; lua/ and manifests/ are the front ends'.
 ORDER='cli
 stack
-proserve build
+proserve
+board
+build
 runtime
 net image
 host

@@ -68,6 +68,9 @@ int sv_cmd_pull(int argc, char **argv);
 int sv_cmd_proserve_host(int argc, char **argv);
 int sv_cmd_proserve_lua(int argc, char **argv);
 int sv_cmd_image(int argc, char **argv);
+int sv_cmd_isolate(int argc, char **argv);
+int sv_cmd_board(int argc, char **argv);
+int sv_cmd_toolchain(int argc, char **argv);
 int sv_cmd_build(int argc, char **argv);
 /* servos completion bash (cli_completion.c) and servos help --man
  * (cli_man.c), both written from what --help prints; main_usage prints
