@@ -30,6 +30,7 @@ static const struct key_def {
     {"cpu", ex_key_cpus, "cpus"},
     {"cpus", ex_key_cpus, NULL},
     {"depends_on", ex_key_depends_on, NULL},
+    {"emulate", ex_key_emulate, NULL},
     {"entrypoint", ex_key_entrypoint, NULL},
     {"env", ex_key_env, NULL},
     {"env_file", ex_key_env_file, NULL},
@@ -172,7 +173,7 @@ static int extract_service(struct service_reader *rd, int rec)
     /* Built without an image: named once the stack's name is final. */
     if (s->build && !present[find_key("image") - key_defs])
         s->build->image_default = true;
-    return 0;
+    return ex_board_finish(rd, present[find_key("image") - key_defs]);
 }
 
 static void string_field(lua_State *L, int t, const char *k, struct sv_graph *g, const char **out)

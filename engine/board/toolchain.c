@@ -112,6 +112,17 @@ char *sv_toolchain_image(const struct sv_toolchain *t)
     return sv_xasprintf("localhost/servos-toolchain-%s:%s", t->name, hash);
 }
 
+const char *sv_toolchain_image_name(const struct sv_toolchain *t)
+{
+    static char *names[SV_ARRAY_LEN(families)];
+    size_t i = (size_t)(family_of(t) - families);
+    if (i >= SV_ARRAY_LEN(families))
+        return NULL;
+    if (names[i] == NULL)
+        names[i] = sv_toolchain_image(t);
+    return names[i];
+}
+
 /* Does name (as the store lists it) name an image of family t? */
 static bool is_family_name(const struct sv_toolchain *t, const char *name)
 {

@@ -39,6 +39,8 @@ const struct sv_toolchain *sv_toolchain_find(const char *name);
 /* "localhost/servos-toolchain-NAME:RECIPE" for this servos' recipe; NULL
  * for families without one. */
 char *sv_toolchain_image(const struct sv_toolchain *t);
+/* The same, kept for the process's life (NULL without a recipe). */
+const char *sv_toolchain_image_name(const struct sv_toolchain *t);
 
 /* The image's manifest digest when it is built ("" when not), and
  * whether an image of an older recipe is still in the store. */

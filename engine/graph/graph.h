@@ -103,6 +103,13 @@ struct sv_file_ref {
     const struct sv_filedef *def; /* set by sv_graph_finish */
 };
 
+/* A board service's firmware in its emulator (board = "uno" with build =
+ * its sources): emulate = true, or { time = "10s", realtime = false }. */
+struct sv_emulate {
+    double sim_time; /* seconds of simulated time, then the firmware stops; 0: no bound */
+    bool realtime;   /* kept to the wall clock (the default), else as fast as it goes */
+};
+
 struct sv_service {
     const char *name;
     const char *where;                  /* "file:line" of the declaration, for errors */
@@ -134,11 +141,14 @@ struct sv_service {
     const char *network; /* "stack", "none", "host" */
     const char *userns;  /* "auto", "host" */
     const char *platform, *board, *toolchain;
-    const char **profiles;     /* NULL-terminated; never NULL */
-    int64_t log_max_size;      /* logging max-size in bytes; <= 0 when unset */
-    int log_max_files;         /* logging max-file; <= 0 when unset */
-    struct sv_value *proserve; /* the ProServe manifest body, or NULL */
+    const char **profiles;       /* NULL-terminated; never NULL */
+    int64_t log_max_size;        /* logging max-size in bytes; <= 0 when unset */
+    int log_max_files;           /* logging max-file; <= 0 when unset */
+    struct sv_value *proserve;   /* the ProServe manifest body, or NULL */
     struct sv_build_spec *build; /* NULL unless the image is built */
+    /* board with build: the sources built for the board and run in its
+     * emulator (engine/board/); NULL: emulate's defaults. */
+    struct sv_emulate *emulate;
     /* Compose as projects write it (all empty when unset). */
     const char *container_name;  /* the replica's container name and hostname */
     struct sv_net_ref *networks; /* sorted by name; none: the default network */
