@@ -30,6 +30,7 @@ static const struct key_def {
     {"cpu", ex_key_cpus, "cpus"},
     {"cpus", ex_key_cpus, NULL},
     {"depends_on", ex_key_depends_on, NULL},
+    {"devices", ex_key_devices, NULL},
     {"emulate", ex_key_emulate, NULL},
     {"entrypoint", ex_key_entrypoint, NULL},
     {"env", ex_key_env, NULL},
@@ -173,6 +174,8 @@ static int extract_service(struct service_reader *rd, int rec)
     /* Built without an image: named once the stack's name is final. */
     if (s->build && !present[find_key("image") - key_defs])
         s->build->image_default = true;
+    if (ex_check_platform(rd) < 0)
+        return -1;
     return ex_board_finish(rd, present[find_key("image") - key_defs]);
 }
 

@@ -3,7 +3,7 @@
  * it; each key's reader lives with the keys it belongs with:
  *   extract_read.c       typed readers every key uses, and ex_fail
  *   extract_env.c        env, labels, env_file
- *   extract_mounts.c     volumes, tmpfs
+ *   extract_mounts.c     volumes, tmpfs, devices
  *   extract_net.c        ports, network, networks, extra_hosts
  *   extract_lifecycle.c  depends_on, healthcheck, restart, stop_*
  *   extract_resources.c  replicas, memory, cpus, pids, logging
@@ -92,6 +92,7 @@ int ex_key_env_file(struct service_reader *rd, int idx, const char *key);
 /* extract_mounts.c */
 int ex_key_volumes(struct service_reader *rd, int idx, const char *key);
 int ex_key_tmpfs(struct service_reader *rd, int idx, const char *key);
+int ex_key_devices(struct service_reader *rd, int idx, const char *key);
 /* extract_net.c */
 int ex_key_ports(struct service_reader *rd, int idx, const char *key);
 int ex_key_network(struct service_reader *rd, int idx, const char *key);
@@ -134,6 +135,8 @@ int ex_key_emulate(struct service_reader *rd, int idx, const char *key);
 /* After every key: a board service's keys agree (image_given: image was
  * set). */
 int ex_board_finish(struct service_reader *rd, bool image_given);
+/* After every key: platform, board and toolchain must agree. */
+int ex_check_platform(struct service_reader *rd);
 /* extract_proserve.c */
 int ex_key_proserve(struct service_reader *rd, int idx, const char *key);
 /* extract_files.c */

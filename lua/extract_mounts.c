@@ -1,5 +1,5 @@
-/* volumes and tmpfs: what a service mounts, checked where the kernel
- * would resolve it. */
+/* volumes, tmpfs and devices: what a service mounts, checked where the
+ * kernel would resolve it. */
 #include "lua/extract_int.h"
 
 #include "core/safepath.h"
@@ -217,5 +217,93 @@ int ex_key_tmpfs(struct service_reader *rd, int idx, const char *key)
         return -1;
     rd->svc->mounts = m.v;
     rd->svc->n_mounts = m.n;
+    return 0;
+}
+
+struct device_list {
+    struct sv_device_spec *v;
+    size_t n;
+};
+
+/* Compose's long form, { source, target, permissions }, as the short one. */
+static int device_table(struct service_reader *rd, const char *key, int idx, char *buf, size_t size)
+{
+    lua_State *L = rd->L;
+    static const char *const names[] = {"source", "target", "permissions"};
+    const char *v[3] = {NULL, NULL, NULL};
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) != LUA_TSTRING) {
+            lua_pop(L, 1);
+            return ex_fail(rd, key,
+                           "a device is \"PATH[:PATH_IN][:PERMISSIONS]\" or a table of "
+                           "source, target and permissions");
+        }
+        const char *k = lua_tostring(L, -1);
+        size_t i = 0;
+        while (i < 3 && strcmp(k, names[i]) != 0)
+            i++;
+        if (i == 3) {
+            char bad[64];
+            snprintf(bad, sizeof(bad), "%s", k);
+            lua_pop(L, 1);
+            return ex_fail(rd, key,
+                           "unknown key \"%s\" in a device (expected source, target, "
+                           "permissions)",
+                           bad);
+        }
+        lua_getfield(L, idx, names[i]);
+        if (ex_want_string(rd, lua_gettop(L), key, &v[i]) < 0)
+            return -1;
+        lua_pop(L, 1);
+    }
+    if (v[0] == NULL)
+        return ex_fail(rd, key, "a device needs a source (the host's node, /dev/...)");
+    snprintf(buf, size, "%s:%s:%s", v[0], v[1] ? v[1] : v[0], v[2] ? v[2] : "rwm");
+    return 0;
+}
+
+/* "/dev/ttyUSB0", "/dev/ttyUSB0:/dev/ttyACM0:rw" (Docker's --device), or
+ * the long form. Whether the source is a device node is the runtime's to
+ * say: the board may be plugged in on another host. */
+static int device_item(struct service_reader *rd, const char *key, int idx, void *ud)
+{
+    struct device_list *l = ud;
+    char buf[8192];
+    const char *text = buf;
+    if (lua_istable(rd->L, idx)) {
+        if (device_table(rd, key, idx, buf, sizeof(buf)) < 0)
+            return -1;
+    } else if (ex_want_string(rd, idx, key, &text) < 0) {
+        return -1;
+    }
+    struct sv_device_spec d;
+    sv_error_t perr = NULL;
+    if (sv_parse_device(text, &d, &perr) < 0)
+        return ex_fail_parse(rd, key, &perr);
+    struct sv_device_spec *nv = sv_graph_alloc(rd->g, (l->n + 1) * sizeof(*nv));
+    if (l->n)
+        memcpy(nv, l->v, l->n * sizeof(*nv));
+    nv[l->n] = d;
+    nv[l->n].source = sv_graph_strdup(rd->g, d.source);
+    nv[l->n].target = sv_graph_strdup(rd->g, d.target);
+    sv_device_spec_clear(&d); /* before any Lua call that may raise */
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->v[i].target, nv[l->n].target) == 0)
+            return ex_fail(rd, key, "%s and %s both go to %s", l->v[i].source, nv[l->n].source,
+                           nv[l->n].target);
+    l->v = nv;
+    l->n++;
+    return 0;
+}
+
+int ex_key_devices(struct service_reader *rd, int idx, const char *key)
+{
+    struct device_list l = {NULL, 0};
+    if (ex_for_each(rd, idx, key, true, device_item, &l) < 0)
+        return -1;
+    rd->svc->devices = l.v;
+    rd->svc->n_devices = l.n;
     return 0;
 }

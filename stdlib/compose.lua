@@ -223,7 +223,7 @@ service_keys = {
     set(ctx, "build", out, k)
   end,
   container_name = "warn", expose = "ignore", extends = "warn",
-  privileged = "warn", shm_size = "warn", ulimits = "warn", sysctls = same("sysctls"), devices = "warn",
+  privileged = "warn", shm_size = "warn", ulimits = "warn", sysctls = same("sysctls"), devices = same("devices"),
   logging = function(ctx, v, k)
     -- Replicas' output always goes to servos' own files: a file driver's
     -- size options are kept, anything else is a warning.

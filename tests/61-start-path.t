@@ -79,7 +79,7 @@ is "$rc $(stat -c %u "$TMP/devs") $(stat -c %u "$TMP/devs/null") $(stat -c %u "$
     "0 $("$S" run --rm "$ROOTFS" cat /proc/self/uid_map | awk '{print $2}') 0 0" \
     ":U on a directory hands it over, and leaves the device nodes in it the host's"
 run "$S" run --rm -v "$TMP/devs/disk:/d" "$ROOTFS" true
-like "$err" "device node .* --userns host" "an unwritable device volume's warning does not suggest :U"
+like "$err" "device node .* pass it with --device" "an unwritable device volume's warning does not suggest :U, but --device"
 unlike "$err" ":U" "(no :U in it)"
 
 # A reader that goes away (| head) must not take the containers with it.

@@ -299,7 +299,11 @@ is "$("$S" logs -p lgc spew | sed 's/^spew-1 *| //' | in_order)" "0 199999" "and
 like "$("$S" logs -t -p lgc --tail 1 spew)" '^spew-1 +\| 20[0-9-]+T[0-9:.]+ 199999 ' "logs -t still knows when the newest line arrived"
 "$S" down -t 0 -p lgc >/dev/null 2>&1
 
-# kill -9 of the supervisor while a replica writes fast loses nothing.
+# kill -9 of the supervisor while a replica writes fast loses nothing. The
+# log is written at least once (engine/log/logfile.c peeks at the FIFO, writes,
+# then consumes): a kill between the write and the consume leaves that chunk
+# for the next supervisor, which writes it again. So: no line missing, and
+# the order broken at most once, where the chunk starts over.
 cat >lgk.lua <<'LUA'
 stack "lgk"
 service "count" { command = "seq 1 300000; echo END; exec sleep 1000", stop_grace_period = "1s" }
@@ -310,8 +314,10 @@ kill -9 "$sup"
 sleep 1
 "$S" ps -p lgk >/dev/null # a new supervisor re-adopts the replica
 for _ in $(seq 100); do "$S" logs -p lgk --tail 1 count | grep -q END && break; sleep 0.1; done
-is "$("$S" logs -p lgk count | sed 's/^count-1 *| //' | grep -v END | awk '{ if ($1 != NR) g++ } END { print g + 0, NR }')" "0 300000" \
-    "kill -9 of the supervisor mid-output: all 300000 lines, in order"
+is "$("$S" logs -p lgk count | sed 's/^count-1 *| //' | grep -v END | awk '
+    { seen[$1] = 1; if (NR > 1 && $1 != prev + 1) { if ($1 <= prev) back++; else gap++ } prev = $1 }
+    END { for (i = 1; i <= 300000; i++) if (!(i in seen)) lost++; print lost + 0, gap + 0, (back <= 1) }')" "0 0 1" \
+    "kill -9 of the supervisor mid-output: all 300000 lines, in order but for one chunk written again"
 "$S" down -t 0 -p lgk >/dev/null 2>&1
 
 # ---- low: an interrupted down, then up ---------------------------------------------------------

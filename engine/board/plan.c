@@ -34,6 +34,9 @@ static const struct avr_board *avr_board(const char *id)
 
 const struct sv_toolchain *sv_board_family(const struct sv_platform *pl, const struct sv_board *b)
 {
+    if (b->family)
+        return sv_toolchain_find(b->family);
+    /* A table without family: what its platform and arch say. */
     const char *arch = b->arch ? b->arch : pl->arch;
     if (strcmp(pl->name, "x86_64") == 0)
         return sv_toolchain_find("x86_64");
@@ -50,12 +53,23 @@ const struct sv_toolchain *sv_board_family(const struct sv_platform *pl, const s
     return sv_toolchain_find("armhf");
 }
 
+/* Its id, or one of its aliases (ProServe's arduino_uno, raspberry_pi). */
+static bool named(const char *id, char **aliases, const char *name)
+{
+    if (strcmp(id, name) == 0)
+        return true;
+    for (char **a = aliases; a && *a; a++)
+        if (strcmp(*a, name) == 0)
+            return true;
+    return false;
+}
+
 static const struct sv_board *find_board(const struct sv_platforms *t, const char *id,
                                          const struct sv_platform **pl)
 {
     for (size_t i = 0; i < t->n; i++)
         for (size_t j = 0; j < t->v[i].n_boards; j++)
-            if (strcmp(t->v[i].boards[j].id, id) == 0) {
+            if (named(t->v[i].boards[j].id, t->v[i].boards[j].aliases, id)) {
                 *pl = &t->v[i];
                 return &t->v[i].boards[j];
             }
@@ -65,7 +79,7 @@ static const struct sv_board *find_board(const struct sv_platforms *t, const cha
 static const struct sv_platform *find_platform(const struct sv_platforms *t, const char *name)
 {
     for (size_t i = 0; i < t->n; i++)
-        if (strcmp(t->v[i].name, name) == 0)
+        if (named(t->v[i].name, t->v[i].aliases, name))
             return &t->v[i];
     return NULL;
 }
@@ -276,15 +290,15 @@ static char **argv_of(const char *const *a, char **args)
     return v;
 }
 
-/* "no build template": the tables' reason where they give one. */
+/* "no build template": the tables' reason. */
 static int cannot(const struct sv_board_pick *p, const char *step, sv_error_t *err)
 {
     if (p->family->unavailable)
         return sv_error(err, ENOTSUP, "board %s: %s is not available on this system: %s",
                         p->board->id, step, p->family->unavailable);
-    const char *note = p->board->note;
-    return sv_error(err, ENOTSUP, "board %s has no %s step%s%s", p->board->id, step,
-                    note ? ": " : " in the tables", note ? note : "");
+    const char *why = sv_platforms_missing(p->board, step);
+    return sv_error(err, ENOTSUP, "board %s cannot %s: %s", p->board->id, step,
+                    why ? why : "the board tables have no template for it");
 }
 
 static int plan_sketch(const struct sv_board_pick *p, const struct sv_board_plan_in *in,

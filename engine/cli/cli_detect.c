@@ -73,10 +73,56 @@ static json_t *usb_json(const struct sv_usb_device *u)
     snprintf(id, sizeof(id), "%04x:%04x", u->vid, u->pid);
     json_t *o = json_object();
     sv_json_set(o, "id", json_string(id));
+    sv_json_set(o, "path", json_string(u->path));
     sv_json_set(o, "product", sv_json_string(u->product));
-    sv_json_set(o, "board", sv_json_string(u->board ? u->board->id : NULL));
-    sv_json_set(o, "platform", sv_json_string(u->platform ? u->platform->name : NULL));
+    /* board and platform only when the id tells; candidates always. */
+    bool one = u->n_boards == 1;
+    sv_json_set(o, "board", sv_json_string(one ? u->board->id : NULL));
+    sv_json_set(o, "platform", sv_json_string(one ? u->platform->name : NULL));
+    json_t *cands = json_array();
+    for (size_t i = 0; i < u->n_boards; i++)
+        json_array_append_new(cands, json_pack("{s:s, s:s}", "board", u->boards[i]->id, "platform",
+                                               u->platforms[i]->name));
+    sv_json_set(o, "candidates", cands);
+    json_t *ttys = json_array(), *by_id = json_array();
+    for (size_t i = 0; i < u->n_tty; i++) {
+        json_array_append_new(ttys, json_string(u->tty[i]));
+        json_array_append_new(by_id, u->by_id[i][0] ? json_string(u->by_id[i]) : json_null());
+    }
+    sv_json_set(o, "tty", ttys);
+    sv_json_set(o, "by_id", by_id);
     return o;
+}
+
+/* "/dev/ttyUSB0" (or several), or what to check when sysfs shows none. */
+static void usb_ports(const struct sv_usb_device *u, char *out, size_t size)
+{
+    out[0] = '\0';
+    for (size_t i = 0; i < u->n_tty; i++)
+        snprintf(out + strlen(out), size - strlen(out), "%s%s%s%s%s", i ? ", " : "", u->tty[i],
+                 u->by_id[i][0] ? " (" : "", u->by_id[i], u->by_id[i][0] ? ")" : "");
+    if (u->n_tty == 0)
+        snprintf(out, size, "no serial port (no tty driver bound: cdc_acm, ftdi_sio, ch341?)");
+}
+
+/* One line per board; an id several tables list gives each candidate a
+ * line of its own: only the user can tell a Nano from an ESP32 behind the
+ * same USB serial chip. */
+static void usb_text(const struct sv_usb_device *u)
+{
+    char ports[1024];
+    usb_ports(u, ports, sizeof(ports));
+    if (u->n_boards == 1) {
+        printf("board:           %s (%s, platform %s) on %s, usb %s [%04x:%04x]\n", u->board->id,
+               u->board->name, u->platform->name, ports, u->path, u->vid, u->pid);
+        return;
+    }
+    printf("board:           one of %zu on %s, usb %s [%04x:%04x]%s%s (a USB id these boards "
+           "share):\n",
+           u->n_boards, ports, u->path, u->vid, u->pid, u->product[0] ? " " : "", u->product);
+    for (size_t i = 0; i < u->n_boards; i++)
+        printf("                   %-18s %s, platform %s\n", u->boards[i]->id, u->boards[i]->name,
+               u->platforms[i]->name);
 }
 
 static void detect_json(const struct sv_host_info *h)
@@ -154,12 +200,15 @@ int sv_cmd_detect(int argc, char **argv)
         printf("boards:          none found on USB\n");
     for (size_t i = 0; i < h.n_usb; i++) {
         const struct sv_usb_device *u = &h.usb[i];
-        if (u->board)
-            printf("board:           %s (%s, platform %s) at usb %s [%04x:%04x]\n", u->board->id,
-                   u->board->name, u->platform->name, u->path, u->vid, u->pid);
-        else if (a.verbose)
-            printf("usb device:      %04x:%04x %s (no board table knows it)\n", u->vid, u->pid,
-                   u->product);
+        if (u->board) {
+            usb_text(u);
+        } else if (a.verbose) {
+            char ports[1024];
+            usb_ports(u, ports, sizeof(ports));
+            printf("usb device:      %04x:%04x %s at usb %s (no board table knows it)%s%s\n",
+                   u->vid, u->pid, u->product, u->path, u->n_tty ? " on " : "",
+                   u->n_tty ? ports : "");
+        }
     }
     return 0;
 }
@@ -181,6 +230,22 @@ static void board_packages(const struct sv_board *b, char *out, size_t size)
         snprintf(out + strlen(out), size - strlen(out), "%s%s", k == b->packages ? "" : " ", *k);
 }
 
+static json_t *strv_json(char **v)
+{
+    json_t *a = json_array();
+    for (; v && *v; v++)
+        json_array_append_new(a, json_string(*v));
+    return a;
+}
+
+/* "arduino_uno, ...": a name list as one string ("" when empty). */
+static void names_text(char **v, char *out, size_t size)
+{
+    out[0] = '\0';
+    for (char **k = v; k && *k; k++)
+        snprintf(out + strlen(out), size - strlen(out), "%s%s", k == v ? "" : ", ", *k);
+}
+
 static json_t *board_json(const struct sv_board *b)
 {
     char usb[256], pkgs[256];
@@ -192,9 +257,18 @@ static json_t *board_json(const struct sv_board *b)
     sv_json_set(o, "mcu", sv_json_string(b->mcu));
     sv_json_set(o, "usb", sv_json_string(usb));
     sv_json_set(o, "packages", sv_json_string(pkgs));
+    sv_json_set(o, "toolchain", sv_json_string(b->family));
+    sv_json_set(o, "aliases", strv_json(b->aliases));
     sv_json_set(o, "build", sv_json_string(b->build));
     sv_json_set(o, "flash", sv_json_string(b->flash));
     sv_json_set(o, "emulate", sv_json_string(b->emulate));
+    /* Why a step has no template: for the build and flash a board lacks. */
+    json_t *missing = json_object();
+    static const char *const steps[] = {"build", "flash"};
+    for (size_t i = 0; i < SV_ARRAY_LEN(steps); i++)
+        if (sv_platforms_missing(b, steps[i]))
+            sv_json_set(missing, steps[i], json_string(sv_platforms_missing(b, steps[i])));
+    sv_json_set(o, "missing", missing);
     return o;
 }
 
@@ -207,6 +281,7 @@ static void platforms_json(const struct sv_platforms *pl)
         sv_json_set(o, "name", sv_json_string(p->name));
         sv_json_set(o, "arch", sv_json_string(p->arch));
         sv_json_set(o, "description", sv_json_string(p->description));
+        sv_json_set(o, "aliases", strv_json(p->aliases));
         json_t *boards = json_array();
         for (size_t j = 0; j < p->n_boards; j++)
             json_array_append_new(boards, board_json(&p->boards[j]));
@@ -220,17 +295,27 @@ static void platforms_text(const struct sv_platforms *pl)
 {
     for (size_t i = 0; i < pl->n; i++) {
         const struct sv_platform *p = &pl->v[i];
-        printf("%s%s (%s): %s\n", i ? "\n" : "", p->name, p->arch, p->description);
+        char aliases[256];
+        names_text(p->aliases, aliases, sizeof(aliases));
+        printf("%s%s (%s): %s%s%s%s\n", i ? "\n" : "", p->name, p->arch, p->description,
+               aliases[0] ? " (also " : "", aliases, aliases[0] ? ")" : "");
         for (size_t j = 0; j < p->n_boards; j++) {
             const struct sv_board *b = &p->boards[j];
             char usb[256], pkgs[256];
             board_usb(b, usb, sizeof(usb));
             board_packages(b, pkgs, sizeof(pkgs));
-            printf("  %-22s %s%s%s\n", b->id, b->name, b->mcu ? ", " : "", b->mcu ? b->mcu : "");
+            names_text(b->aliases, aliases, sizeof(aliases));
+            printf("  %-22s %s%s%s%s%s%s\n", b->id, b->name, b->mcu ? ", " : "",
+                   b->mcu ? b->mcu : "", aliases[0] ? " (also " : "", aliases,
+                   aliases[0] ? ")" : "");
             if (usb[0])
                 printf("  %-22s usb %s\n", "", usb);
             if (pkgs[0])
-                printf("  %-22s packages: %s\n", "", pkgs);
+                printf("  %-22s toolchain %s: %s\n", "", b->family ? b->family : "?", pkgs);
+            static const char *const steps[] = {"build", "flash"};
+            for (size_t k = 0; k < SV_ARRAY_LEN(steps); k++)
+                if (sv_platforms_missing(b, steps[k]))
+                    printf("  %-22s no %s: %s\n", "", steps[k], sv_platforms_missing(b, steps[k]));
         }
     }
 }

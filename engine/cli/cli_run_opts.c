@@ -86,6 +86,20 @@ static int opt_tmpfs(struct sv_runopts *o, char *arg, sv_error_t *err)
     return 0;
 }
 
+/* --device PATH[:PATH_IN][:rwm] (Docker's and podman's); whether PATH is
+ * a device node is said when the container is made. */
+static int opt_device(struct sv_runopts *o, char *arg, sv_error_t *err)
+{
+    struct sv_run_spec *s = &o->spec;
+    struct sv_device_spec d;
+    if (sv_parse_device(arg, &d, err) < 0)
+        return sv_error_wrap(err, "--device");
+    struct sv_device_spec *v = sv_xrealloc((void *)s->devices, (s->n_devices + 1) * sizeof(*v));
+    v[s->n_devices++] = d;
+    s->devices = v;
+    return 0;
+}
+
 /* -p [IP:][HOST:]CONTAINER[/tcp], each a port or a range. */
 static int opt_publish(struct sv_runopts *o, char *arg, sv_error_t *err)
 {
@@ -244,6 +258,9 @@ void sv_runopt_free(struct sv_runopts *o)
         free(o->spec.binds[i].target);
     }
     free(o->spec.binds);
+    for (size_t i = 0; i < o->spec.n_devices; i++)
+        sv_device_spec_clear((struct sv_device_spec *)&o->spec.devices[i]);
+    free((void *)o->spec.devices);
     for (size_t i = 0; i < o->n_env; i++)
         free(o->env[i]);
     free(o->env);
@@ -491,6 +508,7 @@ enum {
     O_STOP_SIGNAL,
     O_STOP_TIMEOUT,
     O_INIT,
+    O_DEVICE,
 };
 
 /* The short names, as getopt reads them: "+" stops at IMAGE (what follows
@@ -538,6 +556,7 @@ static const struct run_option {
     {"restart", required_argument, O_RESTART, opt_restart},
     {"stop-signal", required_argument, O_STOP_SIGNAL, opt_stop_signal},
     {"stop-timeout", required_argument, O_STOP_TIMEOUT, opt_stop_timeout},
+    {"device", required_argument, O_DEVICE, opt_device},
 };
 
 static const struct run_option *run_option_of(int c)

@@ -159,6 +159,8 @@ struct sv_service {
     size_t n_sysctls;
     struct sv_kv *extra_hosts; /* NAME = IP, in the order given */
     size_t n_extra_hosts;
+    struct sv_device_spec *devices; /* host device nodes passed in, in the order given */
+    size_t n_devices;
 };
 
 struct sv_volume {

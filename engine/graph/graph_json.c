@@ -261,6 +261,18 @@ static void put_compose(struct sv_jw *w, const struct sv_service *s, bool digest
         sv_jw_key(w, "sysctls");
         kv_put(w, s->sysctls, s->n_sysctls);
     }
+    if (s->n_devices) {
+        sv_jw_key(w, "devices");
+        sv_jw_array(w);
+        for (size_t i = 0; i < s->n_devices; i++) {
+            sv_jw_object(w);
+            key_string(w, "source", s->devices[i].source);
+            key_string(w, "target", s->devices[i].target);
+            key_string(w, "permissions", s->devices[i].access);
+            sv_jw_close(w);
+        }
+        sv_jw_close(w);
+    }
     if (s->n_extra_hosts) {
         sv_jw_key(w, "extra_hosts");
         sv_jw_array(w);

@@ -1,5 +1,7 @@
 #include "graph/units.h"
 
+#include "core/safepath.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -330,4 +332,90 @@ int sv_parse_signal(const char *s, int *signo, sv_error_t *err)
             }
     }
     return sv_error(err, 0, "\"%s\" is not a signal (expected e.g. \"SIGTERM\", \"INT\" or 15)", s);
+}
+
+/* r, w and m, each at most once, in any order: normalised to "rwm"'s. */
+static bool device_access(const char *s, char out[4])
+{
+    bool r = false, w = false, m = false;
+    for (const char *p = s; *p; p++) {
+        bool *bit = *p == 'r' ? &r : *p == 'w' ? &w : *p == 'm' ? &m : NULL;
+        if (bit == NULL || *bit)
+            return false;
+        *bit = true;
+    }
+    if (!r && !w && !m)
+        return false;
+    snprintf(out, 4, "%s%s%s", r ? "r" : "", w ? "w" : "", m ? "m" : "");
+    return true;
+}
+
+/* Where a device may not show: the runtime's own mounts under /dev too
+ * (a file made in devpts or mqueue is not a mount point). */
+static const char *device_target_refused(const char *clean)
+{
+    const char *why = sv_path_refused_target(clean);
+    if (why)
+        return why;
+    static const char *const own[] = {"/dev/pts", "/dev/mqueue", "/dev/shm"};
+    for (size_t i = 0; i < SV_ARRAY_LEN(own); i++) {
+        size_t n = strlen(own[i]);
+        if (strncmp(clean, own[i], n) == 0 && (clean[n] == '\0' || clean[n] == '/'))
+            return "the container's own file system is mounted there";
+    }
+    return NULL;
+}
+
+void sv_device_spec_clear(struct sv_device_spec *d)
+{
+    free((char *)d->source);
+    free((char *)d->target);
+    memset(d, 0, sizeof(*d));
+}
+
+int sv_parse_device(const char *s, struct sv_device_spec *out, sv_error_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    cleanup_free char *copy = sv_xstrdup(s);
+    char *parts[4] = {copy, NULL, NULL, NULL};
+    size_t n = 1;
+    for (char *c = copy; *c; c++)
+        if (*c == ':') {
+            if (n == 3)
+                return sv_error(err, 0, "\"%s\": expected PATH[:PATH_IN][:PERMISSIONS]", s);
+            *c = '\0';
+            parts[n++] = c + 1;
+        }
+    if (parts[0][0] != '/') {
+        if (strchr(parts[0], '=') && strchr(parts[0], '/'))
+            return sv_error(err, 0,
+                            "\"%s\": CDI device names are not supported; give the device "
+                            "node's path (/dev/...)",
+                            s);
+        return sv_error(err, 0, "\"%s\": the device must be an absolute path (/dev/...)", s);
+    }
+    snprintf(out->access, sizeof(out->access), "rwm");
+    const char *target = parts[0];
+    if (n == 3 && !device_access(parts[2], out->access))
+        return sv_error(err, 0,
+                        "\"%s\": permissions \"%s\": expected r, w and m (read, write, mknod), "
+                        "e.g. rw",
+                        s, parts[2]);
+    if (n >= 2 && !(n == 2 && device_access(parts[1], out->access)))
+        target = parts[1];
+    if (target[0] != '/')
+        return sv_error(err, 0,
+                        "\"%s\": the path inside the container must be absolute, got "
+                        "\"%s\"",
+                        s, target);
+    cleanup_free char *clean = sv_path_clean(target);
+    const char *why = device_target_refused(clean);
+    if (why)
+        return sv_error(err, 0,
+                        "\"%s\": the device cannot go to %s: %s (say where it goes inside: "
+                        "%s:/dev/ttyUSB0)",
+                        s, clean, why, parts[0]);
+    out->source = sv_path_clean(parts[0]);
+    out->target = sv_steal(clean);
+    return 0;
 }

@@ -35,6 +35,22 @@ struct sv_port_spec {
  * Fills up to max entries; *n is how many. */
 int sv_parse_ports(const char *s, struct sv_port_spec *out, size_t max, size_t *n, sv_error_t *err);
 
+/* A host device node passed into a container (--device, a service's
+ * devices): where it is on the host (a link to it is followed), where it
+ * shows inside, and what the container may do with it: "r", "w", "m"
+ * (mknod) or several, in that order. */
+struct sv_device_spec {
+    const char *source, *target;
+    char access[4];
+};
+/* "PATH", "PATH:PATH_IN", "PATH:rw", "PATH:PATH_IN:rwm", as Docker reads
+ * --device: PATH_IN is PATH when left out, access "rwm". source and
+ * target are newly allocated (sv_device_spec_clear frees them). Only the
+ * text is checked here: whether PATH is a device node is the runtime's
+ * to say when the container is made. */
+int sv_parse_device(const char *s, struct sv_device_spec *out, sv_error_t *err);
+void sv_device_spec_clear(struct sv_device_spec *d);
+
 /* "SIGTERM", "TERM", "15" -> 15 */
 int sv_parse_signal(const char *s, int *signo, sv_error_t *err);
 const char *sv_signal_name(int signo);

@@ -1,6 +1,7 @@
 #include "host/detect.h"
 
 #include <dirent.h>
+#include <limits.h>
 #include <linux/magic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,21 +104,131 @@ static bool fs_supported(const char *fs)
     return found;
 }
 
+/* Where sysfs is: /sys, or a test's tree (see detect.h). */
+static const char *sysfs_root(void)
+{
+    const char *r = getenv("SERVOS_SYSFS");
+    return r && *r ? r : "/sys";
+}
+
+/* The tty devices below dir, depth first and at most depth levels down: a
+ * directory named tty<something> that holds a dev file (ftdi_sio and
+ * ch341 put it at IFACE/ttyUSB0/tty/ttyUSB0, cdc_acm at IFACE/tty/ttyACM0).
+ * Only real directories are walked: sysfs's links (driver, subsystem,
+ * port) lead back up. */
+static void find_ttys(const char *dir, int depth, struct sv_usb_device *u)
+{
+    cleanup_closedir DIR *d = opendir(dir);
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL && u->n_tty < SV_USB_TTYS) {
+        if (de->d_type != DT_DIR || de->d_name[0] == '.')
+            continue;
+        char path[PATH_MAX];
+        if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= (int)sizeof(path))
+            continue;
+        char dev[PATH_MAX + 8];
+        snprintf(dev, sizeof(dev), "%s/dev", path);
+        bool named = strncmp(de->d_name, "tty", 3) == 0 && de->d_name[3] != '\0';
+        if (named && access(dev, F_OK) == 0) {
+            bool seen = false;
+            for (size_t i = 0; i < u->n_tty; i++)
+                seen |= strcmp(u->tty[i] + 5, de->d_name) == 0;
+            if (!seen)
+                snprintf(u->tty[u->n_tty++], sizeof(u->tty[0]), "/dev/%s", de->d_name);
+        } else if (depth > 0) {
+            find_ttys(path, depth - 1, u);
+        }
+    }
+}
+
+static int cmp_tty(const void *a, const void *b)
+{
+    return strverscmp(a, b); /* ttyUSB2 before ttyUSB10 */
+}
+
+/* A device's serial ports: below its interfaces ("1-1.2:1.0"), never
+ * below the devices behind it (a hub's); in order. */
+static void usb_ttys(const char *devdir, const char *name, struct sv_usb_device *u)
+{
+    cleanup_closedir DIR *d = opendir(devdir);
+    struct dirent *de;
+    size_t n = strlen(name);
+    while (d && (de = readdir(d)) != NULL) {
+        if (de->d_type != DT_DIR || strncmp(de->d_name, name, n) != 0 || de->d_name[n] != ':')
+            continue;
+        char path[PATH_MAX];
+        if (snprintf(path, sizeof(path), "%s/%s", devdir, de->d_name) < (int)sizeof(path))
+            find_ttys(path, 3, u);
+    }
+    qsort(u->tty, u->n_tty, sizeof(u->tty[0]), cmp_tty);
+}
+
+/* udev's /dev/serial/by-id links to u's ports (each link's target's last
+ * part is the port's name: "../../ttyACM0"). */
+static void usb_by_id(struct sv_usb_device *u)
+{
+    const char *devfs = getenv("SERVOS_DEVFS");
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s/serial/by-id", devfs && *devfs ? devfs : "/dev");
+    cleanup_closedir DIR *d = u->n_tty ? opendir(dir) : NULL;
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL) {
+        char link[PATH_MAX], target[PATH_MAX];
+        if (de->d_name[0] == '.' ||
+            snprintf(link, sizeof(link), "%s/%s", dir, de->d_name) >= (int)sizeof(link))
+            continue;
+        ssize_t n = readlink(link, target, sizeof(target) - 1);
+        if (n <= 0)
+            continue;
+        target[n] = '\0';
+        const char *name = strrchr(target, '/') ? strrchr(target, '/') + 1 : target;
+        for (size_t i = 0; i < u->n_tty; i++)
+            if (strcmp(u->tty[i] + 5, name) == 0 && !u->by_id[i][0])
+                snprintf(u->by_id[i], sizeof(u->by_id[i]), "/dev/serial/by-id/%s", de->d_name);
+    }
+}
+
+/* Every board the tables list the id for. */
+static void usb_boards(struct sv_usb_device *u, const struct sv_platforms *platforms)
+{
+    for (size_t i = 0; platforms && i < platforms->n; i++)
+        for (size_t j = 0; j < platforms->v[i].n_boards; j++) {
+            const struct sv_board *b = &platforms->v[i].boards[j];
+            for (size_t k = 0; k < b->n_usb && u->n_boards < SV_USB_CANDIDATES; k++)
+                if (b->usb[k].vid == u->vid && b->usb[k].pid == u->pid) {
+                    u->boards[u->n_boards] = b;
+                    u->platforms[u->n_boards++] = &platforms->v[i];
+                    break;
+                }
+        }
+    u->board = u->n_boards ? u->boards[0] : NULL;
+    u->platform = u->n_boards ? u->platforms[0] : NULL;
+}
+
+static int cmp_usb(const void *a, const void *b)
+{
+    return strcmp(((const struct sv_usb_device *)a)->path, ((const struct sv_usb_device *)b)->path);
+}
+
 static void scan_usb(struct sv_host_info *h, const struct sv_platforms *platforms)
 {
-    cleanup_closedir DIR *d = opendir("/sys/bus/usb/devices");
+    char base[PATH_MAX];
+    snprintf(base, sizeof(base), "%s/bus/usb/devices", sysfs_root());
+    cleanup_closedir DIR *d = opendir(base);
     if (d == NULL)
         return;
     struct dirent *de;
     while ((de = readdir(d)) != NULL && h->n_usb < SV_ARRAY_LEN(h->usb)) {
         if (de->d_name[0] == '.' || strchr(de->d_name, ':'))
             continue;
-        char path[320], buf[64];
+        char dir[PATH_MAX], path[PATH_MAX + 16], buf[64];
         unsigned vid, pid;
-        snprintf(path, sizeof(path), "/sys/bus/usb/devices/%s/idVendor", de->d_name);
+        if (snprintf(dir, sizeof(dir), "%s/%s", base, de->d_name) >= (int)sizeof(dir))
+            continue;
+        snprintf(path, sizeof(path), "%s/idVendor", dir);
         if (!read_line(path, buf, sizeof(buf)) || sscanf(buf, "%x", &vid) != 1)
             continue;
-        snprintf(path, sizeof(path), "/sys/bus/usb/devices/%s/idProduct", de->d_name);
+        snprintf(path, sizeof(path), "%s/idProduct", dir);
         if (!read_line(path, buf, sizeof(buf)) || sscanf(buf, "%x", &pid) != 1)
             continue;
         if (vid == 0x1d6b) /* Linux Foundation root hubs */
@@ -127,19 +238,13 @@ static void scan_usb(struct sv_host_info *h, const struct sv_platforms *platform
         snprintf(u->path, sizeof(u->path), "%s", de->d_name);
         u->vid = vid;
         u->pid = pid;
-        snprintf(path, sizeof(path), "/sys/bus/usb/devices/%s/product", de->d_name);
+        snprintf(path, sizeof(path), "%s/product", dir);
         read_line(path, u->product, sizeof(u->product));
-        for (size_t i = 0; platforms && i < platforms->n && !u->board; i++)
-            for (size_t j = 0; j < platforms->v[i].n_boards && !u->board; j++) {
-                const struct sv_board *b = &platforms->v[i].boards[j];
-                for (size_t k = 0; k < b->n_usb; k++)
-                    if (b->usb[k].vid == vid && b->usb[k].pid == pid) {
-                        u->board = b;
-                        u->platform = &platforms->v[i];
-                        break;
-                    }
-            }
+        usb_boards(u, platforms);
+        usb_ttys(dir, de->d_name, u);
+        usb_by_id(u);
     }
+    qsort(h->usb, h->n_usb, sizeof(h->usb[0]), cmp_usb); /* readdir's order is no order */
 }
 
 /* os-release's PRETTY_NAME ("Debian GNU/Linux 12 (bookworm)"). */

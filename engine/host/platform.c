@@ -14,9 +14,25 @@ static char *field_str(lua_State *L, int t, const char *k)
     return s;
 }
 
+/* A list of strings, NULL-terminated (empty when absent). */
+static char **field_strv(lua_State *L, int t, const char *k)
+{
+    lua_getfield(L, t, k);
+    size_t n = lua_istable(L, -1) ? lua_rawlen(L, -1) : 0;
+    char **v = sv_xcalloc(n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++) {
+        lua_rawgeti(L, -1, (lua_Integer)i + 1);
+        v[i] = sv_xstrdup(lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
 static void read_board(lua_State *L, int t, struct sv_board *b)
 {
     b->id = field_str(L, t, "id");
+    b->aliases = field_strv(L, t, "aliases");
     b->name = field_str(L, t, "name");
     b->mcu = field_str(L, t, "mcu");
     b->arch = field_str(L, t, "arch");
@@ -35,19 +51,14 @@ static void read_board(lua_State *L, int t, struct sv_board *b)
     lua_getfield(L, t, "toolchain");
     if (lua_istable(L, -1)) {
         int tc = lua_gettop(L);
+        b->family = field_str(L, tc, "family");
         b->build = field_str(L, tc, "build");
         b->flash = field_str(L, tc, "flash");
         b->emulate = field_str(L, tc, "emulate");
         b->note = field_str(L, tc, "note");
-        lua_getfield(L, tc, "packages");
-        size_t np = lua_istable(L, -1) ? lua_rawlen(L, -1) : 0;
-        b->packages = sv_xcalloc(np + 1, sizeof(char *));
-        for (size_t i = 0; i < np; i++) {
-            lua_rawgeti(L, -1, (lua_Integer)i + 1);
-            b->packages[i] = sv_xstrdup(lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
-            lua_pop(L, 1);
-        }
-        lua_pop(L, 1);
+        b->no_build = field_str(L, tc, "no_build");
+        b->no_flash = field_str(L, tc, "no_flash");
+        b->packages = field_strv(L, tc, "packages");
     }
     if (b->packages == NULL)
         b->packages = sv_xcalloc(1, sizeof(char *));
@@ -70,6 +81,7 @@ static int load_all(lua_State *L)
         p->name = field_str(L, t, "name");
         p->arch = field_str(L, t, "arch");
         p->description = field_str(L, t, "description");
+        p->aliases = field_strv(L, t, "aliases");
         lua_getfield(L, t, "boards");
         size_t nb = lua_rawlen(L, -1);
         p->boards = sv_xcalloc(nb ? nb : 1, sizeof(*p->boards));
@@ -109,12 +121,23 @@ void sv_platforms_free(struct sv_platforms *p)
             struct sv_board *b = &pl->boards[j];
             free(b->id), free(b->name), free(b->mcu), free(b->arch), free(b->model);
             free(b->usb), free(b->build), free(b->flash), free(b->emulate), free(b->note);
-            for (char **k = b->packages; k && *k; k++)
-                free(*k);
-            free(b->packages);
+            free(b->family), free(b->no_build), free(b->no_flash);
+            sv_strv_free(b->packages);
+            sv_strv_free(b->aliases);
         }
         free(pl->boards), free(pl->name), free(pl->arch), free(pl->description);
+        sv_strv_free(pl->aliases);
     }
     free(p->v);
     free(p);
+}
+
+const char *sv_platforms_missing(const struct sv_board *b, const char *step)
+{
+    bool build = strcmp(step, "build") == 0, flash = strcmp(step, "flash") == 0;
+    const char *tmpl = build ? b->build : flash ? b->flash : b->emulate;
+    if (tmpl)
+        return NULL;
+    const char *why = build ? b->no_build : flash ? b->no_flash : NULL;
+    return why ? why : "the board tables have no template for it";
 }

@@ -42,6 +42,9 @@ void sv_container_free(struct sv_container *c)
         close(c->pty_master);
     if (c->lower_fd >= 0)
         close(c->lower_fd);
+    if (c->dev_fd >= 0)
+        close(c->dev_fd);
+    free(c->dev_rules);
     free(c->name);
     free(c->dir);
     free(c->lower);
@@ -75,6 +78,9 @@ void sv_container_free(struct sv_container *c)
             close(s->binds[i].idmap_fd);
     }
     free(s->binds);
+    for (size_t i = 0; i < s->n_devices; i++)
+        sv_device_spec_clear((struct sv_device_spec *)&s->devices[i]);
+    free((void *)s->devices);
     free(c);
 }
 
@@ -151,6 +157,12 @@ static int create_steps(struct sv_store *st, struct sv_container *c, const struc
     if (sv_caps_compute(spec->userns_host, spec->cap_add, spec->cap_drop, &c->caps, err) < 0)
         return -1;
     sv_spec_copy(c, spec);
+    /* The devices before anything slow (an image to pull): a board not
+     * plugged in is said at once. */
+    c->dev_rules = sv_xcalloc(c->spec.n_devices + 1, sizeof(*c->dev_rules));
+    if (sv_devices_resolve((struct sv_device_spec *)c->spec.devices, c->spec.n_devices,
+                           c->dev_rules, err) < 0)
+        return -1;
     if (!c->spec.userns_host && sv_userns_range(&c->map, err) < 0)
         return -1;
     sv_trace("create: id range");
@@ -171,11 +183,11 @@ static int create_steps(struct sv_store *st, struct sv_container *c, const struc
     if (rc < 0)
         return -1;
     sv_trace("create: root resolved");
+    bool host_paths = c->spec.n_devices > 0; /* whose access the warnings judge */
     for (size_t i = 0; i < c->spec.n_binds; i++)
-        if (!c->spec.binds[i].tmpfs) {
-            sv_user_find_host(c);
-            break;
-        }
+        host_paths |= !c->spec.binds[i].tmpfs;
+    if (host_paths)
+        sv_user_find_host(c);
     if (sv_user_chown_volumes(c, err) < 0)
         return -1;
     cleanup_free char *containers = sv_xasprintf("%s/containers", sv_state_root());
@@ -187,8 +199,10 @@ static int create_steps(struct sv_store *st, struct sv_container *c, const struc
     if (st && record_row(st, c, err) < 0)
         return -1;
     sv_trace("create: row recorded");
-    if (sv_cgroup_init(&c->cg, c->id, err) < 0 ||
-        sv_cgroup_create(&c->cg, &c->spec.limits, err) < 0) {
+    int rc_cg = sv_cgroup_init(&c->cg, c->id, err);
+    c->cg.devices = c->dev_rules;
+    c->cg.n_devices = c->spec.n_devices;
+    if (rc_cg < 0 || sv_cgroup_create(&c->cg, &c->spec.limits, err) < 0) {
         sv_container_remove(st, c->id, NULL);
         return -1;
     }
@@ -203,7 +217,7 @@ int sv_container_create(struct sv_store *st, const struct sv_run_spec *spec,
         return -1;
     struct sv_container *c = sv_xcalloc(1, sizeof(*c));
     c->report_fd = c->pty_sock = c->pty_master = -1;
-    c->lower_fd = -1;
+    c->lower_fd = c->dev_fd = -1;
     if (create_steps(st, c, spec, err) < 0) {
         sv_container_free(c);
         return -1;
@@ -337,6 +351,14 @@ int sv_container_spawn(struct sv_container *c, const int fds[3], sv_error_t *err
     for (size_t i = 0; i < c->spec.n_binds; i++)
         if (!c->spec.userns_host && !c->spec.binds[i].tmpfs && c->spec.binds[i].idmap_fd < 0)
             c->spec.binds[i].idmap_fd = sv_idmap_open(c->spec.binds[i].source, &c->map);
+    /* The devices' nodes, made anew at each start (the child attaches its
+     * copy of the descriptor; ours goes after the clone). */
+    if (c->spec.n_devices && c->dev_fd < 0) {
+        int fd = sv_devices_make_nodes(c->dev_rules, c->spec.n_devices, err);
+        if (fd == -1)
+            return -1;
+        c->dev_fd = fd >= 0 ? fd : -1; /* -2: only pseudo-terminals, bound as they are */
+    }
     c->host_netns = c->spec.network == SV_NET_HOST && !c->spec.net_joined;
     uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
     if (!c->spec.userns_host)
@@ -373,6 +395,8 @@ int sv_container_spawn(struct sv_container *c, const int fds[3], sv_error_t *err
         rc = sv_idmap_rootfs_map(c->lower_fd, pid, c->lower, err);
     if (c->lower_fd >= 0) /* the child's copy is the one it mounts */
         close(c->lower_fd), c->lower_fd = -1;
+    if (c->dev_fd >= 0)
+        close(c->dev_fd), c->dev_fd = -1;
     if (rc == 0 && write(f.go[1], "g", 1) != 1)
         rc = sv_error(err, errno, "cannot start the container");
     sv_trace("spawn: id maps written");

@@ -121,6 +121,11 @@ struct sv_run_spec {
     const char *build_lower, *build_upper;
     bool die_with_parent;
     bool no_sync; /* fsync and friends return at once (seccomp.h's SV_SECCOMP_NO_SYNC) */
+    /* Host device nodes passed in (--device, a service's devices): each a
+     * node of the container's own at its target, which the device policy
+     * allows with its access (devices.h). */
+    const struct sv_device_spec *devices;
+    size_t n_devices;
 };
 
 /* The writable space of a container without a memory limit or
@@ -167,6 +172,11 @@ struct sv_container {
      * init keeps the master and copies it to the stdout it was given. */
     bool tty_attach;
     int pty_sock, pty_master;
+    /* spec.devices as policy rules (the cgroup's extra ones), and, between
+     * sv_container_spawn's clone and the child's mounts, the tmpfs that
+     * holds their nodes (devices.h), else -1. */
+    struct sv_device_rule *dev_rules;
+    int dev_fd;
     struct sv_run_spec spec; /* copies owned by the container */
 };
 

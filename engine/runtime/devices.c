@@ -3,23 +3,29 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <linux/bpf.h>
+#include <linux/magic.h>
+#include <linux/mount.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 /* crun's and Docker's list, but for mknod: they let a container make any
  * node (c *:* m, b *:* m), here only these. */
 static const struct sv_device_rule default_rules[] = {
-    {'c', 1, 3, SV_DEV_RWM},    /* null */
-    {'c', 1, 5, SV_DEV_RWM},    /* zero */
-    {'c', 1, 7, SV_DEV_RWM},    /* full */
-    {'c', 1, 8, SV_DEV_RWM},    /* random */
-    {'c', 1, 9, SV_DEV_RWM},    /* urandom */
-    {'c', 5, 0, SV_DEV_RWM},    /* tty */
-    {'c', 5, 2, SV_DEV_RWM},    /* ptmx */
-    {'c', 136, -1, SV_DEV_RWM}, /* pts/N: Unix98 pseudo-terminals */
+    {'c', 1, 3, SV_DEV_RWM, false},    /* null */
+    {'c', 1, 5, SV_DEV_RWM, false},    /* zero */
+    {'c', 1, 7, SV_DEV_RWM, false},    /* full */
+    {'c', 1, 8, SV_DEV_RWM, false},    /* random */
+    {'c', 1, 9, SV_DEV_RWM, false},    /* urandom */
+    {'c', 5, 0, SV_DEV_RWM, false},    /* tty */
+    {'c', 5, 2, SV_DEV_RWM, false},    /* ptmx */
+    {'c', 136, -1, SV_DEV_RWM, false}, /* pts/N: Unix98 pseudo-terminals */
 };
 
 /* ---- v2: the BPF program ------------------------------------------------------- */
@@ -178,4 +184,112 @@ int sv_devices_write_v1(const char *dir, const struct sv_device_rule *extra, siz
             return sv_error(err, errno, "devices: cannot write \"%s\" to %s", line, allow);
     }
     return 0;
+}
+
+/* ---- devices passed in ---------------------------------------------------------- */
+
+static unsigned access_bits(const char *a)
+{
+    return (strchr(a, 'r') ? SV_DEV_READ : 0) | (strchr(a, 'w') ? SV_DEV_WRITE : 0) |
+           (strchr(a, 'm') ? SV_DEV_MKNOD : 0);
+}
+
+int sv_devices_resolve(struct sv_device_spec *devs, size_t n, struct sv_device_rule *rules,
+                       sv_error_t *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        /* The node itself, not a link to it (socat's link=, udev's
+         * /dev/serial/by-id): the container binds a pseudo-terminal by
+         * this path, and its root may not pass the link's directory. */
+        char *real = realpath(devs[i].source, NULL);
+        if (real) {
+            free((char *)devs[i].source);
+            devs[i].source = real;
+        }
+        const char *src = devs[i].source;
+        struct stat st;
+        if (stat(src, &st) < 0) {
+            if (errno == ENOENT)
+                return sv_error(err, 0,
+                                "device %s: no such device node on this host (a board that is "
+                                "not plugged in? servos detect lists the boards it sees)",
+                                src);
+            return sv_error(err, errno, "device %s", src);
+        }
+        if (S_ISDIR(st.st_mode))
+            return sv_error(err, 0,
+                            "device %s: is a directory; give each device node in it (one node "
+                            "per device)",
+                            src);
+        if (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode))
+            return sv_error(err, 0, "device %s: not a device node (%s); a file goes in as a volume",
+                            src, S_ISREG(st.st_mode) ? "a regular file" : "a pipe or a socket");
+        struct statfs fs;
+        bool pty = statfs(src, &fs) == 0 && fs.f_type == DEVPTS_SUPER_MAGIC;
+        rules[i] = (struct sv_device_rule){.type = S_ISCHR(st.st_mode) ? 'c' : 'b',
+                                           .major = major(st.st_rdev),
+                                           .minor = minor(st.st_rdev),
+                                           .access = access_bits(devs[i].access),
+                                           .host_node = pty};
+        unsigned rw = SV_DEV_READ | SV_DEV_WRITE;
+        if (pty && (rules[i].access & rw) != rw)
+            return sv_error(err, 0,
+                            "device %s:%s: a pseudo-terminal goes in with rw or not at all (the "
+                            "device policy cannot keep it %s-only: the container's own "
+                            "terminals share its major number, 136)",
+                            src, devs[i].access, rules[i].access & SV_DEV_READ ? "read" : "write");
+    }
+    return 0;
+}
+
+/* The mode that gives every user inside what access allows: r and w as
+ * read and write bits for all (m is the policy's alone). */
+static mode_t node_mode(unsigned access)
+{
+    return (access & SV_DEV_READ ? 0444 : 0) | (access & SV_DEV_WRITE ? 0222 : 0);
+}
+
+static int fs_config(int fsfd, const char *key, const char *value, sv_error_t *err)
+{
+    unsigned cmd = value ? FSCONFIG_SET_STRING : FSCONFIG_CMD_CREATE;
+    if (syscall(SYS_fsconfig, fsfd, cmd, key, value, 0) < 0)
+        return sv_error(err, errno, "devices: cannot make the tmpfs for the device nodes (%s)",
+                        key ? key : "create");
+    return 0;
+}
+
+int sv_devices_make_nodes(const struct sv_device_rule *rules, size_t n, sv_error_t *err)
+{
+    size_t made = 0;
+    for (size_t i = 0; i < n; i++)
+        made += !rules[i].host_node;
+    if (made == 0)
+        return -2;
+    cleanup_close int fsfd = (int)syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC);
+    if (fsfd < 0)
+        return sv_error(err, errno, "devices: cannot make the tmpfs for the device nodes");
+    char inodes[24];
+    snprintf(inodes, sizeof(inodes), "%zu", n + 4);
+    if (fs_config(fsfd, "mode", "0755", err) < 0 || fs_config(fsfd, "size", "4k", err) < 0 ||
+        fs_config(fsfd, "nr_inodes", inodes, err) < 0 || fs_config(fsfd, NULL, NULL, err) < 0)
+        return -1;
+    /* No nodev: the point of this file system; nosuid and noexec. */
+    cleanup_close int mnt =
+        (int)syscall(SYS_fsmount, fsfd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC);
+    if (mnt < 0)
+        return sv_error(err, errno, "devices: cannot mount the tmpfs for the device nodes");
+    for (size_t i = 0; i < n; i++) {
+        char name[24];
+        if (rules[i].host_node)
+            continue;
+        snprintf(name, sizeof(name), "%zu", i);
+        mode_t type = rules[i].type == 'b' ? S_IFBLK : S_IFCHR;
+        dev_t dev = makedev((unsigned)rules[i].major, (unsigned)rules[i].minor);
+        /* fchmodat after: mknodat's mode passes through the umask. */
+        if (mknodat(mnt, name, type, dev) < 0 ||
+            fchmodat(mnt, name, node_mode(rules[i].access), 0) < 0)
+            return sv_error(err, errno, "devices: cannot make the node %c %lld:%lld", rules[i].type,
+                            (long long)rules[i].major, (long long)rules[i].minor);
+    }
+    return sv_steal_fd(mnt);
 }

@@ -274,6 +274,34 @@ static int setup_dev(const char *root, sv_error_t *err)
     return 0;
 }
 
+/* The devices passed in: their nodes, made on the host side in a tmpfs of
+ * their own (devices.h), attached on the scratch tmpfs (gone with the old
+ * root), then each bound at its target beneath the root; a pseudo-
+ * terminal is the host's own node, bound read-only (no chmod through it). */
+static int setup_devices(const struct sv_container *c, int rootfd, const char *rt, sv_error_t *err)
+{
+    if (c->spec.n_devices == 0)
+        return 0;
+    cleanup_free char *dir = sv_xasprintf("%s/devices", rt);
+    cleanup_close int at = -1;
+    if (c->dev_fd >= 0 &&
+        (mkdir(dir, 0755) < 0 || (at = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0))
+        return sv_error(err, errno, "cannot create %s", dir);
+    if (c->dev_fd >= 0 && attach_tree(c->dev_fd, at, false, 0, dir, err) < 0)
+        return -1;
+    for (size_t i = 0; i < c->spec.n_devices; i++) {
+        const struct sv_device_spec *d = &c->spec.devices[i];
+        bool host = c->dev_rules[i].host_node;
+        cleanup_free char *node = host ? sv_xstrdup(d->source) : sv_xasprintf("%s/%zu", dir, i);
+        cleanup_close int tree = clone_tree_at(AT_FDCWD, node, false, err);
+        cleanup_close int t =
+            tree < 0 ? -1 : open_target(rootfd, d->target, SV_PATH_FILE, "device", err);
+        if (t < 0 || attach_tree(tree, t, host, 0, d->target, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* What mature runtimes hide or freeze in /proc and /sys. */
 static const char *const masked_paths[] = {
     "/proc/acpi",
@@ -639,8 +667,8 @@ int sv_mounts_setup(const struct sv_container *c, int *sysctl_dir, sv_error_t *e
     if (c->spec.sysctls && (*sysctl_dir = sv_path_open_in(rootfd, "/proc/sys", SV_PATH_EXISTING,
                                                           "/proc/sys", err)) < 0)
         return -1;
-    if (setup_dev(root, err) < 0 || setup_binds(c, rootfd, err) < 0 ||
-        mask_and_freeze(rootfd, err) < 0)
+    if (setup_dev(root, err) < 0 || setup_devices(c, rootfd, rt, err) < 0 ||
+        setup_binds(c, rootfd, err) < 0 || mask_and_freeze(rootfd, err) < 0)
         return -1;
     /* The working directory, made beneath the root when missing (the
      * child's chdir after the pivot needs it there). */

@@ -15,7 +15,9 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 
 static size_t strv_len(char *const *v)
 {
@@ -152,6 +154,15 @@ int sv_spec_check(const struct sv_run_spec *s, sv_error_t *err)
                             b->source ? b->source : "", b->target);
         if (stat(b->source, &st) < 0)
             return sv_error(err, errno, "volume source %s", b->source);
+        /* The device policy lets every pseudo-terminal through (a
+         * container's own share the host's major number): the host's
+         * reach a container only as devices, which say so (devices.h). */
+        struct statfs fs;
+        if (statfs(b->source, &fs) == 0 && fs.f_type == DEVPTS_SUPER_MAGIC)
+            return sv_error(err, 0,
+                            "volume %s: the host's pseudo-terminals are not bound as volumes; "
+                            "pass one with --device (a stack's devices)",
+                            b->source);
     }
     for (char **e = s->env; e && *e; e++)
         if (strchr(*e, '=') == NULL || **e == '=')
@@ -167,6 +178,20 @@ int sv_spec_check(const struct sv_run_spec *s, sv_error_t *err)
         return -1;
     if (s->layer_size < 0 || (s->layer_size > 0 && s->layer_size < (1 << 20)))
         return sv_error(err, 0, "--layer-size must be at least 1 MB");
+    for (size_t i = 0; i < s->n_devices; i++) {
+        const struct sv_device_spec *d = &s->devices[i];
+        for (size_t j = 0; j < i && d->target; j++)
+            if (s->devices[j].target && strcmp(s->devices[j].target, d->target) == 0)
+                return sv_error(err, 0, "devices %s and %s both go to %s", s->devices[j].source,
+                                d->source, d->target);
+        /* The parser's rules, for a caller that filled the spec itself. */
+        cleanup_free char *clean =
+            d->target && d->target[0] == '/' ? sv_path_clean(d->target) : NULL;
+        const char *why = clean ? sv_path_refused_target(clean) : "the path must be absolute";
+        if (d->source == NULL || d->source[0] != '/' || why)
+            return sv_error(err, 0, "device %s:%s: %s", d->source ? d->source : "",
+                            d->target ? d->target : "", why ? why : "the source must be absolute");
+    }
     return 0;
 }
 
@@ -214,6 +239,13 @@ void sv_spec_copy(struct sv_container *c, const struct sv_run_spec *spec)
     s->run_network = xstrdup_or_null(spec->run_network);
     s->build_lower = xstrdup_or_null(spec->build_lower);
     s->build_upper = xstrdup_or_null(spec->build_upper);
+    struct sv_device_spec *devs = sv_xcalloc(spec->n_devices + 1, sizeof(*devs));
+    for (size_t i = 0; i < spec->n_devices; i++) {
+        devs[i] = spec->devices[i];
+        devs[i].source = sv_xstrdup(spec->devices[i].source);
+        devs[i].target = sv_path_clean(spec->devices[i].target);
+    }
+    s->devices = devs;
     s->binds = sv_xcalloc(spec->n_binds + 1, sizeof(*s->binds));
     for (size_t i = 0; i < spec->n_binds; i++) {
         s->binds[i].source = spec->binds[i].source ? sv_xstrdup(spec->binds[i].source) : NULL;
@@ -349,5 +381,13 @@ char *sv_spec_to_json(const struct sv_container *c)
         json_object_set_new(o, "run_network", json_string(s->run_network));
     if (s->ports && s->ports[0])
         json_object_set_new(o, "ports", strv_json(s->ports));
+    if (s->n_devices) {
+        json_t *devs = json_array();
+        for (size_t i = 0; i < s->n_devices; i++)
+            json_array_append_new(devs, json_pack("{s:s, s:s, s:s}", "source", s->devices[i].source,
+                                                  "target", s->devices[i].target, "permissions",
+                                                  s->devices[i].access));
+        json_object_set_new(o, "devices", devs);
+    }
     return sv_json_dumps(o, SV_JSON_COMPACT | SV_JSON_SORTED);
 }

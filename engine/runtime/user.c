@@ -188,6 +188,26 @@ int sv_user_chown_volumes(struct sv_container *c, sv_error_t *err)
     return 0;
 }
 
+/* A pseudo-terminal passed in is the host's own node (devices.h): its
+ * owner and mode decide, which may keep the container's user out. */
+static void warn_host_nodes(const struct sv_container *c, bool dac)
+{
+    for (size_t i = 0; i < c->spec.n_devices; i++) {
+        struct stat st;
+        const char *src = c->spec.devices[i].source;
+        if (!c->dev_rules[i].host_node || stat(src, &st) < 0 ||
+            sv_idmap_volume_writable(&st, c->host_uid, c->host_gid,
+                                     c->spec.userns_host ? NULL : &c->map, dac))
+            continue;
+        fprintf(stderr,
+                "servos: warning: device %s is a pseudo-terminal, which opens only through the "
+                "host's own node: its owner %u:%u and mode %04o keep the container's user "
+                "(host uid %u) out; chmod o+rw %s, or run with --userns host\n",
+                src, (unsigned)st.st_uid, (unsigned)st.st_gid, (unsigned)(st.st_mode & 07777),
+                (unsigned)c->host_uid, src);
+    }
+}
+
 /* A read-write volume the container's user cannot write fails only
  * later, inside, as a bare "Permission denied": say it at start, once,
  * with what to do. Judged on the volume as the container sees it
@@ -211,8 +231,8 @@ void sv_user_warn_unwritable(const struct sv_container *c)
         if (S_ISCHR(host.st_mode) || S_ISBLK(host.st_mode)) { /* :U refuses those */
             fprintf(stderr,
                     "servos: warning: volume %s is a device node the container's user (host "
-                    "uid %u) may not open (owner %u:%u, mode %04o); devices go to containers "
-                    "that run with --userns host\n",
+                    "uid %u) may not open (owner %u:%u, mode %04o); pass it with --device "
+                    "instead (a stack's devices), which makes a node it opens\n",
                     b->source, (unsigned)c->host_uid, (unsigned)host.st_uid, (unsigned)host.st_gid,
                     (unsigned)(host.st_mode & 07777));
             continue;
@@ -225,4 +245,5 @@ void sv_user_warn_unwritable(const struct sv_container *c)
                 (unsigned)(host.st_mode & 07777), (unsigned)c->host_uid, b->source, b->target,
                 (unsigned)c->host_uid, (unsigned)c->host_gid);
     }
+    warn_host_nodes(c, dac);
 }

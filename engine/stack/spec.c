@@ -295,6 +295,8 @@ int sv_spec_make(const struct sv_graph *g, const struct sv_service *s, int n,
                     : strcmp(s->network, "none") == 0 ? SV_NET_NONE
                                                       : SV_NET_STACK;
     spec->sysctls = sysctl_strv(s);
+    spec->devices = s->devices; /* borrowed: the container copies them */
+    spec->n_devices = s->n_devices;
     /* extra_hosts as /etc/hosts lines, where servos writes that file. */
     if (s->n_extra_hosts) {
         spec->extra_hosts = sv_xcalloc(s->n_extra_hosts + 1, sizeof(char *));

@@ -98,6 +98,47 @@ static void test_ports(void **state)
     }
 }
 
+/* --device's PATH[:PATH_IN][:PERMS], as Docker reads it. */
+static void test_devices(void **state)
+{
+    (void)state;
+    struct sv_device_spec d;
+    sv_error_t err = NULL;
+    const struct {
+        const char *in, *source, *target, *access;
+    } good[] = {
+        {"/dev/ttyUSB0", "/dev/ttyUSB0", "/dev/ttyUSB0", "rwm"},
+        {"/dev/ttyUSB0:/dev/ttyS1", "/dev/ttyUSB0", "/dev/ttyS1", "rwm"},
+        {"/dev/ttyUSB0:rw", "/dev/ttyUSB0", "/dev/ttyUSB0", "rw"},
+        {"/dev/ttyUSB0:/dev/x:mr", "/dev/ttyUSB0", "/dev/x", "rm"},
+        {"/dev//serial/by-id/x:/dev/./tty0:r", "/dev/serial/by-id/x", "/dev/tty0", "r"},
+    };
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        assert_int_equal(sv_parse_device(good[i].in, &d, &err), 0);
+        assert_string_equal(d.source, good[i].source);
+        assert_string_equal(d.target, good[i].target);
+        assert_string_equal(d.access, good[i].access);
+        sv_device_spec_clear(&d);
+    }
+    const char *bad[] = {"",
+                         "ttyUSB0",
+                         "/dev/a:relative",
+                         "/dev/a:/dev/b:rwx",
+                         "/dev/a:/dev/b:rr",
+                         "/dev/a:/dev/b:",
+                         "/dev/a:/b:/c:rw",
+                         "/dev/a:/proc/x",
+                         "/dev/a:/",
+                         "/dev/a:/dev",
+                         "/dev/a:/dev/pts/3",
+                         "nvidia.com/gpu=all"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(sv_parse_device(bad[i], &d, &err), -1);
+        assert_null(d.source);
+        sv_error_free(&err);
+    }
+}
+
 static void test_restart_and_signals(void **state)
 {
     (void)state;
@@ -202,7 +243,7 @@ int main(void)
         cmocka_unit_test(test_sizes),   cmocka_unit_test(test_durations),
         cmocka_unit_test(test_ports),   cmocka_unit_test(test_restart_and_signals),
         cmocka_unit_test(test_dotenv),  cmocka_unit_test(test_interpolation),
-        cmocka_unit_test(test_suggest),
+        cmocka_unit_test(test_suggest), cmocka_unit_test(test_devices),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
