@@ -23,8 +23,7 @@ static int emulate_time(struct service_reader *rd, int v, const char *key, doubl
         return 0;
     }
     if (lua_type(L, v) != LUA_TSTRING)
-        return ex_fail(rd, key, "time: expected a duration like \"10s\", got %s",
-                       ex_type_of(L, v));
+        return ex_fail(rd, key, "time: expected a duration like \"10s\", got %s", ex_type_of(L, v));
     int64_t ms;
     sv_error_t perr = NULL;
     if (sv_parse_duration(lua_tostring(L, v), &ms, &perr) < 0)
@@ -83,8 +82,9 @@ int ex_board_finish(struct service_reader *rd, bool image_given)
 {
     struct sv_service *s = rd->svc;
     if (s->emulate && !s->board)
-        return ex_fail(rd, "emulate", "is for a board service (board = \"uno\", build = its "
-                                      "sources)");
+        return ex_fail(rd, "emulate",
+                       "is for a board service (board = \"uno\", build = its "
+                       "sources)");
     if (!s->board || !s->build)
         return 0;
     if (s->command || s->entrypoint)

@@ -60,6 +60,7 @@ struct sv_board_plan_in {
     enum sv_board_src kind;
     char **args;      /* for the program, NULL-terminated; may be NULL */
     const char *port; /* flash: the device's path in the container */
+    const char *out;  /* the build's output base; NULL: /work/NAME */
 };
 /* Plan what building and running src takes; an error names what the
  * board cannot do (no build template, a sketch for an ARM board, ...). */
@@ -70,6 +71,10 @@ int sv_board_plan_flash(const struct sv_board_pick *p, const struct sv_board_pla
                         struct sv_board_plan *plan, sv_error_t *err);
 void sv_board_plan_clear(struct sv_board_plan *plan);
 #define cleanup_board_plan __attribute__((cleanup(sv_board_plan_clear)))
+
+/* A stamp of a source file or tree (names, sizes, times of its files, a
+ * few levels deep): a changed source has another. */
+uint64_t sv_board_src_stamp(const char *path);
 
 /* The family a board's toolchain is (its table's, else by its platform). */
 const struct sv_toolchain *sv_board_family(const struct sv_platform *pl, const struct sv_board *b);

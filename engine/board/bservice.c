@@ -4,7 +4,6 @@
 #include "board/bjob.h"
 #include "board/board.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,8 +94,8 @@ int sv_bservice_make(const struct sv_service *s, struct sv_bservice *out, sv_err
         return sv_error_wrap(err, "%s: service \"%s\"", s->where, s->name);
     out->image = p.family->host ? "host" : sv_toolchain_image_name(p.family);
     if (out->image == NULL)
-        return sv_error(err, ENOTSUP, "%s: service \"%s\": board %s: no toolchain image",
-                        s->where, s->name, p.board->id);
+        return sv_error(err, ENOTSUP, "%s: service \"%s\": board %s: no toolchain image", s->where,
+                        s->name, p.board->id);
     if (!p.family->host && sv_bjob_cachedir(p.family->name, &out->cache, err) < 0)
         return -1;
     out->script = script(name, &plan);
@@ -137,8 +136,8 @@ int sv_bservice_prepare(const struct sv_graph *g, FILE *progress, sv_error_t *er
             return sv_error(err, errno, "%s: service \"%s\": build: %s", s->where, s->name,
                             s->build->context);
         if (progress && !p.family->host)
-            fprintf(progress, "servos: service %s: board %s, toolchain %s\n", s->name,
-                    p.board->id, p.family->name);
+            fprintf(progress, "servos: service %s: board %s, toolchain %s\n", s->name, p.board->id,
+                    p.family->name);
         struct sv_toolchain_opts o = {.progress = progress};
         cleanup_free char *image = NULL;
         if (sv_toolchain_ensure(p.family, &o, &image, err) < 0)
@@ -147,29 +146,7 @@ int sv_bservice_prepare(const struct sv_graph *g, FILE *progress, sv_error_t *er
     return 0;
 }
 
-/* Names, sizes and times of the files under path (a few levels deep). */
-static uint64_t stamp(const char *path, int depth, uint64_t h)
-{
-    struct stat st;
-    if (lstat(path, &st) < 0)
-        return h;
-    char buf[96];
-    int n = snprintf(buf, sizeof(buf), "%lld %lld %ld", (long long)st.st_size,
-                     (long long)st.st_mtim.tv_sec, (long)st.st_mtim.tv_nsec);
-    h = (h * 1099511628211ull) ^ sv_fnv1a(buf, (size_t)n) ^ sv_fnv1a(path, strlen(path));
-    if (!S_ISDIR(st.st_mode) || depth > 4)
-        return h;
-    cleanup_closedir DIR *d = opendir(path);
-    for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        cleanup_free char *p = sv_xasprintf("%s/%s", path, e->d_name);
-        h ^= stamp(p, depth + 1, 0);
-    }
-    return h;
-}
-
 uint64_t sv_bservice_stamp(const struct sv_service *s)
 {
-    return is_service(s) ? stamp(s->build->context, 0, 14695981039346656037ull) : 0;
+    return is_service(s) ? sv_board_src_stamp(s->build->context) : 0;
 }

@@ -19,9 +19,9 @@ struct sv_bservice {
     const char *image; /* the toolchain image ("host" for x86_64), kept for the process's life */
     char *script;      /* what /bin/sh runs: copy the sources, build, exec the emulator */
     char **env;        /* SERVOS_REALTIME, SERVOS_TIME */
-    char *src;        /* the sources on the host */
-    char *src_target; /* where they are bound: /src/NAME */
-    char *cache;      /* the family's build cache on the host, or NULL */
+    char *src;         /* the sources on the host */
+    char *src_target;  /* where they are bound: /src/NAME */
+    char *cache;       /* the family's build cache on the host, or NULL */
 };
 
 /* The container of service s (s->board and s->build set). */

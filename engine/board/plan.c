@@ -204,6 +204,32 @@ int sv_board_src_kind(const char *path, enum sv_board_src *kind, sv_error_t *err
     return 0;
 }
 
+static uint64_t stamp(const char *path, int depth, uint64_t h)
+{
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return h;
+    char buf[96];
+    int n = snprintf(buf, sizeof(buf), "%lld %lld %ld", (long long)st.st_size,
+                     (long long)st.st_mtim.tv_sec, (long)st.st_mtim.tv_nsec);
+    h = (h * 1099511628211ull) ^ sv_fnv1a(buf, (size_t)n) ^ sv_fnv1a(path, strlen(path));
+    if (!S_ISDIR(st.st_mode) || depth > 4)
+        return h;
+    cleanup_closedir DIR *d = opendir(path);
+    for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        cleanup_free char *p = sv_xasprintf("%s/%s", path, e->d_name);
+        h ^= stamp(p, depth + 1, 0); /* the order readdir gives does not matter */
+    }
+    return h;
+}
+
+uint64_t sv_board_src_stamp(const char *path)
+{
+    return stamp(path, 0, 14695981039346656037ull);
+}
+
 /* ---- the steps' commands ---------------------------------------------------------------- */
 
 /* s in single quotes for sh. */
@@ -377,7 +403,7 @@ static void plan_names(const struct sv_board_plan_in *in, struct sv_board_plan *
     char *dot = strrchr(plan->name, '.');
     if (dot && dot != plan->name)
         *dot = '\0';
-    plan->out = sv_xasprintf("/work/%s", plan->name);
+    plan->out = in->out ? sv_xstrdup(in->out) : sv_xasprintf("/work/%s", plan->name);
 }
 
 /* What the build makes, worth copying out: firmware ({out}.elf, .hex,

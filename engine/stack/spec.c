@@ -48,6 +48,36 @@ static char **argv_join(const char *const *a, const char *const *b)
     return v;
 }
 
+/* A board mode (micropython, arduino) whose runtime is missing here,
+ * falling back to mode process (pgateway.h)? */
+static bool board_fallback(const struct sv_service *s)
+{
+    const char *mode = sv_gateway_board_mode(s);
+    return mode && strcmp(mode, "process") == 0;
+}
+
+/* The manifest with isolation.mode process, and the mode it was in
+ * isolation.fallback_from: the service host runs what the supervisor
+ * decided. */
+static void print_fallen_back(const struct sv_service *s, FILE *f)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    if (m == NULL)
+        return;
+    sv_graph_json_print_value(s->proserve, m);
+    fclose(m);
+    cleanup_json json_t *doc = json_loadb(text, len, 0, NULL);
+    free(text);
+    json_t *iso = json_object_get(doc, "isolation");
+    if (json_is_object(iso)) {
+        json_object_set(iso, "fallback_from", json_object_get(iso, "mode"));
+        json_object_set_new(iso, "mode", json_string("process"));
+    }
+    json_dumpf(doc, f, JSON_COMPACT);
+}
+
 /* The service's manifest as JSON at path (through a temporary file and a
  * rename). It holds the service's environment: readable by its
  * container's root (who runs the service host) and no one else. */
@@ -62,7 +92,10 @@ static int write_manifest(const struct sv_service *s, const char *path, sv_error
     cleanup_fclose FILE *f = sv_fopen_mode(tmp, O_EXCL, 0400);
     if (f == NULL)
         return sv_error(err, errno, "cannot write %s", tmp);
-    sv_graph_json_print_value(s->proserve, f);
+    if (board_fallback(s))
+        print_fallen_back(s, f);
+    else
+        sv_graph_json_print_value(s->proserve, f);
     if (fflush(f) != 0 || fchown(fileno(f), uid, gid) < 0 || fchmod(fileno(f), 0440) < 0)
         return sv_error(err, errno, "cannot write %s", tmp);
     /* Closed here, not at return: a write that failed shows in fclose. */
@@ -157,10 +190,11 @@ static int board_spec(const struct sv_graph *g, const struct sv_service *s,
     spec->binds[spec->n_binds++] = (struct sv_bind){
         .source = sv_steal(b.src), .target = NULL, .read_only = true, .idmap_fd = -1};
     /* The bind's target lives as long as the spec: the graph's arena. */
-    spec->binds[spec->n_binds - 1].target = (char *)sv_graph_strdup((struct sv_graph *)g, b.src_target);
+    spec->binds[spec->n_binds - 1].target =
+        (char *)sv_graph_strdup((struct sv_graph *)g, b.src_target);
     if (b.cache)
-        spec->binds[spec->n_binds++] = (struct sv_bind){
-            .source = sv_steal(b.cache), .target = "/cache", .idmap_fd = -1};
+        spec->binds[spec->n_binds++] =
+            (struct sv_bind){.source = sv_steal(b.cache), .target = "/cache", .idmap_fd = -1};
     spec->image = b.image;
     free(spec->argv);
     spec->argv = argv_join((const char *[]){"/bin/sh", "/.servos/board.sh", NULL}, NULL);
