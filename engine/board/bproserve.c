@@ -149,8 +149,11 @@ static int arduino_script(const struct sv_board_pick *p, const char *target, boo
     append_quoted(&s, tmp_elf);
     append_quoted(&s, elf);
     append(&s, "\n  rm -f ");
-    append_quoted(&s, tmp);
-    append(&s, "*\nfi\n");
+    cleanup_free char *tmp_hex = sv_xasprintf("%s.hex", tmp);
+    cleanup_free char *tmp_bin = sv_xasprintf("%s.bin", tmp);
+    append_quoted(&s, tmp_hex);
+    append_quoted(&s, tmp_bin);
+    append(&s, "\nfi\n");
     char env[96];
     snprintf(env, sizeof(env), "export SERVOS_PINS=%d SERVOS_TIME=%g\n", request ? 0 : 1,
              sim_time > 0 ? sim_time : 5);

@@ -8,9 +8,14 @@
 # as on a board with nothing wired (OSError ENODEV).
 import time as _time
 
+_file = None  # where the lines go: stdout, or what the runner sets (a request's: stderr)
+
 
 def _log(what):
-    print("[%11.6f] %s" % (_time.seconds(), what))
+    if _file is None:
+        print("[%11.6f] %s" % (_time.seconds(), what))
+    else:
+        print("[%11.6f] %s" % (_time.seconds(), what), file=_file)
 
 
 def _pin_name(p):

@@ -105,7 +105,9 @@ sys.argv.extend(${JSON.stringify([name, ...args.slice(1)])})
 del _rt
 `;
 const run = proserve ? `
-import json as _json
+import json as _json, machine as _machine
+_machine._file = sys.stderr
+del _machine
 _g = {'__name__': '__servos__'}
 exec(compile(open(${JSON.stringify(script)}).read(), ${JSON.stringify(name)}, 'exec'), _g)
 _f = _g.get('main') or _g.get('handler')
