@@ -5,6 +5,7 @@
 #include "core/store.h"
 #include "host/userns.h"
 #include "runtime/container.h"
+#include "graph/units.h"
 #include "runtime/monitor.h"
 
 #include <dirent.h>
@@ -57,7 +58,8 @@ static void wait_end(struct sv_container *c, int sigfd, double timeout, struct s
     }
 }
 
-static void spec_from(const struct sv_bjob *j, struct sv_run_spec *spec, struct sv_bind binds[2])
+static void spec_from(const struct sv_bjob *j, struct sv_run_spec *spec, struct sv_bind binds[2],
+                      struct sv_device_spec *dev)
 {
     size_t n = 0;
     binds[n++] = (struct sv_bind){.source = (char *)j->work, .target = "/work", .idmap_fd = -1};
@@ -73,6 +75,9 @@ static void spec_from(const struct sv_bjob *j, struct sv_run_spec *spec, struct 
         .binds = binds,
         .n_binds = n,
         .network = j->network ? SV_NET_HOST : SV_NET_NONE,
+        /* A board's port, at the same path: the flash template names it. */
+        .devices = j->device ? dev : NULL,
+        .n_devices = j->device ? 1 : 0,
         /* The step runs to its end and is waited for: nothing to hand
          * signals to but the command itself. */
         .init = false,
@@ -82,12 +87,11 @@ static void spec_from(const struct sv_bjob *j, struct sv_run_spec *spec, struct 
 int sv_bjob_run(const struct sv_bjob *j, struct sv_bjob_result *r, sv_error_t *err)
 {
     memset(r, 0, sizeof(*r));
-    if (j->device)
-        return sv_error(err, ENOTSUP, "%s: this servos passes no device into a container",
-                        j->device);
     struct sv_bind binds[2];
     struct sv_run_spec spec;
-    spec_from(j, &spec, binds);
+    struct sv_device_spec dev = {
+        .source = j->device, .target = j->device_in ? j->device_in : j->device, .access = "rw"};
+    spec_from(j, &spec, binds, &dev);
     cleanup_store struct sv_store *st = NULL;
     if (sv_store_open(&st, err) < 0)
         return -1;

@@ -146,6 +146,7 @@ int sv_steps_run(const struct sv_isolate_opts *o, struct sv_steps *s, struct sv_
         .work = s->work,
         .cache = s->cache,
         .device = o->device,
+        .device_in = o->port,
         .limits = o->limits,
         .timeout = o->timeout,
         .stdio = {o->interactive ? 0 : null, 1, 2},

@@ -50,6 +50,15 @@ static int duration_s(const char *arg, double *out)
     return 0;
 }
 
+/* Where the port is inside the flash step's container: its own name when
+ * it is one of /dev's (/dev/ttyUSB0), else /dev/ttyBOARD (a by-id link,
+ * a pseudo-terminal: the container's /dev/pts is its own). */
+static const char *port_inside(const char *port)
+{
+    const char *rest = strncmp(port, "/dev/", 5) == 0 ? port + 5 : NULL;
+    return rest && *rest && !strchr(rest, '/') ? port : "/dev/ttyBOARD";
+}
+
 static int board_opt(void *args, int c, const char *arg)
 {
     struct board_args *a = args;
@@ -62,7 +71,8 @@ static int board_opt(void *args, int c, const char *arg)
         a->o.board = arg;
         return 0;
     case 'D':
-        a->o.device = a->o.port = arg;
+        a->o.device = arg;
+        a->o.port = port_inside(arg);
         return 0;
     case 'b':
         a->baud = (unsigned)strtoul(arg, &end, 10);
