@@ -184,13 +184,13 @@ int sv_cmd_board(int argc, char **argv)
     first++;
     bool monitor = strcmp(a.sub, "monitor") == 0;
     if (monitor) {
-        if (a.o.port == NULL)
+        if (a.o.device == NULL)
             return board_misuse("monitor", "which port? (--port /dev/ttyACM0)");
         if (first < argc)
             return board_misuse("monitor", "unexpected \"%s\"", argv[first]);
         sv_error_t err = NULL;
         double timeout = a.o.timeout == 60 ? 0 : a.o.timeout;
-        return sv_bverb_monitor(a.o.port, a.baud, timeout, &err) < 0 ? report(&err) : 0;
+        return sv_bverb_monitor(a.o.device, a.baud, timeout, &err) < 0 ? report(&err) : 0;
     }
     if (first == argc)
         return board_misuse(a.sub, "which sources? (a sketch directory, a .ino, a .c%s)",
