@@ -147,6 +147,13 @@ int sv_cmd_board(int argc, char **argv)
         fputs(v->usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    if (argv[1][0] == '-') {
+        fprintf(stderr,
+                "servos board: unknown option \"%s\"; usage: servos board "
+                "build|flash|emulate|monitor ... (servos board --help)\n",
+                argv[1]);
+        return 2;
+    }
     static const char *const subs[] = {"build", "flash", "emulate", "monitor"};
     struct board_args a = {
         .sub = argv[1],

@@ -333,6 +333,8 @@ int sv_cmd_toolchain(int argc, char **argv)
     }
     if (argc < 2)
         return toolchain_misuse("which? ls, build or rm");
+    if (argv[1][0] == '-')
+        return toolchain_misuse("unknown option \"%s\"", argv[1]);
     if (strcmp(argv[1], "ls") == 0)
         return toolchain_ls(argc - 1, argv + 1);
     if (strcmp(argv[1], "build") == 0)
