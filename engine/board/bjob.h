@@ -17,11 +17,11 @@
 #include "core/util.h"
 
 struct sv_bjob {
-    const char *image;  /* "host" or a toolchain image */
-    char **argv;        /* the command, NULL-terminated */
-    char **env;         /* "K=V", NULL-terminated; may be NULL */
-    const char *work;   /* the host directory bound at /work, the working directory */
-    const char *cache;  /* a host directory bound at /cache (kept between steps), or NULL */
+    const char *image;     /* "host" or a toolchain image */
+    char **argv;           /* the command, NULL-terminated */
+    char **env;            /* "K=V", NULL-terminated; may be NULL */
+    const char *work;      /* the host directory bound at /work, the working directory */
+    const char *cache;     /* a host directory bound at /cache (kept between steps), or NULL */
     const char *device;    /* a host device node given to the step (a board's port), or NULL */
     const char *device_in; /* where it is inside (NULL: the same path) */
     struct sv_limits limits;

@@ -37,8 +37,7 @@ static char *resolv_conf(bool host_netns)
 }
 
 /* Generated /etc files, written into the container's scratch tmpfs. */
-static int write_etc(const char *rt, const struct sv_run_spec *s, bool host_netns,
-                     sv_error_t *err)
+static int write_etc(const char *rt, const struct sv_run_spec *s, bool host_netns, sv_error_t *err)
 {
     const char *hn = s->hostname;
     cleanup_free char *hostname = sv_xasprintf("%s\n", hn);
