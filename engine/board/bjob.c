@@ -211,7 +211,7 @@ static int copy_file(struct copy *cp, int in, const struct stat *st, const char 
                      const char *dst, sv_error_t *err)
 {
     if ((cp->left -= st->st_size) < 0)
-        return sv_error(err, EFBIG, "%s: more than 64 MB to copy in", src);
+        return sv_error(err, 0, "%s: more than 64 MB to copy in", src);
     cleanup_close int out =
         open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, st->st_mode & 0755);
     if (out < 0)
@@ -279,7 +279,7 @@ int sv_bjob_copy_out(const char *src, const char *dst, sv_error_t *err)
     if (in < 0 || fstat(in, &st) < 0)
         return sv_error(err, errno, "cannot read %s", src);
     if (!S_ISREG(st.st_mode))
-        return sv_error(err, EINVAL, "%s is not a regular file", src);
+        return sv_error(err, 0, "%s is not a regular file", src);
     cleanup_free char *parent = sv_dirname(dst);
     if (stat(parent, &dir) < 0)
         return sv_error(err, errno, "%s", parent);

@@ -61,6 +61,7 @@ struct sv_board_plan_in {
     char **args;      /* for the program, NULL-terminated; may be NULL */
     const char *port; /* flash: the device's path in the container */
     const char *out;  /* the build's output base; NULL: /work/NAME */
+    bool build_only;  /* no run step (board build, flash): no emulate template needed */
 };
 /* Plan what building and running src takes; an error names what the
  * board cannot do (no build template, a sketch for an ARM board, ...). */

@@ -38,13 +38,12 @@ static int pick(const char *mode, const char *platform, const char *board, struc
         return -1;
     const char *want = mpy ? "micropython" : "avr";
     if (p->family->unavailable)
-        return sv_error(err, ENOTSUP, "isolation.mode %s on %s: not available on this system: %s",
-                        mode, p->board->id, p->family->unavailable);
+        return sv_error(err, 0, "isolation.mode %s on %s: not available on this system: %s", mode,
+                        p->board->id, p->family->unavailable);
     if (strcmp(p->family->name, want) != 0)
-        return sv_error(err, EINVAL,
-                        "isolation.mode %s runs on a %s board; %s is a %s board (%s's toolchain)",
-                        mode, mpy ? "MicroPython" : "AVR Arduino", p->board->id, p->family->name,
-                        p->family->name);
+        return sv_error(
+            err, 0, "isolation.mode %s runs on a %s board; %s is a %s board (%s's toolchain)", mode,
+            mpy ? "MicroPython" : "AVR Arduino", p->board->id, p->family->name, p->family->name);
     return 0;
 }
 
@@ -122,7 +121,7 @@ static int arduino_script(const struct sv_board_pick *p, const char *target, boo
     if (sv_board_src_kind(target, &kind, err) < 0)
         return -1;
     if (kind != SV_SRC_SKETCH && kind != SV_SRC_C)
-        return sv_error(err, EINVAL,
+        return sv_error(err, 0,
                         "isolation.mode arduino runs sketches (a .ino, a sketch's directory) "
                         "or C files; %s is neither",
                         target);
@@ -180,7 +179,7 @@ int sv_bproserve_argv(const char *mode, const char *platform, const char *board,
         size_t n = strlen(target);
         if (n < 3 || strcmp(target + n - 3, ".py") != 0) {
             free(v);
-            return sv_error(err, EINVAL,
+            return sv_error(err, 0,
                             "isolation.mode micropython runs MicroPython scripts (.py); %s is "
                             "none",
                             target);

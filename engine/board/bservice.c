@@ -94,7 +94,7 @@ int sv_bservice_make(const struct sv_service *s, struct sv_bservice *out, sv_err
         return sv_error_wrap(err, "%s: service \"%s\"", s->where, s->name);
     out->image = p.family->host ? "host" : sv_toolchain_image_name(p.family);
     if (out->image == NULL)
-        return sv_error(err, ENOTSUP, "%s: service \"%s\": board %s: no toolchain image", s->where,
+        return sv_error(err, 0, "%s: service \"%s\": board %s: no toolchain image", s->where,
                         s->name, p.board->id);
     if (!p.family->host && sv_bjob_cachedir(p.family->name, &out->cache, err) < 0)
         return -1;

@@ -49,7 +49,7 @@ static int copy_out(const struct sv_steps *s, char ***written, sv_error_t *err)
             return -1;
     }
     if (n == 0)
-        return sv_error(err, ENOENT, "the build made none of the files its template names");
+        return sv_error(err, 0, "the build made none of the files its template names");
     return 0;
 }
 
@@ -60,7 +60,7 @@ int sv_bverb_build(const struct sv_isolate_opts *o, char ***written, sv_error_t 
     if (sv_steps_prepare(o, &s, err) < 0)
         return -1;
     if (s.plan.build == NULL)
-        return sv_error(err, EINVAL,
+        return sv_error(err, 0,
                         "%s: nothing to build for %s: it runs as it is (servos isolate or "
                         "board emulate runs it)",
                         o->script, s.pick.board->id);
@@ -129,12 +129,12 @@ int sv_bverb_monitor(const char *port, unsigned baud, double timeout, sv_error_t
 {
     speed_t speed = baud_speed(baud);
     if (speed == 0)
-        return sv_error(err, EINVAL, "--baud %u: not a serial speed (9600, 115200, ...)", baud);
+        return sv_error(err, 0, "--baud %u: not a serial speed (9600, 115200, ...)", baud);
     cleanup_close int fd = open(port, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return sv_error(err, errno, "%s", port);
     if (!isatty(fd))
-        return sv_error(err, ENOTTY, "%s is not a serial port", port);
+        return sv_error(err, 0, "%s is not a serial port", port);
     struct termios t;
     if (tcgetattr(fd, &t) < 0)
         return sv_error(err, errno, "%s", port);

@@ -30,6 +30,7 @@ struct sv_isolate_opts {
      * device (given to the step) at port in the container. */
     bool flash;
     const char *device, *port;
+    bool build_only; /* board build: no run step planned */
 };
 
 enum sv_isolate_verdict {

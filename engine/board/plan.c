@@ -97,7 +97,7 @@ static int unknown(const struct sv_platforms *t, const char *what, const char *n
             cands[n++] = t->v[i].boards[j].id;
     }
     const char *s = sv_suggest(name, cands, n);
-    sv_error(err, ENOENT, "unknown %s \"%s\"%s%s%s (servos list-platforms lists them)", what, name,
+    sv_error(err, 0, "unknown %s \"%s\"%s%s%s (servos list-platforms lists them)", what, name,
              s ? " (did you mean \"" : "", s ? s : "", s ? "\"?)" : "");
     free(cands);
     return -1;
@@ -119,13 +119,13 @@ int sv_board_pick(const char *platform, const char *board, struct sv_board_pick 
         if (pl == NULL)
             return unknown(p->tables, "platform", platform, err);
         if (p->board && pl != p->platform)
-            return sv_error(err, EINVAL, "board %s is of platform %s, not %s", p->board->id,
+            return sv_error(err, 0, "board %s is of platform %s, not %s", p->board->id,
                             p->platform->name, pl->name);
     }
     if (p->board == NULL) {
         p->platform = pl ? pl : find_platform(p->tables, "x86_64");
         if (p->platform == NULL || p->platform->n_boards == 0)
-            return sv_error(err, ENOENT, "no board of platform %s in the tables",
+            return sv_error(err, 0, "no board of platform %s in the tables",
                             platform ? platform : "x86_64");
         p->board = &p->platform->boards[0];
         for (size_t j = 0; j < p->platform->n_boards; j++)
@@ -136,7 +136,7 @@ int sv_board_pick(const char *platform, const char *board, struct sv_board_pick 
     }
     p->family = sv_board_family(p->platform, p->board);
     if (p->family == NULL)
-        return sv_error(err, ENOENT, "board %s: no toolchain family builds for it", p->board->id);
+        return sv_error(err, 0, "board %s: no toolchain family builds for it", p->board->id);
     return 0;
 }
 
@@ -180,7 +180,7 @@ int sv_board_src_kind(const char *path, enum sv_board_src *kind, sv_error_t *err
         return sv_error(err, errno, "%s", path);
     if (S_ISDIR(st.st_mode)) {
         if (!dir_has_sketch(path))
-            return sv_error(err, EINVAL,
+            return sv_error(err, 0,
                             "%s: a directory is an Arduino sketch when it holds a .ino file; "
                             "this one holds none",
                             path);
@@ -188,7 +188,7 @@ int sv_board_src_kind(const char *path, enum sv_board_src *kind, sv_error_t *err
         return 0;
     }
     if (!S_ISREG(st.st_mode))
-        return sv_error(err, EINVAL, "%s is not a file", path);
+        return sv_error(err, 0, "%s is not a file", path);
     static const struct {
         const char *suffix;
         enum sv_board_src kind;
@@ -320,10 +320,10 @@ static char **argv_of(const char *const *a, char **args)
 static int cannot(const struct sv_board_pick *p, const char *step, sv_error_t *err)
 {
     if (p->family->unavailable)
-        return sv_error(err, ENOTSUP, "board %s: %s is not available on this system: %s",
-                        p->board->id, step, p->family->unavailable);
+        return sv_error(err, 0, "board %s: %s is not available on this system: %s", p->board->id,
+                        step, p->family->unavailable);
     const char *why = sv_platforms_missing(p->board, step);
-    return sv_error(err, ENOTSUP, "board %s cannot %s: %s", p->board->id, step,
+    return sv_error(err, 0, "board %s cannot %s: %s", p->board->id, step,
                     why ? why : "the board tables have no template for it");
 }
 
@@ -332,7 +332,7 @@ static int plan_sketch(const struct sv_board_pick *p, const struct sv_board_plan
 {
     const struct avr_board *a = avr_board(p->board->id);
     if (strcmp(p->family->name, "avr") != 0 || a == NULL || p->board->mcu == NULL)
-        return sv_error(err, ENOTSUP,
+        return sv_error(err, 0,
                         "an Arduino sketch builds for the AVR boards (uno, nano, mega2560, "
                         "leonardo) here; %s is a %s board: give it C sources",
                         p->board->id, p->family->name);
@@ -387,7 +387,7 @@ static int plan_run(const struct sv_board_pick *p, const struct sv_board_plan_in
         return 0;
     }
     if (in->kind == SV_SRC_HEX)
-        return sv_error(err, ENOTSUP, "a .hex firmware runs on the AVR boards; %s is a %s board",
+        return sv_error(err, 0, "a .hex firmware runs on the AVR boards; %s is a %s board",
                         p->board->id, p->family->name);
     const char *firmware = in->kind == SV_SRC_ELF ? in->src : NULL;
     plan->run =
@@ -422,12 +422,11 @@ int sv_board_plan(const struct sv_board_pick *p, const struct sv_board_plan_in *
     if (p->family->unavailable)
         return cannot(p, "building and emulating", err);
     if (!p->family->host && in->kind == SV_SRC_SHELL)
-        return sv_error(err, ENOTSUP,
-                        "a shell script runs on this host's platform (x86_64), not on %s",
+        return sv_error(err, 0, "a shell script runs on this host's platform (x86_64), not on %s",
                         p->board->id);
     if (in->kind == SV_SRC_PYTHON && !p->family->host &&
         strcmp(p->family->name, "micropython") != 0)
-        return sv_error(err, ENOTSUP,
+        return sv_error(err, 0,
                         "a Python script runs on this host (x86_64) or a MicroPython board "
                         "(-p micropython), not on %s",
                         p->board->id);
@@ -444,18 +443,16 @@ int sv_board_plan(const struct sv_board_pick *p, const struct sv_board_plan_in *
         plan->build = shell_argv(fill(p->board->build, in->src, plan->out, "", NULL), NULL);
         plan_outs(p->board->build, plan);
     }
-    return plan_run(p, in, plan, err);
+    return in->build_only ? 0 : plan_run(p, in, plan, err);
 }
 
 int sv_board_plan_flash(const struct sv_board_pick *p, const struct sv_board_plan_in *in,
                         struct sv_board_plan *plan, sv_error_t *err)
 {
-    if (sv_board_plan(p, in, plan, err) < 0)
+    struct sv_board_plan_in build = *in;
+    build.build_only = true;
+    if (sv_board_plan(p, &build, plan, err) < 0)
         return -1;
-    for (char **a = plan->run; a && *a; a++)
-        free(*a);
-    free(plan->run);
-    plan->run = NULL;
     if (p->board->flash == NULL)
         return cannot(p, "flash", err);
     const char *firmware = in->kind == SV_SRC_ELF || in->kind == SV_SRC_HEX ? in->src : NULL;

@@ -95,7 +95,8 @@ int sv_steps_prepare(const struct sv_isolate_opts *o, struct sv_steps *s, sv_err
     cleanup_free char *src = sv_xasprintf("/work/%s", base);
     s->base = sv_xstrdup(base);
     s->src = sv_xstrdup(copy);
-    struct sv_board_plan_in in = {.src = src, .kind = kind, .args = o->args, .port = o->port};
+    struct sv_board_plan_in in = {
+        .src = src, .kind = kind, .args = o->args, .port = o->port, .build_only = o->build_only};
     if ((o->flash ? sv_board_plan_flash : sv_board_plan)(&s->pick, &in, &s->plan, err) < 0)
         return -1;
     struct sv_toolchain_opts topts = {.progress = o->progress};

@@ -235,13 +235,13 @@ static int write_context(const struct family *f, const char *dir, sv_error_t *er
 {
     const struct sv_embedded_file *e = embedded(f->t.recipe);
     if (e == NULL)
-        return sv_error(err, ENOENT, "no recipe %s in this servos", f->t.recipe);
+        return sv_error(err, 0, "no recipe %s in this servos", f->t.recipe);
     if (write_file(dir, "Containerfile", e->data, e->len, err) < 0)
         return -1;
     for (size_t i = 0; f->files && f->files[i]; i++) {
         e = embedded(f->files[i]);
         if (e == NULL)
-            return sv_error(err, ENOENT, "no file %s in this servos", f->files[i]);
+            return sv_error(err, 0, "no file %s in this servos", f->files[i]);
         if (write_file(dir, f->files[i], e->data, e->len, err) < 0)
             return -1;
     }

@@ -217,7 +217,9 @@ int sv_cmd_board(int argc, char **argv)
     int sigs[] = {SIGINT, SIGTERM, SIGHUP};
     for (size_t i = 0; i < SV_ARRAY_LEN(sigs); i++)
         sigaction(sigs[i], &sa, NULL);
-    if (strcmp(a.sub, "build") == 0)
+    if (strcmp(a.sub, "build") == 0) {
+        a.o.build_only = true;
         return board_build(&a);
+    }
     return board_run(&a);
 }
