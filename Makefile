@@ -171,7 +171,7 @@ FUZZ_FLAGS = -O1 -g -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE $(PKG_CFLA
 fuzz:
 	$(MAKE) B=build-fuzz CC=clang OPT="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" \
 	    LDFLAGS="-fsanitize=address,undefined"
-	for t in yaml envirofile request; do \
+	for t in yaml envirofile request containerfile; do \
 	    clang $(FUZZ_FLAGS) -I. -Iengine -I$(SQLITE_DIR) -o build-fuzz/fuzz_$$t tests/fuzz/fuzz_$$t.c \
 	        $(filter-out build-fuzz/engine/cli/%.o,$(patsubst $(B)/%,build-fuzz/%,$(OBJ))) \
 	        $(SQLITE_OBJ) -Wl,--as-needed $(PKG_LIBS) -lm -ldl -lpthread || exit 1; \

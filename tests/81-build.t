@@ -4,12 +4,23 @@
 # multi-stage build that installs gcc with apt, compiles a C program and
 # keeps only the binary on scratch; a Python app whose RUN installs python3
 # with apt; cache hits and misses; what umoci and skopeo read of the
-# result; the bad inputs; Ctrl-C and kill -9 in the middle of a RUN; and
-# Compose's build: and the Envirofile's at up.
+# result, and podman of what servos pushed; the bad inputs; Ctrl-C and
+# kill -9 in the middle of a RUN; and Compose's build: and the Envirofile's
+# at up.
 . "$(dirname "$0")/lib.sh"
 use_containers
 require_cmd umoci skopeo jq
+# podman makes libpod_parent cgroups on first use: those this test made go
+# with it, when empty.
+[ -d /sys/fs/cgroup/memory/libpod_parent ] || [ -d /sys/fs/cgroup/libpod_parent ] || PODMAN_CGROUPS=1
 cleanup() {
+    [ -n "${REG:-}" ] && kill "$REG" 2>/dev/null && wait "$REG" 2>/dev/null
+    if [ -d "$TMP/podman" ]; then
+        podman --root "$TMP/podman" --runroot "$TMP/podman-run" --storage-driver vfs system reset -f >/dev/null 2>&1
+        findmnt -rn -o TARGET | grep "^$TMP" | sort -r | xargs -r umount -l 2>/dev/null
+    fi
+    [ -z "${PODMAN_CGROUPS:-}" ] ||
+        find /sys/fs/cgroup -maxdepth 3 -depth -type d -path '*libpod_parent*' -exec rmdir {} + 2>/dev/null
     for d in "$TMP/compose" "$TMP/envf"; do
         [ -d "$d" ] && (cd "$d" && "$S" down -t 0 >/dev/null 2>&1)
     done
@@ -130,6 +141,17 @@ is "$(jq -c '.config | [.User, .WorkingDir, .StopSignal, (.ExposedPorts | keys),
 is "$(jq '[.history[] | select(.empty_layer | not)] | length' <<<"$cfg") $(jq '.rootfs.diff_ids | length' <<<"$cfg")" "3 3" \
     "a history entry per instruction, one with a layer per diff_id"
 
+# ---- the network of RUN: the host's by default, none when asked ----------------
+mkdir -p "$TMP/net"
+printf 'FROM debian:bookworm\nRUN grep -c : /proc/net/dev >/ifaces\nCMD ["cat", "/ifaces"]\n' >"$TMP/net/Containerfile"
+"$S" build -q -t net-host "$TMP/net" >/dev/null 2>"$TMP/net.err"
+"$S" build -q --network none -t net-none "$TMP/net" >/dev/null 2>>"$TMP/net.err"
+run "$S" run --rm net-none
+is "$out" 1 "--network none: a RUN sees loopback only" || diag "$(cat "$TMP/net.err")"
+run "$S" run --rm net-host
+[ "${out:-0}" -gt 1 ]
+ok $? "by default a RUN is on the host's network (its interfaces: $out)"
+
 # ---- the rest of the instructions -------------------------------------------------
 mkdir -p "$TMP/more/pkg/sub"
 echo a >"$TMP/more/a.txt"
@@ -184,6 +206,38 @@ is "$out" "hi, umoci" "... and the binary umoci unpacked runs"
 as_layout localhost/py:1 "$TMP/pylayout" py
 run skopeo copy -q "oci:$TMP/pylayout:py" "docker-archive:$TMP/py.tar:py:1"
 is "$rc" 0 "skopeo copies the Python image, every layer verified" || diag "$err"
+
+# ---- built here, pushed, run by podman ----------------------------------------------
+# A RUN on scratch (the exec form: busybox is all there is) makes a layer of
+# links and files; the image goes to a real registry, and podman runs it.
+mkdir -p "$TMP/bb"
+cp "$(command -v busybox)" "$TMP/bb/busybox"
+cat >"$TMP/bb/Containerfile" <<'EOF'
+FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "sh", "-c", "/bin/busybox --install -s /bin && mkdir /data && echo made by RUN >/data/x"]
+CMD ["/bin/sh", "-c", "cat /data/x"]
+EOF
+run "$S" build -q -t bbrun "$TMP/bb"
+is "$rc" 0 "RUN's exec form on scratch" || diag "$err"
+run "$S" run --rm bbrun
+is "$out" "made by RUN" "... and its layer is what the step wrote"
+if command -v docker-registry >/dev/null && command -v podman >/dev/null; then
+    port=$(free_port)
+    printf 'version: 0.1\nstorage: { filesystem: { rootdirectory: %s } }\nhttp: { addr: 127.0.0.1:%s }\nlog: { level: error }\n' \
+        "$TMP/reg" "$port" >"$TMP/reg.yml"
+    docker-registry serve "$TMP/reg.yml" >"$TMP/reg.log" 2>&1 &
+    REG=$!
+    for _ in $(seq 50); do ss -Hltn "sport = :$port" | grep -q . && break; sleep 0.1; done
+    run "$S" image push bbrun "127.0.0.1:$port/t81/bbrun:1"
+    is "$rc" 0 "servos image push of a built image" || diag "$err"
+    P="podman --root $TMP/podman --runroot $TMP/podman-run --storage-driver vfs --cgroup-manager cgroupfs --events-backend none"
+    run $P run --rm --network none --ulimit nofile="$(ulimit -Hn):$(ulimit -Hn)" --ulimit nproc=4096:4096 \
+        --tls-verify=false "127.0.0.1:$port/t81/bbrun:1"
+    is "$out" "made by RUN" "podman pulls and runs what servos built and pushed" || diag "$err"
+else
+    skip "docker-registry or podman is not installed (make deps)" 2
+fi
 
 # ---- a deletion is a whiteout ----------------------------------------------------
 mkdir -p "$TMP/wh"
@@ -279,6 +333,7 @@ cat >"$TMP/compose/compose.yaml" <<'EOF'
 name: t81
 services:
   api:
+    init: true
     build:
       context: ./api
       args:

@@ -8,6 +8,7 @@
 #include "build/tarw.h"
 
 #include "image/imgblob.h"
+#include "image/imgload.h"
 #include "image/imgref.h"
 #include "image/imgstore.h"
 
@@ -21,15 +22,12 @@ char *sv_build_image_name(const char *name, sv_error_t *err)
     if (sv_imgref_parse(name, &r, err) < 0)
         return NULL;
     if (r.digest[0]) {
-        sv_error(err, EINVAL, "%s: a build's name takes a tag, not a digest", name);
+        sv_error(err, 0, "a build's name takes a tag, not a digest");
         return NULL;
     }
-    /* As podman names what it builds: a name without a registry is a
-     * local one (the same rule as image import's). */
-    if (strcmp(r.registry, "docker.io") == 0 && strncmp(name, "docker.io/", 10) != 0 &&
-        strncmp(r.repo, "library/", 8) == 0 && strchr(name, '/') == NULL)
-        return sv_xasprintf("localhost/%s:%s", r.repo + 8, r.tag ? r.tag : "latest");
-    return sv_imgref_name(&r);
+    /* As podman names what it builds, and load and import name theirs: a
+     * name without a registry is a local one. */
+    return sv_imgload_local_name(name, err);
 }
 
 static json_t *descriptor(const char *type, const char *digest, int64_t size)

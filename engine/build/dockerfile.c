@@ -397,8 +397,10 @@ int sv_dockerfile_parse(const char *path, const char *text, size_t len, struct s
     memset(df, 0, sizeof(*df));
     df->path = sv_xstrdup(path);
     df->escape = '\\';
-    if (memchr(text, '\0', len))
+    if (memchr(text, '\0', len)) {
+        sv_dockerfile_clear(df);
         return sv_error(err, 0, "%s: not a text file (it holds a NUL byte)", path);
+    }
     struct reader r = {0};
     reader_split(&r, text, len);
     int rc = 0;

@@ -204,6 +204,9 @@ const struct sv_service *sv_graph_find(const struct sv_graph *g, const char *nam
 /* graph_refs.c, for sv_graph_finish: networks and secrets/configs sorted,
  * every service's references to them resolved, container names checked. */
 int sv_graph_check_refs(struct sv_graph *g, sv_error_t *err);
+/* No two services called alike on the stack network (a service, a replica's
+ * SERVICE-N, a hostname, a container_name): again after a scale. */
+int sv_graph_check_names(const struct sv_graph *g, sv_error_t *err);
 /* A declared network (NULL for an undeclared "default": not internal). */
 const struct sv_network *sv_graph_network(const struct sv_graph *g, const char *name);
 /* The networks service s is on: its own list, or the default network.

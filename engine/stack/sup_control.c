@@ -131,7 +131,7 @@ static void do_scale(struct supervisor *sup, int fd, int argc, char **argv)
     }
     int before = s->replicas;
     s->replicas = atoi(argv[2]);
-    if (network_check_names(sup->g, &err) < 0) {
+    if (sv_graph_check_names(sup->g, &err) < 0) {
         s->replicas = before; /* refused: nothing changed */
         reply_rc(fd, -1, &err);
         return;

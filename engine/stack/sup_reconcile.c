@@ -257,8 +257,8 @@ int reconcile(struct supervisor *sup, struct sv_graph *g, sv_error_t *err)
     if (sup->g == NULL)
         sup->hosts_dirty = true;
     sup->g = g;
-    if (remove_undeclared(sup, g, err) < 0 || network_check_names(g, err) < 0 ||
-        network_sync_ports(sup, g, err) < 0 || sync_gateways(sup, g, err) < 0)
+    if (remove_undeclared(sup, g, err) < 0 || network_sync_ports(sup, g, err) < 0 ||
+        sync_gateways(sup, g, err) < 0)
         return -1;
     int rc = start_waves(sup, g, err);
     network_refresh_hosts(sup);
