@@ -454,8 +454,13 @@ int sv_proserve_serve(const char *manifest_json)
         fprintf(stderr, "proserve: cannot listen on port %d: %s\n", port, strerror(errno));
         return 1;
     }
-    printf("proserve: %s %s listening on port %d (%zu endpoints, isolation %s)\n", svc->name,
-           svc->version, port, svc->n_endpoints, svc->mode);
+    /* A board mode whose runtime is missing here runs as process (the
+     * supervisor decided, and said why at up): the log says so too. */
+    json_t *from = json_object_get(json_object_get(svc->manifest, "isolation"), "fallback_from");
+    printf("proserve: %s %s listening on port %d (%zu endpoints, isolation %s%s%s)\n", svc->name,
+           svc->version, port, svc->n_endpoints, svc->mode,
+           json_is_string(from) ? ", fallen back from " : "",
+           json_is_string(from) ? json_string_value(from) : "");
     fflush(stdout);
     cleanup_free pthread_t *threads = sv_xcalloc(svc->n_tasks + 2, sizeof(*threads));
     for (size_t i = 0; i < svc->n_tasks; i++)
