@@ -37,6 +37,7 @@ static const struct key_def {
     {"env_file", ex_key_env_file, NULL},
     {"environment", ex_key_env, "env"},
     {"extra_hosts", ex_key_extra_hosts, NULL},
+    {"flash", ex_key_flash, NULL},
     {"healthcheck", ex_key_healthcheck, NULL},
     {"hostname", ex_key_hostname, NULL},
     {"image", ex_key_image, NULL},

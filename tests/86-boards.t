@@ -27,7 +27,7 @@ S=$SERVOS
 BOARD_PID=
 
 cleanup() {
-    for p in boards86 b86-mpy b86-uno b86-esp b86-esp-strict; do
+    for p in boards86 boards86f b86-mpy b86-uno b86-esp b86-esp-strict; do
         "$S" down -p "$p" -t 0 >/dev/null 2>&1
     done
     [ -n "$BOARD_PID" ] && kill "$BOARD_PID" 2>/dev/null
@@ -352,6 +352,37 @@ got = {int(a, 16): int(b, 16) for a, b in (l.split() for l in open(sys.argv[2]))
 sys.exit(0 if want and all(got.get(a) == b for a, b in want.items()) else 1)
 EOF2
 ok $? "... and the board holds exactly the .hex's bytes"
+
+# A stack's board service flashed to that board instead of emulated: built,
+# written with avrdude through its port, then the port is the service's output.
+python3 "$ROOT/tests/helpers/stk500-board.py" --run "$TMP/flash2.out" 60 >"$TMP/stk2.port" &
+BOARD_PID=$!
+for _ in $(seq 50); do [ -s "$TMP/stk2.port" ] && break; sleep 0.1; done
+port=$(cat "$TMP/stk2.port")
+chmod o+rw "$port"
+mkdir -p "$TMP/flashed"
+cp -r "$TMP/blink" "$TMP/flashed/blink"
+rm -f "$TMP/flashed/blink/"*.hex "$TMP/flashed/blink/"*.elf
+cat >"$TMP/flashed/Envirofile.lua" <<'EOF'
+stack "boards86f"
+service "uno" { board = "uno", build = "./blink", flash = { port = env("BOARD_PORT") } }
+EOF
+run sh -c "cd '$TMP/flashed' && BOARD_PORT='$port' '$S' up -d"
+is "$rc" 0 "up of a board service with flash = its port" || diag "$err"
+logs=""
+for _ in $(seq 150); do
+    logs=$("$S" logs -p boards86f uno 2>&1)
+    matches "$logs" 'board line [0-9]+' && break
+    sleep 0.1
+done
+like "$logs" 'bytes of flash verified' "its log shows avrdude flashing the board through the port"
+like "$logs" 'uno-1 +\| board line [0-9]+' "... then what the flashed board prints on its port"
+cmp -s "$TMP/flash.out" "$TMP/flash2.out"
+ok $? "the board holds the same bytes as board flash wrote (the same sketch, built alike)"
+run "$S" down -p boards86f -t 5
+is "$rc" 0 "down stops the port's monitor" || diag "$err"
+kill "$BOARD_PID" 2>/dev/null
+BOARD_PID=
 
 # ---- nothing left ------------------------------------------------------------------------------
 is "$("$S" ls -q | wc -l)" 0 "no container is left"

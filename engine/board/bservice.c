@@ -55,8 +55,10 @@ static void append_argv(char **out, char **argv)
         append_quoted(out, *a);
 }
 
-/* Copy the sources in, build, exec the emulator. */
-static char *script(const char *name, const struct sv_board_plan *plan)
+/* Copy the sources in, build, exec the emulator (or flash the board and
+ * monitor its port). */
+static char *script(const char *name, const struct sv_board_plan *plan,
+                    const struct sv_flash *flash)
 {
     char *s = sv_xstrdup("# servos: a board service's firmware (engine/board/bservice.c)\n"
                          "set -e\nmkdir -p /work\ncd /work\nrm -rf ");
@@ -70,6 +72,20 @@ static char *script(const char *name, const struct sv_board_plan *plan)
     if (plan->build) {
         append_argv(&s, plan->build);
         append(&s, "\n");
+    }
+    if (flash) {
+        /* Flashed, the board runs it: what it prints is the service's
+         * output, read from its port at its speed. */
+        char baud[16];
+        snprintf(baud, sizeof(baud), "%d", flash->baud);
+        append_argv(&s, plan->run);
+        append(&s, "\nstty -F ");
+        append_quoted(&s, flash->inside);
+        append(&s, baud);
+        append(&s, " raw -echo\nexec cat ");
+        append_quoted(&s, flash->inside);
+        append(&s, "\n");
+        return s;
     }
     append(&s, "exec ");
     append_argv(&s, plan->run);
@@ -89,8 +105,9 @@ int sv_bservice_make(const struct sv_service *s, struct sv_bservice *out, sv_err
     const char *name = base_name(s->build->context);
     cleanup_free char *src = sv_xasprintf("/work/%s", name);
     cleanup_board_plan struct sv_board_plan plan = {0};
-    struct sv_board_plan_in in = {.src = src, .kind = kind};
-    if (sv_board_plan(&p, &in, &plan, err) < 0)
+    struct sv_board_plan_in in = {
+        .src = src, .kind = kind, .port = s->flash ? s->flash->inside : NULL};
+    if ((s->flash ? sv_board_plan_flash : sv_board_plan)(&p, &in, &plan, err) < 0)
         return sv_error_wrap(err, "%s: service \"%s\"", s->where, s->name);
     out->image = p.family->host ? "host" : sv_toolchain_image_name(p.family);
     if (out->image == NULL)
@@ -98,7 +115,7 @@ int sv_bservice_make(const struct sv_service *s, struct sv_bservice *out, sv_err
                         s->name, p.board->id);
     if (!p.family->host && sv_bjob_cachedir(p.family->name, &out->cache, err) < 0)
         return -1;
-    out->script = script(name, &plan);
+    out->script = script(name, &plan, s->flash);
     const struct sv_emulate dflt = {.realtime = true};
     const struct sv_emulate *e = s->emulate ? s->emulate : &dflt;
     out->env = sv_xcalloc(3, sizeof(char *));

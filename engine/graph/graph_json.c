@@ -336,6 +336,13 @@ static void put_container(struct sv_jw *w, const struct sv_service *s)
         kv_put(w, s->build->args, s->build->n_args);
         sv_jw_close(w);
     }
+    if (s->flash) {
+        sv_jw_key(w, "flash");
+        sv_jw_object(w);
+        key_string(w, "port", s->flash->port);
+        key_int(w, "baud", s->flash->baud);
+        sv_jw_close(w);
+    }
     if (s->emulate) {
         sv_jw_key(w, "emulate");
         sv_jw_object(w);

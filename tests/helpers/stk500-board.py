@@ -4,9 +4,11 @@ master side of a pseudo-terminal pair whose slave side is the board's port.
 It answers what avrdude -c arduino asks (sync, parameters, signature, pages
 written and read back), keeps the flash it is given, and at the end (a
 leave-programming-mode command, or LIFETIME seconds) writes that flash to
-OUT as "ADDRESS BYTE" hex lines, one per byte written.
+OUT as "ADDRESS BYTE" hex lines, one per byte written. With --run, the
+board then runs its new firmware as far as a test can tell: it prints
+"board line N" every 0.1 s for the rest of its lifetime.
 
-usage: stk500-board.py OUT [LIFETIME]    (prints the port's path first)
+usage: stk500-board.py [--run] OUT [LIFETIME]    (prints the port's path first)
 """
 import os
 import pty
@@ -85,20 +87,41 @@ def serve(port, flash):
             return
 
 
+def run_firmware(master, end):
+    n = 0
+    while time.monotonic() < end:
+        n += 1
+        try:
+            os.write(master, b"board line %d\r\n" % n)
+        except OSError:
+            pass  # no one reads the port: a line is lost, as on a UART
+        time.sleep(0.1)
+
+
 def main():
-    out = sys.argv[1]
-    lifetime = float(sys.argv[2]) if len(sys.argv) > 2 else 60
+    args = sys.argv[1:]
+    then_run = args[:1] == ["--run"]
+    if then_run:
+        args = args[1:]
+    out = args[0]
+    lifetime = float(args[1]) if len(args) > 1 else 60
+    end = time.monotonic() + lifetime
     master, slave = pty.openpty()
     tty.setraw(slave)
+    os.set_blocking(master, True)
     print(os.ttyname(slave), flush=True)
     flash = {}
     try:
-        serve(Port(master, time.monotonic() + lifetime), flash)
+        serve(Port(master, end), flash)
     except TimeoutError:
         pass
-    with open(out, "w") as f:
+    with open(out + ".tmp", "w") as f:
         for a in sorted(flash):
             f.write("%06x %02x\n" % (a, flash[a]))
+    os.rename(out + ".tmp", out)
+    if then_run and flash:
+        os.set_blocking(master, False)
+        run_firmware(master, end)
 
 
 if __name__ == "__main__":
