@@ -252,7 +252,16 @@ service_keys = {
   extra_hosts = function(ctx, v, k) set(ctx, "extra_hosts", extra_hosts(ctx, v, k), k) end,
   security_opt = "warn", platform = same("platform"), pull_policy = "warn",
   links = "warn", external_links = "warn", ipc = "warn", pid = "warn", cgroup_parent = "warn",
-  userns_mode = "warn", configs = same("configs"), secrets = same("secrets"), mem_reservation = "warn",
+  userns_mode = function(ctx, v, k)
+    -- "host" (no user namespace) as servos' userns; Docker's default ("")
+    -- and podman's "auto" are servos' own default
+    if v == "host" or v == "auto" then set(ctx, "userns", v, k)
+    elseif v ~= "" then
+      U.warn(U.at(ctx.path, ctx.svc, k), 'service "' .. ctx.name .. '": userns_mode "' .. tostring(v) ..
+             '" is not supported (host or auto); ignored')
+    end
+  end,
+  configs = same("configs"), secrets = same("secrets"), mem_reservation = "warn",
   memswap_limit = "warn", cpu_shares = "warn", cpu_quota = "warn", cpuset = "warn",
   oom_score_adj = "warn", domainname = "warn", mac_address = "warn", develop = "warn",
   attach = "warn", group_add = "warn", storage_opt = "warn",

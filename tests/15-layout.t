@@ -10,11 +10,12 @@ cd "$ROOT" || exit 1
 # Highest first; folders on one line are peers and include none of each
 # other. engine/X is folder X; lua/ and manifests/ are the front ends'.
 ORDER='cli
+api
 stack
 proserve
 board
 build
-runtime
+runtime export
 net image
 host
 lua

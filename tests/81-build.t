@@ -375,4 +375,36 @@ ok $? "... with its args" "$("$S" logs)"
 "$S" down -t 0 >/dev/null 2>&1
 cd "$TMP" || exit 1
 
+# A Containerfile's HEALTHCHECK is the service's when it has none of its own:
+# depends_on healthy waits for it, and ps shows it (as Compose does).
+mkdir -p "$TMP/hc/root/bin" "$TMP/hc/root/tmp" "$TMP/hc/ctx"
+cp "$(command -v busybox)" "$TMP/hc/root/bin/busybox"
+for a in sh sleep touch test; do ln -s busybox "$TMP/hc/root/bin/$a"; done
+chmod 1777 "$TMP/hc/root/tmp"
+tar -C "$TMP/hc/root" -czf "$TMP/hc/bb.tar.gz" .
+"$S" image import "$TMP/hc/bb.tar.gz" t81bb:1 >/dev/null
+cat >"$TMP/hc/ctx/Containerfile" <<'EOF'
+FROM t81bb:1
+HEALTHCHECK --interval=1s --timeout=2s --retries=3 CMD ["sh", "-c", "test -f /tmp/ready"]
+CMD ["sh", "-c", "sleep 2; touch /tmp/ready; exec sleep 1000"]
+EOF
+cat >"$TMP/hc/compose.yaml" <<'EOF'
+name: t81hc
+services:
+  api:
+    build: ./ctx
+    image: t81hc-api:1
+  web:
+    image: t81bb:1
+    command: ["sh", "-c", "exec sleep 1000"]
+    depends_on:
+      api: {condition: service_healthy}
+EOF
+run "$S" up -d "$TMP/hc/compose.yaml"
+is "$rc" 0 "a service waits for its image's HEALTHCHECK" || diag "$err"
+run "$S" ps -p t81hc --format json
+is "$(echo "$out" | jq -r '.[] | select(.service == "api") | .health')" healthy "ps shows the image's health check"
+is "$(echo "$out" | jq -r '.[] | select(.service == "web") | .state')" running "and the service that waited for it runs"
+"$S" down -t 0 -p t81hc >/dev/null 2>&1
+
 done_testing

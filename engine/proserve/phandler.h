@@ -32,6 +32,13 @@ int sv_handler_run(char *const argv[], char *const env[], const char *cwd, const
                    struct sv_handler_result *res, sv_error_t *err);
 void sv_handler_result_free(struct sv_handler_result *res);
 
+/* Runs as children of this process instead, each in a process group of
+ * its own, killed whole at its end or its timeout: `servos proserve-host
+ * --direct-handlers`, where no supervisor runs (a Kubernetes pod, whose
+ * own limits and isolation are the cluster's). No per-run cgroup, uid or
+ * network namespace: the pod is the boundary. */
+void sv_handler_set_direct(bool on);
+
 /* The program cmd names: cmd itself when it has a "/", else the first of
  * /usr/local/bin, /usr/bin and /bin that has it, else cmd (the gateway
  * starts a handler with execve, which searches no PATH). Newly allocated. */
