@@ -63,9 +63,9 @@ SQLITE_CFLAGS := -O2 -g -ffunction-sections -fdata-sections -DSQLITE_THREADSAFE=
     -DSQLITE_DEFAULT_JOURNAL_SIZE_LIMIT=131072 $(SQLITE_EXTRA)
 
 SRC     := $(wildcard engine/*/*.c manifests/*.c) $(filter-out lua/embedgen.c,$(wildcard lua/*.c))
-EMBED   := $(sort $(wildcard stdlib/*.lua platforms/*.lua)) $(sort $(wildcard engine/api/web/*))
+EMBED   := $(sort $(wildcard stdlib/*.lua platforms/*.lua engine/board/files/*)) $(sort $(wildcard engine/api/web/*))
 HDRS    := $(wildcard engine/*/*.h manifests/*.h lua/*.h)
-FORMAT_SRC := $(SRC) $(HDRS) lua/embedgen.c engine/net/bpf/pubnat.bpf.c $(wildcard tests/unit/*.c tests/fuzz/*.c tests/probes/*.c tests/bench/*.c)
+FORMAT_SRC := $(SRC) $(HDRS) lua/embedgen.c engine/net/bpf/pubnat.bpf.c $(wildcard engine/board/files/*.c) $(wildcard tests/unit/*.c tests/fuzz/*.c tests/probes/*.c tests/bench/*.c)
 
 OBJ      = $(patsubst %.c,$(B)/%.o,$(SRC)) $(B)/lua/embedded.o
 

@@ -31,11 +31,13 @@ static const struct key_def {
     {"cpus", ex_key_cpus, NULL},
     {"depends_on", ex_key_depends_on, NULL},
     {"devices", ex_key_devices, NULL},
+    {"emulate", ex_key_emulate, NULL},
     {"entrypoint", ex_key_entrypoint, NULL},
     {"env", ex_key_env, NULL},
     {"env_file", ex_key_env_file, NULL},
     {"environment", ex_key_env, "env"},
     {"extra_hosts", ex_key_extra_hosts, NULL},
+    {"flash", ex_key_flash, NULL},
     {"healthcheck", ex_key_healthcheck, NULL},
     {"hostname", ex_key_hostname, NULL},
     {"image", ex_key_image, NULL},
@@ -173,7 +175,9 @@ static int extract_service(struct service_reader *rd, int rec)
     /* Built without an image: named once the stack's name is final. */
     if (s->build && !present[find_key("image") - key_defs])
         s->build->image_default = true;
-    return ex_check_platform(rd);
+    if (ex_check_platform(rd) < 0)
+        return -1;
+    return ex_board_finish(rd, present[find_key("image") - key_defs]);
 }
 
 static void string_field(lua_State *L, int t, const char *k, struct sv_graph *g, const char **out)

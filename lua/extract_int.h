@@ -11,6 +11,7 @@
  *                        container_name, sysctls, ...
  *   extract_platform.c   platform, board, toolchain
  *   extract_build.c      build (the image built at up)
+ *   extract_board.c      emulate, flash, and what a board service's keys must agree on
  *   extract_proserve.c   proserve (a ProServe manifest's body)
  *   extract_files.c      secrets, configs
  *   extract_decl.c       the stack's networks, secrets and configs (top level)
@@ -129,6 +130,12 @@ int ex_key_sysctls(struct service_reader *rd, int idx, const char *key);
 int ex_key_platform(struct service_reader *rd, int idx, const char *key);
 int ex_key_board(struct service_reader *rd, int idx, const char *key);
 int ex_key_toolchain(struct service_reader *rd, int idx, const char *key);
+/* extract_board.c */
+int ex_key_emulate(struct service_reader *rd, int idx, const char *key);
+int ex_key_flash(struct service_reader *rd, int idx, const char *key);
+/* After every key: a board service's keys agree (image_given: image was
+ * set). */
+int ex_board_finish(struct service_reader *rd, bool image_given);
 /* After every key: platform, board and toolchain must agree. */
 int ex_check_platform(struct service_reader *rd);
 /* extract_proserve.c */

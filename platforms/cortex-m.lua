@@ -18,7 +18,9 @@ return {
       usb = {},
       toolchain = { family = "cortex-m", packages = { "gcc-arm-none-eabi", "libnewlib-arm-none-eabi", "qemu-system-arm" },
         no_flash = "it is a board QEMU emulates (lm3s6965evb): there is nothing to flash, emulate runs it",
-        build = "arm-none-eabi-gcc -mcpu=cortex-m3 -mthumb -Os --specs=nosys.specs -o {out}.elf {src}",
-        emulate = "qemu-system-arm -M lm3s6965evb -nographic -semihosting -kernel {out}.elf" } },
+        -- QEMU boots it from a vector table at 0 (the Cortex-M toolchain image's start-up
+        -- code and linker script), and its printf reaches the host through semihosting.
+        build = "arm-none-eabi-gcc -mcpu=cortex-m3 -mthumb -Os --specs=rdimon.specs -T /usr/local/share/servos/cortex-m/lm3s6965.ld -o {out}.elf /usr/local/share/servos/cortex-m/cortex-m-startup.c {src}",
+        emulate = "qemu-system-arm -M lm3s6965evb -nographic -monitor none -semihosting-config enable=on,target=native -kernel {out}.elf" } },
   },
 }

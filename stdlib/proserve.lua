@@ -167,6 +167,13 @@ function M.load(path, raw)
   if iso.timeout ~= null and (type(iso.timeout) ~= "number" or iso.timeout <= 0) then
     U.fail(U.at(path, user_iso or doc, "timeout"), "isolation.timeout: expected a number of seconds above 0")
   end
+  -- fallback_on_*: what a board mode does when its runtime is missing
+  -- here (servos runs the handlers as mode process unless false).
+  for k, v in pairs(iso) do
+    if type(k) == "string" and k:match("^fallback_on_") and v ~= null and type(v) ~= "boolean" then
+      U.fail(U.at(path, user_iso or doc, k), "isolation." .. k .. ": expected true or false")
+    end
+  end
 
   local spec, lines = {}, {}
   local function put(key, value, tbl, tkey)

@@ -12,7 +12,9 @@ cd "$ROOT" || exit 1
 ORDER='cli
 api
 stack
-proserve build
+proserve
+board
+build
 runtime export
 net image
 host

@@ -68,6 +68,9 @@ int sv_cmd_pull(int argc, char **argv);
 int sv_cmd_proserve_host(int argc, char **argv);
 int sv_cmd_proserve_lua(int argc, char **argv);
 int sv_cmd_image(int argc, char **argv);
+int sv_cmd_isolate(int argc, char **argv);
+int sv_cmd_board(int argc, char **argv);
+int sv_cmd_toolchain(int argc, char **argv);
 int sv_cmd_export(int argc, char **argv);
 /* servos' version (cli_version.c). */
 extern const char sv_cli_version[];

@@ -40,6 +40,9 @@ struct sv_runopts {
  * for --help, or -1 with what is wrong in one line. */
 int sv_runopt_parse(int argc, char **argv, struct sv_runopts *o, sv_error_t *err);
 void sv_runopt_free(struct sv_runopts *o);
+/* --env-file's reading (Docker's format), also isolate's -e: its
+ * NAME=VALUE entries appended to *v (NULL-terminated, *n of them). */
+int sv_runopt_env_file(const char *path, char ***v, size_t *n, sv_error_t *err);
 #define cleanup_runopts __attribute__((cleanup(sv_runopt_free)))
 
 #endif

@@ -125,7 +125,7 @@ static int opt_publish(struct sv_runopts *o, char *arg, sv_error_t *err)
  * up to 1 MB: read with that bound, so /dev/zero is an error, not all of
  * the memory. */
 #define ENV_FILE_MAX (1 << 20)
-static int opt_env_file(struct sv_runopts *o, char *path, sv_error_t *err)
+int sv_runopt_env_file(const char *path, char ***v, size_t *nv, sv_error_t *err)
 {
     cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -172,11 +172,16 @@ static int opt_env_file(struct sv_runopts *o, char *path, sv_error_t *err)
             return sv_error(err, 0, "--env-file %s:%d: the name \"%.*s\" contains a blank", path,
                             no, (int)name_len, p);
         if (!bare)
-            strv_push(&o->env_file, &o->n_env_file, sv_xstrdup(p));
+            strv_push(v, nv, sv_xstrdup(p));
         else if (getenv(p))
-            strv_push(&o->env_file, &o->n_env_file, sv_xasprintf("%s=%s", p, getenv(p)));
+            strv_push(v, nv, sv_xasprintf("%s=%s", p, getenv(p)));
     }
     return 0;
+}
+
+static int opt_env_file(struct sv_runopts *o, char *path, sv_error_t *err)
+{
+    return sv_runopt_env_file(path, &o->env_file, &o->n_env_file, err);
 }
 
 /* The name of a NAME=VALUE entry is the same as another's. */

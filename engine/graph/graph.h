@@ -103,6 +103,23 @@ struct sv_file_ref {
     const struct sv_filedef *def; /* set by sv_graph_finish */
 };
 
+/* A board service's firmware in its emulator (board = "uno" with build =
+ * its sources): emulate = true, or { time = "10s", realtime = false }. */
+struct sv_emulate {
+    double sim_time; /* seconds of simulated time, then the firmware stops; 0: no bound */
+    bool realtime;   /* kept to the wall clock (the default), else as fast as it goes */
+};
+
+/* A board service's firmware flashed to a real board instead (flash =
+ * "/dev/ttyACM0", or { port = ..., baud = 115200 }): its port is one of
+ * the service's devices, and once flashed the service's process is the
+ * port's monitor, so servos logs shows what the board prints. */
+struct sv_flash {
+    const char *port;   /* the host's node (a by-id link is fine) */
+    const char *inside; /* where it is in the container: its /dev name, else /dev/ttyBOARD */
+    int baud;           /* the monitor's speed */
+};
+
 struct sv_service {
     const char *name;
     const char *where;                  /* "file:line" of the declaration, for errors */
@@ -139,6 +156,10 @@ struct sv_service {
     int log_max_files;           /* logging max-file; <= 0 when unset */
     struct sv_value *proserve;   /* the ProServe manifest body, or NULL */
     struct sv_build_spec *build; /* NULL unless the image is built */
+    /* board with build: the sources built for the board and run in its
+     * emulator (engine/board/); NULL: emulate's defaults. */
+    struct sv_emulate *emulate;
+    struct sv_flash *flash; /* NULL: the firmware is emulated */
     /* Compose as projects write it (all empty when unset). */
     const char *container_name;  /* the replica's container name and hostname */
     struct sv_net_ref *networks; /* sorted by name; none: the default network */

@@ -336,6 +336,21 @@ static void put_container(struct sv_jw *w, const struct sv_service *s)
         kv_put(w, s->build->args, s->build->n_args);
         sv_jw_close(w);
     }
+    if (s->flash) {
+        sv_jw_key(w, "flash");
+        sv_jw_object(w);
+        key_string(w, "port", s->flash->port);
+        key_int(w, "baud", s->flash->baud);
+        sv_jw_close(w);
+    }
+    if (s->emulate) {
+        sv_jw_key(w, "emulate");
+        sv_jw_object(w);
+        key_int(w, "time_ms", (long long)(s->emulate->sim_time * 1000 + 0.5));
+        sv_jw_key(w, "realtime");
+        sv_jw_bool(w, s->emulate->realtime);
+        sv_jw_close(w);
+    }
 }
 
 static void service_put(struct sv_jw *w, const struct sv_service *s, bool with_replicas)

@@ -27,9 +27,7 @@ bool sv_gateway_wanted(const struct sv_service *s)
 {
     if (s->proserve == NULL)
         return false;
-    const char *mode = gw_spec_mode(s);
-    return strcmp(mode, "micropython") != 0 && strcmp(mode, "arduino") != 0 &&
-           strcmp(mode, "kubernetes") != 0;
+    return strcmp(gw_spec_mode(s), "kubernetes") != 0;
 }
 
 const char *sv_gateway_image(const struct sv_service *s)
@@ -208,7 +206,8 @@ static int run_request(int conn, const char *stack, const struct sv_service *s, 
     else if (sv_gateway_parse(header, len, &rq, err) == 0) {
         run.peer = cred.pid;
         run.rq = &rq;
-        code = gw_spec_container_mode(s) ? gw_ctr_run(&run, err) : gw_proc_run(&run, err);
+        code = gw_spec_container_mode(s) || gw_spec_board_mode(s) ? gw_ctr_run(&run, err)
+                                                                  : gw_proc_run(&run, err);
         sv_gateway_request_clear(&rq);
     }
     gw_close_stdio(run.stdio);

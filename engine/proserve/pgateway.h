@@ -33,6 +33,8 @@
 
 #include "graph/graph.h"
 
+#include <stdio.h>
+
 #define SV_GATEWAY_DIR  "/.servos/gateway"
 #define SV_GATEWAY_PATH SV_GATEWAY_DIR "/sock"
 
@@ -43,11 +45,21 @@
 /* Processes one handler run may have at once (isolation.resources.pids). */
 #define SV_GATEWAY_PIDS 256
 
-/* Does s run handlers on this host (every ProServe service but the board
- * and cluster modes)? */
+/* Does s run handlers on this host (every ProServe service but the
+ * cluster mode)? */
 bool sv_gateway_wanted(const struct sv_service *s);
 /* The image its handlers' containers use (isolation.image), or NULL. */
 const char *sv_gateway_image(const struct sv_service *s);
+/* pgateway_board.c: the board modes (isolation.mode micropython, arduino;
+ * board/bproserve.h). The mode s's handlers run in: its own, or
+ * "process" when the board's toolchain image is missing and
+ * isolation.fallback_on_platform_failure (true unless false) says to fall
+ * back; NULL for a service of no board mode. */
+const char *sv_gateway_board_mode(const struct sv_service *s);
+/* At up: the toolchain image s's board mode needs, built when missing;
+ * when it cannot be, a fallback is said on progress and is no error. */
+int sv_gateway_board_prepare(const struct sv_service *s, FILE *progress, sv_error_t *err);
+
 /* <stack dir>/gateway-<service>: the directory bound at SV_GATEWAY_DIR. */
 char *sv_gateway_dir(const char *stack, const char *service);
 

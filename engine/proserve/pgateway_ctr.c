@@ -5,6 +5,7 @@
  * graph. */
 #include "proserve/pgateway_int.h"
 
+#include "board/bproserve.h"
 #include "core/statedir.h"
 #include "core/store.h"
 
@@ -104,7 +105,8 @@ static int join_network(const struct gw_run *run, char **hosts, sv_error_t *err)
 /* The strings servos run's command line points into. */
 struct ctr_args {
     char name[128], memory[32], pids[32], cpus[32];
-    char *vol_base, *vol_self, *vol_hosts;
+    char *vol_base, *vol_self, *vol_hosts, *vol_cache;
+    const char *image; /* a board mode's toolchain image, else NULL */
 };
 
 static void ctr_args_clear(struct ctr_args *a)
@@ -112,6 +114,21 @@ static void ctr_args_clear(struct ctr_args *a)
     free(a->vol_base);
     free(a->vol_self);
     free(a->vol_hosts);
+    free(a->vol_cache);
+}
+
+/* A board mode's handler runs in the board's toolchain image, with the
+ * family's build cache (arduino keeps its firmware there). */
+static int board_target(const struct gw_run *run, struct ctr_args *a, sv_error_t *err)
+{
+    if (!gw_spec_board_mode(run->s))
+        return 0;
+    cleanup_free char *cache = NULL;
+    if (sv_bproserve_target(gw_spec_mode(run->s), run->s->platform, run->s->board, &a->image,
+                            &cache, err) < 0)
+        return -1;
+    a->vol_cache = sv_xasprintf("%s:/cache", cache);
+    return 0;
 }
 
 /* servos run -i --rm ... IMAGE COMMAND: the graph's image, limits, network
@@ -120,7 +137,9 @@ static char **run_argv(const struct gw_run *run, const struct gw_limits *lim, ch
                        const char *hosts, struct ctr_args *a)
 {
     const char *base = gw_spec_base_dir(run->s);
-    const char *image = gw_spec_image(run->s) ? gw_spec_image(run->s) : "host";
+    const char *image = a->image                ? a->image
+                        : gw_spec_image(run->s) ? gw_spec_image(run->s)
+                                                : "host";
     size_t n_env = 0, n_argv = 0;
     while (run->rq->env[n_env])
         n_env++;
@@ -163,6 +182,10 @@ static char **run_argv(const struct gw_run *run, const struct gw_limits *lim, ch
     }
     argv[k++] = "-v";
     argv[k++] = a->vol_self;
+    if (a->vol_cache) {
+        argv[k++] = "-v";
+        argv[k++] = a->vol_cache;
+    }
     if (a->vol_hosts) {
         argv[k++] = "-v";
         argv[k++] = a->vol_hosts;
@@ -193,6 +216,10 @@ int gw_ctr_run(struct gw_run *run, sv_error_t *err)
     if (!lim.no_network && join_network(run, &hosts, err) < 0)
         return -1;
     struct ctr_args a = {0};
+    if (board_target(run, &a, err) < 0) {
+        ctr_args_clear(&a);
+        return -1;
+    }
     snprintf(a.name, sizeof(a.name), "%s-%s-h%d", run->stack, run->s->name, (int)getpid());
     cleanup_free char **argv = run_argv(run, &lim, self, hosts, &a);
     pid_t pid = spawn(argv, run->stdio);

@@ -23,8 +23,15 @@ struct gw_limits {
     bool no_network, private_fs;
 };
 
-/* isolation.mode ("none" when absent). */
+/* The manifest's isolation block, and a member of an object (NULL when
+ * absent). */
+const struct sv_value *gw_spec_isolation(const struct sv_service *s);
+const struct sv_value *gw_spec_member(const struct sv_value *o, const char *key);
+/* isolation.mode ("none" when absent; "process" for a board mode fallen
+ * back: sv_gateway_board_mode). */
 const char *gw_spec_mode(const struct sv_service *s);
+/* Does it run handlers on a board's runtime (micropython, arduino)? */
+bool gw_spec_board_mode(const struct sv_service *s);
 /* Does the mode ask for a servos container per run (container, docker,
  * sandbox)? */
 bool gw_spec_container_mode(const struct sv_service *s);

@@ -8,8 +8,11 @@
 #include <stdio.h>
 #include <string.h>
 
+/* What a board mode's handler run (node, simavr) may use. */
+#define BOARD_MEMORY (512LL << 20)
+
 /* The member key of object o, or NULL. */
-static const struct sv_value *member(const struct sv_value *o, const char *key)
+const struct sv_value *gw_spec_member(const struct sv_value *o, const char *key)
 {
     for (size_t i = 0; o && o->kind == SV_OBJECT && i < o->u.list.n; i++)
         if (strcmp(o->u.list.keys[i], key) == 0)
@@ -19,24 +22,27 @@ static const struct sv_value *member(const struct sv_value *o, const char *key)
 
 static const char *member_str(const struct sv_value *o, const char *key)
 {
-    const struct sv_value *v = member(o, key);
+    const struct sv_value *v = gw_spec_member(o, key);
     return v && v->kind == SV_STR ? v->u.s : NULL;
 }
 
 static bool member_true(const struct sv_value *o, const char *key)
 {
-    const struct sv_value *v = member(o, key);
+    const struct sv_value *v = gw_spec_member(o, key);
     return v && v->kind == SV_BOOL && v->u.b;
 }
 
-static const struct sv_value *isolation(const struct sv_service *s)
+const struct sv_value *gw_spec_isolation(const struct sv_service *s)
 {
-    return s->proserve ? member(s->proserve, "isolation") : NULL;
+    return s->proserve ? gw_spec_member(s->proserve, "isolation") : NULL;
 }
 
 const char *gw_spec_mode(const struct sv_service *s)
 {
-    const char *mode = member_str(isolation(s), "mode");
+    const char *board = sv_gateway_board_mode(s); /* a board mode may fall back */
+    if (board)
+        return board;
+    const char *mode = member_str(gw_spec_isolation(s), "mode");
     return mode ? mode : "none";
 }
 
@@ -47,9 +53,15 @@ bool gw_spec_container_mode(const struct sv_service *s)
            strcmp(mode, "sandbox") == 0;
 }
 
+bool gw_spec_board_mode(const struct sv_service *s)
+{
+    const char *mode = gw_spec_mode(s);
+    return strcmp(mode, "micropython") == 0 || strcmp(mode, "arduino") == 0;
+}
+
 const char *gw_spec_image(const struct sv_service *s)
 {
-    return member_str(isolation(s), "image");
+    return member_str(gw_spec_isolation(s), "image");
 }
 
 const char *gw_spec_base_dir(const struct sv_service *s)
@@ -59,17 +71,17 @@ const char *gw_spec_base_dir(const struct sv_service *s)
 
 void gw_spec_limits(const struct sv_service *s, struct gw_limits *l)
 {
-    const struct sv_value *iso = isolation(s);
-    const struct sv_value *res = member(iso, "resources");
+    const struct sv_value *iso = gw_spec_isolation(s);
+    const struct sv_value *res = gw_spec_member(iso, "resources");
     *l = (struct gw_limits){.memory = -1, .pids = SV_GATEWAY_PIDS};
     /* The service host ends a run at isolation.timeout; this is the
      * backstop should it not (a grace for its kill to arrive first). */
-    const struct sv_value *t = member(iso, "timeout");
+    const struct sv_value *t = gw_spec_member(iso, "timeout");
     double timeout = t && t->kind == SV_NUM ? t->u.d : t && t->kind == SV_INT ? (double)t->u.i : 30;
     l->deadline = timeout + 10;
-    const struct sv_value *mem = member(iso, "memory_limit");
+    const struct sv_value *mem = gw_spec_member(iso, "memory_limit");
     if (!mem || (mem->kind != SV_STR && mem->kind != SV_INT))
-        mem = member(res, "memory");
+        mem = gw_spec_member(res, "memory");
     if (mem && mem->kind == SV_INT)
         l->memory = mem->u.i;
     else if (mem && mem->kind == SV_STR) {
@@ -78,11 +90,19 @@ void gw_spec_limits(const struct sv_service *s, struct gw_limits *l)
             l->memory = -1;
         sv_error_free(&e);
     }
-    const struct sv_value *pids = member(res, "pids");
+    const struct sv_value *pids = gw_spec_member(res, "pids");
     if (pids && pids->kind == SV_INT && pids->u.i > 0)
         l->pids = pids->u.i;
     l->no_network = member_true(iso, "network_isolation");
     l->private_fs = member_true(iso, "filesystem_isolation");
+    if (gw_spec_board_mode(s)) {
+        /* memory_limit is the board's RAM (the MicroPython heap: the
+         * service host passes it on as SERVOS_HEAP); the runtime that
+         * emulates the board gets room of its own. A board has no
+         * network here. */
+        l->memory = BOARD_MEMORY;
+        l->no_network = true;
+    }
 }
 
 static bool is_cpu_value(const struct sv_value *v)
@@ -92,11 +112,11 @@ static bool is_cpu_value(const struct sv_value *v)
 
 bool gw_spec_cpus(const struct sv_service *s, char *buf, size_t size)
 {
-    const struct sv_value *iso = isolation(s);
-    const struct sv_value *res = member(iso, "resources");
-    const struct sv_value *cpu = member(iso, "cpu_limit");
+    const struct sv_value *iso = gw_spec_isolation(s);
+    const struct sv_value *res = gw_spec_member(iso, "resources");
+    const struct sv_value *cpu = gw_spec_member(iso, "cpu_limit");
     if (!is_cpu_value(cpu))
-        cpu = member(res, "cpu") ? member(res, "cpu") : member(res, "cpus");
+        cpu = gw_spec_member(res, "cpu") ? gw_spec_member(res, "cpu") : gw_spec_member(res, "cpus");
     if (!is_cpu_value(cpu))
         return false;
     if (cpu->kind == SV_STR)

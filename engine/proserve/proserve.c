@@ -6,6 +6,7 @@
 
 #include "core/dynlib.h"
 #include "proserve/proserve_int.h"
+#include "board/bproserve.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -392,19 +393,11 @@ static void reap_orphans(void)
         ;
 }
 
-/* The board and cluster modes run handlers where servos does not go: say
- * so and start nothing. Returns the exit code, or 0 to go on. */
+/* The cluster mode runs handlers where servos does not go: say so and
+ * start nothing. Returns the exit code, or 0 to go on. (The board modes
+ * run on the board's runtime, in its toolchain image: board/bproserve.h.) */
 static int refuse_foreign_mode(const char *mode)
 {
-    if (strcmp(mode, "micropython") == 0 || strcmp(mode, "arduino") == 0) {
-        fprintf(stderr,
-                "proserve: isolation.mode %s runs handlers on a board, which needs the board "
-                "toolchains (%s) that servos does not drive yet; nothing was started\n",
-                mode,
-                strcmp(mode, "arduino") == 0 ? "avr-gcc, avrdude and a connected board"
-                                             : "mpy-cross, a MicroPython board and its flasher");
-        return 2;
-    }
     if (strcmp(mode, "kubernetes") == 0) {
         fprintf(stderr, "proserve: isolation.mode kubernetes needs a cluster, which servos does "
                         "not drive; use container or process. Nothing was started\n");
@@ -439,7 +432,8 @@ int sv_proserve_serve(const char *manifest_json)
     if (refused)
         return refused;
     svc->limits.container = strcmp(svc->mode, "container") == 0 ||
-                            strcmp(svc->mode, "docker") == 0 || strcmp(svc->mode, "sandbox") == 0;
+                            strcmp(svc->mode, "docker") == 0 || strcmp(svc->mode, "sandbox") == 0 ||
+                            sv_bproserve_is_board_mode(svc->mode);
     if (load_mhd(&err) < 0)
         return sv_error_report(&err);
     pf_service_env();
@@ -460,8 +454,13 @@ int sv_proserve_serve(const char *manifest_json)
         fprintf(stderr, "proserve: cannot listen on port %d: %s\n", port, strerror(errno));
         return 1;
     }
-    printf("proserve: %s %s listening on port %d (%zu endpoints, isolation %s)\n", svc->name,
-           svc->version, port, svc->n_endpoints, svc->mode);
+    /* A board mode whose runtime is missing here runs as process (the
+     * supervisor decided, and said why at up): the log says so too. */
+    json_t *from = json_object_get(json_object_get(svc->manifest, "isolation"), "fallback_from");
+    printf("proserve: %s %s listening on port %d (%zu endpoints, isolation %s%s%s)\n", svc->name,
+           svc->version, port, svc->n_endpoints, svc->mode,
+           json_is_string(from) ? ", fallen back from " : "",
+           json_is_string(from) ? json_string_value(from) : "");
     fflush(stdout);
     cleanup_free pthread_t *threads = sv_xcalloc(svc->n_tasks + 2, sizeof(*threads));
     for (size_t i = 0; i < svc->n_tasks; i++)

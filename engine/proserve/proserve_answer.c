@@ -63,6 +63,14 @@ void pf_answer_handler(struct pf_answer *a, const struct sv_handler_result *res,
     }
     json_error_t jerr;
     json_t *j = json_loadb(res->out, res->out_len, JSON_DECODE_ANY, &jerr);
+    if (j == NULL && strcmp(pf_service.mode, "arduino") == 0) {
+        /* A sketch answers with what it prints on its serial port. */
+        a->status = 200;
+        a->type = "text/plain; charset=utf-8";
+        a->body = sv_xstrdup(res->out);
+        a->len = res->out_len;
+        return;
+    }
     if (j == NULL) {
         pf_metrics_bump(PF_HANDLER_FAILURES);
         pf_answer_error(a, 500, "handler did not answer JSON on stdout", res->err);

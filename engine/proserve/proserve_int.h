@@ -38,6 +38,9 @@ struct pf_task {
 struct pf_service {
     json_t *manifest; /* as the service host was given it */
     const char *name, *version, *base_dir, *mode;
+    /* A board mode's board: the manifest's board and platform (or its
+     * isolation block's), NULL when absent (board/bproserve.h). */
+    const char *board, *platform;
     struct pf_endpoint *endpoints;
     size_t n_endpoints;
     struct pf_static_dir *static_dirs;

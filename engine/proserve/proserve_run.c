@@ -2,6 +2,7 @@
  * command a script or shell endpoint means (Python keeps ProServe's
  * contract through a small runner), with the service's environment. */
 #include "proserve/proserve_int.h"
+#include "board/bproserve.h"
 #include "core/json.h"
 
 #include <stdlib.h>
@@ -86,20 +87,35 @@ static char **handler_argv(const char *target, bool shell, const char *mode)
     return v;
 }
 
-/* The service's handler env, plus the manifest for Python. */
+/* The service's handler env, plus the manifest for Python. A board
+ * mode's scripts and sketches run on the board's runtime (its shell
+ * commands in its toolchain image): board/bproserve.h. */
 int pf_run_handler(const char *target, bool shell, const char *mode, const char *input,
                    struct sv_handler_result *res, sv_error_t *err)
 {
     const struct pf_service *svc = &pf_service;
-    cleanup_strv char **argv = handler_argv(target, shell, mode);
+    cleanup_strv char **argv = NULL;
+    if (!shell && sv_bproserve_is_board_mode(svc->mode)) {
+        memset(res, 0, sizeof(*res));
+        if (sv_bproserve_argv(svc->mode, svc->platform, svc->board, target,
+                              strcmp(mode, "request") == 0, 0, &argv, err) < 0)
+            return -1;
+    } else {
+        argv = handler_argv(target, shell, mode);
+    }
     size_t n = 0;
     while (svc->handler_env[n])
         n++;
-    cleanup_free char **env = sv_xcalloc(n + 2, sizeof(char *));
+    cleanup_free char **env = sv_xcalloc(n + 3, sizeof(char *));
     memcpy(env, svc->handler_env, n * sizeof(char *));
     cleanup_free char *doc = sv_json_dumps(svc->manifest, SV_JSON_COMPACT);
     cleanup_free char *manifest_var = sv_xasprintf("PROSERVE_MANIFEST=%s", doc);
     env[n] = manifest_var;
+    /* memory_limit is a MicroPython board's RAM: the heap its runtime has. */
+    cleanup_free char *heap = svc->limits.memory > 0 && strcmp(svc->mode, "micropython") == 0
+                                  ? sv_xasprintf("SERVOS_HEAP=%lld", (long long)svc->limits.memory)
+                                  : NULL;
+    env[n + 1] = heap;
     return sv_handler_run(argv, env, svc->base_dir, input, input ? strlen(input) : 0, &svc->limits,
                           res, err);
 }

@@ -102,6 +102,11 @@ static int read_isolation(json_t *iso, sv_error_t *err)
      * enforce (pgateway.h); the service host reports them. */
     lim->private_fs = json_is_true(json_object_get(iso, "filesystem_isolation"));
     lim->clean_env = !json_is_false(json_object_get(iso, "environment_isolation"));
+    pf_service.board = jstr(pf_service.manifest, "board") ? jstr(pf_service.manifest, "board")
+                                                          : jstr(iso, "board");
+    pf_service.platform = jstr(pf_service.manifest, "platform")
+                              ? jstr(pf_service.manifest, "platform")
+                              : jstr(iso, "platform");
     return 0;
 }
 

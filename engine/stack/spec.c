@@ -4,6 +4,7 @@
 #include "host/userns.h"
 #include "image/imgstore.h"
 #include "proserve/pgateway.h"
+#include "board/bservice.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,7 +20,12 @@ void sv_spec_hash_hex(const struct sv_service *s, char out[17])
     /* A built image keeps its name when a rebuild changes it: its digest
      * is part of the spec, so the replicas are made anew from it. */
     char digest[SV_DIGEST_LEN + 1];
-    if (s->build && sv_image_lookup(s->image, digest, NULL) == 0) {
+    /* A board service's sources are its firmware: changed, it is built
+     * and started anew. */
+    if (s->board && s->build) {
+        uint64_t k = sv_bservice_stamp(s);
+        h = sv_fnv1a(&k, sizeof(k)) ^ (h * 1099511628211ull);
+    } else if (s->build && sv_image_lookup(s->image, digest, NULL) == 0) {
         char buf[128];
         int n = snprintf(buf, sizeof(buf), "%016llx %s", (unsigned long long)h, digest);
         h = sv_fnv1a(buf, (size_t)n);
@@ -42,6 +48,36 @@ static char **argv_join(const char *const *a, const char *const *b)
     return v;
 }
 
+/* A board mode (micropython, arduino) whose runtime is missing here,
+ * falling back to mode process (pgateway.h)? */
+static bool board_fallback(const struct sv_service *s)
+{
+    const char *mode = sv_gateway_board_mode(s);
+    return mode && strcmp(mode, "process") == 0;
+}
+
+/* The manifest with isolation.mode process, and the mode it was in
+ * isolation.fallback_from: the service host runs what the supervisor
+ * decided. */
+static void print_fallen_back(const struct sv_service *s, FILE *f)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    if (m == NULL)
+        return;
+    sv_graph_json_print_value(s->proserve, m);
+    fclose(m);
+    cleanup_json json_t *doc = json_loadb(text, len, 0, NULL);
+    free(text);
+    json_t *iso = json_object_get(doc, "isolation");
+    if (json_is_object(iso)) {
+        json_object_set(iso, "fallback_from", json_object_get(iso, "mode"));
+        json_object_set_new(iso, "mode", json_string("process"));
+    }
+    json_dumpf(doc, f, JSON_COMPACT);
+}
+
 /* The service's manifest as JSON at path (through a temporary file and a
  * rename). It holds the service's environment: readable by its
  * container's root (who runs the service host) and no one else. */
@@ -56,7 +92,10 @@ static int write_manifest(const struct sv_service *s, const char *path, sv_error
     cleanup_fclose FILE *f = sv_fopen_mode(tmp, O_EXCL, 0400);
     if (f == NULL)
         return sv_error(err, errno, "cannot write %s", tmp);
-    sv_graph_json_print_value(s->proserve, f);
+    if (board_fallback(s))
+        print_fallen_back(s, f);
+    else
+        sv_graph_json_print_value(s->proserve, f);
     if (fflush(f) != 0 || fchown(fileno(f), uid, gid) < 0 || fchmod(fileno(f), 0440) < 0)
         return sv_error(err, errno, "cannot write %s", tmp);
     /* Closed here, not at return: a write that failed shows in fclose. */
@@ -125,6 +164,53 @@ static int proserve_spec(const struct sv_graph *g, const struct sv_service *s,
         spec->argv = sv_xcalloc(1, sizeof(char *));
     }
     return 0;
+}
+
+/* A board service (board/bservice.h): the toolchain image, a script that
+ * builds the sources and execs the emulator (written beside the stack's
+ * other binds, bound read-only), the sources read-only, the build cache. */
+static int board_spec(const struct sv_graph *g, const struct sv_service *s,
+                      struct sv_run_spec *spec, sv_error_t *err)
+{
+    struct sv_bservice b;
+    if (sv_bservice_make(s, &b, err) < 0)
+        return -1;
+    cleanup_free char *dir = sv_statedir_binds(g->stack);
+    char *path = sv_xasprintf("%s/board-%s.sh", dir, s->name);
+    cleanup_free char *tmp = sv_xasprintf("%s.tmp", path);
+    cleanup_close int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
+    size_t len = strlen(b.script);
+    int rc = 0;
+    if (fd < 0 || write(fd, b.script, len) != (ssize_t)len || fchmod(fd, 0444) < 0 ||
+        rename(tmp, path) < 0)
+        rc = sv_error(err, errno, "cannot write %s", path);
+    spec->binds = sv_xrealloc(spec->binds, (spec->n_binds + 3) * sizeof(*spec->binds));
+    spec->binds[spec->n_binds++] = (struct sv_bind){
+        .source = path, .target = "/.servos/board.sh", .read_only = true, .idmap_fd = -1};
+    spec->binds[spec->n_binds++] = (struct sv_bind){
+        .source = sv_steal(b.src), .target = NULL, .read_only = true, .idmap_fd = -1};
+    /* The bind's target lives as long as the spec: the graph's arena. */
+    spec->binds[spec->n_binds - 1].target =
+        (char *)sv_graph_strdup((struct sv_graph *)g, b.src_target);
+    if (b.cache)
+        spec->binds[spec->n_binds++] =
+            (struct sv_bind){.source = sv_steal(b.cache), .target = "/cache", .idmap_fd = -1};
+    spec->image = b.image;
+    free(spec->argv);
+    spec->argv = argv_join((const char *[]){"/bin/sh", "/.servos/board.sh", NULL}, NULL);
+    size_t n = 0, k = 0;
+    while (spec->env && spec->env[n])
+        n++;
+    while (b.env && b.env[k])
+        k++;
+    spec->env = sv_xrealloc(spec->env, (n + k + 1) * sizeof(char *));
+    for (size_t i = 0; i < k; i++)
+        spec->env[n + i] = sv_steal(b.env[i]);
+    spec->env[n + k] = NULL;
+    /* The emulator as pid 1 would not take down's SIGTERM. */
+    spec->init = true;
+    sv_bservice_clear(&b);
+    return rc;
 }
 
 /* One secret or config, whole or not at all, owned by uid:gid (host ids)
@@ -253,7 +339,8 @@ int sv_spec_make(const struct sv_graph *g, const struct sv_service *s, int n,
                 sv_xasprintf("%s\t%s", s->extra_hosts[i].value, s->extra_hosts[i].key);
     }
     if (mount_binds(g, s, n, spec, err) < 0 || file_binds(g, s, spec, err) < 0 ||
-        (s->proserve && proserve_spec(g, s, spec, err) < 0)) {
+        (s->proserve && proserve_spec(g, s, spec, err) < 0) ||
+        (s->board && s->build && board_spec(g, s, spec, err) < 0)) {
         sv_spec_free(spec);
         return -1;
     }

@@ -3,7 +3,9 @@
  * file, args and target) share the work: the second finds it cached. */
 #include "stack/stackbuild.h"
 
+#include "board/bservice.h"
 #include "build/build.h"
+#include "proserve/pgateway.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,8 +37,12 @@ static int build_one(const struct sv_service *s, bool force, sv_error_t *err)
 
 int sv_stackbuild_run(const struct sv_graph *g, bool force, sv_error_t *err)
 {
+    /* A board service's build is its sources, built in its toolchain
+     * image when it starts; the image is what must be there first. */
     for (size_t i = 0; i < g->n_services; i++)
-        if (g->services[i].build && build_one(&g->services[i], force, err) < 0)
+        if ((g->services[i].build && !g->services[i].board &&
+             build_one(&g->services[i], force, err) < 0) ||
+            sv_gateway_board_prepare(&g->services[i], stderr, err) < 0)
             return -1;
-    return 0;
+    return sv_bservice_prepare(g, stderr, err);
 }
