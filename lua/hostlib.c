@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Lua's parser gives up near 200 C levels (LUAI_MAXCCALLS); each bracket or
@@ -295,6 +296,21 @@ static int host_realpath(lua_State *L)
     return 1;
 }
 
+/* host.kind(path) -> "file", "dir", "other", or nil when nothing is there
+ * (links followed): a manifest's scripts and directories are checked when
+ * it is read, not at the first request. */
+static int host_kind(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    sv_inputs_volatile(&sv_lua_of(L)->inputs); /* not recorded: a file may come and go */
+    struct stat st;
+    if (stat(path, &st) < 0)
+        lua_pushnil(L);
+    else
+        lua_pushstring(L, S_ISREG(st.st_mode) ? "file" : S_ISDIR(st.st_mode) ? "dir" : "other");
+    return 1;
+}
+
 static int host_git(lua_State *L)
 {
     struct sv_lua *s = sv_lua_of(L);
@@ -397,13 +413,21 @@ void sv_hostlib_push(lua_State *L)
     lua_setfield(L, -2, "__gc");
     lua_pop(L, 1);
     static const luaL_Reg host[] = {
-        {"loadfile", host_loadfile}, {"readfile", host_readfile},
-        {"dotenv", host_dotenv},     {"yaml_load", host_yaml_load},
-        {"lines", host_lines},       {"stdlib", host_stdlib},
-        {"embedded", host_embedded}, {"warn", host_warn},
-        {"realpath", host_realpath}, {"where", host_where},
-        {"clone", host_clone},       {"confine", sv_roots_confine},
-        {"git", host_git},           {NULL, NULL},
+        {"loadfile", host_loadfile},
+        {"readfile", host_readfile},
+        {"dotenv", host_dotenv},
+        {"yaml_load", host_yaml_load},
+        {"lines", host_lines},
+        {"stdlib", host_stdlib},
+        {"embedded", host_embedded},
+        {"warn", host_warn},
+        {"realpath", host_realpath},
+        {"where", host_where},
+        {"clone", host_clone},
+        {"confine", sv_roots_confine},
+        {"git", host_git},
+        {"kind", host_kind},
+        {NULL, NULL},
     };
     luaL_newlib(L, host);
     lua_pushlightuserdata(L, SV_YAML_NULL);

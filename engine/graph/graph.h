@@ -182,6 +182,11 @@ const struct sv_service *sv_graph_find(const struct sv_graph *g, const char *nam
 /* graph_refs.c, for sv_graph_finish: networks and secrets/configs sorted,
  * every service's references to them resolved, container names checked. */
 int sv_graph_check_refs(struct sv_graph *g, sv_error_t *err);
+/* graph_ports.c, for sv_graph_finish: no two services publish one host
+ * port; a ProServe service's api_proxy_rules name services of the stack
+ * (or loopback). */
+int sv_graph_check_ports(const struct sv_graph *g, sv_error_t *err);
+int sv_graph_check_upstreams(const struct sv_graph *g, sv_error_t *err);
 /* A declared network (NULL for an undeclared "default": not internal). */
 const struct sv_network *sv_graph_network(const struct sv_graph *g, const char *name);
 /* The networks service s is on: its own list, or the default network.
