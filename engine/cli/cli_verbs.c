@@ -260,10 +260,15 @@ const struct sv_verb sv_verbs[] = {
      "/health, /metrics) and runs the background tasks, each handler in a fresh\n"
      "unprivileged process with the manifest's isolation limits.\n"},
     {"proserve-lua", sv_cmd_proserve_lua, "run a ProServe Lua handler (run by proserve-host)",
-     "usage: servos proserve-lua SCRIPT.lua < request.json\n"
+     "usage: servos proserve-lua SCRIPT.lua [--websocket] < request.json\n"
      "\n"
      "Runs SCRIPT with the request as the global `request`; the chunk's return\n"
-     "value (or handler(request) / main(request)) is printed as JSON.\n"},
+     "value (or handler(request) / main(request)) is printed as JSON.\n"
+     "\n"
+     "  --websocket  a WebSocket connection's handler: the function the chunk\n"
+     "               returns (or on_message) is called with each message (a line\n"
+     "               of stdin) and ws (send, send_binary, broadcast, close);\n"
+     "               what it returns is sent back\n"},
     {"completion", sv_cmd_completion, "print the bash completion script",
      "usage: servos completion bash\n"
      "\n"

@@ -47,6 +47,14 @@ bool gw_spec_container_mode(const struct sv_service *s)
            strcmp(mode, "sandbox") == 0;
 }
 
+bool gw_spec_has_websockets(const struct sv_service *s)
+{
+    const struct sv_value *a = member(s->proserve, "websocket_handlers");
+    const struct sv_value *b = member(s->proserve, "websockets");
+    return (a && a->kind == SV_ARRAY && a->u.list.n > 0) ||
+           (b && b->kind == SV_ARRAY && b->u.list.n > 0);
+}
+
 const char *gw_spec_image(const struct sv_service *s)
 {
     return member_str(isolation(s), "image");

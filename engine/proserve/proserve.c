@@ -4,8 +4,11 @@
  * and logged; and the process itself, its container's pid 1. */
 #include "proserve/proserve.h"
 
+#include "core/digest.h"
 #include "core/dynlib.h"
 #include "proserve/proserve_int.h"
+#include "proserve/wsconn.h"
+#include "core/json.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -39,15 +42,27 @@ static struct {
     const union MHD_ConnectionInfo *(*info)(struct MHD_Connection *, enum MHD_ConnectionInfoType,
                                             ...);
     const char *(*lookup)(struct MHD_Connection *, enum MHD_ValueKind, const char *);
+    struct MHD_Response *(*for_upgrade)(MHD_UpgradeHandler, void *);
+    enum MHD_Result (*upgrade_action)(struct MHD_UpgradeResponseHandle *, enum MHD_UpgradeAction,
+                                      ...);
+    enum MHD_Result (*feature)(enum MHD_FEATURE);
 } mhd;
 
 static int load_mhd(sv_error_t *err)
 {
     static void *lib;
-    static const char *const names[] = {
-        "MHD_start_daemon",          "MHD_stop_daemon",         "MHD_create_response_from_buffer",
-        "MHD_add_response_header",   "MHD_queue_response",      "MHD_destroy_response",
-        "MHD_get_connection_values", "MHD_get_connection_info", "MHD_lookup_connection_value"};
+    static const char *const names[] = {"MHD_start_daemon",
+                                        "MHD_stop_daemon",
+                                        "MHD_create_response_from_buffer",
+                                        "MHD_add_response_header",
+                                        "MHD_queue_response",
+                                        "MHD_destroy_response",
+                                        "MHD_get_connection_values",
+                                        "MHD_get_connection_info",
+                                        "MHD_lookup_connection_value",
+                                        "MHD_create_response_for_upgrade",
+                                        "MHD_upgrade_action",
+                                        "MHD_is_feature_supported"};
     _Static_assert(sizeof(mhd) == sizeof(names), "one name per function");
     return sv_dynlib_load(&lib, "libmicrohttpd.so.12", names, (void **)&mhd, SV_ARRAY_LEN(names),
                           "to serve ProServe manifests (apt install libmicrohttpd12)", err);
@@ -83,7 +98,7 @@ static size_t unescape_cb(void *cls, struct MHD_Connection *c, char *s)
 #define MIN_AGE_S  1.0
 #define CONN_FLOOD 768 /* from here a flood of fresh ones is pushed out too */
 
-enum phase { WAITING, BODY, WORKING, SENDING };
+enum phase { WAITING, BODY, WORKING, SENDING, UPGRADED };
 
 struct conn {
     struct conn *prev, *next;
@@ -94,11 +109,13 @@ struct conn {
     unsigned char client[16];
 };
 
-/* Every open connection, newest first. */
+/* Every open connection, newest first. An upgraded one (a WebSocket) is
+ * the WebSocket loop's to police (wsconn.h): it counts in none of these
+ * bounds, and PF_WSC_MAX bounds them. */
 static struct {
     pthread_mutex_t lock;
     struct conn *head;
-    size_t live; /* not dropped */
+    size_t live; /* not dropped, not upgraded */
 } conns = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static void client_key(const struct sockaddr *sa, unsigned char key[16])
@@ -157,13 +174,16 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen
     pthread_mutex_lock(&conns.lock);
     size_t mine = 0;
     for (struct conn *c = conns.head; c; c = c->next)
-        mine += !c->dropped && memcmp(c->client, key, 16) == 0;
+        mine += !c->dropped && c->phase != UPGRADED && memcmp(c->client, key, 16) == 0;
     if (mine >= PER_CLIENT)
         evict_one(key, now, false);
     else if (conns.live >= CONN_SOFT)
         evict_one(NULL, now, conns.live >= CONN_FLOOD);
+    /* libmicrohttpd's own limit leaves room for the WebSockets: HTTP
+     * connections stop here. */
+    bool refuse = conns.live >= CONN_HARD;
     pthread_mutex_unlock(&conns.lock);
-    return MHD_YES;
+    return refuse ? MHD_NO : MHD_YES;
 }
 
 static void on_connection(void *cls, struct MHD_Connection *connection, void **socket_context,
@@ -199,7 +219,7 @@ static void on_connection(void *cls, struct MHD_Connection *connection, void **s
         conns.head = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    if (!c->dropped)
+    if (!c->dropped && c->phase != UPGRADED)
         conns.live--;
     pthread_mutex_unlock(&conns.lock);
     if (c->fd >= 0)
@@ -215,6 +235,17 @@ static void set_phase(struct MHD_Connection *connection, enum phase p)
     if (c == NULL)
         return;
     pthread_mutex_lock(&conns.lock);
+    if (c->phase == UPGRADED) { /* for good */
+        pthread_mutex_unlock(&conns.lock);
+        return;
+    }
+    if (p == UPGRADED) {
+        if (!c->dropped)
+            conns.live--;
+        if (c->fd >= 0) /* the WebSocket loop ends it: no duplicate held */
+            close(c->fd);
+        c->fd = -1;
+    }
     c->phase = p;
     c->since = sv_now_s();
     pthread_mutex_unlock(&conns.lock);
@@ -235,7 +266,7 @@ static void *conn_watchdog(void *arg)
             double limit = c->phase == WAITING   ? HEADERS_S
                            : c->phase == BODY    ? BODY_S
                            : c->phase == SENDING ? SENDING_S
-                                                 : 0;
+                                                 : 0; /* WORKING, UPGRADED */
             if (limit > 0 && now - c->since > limit)
                 drop_conn(c);
         }
@@ -287,6 +318,10 @@ static enum MHD_Result send_answer(struct MHD_Connection *c, const char *method,
     mhd.add_header(resp, "Content-Type", a->type);
     if (a->allow[0])
         mhd.add_header(resp, "Allow", a->allow);
+    if (a->status == 426) { /* a WebSocket's path: how to ask for it */
+        mhd.add_header(resp, "Upgrade", "websocket");
+        mhd.add_header(resp, "Sec-WebSocket-Version", "13");
+    }
     if (pf_service.cors) {
         mhd.add_header(resp, "Access-Control-Allow-Origin", pf_service.cors);
         mhd.add_header(resp, "Access-Control-Allow-Methods",
@@ -318,6 +353,58 @@ static enum MHD_Result too_large(struct MHD_Connection *c, const char *method, c
     pf_answer_error(&a, 413, "request body too large", msg);
     a.route = "unmatched";
     return send_answer(c, method, url, &a, sv_now_s());
+}
+
+/* ---- WebSockets: the handshake's answer, then the socket to wsconn.h ----------------------- */
+
+static void close_urh(void *urh)
+{
+    mhd.upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+}
+
+static void on_upgraded(void *cls, struct MHD_Connection *connection, void *con_cls,
+                        const char *extra_in, size_t extra_in_size, MHD_socket sock,
+                        struct MHD_UpgradeResponseHandle *urh)
+{
+    (void)con_cls;
+    set_phase(connection, UPGRADED);
+    pf_wsc_attach(cls, sock, urh, extra_in, extra_in_size);
+}
+
+static enum MHD_Result ws_upgrade(struct MHD_Connection *c, struct pf_request *rq,
+                                  const struct pf_ws_route *wr, json_t *params,
+                                  struct pf_ws_hello *h, double t0)
+{
+    h->connection = mhd.lookup(c, MHD_HEADER_KIND, "Connection");
+    h->key = mhd.lookup(c, MHD_HEADER_KIND, "Sec-WebSocket-Key");
+    h->version = mhd.lookup(c, MHD_HEADER_KIND, "Sec-WebSocket-Version");
+    h->origin = mhd.lookup(c, MHD_HEADER_KIND, "Origin");
+    struct pf_answer a = {.route = wr->path};
+    char accept[29];
+    if (pf_ws_check(h, accept, &a) < 0)
+        return send_answer(c, rq->method, rq->url, &a, t0);
+    cleanup_json json_t *req = pf_route_request_json(rq, params);
+    json_object_del(req, "body");
+    json_object_del(req, "json");
+    cleanup_free char *text = sv_json_dumps(req, SV_JSON_COMPACT);
+    unsigned status = 0;
+    const char *why = NULL;
+    struct pf_wsc *ws = pf_wsc_new(wr, text, &status, &why);
+    if (ws == NULL) {
+        pf_answer_error(&a, status, why, NULL);
+        return send_answer(c, rq->method, rq->url, &a, t0);
+    }
+    struct MHD_Response *resp = mhd.for_upgrade(on_upgraded, ws);
+    mhd.add_header(resp, "Upgrade", "websocket");
+    mhd.add_header(resp, "Sec-WebSocket-Accept", accept);
+    enum MHD_Result rc = mhd.queue(c, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
+    mhd.destroy(resp);
+    if (rc != MHD_YES)
+        pf_wsc_discard(ws);
+    pf_metrics_count(rq->method, wr->path, 101, sv_now_s() - t0);
+    cleanup_free char *u = pf_answer_printable(rq->url, 2048);
+    printf("GET %s 101 websocket\n", u);
+    return rc;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -359,7 +446,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     double t0 = sv_now_s();
     struct pf_request rq = {method, url, NULL, NULL, up->data, up->len, c};
     struct pf_answer a = {0};
+    cleanup_json json_t *params = pf_service.n_ws_routes ? json_object() : NULL;
+    const struct pf_ws_route *wr = params ? pf_ws_find(url, params) : NULL;
+    struct pf_ws_hello hello = {.method = method,
+                                .upgrade = wr ? mhd.lookup(c, MHD_HEADER_KIND, "Upgrade") : NULL};
+    if (wr && pf_ws_wanted(&hello)) {
+        enum MHD_Result rc = ws_upgrade(c, &rq, wr, params, &hello, t0);
+        json_decref(rq.query);
+        json_decref(rq.headers);
+        return rc;
+    }
     pf_route(&rq, &a);
+    if (wr && a.status == 404) { /* a WebSocket's path, asked for as a page */
+        free(a.body);
+        a = (struct pf_answer){.route = wr->path};
+        pf_answer_error(&a, 426, "this path is a WebSocket: connect with Upgrade: websocket", url);
+    }
     json_decref(rq.query);
     json_decref(rq.headers);
     return send_answer(c, method, url, &a, t0);
@@ -420,13 +522,31 @@ static struct MHD_Daemon *start_daemon(int port)
      * the published port listens on the host. */
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     addr.sin_addr.s_addr = htonl(INADDR_ANY);
-    return mhd.start(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL,
+    return mhd.start(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                         MHD_USE_POLL | MHD_ALLOW_UPGRADE,
                      0, on_accept, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR,
                      (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
                      MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
                      MHD_OPTION_UNESCAPE_CALLBACK, unescape_cb, NULL, MHD_OPTION_CONNECTION_LIMIT,
-                     (unsigned)CONN_HARD, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HEADERS_S,
-                     MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+                     (unsigned)(CONN_HARD + PF_WSC_MAX), MHD_OPTION_CONNECTION_TIMEOUT,
+                     (unsigned)HEADERS_S, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+}
+
+/* The WebSocket loop, when the manifest has routes or broadcast tasks. */
+static int start_websockets(sv_error_t *err)
+{
+    const struct pf_service *svc = &pf_service;
+    bool broadcasts = false;
+    for (size_t i = 0; i < svc->n_tasks; i++)
+        broadcasts |= svc->tasks[i].broadcast;
+    if (svc->n_ws_routes == 0 && !broadcasts)
+        return 0;
+    if (svc->n_ws_routes && mhd.feature(MHD_FEATURE_UPGRADE) != MHD_YES)
+        return sv_error(err, ENOTSUP, "this libmicrohttpd cannot upgrade connections (WebSockets)");
+    unsigned char digest[20];
+    if (svc->n_ws_routes && sv_sha1("", 0, digest, err) < 0) /* load libcrypto now, once */
+        return -1;
+    return pf_wsc_start(close_urh, err);
 }
 
 int sv_proserve_serve(const char *manifest_json)
@@ -455,13 +575,15 @@ int sv_proserve_serve(const char *manifest_json)
     sigaddset(&set, SIGCHLD);
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* threads inherit: only sigwait sees them */
     svc->started = time(NULL);
+    if (start_websockets(&err) < 0)
+        return sv_error_report(&err);
     struct MHD_Daemon *d = start_daemon(port);
     if (d == NULL) {
         fprintf(stderr, "proserve: cannot listen on port %d: %s\n", port, strerror(errno));
         return 1;
     }
-    printf("proserve: %s %s listening on port %d (%zu endpoints, isolation %s)\n", svc->name,
-           svc->version, port, svc->n_endpoints, svc->mode);
+    printf("proserve: %s %s listening on port %d (%zu endpoints, %zu WebSockets, isolation %s)\n",
+           svc->name, svc->version, port, svc->n_endpoints, svc->n_ws_routes, svc->mode);
     fflush(stdout);
     cleanup_free pthread_t *threads = sv_xcalloc(svc->n_tasks + 2, sizeof(*threads));
     for (size_t i = 0; i < svc->n_tasks; i++)
@@ -474,6 +596,7 @@ int sv_proserve_serve(const char *manifest_json)
     svc->stopping = 1;
     printf("proserve: stopping (signal %d)\n", sig);
     fflush(stdout);
+    pf_wsc_stop(); /* every upgraded socket back to libmicrohttpd before it stops */
     mhd.stop(d);
     for (size_t i = 0; i <= svc->n_tasks; i++)
         pthread_join(threads[i], NULL);

@@ -56,7 +56,7 @@ static json_t *fill(json_t *v, json_t *params)
 }
 
 /* Does path match pattern? Fills params with {name} segments. */
-static bool match(const char *pattern, const char *path, json_t *params)
+bool pf_route_match(const char *pattern, const char *path, json_t *params)
 {
     while (*pattern && *path) {
         if (*pattern++ != '/' || *path++ != '/')
@@ -114,7 +114,7 @@ static json_t *json_text(const char *s, size_t len)
     return j ? j : json_string("");
 }
 
-static json_t *request_json(struct pf_request *rq, json_t *params)
+json_t *pf_route_request_json(struct pf_request *rq, json_t *params)
 {
     pf_request_values(rq);
     json_t *r = json_object();
@@ -168,17 +168,17 @@ static bool answer_static_file(struct pf_answer *a, const char *url)
 static void answer_from_handler(const struct pf_endpoint *r, struct pf_request *rq, json_t *params,
                                 struct pf_answer *a)
 {
-    cleanup_json json_t *req = request_json(rq, params);
+    cleanup_json json_t *req = pf_route_request_json(rq, params);
     cleanup_free char *input = sv_json_dumps(req, SV_JSON_COMPACT);
     struct sv_handler_result res;
     sv_error_t err = NULL;
-    if (pf_run_handler(r->target, r->kind == PF_SHELL, "request", input, &res, &err) < 0) {
+    if (pf_run_handler(&r->run, "request", input, &res, &err) < 0) {
         pf_metrics_bump(PF_HANDLER_FAILURES);
         pf_answer_error(a, 500, "cannot start the handler", err->msg);
         sv_error_free(&err);
         sv_handler_result_free(&res);
     } else {
-        pf_answer_handler(a, &res, r->kind == PF_SHELL && r->text);
+        pf_answer_handler(a, &res, r->kind == PF_SHELL, r->run.convert);
         sv_handler_result_free(&res);
     }
 }
@@ -191,7 +191,7 @@ static bool answer_endpoint(struct pf_request *rq, struct pf_answer *a, unsigned
     for (size_t i = 0; i < pf_service.n_endpoints; i++) {
         const struct pf_endpoint *r = &pf_service.endpoints[i];
         cleanup_json json_t *params = json_object();
-        if (!match(r->path, rq->url, params))
+        if (!pf_route_match(r->path, rq->url, params))
             continue;
         if (!(r->methods & bit)) {
             if (!*allowed)
