@@ -11,6 +11,7 @@
 #include "core/json.h"
 
 #include <arpa/inet.h>
+#include <malloc.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <microhttpd.h>
@@ -362,13 +363,27 @@ static void close_urh(void *urh)
     mhd.upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
 }
 
+/* Over plain TCP the socket is the client's own: the WebSocket loop takes
+ * a duplicate, and libmicrohttpd is told at once that it is done, so it
+ * frees the connection's pool and joins its thread now (with MHD_USE_TURBO
+ * it closes its descriptor without a shutdown() that would end ours too).
+ * An idle WebSocket then costs its socket and the loop's small struct,
+ * not a 48 KiB pool and a thread's stack. Over TLS libmicrohttpd relays
+ * through a socket pair for as long as the connection lasts: the loop
+ * hands it back when done. */
 static void on_upgraded(void *cls, struct MHD_Connection *connection, void *con_cls,
                         const char *extra_in, size_t extra_in_size, MHD_socket sock,
                         struct MHD_UpgradeResponseHandle *urh)
 {
     (void)con_cls;
     set_phase(connection, UPGRADED);
-    pf_wsc_attach(cls, sock, urh, extra_in, extra_in_size);
+    int own = pf_service.tls ? -1 : fcntl(sock, F_DUPFD_CLOEXEC, 0);
+    if (own < 0) {
+        pf_wsc_attach(cls, sock, urh, extra_in, extra_in_size);
+        return;
+    }
+    pf_wsc_attach(cls, own, NULL, extra_in, extra_in_size);
+    mhd.upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
 }
 
 static enum MHD_Result ws_upgrade(struct MHD_Connection *c, struct pf_request *rq,
@@ -515,6 +530,13 @@ static int refuse_foreign_mode(const char *mode)
     return 0;
 }
 
+/* Each connection's memory pool (its request's headers, its buffers).
+ * Past 32 KiB libmicrohttpd maps it rather than mallocs it: only the pages
+ * a connection touches cost memory, and a closed one gives them back, so
+ * 5,000 idle WebSockets (whose pools live as long as they do) stay small
+ * and the heap does not fragment under thread-per-connection. */
+#define POOL_SIZE (48u << 10)
+
 static struct MHD_Daemon *start_daemon(int port)
 {
     /* In its container the service listens on every address: the stack
@@ -523,13 +545,14 @@ static struct MHD_Daemon *start_daemon(int port)
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     addr.sin_addr.s_addr = htonl(INADDR_ANY);
     return mhd.start(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                         MHD_USE_POLL | MHD_ALLOW_UPGRADE,
+                         MHD_USE_POLL | MHD_ALLOW_UPGRADE | MHD_USE_TURBO,
                      0, on_accept, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR,
                      (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
                      MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
                      MHD_OPTION_UNESCAPE_CALLBACK, unescape_cb, NULL, MHD_OPTION_CONNECTION_LIMIT,
                      (unsigned)(CONN_HARD + PF_WSC_MAX), MHD_OPTION_CONNECTION_TIMEOUT,
-                     (unsigned)HEADERS_S, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+                     (unsigned)HEADERS_S, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+                     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)POOL_SIZE, MHD_OPTION_END);
 }
 
 /* The WebSocket loop, when the manifest has routes or broadcast tasks. */
@@ -575,6 +598,9 @@ int sv_proserve_serve(const char *manifest_json)
     sigaddset(&set, SIGCHLD);
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* threads inherit: only sigwait sees them */
     svc->started = time(NULL);
+    /* Threads come and go with connections: two malloc arenas, not one per
+     * core times eight, keep what they free reusable. */
+    mallopt(M_ARENA_MAX, 2);
     if (start_websockets(&err) < 0)
         return sv_error_report(&err);
     struct MHD_Daemon *d = start_daemon(port);

@@ -423,8 +423,12 @@ void pf_wsc_finish_socket(struct pf_wsc *c)
     if (c->sock_done)
         return;
     c->sock_done = true;
+    int fd = c->fd[FD_SOCK];
     close_fd(c, FD_SOCK);
-    L.close_urh(c->urh);
+    if (c->urh) /* libmicrohttpd's (TLS): it closes it */
+        L.close_urh(c->urh);
+    else
+        close(fd);
     c->urh = NULL;
     q_clear(&c->out);
     atomic_fetch_sub(&L.open, 1);

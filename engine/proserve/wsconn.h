@@ -27,7 +27,8 @@ void pf_wsc_stop(void);
  * start). Safe from any thread. */
 struct pf_wsc *pf_wsc_new(const struct pf_ws_route *r, const char *request, unsigned *status,
                           const char **why);
-/* The upgraded socket, and what libmicrohttpd read past the request. */
+/* The upgraded socket, and what libmicrohttpd read past the request;
+ * urh NULL: the socket is ours to close, else libmicrohttpd closes it. */
 void pf_wsc_attach(struct pf_wsc *c, int fd, void *urh, const char *extra, size_t n);
 /* A connection whose upgrade did not happen. */
 void pf_wsc_discard(struct pf_wsc *c);
