@@ -7,6 +7,7 @@
 #include "core/digest.h"
 #include "core/dynlib.h"
 #include "proserve/proserve_int.h"
+#include "proserve/tls.h"
 #include "proserve/wsconn.h"
 #include "core/json.h"
 
@@ -319,6 +320,8 @@ static enum MHD_Result send_answer(struct MHD_Connection *c, const char *method,
     mhd.add_header(resp, "Content-Type", a->type);
     if (a->allow[0])
         mhd.add_header(resp, "Allow", a->allow);
+    if (a->cache)
+        mhd.add_header(resp, "Cache-Control", a->cache);
     if (a->status == 426) { /* a WebSocket's path: how to ask for it */
         mhd.add_header(resp, "Upgrade", "websocket");
         mhd.add_header(resp, "Sec-WebSocket-Version", "13");
@@ -354,6 +357,16 @@ static enum MHD_Result too_large(struct MHD_Connection *c, const char *method, c
     pf_answer_error(&a, 413, "request body too large", msg);
     a.route = "unmatched";
     return send_answer(c, method, url, &a, sv_now_s());
+}
+
+/* tls_ca_cert: libmicrohttpd asks clients for a certificate but lets
+ * those without one in; each request checks. */
+static bool client_ca;
+
+static bool client_verified(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *i = mhd.info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    return i && sv_tls_client_verified(i->tls_session);
 }
 
 /* ---- WebSockets: the handshake's answer, then the socket to wsconn.h ----------------------- */
@@ -461,6 +474,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     double t0 = sv_now_s();
     struct pf_request rq = {method, url, NULL, NULL, up->data, up->len, c};
     struct pf_answer a = {0};
+    if (client_ca && !client_verified(c)) {
+        a.route = "unmatched";
+        pf_answer_error(&a, 403, "a client certificate that tls_ca_cert signed is required", NULL);
+        return send_answer(c, method, url, &a, t0);
+    }
     cleanup_json json_t *params = pf_service.n_ws_routes ? json_object() : NULL;
     const struct pf_ws_route *wr = params ? pf_ws_find(url, params) : NULL;
     struct pf_ws_hello hello = {.method = method,
@@ -537,22 +555,31 @@ static int refuse_foreign_mode(const char *mode)
  * and the heap does not fragment under thread-per-connection. */
 #define POOL_SIZE (48u << 10)
 
-static struct MHD_Daemon *start_daemon(int port)
+static struct MHD_Daemon *start_daemon(int port, const struct pf_tls_pem *tls)
 {
     /* In its container the service listens on every address: the stack
      * network reaches it by name, and the manifest's host:port is where
      * the published port listens on the host. */
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     addr.sin_addr.s_addr = htonl(INADDR_ANY);
-    return mhd.start(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                         MHD_USE_POLL | MHD_ALLOW_UPGRADE | MHD_USE_TURBO,
-                     0, on_accept, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR,
-                     (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
-                     MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
-                     MHD_OPTION_UNESCAPE_CALLBACK, unescape_cb, NULL, MHD_OPTION_CONNECTION_LIMIT,
-                     (unsigned)(CONN_HARD + PF_WSC_MAX), MHD_OPTION_CONNECTION_TIMEOUT,
-                     (unsigned)HEADERS_S, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
-                     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)POOL_SIZE, MHD_OPTION_END);
+    struct MHD_OptionItem opts[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, tls->cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, tls->key},
+        /* Clients are asked for a certificate this CA signed (on_request
+         * checks it). */
+        {tls->ca ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0, tls->ca},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_POLL | MHD_ALLOW_UPGRADE | MHD_USE_TURBO |
+                     (tls->cert ? MHD_USE_TLS : 0);
+    return mhd.start(
+        flags, 0, on_accept, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        NULL, MHD_OPTION_UNESCAPE_CALLBACK, unescape_cb, NULL, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)(CONN_HARD + PF_WSC_MAX), MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HEADERS_S,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)POOL_SIZE, MHD_OPTION_ARRAY, tls->cert ? opts : opts + 3, MHD_OPTION_END);
 }
 
 /* The WebSocket loop, when the manifest has routes or broadcast tasks. */
@@ -603,13 +630,22 @@ int sv_proserve_serve(const char *manifest_json)
     mallopt(M_ARENA_MAX, 2);
     if (start_websockets(&err) < 0)
         return sv_error_report(&err);
-    struct MHD_Daemon *d = start_daemon(port);
+    struct pf_tls_pem tls;
+    if (pf_tls_load(&tls, &err) < 0) {
+        fprintf(stderr, "proserve: %s; nothing was started\n", err->msg);
+        sv_error_free(&err);
+        return 1;
+    }
+    client_ca = tls.ca != NULL;
+    struct MHD_Daemon *d = start_daemon(port, &tls);
     if (d == NULL) {
         fprintf(stderr, "proserve: cannot listen on port %d: %s\n", port, strerror(errno));
         return 1;
     }
-    printf("proserve: %s %s listening on port %d (%zu endpoints, %zu WebSockets, isolation %s)\n",
-           svc->name, svc->version, port, svc->n_endpoints, svc->n_ws_routes, svc->mode);
+    printf("proserve: %s %s listening on port %d%s (%zu endpoints, %zu WebSockets, isolation "
+           "%s)\n",
+           svc->name, svc->version, port, tls.cert ? " with TLS" : "", svc->n_endpoints,
+           svc->n_ws_routes, svc->mode);
     fflush(stdout);
     cleanup_free pthread_t *threads = sv_xcalloc(svc->n_tasks + 2, sizeof(*threads));
     for (size_t i = 0; i < svc->n_tasks; i++)

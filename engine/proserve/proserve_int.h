@@ -121,6 +121,7 @@ struct pf_answer {
     size_t len;
     char allow[64];
     const char *route; /* for metrics */
+    const char *cache; /* Cache-Control, or NULL */
 };
 
 static inline bool pf_ends_with(const char *s, const char *suffix)
@@ -177,6 +178,13 @@ bool pf_ws_wanted(const struct pf_ws_hello *h);
 /* Check the handshake (RFC 6455 4.2.1): 0 with the Sec-WebSocket-Accept
  * value, or -1 with the error answer (400, 403, 426). */
 int pf_ws_check(const struct pf_ws_hello *h, char accept[29], struct pf_answer *a);
+
+/* proserve_tls.c: the PEM texts libmicrohttpd serves TLS with (all NULL
+ * without TLS; ca NULL without tls_ca_cert), the pair checked. */
+struct pf_tls_pem {
+    char *cert, *key, *ca;
+};
+int pf_tls_load(struct pf_tls_pem *pem, sv_error_t *err);
 
 /* proserve_metrics.c */
 enum pf_metrics_counter { PF_HANDLER_FAILURES, PF_HANDLER_TIMEOUTS, PF_HANDLER_OOM_KILLS };
