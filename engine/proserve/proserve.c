@@ -322,6 +322,12 @@ static enum MHD_Result send_answer(struct MHD_Connection *c, const char *method,
         mhd.add_header(resp, "Allow", a->allow);
     if (a->cache)
         mhd.add_header(resp, "Cache-Control", a->cache);
+    size_t hi;
+    json_t *h;
+    json_array_foreach(a->headers, hi, h) mhd.add_header(
+        resp, json_string_value(json_array_get(h, 0)), json_string_value(json_array_get(h, 1)));
+    json_decref(a->headers);
+    a->headers = NULL;
     if (a->status == 426) { /* a WebSocket's path: how to ask for it */
         mhd.add_header(resp, "Upgrade", "websocket");
         mhd.add_header(resp, "Sec-WebSocket-Version", "13");
@@ -334,6 +340,7 @@ static enum MHD_Result send_answer(struct MHD_Connection *c, const char *method,
     }
     enum MHD_Result rc = mhd.queue(c, a->status, resp);
     mhd.destroy(resp);
+    free(a->type_own);
     set_phase(c, SENDING);
     double secs = sv_now_s() - t0;
     pf_metrics_count(method, a->route, a->status, secs);
@@ -357,6 +364,17 @@ static enum MHD_Result too_large(struct MHD_Connection *c, const char *method, c
     pf_answer_error(&a, 413, "request body too large", msg);
     a.route = "unmatched";
     return send_answer(c, method, url, &a, sv_now_s());
+}
+
+/* The client's address as text (for X-Forwarded-For). */
+static void client_text(struct MHD_Connection *c, char out[64])
+{
+    const union MHD_ConnectionInfo *i = mhd.info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = i ? i->client_addr : NULL;
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, 64);
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, 64);
 }
 
 /* tls_ca_cert: libmicrohttpd asks clients for a certificate but lets
@@ -472,7 +490,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return too_large(c, method, url);
     set_phase(c, WORKING);
     double t0 = sv_now_s();
-    struct pf_request rq = {method, url, NULL, NULL, up->data, up->len, c};
+    struct pf_request rq = {method, url, NULL, NULL, up->data, up->len, c, ""};
+    if (pf_service.n_proxies)
+        client_text(c, rq.client);
     struct pf_answer a = {0};
     if (client_ca && !client_verified(c)) {
         a.route = "unmatched";

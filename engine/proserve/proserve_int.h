@@ -108,6 +108,7 @@ struct pf_request {
     const char *body;
     size_t body_len;
     void *connection; /* the server's, for pf_request_values */
+    char client[64];  /* the client's address, for X-Forwarded-For ("" when unknown) */
 };
 /* Fill query and headers from the connection: only a handler needs them,
  * and building them for every request cost an inline answer a third of
@@ -122,6 +123,8 @@ struct pf_answer {
     char allow[64];
     const char *route; /* for metrics */
     const char *cache; /* Cache-Control, or NULL */
+    json_t *headers;   /* more headers ([name, value] pairs; a proxy's), or NULL */
+    char *type_own;    /* type, when it was allocated */
 };
 
 static inline bool pf_ends_with(const char *s, const char *suffix)
@@ -178,6 +181,10 @@ bool pf_ws_wanted(const struct pf_ws_hello *h);
 /* Check the handshake (RFC 6455 4.2.1): 0 with the Sec-WebSocket-Accept
  * value, or -1 with the error answer (400, 403, 426). */
 int pf_ws_check(const struct pf_ws_hello *h, char accept[29], struct pf_answer *a);
+
+/* proserve_proxy.c: api_proxy_rules. */
+const struct pf_proxy_rule *pf_proxy_find(const char *url);
+void pf_proxy_answer(const struct pf_proxy_rule *r, struct pf_request *rq, struct pf_answer *a);
 
 /* proserve_tls.c: the PEM texts libmicrohttpd serves TLS with (all NULL
  * without TLS; ca NULL without tls_ca_cert), the pair checked. */

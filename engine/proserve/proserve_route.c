@@ -300,6 +300,11 @@ void pf_route(struct pf_request *rq, struct pf_answer *a)
         method_not_allowed(a, allowed, method);
         return;
     }
+    const struct pf_proxy_rule *proxy = pf_proxy_find(url);
+    if (proxy) {
+        pf_proxy_answer(proxy, rq, a);
+        return;
+    }
     if (answer_static_file(a, url, method))
         return;
     pf_answer_error(a, 404, "not found", url);
