@@ -13,13 +13,19 @@
 
 /* ---- handlers ---------------------------------------------------------------------- */
 
+/* A Python handler: a .py file, or a function of a module. */
+static bool is_python(const struct pf_target *t)
+{
+    return !t->shell && (pf_ends_with(t->target, ".py") || t->function);
+}
+
 /* argv for a target in mode "request", "task" or "websocket". */
 static char **handler_argv(const struct pf_target *t, const char *mode)
 {
     const struct pf_service *svc = &pf_service;
     char **v = sv_xcalloc(8, sizeof(char *));
     const char *target = t->target;
-    bool python = pf_ends_with(target, ".py") || t->function;
+    bool python = is_python(t);
     size_t k = 0;
     if (t->shell) {
         v[k++] = sv_handler_find_program(svc->shell ? svc->shell : "/bin/sh");
@@ -32,8 +38,10 @@ static char **handler_argv(const struct pf_target *t, const char *mode)
         } else {
             v[k++] = sv_handler_find_program("python3");
         }
+        /* The runner comes in the environment: a command line of a few
+         * words, as ps shows it, with the script's name in it. */
         v[k++] = sv_xstrdup("-c");
-        v[k++] = sv_xstrdup(pf_python_runner);
+        v[k++] = sv_xstrdup("import os; exec(os.environ.pop('PROSERVE_RUNNER'))");
         v[k++] = sv_xstrdup(target);
         v[k++] = sv_xstrdup(t->function ? t->function : "");
         v[k++] = sv_xstrdup(mode);
@@ -62,7 +70,7 @@ static char **handler_env(const struct pf_target *t, const char *extra)
     while (svc->handler_env[n])
         n++;
     size_t extra_n = t->shell ? json_object_size(svc->shell_env) : 0;
-    char **env = sv_xcalloc(n + extra_n + 3, sizeof(char *));
+    char **env = sv_xcalloc(n + extra_n + 4, sizeof(char *));
     for (size_t i = 0; i < n; i++)
         env[i] = sv_xstrdup(svc->handler_env[i]);
     cleanup_free char *doc = sv_json_dumps(svc->manifest, SV_JSON_COMPACT);
@@ -78,6 +86,8 @@ static char **handler_env(const struct pf_target *t, const char *extra)
                                                        : sv_json_dumps(v, SV_JSON_COMPACT);
             env[n++] = sv_xasprintf("%s=%s", key, val);
         }
+    if (is_python(t))
+        env[n++] = sv_xasprintf("PROSERVE_RUNNER=%s", pf_python_runner);
     return env;
 }
 
