@@ -241,14 +241,16 @@ static void missing_var(void *ud, const char *name)
             vs->path, name);
 }
 
-/* host.yaml_load(path [, fallback [, override]]) -> value. With fallback (a
- * table, possibly empty) scalars are interpolated: override, then the host
- * environment, then fallback. */
+/* host.yaml_load(path [, fallback [, override [, keep_bare_unset]]]) ->
+ * value. With fallback (a table, possibly empty) scalars are interpolated:
+ * override, then the host environment, then fallback; keep_bare_unset
+ * leaves an unset $VAR as written (ProServe's way). */
 static int host_yaml_load(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     bool interpolate = lua_istable(L, 2);
     int override = lua_istable(L, 3) ? 3 : 0;
+    bool keep_bare = lua_toboolean(L, 4); /* before anything is pushed */
     struct c_box *b = push_box(L);
     size_t len = 0;
     if (box_read(L, b, path, &len) < 0) {
@@ -261,7 +263,8 @@ static int host_yaml_load(lua_State *L)
                                .override = override,
                                .warned = lua_gettop(L),
                                .path = path};
-    struct sv_interp ip = {.lookup = lookup_var, .missing = missing_var, .ud = &vars};
+    struct sv_interp ip = {
+        .lookup = lookup_var, .missing = missing_var, .ud = &vars, .keep_bare_unset = keep_bare};
     lua_getfield(L, LUA_REGISTRYINDEX, "sv.lines");
     sv_yaml_push(L, path, b->text, len, -1, interpolate ? &ip : NULL);
     c_box_release(b);

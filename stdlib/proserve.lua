@@ -153,7 +153,9 @@ end
 
 function M.load(path, raw)
   local fallback, override = variables(path, raw)
-  local doc = host.yaml_load(path, fallback, override)
+  -- ${VAR} unset is empty, an unset $VAR stays (a shell command's own),
+  -- as ProServe's expand_env_vars and os.path.expandvars do.
+  local doc = host.yaml_load(path, fallback, override, true)
   local applied = environment_block(path, doc, fallback or {}, override or {})
   C.keys(path, doc, nil, C.top, "ProServe manifest key")
   -- Legacy `server: {host, port}`

@@ -118,6 +118,14 @@ is "$(echo "$out" | jq -c '[.services.py.proserve.websockets[].run | (.target | 
     '["chat_handler.py:","handlers/rooms.py:chat","handlers/rooms.py:chat"]' \
     "handler names: a module, a function of handler_module, module.function" || diag "$err"
 
+# ${VAR} and $VAR as ProServe expands them: an unset $VAR stays (a shell
+# command's own variable), an unset ${VAR} is empty.
+printf 'name: i\nendpoints:\n  - {path: /a, shell_command: "for f in *; do echo $f $HOME ${NOPE}; done"}\n' >m/manifest.yaml
+run env -u NOPE HOME=/home/x "$SERVOS" config m/manifest.yaml
+is "$(echo "$out" | jq -r '.services.i.proserve.endpoints[0].run.command')" 'for f in *; do echo $f /home/x ; done' \
+    "an unset \$VAR stays as written, a set one is expanded, an unset \${VAR} is empty"
+like "$err" "variable NOPE is not set; using an empty string" "and the empty one is said"
+
 # ---- environments ------------------------------------------------------------------------------
 cat >m/manifest.yaml <<'YAML'
 name: envs
