@@ -680,6 +680,9 @@ int sv_proserve_serve(const char *manifest_json)
     fflush(stdout);
     pf_wsc_stop(); /* every upgraded socket back to libmicrohttpd before it stops */
     mhd.stop(d);
+    free(tls.cert); /* libmicrohttpd serves from them until it stops */
+    free(tls.key);
+    free(tls.ca);
     for (size_t i = 0; i <= svc->n_tasks; i++)
         pthread_join(threads[i], NULL);
     return 0;
