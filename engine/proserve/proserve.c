@@ -285,6 +285,10 @@ struct upload {
     char *data;
     size_t len;
     bool too_big;
+    /* A WebSocket whose 101 is queued: on_upgraded takes it; if the
+     * upgrade never comes (the client left first), on_done discards it,
+     * and its handler ends with it. */
+    struct pf_wsc *ws;
 };
 
 static enum MHD_Result collect_value(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -406,20 +410,27 @@ static void on_upgraded(void *cls, struct MHD_Connection *connection, void *con_
                         const char *extra_in, size_t extra_in_size, MHD_socket sock,
                         struct MHD_UpgradeResponseHandle *urh)
 {
-    (void)con_cls;
+    (void)cls;
+    struct upload *up = con_cls;
+    struct pf_wsc *ws = up ? up->ws : NULL;
+    if (ws == NULL) { /* cannot be: the request had one */
+        mhd.upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+        return;
+    }
+    up->ws = NULL;
     set_phase(connection, UPGRADED);
     int own = pf_service.tls ? -1 : fcntl(sock, F_DUPFD_CLOEXEC, 0);
     if (own < 0) {
-        pf_wsc_attach(cls, sock, urh, extra_in, extra_in_size);
+        pf_wsc_attach(ws, sock, urh, extra_in, extra_in_size);
         return;
     }
-    pf_wsc_attach(cls, own, NULL, extra_in, extra_in_size);
+    pf_wsc_attach(ws, own, NULL, extra_in, extra_in_size);
     mhd.upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
 }
 
-static enum MHD_Result ws_upgrade(struct MHD_Connection *c, struct pf_request *rq,
-                                  const struct pf_ws_route *wr, json_t *params,
-                                  struct pf_ws_hello *h, double t0)
+static enum MHD_Result ws_upgrade(struct MHD_Connection *c, struct upload *up,
+                                  struct pf_request *rq, const struct pf_ws_route *wr,
+                                  json_t *params, struct pf_ws_hello *h, double t0)
 {
     h->connection = mhd.lookup(c, MHD_HEADER_KIND, "Connection");
     h->key = mhd.lookup(c, MHD_HEADER_KIND, "Sec-WebSocket-Key");
@@ -440,13 +451,12 @@ static enum MHD_Result ws_upgrade(struct MHD_Connection *c, struct pf_request *r
         pf_answer_error(&a, status, why, NULL);
         return send_answer(c, rq->method, rq->url, &a, t0);
     }
-    struct MHD_Response *resp = mhd.for_upgrade(on_upgraded, ws);
+    struct MHD_Response *resp = mhd.for_upgrade(on_upgraded, NULL);
     mhd.add_header(resp, "Upgrade", "websocket");
     mhd.add_header(resp, "Sec-WebSocket-Accept", accept);
+    up->ws = ws;
     enum MHD_Result rc = mhd.queue(c, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
     mhd.destroy(resp);
-    if (rc != MHD_YES)
-        pf_wsc_discard(ws);
     pf_metrics_count(rq->method, wr->path, 101, sv_now_s() - t0);
     cleanup_free char *u = pf_answer_printable(rq->url, 2048);
     printf("GET %s 101 websocket\n", u);
@@ -504,7 +514,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     struct pf_ws_hello hello = {.method = method,
                                 .upgrade = wr ? mhd.lookup(c, MHD_HEADER_KIND, "Upgrade") : NULL};
     if (wr && pf_ws_wanted(&hello)) {
-        enum MHD_Result rc = ws_upgrade(c, &rq, wr, params, &hello, t0);
+        enum MHD_Result rc = ws_upgrade(c, up, &rq, wr, params, &hello, t0);
         json_decref(rq.query);
         json_decref(rq.headers);
         return rc;
@@ -526,6 +536,8 @@ static void on_done(void *cls, struct MHD_Connection *c, void **ctx,
     (void)cls, (void)t;
     struct upload *up = *ctx;
     if (up) {
+        if (up->ws) /* its upgrade never came */
+            pf_wsc_discard(up->ws);
         free(up->data);
         free(up);
         if (atomic_fetch_sub(&requests_in_flight, 1) == 1)
