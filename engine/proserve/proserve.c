@@ -4,7 +4,6 @@
  * and logged; and the process itself, its container's pid 1. */
 #include "proserve/proserve.h"
 
-#include "core/digest.h"
 #include "core/dynlib.h"
 #include "proserve/proserve_int.h"
 #include "proserve/tls.h"
@@ -614,23 +613,6 @@ static struct MHD_Daemon *start_daemon(int port, const struct pf_tls_pem *tls)
         (size_t)POOL_SIZE, MHD_OPTION_ARRAY, tls->cert ? opts : opts + 3, MHD_OPTION_END);
 }
 
-/* The WebSocket loop, when the manifest has routes or broadcast tasks. */
-static int start_websockets(sv_error_t *err)
-{
-    const struct pf_service *svc = &pf_service;
-    bool broadcasts = false;
-    for (size_t i = 0; i < svc->n_tasks; i++)
-        broadcasts |= svc->tasks[i].broadcast;
-    if (svc->n_ws_routes == 0 && !broadcasts)
-        return 0;
-    if (svc->n_ws_routes && mhd.feature(MHD_FEATURE_UPGRADE) != MHD_YES)
-        return sv_error(err, ENOTSUP, "this libmicrohttpd cannot upgrade connections (WebSockets)");
-    unsigned char digest[20];
-    if (svc->n_ws_routes && sv_sha1("", 0, digest, err) < 0) /* load libcrypto now, once */
-        return -1;
-    return pf_wsc_start(close_urh, err);
-}
-
 int sv_proserve_serve(const char *manifest_json)
 {
     struct pf_service *svc = &pf_service;
@@ -660,7 +642,9 @@ int sv_proserve_serve(const char *manifest_json)
     /* Threads come and go with connections: two malloc arenas, not one per
      * core times eight, keep what they free reusable. */
     mallopt(M_ARENA_MAX, 2);
-    if (start_websockets(&err) < 0)
+    if (svc->n_ws_routes && mhd.feature(MHD_FEATURE_UPGRADE) != MHD_YES)
+        sv_error(&err, ENOTSUP, "this libmicrohttpd cannot upgrade connections (WebSockets)");
+    if (err || pf_wsc_start(close_urh, &err) < 0)
         return sv_error_report(&err);
     struct pf_tls_pem tls;
     if (pf_tls_load(&tls, &err) < 0) {

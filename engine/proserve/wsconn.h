@@ -15,8 +15,9 @@
 
 struct pf_wsc;
 
-/* Start the thread; close_urh(urh) hands a socket back to libmicrohttpd
- * to close (it must never be closed otherwise). */
+/* Start the thread, when the service has WebSockets or broadcast tasks;
+ * close_urh(urh) hands a socket back to libmicrohttpd to close (it must
+ * never be closed otherwise). */
 int pf_wsc_start(void (*close_urh)(void *urh), sv_error_t *err);
 /* Close every connection (1001, going away) and end the thread. */
 void pf_wsc_stop(void);

@@ -6,6 +6,7 @@
 #include "proserve/wsconn_int.h"
 
 #include "core/json.h"
+#include "core/digest.h"
 #include "proserve/wsframe.h"
 
 #include <errno.h>
@@ -284,6 +285,15 @@ static void *loop(void *arg)
 
 int pf_wsc_start(void (*close_urh)(void *urh), sv_error_t *err)
 {
+    const struct pf_service *svc = &pf_service;
+    bool broadcasts = false;
+    for (size_t i = 0; i < svc->n_tasks; i++)
+        broadcasts |= svc->tasks[i].broadcast;
+    if (svc->n_ws_routes == 0 && !broadcasts)
+        return 0;
+    unsigned char digest[20];
+    if (svc->n_ws_routes && sv_sha1("", 0, digest, err) < 0) /* libcrypto loaded now, once */
+        return -1;
     L.close_urh = close_urh;
     L.ep = epoll_create1(EPOLL_CLOEXEC);
     L.wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
