@@ -63,7 +63,7 @@ SQLITE_CFLAGS := -O2 -g -ffunction-sections -fdata-sections -DSQLITE_THREADSAFE=
     -DSQLITE_DEFAULT_JOURNAL_SIZE_LIMIT=131072 $(SQLITE_EXTRA)
 
 SRC     := $(wildcard engine/*/*.c manifests/*.c) $(filter-out lua/embedgen.c,$(wildcard lua/*.c))
-EMBED   := $(sort $(wildcard stdlib/*.lua platforms/*.lua))
+EMBED   := $(sort $(wildcard stdlib/*.lua platforms/*.lua)) $(sort $(wildcard engine/api/web/*))
 HDRS    := $(wildcard engine/*/*.h manifests/*.h lua/*.h)
 FORMAT_SRC := $(SRC) $(HDRS) lua/embedgen.c engine/net/bpf/pubnat.bpf.c $(wildcard tests/unit/*.c tests/fuzz/*.c tests/probes/*.c tests/bench/*.c)
 
@@ -171,7 +171,7 @@ FUZZ_FLAGS = -O1 -g -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE $(PKG_CFLA
 fuzz:
 	$(MAKE) B=build-fuzz CC=clang OPT="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" \
 	    LDFLAGS="-fsanitize=address,undefined"
-	for t in yaml envirofile request; do \
+	for t in yaml envirofile request containerfile; do \
 	    clang $(FUZZ_FLAGS) -I. -Iengine -I$(SQLITE_DIR) -o build-fuzz/fuzz_$$t tests/fuzz/fuzz_$$t.c \
 	        $(filter-out build-fuzz/engine/cli/%.o,$(patsubst $(B)/%,build-fuzz/%,$(OBJ))) \
 	        $(SQLITE_OBJ) -Wl,--as-needed $(PKG_LIBS) -lm -ldl -lpthread || exit 1; \

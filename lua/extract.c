@@ -21,6 +21,7 @@ static const struct key_def {
     const char *alias;
 } key_defs[] = {
     {"board", ex_key_board, NULL},
+    {"build", ex_key_build, NULL},
     {"cap_add", ex_key_cap_add, NULL},
     {"cap_drop", ex_key_cap_drop, NULL},
     {"command", ex_key_command, NULL},
@@ -169,6 +170,9 @@ static int extract_service(struct service_reader *rd, int rec)
         }
         lua_pop(L, 1);
     }
+    /* Built without an image: named once the stack's name is final. */
+    if (s->build && !present[find_key("image") - key_defs])
+        s->build->image_default = true;
     return ex_check_platform(rd);
 }
 

@@ -112,7 +112,8 @@ static int want_map(struct service_reader *rd, int idx, const char *key, struct 
     /* Merge with what env_file already put there: explicit values win. */
     for (size_t i = 0; i < *nout; i++)
         kv_set(rd->g, &kv, &n, &cap, (*out)[i].key, (*out)[i].value, false);
-    qsort(kv, n, sizeof(*kv), cmp_kv);
+    if (n) /* kv is NULL when every name had no value (env_vars the host lacks) */
+        qsort(kv, n, sizeof(*kv), cmp_kv);
     *out = kv;
     *nout = n;
     return 0;
@@ -172,4 +173,9 @@ static int env_file_item(struct service_reader *rd, const char *key, int idx, vo
 int ex_key_env_file(struct service_reader *rd, int idx, const char *key)
 {
     return ex_for_each(rd, idx, key, true, env_file_item, NULL);
+}
+
+int ex_want_kv(struct service_reader *rd, int idx, const char *key, struct sv_kv **out, size_t *n)
+{
+    return want_map(rd, idx, key, out, n);
 }

@@ -10,6 +10,7 @@
  *   extract_process.c    image, command, user, capabilities, userns,
  *                        container_name, sysctls, ...
  *   extract_platform.c   platform, board, toolchain
+ *   extract_build.c      build (the image built at up)
  *   extract_proserve.c   proserve (a ProServe manifest's body)
  *   extract_files.c      secrets, configs
  *   extract_decl.c       the stack's networks, secrets and configs (top level)
@@ -75,7 +76,13 @@ int ex_for_each(struct service_reader *rd, int idx, const char *key, bool allow_
 int ex_want_choice(struct service_reader *rd, int idx, const char *key, const char *const *choices,
                    size_t n, const char **out);
 
+/* { K = V } or { "K=V", "K" } (env's form), merged into *out. */
+int ex_want_kv(struct service_reader *rd, int idx, const char *key, struct sv_kv **out, size_t *n);
+
 /* ---- the keys' readers, by file ---- */
+
+/* extract_build.c */
+int ex_key_build(struct service_reader *rd, int idx, const char *key);
 
 /* extract_env.c */
 int ex_key_env(struct service_reader *rd, int idx, const char *key);

@@ -251,6 +251,8 @@ int sv_load_graph(const char *path, const char *stack_override, struct sv_graph 
         sv_git_source_free(&src);
     if (rc == 0 && stack_override)
         (*out)->stack = sv_graph_strdup(*out, stack_override);
+    if (rc == 0)
+        sv_graph_name_builds(*out);
     return rc;
 }
 

@@ -206,7 +206,23 @@ service_keys = {
     set(ctx, "network", map[v], k)
   end,
   networks = function(ctx, v, k) set(ctx, "networks", service_networks(ctx, v), k) end,
-  container_name = "warn", build = "warn", expose = "ignore", extends = "warn",
+  build = function(ctx, v, k)
+    -- A context directory, or a mapping of which servos builds context,
+    -- dockerfile, args and target; the rest is named and left out.
+    if type(v) == "string" then set(ctx, "build", v, k) return end
+    if not U.is_map(v) then U.fail(U.at(ctx.path, ctx.svc, k), 'service "' .. ctx.name .. '": build: expected a context path or a mapping') end
+    local out = {}
+    for bk, bv in pairs(v) do
+      if bk == "context" or bk == "dockerfile" or bk == "args" or bk == "target" then
+        out[bk] = bv
+      else
+        U.warn(U.at(ctx.path, v, bk), 'service "' .. ctx.name .. '": build.' .. tostring(bk) .. ' is not supported; ignored')
+      end
+    end
+    if out.context == nil then out.context = "." end
+    set(ctx, "build", out, k)
+  end,
+  container_name = "warn", expose = "ignore", extends = "warn",
   privileged = "warn", shm_size = "warn", ulimits = "warn", sysctls = same("sysctls"), devices = same("devices"),
   logging = function(ctx, v, k)
     -- Replicas' output always goes to servos' own files: a file driver's
@@ -236,7 +252,16 @@ service_keys = {
   extra_hosts = function(ctx, v, k) set(ctx, "extra_hosts", extra_hosts(ctx, v, k), k) end,
   security_opt = "warn", platform = same("platform"), pull_policy = "warn",
   links = "warn", external_links = "warn", ipc = "warn", pid = "warn", cgroup_parent = "warn",
-  userns_mode = "warn", configs = same("configs"), secrets = same("secrets"), mem_reservation = "warn",
+  userns_mode = function(ctx, v, k)
+    -- "host" (no user namespace) as servos' userns; Docker's default ("")
+    -- and podman's "auto" are servos' own default
+    if v == "host" or v == "auto" then set(ctx, "userns", v, k)
+    elseif v ~= "" then
+      U.warn(U.at(ctx.path, ctx.svc, k), 'service "' .. ctx.name .. '": userns_mode "' .. tostring(v) ..
+             '" is not supported (host or auto); ignored')
+    end
+  end,
+  configs = same("configs"), secrets = same("secrets"), mem_reservation = "warn",
   memswap_limit = "warn", cpu_shares = "warn", cpu_quota = "warn", cpuset = "warn",
   oom_score_adj = "warn", domainname = "warn", mac_address = "warn", develop = "warn",
   attach = "warn", group_add = "warn", storage_opt = "warn",
@@ -269,9 +294,6 @@ local function load_service(path, name, svc)
     elseif h ~= "ignore" and v ~= null then
       h(ctx, v, k)
     end
-  end
-  if svc.image == nil and svc.build ~= nil then
-    U.fail(at, 'service "' .. name .. '": has build: but no image:, and servos does not build images yet')
   end
   sv.declare(name, ctx.spec, at, ctx.lines, "compose")
 end

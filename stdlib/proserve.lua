@@ -189,7 +189,7 @@ function M.load(path, raw)
   if hm then
     local r = C.resolve(cx.base, hm:find("/", 1, true) and hm or hm:gsub("%.", "/") .. ".py",
                         U.at(path, doc, "handler_module"), "handler_module")
-    cx.module = r.target
+    cx.module = r.target -- relative to base, as every target
   end
   B.shell(cx)
   B.endpoints(cx)

@@ -69,7 +69,9 @@ function M.shell(cx)
     C.seconds(path, sc, "timeout", "shell_config: timeout")
     C.typed(path, sc, "env", "map", "a mapping of NAME: value", "shell_config: env")
     local wd = C.typed(path, sc, "working_dir", "string", "a directory", "shell_config: working_dir")
-    if wd then cx.body.shell_workdir = C.need(cx.base, wd, "dir", U.at(path, sc, "working_dir"), "shell_config: working_dir") end
+    if wd then
+      cx.body.shell_workdir = C.relative(cx.base, C.need(cx.base, wd, "dir", U.at(path, sc, "working_dir"), "shell_config: working_dir"))
+    end
   end
 end
 

@@ -196,6 +196,15 @@ end
 
 local exts = { py = "python", sh = "shell", lua = "lua" }
 
+-- A path under base as relative to it (the service host joins it to
+-- base_dir, wherever the manifest's directory is: a stack's bind, or a
+-- pod's ConfigMap); any other path as it is.
+function M.relative(base, full)
+  if full == base then return "." end
+  if full:sub(1, #base + 1) == base .. "/" then return full:sub(#base + 2) end
+  return full
+end
+
 -- What a script or handler reference runs: { target = file, ["function"]
 -- = name (Python) } or { builtin = "echo" } (WebSockets only). ProServe's
 -- names: a file beside the manifest ("handlers/hello.py"), a Python
@@ -207,13 +216,13 @@ function M.resolve(base, ref, at, label, opts)
   if type(ref) ~= "string" or ref == "" then U.fail(at, label .. ": expected a script path or handler name") end
   local ext = ref:match("%.(%w+)$")
   if ref:find("/", 1, true) or exts[ext] then
-    return { target = M.need(base, ref, "file", at, label) }
+    return { target = M.relative(base, M.need(base, ref, "file", at, label)) }
   end
   local tried = {}
   local function try(rel, fn)
     local full = under(base, rel)
     tried[#tried + 1] = rel
-    if full and host.kind(full) == "file" then return { target = full, ["function"] = fn } end
+    if full and host.kind(full) == "file" then return { target = M.relative(base, full), ["function"] = fn } end
   end
   local r = try(ref)
   if r then return r end

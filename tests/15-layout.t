@@ -10,9 +10,10 @@ cd "$ROOT" || exit 1
 # Highest first; folders on one line are peers and include none of each
 # other. engine/X is folder X; lua/ and manifests/ are the front ends'.
 ORDER='cli
+api
 stack
-proserve
-runtime
+proserve build
+runtime export
 net image
 host
 lua

@@ -68,6 +68,11 @@ int sv_cmd_pull(int argc, char **argv);
 int sv_cmd_proserve_host(int argc, char **argv);
 int sv_cmd_proserve_lua(int argc, char **argv);
 int sv_cmd_image(int argc, char **argv);
+int sv_cmd_export(int argc, char **argv);
+/* servos' version (cli_version.c). */
+extern const char sv_cli_version[];
+int sv_cmd_build(int argc, char **argv);
+int sv_cmd_serve(int argc, char **argv);
 /* servos completion bash (cli_completion.c) and servos help --man
  * (cli_man.c), both written from what --help prints; main_usage prints
  * the main help. servos __complete KIND (cli_complete_names.c): the names

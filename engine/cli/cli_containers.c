@@ -5,6 +5,7 @@
 #include "core/json.h"
 #include "log/logfile.h"
 #include "runtime/container.h"
+#include "runtime/ctrjson.h"
 #include "runtime/monitor.h"
 #include "runtime/pty.h"
 #include "runtime/stop.h"
@@ -27,20 +28,6 @@ static int open_store(struct sv_store **st)
 }
 
 /* ---- ls ------------------------------------------------------------------------- */
-
-static void status_text(const struct sv_ctr_row *r, char *buf, size_t size)
-{
-    if (sv_ctr_row_running(r))
-        snprintf(buf, size, "running");
-    else if (r->status == SV_CTR_EXITED && sv_monitor_restarting(r))
-        snprintf(buf, size, "restarting (exited %d)", r->exit_code);
-    else if (r->status == SV_CTR_EXITED)
-        snprintf(buf, size, "exited (%d%s)", r->exit_code, r->oom ? ", OOM killed" : "");
-    else if (r->status == SV_CTR_RUNNING)
-        snprintf(buf, size, "exited (unknown)"); /* its monitor died with it */
-    else
-        snprintf(buf, size, "created");
-}
 
 /* How long ago unix time t was, in its largest unit ("5m ago"). */
 static void time_ago(int64_t t, char *buf, size_t size)
@@ -92,13 +79,6 @@ static int ls_opt(void *args, int c, const char *arg)
     return -1;
 }
 
-/* The recorded spec, or an empty object. */
-static json_t *row_spec(const struct sv_ctr_row *r)
-{
-    json_t *o = r->spec_json ? json_loads(r->spec_json, 0, NULL) : NULL;
-    return o ? o : json_object();
-}
-
 /* Does the container have every label the filters ask for (KEY: any
  * value; KEY=VALUE: that value)? */
 static bool ls_match(const struct ls_args *a, json_t *spec)
@@ -112,35 +92,6 @@ static bool ls_match(const struct ls_args *a, json_t *spec)
             return false;
     }
     return true;
-}
-
-static json_t *ls_row_json(const struct sv_ctr_row *r, json_t *spec, const char *status)
-{
-    bool running = sv_ctr_row_running(r);
-    json_t *labels = json_object_get(spec, "labels"), *ports = json_object_get(spec, "ports");
-    labels = labels ? json_incref(labels) : json_object();
-    ports = ports ? json_incref(ports) : json_array();
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:i, s:o, s:o}", "id", r->id, "name",
-                          r->name, "image", r->image, "command", r->command, "state",
-                          running                                  ? "running"
-                          : strncmp(status, "restarting", 10) == 0 ? "restarting"
-                          : r->status == SV_CTR_CREATED            ? "created"
-                                                                   : "exited",
-                          "status", status, "created", (json_int_t)r->created, "restarts",
-                          r->restarts, "labels", labels, "ports", ports);
-    json_object_set_new(o, "pid", running ? json_integer(r->pid) : json_null());
-    json_object_set_new(o, "exit_code",
-                        !running && r->status == SV_CTR_EXITED ? json_integer(r->exit_code)
-                                                               : json_null());
-    json_object_set_new(o, "oom", json_boolean(r->oom));
-    const char *restart = json_string_value(json_object_get(spec, "restart"));
-    json_object_set_new(o, "restart", json_string(restart ? restart : "no"));
-    if (r->stack) {
-        json_object_set_new(o, "stack", json_string(r->stack));
-        json_object_set_new(o, "service", json_string(r->service ? r->service : ""));
-        json_object_set_new(o, "replica", json_integer(r->replica));
-    }
-    return o;
 }
 
 static void ls_print_row(const struct sv_ctr_row *r, const char *status)
@@ -163,13 +114,13 @@ static void ls_print(const struct ls_args *a, const struct sv_ctr_row *rows, siz
                "STATUS", "CREATED");
     for (size_t k = 0; k < n; k++) {
         const struct sv_ctr_row *r = &rows[k];
-        cleanup_json json_t *spec = row_spec(r);
+        cleanup_json json_t *spec = sv_ctrjson_spec(r);
         if (!ls_match(a, spec))
             continue;
         char status[64];
-        status_text(r, status, sizeof(status));
+        sv_ctrjson_status(r, status, sizeof(status));
         if (a->json)
-            json_array_append_new(all, ls_row_json(r, spec, status));
+            json_array_append_new(all, sv_ctrjson_row(r, spec, status));
         else if (a->quiet)
             printf("%.12s\n", r->id);
         else

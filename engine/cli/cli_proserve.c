@@ -4,6 +4,7 @@
  * starts them. */
 #include "cli/cli.h"
 #include "core/json.h"
+#include "proserve/phandler.h"
 #include "proserve/proserve.h"
 
 #include <jansson.h>
@@ -28,9 +29,17 @@ static int one_operand(const char *verb, int argc, char **argv, const char *want
 
 int sv_cmd_proserve_host(int argc, char **argv)
 {
+    /* --direct-handlers: no supervisor to start handlers through (a pod
+     * that `servos export kubernetes` made); a stack never passes it */
+    bool direct = argc > 1 && strcmp(argv[1], "--direct-handlers") == 0;
+    if (direct)
+        argv[1] = argv[0], argc--, argv++;
     int rc = one_operand("proserve-host", argc, argv,
                          "one MANIFEST.json (servos apply manifest.yaml runs this)");
-    return rc >= 0 ? rc : sv_proserve_serve(argv[1]);
+    if (rc >= 0)
+        return rc;
+    sv_handler_set_direct(direct);
+    return sv_proserve_serve(argv[1]);
 }
 
 /* ---- Lua handlers: request JSON on stdin, answer JSON on stdout ------------------ */

@@ -14,6 +14,7 @@
 #include "stack/ps.h"
 #include "stack/rows.h"
 #include "stack/select.h"
+#include "stack/stackbuild.h"
 #include "stack/spec.h"
 
 #include <errno.h>
@@ -162,7 +163,7 @@ static int attach(const char *stack)
 /* Evaluate, save the request, have the supervisor converge; on failure,
  * say what is left. The graph and the stack's lock are held only for
  * this, not while an attached up follows the logs. */
-static int up_converge(const char *file, const char *project, char **stack)
+static int up_converge(const char *file, const char *project, bool build, char **stack)
 {
     sv_error_t err = NULL;
     cleanup_graph struct sv_graph *g = NULL;
@@ -178,6 +179,9 @@ static int up_converge(const char *file, const char *project, char **stack)
     *stack = sv_xstrdup(g->stack);
     cleanup_free char *pins = sv_git_pins();
     cleanup_close int lock = lock_stack(g->stack);
+    /* Images first: a build that fails leaves the stack as it was. */
+    if (sv_stackbuild_run(g, build, &err) < 0)
+        return sv_error_report(&err);
     int rc = sv_lastup_save(g->stack, file ? (g->commit ? file : real) : NULL, project, pins, &err);
     if (rc == 0)
         rc = sv_client_up(g->stack, g, &err);
@@ -191,7 +195,7 @@ static int up_converge(const char *file, const char *project, char **stack)
 }
 
 struct up_args {
-    bool detach;
+    bool detach, build;
     const char *project;
 };
 
@@ -200,6 +204,8 @@ static int up_opt(void *args, int c, const char *arg)
     struct up_args *a = args;
     if (c == 'd')
         a->detach = true;
+    else if (c == 'B')
+        a->build = true;
     else
         a->project = arg;
     return 0;
@@ -211,6 +217,7 @@ static int do_up(int argc, char **argv, bool detach_default, const char *verb)
     static const struct option opts[] = {
         {"detach", no_argument, NULL, 'd'},
         {"project-name", required_argument, NULL, 'p'},
+        {"build", no_argument, NULL, 'B'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -222,7 +229,7 @@ static int do_up(int argc, char **argv, bool detach_default, const char *verb)
         return sv_cli_misuse(v, "one FILE, DIR or GIT-SOURCE, not %d", argc - first);
     const char *file = first < argc ? argv[first] : NULL;
     cleanup_free char *stack = NULL;
-    int rc = up_converge(file, a.project, &stack);
+    int rc = up_converge(file, a.project, a.build, &stack);
     if (rc != 0 || a.detach)
         return rc;
     return attach(stack);
@@ -307,6 +314,8 @@ static int pull_stack(const char *stack, const char *before, sv_error_t *err)
     bool moved = report_commits(before, after);
     report_services(stack, g);
     int rc = moved ? sv_lastup_save_pins(stack, after, err) : 0;
+    if (rc == 0 && (rc = sv_stackbuild_run(g, false, err)) < 0)
+        return sv_error_wrap(err, "stack %s left as it was", stack);
     if (rc == 0 && (rc = sv_client_up(stack, g, err)) < 0) {
         bool undone = (*err)->status == ECANCELED;
         sv_error_report(err);

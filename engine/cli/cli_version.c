@@ -27,6 +27,7 @@
 #ifndef SV_VERSION
 #define SV_VERSION "0.1.0-dev"
 #endif
+const char sv_cli_version[] = SV_VERSION;
 
 static void version_row(const char *lib, const char *version, const char *note)
 {

@@ -1,4 +1,5 @@
 #include "core/store.h"
+#include "core/store_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -8,10 +9,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-
-struct sv_store {
-    sqlite3 *db;
-};
 
 static const char *state_root_override;
 
@@ -52,6 +49,85 @@ static const char schema_v2[] =
     "CREATE INDEX IF NOT EXISTS containers_stack ON containers (stack);"
     "PRAGMA user_version=2;";
 
+/* Version 3: what happened, for `servos serve`'s event stream (core/events.h).
+ * A container's changes are recorded by triggers, in the very statement
+ * that changes its row: whichever process writes it (a `servos run`, its
+ * monitor, a stack's supervisor), nothing can change a container without
+ * its event, and no writer needs code of its own for it. AUTOINCREMENT:
+ * an id is never used twice, also after the oldest events are pruned (the
+ * last trigger keeps about the latest 10,000), so a client resuming from
+ * one misses nothing that is still kept. */
+#define EVENT_COLUMNS "type, time, container, name, stack, service, replica"
+#define EVENT_NOW     "CAST(unixepoch('subsec') * 1000 AS INTEGER)"
+#define EVENT_OF(row)                                                                              \
+    EVENT_NOW ", " row ".id, " row ".name, " row ".stack, " row ".service, " row ".replica"
+static const char schema_v3[] =
+    "CREATE TABLE IF NOT EXISTS events ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL, type TEXT NOT NULL,"
+    " container TEXT, name TEXT, stack TEXT, service TEXT, replica INTEGER,"
+    " exit_code INTEGER, oom INTEGER, health TEXT, restarts INTEGER, detail TEXT);"
+    "CREATE TRIGGER IF NOT EXISTS events_create AFTER INSERT ON containers BEGIN"
+    " INSERT INTO events (" EVENT_COLUMNS ") VALUES ('container.create', " EVENT_OF(
+        "NEW") ");"
+               " END;"
+               "CREATE TRIGGER IF NOT EXISTS events_start AFTER UPDATE OF status ON containers"
+               " WHEN NEW.status = 1 AND OLD.status <> 1 BEGIN"
+               " INSERT INTO events (" EVENT_COLUMNS ") VALUES ('container.start', " EVENT_OF(
+                   "NEW") ");"
+                          " END;"
+                          /* An OOM kill first, then the death it caused, as Docker tells them. */
+                          "CREATE TRIGGER IF NOT EXISTS events_die AFTER UPDATE OF status ON "
+                          "containers"
+                          " WHEN NEW.status = 2 AND OLD.status <> 2 BEGIN"
+                          " INSERT INTO events (" EVENT_COLUMNS
+                          ", exit_code, oom) SELECT 'container.oom', " EVENT_OF(
+                              "NEW") ", NEW.exit_code, 1 WHERE NEW.oom;"
+                                     " INSERT INTO events (" EVENT_COLUMNS
+                                     ", exit_code, oom) VALUES ('container.die', " EVENT_OF(
+                                         "NEW") ", NEW.exit_code, NEW.oom);"
+                                                " END;"
+                                                "CREATE TRIGGER IF NOT EXISTS events_health AFTER "
+                                                "UPDATE OF health ON containers"
+                                                " WHEN NEW.health <> OLD.health AND NEW.health <> "
+                                                "'' BEGIN"
+                                                " INSERT INTO events (" EVENT_COLUMNS
+                                                ", health) VALUES ('container.health', " EVENT_OF(
+                                                    "NEW") ", NEW.health);"
+                                                           " END;"
+                                                           "CREATE TRIGGER IF NOT EXISTS "
+                                                           "events_restart AFTER UPDATE OF "
+                                                           "restarts ON containers"
+                                                           " WHEN NEW.restarts > OLD.restarts BEGIN"
+                                                           " INSERT INTO events (" EVENT_COLUMNS
+                                                           ", restarts) VALUES "
+                                                           "('container.restart', " EVENT_OF(
+                                                               "NEW") ", NEW.restarts);"
+                                                                      " END;"
+                                                                      "CREATE TRIGGER IF NOT "
+                                                                      "EXISTS events_remove AFTER "
+                                                                      "DELETE ON containers BEGIN"
+                                                                      " INSERT INTO events "
+                                                                      "(" EVENT_COLUMNS
+                                                                      ", exit_code, oom) VALUES "
+                                                                      "('container.remove',"
+                                                                      " " EVENT_OF(
+                                                                          "OLD") ", OLD.exit_code, "
+                                                                                 "OLD.oom);"
+                                                                                 " END;"
+                                                                                 "CREATE TRIGGER "
+                                                                                 "IF NOT EXISTS "
+                                                                                 "events_prune "
+                                                                                 "AFTER INSERT ON "
+                                                                                 "events"
+                                                                                 " WHEN NEW.id % "
+                                                                                 "1000 = 0 BEGIN "
+                                                                                 "DELETE FROM "
+                                                                                 "events WHERE id "
+                                                                                 "<= NEW.id - "
+                                                                                 "10000; END;"
+                                                                                 "PRAGMA "
+                                                                                 "user_version=3;";
+
 /* 32 pages between checkpoints keeps the log small for the next open,
  * which rebuilds its index by reading the whole log (every CLI command).
  * The same number is SQLite's compile-time default (the Makefile's
@@ -83,7 +159,7 @@ static int schema_version(sqlite3 *db)
  * processes cannot both migrate. */
 static int schema_migrate(sqlite3 *db)
 {
-    if (schema_version(db) >= 2)
+    if (schema_version(db) >= 3)
         return 0;
     /* WAL is a property of the file: set once, outside any transaction. */
     if (sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) != SQLITE_OK)
@@ -96,6 +172,8 @@ static int schema_migrate(sqlite3 *db)
         rc = sqlite3_exec(db, schema, NULL, NULL, NULL);
     if (rc == SQLITE_OK && v < 2)
         rc = sqlite3_exec(db, schema_v2, NULL, NULL, NULL);
+    if (rc == SQLITE_OK && v < 3)
+        rc = sqlite3_exec(db, schema_v3, NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
         return -1;

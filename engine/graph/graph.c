@@ -4,6 +4,7 @@
 
 #include "core/bulkmem.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -234,4 +235,18 @@ int sv_graph_finish(struct sv_graph *g, sv_error_t *err)
         sv_graph_check_upstreams(g, err) < 0)
         return -1;
     return 0;
+}
+
+void sv_graph_name_builds(struct sv_graph *g)
+{
+    for (size_t i = 0; i < g->n_services; i++) {
+        struct sv_service *s = &g->services[i];
+        if (s->build == NULL || !s->build->image_default)
+            continue;
+        char *name = sv_xasprintf("%s-%s", g->stack, s->name);
+        for (char *c = name; *c; c++)
+            *c = (char)tolower((unsigned char)*c);
+        s->image = sv_graph_strdup(g, name);
+        free(name);
+    }
 }

@@ -51,6 +51,17 @@ struct sv_health {
     int retries;
 };
 
+/* build: (Compose's, or the Envirofile's build = {...}): the image is
+ * built from a Containerfile at up (engine/build/), then named image. */
+struct sv_build_spec {
+    const char *context;    /* absolute */
+    const char *dockerfile; /* absolute, or NULL: the context's Containerfile/Dockerfile */
+    const char *target;     /* NULL: the last stage */
+    struct sv_kv *args;
+    size_t n_args;
+    bool image_default; /* no image given: named "STACK-SERVICE" (sv_graph_name_builds) */
+};
+
 /* A network of the stack's own (top-level `networks`, `network "x"`): a
  * bridge of its own in the stack's namespace. "default" always exists;
  * an internal one is reached by no published port. */
@@ -123,10 +134,11 @@ struct sv_service {
     const char *network; /* "stack", "none", "host" */
     const char *userns;  /* "auto", "host" */
     const char *platform, *board, *toolchain;
-    const char **profiles;     /* NULL-terminated; never NULL */
-    int64_t log_max_size;      /* logging max-size in bytes; <= 0 when unset */
-    int log_max_files;         /* logging max-file; <= 0 when unset */
-    struct sv_value *proserve; /* the ProServe manifest body, or NULL */
+    const char **profiles;       /* NULL-terminated; never NULL */
+    int64_t log_max_size;        /* logging max-size in bytes; <= 0 when unset */
+    int log_max_files;           /* logging max-file; <= 0 when unset */
+    struct sv_value *proserve;   /* the ProServe manifest body, or NULL */
+    struct sv_build_spec *build; /* NULL unless the image is built */
     /* Compose as projects write it (all empty when unset). */
     const char *container_name;  /* the replica's container name and hostname */
     struct sv_net_ref *networks; /* sorted by name; none: the default network */
@@ -187,6 +199,9 @@ int sv_graph_check_refs(struct sv_graph *g, sv_error_t *err);
  * (or loopback). */
 int sv_graph_check_ports(const struct sv_graph *g, sv_error_t *err);
 int sv_graph_check_upstreams(const struct sv_graph *g, sv_error_t *err);
+/* No two services called alike on the stack network (a service, a replica's
+ * SERVICE-N, a hostname, a container_name): again after a scale. */
+int sv_graph_check_names(const struct sv_graph *g, sv_error_t *err);
 /* A declared network (NULL for an undeclared "default": not internal). */
 const struct sv_network *sv_graph_network(const struct sv_graph *g, const char *name);
 /* The networks service s is on: its own list, or the default network.
@@ -194,6 +209,10 @@ const struct sv_network *sv_graph_network(const struct sv_graph *g, const char *
 size_t sv_graph_service_networks(const struct sv_service *s, const struct sv_net_ref **out);
 /* Is s on network (by name)? */
 bool sv_graph_on_network(const struct sv_service *s, const char *network);
+
+/* Services built without an image: given names, "STACK-SERVICE" in lower
+ * case (Compose's), once the stack's name is final. */
+void sv_graph_name_builds(struct sv_graph *g);
 
 /* graph_json.c: the normalised graph as pretty JSON, keys in a stable
  * order (`servos config`). */

@@ -326,6 +326,16 @@ static void put_container(struct sv_jw *w, const struct sv_service *s)
         sv_jw_key(w, "proserve");
         value_put(w, s->proserve);
     }
+    if (s->build) {
+        sv_jw_key(w, "build");
+        sv_jw_object(w);
+        key_string(w, "context", s->build->context);
+        key_string(w, "dockerfile", s->build->dockerfile);
+        key_string(w, "target", s->build->target);
+        sv_jw_key(w, "args");
+        kv_put(w, s->build->args, s->build->n_args);
+        sv_jw_close(w);
+    }
 }
 
 static void service_put(struct sv_jw *w, const struct sv_service *s, bool with_replicas)

@@ -106,6 +106,14 @@ static const char *suggest_file(const struct sv_graph *g, bool config, const cha
     return sv_suggest(name, names, n);
 }
 
+/* Does a declaration at "file:line" come from an Envirofile (its own
+ * syntax in a hint), or from YAML? */
+static bool from_lua(const char *where)
+{
+    const char *colon = where ? strrchr(where, ':') : NULL;
+    return colon && colon - where >= 4 && strncmp(colon - 4, ".lua", 4) == 0;
+}
+
 static int check_networks(const struct sv_graph *g, const struct sv_service *s, sv_error_t *err)
 {
     if (s->n_networks && strcmp(s->network, "stack") != 0)
@@ -120,12 +128,18 @@ static int check_networks(const struct sv_graph *g, const struct sv_service *s, 
         const struct sv_network *net = sv_graph_network(g, refs[i].network);
         if (net == NULL && strcmp(refs[i].network, SV_NET_DEFAULT) != 0) {
             const char *sugg = suggest_network(g, refs[i].network);
+            if (sugg)
+                return sv_error(err, 0,
+                                "%s: service \"%s\": networks: \"%s\" is not a network of "
+                                "this stack; did you mean \"%s\"?",
+                                s->where, s->name, refs[i].network, sugg);
+            cleanup_free char *decl = from_lua(s->where)
+                                          ? sv_xasprintf("network \"%s\"", refs[i].network)
+                                          : sv_xasprintf("networks: {%s: {}}", refs[i].network);
             return sv_error(err, 0,
                             "%s: service \"%s\": networks: \"%s\" is not a network of this "
-                            "stack%s%s%s (declare it at the top level: networks: {%s: {}}, or "
-                            "network \"%s\" in an Envirofile)",
-                            s->where, s->name, refs[i].network, sugg ? " (did you mean \"" : "",
-                            sugg ? sugg : "", sugg ? "\"?)" : "", refs[i].network, refs[i].network);
+                            "stack: declare it at the top level (%s)",
+                            s->where, s->name, refs[i].network, decl);
         }
         reachable |= net == NULL || !net->internal;
     }
@@ -145,12 +159,19 @@ static int check_files(const struct sv_graph *g, struct sv_service *s, sv_error_
         f->def = find_file(g, f->config, f->source);
         if (f->def == NULL) {
             const char *sugg = suggest_file(g, f->config, f->source);
+            if (sugg)
+                return sv_error(err, 0,
+                                "%s: service \"%s\": %ss: %s \"%s\" is not declared; did you mean "
+                                "\"%s\"?",
+                                s->where, s->name, kind, kind, f->source, sugg);
+            cleanup_free char *decl =
+                from_lua(s->where)
+                    ? sv_xasprintf("%s \"%s\" { file = \"./%s\" }", kind, f->source, f->source)
+                    : sv_xasprintf("%ss: {%s: {file: ./%s}}", kind, f->source, f->source);
             return sv_error(err, 0,
-                            "%s: service \"%s\": %ss: %s \"%s\" is not declared%s%s%s (declare it "
-                            "at the top level: %ss: {%s: {file: ./%s}})",
-                            s->where, s->name, kind, kind, f->source,
-                            sugg ? " (did you mean \"" : "", sugg ? sugg : "", sugg ? "\"?)" : "",
-                            kind, f->source, f->source);
+                            "%s: service \"%s\": %ss: %s \"%s\" is not declared: declare it at "
+                            "the top level (%s)",
+                            s->where, s->name, kind, kind, f->source, decl);
         }
         for (size_t k = 0; k < i; k++)
             if (strcmp(s->files[k].target, f->target) == 0)
@@ -187,6 +208,51 @@ static int check_container_names(const struct sv_graph *g, sv_error_t *err)
     return 0;
 }
 
+/* Is name what service a is called by on the stack network: its name, a
+ * replica's SERVICE-N, its hostname? */
+static bool net_name_of(const struct sv_service *a, const char *name)
+{
+    size_t al = strlen(a->name);
+    if (strcmp(name, a->name) == 0 || (a->hostname && strcmp(name, a->hostname) == 0) ||
+        (a->container_name && strcmp(name, a->container_name) == 0))
+        return true;
+    if (strncmp(name, a->name, al) != 0 || name[al] != '-' || name[al + 1] < '1' ||
+        name[al + 1] > '9' || strspn(name + al + 1, "0123456789") != strlen(name + al + 1))
+        return false;
+    long k = strtol(name + al + 1, NULL, 10);
+    return k >= 1 && k <= a->replicas;
+}
+
+/* The same mistake as STACK-SERVICE-N container names, inside a stack:
+ * service "web-1" and replica 1 of "web" would both be "web-1" in every
+ * /etc/hosts, and a client would reach either. Refused, before anything
+ * starts. */
+int sv_graph_check_names(const struct sv_graph *g, sv_error_t *err)
+{
+    for (size_t i = 0; i < g->n_services; i++) {
+        const struct sv_service *b = &g->services[i];
+        if (strcmp(b->network, "stack") != 0)
+            continue;
+        for (size_t k = 0; k < g->n_services; k++) {
+            const struct sv_service *a = &g->services[k];
+            if (k == i || strcmp(a->network, "stack") != 0)
+                continue;
+            const char *clash = net_name_of(a, b->name)                      ? b->name
+                                : b->hostname && net_name_of(a, b->hostname) ? b->hostname
+                                : b->container_name && net_name_of(a, b->container_name)
+                                    ? b->container_name
+                                    : NULL;
+            if (clash)
+                return sv_error(err, 0,
+                                "%s: services \"%s\" and \"%s\" would both be called \"%s\" "
+                                "on the stack network: rename one (or its hostname or "
+                                "container_name)",
+                                b->where, a->name, b->name, clash);
+        }
+    }
+    return 0;
+}
+
 int sv_graph_check_refs(struct sv_graph *g, sv_error_t *err)
 {
     if (finish_networks(g, err) < 0)
@@ -196,5 +262,5 @@ int sv_graph_check_refs(struct sv_graph *g, sv_error_t *err)
         if (check_networks(g, s, err) < 0 || check_files(g, s, err) < 0)
             return -1;
     }
-    return check_container_names(g, err);
+    return check_container_names(g, err) < 0 ? -1 : sv_graph_check_names(g, err);
 }

@@ -6,6 +6,7 @@
 
 #include "image/imgblob.h"
 #include "image/imgref.h"
+#include "core/events.h"
 #include "core/fs.h"
 #include "core/store.h"
 #include "image/unpack.h"
@@ -117,6 +118,39 @@ static char *str_or_null(json_t *s)
     return v && *v ? sv_xstrdup(v) : NULL;
 }
 
+/* Docker's Healthcheck: Test ["CMD", argv...] | ["CMD-SHELL", line] |
+ * ["NONE"], durations in nanoseconds. */
+static void health_from_json(const json_t *h, struct sv_image_config *cfg)
+{
+    const json_t *test = json_object_get(h, "Test");
+    const char *kind = json_string_value(json_array_get(test, 0));
+    if (kind == NULL)
+        return;
+    if (strcmp(kind, "NONE") == 0) {
+        cfg->health_none = true;
+        return;
+    }
+    size_t n = json_array_size(test);
+    if (strcmp(kind, "CMD-SHELL") == 0 && n == 2 && json_is_string(json_array_get(test, 1))) {
+        cfg->health_test = sv_xcalloc(4, sizeof(char *));
+        cfg->health_test[0] = sv_xstrdup("/bin/sh");
+        cfg->health_test[1] = sv_xstrdup("-c");
+        cfg->health_test[2] = sv_xstrdup(json_string_value(json_array_get(test, 1)));
+    } else if (strcmp(kind, "CMD") == 0 && n >= 2) {
+        cfg->health_test = sv_xcalloc(n, sizeof(char *));
+        for (size_t i = 1; i < n; i++) {
+            const char *a = json_string_value(json_array_get(test, i));
+            cfg->health_test[i - 1] = sv_xstrdup(a ? a : "");
+        }
+    } else {
+        return;
+    }
+    cfg->health_interval_ms = json_integer_value(json_object_get(h, "Interval")) / 1000000;
+    cfg->health_timeout_ms = json_integer_value(json_object_get(h, "Timeout")) / 1000000;
+    cfg->health_start_ms = json_integer_value(json_object_get(h, "StartPeriod")) / 1000000;
+    cfg->health_retries = (int)json_integer_value(json_object_get(h, "Retries"));
+}
+
 int sv_image_config_load(const struct sv_image *img, struct sv_image_config *cfg, sv_error_t *err)
 {
     memset(cfg, 0, sizeof(*cfg));
@@ -135,6 +169,7 @@ int sv_image_config_load(const struct sv_image *img, struct sv_image_config *cfg
     cfg->workdir = str_or_null(json_object_get(c, "WorkingDir"));
     cfg->user = str_or_null(json_object_get(c, "User"));
     cfg->stop_signal = str_or_null(json_object_get(c, "StopSignal"));
+    health_from_json(json_object_get(c, "Healthcheck"), cfg);
     json_t *ports = json_object_get(c, "ExposedPorts");
     if (json_is_object(ports)) {
         cfg->exposed = sv_xcalloc(json_object_size(ports) + 1, sizeof(char *));
@@ -152,6 +187,7 @@ void sv_image_config_clear(struct sv_image_config *cfg)
     sv_strv_free(cfg->cmd);
     sv_strv_free(cfg->env);
     sv_strv_free(cfg->exposed);
+    sv_strv_free(cfg->health_test);
     free(cfg->workdir);
     free(cfg->user);
     free(cfg->stop_signal);
@@ -440,7 +476,7 @@ static int drop_one_name(struct index *ix, const char *name, const char *digest,
     return index_save(ix, err);
 }
 
-int sv_image_remove(const char *name, const char *const *in_use, sv_error_t *err)
+static int remove_image(const char *name, const char *const *in_use, sv_error_t *err)
 {
     cleanup_index struct index ix = INDEX_CLOSED;
     char digest[SV_DIGEST_LEN + 1];
@@ -468,6 +504,14 @@ int sv_image_remove(const char *name, const char *const *in_use, sv_error_t *err
     }
     json_object_del(ix.images, digest);
     return index_save(&ix, err);
+}
+
+int sv_image_remove(const char *name, const char *const *in_use, sv_error_t *err)
+{
+    int rc = remove_image(name, in_use, err);
+    if (rc == 0) /* once the index is saved and unlocked */
+        sv_events_add(NULL, "image.remove", NULL, name, NULL);
+    return rc;
 }
 
 static int64_t tree_size(const char *path)

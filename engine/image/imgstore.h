@@ -30,6 +30,12 @@ struct sv_image_config {
     char **entrypoint, **cmd, **env; /* NULL-terminated or NULL */
     char *workdir, *user, *stop_signal;
     char **exposed; /* "80/tcp", ... */
+    /* HEALTHCHECK: test as an argv ("CMD-SHELL x" is /bin/sh -c x), NULL
+     * when the image has none; health_none when it says NONE. */
+    char **health_test;
+    bool health_none;
+    int64_t health_interval_ms, health_timeout_ms, health_start_ms;
+    int health_retries;
 };
 
 /* Parse a manifest (the stored blob digest) into img. */

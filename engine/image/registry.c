@@ -1,4 +1,5 @@
 #include "image/registry.h"
+#include "core/events.h"
 
 #include "image/imgblob.h"
 #include "image/imgref.h"
@@ -295,6 +296,8 @@ int sv_registry_pull(const char *ref, bool quiet, char digest[SV_DIGEST_LEN + 1]
         return -1;
     if (pull(&s, digest, err) < 0)
         return sv_error_wrap(err, "pulling %s", ref);
+    cleanup_free char *what = sv_xasprintf("%s %s", ref, digest);
+    sv_events_add(NULL, "image.pull", NULL, what, NULL);
     return 0;
 }
 

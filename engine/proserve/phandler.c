@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -254,6 +255,104 @@ static int gateway_start(char *const argv[], char *const env[], const char *cwd,
     return conn;
 }
 
+/* ---- direct runs: no supervisor (a Kubernetes pod) ---------------------------------- */
+
+static bool direct_mode;
+
+void sv_handler_set_direct(bool on)
+{
+    direct_mode = on;
+}
+
+/* "exit N\n" or "signal N\n" into buf, without stdio (see reporter). */
+static size_t status_line(int status, char *buf)
+{
+    const char *word = WIFSIGNALED(status) ? "signal " : "exit ";
+    int n = WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status);
+    size_t k = strlen(word);
+    memcpy(buf, word, k);
+    char digits[12];
+    size_t d = 0;
+    do
+        digits[d++] = (char)('0' + n % 10);
+    while ((n /= 10) > 0);
+    while (d > 0)
+        buf[k++] = digits[--d];
+    buf[k++] = '\n';
+    return k;
+}
+
+/* Between the service host and a direct run, speaking the gateway's
+ * protocol on ctl: the run's end as "exit N" once it and its process
+ * group are gone; "kill" or a hang-up kills the group. It is forked from
+ * a process with threads and never execs, so it keeps to system calls (no
+ * malloc, no stdio). */
+static int reporter(char *const argv[], char *const env[], const char *cwd, int ctl)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return 1;
+    if (pid == 0) {
+        setsid();
+        close_range(3, ~0U, 0);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL); /* the host's threads block SIGCHLD, SIGTERM */
+        signal(SIGPIPE, SIG_DFL);
+        if (cwd && chdir(cwd) < 0)
+            _exit(127);
+        execve(argv[0], argv, env);
+        _exit(errno == ENOENT ? 127 : 126);
+    }
+    int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    int status = 0;
+    for (;;) {
+        struct pollfd p[2] = {{ctl, POLLIN, 0}, {pfd, POLLIN, 0}};
+        if (poll(p, pfd >= 0 ? 2 : 1, pfd >= 0 ? -1 : 50) < 0 && errno != EINTR)
+            break;
+        if (p[0].revents) { /* "kill", or the host hung up: end it all */
+            char buf[16];
+            if (read(ctl, buf, sizeof(buf)) <= 0)
+                p[0].events = 0;
+            kill(-pid, SIGKILL);
+        }
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            break;
+    }
+    kill(-pid, SIGKILL); /* what it left behind in its group goes with it */
+    char line[32];
+    size_t n = status_line(status, line);
+    return write(ctl, line, n) == (ssize_t)n ? 0 : 1;
+}
+
+/* A run as a child of ours, with a reporter between (gateway_start's
+ * contract: the returned descriptor reports, and takes "kill"). */
+static int direct_start(char *const argv[], char *const env[], const char *cwd, const int stdio[3],
+                        sv_error_t *err)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+        return sv_error(err, errno, "socketpair");
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(sv[0]), close(sv[1]);
+        return sv_error(err, e, "cannot start a handler");
+    }
+    if (pid == 0) {
+        /* Only the run's stdio and ctl, at 0-3: another thread's pipes
+         * kept open here would hold back their end of file. */
+        int ctl = dup(sv[1]);
+        if (dup2(stdio[0], 0) < 0 || dup2(stdio[1], 1) < 0 || dup2(stdio[2], 2) < 0 || ctl < 0 ||
+            dup2(ctl, 3) < 0)
+            _exit(1);
+        close_range(4, ~0U, 0);
+        _exit(reporter(argv, env, cwd, 3));
+    }
+    close(sv[1]);
+    return sv[0];
+}
+
 int sv_handler_run(char *const argv[], char *const env[], const char *cwd, const char *input,
                    size_t input_len, const struct sv_handler_limits *lim,
                    struct sv_handler_result *res, sv_error_t *err)
@@ -272,7 +371,9 @@ int sv_handler_run(char *const argv[], char *const env[], const char *cwd, const
                                                 .input = input,
                                                 .input_len = input_len};
     pin[1] = pout[0] = perr[0] = -1; /* r's now */
-    r.gw = gateway_start(argv, env, cwd, false, (int[]){pin[0], pout[1], perr[1]}, err);
+    int stdio[3] = {pin[0], pout[1], perr[1]};
+    r.gw = direct_mode ? direct_start(argv, env, cwd, stdio, err)
+                       : gateway_start(argv, env, cwd, false, stdio, err);
     /* Only the run holds its ends now: their EOF is its end. */
     close_pipe(&pin), close_pipe(&pout), close_pipe(&perr);
     if (r.gw < 0)
@@ -296,7 +397,9 @@ int sv_handler_spawn(char *const argv[], char *const env[], const char *cwd,
     cleanup_pipe int pin[2] = {-1, -1}, pout[2] = {-1, -1}, perr[2] = {-1, -1};
     if (pipe2(pin, O_CLOEXEC) < 0 || pipe2(pout, O_CLOEXEC) < 0 || pipe2(perr, O_CLOEXEC) < 0)
         return sv_error(err, errno, "pipe");
-    int gw = gateway_start(argv, env, cwd, true, (int[]){pin[0], pout[1], perr[1]}, err);
+    int stdio[3] = {pin[0], pout[1], perr[1]};
+    int gw = direct_mode ? direct_start(argv, env, cwd, stdio, err)
+                         : gateway_start(argv, env, cwd, true, stdio, err);
     if (gw < 0)
         return -1;
     *p = (struct sv_handler_proc){pin[1], pout[0], perr[0], gw};

@@ -42,6 +42,12 @@ struct sv_handler_proc {
 };
 int sv_handler_spawn(char *const argv[], char *const env[], const char *cwd,
                      struct sv_handler_proc *p, sv_error_t *err);
+/* Runs as children of this process instead, each in a process group of
+ * its own, killed whole at its end or its timeout: `servos proserve-host
+ * --direct-handlers`, where no supervisor runs (a Kubernetes pod, whose
+ * own limits and isolation are the cluster's). No per-run cgroup, uid or
+ * network namespace: the pod is the boundary. */
+void sv_handler_set_direct(bool on);
 
 /* The program cmd names: cmd itself when it has a "/", else the first of
  * /usr/local/bin, /usr/bin and /bin that has it, else cmd (the gateway

@@ -119,7 +119,7 @@ static struct pf_target read_target(json_t *item)
         json_t *to = json_object_get(run, "timeout");
         t.timeout = json_is_number(to) ? json_number_value(to) : 0;
     } else if (jstr(run, "target")) {
-        t.target = sv_xstrdup(jstr(run, "target"));
+        t.target = in_base(jstr(run, "target"));
         t.function = jstr(run, "function") ? sv_xstrdup(jstr(run, "function")) : NULL;
     }
     return t;
@@ -249,7 +249,8 @@ static void read_shell_config(json_t *sc)
 {
     struct pf_service *svc = &pf_service;
     svc->shell = jstr(sc, "shell") ? jstr(sc, "shell") : "/bin/sh";
-    svc->shell_dir = jstr(svc->manifest, "shell_workdir");
+    const char *wd = jstr(svc->manifest, "shell_workdir");
+    svc->shell_dir = wd ? in_base(wd) : NULL;
     json_t *t = json_object_get(sc, "timeout");
     svc->shell_timeout = json_is_number(t) ? json_number_value(t) : 0;
     svc->shell_env = json_object_get(sc, "env");

@@ -174,9 +174,9 @@ int sv_child_drop_privileges(const struct sv_run_spec *s, sv_capset_t caps, int 
         return -1;
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         return sv_error(err, errno, "no_new_privs");
-    if (!s->no_seccomp && (bpf_fd >= 0 ? sv_seccomp_load_fd(bpf_fd, err)
-                                       : sv_seccomp_load_default(
-                                             s->io_uring ? SV_SECCOMP_ALLOW_IO_URING : 0, err)) < 0)
+    if (!s->no_seccomp &&
+        (bpf_fd >= 0 ? sv_seccomp_load_fd(bpf_fd, err)
+                     : sv_seccomp_load_default(sv_spec_seccomp_flags(s), err)) < 0)
         return -1;
     return 0;
 }
@@ -369,6 +369,12 @@ void sv_child_main(struct sv_container *c, const int fds[3], int gofd, int errfd
     if (sv_child_drop_privileges(s, c->caps, bpffd, &err) < 0)
         sv_child_fail(errfd, 125, &err);
     sv_trace("child: privileges dropped, seccomp on");
+    /* Set after the switch of ids, which clears it; no set-id exec clears
+     * it later (no_new_privs). pid 1 takes a SIGKILL from outside. */
+    if (s->die_with_parent && prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) {
+        sv_error(&err, errno, "PR_SET_PDEATHSIG");
+        sv_child_fail(errfd, 125, &err);
+    }
     struct child_stdio io;
     if (child_stdio_prepare(s, &io, &err) < 0)
         sv_child_fail(errfd, 125, &err);

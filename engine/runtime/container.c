@@ -69,6 +69,8 @@ void sv_container_free(struct sv_container *c)
     sv_strv_free(s->ports);
     free((char *)s->restart);
     free((char *)s->run_network);
+    free((char *)s->build_lower);
+    free((char *)s->build_upper);
     for (size_t i = 0; i < s->n_binds; i++) {
         free(s->binds[i].source);
         free(s->binds[i].target);
@@ -146,8 +148,8 @@ static int create_steps(struct sv_store *st, struct sv_container *c, const struc
 {
     new_id(c->id);
     c->name = spec->name ? sv_xstrdup(spec->name) : sv_xasprintf("servos-%.12s", c->id);
-    bool taken;
-    if (sv_store_name_taken(st, c->name, &taken, err) < 0)
+    bool taken = false;
+    if (st && sv_store_name_taken(st, c->name, &taken, err) < 0)
         return -1;
     if (taken)
         return sv_error(err, EEXIST, "the name \"%s\" is in use (servos rm %s frees it)", c->name,
@@ -165,7 +167,12 @@ static int create_steps(struct sv_store *st, struct sv_container *c, const struc
         return -1;
     sv_trace("create: id range");
     struct sv_image_config cfg = {0};
-    int rc = sv_rootfs_resolve(c->spec.image, &c->map, &c->lower, &c->image_kind, &cfg,
+    int rc = 0;
+    /* A build step's layers come resolved: the builder says what to run. */
+    if (c->spec.build_lower)
+        c->lower = sv_xstrdup(c->spec.build_lower);
+    else
+        rc = sv_rootfs_resolve(c->spec.image, &c->map, &c->lower, &c->image_kind, &cfg,
                                c->image_digest, err);
     if (rc == 0)
         rc = sv_spec_apply_image(c, &cfg, err);
@@ -189,7 +196,7 @@ static int create_steps(struct sv_store *st, struct sv_container *c, const struc
     /* The container's root (an unprivileged uid) must traverse these. */
     chmod(sv_state_root(), 0711);
     c->dir = sv_xasprintf("%s/%s", containers, c->id); /* made by sv_container_log_path */
-    if (record_row(st, c, err) < 0)
+    if (st && record_row(st, c, err) < 0)
         return -1;
     sv_trace("create: row recorded");
     int rc_cg = sv_cgroup_init(&c->cg, c->id, err);
@@ -407,8 +414,8 @@ int sv_container_spawn(struct sv_container *c, const int fds[3], sv_error_t *err
     sv_fd_close_now(&f.go[1]);
     /* Build the seccomp filter while the child sets up its root. */
     if (f.bpf[1] >= 0) {
-        if (rc == 0 && sv_seccomp_export_default(
-                           f.bpf[1], c->spec.io_uring ? SV_SECCOMP_ALLOW_IO_URING : 0, err) < 0)
+        if (rc == 0 &&
+            sv_seccomp_export_default(f.bpf[1], sv_spec_seccomp_flags(&c->spec), err) < 0)
             rc = -1;
         sv_fd_close_now(&f.bpf[1]);
         sv_trace("spawn: seccomp filter sent");
@@ -450,7 +457,7 @@ int sv_container_spawned(struct sv_store *st, struct sv_container *c, int *exec_
     sv_trace("spawned: exec reported");
     c->pid_start = sv_pid_start_time(c->pid);
     sv_user_warn_unwritable(c); /* once it runs: a start that fails has its own error to give */
-    return sv_store_set_running(st, c->id, c->pid, c->pid_start, getpid(), err);
+    return st ? sv_store_set_running(st, c->id, c->pid, c->pid_start, getpid(), err) : 0;
 }
 
 int sv_container_start(struct sv_store *st, struct sv_container *c, const int fds[3],

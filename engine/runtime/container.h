@@ -111,6 +111,16 @@ struct sv_run_spec {
     const char *restart;
     const char *run_network; /* -p: the container's own network (runnet.h) */
     char **ports;            /* -p as published, "IP:PORT->PORT/tcp"; may be NULL */
+    /* servos build's RUN steps (engine/build/): the layers the builder
+     * unpacked, as an overlay lowerdir list (top first), used instead of
+     * resolving image (then only a name to show); the overlay's upper and
+     * work directories in build_upper ("upper", "work") on disk, where
+     * they outlive the container as the step's new layer, rather than on
+     * the scratch tmpfs; and a container that dies with the process that
+     * started it (a killed build leaves no step running). */
+    const char *build_lower, *build_upper;
+    bool die_with_parent;
+    bool no_sync; /* fsync and friends return at once (seccomp.h's SV_SECCOMP_NO_SYNC) */
     /* Host device nodes passed in (--device, a service's devices): each a
      * node of the container's own at its target, which the device policy
      * allows with its access (devices.h). */
@@ -171,7 +181,9 @@ struct sv_container {
 };
 
 /* Check the spec, resolve the image, record the container (status
- * created), make its directories and cgroup. */
+ * created), make its directories and cgroup. st NULL: a container that
+ * is not recorded, and so not listed (a build step's, whose builder
+ * removes it: the same st NULL for start and remove). */
 int sv_container_create(struct sv_store *st, const struct sv_run_spec *spec,
                         struct sv_container **out, sv_error_t *err);
 /* Start it with stdio on fds (stdin, stdout, stderr); returns once the

@@ -34,6 +34,8 @@ int sv_spec_check(const struct sv_run_spec *s, sv_error_t *err);
 void sv_spec_copy(struct sv_container *c, const struct sv_run_spec *spec);
 /* What the spec leaves unset, from the image's config (Docker's rules). */
 int sv_spec_apply_image(struct sv_container *c, const struct sv_image_config *cfg, sv_error_t *err);
+/* The seccomp filter's flags (seccomp.h) the spec asks for. */
+unsigned sv_spec_seccomp_flags(const struct sv_run_spec *s);
 /* argv joined by spaces, as `servos ls` shows the command. */
 char *sv_spec_command_line(char *const *argv);
 /* The spec as JSON: recorded with the container for exec, stop and ls. */

@@ -25,8 +25,19 @@
 /* Host files under /etc that programs need and users expect to match. */
 static const char *const host_etc[] = {"/etc/ld.so.cache", "/etc/alternatives"};
 
+/* The resolver a container on the host's network uses: the host's, as
+ * podman gives it (a build's apt-get must resolve the mirror's name);
+ * else no server, the one a container without a route out can reach. */
+static char *resolv_conf(bool host_netns)
+{
+    char *text = NULL;
+    if (host_netns && sv_read_file("/etc/resolv.conf", 64 << 10, &text, NULL, NULL) == 0)
+        return text;
+    return sv_xstrdup("nameserver 127.0.0.1\n");
+}
+
 /* Generated /etc files, written into the container's scratch tmpfs. */
-static int write_etc(const char *rt, const struct sv_run_spec *s, sv_error_t *err)
+static int write_etc(const char *rt, const struct sv_run_spec *s, bool host_netns, sv_error_t *err)
 {
     const char *hn = s->hostname;
     cleanup_free char *hostname = sv_xasprintf("%s\n", hn);
@@ -44,8 +55,9 @@ static int write_etc(const char *rt, const struct sv_run_spec *s, sv_error_t *er
                      hn, extra);
     /* "multi on": glibc then returns every line of a name, so a service
      * name with several replicas resolves to all of them. */
+    cleanup_free char *resolv = resolv_conf(host_netns);
     const char *names[] = {"hostname", "hosts", "resolv.conf", "host.conf"};
-    const char *texts[] = {hostname, hosts, "nameserver 127.0.0.1\n", "multi on\n"};
+    const char *texts[] = {hostname, hosts, resolv, "multi on\n"};
     for (size_t i = 0; i < SV_ARRAY_LEN(names); i++) {
         cleanup_free char *p = sv_xasprintf("%s/%s", rt, names[i]);
         if (sv_rootfs_write_text(p, texts[i], 0644, err) < 0)
@@ -485,7 +497,7 @@ static int mount_scratch(const struct sv_container *c, const char *rt, sv_error_
         if (mkdir(p, sub[i].mode) < 0 || chmod(p, sub[i].mode) < 0)
             return sv_error(err, errno, "cannot create %s", p);
     }
-    return write_etc(rt, &c->spec, err);
+    return write_etc(rt, &c->spec, c->host_netns, err);
 }
 
 /* The overlay at root: the image below (a directory image through the
@@ -506,9 +518,11 @@ static int mount_overlay(const struct sv_container *c, const char *rt, const cha
         if (attach_tree(c->lower_fd, at, true, 0, lower, err) < 0)
             return -1;
     }
+    /* A build step's upper layer is kept on disk (see container.h). */
+    const char *up = c->spec.build_upper ? c->spec.build_upper : rt;
     cleanup_free char *opts =
         sv_xasprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work%s", lower ? lower : c->lower,
-                     rt, rt, c->spec.userns_host ? "" : ",userxattr");
+                     up, up, c->spec.userns_host ? "" : ",userxattr");
     /* nodev as on /dev: a node made in the layer opens nothing. */
     if (mount("overlay", root, "overlay", MS_NODEV, opts) < 0) {
         int e = errno;

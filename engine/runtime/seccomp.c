@@ -142,6 +142,12 @@ static int filter_build(unsigned flags, scmp_filter_ctx *out, sv_error_t *err)
                               SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_NEWUSER, CLONE_NEWUSER));
     if (rc == 0)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+    static const char *const syncs[] = {"fsync", "fdatasync", "syncfs", "sync", "sync_file_range"};
+    for (size_t i = 0; i < SV_ARRAY_LEN(syncs) && rc == 0 && (flags & SV_SECCOMP_NO_SYNC); i++) {
+        int nr = syscall_nr(syncs[i]);
+        if (nr != __NR_SCMP_ERROR) /* errno 0: the call returns 0, done */
+            rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(0), nr, 0);
+    }
     if (rc < 0) {
         seccomp_release(ctx);
         return sv_error(err, -rc, "seccomp: cannot build the default filter");
@@ -156,11 +162,11 @@ static int filter_build(unsigned flags, scmp_filter_ctx *out, sv_error_t *err)
 static struct {
     char *bpf;
     size_t len;
-} filter_cache[SV_SECCOMP_ALLOW_IO_URING + 1];
+} filter_cache[SV_SECCOMP_FLAGS + 1];
 
 static int filter_cached(unsigned flags, sv_error_t *err)
 {
-    flags &= SV_SECCOMP_ALLOW_IO_URING;
+    flags &= SV_SECCOMP_FLAGS;
     if (filter_cache[flags].bpf)
         return 0;
     scmp_filter_ctx ctx = NULL;
@@ -184,8 +190,8 @@ int sv_seccomp_export_default(int fd, unsigned flags, sv_error_t *err)
 {
     if (filter_cached(flags, err) < 0)
         return -1;
-    const char *bpf = filter_cache[flags & SV_SECCOMP_ALLOW_IO_URING].bpf;
-    size_t len = filter_cache[flags & SV_SECCOMP_ALLOW_IO_URING].len, off = 0;
+    const char *bpf = filter_cache[flags & SV_SECCOMP_FLAGS].bpf;
+    size_t len = filter_cache[flags & SV_SECCOMP_FLAGS].len, off = 0;
     while (off < len) {
         ssize_t n = write(fd, bpf + off, len - off);
         if (n < 0 && errno == EINTR)
@@ -203,7 +209,7 @@ int sv_seccomp_load_default(unsigned flags, sv_error_t *err)
 {
     if (filter_cached(flags, err) < 0)
         return -1;
-    flags &= SV_SECCOMP_ALLOW_IO_URING;
+    flags &= SV_SECCOMP_FLAGS;
     struct sock_fprog prog = {
         .len = (unsigned short)(filter_cache[flags].len / sizeof(struct sock_filter)),
         .filter = (struct sock_filter *)filter_cache[flags].bpf};

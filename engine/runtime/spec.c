@@ -9,6 +9,7 @@
 #include "graph/units.h"
 #include "image/imgstore.h"
 #include "net/stacknet.h"
+#include "runtime/seccomp.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -121,6 +122,9 @@ int sv_spec_check(const struct sv_run_spec *s, sv_error_t *err)
                         s->name);
     if (s->workdir && s->workdir[0] != '/')
         return sv_error(err, 0, "the working directory must be absolute, got \"%s\"", s->workdir);
+    if ((s->build_upper && s->build_upper[0] != '/') || (!s->build_lower != !s->build_upper))
+        return sv_error(err, 0,
+                        "a build step needs both its layers and an absolute upper directory");
     if (s->limits.cpus == 0)
         return sv_error(err, 0, "--cpus must be more than 0");
     if (s->limits.memory >= 0 && s->limits.memory < (6 << 20))
@@ -191,6 +195,11 @@ int sv_spec_check(const struct sv_run_spec *s, sv_error_t *err)
     return 0;
 }
 
+unsigned sv_spec_seccomp_flags(const struct sv_run_spec *s)
+{
+    return (s->io_uring ? SV_SECCOMP_ALLOW_IO_URING : 0) | (s->no_sync ? SV_SECCOMP_NO_SYNC : 0);
+}
+
 char *sv_spec_command_line(char *const *argv)
 {
     size_t len = 1;
@@ -228,6 +237,8 @@ void sv_spec_copy(struct sv_container *c, const struct sv_run_spec *spec)
     s->ports = strv_dup(spec->ports);
     s->restart = xstrdup_or_null(spec->restart);
     s->run_network = xstrdup_or_null(spec->run_network);
+    s->build_lower = xstrdup_or_null(spec->build_lower);
+    s->build_upper = xstrdup_or_null(spec->build_upper);
     struct sv_device_spec *devs = sv_xcalloc(spec->n_devices + 1, sizeof(*devs));
     for (size_t i = 0; i < spec->n_devices; i++) {
         devs[i] = spec->devices[i];

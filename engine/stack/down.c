@@ -3,6 +3,7 @@
 #include "stack/lastup.h"
 #include "stack/rows.h"
 #include "stack/volumes.h"
+#include "core/events.h"
 #include "core/fs.h"
 #include "core/statedir.h"
 #include "git/gitrepo.h"
@@ -93,6 +94,7 @@ int sv_down_stack(const char *stack, long grace_s, bool volumes, sv_error_t *err
         rc = sv_error(err, 0, "stack %s is down, but its supervisor has not exited yet", stack);
     if (rc == 0) { /* nothing of the stack is left but its named volumes */
         sv_down_forget(stack);
+        sv_events_add(NULL, "stack.down", stack, volumes ? "volumes removed" : NULL, NULL);
         sv_gitrepo_prune(SV_LASTUP_GIT_IDLE);
     }
     return rc;

@@ -39,8 +39,14 @@ static char *read_ports(const char *stack)
 
 int sv_ps_collect(const char *stack, struct sv_ps *ps, sv_error_t *err)
 {
+    return sv_ps_collect_in(NULL, NULL, stack, ps, err);
+}
+
+int sv_ps_collect_in(struct sv_store *st, const struct sv_ps_known *known, const char *stack,
+                     struct sv_ps *ps, sv_error_t *err)
+{
     memset(ps, 0, sizeof(*ps));
-    if (sv_rows_list(NULL, stack, &ps->rows, err) < 0)
+    if (sv_rows_list(st, stack, &ps->rows, err) < 0)
         return -1;
     time_t now = time(NULL);
     cleanup_free char *ports = read_ports(stack);
@@ -52,11 +58,15 @@ int sv_ps_collect(const char *stack, struct sv_ps *ps, sv_error_t *err)
         struct sv_ps_replica *p = &ps->v[i];
         const struct sv_ctr_row *r = &ps->rows.v[i];
         p->row = r;
-        p->state = sv_rows_state(r);
-        p->running = strcmp(p->state, "running") == 0;
+        p->running = known ? known->running(known->ud, r) : sv_ctr_row_running(r);
+        p->state = p->running                    ? "running"
+                   : r->status == SV_CTR_CREATED ? "created"
+                                                 : "exited"; /* as sv_rows_state says */
         p->exited = !p->running && r->status == SV_CTR_EXITED;
         p->uptime_s = p->running ? (long long)(now - r->started) : 0;
-        uint32_t addr = p->running ? sv_stacknet_address_of(r->spec_json) : 0;
+        uint32_t addr = !p->running ? 0
+                        : known     ? known->address(known->ud, r)
+                                    : sv_stacknet_address_of(r->spec_json);
         if (addr)
             sv_stacknet_ip4_format(addr, p->address);
         p->ports = ports_of(ports, r->service);

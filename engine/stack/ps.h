@@ -27,6 +27,20 @@ struct sv_ps {
 };
 
 int sv_ps_collect(const char *stack, struct sv_ps *ps, sv_error_t *err);
+
+/* What a long-lived reader (servos serve) knows already, asked instead of
+ * /proc and the recorded spec: whether a row's process still runs (as
+ * sv_ctr_row_running says it) and its address on the stack network (0:
+ * none). */
+struct sv_ps_known {
+    bool (*running)(void *ud, const struct sv_ctr_row *r);
+    uint32_t (*address)(void *ud, const struct sv_ctr_row *r);
+    void *ud;
+};
+/* The same from an open store (NULL: one opened for it), with what the
+ * caller knows (NULL: nothing). */
+int sv_ps_collect_in(struct sv_store *st, const struct sv_ps_known *known, const char *stack,
+                     struct sv_ps *ps, sv_error_t *err);
 /* An array of one object per replica, every string escaped. */
 json_t *sv_ps_json(const struct sv_ps *ps);
 void sv_ps_free(struct sv_ps *ps);

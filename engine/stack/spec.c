@@ -2,6 +2,7 @@
 #include "stack/volumes.h"
 #include "core/statedir.h"
 #include "host/userns.h"
+#include "image/imgstore.h"
 #include "proserve/pgateway.h"
 #include "proserve/tlsfiles.h"
 
@@ -15,7 +16,16 @@
 
 void sv_spec_hash_hex(const struct sv_service *s, char out[17])
 {
-    snprintf(out, 17, "%016llx", (unsigned long long)sv_graph_json_hash(s));
+    uint64_t h = sv_graph_json_hash(s);
+    /* A built image keeps its name when a rebuild changes it: its digest
+     * is part of the spec, so the replicas are made anew from it. */
+    char digest[SV_DIGEST_LEN + 1];
+    if (s->build && sv_image_lookup(s->image, digest, NULL) == 0) {
+        char buf[128];
+        int n = snprintf(buf, sizeof(buf), "%016llx %s", (unsigned long long)h, digest);
+        h = sv_fnv1a(buf, (size_t)n);
+    }
+    snprintf(out, 17, "%016llx", (unsigned long long)h);
 }
 
 static char **argv_join(const char *const *a, const char *const *b)

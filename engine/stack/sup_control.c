@@ -131,7 +131,7 @@ static void do_scale(struct supervisor *sup, int fd, int argc, char **argv)
     }
     int before = s->replicas;
     s->replicas = atoi(argv[2]);
-    if (network_check_names(sup->g, &err) < 0) {
+    if (sv_graph_check_names(sup->g, &err) < 0) {
         s->replicas = before; /* refused: nothing changed */
         reply_rc(fd, -1, &err);
         return;
@@ -152,7 +152,12 @@ static void do_restart(struct supervisor *sup, int fd, int argc, char **argv)
         replica_stop(sup, r, replica_grace(r, -1));
         r->restarts++;
         sv_error_t e = NULL;
-        if (replica_start(sup, r, &e) < 0) {
+        /* The new incarnation's row says how often (ps, and the
+         * container.restart event), as after a restart by policy. */
+        if (replica_start(sup, r, &e) == 0) {
+            sv_store_set_restarts(sup->st, r->id, r->restarts, &e);
+            sup_report(&e);
+        } else {
             /* Stopped, and it cannot start now (a full disk, say): it is
              * not left down, but retried with the back-off, as a replica
              * that crashed would be. */

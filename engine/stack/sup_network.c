@@ -322,50 +322,6 @@ static bool graph_needs_net(const struct sv_graph *g)
     return false;
 }
 
-/* Is name what service a is called by on the stack network: its name, a
- * replica's SERVICE-N, its hostname? */
-static bool net_name_of(const struct sv_service *a, const char *name)
-{
-    size_t al = strlen(a->name);
-    if (strcmp(name, a->name) == 0 || (a->hostname && strcmp(name, a->hostname) == 0) ||
-        (a->container_name && strcmp(name, a->container_name) == 0))
-        return true;
-    if (strncmp(name, a->name, al) != 0 || name[al] != '-' || name[al + 1] < '1' ||
-        name[al + 1] > '9' || strspn(name + al + 1, "0123456789") != strlen(name + al + 1))
-        return false;
-    long k = strtol(name + al + 1, NULL, 10);
-    return k >= 1 && k <= a->replicas;
-}
-
-/* The same mistake as STACK-SERVICE-N container names, inside a stack:
- * service "web-1" and replica 1 of "web" would both be "web-1" in every
- * /etc/hosts, and a client would reach either. Refused, before anything
- * starts. */
-int network_check_names(const struct sv_graph *g, sv_error_t *err)
-{
-    for (size_t i = 0; i < g->n_services; i++) {
-        const struct sv_service *b = &g->services[i];
-        if (strcmp(b->network, "stack") != 0)
-            continue;
-        for (size_t k = 0; k < g->n_services; k++) {
-            const struct sv_service *a = &g->services[k];
-            if (k == i || strcmp(a->network, "stack") != 0)
-                continue;
-            const char *clash = net_name_of(a, b->name)                      ? b->name
-                                : b->hostname && net_name_of(a, b->hostname) ? b->hostname
-                                : b->container_name && net_name_of(a, b->container_name)
-                                    ? b->container_name
-                                    : NULL;
-            if (clash)
-                return sv_error(err, 0,
-                                "services \"%s\" and \"%s\" would both be called \"%s\" on "
-                                "the stack network: rename one (or its hostname)",
-                                a->name, b->name, clash);
-        }
-    }
-    return 0;
-}
-
 int network_sync_ports(struct supervisor *sup, const struct sv_graph *g, sv_error_t *err)
 {
     if (sup->net == NULL && !graph_needs_net(g))

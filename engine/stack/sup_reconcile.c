@@ -5,9 +5,13 @@
 #include "stack/supervisor_int.h"
 #include "stack/rows.h"
 #include "stack/spec.h"
+#include "image/imgstore.h"
+#include "core/events.h"
 #include "core/fs.h"
+#include "core/statedir.h"
 #include "proserve/pgateway.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -250,17 +254,80 @@ static int start_waves(struct supervisor *sup, const struct sv_graph *g, sv_erro
     return rc;
 }
 
+/* A service with no healthcheck of its own takes its image's HEALTHCHECK,
+ * as Compose does: a Containerfile's check gates depends_on healthy and
+ * shows in ps. An image not in the store yet keeps none. */
+static void inherit_image_health(struct sv_graph *g)
+{
+    for (size_t i = 0; i < g->n_services; i++) {
+        struct sv_service *s = &g->services[i];
+        if (s->health || s->image == NULL || strcmp(s->image, "host") == 0)
+            continue;
+        char digest[SV_DIGEST_LEN + 1];
+        sv_error_t e = NULL;
+        cleanup_image struct sv_image img = {0};
+        struct sv_image_config cfg = {0};
+        if (sv_image_lookup(s->image, digest, &e) < 0 || sv_image_load(digest, &img, &e) < 0 ||
+            sv_image_config_load(&img, &cfg, &e) < 0) {
+            sv_error_free(&e);
+            continue;
+        }
+        if (cfg.health_test) {
+            struct sv_health *h = sv_graph_alloc(g, sizeof(*h));
+            size_t n = 0;
+            while (cfg.health_test[n])
+                n++;
+            const char **test = sv_graph_alloc(g, (n + 1) * sizeof(*test));
+            for (size_t k = 0; k < n; k++)
+                test[k] = sv_graph_strdup(g, cfg.health_test[k]);
+            test[n] = NULL;
+            *h = (struct sv_health){
+                .test = test,
+                .interval_ms = cfg.health_interval_ms ? cfg.health_interval_ms : 30000,
+                .timeout_ms = cfg.health_timeout_ms ? cfg.health_timeout_ms : 30000,
+                .start_period_ms = cfg.health_start_ms,
+                .retries = cfg.health_retries ? cfg.health_retries : 3};
+            s->health = h;
+        }
+        sv_image_config_clear(&cfg);
+    }
+}
+
+/* The graph the stack now runs, as `servos config` prints it, into
+ * <stack dir>/graph.json (for `servos serve`, which shows it without
+ * evaluating anything), and the event that says so. Best effort: the
+ * stack runs whether or not they could be written. */
+static void record_applied(struct supervisor *sup, const struct sv_graph *g)
+{
+    cleanup_free char *dir = sv_statedir_stack(sup->stack);
+    cleanup_free char *path = sv_xasprintf("%s/graph.json", dir);
+    cleanup_free char *tmp = sv_xasprintf("%s.tmp", path);
+    FILE *f = sv_fopen_mode(tmp, O_TRUNC, 0600);
+    if (f) {
+        sv_graph_json_print(g, f);
+        if (fclose(f) != 0 || rename(tmp, path) < 0)
+            unlink(tmp);
+    }
+    sv_error_t e = NULL;
+    cleanup_free char *what = sv_xasprintf("%zu services", g->n_services);
+    sv_events_add(sup->st, "stack.applied", sup->stack, what, &e);
+    sup_report(&e);
+}
+
 int reconcile(struct supervisor *sup, struct sv_graph *g, sv_error_t *err)
 {
+    inherit_image_health(g);
     /* The first graph since adoption: names only it knows (hostnames,
      * aliases, container names, the services' own hosts files). */
     if (sup->g == NULL)
         sup->hosts_dirty = true;
     sup->g = g;
-    if (remove_undeclared(sup, g, err) < 0 || network_check_names(g, err) < 0 ||
-        network_sync_ports(sup, g, err) < 0 || sync_gateways(sup, g, err) < 0)
+    if (remove_undeclared(sup, g, err) < 0 || network_sync_ports(sup, g, err) < 0 ||
+        sync_gateways(sup, g, err) < 0)
         return -1;
     int rc = start_waves(sup, g, err);
+    if (rc == 0)
+        record_applied(sup, g);
     network_refresh_hosts(sup);
     if (sup->proxy) /* before `up` returns: its ports take the fast path at once */
         sv_proxy_refresh(sup->proxy);

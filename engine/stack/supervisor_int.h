@@ -164,7 +164,6 @@ int network_write_hosts(struct supervisor *sup, sv_error_t *err);
 /* network_write_hosts when a replica came or went; errors only logged. */
 void network_refresh_hosts(struct supervisor *sup);
 /* Refuse a graph in which two services answer to one name. */
-int network_check_names(const struct sv_graph *g, sv_error_t *err);
 /* Publish the graph's ports; `servos ps` reads them from <stack>/ports. */
 int network_sync_ports(struct supervisor *sup, const struct sv_graph *g, sv_error_t *err);
 /* Take the stack network down with the stack. */

@@ -6,8 +6,9 @@
 # extracted into the directory given.
 #
 #   tests/helpers/debian-rootfs.sh DIR
+#   tests/helpers/debian-rootfs.sh --tarball   (prints the cached tarball's path)
 #
-# Exit 0: DIR holds the root. Exit 77 with the reason on stdout: no cache
+# Exit 0: DIR holds the root (or the tarball's path was printed). Exit 77 with the reason on stdout: no cache
 # and the mirror cannot be reached (the caller skips). Anything else: a
 # real failure.
 set -eu
@@ -60,5 +61,9 @@ if ! [ -s "$cache" ] || ! has_lists; then
     trap - EXIT
 fi
 exec 9>&-
+if [ "$dir" = --tarball ]; then
+    echo "$cache"
+    exit 0
+fi
 mkdir -p "$dir"
 tar -C "$dir" -xf "$cache"
