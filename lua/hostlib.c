@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Lua's parser gives up near 200 C levels (LUAI_MAXCCALLS); each bracket or
@@ -240,14 +241,16 @@ static void missing_var(void *ud, const char *name)
             vs->path, name);
 }
 
-/* host.yaml_load(path [, fallback [, override]]) -> value. With fallback (a
- * table, possibly empty) scalars are interpolated: override, then the host
- * environment, then fallback. */
+/* host.yaml_load(path [, fallback [, override [, keep_bare_unset]]]) ->
+ * value. With fallback (a table, possibly empty) scalars are interpolated:
+ * override, then the host environment, then fallback; keep_bare_unset
+ * leaves an unset $VAR as written (ProServe's way). */
 static int host_yaml_load(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     bool interpolate = lua_istable(L, 2);
     int override = lua_istable(L, 3) ? 3 : 0;
+    bool keep_bare = lua_toboolean(L, 4); /* before anything is pushed */
     struct c_box *b = push_box(L);
     size_t len = 0;
     if (box_read(L, b, path, &len) < 0) {
@@ -260,7 +263,8 @@ static int host_yaml_load(lua_State *L)
                                .override = override,
                                .warned = lua_gettop(L),
                                .path = path};
-    struct sv_interp ip = {.lookup = lookup_var, .missing = missing_var, .ud = &vars};
+    struct sv_interp ip = {
+        .lookup = lookup_var, .missing = missing_var, .ud = &vars, .keep_bare_unset = keep_bare};
     lua_getfield(L, LUA_REGISTRYINDEX, "sv.lines");
     sv_yaml_push(L, path, b->text, len, -1, interpolate ? &ip : NULL);
     c_box_release(b);
@@ -292,6 +296,21 @@ static int host_realpath(lua_State *L)
     sv_inputs_volatile(&sv_lua_of(L)->inputs); /* links can change under an unchanged file */
     char resolved[PATH_MAX];                   /* on the stack: nothing to free if pushing raises */
     lua_pushstring(L, realpath(path, resolved) ? resolved : path);
+    return 1;
+}
+
+/* host.kind(path) -> "file", "dir", "other", or nil when nothing is there
+ * (links followed): a manifest's scripts and directories are checked when
+ * it is read, not at the first request. */
+static int host_kind(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    sv_inputs_volatile(&sv_lua_of(L)->inputs); /* not recorded: a file may come and go */
+    struct stat st;
+    if (stat(path, &st) < 0)
+        lua_pushnil(L);
+    else
+        lua_pushstring(L, S_ISREG(st.st_mode) ? "file" : S_ISDIR(st.st_mode) ? "dir" : "other");
     return 1;
 }
 
@@ -397,13 +416,21 @@ void sv_hostlib_push(lua_State *L)
     lua_setfield(L, -2, "__gc");
     lua_pop(L, 1);
     static const luaL_Reg host[] = {
-        {"loadfile", host_loadfile}, {"readfile", host_readfile},
-        {"dotenv", host_dotenv},     {"yaml_load", host_yaml_load},
-        {"lines", host_lines},       {"stdlib", host_stdlib},
-        {"embedded", host_embedded}, {"warn", host_warn},
-        {"realpath", host_realpath}, {"where", host_where},
-        {"clone", host_clone},       {"confine", sv_roots_confine},
-        {"git", host_git},           {NULL, NULL},
+        {"loadfile", host_loadfile},
+        {"readfile", host_readfile},
+        {"dotenv", host_dotenv},
+        {"yaml_load", host_yaml_load},
+        {"lines", host_lines},
+        {"stdlib", host_stdlib},
+        {"embedded", host_embedded},
+        {"warn", host_warn},
+        {"realpath", host_realpath},
+        {"where", host_where},
+        {"clone", host_clone},
+        {"confine", sv_roots_confine},
+        {"git", host_git},
+        {"kind", host_kind},
+        {NULL, NULL},
     };
     luaL_newlib(L, host);
     lua_pushlightuserdata(L, SV_YAML_NULL);

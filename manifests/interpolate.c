@@ -148,6 +148,8 @@ static int expand(const char *s, size_t len, const struct sv_interp *ip, struct 
             const char *val = ip->lookup(ip->ud, name);
             if (val)
                 text_put(b, val, strlen(val));
+            else if (ip->keep_bare_unset)
+                text_put(b, d, nl + 1);
             else if (ip->missing)
                 ip->missing(ip->ud, name);
             s = d + 1 + nl;

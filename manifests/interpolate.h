@@ -12,6 +12,10 @@ struct sv_interp {
     /* Told about each variable that was unset and had no default. */
     void (*missing)(void *ud, const char *name);
     void *ud;
+    /* An unset $VAR (no braces) stays as written, as ProServe's
+     * os.path.expandvars leaves it (a shell command's own variables);
+     * Compose makes it empty. */
+    bool keep_bare_unset;
 };
 
 /* *out is NULL when s holds no '$' (nothing to do), else a new string.

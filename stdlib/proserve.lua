@@ -6,97 +6,19 @@
 local host = ...
 local sv = host.stdlib("servos")
 local U = host.stdlib("yamlutil")
+local C = host.stdlib("proserve_check")
+local B = host.stdlib("proserve_blocks")
 local null = U.null
 local M = {}
 
--- Every key of ProServe's ServiceManifest (v1), plus v2's websockets and
--- static, plus the legacy server: block.
-local known = {}
-for k in ([[name version description type port host grpc_port grpc_reflection
-  grpc_health_check grpc_max_workers framework framework_config proxy_server
-  proxy_config requires_proserve proserve_url requires_edpmt edpmt_url enable_cors
-  cors_origins enable_health enable_metrics enable_tracing enable_tls tls_cert tls_key
-  tls_ca_cert ssl_context tls_provider domain platform board device_config
-  micropython_scripts wifi_config background_tasks automation_rules monitoring
-  endpoints grpc_services proto_files proto_generate grpc_interceptors
-  websocket_handlers shell_config converters env_vars logging database metrics health
-  deployment shell_commands static_dirs static_files static_hosting cdn_resources
-  api_proxy_rules middleware security dependencies development production
-  environment init_module handler_module isolation env_files websockets static server]]):gmatch("%S+") do
-  known[k] = true
-end
-
 local modes = { none = true, process = true, container = true, docker = true, sandbox = true,
                 micropython = true, arduino = true, kubernetes = true }
-local methods = { GET = true, POST = true, PUT = true, DELETE = true, PATCH = true, HEAD = true, OPTIONS = true }
 
 local isolation_defaults = {
   mode = "none", timeout = 30, memory_limit = null, cpu_limit = null,
   network_isolation = false, filesystem_isolation = false, environment_isolation = true,
   auto_environment = false, platform = null, board = null,
 }
-
-local function check_type(path, tbl, key, want, what)
-  local v = tbl[key]
-  if v == nil or v == null then return nil end
-  local ok
-  if want == "map" then ok = U.is_map(v) or (type(v) == "table" and next(v) == nil)
-  elseif want == "seq" then ok = U.is_seq(v) or (type(v) == "table" and next(v) == nil)
-  elseif want == "integer" then ok = math.type(v) == "integer"
-  else ok = type(v) == want end
-  if not ok then
-    U.fail(U.at(path, tbl, key), key .. ": expected " .. (what or want) .. ", got " ..
-           (U.is_seq(v) and "a list" or U.is_map(v) and "a mapping" or type(v)))
-  end
-  return v
-end
-
--- check(path, item, i, at) for each item of the list doc[key] (which may be
--- missing); an item that is no mapping fails first ("must be a mapping",
--- then what such a mapping holds when it says so).
-local function each_mapping(path, doc, key, list_is, item_holds, check)
-  local list = check_type(path, doc, key, "seq", list_is)
-  if not list then return end
-  for i, item in ipairs(list) do
-    local at = U.at(path, list, i)
-    if not U.is_map(item) then U.fail(at, key .. ": item " .. i .. " must be a mapping" .. item_holds) end
-    check(path, item, i, at)
-  end
-end
-
-local function check_endpoint(path, ep, i, at)
-  if type(ep.path) ~= "string" or ep.path:sub(1, 1) ~= "/" then
-    U.fail(U.at(path, ep, "path"), "endpoints: item " .. i .. ": path must be a string starting with /")
-  end
-  local m = ep.method or "GET"
-  local list = type(m) == "table" and m or { m }
-  for _, one in ipairs(list) do
-    if type(one) ~= "string" or not methods[one:upper()] then
-      U.fail(U.at(path, ep, "method"), "endpoints: " .. ep.path .. ": \"" .. tostring(one) ..
-             "\" is not an HTTP method (GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS)")
-    end
-  end
-  local kinds = 0
-  for _, k in ipairs({ "script", "shell_command", "response", "handler" }) do
-    if ep[k] ~= nil and ep[k] ~= null then kinds = kinds + 1 end
-  end
-  if kinds ~= 1 then
-    U.fail(at, "endpoints: " .. ep.path .. ": needs exactly one of script, shell_command, response or handler")
-  end
-  if ep.converter ~= nil and ep.converter ~= "json" and ep.converter ~= "text" and type(ep.converter) ~= "string" then
-    U.fail(U.at(path, ep, "converter"), "endpoints: " .. ep.path .. ": converter must be json or text")
-  end
-end
-
-local function check_task(path, t, i, at)
-  if (t.script == nil or t.script == null) and (t.shell_command == nil or t.shell_command == null) then
-    U.fail(at, "background_tasks: item " .. i .. " needs a script or a shell_command")
-  end
-  local iv = t.interval
-  if iv ~= nil and (type(iv) ~= "number" or iv <= 0) then
-    U.fail(U.at(path, t, "interval"), "background_tasks: item " .. i .. ": interval must be a number of seconds above 0")
-  end
-end
 
 -- The .env of the project root (the manifest's directory, or its parent
 -- when the manifest sits in manifests/), then env_files, which override
@@ -120,20 +42,128 @@ local function variables(path, raw)
   return fallback, override
 end
 
-function M.load(path, raw)
-  local fallback, override = variables(path, raw)
-  local doc = host.yaml_load(path, fallback, override)
-  for k in pairs(doc) do
-    if type(k) ~= "string" or not known[k] then
-      U.fail(U.at(path, doc, k), 'unknown ProServe manifest key "' .. tostring(k) .. '"' .. U.suggest(tostring(k), known))
+-- development: / production: merged over the manifest (mappings key by
+-- key, anything else replaced), chosen by PROSERVE_ENV or ENV (env_files,
+-- the host, then .env, as the manifest's own ${VAR}s): development when
+-- neither is set, as ProServe. Each merged key keeps the line it was
+-- written on.
+local function merge(dst, src)
+  local dl, sl = host.lines(dst), host.lines(src)
+  for k, v in pairs(src) do
+    if U.is_map(v) and U.is_map(dst[k]) then
+      merge(dst[k], v)
+    else
+      dst[k] = v
+      if dl and sl then dl[k] = sl[k] end
     end
   end
+end
+
+local env_names = { development = "development", dev = "development", production = "production", prod = "production" }
+
+local function environment_block(path, doc, fallback, override)
+  if doc.development == nil and doc.production == nil then return nil end
+  local var, value = "PROSERVE_ENV", nil
+  for _, name in ipairs({ "PROSERVE_ENV", "ENV" }) do
+    value = override[name] or os.getenv(name) or fallback[name]
+    if value ~= nil and value ~= "" then var = name; break end
+    value = nil
+  end
+  local which = env_names[(value or "development"):lower()]
+  if which == nil then
+    U.warn(U.at(path, doc, doc.production ~= nil and "production" or "development"),
+           var .. "=" .. value .. " is neither development nor production, so neither block applies")
+    return nil
+  end
+  local block = doc[which]
+  if block == nil or block == null then return which end
+  if not U.is_map(block) then U.fail(U.at(path, doc, which), which .. ": expected a mapping of manifest keys") end
+  for k in pairs(block) do
+    if k == "development" or k == "production" or k == "name" then
+      U.fail(U.at(path, block, k), which .. ": " .. tostring(k) .. " cannot be changed per environment")
+    end
+  end
+  merge(doc, block)
+  return which
+end
+
+-- type: ProServe's list; http, websocket, hybrid and static are served,
+-- grpc and mqtt would silently be HTTP services: errors that say so.
+local function check_type(path, doc, iso_mode_given)
+  local t = doc.type
+  if t == nil or t == null then return "http" end
+  local at = U.at(path, doc, "type")
+  if type(t) ~= "string" or not C.types[t] then
+    U.fail(at, 'type: "' .. tostring(t) .. '" is not one of http, websocket, hybrid, static, grpc, mqtt, ' ..
+           'micropython, arduino' .. (type(t) == "string" and U.suggest(t, C.types) or ""))
+  end
+  if t == "grpc" then
+    U.fail(at, "type: grpc: servos serves no gRPC (it compiles no proto_files and runs no gRPC server); " ..
+           "serve the API over HTTP (type: http, or hybrid for HTTP and WebSockets)")
+  elseif t == "mqtt" then
+    U.fail(at, "type: mqtt: servos runs no MQTT broker or client; run one as a service of the stack " ..
+           "(an Envirofile or Compose file beside the manifest) and talk to it from the handlers")
+  end
+  if (t == "micropython" or t == "arduino") and iso_mode_given and iso_mode_given ~= t then
+    U.fail(at, "type: " .. t .. " runs on a board, but isolation.mode is " .. tostring(iso_mode_given))
+  end
+  return t
+end
+
+-- isolation: its keys, mode, timeout and resources (defaults as ProServe's).
+local function isolation(path, doc, type_)
+  local iso = {}
+  for k, v in pairs(isolation_defaults) do iso[k] = v end
+  local user_iso = C.typed(path, doc, "isolation", "map", "a mapping")
+  if user_iso then
+    C.keys(path, user_iso, "isolation", C.isolation)
+    for k, v in pairs(user_iso) do iso[k] = v end
+  end
+  if (type_ == "micropython" or type_ == "arduino") and (user_iso == nil or user_iso.mode == nil) then
+    iso.mode = type_
+  end
+  local at_of = user_iso or doc
+  local mode = iso.mode
+  if type(mode) ~= "string" or not modes[mode] then
+    U.fail(U.at(path, at_of, "mode"), 'isolation.mode: "' .. tostring(mode) ..
+           '" is not one of none, process, container, docker, sandbox, micropython, arduino, kubernetes' ..
+           (type(mode) == "string" and U.suggest(mode, modes) or ""))
+  end
+  if iso.timeout ~= null and (type(iso.timeout) ~= "number" or iso.timeout <= 0) then
+    U.fail(U.at(path, at_of, "timeout"), "isolation.timeout: expected a number of seconds above 0")
+  end
+  for _, k in ipairs({ "network_isolation", "filesystem_isolation", "environment_isolation",
+                       "fallback_on_platform_failure", "fallback_on_docker_failure" }) do
+    if user_iso then C.typed(path, user_iso, k, "boolean", "true or false", "isolation." .. k) end
+  end
+  if user_iso then
+    C.typed(path, user_iso, "image", "string", "an image reference", "isolation.image")
+    local res = C.typed(path, user_iso, "resources", "map", "a mapping with memory, cpu, pids", "isolation.resources")
+    if res then C.keys(path, res, "isolation.resources", C.resources) end
+    if mode ~= "micropython" and mode ~= "arduino" then
+      for _, k in ipairs({ "libraries", "firmware_version" }) do
+        if C.given(user_iso[k]) then
+          U.warn(U.at(path, user_iso, k), "isolation." .. k .. ": only the board modes (arduino, micropython) use it; ignored for mode " .. mode)
+        end
+      end
+    end
+  end
+  return iso, user_iso
+end
+
+function M.load(path, raw)
+  local fallback, override = variables(path, raw)
+  -- ${VAR} unset is empty, an unset $VAR stays (a shell command's own),
+  -- as ProServe's expand_env_vars and os.path.expandvars do.
+  local doc = host.yaml_load(path, fallback, override, true)
+  local applied = environment_block(path, doc, fallback or {}, override or {})
+  C.keys(path, doc, nil, C.top, "ProServe manifest key")
   -- Legacy `server: {host, port}`
   if U.is_map(doc.server) then
     doc.host = doc.host or doc.server.host
     doc.port = doc.port or doc.server.port
   end
-  local name = check_type(path, doc, "name", "string", "a service name")
+  local name = C.typed(path, doc, "name", "string", "a service name")
   local port = doc.port
   if type(port) == "string" and port:match("^%d+$") then port = math.tointeger(tonumber(port)) end
   if port == nil or port == null then port = 8080 end
@@ -143,37 +173,31 @@ function M.load(path, raw)
   local listen = doc.host
   if listen == nil or listen == null then listen = "127.0.0.1" end
   if type(listen) ~= "string" then U.fail(U.at(path, doc, "host"), "host: expected an address") end
-  check_type(path, doc, "enable_health", "boolean")
-  check_type(path, doc, "enable_metrics", "boolean")
-  check_type(path, doc, "enable_cors", "boolean")
-  check_type(path, doc, "environment", "map", "a mapping of NAME: value")
-  check_type(path, doc, "static_dirs", "map", "a mapping of URL path: directory")
-  check_type(path, doc, "static", "map", "a mapping with enabled and path")
-  check_type(path, doc, "websocket_handlers", "seq", "a list")
-  check_type(path, doc, "websockets", "seq", "a list")
-  each_mapping(path, doc, "endpoints", "a list of endpoints", " with path and method", check_endpoint)
-  each_mapping(path, doc, "background_tasks", "a list of tasks", "", check_task)
-
-  local iso = {}
-  for k, v in pairs(isolation_defaults) do iso[k] = v end
-  local user_iso = check_type(path, doc, "isolation", "map", "a mapping")
-  if user_iso then for k, v in pairs(user_iso) do iso[k] = v end end
+  for _, k in ipairs({ "enable_health", "enable_metrics", "enable_cors" }) do C.typed(path, doc, k, "boolean", "true or false") end
+  C.typed(path, doc, "environment", "map", "a mapping of NAME: value")
+  local user_mode = U.is_map(doc.isolation) and doc.isolation.mode or nil
+  local type_ = check_type(path, doc, user_mode)
+  if doc.grpc_port ~= nil and type_ == "hybrid" then
+    U.warn(U.at(path, doc, "grpc_port"), "grpc_port: type hybrid is served as HTTP and WebSockets; servos serves no gRPC")
+  end
+  local iso, user_iso = isolation(path, doc, type_)
   local mode = iso.mode
-  if type(mode) ~= "string" or not modes[mode] then
-    U.fail(U.at(path, user_iso or doc, "mode"), 'isolation.mode: "' .. tostring(mode) ..
-           '" is not one of none, process, container, docker, sandbox, micropython, arduino, kubernetes' ..
-           (type(mode) == "string" and U.suggest(mode, modes) or ""))
+
+  local body = {}
+  local cx = { path = path, doc = doc, base = host.realpath(U.dir_of(path)), body = body }
+  local hm = C.typed(path, doc, "handler_module", "string", "a Python module")
+  if hm then
+    local r = C.resolve(cx.base, hm:find("/", 1, true) and hm or hm:gsub("%.", "/") .. ".py",
+                        U.at(path, doc, "handler_module"), "handler_module")
+    cx.module = r.target -- relative to base, as every target
   end
-  if iso.timeout ~= null and (type(iso.timeout) ~= "number" or iso.timeout <= 0) then
-    U.fail(U.at(path, user_iso or doc, "timeout"), "isolation.timeout: expected a number of seconds above 0")
-  end
-  -- fallback_on_*: what a board mode does when its runtime is missing
-  -- here (servos runs the handlers as mode process unless false).
-  for k, v in pairs(iso) do
-    if type(k) == "string" and k:match("^fallback_on_") and v ~= null and type(v) ~= "boolean" then
-      U.fail(U.at(path, user_iso or doc, k), "isolation." .. k .. ": expected true or false")
-    end
-  end
+  B.shell(cx)
+  B.endpoints(cx)
+  B.websockets(cx)
+  B.tasks(cx)
+  B.static(cx)
+  B.tls(cx)
+  B.proxy(cx)
 
   local spec, lines = {}, {}
   local function put(key, value, tbl, tkey)
@@ -200,6 +224,8 @@ function M.load(path, raw)
     -- (32768 pids on many hosts, shared by everything).
     put("pids", 4096, iso_at, "mode")
   end
+  -- deployment: the service's replicas and limits (over isolation's cpu).
+  B.deployment(cx, put)
   -- isolation.image is each handler's container's (the service host itself
   -- runs on the host's root file system); it stays in the body.
   local platform = (doc.platform ~= nil and doc.platform ~= null) and doc.platform or iso.platform
@@ -230,16 +256,16 @@ function M.load(path, raw)
   put("ports", { { target = port, published = port, host_ip = listen } }, doc, doc.port and "port" or "name")
 
   -- The manifest as the service host will read it.
-  local body = {}
   for k, v in pairs(doc) do
-    if k ~= "server" and k ~= "name" then body[k] = v end
+    if k ~= "server" and k ~= "name" and k ~= "development" and k ~= "production" then body[k] = v end
   end
   body.name, body.port, body.host, body.isolation = name, port, listen, iso
   body.version = doc.version or "1.0.0"
-  body.type = doc.type or "http"
+  body.type = type_
+  if applied then body.environment_block = applied end
   if doc.enable_health == nil then body.enable_health = true end
   if doc.enable_metrics == nil then body.enable_metrics = false end
-  body.base_dir = host.realpath(U.dir_of(path))
+  body.base_dir = cx.base
   -- What ProServe's load_dotenv would put in the environment: .env, then
   -- env_files over it; the host's own variables win over both.
   local loaded = {}

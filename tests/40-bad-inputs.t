@@ -55,8 +55,9 @@ python_free_nest() { local n=$1 open=$2 close=$3; printf "%${n}s" | tr ' ' "$ope
             "$i" "$i" $((i - 1)) $((i - 1)) $((i - 1)) $((i - 1)) $((i - 1)) $((i - 1)) $((i - 1)) $((i - 1)) $((i - 1)) $((i - 1))
     done
 } >bomb.yaml
-sed -i 's/^x\([0-9]\)/development_\1/' bomb.yaml # unknown keys would stop it early
-{ echo 'name: bomb'; echo 'development:'; sed -n '2,$p' bomb.yaml | sed 's/^/  /'; } >bomb2.yaml
+# In an inline response, which the body keeps as written (unknown keys
+# elsewhere would stop it early).
+{ printf 'name: bomb\nendpoints:\n  - path: /\n    response:\n'; sed -n '2,$p' bomb.yaml | sed 's/^/      /'; } >bomb2.yaml
 
 for bin in "${binaries[@]}"; do
     tag=$([ "$bin" = "$SERVOS" ] && echo release || echo asan)

@@ -15,9 +15,12 @@ BASE=$((20000 + RANDOM % 12000))
 get() { curl -s -m $((10 * SLOW)) "http://127.0.0.1:$1"; }
 code() { curl -s -m $((10 * SLOW)) -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1"; }
 wait_port() { for _ in $(seq $((100 * SLOW))); do curl -s -m 1 -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.05; done; return 1; }
-# A sample with its port (and 0.0.0.0) moved to loopback.
+# A sample with its port (and 0.0.0.0) moved to loopback, and the files
+# the samples name (handlers, static directories) beside it.
 sample() { # FILE DEST-DIR PORT
     mkdir -p "$2"
+    cp -r "$SAMPLES"/handlers "$SAMPLES"/static "$SAMPLES"/assets "$SAMPLES"/public \
+        "$SAMPLES"/chat_ui "$SAMPLES"/chat_handler.py "$2"/
     sed -e "s/^port: .*/port: $3/" -e 's/^host: 0.0.0.0/host: 127.0.0.1/' "$SAMPLES/$1" >"$2/manifest.yaml"
 }
 

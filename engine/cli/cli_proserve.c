@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <lauxlib.h>
 #include <lualib.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Both verbs take one operand and no option but --help: -1 when argv
@@ -176,11 +177,172 @@ static bool run_handler(lua_State *L, const char *script)
     return lua_isfunction(L, -1) ? call_with_request(L) : true;
 }
 
+/* ---- Lua WebSocket handlers: a line per message each way (proserve/wsmsg.h) ---------- */
+
+/* The Lua value at idx as one line of the handler's stdout: a string as
+ * text (bytes that are not UTF-8, or binary = true, as {"$binary"}), any
+ * other value as JSON. */
+static void ws_emit(lua_State *L, int idx, bool binary, const char *wrap)
+{
+    idx = lua_absindex(L, idx);
+    cleanup_json json_t *v = NULL;
+    if (lua_type(L, idx) == LUA_TSTRING) {
+        size_t len;
+        const char *s = lua_tolstring(L, idx, &len);
+        json_t *str = binary ? NULL : json_stringn(s, len);
+        if (str == NULL) {
+            cleanup_free char *b64 = sv_base64_encode(s, len);
+            v = json_pack("{s:s}", "$binary", b64);
+        } else {
+            v = str;
+        }
+    } else {
+        v = lua_value_json(L, idx, 0);
+    }
+    json_t *wrapped = wrap ? json_pack("{s:O}", wrap, v) : NULL;
+    if (wrapped) {
+        json_decref(v);
+        v = wrapped;
+    }
+    cleanup_free char *text = sv_json_dumps(v, SV_JSON_COMPACT);
+    printf("%s\n", text);
+    fflush(stdout);
+}
+
+static int ws_send(lua_State *L)
+{
+    ws_emit(L, 1, false, NULL);
+    return 0;
+}
+
+static int ws_send_binary(lua_State *L)
+{
+    luaL_checkstring(L, 1);
+    ws_emit(L, 1, true, NULL);
+    return 0;
+}
+
+static int ws_broadcast(lua_State *L)
+{
+    ws_emit(L, 1, false, "$broadcast");
+    return 0;
+}
+
+static int ws_close(lua_State *L)
+{
+    lua_Integer code = luaL_optinteger(L, 1, 1000);
+    const char *reason = luaL_optstring(L, 2, "");
+    cleanup_json json_t *v = json_pack("{s:I,s:s}", "$close", (json_int_t)code, "reason", reason);
+    cleanup_free char *text = sv_json_dumps(v ? v : json_null(), SV_JSON_COMPACT);
+    printf("%s\n", text);
+    fflush(stdout);
+    return 0;
+}
+
+/* Call the global hook (on_connect, on_disconnect) with ws, if there is
+ * one; what it returns is sent. */
+static void ws_hook(lua_State *L, const char *name, int ws)
+{
+    lua_getglobal(L, name);
+    if (!lua_isfunction(L, -1)) {
+        lua_pop(L, 1);
+        return;
+    }
+    lua_pushvalue(L, ws);
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK)
+        fprintf(stderr, "%s\n", lua_tostring(L, -1));
+    else if (!lua_isnil(L, -1))
+        ws_emit(L, -1, false, NULL);
+    lua_pop(L, 1);
+}
+
+/* One message (a line of stdin) to the handler at fn, with ws. */
+static void ws_message(lua_State *L, int fn, int ws, const char *line, size_t n)
+{
+    cleanup_json json_t *j = json_loadb(line, n, JSON_DECODE_ANY, NULL);
+    json_t *b = json_object_size(j) == 1 ? json_object_get(j, "$binary") : NULL;
+    bool binary = json_is_string(b);
+    if (binary) {
+        size_t len = 0;
+        cleanup_free char *bytes = sv_base64_decode_n(json_string_value(b), &len);
+        lua_pushlstring(L, bytes ? bytes : "", bytes ? len : 0);
+    } else {
+        push_json_as_lua(L, j ? j : json_null());
+    }
+    lua_pushboolean(L, binary);
+    lua_setfield(L, ws, "binary");
+    lua_pushvalue(L, fn);
+    lua_insert(L, -2);
+    lua_pushvalue(L, ws);
+    if (lua_pcall(L, 2, 1, 0) != LUA_OK)
+        fprintf(stderr, "%s\n", lua_tostring(L, -1)); /* logged; the connection goes on */
+    else if (!lua_isnil(L, -1))
+        ws_emit(L, -1, binary && lua_type(L, -1) == LUA_TSTRING, NULL);
+    lua_pop(L, 1);
+}
+
+/* The handler: the chunk's function, or a global one by ProServe's names. */
+static bool ws_find_handler(lua_State *L, const char *script)
+{
+    if (luaL_loadfile(L, script) != LUA_OK || lua_pcall(L, 0, 1, 0) != LUA_OK) {
+        fprintf(stderr, "%s\n", lua_tostring(L, -1));
+        return false;
+    }
+    if (lua_isfunction(L, -1))
+        return true;
+    lua_pop(L, 1);
+    for (const char *n = "handle_websocket\0on_message\0handler\0main\0"; *n; n += strlen(n) + 1) {
+        lua_getglobal(L, n);
+        if (lua_isfunction(L, -1))
+            return true;
+        lua_pop(L, 1);
+    }
+    fprintf(stderr, "%s: no function (return one, or define on_message(msg, ws))\n", script);
+    return false;
+}
+
+static int run_websocket(lua_State *L, const char *script)
+{
+    static const luaL_Reg fns[] = {{"send", ws_send},
+                                   {"send_binary", ws_send_binary},
+                                   {"broadcast", ws_broadcast},
+                                   {"close", ws_close},
+                                   {NULL, NULL}};
+    luaL_newlib(L, fns);
+    lua_getglobal(L, "request");
+    lua_setfield(L, -2, "request");
+    int ws = lua_gettop(L);
+    if (!ws_find_handler(L, script))
+        return 1;
+    int fn = lua_gettop(L);
+    ws_hook(L, "on_connect", ws);
+    cleanup_free char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    while ((n = getline(&line, &cap, stdin)) > 0)
+        ws_message(L, fn, ws, line, (size_t)n);
+    ws_hook(L, "on_disconnect", ws);
+    return 0;
+}
+
 int sv_cmd_proserve_lua(int argc, char **argv)
 {
+    bool websocket = argc == 3 && strcmp(argv[2], "--websocket") == 0;
+    if (websocket)
+        argc = 2;
     int rc = one_operand("proserve-lua", argc, argv, "one SCRIPT.lua, the request on stdin");
     if (rc >= 0)
         return rc;
+    if (websocket) {
+        __attribute__((cleanup(lua_closep))) lua_State *L = luaL_newstate();
+        luaL_openlibs(L);
+        json_error_t jerr;
+        const char *rq = getenv("PROSERVE_REQUEST");
+        cleanup_json json_t *req = json_loads(rq ? rq : "{}", 0, &jerr);
+        push_json_as_lua(L, req ? req : json_object());
+        lua_setglobal(L, "request");
+        return run_websocket(L, argv[1]);
+    }
     __attribute__((cleanup(lua_closep))) lua_State *L = luaL_newstate();
     luaL_openlibs(L);
     {

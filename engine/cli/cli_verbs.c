@@ -439,10 +439,15 @@ const struct sv_verb sv_verbs[] = {
      "                         stack's supervisor runs (a pod 'servos export\n"
      "                         kubernetes' made: the pod is their isolation)\n"},
     {"proserve-lua", sv_cmd_proserve_lua, "run a ProServe Lua handler (run by proserve-host)",
-     "usage: servos proserve-lua SCRIPT.lua < request.json\n"
+     "usage: servos proserve-lua SCRIPT.lua [--websocket] < request.json\n"
      "\n"
      "Runs SCRIPT with the request as the global `request`; the chunk's return\n"
-     "value (or handler(request) / main(request)) is printed as JSON.\n"},
+     "value (or handler(request) / main(request)) is printed as JSON.\n"
+     "\n"
+     "  --websocket  a WebSocket connection's handler: the function the chunk\n"
+     "               returns (or on_message) is called with each message (a line\n"
+     "               of stdin) and ws (send, send_binary, broadcast, close);\n"
+     "               what it returns is sent back\n"},
     {"serve", sv_cmd_serve, "serve the control API (REST, events) and the dashboard",
      "usage: servos serve [-d] [--listen IP:PORT --token-file FILE\n"
      "                    [--read-only-token-file FILE] [--tls-cert PEM --tls-key PEM]]\n"

@@ -136,3 +136,19 @@ int sv_hmac_sha1(const void *key, size_t klen, const void *data, size_t dlen, un
         return sv_error(err, 0, "libcrypto: HMAC-SHA1 failed");
     return 0;
 }
+
+static struct {
+    unsigned char *(*sha1)(const unsigned char *data, size_t len, unsigned char *out);
+} plain_sha1;
+
+int sv_sha1(const void *data, size_t len, unsigned char out[20], sv_error_t *err)
+{
+    static void *lib;
+    static const char *const names[] = {"SHA1"};
+    _Static_assert(sizeof(plain_sha1) == sizeof(names), "one name per libcrypto function");
+    if (sv_dynlib_load(&lib, "libcrypto.so.3", names, (void **)&plain_sha1, SV_ARRAY_LEN(names),
+                       "for WebSocket handshakes (apt install libssl3)", err) < 0)
+        return -1;
+    plain_sha1.sha1(data, len, out);
+    return 0;
+}

@@ -28,4 +28,8 @@ bool sv_digest_valid(const char *s);
 int sv_hmac_sha1(const void *key, size_t klen, const void *data, size_t dlen, unsigned char out[20],
                  sv_error_t *err);
 
+/* SHA-1 (a WebSocket handshake's Sec-WebSocket-Accept). The first call
+ * loads libcrypto: make it before threads share this. */
+int sv_sha1(const void *data, size_t len, unsigned char out[20], sv_error_t *err);
+
 #endif

@@ -406,6 +406,11 @@ static int b64val(char c)
 
 char *sv_base64_decode(const char *s)
 {
+    return sv_base64_decode_n(s, NULL);
+}
+
+char *sv_base64_decode_n(const char *s, size_t *len)
+{
     size_t n = strlen(s);
     char *out = sv_xmalloc(n + 1), *o = out;
     unsigned acc = 0;
@@ -424,6 +429,8 @@ char *sv_base64_decode(const char *s)
         }
     }
     *o = '\0';
+    if (len)
+        *len = (size_t)(o - out);
     return out;
 }
 

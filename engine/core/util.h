@@ -138,6 +138,8 @@ FILE *sv_fopen_mode(const char *path, int flags, int mode);
  * Decoding returns NULL on a character outside both. */
 char *sv_base64_encode(const void *data, size_t len);
 char *sv_base64_decode(const char *s);
+/* The same, with the decoded length (the bytes may hold NULs). */
+char *sv_base64_decode_n(const char *s, size_t *len);
 
 /* mkdir -p: path and its missing parents, each made with mode. */
 int sv_mkdir_p(const char *path, unsigned mode, sv_error_t *err);

@@ -230,7 +230,9 @@ int sv_graph_finish(struct sv_graph *g, sv_error_t *err)
         if (out == 0 || strcmp(g->volumes[out - 1].name, g->volumes[i].name) != 0)
             g->volumes[out++] = g->volumes[i];
     g->n_volumes = out;
-    if (check_references(g, err) < 0 || sv_graph_check_refs(g, err) < 0 || check_cycles(g, err) < 0)
+    if (check_references(g, err) < 0 || sv_graph_check_refs(g, err) < 0 ||
+        check_cycles(g, err) < 0 || sv_graph_check_ports(g, err) < 0 ||
+        sv_graph_check_upstreams(g, err) < 0)
         return -1;
     return 0;
 }

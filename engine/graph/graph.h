@@ -215,6 +215,11 @@ const struct sv_service *sv_graph_find(const struct sv_graph *g, const char *nam
 /* graph_refs.c, for sv_graph_finish: networks and secrets/configs sorted,
  * every service's references to them resolved, container names checked. */
 int sv_graph_check_refs(struct sv_graph *g, sv_error_t *err);
+/* graph_ports.c, for sv_graph_finish: no two services publish one host
+ * port; a ProServe service's api_proxy_rules name services of the stack
+ * (or loopback). */
+int sv_graph_check_ports(const struct sv_graph *g, sv_error_t *err);
+int sv_graph_check_upstreams(const struct sv_graph *g, sv_error_t *err);
 /* No two services called alike on the stack network (a service, a replica's
  * SERVICE-N, a hostname, a container_name): again after a scale. */
 int sv_graph_check_names(const struct sv_graph *g, sv_error_t *err);

@@ -134,6 +134,7 @@ int sv_gateway_parse(const char *text, size_t len, struct sv_gateway_request *rq
         else
             rq->cwd = sv_xstrdup(c);
     }
+    rq->keep = json_is_true(json_object_get(h, "keep"));
     if (rc < 0)
         sv_gateway_request_clear(rq);
     return rc;
@@ -206,8 +207,13 @@ static int run_request(int conn, const char *stack, const struct sv_service *s, 
     else if (sv_gateway_parse(header, len, &rq, err) == 0) {
         run.peer = cred.pid;
         run.rq = &rq;
-        code = gw_spec_container_mode(s) || gw_spec_board_mode(s) ? gw_ctr_run(&run, err)
-                                                                  : gw_proc_run(&run, err);
+        /* Only a service with WebSockets keeps runs going past its timeout
+         * (each is one connection's, and their number is bounded below). */
+        if (rq.keep && !gw_spec_has_websockets(s))
+            sv_error(err, EPERM, "the service has no WebSocket: no run outlives its timeout");
+        else
+            code = gw_spec_container_mode(s) || gw_spec_board_mode(s) ? gw_ctr_run(&run, err)
+                                                                      : gw_proc_run(&run, err);
         sv_gateway_request_clear(&rq);
     }
     gw_close_stdio(run.stdio);

@@ -71,11 +71,12 @@ int sv_gateway_listen(const char *stack, const struct sv_service *s, sv_error_t 
 void sv_gateway_accept(int lfd, const char *stack, const struct sv_service *s);
 
 /* A request as the supervisor takes it from the service host's header
- * line: JSON {"argv": [...], "env": ["NAME=VALUE", ...], "cwd": "/..."}. */
+ * line: JSON {"argv": [...], "env": ["NAME=VALUE", ...], "cwd": "/...", "keep": true}. */
 struct sv_gateway_request {
     char **argv; /* at least one entry */
     char **env;  /* each NAME=VALUE, NAME not empty */
     char *cwd;   /* absolute, or NULL */
+    bool keep;   /* "keep": true: a WebSocket connection's handler, with no deadline */
 };
 /* Parse and check one header (untrusted: it comes from a container). */
 int sv_gateway_parse(const char *text, size_t len, struct sv_gateway_request *rq, sv_error_t *err);

@@ -36,6 +36,9 @@ bool gw_spec_board_mode(const struct sv_service *s);
  * sandbox)? */
 bool gw_spec_container_mode(const struct sv_service *s);
 void gw_spec_limits(const struct sv_service *s, struct gw_limits *l);
+/* Does the manifest have WebSockets (whose handlers run while their
+ * connection lasts)? */
+bool gw_spec_has_websockets(const struct sv_service *s);
 /* isolation.image, or NULL. */
 const char *gw_spec_image(const struct sv_service *s);
 /* The manifest's base_dir, or NULL. */

@@ -59,6 +59,14 @@ bool gw_spec_board_mode(const struct sv_service *s)
     return strcmp(mode, "micropython") == 0 || strcmp(mode, "arduino") == 0;
 }
 
+bool gw_spec_has_websockets(const struct sv_service *s)
+{
+    const struct sv_value *a = gw_spec_member(s->proserve, "websocket_handlers");
+    const struct sv_value *b = gw_spec_member(s->proserve, "websockets");
+    return (a && a->kind == SV_ARRAY && a->u.list.n > 0) ||
+           (b && b->kind == SV_ARRAY && b->u.list.n > 0);
+}
+
 const char *gw_spec_image(const struct sv_service *s)
 {
     return member_str(gw_spec_isolation(s), "image");

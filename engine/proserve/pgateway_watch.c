@@ -14,7 +14,9 @@ int gw_watch(struct gw_run *run, pid_t pid, const struct sv_cgroup *cg, double d
 {
     int status = 0;
     bool stopped = false;
-    double end = sv_now_s() + deadline;
+    /* A WebSocket's handler runs while its connection lasts: the service
+     * host ends it (or hangs up) when the connection ends. */
+    double end = run->rq && run->rq->keep ? 1e18 : sv_now_s() + deadline;
     run->oom = false;
     /* Its end wakes us at once (a pidfd polls readable); the memory is
      * looked at every 20 ms. */

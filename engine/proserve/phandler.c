@@ -224,11 +224,13 @@ static int send_request(int fd, const char *line, const int stdio[3])
  * handler's ends) and env. Returns the connection: it reports "exit CODE
  * [oom]\n" (or "error MESSAGE\n") when the run is over; writing "kill\n"
  * to it (or closing it) ends the run at once. */
-static int gateway_start(char *const argv[], char *const env[], const char *cwd, const int stdio[3],
-                         sv_error_t *err)
+static int gateway_start(char *const argv[], char *const env[], const char *cwd, bool keep,
+                         const int stdio[3], sv_error_t *err)
 {
     json_t *a = json_array(), *e = json_array();
     cleanup_json json_t *h = json_pack("{s:o,s:o}", "argv", a, "env", e);
+    if (keep)
+        json_object_set_new(h, "keep", json_true());
     bool utf8 = true;
     for (size_t i = 0; argv[i]; i++)
         utf8 &= json_array_append_new(a, json_string(argv[i])) == 0;
@@ -371,7 +373,7 @@ int sv_handler_run(char *const argv[], char *const env[], const char *cwd, const
     pin[1] = pout[0] = perr[0] = -1; /* r's now */
     int stdio[3] = {pin[0], pout[1], perr[1]};
     r.gw = direct_mode ? direct_start(argv, env, cwd, stdio, err)
-                       : gateway_start(argv, env, cwd, stdio, err);
+                       : gateway_start(argv, env, cwd, false, stdio, err);
     /* Only the run holds its ends now: their EOF is its end. */
     close_pipe(&pin), close_pipe(&pout), close_pipe(&perr);
     if (r.gw < 0)
@@ -386,6 +388,25 @@ int sv_handler_run(char *const argv[], char *const env[], const char *cwd, const
     close_fd(&r.gw); /* were it still running: the supervisor kills it on hang-up */
     res->seconds = sv_now_s() - start;
     return rc;
+}
+
+int sv_handler_spawn(char *const argv[], char *const env[], const char *cwd,
+                     struct sv_handler_proc *p, sv_error_t *err)
+{
+    *p = (struct sv_handler_proc){-1, -1, -1, -1};
+    cleanup_pipe int pin[2] = {-1, -1}, pout[2] = {-1, -1}, perr[2] = {-1, -1};
+    if (pipe2(pin, O_CLOEXEC) < 0 || pipe2(pout, O_CLOEXEC) < 0 || pipe2(perr, O_CLOEXEC) < 0)
+        return sv_error(err, errno, "pipe");
+    int stdio[3] = {pin[0], pout[1], perr[1]};
+    int gw = direct_mode ? direct_start(argv, env, cwd, stdio, err)
+                         : gateway_start(argv, env, cwd, true, stdio, err);
+    if (gw < 0)
+        return -1;
+    *p = (struct sv_handler_proc){pin[1], pout[0], perr[0], gw};
+    pin[1] = pout[0] = perr[0] = -1; /* the caller's; the rest close here: the run holds them */
+    for (int *fd = &p->in; fd <= &p->gw; fd++)
+        fcntl(*fd, F_SETFL, O_NONBLOCK);
+    return 0;
 }
 
 char *sv_handler_find_program(const char *cmd)

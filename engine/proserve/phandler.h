@@ -32,6 +32,16 @@ int sv_handler_run(char *const argv[], char *const env[], const char *cwd, const
                    struct sv_handler_result *res, sv_error_t *err);
 void sv_handler_result_free(struct sv_handler_result *res);
 
+/* A run kept going while its caller wants it (a WebSocket connection's
+ * handler): started as sv_handler_run starts one, but with no time limit,
+ * its stdin, stdout and stderr left to the caller (non-blocking). gw
+ * reports "exit N", "signal N" (with " oom") or "error MESSAGE" when the
+ * run ends; writing "kill\n" to it, or closing it, ends the run. */
+struct sv_handler_proc {
+    int in, out, err, gw;
+};
+int sv_handler_spawn(char *const argv[], char *const env[], const char *cwd,
+                     struct sv_handler_proc *p, sv_error_t *err);
 /* Runs as children of this process instead, each in a process group of
  * its own, killed whole at its end or its timeout: `servos proserve-host
  * --direct-handlers`, where no supervisor runs (a Kubernetes pod, whose

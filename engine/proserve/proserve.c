@@ -7,8 +7,12 @@
 #include "core/dynlib.h"
 #include "proserve/proserve_int.h"
 #include "board/bproserve.h"
+#include "proserve/tls.h"
+#include "proserve/wsconn.h"
+#include "core/json.h"
 
 #include <arpa/inet.h>
+#include <malloc.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <microhttpd.h>
@@ -40,15 +44,27 @@ static struct {
     const union MHD_ConnectionInfo *(*info)(struct MHD_Connection *, enum MHD_ConnectionInfoType,
                                             ...);
     const char *(*lookup)(struct MHD_Connection *, enum MHD_ValueKind, const char *);
+    struct MHD_Response *(*for_upgrade)(MHD_UpgradeHandler, void *);
+    enum MHD_Result (*upgrade_action)(struct MHD_UpgradeResponseHandle *, enum MHD_UpgradeAction,
+                                      ...);
+    enum MHD_Result (*feature)(enum MHD_FEATURE);
 } mhd;
 
 static int load_mhd(sv_error_t *err)
 {
     static void *lib;
-    static const char *const names[] = {
-        "MHD_start_daemon",          "MHD_stop_daemon",         "MHD_create_response_from_buffer",
-        "MHD_add_response_header",   "MHD_queue_response",      "MHD_destroy_response",
-        "MHD_get_connection_values", "MHD_get_connection_info", "MHD_lookup_connection_value"};
+    static const char *const names[] = {"MHD_start_daemon",
+                                        "MHD_stop_daemon",
+                                        "MHD_create_response_from_buffer",
+                                        "MHD_add_response_header",
+                                        "MHD_queue_response",
+                                        "MHD_destroy_response",
+                                        "MHD_get_connection_values",
+                                        "MHD_get_connection_info",
+                                        "MHD_lookup_connection_value",
+                                        "MHD_create_response_for_upgrade",
+                                        "MHD_upgrade_action",
+                                        "MHD_is_feature_supported"};
     _Static_assert(sizeof(mhd) == sizeof(names), "one name per function");
     return sv_dynlib_load(&lib, "libmicrohttpd.so.12", names, (void **)&mhd, SV_ARRAY_LEN(names),
                           "to serve ProServe manifests (apt install libmicrohttpd12)", err);
@@ -84,7 +100,7 @@ static size_t unescape_cb(void *cls, struct MHD_Connection *c, char *s)
 #define MIN_AGE_S  1.0
 #define CONN_FLOOD 768 /* from here a flood of fresh ones is pushed out too */
 
-enum phase { WAITING, BODY, WORKING, SENDING };
+enum phase { WAITING, BODY, WORKING, SENDING, UPGRADED };
 
 struct conn {
     struct conn *prev, *next;
@@ -95,11 +111,13 @@ struct conn {
     unsigned char client[16];
 };
 
-/* Every open connection, newest first. */
+/* Every open connection, newest first. An upgraded one (a WebSocket) is
+ * the WebSocket loop's to police (wsconn.h): it counts in none of these
+ * bounds, and PF_WSC_MAX bounds them. */
 static struct {
     pthread_mutex_t lock;
     struct conn *head;
-    size_t live; /* not dropped */
+    size_t live; /* not dropped, not upgraded */
 } conns = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static void client_key(const struct sockaddr *sa, unsigned char key[16])
@@ -158,13 +176,16 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen
     pthread_mutex_lock(&conns.lock);
     size_t mine = 0;
     for (struct conn *c = conns.head; c; c = c->next)
-        mine += !c->dropped && memcmp(c->client, key, 16) == 0;
+        mine += !c->dropped && c->phase != UPGRADED && memcmp(c->client, key, 16) == 0;
     if (mine >= PER_CLIENT)
         evict_one(key, now, false);
     else if (conns.live >= CONN_SOFT)
         evict_one(NULL, now, conns.live >= CONN_FLOOD);
+    /* libmicrohttpd's own limit leaves room for the WebSockets: HTTP
+     * connections stop here. */
+    bool refuse = conns.live >= CONN_HARD;
     pthread_mutex_unlock(&conns.lock);
-    return MHD_YES;
+    return refuse ? MHD_NO : MHD_YES;
 }
 
 static void on_connection(void *cls, struct MHD_Connection *connection, void **socket_context,
@@ -200,7 +221,7 @@ static void on_connection(void *cls, struct MHD_Connection *connection, void **s
         conns.head = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    if (!c->dropped)
+    if (!c->dropped && c->phase != UPGRADED)
         conns.live--;
     pthread_mutex_unlock(&conns.lock);
     if (c->fd >= 0)
@@ -216,6 +237,17 @@ static void set_phase(struct MHD_Connection *connection, enum phase p)
     if (c == NULL)
         return;
     pthread_mutex_lock(&conns.lock);
+    if (c->phase == UPGRADED) { /* for good */
+        pthread_mutex_unlock(&conns.lock);
+        return;
+    }
+    if (p == UPGRADED) {
+        if (!c->dropped)
+            conns.live--;
+        if (c->fd >= 0) /* the WebSocket loop ends it: no duplicate held */
+            close(c->fd);
+        c->fd = -1;
+    }
     c->phase = p;
     c->since = sv_now_s();
     pthread_mutex_unlock(&conns.lock);
@@ -236,7 +268,7 @@ static void *conn_watchdog(void *arg)
             double limit = c->phase == WAITING   ? HEADERS_S
                            : c->phase == BODY    ? BODY_S
                            : c->phase == SENDING ? SENDING_S
-                                                 : 0;
+                                                 : 0; /* WORKING, UPGRADED */
             if (limit > 0 && now - c->since > limit)
                 drop_conn(c);
         }
@@ -253,6 +285,10 @@ struct upload {
     char *data;
     size_t len;
     bool too_big;
+    /* A WebSocket whose 101 is queued: on_upgraded takes it; if the
+     * upgrade never comes (the client left first), on_done discards it,
+     * and its handler ends with it. */
+    struct pf_wsc *ws;
 };
 
 static enum MHD_Result collect_value(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -288,6 +324,18 @@ static enum MHD_Result send_answer(struct MHD_Connection *c, const char *method,
     mhd.add_header(resp, "Content-Type", a->type);
     if (a->allow[0])
         mhd.add_header(resp, "Allow", a->allow);
+    if (a->cache)
+        mhd.add_header(resp, "Cache-Control", a->cache);
+    size_t hi;
+    json_t *h;
+    json_array_foreach(a->headers, hi, h) mhd.add_header(
+        resp, json_string_value(json_array_get(h, 0)), json_string_value(json_array_get(h, 1)));
+    json_decref(a->headers);
+    a->headers = NULL;
+    if (a->status == 426) { /* a WebSocket's path: how to ask for it */
+        mhd.add_header(resp, "Upgrade", "websocket");
+        mhd.add_header(resp, "Sec-WebSocket-Version", "13");
+    }
     if (pf_service.cors) {
         mhd.add_header(resp, "Access-Control-Allow-Origin", pf_service.cors);
         mhd.add_header(resp, "Access-Control-Allow-Methods",
@@ -296,6 +344,7 @@ static enum MHD_Result send_answer(struct MHD_Connection *c, const char *method,
     }
     enum MHD_Result rc = mhd.queue(c, a->status, resp);
     mhd.destroy(resp);
+    free(a->type_own);
     set_phase(c, SENDING);
     double secs = sv_now_s() - t0;
     pf_metrics_count(method, a->route, a->status, secs);
@@ -319,6 +368,99 @@ static enum MHD_Result too_large(struct MHD_Connection *c, const char *method, c
     pf_answer_error(&a, 413, "request body too large", msg);
     a.route = "unmatched";
     return send_answer(c, method, url, &a, sv_now_s());
+}
+
+/* The client's address as text (for X-Forwarded-For). */
+static void client_text(struct MHD_Connection *c, char out[64])
+{
+    const union MHD_ConnectionInfo *i = mhd.info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = i ? i->client_addr : NULL;
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, 64);
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, 64);
+}
+
+/* tls_ca_cert: libmicrohttpd asks clients for a certificate but lets
+ * those without one in; each request checks. */
+static bool client_ca;
+
+static bool client_verified(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *i = mhd.info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    return i && sv_tls_client_verified(i->tls_session);
+}
+
+/* ---- WebSockets: the handshake's answer, then the socket to wsconn.h ----------------------- */
+
+static void close_urh(void *urh)
+{
+    mhd.upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+}
+
+/* Over plain TCP the socket is the client's own: the WebSocket loop takes
+ * a duplicate, and libmicrohttpd is told at once that it is done, so it
+ * frees the connection's pool and joins its thread now (with MHD_USE_TURBO
+ * it closes its descriptor without a shutdown() that would end ours too).
+ * An idle WebSocket then costs its socket and the loop's small struct,
+ * not a 48 KiB pool and a thread's stack. Over TLS libmicrohttpd relays
+ * through a socket pair for as long as the connection lasts: the loop
+ * hands it back when done. */
+static void on_upgraded(void *cls, struct MHD_Connection *connection, void *con_cls,
+                        const char *extra_in, size_t extra_in_size, MHD_socket sock,
+                        struct MHD_UpgradeResponseHandle *urh)
+{
+    (void)cls;
+    struct upload *up = con_cls;
+    struct pf_wsc *ws = up ? up->ws : NULL;
+    if (ws == NULL) { /* cannot be: the request had one */
+        mhd.upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+        return;
+    }
+    up->ws = NULL;
+    set_phase(connection, UPGRADED);
+    int own = pf_service.tls ? -1 : fcntl(sock, F_DUPFD_CLOEXEC, 0);
+    if (own < 0) {
+        pf_wsc_attach(ws, sock, urh, extra_in, extra_in_size);
+        return;
+    }
+    pf_wsc_attach(ws, own, NULL, extra_in, extra_in_size);
+    mhd.upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+}
+
+static enum MHD_Result ws_upgrade(struct MHD_Connection *c, struct upload *up,
+                                  struct pf_request *rq, const struct pf_ws_route *wr,
+                                  json_t *params, struct pf_ws_hello *h, double t0)
+{
+    h->connection = mhd.lookup(c, MHD_HEADER_KIND, "Connection");
+    h->key = mhd.lookup(c, MHD_HEADER_KIND, "Sec-WebSocket-Key");
+    h->version = mhd.lookup(c, MHD_HEADER_KIND, "Sec-WebSocket-Version");
+    h->origin = mhd.lookup(c, MHD_HEADER_KIND, "Origin");
+    struct pf_answer a = {.route = wr->path};
+    char accept[29];
+    if (pf_ws_check(h, accept, &a) < 0)
+        return send_answer(c, rq->method, rq->url, &a, t0);
+    cleanup_json json_t *req = pf_route_request_json(rq, params);
+    json_object_del(req, "body");
+    json_object_del(req, "json");
+    cleanup_free char *text = sv_json_dumps(req, SV_JSON_COMPACT);
+    unsigned status = 0;
+    const char *why = NULL;
+    struct pf_wsc *ws = pf_wsc_new(wr, text, &status, &why);
+    if (ws == NULL) {
+        pf_answer_error(&a, status, why, NULL);
+        return send_answer(c, rq->method, rq->url, &a, t0);
+    }
+    struct MHD_Response *resp = mhd.for_upgrade(on_upgraded, NULL);
+    mhd.add_header(resp, "Upgrade", "websocket");
+    mhd.add_header(resp, "Sec-WebSocket-Accept", accept);
+    up->ws = ws;
+    enum MHD_Result rc = mhd.queue(c, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
+    mhd.destroy(resp);
+    pf_metrics_count(rq->method, wr->path, 101, sv_now_s() - t0);
+    cleanup_free char *u = pf_answer_printable(rq->url, 2048);
+    printf("GET %s 101 websocket\n", u);
+    return rc;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -358,9 +500,31 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return too_large(c, method, url);
     set_phase(c, WORKING);
     double t0 = sv_now_s();
-    struct pf_request rq = {method, url, NULL, NULL, up->data, up->len, c};
+    struct pf_request rq = {method, url, NULL, NULL, up->data, up->len, c, ""};
+    if (pf_service.n_proxies)
+        client_text(c, rq.client);
     struct pf_answer a = {0};
+    if (client_ca && !client_verified(c)) {
+        a.route = "unmatched";
+        pf_answer_error(&a, 403, "a client certificate that tls_ca_cert signed is required", NULL);
+        return send_answer(c, method, url, &a, t0);
+    }
+    cleanup_json json_t *params = pf_service.n_ws_routes ? json_object() : NULL;
+    const struct pf_ws_route *wr = params ? pf_ws_find(url, params) : NULL;
+    struct pf_ws_hello hello = {.method = method,
+                                .upgrade = wr ? mhd.lookup(c, MHD_HEADER_KIND, "Upgrade") : NULL};
+    if (wr && pf_ws_wanted(&hello)) {
+        enum MHD_Result rc = ws_upgrade(c, up, &rq, wr, params, &hello, t0);
+        json_decref(rq.query);
+        json_decref(rq.headers);
+        return rc;
+    }
     pf_route(&rq, &a);
+    if (wr && a.status == 404) { /* a WebSocket's path, asked for as a page */
+        free(a.body);
+        a = (struct pf_answer){.route = wr->path};
+        pf_answer_error(&a, 426, "this path is a WebSocket: connect with Upgrade: websocket", url);
+    }
     json_decref(rq.query);
     json_decref(rq.headers);
     return send_answer(c, method, url, &a, t0);
@@ -372,6 +536,8 @@ static void on_done(void *cls, struct MHD_Connection *c, void **ctx,
     (void)cls, (void)t;
     struct upload *up = *ctx;
     if (up) {
+        if (up->ws) /* its upgrade never came */
+            pf_wsc_discard(up->ws);
         free(up->data);
         free(up);
         if (atomic_fetch_sub(&requests_in_flight, 1) == 1)
@@ -406,20 +572,38 @@ static int refuse_foreign_mode(const char *mode)
     return 0;
 }
 
-static struct MHD_Daemon *start_daemon(int port)
+/* Each connection's memory pool (its request's headers, its buffers).
+ * Past 32 KiB libmicrohttpd maps it rather than mallocs it: only the pages
+ * a connection touches cost memory, and a closed one gives them back, so
+ * 5,000 idle WebSockets (whose pools live as long as they do) stay small
+ * and the heap does not fragment under thread-per-connection. */
+#define POOL_SIZE (48u << 10)
+
+static struct MHD_Daemon *start_daemon(int port, const struct pf_tls_pem *tls)
 {
     /* In its container the service listens on every address: the stack
      * network reaches it by name, and the manifest's host:port is where
      * the published port listens on the host. */
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     addr.sin_addr.s_addr = htonl(INADDR_ANY);
-    return mhd.start(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL,
-                     0, on_accept, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR,
-                     (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
-                     MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
-                     MHD_OPTION_UNESCAPE_CALLBACK, unescape_cb, NULL, MHD_OPTION_CONNECTION_LIMIT,
-                     (unsigned)CONN_HARD, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HEADERS_S,
-                     MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+    struct MHD_OptionItem opts[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, tls->cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, tls->key},
+        /* Clients are asked for a certificate this CA signed (on_request
+         * checks it). */
+        {tls->ca ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0, tls->ca},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_POLL | MHD_ALLOW_UPGRADE | MHD_USE_TURBO |
+                     (tls->cert ? MHD_USE_TLS : 0);
+    return mhd.start(
+        flags, 0, on_accept, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        NULL, MHD_OPTION_UNESCAPE_CALLBACK, unescape_cb, NULL, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)(CONN_HARD + PF_WSC_MAX), MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HEADERS_S,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)POOL_SIZE, MHD_OPTION_ARRAY, tls->cert ? opts : opts + 3, MHD_OPTION_END);
 }
 
 int sv_proserve_serve(const char *manifest_json)
@@ -449,7 +633,21 @@ int sv_proserve_serve(const char *manifest_json)
     sigaddset(&set, SIGCHLD);
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* threads inherit: only sigwait sees them */
     svc->started = time(NULL);
-    struct MHD_Daemon *d = start_daemon(port);
+    /* Threads come and go with connections: two malloc arenas, not one per
+     * core times eight, keep what they free reusable. */
+    mallopt(M_ARENA_MAX, 2);
+    if (svc->n_ws_routes && mhd.feature(MHD_FEATURE_UPGRADE) != MHD_YES)
+        sv_error(&err, ENOTSUP, "this libmicrohttpd cannot upgrade connections (WebSockets)");
+    if (err || pf_wsc_start(close_urh, &err) < 0)
+        return sv_error_report(&err);
+    struct pf_tls_pem tls;
+    if (pf_tls_load(&tls, &err) < 0) {
+        fprintf(stderr, "proserve: %s; nothing was started\n", err->msg);
+        sv_error_free(&err);
+        return 1;
+    }
+    client_ca = tls.ca != NULL;
+    struct MHD_Daemon *d = start_daemon(port, &tls);
     if (d == NULL) {
         fprintf(stderr, "proserve: cannot listen on port %d: %s\n", port, strerror(errno));
         return 1;
@@ -457,9 +655,10 @@ int sv_proserve_serve(const char *manifest_json)
     /* A board mode whose runtime is missing here runs as process (the
      * supervisor decided, and said why at up): the log says so too. */
     json_t *from = json_object_get(json_object_get(svc->manifest, "isolation"), "fallback_from");
-    printf("proserve: %s %s listening on port %d (%zu endpoints, isolation %s%s%s)\n", svc->name,
-           svc->version, port, svc->n_endpoints, svc->mode,
-           json_is_string(from) ? ", fallen back from " : "",
+    printf("proserve: %s %s listening on port %d%s (%zu endpoints, %zu WebSockets, isolation "
+           "%s%s%s)\n",
+           svc->name, svc->version, port, tls.cert ? " with TLS" : "", svc->n_endpoints,
+           svc->n_ws_routes, svc->mode, json_is_string(from) ? ", fallen back from " : "",
            json_is_string(from) ? json_string_value(from) : "");
     fflush(stdout);
     cleanup_free pthread_t *threads = sv_xcalloc(svc->n_tasks + 2, sizeof(*threads));
@@ -473,7 +672,11 @@ int sv_proserve_serve(const char *manifest_json)
     svc->stopping = 1;
     printf("proserve: stopping (signal %d)\n", sig);
     fflush(stdout);
+    pf_wsc_stop(); /* every upgraded socket back to libmicrohttpd before it stops */
     mhd.stop(d);
+    free(tls.cert); /* libmicrohttpd serves from them until it stops */
+    free(tls.key);
+    free(tls.ca);
     for (size_t i = 0; i <= svc->n_tasks; i++)
         pthread_join(threads[i], NULL);
     return 0;

@@ -27,8 +27,11 @@ void pf_answer_error(struct pf_answer *a, unsigned status, const char *msg, cons
 }
 
 /* A handler's outcome as an HTTP answer. */
-void pf_answer_handler(struct pf_answer *a, const struct sv_handler_result *res, bool text)
+void pf_answer_handler(struct pf_answer *a, const struct sv_handler_result *res, bool shell,
+                       const json_t *convert)
 {
+    const char *type = json_string_value(json_object_get(convert, "type"));
+    bool text = shell && (type == NULL || strcmp(type, "text") == 0);
     char msg[160];
     if (res->timed_out) {
         pf_metrics_bump(PF_HANDLER_TIMEOUTS);
@@ -61,8 +64,7 @@ void pf_answer_handler(struct pf_answer *a, const struct sv_handler_result *res,
         a->len = res->out_len;
         return;
     }
-    json_error_t jerr;
-    json_t *j = json_loadb(res->out, res->out_len, JSON_DECODE_ANY, &jerr);
+    json_t *j = pf_convert(convert, res->out, res->out_len);
     if (j == NULL && strcmp(pf_service.mode, "arduino") == 0) {
         /* A sketch answers with what it prints on its serial port. */
         a->status = 200;

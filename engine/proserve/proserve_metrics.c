@@ -2,6 +2,7 @@
  * how handlers ended, for /metrics in Prometheus' text format. Request
  * threads count at once, so everything here is under one lock. */
 #include "proserve/proserve_int.h"
+#include "proserve/wsconn.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -100,6 +101,19 @@ static void put_all(FILE *f)
             "counter\nproserve_handler_oom_kills_total %llu\n",
             metrics.counters[PF_HANDLER_FAILURES], metrics.counters[PF_HANDLER_TIMEOUTS],
             metrics.counters[PF_HANDLER_OOM_KILLS]);
+    if (pf_service.n_ws_routes == 0)
+        return;
+    struct pf_wsc_stats ws;
+    pf_wsc_stats(&ws);
+    fprintf(f,
+            "# TYPE proserve_websocket_connections gauge\nproserve_websocket_connections %lu\n"
+            "# TYPE proserve_websocket_connections_total counter\n"
+            "proserve_websocket_connections_total %lu\n"
+            "# TYPE proserve_websocket_messages_received_total counter\n"
+            "proserve_websocket_messages_received_total %lu\n"
+            "# TYPE proserve_websocket_messages_sent_total counter\n"
+            "proserve_websocket_messages_sent_total %lu\n",
+            ws.open, ws.total, ws.in, ws.out);
 }
 
 void pf_metrics_answer(struct pf_answer *a)

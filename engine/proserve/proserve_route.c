@@ -56,7 +56,7 @@ static json_t *fill(json_t *v, json_t *params)
 }
 
 /* Does path match pattern? Fills params with {name} segments. */
-static bool match(const char *pattern, const char *path, json_t *params)
+bool pf_route_match(const char *pattern, const char *path, json_t *params)
 {
     while (*pattern && *path) {
         if (*pattern++ != '/' || *path++ != '/')
@@ -114,7 +114,7 @@ static json_t *json_text(const char *s, size_t len)
     return j ? j : json_string("");
 }
 
-static json_t *request_json(struct pf_request *rq, json_t *params)
+json_t *pf_route_request_json(struct pf_request *rq, json_t *params)
 {
     pf_request_values(rq);
     json_t *r = json_object();
@@ -129,38 +129,87 @@ static json_t *request_json(struct pf_request *rq, json_t *params)
     return r;
 }
 
-static bool answer_static_file(struct pf_answer *a, const char *url)
+static const char *content_type(const char *path)
 {
+    static const char *const types[][2] = {
+        {".html", "text/html; charset=utf-8"},
+        {".htm", "text/html; charset=utf-8"},
+        {".css", "text/css"},
+        {".js", "application/javascript"},
+        {".mjs", "application/javascript"},
+        {".json", "application/json"},
+        {".svg", "image/svg+xml"},
+        {".png", "image/png"},
+        {".jpg", "image/jpeg"},
+        {".jpeg", "image/jpeg"},
+        {".gif", "image/gif"},
+        {".ico", "image/x-icon"},
+        {".webp", "image/webp"},
+        {".txt", "text/plain; charset=utf-8"},
+        {".md", "text/markdown; charset=utf-8"},
+        {".xml", "application/xml"},
+        {".wasm", "application/wasm"},
+        {".woff", "font/woff"},
+        {".woff2", "font/woff2"},
+        {".pdf", "application/pdf"},
+        {".map", "application/json"},
+    };
+    for (size_t i = 0; i < SV_ARRAY_LEN(types); i++)
+        if (pf_ends_with(path, types[i][0]))
+            return types[i][1];
+    return "application/octet-stream";
+}
+
+/* A regular file (real path) as the answer; false when it cannot be read. */
+static bool answer_file(struct pf_answer *a, const char *real, const char *route)
+{
+    sv_error_t err = NULL;
+    if (sv_read_file(real, 64u << 20, &a->body, &a->len, &err) < 0) {
+        sv_error_free(&err);
+        return false;
+    }
+    a->status = 200;
+    a->type = content_type(real);
+    a->route = route;
+    a->cache = pf_service.cache_control;
+    return true;
+}
+
+/* want, when it is a regular file inside dir (links followed: no escape). */
+static bool inside(const char *dir, const char *want, char real[PATH_MAX])
+{
+    size_t dl = strlen(dir);
+    struct stat st;
+    return realpath(want, real) && strncmp(real, dir, dl) == 0 && real[dl] == '/' &&
+           stat(real, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static bool answer_static_file(struct pf_answer *a, const char *url, const char *method)
+{
+    for (size_t i = 0; i < pf_service.n_static_files; i++)
+        if (strcmp(url, pf_service.static_files[i].url) == 0 &&
+            answer_file(a, pf_service.static_files[i].file, pf_service.static_files[i].url))
+            return true;
     for (size_t i = 0; i < pf_service.n_static_dirs; i++) {
         const struct pf_static_dir *s = &pf_service.static_dirs[i];
         size_t pl = strlen(s->prefix);
         if (strncmp(url, s->prefix, pl) != 0 || (url[pl] != '/' && url[pl] != '\0'))
             continue;
         const char *rest = url[pl] ? url + pl : "/";
+        const char *index = s->index ? s->index : "index.html";
         cleanup_free char *want =
-            sv_xasprintf("%s%s%s", s->dir, rest, rest[strlen(rest) - 1] == '/' ? "index.html" : "");
+            sv_xasprintf("%s%s%s", s->dir, rest, rest[strlen(rest) - 1] == '/' ? index : "");
         char real[PATH_MAX];
-        size_t dl = strlen(s->dir);
-        struct stat st;
-        /* Only files inside the directory, symlinks followed: no escape. */
-        if (realpath(want, real) == NULL || strncmp(real, s->dir, dl) != 0 || real[dl] != '/' ||
-            stat(real, &st) < 0 || !S_ISREG(st.st_mode))
-            continue;
-        sv_error_t err = NULL;
-        if (sv_read_file(real, 64u << 20, &a->body, &a->len, &err) < 0) {
-            sv_error_free(&err);
-            continue;
-        }
-        a->status = 200;
-        a->type = pf_ends_with(real, ".html")   ? "text/html; charset=utf-8"
-                  : pf_ends_with(real, ".css")  ? "text/css"
-                  : pf_ends_with(real, ".js")   ? "application/javascript"
-                  : pf_ends_with(real, ".json") ? "application/json"
-                  : pf_ends_with(real, ".svg")  ? "image/svg+xml"
-                  : pf_ends_with(real, ".png")  ? "image/png"
-                                                : "application/octet-stream";
-        a->route = s->prefix[0] ? s->prefix : "/";
-        return true;
+        const char *route = s->prefix[0] ? s->prefix : "/";
+        if (inside(s->dir, want, real) && answer_file(a, real, route))
+            return true;
+        /* A single-page app: a path that is no file is the app's to route
+         * (GET only, and not a file name such as /missing.js). */
+        cleanup_free char *idx = sv_xasprintf("%s/%s", s->dir, index);
+        const char *last = strrchr(url, '/');
+        if (s->spa && strcmp(method, "GET") == 0 && !strchr(last ? last : url, '.') &&
+            inside(s->dir, idx, real) && answer_file(a, real, route))
+            return true;
     }
     return false;
 }
@@ -168,17 +217,17 @@ static bool answer_static_file(struct pf_answer *a, const char *url)
 static void answer_from_handler(const struct pf_endpoint *r, struct pf_request *rq, json_t *params,
                                 struct pf_answer *a)
 {
-    cleanup_json json_t *req = request_json(rq, params);
+    cleanup_json json_t *req = pf_route_request_json(rq, params);
     cleanup_free char *input = sv_json_dumps(req, SV_JSON_COMPACT);
     struct sv_handler_result res;
     sv_error_t err = NULL;
-    if (pf_run_handler(r->target, r->kind == PF_SHELL, "request", input, &res, &err) < 0) {
+    if (pf_run_handler(&r->run, "request", input, &res, &err) < 0) {
         pf_metrics_bump(PF_HANDLER_FAILURES);
         pf_answer_error(a, 500, "cannot start the handler", err->msg);
         sv_error_free(&err);
         sv_handler_result_free(&res);
     } else {
-        pf_answer_handler(a, &res, r->kind == PF_SHELL && r->text);
+        pf_answer_handler(a, &res, r->kind == PF_SHELL, r->run.convert);
         sv_handler_result_free(&res);
     }
 }
@@ -191,7 +240,7 @@ static bool answer_endpoint(struct pf_request *rq, struct pf_answer *a, unsigned
     for (size_t i = 0; i < pf_service.n_endpoints; i++) {
         const struct pf_endpoint *r = &pf_service.endpoints[i];
         cleanup_json json_t *params = json_object();
-        if (!match(r->path, rq->url, params))
+        if (!pf_route_match(r->path, rq->url, params))
             continue;
         if (!(r->methods & bit)) {
             if (!*allowed)
@@ -251,7 +300,12 @@ void pf_route(struct pf_request *rq, struct pf_answer *a)
         method_not_allowed(a, allowed, method);
         return;
     }
-    if (answer_static_file(a, url))
+    const struct pf_proxy_rule *proxy = pf_proxy_find(url);
+    if (proxy) {
+        pf_proxy_answer(proxy, rq, a);
+        return;
+    }
+    if (answer_static_file(a, url, method))
         return;
     pf_answer_error(a, 404, "not found", url);
 }

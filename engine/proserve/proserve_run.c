@@ -4,6 +4,7 @@
 #include "proserve/proserve_int.h"
 #include "board/bproserve.h"
 #include "core/json.h"
+#include "proserve/wsconn.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -13,111 +14,121 @@
 
 /* ---- handlers ---------------------------------------------------------------------- */
 
-/* ProServe's contract for Python: `async def main(request, service)` (or
- * handler/handle, sync or async) returning JSON-able data; a task's main
- * takes the service, or nothing. */
-static const char python_runner[] =
-    "import asyncio, importlib, importlib.util, inspect, json, os, sys\n"
-    "target, mode = sys.argv[1], sys.argv[2]\n"
-    "raw = json.load(sys.stdin) if mode == 'request' else {}\n"
-    "class Request(dict):\n"
-    "    def __init__(self, d):\n"
-    "        super().__init__(d)\n"
-    "        self.method, self.path = d.get('method'), d.get('path')\n"
-    "        self.path_params = self.match_info = d.get('path_params') or {}\n"
-    "        self.query, self.headers = d.get('query') or {}, d.get('headers') or {}\n"
-    "        self.body = d.get('body') or ''\n"
-    "    async def json(self): return self.get('json')\n"
-    "    async def text(self): return self.body\n"
-    "    async def read(self): return self.body.encode()\n"
-    "class Service:\n"
-    "    def __init__(self, m): self.manifest, self.name = m, m.get('name')\n"
-    "svc = Service(json.loads(os.environ.pop('PROSERVE_MANIFEST', '{}')))\n"
-    "if target.endswith('.py'):\n"
-    "    sys.path.insert(0, os.path.dirname(os.path.abspath(target)))\n"
-    "    spec = importlib.util.spec_from_file_location('proserve_handler', target)\n"
-    "    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)\n"
-    "    fn = getattr(mod, 'main', None) or getattr(mod, 'handler', None) or getattr(mod, "
-    "'handle', None)\n"
-    "else:\n"
-    "    sys.path.insert(0, os.getcwd()); name, _, attr = target.rpartition('.')\n"
-    "    fn = getattr(importlib.import_module(name), attr)\n"
-    "if fn is None: sys.exit(target + ': no main(request, service) or handler(request)')\n"
-    "n = len(inspect.signature(fn).parameters)\n"
-    "args = ((Request(raw), svc) if mode == 'request' else (svc,))[:n]\n"
-    "out = fn(*args)\n"
-    "if inspect.isawaitable(out):\n"
-    "    async def wait(): return await out\n"
-    "    out = asyncio.run(wait())\n"
-    "sys.stdout.write(json.dumps(out, default=str))\n";
-
-/* argv for a script or shell command; mode "request" or "task". */
-static char **handler_argv(const char *target, bool shell, const char *mode)
+/* A Python handler: a .py file, or a function of a module. */
+static bool is_python(const struct pf_target *t)
 {
-    char **v = sv_xcalloc(7, sizeof(char *));
-    /* A .py file, or a module.function name. */
-    bool python = pf_ends_with(target, ".py") || (!strchr(target, '/') && strchr(target, '.'));
-    if (shell) {
-        v[0] = sv_xstrdup("/bin/sh");
-        v[1] = sv_xstrdup("-c");
-        v[2] = sv_xstrdup(target);
-    } else if (python && pf_service.limits.container) { /* the image's python3, wherever it is */
-        v[0] = sv_xstrdup("/usr/bin/env");
-        v[1] = sv_xstrdup("python3");
-        v[2] = sv_xstrdup("-c");
-        v[3] = sv_xstrdup(python_runner);
-        v[4] = sv_xstrdup(target);
-        v[5] = sv_xstrdup(mode);
+    return !t->shell && (pf_ends_with(t->target, ".py") || t->function);
+}
+
+/* argv for a target in mode "request", "task" or "websocket". */
+static char **handler_argv(const struct pf_target *t, const char *mode)
+{
+    const struct pf_service *svc = &pf_service;
+    char **v = sv_xcalloc(8, sizeof(char *));
+    const char *target = t->target;
+    bool python = is_python(t);
+    size_t k = 0;
+    if (t->shell) {
+        v[k++] = sv_handler_find_program(svc->shell ? svc->shell : "/bin/sh");
+        v[k++] = sv_xstrdup("-c");
+        v[k++] = sv_xstrdup(target);
     } else if (python) {
-        v[0] = sv_handler_find_program("python3");
-        v[1] = sv_xstrdup("-c");
-        v[2] = sv_xstrdup(python_runner);
-        v[3] = sv_xstrdup(target);
-        v[4] = sv_xstrdup(mode);
+        if (svc->limits.container) { /* the image's python3, wherever it is */
+            v[k++] = sv_xstrdup("/usr/bin/env");
+            v[k++] = sv_xstrdup("python3");
+        } else {
+            v[k++] = sv_handler_find_program("python3");
+        }
+        /* The runner comes in the environment: a command line of a few
+         * words, as ps shows it, with the script's name in it. */
+        v[k++] = sv_xstrdup("-c");
+        v[k++] = sv_xstrdup("import os; exec(os.environ.pop('PROSERVE_RUNNER'))");
+        v[k++] = sv_xstrdup(target);
+        v[k++] = sv_xstrdup(t->function ? t->function : "");
+        v[k++] = sv_xstrdup(mode);
     } else if (pf_ends_with(target, ".sh")) {
-        v[0] = sv_xstrdup("/bin/sh");
-        v[1] = sv_xstrdup(target);
+        v[k++] = sv_xstrdup("/bin/sh");
+        v[k++] = sv_xstrdup(target);
     } else if (pf_ends_with(target, ".lua")) {
-        v[0] = sv_xstrdup("/.servos/servos"); /* bound in the service's and a handler's container */
-        v[1] = sv_xstrdup("proserve-lua");
-        v[2] = sv_xstrdup(target);
+        v[k++] =
+            sv_xstrdup("/.servos/servos"); /* bound in the service's and a handler's container */
+        v[k++] = sv_xstrdup("proserve-lua");
+        v[k++] = sv_xstrdup(target);
+        if (strcmp(mode, "websocket") == 0)
+            v[k++] = sv_xstrdup("--websocket");
     } else {
-        v[0] = sv_xstrdup(target);
+        v[k++] = sv_xstrdup(target);
     }
     return v;
 }
 
-/* The service's handler env, plus the manifest for Python. A board
- * mode's scripts and sketches run on the board's runtime (its shell
- * commands in its toolchain image): board/bproserve.h. */
-int pf_run_handler(const char *target, bool shell, const char *mode, const char *input,
+/* The service's handler env, the manifest (Python's service), shell_config's
+ * env for shell commands, and extra ("NAME=value", or NULL). */
+static char **handler_env(const struct pf_target *t, const char *extra)
+{
+    const struct pf_service *svc = &pf_service;
+    size_t n = 0;
+    while (svc->handler_env[n])
+        n++;
+    size_t extra_n = t->shell ? json_object_size(svc->shell_env) : 0;
+    char **env = sv_xcalloc(n + extra_n + 4, sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        env[i] = sv_xstrdup(svc->handler_env[i]);
+    cleanup_free char *doc = sv_json_dumps(svc->manifest, SV_JSON_COMPACT);
+    env[n++] = sv_xasprintf("PROSERVE_MANIFEST=%s", doc);
+    if (extra)
+        env[n++] = sv_xstrdup(extra);
+    const char *key;
+    json_t *v;
+    if (t->shell)
+        json_object_foreach(svc->shell_env, key, v)
+        {
+            cleanup_free char *val = json_is_string(v) ? sv_xstrdup(json_string_value(v))
+                                                       : sv_json_dumps(v, SV_JSON_COMPACT);
+            env[n++] = sv_xasprintf("%s=%s", key, val);
+        }
+    if (is_python(t))
+        env[n++] = sv_xasprintf("PROSERVE_RUNNER=%s", pf_python_runner);
+    return env;
+}
+
+/* A board mode's scripts and sketches run on the board's runtime (its
+ * shell commands in its toolchain image): board/bproserve.h. */
+int pf_run_handler(const struct pf_target *t, const char *mode, const char *input,
                    struct sv_handler_result *res, sv_error_t *err)
 {
     const struct pf_service *svc = &pf_service;
     cleanup_strv char **argv = NULL;
-    if (!shell && sv_bproserve_is_board_mode(svc->mode)) {
+    if (!t->shell && sv_bproserve_is_board_mode(svc->mode)) {
         memset(res, 0, sizeof(*res));
-        if (sv_bproserve_argv(svc->mode, svc->platform, svc->board, target,
+        if (sv_bproserve_argv(svc->mode, svc->platform, svc->board, t->target,
                               strcmp(mode, "request") == 0, 0, &argv, err) < 0)
             return -1;
     } else {
-        argv = handler_argv(target, shell, mode);
+        argv = handler_argv(t, mode);
     }
-    size_t n = 0;
-    while (svc->handler_env[n])
-        n++;
-    cleanup_free char **env = sv_xcalloc(n + 3, sizeof(char *));
-    memcpy(env, svc->handler_env, n * sizeof(char *));
-    cleanup_free char *doc = sv_json_dumps(svc->manifest, SV_JSON_COMPACT);
-    cleanup_free char *manifest_var = sv_xasprintf("PROSERVE_MANIFEST=%s", doc);
-    env[n] = manifest_var;
     /* memory_limit is a MicroPython board's RAM: the heap its runtime has. */
     cleanup_free char *heap = svc->limits.memory > 0 && strcmp(svc->mode, "micropython") == 0
                                   ? sv_xasprintf("SERVOS_HEAP=%lld", (long long)svc->limits.memory)
                                   : NULL;
-    env[n + 1] = heap;
-    return sv_handler_run(argv, env, svc->base_dir, input, input ? strlen(input) : 0, &svc->limits,
-                          res, err);
+    cleanup_strv char **env = handler_env(t, heap);
+    struct sv_handler_limits lim = svc->limits;
+    double own = t->timeout > 0 ? t->timeout : t->shell ? svc->shell_timeout : 0;
+    if (own > 0)
+        lim.timeout = own;
+    const char *cwd = t->shell && svc->shell_dir ? svc->shell_dir : svc->base_dir;
+    return sv_handler_run(argv, env, cwd, input, input ? strlen(input) : 0, &lim, res, err);
+}
+
+int pf_run_spawn(const struct pf_target *t, const char *request, struct sv_handler_proc *p,
+                 sv_error_t *err)
+{
+    const struct pf_service *svc = &pf_service;
+    cleanup_strv char **argv = handler_argv(t, "websocket");
+    cleanup_free char *var = sv_xasprintf("PROSERVE_REQUEST=%s", request);
+    cleanup_strv char **env = handler_env(t, var);
+    const char *cwd = t->shell && svc->shell_dir ? svc->shell_dir : svc->base_dir;
+    return sv_handler_spawn(argv, env, cwd, p, err);
 }
 
 /* ---- background tasks ------------------------------------------------------------------ */
@@ -139,17 +150,30 @@ static void log_task_run(const char *label, struct sv_handler_result *res)
                                     : "failed");
 }
 
+/* A broadcast task's output: each line a message to every WebSocket
+ * client (a Python task's return value is its last line; null is none). */
+static void broadcast_output(const struct sv_handler_result *res)
+{
+    cleanup_free char *out = sv_xstrdup(res->out);
+    for (char *save = NULL, *l = strtok_r(out, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+        if (strcmp(l, "null") != 0)
+            pf_wsc_broadcast(NULL, l, strlen(l));
+}
+
 void *pf_run_task_loop(void *arg)
 {
     const struct pf_task *t = arg;
     while (!pf_service.stopping) {
         struct sv_handler_result res;
         sv_error_t err = NULL;
-        if (pf_run_handler(t->target, t->shell, "task", NULL, &res, &err) < 0) {
-            printf("task %s: cannot start: %s\n", t->target, err->msg);
+        const char *label = t->run.target;
+        if (pf_run_handler(&t->run, "task", NULL, &res, &err) < 0) {
+            printf("task %s: cannot start: %s\n", label, err->msg);
             sv_error_free(&err);
         } else {
-            log_task_run(t->target, &res);
+            if (t->broadcast && WIFEXITED(res.wait_status) && WEXITSTATUS(res.wait_status) == 0)
+                broadcast_output(&res);
+            log_task_run(label, &res);
         }
         sv_handler_result_free(&res);
         fflush(stdout);

@@ -57,7 +57,8 @@ static void add_static(const char *prefix, const char *dir)
     size_t pl = strlen(prefix);
     while (pl > 0 && prefix[pl - 1] == '/')
         pl--;
-    svc->static_dirs[svc->n_static_dirs++] = (struct pf_static_dir){sv_xstrndup(prefix, pl), real};
+    svc->static_dirs[svc->n_static_dirs++] =
+        (struct pf_static_dir){.prefix = sv_xstrndup(prefix, pl), .dir = real};
 }
 
 /* The top-level switches: name, version, base_dir, health, metrics, CORS. */
@@ -110,6 +111,25 @@ static int read_isolation(json_t *iso, sv_error_t *err)
     return 0;
 }
 
+/* An item's resolved "run" (stdlib/proserve_blocks.lua): a script and a
+ * Python function, or a shell command with its converter. */
+static struct pf_target read_target(json_t *item)
+{
+    json_t *run = json_object_get(item, "run");
+    struct pf_target t = {0};
+    if (jstr(run, "command")) {
+        t.shell = true;
+        t.target = sv_xstrdup(jstr(run, "command"));
+        t.convert = json_incref(json_object_get(run, "convert"));
+        json_t *to = json_object_get(run, "timeout");
+        t.timeout = json_is_number(to) ? json_number_value(to) : 0;
+    } else if (jstr(run, "target")) {
+        t.target = in_base(jstr(run, "target"));
+        t.function = jstr(run, "function") ? sv_xstrdup(jstr(run, "function")) : NULL;
+    }
+    return t;
+}
+
 static struct pf_endpoint read_endpoint(json_t *ep)
 {
     struct pf_endpoint r = {.path = sv_xstrdup(jstr(ep, "path") ? jstr(ep, "path") : "/")};
@@ -126,14 +146,11 @@ static struct pf_endpoint read_endpoint(json_t *ep)
     if (json_object_get(ep, "response")) {
         r.kind = PF_RESPONSE;
         r.response = json_incref(json_object_get(ep, "response"));
-    } else if (jstr(ep, "shell_command")) {
-        r.kind = PF_SHELL;
-        r.target = sv_xstrdup(jstr(ep, "shell_command"));
-        r.text = !jstr(ep, "converter") || strcmp(jstr(ep, "converter"), "json") != 0;
     } else {
-        r.kind = PF_SCRIPT;
-        const char *s = jstr(ep, "script") ? jstr(ep, "script") : jstr(ep, "handler");
-        r.target = s ? in_base(s) : sv_xstrdup("");
+        r.run = read_target(ep);
+        r.kind = r.run.shell ? PF_SHELL : PF_SCRIPT;
+        if (r.run.target == NULL)
+            r.run.target = sv_xstrdup("");
     }
     return r;
 }
@@ -142,10 +159,106 @@ static struct pf_task read_task(json_t *task)
 {
     json_t *iv = json_object_get(task, "interval");
     struct pf_task tk = {.interval = json_is_number(iv) ? json_number_value(iv) : 60};
-    tk.shell = jstr(task, "shell_command") != NULL;
-    tk.target = tk.shell ? sv_xstrdup(jstr(task, "shell_command"))
-                         : in_base(jstr(task, "script") ? jstr(task, "script") : "");
+    tk.run = read_target(task);
+    if (tk.run.target == NULL)
+        tk.run.target = sv_xstrdup("");
+    tk.broadcast = json_is_true(json_object_get(task, "broadcast"));
     return tk;
+}
+
+static struct pf_ws_route read_ws_route(json_t *ws)
+{
+    struct pf_ws_route r = {.path = sv_xstrdup(jstr(ws, "path") ? jstr(ws, "path") : "/")};
+    const char *builtin = jstr(json_object_get(ws, "run"), "builtin");
+    r.kind = builtin == NULL                     ? PF_WS_RUN
+             : strcmp(builtin, "broadcast") == 0 ? PF_WS_BROADCAST
+                                                 : PF_WS_ECHO;
+    if (r.kind == PF_WS_RUN)
+        r.run = read_target(ws);
+    json_t *c = json_object_get(ws, "on_connect"), *d = json_object_get(ws, "on_disconnect");
+    if (json_object_get(ws, "on_connect_run")) {
+        json_t *tmp = json_pack("{s:O}", "run", json_object_get(ws, "on_connect_run"));
+        r.connect_run = read_target(tmp);
+        json_decref(tmp);
+    } else if (c && !json_is_null(c)) {
+        r.on_connect = json_incref(c);
+    }
+    if (json_object_get(ws, "on_disconnect_run")) {
+        json_t *tmp = json_pack("{s:O}", "run", json_object_get(ws, "on_disconnect_run"));
+        r.disconnect_run = read_target(tmp);
+        json_decref(tmp);
+    } else if (d && !json_is_null(d)) {
+        r.on_disconnect = json_incref(d);
+    }
+    return r;
+}
+
+/* api_proxy_rules, each with its resolved upstream. */
+static void read_proxies(json_t *rules)
+{
+    struct pf_service *svc = &pf_service;
+    size_t i;
+    json_t *r;
+    json_array_foreach(rules, i, r)
+    {
+        json_t *up = json_object_get(r, "upstream"), *to = json_object_get(r, "timeout");
+        if (!jstr(up, "host") || !jstr(r, "path"))
+            continue;
+        svc->proxies = sv_xrealloc(svc->proxies, (svc->n_proxies + 1) * sizeof(*svc->proxies));
+        struct pf_proxy_rule *p = &svc->proxies[svc->n_proxies++];
+        size_t pl = strlen(jstr(r, "path"));
+        while (pl > 1 && jstr(r, "path")[pl - 1] == '/')
+            pl--;
+        *p = (struct pf_proxy_rule){
+            .prefix = sv_xstrndup(jstr(r, "path"), pl),
+            .host = sv_xstrdup(jstr(up, "host")),
+            .base = sv_xstrdup(jstr(up, "base") ? jstr(up, "base") : ""),
+            .port = (int)json_integer_value(json_object_get(up, "port")),
+            .strip = json_is_true(json_object_get(r, "strip_prefix")),
+            .timeout = json_is_number(to) ? json_number_value(to) : 30,
+            .headers = json_incref(json_object_get(r, "headers")),
+        };
+    }
+}
+
+/* static_files (URL -> file), static_hosting (a site: index, SPA). */
+static void read_static_extras(json_t *doc)
+{
+    struct pf_service *svc = &pf_service;
+    const char *url;
+    json_t *f;
+    json_object_foreach(json_object_get(doc, "static_files"), url, f)
+    {
+        cleanup_free char *full = json_is_string(f) ? in_base(json_string_value(f)) : NULL;
+        char *real = full ? realpath(full, NULL) : NULL;
+        if (real == NULL)
+            continue; /* checked when the manifest was read: gone since */
+        svc->static_files =
+            sv_xrealloc(svc->static_files, (svc->n_static_files + 1) * sizeof(*svc->static_files));
+        svc->static_files[svc->n_static_files++] = (struct pf_static_file){sv_xstrdup(url), real};
+    }
+    json_t *sh = json_object_get(doc, "static_hosting");
+    if (!json_is_object(sh) || json_is_false(json_object_get(sh, "enabled")) || !jstr(sh, "path"))
+        return;
+    add_static(jstr(sh, "prefix") ? jstr(sh, "prefix") : "", jstr(sh, "path"));
+    struct pf_static_dir *d = &svc->static_dirs[svc->n_static_dirs - 1];
+    d->spa = json_is_true(json_object_get(sh, "spa_fallback"));
+    d->index = jstr(sh, "index");
+    json_t *age = json_object_get(sh, "cache_max_age");
+    if (json_is_integer(age))
+        svc->cache_control =
+            sv_xasprintf("public, max-age=%lld", (long long)json_integer_value(age));
+}
+
+static void read_shell_config(json_t *sc)
+{
+    struct pf_service *svc = &pf_service;
+    svc->shell = jstr(sc, "shell") ? jstr(sc, "shell") : "/bin/sh";
+    const char *wd = jstr(svc->manifest, "shell_workdir");
+    svc->shell_dir = wd ? in_base(wd) : NULL;
+    json_t *t = json_object_get(sc, "timeout");
+    svc->shell_timeout = json_is_number(t) ? json_number_value(t) : 0;
+    svc->shell_env = json_object_get(sc, "env");
 }
 
 int pf_service_read(const char *file, sv_error_t *err)
@@ -183,6 +296,19 @@ int pf_service_read(const char *file, sv_error_t *err)
         svc->tasks = sv_xrealloc(svc->tasks, (svc->n_tasks + 1) * sizeof(*svc->tasks));
         svc->tasks[svc->n_tasks++] = read_task(task);
     }
+    for (const char *k = "websocket_handlers\0websockets\0"; *k; k += strlen(k) + 1) {
+        json_t *ws;
+        json_array_foreach(json_object_get(doc, k), i, ws)
+        {
+            svc->ws_routes =
+                sv_xrealloc(svc->ws_routes, (svc->n_ws_routes + 1) * sizeof(*svc->ws_routes));
+            svc->ws_routes[svc->n_ws_routes++] = read_ws_route(ws);
+        }
+    }
+    read_static_extras(doc);
+    read_proxies(json_object_get(doc, "api_proxy_rules"));
+    read_shell_config(json_object_get(doc, "shell_config"));
+    svc->tls = json_is_object(json_object_get(doc, "tls")) ? json_object_get(doc, "tls") : NULL;
     return 0;
 }
 

@@ -5,6 +5,7 @@
 #include "image/imgstore.h"
 #include "proserve/pgateway.h"
 #include "board/bservice.h"
+#include "proserve/tlsfiles.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -155,6 +156,16 @@ static int proserve_spec(const struct sv_graph *g, const struct sv_service *s,
         spec->binds = sv_xrealloc(spec->binds, (spec->n_binds + 1) * sizeof(*spec->binds));
         spec->binds[spec->n_binds++] = (struct sv_bind){
             .source = sv_gateway_dir(g->stack, s->name), .target = SV_GATEWAY_DIR, .idmap_fd = -1};
+    }
+    /* TLS: the manifest's certificate and key (or the stack's self-signed
+     * ones), copies only the container's root can read. */
+    char *tls_dir = NULL;
+    if (sv_tlsfiles_prepare(g->stack, s, &tls_dir, err) < 0)
+        return -1;
+    if (tls_dir) {
+        spec->binds = sv_xrealloc(spec->binds, (spec->n_binds + 1) * sizeof(*spec->binds));
+        spec->binds[spec->n_binds++] = (struct sv_bind){
+            .source = tls_dir, .target = SV_TLS_DIR, .read_only = true, .idmap_fd = -1};
     }
     if (spec->entrypoint == NULL && (spec->argv == NULL || spec->argv[0] == NULL)) {
         free(spec->argv);

@@ -6,10 +6,15 @@
  *    directory that holds a symlink out of it, handler endpoints whose
  *    gateway is absent), counted in /metrics and made a log line;
  *  - odd: a handler request as the supervisor reads it from a container
- *    (sv_gateway_parse), the trust boundary between container and host.
+ *    (sv_gateway_parse), the trust boundary between container and host;
+ *  - 2 or 3 modulo 4 too: WebSocket frames as a client sends them
+ *    (wsframe.h), what they unmask to, their close payloads, and the
+ *    handler line protocol both ways (wsmsg.h).
  * make fuzz runs it. */
 #include "proserve/pgateway.h"
 #include "proserve/proserve_int.h"
+#include "proserve/wsframe.h"
+#include "proserve/wsmsg.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,6 +134,40 @@ static void gateway(const char *data, size_t size)
     sv_gateway_request_clear(&rq);
 }
 
+static void frames(const uint8_t *data, size_t size)
+{
+    unsigned char *buf = sv_xmalloc(size + 1);
+    memcpy(buf, data, size);
+    for (size_t at = 0; at < size;) {
+        struct pf_wsframe f;
+        unsigned code = 0;
+        int h = pf_wsframe_parse(buf + at, size - at, 1u << 20, &f, &code);
+        if (h < 0 && code != PF_WS_PROTOCOL && code != PF_WS_TOO_BIG)
+            abort();
+        if (h <= 0 || size - at < (size_t)h + f.len)
+            break;
+        if (f.opcode >= PF_WS_CLOSE && (f.len > 125 || !f.fin))
+            abort(); /* the RFC's control frame rules held */
+        unsigned char *p = buf + at + h;
+        pf_wsframe_unmask(p, f.len, f.mask, 0);
+        if (f.opcode == PF_WS_CLOSE)
+            pf_wsframe_close_code(p, f.len, &code);
+        size_t n;
+        char *line =
+            pf_wsmsg_to_line(f.opcode == PF_WS_BINARY ? PF_WS_BINARY : PF_WS_TEXT, p, f.len, &n);
+        if (n == 0 || line[n - 1] != '\n' || memchr(line, '\n', n - 1))
+            abort(); /* one message, one line */
+        struct pf_wsmsg m;
+        pf_wsmsg_from_line(line, n - 1, &m);
+        if (m.kind == PF_WSMSG_SEND && m.opcode == PF_WS_TEXT && !pf_wsframe_utf8(m.data, m.len))
+            abort(); /* a text frame is UTF-8 */
+        free(m.data);
+        free(line);
+        at += (size_t)h + f.len;
+    }
+    free(buf);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static bool ready;
@@ -138,7 +177,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (size < 1)
         return 0;
-    if (data[0] & 1)
+    if (data[0] & 2)
+        frames(data + 1, size - 1);
+    else if (data[0] & 1)
         gateway((const char *)data + 1, size - 1);
     else
         http((const char *)data + 1, size - 1);
