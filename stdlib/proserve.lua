@@ -184,7 +184,8 @@ function M.load(path, raw)
   local mode = iso.mode
 
   local body = {}
-  local cx = { path = path, doc = doc, base = host.realpath(U.dir_of(path)), body = body }
+  local cx = { path = path, doc = doc, base = host.realpath(U.dir_of(path)), body = body,
+               board = (mode == "arduino" or mode == "micropython") and mode or nil }
   local hm = C.typed(path, doc, "handler_module", "string", "a Python module")
   if hm then
     local r = C.resolve(cx.base, hm:find("/", 1, true) and hm or hm:gsub("%.", "/") .. ".py",

@@ -127,7 +127,8 @@ function M.endpoints(cx)
       ep.run = shell_run(cx, ep, U.at(path, ep, "shell_command"), label)
     elseif ep.script ~= nil or ep.handler ~= nil then
       local k = ep.script ~= nil and "script" or "handler"
-      ep.run = C.resolve(cx.base, ep[k], U.at(path, ep, k), label .. ": " .. k, { module = cx.module })
+      ep.run = C.resolve(cx.base, ep[k], U.at(path, ep, k), label .. ": " .. k,
+                         { module = cx.module, board = cx.board })
       if ep.converter ~= nil then
         U.fail(U.at(path, ep, "converter"), label .. ": converter is for shell_command endpoints")
       end

@@ -215,6 +215,16 @@ function M.resolve(base, ref, at, label, opts)
   opts = opts or {}
   if type(ref) ~= "string" or ref == "" then U.fail(at, label .. ": expected a script path or handler name") end
   local ext = ref:match("%.(%w+)$")
+  -- A board mode's handler is a sketch or a MicroPython script its runtime
+  -- finds by name: handlers/echo is handlers/echo.ino, a sketch directory,
+  -- or handlers/echo.py (board/bproserve.h).
+  if opts.board then
+    for _, cand in ipairs({ ref, ref .. ".ino", ref .. ".py" }) do
+      local full = under(base, cand)
+      local kind = full and host.kind(full)
+      if kind == "file" or kind == "dir" then return { target = M.relative(base, under(base, ref)) } end
+    end
+  end
   if ref:find("/", 1, true) or exts[ext] then
     return { target = M.relative(base, M.need(base, ref, "file", at, label)) }
   end

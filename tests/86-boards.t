@@ -308,7 +308,7 @@ run sh -c "cd '$TMP/b86-esp' && '$S' up -d manifest.yaml"
 [ "$rc" -eq 0 ] && matches "$err" "isolation.mode arduino cannot run here .*needs Espressif.*run as mode process"
 ok $? "mode arduino on an ESP32 falls back to process, saying why" "rc $rc" "$err"
 is "$(curl -s -m 30 "http://127.0.0.1:$port_esp/api/hello")" '{"ran":"as a process"}' "... and its Python handler answers"
-mkdir -p "$TMP/b86-esp-strict"
+mkdir -p "$TMP/b86-esp-strict" && cp -r "$TMP/b86-esp/handlers" "$TMP/b86-esp-strict/" # config checks the script exists
 sed -e "s/esp-svc/esp-strict/" -e "s/port: $port_esp/port: $(free_port)/" -e '$a\  fallback_on_platform_failure: false' \
     "$TMP/b86-esp/manifest.yaml" >"$TMP/b86-esp-strict/manifest.yaml"
 run sh -c "cd '$TMP/b86-esp-strict' && '$S' up -d manifest.yaml"
