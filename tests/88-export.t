@@ -138,7 +138,7 @@ service "db" { image = "registry.example/db:1", container_name = "db-main",
 service "job" { image = "registry.example/job:1", restart = "no" }
 service "hostnet" { image = "registry.example/h:1", network = "host", userns = "host" }
 service "lonely" { image = "registry.example/l:1", network = "none", devices = { "/dev/null:/dev/board:rw" } }
-service "board" { board = "uno", toolchain = "avr", image = "registry.example/b:1" }
+service "board" { board = "uno", toolchain = "avr", image = "registry.example/b:1", emulate = { time = "1s" } }
 service "built" { build = { context = "./ctx", args = { V = "1" } } }
 service "ps" { proserve = { name = "ps", port = 8081,
   endpoints = { { path = "/hi", response = { msg = "hi" } } } } }
@@ -163,6 +163,8 @@ like "$K" "$(printf 's3cret-never-shown\n' | base64)" "... and is in the Secret"
 # warning that names it. A key added to the DSL without a line here fails.
 declare -A where=(
     [board]='warn:board: "uno"'
+    [emulate]="warn:emulate: a board's emulator: not exported"
+    [flash]='refused:is a board service .*nothing a cluster can run'
     [build]='warn:build: .*/ctx: a cluster builds no image'
     [cap_add]='out:- NET_ADMIN'
     [cap_drop]='absent:- NET_RAW'
@@ -217,9 +219,18 @@ while read -r key alias; do
         fail "DSL key $key: in the every-key stack, with a line in this test's table"
         continue
     fi
+    pat=${w#*:}
+    if [ "${w%%:*}" = refused ]; then # a board service's key: the export refuses it, by name
+        mkdir -p "$TMP/refused-$key/ctx"
+        printf 'service "f" { board = "uno", build = "./ctx", %s = "/dev/ttyACM0" }\n' "$key" \
+            >"$TMP/refused-$key/Envirofile.lua"
+        run "$S" export kubernetes -o - "$TMP/refused-$key"
+        [ "$rc" -ne 0 ] && matches "$err" "$pat"
+        ok $? "DSL key $key: refused ($pat)" "$err"
+        continue
+    fi
     grep -q "\b$key *=" "$A/Envirofile.lua"
     ok $? "DSL key $key is set in the every-key stack"
-    pat=${w#*:}
     case $w in
     out:*) matches "$K" "$pat" ;;
     warn:*) matches "$KW" "warning: .*service \"[a-z]*\": $pat" ;;

@@ -303,7 +303,8 @@ like "$("$S" logs -t -p lgc --tail 1 spew)" '^spew-1 +\| 20[0-9-]+T[0-9:.]+ 1999
 # log is written at least once (engine/log/logfile.c peeks at the FIFO, writes,
 # then consumes): a kill between the write and the consume leaves that chunk
 # for the next supervisor, which writes it again. So: no line missing, and
-# the order broken at most once, where the chunk starts over.
+# the order broken at most once, where the chunk starts over (a chunk that
+# ended mid-line joins that partial line to the chunk's first one).
 cat >lgk.lua <<'LUA'
 stack "lgk"
 service "count" { command = "seq 1 300000; echo END; exec sleep 1000", stop_grace_period = "1s" }
@@ -316,7 +317,7 @@ sleep 1
 for _ in $(seq 100); do "$S" logs -p lgk --tail 1 count | grep -q END && break; sleep 0.1; done
 is "$("$S" logs -p lgk count | sed 's/^count-1 *| //' | grep -v END | awk '
     { seen[$1] = 1; if (NR > 1 && $1 != prev + 1) { if ($1 <= prev) back++; else gap++ } prev = $1 }
-    END { for (i = 1; i <= 300000; i++) if (!(i in seen)) lost++; print lost + 0, gap + 0, (back <= 1) }')" "0 0 1" \
+    END { for (i = 1; i <= 300000; i++) if (!(i in seen)) lost++; print lost + 0, (gap <= 1), (back <= 1) }')" "0 1 1" \
     "kill -9 of the supervisor mid-output: all 300000 lines, in order but for one chunk written again"
 "$S" down -t 0 -p lgk >/dev/null 2>&1
 

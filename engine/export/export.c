@@ -131,6 +131,12 @@ static bool image_local(const char *given, const struct sv_imgref *r)
 int sv_export_image(struct xp *p, const struct sv_service *s, const char **out)
 {
     const char *img = s->image;
+    if (s->board && s->build)
+        return sv_export_fail(p, s, "board",
+                              "\"%s\" is a board service (its firmware runs in an emulator here, "
+                              "or on a board at this host's port): nothing a cluster can run; "
+                              "leave it out of the export with a profile",
+                              s->board);
     if (strcmp(img, "host") == 0) {
         if (p->o->host_image) {
             *out = p->o->host_image;

@@ -375,6 +375,11 @@ static void pod_unmapped(struct xp *p, const struct sv_service *s, bool job)
                        s->board);
     if (s->toolchain)
         sv_export_warn(p, s, "toolchain", "\"%s\": not exported (boards only)", s->toolchain);
+    if (s->emulate)
+        sv_export_warn(p, s, "emulate", "a board's emulator: not exported (boards only)");
+    if (s->flash)
+        sv_export_warn(p, s, "flash", "%s: a board on this host's port: not exported",
+                       s->flash->port);
 }
 
 /* platform "linux/ARCH" chooses nodes of that architecture. */

@@ -171,6 +171,10 @@ static void put_container(struct xp *p, const struct sv_service *s, struct sv_xn
     if (s->toolchain)
         sv_export_warn(p, s, "toolchain", "\"%s\": Compose has no boards; not exported",
                        s->toolchain);
+    if (s->emulate)
+        sv_export_warn(p, s, "emulate", "Compose has no boards; not exported");
+    if (s->flash)
+        sv_export_warn(p, s, "flash", "%s: Compose has no boards; not exported", s->flash->port);
     if (s->profiles[0])
         sv_xn_strv(p->d, svc, "profiles", s->profiles);
     if (s->log_max_size > 0 || s->log_max_files > 0) {

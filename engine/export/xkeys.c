@@ -63,6 +63,8 @@ static const struct xkey {
     {"service.platform", "nodeSelector kubernetes.io/os and arch (an OCI platform)", "platform"},
     {"service.board", NULL, NULL},
     {"service.toolchain", NULL, NULL},
+    {"service.emulate", NULL, NULL},
+    {"service.flash", NULL, NULL},
     {"service.profiles", "annotation servos/profiles", "profiles"},
     {"service.logging", NULL, "logging"},
     {"service.proserve",
