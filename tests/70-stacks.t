@@ -110,7 +110,8 @@ run "$S" up -d
 is "$(pid_of counter)" "$before" "up after re-adoption changes nothing"
 
 # Volumes survive down/up, and go with down -v.
-"$S" exec db sh -c 'echo keep > /data/kept'
+run "$S" exec db sh -c 'echo keep > /data/kept && cat /data/kept'
+is "$rc:$out" "0:keep" "a file written into the named volume" || diag "$err"
 run "$S" down -t 1
 is "$rc" 0 "down"
 is "$("$S" ls -q | wc -l)" 0 "after down no state row remains"
